@@ -1,0 +1,3 @@
+from stackrun.cli.app import main
+
+main()

@@ -1,0 +1,16 @@
+"""CLI verbs: ps. PROVISIONAL stub, replaced by issue 5 (control)."""
+
+from __future__ import annotations
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("ps", hidden=True)
+    def _ps() -> None:
+        raise typer.Exit(_not_yet("ps"))
+
+
+def _not_yet(verb: str) -> int:
+    typer.echo(f"stackrun {verb}: not implemented yet", err=True)
+    return 1

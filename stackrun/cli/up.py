@@ -1,0 +1,16 @@
+"""CLI verbs: up. PROVISIONAL stub, replaced by issue 3/5 (supervisor)."""
+
+from __future__ import annotations
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("up", hidden=True)
+    def _up() -> None:
+        raise typer.Exit(_not_yet("up"))
+
+
+def _not_yet(verb: str) -> int:
+    typer.echo(f"stackrun {verb}: not implemented yet", err=True)
+    return 1

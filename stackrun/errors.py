@@ -1,0 +1,91 @@
+"""The error tree. Every error a user may see derives from StackrunError.
+
+Errors carry data (file, key path, step, errno...) and build their own message;
+low-level errors (OSError, yaml, pydantic) are translated once, at the layer edge
+that knows the context. The CLI prints ``str(error)`` to stderr and exits 1:
+never a traceback.
+"""
+
+from __future__ import annotations
+
+import errno as errno_codes
+import os
+from dataclasses import dataclass
+
+
+class StackrunError(Exception):
+    """Base of every error stackrun reports to its user."""
+
+    exit_code = 1
+
+
+@dataclass(frozen=True)
+class Location:
+    """A place in a stack file: 1-based line and column."""
+
+    file: str
+    line: int
+    column: int
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.column}"
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    """One problem in a stack file, at a key path such as ``services.api.restart``."""
+
+    location: Location | None
+    path: str
+    message: str
+    warning: bool = False
+
+    def __str__(self) -> str:
+        where = f"{self.location}: " if self.location else ""
+        key = f"{self.path}: " if self.path else ""
+        return f"{where}{key}{self.message}"
+
+
+class SpecError(StackrunError):
+    """The stack file (or .env, env_file, CLI options about it) is invalid.
+
+    Holds every problem found, so the user sees them all at once.
+    """
+
+    def __init__(self, diagnostics: list[Diagnostic]):
+        self.diagnostics = list(diagnostics)
+        super().__init__("\n".join(str(d) for d in self.diagnostics))
+
+
+class PlanError(StackrunError):
+    """A valid stack file that cannot be turned into a plan (e.g. no free subnet)."""
+
+
+class HostError(StackrunError):
+    """The host lacks something stackrun needs (root, a namespace, a cgroup controller)."""
+
+    exit_code = 2
+
+
+class RuntimeFailure(StackrunError):
+    """A kernel operation failed while building or tearing down a service.
+
+    ``step`` names what stackrun was doing ("join cgroup", "mount /proc", "exec"),
+    ``errno``/``path`` say what the kernel refused.
+    """
+
+    def __init__(self, step: str, errno: int = 0, path: str = "", service: str = ""):
+        self.step, self.errno, self.path, self.service = step, errno, path, service
+        super().__init__(self._message())
+
+    def _message(self) -> str:
+        who = f"{self.service}: " if self.service else ""
+        where = f" {self.path}" if self.path else ""
+        if not self.errno:
+            return f"{who}{self.step}{where} failed"
+        name = errno_codes.errorcode.get(self.errno, str(self.errno))
+        return f"{who}{self.step}{where}: {os.strerror(self.errno)} ({name})"
+
+
+class ControlError(StackrunError):
+    """Talking to a project's supervisor failed, or it refused the request."""

@@ -1,0 +1,240 @@
+"""The plan: what the runtime and the supervisor need to run a stack, and nothing else.
+
+`plan.build` turns a validated `spec` Stack into a `Plan`; everything downstream
+(runtime, supervisor, control) reads only these frozen dataclasses, never the
+stack-file models. They are plain dataclasses (no pydantic) so they import fast
+and pickle cheaply to the fork server.
+
+Units: sizes in bytes, durations in seconds (float), signals as numbers,
+addresses as strings ("10.89.0.5/24" for an interface, "10.89.0.1" for a host).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from stackrun.plan.names import ProjectNames
+
+# ---------------------------------------------------------------- limits
+
+
+@dataclass(frozen=True)
+class Limits:
+    memory: int | None = None  # bytes; mem_limit or deploy.resources.limits.memory
+    memory_swap: int | None = None  # bytes of memory+swap (memswap_limit); -1: unlimited swap
+    memory_reservation: int | None = None  # soft limit (mem_reservation / reservations.memory)
+    cpus: float | None = None  # CPU quota in CPUs (cpus or limits.cpus); 1.5 = 150 ms per 100 ms
+    cpu_shares: int | None = None  # relative weight on Docker's scale (default 1024)
+    pids: int | None = None  # pids_limit or limits.pids
+
+
+@dataclass(frozen=True)
+class Ulimit:
+    name: str  # "nofile", "nproc", "core"… (Compose names, without RLIMIT_)
+    soft: int
+    hard: int
+
+
+# ---------------------------------------------------------------- filesystem
+
+
+@dataclass(frozen=True)
+class Mount:
+    kind: Literal["bind", "volume", "tmpfs"]
+    target: str  # absolute path inside the service
+    source: str | None = None  # absolute host path: bind source, or the named volume's directory
+    read_only: bool = False
+    size: int | None = None  # tmpfs only, bytes
+    mode: int | None = None  # tmpfs only, e.g. 0o1777
+    create_host_path: bool = True  # bind only: create a missing source directory (Compose default)
+
+
+@dataclass(frozen=True)
+class VolumePlan:
+    name: str  # name in the stack file
+    path: str  # directory on the host (under the data dir unless external)
+    external: bool = False
+
+
+# ---------------------------------------------------------------- network
+
+
+@dataclass(frozen=True)
+class NetworkPlan:
+    name: str  # name in the stack file; "default" for the implicit one
+    bridge: str  # host interface name (names.bridge)
+    subnet: str  # "10.89.0.0/24"
+    gateway: str  # the bridge's address, "10.89.0.1"
+    internal: bool = False  # no default route, no published ports through it
+    external: bool = False  # pre-existing bridge, not created nor removed by stackrun
+
+
+@dataclass(frozen=True)
+class NetworkAttachment:
+    """One veth of one instance: host end on the network's bridge, peer inside."""
+
+    network: str
+    bridge: str
+    host_ifname: str  # names.veth(slot)
+    ifname: str  # inside the service: eth0, eth1…
+    address: str  # "10.89.0.5/24"
+    gateway: str | None  # default route via this address; None if internal or not the first
+
+
+@dataclass(frozen=True)
+class HostEntry:
+    """A line of the service's /etc/hosts."""
+
+    address: str
+    names: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class PortPlan:
+    host_ip: str  # "0.0.0.0", "127.0.0.1", "::"
+    host_port: int
+    target_port: int
+    protocol: Literal["tcp", "udp"] = "tcp"
+    target_address: str = ""  # the instance's address the supervisor forwards to
+
+
+NetworkMode = Literal["bridge", "host", "none", "service"]
+
+
+# ---------------------------------------------------------------- lifecycle
+
+
+@dataclass(frozen=True)
+class HealthPlan:
+    argv: tuple[str, ...]  # CMD as given; CMD-SHELL as ("/bin/sh", "-c", text)
+    interval: float = 30.0
+    timeout: float = 30.0
+    retries: int = 3
+    start_period: float = 0.0
+    start_interval: float = 5.0
+
+
+@dataclass(frozen=True)
+class RestartPlan:
+    policy: Literal["no", "always", "on-failure", "unless-stopped"] = "no"
+    max_retries: int | None = None  # on-failure:N
+    backoff_initial: float = 0.1  # seconds before the first restart
+    backoff_max: float = 30.0  # the delay doubles up to this
+    backoff_reset: float = 10.0  # up this long without exiting: the delay starts over
+    on_unhealthy: bool = False  # x-stackrun.restart_on_unhealthy
+
+
+@dataclass(frozen=True)
+class Dependency:
+    service: str  # a service name (all its instances)
+    condition: Literal[
+        "service_started", "service_healthy", "service_completed_successfully"
+    ] = "service_started"
+    required: bool = True
+    restart: bool = False
+
+
+@dataclass(frozen=True)
+class LogPlan:
+    max_size: int | None = None  # bytes per file before rotation (json-file max-size)
+    max_files: int = 1  # json-file max-file
+
+
+# ---------------------------------------------------------------- the service
+
+
+@dataclass(frozen=True)
+class ServicePlan:
+    """One instance: a service, or one replica of it (`worker-2`)."""
+
+    name: str  # instance name: "api", "worker-2"; also the log prefix
+    service: str  # service key in the stack file: "worker"
+    replica: int  # 1-based
+    argv: tuple[str, ...]  # entrypoint + command, already split
+    env: tuple[tuple[str, str], ...]  # in order; env_file then environment
+    working_dir: str = "/"
+    user: str | None = None  # "uid[:gid]" or "name[:group]"; names resolve in the service's root
+    hostname: str = ""
+    cgroup: str = ""  # relative cgroup path: names.cgroup(name)
+    limits: Limits = field(default_factory=Limits)
+    ulimits: tuple[Ulimit, ...] = ()
+    mounts: tuple[Mount, ...] = ()  # volumes and tmpfs, in the order to mount
+    rootfs: str | None = None  # absolute directory; None: the host's root
+    read_only: bool = False
+    init: bool = False
+    capabilities: frozenset[str] = frozenset()  # bounding set kept, e.g. {"CAP_CHOWN"}
+    no_new_privileges: bool = True
+    stop_signal: int = 15
+    stop_grace_period: float = 10.0
+    network_mode: NetworkMode = "bridge"
+    network_peer: str | None = None  # network_mode service:NAME -> the instance to join
+    networks: tuple[NetworkAttachment, ...] = ()
+    hosts: tuple[HostEntry, ...] = ()  # the full /etc/hosts of this instance
+    dns: tuple[str, ...] = ()  # resolv.conf nameservers; empty: copy the host's
+    ports: tuple[PortPlan, ...] = ()
+    restart: RestartPlan = field(default_factory=RestartPlan)
+    healthcheck: HealthPlan | None = None
+    depends_on: tuple[Dependency, ...] = ()
+    logging: LogPlan = field(default_factory=LogPlan)
+    labels: tuple[tuple[str, str], ...] = ()
+    config_hash: str = ""  # of the resolved service config; `up` recreates when it changes
+
+
+@dataclass(frozen=True)
+class Plan:
+    project: str
+    project_dir: str  # absolute; bind sources are resolved against it
+    services: tuple[ServicePlan, ...]  # instances in dependency order
+    networks: tuple[NetworkPlan, ...] = ()
+    volumes: tuple[VolumePlan, ...] = ()
+    cgroup_parent: str = ""  # relative to each hierarchy root; "" = the root
+
+    @property
+    def names(self) -> ProjectNames:
+        return ProjectNames(self.project)
+
+    def instance(self, name: str) -> ServicePlan:
+        for service in self.services:
+            if service.name == name:
+                return service
+        raise KeyError(name)
+
+    def instances_of(self, service: str) -> tuple[ServicePlan, ...]:
+        return tuple(s for s in self.services if s.service == service)
+
+
+# ---------------------------------------------------------------- network planning inputs
+# What plan.build hands to plan.network (the IPAM) so that it needs no spec models.
+
+
+@dataclass(frozen=True)
+class NetworkRequest:
+    name: str
+    subnet: str | None = None  # ipam.config[0].subnet
+    gateway: str | None = None
+    internal: bool = False
+    external: bool = False
+    external_name: str | None = None  # bridge name of an external network
+
+
+@dataclass(frozen=True)
+class MemberRequest:
+    """One instance's wishes on the network."""
+
+    instance: str
+    service: str
+    hostname: str
+    network_mode: NetworkMode = "bridge"
+    # network name -> (aliases, fixed ipv4_address or None), in the file's order
+    networks: tuple[tuple[str, tuple[str, ...], str | None], ...] = ()
+    extra_hosts: tuple[HostEntry, ...] = ()
+
+
+@dataclass(frozen=True)
+class NetworkLayout:
+    """What plan.network returns: networks, and per instance its veths and /etc/hosts."""
+
+    networks: tuple[NetworkPlan, ...]
+    attachments: dict[str, tuple[NetworkAttachment, ...]]
+    hosts: dict[str, tuple[HostEntry, ...]]

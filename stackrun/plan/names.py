@@ -1,0 +1,70 @@
+"""Every name stackrun gives a kernel object, derived from the project name.
+
+One module owns them so that teardown can find everything from the project name
+alone (a prefix sweep) when the state file is lost, and so that two projects never
+collide. Interface names must fit IFNAMSIZ (15 characters).
+
+    cgroup          stackrun-<project>/<instance>      in every hierarchy
+    bridge          srb<key><n>                         one per stack network
+    host-side veth  srv<key><slot>                      one per instance per network
+where <key> is 6 hex digits of a hash of the project name.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+
+IFNAMSIZ = 15
+CGROUP_PREFIX = "stackrun-"
+BRIDGE_PREFIX = "srb"
+VETH_PREFIX = "srv"
+
+# Compose: lowercase letters, digits, dashes and underscores, starting with a letter or digit.
+PROJECT_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+
+
+def project_key(project: str) -> str:
+    return hashlib.sha256(project.encode()).hexdigest()[:6]
+
+
+def instance_name(service: str, replica: int, replicas: int) -> str:
+    """`api` for a single instance, `worker-1`…`worker-N` for replicated services."""
+    return service if replicas == 1 else f"{service}-{replica}"
+
+
+@dataclass(frozen=True)
+class ProjectNames:
+    project: str
+
+    @property
+    def key(self) -> str:
+        return project_key(self.project)
+
+    @property
+    def cgroup_dir(self) -> str:
+        """The project's cgroup, relative to a hierarchy root (or to --cgroup-parent)."""
+        return f"{CGROUP_PREFIX}{self.project}"
+
+    def cgroup(self, instance: str) -> str:
+        return f"{self.cgroup_dir}/{instance}"
+
+    @property
+    def link_prefix(self) -> tuple[str, str]:
+        """Prefixes of this project's bridges and host-side veths, for a sweep."""
+        return (f"{BRIDGE_PREFIX}{self.key}", f"{VETH_PREFIX}{self.key}")
+
+    def bridge(self, network_index: int) -> str:
+        return _ifname(f"{BRIDGE_PREFIX}{self.key}", network_index)
+
+    def veth(self, slot: int) -> str:
+        """Host end of a veth; `slot` numbers (instance, network) pairs within the plan."""
+        return _ifname(f"{VETH_PREFIX}{self.key}", slot)
+
+
+def _ifname(prefix: str, index: int) -> str:
+    name = f"{prefix}{index:x}"
+    if len(name) > IFNAMSIZ:
+        raise ValueError(f"interface name {name!r} exceeds {IFNAMSIZ} characters")
+    return name
