@@ -1,0 +1,45 @@
+"""The one interface to a running project. CONTRACT.
+
+Implemented three times (STYLE §7): by the in-process `supervisor.Supervisor`
+(structurally: it does not import this module), by `control.client.Client` over the
+unix socket, and by `control.offline.Offline` from the state on disk when no
+supervisor answers. The CLI knows only this interface.
+
+`services` selects by service name ("worker": every replica) or instance name
+("worker-2"); empty means all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from stackrun.supervisor.state import InstanceStatus
+
+
+@dataclass
+class Event:
+    time: float
+    instance: str
+    service: str
+    action: str  # "start", "die", "restart", "oom", "health_status: healthy", "stop", "kill"…
+    attributes: dict[str, Any] = field(default_factory=dict)
+
+
+class Project(Protocol):
+    async def ps(self) -> list[InstanceStatus]: ...
+
+    async def start(self, services: list[str]) -> None: ...
+
+    async def stop(self, services: list[str], timeout: float | None = None) -> None: ...
+
+    async def restart(self, services: list[str], timeout: float | None = None) -> None: ...
+
+    async def kill(self, services: list[str], signal: int = 9) -> None: ...
+
+    async def down(self, timeout: float | None = None, volumes: bool = False) -> None: ...
+
+    async def inspect(self, instance: str) -> dict[str, Any]: ...
+
+    def events(self) -> AsyncIterator[Event]: ...
