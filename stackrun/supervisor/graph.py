@@ -81,6 +81,7 @@ def stop_blockers(plan: Plan, stopping: Iterable[str]) -> dict[str, set[str]]:
 class Readiness:
     verdict: Verdict
     reason: str = ""  # why it failed (or what it waits for)
+    culprit: str = ""  # the dependency instance that failed or is awaited
 
 
 def readiness(dependency: Dependency, members: list[tuple[ServicePlan, Lifecycle]]) -> Readiness:
@@ -100,35 +101,36 @@ def readiness(dependency: Dependency, members: list[tuple[ServicePlan, Lifecycle
 def _member(condition: str, plan: ServicePlan, state: Lifecycle) -> Readiness:
     name = plan.name
     if state.error:
-        return Readiness("failed", f"{name} did not start: {state.error}")
+        return Readiness("failed", f"{name} did not start: {state.error}", name)
     if condition == "service_completed_successfully":
         return _completed(name, state)
     if condition == "service_healthy":
         return _healthy(plan, state)
     if state.phase in ("running", "stopping", "restarting", "exited"):
         return Readiness("met")
-    return Readiness("wait", f"{name} to start")
+    return Readiness("wait", f"{name} to start", name)
 
 
 def _completed(name: str, state: Lifecycle) -> Readiness:
     if state.phase == "exited":
         if state.exit_code == 0:
             return Readiness("met")
-        return Readiness("failed", f"{name} exited with code {state.exit_code}")
-    return Readiness("wait", f"{name} to complete")
+        return Readiness("failed", f"{name} exited with code {state.exit_code}", name)
+    return Readiness("wait", f"{name} to complete", name)
 
 
 def _healthy(plan: ServicePlan, state: Lifecycle) -> Readiness:
     name = plan.name
     if plan.healthcheck is None:
-        return Readiness("failed", f"{name} has no healthcheck, so it can never be healthy")
+        return Readiness("failed", f"{name} has no healthcheck, so it can never be healthy", name)
     if state.phase == "running" and state.health == "healthy":
         return Readiness("met")
     if state.phase == "exited":
-        return Readiness("failed", f"{name} exited with code {state.exit_code} before it was healthy")
+        reason = f"{name} exited with code {state.exit_code} before it was healthy"
+        return Readiness("failed", reason, name)
     if state.health == "unhealthy" and not plan.restart.on_unhealthy:
-        return Readiness("failed", f"{name} is unhealthy")
-    return Readiness("wait", f"{name} to be healthy")
+        return Readiness("failed", f"{name} is unhealthy", name)
+    return Readiness("wait", f"{name} to be healthy", name)
 
 
 # ---------------------------------------------------------------- reconcile

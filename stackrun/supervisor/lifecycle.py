@@ -228,6 +228,8 @@ def _on_stop(plan: ServicePlan, state: Lifecycle, event: Stop) -> Result:
 def _on_restart(plan: ServicePlan, state: Lifecycle, event: Restart) -> Result:
     if state.phase in ("created", "exited", "dead", "restarting"):
         return _on_start(plan, state, Start(event.now))
+    if state.phase == "starting":  # it is starting afresh already
+        return state, []
     return _request_down(plan, state, "restart", event.grace)
 
 
@@ -236,8 +238,8 @@ def _request_down(plan: ServicePlan, state: Lifecycle, after: AfterExit, grace) 
         return replace(state, phase="exited"), [CancelTimer("restart")]
     if state.phase == "starting":  # acted on once the spawn reports
         return replace(state, after_exit=after), []
-    if state.phase == "stopping":
-        return replace(state, after_exit=after), []
+    if state.phase == "stopping":  # a zero grace turns a graceful stop into a kill
+        return replace(state, after_exit=after), [KillAll()] if grace == 0 else []
     if state.phase != "running":
         return state, []
     return _stop_process(plan, replace(state, after_exit=after), grace)

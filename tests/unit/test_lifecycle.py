@@ -261,3 +261,9 @@ def test_any_history_keeps_the_invariants(history):
         assert (state.pid is not None) == (state.phase in ("running", "stopping"))
         if any(isinstance(a, RunProbe) for a in actions):
             assert state.phase == "running"
+
+
+def test_forced_stop_during_a_graceful_one_kills_at_once():
+    state, _ = feed(plan(), [Stop(1.0)], running(plan()))
+    state, actions = feed(plan(), [Stop(1.5, grace=0)], state)
+    assert actions == [KillAll()] and state.phase == "stopping"
