@@ -17,8 +17,11 @@ import json
 import os
 import signal
 import sys
+import traceback
 from dataclasses import dataclass
+from pathlib import Path
 
+from stackrun.errors import ControlError, StackrunError
 from stackrun.plan.model import Plan
 from stackrun.supervisor.supervisor import UpRequest
 
@@ -87,12 +90,61 @@ class _Outcome:
     interrupts: int = 0
 
 
+def start_detached(plan: Plan, request: UpRequest, config_files: tuple[str, ...] = ()) -> dict:
+    """`up -d`: fork the supervisor into its own session; return its start report.
+
+    The CLI process has no thread yet, so it may fork; the child runs `run` with the
+    modules already loaded (no exec, no second interpreter start-up).
+    """
+    read_end, write_end = os.pipe2(os.O_CLOEXEC)
+    pid = os.fork()
+    if pid == 0:  # the supervisor
+        os.close(read_end)
+        code = 1
+        try:
+            os.setsid()
+            _detach_stdio(plan)
+            code = run(plan, request, Detached(write_end), config_files)
+        except BaseException:
+            traceback.print_exc()
+        finally:
+            os._exit(code)
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as report:
+        data = report.read()
+    if not data:
+        raise ControlError(f"the supervisor exited while starting; see {supervisor_log(plan)}")
+    return json.loads(data)
+
+
+def supervisor_log(plan: Plan) -> Path:
+    from stackrun import dirs
+
+    return dirs.data_dir(plan.project) / "supervisor.log"
+
+
+def _detach_stdio(plan: Plan) -> None:
+    log = supervisor_log(plan)
+    log.parent.mkdir(parents=True, exist_ok=True)
+    null = os.open(os.devnull, os.O_RDONLY)
+    out = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    for fd, target in ((null, 0), (out, 1), (out, 2)):
+        os.dup2(fd, target)
+    os.close(null)
+    os.close(out)
+
+
 async def _detached(supervisor, request: UpRequest, mode: Detached) -> None:
-    failures = await supervisor.up(request)
-    report = {"failures": [str(f) for f in failures],
-              "instances": [s.name for s in await supervisor.ps()]}
+    try:
+        failures = await supervisor.up(request)
+        report = {"failures": [str(f) for f in failures],
+                  "instances": [s.name for s in await supervisor.ps()]}
+    except StackrunError as error:
+        report = {"error": str(error)}
     os.write(mode.report_fd, json.dumps(report).encode())
     os.close(mode.report_fd)
+    if "error" in report:
+        await supervisor.down()
     await supervisor.finished.wait()
 
 
