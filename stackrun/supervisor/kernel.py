@@ -37,16 +37,13 @@ class Kernel:
         dirs.run_dir(self.plan.project).mkdir(parents=True, exist_ok=True)
         bridges.ensure(self.plan.networks)
 
-    def teardown(self) -> None:
-        """Remove every kernel object and run file of the project (processes must be gone)."""
-        from stackrun.runtime.network import bridges
+    def teardown(self, volumes: bool = False) -> None:
+        """Remove every kernel object and run file of the project (and its named volumes)."""
+        from stackrun.runtime.teardown import Handles, teardown
 
-        for path in sorted(self._cgroups):
-            self.driver.kill(path)
-            self.driver.remove(path)
-        self.driver.remove(self.plan.names.cgroup_dir)
-        bridges.remove(self.plan.networks)
-        shutil.rmtree(dirs.run_dir(self.plan.project), ignore_errors=True)
+        teardown(self.plan.project, Handles(self.driver.parent), volumes)
+        with self._lock:
+            self._cgroups.clear()
 
     def handles(self) -> dict[str, object]:
         """What an offline `down` needs, for the state file."""

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import math
 import os
-import shutil
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
@@ -132,12 +131,12 @@ class Supervisor:
         if self._writer_done is not None:
             await self._writer_done.wait()
         self.stack.close()
-        with anyio.CancelScope(shield=True):
-            await anyio.to_thread.run_sync(self.kernel.teardown)
-            if volumes:
-                await anyio.to_thread.run_sync(self._remove_volumes)
-        self.bus.close()
-        self.finished.set()
+        try:
+            with anyio.CancelScope(shield=True):
+                await anyio.to_thread.run_sync(self.kernel.teardown, volumes)
+        finally:
+            self.bus.close()
+            self.finished.set()
 
     def force_stop(self) -> None:
         self.stack.force_stop()
@@ -180,11 +179,6 @@ class Supervisor:
                         await changes.wait()
         finally:
             done.set()
-
-    def _remove_volumes(self) -> None:
-        for volume in self.plan.volumes:
-            if not volume.external:
-                shutil.rmtree(volume.path, ignore_errors=True)
 
 
 def _with_orphans(plan: Plan, old: Plan, orphans: list[str]) -> Plan:
