@@ -23,7 +23,7 @@ from pathlib import Path
 
 from stackrun.errors import ControlError, StackrunError
 from stackrun.plan.model import Plan
-from stackrun.supervisor.supervisor import UpRequest
+from stackrun.supervisor.state import UpRequest
 
 PR_SET_CHILD_SUBREAPER = 36
 EXIT_FORCED = 2  # Compose: a second Ctrl-C that killed the services
@@ -137,7 +137,7 @@ def _detach_stdio(plan: Plan) -> None:
 async def _detached(supervisor, request: UpRequest, mode: Detached) -> None:
     try:
         failures = await supervisor.up(request)
-        report = {"failures": [str(f) for f in failures],
+        report = {"failures": failures,
                   "instances": [s.name for s in await supervisor.ps()]}
     except StackrunError as error:
         report = {"error": str(error)}

@@ -13,6 +13,7 @@ offline `ps` and `down` need: the supervisor's pid, the kernel objects to remove
 from __future__ import annotations
 
 import json
+import math
 import os
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -72,6 +73,18 @@ class Event:
     service: str
     action: str  # "start", "die", "restart", "oom", "health_status: healthy", "stop", "kill"…
     attributes: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class UpRequest:
+    """`stackrun up` options that reach the supervisor (also to reconcile a running one)."""
+
+    services: tuple[str, ...] = ()  # empty: all
+    wait: bool = False  # until healthy, not only started (`--wait`)
+    wait_timeout: float = math.inf
+    force_recreate: bool = False
+    remove_orphans: bool = False
+    timeout: float | None = None  # grace period when recreating
 
 
 @dataclass

@@ -8,11 +8,10 @@ kill, down, inspect, events.
 
 from __future__ import annotations
 
-import math
 import os
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 import anyio
@@ -25,21 +24,9 @@ from stackrun.supervisor.kernel import Kernel
 from stackrun.supervisor.lifecycle import Lifecycle
 from stackrun.supervisor.output import OutputSink
 from stackrun.supervisor.report import inspect_instance
-from stackrun.supervisor.stack import Failure, Stack, StartFailed, StartGoal
-from stackrun.supervisor.state import Event, InstanceStatus, ProjectState, write_state
+from stackrun.supervisor.stack import Stack, StartFailed, StartGoal
+from stackrun.supervisor.state import Event, InstanceStatus, ProjectState, UpRequest, write_state
 from stackrun.supervisor.status import describe
-
-
-@dataclass(frozen=True)
-class UpRequest:
-    """`stackrun up` options that reach the supervisor (also to reconcile a running one)."""
-
-    services: tuple[str, ...] = ()
-    wait: bool = False  # until healthy, not only started
-    wait_timeout: float = math.inf
-    force_recreate: bool = False
-    remove_orphans: bool = False
-    timeout: float | None = None  # grace period when recreating
 
 
 class Supervisor:
@@ -67,13 +54,16 @@ class Supervisor:
 
     # ------------------------------------------------------------ up / reconcile
 
-    async def up(self, request: UpRequest, plan: Plan | None = None) -> list[Failure]:
-        """Start what `request` selects; with a new `plan`, first reconcile to it."""
+    async def up(self, request: UpRequest, plan: Plan | None = None) -> list[str]:
+        """Start what `request` selects; with a new `plan`, first reconcile to it.
+
+        Returns the failures (empty when every selected service reached the goal), each
+        naming the instance, what failed, and the last log lines of the culprit."""
         if plan is not None:
             await self._reconcile(plan, request)
         names = graph.select(self.stack.plan, request.services)
         goal = StartGoal(healthy=request.wait, timeout=request.wait_timeout)
-        return await self.stack.start(names, goal)
+        return [str(failure) for failure in await self.stack.start(names, goal)]
 
     async def _reconcile(self, plan: Plan, request: UpRequest) -> None:
         running = {n: r.plan.config_hash for n, r in self.stack.runners.items()}
