@@ -10,7 +10,6 @@ that `handles()` can be written to the state file for an offline `down`.
 from __future__ import annotations
 
 import os
-import shutil
 import threading
 from collections.abc import Callable
 
@@ -61,7 +60,7 @@ class Kernel:
         """Start the instance in its cgroup and namespaces, its output going to `sink`."""
         procs = self._ensure_cgroup(service)
         instance_dir = self._prepare_files(service)
-        request = SpawnRequest(service, procs, str(instance_dir), self._netns_peer(service))
+        request = SpawnRequest(service, procs, instance_dir, self._netns_peer(service))
         pipes = [os.pipe2(os.O_CLOEXEC), os.pipe2(os.O_CLOEXEC)]
         try:
             spawned = self.fork_server.spawn(request, pipes[0][1], pipes[1][1])
@@ -81,11 +80,7 @@ class Kernel:
         assert service.healthcheck is not None and pid is not None
         request = JoinRequest(service, service.healthcheck.argv, pid,
                               self.driver.procs_files(service.cgroup))
-        null = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
-        try:
-            return self.fork_server.run_in(request, null, output, output)
-        finally:
-            os.close(null)
+        return self.fork_server.run_in(request, None, output, output)
 
     def kill_all(self, service: ServicePlan) -> None:
         self.driver.kill(service.cgroup)
@@ -106,7 +101,9 @@ class Kernel:
         self.driver.remove(service.cgroup)
         with self._lock:
             self._cgroups.discard(service.cgroup)
-        shutil.rmtree(dirs.instance_dir(self.plan.project, service.name), ignore_errors=True)
+        from stackrun.runtime import instance
+
+        instance.discard(self.plan.project, service.name)
 
     def _ensure_cgroup(self, service: ServicePlan) -> tuple[str, ...]:
         with self._lock:
@@ -117,10 +114,10 @@ class Kernel:
                 self._cgroups.add(service.cgroup)
         return self.driver.procs_files(service.cgroup)
 
-    def _prepare_files(self, service: ServicePlan):
+    def _prepare_files(self, service: ServicePlan) -> str:
         from stackrun.runtime import instance
 
-        return instance.prepare(self.plan, service)
+        return instance.prepare(self.plan.project, service).root
 
     def _netns_peer(self, service: ServicePlan) -> int | None:
         if service.network_mode != "service" or not service.network_peer:
