@@ -139,9 +139,7 @@ def test_stop_kills_the_whole_cgroup_after_the_grace_period(project):
 
 async def stop_order(supervisor):
     await supervisor.up(UpRequest())
-    async with supervisor.bus.subscribe() as events:
-        await supervisor.stop([])
-        events.close()
+    await supervisor.stop([])
     return [(e.instance, e.action, e.time) for e in supervisor.bus.recent]
 
 
@@ -160,10 +158,9 @@ async def restart_follow(supervisor):
     await supervisor.up(UpRequest())
     before = {s.name: s.pid for s in await supervisor.ps()}
     await supervisor.restart(["db"])
-    await wait_for(supervisor, lambda s: all(phase(s, n) == "running" for n in ("db", "api", "job")))
-    import anyio
-
-    await anyio.sleep(0.3)
+    runners = supervisor.stack.runners
+    await wait_for(supervisor, lambda s: runners["api"].state.run == 2
+                   and phase(s, "api") == "running")
     after = {s.name: s.pid for s in await supervisor.ps()}
     return before, after
 
