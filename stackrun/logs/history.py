@@ -154,7 +154,7 @@ class LogView:
     def poll(self) -> list[Record]:
         """What was written since the last history or poll, sorted by time."""
         batch = [record for i, reader in enumerate(self.readers) for record in _records(i, reader)]
-        batch.sort()
+        batch.sort(key=_time_and_source)  # stable: each instance's records stay in file order
         return list(self.window.clip(batch))
 
     def close(self) -> None:
@@ -191,6 +191,10 @@ def last_lines(directory: Path, instance: str, count: int) -> list[str]:
             if len(lines) >= count:
                 return [line.decode(errors="replace") for line in lines[len(lines) - count :]]
     return [line.decode(errors="replace") for line in lines]
+
+
+def _time_and_source(record: Record) -> tuple[int, int]:
+    return record[0], record[1]
 
 
 def _records(index: int, reader: InstanceReader) -> Iterator[Record]:

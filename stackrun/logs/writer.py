@@ -48,47 +48,51 @@ class InstanceLog:
         for piece_flags, piece in _fit(flags, payload, self._record_room()):
             if self.fd < 0 and not self._open_newest():
                 self._drop(piece, self.drop_reason)
-            elif self.dropped_lines and not self._write_drop_note(time_ns):
-                self._drop(piece, self.drop_reason)
+                continue
+            self._rotate_if_full(len(piece))
+            parts = [*self._drop_note(time_ns), *_record(piece_flags, time_ns, piece)]
+            try:
+                self._append(parts)
+            except OSError as error:
+                self._drop(piece, error.strerror or str(error))
             else:
-                self._rotate_if_full(len(piece))
-                self._append(piece_flags, time_ns, piece)
+                self.dropped_lines = self.dropped_bytes = 0
 
     def close(self) -> None:
         if self.fd >= 0:
             os.close(self.fd)
             self.fd = -1
 
-    def _append(self, flags: int, time_ns: int, payload: bytes) -> bool:
-        record = [pack_head(flags, len(payload), time_ns), payload, TRAIL.pack(len(payload))]
+    def _append(self, parts: list[bytes]) -> None:
+        """All of `parts` or, on an error, nothing: the file always ends with a whole record."""
+        total = sum(len(part) for part in parts)
         try:
-            written = os.writev(self.fd, record)
-        except OSError as error:
-            self._drop(payload, error.strerror or str(error))
-            return False
-        if written != len(payload) + OVERHEAD:
-            os.ftruncate(self.fd, self.size)  # never leave half a record behind
-            self._drop(payload, os.strerror(28))  # a short write to a file: the disk is full
-            return False
-        self.size += written
-        return True
+            written = os.writev(self.fd, parts)
+            while written < total:  # a short write: go on, so the kernel names what stops it
+                written += os.write(self.fd, b"".join(parts)[written:])
+        except OSError:
+            try:
+                os.ftruncate(self.fd, self.size)
+            except OSError:
+                self.close()  # reopening cuts the torn end (see _reopen)
+            raise
+        self.size += total
 
     def _drop(self, payload: bytes, reason: str) -> None:
         self.dropped_lines += line_count(payload)
         self.dropped_bytes += len(payload)
         self.drop_reason = reason
 
-    def _write_drop_note(self, time_ns: int) -> bool:
+    def _drop_note(self, time_ns: int) -> list[bytes]:
+        """The record telling about lines lost since the last successful write, if any;
+        written in the same call as the next lines, so it appears only with them."""
+        if not self.dropped_lines:
+            return []
         text = (
             f"stackrun: {self.dropped_lines} lines ({self.dropped_bytes} bytes) of this service"
             f" were lost: {self.drop_reason}\n"
         )
-        lines, size, reason = self.dropped_lines, self.dropped_bytes, self.drop_reason
-        self.dropped_lines = self.dropped_bytes = 0
-        if self._append(NOTE, time_ns, text.encode()):
-            return True
-        self.dropped_lines, self.dropped_bytes, self.drop_reason = lines, size, reason
-        return False
+        return _record(NOTE, time_ns, text.encode())
 
     def _record_room(self) -> int:
         if self.plan.max_size is None:
@@ -155,6 +159,10 @@ class InstanceLog:
             return
         self.fd, self.size = fd, end
         self.meta = FileMeta(self.meta.instance, self.meta.service, self.meta.replica, seq)
+
+
+def _record(flags: int, time_ns: int, payload: bytes) -> list[bytes]:
+    return [pack_head(flags, len(payload), time_ns), payload, TRAIL.pack(len(payload))]
 
 
 def _fit(flags: int, payload: bytes, room: int):
