@@ -80,6 +80,8 @@ class InstanceReader:
         self._close()
 
     def _read_file(self) -> Iterator[list[segment.Entry]]:
+        if not self.offset and not self._read_header():
+            return
         for entries in segment.forward(self.fd, self.offset):
             last_offset, _, self.last_time, payload = entries[-1]
             self.offset = last_offset + segment.OVERHEAD + len(payload)
@@ -102,9 +104,15 @@ class InstanceReader:
             self.fd = os.open(self.directory / segment.file_name(self.instance, seq), os.O_RDONLY | os.O_CLOEXEC)
         except FileNotFoundError:
             return False  # rotated away meanwhile
+        self.offset = 0
+        self._read_header()
+        return True
+
+    def _read_header(self) -> bool:
+        """Sets the offset of the first record; False while the header is incomplete."""
         found = segment.read_meta(self.fd)
         self.offset = found[1] if found else 0
-        return True
+        return found is not None
 
     def _next_seq(self) -> int | None:
         return next((s for s in self._seqs(self.instance) if s > self.seq), None)

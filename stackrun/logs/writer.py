@@ -125,17 +125,19 @@ class InstanceLog:
         return True
 
     def _start(self, seq: int) -> None:
+        """A new file, which appears (renamed into place) with its header already in it."""
         meta = FileMeta(self.meta.instance, self.meta.service, self.meta.replica, seq)
         path = self.directory / segment.file_name(meta.instance, seq)
-        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND | os.O_CLOEXEC
-        fd = os.open(path, flags, 0o640)
+        draft = path.with_name(f".{path.name}.new")
+        fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND | os.O_CLOEXEC, 0o640)
         header = pack_header(meta)
         try:
             if os.write(fd, header) != len(header):
-                raise OSError(28, os.strerror(28), str(path))
+                raise OSError(28, os.strerror(28), str(draft))
+            os.rename(draft, path)
         except OSError:
             os.close(fd)
-            _unlink(path)
+            _unlink(draft)
             raise
         self.fd, self.size, self.meta = fd, len(header), meta
 
