@@ -29,6 +29,7 @@ from stackrun.plan.model import Plan
 from stackrun.supervisor.state import UpRequest
 
 if TYPE_CHECKING:
+    from stackrun.logs.printer import PrintOptions
     from stackrun.runtime.spawn import ForkServer
     from stackrun.supervisor.supervisor import Supervisor
 
@@ -40,6 +41,7 @@ class Attached:
     abort_on_container_exit: bool = False
     exit_code_from: str | None = None  # a service; implies abort_on_container_exit
     timeout: float | None = None  # grace period when stopping at the end
+    printing: PrintOptions | None = None  # how to print the merged output; None: not at all
 
 
 @dataclass(frozen=True)
@@ -174,6 +176,23 @@ async def _detached(supervisor, request: UpRequest, mode: Detached) -> None:
 
 
 async def _attached(supervisor, request: UpRequest, mode: Attached, outcome: _Outcome) -> None:
+    live = _live_logs(supervisor.plan, mode)
+    try:
+        await _attached_run(supervisor, request, mode, outcome)
+    finally:
+        if live is not None:
+            live.stop()
+
+
+def _live_logs(plan: Plan, mode: Attached):
+    if mode.printing is None:
+        return None
+    from stackrun.logs.show import LiveLogs
+
+    return LiveLogs(plan.project, mode.printing, sys.stdout.buffer).start()
+
+
+async def _attached_run(supervisor, request: UpRequest, mode: Attached, outcome: _Outcome) -> None:
     stack = supervisor.stack
     failures = await supervisor.up(request)
     for failure in failures:
