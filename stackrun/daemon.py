@@ -88,7 +88,11 @@ async def open_supervisor(plan: Plan, fork_server: ForkServer,
         async with anyio.create_task_group() as group:
             await group.start(supervisor.run)
             await group.start(_serve_control, supervisor)
-            yield supervisor
+            try:
+                yield supervisor
+            finally:
+                with anyio.CancelScope(shield=True):
+                    await supervisor.down()  # at once if it is down already
             group.cancel_scope.cancel()
     finally:
         await _ensure_down(supervisor)

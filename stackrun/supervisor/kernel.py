@@ -40,9 +40,12 @@ class Kernel:
         """Remove every kernel object and run file of the project (and its named volumes)."""
         from stackrun.runtime.teardown import Handles, teardown
 
-        teardown(self.plan.project, Handles(self.driver.parent), volumes)
-        with self._lock:
-            self._cgroups.clear()
+        try:
+            teardown(self.plan.project, Handles(self.driver.parent), volumes)
+        finally:
+            with self._lock:
+                self._cgroups.clear()
+            reap_children()
 
     def handles(self) -> dict[str, object]:
         """What an offline `down` needs, for the state file."""
@@ -123,3 +126,14 @@ class Kernel:
         if service.network_mode != "service" or not service.network_peer:
             return None
         return self.peer_pid(service.network_peer)
+
+
+def reap_children() -> None:
+    """Reap every child that has exited: killed services whose runner is gone are our
+    zombies (we are their subreaper) until we wait for them."""
+    while True:
+        try:
+            if os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG) is None:
+                return
+        except ChildProcessError:
+            return
