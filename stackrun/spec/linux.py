@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
-
 # capabilities(7), in kernel order (CAP_CHOWN = 0 … CAP_CHECKPOINT_RESTORE = 40).
 CAPABILITIES = (
     "CHOWN", "DAC_OVERRIDE", "DAC_READ_SEARCH", "FOWNER", "FSETID", "KILL", "SETGID",
@@ -30,5 +28,7 @@ ULIMITS = frozenset({
 
 def closest(word: str, choices) -> str | None:
     """The choice most like `word`, for "did you mean" hints."""
+    import difflib
+
     matches = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
     return matches[0] if matches else None

@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, model_validator
 
+from stackrun.spec import syntax
 from stackrun.spec.types import (
     AbsolutePath, Bytes, Capability, CgroupPath, Duration, Expose, Hostname, IPAddress,
     IPv4Address, IPv4Subnet, Mode, MountTarget, Name, NetworkMode, ProjectName, Restart,
@@ -185,6 +186,13 @@ class Ulimit(Model):
 class Logging(Model):
     driver: Literal["json-file", "local", "none"] | None = None
     options: dict[Literal["max-size", "max-file"], str] = {}
+
+    @model_validator(mode="after")
+    def _check_options(self) -> "Logging":
+        syntax.parse_bytes(self.options.get("max-size", 0))
+        if not self.options.get("max-file", "1").isdigit():
+            raise ValueError(f"max-file {self.options['max-file']!r} is not a number of files")
+        return self
 
 
 class EnvFile(Model):

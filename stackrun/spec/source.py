@@ -19,6 +19,7 @@ from typing import Any
 import yaml
 
 from stackrun.errors import Diagnostic, Location
+from stackrun.spec.syntax import OctalInt
 
 _BaseLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _PLAIN = "?plain"
@@ -67,10 +68,6 @@ class LList(list):
     def add(self, value: Any, location: Location | None = None) -> None:
         self.append(value)
         self.item_locations.append(location or self.location)
-
-
-class OctalInt(int):
-    """An integer written `0o755`: file modes keep telling it from a decimal `755`."""
 
 
 class _Reset:

@@ -13,9 +13,13 @@ import shlex
 import signal
 from typing import Any
 
-from stackrun.spec.source import OctalInt
 
 # ---------------------------------------------------------------- scalars
+
+
+class OctalInt(int):
+    """An integer written `0o755` in YAML: file modes tell it from a decimal `755`."""
+
 
 _DURATION = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
 _DURATION_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
