@@ -1,0 +1,198 @@
+"""cgroup v1: one hierarchy per controller (or per group of co-mounted controllers).
+
+The driver gets the mount point of each controller (`layout.parse` reads them from
+/proc/self/mountinfo: `cpu` and `cpuacct` may share one), and creates the instance's cgroup
+in each of memory, cpu, cpuacct, pids and freezer. In hybrid mode it also creates it in the
+(controller-less) unified hierarchy, whose `cgroup.events` tells cheaply whether anything
+is left and whose `cgroup.kill` kills everything at once; without it, killing freezes the
+cgroup, SIGKILLs each process and thaws it, so that nothing forks in between.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from typing import Mapping
+
+from stackrun.errors import HostError, RuntimeFailure
+from stackrun.plan.model import Limits
+from stackrun.runtime.cgroups import base
+from stackrun.runtime.cgroups.base import KILL_TIMEOUT, UNLIMITED_V1, CgroupDriver, Usage, Watch
+from stackrun.runtime.cgroups.limits import Write, v1_writes
+from stackrun.runtime.cgroups.v2 import V2Driver
+
+CONTROLLERS = ("memory", "cpu", "cpuacct", "pids", "freezer")  # the hierarchies we join
+
+
+class V1Driver(CgroupDriver):
+    def __init__(self, hierarchies: Mapping[str, str], unified: str | None = None, parent: str = ""):
+        """`hierarchies`: controller -> mount point; `unified`: the hybrid cgroup2 mount."""
+        self.hierarchies = {c: hierarchies[c] for c in CONTROLLERS if c in hierarchies}
+        self.unified_root, self.parent = unified, parent.strip("/")
+        self.version = "hybrid" if unified else "v1"
+        self.unified = V2Driver(unified, parent, controllers=False) if unified else None
+
+    def roots(self) -> tuple[str, ...]:
+        mounts = sorted(set(self.hierarchies.values()))
+        return (*mounts, self.unified_root) if self.unified_root else tuple(mounts)
+
+    def at_parent(self, parent: str) -> V1Driver:
+        return V1Driver(self.hierarchies, self.unified_root, parent)
+
+    def dir(self, controller: str, path: str) -> str | None:
+        root = self.hierarchies.get(controller)
+        return base.join(root, self.parent, path) if root else None
+
+    def directories(self, path: str) -> tuple[str, ...]:
+        return tuple(base.join(root, self.parent, path) for root in self.roots())
+
+    def procs_files(self, path: str) -> tuple[str, ...]:
+        return tuple(f"{directory}/cgroup.procs" for directory in self.directories(path))
+
+    # ------------------------------------------------------------ creating
+
+    def create(self, path: str, limits: Limits) -> None:
+        chains = [base.ancestors(root, base.join(root, self.parent, path)) for root in self.roots()]
+        created = base.make_dirs([directory for chain in chains for directory in chain])
+        try:
+            self.update(path, limits)
+        except BaseException:
+            base.remove_dirs(reversed(created))
+            raise
+
+    def update(self, path: str, limits: Limits) -> None:
+        memory = self.dir("memory", path)
+        current = UNLIMITED_V1
+        if memory and limits.memory is not None:
+            current = base.number(base.read(f"{memory}/memory.limit_in_bytes"))
+        memsw = bool(memory) and os.path.exists(f"{memory}/memory.memsw.limit_in_bytes")
+        for write in v1_writes(limits, current, memsw):
+            base.write(f"{self._controller_dir(write, path)}/{write.file}", write.value)
+
+    def _controller_dir(self, write: Write, path: str) -> str:
+        directory = self.dir(write.controller, path)
+        if directory is None:
+            raise HostError(
+                f"the cgroup v1 controller {write.controller!r} is not mounted (looked for it "
+                f"in /proc/self/mountinfo), and the stack file sets a limit that needs it "
+                f"({write.file}). Mount it, e.g. `mkdir -p /sys/fs/cgroup/{write.controller} && "
+                f"mount -t cgroup -o {write.controller} cgroup /sys/fs/cgroup/{write.controller}`."
+            )
+        return directory
+
+    # ------------------------------------------------------------ reading
+
+    def usage(self, path: str) -> Usage:
+        memory, cpuacct, pids = (self.dir(c, path) for c in ("memory", "cpuacct", "pids"))
+        if not any(d and os.path.isdir(d) for d in self.directories(path)):
+            base.read(f"{self.directories(path)[0]}/cgroup.procs")  # raises ENOENT
+        used = _optional(memory, "memory.usage_in_bytes")
+        stat = base.keyed(_optional(memory, "memory.stat"))
+        limit = base.number(_optional(memory, "memory.limit_in_bytes"), UNLIMITED_V1)
+        unified = self.unified.dir(path) if self.unified else None
+        return Usage(
+            memory=max(base.number(used) - base.number(stat.get("total_inactive_file")), 0),
+            memory_limit=None if limit >= UNLIMITED_V1 else limit,
+            cpu_usec=base.number(_optional(cpuacct, "cpuacct.usage")) // 1000,
+            pids=base.number(_optional(pids, "pids.current"), default=len(self.pids(path))),
+            oom_kills=base.number(base.keyed(_optional(memory, "memory.oom_control")).get("oom_kill")),
+            cpu_pressure=base.pressure_avg10(_optional(unified, "cpu.pressure")),
+            memory_pressure=base.pressure_avg10(_optional(unified, "memory.pressure")),
+        )
+
+    def pids(self, path: str) -> list[int]:
+        """The union over every hierarchy: a process moved out of one is still found."""
+        found: set[int] = set()
+        for directory in self.directories(path):
+            if os.path.isdir(directory):
+                found.update(base.procs(directory))
+        return sorted(found)
+
+    def populated(self, path: str) -> bool:
+        if self.unified and self.unified.populated(path):
+            return True
+        return bool(self.pids(path))
+
+    def wait_empty(self, path: str, timeout: float = KILL_TIMEOUT) -> bool:
+        deadline = time.monotonic() + timeout
+        if self.unified:  # notified, no polling: usually all that is needed
+            self.unified.wait_empty(path, timeout)
+        for pause in base.backoff(deadline):
+            if not self.pids(path):
+                return True
+            if pause is None:
+                return False
+        return False
+
+    def oom_watch(self, path: str) -> Watch:
+        """v1 announces OOM through an eventfd registered in cgroup.event_control against
+        memory.oom_control: the eventfd counts OOM events (and wakes once on removal)."""
+        directory = self._controller_dir(Write("memory", "memory.oom_control", ""), path)
+        event = os.eventfd(0, os.EFD_CLOEXEC | os.EFD_NONBLOCK)
+        try:
+            control = os.open(f"{directory}/memory.oom_control", os.O_RDONLY | os.O_CLOEXEC)
+            try:
+                base.write(f"{directory}/cgroup.event_control", f"{event} {control}")
+            finally:
+                os.close(control)
+        except OSError as error:
+            os.close(event)
+            raise RuntimeFailure("watch", error.errno or 0, f"{directory}/memory.oom_control")
+        except BaseException:
+            os.close(event)
+            raise
+        return Watch(event, lambda: _drain_eventfd(event), lambda: os.close(event))
+
+    # ------------------------------------------------------------ killing and removing
+
+    def kill(self, path: str, timeout: float = KILL_TIMEOUT) -> None:
+        deadline = time.monotonic() + timeout
+        if self._unified_kill(path, timeout) and not self.pids(path):
+            return
+        self._freeze_and_kill(path, deadline)  # no unified hierarchy, or someone escaped it
+        if not self.wait_empty(path, max(deadline - time.monotonic(), 0.0)):
+            listed = " ".join(map(str, self.pids(path)[:10]))
+            raise RuntimeFailure(
+                f"kill every process (still alive after SIGKILL: {listed}) in", 0,
+                self.directories(path)[0],
+            )
+
+    def _unified_kill(self, path: str, timeout: float) -> bool:
+        """cgroup.kill of the hybrid unified hierarchy; True once it reports empty."""
+        if not self.unified or not os.path.exists(f"{self.unified.dir(path)}/cgroup.kill"):
+            return False
+        base.write(f"{self.unified.dir(path)}/cgroup.kill", "1")
+        return self.unified.wait_empty(path, timeout)
+
+    def _freeze_and_kill(self, path: str, deadline: float) -> None:
+        freezer = self.dir("freezer", path)
+        if not freezer or not os.path.isdir(freezer):
+            for pause in base.backoff(deadline):  # no freezer: forks may need several rounds
+                base.signal_all(self.pids(path))
+                if not self.pids(path) or pause is None:
+                    return
+        base.write(f"{freezer}/freezer.state", "FROZEN")
+        try:
+            for pause in base.backoff(deadline):
+                if base.read(f"{freezer}/freezer.state").strip() == "FROZEN" or pause is None:
+                    break
+            base.signal_all(self.pids(path), signal.SIGKILL)
+        finally:
+            base.write(f"{freezer}/freezer.state", "THAWED")
+
+    def remove(self, path: str, timeout: float = KILL_TIMEOUT) -> None:
+        deadline = time.monotonic() + timeout
+        for directory in self.directories(path):
+            base.rmdir_tree(directory, deadline)
+
+
+def _optional(directory: str | None, name: str) -> str | None:
+    return base.read_optional(f"{directory}/{name}") if directory else None
+
+
+def _drain_eventfd(event: int) -> None:
+    try:
+        os.eventfd_read(event)
+    except BlockingIOError:
+        pass

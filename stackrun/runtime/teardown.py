@@ -1,0 +1,184 @@
+"""Remove everything a project put on the host: processes, cgroups, links, mounts, run dir.
+
+    teardown(project, handles=None, volumes=False)   # `down`, also without a supervisor
+    sweep(project)                                   # the same, from the project name alone
+
+Every step finds its objects from the project name (plan/names.py), so teardown works when
+the supervisor was SIGKILLed and the state file is lost; `Handles` from the state file only
+adds what a name cannot tell (the --cgroup-parent, which the sweep would also find within
+three levels). Nothing outside the project's names is touched. Each step runs even when an
+earlier one failed; the failures are raised together at the end. Running it twice is fine.
+
+Blocking (it waits for processes to die and be reaped): call it from a worker thread.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+from stackrun import dirs
+from stackrun.errors import RuntimeFailure, StackrunError
+from stackrun.plan.names import ProjectNames
+from stackrun.runtime.cgroups import CgroupDriver, detect
+from stackrun.runtime.cgroups.base import KILL_TIMEOUT, backoff
+from stackrun.runtime.cgroups.layout import MOUNTINFO, mount_points
+
+REAP_TIMEOUT = 5.0  # seconds to wait for killed processes to be reaped by their parents
+
+
+@dataclass(frozen=True)
+class Handles:
+    """What teardown reads from the state file. Every field is optional."""
+
+    cgroup_parent: str = ""  # Plan.cgroup_parent the project was started with
+
+    def to_json(self) -> dict[str, Any]:
+        return {"cgroup_parent": self.cgroup_parent}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any] | None) -> Handles:
+        return cls(cgroup_parent=str((data or {}).get("cgroup_parent") or ""))
+
+
+@dataclass
+class Cleanup:
+    """What teardown removed, for `down` to report."""
+
+    killed: list[int] = field(default_factory=list)  # pids
+    cgroups: list[str] = field(default_factory=list)  # relative to the hierarchy roots
+    links: list[str] = field(default_factory=list)
+    unmounted: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)  # directories
+    problems: list[str] = field(default_factory=list)
+
+
+def teardown(project: str, state: Handles | None = None, volumes: bool = False) -> Cleanup:
+    """Kill every process of the project, wait until they are gone, remove its cgroups
+    (leaves first, every hierarchy), links, mounts under its run/data dirs and its run dir;
+    with `volumes` also its named volumes. Raises RuntimeFailure listing what failed."""
+    names, cleanup = ProjectNames(project), Cleanup()
+    handles = state or Handles()
+    _step(cleanup, "remove cgroups", lambda: _cgroups(names, handles, cleanup))
+    _step(cleanup, "remove network links", lambda: _links(names, cleanup))
+    _step(cleanup, "remove the run directory", lambda: _directory(dirs.run_dir(project), cleanup))
+    if volumes:
+        _step(cleanup, "remove volumes", lambda: _directory(dirs.volumes_dir(project), cleanup))
+    if cleanup.problems:
+        raise RuntimeFailure(f"tear down project {project}: " + "; ".join(cleanup.problems))
+    return cleanup
+
+
+def sweep(project: str) -> Cleanup:
+    """Teardown from the project name alone (state file lost)."""
+    return teardown(project, None)
+
+
+def _step(cleanup: Cleanup, what: str, action: Callable[[], None]) -> None:
+    try:
+        action()
+    except (StackrunError, OSError) as error:
+        cleanup.problems.append(f"{what}: {error}")
+
+
+# ---------------------------------------------------------------- processes and cgroups
+
+
+def _cgroups(names: ProjectNames, handles: Handles, cleanup: Cleanup) -> None:
+    driver = detect(parent=handles.cgroup_parent).at_parent("")
+    paths = _project_cgroups(driver, names, handles)
+    pids = sorted({pid for path in paths for pid in driver.pids(path)})
+    for path in paths:
+        driver.kill(path)
+    cleanup.killed = pids
+    _wait_reaped(pids, time.monotonic() + REAP_TIMEOUT)
+    for path in paths:
+        driver.remove(path, KILL_TIMEOUT)
+    cleanup.cgroups = paths
+
+
+def _project_cgroups(driver: CgroupDriver, names: ProjectNames, handles: Handles) -> list[str]:
+    """The project's cgroup under its recorded parent (at any depth) and wherever else
+    the sweep finds one by its exact name."""
+    found = set(driver.find(names.cgroup_dir))
+    recorded = os.path.join(handles.cgroup_parent.strip("/"), names.cgroup_dir)
+    if any(os.path.isdir(os.path.join(root, recorded)) for root in driver.roots()):
+        found.add(recorded)
+    return sorted(found)
+
+
+def _wait_reaped(pids: list[int], deadline: float) -> None:
+    """Until each killed process is gone from /proc. Zombies whose parent is this process
+    are left for the caller to reap (it would wait for itself otherwise)."""
+    waiting = pids
+    for pause in backoff(deadline):
+        waiting = [pid for pid in waiting if _present(pid)]
+        if not waiting:
+            return
+        if pause is None:
+            break
+    raise RuntimeFailure(f"wait for killed processes to be reaped ({_describe(waiting)})")
+
+
+def _present(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    state, ppid = stat.rsplit(")", 1)[1].split()[:2]
+    return not (state == "Z" and int(ppid) == os.getpid())
+
+
+def _describe(pids: list[int]) -> str:
+    shown = []
+    for pid in pids[:5]:
+        try:
+            comm = Path(f"/proc/{pid}/comm").read_text().strip()
+            status = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            shown.append(f"{pid} {comm} state {status[0]} parent {status[1]}")
+        except OSError:
+            continue
+    return ", ".join(shown) or "gone meanwhile"
+
+
+# ---------------------------------------------------------------- links, mounts, directories
+
+
+def _links(names: ProjectNames, cleanup: Cleanup) -> None:
+    from stackrun.runtime import network  # pyroute2 behind it: only when tearing down
+
+    cleanup.links = list(network.sweep(names))
+
+
+def _directory(directory: Path, cleanup: Cleanup) -> None:
+    """Unmount what is mounted below `directory`, then delete it. A mount that refuses to
+    go stops the deletion: rmtree would delete inside it (a bind source, a volume)."""
+    cleanup.unmounted += _unmount_below(directory)
+    left = _mounts_below(directory)
+    if left:
+        raise RuntimeFailure(f"still mounted under {directory}: {' '.join(left)}; not deleting it")
+    if directory.exists():
+        shutil.rmtree(directory)
+        cleanup.removed.append(str(directory))
+
+
+def _unmount_below(directory: Path) -> list[str]:
+    points = _mounts_below(directory)
+    if not points:
+        return []
+    from stackrun.runtime import linux  # ctypes: only when something is mounted
+
+    for point in sorted(points, key=len, reverse=True):  # the deepest first
+        linux.umount2(point, linux.MNT_DETACH)
+    return points
+
+
+def _mounts_below(directory: Path) -> list[str]:
+    prefix = str(directory).rstrip("/") + "/"
+    with open(MOUNTINFO) as file:
+        points = mount_points(file.read())
+    return [p for p in points if p.startswith(prefix) or p == prefix[:-1]]

@@ -1,0 +1,95 @@
+"""Start test processes inside a cgroup, the way the spawn path does, and reap them.
+
+The child writes 0 to every cgroup.procs before it execs, so the program and all its
+descendants are captured from their first instruction. Processes started here are
+children of the test: a test that kills them must also reap them (`Children.reap_all`).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+
+
+@dataclass
+class Child:
+    pid: int
+    stdout: int  # read end of the child's stdout
+
+    def read_line(self, timeout: float = 10.0) -> str:
+        """One line of the child's output (waits for it)."""
+        data = b""
+        deadline = time.monotonic() + timeout
+        while not data.endswith(b"\n") and time.monotonic() < deadline:
+            chunk = os.read(self.stdout, 1)
+            if not chunk:
+                break
+            data += chunk
+        return data.decode().strip()
+
+
+@dataclass
+class Children:
+    started: list[Child] = field(default_factory=list)
+
+    def start(self, procs_files: tuple[str, ...], code: str) -> Child:
+        """Fork, join the cgroup, exec `python -c code`; raise if joining or exec failed."""
+        out_r, out_w = os.pipe()
+        err_r, err_w = os.pipe()  # close-on-exec: EOF means the exec happened
+        pid = os.fork()
+        if pid == 0:
+            _child(procs_files, code, out_w, err_w)
+        os.close(out_w)
+        os.close(err_w)
+        with os.fdopen(err_r, "rb") as errors:
+            failure = errors.read()
+        child = Child(pid, out_r)
+        self.started.append(child)
+        if failure:
+            raise RuntimeError(f"child could not start: {failure.decode()}")
+        return child
+
+    def reap_all(self, timeout: float = 10.0) -> dict[int, int]:
+        """waitpid every child; returns pid -> wait status."""
+        statuses = {}
+        for child in self.started:
+            statuses[child.pid] = reap(child.pid, timeout)
+            os.close(child.stdout)
+        self.started.clear()
+        return statuses
+
+
+def _child(procs_files: tuple[str, ...], code: str, out_w: int, err_w: int) -> None:
+    try:
+        for procs in procs_files:
+            with open(procs, "w") as file:
+                file.write("0")
+        os.dup2(out_w, 1)
+        os.execv(sys.executable, [sys.executable, "-c", code])
+    except BaseException as error:  # noqa: BLE001 - report anything to the parent
+        os.write(err_w, repr(error).encode())
+    os._exit(127)
+
+
+def reap(pid: int, timeout: float = 10.0) -> int:
+    deadline = time.monotonic() + timeout
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return status
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"child {pid} did not exit")
+        time.sleep(0.005)
+
+
+def wait_gone(pids: list[int], timeout: float = 10.0) -> list[int]:
+    """Wait until none of `pids` is in /proc (killed and reaped, by us or by init);
+    returns the ones still there after `timeout`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        left = [pid for pid in pids if os.path.exists(f"/proc/{pid}")]
+        if not left or time.monotonic() > deadline:
+            return left
+        time.sleep(0.005)
