@@ -162,6 +162,16 @@ def close_range_cloexec(first: int) -> None:
              ctypes.c_uint(CLOSE_RANGE_CLOEXEC))
 
 
+class _Rlimit(ctypes.Structure):
+    _fields_ = [("soft", ctypes.c_ulong), ("hard", ctypes.c_ulong)]
+
+
+def setrlimit(resource: int, soft: int, hard: int) -> None:
+    """Like resource.setrlimit, but the kernel's errno survives (EPERM, EINVAL)."""
+    limits = _Rlimit(soft, hard)
+    _check(_libc.setrlimit(ctypes.c_int(resource), ctypes.byref(limits)))
+
+
 class _CapHeader(ctypes.Structure):
     _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
 

@@ -103,7 +103,7 @@ def rlimit_table(ulimits: tuple[Ulimit, ...]) -> tuple[tuple[str, int, int, int]
 
 def apply_rlimits(ulimits: tuple[Ulimit, ...]) -> None:
     for name, number, soft, hard in rlimit_table(ulimits):
-        _step(resource.setrlimit, f"ulimit {name}", f"{soft}:{hard}", number, (soft, hard))
+        _step(linux.setrlimit, f"ulimit {name}", f"{soft}:{hard}", number, soft, hard)
 
 
 # ---------------------------------------------------------------- user and groups

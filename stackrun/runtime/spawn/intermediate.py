@@ -79,7 +79,4 @@ def _network_up(plan: ServicePlan, link: inside.HostLink | None) -> None:
         finally:
             link.close()
     elif plan.network_mode == "none":
-        try:
-            inside.loopback_up()
-        except NotImplementedError:
-            pass  # TEMPORARY: until runtime.network.inside lands (issue 4), lo stays down
+        inside.loopback_up()
