@@ -152,11 +152,10 @@ class CgroupDriver(ABC):
 
 def join(root: str, parent: str, path: str = "") -> str:
     """`root/parent/path`, refusing anything that could climb out of `root`."""
-    parts = [p for p in (parent.strip("/"), path.strip("/")) if p]
-    relative = PurePosixPath(*parts) if parts else PurePosixPath(".")
-    if ".." in relative.parts:
-        raise ValueError(f"cgroup path {str(relative)!r} must not contain '..'")
-    return os.path.normpath(os.path.join(root, relative))
+    relative = "/".join(part for part in (parent.strip("/"), path.strip("/")) if part)
+    if ".." in relative.split("/"):
+        raise ValueError(f"cgroup path {relative!r} must not contain '..'")
+    return os.path.normpath(f"{root}/{relative}") if relative else root
 
 
 # ---------------------------------------------------------------- files
@@ -239,12 +238,13 @@ def remove_dirs(directories) -> None:
 
 def ancestors(root: str, directory: str) -> list[str]:
     """Directories from just below `root` down to `directory` included."""
-    relative = PurePosixPath(os.path.relpath(directory, root))
+    relative = os.path.relpath(directory, root)
+    if relative == ".":
+        return []
     chain, current = [], root
-    for part in relative.parts:
-        if part != ".":
-            current = os.path.join(current, part)
-            chain.append(current)
+    for part in relative.split("/"):
+        current = f"{current}/{part}"
+        chain.append(current)
     return chain
 
 
