@@ -12,22 +12,20 @@ supervisor answers. The CLI knows only this interface.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from stackrun.supervisor.state import InstanceStatus
+from stackrun.plan.model import Plan
+from stackrun.supervisor.state import Event, InstanceStatus, UpRequest
 
-
-@dataclass
-class Event:
-    time: float
-    instance: str
-    service: str
-    action: str  # "start", "die", "restart", "oom", "health_status: healthy", "stop", "kill"…
-    attributes: dict[str, Any] = field(default_factory=dict)
+__all__ = ["Event", "Project"]
 
 
 class Project(Protocol):
+    async def up(self, request: UpRequest, plan: Plan | None = None) -> list[str]:
+        """Start the selected services; with `plan` (a re-run `up`), reconcile to it first.
+        Returns the start failures, one message each (empty: all started/healthy)."""
+        ...
+
     async def ps(self) -> list[InstanceStatus]: ...
 
     async def start(self, services: list[str]) -> None: ...

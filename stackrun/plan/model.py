@@ -229,6 +229,7 @@ class MemberRequest:
     # network name -> (aliases, fixed ipv4_address or None), in the file's order
     networks: tuple[tuple[str, tuple[str, ...], str | None], ...] = ()
     extra_hosts: tuple[HostEntry, ...] = ()
+    network_peer: str | None = None  # network_mode service:NAME: the instance whose netns it joins
 
 
 @dataclass(frozen=True)

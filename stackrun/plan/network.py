@@ -1,13 +1,26 @@
 """Network layout of a stack: subnets (IPAM), addresses, veth names, /etc/hosts. Pure.
 
-PROVISIONAL: a minimal working allocator so that plan.build, the runtime and the
-supervisor can be built against the real signature. The network work (issue 4)
-replaces its body; the signature of `layout` is the contract.
+Subnets. Each network without `ipam.config.subnet` gets the first /24 of the pool
+that overlaps nothing in `taken` (the host's routes and addresses, which include
+other stacks' bridges) nor another network of this stack. The search starts at an
+offset derived from the project name, so two projects started at the same moment
+still pick different subnets, and a project finds the same subnet on every `up`.
+
+Addresses are deterministic: in each subnet the gateway takes the first host
+address (unless `gateway` is given), fixed `ipv4_address`es are reserved next, then
+instances take the lowest free addresses in plan order.
+
+Names. Interface names are stable across plan changes: a veth's number is a hash
+of (instance, network), a bridge's a hash of the network name, so adding a service
+never renames the links of running ones.
 """
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
+from collections.abc import Iterable, Iterator, Mapping
+from ipaddress import IPv4Address, IPv4Network
 
 from stackrun.errors import PlanError
 from stackrun.plan.model import (
@@ -21,6 +34,15 @@ from stackrun.plan.model import (
 from stackrun.plan.names import ProjectNames
 
 DEFAULT_POOL = "10.89.0.0/16"
+SUBNET_PREFIX = 24
+LOCALHOST = (
+    HostEntry("127.0.0.1", ("localhost",)),
+    HostEntry("::1", ("localhost", "ip6-localhost", "ip6-loopback")),
+)
+VETH_SLOT_BITS = 24  # names.veth: "srv" + 6-hex key + up to 6 hex digits = 15 chars
+BRIDGE_SLOT_BITS = 16
+
+Addresses = dict[tuple[str, str], IPv4Address]  # (instance, network) -> address
 
 
 def layout(
@@ -28,80 +50,287 @@ def layout(
     networks: tuple[NetworkRequest, ...],
     members: tuple[MemberRequest, ...],
     taken: tuple[str, ...] = (),
-    pool: str = DEFAULT_POOL,
+    pool: str | tuple[str, ...] = DEFAULT_POOL,
+    existing: Mapping[str, str] | None = None,
 ) -> NetworkLayout:
     """Allocate a subnet per network and an address per member on each of its networks.
 
-    `taken` lists subnets in use on the host (routes, other stacks); none is reused.
+    `taken`: subnets in use on the host (routes, addresses, other stacks); none is reused.
+    `pool`: one or more CIDR blocks to carve /24s from.
+    `existing`: bridge name -> its address ("10.1.2.1/24"), for `external` networks.
     """
-    used = [ipaddress.ip_network(t, strict=False) for t in taken]
-    plans = []
-    for index, request in enumerate(networks):
-        subnet = _pick_subnet(request, pool, used)
-        used.append(subnet)
-        gateway = request.gateway or str(next(subnet.hosts()))
-        plans.append(
-            NetworkPlan(
-                name=request.name,
-                bridge=request.external_name or names.bridge(index),
-                subnet=str(subnet),
-                gateway=gateway,
-                internal=request.internal,
-                external=request.external,
-            )
-        )
+    pools = (pool,) if isinstance(pool, str) else tuple(pool)
+    plans = _plan_networks(names, networks, taken, pools, existing or {})
     by_name = {p.name: p for p in plans}
-    attachments: dict[str, tuple[NetworkAttachment, ...]] = {}
-    addresses: dict[tuple[str, str], str] = {}
-    slot = 0
-    for member in members:
-        own = []
-        for position, (net, _aliases, fixed) in enumerate(member.networks):
-            plan = by_name[net]
-            subnet = ipaddress.ip_network(plan.subnet)
-            address = fixed or _next_free(subnet, plan.gateway, addresses.values())
-            addresses[(member.instance, net)] = address
-            first = position == 0 and not plan.internal
-            own.append(
-                NetworkAttachment(
-                    network=net,
-                    bridge=plan.bridge,
-                    host_ifname=names.veth(slot),
-                    ifname=f"eth{position}",
-                    address=f"{address}/{subnet.prefixlen}",
-                    gateway=plan.gateway if first else None,
-                )
-            )
-            slot += 1
-        attachments[member.instance] = tuple(own)
-    hosts = {m.instance: _hosts_for(m, members, addresses) for m in members}
+    _check_members(members, by_name)
+    addresses = _allocate(plans, members)
+    slots = _veth_slots(members)
+    attachments = {m.instance: _attachments(names, m, by_name, addresses, slots) for m in members}
+    hosts = _all_hosts(members, addresses)
     return NetworkLayout(networks=tuple(plans), attachments=attachments, hosts=hosts)
 
 
-def _pick_subnet(request: NetworkRequest, pool: str, used: list) -> ipaddress.IPv4Network:
-    if request.subnet:
-        return ipaddress.ip_network(request.subnet, strict=False)
-    for candidate in ipaddress.ip_network(pool).subnets(new_prefix=24):
+def target_address(attachments: tuple[NetworkAttachment, ...]) -> str:
+    """The address published ports forward to: the first non-internal network's, else ""."""
+    for attachment in attachments:
+        if attachment.gateway is not None:
+            return attachment.address.split("/")[0]
+    return ""
+
+
+# ---------------------------------------------------------------- subnets
+
+
+def _plan_networks(names, networks, taken, pools, existing) -> list[NetworkPlan]:
+    used = [n for n in map(_network, taken) if n.version == 4]
+    fixed = {r.name: _fixed_subnet(r, used, existing) for r in networks}
+    used += [s for s in fixed.values() if s is not None]
+    plans = []
+    bridges = _bridge_names(names, networks)
+    for request in networks:
+        subnet = fixed[request.name] or _free_subnet(request, names, pools, used)
+        used.append(subnet)
+        plans.append(_network_plan(request, bridges[request.name], subnet, existing))
+    return plans
+
+
+def _fixed_subnet(request: NetworkRequest, used, existing) -> IPv4Network | None:
+    if request.external and not request.subnet:
+        bridge = request.external_name or request.name
+        if bridge not in existing:
+            raise PlanError(
+                f"network {request.name}: external bridge {bridge!r} does not exist on this"
+                " host; create it first, or remove `external: true`"
+            )
+        return ipaddress.ip_interface(existing[bridge]).network
+    if not request.subnet:
+        return None
+    subnet = _parse_subnet(request)
+    clash = next((u for u in used if u.overlaps(subnet)), None)
+    if clash is not None and not request.external:
+        raise PlanError(
+            f"networks.{request.name}.ipam.config.subnet: {subnet} overlaps {clash}, which is"
+            " already routed on this host; choose another subnet or omit it to get a free one"
+        )
+    return subnet
+
+
+def _parse_subnet(request: NetworkRequest) -> IPv4Network:
+    try:
+        subnet = ipaddress.ip_network(request.subnet, strict=False)
+    except ValueError:
+        subnet = None
+    if not isinstance(subnet, IPv4Network) or subnet.prefixlen > 30:
+        raise PlanError(
+            f"networks.{request.name}.ipam.config.subnet: {request.subnet!r} is not an IPv4"
+            " subnet of at least 4 addresses; write e.g. 172.28.0.0/24"
+        )
+    return subnet
+
+
+def _free_subnet(request, names: ProjectNames, pools, used) -> IPv4Network:
+    candidates = list(_candidates(pools))
+    start = int(names.key, 16) % len(candidates) if candidates else 0
+    for candidate in candidates[start:] + candidates[:start]:
         if not any(candidate.overlaps(u) for u in used):
             return candidate
-    raise PlanError(f"network {request.name}: no free /24 left in the pool {pool}")
+    raise PlanError(
+        f"network {request.name}: no free /{SUBNET_PREFIX} left in the address pool"
+        f" {', '.join(pools)}; set networks.{request.name}.ipam.config.subnet, or widen the"
+        " pool (STACKRUN_SUBNET_POOL)"
+    )
 
 
-def _next_free(subnet, gateway: str, taken) -> str:
-    busy = set(taken) | {gateway}
-    for host in subnet.hosts():
-        if str(host) not in busy:
-            return str(host)
-    raise PlanError(f"subnet {subnet} is full")
+def _candidates(pools) -> Iterator[IPv4Network]:
+    for pool in pools:
+        block = _network(pool)
+        if block.prefixlen >= SUBNET_PREFIX:
+            yield block
+        else:
+            yield from block.subnets(new_prefix=SUBNET_PREFIX)
 
 
-def _hosts_for(member, members, addresses) -> tuple[HostEntry, ...]:
-    entries = [HostEntry("127.0.0.1", ("localhost",)), HostEntry("::1", ("localhost",))]
-    mine = {net for net, _a, _f in member.networks}
-    for other in members:
-        for net, aliases, _fixed in other.networks:
-            if net in mine and (other.instance, net) in addresses:
-                names = dict.fromkeys((other.instance, other.service, *aliases))
-                entries.append(HostEntry(addresses[(other.instance, net)], tuple(names)))
-    entries.extend(member.extra_hosts)
-    return tuple(entries)
+def _network_plan(request, bridge: str, subnet: IPv4Network, existing) -> NetworkPlan:
+    gateway = _gateway(request, subnet, existing.get(bridge))
+    return NetworkPlan(
+        name=request.name,
+        bridge=bridge,
+        subnet=str(subnet),
+        gateway=str(gateway),
+        internal=request.internal,
+        external=request.external,
+    )
+
+
+def _gateway(request, subnet: IPv4Network, existing_address: str | None) -> IPv4Address:
+    if request.gateway:
+        gateway = ipaddress.ip_address(request.gateway)
+        if gateway not in subnet or gateway in (subnet.network_address, subnet.broadcast_address):
+            raise PlanError(
+                f"networks.{request.name}.ipam.config.gateway: {gateway} is not a host address"
+                f" of the subnet {subnet}"
+            )
+        return gateway
+    if existing_address:
+        return ipaddress.ip_interface(existing_address).ip
+    return next(subnet.hosts())
+
+
+def _bridge_names(names: ProjectNames, networks) -> dict[str, str]:
+    bridges = {}
+    own = [r.name for r in networks if not r.external]
+    for name, slot in _slots(own, BRIDGE_SLOT_BITS).items():
+        bridges[name] = names.bridge(slot)
+    for request in networks:
+        if request.external:
+            bridges[request.name] = request.external_name or request.name
+    return bridges
+
+
+# ---------------------------------------------------------------- addresses
+
+
+def _check_members(members, by_name: dict[str, NetworkPlan]) -> None:
+    known = {m.instance for m in members}
+    for member in members:
+        for network, _aliases, _fixed in member.networks:
+            if network not in by_name:
+                raise PlanError(f"services.{member.service}.networks: undefined network {network!r}")
+        if member.network_mode == "service" and member.network_peer not in known:
+            raise PlanError(
+                f"services.{member.service}.network_mode: service:{member.network_peer} is not"
+                " a service of this stack"
+            )
+
+
+def _allocate(plans: list[NetworkPlan], members) -> Addresses:
+    addresses: Addresses = {}
+    for plan in plans:
+        on_network = [(m, fixed) for m in members for net, _a, fixed in _bridged(m) if net == plan.name]
+        busy = {ipaddress.ip_address(plan.gateway)}
+        for member, fixed in on_network:
+            if fixed:
+                address = _fixed_address(member, plan, fixed, busy)
+                busy.add(address)
+                addresses[(member.instance, plan.name)] = address
+        free = _free_addresses(plan, busy)
+        for member, fixed in on_network:
+            if not fixed:
+                addresses[(member.instance, plan.name)] = _next(free, plan)
+    return addresses
+
+
+def _fixed_address(member: MemberRequest, plan: NetworkPlan, fixed: str, busy) -> IPv4Address:
+    key = f"services.{member.service}.networks.{plan.name}.ipv4_address"
+    subnet = ipaddress.ip_network(plan.subnet)
+    try:
+        address = ipaddress.ip_address(fixed)
+    except ValueError:
+        raise PlanError(f"{key}: {fixed!r} is not an IPv4 address") from None
+    if address not in subnet or address in (subnet.network_address, subnet.broadcast_address):
+        raise PlanError(f"{key}: {address} is not a host address of the network's subnet {subnet}")
+    if address in busy:
+        what = "the gateway" if str(address) == plan.gateway else "taken by another service"
+        raise PlanError(f"{key}: {address} is {what}; choose another address")
+    return address
+
+
+def _free_addresses(plan: NetworkPlan, busy) -> Iterator[IPv4Address]:
+    return (h for h in ipaddress.ip_network(plan.subnet).hosts() if h not in busy)
+
+
+def _next(free: Iterator[IPv4Address], plan: NetworkPlan) -> IPv4Address:
+    address = next(free, None)
+    if address is None:
+        raise PlanError(
+            f"network {plan.name}: its subnet {plan.subnet} has no address left; set a larger"
+            f" networks.{plan.name}.ipam.config.subnet"
+        )
+    return address
+
+
+def _bridged(member: MemberRequest):
+    return member.networks if member.network_mode == "bridge" else ()
+
+
+# ---------------------------------------------------------------- veths
+
+
+def _veth_slots(members) -> dict[tuple[str, str], int]:
+    keys = [f"{m.instance}/{net}" for m in members for net, _a, _f in _bridged(m)]
+    return {tuple(k.split("/", 1)): slot for k, slot in _slots(keys, VETH_SLOT_BITS).items()}
+
+
+def _slots(keys: Iterable[str], bits: int) -> dict[str, int]:
+    """A stable number per key from its hash; a collision moves to the next free number."""
+    slots: dict[str, int] = {}
+    used: set[int] = set()
+    for key in keys:
+        slot = int(hashlib.sha256(key.encode()).hexdigest(), 16) % (1 << bits)
+        while slot in used:
+            slot = (slot + 1) % (1 << bits)
+        used.add(slot)
+        slots[key] = slot
+    return slots
+
+
+def _attachments(names, member, by_name, addresses, slots) -> tuple[NetworkAttachment, ...]:
+    own = []
+    routed = False  # the default route goes through the first non-internal network
+    for position, (net, _aliases, _fixed) in enumerate(_bridged(member)):
+        plan = by_name[net]
+        prefix = ipaddress.ip_network(plan.subnet).prefixlen
+        default = not plan.internal and not routed
+        routed = routed or default
+        own.append(
+            NetworkAttachment(
+                network=net,
+                bridge=plan.bridge,
+                host_ifname=names.veth(slots[(member.instance, net)]),
+                ifname=f"eth{position}",
+                address=f"{addresses[(member.instance, net)]}/{prefix}",
+                gateway=plan.gateway if default else None,
+            )
+        )
+    return tuple(own)
+
+
+# ---------------------------------------------------------------- /etc/hosts
+
+
+def _all_hosts(members, addresses: Addresses) -> dict[str, tuple[HostEntry, ...]]:
+    hosts = {m.instance: _hosts_for(m, members, addresses) for m in members}
+    for member in members:
+        if member.network_mode == "service":
+            peer = hosts[member.network_peer]
+            hosts[member.instance] = _dedupe((*peer, *member.extra_hosts))
+    return hosts
+
+
+def _hosts_for(member: MemberRequest, members, addresses: Addresses) -> tuple[HostEntry, ...]:
+    """localhost, extra_hosts (they win: resolvers take the first match), then every
+    instance on a network this one is on, itself first, at its address on the first
+    network they share."""
+    if member.network_mode == "host":
+        return member.extra_hosts
+    entries = [*LOCALHOST, *member.extra_hosts]
+    mine = [net for net, _a, _f in _bridged(member)]
+    for other in sorted(members, key=lambda o: o.instance != member.instance):
+        shared = next((n for n in mine if (other.instance, n) in addresses), None)
+        if shared is not None:
+            entries.append(HostEntry(str(addresses[(other.instance, shared)]), _names(other, shared, member)))
+    return _dedupe(entries)
+
+
+def _names(other: MemberRequest, network: str, viewer: MemberRequest) -> tuple[str, ...]:
+    aliases = next(a for n, a, _f in other.networks if n == network)
+    own = (other.hostname,) if other.instance == viewer.instance and other.hostname else ()
+    return tuple(dict.fromkeys((other.instance, other.service, *aliases, *own)))
+
+
+def _dedupe(entries: Iterable[HostEntry]) -> tuple[HostEntry, ...]:
+    return tuple(dict.fromkeys(entries))
+
+
+def _network(text: str) -> IPv4Network:
+    return ipaddress.ip_network(text, strict=False)

@@ -3,17 +3,28 @@
 CONTRACT between the supervisor (writes) and control/ + the CLI (read, also from
 disk when the supervisor is gone). The supervisor work (issue 5) owns this module
 and may add fields; renaming one means updating control/ in the same change.
+
+The state file (`dirs.state_file(project)`, JSON) is rewritten atomically (write a
+temporary file, then rename) whenever an instance changes; it records what the
+offline `ps` and `down` need: the supervisor's pid, the kernel objects to remove
+(cgroup paths, bridges, veths) and every instance's last known status.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Literal
+import json
+import math
+import os
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any, Literal
 
 # Compose's states, plus `lost` (supervisor gone, process state unknown or gone)
 # and `starting` (spawned, waiting for its dependencies' conditions or first health).
 State = Literal["created", "starting", "running", "restarting", "exited", "dead", "lost"]
 Health = Literal["", "starting", "healthy", "unhealthy"]
+
+STATE_VERSION = 1
 
 
 @dataclass
@@ -42,3 +53,80 @@ class InstanceStatus:
     publishers: list[Publisher] = field(default_factory=list)
     cgroup: str = ""  # relative cgroup path
     addresses: list[str] = field(default_factory=list)
+    error: str = ""  # why it is not running: start failure (step, errno, path) or dependency
+    config_hash: str = ""  # of the config it runs with; `up` recreates it when this changes
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> InstanceStatus:
+        known = {f.name for f in fields(cls)}
+        values = {k: v for k, v in data.items() if k in known}
+        values["publishers"] = [Publisher(**p) for p in values.get("publishers", [])]
+        return cls(**values)
+
+
+@dataclass
+class Event:
+    """One thing that happened to an instance (`stackrun events`; Docker's action names)."""
+
+    time: float
+    instance: str
+    service: str
+    action: str  # "start", "die", "restart", "oom", "health_status: healthy", "stop", "kill"…
+    attributes: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class UpRequest:
+    """`stackrun up` options that reach the supervisor (also to reconcile a running one)."""
+
+    services: tuple[str, ...] = ()  # empty: all
+    wait: bool = False  # until healthy, not only started (`--wait`)
+    wait_timeout: float = math.inf
+    force_recreate: bool = False
+    remove_orphans: bool = False
+    timeout: float | None = None  # grace period when recreating
+
+
+@dataclass
+class ProjectState:
+    """The state file. Kernel handles are recorded so `down` works without a supervisor."""
+
+    project: str
+    supervisor_pid: int
+    project_dir: str = ""
+    config_files: list[str] = field(default_factory=list)
+    cgroup_version: str = ""  # the driver's version: "v1", "hybrid", "v2"
+    cgroup_parent: str = ""
+    cgroups: list[str] = field(default_factory=list)  # relative paths, project dir first
+    bridges: list[str] = field(default_factory=list)  # created by this project (not external)
+    veths: list[str] = field(default_factory=list)  # host-side names
+    instances: list[InstanceStatus] = field(default_factory=list)
+    started_at: float = 0.0
+    version: int = STATE_VERSION
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=1)
+
+    @classmethod
+    def from_json(cls, text: str) -> ProjectState:
+        data = json.loads(text)
+        known = {f.name for f in fields(cls)}
+        values = {k: v for k, v in data.items() if k in known}
+        values["instances"] = [InstanceStatus.from_dict(i) for i in values.get("instances", [])]
+        return cls(**values)
+
+
+def write_state(path: Path, state: ProjectState) -> None:
+    """Replace the file atomically: readers see the old or the new state, never a mix."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}")
+    temporary.write_text(state.to_json())
+    os.replace(temporary, path)
+
+
+def read_state(path: Path) -> ProjectState | None:
+    """The recorded state, or None when there is none (or it is unreadable)."""
+    try:
+        return ProjectState.from_json(path.read_text())
+    except (OSError, ValueError, TypeError):
+        return None

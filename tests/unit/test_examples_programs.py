@@ -18,6 +18,7 @@ import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
+from http.client import HTTPConnection
 from pathlib import Path
 
 import pytest
@@ -322,6 +323,17 @@ def test_api_rejects_bad_requests_with_json_errors(api):
     )
     assert http(api, "GET", "/nowhere") == (404, {"error": "not found"})
     assert http(api, "PUT", "/items") == (405, {"error": "method not allowed"})
+
+
+def test_api_keeps_a_connection_in_step_after_an_error(api):
+    connection = HTTPConnection("127.0.0.1", api.port, timeout=10)
+    connection.request("POST", "/nowhere", body=b'{"unread": "body"}')
+    first = connection.getresponse()
+    first.read()
+    connection.request("GET", "/health")  # same connection: HTTP/1.1 keep-alive
+    second = connection.getresponse()
+    assert (first.status, second.status, json.loads(second.read())) == (404, 200, {"status": "ok"})
+    connection.close()
 
 
 def test_api_queues_jobs_in_the_store(api, client):

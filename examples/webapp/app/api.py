@@ -13,8 +13,10 @@ Environment: API_BIND (0.0.0.0), API_PORT (8000), STORE_HOST, STORE_PORT (see re
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import queue
 import re
 import signal
 import sys
@@ -36,13 +38,22 @@ class HttpError(Exception):
         self.status = status
 
 
-_connections = threading.local()  # one store connection per server thread
+class StorePool:
+    """Store connections for the server's threads: each request borrows one and gives it back."""
 
+    def __init__(self):
+        self._idle: queue.LifoQueue[Client] = queue.LifoQueue()
 
-def store() -> Client:
-    if not hasattr(_connections, "client"):
-        _connections.client = Client(timeout=2.0)
-    return _connections.client
+    @contextlib.contextmanager
+    def borrow(self):
+        try:
+            client = self._idle.get_nowait()
+        except queue.Empty:
+            client = Client(timeout=2.0)
+        try:
+            yield client
+        finally:
+            self._idle.put(client)  # after a failure it reconnects on its next call
 
 
 def job_key(job_id) -> str:
@@ -52,43 +63,43 @@ def job_key(job_id) -> str:
 # ---------------------------------------------------------------- routes
 
 
-def health(_match, _body):
-    store().call("PING")
+def health(store, _match, _body):
+    store.call("PING")
     return 200, {"status": "ok"}
 
 
-def list_items(_match, _body):
-    pairs = store().call("HGETALL", ITEMS)
+def list_items(store, _match, _body):
+    pairs = store.call("HGETALL", ITEMS)
     items = [json.loads(value) for value in pairs[1::2]]
     return 200, sorted(items, key=lambda item: item["id"])
 
 
-def create_item(_match, body):
+def create_item(store, _match, body):
     name = _required_text(body, "name")
-    item = {"id": store().call("INCR", ITEM_IDS), "name": name}
-    store().call("HSET", ITEMS, item["id"], json.dumps(item))
+    item = {"id": store.call("INCR", ITEM_IDS), "name": name}
+    store.call("HSET", ITEMS, item["id"], json.dumps(item))
     return 201, item
 
 
-def get_item(match, _body):
-    return 200, json.loads(_found(store().call("HGET", ITEMS, match["id"]), "item"))
+def get_item(store, match, _body):
+    return 200, json.loads(_found(store.call("HGET", ITEMS, match["id"]), "item"))
 
 
-def delete_item(match, _body):
-    _found(store().call("HDEL", ITEMS, match["id"]), "item")
+def delete_item(store, match, _body):
+    _found(store.call("HDEL", ITEMS, match["id"]), "item")
     return 200, {"deleted": int(match["id"])}
 
 
-def create_job(_match, body):
-    job = {"id": store().call("INCR", JOB_IDS), "status": "queued"}
-    job["text"] = _required_text(body, "text")
-    store().call("SET", job_key(job["id"]), json.dumps(job))
-    store().call("LPUSH", JOB_QUEUE, job["id"])
+def create_job(store, _match, body):
+    text = _required_text(body, "text")
+    job = {"id": store.call("INCR", JOB_IDS), "status": "queued", "text": text}
+    store.call("SET", job_key(job["id"]), json.dumps(job))
+    store.call("LPUSH", JOB_QUEUE, job["id"])
     return 202, {"id": job["id"], "status": "queued"}
 
 
-def get_job(match, _body):
-    return 200, json.loads(_found(store().call("GET", job_key(match["id"])), "job"))
+def get_job(store, match, _body):
+    return 200, json.loads(_found(store.call("GET", job_key(match["id"])), "job"))
 
 
 def _required_text(body, key: str) -> str:
@@ -139,8 +150,10 @@ class Handler(BaseHTTPRequestHandler):
 
     def _respond(self):
         try:
+            body = self._body()  # read first: an unread body would spoil the next request
             handler, match = route(self.command, self.path.split("?", 1)[0])
-            status, payload = handler(match, self._body())
+            with self.server.stores.borrow() as store:
+                status, payload = handler(store, match, body)
         except HttpError as error:
             status, payload = error.status, {"error": str(error)}
         except (ConnectionError, RespError) as error:
@@ -148,9 +161,13 @@ class Handler(BaseHTTPRequestHandler):
         self._send_json(status, payload)
 
     def _body(self):
-        length = int(self.headers.get("Content-Length") or 0)
-        if length > MAX_BODY:
-            raise HttpError(413, f"body larger than {MAX_BODY} bytes")
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            length = -1
+        if not 0 <= length <= MAX_BODY:
+            self.close_connection = True  # the body is left unread
+            raise HttpError(413 if length > 0 else 400, f"Content-Length must be 0 to {MAX_BODY}")
         if not length:
             return None
         try:
@@ -175,6 +192,7 @@ def main() -> int:
     port = int(os.environ.get("API_PORT", "8000"))
     try:
         server = ThreadingHTTPServer((bind, port), Handler)
+        server.stores = StorePool()
     except OSError as error:
         print(f"api: cannot listen on {bind}:{port}: {error}", flush=True)
         return 1
@@ -185,7 +203,8 @@ def main() -> int:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    print(f"api: listening on {bind}:{port}, store at {store().host}:{store().port}", flush=True)
+    store = Client()
+    print(f"api: listening on {bind}:{port}, store at {store.host}:{store.port}", flush=True)
     server.serve_forever(poll_interval=0.2)
     server.server_close()
     print("api: stopped", flush=True)

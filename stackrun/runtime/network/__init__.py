@@ -1,16 +1,36 @@
-"""Stack networks on the host: bridges, veths, routes. See docs/architecture.md.
+"""Stack networks on the host: bridges, veths, routes. See docs/network.md.
 
-PROVISIONAL stubs of the contract; the network work (issue 4) replaces them.
+    host.taken_subnets(names)        what the IPAM must avoid
+    bridges.ensure(networks) / bridges.remove(networks)     host side, worker thread
+    inside.open_host_link() / inside.attach(link, attachments) / inside.loopback_up()
+                                     the spawn path
+    hostsfile.write(path, service) / hostsfile.rewrite(path, entries)
+    sweep(names)                     teardown by prefix
+
+This module imports no pyroute2 (~220 ms) unless sweep finds something to delete.
 """
 
 from __future__ import annotations
 
+import os
+
 from stackrun.plan.names import ProjectNames
+
+SYS_NET = "/sys/class/net"
 
 
 def sweep(names: ProjectNames) -> list[str]:
     """Delete every link (bridges, host-side veths) carrying the project's prefixes.
 
-    Returns the names removed. Safe to call when nothing exists.
+    Host-side veths go first (each takes its peer with it), bridges last. Returns the
+    names removed. Safe to call when nothing exists.
     """
-    return []
+    bridge_prefix, veth_prefix = names.link_prefix
+    present = sorted(os.listdir(SYS_NET))
+    doomed = [n for n in present if n.startswith(veth_prefix)]
+    doomed += [n for n in present if n.startswith(bridge_prefix)]
+    if not doomed:
+        return []
+    from stackrun.runtime.network import bridges
+
+    return bridges.delete_links(doomed)

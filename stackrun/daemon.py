@@ -1,0 +1,233 @@
+"""Composition root: the supervisor process of one project.
+
+Order matters. The fork server is forked first, while this process still has a
+single thread (DESIGN §3); then this process becomes a child subreaper, so every
+service re-parents to it; only then does `anyio.run` start the supervisor, the
+logs sink, the control server and the published-port proxy.
+
+The same `run` serves both modes: attached (`up`: this is the CLI process; the
+merged output is printed; Ctrl-C stops gracefully, a second Ctrl-C kills) and
+detached (`up -d`: a forked, setsid'd copy of the CLI process that reports the
+outcome of the start over a pipe and lives until `down`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+
+from stackrun.errors import ControlError, StackrunError
+from stackrun.plan.model import Plan
+from stackrun.supervisor.state import UpRequest
+
+PR_SET_CHILD_SUBREAPER = 36
+EXIT_FORCED = 2  # Compose: a second Ctrl-C that killed the services
+
+
+@dataclass(frozen=True)
+class Attached:
+    abort_on_container_exit: bool = False
+    exit_code_from: str | None = None  # a service; implies abort_on_container_exit
+    timeout: float | None = None  # grace period when stopping at the end
+
+
+@dataclass(frozen=True)
+class Detached:
+    report_fd: int  # write end of the pipe the CLI waits on
+
+
+def run(plan: Plan, request: UpRequest, mode: Attached | Detached,
+        config_files: tuple[str, ...] = ()) -> int:
+    """Run the project's supervisor until it is down; return the exit code for `up`."""
+    from stackrun.runtime import linux
+    from stackrun.runtime.spawn import ForkServer
+
+    fork_server = ForkServer.start()  # before any thread exists
+    linux.prctl(PR_SET_CHILD_SUBREAPER, 1)
+    import anyio
+
+    try:
+        return anyio.run(_main, plan, request, mode, config_files, fork_server)
+    finally:
+        fork_server.close()
+
+
+async def _main(plan, request, mode, config_files, fork_server) -> int:
+    import anyio
+
+    from stackrun.supervisor.kernel import Kernel
+    from stackrun.supervisor.supervisor import Supervisor
+
+    driver = _cgroup_driver(plan)
+    sink = _sink(plan)
+    supervisor = Supervisor(plan, Kernel(plan, fork_server, driver), sink, config_files)
+    outcome = _Outcome(attached=isinstance(mode, Attached))
+    try:
+        async with anyio.create_task_group() as group:
+            await group.start(supervisor.run)
+            await group.start(_serve_control, supervisor)
+            group.start_soon(_signals, supervisor, outcome, group)
+            if isinstance(mode, Detached):
+                await _detached(supervisor, request, mode)
+            else:
+                await _attached(supervisor, request, mode, outcome)
+            group.cancel_scope.cancel()
+    finally:
+        await _ensure_down(supervisor)
+        sink.close()
+    return outcome.code
+
+
+@dataclass
+class _Outcome:
+    attached: bool
+    code: int = 0
+    interrupts: int = 0
+
+
+def start_detached(plan: Plan, request: UpRequest, config_files: tuple[str, ...] = ()) -> dict:
+    """`up -d`: fork the supervisor into its own session; return its start report.
+
+    The CLI process has no thread yet, so it may fork; the child runs `run` with the
+    modules already loaded (no exec, no second interpreter start-up).
+    """
+    read_end, write_end = os.pipe2(os.O_CLOEXEC)
+    pid = os.fork()
+    if pid == 0:  # the supervisor
+        os.close(read_end)
+        code = 1
+        try:
+            os.setsid()
+            _detach_stdio(plan)
+            code = run(plan, request, Detached(write_end), config_files)
+        except BaseException:
+            traceback.print_exc()
+        finally:
+            os._exit(code)
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as report:
+        data = report.read()
+    if not data:
+        raise ControlError(f"the supervisor exited while starting; see {supervisor_log(plan)}")
+    return json.loads(data)
+
+
+def supervisor_log(plan: Plan) -> Path:
+    from stackrun import dirs
+
+    return dirs.data_dir(plan.project) / "supervisor.log"
+
+
+def _detach_stdio(plan: Plan) -> None:
+    log = supervisor_log(plan)
+    log.parent.mkdir(parents=True, exist_ok=True)
+    null = os.open(os.devnull, os.O_RDONLY)
+    out = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    for fd, target in ((null, 0), (out, 1), (out, 2)):
+        os.dup2(fd, target)
+    os.close(null)
+    os.close(out)
+
+
+async def _detached(supervisor, request: UpRequest, mode: Detached) -> None:
+    try:
+        failures = await supervisor.up(request)
+        report = {"failures": failures,
+                  "instances": [s.name for s in await supervisor.ps()]}
+    except StackrunError as error:
+        report = {"error": str(error)}
+    os.write(mode.report_fd, json.dumps(report).encode())
+    os.close(mode.report_fd)
+    if "error" in report:
+        await supervisor.down()
+    await supervisor.finished.wait()
+
+
+async def _attached(supervisor, request: UpRequest, mode: Attached, outcome: _Outcome) -> None:
+    stack = supervisor.stack
+    failures = await supervisor.up(request)
+    for failure in failures:
+        print(f"stackrun: {failure}", file=sys.stderr)
+    abort = mode.abort_on_container_exit or mode.exit_code_from is not None
+    if not failures:
+        await stack.until(lambda: outcome.interrupts > 0 or stack.settled()
+                          or (abort and _first_exited(supervisor) is not None))
+    first = _first_exited(supervisor)
+    if abort and first and not outcome.interrupts:
+        print("Aborting on container exit...", file=sys.stderr)
+    await supervisor.down(mode.timeout)
+    outcome.code = _exit_code(supervisor, mode, failures, outcome, first if abort else None)
+
+
+def _first_exited(supervisor) -> str | None:
+    """The instance that exited first on its own (for --abort-on-container-exit)."""
+    exited = [r for r in supervisor.stack.runners.values()
+              if r.state.phase in ("exited", "dead") and r.state.finished_at]
+    return min(exited, key=lambda r: r.state.finished_at).name if exited else None
+
+
+def _exit_code(supervisor, mode: Attached, failures, outcome: _Outcome, first) -> int:
+    if failures:
+        return 1
+    if outcome.interrupts > 1:
+        return EXIT_FORCED
+    runners = supervisor.stack.runners
+    if mode.exit_code_from is not None:
+        chosen = [r for r in runners.values() if r.plan.service == mode.exit_code_from]
+        return chosen[0].state.exit_code or 0 if chosen else 1
+    if first is not None and not outcome.interrupts:
+        return runners[first].state.exit_code or 0
+    return 0
+
+
+async def _signals(supervisor, outcome: _Outcome, group) -> None:
+    """First SIGINT/SIGTERM: stop gracefully; the second: kill everything now."""
+    import anyio
+
+    with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async for _ in signals:
+            outcome.interrupts += 1
+            if outcome.interrupts > 1:
+                supervisor.force_stop()
+            elif outcome.attached:
+                print("Gracefully stopping... (press Ctrl+C again to force)", file=sys.stderr)
+                supervisor.stack.changes.notify()  # the attached loop sees the interrupt
+            else:
+                group.start_soon(supervisor.down)
+
+
+async def _serve_control(supervisor, *, task_status) -> None:
+    from stackrun import dirs
+    from stackrun.control import server
+
+    await server.serve(supervisor, dirs.control_socket(supervisor.plan.project),
+                       task_status=task_status)
+
+
+async def _ensure_down(supervisor) -> None:
+    """Whatever happened, nothing of the project survives the supervisor."""
+    import anyio
+
+    if supervisor.finished.is_set():
+        return
+    with anyio.CancelScope(shield=True):  # runners are gone: teardown kills every cgroup
+        await supervisor.shutdown()
+
+
+def _cgroup_driver(plan: Plan):
+    from stackrun.runtime.cgroups import detect
+
+    return detect(parent=plan.cgroup_parent)
+
+
+def _sink(plan: Plan):
+    from stackrun import dirs
+    from stackrun.logs.capture import LogSink
+
+    return LogSink(plan.project, plan.services, dirs.logs_dir(plan.project))
+

@@ -1,0 +1,128 @@
+"""What the supervisor asks of the runtime for its instances. Every call blocks: run them
+in worker threads (`anyio.to_thread`), never on the event loop.
+
+This is the supervisor's single doorway into `runtime/`: the cgroup driver, the fork
+server, the instance files, the bridges. It adds only the supervisor's own part:
+the output pipes (read ends go to the sink) and the bookkeeping of what exists, so
+that `handles()` can be written to the state file for an offline `down`.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+from collections.abc import Callable
+
+from stackrun import dirs
+from stackrun.plan.model import Plan, ServicePlan
+from stackrun.runtime.cgroups.base import CgroupDriver, Usage
+from stackrun.runtime.spawn import ForkServer, JoinRequest, SpawnRequest, Spawned
+from stackrun.supervisor.output import OutputSink
+
+
+class Kernel:
+    def __init__(self, plan: Plan, fork_server: ForkServer, driver: CgroupDriver):
+        self.plan, self.fork_server, self.driver = plan, fork_server, driver
+        self.peer_pid: Callable[[str], int | None] = lambda name: None  # set by the stack
+        self._lock = threading.Lock()
+        self._cgroups: set[str] = set()  # created and not removed yet
+
+    # ------------------------------------------------------------ project
+
+    def prepare(self) -> None:
+        """Directories and networks shared by every instance."""
+        from stackrun.runtime.network import bridges
+
+        dirs.run_dir(self.plan.project).mkdir(parents=True, exist_ok=True)
+        bridges.ensure(self.plan.networks)
+
+    def teardown(self, volumes: bool = False) -> None:
+        """Remove every kernel object and run file of the project (and its named volumes)."""
+        from stackrun.runtime.teardown import Handles, teardown
+
+        teardown(self.plan.project, Handles(self.driver.parent), volumes)
+        with self._lock:
+            self._cgroups.clear()
+
+    def handles(self) -> dict[str, object]:
+        """What an offline `down` needs, for the state file."""
+        return {
+            "cgroup_version": self.driver.version,
+            "cgroup_parent": self.driver.parent,
+            "cgroups": [self.plan.names.cgroup_dir, *sorted(self._cgroups)],
+            "bridges": [n.bridge for n in self.plan.networks if not n.external],
+            "veths": [a.host_ifname for s in self.plan.services for a in s.networks],
+        }
+
+    # ------------------------------------------------------------ instances
+
+    def spawn(self, service: ServicePlan, sink: OutputSink) -> Spawned:
+        """Start the instance in its cgroup and namespaces, its output going to `sink`."""
+        procs = self._ensure_cgroup(service)
+        instance_dir = self._prepare_files(service)
+        request = SpawnRequest(service, procs, str(instance_dir), self._netns_peer(service))
+        pipes = [os.pipe2(os.O_CLOEXEC), os.pipe2(os.O_CLOEXEC)]
+        try:
+            spawned = self.fork_server.spawn(request, pipes[0][1], pipes[1][1])
+        except BaseException:
+            for read_end, _ in pipes:
+                os.close(read_end)
+            raise
+        finally:
+            for _, write_end in pipes:
+                os.close(write_end)
+        sink.attach(service.name, "stdout", pipes[0][0])
+        sink.attach(service.name, "stderr", pipes[1][0])
+        return spawned
+
+    def probe(self, service: ServicePlan, pid: int | None, output: int) -> Spawned:
+        """Start the health check inside the running instance; stdout+stderr to `output`."""
+        assert service.healthcheck is not None and pid is not None
+        request = JoinRequest(service, service.healthcheck.argv, pid,
+                              self.driver.procs_files(service.cgroup))
+        null = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            return self.fork_server.run_in(request, null, output, output)
+        finally:
+            os.close(null)
+
+    def kill_all(self, service: ServicePlan) -> None:
+        self.driver.kill(service.cgroup)
+
+    def usage(self, service: ServicePlan) -> Usage | None:
+        with self._lock:
+            if service.cgroup not in self._cgroups:
+                return None
+        return self.driver.usage(service.cgroup)
+
+    def oom_kills(self, service: ServicePlan) -> int:
+        usage = self.usage(service)
+        return usage.oom_kills if usage else 0
+
+    def remove(self, service: ServicePlan) -> None:
+        """Remove the instance's cgroup and files (after it stopped), e.g. to recreate it."""
+        self.driver.kill(service.cgroup)
+        self.driver.remove(service.cgroup)
+        with self._lock:
+            self._cgroups.discard(service.cgroup)
+        shutil.rmtree(dirs.instance_dir(self.plan.project, service.name), ignore_errors=True)
+
+    def _ensure_cgroup(self, service: ServicePlan) -> tuple[str, ...]:
+        with self._lock:
+            known = service.cgroup in self._cgroups
+        if not known:
+            self.driver.create(service.cgroup, service.limits)
+            with self._lock:
+                self._cgroups.add(service.cgroup)
+        return self.driver.procs_files(service.cgroup)
+
+    def _prepare_files(self, service: ServicePlan):
+        from stackrun.runtime import instance
+
+        return instance.prepare(self.plan, service)
+
+    def _netns_peer(self, service: ServicePlan) -> int | None:
+        if service.network_mode != "service" or not service.network_peer:
+            return None
+        return self.peer_pid(service.network_peer)

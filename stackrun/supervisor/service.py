@@ -1,0 +1,168 @@
+"""One instance's runner: feeds the lifecycle machine and carries out its actions.
+
+The runner owns an inbox (a memory object stream). Everything that happens to the
+instance — a user's request, the spawn's result, the pidfd turning readable, a
+probe's outcome, a timer — arrives there as a lifecycle event, in order, and is
+applied by `lifecycle.step`. The actions that come back are executed here: blocking
+kernel work in worker threads, timers and waits as tasks of the runner's group.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+
+import anyio
+from anyio.abc import TaskGroup
+
+from stackrun.errors import StackrunError
+from stackrun.plan.model import ServicePlan
+from stackrun.supervisor import exits, health
+from stackrun.supervisor import lifecycle as lc
+from stackrun.supervisor.events import Changes, EventBus
+from stackrun.supervisor.kernel import Kernel
+from stackrun.supervisor.output import OutputSink
+from stackrun.supervisor.state import Event, InstanceStatus
+from stackrun.supervisor.status import describe
+
+
+class InstanceRunner:
+    def __init__(self, plan: ServicePlan, kernel: Kernel, sink: OutputSink, bus: EventBus,
+                 changes: Changes):
+        self.plan, self.state = plan, lc.Lifecycle()
+        self.waiting_for = ""  # the dependency condition it waits on, for ps
+        self._kernel, self._sink, self._bus, self._changes = kernel, sink, bus, changes
+        self._send, self._inbox = anyio.create_memory_object_stream[lc.Event](math.inf)
+        self._group: TaskGroup | None = None
+        self._timers: dict[str, anyio.CancelScope] = {}
+        self._pidfd = -1
+        self._oom_seen = 0
+        self.last_change = time.time()
+
+    @property
+    def name(self) -> str:
+        return self.plan.name
+
+    def post(self, event: lc.Event) -> None:
+        self._send.send_nowait(event)
+
+    def close(self) -> None:
+        """No more events: `run` returns once the queue is drained."""
+        self._send.close()
+
+    def status(self) -> InstanceStatus:
+        return describe(self.plan, self.state, self.waiting_for)
+
+    def set_waiting(self, text: str) -> None:
+        if text != self.waiting_for:
+            self.waiting_for = text
+            self._changed()
+
+    async def run(self) -> None:
+        async with anyio.create_task_group() as group:
+            self._group = group
+            async with self._inbox:
+                async for event in self._inbox:
+                    self._apply(event)
+            group.cancel_scope.cancel()
+        exits.close(self._pidfd)
+
+    # ------------------------------------------------------------ applying events
+
+    def _apply(self, event: lc.Event) -> None:
+        self.state, actions = lc.step(self.plan, self.state, event)
+        for action in actions:
+            self._do(action)
+        self._changed()
+
+    def _changed(self) -> None:
+        self.last_change = time.time()
+        self._changes.notify()
+
+    def _do(self, action: lc.Action) -> None:
+        group = self._group
+        assert group is not None
+        if isinstance(action, lc.Spawn):
+            group.start_soon(self._spawn, action.run)
+        elif isinstance(action, lc.Signal):
+            exits.send_signal(self._pidfd, action.signal)
+        elif isinstance(action, lc.KillAll):
+            group.start_soon(self._kill_all)
+        elif isinstance(action, lc.SetTimer):
+            self._set_timer(action.timer, action.delay)
+        elif isinstance(action, lc.CancelTimer):
+            self._cancel_timer(action.timer)
+        elif isinstance(action, lc.RunProbe):
+            group.start_soon(self._probe, action.run)
+        elif isinstance(action, lc.Note):
+            self._sink.note(self.name, action.text)
+        elif isinstance(action, lc.Emit):
+            self._emit(action)
+
+    def _emit(self, action: lc.Emit) -> None:
+        event = Event(time.time(), self.name, self.plan.service, action.action,
+                      dict(action.attributes))
+        self._bus.publish(event)
+
+    # ------------------------------------------------------------ actions
+
+    async def _spawn(self, run: int) -> None:
+        try:
+            child = await anyio.to_thread.run_sync(self._kernel.spawn, self.plan, self._sink)
+        except StackrunError as error:
+            self.post(lc.SpawnFailed(time.time(), run, str(error)))
+            return
+        self._pidfd = child.pidfd
+        self.post(lc.Spawned(time.time(), run, child.pid))
+        assert self._group is not None
+        self._group.start_soon(self._wait_exit, run, child.pidfd)
+
+    async def _wait_exit(self, run: int, pidfd: int) -> None:
+        try:
+            status = await exits.wait_exit(pidfd)
+        finally:
+            if self._pidfd == pidfd:
+                self._pidfd = -1
+            exits.close(pidfd)
+        oom = await anyio.to_thread.run_sync(self._oom_grew)
+        self.post(lc.Exited(time.time(), run, status.code, status.signal, oom))
+
+    def _oom_grew(self) -> bool:
+        count = self._kernel.oom_kills(self.plan)
+        grew, self._oom_seen = count > self._oom_seen, max(count, self._oom_seen)
+        return grew
+
+    async def _kill_all(self) -> None:
+        try:
+            await anyio.to_thread.run_sync(self._kernel.kill_all, self.plan)
+        except StackrunError as error:
+            self._sink.note(self.name, f"could not kill every process: {error}")
+
+    async def _probe(self, run: int) -> None:
+        check = self.plan.healthcheck
+        assert check is not None
+        pid = self.state.pid
+        start: Callable[[int], health.Child] = lambda out: self._kernel.probe(self.plan, pid, out)
+        outcome = await health.probe(start, check.timeout)
+        self.post(lc.ProbeDone(time.time(), run, outcome.ok, outcome.exit_code, outcome.output))
+
+    def _set_timer(self, timer: str, delay: float) -> None:
+        self._cancel_timer(timer)
+        scope = anyio.CancelScope()
+        self._timers[timer] = scope
+        assert self._group is not None
+        self._group.start_soon(self._fire_after, scope, timer, delay)
+
+    def _cancel_timer(self, timer: str) -> None:
+        scope = self._timers.pop(timer, None)
+        if scope is not None:
+            scope.cancel()
+
+    async def _fire_after(self, scope: anyio.CancelScope, timer, delay: float) -> None:
+        with scope:
+            await anyio.sleep(delay)
+            if self._timers.get(timer) is scope:  # not replaced meanwhile
+                del self._timers[timer]
+                self.post(lc.TimerFired(time.time(), timer))
+

@@ -1,0 +1,254 @@
+"""The stack: every instance's runner, started in dependency order and stopped in reverse.
+
+Starting: each selected instance gets a task that waits until the conditions of its
+`depends_on` are met (re-evaluated at every change, never on a timer), then posts
+Start to its runner; instances whose dependencies are independent start in
+parallel. A dependency that fails for good makes its dependents fail at once, with
+a message naming it (and its last log lines in the start report).
+Stopping: an instance is stopped once every dependent being stopped is down.
+Pure decisions live in `graph.py`; this module only runs them.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import anyio
+from anyio.abc import TaskGroup
+
+from stackrun.errors import StackrunError
+from stackrun.plan.model import Plan
+from stackrun.supervisor import graph
+from stackrun.supervisor import lifecycle as lc
+from stackrun.supervisor.events import Changes, EventBus
+from stackrun.supervisor.kernel import Kernel
+from stackrun.supervisor.output import OutputSink
+from stackrun.supervisor.service import InstanceRunner
+
+LOG_TAIL = 10  # lines of a failed instance's output in a start report
+DOWN = ("created", "exited", "dead")
+
+
+@dataclass(frozen=True)
+class Failure:
+    instance: str
+    message: str
+    log_of: str = ""  # whose last lines follow
+    log_tail: tuple[str, ...] = ()
+
+    def __str__(self) -> str:
+        text = f"{self.instance}: {self.message}"
+        if self.log_tail:
+            lines = "\n".join(f"    {line}" for line in self.log_tail)
+            text += f"\n  last lines of {self.log_of}:\n{lines}"
+        return text
+
+
+class StartFailed(StackrunError):
+    def __init__(self, failures: list[Failure]):
+        self.failures = failures
+        super().__init__("\n".join(str(f) for f in failures))
+
+
+@dataclass(frozen=True)
+class StartGoal:
+    """What `up` waits for: started (Compose's default) or healthy (`--wait`)."""
+
+    healthy: bool = False
+    timeout: float = math.inf
+
+
+class Stack:
+    def __init__(self, plan: Plan, kernel: Kernel, sink: OutputSink, bus: EventBus):
+        self.plan, self.kernel, self.sink, self.bus = plan, kernel, sink, bus
+        self.changes = Changes()
+        self.runners: dict[str, InstanceRunner] = {}
+        self._pending: dict[str, anyio.CancelScope] = {}  # start tasks waiting on conditions
+        self._culprits: dict[str, str] = {}  # instance -> the dependency that failed it
+        self._started_once: set[str] = set()
+        self._group: TaskGroup | None = None
+
+    async def run(self, *, task_status=anyio.TASK_STATUS_IGNORED) -> None:
+        """Host the runners' tasks until `close()`."""
+        async with anyio.create_task_group() as group:
+            self._group = group
+            group.start_soon(self._follow_restarts)
+            task_status.started()
+            await anyio.sleep_forever()
+
+    def close(self) -> None:
+        for runner in self.runners.values():
+            runner.close()
+        if self._group is not None:
+            self._group.cancel_scope.cancel()
+
+    # ------------------------------------------------------------ queries
+
+    def runner(self, name: str) -> InstanceRunner:
+        existing = self.runners.get(name)
+        if existing is not None:
+            return existing
+        runner = InstanceRunner(self.plan.instance(name), self.kernel, self.sink, self.bus,
+                                self.changes)
+        self.runners[name] = runner
+        assert self._group is not None
+        self._group.start_soon(runner.run)
+        return runner
+
+    def is_down(self, name: str) -> bool:
+        runner = self.runners.get(name)
+        return runner is None or runner.state.phase in DOWN
+
+    def all_down(self) -> bool:
+        return all(self.is_down(name) for name in self.runners)
+
+    def settled(self) -> bool:
+        """Nothing runs and nothing will without a request: attached `up` may end."""
+        return not self._pending and all(r.state.settled for r in self.runners.values())
+
+    async def until(self, predicate: Callable[[], bool], timeout: float = math.inf) -> bool:
+        """Wait until `predicate()` holds, re-checking at every change; False on timeout."""
+        deadline = anyio.current_time() + timeout
+        while not predicate():
+            left = deadline - anyio.current_time()
+            if left <= 0:
+                return False
+            await self.changes.wait(left)
+        return True
+
+    # ------------------------------------------------------------ start
+
+    async def start(self, names: list[str], goal: StartGoal = StartGoal()) -> list[Failure]:
+        """Start `names` and what they depend on; return when each reached the goal or failed."""
+        chosen = graph.with_dependencies(self.plan, names)
+        for name in chosen:
+            self._start_when_ready(name)
+        reached = await self.until(lambda: all(self._done(n, goal) for n in chosen), goal.timeout)
+        failures = [f for f in (self._failure(n, goal) for n in chosen) if f]
+        if not reached:
+            failures += [Failure(n, f"not {'healthy' if goal.healthy else 'started'} after "
+                                    f"{goal.timeout:g}s") for n in chosen if not self._done(n, goal)]
+        return failures
+
+    def _start_when_ready(self, name: str) -> None:
+        runner = self.runner(name)
+        if name in self._pending or runner.state.phase not in DOWN:
+            return
+        scope = anyio.CancelScope()
+        self._pending[name] = scope
+        assert self._group is not None
+        self._group.start_soon(self._await_conditions, runner, scope)
+
+    async def _await_conditions(self, runner: InstanceRunner, scope: anyio.CancelScope) -> None:
+        with scope:
+            try:
+                await self.until(lambda: self._try_start(runner))
+            finally:
+                self._pending.pop(runner.name, None)
+                self.changes.notify()
+
+    def _try_start(self, runner: InstanceRunner) -> bool:
+        """Start the instance if its conditions allow; True once it is decided either way."""
+        for dependency in runner.plan.depends_on:
+            members = [(p, self.runner(p.name).state)
+                       for p in self.plan.instances_of(dependency.service)]
+            verdict = graph.readiness(dependency, members)
+            if verdict.verdict == "failed" and not dependency.required:
+                self.sink.note(runner.name, f"optional dependency: {verdict.reason}; starting anyway")
+                continue
+            if verdict.verdict == "failed":
+                self._culprits[runner.name] = verdict.culprit
+                runner.post(lc.DependencyFailed(time.time(), f"dependency failed: {verdict.reason}"))
+                return True
+            if verdict.verdict == "wait":
+                runner.set_waiting(verdict.reason)
+                return False
+        runner.set_waiting("")
+        runner.post(lc.Start(time.time()))
+        return True
+
+    def _done(self, name: str, goal: StartGoal) -> bool:
+        runner = self.runners[name]
+        state = runner.state
+        if name in self._pending or state.phase == "starting" or (state.phase == "created" and not state.error):
+            return False
+        if state.settled or not goal.healthy:
+            return True
+        if state.phase == "restarting" or state.health == "starting":
+            return False
+        return True
+
+    def _failure(self, name: str, goal: StartGoal) -> Failure | None:
+        state = self.runners[name].state
+        if state.error:
+            culprit = self._culprits.get(name, name)
+            return Failure(name, state.error, culprit, self._tail(culprit))
+        if goal.healthy and state.phase == "exited" and state.exit_code != 0:
+            return Failure(name, f"exited with code {state.exit_code}", name, self._tail(name))
+        if goal.healthy and state.health == "unhealthy":
+            return Failure(name, "is unhealthy", name, self._tail(name))
+        return None
+
+    def _tail(self, name: str) -> tuple[str, ...]:
+        return tuple(self.sink.last_lines(name, LOG_TAIL))
+
+    # ------------------------------------------------------------ stop, restart, kill
+
+    async def stop(self, names: list[str], grace: float | None = None) -> None:
+        """Stop in reverse dependency order; return when all are down."""
+        for name in names:
+            scope = self._pending.pop(name, None)
+            if scope is not None:
+                scope.cancel()
+        blockers = graph.stop_blockers(self.plan, [n for n in names if n in self.runners])
+        async with anyio.create_task_group() as group:
+            for name, waits_for in blockers.items():
+                group.start_soon(self._stop_after, name, waits_for, grace)
+
+    async def _stop_after(self, name: str, waits_for: set[str], grace: float | None) -> None:
+        await self.until(lambda: all(self.is_down(n) for n in waits_for))
+        self.runners[name].post(lc.Stop(time.time(), grace))
+        await self.until(lambda: self.is_down(name))
+
+    def force_stop(self) -> None:
+        """Second Ctrl-C: kill everything now, whatever the order."""
+        for scope in self._pending.values():
+            scope.cancel()
+        for runner in self.runners.values():
+            runner.post(lc.Stop(time.time(), grace=0))
+
+    def restart(self, names: list[str], grace: float | None = None) -> None:
+        for name in names:
+            self.runner(name).post(lc.Restart(time.time(), grace))
+
+    def kill(self, names: list[str], signal: int) -> None:
+        for name in names:
+            if name in self.runners:
+                self.runners[name].post(lc.Kill(time.time(), signal))
+
+    async def _follow_restarts(self) -> None:
+        """depends_on with `restart: true`: restart dependents when a dependency starts again."""
+        async with self.bus.subscribe() as events:
+            async for event in events:
+                if event.action != "start":
+                    continue
+                if event.instance in self._started_once:
+                    followers = graph.restart_followers(self.plan, event.instance)
+                    self.restart([f for f in followers if not self.is_down(f)])
+                self._started_once.add(event.instance)
+
+    # ------------------------------------------------------------ reconcile
+
+    async def replace(self, names: list[str], plan: Plan, grace: float | None = None) -> None:
+        """Stop `names`, drop their runners and kernel objects, and switch to `plan`."""
+        await self.stop(names, grace)
+        for name in names:
+            runner = self.runners.pop(name, None)
+            if runner is not None:
+                runner.close()
+                await anyio.to_thread.run_sync(self.kernel.remove, runner.plan)
+            self._started_once.discard(name)
+        self.plan = plan

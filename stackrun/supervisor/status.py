@@ -1,0 +1,71 @@
+"""An instance's lifecycle as `ps` shows it: Compose's states and status texts."""
+
+from __future__ import annotations
+
+import time
+
+from stackrun.plan.model import ServicePlan
+from stackrun.supervisor.lifecycle import Lifecycle
+from stackrun.supervisor.state import InstanceStatus, Publisher, State
+
+_STATES: dict[str, State] = {
+    "created": "created",
+    "starting": "starting",
+    "running": "running",
+    "stopping": "running",
+    "restarting": "restarting",
+    "exited": "exited",
+    "dead": "dead",
+}
+
+
+def describe(plan: ServicePlan, life: Lifecycle, waiting_for: str = "",
+             now: float | None = None) -> InstanceStatus:
+    now = time.time() if now is None else now
+    return InstanceStatus(
+        name=plan.name, service=plan.service, replica=plan.replica,
+        state=_STATES[life.phase], health=life.health, pid=life.pid,
+        exit_code=life.exit_code, restart_count=life.restart_count, oom_kills=life.oom_kills,
+        started_at=life.started_at, finished_at=life.finished_at, crash_loop=life.crash_loop,
+        status_text=status_text(life, waiting_for, now),
+        publishers=[Publisher(p.host_ip, p.target_port, p.host_port, p.protocol)
+                    for p in plan.ports],
+        cgroup=plan.cgroup, addresses=[n.address for n in plan.networks],
+        error=life.error, config_hash=plan.config_hash,
+    )
+
+
+def status_text(life: Lifecycle, waiting_for: str, now: float) -> str:
+    """"Up 3 minutes (healthy)", "Exited (1) 2 seconds ago", "Restarting (1) …, crash loop"."""
+    phase = life.phase
+    if phase == "running":
+        health = f" ({life.health})" if life.health else ""
+        return f"Up {ago(now - (life.started_at or now))}{health}"
+    if phase == "stopping":
+        return "Stopping"
+    if phase == "restarting":
+        loop = ", crash loop" if life.crash_loop else ""
+        return f"Restarting ({life.exit_code}) {ago(now - (life.finished_at or now))} ago{loop}"
+    if phase == "exited":
+        oom = ", out of memory" if life.exit_code == 137 and life.oom_kills else ""
+        return f"Exited ({life.exit_code}){oom} {ago(now - (life.finished_at or now))} ago"
+    if phase == "dead":
+        return f"Failed to start: {life.error}"
+    if phase == "starting":
+        return "Starting"
+    if life.error:
+        return f"Not started: {life.error}"
+    return f"Waiting for {waiting_for}" if waiting_for else "Created"
+
+
+def ago(seconds: float) -> str:
+    """Docker's rounding: "Less than a second", "5 seconds", "About a minute", "3 hours"."""
+    seconds = max(0.0, seconds)
+    if seconds < 1:
+        return "Less than a second"
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds >= size * 2:
+            return f"{int(seconds // size)} {unit}s"
+        if seconds >= size:
+            return f"About {'an' if unit == 'hour' else 'a'} {unit}"
+    return f"{int(seconds)} second{'s' if int(seconds) != 1 else ''}"

@@ -1,0 +1,178 @@
+"""`Supervisor`: the in-process implementation of the control interface (`control/api.py`).
+
+One per project, in the daemon process. It owns the stack (runners of every
+instance), the event bus and the state file, and answers what the CLI asks over the
+control socket: up (also to reconcile a changed file), ps, start, stop, restart,
+kill, down, inspect, events.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from typing import Any
+
+import anyio
+
+from stackrun import dirs
+from stackrun.plan.model import Plan
+from stackrun.supervisor import graph
+from stackrun.supervisor.events import EventBus
+from stackrun.supervisor.kernel import Kernel
+from stackrun.supervisor.lifecycle import Lifecycle
+from stackrun.supervisor.output import OutputSink
+from stackrun.supervisor.report import inspect_instance
+from stackrun.supervisor.stack import Stack, StartFailed, StartGoal
+from stackrun.supervisor.state import Event, InstanceStatus, ProjectState, UpRequest, write_state
+from stackrun.supervisor.status import describe
+
+
+class Supervisor:
+    def __init__(self, plan: Plan, kernel: Kernel, sink: OutputSink,
+                 config_files: tuple[str, ...] = ()):
+        self.plan, self.kernel, self.sink = plan, kernel, sink
+        self.bus = EventBus()
+        self.stack = Stack(plan, kernel, sink, self.bus)
+        self.finished = anyio.Event()  # set once `down` removed everything
+        self._config_files = list(config_files)
+        self._started_at = time.time()
+        self._writer = anyio.CancelScope()
+        self._writer_done: anyio.Event | None = None  # set by the writer when it ends
+
+    async def run(self, *, task_status=anyio.TASK_STATUS_IGNORED) -> None:
+        """Host the stack and the state file writer until `down` (or cancellation)."""
+        await anyio.to_thread.run_sync(self.kernel.prepare)
+        self.kernel.peer_pid = lambda name: self.stack.runner(name).state.pid
+        async with anyio.create_task_group() as group:
+            await group.start(self.stack.run)
+            group.start_soon(self._write_state)
+            task_status.started()
+            await self.finished.wait()
+            group.cancel_scope.cancel()
+
+    # ------------------------------------------------------------ up / reconcile
+
+    async def up(self, request: UpRequest, plan: Plan | None = None) -> list[str]:
+        """Start what `request` selects; with a new `plan`, first reconcile to it.
+
+        Returns the failures (empty when every selected service reached the goal), each
+        naming the instance, what failed, and the last log lines of the culprit."""
+        if plan is not None:
+            await self._reconcile(plan, request)
+        names = graph.select(self.stack.plan, request.services)
+        goal = StartGoal(healthy=request.wait, timeout=request.wait_timeout)
+        return [str(failure) for failure in await self.stack.start(names, goal)]
+
+    async def _reconcile(self, plan: Plan, request: UpRequest) -> None:
+        running = {n: r.plan.config_hash for n, r in self.stack.runners.items()}
+        changes = graph.reconcile(running, plan, request.force_recreate)
+        gone = list(changes.recreate)
+        if request.remove_orphans:
+            gone += changes.orphans
+        elif changes.orphans:
+            self.sink.note(changes.orphans[0], "orphan: no longer in the stack file; "
+                           "`up --remove-orphans` stops it")
+        kept = [n for n in changes.orphans if n not in gone]
+        merged = _with_orphans(plan, self.stack.plan, kept)
+        await self.stack.replace(gone, merged, request.timeout)
+        self.plan = self.kernel.plan = merged
+        await anyio.to_thread.run_sync(self.kernel.prepare)
+
+    # ------------------------------------------------------------ the control interface
+
+    async def ps(self) -> list[InstanceStatus]:
+        runners = self.stack.runners
+        return [runners[s.name].status() if s.name in runners else describe(s, Lifecycle())
+                for s in self.stack.plan.services]
+
+    async def start(self, services: list[str]) -> None:
+        failures = await self.stack.start(graph.select(self.stack.plan, services))
+        if failures:
+            raise StartFailed(failures)
+
+    async def stop(self, services: list[str], timeout: float | None = None) -> None:
+        await self.stack.stop(graph.select(self.stack.plan, services), timeout)
+
+    async def restart(self, services: list[str], timeout: float | None = None) -> None:
+        names = graph.select(self.stack.plan, services)
+        runs = {n: self.stack.runner(n).state.run for n in names}
+        self.stack.restart(names, timeout)
+        await self.stack.until(lambda: all(self._restarted(n, runs[n]) for n in names))
+
+    def _restarted(self, name: str, run: int) -> bool:
+        state = self.stack.runners[name].state
+        return state.settled or (state.run > run and state.phase != "starting")
+
+    async def kill(self, services: list[str], signal: int = 9) -> None:
+        self.stack.kill(graph.select(self.stack.plan, services), signal)
+
+    async def down(self, timeout: float | None = None, volumes: bool = False) -> None:
+        """Stop everything in reverse order, then remove every kernel object and run file."""
+        if self.finished.is_set():
+            return
+        await self.stack.stop(list(self.stack.runners), timeout)
+        await self.shutdown(volumes)
+
+    async def shutdown(self, volumes: bool = False) -> None:
+        """Remove everything (services must be down): the end of the supervisor."""
+        self._writer.cancel()  # a write in progress finishes first: it must not follow teardown
+        if self._writer_done is not None:
+            await self._writer_done.wait()
+        self.stack.close()
+        try:
+            with anyio.CancelScope(shield=True):
+                await anyio.to_thread.run_sync(self.kernel.teardown, volumes)
+        finally:
+            self.bus.close()
+            self.finished.set()
+
+    def force_stop(self) -> None:
+        self.stack.force_stop()
+
+    async def inspect(self, instance: str) -> dict[str, Any]:
+        plan = self.stack.plan.instance(instance)
+        runner = self.stack.runners.get(instance)
+        life = runner.state if runner else Lifecycle()
+        usage = await anyio.to_thread.run_sync(self.kernel.usage, plan)
+        return inspect_instance(self.stack.plan, plan, life, usage)
+
+    async def events(self) -> AsyncIterator[Event]:
+        async with self.bus.subscribe() as stream:
+            async for event in stream:
+                yield event
+
+    # ------------------------------------------------------------ state file
+
+    def snapshot(self) -> ProjectState:
+        runners = self.stack.runners
+        instances = [runners[s.name].status() if s.name in runners else describe(s, Lifecycle())
+                     for s in self.stack.plan.services]
+        return ProjectState(
+            project=self.plan.project, supervisor_pid=os.getpid(),
+            project_dir=self.plan.project_dir, config_files=self._config_files,
+            instances=instances, started_at=self._started_at, **self.kernel.handles(),
+        )
+
+    async def _write_state(self) -> None:
+        """Rewrite the state file after changes, coalescing bursts into one write."""
+        path = dirs.state_file(self.plan.project)
+        changes = self.stack.changes
+        self._writer_done = done = anyio.Event()
+        try:
+            with self._writer:
+                while True:
+                    seen = changes.count
+                    await anyio.to_thread.run_sync(write_state, path, self.snapshot())
+                    if changes.count == seen:
+                        await changes.wait()
+        finally:
+            done.set()
+
+
+def _with_orphans(plan: Plan, old: Plan, orphans: list[str]) -> Plan:
+    """The new plan, still carrying the orphans that keep running (no --remove-orphans)."""
+    if not orphans:
+        return plan
+    return replace(plan, services=plan.services + tuple(old.instance(n) for n in orphans))

@@ -1,0 +1,228 @@
+"""runtime.network against the real kernel: bridges, veths in new namespaces, IPAM
+against the host's routes, /etc/hosts by name. Every object carries the project's
+prefixes (the `project` fixture checks that none is left)."""
+
+from __future__ import annotations
+
+import errno
+import ipaddress
+import os
+from contextlib import ExitStack
+
+import pytest
+
+from stackrun.errors import RuntimeFailure
+from stackrun.plan.model import MemberRequest, NetworkAttachment, NetworkRequest
+from stackrun.plan.names import ProjectNames
+from stackrun.plan.network import layout
+from stackrun.runtime.network import bridges, host, hostsfile, inside, sweep
+from stackrun.runtime.network.netlink import RouteSocket
+from tests.helpers import netns
+from tests.helpers.netns import Sandbox
+
+PORT = 7001
+
+
+def member(instance, *networks, **extra):
+    return MemberRequest(instance, extra.pop("service", instance), instance,
+                         networks=tuple((n, (), None) for n in networks), **extra)
+
+
+def plan_for(names, networks, members, **extra):
+    return layout(names, networks, members, taken=host.taken_subnets(names),
+                  pool=host.subnet_pool(), **extra)
+
+
+@pytest.fixture
+def network(project, tmp_path):
+    """Start sandboxes on a real layout; everything is removed at the end, also on failure."""
+    names = ProjectNames(project.name)
+    with ExitStack() as stack:
+        def up(result):
+            stack.callback(lambda: bridges.remove(result.networks))
+            bridges.ensure(result.networks)
+
+        def start(result, instance, **extra):
+            path = tmp_path / f"{instance}.hosts"
+            hostsfile.write(path, hostsfile.render(result.hosts[instance]))
+            attachments = result.attachments[instance]
+            stack.callback(lambda: bridges.delete_links(a.host_ifname for a in attachments))
+            return stack.enter_context(Sandbox(attachments, path, **extra))
+
+        yield names, up, start
+
+
+def address(result, instance, index=0):
+    return result.attachments[instance][index].address.split("/")[0]
+
+
+def test_two_services_on_one_bridge_reach_each_other_by_address_and_name(network):
+    names, up, start = network
+    result = plan_for(names, (NetworkRequest("default"),), (member("store", "default"), member("api", "default")))
+    up(result)
+    store, api = start(result, "store"), start(result, "api")
+
+    seen = api.call(netns.view)
+    assert set(seen["links"]) == {"lo", "eth0"} and seen["up"] == ["eth0", "lo"]
+    assert seen["netns"] != os.readlink("/proc/self/ns/net")
+    gateway = ipaddress.ip_address(result.networks[0].gateway).packed[::-1].hex().upper()
+    assert ["eth0", "00000000", gateway] in seen["routes"]  # default via the bridge's address
+
+    assert api.call(netns.resolve, "store") == address(result, "store")
+    serve(store, PORT)
+    assert api.call(netns.exchange, "store", PORT, b"ping") == b"echo:ping"
+    assert store.result() == address(result, "api")  # the peer saw api's own address: no NAT
+
+    serve(store, PORT)  # the host reaches the service through the bridge
+    assert netns.exchange(address(result, "store"), PORT, b"host") == b"echo:host"
+    store.result()
+
+
+def test_services_on_different_networks_are_isolated(network):
+    names, up, start = network
+    networks = (NetworkRequest("front"), NetworkRequest("back"))
+    result = plan_for(names, networks, (member("web", "front"), member("db", "back")))
+    assert len({n.subnet for n in result.networks}) == 2
+    up(result)
+    web, db = start(result, "web"), start(result, "db")
+    db.call(netns.listen, PORT)
+    assert web.call(netns.connect_error, address(result, "db"), PORT) != "ok"
+    # no lookup of a missing name: that would ask the host's DNS server
+    assert "db" not in web.call(netns.hosts_names) and "web" in web.call(netns.hosts_names)
+    assert web.call(netns.connect_error, result.networks[0].gateway, 9) == "ECONNREFUSED"  # host: yes
+
+
+def test_internal_network_has_no_route_out_and_the_host_has_none_in(network):
+    names, up, start = network
+    networks = (NetworkRequest("private", internal=True), NetworkRequest("public"))
+    members = (member("vault", "private"), member("api", "private", "public"))
+    result = plan_for(names, networks, members)
+    up(result)
+    vault, api = start(result, "vault"), start(result, "api")
+
+    assert [r for r in vault.call(netns.view)["routes"] if r[1] == "00000000"] == []
+    public_gateway = result.networks[1].gateway
+    assert vault.call(netns.connect_error, public_gateway, 9) == "ENETUNREACH"
+    private = ipaddress.ip_network(result.networks[0].subnet)
+    assert not [t for t in host.taken_subnets() if ipaddress.ip_network(t).overlaps(private)]
+
+    serve(vault, PORT)  # api, on both networks, reaches vault by name
+    assert api.call(netns.exchange, "vault", PORT, b"x") == b"echo:x"
+    vault.result()
+
+
+def test_two_projects_get_different_subnets_and_both_work(project, tmp_path):
+    first, second = ProjectNames(project.name), ProjectNames(project.name + "b")
+    net = (NetworkRequest("default"),)
+    with ExitStack() as stack:
+        a = plan_for(first, net, (member("s", "default"), member("c", "default")))
+        stack.callback(lambda: bridges.remove(a.networks))
+        bridges.ensure(a.networks)
+        # force the collision: the second project's pool starts with the first's subnet
+        pool = (a.networks[0].subnet, "10.89.0.0/16")
+        b = layout(second, net, (member("s", "default"), member("c", "default")),
+                   taken=host.taken_subnets(second), pool=pool)
+        stack.callback(lambda: bridges.remove(b.networks))
+        bridges.ensure(b.networks)
+        assert not ipaddress.ip_network(a.networks[0].subnet).overlaps(ipaddress.ip_network(b.networks[0].subnet))
+        for result in (a, b):
+            stack.callback(lambda r=result: bridges.delete_links(x.host_ifname for v in r.attachments.values() for x in v))
+            server = stack.enter_context(Sandbox(result.attachments["s"]))
+            client = stack.enter_context(Sandbox(result.attachments["c"]))
+            serve(server, PORT)
+            assert client.call(netns.exchange, address(result, "s"), PORT, b"hi") == b"echo:hi"
+            server.result()
+
+
+def test_claiming_a_subnet_routed_elsewhere_fails_and_leaves_nothing(project):
+    names = ProjectNames(project.name)
+    first = plan_for(names, (NetworkRequest("default"),), ())
+    try:
+        bridges.ensure(first.networks)
+        # a second plan made before the first bridge existed: same subnet, other bridge
+        clash = layout(names, (NetworkRequest("other"),), (), pool=first.networks[0].subnet)
+        other = clash.networks[0]
+        assert other.subnet == first.networks[0].subnet
+        with pytest.raises(RuntimeFailure) as failure:
+            bridges.ensure((other,))
+        assert failure.value.errno == errno.EADDRINUSE and other.bridge in str(failure.value)
+        assert not os.path.exists(f"/sys/class/net/{other.bridge}")
+    finally:
+        bridges.remove(first.networks)
+
+
+def test_a_stale_host_veth_name_is_replaced(network):
+    """A restart whose old namespace still holds the veth name (EEXIST) must work."""
+    names, up, start = network
+    result = plan_for(names, (NetworkRequest("default"),), (member("api", "default"),))
+    up(result)
+    (attachment,) = result.attachments["api"]
+    _make_veth(attachment.host_ifname, names.veth(0xABCDE))  # stands for the dying one
+    api = start(result, "api")
+    assert api.call(netns.view)["up"] == ["eth0", "lo"]
+    assert not os.path.exists(f"/sys/class/net/{names.veth(0xABCDE)}")  # deleted with its pair
+
+
+def test_failed_attach_raises_with_step_and_removes_what_it_created(network):
+    names, up, start = network
+    result = plan_for(names, (NetworkRequest("default"),), (member("api", "default"),))
+    up(result)
+    (good,) = result.attachments["api"]
+    missing = NetworkAttachment("ghost", names.bridge(0xFFFF), names.veth(0xFFFFF), "eth1", "10.99.0.2/24", None)
+    with pytest.raises(RuntimeFailure) as failure:
+        Sandbox((good, missing)).close()
+    assert (failure.value.step, failure.value.errno, failure.value.path) == ("find bridge", errno.ENODEV, missing.bridge)
+    assert not os.path.exists(f"/sys/class/net/{good.host_ifname}")
+
+
+def test_network_mode_none_has_only_loopback_up(project):
+    with Sandbox(mode="none") as box:
+        assert box.call(netns.view)["up"] == ["lo"]
+        assert box.call(netns.connect_error, "127.0.0.1", 9) == "ECONNREFUSED"
+
+
+def test_sweep_removes_every_link_of_the_project_and_nothing_else(project):
+    names = ProjectNames(project.name)
+    result = plan_for(names, (NetworkRequest("a"), NetworkRequest("b", internal=True)), ())
+    bridges.ensure(result.networks)
+    _make_veth(names.veth(1), names.veth(2))
+    before = set(os.listdir("/sys/class/net"))
+    removed = sweep(names)
+    # deleting one end of a pair takes the other: the peer may or may not be listed
+    assert {n.bridge for n in result.networks} | {names.veth(1)} <= set(removed)
+    after = set(os.listdir("/sys/class/net"))
+    assert before - after == {n for n in before if n.startswith(names.link_prefix)}
+    assert sweep(names) == []
+
+
+def test_bridges_ensure_is_idempotent_and_internal_bridges_have_no_address(project):
+    names = ProjectNames(project.name)
+    result = plan_for(names, (NetworkRequest("a"), NetworkRequest("b", internal=True)), ())
+    try:
+        assert bridges.ensure(result.networks) == [n.bridge for n in result.networks]
+        assert bridges.ensure(result.networks) == []
+        with RouteSocket() as sock:
+            index = dict((n, i) for i, n in sock.links())
+            owned = {i: a for a, i in sock.ipv4_addresses()}
+        a, b = result.networks
+        assert owned[index[a.bridge]] == f"{a.gateway}/24"
+        assert index[b.bridge] not in owned
+        with open(f"/proc/sys/net/ipv4/conf/{a.bridge}/forwarding") as handle:
+            assert handle.read().strip() == "0"
+    finally:
+        assert sorted(bridges.remove(result.networks)) == sorted(n.bridge for n in result.networks)
+
+
+def serve(box: Sandbox, port: int, protocol: str = "tcp") -> None:
+    box.call(netns.listen, port, protocol)
+    box.submit(netns.echo_once, port)
+
+
+def _make_veth(name: str, peer: str) -> None:
+    """A veth pair outside any bridge, both ends in the host's namespace."""
+    fd = os.open("/proc/self/ns/net", os.O_RDONLY)
+    try:
+        with RouteSocket() as sock:
+            sock.create_veth(name, None, peer, fd)
+    finally:
+        os.close(fd)
