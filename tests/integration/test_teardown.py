@@ -15,6 +15,7 @@ from stackrun import dirs
 from stackrun.errors import RuntimeFailure
 from stackrun.plan.model import Limits
 from stackrun.plan.names import ProjectNames
+from stackrun.runtime import linux
 from stackrun.runtime.cgroups import detect
 from stackrun.runtime.teardown import Handles, sweep, teardown
 from tests.helpers.incgroup import Children
@@ -29,7 +30,8 @@ SUPERVISOR = textwrap.dedent("""
     from stackrun import dirs
     from stackrun.plan.model import Limits
     from stackrun.plan.names import ProjectNames
-    from stackrun.runtime.cgroups import detect
+    from stackrun.runtime import linux
+from stackrun.runtime.cgroups import detect
 
     project, parent = sys.argv[1], sys.argv[2]
     names, driver = ProjectNames(project), detect(parent=parent)
@@ -130,7 +132,6 @@ def test_zombies_of_the_caller_are_left_for_it_to_reap(project):
 
 
 def test_a_mount_under_the_run_dir_is_unmounted_not_deleted_through(project, tmp_path):
-    linux = pytest.importorskip("stackrun.runtime.linux", reason="runtime/linux.py lands with spawn")
     source = tmp_path / "precious"
     source.mkdir()
     (source / "keep").write_text("data")
