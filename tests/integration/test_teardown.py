@@ -30,8 +30,7 @@ SUPERVISOR = textwrap.dedent("""
     from stackrun import dirs
     from stackrun.plan.model import Limits
     from stackrun.plan.names import ProjectNames
-    from stackrun.runtime import linux
-from stackrun.runtime.cgroups import detect
+    from stackrun.runtime.cgroups import detect
 
     project, parent = sys.argv[1], sys.argv[2]
     names, driver = ProjectNames(project), detect(parent=parent)
