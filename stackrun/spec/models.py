@@ -13,9 +13,11 @@ __future__ import annotations` so that pydantic need not evaluate string annotat
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, model_validator
+from stackrun.spec import startup, syntax
 
-from stackrun.spec import syntax
+startup.skip_plugin_discovery()
+
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, model_validator  # noqa: E402
 from stackrun.spec.types import (
     AbsolutePath, Bytes, Capability, CgroupPath, Duration, Expose, Hostname, IPAddress,
     IPv4Address, IPv4Subnet, Mode, MountTarget, Name, NetworkMode, ProjectName, Restart,
