@@ -29,7 +29,7 @@ from pathlib import Path
 
 from stackrun import dirs
 from stackrun.errors import RuntimeFailure
-from stackrun.logs import history
+from stackrun.logs import reader
 from stackrun.logs.lines import LineSplitter
 from stackrun.logs.record import NOTE, STREAM_CODES, FileMeta
 from stackrun.logs.writer import InstanceLog
@@ -84,7 +84,7 @@ class LogSink:
             drained = threading.Event()
             self._send("sync", instance, drained)
             drained.wait(SYNC_TIMEOUT)
-        return history.last_lines(self.directory, instance, count)
+        return reader.last_lines(self.directory, instance, count)
 
     def close(self, timeout: float = CLOSE_TIMEOUT) -> None:
         """Read every pipe to its end (or for `timeout` seconds, then what is buffered),

@@ -17,6 +17,10 @@ from stackrun.plan.model import LogPlan, ServicePlan
 PRODUCER = str(Path(__file__).resolve().parent.parent / "helpers" / "producer.py")
 
 
+def flat(batches) -> list:
+    return [record for batch in batches for record in batch]
+
+
 def plan(name: str, service: str | None = None, replica: int = 1, logging: LogPlan = LogPlan()) -> ServicePlan:
     return ServicePlan(name=name, service=service or name, replica=replica, argv=(), env=(), logging=logging)
 
@@ -42,7 +46,7 @@ def expected(name: str, count: int, start: int = 0) -> list[bytes]:
 def per_instance_lines(directory: Path) -> dict[str, list[bytes]]:
     view = LogView(directory)
     out: dict[str, list[bytes]] = {s.instance: [] for s in view.sources}
-    for _time, source, flags, payload in view.history():
+    for _time, source, flags, payload in flat(view.history()):
         if flags & 0b11 != NOTE:
             out[view.sources[source].instance] += payload.splitlines()
     view.close()
@@ -56,7 +60,7 @@ def test_three_services_200k_lines_each_every_line_once_in_order(tmp_path):
     assert [p.wait() for p in processes] == [0, 0, 0]
     sink.close()
     view = LogView(tmp_path)
-    records = list(view.history())
+    records = flat(view.history())
     assert [r[0] for r in records] == sorted(r[0] for r in records)  # merged by time
     got: dict[tuple[str, int], list[bytes]] = {}
     for _time, source, flags, payload in records:
@@ -74,7 +78,7 @@ def test_last_line_before_a_crash_and_a_partial_line_are_kept(tmp_path):
     assert sink.last_lines("api", 2) == ["last words", "no newline"]
     sink.close()
     view = LogView(tmp_path)
-    last = list(view.history())[-1]
+    last = flat(view.history())[-1]
     assert last[2] == STDOUT | UNTERMINATED and last[3].endswith(b"no newline")
 
 
@@ -93,7 +97,7 @@ def test_invalid_utf8_and_a_one_megabyte_line_without_newline(tmp_path):
     sink.attach("api", "stdout", out_r)
     assert process.wait() == 0
     sink.close()
-    records = list(LogView(tmp_path).history())
+    records = flat(LogView(tmp_path).history())
     assert records[0][3] == b"bad \xff\xfe\xc3(\n"
     pieces = records[1:]
     assert b"".join(r[3] for r in pieces) == blob[: 1 << 20]
@@ -120,7 +124,7 @@ def test_restart_appends_to_the_same_file_and_notes_are_kept(tmp_path):
     assert spawn(sink, "api", "api", "1000", "--start", "1000").wait() == 0
     sink.close()
     assert per_instance_lines(tmp_path)["api"] == expected("api", 2000)
-    notes = [r for r in LogView(tmp_path).history() if r[2] == NOTE]
+    notes = [r for r in flat(LogView(tmp_path).history()) if r[2] == NOTE]
     assert [r[3] for r in notes] == [b"exited with code 0; restarting\n"]
 
 
@@ -168,7 +172,7 @@ def test_full_disk_drops_lines_counts_them_and_never_blocks_the_service(tmp_path
     repo = str(Path(__file__).resolve().parents[2])
     script = FULL_DISK.format(repo=repo, directory=str(tmp_path), producer=PRODUCER)
     subprocess.run([sys.executable, "-c", script], check=True, timeout=60)
-    records = list(LogView(tmp_path).history())
+    records = flat(LogView(tmp_path).history())
     notes = [r[3] for r in records if r[2] == NOTE]
     assert len(notes) == 1 and b"were lost: File too large" in notes[0]
     lost = int(notes[0].split(b" lines")[0].rsplit(b" ", 1)[-1])

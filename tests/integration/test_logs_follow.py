@@ -23,6 +23,10 @@ from tests.helpers.producer import lines
 PRODUCER = str(Path(__file__).resolve().parent.parent / "helpers" / "producer.py")
 
 
+def flat(batches) -> list:
+    return [record for batch in batches for record in batch]
+
+
 def plan(name: str, service: str, replica: int = 1, logging: LogPlan = LogPlan()) -> ServicePlan:
     return ServicePlan(name=name, service=service, replica=replica, argv=(), env=(), logging=logging)
 
