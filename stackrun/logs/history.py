@@ -121,13 +121,6 @@ def sources(directory: Path) -> list[Source]:
     return [source for source in found if source]
 
 
-def sources(directory: Path) -> list[Source]:
-    """Every instance with logs in `directory`, by name."""
-    files = segment.scan(directory)
-    found = (_source(directory, instance, files[instance]) for instance in sorted(files))
-    return [source for source in found if source]
-
-
 def merge(streams: list[Iterator[list[Record]]]) -> Iterator[list[Record]]:
     """Batches in time order from streams of batches each in time order.
 

@@ -13,12 +13,8 @@ from stackrun.logs.capture import LogSink
 from stackrun.logs.history import LogView
 from stackrun.logs.record import CONTINUATION, CONTINUES, NOTE, STDERR, STDOUT, UNTERMINATED
 from stackrun.plan.model import LogPlan, ServicePlan
+from tests.helpers.logs import PRODUCER, flat, numbered
 
-PRODUCER = str(Path(__file__).resolve().parent.parent / "helpers" / "producer.py")
-
-
-def flat(batches) -> list:
-    return [record for batch in batches for record in batch]
 
 
 def plan(name: str, service: str | None = None, replica: int = 1, logging: LogPlan = LogPlan()) -> ServicePlan:
@@ -35,12 +31,6 @@ def spawn(sink: LogSink, instance: str, *args: str) -> subprocess.Popen:
     sink.attach(instance, "stdout", out_r)
     sink.attach(instance, "stderr", err_r)
     return process
-
-
-def expected(name: str, count: int, start: int = 0) -> list[bytes]:
-    from tests.helpers.producer import lines
-
-    return [line.rstrip(b"\n") for line in lines(name, start, count, 100)]
 
 
 def per_instance_lines(directory: Path) -> dict[str, list[bytes]]:
@@ -66,7 +56,7 @@ def test_three_services_200k_lines_each_every_line_once_in_order(tmp_path):
     for _time, source, flags, payload in records:
         got.setdefault((view.sources[source].instance, flags & 0b11), []).extend(payload.splitlines())
     for name in names:
-        lines = expected(name, 200_000)
+        lines = numbered(name, 0, 200_000)
         assert got[(name, STDOUT)] == [line for i, line in enumerate(lines) if i % 7]
         assert got[(name, STDERR)] == [line for i, line in enumerate(lines) if not i % 7]
 
@@ -114,7 +104,7 @@ def test_rotation_through_the_sink_keeps_at_most_max_file_files(tmp_path):
     assert len(files) == 3 and files[-1] > 3
     assert all(os.path.getsize(tmp_path / segment.file_name("api", s)) <= 256 * 1024 for s in files)
     kept = per_instance_lines(tmp_path)["api"]
-    assert kept == expected("api", 50_000)[-len(kept) :]
+    assert kept == numbered("api", 0, 50_000)[-len(kept) :]
 
 
 def test_restart_appends_to_the_same_file_and_notes_are_kept(tmp_path):
@@ -123,7 +113,7 @@ def test_restart_appends_to_the_same_file_and_notes_are_kept(tmp_path):
     sink.note("api", "exited with code 0; restarting")
     assert spawn(sink, "api", "api", "1000", "--start", "1000").wait() == 0
     sink.close()
-    assert per_instance_lines(tmp_path)["api"] == expected("api", 2000)
+    assert per_instance_lines(tmp_path)["api"] == numbered("api", 0, 2000)
     notes = [r for r in flat(LogView(tmp_path).history()) if r[2] == NOTE]
     assert [r[3] for r in notes] == [b"exited with code 0; restarting\n"]
 
@@ -178,4 +168,4 @@ def test_full_disk_drops_lines_counts_them_and_never_blocks_the_service(tmp_path
     lost = int(notes[0].split(b" lines")[0].rsplit(b" ", 1)[-1])
     lines = [line for r in records if r[2] != NOTE for line in r[3].splitlines()]
     assert len(lines) + lost == 10_010
-    assert lines[-10:] == expected("api", 10, 10_000)
+    assert lines[-10:] == numbered("api", 10_000, 10)

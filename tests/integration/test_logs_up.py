@@ -8,24 +8,18 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from stackrun import dirs
 from stackrun.logs.history import LogView
-from tests.helpers.producer import lines
+from tests.helpers.logs import PRODUCER, by_instance, numbered, wait_for
 
 REPO = Path(__file__).resolve().parents[2]
-PRODUCER = str(REPO / "tests" / "helpers" / "producer.py")
 UP_IS_STUB = '"--detach"' not in (REPO / "stackrun" / "cli" / "up.py").read_text()
 pytestmark = pytest.mark.skipif(UP_IS_STUB, reason="needs `stackrun up` (supervisor work, issues 3/5)")
 COUNT = 200_000
-
-
-def numbered(name: str, start: int, count: int) -> list[bytes]:
-    return [line.rstrip(b"\n") for line in lines(name, start, count, 100)]
 
 
 def write_stack(directory: Path, services: dict[str, dict]) -> Path:
@@ -50,29 +44,13 @@ def counts(project) -> dict[str, int]:
     return found
 
 
-def wait_for(condition, timeout: float = 90.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.2)
-
-
-def by_instance(text: bytes) -> dict[str, list[bytes]]:
-    found: dict[str, list[bytes]] = {}
-    for line in text.splitlines():
-        name, sep, rest = line.partition(b" | ")
-        if sep:
-            found.setdefault(name.strip().decode(), []).append(rest)
-    return found
-
-
 def test_three_services_200k_lines_each_exactly_once_in_files_and_in_logs(project, tmp_path):
     names = ("a", "b", "c")
     stack = write_stack(tmp_path, {n: {"command": [sys.executable, PRODUCER, n, str(COUNT)]} for n in names})
     started = run(project, stack, "up", "-d")
     assert started.returncode == 0, started.stderr.decode()
     try:
-        wait_for(lambda: counts(project) == {n: COUNT for n in names})
+        wait_for(lambda: counts(project) == {n: COUNT for n in names}, timeout=90, interval=0.2)
         shown = run(project, stack, "logs", "--no-color", "-t", check=True).stdout
     finally:
         assert run(project, stack, "down").returncode == 0
@@ -104,7 +82,7 @@ def test_logs_follow_keeps_a_service_restarted_mid_stream(project, tmp_path):
         follower = subprocess.Popen(project.cli("-f", str(stack), "logs", "-f", "--no-color"), env=project.env(),
                                     stdout=out)
     try:
-        wait_for(lambda: len(by_instance(output.read_bytes()).get("flaky", [])) >= 100_000)
+        wait_for(lambda: len(by_instance(output.read_bytes()).get("flaky", [])) >= 100_000, timeout=90)
         wait_for(lambda: len(by_instance(output.read_bytes()).get("steady", [])) >= 20_000)
     finally:
         assert run(project, stack, "down").returncode == 0

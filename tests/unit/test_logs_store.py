@@ -5,17 +5,16 @@ from __future__ import annotations
 import os
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from stackrun.logs import segment
-from stackrun.logs.history import LogView, Window, sources
+from stackrun.logs.history import LogView, Window, merge, sources
 from stackrun.logs.reader import last_lines
 from stackrun.logs.record import NOTE, STDERR, STDOUT, FileMeta
 from stackrun.logs.writer import InstanceLog
 from stackrun.plan.model import LogPlan
-
-
-def flat(batches) -> list:
-    return [record for batch in batches for record in batch]
+from tests.helpers.logs import flat
 
 
 def writer(directory, instance="api", plan=LogPlan(), service=None, replica=1) -> InstanceLog:
@@ -147,3 +146,21 @@ def test_a_new_writer_appends_to_the_newest_file(tmp_path):
 def test_file_names_parse_back():
     assert segment.parse_name(segment.file_name("worker.v2-3", 12)) == ("worker.v2-3", 12)
     assert segment.parse_name("notes.txt") is None and segment.parse_name("api.x.log") is None
+
+
+@given(st.lists(st.lists(st.lists(st.integers(0, 50), min_size=1), max_size=5), max_size=4))
+def test_merge_of_batches_is_ordered_by_time_and_keeps_each_source_in_order(sources_batches):
+    streams, expected = [], []
+    for source, batches in enumerate(sources_batches):
+        times = sorted(t for batch in batches for t in batch)
+        cut, out = 0, []
+        for batch in batches:  # the same sorted times, cut as the generated batches are
+            out.append([(t, source, 0, b"%d" % i) for i, t in enumerate(times[cut : cut + len(batch)], cut)])
+            cut += len(batch)
+        streams.append(iter(out))
+        expected += [r for batch in out for r in batch]
+    merged = [r for batch in merge(streams) for r in batch]
+    assert sorted(merged) == sorted(expected)
+    assert [r[0] for r in merged] == sorted(r[0] for r in merged)
+    for source in range(len(sources_batches)):
+        assert [r for r in merged if r[1] == source] == [r for r in expected if r[1] == source]
