@@ -21,15 +21,17 @@ from __future__ import annotations
 import collections
 import os
 import select
+import sys
 import threading
 import time
+import traceback
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 from stackrun import dirs
 from stackrun.errors import RuntimeFailure
-from stackrun.logs import history
+from stackrun.logs import reader
 from stackrun.logs.lines import LineSplitter
 from stackrun.logs.record import NOTE, STREAM_CODES, FileMeta
 from stackrun.logs.writer import InstanceLog
@@ -84,11 +86,13 @@ class LogSink:
             drained = threading.Event()
             self._send("sync", instance, drained)
             drained.wait(SYNC_TIMEOUT)
-        return history.last_lines(self.directory, instance, count)
+        return reader.last_lines(self.directory, instance, count)
 
     def close(self, timeout: float = CLOSE_TIMEOUT) -> None:
         """Read every pipe to its end (or for `timeout` seconds, then what is buffered),
         write the partial last lines, close the files and stop the thread."""
+        if self._wake < 0:
+            return
         thread = self._thread
         if thread is not None:
             self._send("close", time.monotonic() + timeout)
@@ -150,7 +154,10 @@ class _Pump:
             pass
         while self.commands:
             name, *args = self.commands.popleft()
-            getattr(self, f"_on_{name}")(*args)
+            try:
+                getattr(self, f"_on_{name}")(*args)
+            except Exception:  # one bad command (a closed fd…) must not stop the capture
+                traceback.print_exc(file=sys.stderr)
 
     def _on_attach(self, instance: str, code: int, fd: int) -> None:
         os.set_blocking(fd, False)
@@ -182,6 +189,8 @@ class _Pump:
             data = os.read(stream.fd, READ_SIZE)
         except BlockingIOError:
             return False
+        except OSError:
+            data = b""  # EIO and the like: the stream is over
         if not data:
             self._end(stream)
             return False

@@ -50,9 +50,6 @@ class Follower:
         self._alive_wd = self._watch.add(alive.parent, IN_DELETE | IN_MOVED_FROM | IN_DELETE_SELF) if alive else -1
         self.view = LogView(directory, names, window)
 
-    def history(self) -> Iterator[Record]:
-        return self.view.history()
-
     def batches(self) -> Iterator[Batch]:
         """New sources and records as they come; ends on `stop()` or when `alive` is gone,
         after a last look at the files, so the final lines are in."""
