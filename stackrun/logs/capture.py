@@ -140,7 +140,7 @@ class _Pump:
                     if fd == self.wake:
                         self._run_commands()
                     elif fd in self.streams:
-                        self._read(self.streams[fd])
+                        self._read_or_drop(self.streams[fd])
         finally:
             self._shut_down()
 
@@ -182,6 +182,15 @@ class _Pump:
 
     def _on_close(self, deadline: float) -> None:
         self.deadline = deadline
+
+    def _read_or_drop(self, stream: _Stream) -> None:
+        try:
+            self._read(stream)
+        except Exception:  # a bug must cost one stream, not the capture of every service
+            traceback.print_exc(file=sys.stderr)
+            self.epoll.unregister(stream.fd)
+            os.close(stream.fd)
+            del self.streams[stream.fd]
 
     def _read(self, stream: _Stream) -> bool:
         """One read; False when the pipe has nothing more for now (or ended)."""

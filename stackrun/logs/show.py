@@ -85,7 +85,10 @@ class LiveLogs:
         self._follower.close()
 
     def _run(self) -> None:
-        _print_batches(self._printer, self._follower, self._out)
+        try:
+            _print_batches(self._printer, self._follower, self._out)
+        except OSError:  # the terminal or pipe went away: nothing left to print to
+            pass
 
 
 def _print_history(printer: Printer, batches: Iterable[list[Record]], out: BinaryIO) -> None:

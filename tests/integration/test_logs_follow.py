@@ -100,3 +100,18 @@ def test_live_logs_for_attached_up_print_only_new_lines_and_the_last_ones(projec
         live.stop()
     shown = by_instance(out.read_bytes())
     assert shown == {"api": numbered("api", 100, 5000), "web": numbered("web", 0, 10)}
+
+
+def test_following_without_inotify_falls_back_to_looking_every_quarter_second(project, tmp_path, monkeypatch):
+    from stackrun.logs import inotify
+
+    monkeypatch.setattr(inotify, "_libc", lambda: None)
+    sink = LogSink(project.name, [plan("api", "api")])
+    out = tmp_path / "out"
+    with open(out, "wb") as output:
+        live = LiveLogs(project.name, PrintOptions(), output).start()
+        produce(sink, "api", 3000)
+        wait_for(lambda: len(by_instance(out.read_bytes()).get("api", [])) == 3000)
+        sink.close()
+        live.stop()
+    assert by_instance(out.read_bytes()) == {"api": numbered("api", 0, 3000)}
