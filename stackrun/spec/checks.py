@@ -69,8 +69,10 @@ class _Checker:
         edges = {name: [*s.depends_on, *_network_peer(s)] for name, s in self.stack.services.items()}
         cycle = find_cycle(edges)
         if cycle:
-            self.error(("services", cycle[0], "depends_on", cycle[1]),
-                       "dependency cycle: " + " -> ".join(cycle))
+            first, second = cycle[0], cycle[1]
+            declared = second in self.stack.services[first].depends_on
+            key = ("depends_on", second) if declared else ("network_mode",)
+            self.error(("services", first, *key), "dependency cycle: " + " -> ".join(cycle))
 
     def mounts(self, name: str, service: Service) -> None:
         targets: dict[str, int] = {}

@@ -60,7 +60,7 @@ def dump(document) -> str:
     return yaml.safe_dump(document, allow_unicode=True, sort_keys=False)
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(document=documents, environ=environments)
 def test_random_documents(tmp_path_factory, document, environ):
     path = tmp_path_factory.mktemp("fuzz") / "stack.yaml"
@@ -105,7 +105,7 @@ def _mutate(document, path, action, value):
     return document
 
 
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data(), environ=environments)
 def test_mutated_examples(tmp_path_factory, data, environ):
     example = data.draw(st.sampled_from(EXAMPLES), label="example")

@@ -403,6 +403,51 @@ CASES = [
         'x-stackrun: {cgroup_parent: ../escape}\nservices:\n  a:\n    command: x\n',
         ["stack.yaml:1:14: x-stackrun.cgroup_parent: '../escape' must not contain '.' or '..'"],
     ),
+    (
+        'network_mode_cycle',
+        "services:\n  a:\n    command: x\n    network_mode: 'service:b'\n  b:\n    command: x\n    depends_on: [a]\n",
+        ['stack.yaml:4:5: services.a.network_mode: dependency cycle: a -> b -> a'],
+    ),
+    (
+        'network_mode_unknown',
+        "services:\n  a:\n    command: x\n    network_mode: 'service:nope'\n",
+        ["stack.yaml:4:5: services.a.network_mode: unknown service 'nope'"],
+    ),
+    (
+        'self_dependency',
+        'services:\n  a:\n    command: x\n    depends_on: [a]\n',
+        ['stack.yaml:4:18: services.a.depends_on.a: dependency cycle: a -> a'],
+    ),
+    (
+        'long_port_published_range',
+        "services:\n  a:\n    command: x\n    ports:\n      - {target: 80, published: '8000-8001'}\n",
+        ["stack.yaml:5:9: services.a.ports[0]: published range '8000-8001' needs the short syntax '8000-8001:FIRST-LAST'"],
+    ),
+    (
+        'volume_source_path_for_volume',
+        'services:\n  a:\n    command: x\n    volumes:\n      - {type: volume, source: ./data, target: /data}\n',
+        ["stack.yaml:5:9: services.a.volumes[0]: volume source './data' is a path: use type: bind, or a volume name"],
+    ),
+    (
+        'memswap_without_mem_limit',
+        'services:\n  a:\n    command: x\n    memswap_limit: 1g\n',
+        ['stack.yaml:4:5: services.a.memswap_limit: needs mem_limit: memswap_limit is memory plus swap'],
+    ),
+    (
+        'fixed_ip_with_replicas',
+        'services:\n  a:\n    command: x\n    scale: 2\n    networks:\n      back: {ipv4_address: 10.1.0.5}\nnetworks:\n  back:\n    ipam: {config: [{subnet: 10.1.0.0/24}]}\n',
+        ['stack.yaml:6:14: services.a.networks.back.ipv4_address: a fixed address cannot be shared by several replicas'],
+    ),
+    (
+        'depends_on_list_item_mapping',
+        'services:\n  a:\n    command: x\n    depends_on: [{b: 1}]\n',
+        ['stack.yaml:4:18: services.a.depends_on[0]: expected a service name'],
+    ),
+    (
+        'logging_max_file',
+        'services:\n  a:\n    command: x\n    logging: {options: {max-file: many}}\n',
+        ["stack.yaml:4:5: services.a.logging: max-file 'many' is not a number of files"],
+    ),
 ]
 
 
@@ -413,3 +458,22 @@ def test_invalid_file_is_reported_where_it_is_wrong(stack_dir, text, expected):
 
 def test_there_are_at_least_forty_cases():
     assert len(CASES) >= 40
+
+
+def test_errors_in_dotenv_and_env_files_point_into_them(stack_dir):
+    stack_dir.write(".env", "GOOD=1\nbad line\n")
+    stack_dir.write("app.env", "A=1\nB='open\n")
+    errors = stack_dir.errors("services:\n  a:\n    command: x\n    env_file: app.env\n")
+    assert errors == [".env:2:4: expected '=' after bad"]
+    stack_dir.write(".env", "GOOD=1\n")
+    assert stack_dir.errors("services:\n  a:\n    command: x\n    env_file: app.env\n") == [
+        "app.env:2:3: missing closing '"]
+
+
+def test_several_files_several_errors_in_file_order(stack_dir):
+    stack_dir.write("zbase.yaml", "services:\n  a:\n    command: x\n    restart: nope\n")
+    stack_dir.write("amore.yaml", "services:\n  a:\n    cpus: many\n")
+    assert stack_dir.errors(None, files=("zbase.yaml", "amore.yaml")) == [
+        "zbase.yaml:4:5: services.a.restart: 'nope' is not one of no, always, on-failure[:N], unless-stopped",
+        "amore.yaml:3:5: services.a.cpus: expected a number, got 'many'",
+    ]

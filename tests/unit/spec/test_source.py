@@ -91,3 +91,30 @@ def test_alias_bomb_is_refused():
     with pytest.raises(SourceError) as caught:
         parse("\n".join(lines) + "\n", "f.yaml")
     assert "too large" in caught.value.diagnostics[0].message
+
+
+_PURE_PROBE = """
+import json, sys, yaml
+del yaml.CSafeLoader  # as on a system whose PyYAML was built without libyaml
+from stackrun.spec.source import parse
+tree = parse(sys.argv[1], "f.yaml")
+print(json.dumps({"base": parse.__globals__["_Loader"].__mro__[1].__name__, "tree": tree,
+                  "where": str(tree["services"]["api"].at("restart"))}))
+"""
+
+
+def test_pure_python_loader_gives_the_same_tree_and_positions():
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    text = "services:\n  api:\n    command: [a, b]\n    restart: no\n    ports: ['80:22']\n"
+    repo = Path(__file__).resolve().parents[3]
+    done = subprocess.run([sys.executable, "-c", _PURE_PROBE, text], capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": str(repo)}, check=True)
+    result = json.loads(done.stdout)
+    assert result["base"] == "SafeLoader"
+    assert result["tree"] == parse(text, "f.yaml")
+    assert result["where"] == str(parse(text, "f.yaml")["services"]["api"].at("restart")) == "f.yaml:4:5"
