@@ -8,10 +8,14 @@ import os
 import pytest
 
 from stackrun.errors import RuntimeFailure
-from stackrun.plan.model import Ulimit
+from stackrun.plan.model import MemberRequest, NetworkRequest, Ulimit
+from stackrun.plan.names import ProjectNames
+from stackrun.plan.network import layout
+from stackrun.runtime.network import bridges, host
 from stackrun.runtime.security import capability_mask
 from tests.helpers.spawning import (  # noqa: F401
     DOCKER_CAPS,
+    PYTHON,
     fork_server,
     host_namespaces,
     spawner,
@@ -104,3 +108,37 @@ def test_raising_a_hard_limit_without_cap_sys_resource_fails_clearly(spawner):
     with pytest.raises(RuntimeFailure) as caught:
         spawner.probe(ulimits=(Ulimit("nofile", beyond, beyond),))
     assert (caught.value.step, caught.value.errno) == ("ulimit nofile", errno.EPERM)
+
+
+@pytest.fixture
+def stack_network(spawner):
+    """A real bridge and addresses for instances `db` and `api` of the test's project."""
+    names = ProjectNames(spawner.project)
+    members = tuple(MemberRequest(n, n, n, networks=(("default", (), None),)) for n in ("db", "api"))
+    result = layout(names, (NetworkRequest("default"),), members,
+                    taken=host.taken_subnets(names), pool=host.subnet_pool())
+    bridges.ensure(result.networks)
+    try:
+        yield result
+    finally:
+        bridges.delete_links(a.host_ifname for v in result.attachments.values() for a in v)
+        bridges.remove(result.networks)
+
+
+def test_bridged_services_get_their_address_and_reach_each_other_by_name(spawner, stack_network):
+    def fields(name):
+        return dict(network_mode="bridge", networks=stack_network.attachments[name],
+                    hosts=stack_network.hosts[name])
+
+    server = ("import socket; s = socket.socket(); s.bind(('0.0.0.0', 7001)); s.listen();"
+              "print('listening', flush=True); c, _ = s.accept(); c.sendall(b'hello')")
+    db = spawner.start(spawner.plan("db", argv=(PYTHON, "-c", server), **fields("db")))
+    assert os.read(db.output, 10) == b"listening\n"
+    client = "import socket; print(socket.create_connection(('db', 7001), 5).recv(5).decode())"
+    api = spawner.start(spawner.plan("api", argv=(PYTHON, "-c", client), **fields("api")))
+    assert api.read_all() == b"hello\n"
+    assert api.wait() == 0
+    view = spawner.probe("api", **fields("api"))
+    own = stack_network.attachments["api"][0].address.split("/")[0]
+    assert view["interfaces"] == ["eth0", "lo"]
+    assert own in view["ipv4"]

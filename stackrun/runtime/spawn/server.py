@@ -26,10 +26,28 @@ def serve(sock: socket.socket, parent: int) -> None:
     if os.getppid() != parent:
         return  # the parent died before PDEATHSIG was armed
     os.setsid()
-    from stackrun.runtime.spawn import intermediate  # noqa: F401 - preload (pyroute2…)
+    from stackrun.runtime.network import inside
+    from stackrun.runtime.spawn import intermediate  # noqa: F401 - preload the spawn path
 
+    warm_up = getattr(inside, "warm_up", None)  # compiles pyroute2's tables once (issue 4)
+    if warm_up:
+        warm_up()
+    _warm_up()
     gc.freeze()  # what is loaded now stays shared with every intermediate
     Server(sock).loop()
+
+
+def _warm_up() -> None:
+    """Fill the caches every child would otherwise fill again: the fixed part of mount
+    tables, the kernel's last capability."""
+    from stackrun.plan.model import ServicePlan
+    from stackrun.runtime import mounts, security
+    from stackrun.runtime.instance import InstanceLayout
+
+    for rootfs in (None, "/"):
+        plan = ServicePlan("warm-up", "warm-up", 1, ("true",), (), rootfs=rootfs)
+        mounts.mount_table(plan, InstanceLayout("/"))
+    security.last_capability()
 
 
 class Server:
