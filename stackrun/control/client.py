@@ -89,16 +89,17 @@ class Client:
 
     # ------------------------------------------------------------ the wire
 
-    def call(self, name: str, timeout: float | None, **params: Any) -> Any:
-        """Send one request and return its decoded result (RemoteError if it failed)."""
+    def call(self, name: str, answer_within: float | None, /, **params: Any) -> Any:
+        """Send one request and return its decoded result (RemoteError if it failed);
+        `answer_within` seconds, or without a limit when None."""
         method = protocol.METHODS[name]
-        self._send(protocol.request_line(name, **params), timeout)
+        self._send(protocol.request_line(name, **params), answer_within)
         reply = protocol.parse_reply(self._receive(name), method)
         if not isinstance(reply, protocol.Result):
             raise ControlError(f"unexpected reply to {name}")
         return reply.value
 
-    def stream(self, name: str, **params: Any) -> Iterator[Any]:
+    def stream(self, name: str, /, **params: Any) -> Iterator[Any]:
         """Send a streaming request and yield its items until the server ends it."""
         method = protocol.METHODS[name]
         self._send(protocol.request_line(name, **params), None)
