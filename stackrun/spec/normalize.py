@@ -88,8 +88,9 @@ def _argv(value: Any, ctx: _Context) -> Any:
         try:
             argv = syntax.split_command(value)
             return LList(ctx.where, argv, [ctx.where] * len(argv))
-        except ValueError as error:
+        except ValueError as error:  # reported here; a valid shape avoids a second report
             ctx.problem(str(error))
+            return LList(ctx.where, [value], [ctx.where])
     return value
 
 
