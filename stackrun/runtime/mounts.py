@@ -44,6 +44,7 @@ DEV_LINKS = (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"),
              ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2"),
              ("ptmx", "pts/ptmx"))
 REPLACED = ("/proc", "/sys", "/dev", "/tmp")
+DEV_DIRS = ("pts", "shm", "mqueue")
 DEV_SIZE = "65536k"
 SHM_SIZE = "65536k"  # Docker's default shm_size (64 MiB)
 

@@ -13,8 +13,10 @@ from pathlib import Path
 import pytest
 
 from stackrun.errors import RuntimeFailure
+from stackrun.runtime import linux
 from stackrun.runtime.spawn import JoinRequest
 from stackrun.runtime.spawn.enter import enter
+from stackrun.runtime.spawn.namespaces import cgroup_entry
 from tests.helpers.probe import NAMESPACES
 from tests.helpers.spawning import PROBE, PYTHON, fork_server, spawner  # noqa: F401
 
@@ -207,3 +209,19 @@ def test_enter_joins_from_a_forked_single_threaded_process(spawner):
     shm = Path(f"/proc/{service.pid}/root/dev/shm/enter-view.json")
     view = json.loads(shm.read_text())  # written in the service's private /dev/shm
     assert view["namespaces"] == namespaces_of(service.pid)
+
+
+def test_fork_into_cgroup_starts_the_child_in_the_v2_cgroup(spawner):
+    entry = cgroup_entry(spawner.cgroup("svc"))
+    if entry.unified is None:
+        pytest.skip("no cgroup v2 hierarchy on this host")
+    fd = os.open(entry.unified_dir, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        pid = linux.fork_into_cgroup(fd)
+        if pid == 0:
+            os._exit(0 if os.getpid() in map(int, open(entry.unified).read().split()) else 3)
+    finally:
+        os.close(fd)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert all(path.endswith("/tasks") for path in entry.files)  # v1: the cheap join

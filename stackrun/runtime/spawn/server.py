@@ -15,6 +15,7 @@ import socket
 
 from stackrun.errors import RuntimeFailure
 from stackrun.runtime import linux
+from stackrun.runtime.spawn.namespaces import cgroup_entry
 from stackrun.runtime.spawn.protocol import Channel
 
 MAX_REQUEST = 1 << 20
@@ -35,6 +36,24 @@ def serve(sock: socket.socket, parent: int) -> None:
     _warm_up()
     gc.freeze()  # what is loaded now stays shared with every intermediate
     Server(sock).loop()
+
+
+def _fork_into(unified_dir: str | None) -> tuple[int, bool]:
+    """Fork the intermediate, born in the v2 cgroup when there is one and the kernel
+    agrees; (pid, whether it was born there). Otherwise it joins by writing."""
+    if unified_dir:
+        try:
+            fd = os.open(unified_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        except OSError:
+            fd = None  # the intermediate's own write reports what is wrong
+        if fd is not None:
+            try:
+                return linux.fork_into_cgroup(fd), True
+            except OSError:
+                pass  # clone3 missing (< 5.7) or refused: the intermediate writes instead
+            finally:
+                os.close(fd)
+    return os.fork(), False
 
 
 def _warm_up() -> None:
@@ -83,14 +102,16 @@ class Server:
         return True
 
     def _fork(self, reply: Channel, stdio: tuple[int, ...], message) -> None:
-        pid = os.fork()
+        entry = cgroup_entry(message[1].cgroup_procs)
+        pid, born_in_unified = _fork_into(entry.unified_dir)
         if pid == 0:
-            self._become_intermediate(reply, stdio, message)
+            self._become_intermediate(reply, stdio, message, entry.to_write(born_in_unified))
         pidfd = os.pidfd_open(pid)
         self.selector.register(pidfd, selectors.EVENT_READ)
         self.running[pidfd] = reply
 
-    def _become_intermediate(self, reply: Channel, stdio: tuple[int, ...], message) -> None:
+    def _become_intermediate(self, reply: Channel, stdio: tuple[int, ...], message,
+                             cgroup_files: tuple[str, ...]) -> None:
         from stackrun.runtime.spawn import intermediate
 
         self.selector.close()
@@ -100,8 +121,8 @@ class Server:
             other.close()
         kind, request = message
         if kind == "spawn":
-            intermediate.run_spawn(request, reply, *stdio)
-        intermediate.run_join(request, reply, stdio)
+            intermediate.run_spawn(request, reply, cgroup_files, stdio)
+        intermediate.run_join(request, reply, cgroup_files, stdio)
 
     def reap(self, pidfd: int) -> None:
         result = os.waitid(os.P_PIDFD, pidfd, os.WEXITED)
