@@ -1,16 +1,90 @@
-"""CLI verbs: logs. PROVISIONAL stub, replaced by issue 6 (logs)."""
+"""CLI verb: logs. Thin: options in, `logs.show` out; works from the files alone.
+
+The project comes from `-p/--project-name`, else COMPOSE_PROJECT_NAME, else the
+current directory's name (`_project_name`; to be replaced by cli/project.py when
+the spec work lands).
+"""
 
 from __future__ import annotations
 
+import os
+import re
+import sys
+from typing import Optional
+
 import typer
+
+ANSI_MODES = ("never", "always", "auto")
+FORMATS = ("text", "json")
 
 
 def register(app: typer.Typer) -> None:
-    @app.command("logs", hidden=True)
-    def _logs() -> None:
-        raise typer.Exit(_not_yet("logs"))
+    @app.command("logs")
+    def logs(
+        services: Optional[list[str]] = typer.Argument(None, show_default=False),
+        follow: bool = typer.Option(False, "-f", "--follow", help="Keep printing new lines until the project is down."),
+        tail: str = typer.Option("all", "-n", "--tail", help="Lines to show from the end of each instance's logs, or 'all'."),
+        since: Optional[str] = typer.Option(None, "--since", help="From this time: 2024-05-01T12:00:00Z, a Unix time, or 10m ago."),
+        until: Optional[str] = typer.Option(None, "--until", help="Up to this time (same forms as --since)."),
+        timestamps: bool = typer.Option(False, "-t", "--timestamps", help="Show the time each line was received."),
+        no_color: bool = typer.Option(False, "--no-color", help="Monochrome output."),
+        no_log_prefix: bool = typer.Option(False, "--no-log-prefix", help="Don't print the instance name before each line."),
+        ansi: str = typer.Option("auto", "--ansi", help="Colour the prefixes: never, always or auto (on a terminal)."),
+        output_format: str = typer.Option("text", "--format", help="text, or json: one object per line."),
+        project_name: Optional[str] = typer.Option(None, "-p", "--project-name", help="Project name (default: COMPOSE_PROJECT_NAME, else the directory's name)."),
+    ) -> None:
+        """Show the services' output, merged in the order it was received."""
+        from stackrun.logs.history import Window
+        from stackrun.logs.printer import PrintOptions
+        from stackrun.logs.show import ShowOptions, show
+
+        _choice("--ansi", ansi, ANSI_MODES)
+        _choice("--format", output_format, FORMATS)
+        out = sys.stdout.buffer
+        printing = PrintOptions(
+            colour=_colour(ansi, no_color, out),
+            prefix=not no_log_prefix,
+            timestamps=timestamps,
+            json=output_format == "json",
+        )
+        window = Window(tail=_tail(tail), since=_time("--since", since), until=_time("--until", until))
+        options = ShowOptions(tuple(services or ()), follow, window, printing)
+        try:
+            show(_project_name(project_name), options, out)
+        except BrokenPipeError:  # `stackrun logs | head`
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
-def _not_yet(verb: str) -> int:
-    typer.echo(f"stackrun {verb}: not implemented yet", err=True)
-    return 1
+def _project_name(explicit: str | None) -> str:
+    name = explicit or os.environ.get("COMPOSE_PROJECT_NAME") or os.path.basename(os.getcwd())
+    return re.sub(r"[^a-z0-9_-]", "", name.lower()).lstrip("_-")
+
+
+def _colour(ansi: str, no_color: bool, out) -> bool:
+    if no_color or ansi == "never":
+        return False
+    return ansi == "always" or out.isatty()
+
+
+def _tail(text: str) -> int | None:
+    if text == "all":
+        return None
+    if not text.isdigit():
+        raise typer.BadParameter(f"{text!r}: write a number of lines or 'all'", param_hint="--tail")
+    return int(text)
+
+
+def _time(option: str, text: str | None) -> int | None:
+    if text is None:
+        return None
+    from stackrun.logs.timespec import parse_time
+
+    try:
+        return parse_time(text)
+    except ValueError as error:
+        raise typer.BadParameter(str(error), param_hint=option) from None
+
+
+def _choice(option: str, value: str, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise typer.BadParameter(f"{value!r}: write one of {', '.join(allowed)}", param_hint=option)

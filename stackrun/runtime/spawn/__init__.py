@@ -21,3 +21,8 @@ CONTRACT (owned by the runtime/spawn work, issue 3; consumed by the supervisor):
         running service's cgroup and namespaces, then fork once more so the pid
         namespace applies; the caller then execs.
 """
+
+from stackrun.runtime.spawn.forkserver import ForkServer
+from stackrun.runtime.spawn.requests import JoinRequest, SpawnRequest, Spawned
+
+__all__ = ["ForkServer", "JoinRequest", "SpawnRequest", "Spawned"]

@@ -1,0 +1,129 @@
+"""Log files on disk: their names, and walking their records forwards and backwards.
+
+An instance's lines go to `<instance>.<seq>.log` in the project's logs directory;
+rotation starts `seq + 1` and deletes the oldest, so a file never changes name and
+a reader that holds one open keeps reading it even after it was deleted. Readers
+never trust the end of a file: the last record may be half written (a writer in
+progress, a crash, a full disk), and is then simply not returned yet.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+from stackrun.logs.record import HEAD, OVERHEAD, RECORD_MAGIC, TRAIL, FileMeta, unpack_header
+
+SUFFIX = ".log"
+BLOCK = 1 << 20  # forward reads
+BACK_BLOCK = 64 * 1024  # backward reads (--tail)
+HEADER_MAX = 4096
+
+# (offset, flags, time_ns, payload)
+Entry = tuple[int, int, int, bytes]
+
+
+def file_name(instance: str, seq: int) -> str:
+    return f"{instance}.{seq}{SUFFIX}"
+
+
+def parse_name(name: str) -> tuple[str, int] | None:
+    """`worker-2.7.log` -> ("worker-2", 7); None for any other file."""
+    if not name.endswith(SUFFIX):
+        return None
+    instance, _, seq = name[: -len(SUFFIX)].rpartition(".")
+    if not instance or not seq.isdigit():
+        return None
+    return instance, int(seq)
+
+
+def scan(directory: Path) -> dict[str, list[int]]:
+    """Every instance with log files in `directory`, and its file numbers in order."""
+    found: dict[str, list[int]] = {}
+    try:
+        names = os.listdir(directory)
+    except FileNotFoundError:
+        return found
+    for name in names:
+        parsed = parse_name(name)
+        if parsed:
+            found.setdefault(parsed[0], []).append(parsed[1])
+    for seqs in found.values():
+        seqs.sort()
+    return found
+
+
+def read_meta(fd: int) -> tuple[FileMeta, int] | None:
+    """The file's header and the offset of its first record; None if not (yet) complete."""
+    return unpack_header(os.pread(fd, HEADER_MAX, 0))
+
+
+def parse(data: bytes | memoryview, base: int) -> tuple[list[Entry], int, bool]:
+    """Whole records at the start of `data` (found at file offset `base`).
+
+    Returns them, how many bytes they take, and whether what follows is broken:
+    something that more bytes cannot turn into a record.
+    """
+    entries: list[Entry] = []
+    at, size = 0, len(data)
+    unpack_head, unpack_trail = HEAD.unpack_from, TRAIL.unpack_from
+    while at + OVERHEAD <= size:
+        magic, flags, _, length, time_ns = unpack_head(data, at)
+        stop = at + HEAD.size + length
+        if magic != RECORD_MAGIC:
+            return entries, at, True
+        if stop + TRAIL.size > size:
+            break
+        if unpack_trail(data, stop)[0] != length:
+            return entries, at, True
+        entries.append((base + at, flags, time_ns, bytes(data[at + HEAD.size : stop])))
+        at = stop + TRAIL.size
+    return entries, at, False
+
+
+def forward(fd: int, start: int) -> Iterator[list[Entry]]:
+    """Batches of whole records from offset `start` to the current end of the file."""
+    offset, carry = start, b""
+    while True:
+        block = os.pread(fd, BLOCK, offset + len(carry))
+        if not block:
+            return
+        data = carry + block if carry else block
+        entries, used, broken = parse(data, offset)
+        if entries:
+            yield entries
+        if broken:
+            return  # a torn write: the next writer of the file cuts it off
+        offset, carry = offset + used, data[used:]
+
+
+def backward(fd: int, first: int, end: int) -> Iterator[Entry]:
+    """Whole records from the end back to offset `first`, newest first.
+
+    Stops early at anything that does not check out (the caller then falls back to
+    `forward`, see `valid_end`).
+    """
+    while end - first >= OVERHEAD:
+        (length,) = TRAIL.unpack(os.pread(fd, TRAIL.size, end - TRAIL.size))
+        start = end - OVERHEAD - length
+        if start < first:
+            return
+        data = os.pread(fd, end - start, start)
+        magic, flags, _, stored, time_ns = HEAD.unpack_from(data)
+        if magic != RECORD_MAGIC or stored != length or len(data) != end - start:
+            return
+        yield start, flags, time_ns, data[HEAD.size : HEAD.size + length]
+        end = start
+
+
+def valid_end(fd: int, first: int, size: int) -> int:
+    """Offset just after the last whole record, checking from the end and, if that
+    fails (a torn tail), scanning the file from `first`."""
+    if size == first or next(backward(fd, first, size), None) is not None:
+        return size
+    end = first
+    for entries in forward(fd, first):
+        last_offset, _, _, payload = entries[-1]
+        end = last_offset + OVERHEAD + len(payload)
+    return end

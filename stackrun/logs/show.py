@@ -1,0 +1,110 @@
+"""Showing logs: history and following wired to a printer and an output.
+
+Used by `stackrun logs` and by the attached `stackrun up` (`LiveLogs`): both read
+the files, so what they print is exactly what was stored, and a slow terminal
+only delays the printing, never a service.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO
+
+from stackrun import dirs
+from stackrun.errors import StackrunError
+from stackrun.logs.follow import Follower
+from stackrun.logs.history import Window, sources
+from stackrun.logs.printer import Printer, PrintOptions
+from stackrun.logs.record import Record
+
+OUTPUT_BATCH = 1 << 20  # bytes of formatted history per write
+
+
+class NoLogs(StackrunError):
+    def __init__(self, project: str, directory: Path, names: Iterable[str] = (), known: Iterable[str] = ()):
+        self.project, self.directory, self.names, self.known = project, directory, tuple(names), sorted(known)
+        if not self.names:
+            text = f"no logs for project {project!r} (nothing in {directory})"
+        else:
+            have = ", ".join(self.known) or "none"
+            text = f"no logs for {', '.join(self.names)} in project {project!r} (services with logs: {have})"
+        super().__init__(text)
+
+
+@dataclass(frozen=True)
+class ShowOptions:
+    names: tuple[str, ...] = ()  # services or instances; empty: all
+    follow: bool = False
+    window: Window = field(default_factory=Window)
+    printing: PrintOptions = field(default_factory=PrintOptions)
+
+
+def show(project: str, options: ShowOptions, out: BinaryIO) -> None:
+    """Print the history; with `follow`, keep printing until the project goes down.
+
+    Raises NoLogs when nothing matches (and not following)."""
+    directory, alive = dirs.logs_dir(project), dirs.run_dir(project)
+    follow = options.follow and alive.exists()
+    follower = Follower(directory, options.names, options.window, alive if follow else None)
+    try:
+        if not follower.view.sources and not follow:
+            raise NoLogs(project, directory, options.names, {s.service for s in sources(directory)})
+        printer = Printer(options.printing)
+        printer.add_sources(follower.view.sources)
+        _print_history(printer, follower.history(), out)
+        if follow:
+            _print_batches(printer, follower, out)
+    finally:
+        follower.close()
+
+
+class LiveLogs:
+    """The merged stream of a running project, printed from a thread (attached `up`).
+
+    Starts at the current end of every file, so it prints what services write from
+    now on, new replicas and restarts included. `stop()` prints what is left and
+    returns once the thread is done.
+    """
+
+    def __init__(self, project: str, printing: PrintOptions, out: BinaryIO, names: Iterable[str] = ()):
+        self._follower = Follower(dirs.logs_dir(project), names, Window(tail=0))
+        self._printer = Printer(printing)
+        self._printer.add_sources(self._follower.view.sources)
+        self._out = out
+        self._thread = threading.Thread(target=self._run, name="stackrun-live-logs", daemon=True)
+
+    def start(self) -> LiveLogs:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._follower.stop()
+        self._thread.join()
+        self._follower.close()
+
+    def _run(self) -> None:
+        _print_batches(self._printer, self._follower, self._out)
+
+
+def _print_history(printer: Printer, records: Iterable[Record], out: BinaryIO) -> None:
+    chunk: list[Record] = []
+    size = 0
+    for record in records:
+        chunk.append(record)
+        size += len(record[3])
+        if size >= OUTPUT_BATCH:
+            out.write(printer.format(chunk))
+            chunk, size = [], 0
+    out.write(printer.format(chunk))
+    out.flush()
+
+
+def _print_batches(printer: Printer, follower: Follower, out: BinaryIO) -> None:
+    for added, records in follower.batches():
+        if added:
+            printer.add_sources(added)
+        out.write(printer.format(records))
+        out.flush()

@@ -1,0 +1,136 @@
+"""Host-side preparation of an instance, before it is spawned; and its removal.
+
+`prepare(project, plan)` fills `dirs.instance_dir(project, instance)` with the files
+the service child bind-mounts (hostname, hosts, resolv.conf), the overlay layers of a
+`rootfs:` service, and creates named volume directories and missing bind sources
+(Compose's `create_host_path`). `discard` removes the instance directory, and with it
+the overlay's writable layer, on `down`.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from stackrun import dirs
+from stackrun.errors import RuntimeFailure
+from stackrun.plan.model import HostEntry, ServicePlan
+
+HOST_RESOLV_CONF = "/etc/resolv.conf"
+SYSTEMD_RESOLV_CONF = "/run/systemd/resolve/resolv.conf"  # upstream servers, not the stub
+FALLBACK_DNS = ("8.8.8.8", "8.8.4.4")  # Docker's choice when the host only has loopback ones
+DEFAULT_HOSTS = (HostEntry("127.0.0.1", ("localhost",)), HostEntry("::1", ("localhost",)))
+
+
+@dataclass(frozen=True)
+class InstanceLayout:
+    root: str
+
+    @property
+    def hostname(self) -> str:
+        return f"{self.root}/hostname"
+
+    @property
+    def hosts(self) -> str:
+        return f"{self.root}/hosts"
+
+    @property
+    def resolv_conf(self) -> str:
+        return f"{self.root}/resolv.conf"
+
+    @property
+    def upper(self) -> str:
+        return f"{self.root}/rootfs/upper"
+
+    @property
+    def work(self) -> str:
+        return f"{self.root}/rootfs/work"
+
+    @property
+    def merged(self) -> str:
+        return f"{self.root}/rootfs/merged"
+
+
+def layout(project: str, instance: str) -> InstanceLayout:
+    return InstanceLayout(str(dirs.instance_dir(project, instance)))
+
+
+def prepare(project: str, plan: ServicePlan) -> InstanceLayout:
+    """Write what the service child mounts. Raises RuntimeFailure naming the path."""
+    where = layout(project, plan.name)
+    try:
+        os.makedirs(where.root, mode=0o755, exist_ok=True)
+        _write(where.hostname, (plan.hostname or plan.name) + "\n")
+        _write(where.hosts, hosts_text(plan.hosts or DEFAULT_HOSTS))
+        _write(where.resolv_conf, resolv_conf_text(plan.dns, _host_resolv_conf(plan)))
+        if plan.rootfs:
+            for path in (where.upper, where.work, where.merged):
+                os.makedirs(path, mode=0o755, exist_ok=True)
+        _volume_sources(plan)
+    except OSError as error:
+        raise RuntimeFailure("prepare instance", error.errno or 0,
+                             os.fsdecode(error.filename or where.root), plan.name) from None
+    return where
+
+
+def discard(project: str, instance: str) -> None:
+    """Remove the instance directory (files and overlay layers); nothing if absent."""
+    shutil.rmtree(layout(project, instance).root, ignore_errors=True)
+
+
+def hosts_text(entries: tuple[HostEntry, ...]) -> str:
+    return "".join(f"{entry.address}\t{' '.join(entry.names)}\n" for entry in entries)
+
+
+def resolv_conf_text(dns: tuple[str, ...], host_text: str) -> str:
+    """The service's resolv.conf: the host's search/options lines, and `dns` or else the
+    host's nameservers that are reachable from another network namespace."""
+    lines = [ln for ln in host_text.splitlines() if ln.split()[:1] in (["search"], ["options"])]
+    servers = dns or tuple(s for s in _nameservers(host_text) if not _loopback(s)) or FALLBACK_DNS
+    return "".join(f"{line}\n" for line in [*(f"nameserver {s}" for s in servers), *lines])
+
+
+def _host_resolv_conf(plan: ServicePlan) -> str:
+    text = _read(HOST_RESOLV_CONF)
+    if plan.network_mode == "host":
+        return text
+    if not [s for s in _nameservers(text) if not _loopback(s)]:
+        return _read(SYSTEMD_RESOLV_CONF) or text
+    return text
+
+
+def _nameservers(text: str) -> list[str]:
+    return [w[1] for w in (ln.split() for ln in text.splitlines()) if w[:1] == ["nameserver"]
+            and len(w) > 1]
+
+
+def _loopback(address: str) -> bool:
+    try:
+        return ipaddress.ip_address(address.split("%")[0]).is_loopback
+    except ValueError:
+        return False
+
+
+def _volume_sources(plan: ServicePlan) -> None:
+    for mount in plan.mounts:
+        wanted = mount.kind == "volume" or (mount.kind == "bind" and mount.create_host_path)
+        if wanted and mount.source and not os.path.lexists(mount.source):
+            os.makedirs(mount.source, mode=0o755, exist_ok=True)
+
+
+def _write(path: str, text: str) -> None:
+    """Replace atomically: a running instance keeps the file it has bound."""
+    temporary = f"{path}.new"
+    Path(temporary).write_text(text)
+    os.chmod(temporary, 0o644)
+    os.replace(temporary, path)
+
+
+def _read(path: str) -> str:
+    try:
+        return Path(path).read_text()
+    except OSError:
+        return ""

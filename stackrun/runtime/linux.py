@@ -1,0 +1,193 @@
+"""The only ctypes module: thin wrappers over the Linux calls Python 3.11 lacks.
+
+Each wrapper raises OSError(errno, strerror, path) when the kernel refuses, like the
+functions of `os`; nothing here decides anything. `os` already has pidfd_open,
+waitid(P_PIDFD), setresuid, setgroups; `resource` has setrlimit.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import platform
+
+_libc = ctypes.CDLL(None, use_errno=True)
+_libc.syscall.restype = ctypes.c_long
+
+# Namespace flags (linux/sched.h).
+CLONE_NEWNS = 0x00020000
+CLONE_NEWCGROUP = 0x02000000
+CLONE_NEWUTS = 0x04000000
+CLONE_NEWIPC = 0x08000000
+CLONE_NEWUSER = 0x10000000
+CLONE_NEWPID = 0x20000000
+CLONE_NEWNET = 0x40000000
+
+# mount(2) flags (linux/mount.h).
+MS_RDONLY = 0x1
+MS_NOSUID = 0x2
+MS_NODEV = 0x4
+MS_NOEXEC = 0x8
+MS_REMOUNT = 0x20
+MS_NOATIME = 0x400
+MS_NODIRATIME = 0x800
+MS_BIND = 0x1000
+MS_MOVE = 0x2000
+MS_REC = 0x4000
+MS_PRIVATE = 0x40000
+MS_SLAVE = 0x80000
+MS_RELATIME = 0x200000
+MNT_DETACH = 0x2
+
+# mount_setattr(2).
+AT_RECURSIVE = 0x8000
+AT_EMPTY_PATH = 0x1000
+MOUNT_ATTR_RDONLY = 0x1
+
+# prctl(2) options.
+PR_SET_PDEATHSIG = 1
+PR_CAPBSET_READ = 23
+PR_CAPBSET_DROP = 24
+PR_SET_CHILD_SUBREAPER = 36
+PR_GET_CHILD_SUBREAPER = 37
+PR_SET_NO_NEW_PRIVS = 38
+PR_GET_NO_NEW_PRIVS = 39
+PR_CAP_AMBIENT = 47
+PR_CAP_AMBIENT_CLEAR_ALL = 4
+
+# openat2(2) resolve flags.
+RESOLVE_NO_MAGICLINKS = 0x02
+RESOLVE_IN_ROOT = 0x10
+
+CLOSE_RANGE_CLOEXEC = 1 << 2
+
+_SYSCALLS = {  # only the calls glibc 2.36 does not wrap
+    "x86_64": {"pivot_root": 155, "close_range": 436, "openat2": 437, "mount_setattr": 442},
+    "aarch64": {"pivot_root": 41, "close_range": 436, "openat2": 437, "mount_setattr": 442},
+}
+_NR = _SYSCALLS.get(platform.machine(), {})
+
+
+def _check(result: int, path: str | None = None) -> int:
+    if result == -1:
+        err = ctypes.get_errno()
+        raise OSError(err, os.strerror(err), path)
+    return result
+
+
+def _bytes(value: str | None) -> bytes | None:
+    return None if value is None else os.fsencode(value)
+
+
+def _syscall(name: str, *args, path: str | None = None) -> int:
+    if name not in _NR:
+        raise OSError(38, f"{name}: unknown syscall number on {platform.machine()}", path)
+    return _check(_libc.syscall(ctypes.c_long(_NR[name]), *args), path)
+
+
+def unshare(flags: int) -> None:
+    _check(_libc.unshare(ctypes.c_int(flags)))
+
+
+def setns(fd: int, nstype: int = 0) -> None:
+    """Join the namespace(s) of `fd`: a /proc/PID/ns/* file, or a pidfd with several flags."""
+    _check(_libc.setns(ctypes.c_int(fd), ctypes.c_int(nstype)))
+
+
+def mount(source: str | None, target: str, fstype: str | None, flags: int = 0,
+          data: str | None = None) -> None:
+    _check(
+        _libc.mount(_bytes(source), _bytes(target), _bytes(fstype), ctypes.c_ulong(flags),
+                    _bytes(data)),
+        target,
+    )
+
+
+def umount2(target: str, flags: int = 0) -> None:
+    _check(_libc.umount2(_bytes(target), ctypes.c_int(flags)), target)
+
+
+def pivot_root(new_root: str, put_old: str) -> None:
+    _syscall("pivot_root", _bytes(new_root), _bytes(put_old), path=new_root)
+
+
+def sethostname(name: str) -> None:
+    raw = name.encode()
+    _check(_libc.sethostname(raw, ctypes.c_size_t(len(raw))))
+
+
+def prctl(option: int, arg2: int = 0, arg3: int = 0, arg4: int = 0, arg5: int = 0) -> int:
+    args = (ctypes.c_ulong(a) for a in (arg2, arg3, arg4, arg5))
+    return _check(_libc.prctl(ctypes.c_int(option), *args))
+
+
+class _OpenHow(ctypes.Structure):
+    _fields_ = [("flags", ctypes.c_uint64), ("mode", ctypes.c_uint64),
+                ("resolve", ctypes.c_uint64)]
+
+
+def openat2(dir_fd: int, path: str, flags: int, resolve: int, mode: int = 0) -> int:
+    """Open `path` relative to `dir_fd`; RESOLVE_IN_ROOT keeps symlinks inside dir_fd."""
+    how = _OpenHow(flags | os.O_CLOEXEC, mode, resolve)
+    return _syscall("openat2", ctypes.c_int(dir_fd), _bytes(path), ctypes.byref(how),
+                    ctypes.c_size_t(ctypes.sizeof(how)), path=path)
+
+
+class _MountAttr(ctypes.Structure):
+    _fields_ = [("attr_set", ctypes.c_uint64), ("attr_clr", ctypes.c_uint64),
+                ("propagation", ctypes.c_uint64), ("userns_fd", ctypes.c_uint64)]
+
+
+def mount_setattr(dir_fd: int, path: str, attr_set: int = 0, attr_clr: int = 0,
+                  recursive: bool = False) -> None:
+    """Change per-mount attributes (e.g. read-only) of one mount or of a whole tree.
+
+    `path` "" means the mount `dir_fd` refers to (AT_EMPTY_PATH).
+    """
+    attr = _MountAttr(attr_set, attr_clr, 0, 0)
+    flags = (AT_RECURSIVE if recursive else 0) | (AT_EMPTY_PATH if path == "" else 0)
+    _syscall("mount_setattr", ctypes.c_int(dir_fd), _bytes(path), ctypes.c_uint(flags),
+             ctypes.byref(attr), ctypes.c_size_t(ctypes.sizeof(attr)), path=path or None)
+
+
+def is_child_subreaper() -> bool:
+    value = ctypes.c_int(0)
+    _check(_libc.prctl(ctypes.c_int(PR_GET_CHILD_SUBREAPER), ctypes.byref(value)))
+    return bool(value.value)
+
+
+def close_range_cloexec(first: int) -> None:
+    """Mark every fd from `first` up close-on-exec (one call, whatever RLIMIT_NOFILE is)."""
+    _syscall("close_range", ctypes.c_uint(first), ctypes.c_uint(0xFFFFFFFF),
+             ctypes.c_uint(CLOSE_RANGE_CLOEXEC))
+
+
+class _CapHeader(ctypes.Structure):
+    _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+
+
+class _CapData(ctypes.Structure):
+    _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32),
+                ("inheritable", ctypes.c_uint32)]
+
+
+_CAP_V3 = 0x20080522
+
+
+def capget() -> tuple[int, int, int]:
+    """(effective, permitted, inheritable) of the calling thread, as 64-bit masks."""
+    header, data = _CapHeader(_CAP_V3, 0), (_CapData * 2)()
+    _check(_libc.capget(ctypes.byref(header), data))
+    def joined(field: str) -> int:
+        return getattr(data[0], field) | getattr(data[1], field) << 32
+
+    return joined("effective"), joined("permitted"), joined("inheritable")
+
+
+def capset(effective: int, permitted: int, inheritable: int) -> None:
+    header, data = _CapHeader(_CAP_V3, 0), (_CapData * 2)()
+    for word in (0, 1):
+        shift = 32 * word
+        data[word] = _CapData(effective >> shift & 0xFFFFFFFF, permitted >> shift & 0xFFFFFFFF,
+                              inheritable >> shift & 0xFFFFFFFF)
+    _check(_libc.capset(ctypes.byref(header), data))

@@ -1,0 +1,129 @@
+"""The service child: from fork to exec, inside the namespaces the intermediate made.
+
+Sequence: leave the supervisor's session and signal state, build the filesystem
+(mounts, rootfs), fork the service under a minimal init when `init: true`, then set
+rlimits, capabilities, user, no_new_privs, working directory, stdio, and exec. Any
+failure is sent back as (step, errno, path) and the child exits 127.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import signal
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import NoReturn
+
+from stackrun.plan.model import ServicePlan
+from stackrun.runtime import linux, security
+from stackrun.runtime.instance import InstanceLayout
+from stackrun.runtime.mounts import mount_table
+from stackrun.runtime.spawn import command, init, rootfs
+from stackrun.runtime.spawn.protocol import Channel, crash_report, step
+from stackrun.runtime.spawn.requests import JoinRequest, SpawnRequest
+
+EXEC_FAILED = 127
+HIGH_FD = 10  # stdio fds are moved above this before being installed as 0, 1, 2
+SERVICE_UMASK = 0o022
+
+
+def run_role(role: str, channel: Channel, body: Callable[[], None], code: int) -> NoReturn:
+    """Run one role of the spawn in a forked process; it never returns to the caller."""
+    try:
+        body()
+        code = 0
+    except BaseException as error:  # noqa: BLE001 - everything must become data
+        channel.step_failed(crash_report(role, error))
+    finally:
+        os._exit(code)
+
+
+def run_service(request: SpawnRequest, channel: Channel, stdout: int, stderr: int) -> NoReturn:
+    run_role("service child", channel, lambda: _service(request, channel, stdout, stderr),
+             EXEC_FAILED)
+
+
+def run_joined(request: JoinRequest, channel: Channel, stdio: tuple[int, int, int]) -> NoReturn:
+    def body() -> None:
+        _detach()
+        become_service(request.plan, request.argv, Stdio.lift(*stdio))
+
+    run_role("joined child", channel, body, EXEC_FAILED)
+
+
+def _service(request: SpawnRequest, channel: Channel, stdout: int, stderr: int) -> None:
+    plan = request.plan
+    _detach()
+    stdio = Stdio.lift(None, stdout, stderr)
+    os.umask(0)
+    rootfs.setup(mount_table(plan, InstanceLayout(request.instance_dir)))
+    if plan.init:
+        init.block_signals()
+        pid = os.fork()
+        if pid:
+            init.serve(pid, channel, plan.capabilities)
+        signal.pthread_sigmask(signal.SIG_SETMASK, ())
+    become_service(plan, plan.argv, stdio)
+
+
+def become_service(plan: ServicePlan, argv: tuple[str, ...], stdio: Stdio) -> None:
+    """Drop to the service's privileges, then exec `argv` (also for health checks)."""
+    ids = drop_privileges(plan)
+    env = command.environment(plan.env, plan.hostname or plan.name, ids.home)
+    path = command.find_command(argv[0] if argv else "", env["PATH"])
+    os.umask(SERVICE_UMASK)
+    stdio.install()
+    with step("exec", path):
+        linux.close_range_cloexec(3)
+        os.execve(path, argv, env)
+
+
+def drop_privileges(plan: ServicePlan) -> security.UserIds:
+    """rlimits, capabilities, user and groups, no_new_privs, working directory."""
+    ids = security.resolve_user(plan.user, _read("/etc/passwd"), _read("/etc/group"))
+    security.apply_rlimits(plan.ulimits)
+    security.apply_capabilities(plan.capabilities)
+    security.apply_user(ids)
+    security.apply_no_new_privs(plan.no_new_privileges)
+    with step("working_dir", plan.working_dir):
+        os.chdir(plan.working_dir)
+    return ids
+
+
+def _detach() -> None:
+    """No signal mask or ignored signal of the supervisor survives exec; own session,
+    so the terminal's Ctrl-C goes to the supervisor only."""
+    signal.pthread_sigmask(signal.SIG_SETMASK, ())
+    for number in range(1, signal.NSIG):
+        if signal.getsignal(number) == signal.SIG_IGN:
+            signal.signal(number, signal.SIG_DFL)
+    os.setsid()
+
+
+@dataclass(frozen=True)
+class Stdio:
+    stdin: int
+    stdout: int
+    stderr: int
+
+    @classmethod
+    def lift(cls, stdin: int | None, stdout: int, stderr: int) -> Stdio:
+        """Copies above HIGH_FD, so installing them as 0, 1, 2 cannot clobber each other.
+        stdin None: /dev/null (of the host, opened before /dev is replaced)."""
+        if stdin is None:
+            stdin = os.open("/dev/null", os.O_RDONLY | os.O_CLOEXEC)
+        return cls(*(fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, HIGH_FD)
+                     for fd in (stdin, stdout, stderr)))
+
+    def install(self) -> None:
+        for number, fd in enumerate((self.stdin, self.stdout, self.stderr)):
+            os.dup2(fd, number, inheritable=True)
+
+
+def _read(path: str) -> str:
+    try:
+        with open(path) as file:
+            return file.read()
+    except OSError:
+        return ""

@@ -1,0 +1,33 @@
+"""Join a running instance from a single-threaded process (the CLI's `exec`).
+
+    pid = os.fork()
+    if pid == 0:
+        enter(target_pid, cgroup_procs, plan)   # returns in a grandchild, inside
+        os.execvpe(...)                          # or stackrun's own exec helper
+    os.waitpid(pid, 0)
+
+`enter` joins the instance's cgroups and namespaces, then forks once more so the pid
+namespace applies: the caller's process waits for that grandchild and exits with its
+status; the grandchild returns (with the service's user, capabilities, rlimits,
+no_new_privs and working directory when `plan` is given) and should exec at once.
+"""
+
+from __future__ import annotations
+
+import os
+
+from stackrun.plan.model import ServicePlan
+from stackrun.runtime.spawn.child import drop_privileges
+from stackrun.runtime.spawn.namespaces import join
+
+
+def enter(target_pid: int, cgroup_procs: tuple[str, ...] = (), plan: ServicePlan | None = None
+          ) -> None:
+    join(target_pid, tuple(cgroup_procs))
+    pid = os.fork()
+    if pid:
+        _, status = os.waitpid(pid, 0)
+        code = os.waitstatus_to_exitcode(status)
+        os._exit(128 - code if code < 0 else code)
+    if plan is not None:
+        drop_privileges(plan)

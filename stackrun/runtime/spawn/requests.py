@@ -1,0 +1,46 @@
+"""What the supervisor asks of the fork server, and what it gets back. CONTRACT."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from stackrun.plan.model import ServicePlan
+
+
+@dataclass(frozen=True)
+class SpawnRequest:
+    """Start one instance in fresh namespaces.
+
+    `cgroup_procs`: the instance's `cgroup.procs` files, one per hierarchy (from the
+    cgroup driver's `procs_files`). `instance_dir`: the directory `runtime.instance.prepare`
+    filled (hostname, hosts, resolv.conf, overlay layers). `join_netns_pid`: for
+    `network_mode: service:X`, a pid of the instance whose network namespace to share.
+    """
+
+    plan: ServicePlan
+    cgroup_procs: tuple[str, ...] = ()
+    instance_dir: str = ""
+    join_netns_pid: int | None = None
+
+
+@dataclass(frozen=True)
+class JoinRequest:
+    """Run `argv` inside a running instance (health checks): its cgroup, namespaces,
+    user, capabilities, environment and working directory (all taken from `plan`)."""
+
+    plan: ServicePlan
+    argv: tuple[str, ...]
+    target_pid: int  # host pid of the instance's PID 1
+    cgroup_procs: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Spawned:
+    """A started process: a child of the (subreaper) caller, which owns `pidfd`."""
+
+    pid: int
+    pidfd: int
+
+    def close(self) -> None:
+        os.close(self.pidfd)

@@ -1,0 +1,236 @@
+"""Apply a mount table (runtime/mounts.py) inside the service child.
+
+Every target is opened with openat2(RESOLVE_IN_ROOT) relative to the service's
+root, so a symlink in a `rootfs:` (or a volume) cannot send a mount outside it, and
+the mount is made on /proc/self/fd/N of what was checked (no path is looked up
+twice). Sources are opened the same way and checked against what the plan says
+they are. With `rootfs:`, the overlay is mounted first and pivot_root'ed into last.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+
+from stackrun.errors import RuntimeFailure
+from stackrun.runtime import linux
+from stackrun.runtime.mounts import DEV_LINKS, DEVICES, MountOp, MountTable
+from stackrun.runtime.spawn.protocol import step
+
+O_PATH_DIR = os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC
+IN_ROOT = linux.RESOLVE_IN_ROOT | linux.RESOLVE_NO_MAGICLINKS
+
+
+def setup(table: MountTable) -> None:
+    """Build the service's filesystem in the current (fresh) mount namespace."""
+    with step("make mounts private", "/"):
+        linux.mount(None, "/", None, linux.MS_REC | linux.MS_PRIVATE)
+    root = "/"
+    if table.overlay:
+        root = table.overlay.merged
+        with step("mount rootfs overlay", table.overlay.lower):
+            linux.mount("overlay", root, "overlay", 0, table.overlay.options)
+    root_fd = os.open(root, O_PATH_DIR)
+    try:
+        Applier(root_fd, table).run()
+        if table.overlay:
+            _pivot(root_fd)
+    finally:
+        os.close(root_fd)
+
+
+def _pivot(root_fd: int) -> None:
+    with step("pivot_root into rootfs"):
+        os.fchdir(root_fd)
+        linux.pivot_root(".", ".")
+        linux.umount2(".", linux.MNT_DETACH)
+        os.chdir("/")
+
+
+def fd_path(fd: int) -> str:
+    return f"/proc/self/fd/{fd}"
+
+
+class Applier:
+    def __init__(self, root_fd: int, table: MountTable):
+        self.root_fd = root_fd
+        # A read-only host root makes new binds read-only too: writable ones clear it.
+        self.clear_readonly = any(op.kind == "root_readonly" and op.recursive for op in table.ops)
+        self.ops = table.ops
+        self.sources: dict[int, int] = {}  # index of a bind op -> its source, opened first
+
+    def run(self) -> None:
+        """Sources are opened before any mount, which could hide them (a private /tmp
+        over a host /tmp holding a volume or the instance directory)."""
+        try:
+            for index, op in enumerate(self.ops):
+                if op.kind == "bind":
+                    self.sources[index] = _open_source(op)
+            for index, op in enumerate(self.ops):
+                self.index = index
+                getattr(self, f"_{op.kind}")(op)
+        finally:
+            for fd in self.sources.values():
+                os.close(fd)
+
+    # ------------------------------------------------------------ one method per kind
+
+    def _fs(self, op: MountOp) -> None:
+        if op.replace:  # a fixed path of the host's root, where /proc may be gone for a moment
+            _detach(op.target)
+            with step(f"mount {op.fstype} on", op.target):
+                linux.mount(op.fstype, op.target, op.fstype, op.flags, op.data)
+            return
+        target = self.open_target(op, directory=True)
+        if target is None:
+            return
+        with _Closing(target), step(f"mount {op.fstype} on", op.target):
+            linux.mount(op.fstype, fd_path(target), op.fstype, op.flags, op.data)
+
+    def _devices(self, op: MountOp) -> None:
+        self._fs(op)
+        dev = self.reopen(op.target)
+        with _Closing(dev), step("populate /dev", op.target):
+            for name, major, minor in DEVICES:
+                os.mknod(name, stat.S_IFCHR | 0o666, os.makedev(major, minor), dir_fd=dev)
+            for name, destination in DEV_LINKS:
+                os.symlink(destination, name, dir_fd=dev)
+
+    def _bind(self, op: MountOp) -> None:
+        source = self.sources[self.index]
+        directory = stat.S_ISDIR(os.fstat(source).st_mode)
+        target = self.open_target(op, directory=directory)
+        if target is None:
+            return
+        with _Closing(target), step("bind mount on", op.target):
+            _same_kind(target, directory, op.target)
+            linux.mount(fd_path(source), fd_path(target), None, op.flags)
+        if op.read_only or self.clear_readonly:
+            self._set_readonly(op, op.read_only)
+
+    def _mask(self, op: MountOp) -> None:
+        target = self.open_target(op, directory=True)
+        if target is None:
+            return
+        with _Closing(target), step("mask", op.target):
+            if stat.S_ISDIR(os.fstat(target).st_mode):
+                linux.mount("tmpfs", fd_path(target), "tmpfs", linux.MS_RDONLY)
+                return
+            null = self.reopen("/dev/null")
+            with _Closing(null):
+                linux.mount(fd_path(null), fd_path(target), None, linux.MS_BIND)
+
+    def _readonly(self, op: MountOp) -> None:
+        target = self.open_target(op, directory=True)
+        if target is None:
+            return
+        with _Closing(target), step("bind read-only", op.target):
+            linux.mount(fd_path(target), fd_path(target), None, linux.MS_BIND | linux.MS_REC)
+        self._set_readonly(op, True)
+
+    def _root_readonly(self, op: MountOp) -> None:
+        with step("make the root read-only", "/"):
+            linux.mount_setattr(self.root_fd, "", attr_set=linux.MOUNT_ATTR_RDONLY,
+                                recursive=op.recursive)
+
+    # ------------------------------------------------------------ targets
+
+    def _set_readonly(self, op: MountOp, read_only: bool) -> None:
+        mounted = self.reopen(op.target)
+        attr = {"attr_set" if read_only else "attr_clr": linux.MOUNT_ATTR_RDONLY}
+        with _Closing(mounted), step("remount read-only" if read_only else "remount", op.target):
+            linux.mount_setattr(mounted, "", recursive=bool(op.flags & linux.MS_REC), **attr)
+
+    def reopen(self, target: str) -> int:
+        """The mount now on `target` (the fd taken before mounting shows what is below)."""
+        with step("open", target):
+            return linux.openat2(self.root_fd, _relative(target), os.O_PATH, IN_ROOT)
+
+    def open_target(self, op: MountOp, directory: bool) -> int | None:
+        """An O_PATH fd of the target inside the root; created if the op allows; None
+        when missing and optional."""
+        try:
+            return linux.openat2(self.root_fd, _relative(op.target), os.O_PATH, IN_ROOT)
+        except FileNotFoundError:
+            if op.optional:
+                return None
+            if not op.create:
+                raise RuntimeFailure("mount target missing on the host's root; create it or "
+                                     "use rootfs:", errno.ENOENT, op.target) from None
+        except OSError as error:
+            raise RuntimeFailure("open mount target", error.errno or 0, op.target) from None
+        with step("create mount target", op.target):
+            self._create(_relative(op.target), directory)
+            return linux.openat2(self.root_fd, _relative(op.target), os.O_PATH, IN_ROOT)
+
+    def _create(self, relative: str, directory: bool) -> None:
+        parts = relative.split("/")
+        for depth, name in enumerate(parts, start=1):
+            last = depth == len(parts)
+            parent = linux.openat2(self.root_fd, "/".join(parts[: depth - 1]) or ".",
+                                   O_PATH_DIR, IN_ROOT)
+            with _Closing(parent):
+                try:
+                    if last and not directory:
+                        flags = os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_NOFOLLOW
+                        os.close(os.open(name, flags | os.O_CLOEXEC, 0o644, dir_fd=parent))
+                    else:
+                        os.mkdir(name, 0o755, dir_fd=parent)
+                except FileExistsError:
+                    pass
+
+
+def _detach(target: str) -> None:
+    """Lazily unmount whatever the host has mounted on `target` (a fixed path of the
+    host's root: /proc, /sys, /dev, /tmp); nothing when it is a plain directory."""
+    try:
+        linux.umount2(target, linux.MNT_DETACH)
+    except OSError as error:
+        if error.errno != errno.EINVAL:
+            raise RuntimeFailure("unmount the host's", error.errno or 0, target) from None
+
+
+def _open_source(op: MountOp) -> int:
+    """The bind source, checked against the plan: the kind it says, and no symlink where
+    stackrun made the source itself (named volumes, instance files)."""
+    nofollow = 0 if op.follow_source else os.O_NOFOLLOW
+    with step("open mount source", op.source or ""):
+        fd = os.open(op.source or "", os.O_PATH | os.O_CLOEXEC | nofollow)
+    mode = os.fstat(fd).st_mode
+    wrong = (
+        (stat.S_ISLNK(mode), errno.ELOOP, "mount source is a symlink"),
+        (op.source_kind == "dir" and not stat.S_ISDIR(mode), errno.ENOTDIR,
+         "mount source is not a directory"),
+        (op.source_kind == "file" and not stat.S_ISREG(mode), errno.EINVAL,
+         "mount source is not a regular file"),
+    )
+    for bad, code, message in wrong:
+        if bad:
+            os.close(fd)
+            raise RuntimeFailure(message, code, op.source or "")
+    return fd
+
+
+def _same_kind(target: int, directory: bool, path: str) -> None:
+    if stat.S_ISDIR(os.fstat(target).st_mode) != directory:
+        code = errno.ENOTDIR if directory else errno.EISDIR
+        raise RuntimeFailure("bind mount source and target differ in kind", code, path)
+
+
+def _relative(target: str) -> str:
+    return target.strip("/") or "."
+
+
+class _Closing:
+    """`with _Closing(fd):` closes an fd (None allowed) on the way out."""
+
+    def __init__(self, fd: int | None):
+        self.fd = fd
+
+    def __enter__(self) -> int | None:
+        return self.fd
+
+    def __exit__(self, *_exc) -> None:
+        if self.fd is not None:
+            os.close(self.fd)

@@ -1,0 +1,139 @@
+"""Fixtures for tests that spawn real services through the fork server.
+
+`fork_server` (per module) is started while pytest is still single-threaded.
+`spawner` makes the test process a child subreaper for the test (so services are
+re-parented to it, as they are to the supervisor), starts services of the test's
+`project`, and kills, reaps and removes everything it started when the test ends,
+also when it fails: the project's leak check runs after it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from stackrun import dirs
+from stackrun.plan.model import ServicePlan
+from stackrun.runtime import instance, linux
+from stackrun.runtime.spawn import ForkServer, SpawnRequest, Spawned
+
+PROBE = str(Path(__file__).with_name("probe.py"))
+PYTHON = "/usr/bin/python3"
+DOCKER_CAPS = frozenset({
+    "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD", "CAP_NET_RAW",
+    "CAP_SETGID", "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP", "CAP_NET_BIND_SERVICE",
+    "CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE",
+})
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+
+
+@pytest.fixture(scope="module")
+def fork_server():
+    server = ForkServer.start()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def spawner(fork_server, project):
+    linux.prctl(linux.PR_SET_CHILD_SUBREAPER, 1)
+    spawner = Spawner(fork_server, project.name)
+    try:
+        yield spawner
+    finally:
+        spawner.cleanup()
+        linux.prctl(linux.PR_SET_CHILD_SUBREAPER, 0)
+
+
+@dataclass
+class Started:
+    spawned: Spawned
+    output: int  # read end of the service's stdout+stderr pipe
+
+    @property
+    def pid(self) -> int:
+        return self.spawned.pid
+
+    def wait(self) -> int:
+        """Exit code (negative: killed by that signal); reaps the process."""
+        result = os.waitid(os.P_PIDFD, self.spawned.pidfd, os.WEXITED)
+        return result.si_status if result.si_code == os.CLD_EXITED else -result.si_status
+
+    def read_all(self) -> bytes:
+        chunks = []
+        while chunk := os.read(self.output, 1 << 16):
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+
+@dataclass
+class Spawner:
+    server: ForkServer
+    project: str
+    started: list[Started] = field(default_factory=list)
+    cgroups: list[Path] = field(default_factory=list)
+
+    def plan(self, name: str = "svc", **fields) -> ServicePlan:
+        defaults = dict(service=name, replica=1, argv=("/bin/true",), env=(),
+                        network_mode="none", capabilities=DOCKER_CAPS)
+        return ServicePlan(name=name, **{**defaults, **fields})
+
+    def cgroup(self, instance_name: str, hierarchy: str = "pids") -> str:
+        """A cgroup of this project made by hand (v1); returns its cgroup.procs file."""
+        path = CGROUP_ROOT / hierarchy / f"stackrun-{self.project}" / instance_name
+        path.mkdir(parents=True, exist_ok=True)
+        self.cgroups.append(path)
+        return str(path / "cgroup.procs")
+
+    def start(self, plan: ServicePlan, cgroup_procs: tuple[str, ...] = (),
+              join_netns_pid: int | None = None) -> Started:
+        layout = instance.prepare(self.project, plan)
+        read, write = os.pipe()
+        try:
+            spawned = self.server.spawn(
+                SpawnRequest(plan, cgroup_procs, layout.root, join_netns_pid), write, write)
+        except BaseException:
+            os.close(read)
+            raise
+        finally:
+            os.close(write)
+        started = Started(spawned, read)
+        self.started.append(started)
+        return started
+
+    def probe(self, name: str = "svc", **fields) -> dict:
+        """Run the probe as the service; what it saw."""
+        started = self.start(self.plan(name, argv=(PYTHON, "-I", PROBE), **fields))
+        output = started.read_all()
+        assert started.wait() == 0, output.decode(errors="replace")
+        return json.loads(output)
+
+    def cleanup(self) -> None:
+        for started in self.started:
+            try:
+                signal.pidfd_send_signal(started.spawned.pidfd, signal.SIGKILL)
+                started.wait()
+            except (ProcessLookupError, ChildProcessError):
+                pass
+            started.spawned.close()
+            os.close(started.output)
+        for directory in [*self.cgroups, *{path.parent for path in self.cgroups}]:
+            if directory.exists():
+                directory.rmdir()
+        shutil.rmtree(dirs.run_dir(self.project), ignore_errors=True)
+
+
+def host_namespaces() -> dict[str, str]:
+    return {ns: os.readlink(f"/proc/self/ns/{ns}")
+            for ns in ("cgroup", "ipc", "mnt", "net", "pid", "uts")}
+
+
+def status_mask(view: dict, key: str) -> int:
+    return int(view["status"][key], 16)
+

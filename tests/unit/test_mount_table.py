@@ -1,0 +1,119 @@
+"""The mount table of a service, as data: order, kinds, creation rules, read-only root."""
+
+import pytest
+
+from stackrun.errors import RuntimeFailure
+from stackrun.plan.model import Mount, ServicePlan
+from stackrun.runtime import linux
+from stackrun.runtime.instance import InstanceLayout
+from stackrun.runtime.mounts import MASKED_PATHS, READONLY_PATHS, Overlay, mount_table
+
+LAYOUT = InstanceLayout("/run/stackrun/demo/instances/api")
+
+
+def plan(**fields) -> ServicePlan:
+    return ServicePlan(name="api", service="api", replica=1, argv=("true",), env=(), **fields)
+
+
+def targets(table, kind=None):
+    return [op.target for op in table.ops if kind is None or op.kind == kind]
+
+
+def by_target(table, target):
+    return next(op for op in table.ops if op.target == target)
+
+
+def test_the_order_puts_kernel_filesystems_first_and_volumes_last():
+    table = mount_table(plan(mounts=(Mount("tmpfs", "/cache"),)), LAYOUT)
+    order = targets(table)
+    assert order[:6] == ["/proc", "/sys", "/dev", "/dev/pts", "/dev/shm", "/dev/mqueue"]
+    assert order.index("/dev") < order.index("/proc/kcore")  # masks bind the new /dev/null
+    assert order[-4:] == ["/etc/hostname", "/etc/hosts", "/etc/resolv.conf", "/cache"]
+    assert table.overlay is None
+
+
+def test_docker_masked_and_read_only_paths_are_optional():
+    table = mount_table(plan(), LAYOUT)
+    assert targets(table, "mask") == list(MASKED_PATHS)
+    assert targets(table, "readonly") == list(READONLY_PATHS)
+    assert all(op.optional for op in table.ops if op.kind in ("mask", "readonly"))
+
+
+def test_kernel_filesystems_carry_their_flags():
+    table = mount_table(plan(), LAYOUT)
+    sys = by_target(table, "/sys")
+    assert (sys.fstype, sys.flags & linux.MS_RDONLY) == ("sysfs", linux.MS_RDONLY)
+    assert by_target(table, "/dev/pts").data == "newinstance,ptmxmode=0666,mode=0620,gid=5"
+    assert by_target(table, "/tmp").data == "mode=1777"
+    assert by_target(table, "/proc").flags == linux.MS_NOSUID | linux.MS_NODEV | linux.MS_NOEXEC
+
+
+def test_on_the_host_root_the_hosts_kernel_mounts_are_replaced_and_nothing_created():
+    table = mount_table(plan(mounts=(Mount("bind", "/srv/app", "/home/me/app"),)), LAYOUT)
+    assert [op.target for op in table.ops if op.replace] == ["/proc", "/sys", "/dev", "/tmp"]
+    assert not by_target(table, "/srv/app").create
+    assert not by_target(table, "/etc/hosts").create
+    assert by_target(table, "/etc/hostname").optional  # not every host has one
+
+
+def test_on_the_host_root_targets_under_our_own_mounts_may_be_created():
+    mounts = (Mount("volume", "/data", "/var/lib/stackrun/demo/volumes/data"),
+              Mount("tmpfs", "/data/cache"), Mount("tmpfs", "/tmp/scratch"))
+    table = mount_table(plan(mounts=mounts), LAYOUT)
+    assert not by_target(table, "/data").create
+    assert by_target(table, "/data/cache").create
+    assert by_target(table, "/tmp/scratch").create
+    assert by_target(table, "/dev/pts").create
+
+
+def test_a_rootfs_gets_an_overlay_in_the_instance_dir_and_may_create_targets():
+    table = mount_table(plan(rootfs="/srv/root", mounts=(Mount("tmpfs", "/x"),)), LAYOUT)
+    assert table.overlay == Overlay("/srv/root", LAYOUT.upper, LAYOUT.work, LAYOUT.merged)
+    assert table.overlay.options == (
+        f"lowerdir=/srv/root,upperdir={LAYOUT.upper},workdir={LAYOUT.work}")
+    assert all(op.create for op in table.ops if op.kind in ("fs", "bind", "devices"))
+    assert not any(op.replace for op in table.ops)
+
+
+def test_overlay_options_refuse_separators_in_paths():
+    table = mount_table(plan(rootfs="/srv/a,b"), LAYOUT)
+    with pytest.raises(RuntimeFailure):
+        table.overlay.options
+
+
+def test_read_only_host_root_comes_before_our_mounts_and_is_recursive():
+    ops = mount_table(plan(read_only=True), LAYOUT).ops
+    assert (ops[0].kind, ops[0].recursive) == ("root_readonly", True)
+    assert sum(op.kind == "root_readonly" for op in ops) == 1
+
+
+def test_read_only_rootfs_comes_after_our_mounts_and_is_not_recursive():
+    ops = mount_table(plan(read_only=True, rootfs="/srv/root"), LAYOUT).ops
+    assert (ops[-1].kind, ops[-1].recursive) == ("root_readonly", False)
+    assert sum(op.kind == "root_readonly" for op in ops) == 1
+
+
+def test_volume_kinds_translate_to_mount_ops():
+    mounts = (
+        Mount("bind", "/src", "/home/me/src", read_only=True),
+        Mount("volume", "/data", "/var/lib/stackrun/demo/volumes/data"),
+        Mount("tmpfs", "/run/app", size=1 << 20, mode=0o700),
+        Mount("tmpfs", "/ro", read_only=True),
+    )
+    table = mount_table(plan(mounts=mounts), LAYOUT)
+    bind, volume = by_target(table, "/src"), by_target(table, "/data")
+    assert (bind.kind, bind.read_only, bind.follow_source, bind.source_kind) == (
+        "bind", True, True, "any")
+    assert (volume.kind, volume.read_only, volume.follow_source, volume.source_kind) == (
+        "bind", False, False, "dir")
+    assert bind.flags == volume.flags == linux.MS_BIND | linux.MS_REC
+    tmpfs = by_target(table, "/run/app")
+    assert (tmpfs.fstype, tmpfs.data) == ("tmpfs", "size=1048576,mode=700")
+    assert by_target(table, "/ro").flags & linux.MS_RDONLY
+
+
+def test_instance_files_are_bound_from_the_instance_dir_without_following_links():
+    table = mount_table(plan(), LAYOUT)
+    hosts = by_target(table, "/etc/hosts")
+    assert (hosts.source, hosts.source_kind, hosts.follow_source) == (
+        LAYOUT.hosts, "file", False)

@@ -1,0 +1,85 @@
+"""The spawn channel: messages as data, and what a sequence of them means."""
+
+import errno
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from stackrun.errors import RuntimeFailure
+from stackrun.runtime import linux
+from stackrun.runtime.spawn.namespaces import SERVICE_NAMESPACES, unshare_flags
+from stackrun.runtime.spawn.protocol import (
+    IntermediateExited,
+    ServiceForked,
+    StepFailed,
+    crash_report,
+    decode,
+    encode,
+    outcome,
+    step,
+)
+
+messages = st.one_of(
+    st.builds(ServiceForked, st.integers(1, 2**22)),
+    st.builds(StepFailed, st.text(), st.integers(0, 200), st.text()),
+    st.builds(IntermediateExited, st.integers(-64, 255)),
+)
+
+
+@given(messages)
+def test_every_message_survives_the_wire(message):
+    assert decode(encode(message)) == message
+
+
+def test_a_forked_and_reaped_intermediate_means_success():
+    result = outcome([ServiceForked(42), IntermediateExited(0)], "api")
+    assert (result.pid, result.failure) == (42, None)
+
+
+def test_a_child_failure_names_its_step_even_after_the_pid_arrived():
+    sent = [ServiceForked(42), IntermediateExited(0), StepFailed("working_dir", 2, "/nope")]
+    result = outcome(sent, "api")
+    assert result.pid == 42
+    assert (result.failure.step, result.failure.errno, result.failure.path) == (
+        "working_dir", 2, "/nope")
+    assert str(result.failure) == "api: working_dir /nope: No such file or directory (ENOENT)"
+
+
+def test_the_first_failure_wins():
+    sent = [StepFailed("join cgroup", 13, "/x"), StepFailed("other", 1, ""),
+            IntermediateExited(1)]
+    assert outcome(sent, "db").failure.step == "join cgroup"
+
+
+def test_an_intermediate_that_died_silently_is_a_failure():
+    result = outcome([IntermediateExited(-9)], "db")
+    assert result.pid is None
+    assert result.failure.step == "intermediate"
+    assert "-9" in result.failure.path
+
+
+def test_no_report_from_the_fork_server_is_a_failure():
+    assert outcome([], "db").failure.step == "fork server"
+
+
+def test_step_turns_an_os_error_into_data():
+    with pytest.raises(RuntimeFailure) as caught:
+        with step("mount proc on", "/proc"):
+            raise OSError(errno.EPERM, "nope")
+    assert (caught.value.step, caught.value.errno, caught.value.path) == (
+        "mount proc on", errno.EPERM, "/proc")
+
+
+def test_a_crash_keeps_the_exception_type_in_the_step():
+    report = crash_report("intermediate", NotImplementedError("network attach"))
+    assert report.step == "intermediate (NotImplementedError: network attach)"
+
+
+@pytest.mark.parametrize(
+    ("mode", "fresh_net"), [("bridge", True), ("none", True), ("host", False), ("service", False)]
+)
+def test_network_mode_decides_the_network_namespace(mode, fresh_net):
+    flags = unshare_flags(mode)
+    assert flags & SERVICE_NAMESPACES == SERVICE_NAMESPACES
+    assert bool(flags & linux.CLONE_NEWNET) == fresh_net
