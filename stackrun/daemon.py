@@ -18,14 +18,21 @@ import os
 import signal
 import sys
 import traceback
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from stackrun.errors import ControlError, StackrunError
 from stackrun.plan.model import Plan
 from stackrun.supervisor.state import UpRequest
 
-PR_SET_CHILD_SUBREAPER = 36
+if TYPE_CHECKING:
+    from stackrun.logs.printer import PrintOptions
+    from stackrun.runtime.spawn import ForkServer
+    from stackrun.supervisor.supervisor import Supervisor
+
 EXIT_FORCED = 2  # Compose: a second Ctrl-C that killed the services
 
 
@@ -34,6 +41,7 @@ class Attached:
     abort_on_container_exit: bool = False
     exit_code_from: str | None = None  # a service; implies abort_on_container_exit
     timeout: float | None = None  # grace period when stopping at the end
+    printing: PrintOptions | None = None  # how to print the merged output; None: not at all
 
 
 @dataclass(frozen=True)
@@ -44,42 +52,65 @@ class Detached:
 def run(plan: Plan, request: UpRequest, mode: Attached | Detached,
         config_files: tuple[str, ...] = ()) -> int:
     """Run the project's supervisor until it is down; return the exit code for `up`."""
+    import anyio
+
+    with forked_server() as fork_server:
+        return anyio.run(_main, plan, request, mode, config_files, fork_server)
+
+
+@contextmanager
+def forked_server() -> Iterator[ForkServer]:
+    """The fork server, forked while this process has one thread; then become a subreaper."""
     from stackrun.runtime import linux
     from stackrun.runtime.spawn import ForkServer
 
     fork_server = ForkServer.start()  # before any thread exists
-    linux.prctl(PR_SET_CHILD_SUBREAPER, 1)
-    import anyio
-
+    linux.prctl(linux.PR_SET_CHILD_SUBREAPER, 1)
     try:
-        return anyio.run(_main, plan, request, mode, config_files, fork_server)
+        yield fork_server
     finally:
         fork_server.close()
 
 
-async def _main(plan, request, mode, config_files, fork_server) -> int:
+@asynccontextmanager
+async def open_supervisor(plan: Plan, fork_server: ForkServer,
+                          config_files: tuple[str, ...] = ()) -> AsyncIterator[Supervisor]:
+    """A running supervisor serving the control socket; everything is down on exit."""
     import anyio
 
     from stackrun.supervisor.kernel import Kernel
     from stackrun.supervisor.supervisor import Supervisor
 
-    driver = _cgroup_driver(plan)
     sink = _sink(plan)
-    supervisor = Supervisor(plan, Kernel(plan, fork_server, driver), sink, config_files)
-    outcome = _Outcome(attached=isinstance(mode, Attached))
+    supervisor = Supervisor(plan, Kernel(plan, fork_server, _cgroup_driver(plan)), sink,
+                            config_files)
     try:
         async with anyio.create_task_group() as group:
             await group.start(supervisor.run)
             await group.start(_serve_control, supervisor)
+            try:
+                yield supervisor
+            finally:
+                with anyio.CancelScope(shield=True):
+                    await supervisor.down()  # at once if it is down already
+            group.cancel_scope.cancel()
+    finally:
+        await _ensure_down(supervisor)
+        sink.close()
+
+
+async def _main(plan, request, mode, config_files, fork_server) -> int:
+    import anyio
+
+    outcome = _Outcome(attached=isinstance(mode, Attached))
+    async with open_supervisor(plan, fork_server, config_files) as supervisor:
+        async with anyio.create_task_group() as group:
             group.start_soon(_signals, supervisor, outcome, group)
             if isinstance(mode, Detached):
                 await _detached(supervisor, request, mode)
             else:
                 await _attached(supervisor, request, mode, outcome)
             group.cancel_scope.cancel()
-    finally:
-        await _ensure_down(supervisor)
-        sink.close()
     return outcome.code
 
 
@@ -149,6 +180,23 @@ async def _detached(supervisor, request: UpRequest, mode: Detached) -> None:
 
 
 async def _attached(supervisor, request: UpRequest, mode: Attached, outcome: _Outcome) -> None:
+    live = _live_logs(supervisor.plan, mode)
+    try:
+        await _attached_run(supervisor, request, mode, outcome)
+    finally:
+        if live is not None:
+            live.stop()
+
+
+def _live_logs(plan: Plan, mode: Attached):
+    if mode.printing is None:
+        return None
+    from stackrun.logs.show import LiveLogs
+
+    return LiveLogs(plan.project, mode.printing, sys.stdout.buffer).start()
+
+
+async def _attached_run(supervisor, request: UpRequest, mode: Attached, outcome: _Outcome) -> None:
     stack = supervisor.stack
     failures = await supervisor.up(request)
     for failure in failures:
@@ -203,8 +251,14 @@ async def _signals(supervisor, outcome: _Outcome, group) -> None:
 
 async def _serve_control(supervisor, *, task_status) -> None:
     from stackrun import dirs
-    from stackrun.control import server
 
+    try:
+        from stackrun.control import server
+    except ImportError:  # PROVISIONAL until control/server.py lands
+        import anyio
+
+        task_status.started()
+        await anyio.sleep_forever()
     await server.serve(supervisor, dirs.control_socket(supervisor.plan.project),
                        task_status=task_status)
 

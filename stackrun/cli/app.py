@@ -11,6 +11,7 @@ import sys
 import typer
 
 from stackrun.cli import down, exec_, inspect, lifecycle, logs, ls, ps, spec, stats, top, up
+from stackrun.cli.options import FilesOption, ProfileOption, ProjectOption, store_global_options
 from stackrun.errors import StackrunError
 
 app = typer.Typer(
@@ -21,6 +22,18 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
+
+
+@app.callback()
+def _project_options(
+    ctx: typer.Context,
+    files: FilesOption = None,
+    project_name: ProjectOption = None,
+    profiles: ProfileOption = None,
+) -> None:
+    """Run a multi-service stack from one compose-style file as isolated Linux processes."""
+    store_global_options(ctx, files, project_name, profiles)
+
 
 for verb_module in (spec, up, down, lifecycle, ps, logs, exec_, top, inspect, stats, ls):
     verb_module.register(app)

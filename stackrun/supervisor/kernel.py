@@ -10,7 +10,6 @@ that `handles()` can be written to the state file for an offline `down`.
 from __future__ import annotations
 
 import os
-import shutil
 import threading
 from collections.abc import Callable
 
@@ -41,9 +40,12 @@ class Kernel:
         """Remove every kernel object and run file of the project (and its named volumes)."""
         from stackrun.runtime.teardown import Handles, teardown
 
-        teardown(self.plan.project, Handles(self.driver.parent), volumes)
-        with self._lock:
-            self._cgroups.clear()
+        try:
+            teardown(self.plan.project, Handles(self.driver.parent), volumes)
+        finally:
+            with self._lock:
+                self._cgroups.clear()
+            reap_children()
 
     def handles(self) -> dict[str, object]:
         """What an offline `down` needs, for the state file."""
@@ -61,7 +63,7 @@ class Kernel:
         """Start the instance in its cgroup and namespaces, its output going to `sink`."""
         procs = self._ensure_cgroup(service)
         instance_dir = self._prepare_files(service)
-        request = SpawnRequest(service, procs, str(instance_dir), self._netns_peer(service))
+        request = SpawnRequest(service, procs, instance_dir, self._netns_peer(service))
         pipes = [os.pipe2(os.O_CLOEXEC), os.pipe2(os.O_CLOEXEC)]
         try:
             spawned = self.fork_server.spawn(request, pipes[0][1], pipes[1][1])
@@ -81,11 +83,7 @@ class Kernel:
         assert service.healthcheck is not None and pid is not None
         request = JoinRequest(service, service.healthcheck.argv, pid,
                               self.driver.procs_files(service.cgroup))
-        null = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
-        try:
-            return self.fork_server.run_in(request, null, output, output)
-        finally:
-            os.close(null)
+        return self.fork_server.run_in(request, None, output, output)
 
     def kill_all(self, service: ServicePlan) -> None:
         self.driver.kill(service.cgroup)
@@ -106,7 +104,9 @@ class Kernel:
         self.driver.remove(service.cgroup)
         with self._lock:
             self._cgroups.discard(service.cgroup)
-        shutil.rmtree(dirs.instance_dir(self.plan.project, service.name), ignore_errors=True)
+        from stackrun.runtime import instance
+
+        instance.discard(self.plan.project, service.name)
 
     def _ensure_cgroup(self, service: ServicePlan) -> tuple[str, ...]:
         with self._lock:
@@ -117,12 +117,23 @@ class Kernel:
                 self._cgroups.add(service.cgroup)
         return self.driver.procs_files(service.cgroup)
 
-    def _prepare_files(self, service: ServicePlan):
+    def _prepare_files(self, service: ServicePlan) -> str:
         from stackrun.runtime import instance
 
-        return instance.prepare(self.plan, service)
+        return instance.prepare(self.plan.project, service).root
 
     def _netns_peer(self, service: ServicePlan) -> int | None:
         if service.network_mode != "service" or not service.network_peer:
             return None
         return self.peer_pid(service.network_peer)
+
+
+def reap_children() -> None:
+    """Reap every child that has exited: killed services whose runner is gone are our
+    zombies (we are their subreaper) until we wait for them."""
+    while True:
+        try:
+            if os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG) is None:
+                return
+        except ChildProcessError:
+            return

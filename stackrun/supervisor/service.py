@@ -45,7 +45,10 @@ class InstanceRunner:
         return self.plan.name
 
     def post(self, event: lc.Event) -> None:
-        self._send.send_nowait(event)
+        try:
+            self._send.send_nowait(event)
+        except (anyio.BrokenResourceError, anyio.ClosedResourceError):
+            pass  # closed: the stack is shutting down and tears everything down itself
 
     def close(self) -> None:
         """No more events: `run` returns once the queue is drained."""

@@ -70,14 +70,22 @@ class Stack:
         self._culprits: dict[str, str] = {}  # instance -> the dependency that failed it
         self._started_once: set[str] = set()
         self._group: TaskGroup | None = None
+        self.closed = anyio.Event()
 
     async def run(self, *, task_status=anyio.TASK_STATUS_IGNORED) -> None:
         """Host the runners' tasks until `close()`."""
-        async with anyio.create_task_group() as group:
-            self._group = group
-            group.start_soon(self._follow_restarts)
-            task_status.started()
-            await anyio.sleep_forever()
+        try:
+            async with anyio.create_task_group() as group:
+                self._group = group
+                group.start_soon(self._follow_restarts)
+                task_status.started()
+                await anyio.sleep_forever()
+        finally:
+            self.closed.set()  # every task, and every worker thread it waited on, is over
+
+    @property
+    def started(self) -> bool:
+        return self._group is not None
 
     def close(self) -> None:
         for runner in self.runners.values():

@@ -78,6 +78,9 @@ class Supervisor:
         merged = _with_orphans(plan, self.stack.plan, kept)
         await self.stack.replace(gone, merged, request.timeout)
         self.plan = self.kernel.plan = merged
+        configure = getattr(self.sink, "configure", None)  # logs.LogSink learns new instances
+        if configure is not None:
+            configure(merged.services)
         await anyio.to_thread.run_sync(self.kernel.prepare)
 
     # ------------------------------------------------------------ the control interface
@@ -121,6 +124,8 @@ class Supervisor:
         if self._writer_done is not None:
             await self._writer_done.wait()
         self.stack.close()
+        if self.stack.started:
+            await self.stack.closed.wait()  # no spawn may still be under way
         try:
             with anyio.CancelScope(shield=True):
                 await anyio.to_thread.run_sync(self.kernel.teardown, volumes)

@@ -1,0 +1,64 @@
+"""Options every verb takes (-f, -p, --profile), before the verb or after it.
+
+    stackrun -f a.yaml -p shop up      # like `docker compose -f a.yaml -p shop up`
+    stackrun up -f a.yaml -p shop      # the same
+
+A verb declares the three options with the types below and calls `project_options`,
+which completes what was given after the verb with what the app callback stored
+before it: files and profiles add up (before first), a name after the verb wins.
+Cheap to import: typer only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, Optional
+
+import typer
+
+FilesOption = Annotated[
+    Optional[list[str]],
+    typer.Option("-f", "--file", metavar="FILE", help="Stack file; repeat to merge several, later ones win."),
+]
+ProjectOption = Annotated[
+    Optional[str],
+    typer.Option("-p", "--project-name", metavar="NAME", help="Project name (default: name: in the file, or the directory's)."),
+]
+ProfileOption = Annotated[
+    Optional[list[str]],
+    typer.Option("--profile", metavar="PROFILE", help="Enable the services of this profile; repeatable, '*' for all."),
+]
+
+
+@dataclass(frozen=True)
+class ProjectOptions:
+    """Which stack the user means: files, project name, profiles (as given; nothing resolved)."""
+
+    files: tuple[str, ...] = ()
+    project_name: str | None = None
+    profiles: tuple[str, ...] = ()
+
+
+def project_options(
+    ctx: typer.Context,
+    files: list[str] | None = None,
+    project_name: str | None = None,
+    profiles: list[str] | None = None,
+) -> ProjectOptions:
+    """The options given after the verb, completed by those given before it."""
+    before = ctx.find_object(ProjectOptions) or ProjectOptions()
+    return ProjectOptions(
+        files=before.files + tuple(files or ()),
+        project_name=project_name or before.project_name,
+        profiles=before.profiles + tuple(profiles or ()),
+    )
+
+
+def store_global_options(
+    ctx: typer.Context,
+    files: list[str] | None,
+    project_name: str | None,
+    profiles: list[str] | None,
+) -> None:
+    """Called by the app callback with the options given before the verb."""
+    ctx.obj = ProjectOptions(tuple(files or ()), project_name, tuple(profiles or ()))

@@ -1,0 +1,90 @@
+"""What every verb calls to find its project: the Stack, the Plan, or just the name.
+
+    stack = load_stack(opts)              # validated Stack; warnings to stderr
+    plan = load_plan(opts, host_facts)    # Stack -> Plan (plan.build)
+    name = project_name(opts)             # cheap: no pydantic when -p or the env names it
+
+They pass the process environment and working directory to the spec layer, which
+never reads them itself. Errors are `SpecError`s; `cli.app.main` prints them.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
+from stackrun.cli.options import ProjectOptions
+from stackrun.errors import Diagnostic, SpecError
+from stackrun.spec.options import LoadOptions
+
+if TYPE_CHECKING:
+    from stackrun.plan.build import HostFacts
+    from stackrun.plan.model import Plan
+    from stackrun.spec.models import Stack
+
+
+def load_options(opts: ProjectOptions) -> LoadOptions:
+    return LoadOptions(
+        files=opts.files,
+        project_name=opts.project_name,
+        profiles=opts.profiles,
+        environ=dict(os.environ),
+        working_dir=os.getcwd(),
+    )
+
+
+def load_stack(opts: ProjectOptions, show_warnings: bool = True) -> Stack:
+    from stackrun.spec.loader import load
+
+    warnings: list[Diagnostic] = []
+    with _no_garbage_collection():
+        stack = load(load_options(opts), warnings)
+    if show_warnings:
+        for warning in warnings:
+            print(warning_text(warning), file=sys.stderr)
+    return stack
+
+
+@contextmanager
+def _no_garbage_collection() -> Iterator[None]:
+    """Loading imports pydantic and defines the models: tens of thousands of objects that
+    live as long as the process. Collecting during that is wasted work (~15 ms of a
+    `stackrun config` run), so the collector waits until it is done."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def load_plan(opts: ProjectOptions, host_facts: HostFacts) -> Plan:
+    from stackrun.plan.build import build
+
+    return build(load_stack(opts), host_facts)
+
+
+def project_name(opts: ProjectOptions) -> str:
+    """The project's name; reads the stack file only when neither -p nor the env give it."""
+    from stackrun.spec import project
+
+    if opts.project_name or any(os.environ.get(v) for v in project.NAME_VARIABLES):
+        candidate = project.choose_name(opts.project_name, os.environ, None, "")
+        problem = project.name_problem(candidate)
+        if problem:
+            raise SpecError([Diagnostic(None, "", problem)])
+        return candidate.name
+    from stackrun.spec.loader import load_project_name
+
+    return load_project_name(load_options(opts))
+
+
+def warning_text(warning: Diagnostic) -> str:
+    where = f"{warning.location}: " if warning.location else ""
+    key = f"{warning.path}: " if warning.path else ""
+    return f"{where}{key}warning: {warning.message}"

@@ -1,0 +1,317 @@
+"""Stack -> Plan: everything the runtime needs, resolved. Pure: what needs I/O comes in HostFacts.
+
+Replicas are expanded (`worker-1`…`worker-N`), instances ordered so that each comes
+after what it depends on (file order among equals), and every value is turned into
+the plan's units: bytes, seconds, signal numbers, absolute paths, argv lists. The
+network layout (subnets, addresses, /etc/hosts) is `plan.network.layout`'s job.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os.path
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from stackrun.plan import network
+from stackrun.plan.model import (
+    Dependency, HealthPlan, HostEntry, Limits, LogPlan, MemberRequest, Mount, NetworkLayout,
+    NetworkRequest, Plan, PortPlan, RestartPlan, ServicePlan, Ulimit, VolumePlan,
+)  # fmt: skip
+from stackrun.plan.names import ProjectNames, instance_name
+from stackrun.spec import linux, syntax
+from stackrun.spec.graph import dependency_order
+
+if TYPE_CHECKING:
+    from stackrun.spec.models import Service, ServiceVolume, Stack
+
+DEFAULT_NETWORK = "default"
+
+
+@dataclass(frozen=True)
+class HostFacts:
+    """What building a plan needs from the host, gathered by the caller."""
+
+    data_dir: str  # the project's data directory (dirs.data_dir(project)); volumes go below
+    taken_subnets: tuple[str, ...] = ()  # subnets in use on the host (routes, addresses)
+    cgroup_parent: str | None = None  # --cgroup-parent; None: x-stackrun.cgroup_parent or ""
+    existing_bridges: Mapping[str, str] = field(default_factory=dict)  # name -> "10.1.2.1/24",
+    # for `external` networks
+
+
+def build(stack: Stack, facts: HostFacts) -> Plan:
+    names = ProjectNames(stack.name)
+    order = _service_order(stack)
+    instances = [(service, replica, stack.replicas(service)) for service in order
+                 for replica in range(1, stack.replicas(service) + 1)]
+    members = tuple(_member(stack, *instance) for instance in instances)
+    extension = stack.x_stackrun
+    pool = {"pool": extension.subnet_pool} if extension and extension.subnet_pool else {}
+    layout = network.layout(names, _network_requests(stack, members), members,
+                            taken=facts.taken_subnets, existing=facts.existing_bridges, **pool)
+    builder = _InstanceBuilder(stack, facts, names, layout)
+    parent = facts.cgroup_parent
+    if parent is None:
+        parent = extension.cgroup_parent if extension and extension.cgroup_parent else ""
+    return Plan(
+        project=stack.name,
+        project_dir=stack.project_dir,
+        services=tuple(builder.instance(*instance) for instance in instances),
+        networks=layout.networks,
+        volumes=tuple(_volume_plan(stack, facts, name) for name in stack.volumes),
+        cgroup_parent=parent,
+    )
+
+
+def _service_order(stack: Stack) -> list[str]:
+    edges = {name: [d.service for d in _dependencies(spec)] for name, spec in stack.services.items()}
+    return dependency_order(list(stack.services), edges)
+
+
+def _dependencies(spec: Service) -> tuple[Dependency, ...]:
+    """depends_on, plus the service whose network it joins (as Compose adds it)."""
+    declared = tuple(Dependency(target, d.condition, d.required, d.restart)
+                     for target, d in spec.depends_on.items())
+    mode = spec.network_mode or ""
+    peer = mode[len("service:"):] if mode.startswith("service:") else None
+    if peer and peer not in spec.depends_on:
+        declared += (Dependency(peer),)
+    return declared
+
+
+# ---------------------------------------------------------------- network requests
+
+
+def _member(stack: Stack, service: str, replica: int, replicas: int) -> MemberRequest:
+    spec = stack.services[service]
+    name = instance_name(service, replica, replicas)
+    mode = _network_mode(spec)
+    wishes: tuple = ()
+    if mode == "bridge":
+        declared = spec.networks or {DEFAULT_NETWORK: None}
+        wishes = tuple((net, tuple(s.aliases) if s else (), s.ipv4_address if s else None)
+                       for net, s in declared.items())
+    extra = tuple(HostEntry(address, (host,)) for host, address in spec.extra_hosts.items())
+    return MemberRequest(instance=name, service=service, hostname=spec.hostname or name,
+                         network_mode=mode, networks=wishes, extra_hosts=extra,
+                         network_peer=_peer(stack, spec))
+
+
+def _network_mode(spec: Service) -> str:
+    mode = spec.network_mode or "bridge"
+    return "service" if mode.startswith("service:") else mode
+
+
+def _peer(stack: Stack, spec: Service) -> str | None:
+    """network_mode service:NAME -> the instance whose network namespace it joins."""
+    mode = spec.network_mode or ""
+    if not mode.startswith("service:"):
+        return None
+    target = mode[len("service:"):]
+    return instance_name(target, 1, stack.replicas(target))
+
+
+def _network_requests(stack: Stack, members: tuple[MemberRequest, ...]) -> tuple[NetworkRequest, ...]:
+    used = {net for member in members for net, _aliases, _ip in member.networks}
+    order = [DEFAULT_NETWORK, *(n for n in stack.networks if n != DEFAULT_NETWORK)]
+    return tuple(_network_request(stack, name) for name in order if name in used)
+
+
+def _network_request(stack: Stack, name: str) -> NetworkRequest:
+    spec = stack.networks.get(name)
+    if spec is None:
+        return NetworkRequest(name=name)
+    ipam = spec.ipam.config[0] if spec.ipam and spec.ipam.config else None
+    return NetworkRequest(
+        name=name,
+        subnet=ipam.subnet if ipam else None,
+        gateway=ipam.gateway if ipam else None,
+        internal=spec.internal,
+        external=spec.external,
+        external_name=(spec.name or name) if spec.external else None,
+    )
+
+
+# ---------------------------------------------------------------- instances
+
+
+class _InstanceBuilder:
+    def __init__(self, stack: Stack, facts: HostFacts, names: ProjectNames, layout: NetworkLayout):
+        self.stack, self.facts, self.names, self.layout = stack, facts, names, layout
+
+    def instance(self, service: str, replica: int, replicas: int) -> ServicePlan:
+        spec = self.stack.services[service]
+        name = instance_name(service, replica, replicas)
+        attachments = self.layout.attachments.get(name, ())
+        rootfs = self._host_path(spec.x_stackrun.rootfs) if spec.x_stackrun and spec.x_stackrun.rootfs else None
+        plan = ServicePlan(
+            name=name,
+            service=service,
+            replica=replica,
+            argv=(*(spec.entrypoint or ()), *(spec.command or ())),
+            env=tuple(spec.environment.items()),
+            working_dir=self._working_dir(spec.working_dir, rootfs),
+            user=spec.user,
+            hostname=spec.hostname or name,
+            cgroup=self.names.cgroup(name),
+            limits=limits(spec),
+            ulimits=tuple(Ulimit(n, u.soft, u.hard) for n, u in spec.ulimits.items()),
+            mounts=self._mounts(spec, name),
+            rootfs=rootfs,
+            read_only=bool(spec.read_only),
+            init=bool(spec.init),
+            capabilities=capabilities(spec.cap_add, spec.cap_drop),
+            no_new_privileges="no-new-privileges:false" not in spec.security_opt,
+            stop_signal=syntax.signal_number(spec.stop_signal or "SIGTERM"),
+            stop_grace_period=spec.stop_grace_period if spec.stop_grace_period is not None else 10.0,
+            network_mode=_network_mode(spec),
+            network_peer=_peer(self.stack, spec),
+            networks=attachments,
+            hosts=self.layout.hosts.get(name, ()),
+            dns=spec.dns,
+            ports=ports(spec, attachments),
+            restart=restart(spec),
+            healthcheck=healthcheck(spec),
+            depends_on=_dependencies(spec),
+            logging=log_plan(spec),
+            labels=tuple(spec.labels.items()),
+        )
+        return dataclasses.replace(plan, config_hash=config_hash(plan))
+
+    def _host_path(self, path: str) -> str:
+        return os.path.normpath(os.path.join(self.stack.project_dir, path))
+
+    def _working_dir(self, working_dir: str | None, rootfs: str | None) -> str:
+        """Default: the project directory on the host's root, `/` on a rootfs."""
+        if working_dir is None:
+            return "/" if rootfs else self.stack.project_dir
+        return working_dir if rootfs else self._host_path(working_dir)
+
+    def _mounts(self, spec: Service, instance: str) -> tuple[Mount, ...]:
+        mounts = [self._mount(volume, instance) for volume in spec.volumes]
+        for text in spec.tmpfs:
+            entry = syntax.parse_tmpfs(text)
+            mounts.append(Mount(kind="tmpfs", target=os.path.normpath(entry["target"]),
+                                read_only=entry.get("read_only", False),
+                                size=entry.get("size"), mode=entry.get("mode")))
+        return tuple(mounts)
+
+    def _mount(self, volume: ServiceVolume, instance: str) -> Mount:
+        if volume.type == "tmpfs":
+            options = volume.tmpfs
+            return Mount(kind="tmpfs", target=volume.target, read_only=volume.read_only,
+                         size=options.size if options else None, mode=options.mode if options else None)
+        if volume.type == "bind":
+            create = volume.bind.create_host_path if volume.bind else True
+            return Mount(kind="bind", target=volume.target, source=self._host_path(volume.source),
+                         read_only=volume.read_only, create_host_path=create)
+        if volume.source:
+            source = _volume_plan(self.stack, self.facts, volume.source).path
+        else:  # anonymous: private to the instance, kept with the project's data
+            digest = hashlib.sha256(volume.target.encode()).hexdigest()[:12]
+            source = os.path.join(self.facts.data_dir, "anonymous", instance, digest)
+        subpath = volume.volume.subpath if volume.volume else None
+        if subpath:
+            source = os.path.normpath(os.path.join(source, subpath))
+        return Mount(kind="volume", target=volume.target, source=source, read_only=volume.read_only)
+
+
+def _volume_plan(stack: Stack, facts: HostFacts, name: str) -> VolumePlan:
+    spec = stack.volumes[name]
+    if spec.driver_opts:
+        path = spec.driver_opts.device
+    else:
+        path = os.path.join(facts.data_dir, "volumes", spec.name or name)
+    return VolumePlan(name=name, path=path, external=spec.external)
+
+
+# ---------------------------------------------------------------- values
+
+
+def limits(spec: Service) -> Limits:
+    resources = spec.deploy.resources if spec.deploy and spec.deploy.resources else None
+    upper = resources.limits if resources and resources.limits else None
+    lower = resources.reservations if resources and resources.reservations else None
+    pids = spec.pids_limit if spec.pids_limit is not None else (upper.pids if upper else None)
+    return Limits(
+        memory=_first(spec.mem_limit, upper.memory if upper else None),
+        memory_swap=spec.memswap_limit,
+        memory_reservation=_first(spec.mem_reservation, lower.memory if lower else None),
+        cpus=_first(spec.cpus, upper.cpus if upper else None),
+        cpu_shares=spec.cpu_shares,
+        pids=pids if pids is not None and pids > 0 else None,  # 0 and -1 mean unlimited
+    )
+
+
+def _first(*values):
+    return next((v for v in values if v is not None), None)
+
+
+def capabilities(cap_add: tuple[str, ...], cap_drop: tuple[str, ...]) -> frozenset[str]:
+    """Docker's rule: ALL in cap_add keeps all but the dropped; ALL in cap_drop keeps the added."""
+    if "ALL" in cap_add:
+        kept = set(linux.CAPABILITIES) - set(cap_drop)
+    elif "ALL" in cap_drop:
+        kept = set(cap_add)
+    else:
+        kept = (set(linux.DOCKER_DEFAULT_CAPABILITIES) - set(cap_drop)) | set(cap_add)
+    return frozenset(f"CAP_{name}" for name in kept)
+
+
+def ports(spec: Service, attachments) -> tuple[PortPlan, ...]:
+    address = network.target_address(attachments)
+    return tuple(
+        PortPlan(host_ip=port.host_ip or "0.0.0.0", host_port=port.published or 0,
+                 target_port=port.target, protocol=port.protocol, target_address=address)
+        for port in spec.ports
+    )
+
+
+def restart(spec: Service) -> RestartPlan:
+    policy, retries = syntax.split_restart(spec.restart or "no")
+    extension = spec.x_stackrun
+    backoff = extension.backoff if extension and extension.backoff else None
+    defaults = RestartPlan()
+    return RestartPlan(
+        policy=policy,
+        max_retries=retries,
+        backoff_initial=_first(backoff.initial if backoff else None, defaults.backoff_initial),
+        backoff_max=_first(backoff.max if backoff else None, defaults.backoff_max),
+        backoff_reset=_first(backoff.reset if backoff else None, defaults.backoff_reset),
+        on_unhealthy=bool(extension and extension.restart_on_unhealthy),
+    )
+
+
+def healthcheck(spec: Service) -> HealthPlan | None:
+    check = spec.healthcheck
+    if check is None or not check.test or check.test[0] == "NONE":
+        return None
+    kind, args = check.test[0], check.test[1:]
+    argv = tuple(args) if kind == "CMD" else ("/bin/sh", "-c", " ".join(args))
+    defaults = HealthPlan(argv=())
+    return HealthPlan(
+        argv=argv,
+        interval=_first(check.interval, defaults.interval),
+        timeout=_first(check.timeout, defaults.timeout),
+        retries=_first(check.retries, defaults.retries),
+        start_period=_first(check.start_period, defaults.start_period),
+        start_interval=_first(check.start_interval, defaults.start_interval),
+    )
+
+
+def log_plan(spec: Service) -> LogPlan:
+    options = spec.logging.options if spec.logging else {}
+    size = options.get("max-size")
+    return LogPlan(max_size=syntax.parse_bytes(size) if size else None,
+                   max_files=int(options.get("max-file", 1)))
+
+
+def config_hash(plan: ServicePlan) -> str:
+    """A stable digest of the instance's resolved config (not of /etc/hosts, which follows
+    the other services)."""
+    data = dataclasses.asdict(dataclasses.replace(plan, config_hash="", hosts=()))
+    text = json.dumps(data, sort_keys=True, default=sorted)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]

@@ -1,0 +1,186 @@
+"""Cross-checks: what a valid Stack may still get wrong between its parts.
+
+Unknown or disabled services in depends_on, dependency cycles (named), service_healthy
+on a service without a healthcheck, undeclared volumes and networks, a published
+port used twice, two mounts on one target, fixed addresses that cannot work, and
+Compose keys that say the same thing twice with different values.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Mapping
+
+from stackrun.spec import linux
+from stackrun.spec.graph import find_cycle
+from stackrun.spec.models import Service, Stack
+from stackrun.spec.report import Report
+
+
+def cross_check(stack: Stack, tree, disabled: Mapping[str, tuple[str, ...]], report: Report) -> None:
+    """`disabled` maps services left out by profiles to their profiles."""
+    check = _Checker(stack, tree, report)
+    for name, service in stack.services.items():
+        check.service(name, service, disabled)
+    check.cycles()
+    check.published_ports()
+    check.fixed_addresses()
+
+
+class _Checker:
+    def __init__(self, stack: Stack, tree, report: Report):
+        self.stack, self.tree, self.report = stack, tree, report
+
+    def error(self, path: tuple, message: str) -> None:
+        self.report.error_at(self.tree, path, message)
+
+    def service(self, name: str, service: Service, disabled) -> None:
+        path = ("services", name)
+        if service.command is None and service.entrypoint is None:
+            self.error(path, "nothing to run: add command: (the program and its arguments)")
+        self.dependencies(name, service, disabled)
+        self.mounts(name, service)
+        self.networks(name, service)
+        self.duplicated_settings(name, service)
+        self.memory(name, service)
+        rootfs = service.x_stackrun.rootfs if service.x_stackrun else None
+        if rootfs and service.working_dir and not service.working_dir.startswith("/"):
+            self.error((*path, "working_dir"), "must be absolute when x-stackrun.rootfs is set")
+
+    def dependencies(self, name: str, service: Service, disabled) -> None:
+        services = self.stack.services
+        for target, dependency in service.depends_on.items():
+            path = ("services", name, "depends_on", target)
+            if target in services:
+                if dependency.condition == "service_healthy" and not _has_healthcheck(services[target]):
+                    self.error(path, f"{target!r} has no healthcheck; add one to {target} "
+                               "or use condition: service_started")
+            elif target in disabled:
+                if dependency.required:
+                    profiles = ", ".join(disabled[target])
+                    self.error(path, f"{target!r} only runs with --profile {profiles}; enable the "
+                               "profile or write required: false")
+            else:
+                suggestion = linux.closest(target, services)
+                hint = f"; did you mean {suggestion!r}?" if suggestion else ""
+                self.error(path, f"unknown service {target!r}{hint}")
+
+    def cycles(self) -> None:
+        edges = {name: [*s.depends_on, *_network_peer(s)] for name, s in self.stack.services.items()}
+        cycle = find_cycle(edges)
+        if cycle:
+            first, second = cycle[0], cycle[1]
+            declared = second in self.stack.services[first].depends_on
+            key = ("depends_on", second) if declared else ("network_mode",)
+            self.error(("services", first, *key), "dependency cycle: " + " -> ".join(cycle))
+
+    def mounts(self, name: str, service: Service) -> None:
+        targets: dict[str, int] = {}
+        for index, volume in enumerate(service.volumes):
+            path = ("services", name, "volumes", index)
+            if volume.type == "volume" and volume.source and volume.source not in self.stack.volumes:
+                self.error(path, f"volume {volume.source!r} is not declared; add it under the "
+                           "top-level volumes: key")
+            if volume.target in targets:
+                self.error(path, f"two mounts on {volume.target} (see volumes[{targets[volume.target]}])")
+            targets.setdefault(volume.target, index)
+
+    def networks(self, name: str, service: Service) -> None:
+        path = ("services", name)
+        mode = service.network_mode
+        if mode and service.networks:
+            self.error((*path, "network_mode"), "cannot be used together with networks:")
+        peer = mode[len("service:"):] if mode and mode.startswith("service:") else None
+        if peer and peer not in self.stack.services:
+            self.error((*path, "network_mode"), f"unknown service {peer!r}")
+        elif peer and self.stack.replicas(peer) == 0:
+            self.error((*path, "network_mode"), f"{peer!r} has no replica to share its network")
+        for network in service.networks:
+            if network != "default" and network not in self.stack.networks:
+                self.error((*path, "networks", network), f"network {network!r} is not declared; "
+                           "add it under the top-level networks: key")
+
+    def duplicated_settings(self, name: str, service: Service) -> None:
+        deploy = service.deploy
+        limits = deploy.resources.limits if deploy and deploy.resources else None
+        pairs = [
+            ("scale", service.scale, "deploy.replicas", deploy.replicas if deploy else None),
+            ("mem_limit", service.mem_limit, "deploy.resources.limits.memory",
+             limits.memory if limits else None),
+            ("cpus", service.cpus, "deploy.resources.limits.cpus", limits.cpus if limits else None),
+            ("pids_limit", service.pids_limit, "deploy.resources.limits.pids",
+             limits.pids if limits else None),
+        ]
+        for key, value, other_key, other in pairs:
+            if value is not None and other is not None and value != other:
+                self.error(("services", name, key), f"{value} differs from {other_key} ({other}); "
+                           "set only one of them")
+
+    def memory(self, name: str, service: Service) -> None:
+        swap, limit = service.memswap_limit, service.mem_limit
+        if limit is None and service.deploy and service.deploy.resources:
+            limits = service.deploy.resources.limits
+            limit = limits.memory if limits else None
+        if swap is None or swap == -1:
+            return
+        path = ("services", name, "memswap_limit")
+        if limit is None:
+            self.error(path, "needs mem_limit: memswap_limit is memory plus swap")
+        elif swap < limit:
+            self.error(path, f"{swap} is below mem_limit ({limit}); it counts memory plus swap")
+
+    def published_ports(self) -> None:
+        seen: dict[tuple[str, int], str] = {}
+        for name, service in self.stack.services.items():
+            replicas = self.stack.replicas(name)
+            for index, port in enumerate(service.ports):
+                if not port.published:
+                    continue
+                path = ("services", name, "ports", index)
+                label = f"{port.published}/{port.protocol}"
+                if replicas > 1:
+                    self.error(path, f"port {label} is published by {replicas} replicas; "
+                               "only one process can listen on it")
+                key = (port.protocol, port.published)
+                if key in seen:
+                    self.error(path, f"port {label} is already published by {seen[key]}")
+                seen.setdefault(key, name)
+
+    def fixed_addresses(self) -> None:
+        taken: dict[str, str] = {}
+        for name, service in self.stack.services.items():
+            for network, settings in service.networks.items():
+                if settings is None or settings.ipv4_address is None:
+                    continue
+                self.fixed_address(name, network, settings.ipv4_address, taken)
+
+    def fixed_address(self, name: str, network: str, address: str, taken: dict) -> None:
+        path = ("services", name, "networks", network, "ipv4_address")
+        if self.stack.replicas(name) > 1:
+            self.error(path, "a fixed address cannot be shared by several replicas")
+        subnet = _subnet_of(self.stack, network)
+        if subnet is None:
+            self.error(path, f"network {network!r} needs ipam.config[0].subnet for a fixed address")
+        elif ipaddress.ip_address(address) not in ipaddress.ip_network(subnet):
+            self.error(path, f"{address} is not in {network}'s subnet {subnet}")
+        key = f"{network}/{address}"
+        if key in taken:
+            self.error(path, f"{address} is already the address of {taken[key]}")
+        taken.setdefault(key, name)
+
+
+def _network_peer(service: Service) -> list[str]:
+    mode = service.network_mode or ""
+    return [mode[len("service:"):]] if mode.startswith("service:") else []
+
+
+def _has_healthcheck(service: Service) -> bool:
+    check = service.healthcheck
+    return bool(check and check.test and check.test[0] != "NONE")
+
+
+def _subnet_of(stack: Stack, network: str) -> str | None:
+    settings = stack.networks.get(network)
+    if settings and settings.ipam and settings.ipam.config:
+        return settings.ipam.config[0].subnet
+    return None

@@ -1,0 +1,144 @@
+"""The loader: stack files -> frozen `Stack`, as a pipeline of small named steps.
+
+    find files -> project environment (.env) -> read (YAML with positions)
+    -> interpolate -> normalise (per file) -> merge -> name the project
+    -> select profiles -> reject what cannot apply -> service environments
+    -> validate (pydantic) -> cross-check
+
+Every step reports into one `Report`; `load` raises one `SpecError` carrying every
+problem found, each located in the user's file. Reads files, never os.environ: the
+caller passes the environment in `LoadOptions`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from stackrun.errors import Diagnostic, Location
+from stackrun.spec import project
+from stackrun.spec.discovery import stack_files
+from stackrun.spec.environment import project_environment, resolve_service_environments
+from stackrun.spec.interpolate import interpolate_tree
+from stackrun.spec.merge import merge_files
+from stackrun.spec.normalize import normalize_file
+from stackrun.spec.options import LoadOptions
+from stackrun.spec.report import Report
+from stackrun.spec.source import LDict, SourceError, parse
+from stackrun.spec.unsupported import check_unsupported
+
+if TYPE_CHECKING:
+    from stackrun.spec.models import Stack
+
+
+def load(options: LoadOptions, warnings: list[Diagnostic] | None = None) -> Stack:
+    """The validated Stack; raise SpecError. Warnings are appended to `warnings`."""
+    from stackrun.spec.checks import cross_check
+    from stackrun.spec.validation import validate
+
+    report = Report()
+    files = stack_files(options.files, options.working_dir, options.environ)
+    report.files = [str(path) for path in files]
+    project_dir = files[0].parent
+    env = project_environment(project_dir, options.environ, report)
+    trees = read_files(files, report)
+    report.raise_errors()
+    for path, tree in zip(files, trees):
+        interpolate_tree(tree, env, report)
+        normalize_file(tree, str(path.parent), env, report)
+    merged = merge_files(trees)
+    name = project_name(options.project_name, env, merged, project_dir, report)
+    disabled = select_profiles(merged, project.active_profiles(options.profiles, env))
+    check_unsupported(merged, report)
+    resolve_service_environments(merged, env, report)
+    extra = {"name": name, "project_dir": str(project_dir), "files": tuple(map(str, files))}
+    stack = validate(merged, extra, report)
+    if stack is not None:
+        cross_check(stack, merged, disabled, report)
+    report.raise_errors()
+    if warnings is not None:
+        warnings.extend(report.warnings)
+    return stack
+
+
+def read_files(files: list[Path], report: Report) -> list[LDict]:
+    """Parse each file; a file must hold a mapping."""
+    trees = []
+    for path in files:
+        tree = read_file(path, report)
+        if tree is not None:
+            trees.append(tree)
+    return trees
+
+
+def read_file(path: Path, report: Report) -> LDict | None:
+    where = Location(str(path), 1, 1)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        report.error(where, "", f"cannot read the file: {getattr(error, 'strerror', None) or error}")
+        return None
+    try:
+        tree = parse(text, str(path))
+    except SourceError as error:
+        report.extend(error.diagnostics)
+        return None
+    if not isinstance(tree, LDict):
+        report.error(where, "", "a stack file must be a mapping with a services: key")
+        return None
+    return tree
+
+
+def project_name(explicit: str | None, env, tree: LDict, project_dir: Path, report: Report) -> str:
+    """The project's name by Compose's precedence; reports an unusable one."""
+    written = tree.get("name")
+    written = str(written) if isinstance(written, (str, int)) and written != "" else None
+    candidate = project.choose_name(explicit, env, written, str(project_dir))
+    problem = project.name_problem(candidate)
+    if problem:
+        where = tree.at("name") if candidate.source == "name:" else None
+        report.error(where, "name" if where else "", problem)
+    return candidate.name
+
+
+def select_profiles(tree: LDict, active: frozenset[str]) -> dict[str, tuple[str, ...]]:
+    """Drop the services whose profiles are all inactive; return them with their profiles."""
+    services = tree.get("services")
+    if not isinstance(services, LDict):
+        return {}
+    disabled = {}
+    for name, service in list(services.items()):
+        profiles = _profiles_of(service)
+        if not project.is_enabled(profiles, active):
+            disabled[name] = tuple(profiles)
+            del services[name]
+    return disabled
+
+
+def _profiles_of(service: Any) -> list[str]:
+    profiles = service.get("profiles") if isinstance(service, dict) else None
+    if isinstance(profiles, list):
+        return [p for p in profiles if isinstance(p, str)]
+    return []
+
+
+
+def load_project_name(options: LoadOptions) -> str:
+    """Only the project's name: reads the files and `.env` but validates nothing else.
+
+    For verbs such as `down` and `ps` that must work fast, and even when the rest of
+    the file has become invalid.
+    """
+    report = Report()
+    files = stack_files(options.files, options.working_dir, options.environ)
+    env = project_environment(files[0].parent, options.environ, report)
+    trees = read_files(files, report)
+    report.raise_errors()
+    named = LDict(trees[0].location)
+    for tree in trees:
+        if "name" in tree:
+            named.put("name", tree["name"], tree.at("name"))
+    interpolate_tree(named, env, report)
+    name = project_name(options.project_name, env, named, files[0].parent, report)
+    report.raise_errors()
+    return name

@@ -1,0 +1,335 @@
+"""The stack file as frozen pydantic models, in Compose's long (normalised) syntax.
+
+The loader turns short syntaxes into these shapes before validation (see
+`normalize.py`); the `Short` markers only tell the JSON Schema that the file may use
+them. Keys and defaults follow the Compose specification; stackrun's own keys live
+under `x-stackrun:` so that a stack file stays a valid Compose file. Other `x-*`
+keys are accepted and ignored.
+
+Start-up cost matters (`stackrun config` is timed): every model defers building its
+validator until the first `Stack` is validated, and this module avoids `from
+__future__ import annotations` so that pydantic need not evaluate string annotations.
+"""
+
+from typing import Annotated, Any, Literal
+
+from stackrun.spec import startup, syntax
+
+startup.skip_plugin_discovery()
+
+from pydantic import (  # noqa: E402
+    BaseModel, ConfigDict, Field, WithJsonSchema, field_validator, model_validator,
+)
+from stackrun.spec.types import (
+    AbsolutePath, Bytes, Capability, CgroupPath, Duration, Expose, Hostname, IPAddress,
+    IPv4Address, IPv4Subnet, Mode, MountTarget, Name, NetworkMode, ProjectName, Restart,
+    SecurityOpt, Short, Signal, Tmpfs, UlimitName,
+)  # fmt: skip
+
+_STRING = {"type": "string"}
+_STRINGS = {"type": "array", "items": _STRING}
+_SCALAR = {"type": ["string", "number", "boolean", "null"]}
+_LIST_OR_MAP = WithJsonSchema(
+    {"anyOf": [{"type": "array", "items": _STRING, "description": "KEY=VALUE items"},
+               {"type": "object", "additionalProperties": _SCALAR}]}
+)
+_COMMAND = WithJsonSchema({"anyOf": [_STRING, _STRINGS, {"type": "null"}]})
+_STRING_OR_LIST = Short({"anyOf": [_STRING, _STRINGS]})
+_PORT_SHORT = Short({"type": ["string", "integer"], "description": "[IP:][PUBLISHED:]TARGET[/PROTO]"})
+
+
+class Model(BaseModel):
+    """Frozen, closed to unknown keys; `x-*` extension keys are dropped."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        frozen=True,
+        populate_by_name=True,
+        defer_build=True,
+        json_schema_extra={"patternProperties": {"^x-": {}}},
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _drop_extensions(cls, data: Any) -> Any:
+        if isinstance(data, dict) and any(str(key).startswith("x-") for key in data):
+            keep = _declared_aliases(cls)
+            return {k: v for k, v in data.items() if not str(k).startswith("x-") or k in keep}
+        return data
+
+
+def _declared_aliases(cls: type[BaseModel]) -> set[str]:
+    return {field.alias for field in cls.model_fields.values() if field.alias}
+
+
+# ---------------------------------------------------------------- service parts
+
+
+class Dependency(Model):
+    condition: Literal["service_started", "service_healthy", "service_completed_successfully"] = (
+        "service_started"
+    )
+    required: bool = True
+    restart: bool = False
+
+
+class Healthcheck(Model):
+    test: Annotated[tuple[str, ...] | None, _COMMAND] = None
+    interval: Duration | None = None
+    timeout: Duration | None = None
+    retries: int | None = Field(None, ge=0)
+    start_period: Duration | None = None
+    start_interval: Duration | None = None
+    disable: bool = False
+
+    @field_validator("test")
+    @classmethod
+    def _check_test(cls, test: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        if test is not None:
+            _check_health_test(test)
+        return test
+
+
+def _check_health_test(test: tuple[str, ...]) -> None:
+    kind = test[0] if test else ""
+    if kind == "NONE":
+        return
+    if kind not in ("CMD", "CMD-SHELL"):
+        raise ValueError(
+            'test must start with "CMD", "CMD-SHELL" or "NONE", e.g. '
+            '["CMD", "curl", "-f", "http://localhost"], or be a shell command string'
+        )
+    if len(test) < 2:
+        raise ValueError(f"{kind} needs a command after it")
+
+
+class ResourceLimits(Model):
+    cpus: float | None = Field(None, gt=0)
+    memory: Bytes | None = None
+    pids: int | None = None
+
+
+class ResourceReservations(Model):
+    cpus: float | None = Field(None, ge=0)
+    memory: Bytes | None = None
+
+
+class Resources(Model):
+    limits: ResourceLimits | None = None
+    reservations: ResourceReservations | None = None
+
+
+class Deploy(Model):
+    replicas: int | None = Field(None, ge=0)
+    resources: Resources | None = None
+
+
+class BindOptions(Model):
+    create_host_path: bool = True
+    propagation: Literal["shared", "slave", "private", "rshared", "rslave", "rprivate"] | None = None
+
+
+class VolumeOptions(Model):
+    nocopy: bool = False
+    subpath: str | None = None
+
+
+class TmpfsOptions(Model):
+    size: Bytes | None = None
+    mode: Mode | None = None
+
+
+class ServiceVolume(Model):
+    type: Literal["bind", "volume", "tmpfs"]
+    source: str | None = None
+    target: MountTarget
+    read_only: bool = False
+    bind: BindOptions | None = None
+    volume: VolumeOptions | None = None
+    tmpfs: TmpfsOptions | None = None
+    consistency: str | None = None
+
+    @model_validator(mode="after")
+    def _check_source(self) -> "ServiceVolume":
+        if self.type == "bind" and not self.source:
+            raise ValueError("a bind mount needs a source: the host path to mount")
+        if self.type == "tmpfs" and self.source:
+            raise ValueError("a tmpfs mount takes no source")
+        if self.type == "volume" and self.source and "/" in self.source:
+            raise ValueError(
+                f"volume source {self.source!r} is a path: use type: bind, or a volume name"
+            )
+        return self
+
+
+class Port(Model):
+    target: int = Field(ge=1, le=65535)
+    published: int | None = Field(None, ge=0, le=65535)
+    host_ip: IPAddress | None = None
+    protocol: Literal["tcp", "udp"] = "tcp"
+    mode: Literal["host", "ingress"] | None = None
+    name: str | None = None
+    app_protocol: str | None = None
+
+
+class ServiceNetwork(Model):
+    aliases: tuple[Name, ...] = ()
+    ipv4_address: IPv4Address | None = None
+
+
+class Ulimit(Model):
+    soft: int
+    hard: int
+
+    @model_validator(mode="after")
+    def _soft_below_hard(self) -> "Ulimit":
+        if self.hard != -1 and (self.soft == -1 or self.soft > self.hard):
+            raise ValueError(f"soft limit {self.soft} is above the hard limit {self.hard}")
+        return self
+
+
+class Logging(Model):
+    driver: Literal["json-file", "local", "none"] | None = None
+    options: dict[Literal["max-size", "max-file"], str] = {}
+
+    @model_validator(mode="after")
+    def _check_options(self) -> "Logging":
+        syntax.parse_bytes(self.options.get("max-size", 0))
+        if not self.options.get("max-file", "1").isdigit():
+            raise ValueError(f"max-file {self.options['max-file']!r} is not a number of files")
+        return self
+
+
+class EnvFile(Model):
+    path: str
+    required: bool = True
+    format: Literal["raw"] | None = None
+
+
+class Backoff(Model):
+    initial: Duration | None = None
+    max: Duration | None = None
+    reset: Duration | None = None
+
+
+class ServiceExtension(Model):
+    """`x-stackrun:` of a service."""
+
+    rootfs: str | None = Field(None, description="directory to use as the root filesystem")
+    restart_on_unhealthy: bool = False
+    backoff: Backoff | None = None
+
+
+# ---------------------------------------------------------------- service
+
+
+class Service(Model):
+    image: str | None = Field(None, description="only with x-stackrun.rootfs; informative")
+    command: Annotated[tuple[str, ...] | None, _COMMAND] = None
+    entrypoint: Annotated[tuple[str, ...] | None, _COMMAND] = None
+    environment: Annotated[dict[str, str | None], _LIST_OR_MAP] = {}
+    env_file: Annotated[tuple[Annotated[EnvFile, Short(_STRING)], ...], _STRING_OR_LIST] = ()
+    working_dir: str | None = None
+    user: str | None = None
+    hostname: Hostname | None = None
+    depends_on: Annotated[dict[Name, Dependency], Short(_STRINGS)] = {}
+    healthcheck: Healthcheck | None = None
+    restart: Restart | None = None
+    deploy: Deploy | None = None
+    scale: int | None = Field(None, ge=0)
+    mem_limit: Bytes | None = None
+    memswap_limit: Bytes | None = None
+    mem_reservation: Bytes | None = None
+    cpus: float | None = Field(None, gt=0)
+    cpu_shares: int | None = Field(None, ge=2)
+    pids_limit: int | None = None
+    volumes: tuple[Annotated[ServiceVolume, Short(_STRING)], ...] = ()
+    tmpfs: Annotated[tuple[Tmpfs, ...], _STRING_OR_LIST] = ()
+    networks: Annotated[dict[Name, ServiceNetwork | None], Short(_STRINGS)] = {}
+    network_mode: NetworkMode | None = None
+    ports: tuple[Annotated[Port, _PORT_SHORT], ...] = ()
+    expose: tuple[Expose, ...] = ()
+    stop_signal: Signal | None = None
+    stop_grace_period: Duration | None = None
+    init: bool | None = None
+    read_only: bool | None = None
+    cap_add: tuple[Capability, ...] = ()
+    cap_drop: tuple[Capability, ...] = ()
+    security_opt: tuple[SecurityOpt, ...] = ()
+    ulimits: dict[UlimitName, Annotated[Ulimit, Short({"type": "integer"})]] = {}
+    labels: Annotated[dict[str, str], _LIST_OR_MAP] = {}
+    extra_hosts: Annotated[dict[str, IPAddress], Short(_STRINGS)] = {}
+    dns: Annotated[tuple[IPAddress, ...], _STRING_OR_LIST] = ()
+    logging: Logging | None = None
+    profiles: tuple[Name, ...] = ()
+    x_stackrun: ServiceExtension | None = Field(None, alias="x-stackrun")
+
+
+# ---------------------------------------------------------------- top level
+
+
+class VolumeDriverOptions(Model):
+    type: Literal["none"] = "none"
+    o: Literal["bind"] = "bind"
+    device: AbsolutePath
+
+
+class Volume(Model):
+    name: str | None = None
+    external: bool = False
+    driver: Literal["local"] | None = None
+    driver_opts: VolumeDriverOptions | None = None
+    labels: Annotated[dict[str, str], _LIST_OR_MAP] = {}
+
+
+class IpamConfig(Model):
+    subnet: IPv4Subnet | None = None
+    gateway: IPv4Address | None = None
+
+
+class Ipam(Model):
+    driver: Literal["default"] | None = None
+    config: tuple[IpamConfig, ...] = Field((), max_length=1)
+
+
+class Network(Model):
+    name: str | None = None
+    external: bool = False
+    internal: bool = False
+    driver: Literal["bridge"] | None = None
+    ipam: Ipam | None = None
+    labels: Annotated[dict[str, str], _LIST_OR_MAP] = {}
+
+
+class StackExtension(Model):
+    """Top-level `x-stackrun:`."""
+
+    cgroup_parent: CgroupPath | None = None
+    subnet_pool: IPv4Subnet | None = None
+
+
+class StackFile(Model):
+    """What a stack file may contain (the JSON Schema is generated from this)."""
+
+    model_config = ConfigDict(title="stackrun stack file")
+
+    name: ProjectName | None = None
+    services: dict[Name, Service]
+    volumes: dict[Name, Volume] = {}
+    networks: dict[Name, Network] = {}
+    x_stackrun: StackExtension | None = Field(None, alias="x-stackrun")
+
+
+class Stack(StackFile):
+    """A loaded stack: the files merged, interpolated, normalised and checked."""
+
+    name: ProjectName
+    project_dir: str = Field(exclude=True)
+    files: tuple[str, ...] = Field((), exclude=True)
+
+    def replicas(self, service: str) -> int:
+        spec = self.services[service]
+        if spec.deploy and spec.deploy.replicas is not None:
+            return spec.deploy.replicas
+        return spec.scale if spec.scale is not None else 1
+

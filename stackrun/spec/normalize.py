@@ -1,0 +1,292 @@
+"""Short syntaxes to long ones, one file at a time, before the files are merged.
+
+`ports: ["8080:80"]` becomes `[{target: 80, published: 8080, protocol: tcp}]`,
+`environment: [A=1]` becomes `{A: "1"}`, `command: "a b"` becomes `[a, b]`, and so
+on, as Compose's own loader does, so that merging and validation see one shape. The
+new containers keep the location of what they came from. A value of an unexpected
+type is left as it is for validation to report; env_file paths are made absolute
+against the directory of the file that names them.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from stackrun.spec import syntax
+from stackrun.spec.report import Path, Report
+from stackrun.spec.source import RESET, LDict, LList, Override
+
+
+@dataclass
+class _Context:
+    """What a shape function may use: where the file is, the variables, and a report."""
+
+    report: Report
+    base_dir: str
+    env: Mapping[str, str]
+    path: Path = ()
+    where: Any = None
+
+    def problem(self, message: str, at: str | int | None = None, where=None) -> None:
+        path = self.path if at is None else (*self.path, at)
+        self.report.error(where or self.where, path, message)
+
+
+def normalize_file(tree: Any, base_dir: str, env: Mapping[str, str], report: Report) -> Any:
+    """Rewrite one parsed file in place (and return it)."""
+    if not isinstance(tree, LDict):
+        return tree
+    for section in ("volumes", "networks"):
+        _fill_nulls(tree.get(section))
+    services = tree.get("services")
+    _fill_nulls(services)
+    if isinstance(services, LDict):
+        for name, service in services.items():
+            if isinstance(service, LDict):
+                _normalize_service(name, service, _Context(report, base_dir, env))
+    for section in ("volumes", "networks"):
+        _normalize_labels(tree.get(section), _Context(report, base_dir, env, (section,)))
+    return tree
+
+
+def _fill_nulls(section: Any) -> None:
+    """`services: {api: }` and `volumes: {data: }` mean an empty mapping."""
+    if isinstance(section, LDict):
+        for key, value in section.items():
+            if value is None:
+                section[key] = LDict(section.at(key))
+
+
+def _normalize_service(name: str, service: LDict, ctx: _Context) -> None:
+    for key, shape in _SERVICE_SHAPES.items():
+        if key not in service or service[key] is RESET:
+            continue
+        ctx.path, ctx.where = ("services", name, key), service.at(key)
+        value = service[key]
+        if isinstance(value, Override):
+            value.value = shape(value.value, ctx)
+        else:
+            service[key] = shape(value, ctx)
+
+
+def _normalize_labels(section: Any, ctx: _Context) -> None:
+    if isinstance(section, LDict):
+        for name, item in section.items():
+            if isinstance(item, LDict) and "labels" in item:
+                ctx.path, ctx.where = (*ctx.path[:1], name, "labels"), item.at("labels")
+                item["labels"] = _labels(item["labels"], ctx)
+
+
+# ---------------------------------------------------------------- shape functions
+
+
+def _argv(value: Any, ctx: _Context) -> Any:
+    if isinstance(value, str):
+        try:
+            argv = syntax.split_command(value)
+            return LList(ctx.where, argv, [ctx.where] * len(argv))
+        except ValueError as error:  # reported here; a valid shape avoids a second report
+            ctx.problem(str(error))
+            return LList(ctx.where, [value], [ctx.where])
+    return value
+
+
+def _scalar_text(value: Any) -> Any:
+    """Compose writes booleans in lower case and numbers as written."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return str(value)
+    return value
+
+
+def _key_values(value: Any, ctx: _Context, missing: Any) -> Any:
+    """A list of KEY=VALUE (or KEY) items, or a mapping -> a mapping of text values."""
+    if isinstance(value, LList):
+        result = LDict(value.location)
+        for index, item in enumerate(value):
+            if not isinstance(item, str) or not item or item.startswith("="):
+                ctx.problem("expected KEY=VALUE", index, value.at(index))
+                continue
+            key, text = syntax.parse_key_value(item)
+            result.put(key, missing if text is None else text, value.at(index))
+        return result
+    if isinstance(value, LDict):
+        for key, item in list(value.items()):
+            if isinstance(item, (LDict, LList)):
+                ctx.problem("expected a text value", key, value.at(key))
+                del value[key]
+            else:
+                value[key] = missing if item is None else _scalar_text(item)
+    return value
+
+
+def _environment(value: Any, ctx: _Context) -> Any:
+    return _key_values(value, ctx, missing=None)
+
+
+def _labels(value: Any, ctx: _Context) -> Any:
+    return _key_values(value, ctx, missing="")
+
+
+def _env_files(value: Any, ctx: _Context) -> Any:
+    items = LList(ctx.where, [value], [ctx.where]) if isinstance(value, str) else value
+    if not isinstance(items, LList):
+        return value
+    result = LList(items.location)
+    for index, item in enumerate(items):
+        entry = LDict(items.at(index), {"path": item}) if isinstance(item, str) else item
+        if isinstance(entry, LDict) and isinstance(entry.get("path"), str):
+            entry["path"] = os.path.normpath(os.path.join(ctx.base_dir, entry["path"]))
+        result.add(entry, items.at(index))
+    return result
+
+
+def _depends_on(value: Any, ctx: _Context) -> Any:
+    if isinstance(value, LList):
+        result = LDict(value.location)
+        for index, item in enumerate(value):
+            if not isinstance(item, str):
+                ctx.problem("expected a service name", index, value.at(index))
+                continue
+            result.put(item, LDict(value.at(index)), value.at(index))
+        value = result
+    if isinstance(value, LDict):
+        for key, item in value.items():
+            entry = LDict(value.at(key)) if item is None else item
+            if isinstance(entry, LDict):
+                entry.setdefault("condition", "service_started")
+                entry.setdefault("required", True)
+            value[key] = entry
+    return value
+
+
+def _healthcheck(value: Any, ctx: _Context) -> Any:
+    if not isinstance(value, LDict):
+        return value
+    if value.get("disable") is True:
+        where = value.at("disable")
+        value.pop("disable")
+        value.put("test", LList(where, ["NONE"], [where]), where)
+    test = value.get("test")
+    if isinstance(test, str):
+        value["test"] = LList(value.at("test"), ["CMD-SHELL", test])
+    return value
+
+
+def _service_networks(value: Any, ctx: _Context) -> Any:
+    if not isinstance(value, LList):
+        return value
+    result = LDict(value.location)
+    for index, item in enumerate(value):
+        if isinstance(item, str):
+            result.put(item, None, value.at(index))
+        else:
+            ctx.problem("expected a network name", index, value.at(index))
+    return result
+
+
+def _ports(value: Any, ctx: _Context) -> Any:
+    if not isinstance(value, LList):
+        return value
+    result = LList(value.location)
+    for index, item in enumerate(value):
+        where = value.at(index)
+        if isinstance(item, (str, int)) and not isinstance(item, bool):
+            try:
+                for entry in syntax.parse_port(item):
+                    result.add(LDict(where, entry), where)
+            except ValueError as error:  # reported here; left out so as not to report it twice
+                ctx.problem(str(error), index, where)
+        else:
+            result.add(_long_port(item, ctx, index, where), where)
+    return result
+
+
+def _long_port(item: Any, ctx: _Context, index: int, where) -> Any:
+    published = item.get("published") if isinstance(item, LDict) else None
+    if isinstance(published, str) and "-" in published:
+        ctx.problem(f"published range {published!r} needs the short syntax "
+                    f"'{published}:FIRST-LAST'", index, where)
+        item.pop("published")
+    return item
+
+
+def _volumes(value: Any, ctx: _Context) -> Any:
+    if not isinstance(value, LList):
+        return value
+    result = LList(value.location)
+    for index, item in enumerate(value):
+        where = value.at(index)
+        if isinstance(item, str):
+            try:
+                item = LDict(where, syntax.parse_volume(item))
+            except ValueError as error:
+                ctx.problem(str(error), index, where)
+                continue
+        if isinstance(item, LDict) and isinstance(item.get("source"), str):
+            item["source"] = _expand_home(item["source"], ctx.env)
+        result.add(item, where)
+    return result
+
+
+def _expand_home(source: str, env: Mapping[str, str]) -> str:
+    if source == "~" or source.startswith("~/"):
+        home = env.get("HOME")
+        return home + source[1:] if home else source
+    return source
+
+
+def _one_or_many(value: Any, ctx: _Context) -> Any:
+    return LList(ctx.where, [value], [ctx.where]) if isinstance(value, str) else value
+
+
+def _ulimits(value: Any, ctx: _Context) -> Any:
+    if isinstance(value, LDict):
+        for key, item in value.items():
+            if isinstance(item, (int, str)) and not isinstance(item, bool):
+                value[key] = LDict(value.at(key), {"soft": item, "hard": item})
+    return value
+
+
+def _extra_hosts(value: Any, ctx: _Context) -> Any:
+    if isinstance(value, LList):
+        result = LDict(value.location)
+        for index, item in enumerate(value):
+            separator = "=" if isinstance(item, str) and "=" in item else ":"
+            host, address = syntax.parse_key_value(item, separator) if isinstance(item, str) else ("", None)
+            if not host or address is None:
+                ctx.problem("expected HOST=ADDRESS", index, value.at(index))
+                continue
+            result.put(host, address.strip("[]"), value.at(index))
+        return result
+    return value
+
+
+def _expose(value: Any, ctx: _Context) -> Any:
+    if isinstance(value, LList):
+        for index, item in enumerate(value):
+            value[index] = _scalar_text(item)
+    return value
+
+
+_SERVICE_SHAPES: dict[str, Callable[[Any, _Context], Any]] = {
+    "command": _argv,
+    "entrypoint": _argv,
+    "environment": _environment,
+    "labels": _labels,
+    "env_file": _env_files,
+    "depends_on": _depends_on,
+    "healthcheck": _healthcheck,
+    "networks": _service_networks,
+    "ports": _ports,
+    "volumes": _volumes,
+    "tmpfs": _one_or_many,
+    "dns": _one_or_many,
+    "ulimits": _ulimits,
+    "extra_hosts": _extra_hosts,
+    "expose": _expose,
+}

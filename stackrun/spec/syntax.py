@@ -1,0 +1,269 @@
+"""Compose's compact notations, parsed into plain values. Pure; errors are ValueError.
+
+Durations (`1m30s`), byte sizes (`512m`), signals (`SIGTERM`), restart policies
+(`on-failure:3`), commands split like a shell would (without running one), and the
+short syntaxes of ports, volumes and tmpfs.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import shlex
+import signal
+from typing import Any
+
+
+# ---------------------------------------------------------------- scalars
+
+
+class OctalInt(int):
+    """An integer written `0o755` in YAML: file modes tell it from a decimal `755`."""
+
+
+_DURATION = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
+_DURATION_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def parse_duration(value: Any) -> float:
+    """`1m30s`, `500ms`, `2h`, or a number of seconds -> seconds."""
+    if isinstance(value, bool):
+        raise ValueError(f"{value!r} is not a duration; write e.g. 10s, 1m30s, 500ms")
+    if isinstance(value, (int, float)):
+        if value < 0:
+            raise ValueError(f"duration {value} is negative")
+        return float(value)
+    text = str(value).strip()
+    position, total = 0, 0.0
+    for match in _DURATION.finditer(text):
+        if match.start() != position:
+            break
+        total += float(match.group(1)) * _DURATION_UNITS[match.group(2)]
+        position = match.end()
+    if not text or position != len(text):
+        raise ValueError(f"{value!r} is not a duration; write e.g. 10s, 1m30s, 500ms")
+    return total
+
+
+def format_duration(seconds: float) -> str:
+    """Seconds -> the shortest Compose duration: 90 -> `1m30s`, 0.5 -> `500ms`."""
+    if seconds == 0:
+        return "0s"
+    millis = round(seconds * 1000)
+    hours, rest = divmod(millis, 3_600_000)
+    minutes, rest = divmod(rest, 60_000)
+    secs, millis = divmod(rest, 1000)
+    parts = [f"{hours}h" if hours else "", f"{minutes}m" if minutes else ""]
+    if millis and not secs:
+        parts.append(f"{millis}ms")
+    elif millis:
+        parts.append(f"{secs}.{millis:03d}".rstrip("0") + "s")
+    elif secs:
+        parts.append(f"{secs}s")
+    return "".join(parts)
+
+
+_SIZE = re.compile(r"^(\d+(?:\.\d+)?)\s*([kmgtp]?)(i?b?)$", re.IGNORECASE)
+_SIZE_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40, "p": 1 << 50}
+
+
+def parse_bytes(value: Any) -> int:
+    """`512m`, `1.5g`, `64kb`, or a number of bytes -> bytes (binary units, as Docker)."""
+    if isinstance(value, bool):
+        raise ValueError(f"{value!r} is not a size; write e.g. 512m, 1g or a number of bytes")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    match = _SIZE.match(str(value).strip())
+    if not match:
+        raise ValueError(f"{value!r} is not a size; write e.g. 512m, 1g or a number of bytes")
+    number, unit = float(match.group(1)), match.group(2).lower()
+    return int(number * _SIZE_UNITS[unit])
+
+
+_SIGNAL_NAMES = {s.name: s for s in signal.Signals if not s.name.startswith("SIG_")}
+
+
+def parse_signal(value: Any) -> str:
+    """`SIGTERM`, `TERM`, `term` or `15` -> `SIGTERM`."""
+    text = str(value).strip()
+    if text.isdigit() and not isinstance(value, bool):
+        try:
+            return signal.Signals(int(text)).name
+        except ValueError:
+            raise ValueError(f"{text} is not a signal number") from None
+    name = text.upper()
+    name = name if name.startswith("SIG") else f"SIG{name}"
+    if name not in _SIGNAL_NAMES:
+        raise ValueError(f"{value!r} is not a signal; write e.g. SIGTERM, SIGINT, SIGQUIT")
+    return name
+
+
+def signal_number(name: str) -> int:
+    return int(_SIGNAL_NAMES[name])
+
+
+RESTART_POLICIES = ("no", "always", "on-failure[:N]", "unless-stopped")
+
+
+def parse_restart(value: Any) -> str:
+    """A restart policy; YAML's `false` (and `no` read as a boolean) mean `no`."""
+    if value is False:
+        return "no"
+    text = str(value).strip()
+    if text in ("no", "always", "unless-stopped", "on-failure"):
+        return text
+    policy, _, retries = text.partition(":")
+    if policy == "on-failure" and retries.isdigit():
+        return f"on-failure:{int(retries)}"
+    raise ValueError(f"{value!r} is not one of {', '.join(RESTART_POLICIES)}")
+
+
+def split_restart(policy: str) -> tuple[str, int | None]:
+    """`on-failure:3` -> ("on-failure", 3)."""
+    name, _, retries = policy.partition(":")
+    return name, int(retries) if retries else None
+
+
+def split_command(text: str) -> list[str]:
+    """Split a command string into argv the way a POSIX shell would, without running one."""
+    try:
+        return shlex.split(text)
+    except ValueError as error:  # "No closing quotation", "No escaped character"
+        raise ValueError(f"cannot split {text!r}: {str(error).lower()}") from None
+
+
+def parse_mode(value: Any) -> int:
+    """A permission mode: `0o1777`, "1777" (octal text) or 1777 (digits read as octal)."""
+    if isinstance(value, OctalInt):
+        mode = int(value)
+    else:
+        try:
+            mode = int(str(value), 8)
+        except ValueError:
+            raise ValueError(f"{value!r} is not an octal mode; write e.g. \"1777\"") from None
+    if not 0 <= mode <= 0o7777:
+        raise ValueError(f"{value!r} is not a permission mode (at most 7777)")
+    return mode
+
+
+# ---------------------------------------------------------------- ports
+
+
+def parse_port(value: Any) -> list[dict[str, Any]]:
+    """`[HOST_IP:][PUBLISHED:]TARGET[/PROTOCOL]`, ranges allowed -> long-syntax entries."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return [{"target": value, "protocol": "tcp"}]
+    text = str(value).strip()
+    spec, _, protocol = text.partition("/")
+    protocol = protocol or "tcp"
+    host_ip, published, target = _split_port_spec(spec, text)
+    targets = _port_range(target, text)
+    publish = _port_range(published, text) if published else []
+    if publish and len(publish) != len(targets):
+        raise ValueError(
+            f"port {text!r}: {len(publish)} published ports for {len(targets)} target ports; "
+            "give ranges of the same length"
+        )
+    entries = []
+    for index, port in enumerate(targets):
+        entry: dict[str, Any] = {"target": port, "protocol": protocol}
+        if publish:
+            entry["published"] = publish[index]
+        if host_ip:
+            entry["host_ip"] = host_ip
+        entries.append(entry)
+    return entries
+
+
+def _split_port_spec(spec: str, text: str) -> tuple[str, str, str]:
+    if spec.startswith("["):  # [::1]:8080:80
+        address, bracket, rest = spec[1:].partition("]")
+        if not bracket or not rest.startswith(":"):
+            raise ValueError(f"port {text!r}: expected [IPv6]:PUBLISHED:TARGET")
+        _check_ip(address, text)
+        published, _, target = rest[1:].rpartition(":")
+        return address, published, target
+    parts = spec.rsplit(":", 2)
+    if len(parts) == 3:
+        _check_ip(parts[0], text)
+        return parts[0], parts[1], parts[2]
+    if len(parts) == 2:
+        return "", parts[0], parts[1]
+    return "", "", parts[0]
+
+
+def _check_ip(address: str, text: str) -> None:
+    try:
+        ipaddress.ip_address(address)
+    except ValueError:
+        raise ValueError(f"port {text!r}: {address!r} is not an IP address") from None
+
+
+def _port_range(text: str, whole: str) -> list[int]:
+    first, dash, last = text.partition("-")
+    if not first.isdigit() or (dash and not last.isdigit()):
+        raise ValueError(f"port {whole!r}: {text!r} is not a port number or range")
+    low, high = int(first), int(last) if dash else int(first)
+    if high < low:
+        raise ValueError(f"port {whole!r}: range {text} goes backwards")
+    return list(range(low, high + 1))
+
+
+# ---------------------------------------------------------------- volumes and tmpfs
+
+_BIND_PREFIXES = ("/", ".", "~")
+_VOLUME_MODES = {"ro", "rw", "z", "Z", "nocopy", "cached", "delegated", "consistent"}
+_PROPAGATION = {"shared", "slave", "private", "rshared", "rslave", "rprivate"}
+
+
+def parse_volume(text: str) -> dict[str, Any]:
+    """`[SOURCE:]TARGET[:MODE]` -> a long-syntax volume (bind, named or anonymous)."""
+    parts = text.split(":")
+    if len(parts) > 3 or not all(parts):
+        raise ValueError(f"volume {text!r}: expected [SOURCE:]TARGET[:MODE]")
+    if len(parts) == 1:
+        return {"type": "volume", "target": parts[0]}
+    source, target = parts[0], parts[1]
+    modes = set(parts[2].split(",")) if len(parts) == 3 else set()
+    unknown = modes - _VOLUME_MODES - _PROPAGATION
+    if unknown:
+        raise ValueError(f"volume {text!r}: unknown mode {sorted(unknown)[0]!r}; use ro or rw")
+    bind = source.startswith(_BIND_PREFIXES)
+    entry: dict[str, Any] = {"type": "bind" if bind else "volume", "source": source, "target": target}
+    if "ro" in modes:
+        entry["read_only"] = True
+    if bind:
+        entry["bind"] = {"create_host_path": True}
+        propagation = modes & _PROPAGATION
+        if propagation:
+            entry["bind"]["propagation"] = propagation.pop()
+    elif "nocopy" in modes:
+        entry["volume"] = {"nocopy": True}
+    return entry
+
+
+def parse_tmpfs(text: str) -> dict[str, Any]:
+    """`/run[:size=64m,mode=1777,ro]` -> {target, size?, mode?, read_only?}."""
+    target, _, options = text.partition(":")
+    entry: dict[str, Any] = {"target": target}
+    for option in filter(None, options.split(",")):
+        name, _, value = option.partition("=")
+        if name == "size":
+            entry["size"] = parse_bytes(value)
+        elif name == "mode":
+            entry["mode"] = parse_mode(value)
+        elif name in ("ro", "rw"):
+            entry["read_only"] = name == "ro"
+        else:
+            raise ValueError(f"tmpfs {text!r}: unsupported option {name!r}; use size, mode, ro")
+    return entry
+
+
+def parse_key_value(text: str, separators: str = "=") -> tuple[str, str | None]:
+    """`KEY=VALUE` -> (KEY, VALUE); `KEY` -> (KEY, None)."""
+    for index, char in enumerate(text):
+        if char in separators:
+            return text[:index], text[index + 1 :]
+    return text, None

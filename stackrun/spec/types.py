@@ -1,0 +1,198 @@
+"""Value types of the stack-file models: durations, sizes, signals, names, safe paths.
+
+Each is an `Annotated` type whose validator raises ValueError with a message meant
+for the user (the loader puts it after `FILE:LINE:COL: key.path:`), and whose JSON
+Schema says what may be written in the file.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import posixpath
+import re
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BeforeValidator, PlainSerializer, WithJsonSchema
+
+from stackrun.spec import linux, syntax
+
+NAME_PATTERN = r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$"
+_NAME = re.compile(NAME_PATTERN)
+PROJECT_PATTERN = r"^[a-z0-9][a-z0-9_-]*$"
+_HOSTNAME = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9-]{0,62})(\.[A-Za-z0-9][A-Za-z0-9-]{0,62})*$")
+_FORBIDDEN_TARGETS = ("/proc", "/sys", "/dev")
+
+
+class Short:
+    """JSON Schema marker: the file may also use Compose's short syntax `schema`."""
+
+    def __init__(self, schema: dict[str, Any]):
+        self.schema = schema
+
+    def __get_pydantic_json_schema__(self, core_schema, handler):
+        return {"anyOf": [self.schema, handler(core_schema)]}
+
+
+def _check_name(value: str) -> str:
+    if not _NAME.match(value):
+        raise ValueError(
+            f"{value!r} is not a valid name: use letters, digits, '_', '.', '-', "
+            "starting with a letter or digit (no '/' or '..')"
+        )
+    return value
+
+
+def _check_absolute(value: str) -> str:
+    if not value.startswith("/"):
+        raise ValueError(f"{value!r} is not an absolute path; start it with '/'")
+    if ".." in value.split("/"):
+        raise ValueError(f"{value!r} contains '..'; write the path without it")
+    return posixpath.normpath(value) if value != "/" else value
+
+
+def _check_target(value: str) -> str:
+    path = _check_absolute(value)
+    if path == "/":
+        raise ValueError("cannot mount over '/'; use x-stackrun.rootfs for a root filesystem")
+    for forbidden in _FORBIDDEN_TARGETS:
+        if path == forbidden or path.startswith(forbidden + "/"):
+            raise ValueError(f"cannot mount over {path}: stackrun provides {forbidden} itself")
+    return path
+
+
+def _check_hostname(value: str) -> str:
+    if len(value) > 253 or not _HOSTNAME.match(value):
+        raise ValueError(f"{value!r} is not a valid hostname (letters, digits, '-', '.')")
+    return value
+
+
+def _check_ip(value: str) -> str:
+    try:
+        return str(ipaddress.ip_address(value))
+    except ValueError:
+        raise ValueError(f"{value!r} is not an IP address") from None
+
+
+def _check_ipv4(value: str) -> str:
+    try:
+        return str(ipaddress.IPv4Address(value))
+    except ValueError:
+        raise ValueError(f"{value!r} is not an IPv4 address") from None
+
+
+def _check_subnet(value: str) -> str:
+    try:
+        return str(ipaddress.IPv4Network(value))
+    except ValueError as error:
+        raise ValueError(f"{value!r} is not an IPv4 subnet like 10.90.0.0/24 ({error})") from None
+
+
+def _check_relative_cgroup(value: str) -> str:
+    parts = value.strip("/").split("/")
+    if ".." in parts or "." in parts:
+        raise ValueError(f"{value!r} must not contain '.' or '..'")
+    return value.strip("/")
+
+
+def _check_capability(value: str) -> str:
+    name = value.upper().removeprefix("CAP_")
+    if name != "ALL" and name not in linux.CAPABILITIES:
+        suggestion = linux.closest(name, linux.CAPABILITIES)
+        hint = f"; did you mean {suggestion}?" if suggestion else ""
+        raise ValueError(f"{value!r} is not a Linux capability{hint}")
+    return name
+
+
+def _check_security_opt(value: str) -> str:
+    if value in ("no-new-privileges", "no-new-privileges:true", "no-new-privileges=true"):
+        return "no-new-privileges:true"
+    if value in ("no-new-privileges:false", "no-new-privileges=false"):
+        return "no-new-privileges:false"
+    raise ValueError(f"{value!r} is not supported; only no-new-privileges[:true|false] is")
+
+
+def _check_ulimit_name(value: str) -> str:
+    if value not in linux.ULIMITS:
+        raise ValueError(f"{value!r} is not a ulimit; use one of {', '.join(sorted(linux.ULIMITS))}")
+    return value
+
+
+def _check_network_mode(value: str) -> str:
+    if value in ("bridge", "host", "none") or (
+        value.startswith("service:") and _NAME.match(value[len("service:") :])
+    ):
+        return value
+    raise ValueError(f"{value!r} is not one of bridge, host, none, service:NAME")
+
+
+def _check_expose(value: Any) -> str:
+    text = str(value)
+    if not re.match(r"^\d+(-\d+)?(/(tcp|udp))?$", text):
+        raise ValueError(f"{text!r} is not a port, range or PORT/PROTOCOL")
+    return text
+
+
+def _check_tmpfs(value: str) -> str:
+    entry = syntax.parse_tmpfs(value)
+    _check_target(entry["target"])
+    return value
+
+
+def _text(schema: dict[str, Any]) -> WithJsonSchema:
+    return WithJsonSchema(schema)
+
+
+_DURATION_SCHEMA = {
+    "anyOf": [{"type": "string", "pattern": r"^((\d+(\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h))+$"},
+              {"type": "number", "minimum": 0}],
+    "description": "a duration: 10s, 1m30s, 500ms, or a number of seconds",
+}
+_BYTES_SCHEMA = {
+    "anyOf": [{"type": "string", "pattern": r"^\d+(\.\d+)?\s*[kmgtpKMGTP]?[iI]?[bB]?$"},
+              {"type": "integer"}],
+    "description": "a size: 512m, 1g, or a number of bytes",
+}
+
+Name = Annotated[str, AfterValidator(_check_name), _text({"type": "string", "pattern": NAME_PATTERN})]
+ProjectName = Annotated[str, _text({"type": "string", "pattern": PROJECT_PATTERN})]
+AbsolutePath = Annotated[str, AfterValidator(_check_absolute)]
+MountTarget = Annotated[str, AfterValidator(_check_target)]
+Hostname = Annotated[str, AfterValidator(_check_hostname)]
+IPAddress = Annotated[str, AfterValidator(_check_ip)]
+IPv4Address = Annotated[str, AfterValidator(_check_ipv4)]
+IPv4Subnet = Annotated[str, AfterValidator(_check_subnet)]
+CgroupPath = Annotated[str, AfterValidator(_check_relative_cgroup)]
+Capability = Annotated[str, AfterValidator(_check_capability)]
+SecurityOpt = Annotated[str, AfterValidator(_check_security_opt)]
+UlimitName = Annotated[str, AfterValidator(_check_ulimit_name)]
+NetworkMode = Annotated[str, AfterValidator(_check_network_mode)]
+Expose = Annotated[str, BeforeValidator(_check_expose), _text({"type": ["string", "integer"]})]
+Tmpfs = Annotated[str, AfterValidator(_check_tmpfs)]
+Duration = Annotated[
+    float,
+    BeforeValidator(syntax.parse_duration),
+    PlainSerializer(syntax.format_duration, return_type=str),
+    _text(_DURATION_SCHEMA),
+]
+Bytes = Annotated[
+    int,
+    BeforeValidator(syntax.parse_bytes),
+    _text(_BYTES_SCHEMA),
+]
+Signal = Annotated[
+    str,
+    BeforeValidator(syntax.parse_signal),
+    _text({"type": ["string", "integer"], "description": "SIGTERM, TERM or 15"}),
+]
+Restart = Annotated[
+    str,
+    BeforeValidator(syntax.parse_restart),
+    _text({"anyOf": [{"type": "string", "pattern": r"^(no|always|unless-stopped|on-failure(:\d+)?)$"},
+                     {"const": False}]}),
+]
+Mode = Annotated[
+    int,
+    BeforeValidator(syntax.parse_mode),
+    PlainSerializer(lambda mode: f"{mode:o}", return_type=str),
+    _text({"type": ["string", "integer"], "description": "octal permission bits: \"1777\""}),
+]

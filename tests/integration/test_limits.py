@@ -1,0 +1,76 @@
+"""cgroup limits as the services feel them: OOM kill reported, fork bomb held, CPU quota."""
+
+from __future__ import annotations
+
+from stackrun.plan.model import Limits
+from stackrun.supervisor.state import UpRequest
+from tests.helpers.supervised import phase, plan, run_supervised, service, wait_for
+
+MiB = 1 << 20
+HOG = ("python3", "-c", "import time; chunks = [bytearray(8 << 20) for _ in range(64)]; "
+       "time.sleep(30)")
+
+
+async def until_exited(supervisor, name):
+    import anyio
+
+    async with supervisor.bus.subscribe(history=True):
+        await supervisor.up(UpRequest())
+        await wait_for(supervisor, lambda s: phase(s, name) == "exited", 20)
+    status = {s.name: s for s in await supervisor.ps()}[name]
+    details = await supervisor.inspect(name)
+    await anyio.sleep(0)
+    actions = [e.action for e in supervisor.bus.recent if e.instance == name]
+    return status, details, actions
+
+
+def test_memory_hog_is_oom_killed_and_reported(project):
+    limits = Limits(memory=64 * MiB, memory_swap=64 * MiB)
+    stack = plan(project.name, service(project.name, "hog", *HOG, limits=limits))
+    status, details, actions = run_supervised(stack, until_exited, "hog")
+    assert status.exit_code == 137 and status.oom_kills >= 1
+    assert "out of memory" in status.status_text
+    assert "oom" in actions
+    assert details["State"]["OOMKilled"] is True
+
+
+async def fork_bomb(supervisor, name):
+    import anyio
+
+    await supervisor.up(UpRequest())
+    await anyio.sleep(1.5)
+    cgroup = supervisor.plan.instance(name).cgroup
+    usage = supervisor.kernel.driver.usage(cgroup)
+    lines = supervisor.sink.last_lines(name, 50)
+    return usage.pids, lines
+
+
+def test_fork_bomb_stops_at_pids_limit(project):
+    bomb = ("sh", "-c", "i=0; while [ $i -lt 200 ]; do sleep 30 & i=$((i+1)); done; "
+            "echo started; trap 'exit 0' TERM; wait")
+    stack = plan(project.name, service(project.name, "bomb", *bomb, limits=Limits(pids=20)))
+    pids, lines = run_supervised(stack, fork_bomb, "bomb")
+    assert pids <= 20
+    assert any("fork" in line.lower() or "resource" in line.lower() for line in lines), lines
+
+
+async def cpu_share(supervisor, name):
+    import time
+
+    import anyio
+
+    await supervisor.up(UpRequest())
+    await anyio.sleep(0.3)
+    cgroup = supervisor.plan.instance(name).cgroup
+    driver = supervisor.kernel.driver
+    before, t0 = driver.usage(cgroup).cpu_usec, time.monotonic()
+    await anyio.sleep(1.0)
+    after, t1 = driver.usage(cgroup).cpu_usec, time.monotonic()
+    return (after - before) / 1e6 / (t1 - t0)
+
+
+def test_cpu_spinner_is_held_near_its_quota(project):
+    spin = ("sh", "-c", "trap 'exit 0' TERM; while :; do :; done")
+    stack = plan(project.name, service(project.name, "spin", *spin, limits=Limits(cpus=0.5)))
+    share = run_supervised(stack, cpu_share, "spin")
+    assert 0.35 <= share <= 0.6, share
