@@ -1,5 +1,8 @@
 """Network setup from the single-threaded spawn path. CONTRACT.
 
+Once, in the fork server after importing this module:
+    warm_up()                        # pyroute2 compiles its message tables (~1.5 ms) here,
+                                     # not in every forked intermediate
 Call order in the intermediate process:
     link = open_host_link()          # before unshare: a netlink socket in the host netns
     unshare(CLONE_NEWNET | …)
@@ -28,7 +31,9 @@ import socket
 
 from stackrun.errors import RuntimeFailure
 from stackrun.plan.model import NetworkAttachment
-from stackrun.runtime.network.netlink import LOOPBACK_INDEX, RouteSocket
+from stackrun.runtime.network.netlink import LOOPBACK_INDEX, RouteSocket, warm_up
+
+__all__ = ["HostLink", "attach", "loopback_up", "open_host_link", "warm_up"]
 
 STALE_RETRIES = 3
 
