@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from stackrun.errors import RuntimeFailure
 from stackrun.runtime import linux
-from stackrun.runtime.spawn.namespaces import SERVICE_NAMESPACES, unshare_flags
+from stackrun.runtime.spawn.namespaces import SERVICE_NAMESPACES, cgroup_entry, unshare_flags
 from stackrun.runtime.spawn.protocol import (
     IntermediateExited,
     ServiceForked,
@@ -83,3 +83,16 @@ def test_network_mode_decides_the_network_namespace(mode, fresh_net):
     flags = unshare_flags(mode)
     assert flags & SERVICE_NAMESPACES == SERVICE_NAMESPACES
     assert bool(flags & linux.CLONE_NEWNET) == fresh_net
+
+
+def test_cgroup_entry_uses_v1_tasks_and_keeps_the_v2_procs_apart(tmp_path):
+    v1, v2 = tmp_path / "pids" / "svc", tmp_path / "unified" / "svc"
+    for directory in (v1, v2):
+        directory.mkdir(parents=True)
+        (directory / "cgroup.procs").write_text("")
+    (v1 / "tasks").write_text("")
+    entry = cgroup_entry((str(v1 / "cgroup.procs"), str(v2 / "cgroup.procs")))
+    assert entry.files == (str(v1 / "tasks"),)
+    assert entry.unified_dir == str(v2)
+    assert entry.to_write(born_in_unified=True) == (str(v1 / "tasks"),)
+    assert entry.to_write(born_in_unified=False) == (str(v1 / "tasks"), str(v2 / "cgroup.procs"))

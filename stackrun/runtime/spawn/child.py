@@ -103,21 +103,22 @@ def _detach() -> None:
 
 @dataclass(frozen=True)
 class Stdio:
-    stdin: int
+    stdin: int | None  # None: the service's own /dev/null, opened at install
     stdout: int
     stderr: int
 
     @classmethod
     def lift(cls, stdin: int | None, stdout: int, stderr: int) -> Stdio:
-        """Copies above HIGH_FD, so installing them as 0, 1, 2 cannot clobber each other.
-        stdin None: /dev/null (of the host, opened before /dev is replaced)."""
-        if stdin is None:
-            stdin = os.open("/dev/null", os.O_RDONLY | os.O_CLOEXEC)
-        return cls(*(fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, HIGH_FD)
-                     for fd in (stdin, stdout, stderr)))
+        """Copies above HIGH_FD, so installing them as 0, 1, 2 cannot clobber each other."""
+        def high(fd: int) -> int:
+            return fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, HIGH_FD)
+
+        return cls(None if stdin is None else high(stdin), high(stdout), high(stderr))
 
     def install(self) -> None:
-        for number, fd in enumerate((self.stdin, self.stdout, self.stderr)):
+        with step("open stdin", "/dev/null"):
+            stdin = os.open("/dev/null", os.O_RDONLY) if self.stdin is None else self.stdin
+        for number, fd in enumerate((stdin, self.stdout, self.stderr)):
             os.dup2(fd, number, inheritable=True)
 
 

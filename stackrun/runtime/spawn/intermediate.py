@@ -23,17 +23,20 @@ from stackrun.runtime.spawn.protocol import Channel, step
 from stackrun.runtime.spawn.requests import JoinRequest, SpawnRequest
 
 
-def run_spawn(request: SpawnRequest, channel: Channel, stdout: int, stderr: int) -> NoReturn:
+def run_spawn(request: SpawnRequest, channel: Channel, cgroup_files: tuple[str, ...],
+              stdio: tuple[int, ...]) -> NoReturn:
+    """`cgroup_files`: what the intermediate still writes "0" to (CgroupEntry.to_write)."""
     def body() -> None:
-        pid = _spawn(request, channel, stdout, stderr)
+        pid = _spawn(request, channel, cgroup_files, *stdio)
         channel.service_forked(pid)
 
     child.run_role("intermediate", channel, body, 1)
 
 
-def run_join(request: JoinRequest, channel: Channel, stdio: tuple[int, int, int]) -> NoReturn:
+def run_join(request: JoinRequest, channel: Channel, cgroup_files: tuple[str, ...],
+             stdio: tuple[int, ...]) -> NoReturn:
     def body() -> None:
-        join(request.target_pid, request.cgroup_procs)
+        join(request.target_pid, cgroup_files)
         pid = os.fork()
         if pid == 0:
             child.run_joined(request, channel, stdio)
@@ -42,10 +45,11 @@ def run_join(request: JoinRequest, channel: Channel, stdio: tuple[int, int, int]
     child.run_role("intermediate", channel, body, 1)
 
 
-def _spawn(request: SpawnRequest, channel: Channel, stdout: int, stderr: int) -> int:
+def _spawn(request: SpawnRequest, channel: Channel, cgroup_files: tuple[str, ...], stdout: int,
+           stderr: int) -> int:
     plan = request.plan
     peer_netns = _open_peer_netns(plan, request.join_netns_pid)
-    join_cgroups(request.cgroup_procs)
+    join_cgroups(cgroup_files)
     link = inside.open_host_link() if plan.network_mode == "bridge" else None
     with step("unshare namespaces"):
         linux.unshare(unshare_flags(plan.network_mode))
@@ -79,7 +83,4 @@ def _network_up(plan: ServicePlan, link: inside.HostLink | None) -> None:
         finally:
             link.close()
     elif plan.network_mode == "none":
-        try:
-            inside.loopback_up()
-        except NotImplementedError:
-            pass  # TEMPORARY: until runtime.network.inside lands (issue 4), lo stays down
+        inside.loopback_up()
