@@ -57,7 +57,7 @@ def _round(names, networks, count: int) -> tuple[float, float]:
         MemberRequest(f"s{i}", f"s{i}", f"s{i}", networks=tuple((n.name, (), None) for n in networks))
         for i in range(count)
     )
-    plan = layout(names, networks, members, taken=host.taken_subnets(names), pool=host.subnet_pool())
+    plan = layout(names, networks, members, taken=host.taken_subnets(names))
     bridges.ensure(plan.networks)
     children, samples = [], []
     try:

@@ -224,7 +224,6 @@ class Lab:
 
     def plan(self, networks, members, **extra):
         extra.setdefault("taken", host.taken_subnets(self.names))
-        extra.setdefault("pool", host.subnet_pool())
         return layout(self.names, networks, members, **extra)
 
     def up(self, result) -> None:

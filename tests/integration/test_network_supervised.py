@@ -41,7 +41,7 @@ sys.exit(3)
 def networked_plan(project: str, clients: dict[str, tuple[str, int]], networks, members):
     """Each instance in `clients` connects to (name or address, attempts); the others serve."""
     names = ProjectNames(project)
-    result = layout(names, networks, members, taken=host.taken_subnets(names), pool=host.subnet_pool())
+    result = layout(names, networks, members, taken=host.taken_subnets(names))
     services = []
     for m in members:
         if m.instance in clients:
@@ -79,8 +79,7 @@ def test_services_reach_each_other_by_name_alias_and_replica_only_on_shared_netw
         member("web", "front"),
     )
     names = ProjectNames(project.name)
-    store_address = layout(names, networks, members, taken=host.taken_subnets(names),
-                           pool=host.subnet_pool()).attachments["store"][0].address.split("/")[0]
+    store_address = layout(names, networks, members, taken=host.taken_subnets(names)).attachments["store"][0].address.split("/")[0]
     clients = {"api": ("store", 100), "worker-1": ("cache", 100), "worker-2": ("store", 100),
                "web": (store_address, 5)}
     stack, _result = networked_plan(project.name, clients, networks, members)
