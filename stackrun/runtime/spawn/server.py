@@ -20,7 +20,7 @@ import socket
 
 from stackrun.errors import RuntimeFailure
 from stackrun.runtime import linux
-from stackrun.runtime.network import inside
+from stackrun.runtime.network import inside, netlink
 from stackrun.runtime.spawn import child, intermediate
 from stackrun.runtime.spawn.namespaces import cgroup_entry, clone_flags
 from stackrun.runtime.spawn.protocol import Channel, step
@@ -34,9 +34,7 @@ def serve(sock: socket.socket, parent: int) -> None:
     if os.getppid() != parent:
         return  # the parent died before PDEATHSIG was armed
     os.setsid()
-    warm_up = getattr(inside, "warm_up", None)  # compiles pyroute2's tables once (issue 4)
-    if warm_up:
-        warm_up()
+    netlink.warm_up()  # pyroute2 compiles its message tables once, here, not per service
     _warm_up()
     gc.freeze()  # what is loaded now stays shared with every intermediate
     Server(sock).loop()
