@@ -22,6 +22,7 @@ for _hook in ("PyOS_BeforeFork", "PyOS_AfterFork_Parent", "PyOS_AfterFork_Child"
 
 # Namespace flags (linux/sched.h).
 CLONE_NEWNS = 0x00020000
+CLONE_PARENT = 0x00008000
 CLONE_NEWCGROUP = 0x02000000
 CLONE_NEWUTS = 0x04000000
 CLONE_NEWIPC = 0x08000000
@@ -101,17 +102,23 @@ class _CloneArgs(ctypes.Structure):
         "tls", "set_tid", "set_tid_size", "cgroup")]
 
 
-def fork_into_cgroup(cgroup_fd: int) -> int:
-    """os.fork(), except that the child starts in the cgroup v2 directory `cgroup_fd`
-    (clone3 CLONE_INTO_CGROUP): no migration afterwards, so no wait for the kernel's
-    global cgroup rwsem. Python's own fork hooks run around it, as in os.fork().
+def clone3(flags: int = 0, cgroup_fd: int | None = None) -> int:
+    """os.fork() through clone3(2); Python's fork hooks run around it as in os.fork().
+
+    `flags` may hold CLONE_NEW* (the child starts in fresh namespaces; CLONE_NEWPID makes
+    it PID 1) and CLONE_PARENT (the child is the caller's sibling: its parent reaps it).
+    With `cgroup_fd` (a cgroup v2 directory) the child is born in that cgroup
+    (CLONE_INTO_CGROUP): no migration, so no wait on the kernel's global cgroup rwsem.
 
     Only for a single-threaded caller whose child never relies on glibc's cached thread
-    id (raise(), pthread_kill()): the raw syscall does not refresh it, fork() does.
+    id (raise(), pthread_kill()) before exec: the raw syscall does not refresh it.
     """
     if "clone3" not in _NR:
         raise OSError(38, "clone3: unknown syscall number")
-    args = _CloneArgs(flags=CLONE_INTO_CGROUP, exit_signal=SIGCHLD, cgroup=cgroup_fd)
+    if cgroup_fd is not None:
+        flags |= CLONE_INTO_CGROUP
+    exit_signal = 0 if flags & CLONE_PARENT else SIGCHLD  # CLONE_PARENT: the caller's own
+    args = _CloneArgs(flags=flags, exit_signal=exit_signal, cgroup=cgroup_fd or 0)
     ctypes.pythonapi.PyOS_BeforeFork()
     pid = _libc_gil.syscall(ctypes.c_long(_NR["clone3"]), ctypes.byref(args),
                             ctypes.c_size_t(ctypes.sizeof(args)))

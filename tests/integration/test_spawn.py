@@ -37,12 +37,17 @@ def nspid(pid: int) -> list[int]:
     return [int(p) for p in line.split()[1:]]
 
 
+def parent_of(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+
+
 def state_of(pid: int) -> str:
     return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
 
 
 def test_the_service_is_a_child_of_the_caller_and_its_exit_comes_by_pidfd(spawner):
-    started = spawner.start(spawner.plan(argv=("/bin/sh", "-c", "exit 7")))
+    started = spawner.start(spawner.plan(argv=("/bin/sh", "-c", "read x; exit 7")))
+    assert parent_of(started.pid) == os.getpid()
     assert started.wait() == 7
 
 
@@ -85,7 +90,7 @@ def test_a_failure_between_fork_and_exec_comes_back_as_data(spawner, fields, ste
     assert all(Path(p).read_text() == "" for p in procs)  # nothing left in the cgroup
 
 
-def test_an_intermediate_failure_leaves_nothing_behind(spawner):
+def test_a_cgroup_that_cannot_be_joined_is_reported(spawner):
     with pytest.raises(RuntimeFailure) as caught:
         spawner.start(spawner.plan(), cgroup_procs=("/sys/fs/cgroup/pids/no-such-group/x",))
     assert caught.value.step == "join cgroup"
@@ -211,13 +216,13 @@ def test_enter_joins_from_a_forked_single_threaded_process(spawner):
     assert view["namespaces"] == namespaces_of(service.pid)
 
 
-def test_fork_into_cgroup_starts_the_child_in_the_v2_cgroup(spawner):
+def test_clone3_starts_the_child_in_the_v2_cgroup(spawner):
     entry = cgroup_entry(spawner.cgroup("svc"))
     if entry.unified is None:
         pytest.skip("no cgroup v2 hierarchy on this host")
     fd = os.open(entry.unified_dir, os.O_RDONLY | os.O_DIRECTORY)
     try:
-        pid = linux.fork_into_cgroup(fd)
+        pid = linux.clone3(0, fd)
         if pid == 0:
             os._exit(0 if os.getpid() in map(int, open(entry.unified).read().split()) else 3)
     finally:

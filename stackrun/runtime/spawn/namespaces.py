@@ -13,11 +13,12 @@ SERVICE_NAMESPACES = (linux.CLONE_NEWPID | linux.CLONE_NEWNS | linux.CLONE_NEWUT
 JOINED_NAMESPACES = SERVICE_NAMESPACES | linux.CLONE_NEWNET
 
 
-def unshare_flags(network_mode: str) -> int:
-    """bridge and none get a fresh network namespace; host keeps the host's; service
-    joins another instance's (setns after unshare)."""
-    fresh_net = network_mode in ("bridge", "none")
-    return SERVICE_NAMESPACES | (linux.CLONE_NEWNET if fresh_net else 0)
+def clone_flags(network_mode: str) -> int:
+    """The namespaces a service child is born in. bridge and none get a fresh network
+    namespace; host keeps the host's; service joins another instance's (setns). The
+    cgroup namespace comes later, once the child is in all its cgroups (its root)."""
+    fresh_net = linux.CLONE_NEWNET if network_mode in ("bridge", "none") else 0
+    return (SERVICE_NAMESPACES & ~linux.CLONE_NEWCGROUP) | fresh_net
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,12 @@
-"""The fork server's loop: a single-threaded process that forks one intermediate per
-request and reaps it. It runs in its own session (no terminal signals), dies with its
-parent (PR_SET_PDEATHSIG, and EOF on its socket), and imports the spawn path (with
-pyroute2) once, after the fork, so the supervisor never pays for it.
+"""The fork server's loop: a single-threaded process serving spawn and join requests.
+
+A spawn is one clone3: the service child is born in its namespaces, in its v2 cgroup,
+and as a child of the supervisor (CLONE_PARENT, the server's parent), which waits on
+it by pidfd; the server reports its pid and forgets it. A join forks an intermediate
+(intermediate.py), which the server reaps. The server runs in its own session (no
+terminal signals), dies with its parent (PR_SET_PDEATHSIG, and EOF on its socket),
+and imports the spawn path (with pyroute2) once, after the fork, so the supervisor
+never pays for it.
 """
 
 from __future__ import annotations
@@ -15,8 +20,10 @@ import socket
 
 from stackrun.errors import RuntimeFailure
 from stackrun.runtime import linux
-from stackrun.runtime.spawn.namespaces import cgroup_entry
-from stackrun.runtime.spawn.protocol import Channel
+from stackrun.runtime.network import inside
+from stackrun.runtime.spawn import child, intermediate
+from stackrun.runtime.spawn.namespaces import cgroup_entry, clone_flags
+from stackrun.runtime.spawn.protocol import Channel, step
 
 MAX_REQUEST = 1 << 20
 MAX_FDS = 4  # reply channel + stdin, stdout, stderr
@@ -27,9 +34,6 @@ def serve(sock: socket.socket, parent: int) -> None:
     if os.getppid() != parent:
         return  # the parent died before PDEATHSIG was armed
     os.setsid()
-    from stackrun.runtime.network import inside
-    from stackrun.runtime.spawn import intermediate  # noqa: F401 - preload the spawn path
-
     warm_up = getattr(inside, "warm_up", None)  # compiles pyroute2's tables once (issue 4)
     if warm_up:
         warm_up()
@@ -38,22 +42,23 @@ def serve(sock: socket.socket, parent: int) -> None:
     Server(sock).loop()
 
 
-def _fork_into(unified_dir: str | None) -> tuple[int, bool]:
-    """Fork the intermediate, born in the v2 cgroup when there is one and the kernel
-    agrees; (pid, whether it was born there). Otherwise it joins by writing."""
+def _clone(flags: int, unified_dir: str | None) -> tuple[int, bool]:
+    """clone3 with `flags`, born in the v2 cgroup when there is one and the kernel
+    agrees; (pid, whether it was born there). Otherwise the child joins by writing."""
     if unified_dir:
         try:
             fd = os.open(unified_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         except OSError:
-            fd = None  # the intermediate's own write reports what is wrong
+            fd = None  # the child's own write reports what is wrong
         if fd is not None:
             try:
-                return linux.fork_into_cgroup(fd), True
+                return linux.clone3(flags, fd), True
             except OSError:
-                pass  # clone3 missing (< 5.7) or refused: the intermediate writes instead
+                pass  # refused for that cgroup: born outside, the child writes instead
             finally:
                 os.close(fd)
-    return os.fork(), False
+    with step("clone the service"):
+        return linux.clone3(flags), False
 
 
 def _warm_up() -> None:
@@ -96,33 +101,55 @@ class Server:
             reply.step_failed(RuntimeFailure("fork server: request too large"))
             reply.intermediate_exited(1)
         else:
-            self._fork(reply, stdio, pickle.loads(payload))
+            kind, request = pickle.loads(payload)
+            if kind == "spawn":
+                self._spawn(reply, stdio, request)
+            else:
+                self._join(reply, stdio, request)
         for fd in stdio:
             os.close(fd)
         return True
 
-    def _fork(self, reply: Channel, stdio: tuple[int, ...], message) -> None:
-        entry = cgroup_entry(message[1].cgroup_procs)
-        pid, born_in_unified = _fork_into(entry.unified_dir)
+    def _spawn(self, reply: Channel, stdio: tuple[int, ...], request) -> None:
+        entry = cgroup_entry(request.cgroup_procs)
+        flags = clone_flags(request.plan.network_mode) | linux.CLONE_PARENT
+        try:
+            link = inside.open_host_link() if request.plan.network_mode == "bridge" else None
+            pid, born_in_unified = _clone(flags, entry.unified_dir)
+        except RuntimeFailure as failure:
+            reply.step_failed(failure)
+            reply.close()
+            return
         if pid == 0:
-            self._become_intermediate(reply, stdio, message, entry.to_write(born_in_unified))
+            self._leave()
+            child.run_service(request, reply, entry.to_write(born_in_unified), link, stdio)
+        if link is not None:
+            link.close()
+        reply.service_forked(pid)
+        reply.close()
+
+    def _join(self, reply: Channel, stdio: tuple[int, ...], request) -> None:
+        entry = cgroup_entry(request.cgroup_procs)
+        try:
+            pid, born_in_unified = _clone(0, entry.unified_dir)
+        except RuntimeFailure as failure:
+            reply.step_failed(failure)
+            reply.close()
+            return
+        if pid == 0:
+            self._leave()
+            intermediate.run_join(request, reply, entry.to_write(born_in_unified), stdio)
         pidfd = os.pidfd_open(pid)
         self.selector.register(pidfd, selectors.EVENT_READ)
         self.running[pidfd] = reply
 
-    def _become_intermediate(self, reply: Channel, stdio: tuple[int, ...], message,
-                             cgroup_files: tuple[str, ...]) -> None:
-        from stackrun.runtime.spawn import intermediate
-
+    def _leave(self) -> None:
+        """In a new child: drop what belongs to the server and to other requests."""
         self.selector.close()
         self.sock.close()
         for pidfd, other in self.running.items():
             os.close(pidfd)
             other.close()
-        kind, request = message
-        if kind == "spawn":
-            intermediate.run_spawn(request, reply, cgroup_files, stdio)
-        intermediate.run_join(request, reply, cgroup_files, stdio)
 
     def reap(self, pidfd: int) -> None:
         result = os.waitid(os.P_PIDFD, pidfd, os.WEXITED)
