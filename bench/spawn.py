@@ -89,7 +89,7 @@ def _network_layout(names: ProjectNames, services: int):
     members = tuple(MemberRequest(f"s{i}", f"s{i}", f"s{i}", networks=(("default", (), None),))
                     for i in range(services))
     result = layout(names, (NetworkRequest("default"),), members,
-                    taken=host.taken_subnets(names), pool=host.subnet_pool())
+                    taken=host.taken_subnets(names))
     bridges.ensure(result.networks)
     return result
 

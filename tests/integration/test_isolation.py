@@ -116,7 +116,7 @@ def stack_network(spawner):
     names = ProjectNames(spawner.project)
     members = tuple(MemberRequest(n, n, n, networks=(("default", (), None),)) for n in ("db", "api"))
     result = layout(names, (NetworkRequest("default"),), members,
-                    taken=host.taken_subnets(names), pool=host.subnet_pool())
+                    taken=host.taken_subnets(names))
     bridges.ensure(result.networks)
     try:
         yield result

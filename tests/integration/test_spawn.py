@@ -200,12 +200,16 @@ def test_run_in_joins_a_running_service(spawner):
     assert any(line.endswith(":pids:/") for line in view["cgroups"])  # its cgroup ns root
 
 
-def test_enter_joins_from_a_forked_single_threaded_process(spawner):
-    service = spawner.start(spawner.plan(argv=("/bin/sleep", "30")))
+@pytest.mark.parametrize("as_service", [False, True])
+def test_enter_joins_from_a_forked_single_threaded_process(spawner, as_service):
+    plan = spawner.plan(argv=("/bin/sleep", "30"), user="65534", working_dir="/dev",
+                        capabilities=frozenset({"CAP_KILL"}))
+    procs = spawner.cgroup("svc")
+    service = spawner.start(plan, cgroup_procs=procs)
     pid = os.fork()
     if pid == 0:
         try:
-            enter(service.pid, ())
+            enter(service.pid, procs, plan if as_service else None)
             os.execv(PYTHON, [PYTHON, "-I", PROBE, "/dev/shm/enter-view.json"])
         finally:
             os._exit(99)
@@ -214,6 +218,12 @@ def test_enter_joins_from_a_forked_single_threaded_process(spawner):
     shm = Path(f"/proc/{service.pid}/root/dev/shm/enter-view.json")
     view = json.loads(shm.read_text())  # written in the service's private /dev/shm
     assert view["namespaces"] == namespaces_of(service.pid)
+    assert all(line.endswith(":/") for line in view["cgroups"])  # in the instance's cgroups
+    if as_service:
+        assert (view["uid"], view["cwd"], view["status"]["CapBnd"]) == (
+            65534, "/dev", "0000000000000020")
+    else:
+        assert view["uid"] == 0
 
 
 def test_clone3_starts_the_child_in_the_v2_cgroup(spawner):

@@ -17,13 +17,14 @@ import pickle
 import selectors
 import signal
 import socket
+from typing import NoReturn
 
 from stackrun.errors import RuntimeFailure
 from stackrun.runtime import linux
-from stackrun.runtime.network import inside
+from stackrun.runtime.network import inside, netlink
 from stackrun.runtime.spawn import child, intermediate
 from stackrun.runtime.spawn.namespaces import cgroup_entry, clone_flags
-from stackrun.runtime.spawn.protocol import Channel, step
+from stackrun.runtime.spawn.protocol import Channel, crash_report, step
 
 MAX_REQUEST = 1 << 20
 MAX_FDS = 4  # reply channel + stdin, stdout, stderr
@@ -34,11 +35,9 @@ def serve(sock: socket.socket, parent: int) -> None:
     if os.getppid() != parent:
         return  # the parent died before PDEATHSIG was armed
     os.setsid()
-    warm_up = getattr(inside, "warm_up", None)  # compiles pyroute2's tables once (issue 4)
-    if warm_up:
-        warm_up()
+    netlink.warm_up()  # pyroute2 compiles its message tables once, here, not per service
     _warm_up()
-    gc.freeze()  # what is loaded now stays shared with every intermediate
+    gc.freeze()  # what is loaded now stays shared with every child
     Server(sock).loop()
 
 
@@ -91,65 +90,62 @@ class Server:
                     self.reap(key.fd)
 
     def accept(self) -> bool:
-        """Fork an intermediate for the next request; False at EOF (the parent is gone)."""
+        """Serve the next request; False at EOF (the parent is gone)."""
         payload, fds, flags, _address = socket.recv_fds(
             self.sock, MAX_REQUEST, MAX_FDS, socket.MSG_CMSG_CLOEXEC)
         if not payload and not fds:
             return False
         reply, stdio = Channel(socket.socket(fileno=fds[0])), tuple(fds[1:])
-        if flags & (socket.MSG_TRUNC | socket.MSG_CTRUNC):
-            reply.step_failed(RuntimeFailure("fork server: request too large"))
-            reply.intermediate_exited(1)
-        else:
+        try:
+            if flags & (socket.MSG_TRUNC | socket.MSG_CTRUNC):
+                raise RuntimeFailure("fork server: request too large")
             kind, request = pickle.loads(payload)
-            if kind == "spawn":
-                self._spawn(reply, stdio, request)
-            else:
-                self._join(reply, stdio, request)
-        for fd in stdio:
-            os.close(fd)
+            (self._spawn if kind == "spawn" else self._join)(reply, stdio, request)
+        except Exception as error:  # noqa: BLE001 - one bad request must not stop the server
+            reply.step_failed(crash_report("fork server", error))
+        finally:
+            for fd in stdio:
+                os.close(fd)
+            if reply not in self.running.values():
+                reply.close()
         return True
 
     def _spawn(self, reply: Channel, stdio: tuple[int, ...], request) -> None:
         entry = cgroup_entry(request.cgroup_procs)
         flags = clone_flags(request.plan.network_mode) | linux.CLONE_PARENT
+        link = inside.open_host_link() if request.plan.network_mode == "bridge" else None
         try:
-            link = inside.open_host_link() if request.plan.network_mode == "bridge" else None
             pid, born_in_unified = _clone(flags, entry.unified_dir)
-        except RuntimeFailure as failure:
-            reply.step_failed(failure)
-            reply.close()
-            return
-        if pid == 0:
-            self._leave()
-            child.run_service(request, reply, entry.to_write(born_in_unified), link, stdio)
-        if link is not None:
-            link.close()
+            if pid == 0:
+                self._in_child(lambda: child.run_service(
+                    request, reply, entry.to_write(born_in_unified), link, stdio))
+        finally:
+            if link is not None:
+                link.close()
         reply.service_forked(pid)
-        reply.close()
 
     def _join(self, reply: Channel, stdio: tuple[int, ...], request) -> None:
         entry = cgroup_entry(request.cgroup_procs)
-        try:
-            pid, born_in_unified = _clone(0, entry.unified_dir)
-        except RuntimeFailure as failure:
-            reply.step_failed(failure)
-            reply.close()
-            return
+        pid, born_in_unified = _clone(0, entry.unified_dir)
         if pid == 0:
-            self._leave()
-            intermediate.run_join(request, reply, entry.to_write(born_in_unified), stdio)
+            self._in_child(lambda: intermediate.run_join(
+                request, reply, entry.to_write(born_in_unified), stdio))
         pidfd = os.pidfd_open(pid)
         self.selector.register(pidfd, selectors.EVENT_READ)
         self.running[pidfd] = reply
 
-    def _leave(self) -> None:
-        """In a new child: drop what belongs to the server and to other requests."""
-        self.selector.close()
-        self.sock.close()
-        for pidfd, other in self.running.items():
-            os.close(pidfd)
-            other.close()
+    def _in_child(self, role) -> NoReturn:
+        """In a new child: drop what belongs to the server and to other requests, then
+        play `role` (which exits); never return into the server's loop."""
+        try:
+            self.selector.close()
+            self.sock.close()
+            for pidfd, other in self.running.items():
+                os.close(pidfd)
+                other.close()
+            role()
+        finally:
+            os._exit(127)
 
     def reap(self, pidfd: int) -> None:
         result = os.waitid(os.P_PIDFD, pidfd, os.WEXITED)
