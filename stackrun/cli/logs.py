@@ -1,18 +1,23 @@
 """CLI verb: logs. Thin: options in, `logs.show` out; works from the files alone.
 
-The project comes from `-p/--project-name`, else COMPOSE_PROJECT_NAME, else the
-current directory's name (`_project_name`; to be replaced by cli/project.py when
-the spec work lands).
+`-f` means --follow here, as in `docker compose logs -f`; the stack file is given
+with `--file` after the verb, or with `-f` before it (`stackrun -f a.yaml logs -f`).
 """
 
 from __future__ import annotations
 
 import os
-import re
 import sys
-from typing import Optional
+from typing import Annotated, Optional
 
 import typer
+
+from stackrun.cli.options import ProfileOption, ProjectOption, project_options
+
+FileOption = Annotated[
+    Optional[list[str]],
+    typer.Option("--file", metavar="FILE", help="Stack file (only to find the project's name; -f before the verb too)."),
+]
 
 ANSI_MODES = ("never", "always", "auto")
 FORMATS = ("text", "json")
@@ -21,6 +26,7 @@ FORMATS = ("text", "json")
 def register(app: typer.Typer) -> None:
     @app.command("logs")
     def logs(
+        ctx: typer.Context,
         services: Optional[list[str]] = typer.Argument(None, show_default=False),
         follow: bool = typer.Option(False, "-f", "--follow", help="Keep printing new lines until the project is down."),
         tail: str = typer.Option("all", "-n", "--tail", help="Lines to show from the end of each instance's logs, or 'all'."),
@@ -31,9 +37,12 @@ def register(app: typer.Typer) -> None:
         no_log_prefix: bool = typer.Option(False, "--no-log-prefix", help="Don't print the instance name before each line."),
         ansi: str = typer.Option("auto", "--ansi", help="Colour the prefixes: never, always or auto (on a terminal)."),
         output_format: str = typer.Option("text", "--format", help="text, or json: one object per line."),
-        project_name: Optional[str] = typer.Option(None, "-p", "--project-name", help="Project name (default: COMPOSE_PROJECT_NAME, else the directory's name)."),
+        files: FileOption = None,
+        project_name: ProjectOption = None,
+        profiles: ProfileOption = None,
     ) -> None:
         """Show the services' output, merged in the order it was received."""
+        from stackrun.cli.project import project_name as name_of
         from stackrun.logs.history import Window
         from stackrun.logs.printer import PrintOptions
         from stackrun.logs.show import ShowOptions, show
@@ -50,14 +59,9 @@ def register(app: typer.Typer) -> None:
         window = Window(tail=_tail(tail), since=_time("--since", since), until=_time("--until", until))
         options = ShowOptions(tuple(services or ()), follow, window, printing)
         try:
-            show(_project_name(project_name), options, out)
+            show(name_of(project_options(ctx, files, project_name, profiles)), options, out)
         except BrokenPipeError:  # `stackrun logs | head`
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-
-
-def _project_name(explicit: str | None) -> str:
-    name = explicit or os.environ.get("COMPOSE_PROJECT_NAME") or os.path.basename(os.getcwd())
-    return re.sub(r"[^a-z0-9_-]", "", name.lower()).lstrip("_-")
 
 
 def _colour(ansi: str, no_color: bool, out) -> bool:

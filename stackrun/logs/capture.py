@@ -21,15 +21,17 @@ from __future__ import annotations
 import collections
 import os
 import select
+import sys
 import threading
 import time
+import traceback
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 from stackrun import dirs
 from stackrun.errors import RuntimeFailure
-from stackrun.logs import history
+from stackrun.logs import reader
 from stackrun.logs.lines import LineSplitter
 from stackrun.logs.record import NOTE, STREAM_CODES, FileMeta
 from stackrun.logs.writer import InstanceLog
@@ -84,11 +86,13 @@ class LogSink:
             drained = threading.Event()
             self._send("sync", instance, drained)
             drained.wait(SYNC_TIMEOUT)
-        return history.last_lines(self.directory, instance, count)
+        return reader.last_lines(self.directory, instance, count)
 
     def close(self, timeout: float = CLOSE_TIMEOUT) -> None:
         """Read every pipe to its end (or for `timeout` seconds, then what is buffered),
         write the partial last lines, close the files and stop the thread."""
+        if self._wake < 0:
+            return
         thread = self._thread
         if thread is not None:
             self._send("close", time.monotonic() + timeout)
@@ -136,7 +140,7 @@ class _Pump:
                     if fd == self.wake:
                         self._run_commands()
                     elif fd in self.streams:
-                        self._read(self.streams[fd])
+                        self._read_or_drop(self.streams[fd])
         finally:
             self._shut_down()
 
@@ -150,7 +154,10 @@ class _Pump:
             pass
         while self.commands:
             name, *args = self.commands.popleft()
-            getattr(self, f"_on_{name}")(*args)
+            try:
+                getattr(self, f"_on_{name}")(*args)
+            except Exception:  # one bad command (a closed fd…) must not stop the capture
+                traceback.print_exc(file=sys.stderr)
 
     def _on_attach(self, instance: str, code: int, fd: int) -> None:
         os.set_blocking(fd, False)
@@ -176,12 +183,23 @@ class _Pump:
     def _on_close(self, deadline: float) -> None:
         self.deadline = deadline
 
+    def _read_or_drop(self, stream: _Stream) -> None:
+        try:
+            self._read(stream)
+        except Exception:  # a bug must cost one stream, not the capture of every service
+            traceback.print_exc(file=sys.stderr)
+            self.epoll.unregister(stream.fd)
+            os.close(stream.fd)
+            del self.streams[stream.fd]
+
     def _read(self, stream: _Stream) -> bool:
         """One read; False when the pipe has nothing more for now (or ended)."""
         try:
             data = os.read(stream.fd, READ_SIZE)
         except BlockingIOError:
             return False
+        except OSError:
+            data = b""  # EIO and the like: the stream is over
         if not data:
             self._end(stream)
             return False

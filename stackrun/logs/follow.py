@@ -47,11 +47,9 @@ class Follower:
         self._directory = directory
         self._logs_wd = self._watch.add(directory, FILES_CHANGED | FILES_ADDED)
         self._alive = alive
-        self._alive_wd = self._watch.add(alive.parent, IN_DELETE | IN_MOVED_FROM | IN_DELETE_SELF) if alive else -1
+        if alive:
+            self._watch.add(alive.parent, IN_DELETE | IN_MOVED_FROM | IN_DELETE_SELF)
         self.view = LogView(directory, names, window)
-
-    def history(self) -> Iterator[Record]:
-        return self.view.history()
 
     def batches(self) -> Iterator[Batch]:
         """New sources and records as they come; ends on `stop()` or when `alive` is gone,

@@ -18,7 +18,17 @@ from dataclasses import dataclass
 
 from stackrun.logs.colours import RESET, Colours
 from stackrun.logs.history import Source
-from stackrun.logs.record import CONTINUATION, CONTINUES, NOTE, STREAM_MASK, STREAM_NAMES, Record
+from stackrun.logs.record import (
+    CONTINUATION,
+    CONTINUES,
+    NOTE,
+    STREAM_MASK,
+    STREAM_NAMES,
+    UNTERMINATED,
+    Record,
+)
+
+SPECIAL = NOTE | CONTINUES | CONTINUATION | UNTERMINATED  # records the plain path leaves to _text
 
 
 @dataclass(frozen=True)
@@ -35,6 +45,8 @@ class Printer:
         self.colours = colours or Colours()
         self.sources: list[Source] = []
         self._prefixes: list[tuple[bytes, bytes, bytes]] = []  # per source: line, cut rest, note
+        self._line_prefixes: list[bytes] = []
+        self._joiners: list[bytes] = []
         self._json_heads: list[str] = []
         self._stamp_cache: tuple[int, str] = (-1, "")
 
@@ -44,11 +56,32 @@ class Printer:
         self.colours.add(source.service for source in self.sources)
         width = max((len(source.instance) for source in self.sources), default=0)
         self._prefixes = [self._prefix(source, width) for source in self.sources]
+        self._line_prefixes = [line for line, _rest, _note in self._prefixes]
+        self._joiners = [b"\n" + line for line in self._line_prefixes]
         self._json_heads = [_json_head(source) for source in self.sources]
 
     def format(self, records: Iterable[Record]) -> bytes:
-        render = self._json if self.options.json else self._text
-        return b"".join(render(record) for record in records)
+        if self.options.json:
+            return b"".join(self._json(record) for record in records)
+        if self.options.timestamps:
+            return b"".join(self._text(record) for record in records)
+        return self._plain(records)
+
+    def _plain(self, records: Iterable[Record]) -> bytes:
+        """The common case, kept to a few C calls per record: whole lines, no timestamps.
+        Each record is its prefix, then its lines with the prefix after every newline but
+        the last."""
+        parts: list[bytes] = []
+        add, text = parts.append, self._text
+        prefixes, joiners = self._line_prefixes, self._joiners
+        for record in records:
+            _time, source, flags, payload = record
+            if flags & SPECIAL:
+                add(text(record))
+            else:
+                add(prefixes[source])
+                add(payload.replace(b"\n", joiners[source], payload.count(b"\n") - 1))
+        return b"".join(parts)
 
     def _text(self, record: Record) -> bytes:
         time_ns, source, flags, payload = record

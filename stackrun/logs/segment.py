@@ -10,15 +10,17 @@ progress, a crash, a full disk), and is then simply not returned yet.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from stackrun.logs.record import HEAD, OVERHEAD, RECORD_MAGIC, TRAIL, FileMeta, unpack_header
+from stackrun.logs.record import HEAD, OVERHEAD, RECORD_MAGIC, TRAIL, FileMeta, Record, unpack_header
 
 SUFFIX = ".log"
 BLOCK = 1 << 20  # forward reads
 BACK_BLOCK = 64 * 1024  # backward reads (--tail)
 HEADER_MAX = 4096
+RETRIES = 3  # looks at the end of a file before scanning it from the start (valid_end)
 
 # (offset, flags, time_ns, payload)
 Entry = tuple[int, int, int, bytes]
@@ -59,43 +61,45 @@ def read_meta(fd: int) -> tuple[FileMeta, int] | None:
     return unpack_header(os.pread(fd, HEADER_MAX, 0))
 
 
-def parse(data: bytes | memoryview, base: int) -> tuple[list[Entry], int, bool]:
-    """Whole records at the start of `data` (found at file offset `base`).
+def parse(data: bytes, source: int) -> tuple[list[Record], int, bool]:
+    """Whole records at the start of `data`, as (time_ns, source, flags, payload).
 
     Returns them, how many bytes they take, and whether what follows is broken:
-    something that more bytes cannot turn into a record.
+    something that more bytes cannot turn into a record. Only the end of a file can
+    be torn (writers cut a torn end before appending), so the trailers, which are
+    there for walking backwards, are not checked here: this loop is the hot path
+    of `logs`.
     """
-    entries: list[Entry] = []
-    at, size = 0, len(data)
-    unpack_head, unpack_trail = HEAD.unpack_from, TRAIL.unpack_from
-    while at + OVERHEAD <= size:
-        magic, flags, _, length, time_ns = unpack_head(data, at)
-        stop = at + HEAD.size + length
+    records: list[Record] = []
+    append, unpack = records.append, HEAD.unpack_from
+    at, size, head, whole = 0, len(data), HEAD.size, OVERHEAD
+    while at + whole <= size:
+        magic, flags, _, length, time_ns = unpack(data, at)
+        stop = at + head + length
         if magic != RECORD_MAGIC:
-            return entries, at, True
+            return records, at, True
         if stop + TRAIL.size > size:
             break
-        if unpack_trail(data, stop)[0] != length:
-            return entries, at, True
-        entries.append((base + at, flags, time_ns, bytes(data[at + HEAD.size : stop])))
+        append((time_ns, source, flags, data[at + head : stop]))
         at = stop + TRAIL.size
-    return entries, at, False
+    return records, at, False
 
 
-def forward(fd: int, start: int) -> Iterator[list[Entry]]:
-    """Batches of whole records from offset `start` to the current end of the file."""
+def forward(fd: int, start: int, source: int = 0) -> Iterator[tuple[list[Record], int]]:
+    """Batches of whole records from offset `start` to the current end of the file,
+    each with the offset just after its last record."""
     offset, carry = start, b""
     while True:
         block = os.pread(fd, BLOCK, offset + len(carry))
         if not block:
             return
         data = carry + block if carry else block
-        entries, used, broken = parse(data, offset)
-        if entries:
-            yield entries
+        records, used, broken = parse(data, source)
+        offset, carry = offset + used, data[used:]
+        if records:
+            yield records, offset
         if broken:
             return  # a torn write: the next writer of the file cuts it off
-        offset, carry = offset + used, data[used:]
 
 
 def backward(fd: int, first: int, end: int) -> Iterator[Entry]:
@@ -119,11 +123,16 @@ def backward(fd: int, first: int, end: int) -> Iterator[Entry]:
 
 def valid_end(fd: int, first: int, size: int) -> int:
     """Offset just after the last whole record, checking from the end and, if that
-    fails (a torn tail), scanning the file from `first`."""
-    if size == first or next(backward(fd, first, size), None) is not None:
-        return size
+    fails (a torn tail), scanning the file from `first`.
+
+    A record being written right now also fails the check for a few microseconds:
+    look again a few times before paying for the scan."""
+    for attempt in range(RETRIES):
+        if size == first or next(backward(fd, first, size), None) is not None:
+            return size
+        time.sleep(0.001 * attempt)
+        size = os.fstat(fd).st_size
     end = first
-    for entries in forward(fd, first):
-        last_offset, _, _, payload = entries[-1]
-        end = last_offset + OVERHEAD + len(payload)
+    for _records, end in forward(fd, first):
+        pass
     return end

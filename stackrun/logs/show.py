@@ -16,12 +16,9 @@ from typing import BinaryIO
 from stackrun import dirs
 from stackrun.errors import StackrunError
 from stackrun.logs.follow import Follower
-from stackrun.logs.history import Window, sources
+from stackrun.logs.history import LogView, Window, sources
 from stackrun.logs.printer import Printer, PrintOptions
 from stackrun.logs.record import Record
-
-OUTPUT_BATCH = 1 << 20  # bytes of formatted history per write
-
 
 class NoLogs(StackrunError):
     def __init__(self, project: str, directory: Path, names: Iterable[str] = (), known: Iterable[str] = ()):
@@ -43,22 +40,24 @@ class ShowOptions:
 
 
 def show(project: str, options: ShowOptions, out: BinaryIO) -> None:
-    """Print the history; with `follow`, keep printing until the project goes down.
+    """Print the history; with `follow`, keep printing until the project goes down
+    (not when it is not running, nor with an `until` time: then there is nothing to wait for).
 
     Raises NoLogs when nothing matches (and not following)."""
     directory, alive = dirs.logs_dir(project), dirs.run_dir(project)
-    follow = options.follow and alive.exists()
-    follower = Follower(directory, options.names, options.window, alive if follow else None)
+    follow = options.follow and alive.exists() and options.window.until is None
+    follower = Follower(directory, options.names, options.window, alive) if follow else None
+    view = follower.view if follower else LogView(directory, options.names, options.window)
     try:
-        if not follower.view.sources and not follow:
+        if not view.sources and not follow:
             raise NoLogs(project, directory, options.names, {s.service for s in sources(directory)})
         printer = Printer(options.printing)
-        printer.add_sources(follower.view.sources)
-        _print_history(printer, follower.history(), out)
-        if follow:
+        printer.add_sources(view.sources)
+        _print_history(printer, view.history(), out)
+        if follower:
             _print_batches(printer, follower, out)
     finally:
-        follower.close()
+        (follower or view).close()
 
 
 class LiveLogs:
@@ -86,19 +85,15 @@ class LiveLogs:
         self._follower.close()
 
     def _run(self) -> None:
-        _print_batches(self._printer, self._follower, self._out)
+        try:
+            _print_batches(self._printer, self._follower, self._out)
+        except OSError:  # the terminal or pipe went away: nothing left to print to
+            pass
 
 
-def _print_history(printer: Printer, records: Iterable[Record], out: BinaryIO) -> None:
-    chunk: list[Record] = []
-    size = 0
-    for record in records:
-        chunk.append(record)
-        size += len(record[3])
-        if size >= OUTPUT_BATCH:
-            out.write(printer.format(chunk))
-            chunk, size = [], 0
-    out.write(printer.format(chunk))
+def _print_history(printer: Printer, batches: Iterable[list[Record]], out: BinaryIO) -> None:
+    for batch in batches:
+        out.write(printer.format(batch))
     out.flush()
 
 

@@ -12,7 +12,8 @@ import dataclasses
 import hashlib
 import json
 import os.path
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from stackrun.plan import network
@@ -37,6 +38,8 @@ class HostFacts:
     data_dir: str  # the project's data directory (dirs.data_dir(project)); volumes go below
     taken_subnets: tuple[str, ...] = ()  # subnets in use on the host (routes, addresses)
     cgroup_parent: str | None = None  # --cgroup-parent; None: x-stackrun.cgroup_parent or ""
+    existing_bridges: Mapping[str, str] = field(default_factory=dict)  # name -> "10.1.2.1/24",
+    # for `external` networks
 
 
 def build(stack: Stack, facts: HostFacts) -> Plan:
@@ -48,7 +51,7 @@ def build(stack: Stack, facts: HostFacts) -> Plan:
     extension = stack.x_stackrun
     pool = {"pool": extension.subnet_pool} if extension and extension.subnet_pool else {}
     layout = network.layout(names, _network_requests(stack, members), members,
-                            taken=facts.taken_subnets, **pool)
+                            taken=facts.taken_subnets, existing=facts.existing_bridges, **pool)
     builder = _InstanceBuilder(stack, facts, names, layout)
     parent = facts.cgroup_parent
     if parent is None:
@@ -64,8 +67,19 @@ def build(stack: Stack, facts: HostFacts) -> Plan:
 
 
 def _service_order(stack: Stack) -> list[str]:
-    edges = {name: list(service.depends_on) for name, service in stack.services.items()}
+    edges = {name: [d.service for d in _dependencies(spec)] for name, spec in stack.services.items()}
     return dependency_order(list(stack.services), edges)
+
+
+def _dependencies(spec: Service) -> tuple[Dependency, ...]:
+    """depends_on, plus the service whose network it joins (as Compose adds it)."""
+    declared = tuple(Dependency(target, d.condition, d.required, d.restart)
+                     for target, d in spec.depends_on.items())
+    mode = spec.network_mode or ""
+    peer = mode[len("service:"):] if mode.startswith("service:") else None
+    if peer and peer not in spec.depends_on:
+        declared += (Dependency(peer),)
+    return declared
 
 
 # ---------------------------------------------------------------- network requests
@@ -82,12 +96,22 @@ def _member(stack: Stack, service: str, replica: int, replicas: int) -> MemberRe
                        for net, s in declared.items())
     extra = tuple(HostEntry(address, (host,)) for host, address in spec.extra_hosts.items())
     return MemberRequest(instance=name, service=service, hostname=spec.hostname or name,
-                         network_mode=mode, networks=wishes, extra_hosts=extra)
+                         network_mode=mode, networks=wishes, extra_hosts=extra,
+                         network_peer=_peer(stack, spec))
 
 
 def _network_mode(spec: Service) -> str:
     mode = spec.network_mode or "bridge"
     return "service" if mode.startswith("service:") else mode
+
+
+def _peer(stack: Stack, spec: Service) -> str | None:
+    """network_mode service:NAME -> the instance whose network namespace it joins."""
+    mode = spec.network_mode or ""
+    if not mode.startswith("service:"):
+        return None
+    target = mode[len("service:"):]
+    return instance_name(target, 1, stack.replicas(target))
 
 
 def _network_requests(stack: Stack, members: tuple[MemberRequest, ...]) -> tuple[NetworkRequest, ...]:
@@ -144,15 +168,14 @@ class _InstanceBuilder:
             stop_signal=syntax.signal_number(spec.stop_signal or "SIGTERM"),
             stop_grace_period=spec.stop_grace_period if spec.stop_grace_period is not None else 10.0,
             network_mode=_network_mode(spec),
-            network_peer=self._peer(spec),
+            network_peer=_peer(self.stack, spec),
             networks=attachments,
             hosts=self.layout.hosts.get(name, ()),
             dns=spec.dns,
             ports=ports(spec, attachments),
             restart=restart(spec),
             healthcheck=healthcheck(spec),
-            depends_on=tuple(Dependency(target, d.condition, d.required, d.restart)
-                             for target, d in spec.depends_on.items()),
+            depends_on=_dependencies(spec),
             logging=log_plan(spec),
             labels=tuple(spec.labels.items()),
         )
@@ -166,13 +189,6 @@ class _InstanceBuilder:
         if working_dir is None:
             return "/" if rootfs else self.stack.project_dir
         return working_dir if rootfs else self._host_path(working_dir)
-
-    def _peer(self, spec: Service) -> str | None:
-        mode = spec.network_mode or ""
-        if not mode.startswith("service:"):
-            return None
-        target = mode[len("service:"):]
-        return instance_name(target, 1, self.stack.replicas(target))
 
     def _mounts(self, spec: Service, instance: str) -> tuple[Mount, ...]:
         mounts = [self._mount(volume, instance) for volume in spec.volumes]
@@ -246,7 +262,7 @@ def capabilities(cap_add: tuple[str, ...], cap_drop: tuple[str, ...]) -> frozens
 
 
 def ports(spec: Service, attachments) -> tuple[PortPlan, ...]:
-    address = attachments[0].address.split("/")[0] if attachments else ""
+    address = network.target_address(attachments)
     return tuple(
         PortPlan(host_ip=port.host_ip or "0.0.0.0", host_port=port.published or 0,
                  target_port=port.target, protocol=port.protocol, target_address=address)

@@ -93,7 +93,7 @@ class HostEntry:
 @dataclass(frozen=True)
 class PortPlan:
     host_ip: str  # "0.0.0.0", "127.0.0.1", "::"
-    host_port: int
+    host_port: int  # 0: no port given in the file; bind an ephemeral one, as Docker does
     target_port: int
     protocol: Literal["tcp", "udp"] = "tcp"
     target_address: str = ""  # the instance's address the supervisor forwards to

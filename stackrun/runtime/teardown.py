@@ -28,7 +28,7 @@ from stackrun.runtime.cgroups import CgroupDriver, detect
 from stackrun.runtime.cgroups.base import KILL_TIMEOUT, backoff
 from stackrun.runtime.cgroups.layout import MOUNTINFO, mount_points
 
-REAP_TIMEOUT = 5.0  # seconds to wait for killed processes to be reaped by their parents
+REAP_TIMEOUT = 10.0  # seconds for killed processes to be reaped by their parents (init here: ~2 s)
 
 
 @dataclass(frozen=True)
@@ -91,11 +91,10 @@ def _step(cleanup: Cleanup, what: str, action: Callable[[], None]) -> None:
 def _cgroups(names: ProjectNames, handles: Handles, cleanup: Cleanup) -> None:
     driver = detect(parent=handles.cgroup_parent).at_parent("")
     paths = _project_cgroups(driver, names, handles)
-    pids = sorted({pid for path in paths for pid in driver.pids(path)})
+    before = _processes_in(names)
     for path in paths:
         driver.kill(path)
-    cleanup.killed = pids
-    _wait_reaped(pids, time.monotonic() + REAP_TIMEOUT)
+    cleanup.killed = sorted(set(before) | set(_wait_reaped(names, time.monotonic() + REAP_TIMEOUT)))
     for path in paths:
         driver.remove(path, KILL_TIMEOUT)
     cleanup.cgroups = paths
@@ -111,23 +110,35 @@ def _project_cgroups(driver: CgroupDriver, names: ProjectNames, handles: Handles
     return sorted(found)
 
 
-def _wait_reaped(pids: list[int], deadline: float) -> None:
-    """Until each killed process is gone from /proc. Zombies whose parent is this process
-    are left for the caller to reap (it would wait for itself otherwise)."""
-    waiting = pids
+def _wait_reaped(names: ProjectNames, deadline: float) -> list[int]:
+    """Wait until no process of the project's cgroups is left in /proc, zombies included
+    (their /proc/PID/cgroup still names the cgroup until their parent reaps them: init may
+    take a second or two). Zombies of this very process are left to the caller to reap.
+    Returns the pids it waited for."""
+    first = waiting = _processes_in(names)
     for pause in backoff(deadline):
-        waiting = [pid for pid in waiting if _present(pid)]
+        waiting = [pid for pid in waiting if _present(pid, names)]
         if not waiting:
-            return
+            return first
         if pause is None:
             break
     raise RuntimeFailure(f"wait for killed processes to be reaped ({_describe(waiting)})")
 
 
-def _present(pid: int) -> bool:
+def _processes_in(names: ProjectNames) -> list[int]:
+    """Pids whose /proc/PID/cgroup names the project's cgroup, in any hierarchy."""
+    return [int(p) for p in os.listdir("/proc") if p.isdigit() and _present(int(p), names)]
+
+
+def _present(pid: int, names: ProjectNames) -> bool:
+    """In one of the project's cgroups, and not a zombie we must reap ourselves."""
     try:
+        cgroups = Path(f"/proc/{pid}/cgroup").read_text()
         stat = Path(f"/proc/{pid}/stat").read_text()
     except (FileNotFoundError, ProcessLookupError):
+        return False
+    marker = f"/{names.cgroup_dir}/"
+    if not any(marker in line.split(":", 2)[-1] + "/" for line in cgroups.splitlines()):
         return False
     state, ppid = stat.rsplit(")", 1)[1].split()[:2]
     return not (state == "Z" and int(ppid) == os.getpid())

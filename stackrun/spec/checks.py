@@ -66,11 +66,13 @@ class _Checker:
                 self.error(path, f"unknown service {target!r}{hint}")
 
     def cycles(self) -> None:
-        edges = {name: list(s.depends_on) for name, s in self.stack.services.items()}
+        edges = {name: [*s.depends_on, *_network_peer(s)] for name, s in self.stack.services.items()}
         cycle = find_cycle(edges)
         if cycle:
-            self.error(("services", cycle[0], "depends_on", cycle[1]),
-                       "dependency cycle: " + " -> ".join(cycle))
+            first, second = cycle[0], cycle[1]
+            declared = second in self.stack.services[first].depends_on
+            key = ("depends_on", second) if declared else ("network_mode",)
+            self.error(("services", first, *key), "dependency cycle: " + " -> ".join(cycle))
 
     def mounts(self, name: str, service: Service) -> None:
         targets: dict[str, int] = {}
@@ -88,8 +90,11 @@ class _Checker:
         mode = service.network_mode
         if mode and service.networks:
             self.error((*path, "network_mode"), "cannot be used together with networks:")
-        if mode and mode.startswith("service:") and mode[len("service:"):] not in self.stack.services:
-            self.error((*path, "network_mode"), f"unknown service {mode[len('service:'):]!r}")
+        peer = mode[len("service:"):] if mode and mode.startswith("service:") else None
+        if peer and peer not in self.stack.services:
+            self.error((*path, "network_mode"), f"unknown service {peer!r}")
+        elif peer and self.stack.replicas(peer) == 0:
+            self.error((*path, "network_mode"), f"{peer!r} has no replica to share its network")
         for network in service.networks:
             if network != "default" and network not in self.stack.networks:
                 self.error((*path, "networks", network), f"network {network!r} is not declared; "
@@ -162,6 +167,11 @@ class _Checker:
         if key in taken:
             self.error(path, f"{address} is already the address of {taken[key]}")
         taken.setdefault(key, name)
+
+
+def _network_peer(service: Service) -> list[str]:
+    mode = service.network_mode or ""
+    return [mode[len("service:"):]] if mode.startswith("service:") else []
 
 
 def _has_healthcheck(service: Service) -> bool:

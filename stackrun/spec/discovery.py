@@ -47,8 +47,7 @@ def _from_environment(environ: Mapping[str, str]) -> list[str]:
 
 
 def _absolute(base: Path, name: str) -> Path:
-    path = Path(name).expanduser()
-    return Path(os.path.normpath(base / path))
+    return Path(os.path.normpath(base / name))
 
 
 def _discover(start: Path) -> list[Path]:

@@ -13,7 +13,7 @@ caller passes the environment in `LoadOptions`.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from stackrun.errors import Diagnostic, Location
 from stackrun.spec import project
@@ -27,14 +27,18 @@ from stackrun.spec.report import Report
 from stackrun.spec.source import LDict, SourceError, parse
 from stackrun.spec.unsupported import check_unsupported
 
+if TYPE_CHECKING:
+    from stackrun.spec.models import Stack
 
-def load(options: LoadOptions, warnings: list[Diagnostic] | None = None):
+
+def load(options: LoadOptions, warnings: list[Diagnostic] | None = None) -> Stack:
     """The validated Stack; raise SpecError. Warnings are appended to `warnings`."""
     from stackrun.spec.checks import cross_check
     from stackrun.spec.validation import validate
 
     report = Report()
     files = stack_files(options.files, options.working_dir, options.environ)
+    report.files = [str(path) for path in files]
     project_dir = files[0].parent
     env = project_environment(project_dir, options.environ, report)
     trees = read_files(files, report)

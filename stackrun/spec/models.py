@@ -13,9 +13,13 @@ __future__ import annotations` so that pydantic need not evaluate string annotat
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, model_validator
+from stackrun.spec import startup, syntax
 
-from stackrun.spec import syntax
+startup.skip_plugin_discovery()
+
+from pydantic import (  # noqa: E402
+    BaseModel, ConfigDict, Field, WithJsonSchema, field_validator, model_validator,
+)
 from stackrun.spec.types import (
     AbsolutePath, Bytes, Capability, CgroupPath, Duration, Expose, Hostname, IPAddress,
     IPv4Address, IPv4Subnet, Mode, MountTarget, Name, NetworkMode, ProjectName, Restart,
@@ -78,11 +82,12 @@ class Healthcheck(Model):
     start_interval: Duration | None = None
     disable: bool = False
 
-    @model_validator(mode="after")
-    def _check_test(self) -> "Healthcheck":
-        if self.test is not None:
-            _check_health_test(self.test)
-        return self
+    @field_validator("test")
+    @classmethod
+    def _check_test(cls, test: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        if test is not None:
+            _check_health_test(test)
+        return test
 
 
 def _check_health_test(test: tuple[str, ...]) -> None:
@@ -222,7 +227,7 @@ class Service(Model):
     image: str | None = Field(None, description="only with x-stackrun.rootfs; informative")
     command: Annotated[tuple[str, ...] | None, _COMMAND] = None
     entrypoint: Annotated[tuple[str, ...] | None, _COMMAND] = None
-    environment: Annotated[dict[str, str | None], _LIST_OR_MAP] = {}
+    environment: Annotated[dict[str, str], _LIST_OR_MAP] = {}  # env_file entries, then these
     env_file: Annotated[tuple[Annotated[EnvFile, Short(_STRING)], ...], _STRING_OR_LIST] = ()
     working_dir: str | None = None
     user: str | None = None

@@ -45,6 +45,7 @@ def locate(tree: Any, path: Path) -> Location | None:
 class Report:
     def __init__(self) -> None:
         self.diagnostics: list[Diagnostic] = []
+        self.files: list[str] = []  # stack files in -f order: errors are sorted by it
 
     def error(self, where: Location | None, path: Path | str, message: str) -> None:
         self._add(where, path, message, warning=False)
@@ -73,13 +74,16 @@ class Report:
         """Raise a SpecError with every error so far (sorted by place in the files)."""
         errors = self.errors
         if errors:
-            raise SpecError(sorted(errors, key=_order))
+            raise SpecError(sorted(errors, key=self._order))
 
     def _add(self, where, path, message, warning) -> None:
         text = path if isinstance(path, str) else format_path(path)
         self.diagnostics.append(Diagnostic(where, text, message, warning))
 
-
-def _order(diagnostic: Diagnostic) -> tuple:
-    where = diagnostic.location
-    return (where.file, where.line, where.column) if where else ("", 0, 0)
+    def _order(self, diagnostic: Diagnostic) -> tuple:
+        """Stack files in -f order, then other files (.env, env_file) by name; then lines."""
+        where = diagnostic.location
+        if where is None:
+            return (-1, "", 0, 0)
+        rank = self.files.index(where.file) if where.file in self.files else len(self.files)
+        return (rank, where.file, where.line, where.column)

@@ -29,6 +29,12 @@ _NULL = re.compile(r"^(?:~|null|Null|NULL|)$")
 _BOOL = {"true": True, "True": True, "TRUE": True, "false": False, "False": False, "FALSE": False}
 _INT = re.compile(r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$")
 _FLOAT = re.compile(r"^[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?$")
+_CORE_TAGS = {
+    "tag:yaml.org,2002:int": int,
+    "tag:yaml.org,2002:float": float,
+    "tag:yaml.org,2002:bool": bool,
+    "tag:yaml.org,2002:null": type(None),
+}
 _SPECIAL_FLOAT = {".inf": math.inf, "+.inf": math.inf, "-.inf": -math.inf, ".nan": math.nan}
 
 
@@ -127,9 +133,10 @@ class SourceError(Exception):
 def _yaml_diagnostic(error: yaml.MarkedYAMLError, filename: str) -> Diagnostic:
     mark = error.problem_mark or error.context_mark
     where = Location(filename, mark.line + 1, mark.column + 1) if mark else None
-    problem = error.problem or "invalid YAML"
-    context = f" {error.context}" if error.context else ""
-    return Diagnostic(where, "", f"invalid YAML: {problem}{context}")
+    problem, context = error.problem or "", error.context or ""
+    # PyYAML's phrases read "problem while context", or "context but problem"
+    text = f"{context} {problem}" if problem.startswith("but") else f"{problem} {context}"
+    return Diagnostic(where, "", f"invalid YAML: {text.strip()}")
 
 
 class _Builder:
@@ -185,9 +192,10 @@ class _Builder:
             return plain_scalar(text)
         if node.tag in ("tag:yaml.org,2002:str", "!"):
             return text
-        if node.tag.startswith("tag:yaml.org,2002:"):
+        wanted = _CORE_TAGS.get(node.tag)
+        if wanted:
             value = plain_scalar(text)
-            return value if node.tag.endswith(type(value).__name__) else text
+            return value if isinstance(value, wanted) else text
         self.diagnostics.append(Diagnostic(self.where(node), "", f"unsupported YAML tag {node.tag}"))
         return text
 

@@ -1,11 +1,14 @@
 """A service that writes numbered lines as fast as it can (for the logs tests and bench).
 
     python producer.py NAME COUNT [--size N] [--stderr-every K] [--start S] [--end TEXT] [--kill]
+                                  [--same]
 
 Line i is `NAME i xxxx…\\n`, N bytes with the newline (default 100). Every K-th line
 goes to stderr instead of stdout. Lines are written in blocks of ~64 KiB with
 os.write, so the writer is rarely the bottleneck. `--end` writes TEXT (no newline
 added) after the lines; `--kill` then sends SIGKILL to the producer itself.
+`--same` repeats the first block instead of numbering every line (for throughput
+benchmarks, where making the lines would cost more than moving them).
 """
 
 from __future__ import annotations
@@ -33,11 +36,13 @@ def main() -> None:
     parser.add_argument("--start", type=int, default=0)
     parser.add_argument("--end", default="")
     parser.add_argument("--kill", action="store_true")
+    parser.add_argument("--same", action="store_true")
     args = parser.parse_args()
     per_block = max(65536 // args.size, 1)
-    done = 0
+    done, block = 0, []
     while done < args.count:
-        block = lines(args.name, args.start + done, min(per_block, args.count - done), args.size)
+        if not (args.same and len(block) == min(per_block, args.count - done)):
+            block = lines(args.name, args.start + done, min(per_block, args.count - done), args.size)
         _write(block, args.stderr_every, args.start + done)
         done += len(block)
     if args.end:

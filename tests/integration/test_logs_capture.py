@@ -13,8 +13,8 @@ from stackrun.logs.capture import LogSink
 from stackrun.logs.history import LogView
 from stackrun.logs.record import CONTINUATION, CONTINUES, NOTE, STDERR, STDOUT, UNTERMINATED
 from stackrun.plan.model import LogPlan, ServicePlan
+from tests.helpers.logs import PRODUCER, flat, numbered
 
-PRODUCER = str(Path(__file__).resolve().parent.parent / "helpers" / "producer.py")
 
 
 def plan(name: str, service: str | None = None, replica: int = 1, logging: LogPlan = LogPlan()) -> ServicePlan:
@@ -33,16 +33,10 @@ def spawn(sink: LogSink, instance: str, *args: str) -> subprocess.Popen:
     return process
 
 
-def expected(name: str, count: int, start: int = 0) -> list[bytes]:
-    from tests.helpers.producer import lines
-
-    return [line.rstrip(b"\n") for line in lines(name, start, count, 100)]
-
-
 def per_instance_lines(directory: Path) -> dict[str, list[bytes]]:
     view = LogView(directory)
     out: dict[str, list[bytes]] = {s.instance: [] for s in view.sources}
-    for _time, source, flags, payload in view.history():
+    for _time, source, flags, payload in flat(view.history()):
         if flags & 0b11 != NOTE:
             out[view.sources[source].instance] += payload.splitlines()
     view.close()
@@ -56,13 +50,13 @@ def test_three_services_200k_lines_each_every_line_once_in_order(tmp_path):
     assert [p.wait() for p in processes] == [0, 0, 0]
     sink.close()
     view = LogView(tmp_path)
-    records = list(view.history())
+    records = flat(view.history())
     assert [r[0] for r in records] == sorted(r[0] for r in records)  # merged by time
     got: dict[tuple[str, int], list[bytes]] = {}
     for _time, source, flags, payload in records:
         got.setdefault((view.sources[source].instance, flags & 0b11), []).extend(payload.splitlines())
     for name in names:
-        lines = expected(name, 200_000)
+        lines = numbered(name, 0, 200_000)
         assert got[(name, STDOUT)] == [line for i, line in enumerate(lines) if i % 7]
         assert got[(name, STDERR)] == [line for i, line in enumerate(lines) if not i % 7]
 
@@ -74,7 +68,7 @@ def test_last_line_before_a_crash_and_a_partial_line_are_kept(tmp_path):
     assert sink.last_lines("api", 2) == ["last words", "no newline"]
     sink.close()
     view = LogView(tmp_path)
-    last = list(view.history())[-1]
+    last = flat(view.history())[-1]
     assert last[2] == STDOUT | UNTERMINATED and last[3].endswith(b"no newline")
 
 
@@ -93,7 +87,7 @@ def test_invalid_utf8_and_a_one_megabyte_line_without_newline(tmp_path):
     sink.attach("api", "stdout", out_r)
     assert process.wait() == 0
     sink.close()
-    records = list(LogView(tmp_path).history())
+    records = flat(LogView(tmp_path).history())
     assert records[0][3] == b"bad \xff\xfe\xc3(\n"
     pieces = records[1:]
     assert b"".join(r[3] for r in pieces) == blob[: 1 << 20]
@@ -110,7 +104,7 @@ def test_rotation_through_the_sink_keeps_at_most_max_file_files(tmp_path):
     assert len(files) == 3 and files[-1] > 3
     assert all(os.path.getsize(tmp_path / segment.file_name("api", s)) <= 256 * 1024 for s in files)
     kept = per_instance_lines(tmp_path)["api"]
-    assert kept == expected("api", 50_000)[-len(kept) :]
+    assert kept == numbered("api", 0, 50_000)[-len(kept) :]
 
 
 def test_restart_appends_to_the_same_file_and_notes_are_kept(tmp_path):
@@ -119,8 +113,8 @@ def test_restart_appends_to_the_same_file_and_notes_are_kept(tmp_path):
     sink.note("api", "exited with code 0; restarting")
     assert spawn(sink, "api", "api", "1000", "--start", "1000").wait() == 0
     sink.close()
-    assert per_instance_lines(tmp_path)["api"] == expected("api", 2000)
-    notes = [r for r in LogView(tmp_path).history() if r[2] == NOTE]
+    assert per_instance_lines(tmp_path)["api"] == numbered("api", 0, 2000)
+    notes = [r for r in flat(LogView(tmp_path).history()) if r[2] == NOTE]
     assert [r[3] for r in notes] == [b"exited with code 0; restarting\n"]
 
 
@@ -168,10 +162,10 @@ def test_full_disk_drops_lines_counts_them_and_never_blocks_the_service(tmp_path
     repo = str(Path(__file__).resolve().parents[2])
     script = FULL_DISK.format(repo=repo, directory=str(tmp_path), producer=PRODUCER)
     subprocess.run([sys.executable, "-c", script], check=True, timeout=60)
-    records = list(LogView(tmp_path).history())
+    records = flat(LogView(tmp_path).history())
     notes = [r[3] for r in records if r[2] == NOTE]
     assert len(notes) == 1 and b"were lost: File too large" in notes[0]
     lost = int(notes[0].split(b" lines")[0].rsplit(b" ", 1)[-1])
     lines = [line for r in records if r[2] != NOTE for line in r[3].splitlines()]
     assert len(lines) + lost == 10_010
-    assert lines[-10:] == expected("api", 10, 10_000)
+    assert lines[-10:] == numbered("api", 10_000, 10)

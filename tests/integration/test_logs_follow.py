@@ -8,8 +8,6 @@ import os
 import shutil
 import subprocess
 import sys
-import time
-from pathlib import Path
 
 import pytest
 
@@ -18,10 +16,7 @@ from stackrun.logs.capture import LogSink
 from stackrun.logs.printer import PrintOptions
 from stackrun.logs.show import LiveLogs
 from stackrun.plan.model import LogPlan, ServicePlan
-from tests.helpers.producer import lines
-
-PRODUCER = str(Path(__file__).resolve().parent.parent / "helpers" / "producer.py")
-
+from tests.helpers.logs import PRODUCER, by_instance, numbered, wait_for
 
 def plan(name: str, service: str, replica: int = 1, logging: LogPlan = LogPlan()) -> ServicePlan:
     return ServicePlan(name=name, service=service, replica=replica, argv=(), env=(), logging=logging)
@@ -33,26 +28,6 @@ def produce(sink: LogSink, instance: str, count: int, start: int = 0) -> None:
     os.close(out_w)
     sink.attach(instance, "stdout", out_r)
     assert process.wait() == 0
-
-
-def wait_for(condition, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.05)
-
-
-def printed_by_instance(text: bytes) -> dict[str, list[bytes]]:
-    found: dict[str, list[bytes]] = {}
-    for line in text.splitlines():
-        name, sep, rest = line.partition(b" | ")
-        if sep:
-            found.setdefault(name.strip().decode(), []).append(rest)
-    return found
-
-
-def numbered(instance: str, start: int, count: int) -> list[bytes]:
-    return [line.rstrip(b"\n") for line in lines(instance, start, count, 100)]
 
 
 @pytest.fixture
@@ -72,21 +47,21 @@ def test_follow_across_restart_rotation_and_a_new_replica(project, running, tmp_
     with open(out, "wb") as output:
         follower = subprocess.Popen(project.cli("logs", "-f", "--no-color"), env=project.env(), stdout=output)
     try:
-        wait_for(lambda: len(printed_by_instance(out.read_bytes()).get("api", [])) == 1000)
+        wait_for(lambda: len(by_instance(out.read_bytes()).get("api", [])) == 1000)
         produce(sink, "worker-1", 20_000)
         sink.note("api", "exited with code 0")
         produce(sink, "api", 20_000, start=1000)  # the restart: same instance, a new process
         sink.configure([plan("worker-2", "worker", 2)])
         produce(sink, "worker-2", 5000)  # a replica that did not exist when logs -f started
         sink.close()
-        wait_for(lambda: len(printed_by_instance(out.read_bytes()).get("worker-2", [])) == 5000)
+        wait_for(lambda: len(by_instance(out.read_bytes()).get("worker-2", [])) == 5000)
         shutil.rmtree(running)  # the project goes down: logs -f ends
         assert follower.wait(timeout=10) == 0
     finally:
         if follower.poll() is None:
             follower.kill()
             follower.wait()
-    shown = printed_by_instance(out.read_bytes())
+    shown = by_instance(out.read_bytes())
     assert shown["api"] == numbered("api", 0, 21_000)
     assert shown["worker-1"] == numbered("worker-1", 0, 20_000)
     assert shown["worker-2"] == numbered("worker-2", 0, 5000)
@@ -102,7 +77,7 @@ def test_history_through_the_cli_merged_by_time_tail_and_json(project, tmp_path)
     text = subprocess.run(project.cli("logs", "-t", "--no-color"), env=project.env(), capture_output=True, check=True).stdout
     stamps = [line.split(b" | ")[1].split(b" ")[0] for line in text.splitlines()]
     assert stamps == sorted(stamps) and len(stamps) == 9000
-    assert [rest.split(b" ", 1)[1] for rest in printed_by_instance(text)["b"]] == numbered("b", 0, 3000)
+    assert [rest.split(b" ", 1)[1] for rest in by_instance(text)["b"]] == numbered("b", 0, 3000)
     tail = subprocess.run(project.cli("logs", "--tail", "2", "--format", "json", "c"), env=project.env(),
                           capture_output=True, check=True).stdout
     objects = [json.loads(line) for line in tail.splitlines()]
@@ -123,5 +98,20 @@ def test_live_logs_for_attached_up_print_only_new_lines_and_the_last_ones(projec
         produce(sink, "web", 10)
         sink.close()
         live.stop()
-    shown = printed_by_instance(out.read_bytes())
+    shown = by_instance(out.read_bytes())
     assert shown == {"api": numbered("api", 100, 5000), "web": numbered("web", 0, 10)}
+
+
+def test_following_without_inotify_falls_back_to_looking_every_quarter_second(project, tmp_path, monkeypatch):
+    from stackrun.logs import inotify
+
+    monkeypatch.setattr(inotify, "_libc", lambda: None)
+    sink = LogSink(project.name, [plan("api", "api")])
+    out = tmp_path / "out"
+    with open(out, "wb") as output:
+        live = LiveLogs(project.name, PrintOptions(), output).start()
+        produce(sink, "api", 3000)
+        wait_for(lambda: len(by_instance(out.read_bytes()).get("api", [])) == 3000)
+        sink.close()
+        live.stop()
+    assert by_instance(out.read_bytes()) == {"api": numbered("api", 0, 3000)}

@@ -51,3 +51,78 @@ def _binds(project: Path, service: dict):
 def _argv(service: dict) -> list[str]:
     command = service.get("command") or []
     return shlex.split(command) if isinstance(command, str) else command
+
+
+# ---------------------------------------------------------------- what the loader makes of them
+
+
+def plan_of(example: str, **environ: str):
+    """The example's plan with every profile active and only `.env` for variables."""
+    from stackrun import spec
+    from stackrun.plan.build import HostFacts, build
+
+    options = spec.LoadOptions(
+        files=(str(EXAMPLES / example / "stack.yaml"),), profiles=("*",), environ=environ
+    )
+    plan = build(spec.load(options), HostFacts(data_dir="/var/lib/stackrun/example"))
+    return {instance.name: instance for instance in plan.services}
+
+
+@pytest.mark.parametrize("stack", STACKS, ids=lambda path: path.parent.name)
+def test_every_service_loads_with_all_profiles(stack):
+    declared = yaml.safe_load(stack.read_text())["services"]
+    assert {i.service for i in plan_of(stack.parent.name).values()} == set(declared)
+
+
+def test_webapp_means_what_its_readme_says():
+    instances = plan_of("webapp")
+    store, api = instances["store"], instances["api"]
+    assert [(m.kind, m.target, m.read_only) for m in store.mounts] == [
+        ("bind", "/srv", True),
+        ("volume", "/mnt", False),
+    ]
+    assert store.mounts[0].source == str(EXAMPLES / "webapp" / "app")
+    assert ("STORE_HOST", "store") in api.env
+    assert any("store" in entry.names for entry in api.hosts)
+    assert [(p.host_port, p.target_port) for p in api.ports] == [(8080, 8000)]
+    assert [(d.service, d.condition, d.restart) for d in api.depends_on] == [
+        ("store", "service_healthy", True)
+    ]
+    assert (api.limits.memory, api.limits.pids, api.restart.on_unhealthy) == (128 << 20, 64, True)
+    assert (store.limits.memory, store.limits.pids, store.stop_grace_period) == (64 << 20, 16, 5.0)
+
+
+def test_webapp_published_port_follows_the_environment():
+    api = plan_of("webapp", WEBAPP_PORT="18080")["api"]
+    assert [p.host_port for p in api.ports] == [18080]
+
+
+def test_jobs_has_three_read_only_workers_that_wait_for_the_migration():
+    instances = plan_of("jobs")
+    workers = [instances[f"worker-{n}"] for n in (1, 2, 3)]
+    for worker in workers:
+        assert worker.read_only
+        assert (worker.restart.policy, worker.restart.max_retries) == ("on-failure", 3)
+        assert [(d.service, d.condition) for d in worker.depends_on] == [
+            ("migrate", "service_completed_successfully")
+        ]
+        tmpfs = [m for m in worker.mounts if m.kind == "tmpfs"]
+        assert [(m.target, m.size, m.mode) for m in tmpfs] == [("/tmp", 8 << 20, 0o1777)]
+    assert len({w.hostname for w in workers}) == 3  # the spool's claim folders rely on it
+
+
+def test_profiles_interpolation_networks_and_hardening():
+    instances = plan_of("profiles", SITE_PORT="9090")
+    web, probe = instances["web"], instances["probe"]
+    env = dict(web.env)
+    assert (env["GREETING"], env["SITE_TITLE"], env["SITE_OWNER"]) == (
+        "hello from .env",
+        "stackrun profiles example",
+        "examples",
+    )
+    assert [p.host_port for p in web.ports] == [9090]  # the environment beats .env
+    assert web.init and web.capabilities == frozenset()
+    assert {(u.name, u.soft, u.hard) for u in web.ulimits} == {("nofile", 256, 512), ("core", 0, 0)}
+    names = {name: entry.address for entry in probe.hosts for name in entry.names}
+    assert names["site"] == names["www"] and names["metrics.internal"] == "192.0.2.10"
+    assert probe.argv[-1].startswith("echo probe: shell sees HOME=$HOME;")  # $$ -> $

@@ -5,12 +5,16 @@ from __future__ import annotations
 import os
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from stackrun.logs import segment
-from stackrun.logs.history import LogView, Window, last_lines, sources
+from stackrun.logs.history import LogView, Window, merge, sources
+from stackrun.logs.reader import last_lines
 from stackrun.logs.record import NOTE, STDERR, STDOUT, FileMeta
 from stackrun.logs.writer import InstanceLog
 from stackrun.plan.model import LogPlan
+from tests.helpers.logs import flat
 
 
 def writer(directory, instance="api", plan=LogPlan(), service=None, replica=1) -> InstanceLog:
@@ -31,7 +35,7 @@ def test_history_merges_instances_by_time(tmp_path):
     api.write(STDOUT, 30, b"a3\n")
     db.write(NOTE, 40, b"exited\n")
     view = LogView(tmp_path)
-    records = list(view.history())
+    records = flat(view.history())
     assert [r[0] for r in records] == [10, 20, 30, 40]
     assert lines_of(view, records) == [("api", b"a1"), ("api", b"a2"), ("db", b"d1"), ("api", b"a3"), ("db", b"exited")]
     assert [r[2] for r in records] == [STDOUT, STDERR, STDOUT, NOTE]
@@ -54,7 +58,7 @@ def test_rotation_keeps_at_most_max_files_and_the_newest_lines(tmp_path):
     assert len(files) == 3
     assert all(os.path.getsize(tmp_path / f) <= 4096 for f in files)
     view = LogView(tmp_path)
-    kept = [line + b"\n" for _source, line in lines_of(view, view.history())]
+    kept = [line + b"\n" for _source, line in lines_of(view, flat(view.history()))]
     assert kept == written[-len(kept) :] and len(kept) > 100
 
 
@@ -64,7 +68,7 @@ def test_a_chunk_bigger_than_max_size_is_cut_at_line_ends(tmp_path):
     log.write(STDOUT, 1, chunk)
     assert all(os.path.getsize(tmp_path / f) <= 2048 for f in os.listdir(tmp_path))
     view = LogView(tmp_path)
-    assert b"".join(r[3] for r in view.history()) == chunk
+    assert b"".join(r[3] for r in flat(view.history())) == chunk
 
 
 @pytest.mark.parametrize("count", [0, 1, 3, 7, 100])
@@ -75,7 +79,7 @@ def test_tail_counts_lines_back_across_records_and_files(tmp_path, count):
     assert len(os.listdir(tmp_path)) > 2
     view = LogView(tmp_path, window=Window(tail=count))
     expected = [b"%d-%s" % (i, s) for i in range(10) for s in (b"a", b"b")][-count or 20 :][: count or 0]
-    assert [line for _s, line in lines_of(view, view.history())] == expected
+    assert [line for _s, line in lines_of(view, flat(view.history()))] == expected
 
 
 def test_since_and_until_select_by_receive_time(tmp_path):
@@ -83,14 +87,14 @@ def test_since_and_until_select_by_receive_time(tmp_path):
     for i in range(1, 11):
         log.write(STDOUT, i * 100, b"%d\n" % i)
     view = LogView(tmp_path, window=Window(since=350, until=800))
-    assert [line for _s, line in lines_of(view, view.history())] == [b"4", b"5", b"6", b"7", b"8"]
+    assert [line for _s, line in lines_of(view, flat(view.history()))] == [b"4", b"5", b"6", b"7", b"8"]
 
 
 def test_reader_continues_from_where_history_ended(tmp_path):
     log = writer(tmp_path, plan=LogPlan(max_size=300, max_files=100))
     log.write(STDOUT, 1, b"one\n")
     view = LogView(tmp_path)
-    assert len(list(view.history())) == 1
+    assert len(flat(view.history())) == 1
     assert view.poll() == []
     for i in range(2, 40):
         log.write(STDOUT, i, b"%d\n" % i)
@@ -107,7 +111,7 @@ def test_a_torn_last_record_is_ignored_then_cut_by_the_next_writer(tmp_path):
         file.write(b"SR\x00\x00\xff\x00\x00\x00half a rec")  # a crash in the middle of a write
     torn_size = os.path.getsize(path)
     view = LogView(tmp_path)
-    assert [r[3] for r in view.history()] == [b"whole\n"]
+    assert [r[3] for r in flat(view.history())] == [b"whole\n"]
     assert last_lines(tmp_path, "api", 5) == ["whole"]
     again = writer(tmp_path)
     assert os.path.getsize(path) < torn_size
@@ -136,9 +140,27 @@ def test_a_new_writer_appends_to_the_newest_file(tmp_path):
     second.write(STDOUT, 100, b"later\n")
     assert segment.scan(tmp_path)["api"] == seqs
     view = LogView(tmp_path, window=Window(tail=2))
-    assert [r[3] for r in view.history()] == [b"24\n", b"later\n"]
+    assert [r[3] for r in flat(view.history())] == [b"24\n", b"later\n"]
 
 
 def test_file_names_parse_back():
     assert segment.parse_name(segment.file_name("worker.v2-3", 12)) == ("worker.v2-3", 12)
     assert segment.parse_name("notes.txt") is None and segment.parse_name("api.x.log") is None
+
+
+@given(st.lists(st.lists(st.lists(st.integers(0, 50), min_size=1), max_size=5), max_size=4))
+def test_merge_of_batches_is_ordered_by_time_and_keeps_each_source_in_order(sources_batches):
+    streams, expected = [], []
+    for source, batches in enumerate(sources_batches):
+        times = sorted(t for batch in batches for t in batch)
+        cut, out = 0, []
+        for batch in batches:  # the same sorted times, cut as the generated batches are
+            out.append([(t, source, 0, b"%d" % i) for i, t in enumerate(times[cut : cut + len(batch)], cut)])
+            cut += len(batch)
+        streams.append(iter(out))
+        expected += [r for batch in out for r in batch]
+    merged = [r for batch in merge(streams) for r in batch]
+    assert sorted(merged) == sorted(expected)
+    assert [r[0] for r in merged] == sorted(r[0] for r in merged)
+    for source in range(len(sources_batches)):
+        assert [r for r in merged if r[1] == source] == [r for r in expected if r[1] == source]

@@ -17,7 +17,6 @@ import signal
 import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from pathlib import PurePosixPath
 from typing import Callable, Iterator
 
 from stackrun.errors import RuntimeFailure
@@ -152,11 +151,10 @@ class CgroupDriver(ABC):
 
 def join(root: str, parent: str, path: str = "") -> str:
     """`root/parent/path`, refusing anything that could climb out of `root`."""
-    parts = [p for p in (parent.strip("/"), path.strip("/")) if p]
-    relative = PurePosixPath(*parts) if parts else PurePosixPath(".")
-    if ".." in relative.parts:
-        raise ValueError(f"cgroup path {str(relative)!r} must not contain '..'")
-    return os.path.normpath(os.path.join(root, relative))
+    relative = "/".join(part for part in (parent.strip("/"), path.strip("/")) if part)
+    if ".." in relative.split("/"):
+        raise ValueError(f"cgroup path {relative!r} must not contain '..'")
+    return os.path.normpath(f"{root}/{relative}") if relative else root
 
 
 # ---------------------------------------------------------------- files
@@ -239,12 +237,13 @@ def remove_dirs(directories) -> None:
 
 def ancestors(root: str, directory: str) -> list[str]:
     """Directories from just below `root` down to `directory` included."""
-    relative = PurePosixPath(os.path.relpath(directory, root))
+    relative = os.path.relpath(directory, root)
+    if relative == ".":
+        return []
     chain, current = [], root
-    for part in relative.parts:
-        if part != ".":
-            current = os.path.join(current, part)
-            chain.append(current)
+    for part in relative.split("/"):
+        current = f"{current}/{part}"
+        chain.append(current)
     return chain
 
 
@@ -300,7 +299,7 @@ def find_named(root: str, name: str, depth: int) -> list[str]:
     """Directories called `name` within `depth` levels below `root`, not descending into them."""
     found: list[str] = []
     for top, subdirs, _files in os.walk(root):
-        level = len(PurePosixPath(os.path.relpath(top, root)).parts) if top != root else 0
+        level = 0 if top == root else os.path.relpath(top, root).count("/") + 1
         found.extend(os.path.join(top, sub) for sub in subdirs if sub == name)
         subdirs[:] = [] if level + 1 >= depth else [s for s in subdirs if s != name]
     return found
@@ -329,8 +328,13 @@ def kernfs_watch(path: str) -> Watch:
     except OSError as error:
         raise RuntimeFailure("watch", error.errno or 0, path) from None
     poller = select.epoll()
-    file.read()
-    poller.register(file.fileno(), select.EPOLLPRI)
+    try:
+        file.read()
+        poller.register(file.fileno(), select.EPOLLPRI)  # EPERM: not a kernfs file
+    except OSError as error:
+        poller.close()
+        file.close()
+        raise RuntimeFailure("watch", error.errno or 0, path) from None
 
     def drain() -> None:
         file.seek(0)

@@ -85,8 +85,8 @@ class V1Driver(CgroupDriver):
 
     def usage(self, path: str) -> Usage:
         memory, cpuacct, pids = (self.dir(c, path) for c in ("memory", "cpuacct", "pids"))
-        if not any(d and os.path.isdir(d) for d in self.directories(path)):
-            base.read(f"{self.directories(path)[0]}/cgroup.procs")  # raises ENOENT
+        if not any(os.path.isdir(d) for d in self.directories(path)):
+            base.read(f"{self.directories(path)[0]}/cgroup.procs")  # raises the ENOENT failure
         used = _optional(memory, "memory.usage_in_bytes")
         stat = base.keyed(_optional(memory, "memory.stat"))
         limit = base.number(_optional(memory, "memory.limit_in_bytes"), UNLIMITED_V1)
@@ -151,7 +151,8 @@ class V1Driver(CgroupDriver):
         if self._unified_kill(path, timeout) and not self.pids(path):
             return
         self._freeze_and_kill(path, deadline)  # no unified hierarchy, or someone escaped it
-        if not self.wait_empty(path, max(deadline - time.monotonic(), 0.0)):
+        self._kill_in_rounds(path, deadline)  # waits for them; catches what was not frozen
+        if self.pids(path):
             listed = " ".join(map(str, self.pids(path)[:10]))
             raise RuntimeFailure(
                 f"kill every process (still alive after SIGKILL: {listed}) in", 0,
@@ -168,10 +169,7 @@ class V1Driver(CgroupDriver):
     def _freeze_and_kill(self, path: str, deadline: float) -> None:
         freezer = self.dir("freezer", path)
         if not freezer or not os.path.isdir(freezer):
-            for pause in base.backoff(deadline):  # no freezer: forks may need several rounds
-                base.signal_all(self.pids(path))
-                if not self.pids(path) or pause is None:
-                    return
+            return
         base.write(f"{freezer}/freezer.state", "FROZEN")
         try:
             for pause in base.backoff(deadline):
@@ -180,6 +178,14 @@ class V1Driver(CgroupDriver):
             base.signal_all(self.pids(path), signal.SIGKILL)
         finally:
             base.write(f"{freezer}/freezer.state", "THAWED")
+
+    def _kill_in_rounds(self, path: str, deadline: float) -> None:
+        """SIGKILL whatever is listed until nothing is (dying processes stay listed for a
+        moment); without a freezer, a forking process may add children between rounds."""
+        for pause in base.backoff(deadline):
+            base.signal_all(self.pids(path))
+            if not self.pids(path) or pause is None:
+                return
 
     def remove(self, path: str, timeout: float = KILL_TIMEOUT) -> None:
         deadline = time.monotonic() + timeout

@@ -119,3 +119,34 @@ def test_missing_file_is_an_error_without_traceback(tmp_path):
     done = run("config", "-f", "nope.yaml", cwd=tmp_path)
     assert done.returncode == 1
     assert done.stderr == f"{tmp_path}/nope.yaml: no such stack file\n"
+
+
+_NAME_PROBE = textwrap.dedent("""
+    import json, sys
+    from stackrun.cli.options import ProjectOptions
+    from stackrun.cli.project import project_name
+    names = [project_name(ProjectOptions(project_name="given")),
+             project_name(ProjectOptions(files=(sys.argv[1],)))]
+    print(json.dumps({"names": names, "pydantic": "pydantic" in sys.modules}))
+""")
+
+
+def test_project_name_is_cheap(tmp_path):
+    (tmp_path / "stack.yaml").write_text("name: from-file\nservices:\n  a:\n    restart: broken\n")
+    done = subprocess.run([sys.executable, "-c", _NAME_PROBE, str(tmp_path / "stack.yaml")], cwd=tmp_path,
+                          env={"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(REPO)},
+                          capture_output=True, text=True)
+    assert json.loads(done.stdout) == {"names": ["given", "from-file"], "pydantic": False}, done.stderr
+
+
+def test_load_plan(tmp_path, monkeypatch):
+    from stackrun.cli.options import ProjectOptions
+    from stackrun.cli.project import load_plan
+    from stackrun.plan import HostFacts
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "stack.yaml").write_text("services:\n  a:\n    command: sleep 1\n    scale: 2\n")
+    plan = load_plan(ProjectOptions(project_name="demo"), HostFacts(data_dir=str(tmp_path / "data")))
+    assert plan.project == "demo"
+    assert [s.name for s in plan.services] == ["a-1", "a-2"]
+    assert plan.services[0].argv == ("sleep", "1")

@@ -1,0 +1,234 @@
+"""The control protocol: messages on the project's unix socket (docs/control.md).
+
+Framing: one JSON object per line (UTF-8, ASCII-escaped when sent, "\\n"-terminated,
+at most `MAX_LINE` bytes). The client sends a request,
+
+    {"v": 1, "method": "stop", "params": {"services": ["api"], "timeout": 5}}
+
+and the server answers with one line, `{"result": …}` or `{"error": {"type", "message",
+"exit_code"}}`; a streaming method (`events`) answers with `{"item": …}` lines until
+`{"end": true}` or an error, or until the client hangs up. A connection may carry
+several requests, one after the other.
+
+This module is pure (no sockets): it builds lines and parses them. The parsers are
+strict and only ever raise `ControlError`, whatever the bytes (they are fuzzed).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from stackrun.control.codec import decode, encode
+from stackrun.errors import ControlError, StackrunError
+from stackrun.plan.model import Plan
+from stackrun.supervisor.state import Event, InstanceStatus, UpRequest
+
+VERSION = 1
+MAX_LINE = 16 << 20  # bytes; a Plan of a few hundred services fits easily
+
+
+class RemoteError(ControlError):
+    """The supervisor refused a request or failed it; carries its error's type and code."""
+
+    def __init__(self, kind: str, message: str, exit_code: int = 1):
+        self.kind, self.exit_code = kind, exit_code
+        super().__init__(message)
+
+
+# ---------------------------------------------------------------- methods
+
+
+@dataclass(frozen=True)
+class NoParams:
+    pass
+
+
+@dataclass(frozen=True)
+class UpParams:
+    request: UpRequest
+    plan: Plan | None = None
+
+
+@dataclass(frozen=True)
+class ServicesParams:
+    services: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class StopParams:
+    services: list[str] = field(default_factory=list)
+    timeout: float | None = None
+
+
+@dataclass(frozen=True)
+class KillParams:
+    services: list[str] = field(default_factory=list)
+    signal: int = 9
+
+
+@dataclass(frozen=True)
+class DownParams:
+    timeout: float | None = None
+    volumes: bool = False
+
+
+@dataclass(frozen=True)
+class InspectParams:
+    instance: str
+
+
+@dataclass(frozen=True)
+class Method:
+    """A method of `control.api.Project`: its parameters, and what one result (or each
+    streamed item) decodes to."""
+
+    name: str
+    params: type
+    result: Any
+    stream: bool = False
+
+
+METHODS = {method.name: method for method in (
+    Method("up", UpParams, list[str]),
+    Method("ps", NoParams, list[InstanceStatus]),
+    Method("start", ServicesParams, None),
+    Method("stop", StopParams, None),
+    Method("restart", StopParams, None),
+    Method("kill", KillParams, None),
+    Method("down", DownParams, None),
+    Method("inspect", InspectParams, dict[str, Any]),
+    Method("events", NoParams, Event, stream=True),
+)}
+
+
+# ---------------------------------------------------------------- requests
+
+
+@dataclass(frozen=True)
+class Request:
+    method: Method
+    params: Any  # an instance of method.params
+
+    def arguments(self) -> dict[str, Any]:
+        """Keyword arguments for the `Project` method (nested values stay dataclasses)."""
+        return {name: getattr(self.params, name) for name in self.params.__dataclass_fields__}
+
+
+def request_line(name: str, **params: Any) -> bytes:
+    method = METHODS[name]
+    return _line({"v": VERSION, "method": name, "params": encode(method.params(**params))})
+
+
+def parse_request(line: bytes) -> Request:
+    data = parse_line(line)
+    version = data.get("v")
+    if version != VERSION or isinstance(version, bool):
+        raise ControlError(f"protocol version {version!r} is not spoken here (only {VERSION})")
+    name = data.get("method")
+    method = METHODS.get(name) if isinstance(name, str) else None
+    if method is None:
+        raise ControlError(f"unknown method {name!r}; known: {', '.join(METHODS)}")
+    params = decode(data.get("params", {}), method.params, "params")
+    return Request(method, params)
+
+
+# ---------------------------------------------------------------- replies
+
+
+@dataclass(frozen=True)
+class Result:
+    value: Any
+
+
+@dataclass(frozen=True)
+class Item:
+    value: Any
+
+
+@dataclass(frozen=True)
+class End:
+    pass
+
+
+Reply = Result | Item | End
+
+
+def result_line(value: Any) -> bytes:
+    return _line({"result": encode(value)})
+
+
+def item_line(value: Any) -> bytes:
+    return _line({"item": encode(value)})
+
+
+def end_line() -> bytes:
+    return _line({"end": True})
+
+
+def error_line(error: BaseException) -> bytes:
+    """A failed request: StackrunErrors keep their message and exit code."""
+    if isinstance(error, RemoteError):
+        kind, code = error.kind, error.exit_code
+    elif isinstance(error, StackrunError):
+        kind, code = type(error).__name__, error.exit_code
+    else:
+        kind, code = "InternalError", 1
+    return _line({"error": {"type": kind, "message": str(error), "exit_code": code}})
+
+
+def parse_reply(line: bytes, method: Method) -> Reply:
+    """The server's answer to a request for `method`; an error reply raises RemoteError."""
+    data = parse_line(line)
+    if "error" in data:
+        raise _remote_error(data["error"])
+    if not method.stream and "result" in data:
+        return Result(decode(data["result"], method.result, "result"))
+    if method.stream and "item" in data:
+        return Item(decode(data["item"], method.result, "item"))
+    if method.stream and data.get("end") is True:
+        return End()
+    raise ControlError(f"unexpected reply to {method.name}: keys {sorted(data)}")
+
+
+def _remote_error(data: Any) -> RemoteError:
+    if not isinstance(data, dict):
+        raise ControlError("malformed error reply")
+    kind, message, code = data.get("type"), data.get("message"), data.get("exit_code", 1)
+    if not isinstance(kind, str) or not isinstance(message, str) or type(code) is not int:
+        raise ControlError("malformed error reply")
+    return RemoteError(kind, message, code)
+
+
+# ---------------------------------------------------------------- lines
+
+
+def parse_line(line: bytes) -> dict[str, Any]:
+    """One message (without its newline) as a JSON object."""
+    if len(line) > MAX_LINE:
+        raise ControlError(f"message of {len(line)} bytes exceeds {MAX_LINE}")
+    try:
+        data = json.loads(line.decode("utf-8"), parse_constant=_no_constant)
+    except (UnicodeDecodeError, ValueError, RecursionError) as error:
+        raise ControlError(f"malformed message: {_short(error)}") from None
+    if not isinstance(data, dict):
+        raise ControlError(f"malformed message: a JSON object was expected, not {type(data).__name__}")
+    return data
+
+
+def _line(message: dict[str, Any]) -> bytes:
+    try:
+        text = json.dumps(message, separators=(",", ":"), allow_nan=False)
+    except (TypeError, ValueError) as error:
+        raise ControlError(f"cannot encode message: {error}") from None
+    return text.encode("ascii") + b"\n"
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _short(error: BaseException) -> str:
+    text = str(error) or type(error).__name__
+    return text if len(text) <= 120 else text[:117] + "..."

@@ -1,0 +1,286 @@
+"""plan.build: a loaded Stack turned into the Plan the runtime reads. Pure; no root."""
+
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+
+from stackrun import spec
+from stackrun.plan import HostFacts, build
+from stackrun.plan.model import Mount
+from stackrun.plan.names import ProjectNames
+
+DOCKER_DEFAULT = {
+    "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD", "CAP_NET_RAW",
+    "CAP_SETGID", "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP", "CAP_NET_BIND_SERVICE",
+    "CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE",
+}
+
+
+@pytest.fixture
+def plan_of(tmp_path):
+    def make(text: str, facts: HostFacts | None = None, files: dict[str, str] | None = None, **options):
+        for name, content in (files or {}).items():
+            (tmp_path / name).write_text(content)
+        (tmp_path / "stack.yaml").write_text(textwrap.dedent(text))
+        stack = spec.load(spec.LoadOptions(files=(str(tmp_path / "stack.yaml"),), project_name="shop",
+                                           working_dir=str(tmp_path), **options))
+        return build(stack, facts or HostFacts(data_dir="/var/lib/stackrun/shop"))
+
+    make.dir = tmp_path
+    return make
+
+
+def test_replicas_are_expanded_in_dependency_order(plan_of):
+    plan = plan_of("""
+        services:
+          web: {command: x, depends_on: [api]}
+          worker: {command: x, scale: 3, depends_on: [db]}
+          api: {command: x, depends_on: [db]}
+          db: {command: x}
+          idle: {command: x, deploy: {replicas: 0}}
+    """)
+    assert [s.name for s in plan.services] == ["worker-1", "worker-2", "worker-3", "api", "db", "web"][:0] or [
+        s.name for s in plan.services] == ["db", "worker-1", "worker-2", "worker-3", "api", "web"]
+    assert [(s.service, s.replica) for s in plan.instances_of("worker")] == [("worker", 1), ("worker", 2), ("worker", 3)]
+    assert plan.instance("api").cgroup == ProjectNames("shop").cgroup("api") == "stackrun-shop/api"
+    assert plan.project == "shop" and plan.project_dir == str(plan_of.dir)
+
+
+def test_file_order_among_equals(plan_of):
+    plan = plan_of("services:\n  c: {command: x}\n  a: {command: x}\n  b: {command: x}\n")
+    assert [s.name for s in plan.services] == ["c", "a", "b"]
+
+
+def test_argv_is_entrypoint_then_command(plan_of):
+    plan = plan_of("""
+        services:
+          a: {entrypoint: python3 -u, command: app.py --port 80}
+          b: {entrypoint: [sleep]}
+          c: {command: "sh -c 'echo hi'"}
+    """)
+    assert plan.instance("a").argv == ("python3", "-u", "app.py", "--port", "80")
+    assert plan.instance("b").argv == ("sleep",)
+    assert plan.instance("c").argv == ("sh", "-c", "echo hi")
+
+
+def test_environment_is_env_file_then_environment(plan_of):
+    plan = plan_of("services:\n  a:\n    command: x\n    env_file: a.env\n    environment: {B: inline, C: c}\n",
+                   files={"a.env": "A=1\nB=file\n"})
+    assert plan.instance("a").env == (("A", "1"), ("B", "inline"), ("C", "c"))
+
+
+def test_mounts_are_resolved(plan_of):
+    plan = plan_of("""
+        services:
+          a:
+            command: x
+            tmpfs: ["/run:size=1m,mode=1777"]
+            volumes:
+              - ./src:/src:ro
+              - /etc/ssl:/ssl
+              - data:/data
+              - shared:/shared
+              - /anon
+              - {type: volume, source: data, target: /part, volume: {subpath: logs}}
+              - {type: tmpfs, target: /scratch, tmpfs: {size: 2m, mode: "700"}}
+              - {type: bind, source: ../up, target: /up, bind: {create_host_path: false}}
+        volumes:
+          data:
+          shared: {driver_opts: {type: none, o: bind, device: /srv/shared}}
+    """)
+    root, data = str(plan_of.dir), "/var/lib/stackrun/shop"
+    mounts = plan.instance("a").mounts
+    anon = mounts[4].source
+    assert mounts == (
+        Mount("bind", "/src", f"{root}/src", read_only=True),
+        Mount("bind", "/ssl", "/etc/ssl"),
+        Mount("volume", "/data", f"{data}/volumes/data"),
+        Mount("volume", "/shared", "/srv/shared"),
+        Mount("volume", "/anon", anon),
+        Mount("volume", "/part", f"{data}/volumes/data/logs"),
+        Mount("tmpfs", "/scratch", size=2 << 20, mode=0o700),
+        Mount("bind", "/up", str(plan_of.dir.parent / "up"), create_host_path=False),
+        Mount("tmpfs", "/run", size=1 << 20, mode=0o1777),
+    )
+    assert anon.startswith(f"{data}/anonymous/a/")
+    assert [(v.name, v.path, v.external) for v in plan.volumes] == [
+        ("data", f"{data}/volumes/data", False), ("shared", "/srv/shared", False)]
+
+
+def test_capabilities(plan_of):
+    plan = plan_of("""
+        services:
+          plain: {command: x}
+          more: {command: x, cap_add: [NET_ADMIN], cap_drop: [MKNOD, NET_RAW]}
+          none: {command: x, cap_drop: [ALL], cap_add: [CHOWN]}
+          all: {command: x, cap_add: [ALL], cap_drop: [SYS_ADMIN]}
+    """)
+    assert plan.instance("plain").capabilities == DOCKER_DEFAULT
+    assert plan.instance("more").capabilities == (DOCKER_DEFAULT | {"CAP_NET_ADMIN"}) - {"CAP_MKNOD", "CAP_NET_RAW"}
+    assert plan.instance("none").capabilities == {"CAP_CHOWN"}
+    every = plan.instance("all").capabilities
+    assert "CAP_SYS_ADMIN" not in every and {"CAP_NET_ADMIN", "CAP_BPF", "CAP_CHOWN"} <= every
+    assert len(every) == 40
+
+
+def test_limits(plan_of):
+    plan = plan_of("""
+        services:
+          short: {command: x, mem_limit: 512m, memswap_limit: 1g, mem_reservation: 64m, cpus: 1.5,
+                  cpu_shares: 512, pids_limit: 100}
+          long:
+            command: x
+            deploy: {resources: {limits: {memory: 256m, cpus: '0.25', pids: 50}, reservations: {memory: 32m}}}
+          unlimited: {command: x, pids_limit: -1, memswap_limit: -1, mem_limit: 1g}
+    """)
+    short, long_, unlimited = (plan.instance(n).limits for n in ("short", "long", "unlimited"))
+    assert (short.memory, short.memory_swap, short.memory_reservation, short.cpus, short.cpu_shares, short.pids) == (
+        512 << 20, 1 << 30, 64 << 20, 1.5, 512, 100)
+    assert (long_.memory, long_.cpus, long_.pids, long_.memory_reservation) == (256 << 20, 0.25, 50, 32 << 20)
+    assert (unlimited.pids, unlimited.memory_swap) == (None, -1)
+
+
+def test_signals_durations_restart_and_defaults(plan_of):
+    plan = plan_of("""
+        services:
+          a: {command: x}
+          b:
+            command: x
+            stop_signal: SIGINT
+            stop_grace_period: 1m30s
+            restart: on-failure:3
+            init: true
+            read_only: true
+            user: "1000:100"
+            hostname: bee
+            security_opt: [no-new-privileges:false]
+            x-stackrun: {restart_on_unhealthy: true, backoff: {initial: 50ms, max: 5s, reset: 1m}}
+    """)
+    a, b = plan.instance("a"), plan.instance("b")
+    assert (a.stop_signal, a.stop_grace_period, a.restart.policy, a.init, a.read_only) == (15, 10.0, "no", False, False)
+    assert (a.hostname, a.user, a.no_new_privileges, a.working_dir) == ("a", None, True, str(plan_of.dir))
+    assert (b.stop_signal, b.stop_grace_period, b.init, b.read_only, b.user, b.hostname) == (
+        2, 90.0, True, True, "1000:100", "bee")
+    assert b.no_new_privileges is False
+    restart = b.restart
+    assert (restart.policy, restart.max_retries, restart.on_unhealthy) == ("on-failure", 3, True)
+    assert (restart.backoff_initial, restart.backoff_max, restart.backoff_reset) == (0.05, 5.0, 60.0)
+
+
+def test_working_dir(plan_of):
+    (plan_of.dir / "root").mkdir()
+    plan = plan_of("""
+        services:
+          rel: {command: x, working_dir: app}
+          abs: {command: x, working_dir: /tmp}
+          fs: {command: x, x-stackrun: {rootfs: ./root}}
+    """)
+    assert plan.instance("rel").working_dir == f"{plan_of.dir}/app"
+    assert plan.instance("abs").working_dir == "/tmp"
+    assert (plan.instance("fs").working_dir, plan.instance("fs").rootfs) == ("/", f"{plan_of.dir}/root")
+
+
+def test_healthchecks(plan_of):
+    plan = plan_of("""
+        services:
+          cmd: {command: x, healthcheck: {test: [CMD, curl, -f, "http://x"], interval: 2s, retries: 5}}
+          shell: {command: x, healthcheck: {test: "curl -f http://x || exit 1"}}
+          none: {command: x, healthcheck: {test: [NONE]}}
+          off: {command: x, healthcheck: {disable: true}}
+    """)
+    cmd, shell = plan.instance("cmd").healthcheck, plan.instance("shell").healthcheck
+    assert (cmd.argv, cmd.interval, cmd.retries, cmd.timeout) == (("curl", "-f", "http://x"), 2.0, 5, 30.0)
+    assert shell.argv == ("/bin/sh", "-c", "curl -f http://x || exit 1")
+    assert (shell.start_period, shell.start_interval) == (0.0, 5.0)
+    assert plan.instance("none").healthcheck is None and plan.instance("off").healthcheck is None
+
+
+def test_ports_target_the_instance_address(plan_of):
+    plan = plan_of("""
+        services:
+          a: {command: x, ports: ["8080:80", "127.0.0.1:9000-9001:9000-9001/udp", "3000"]}
+    """)
+    a = plan.instance("a")
+    address = a.networks[0].address.split("/")[0]
+    assert [(p.host_ip, p.host_port, p.target_port, p.protocol, p.target_address) for p in a.ports] == [
+        ("0.0.0.0", 8080, 80, "tcp", address), ("127.0.0.1", 9000, 9000, "udp", address),
+        ("127.0.0.1", 9001, 9001, "udp", address), ("0.0.0.0", 0, 3000, "tcp", address)]
+
+
+def test_network_requests_reach_the_layout(plan_of):
+    plan = plan_of("""
+        services:
+          api: {command: x, networks: {front: {aliases: [www]}, back: {ipv4_address: 10.90.0.50}}}
+          db: {command: x, networks: [back], extra_hosts: {gw: 10.0.0.1}}
+          tool: {command: x}
+          hosty: {command: x, network_mode: host}
+          side: {command: x, network_mode: "service:api"}
+        networks:
+          front: {}
+          back: {internal: true, ipam: {config: [{subnet: 10.90.0.0/24}]}}
+    """, HostFacts(data_dir="/d", taken_subnets=("10.89.0.0/24",)))
+    assert [n.name for n in plan.networks] == ["default", "front", "back"]
+    back = next(n for n in plan.networks if n.name == "back")
+    assert (back.subnet, back.internal) == ("10.90.0.0/24", True)
+    assert all(n.subnet != "10.89.0.0/24" for n in plan.networks)
+    api = plan.instance("api")
+    assert [a.network for a in api.networks] == ["front", "back"]
+    assert api.networks[1].address == "10.90.0.50/24"
+    db_hosts = {name for entry in plan.instance("db").hosts for name in entry.names}
+    assert {"api", "db", "gw"} <= db_hosts and "www" not in db_hosts
+    assert plan.instance("hosty").networks == () and plan.instance("hosty").network_mode == "host"
+    side = plan.instance("side")
+    assert (side.network_mode, side.network_peer, side.networks) == ("service", "api", ())
+    assert [a.network for a in plan.instance("tool").networks] == ["default"]
+
+
+def test_subnet_pool_and_cgroup_parent(plan_of):
+    text = "x-stackrun: {cgroup_parent: machine.slice, subnet_pool: 10.200.0.0/16}\nservices:\n  a: {command: x}\n"
+    plan = plan_of(text)
+    assert plan.cgroup_parent == "machine.slice"
+    assert plan.networks[0].subnet.startswith("10.200.")
+    assert plan_of(text, HostFacts(data_dir="/d", cgroup_parent="custom")).cgroup_parent == "custom"
+    assert plan_of("services:\n  a: {command: x}\n").cgroup_parent == ""
+
+
+def test_dependencies_labels_logging(plan_of):
+    plan = plan_of("""
+        services:
+          a:
+            command: x
+            depends_on: {b: {condition: service_healthy, restart: true}}
+            labels: [tier=web]
+            logging: {driver: json-file, options: {max-size: 10m, max-file: "3"}}
+          b: {command: x, healthcheck: {test: "true"}}
+    """)
+    a = plan.instance("a")
+    assert [(d.service, d.condition, d.required, d.restart) for d in a.depends_on] == [
+        ("b", "service_healthy", True, True)]
+    assert a.labels == (("tier", "web"),)
+    assert (a.logging.max_size, a.logging.max_files) == (10 << 20, 3)
+
+
+def test_config_hash_is_stable_and_follows_the_config(plan_of):
+    text = "services:\n  a: {command: x}\n  b: {command: x}\n"
+    first, again = plan_of(text), plan_of(text)
+    assert first.instance("a").config_hash == again.instance("a").config_hash
+    assert len(first.instance("a").config_hash) == 16
+    changed = plan_of("services:\n  a: {command: y}\n  b: {command: x}\n")
+    assert changed.instance("a").config_hash != first.instance("a").config_hash
+    assert changed.instance("b").config_hash == first.instance("b").config_hash
+    grown = plan_of(text + "  c: {command: x}\n")  # /etc/hosts of a changes, its config does not
+    assert grown.instance("a").config_hash == first.instance("a").config_hash
+
+
+def test_build_is_pure(plan_of, tmp_path):
+    text = "services:\n  a: {command: x, volumes: [data:/data]}\nvolumes: {data: {}}\n"
+    plan_of(text, HostFacts(data_dir=str(tmp_path / "data")))
+    assert not (tmp_path / "data").exists()
+
+
+def test_network_mode_service_starts_after_its_peer(plan_of):
+    plan = plan_of('services:\n  side: {command: x, network_mode: "service:main"}\n  main: {command: x}\n')
+    assert [s.name for s in plan.services] == ["main", "side"]
+    assert [(d.service, d.condition) for d in plan.instance("side").depends_on] == [("main", "service_started")]
