@@ -25,7 +25,7 @@ def relay(master: int) -> None:
     previous = signal.signal(signal.SIGWINCH, lambda *_: copy_size(STDIN, master))
     try:
         if saved is not None:
-            tty.setraw(STDIN)
+            tty.setraw(STDIN, termios.TCSANOW)  # keep what was typed already
         _pump(master)
     finally:
         signal.signal(signal.SIGWINCH, previous)
