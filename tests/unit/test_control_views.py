@@ -153,3 +153,15 @@ def test_events_and_ls_shapes():
     assert summary["Status"] == "exited(1), lost(1) (supervisor gone)"
     assert summary["Running"] and not summary["Supervised"]  # listed: it needs a `down`
     assert not ls.summary("web", statuses[1:], "supervisor gone", a_state())["Running"]
+
+
+def test_tables_align_plain_text_and_colour_only_the_text():
+    from stackrun.cli.tables import Styled, table_text
+
+    rows = [["api", Styled("Up 3 seconds", "green")], ["worker-1", Styled("Lost", "red", bold=True)]]
+    assert table_text(["NAME", "STATUS"], rows) == (
+        "NAME       STATUS\n"
+        "api        Up 3 seconds\n"
+        "worker-1   Lost\n")
+    coloured = table_text(["NAME", "STATUS"], rows, colour=True).splitlines()
+    assert coloured[1] == "api        \x1b[32mUp 3 seconds\x1b[0m"
