@@ -63,7 +63,6 @@ def projects() -> list[dict]:
     supervisor answers."""
     from stackrun import dirs
     from stackrun.control import connect
-    from stackrun.control.client import Client
     from stackrun.control.offline import Offline
 
     root = dirs.run_root()
@@ -72,22 +71,26 @@ def projects() -> list[dict]:
     for name in names:
         project = connect(name)
         statuses = wait(project.ps())
-        supervised = isinstance(project, Client)
-        state = project.state if isinstance(project, Offline) else Offline(name).state
-        if isinstance(project, Client):
+        if isinstance(project, Offline):
+            state = project.state
+            trouble = "supervisor not answering" if project.supervisor_alive else "supervisor gone"
+        else:
             project.close()
-        found.append(_summary(name, statuses, supervised, state))
+            state, trouble = Offline(name).state, ""
+        found.append(summary(name, statuses, trouble, state))
     return found
 
 
-def _summary(name: str, statuses, supervised: bool, state) -> dict:
+def summary(name: str, statuses, trouble: str, state) -> dict:
+    """One project: state counts like Compose's `ls` ("running(2), exited(1)"), and what
+    is wrong with its supervisor ("" when it answers)."""
     counts = Counter(s.state for s in statuses)
     text = ", ".join(f"{state}({count})" for state, count in sorted(counts.items())) or "empty"
-    if not supervised:
-        text += " (supervisor gone)"
-    running = supervised or any(s.state in ("running", "starting", "restarting") for s in statuses)
+    live = any(s.state in ("running", "starting", "restarting", "lost") for s in statuses)
     return {
-        "Name": name, "Status": text, "Running": running, "Supervised": supervised,
+        "Name": name, "Status": f"{text} ({trouble})" if trouble else text,
+        "Running": not trouble or live,  # shown without -a: supervised, or left to clean up
+        "Supervised": not trouble,
         "ConfigFiles": list(state.config_files) if state else [],
         "SupervisorPid": state.supervisor_pid if state else None,
     }

@@ -15,8 +15,8 @@ from stackrun.cli.running import choice, open_project, select, wait
 
 FORMATS = ("table", "json")
 SHOWN = ("starting", "running", "restarting", "lost")  # without -a, as Compose: the live ones
-STATE_STYLES = {"running": "green", "starting": "cyan", "restarting": "yellow", "lost": "bold red",
-                "dead": "red", "exited": "", "created": "dim"}
+STATE_COLOURS = {"running": "green", "starting": "cyan", "restarting": "yellow", "lost": "red",
+                 "dead": "red", "exited": "", "created": "bright_black"}
 
 
 def register(app: typer.Typer) -> None:
@@ -73,19 +73,23 @@ def _lines(lines) -> None:
 
 
 def _table(statuses) -> None:
-    from stackrun.cli.tables import print_table, styled
+    from stackrun.cli.tables import print_table
 
     rows = [
-        [s.name, s.service, styled(s.status_text or s.state, _style(s)),
+        [s.name, s.service, _status_cell(s),
          str(s.pid or ""), str(s.restart_count), ports(s)]
         for s in statuses
     ]
     print_table(["NAME", "SERVICE", "STATUS", "PID", "RESTARTS", "PORTS"], rows)
 
 
-def _style(status) -> str:
-    if status.crash_loop or status.health == "unhealthy":
-        return "bold red"
+def _status_cell(status):
+    """Crash loops, unhealthy and lost instances stand out in red."""
+    from stackrun.cli.tables import Styled
+
+    text = status.status_text or status.state
+    if status.crash_loop or status.health == "unhealthy" or status.state == "lost":
+        return Styled(text, "red", bold=True)
     if status.state == "exited" and status.exit_code:
-        return "red"
-    return STATE_STYLES.get(status.state, "")
+        return Styled(text, "red")
+    return Styled(text, STATE_COLOURS.get(status.state, ""))

@@ -42,41 +42,41 @@ class RemoteError(ControlError):
 # ---------------------------------------------------------------- methods
 
 
-@dataclass(frozen=True)
+@dataclass(eq=False, repr=False)  # cheap to create: `ps` pays for each class
 class NoParams:
     pass
 
 
-@dataclass(frozen=True)
+@dataclass(eq=False, repr=False)
 class UpParams:
     request: UpRequest
     plan: Plan | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(eq=False, repr=False)
 class ServicesParams:
     services: list[str] = field(default_factory=list)
 
 
-@dataclass(frozen=True)
+@dataclass(eq=False, repr=False)
 class StopParams:
     services: list[str] = field(default_factory=list)
     timeout: float | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(eq=False, repr=False)
 class KillParams:
     services: list[str] = field(default_factory=list)
     signal: int = 9
 
 
-@dataclass(frozen=True)
+@dataclass(eq=False, repr=False)
 class DownParams:
     timeout: float | None = None
     volumes: bool = False
 
 
-@dataclass(frozen=True)
+@dataclass(eq=False, repr=False)
 class InspectParams:
     instance: str
 
