@@ -142,7 +142,7 @@ def start_detached(plan: Plan, request: UpRequest, config_files: tuple[str, ...]
             os._exit(code)
     os.close(write_end)
     with os.fdopen(read_end, "rb") as report:
-        data = report.read()
+        data = report.readline()  # not EOF: the fork server inherited the write end
     if not data:
         raise ControlError(f"the supervisor exited while starting; see {supervisor_log(plan)}")
     return json.loads(data)
@@ -172,7 +172,7 @@ async def _detached(supervisor, request: UpRequest, mode: Detached) -> None:
                   "instances": [s.name for s in await supervisor.ps()]}
     except StackrunError as error:
         report = {"error": str(error)}
-    os.write(mode.report_fd, json.dumps(report).encode())
+    os.write(mode.report_fd, json.dumps(report).encode() + b"\n")
     os.close(mode.report_fd)
     if "error" in report:
         await supervisor.down()

@@ -1,16 +1,104 @@
-"""CLI verbs: down. PROVISIONAL stub, replaced by issue 3/5 (supervisor)."""
+"""CLI verb: down. Stop everything (reverse dependency order) and remove every kernel
+object and run file of the project; with -v also its named volumes.
+
+With a supervisor, it does the work and exits. Without one (killed, crashed), the
+state file and the project's name prefixes are enough: `runtime.teardown` kills what
+is left in the project's cgroups and removes cgroups, links, mounts and run files.
+"""
 
 from __future__ import annotations
 
+import os
+import select
+from typing import Optional
+
 import typer
+
+from stackrun.cli.options import FilesOption, ProfileOption, ProjectOption, project_options
+
+SUPERVISOR_EXIT_TIMEOUT = 10.0  # seconds a supervisor gets to exit after answering `down`
 
 
 def register(app: typer.Typer) -> None:
-    @app.command("down", hidden=True)
-    def _down() -> None:
-        raise typer.Exit(_not_yet("down"))
+    @app.command("down")
+    def down(
+        ctx: typer.Context,
+        volumes: bool = typer.Option(False, "-v", "--volumes", help="Also remove the named volumes."),
+        timeout: Optional[float] = typer.Option(None, "-t", "--timeout", metavar="SECONDS", help="Grace period before SIGKILL (default: stop_grace_period)."),
+        remove_orphans: bool = typer.Option(False, "--remove-orphans", help="Accepted for Compose compatibility: down removes every service."),
+        files: FilesOption = None,
+        project_name: ProjectOption = None,
+        profiles: ProfileOption = None,
+    ) -> None:
+        """Stop the services and remove everything the project put on the host."""
+        from stackrun.cli.lifecycle import running
+        from stackrun.cli.project import project_name as name_of
+
+        project = name_of(project_options(ctx, files, project_name, profiles))
+        answered = running(project)
+        if answered:
+            _down_by_supervisor(project, timeout, volumes)
+        _teardown_leftovers(project, volumes, after_supervisor=answered)
 
 
-def _not_yet(verb: str) -> int:
-    typer.echo(f"stackrun {verb}: not implemented yet", err=True)
-    return 1
+def _down_by_supervisor(project: str, timeout: float | None, volumes: bool) -> None:
+    from stackrun import dirs
+    from stackrun.cli.lifecycle import connect
+    from stackrun.control import blocking
+    from stackrun.errors import ControlError
+    from stackrun.supervisor.state import read_state
+
+    state = read_state(dirs.state_file(project))
+    try:
+        with connect(project) as client:
+            blocking.run(client.down(timeout, volumes))
+    except ControlError:
+        pass  # it may hang up as it exits; what is left is torn down below
+    if state is not None:
+        _wait_exit(state.supervisor_pid, SUPERVISOR_EXIT_TIMEOUT)
+
+
+def _teardown_leftovers(project: str, volumes: bool, after_supervisor: bool) -> None:
+    """Offline teardown: a dead or hung supervisor, a lost state file (a full sweep by
+    name), or what a supervisor that answered `down` could not remove."""
+    from stackrun import dirs
+    from stackrun.cli.lifecycle import alive
+    from stackrun.runtime.teardown import Handles, teardown
+    from stackrun.supervisor.state import read_state
+
+    state = read_state(dirs.state_file(project))
+    if state is not None and alive(state.supervisor_pid) and _is_stackrun(state.supervisor_pid):
+        os.kill(state.supervisor_pid, 9)  # it did not answer: it must not respawn anything
+        _wait_exit(state.supervisor_pid, SUPERVISOR_EXIT_TIMEOUT)
+    if after_supervisor and state is None and not dirs.run_dir(project).exists():
+        if not _has_cgroups(project):
+            return  # the supervisor removed everything
+    handles = Handles(cgroup_parent=state.cgroup_parent if state else "")
+    teardown(project, handles, volumes)
+
+
+def _wait_exit(pid: int, timeout: float) -> None:
+    try:
+        pidfd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return
+    try:
+        select.select([pidfd], [], [], timeout)
+    finally:
+        os.close(pidfd)
+
+
+def _is_stackrun(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as file:
+            return b"stackrun" in file.read()
+    except OSError:
+        return False
+
+
+def _has_cgroups(project: str) -> bool:
+    from stackrun.plan.names import ProjectNames
+    from stackrun.runtime.cgroups import detect
+
+    driver = detect().at_parent("")
+    return bool(driver.find(ProjectNames(project).cgroup_dir))

@@ -1,16 +1,146 @@
-"""CLI verbs: up. PROVISIONAL stub, replaced by issue 3/5 (supervisor)."""
+"""CLI verb: up. Start the stack: attached (print the merged output; Ctrl-C stops it),
+detached with `-d` (a supervisor in the background; returns once everything started),
+or, when the project already runs, reconcile it with the file (docs/lifecycle.md).
+"""
 
 from __future__ import annotations
 
+import math
+import sys
+from typing import Optional
+
 import typer
+
+from stackrun.cli.options import FilesOption, ProfileOption, ProjectOption, project_options
 
 
 def register(app: typer.Typer) -> None:
-    @app.command("up", hidden=True)
-    def _up() -> None:
-        raise typer.Exit(_not_yet("up"))
+    @app.command("up")
+    def up(
+        ctx: typer.Context,
+        services: Optional[list[str]] = typer.Argument(None, show_default=False),
+        detach: bool = typer.Option(False, "-d", "--detach", help="Run in the background; return once started."),
+        wait: bool = typer.Option(False, "--wait", help="Return once every service is healthy (implies -d)."),
+        wait_timeout: Optional[float] = typer.Option(None, "--wait-timeout", metavar="SECONDS", help="Give up waiting after this long."),
+        abort_on_container_exit: bool = typer.Option(False, "--abort-on-container-exit", help="Stop everything when a service exits."),
+        exit_code_from: Optional[str] = typer.Option(None, "--exit-code-from", metavar="SERVICE", help="Exit with SERVICE's code (implies --abort-on-container-exit)."),
+        force_recreate: bool = typer.Option(False, "--force-recreate", help="Recreate services even if unchanged."),
+        remove_orphans: bool = typer.Option(False, "--remove-orphans", help="Stop services no longer in the file."),
+        timeout: Optional[float] = typer.Option(None, "-t", "--timeout", metavar="SECONDS", help="Grace period when stopping (default: each service's stop_grace_period)."),
+        no_color: bool = typer.Option(False, "--no-color", help="Monochrome output."),
+        no_log_prefix: bool = typer.Option(False, "--no-log-prefix", help="Don't print the service name before each line."),
+        timestamps: bool = typer.Option(False, "--timestamps", help="Show the time of each line."),
+        files: FilesOption = None,
+        project_name: ProjectOption = None,
+        profiles: ProfileOption = None,
+    ) -> None:
+        """Create and start the services, in dependency order."""
+        from stackrun.supervisor.state import UpRequest
+
+        if exit_code_from is not None and (detach or wait):
+            raise typer.BadParameter("cannot be combined with -d/--wait", param_hint="--exit-code-from")
+        opts = project_options(ctx, files, project_name, profiles)
+        request = UpRequest(tuple(services or ()), wait, _seconds(wait_timeout), force_recreate,
+                            remove_orphans, timeout)
+        _check_host()
+        plan = _plan(opts)
+        code = _reconcile(plan, request) if _running(plan.project) else None
+        if code is None and (detach or wait):
+            code = _detached(plan, request, opts.files)
+        elif code is None:
+            code = _attached(plan, request, opts.files, _attached_mode(
+                abort_on_container_exit, exit_code_from, timeout, no_color, no_log_prefix,
+                timestamps))
+        raise typer.Exit(code)
 
 
-def _not_yet(verb: str) -> int:
-    typer.echo(f"stackrun {verb}: not implemented yet", err=True)
-    return 1
+def _seconds(value: float | None) -> float:
+    return math.inf if value is None else value
+
+
+def _check_host() -> None:
+    """Refuse, saying what is missing, where stackrun cannot isolate services."""
+    try:
+        from stackrun.runtime import host
+    except ImportError:  # PROVISIONAL until runtime/host.py lands
+        import os
+
+        from stackrun.errors import HostError
+
+        if os.geteuid() != 0:
+            raise HostError("stackrun up needs root (namespaces, cgroups, bridges)") from None
+        return
+    host.require()
+
+
+def _plan(opts):
+    from stackrun import dirs
+    from stackrun.cli.project import load_plan, project_name
+    from stackrun.plan.build import HostFacts
+    from stackrun.plan.names import ProjectNames
+    from stackrun.runtime.network.host import taken_subnets
+
+    name = project_name(opts)
+    facts = HostFacts(data_dir=str(dirs.data_dir(name)),
+                      taken_subnets=taken_subnets(ProjectNames(name)))
+    return load_plan(opts, facts)
+
+
+def _running(project: str) -> bool:
+    """A supervisor answers for the project; a dead one's leftovers make `up` refuse."""
+    from stackrun.cli.lifecycle import leftovers, running
+
+    if running(project):
+        return True
+    left = leftovers(project)
+    if left:
+        from stackrun.errors import StackrunError
+
+        raise StackrunError(f"project {project} was not shut down ({left}); "
+                            f"run `stackrun down -p {project}` first")
+    return False
+
+
+def _reconcile(plan, request) -> int:
+    from stackrun.cli.lifecycle import connect
+    from stackrun.control import blocking
+
+    with connect(plan.project) as client:
+        failures = blocking.run(client.up(request, plan))
+    return _report(plan, failures, request.wait)
+
+
+def _detached(plan, request, files) -> int:
+    from stackrun import daemon
+
+    report = daemon.start_detached(plan, request, tuple(files))
+    if "error" in report:
+        print(f"stackrun: {report['error']}", file=sys.stderr)
+        return 1
+    return _report(plan, report["failures"], request.wait)
+
+
+def _report(plan, failures: list[str], wait: bool) -> int:
+    failed = {f.split(":", 1)[0] for f in failures}
+    done = "Healthy" if wait else "Started"
+    for service in plan.services:
+        if service.name not in failed:
+            print(f" ✔ {service.name:<20} {done}", file=sys.stderr)
+    for failure in failures:
+        print(f" ✘ {failure}", file=sys.stderr)
+    return 1 if failures else 0
+
+
+def _attached_mode(abort, exit_code_from, timeout, no_color, no_log_prefix, timestamps):
+    from stackrun.daemon import Attached
+    from stackrun.logs.printer import PrintOptions
+
+    colour = not no_color and sys.stdout.isatty()
+    printing = PrintOptions(colour=colour, prefix=not no_log_prefix, timestamps=timestamps)
+    return Attached(abort, exit_code_from, timeout, printing)
+
+
+def _attached(plan, request, files, mode) -> int:
+    from stackrun import daemon
+
+    return daemon.run(plan, request, mode, tuple(files))

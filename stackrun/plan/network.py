@@ -137,7 +137,7 @@ def _free_subnet(request, names: ProjectNames, pools, used) -> IPv4Network:
     raise PlanError(
         f"network {request.name}: no free /{SUBNET_PREFIX} left in the address pool"
         f" {', '.join(pools)}; set networks.{request.name}.ipam.config.subnet, or widen the"
-        " pool (STACKRUN_SUBNET_POOL)"
+        " pool (x-stackrun.subnet_pool)"
     )
 
 

@@ -17,12 +17,12 @@ from pathlib import Path
 
 from stackrun import dirs
 from stackrun.errors import RuntimeFailure
-from stackrun.plan.model import HostEntry, ServicePlan
+from stackrun.plan.model import ServicePlan
+from stackrun.runtime.network import hostsfile
 
 HOST_RESOLV_CONF = "/etc/resolv.conf"
 SYSTEMD_RESOLV_CONF = "/run/systemd/resolve/resolv.conf"  # upstream servers, not the stub
 FALLBACK_DNS = ("8.8.8.8", "8.8.4.4")  # Docker's choice when the host only has loopback ones
-DEFAULT_HOSTS = (HostEntry("127.0.0.1", ("localhost",)), HostEntry("::1", ("localhost",)))
 
 
 @dataclass(frozen=True)
@@ -64,7 +64,7 @@ def prepare(project: str, plan: ServicePlan) -> InstanceLayout:
     try:
         os.makedirs(where.root, mode=0o755, exist_ok=True)
         _write(where.hostname, (plan.hostname or plan.name) + "\n")
-        _write(where.hosts, hosts_text(plan.hosts or DEFAULT_HOSTS))
+        hostsfile.write(Path(where.hosts), hostsfile.text_for(plan))
         _write(where.resolv_conf, resolv_conf_text(plan.dns, _host_resolv_conf(plan)))
         if plan.rootfs:
             for path in (where.upper, where.work, where.merged):
@@ -79,10 +79,6 @@ def prepare(project: str, plan: ServicePlan) -> InstanceLayout:
 def discard(project: str, instance: str) -> None:
     """Remove the instance directory (files and overlay layers); nothing if absent."""
     shutil.rmtree(layout(project, instance).root, ignore_errors=True)
-
-
-def hosts_text(entries: tuple[HostEntry, ...]) -> str:
-    return "".join(f"{entry.address}\t{' '.join(entry.names)}\n" for entry in entries)
 
 
 def resolv_conf_text(dns: tuple[str, ...], host_text: str) -> str:

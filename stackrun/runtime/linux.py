@@ -13,15 +13,24 @@ import platform
 
 _libc = ctypes.CDLL(None, use_errno=True)
 _libc.syscall.restype = ctypes.c_long
+# The same symbols, called without releasing the GIL: for clone3, whose child must come
+# back holding it, as a child of fork() does.
+_libc_gil = ctypes.PyDLL(None, use_errno=True)
+_libc_gil.syscall.restype = ctypes.c_long
+for _hook in ("PyOS_BeforeFork", "PyOS_AfterFork_Parent", "PyOS_AfterFork_Child"):
+    getattr(ctypes.pythonapi, _hook).restype = None
 
 # Namespace flags (linux/sched.h).
 CLONE_NEWNS = 0x00020000
+CLONE_PARENT = 0x00008000
 CLONE_NEWCGROUP = 0x02000000
 CLONE_NEWUTS = 0x04000000
 CLONE_NEWIPC = 0x08000000
 CLONE_NEWUSER = 0x10000000
 CLONE_NEWPID = 0x20000000
 CLONE_NEWNET = 0x40000000
+CLONE_INTO_CGROUP = 0x200000000
+SIGCHLD = 17
 
 # mount(2) flags (linux/mount.h).
 MS_RDONLY = 0x1
@@ -62,8 +71,10 @@ RESOLVE_IN_ROOT = 0x10
 CLOSE_RANGE_CLOEXEC = 1 << 2
 
 _SYSCALLS = {  # only the calls glibc 2.36 does not wrap
-    "x86_64": {"pivot_root": 155, "close_range": 436, "openat2": 437, "mount_setattr": 442},
-    "aarch64": {"pivot_root": 41, "close_range": 436, "openat2": 437, "mount_setattr": 442},
+    "x86_64": {"pivot_root": 155, "clone3": 435, "close_range": 436, "openat2": 437,
+               "mount_setattr": 442},
+    "aarch64": {"pivot_root": 41, "clone3": 435, "close_range": 436, "openat2": 437,
+                "mount_setattr": 442},
 }
 _NR = _SYSCALLS.get(platform.machine(), {})
 
@@ -83,6 +94,42 @@ def _syscall(name: str, *args, path: str | None = None) -> int:
     if name not in _NR:
         raise OSError(38, f"{name}: unknown syscall number on {platform.machine()}", path)
     return _check(_libc.syscall(ctypes.c_long(_NR[name]), *args), path)
+
+
+class _CloneArgs(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_uint64) for name in (
+        "flags", "pidfd", "child_tid", "parent_tid", "exit_signal", "stack", "stack_size",
+        "tls", "set_tid", "set_tid_size", "cgroup")]
+
+
+def clone3(flags: int = 0, cgroup_fd: int | None = None) -> int:
+    """os.fork() through clone3(2); Python's fork hooks run around it as in os.fork().
+
+    `flags` may hold CLONE_NEW* (the child starts in fresh namespaces; CLONE_NEWPID makes
+    it PID 1) and CLONE_PARENT (the child is the caller's sibling: its parent reaps it).
+    With `cgroup_fd` (a cgroup v2 directory) the child is born in that cgroup
+    (CLONE_INTO_CGROUP): no migration, so no wait on the kernel's global cgroup rwsem.
+
+    Only for a single-threaded caller whose child never relies on glibc's cached thread
+    id (raise(), pthread_kill()) before exec: the raw syscall does not refresh it.
+    """
+    if "clone3" not in _NR:
+        raise OSError(38, "clone3: unknown syscall number")
+    if cgroup_fd is not None:
+        flags |= CLONE_INTO_CGROUP
+    exit_signal = 0 if flags & CLONE_PARENT else SIGCHLD  # CLONE_PARENT: the caller's own
+    args = _CloneArgs(flags=flags, exit_signal=exit_signal, cgroup=cgroup_fd or 0)
+    ctypes.pythonapi.PyOS_BeforeFork()
+    pid = _libc_gil.syscall(ctypes.c_long(_NR["clone3"]), ctypes.byref(args),
+                            ctypes.c_size_t(ctypes.sizeof(args)))
+    if pid == 0:
+        ctypes.pythonapi.PyOS_AfterFork_Child()
+        return 0
+    err = ctypes.get_errno()
+    ctypes.pythonapi.PyOS_AfterFork_Parent()
+    if pid == -1:
+        raise OSError(err, os.strerror(err))
+    return pid
 
 
 def unshare(flags: int) -> None:
@@ -160,6 +207,16 @@ def close_range_cloexec(first: int) -> None:
     """Mark every fd from `first` up close-on-exec (one call, whatever RLIMIT_NOFILE is)."""
     _syscall("close_range", ctypes.c_uint(first), ctypes.c_uint(0xFFFFFFFF),
              ctypes.c_uint(CLOSE_RANGE_CLOEXEC))
+
+
+class _Rlimit(ctypes.Structure):
+    _fields_ = [("soft", ctypes.c_ulong), ("hard", ctypes.c_ulong)]
+
+
+def setrlimit(resource: int, soft: int, hard: int) -> None:
+    """Like resource.setrlimit, but the kernel's errno survives (EPERM, EINVAL)."""
+    limits = _Rlimit(soft, hard)
+    _check(_libc.setrlimit(ctypes.c_int(resource), ctypes.byref(limits)))
 
 
 class _CapHeader(ctypes.Structure):

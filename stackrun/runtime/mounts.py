@@ -14,6 +14,7 @@ table itself made earlier (a tmpfs, a volume) when the service runs on the host'
 
 from __future__ import annotations
 
+import functools
 import posixpath
 from dataclasses import dataclass, replace
 from typing import Literal
@@ -43,6 +44,7 @@ DEV_LINKS = (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"),
              ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2"),
              ("ptmx", "pts/ptmx"))
 REPLACED = ("/proc", "/sys", "/dev", "/tmp")
+DEV_DIRS = ("pts", "shm", "mqueue")
 DEV_SIZE = "65536k"
 SHM_SIZE = "65536k"  # Docker's default shm_size (64 MiB)
 
@@ -90,14 +92,22 @@ def mount_table(plan: ServicePlan, layout: InstanceLayout) -> MountTable:
     if plan.rootfs:
         overlay = Overlay(plan.rootfs, layout.upper, layout.work, layout.merged)
     private_root = overlay is not None
+    fresh, made = _fresh_filesystems(private_root)
+    own = (*_etc_files(layout, private_root), *(_volume(m) for m in plan.mounts),
+           *_root_readonly(plan, recursive=False))
+    ops = (*_root_readonly(plan, recursive=True), *fresh,
+           *_with_creation(own, private_root, made)[0])
+    return MountTable(overlay, ops)
+
+
+@functools.lru_cache(maxsize=2)
+def _fresh_filesystems(private_root: bool) -> tuple[tuple[MountOp, ...], tuple[str, ...]]:
+    """The same for every service on a kind of root: computed once per fork server."""
     fresh = [*_kernel_filesystems(), *_dev(),
              MountOp("fs", "/tmp", "tmpfs", flags=NOSUID_NODEV, data="mode=1777")]
     if not private_root:  # the service must not see the host's /proc, /dev… even below ours
         fresh = [replace(op, replace=op.target in REPLACED) for op in fresh]
-    ops = [*_root_readonly(plan, recursive=True), *fresh, *_masks(),
-           *_etc_files(layout, private_root), *(_volume(m) for m in plan.mounts),
-           *_root_readonly(plan, recursive=False)]
-    return MountTable(overlay, _with_creation(tuple(ops), private_root))
+    return _with_creation((*fresh, *_masks()), private_root, ())
 
 
 def _root_readonly(plan: ServicePlan, recursive: bool) -> list[MountOp]:
@@ -157,18 +167,20 @@ def tmpfs_options(mount: Mount) -> str:
     return ",".join([*options, f"mode={mode:o}"])
 
 
-def _with_creation(ops: tuple[MountOp, ...], private_root: bool) -> tuple[MountOp, ...]:
-    """Mark which targets may be created: see the module's docstring."""
-    made: list[str] = []
+def _with_creation(ops: tuple[MountOp, ...], private_root: bool, made: tuple[str, ...]
+                   ) -> tuple[tuple[MountOp, ...], tuple[str, ...]]:
+    """Mark which targets may be created (see the module's docstring), given the targets
+    of private mounts `made` before; returns the ops and those targets, extended."""
+    made_here = list(made)
     marked = []
     for op in ops:
         if op.kind in ("fs", "bind", "devices") and not op.optional:
-            creatable = private_root or any(_inside(op.target, m) for m in made)
+            creatable = private_root or any(_inside(op.target, m) for m in made_here)
             op = replace(op, create=creatable)
         if op.kind in ("bind", "devices") or op.fstype == "tmpfs":
-            made.append(op.target)
+            made_here.append(op.target)
         marked.append(op)
-    return tuple(marked)
+    return tuple(marked), tuple(made_here)
 
 
 def _inside(path: str, parent: str) -> bool:

@@ -7,6 +7,7 @@ the service child, after its mounts and before exec.
 
 from __future__ import annotations
 
+import functools
 import os
 import resource
 from dataclasses import dataclass
@@ -60,14 +61,19 @@ def apply_capabilities(keep: frozenset[str]) -> None:
 
     After exec, a root service has exactly `keep` effective; another user has none.
     """
-    with open(CAP_LAST_CAP_FILE) as file:
-        last_cap = int(file.read())
-    for cap in bounding_drops(keep, last_cap):
+    for cap in bounding_drops(keep, last_capability()):
         _step(linux.prctl, "drop capability", _name(cap), linux.PR_CAPBSET_DROP, cap)
     _step(linux.prctl, "clear ambient capabilities", "", linux.PR_CAP_AMBIENT,
           linux.PR_CAP_AMBIENT_CLEAR_ALL)
     effective, permitted, _inheritable = linux.capget()
     _step(linux.capset, "clear inheritable capabilities", "", effective, permitted, 0)
+
+
+@functools.cache
+def last_capability() -> int:
+    """The kernel's highest capability number (read once, in the fork server)."""
+    with open(CAP_LAST_CAP_FILE) as file:
+        return int(file.read())
 
 
 def harden_init(keep: frozenset[str]) -> None:
@@ -103,7 +109,7 @@ def rlimit_table(ulimits: tuple[Ulimit, ...]) -> tuple[tuple[str, int, int, int]
 
 def apply_rlimits(ulimits: tuple[Ulimit, ...]) -> None:
     for name, number, soft, hard in rlimit_table(ulimits):
-        _step(resource.setrlimit, f"ulimit {name}", f"{soft}:{hard}", number, (soft, hard))
+        _step(linux.setrlimit, f"ulimit {name}", f"{soft}:{hard}", number, soft, hard)
 
 
 # ---------------------------------------------------------------- user and groups

@@ -227,7 +227,7 @@ class Service(Model):
     image: str | None = Field(None, description="only with x-stackrun.rootfs; informative")
     command: Annotated[tuple[str, ...] | None, _COMMAND] = None
     entrypoint: Annotated[tuple[str, ...] | None, _COMMAND] = None
-    environment: Annotated[dict[str, str | None], _LIST_OR_MAP] = {}
+    environment: Annotated[dict[str, str], _LIST_OR_MAP] = {}  # env_file entries, then these
     env_file: Annotated[tuple[Annotated[EnvFile, Short(_STRING)], ...], _STRING_OR_LIST] = ()
     working_dir: str | None = None
     user: str | None = None

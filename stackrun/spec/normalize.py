@@ -40,16 +40,21 @@ def normalize_file(tree: Any, base_dir: str, env: Mapping[str, str], report: Rep
     if not isinstance(tree, LDict):
         return tree
     for section in ("volumes", "networks"):
-        _fill_nulls(tree.get(section))
-    services = tree.get("services")
+        _fill_nulls(_inner(tree.get(section)))
+    services = _inner(tree.get("services"))
     _fill_nulls(services)
     if isinstance(services, LDict):
         for name, service in services.items():
-            if isinstance(service, LDict):
-                _normalize_service(name, service, _Context(report, base_dir, env))
+            if isinstance(_inner(service), LDict):
+                _normalize_service(name, _inner(service), _Context(report, base_dir, env))
     for section in ("volumes", "networks"):
-        _normalize_labels(tree.get(section), _Context(report, base_dir, env, (section,)))
+        _normalize_labels(_inner(tree.get(section)), _Context(report, base_dir, env, (section,)))
     return tree
+
+
+def _inner(value: Any) -> Any:
+    """The value under an `!override` tag."""
+    return value.value if isinstance(value, Override) else value
 
 
 def _fill_nulls(section: Any) -> None:
@@ -75,6 +80,7 @@ def _normalize_service(name: str, service: LDict, ctx: _Context) -> None:
 def _normalize_labels(section: Any, ctx: _Context) -> None:
     if isinstance(section, LDict):
         for name, item in section.items():
+            item = _inner(item)
             if isinstance(item, LDict) and "labels" in item:
                 ctx.path, ctx.where = (*ctx.path[:1], name, "labels"), item.at("labels")
                 item["labels"] = _labels(item["labels"], ctx)

@@ -14,11 +14,15 @@ import os
 import signal
 import socket
 import struct
+import time
 import traceback
+from contextlib import ExitStack
 from multiprocessing import Pipe
 from pathlib import Path
 
-from stackrun.runtime.network import inside
+from stackrun.plan.model import MemberRequest
+from stackrun.plan.network import layout
+from stackrun.runtime.network import bridges, host, hostsfile, inside
 
 CLONE_NEWNS = 0x00020000
 CLONE_NEWNET = 0x40000000
@@ -208,3 +212,54 @@ def _read_all(conn) -> bytes:
     while chunk := conn.recv(65536):
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+class Lab:
+    """A test's bridges and sandboxes, planned by plan.network against the real host;
+    everything is removed on close, also when the test fails."""
+
+    def __init__(self, names, directory: Path):
+        self.names, self.directory = names, directory
+        self._stack = ExitStack()
+
+    def plan(self, networks, members, **extra):
+        extra.setdefault("taken", host.taken_subnets(self.names))
+        return layout(self.names, networks, members, **extra)
+
+    def up(self, result) -> None:
+        self._stack.callback(lambda: bridges.remove(result.networks))
+        bridges.ensure(result.networks)
+
+    def start(self, result, instance: str, **extra) -> Sandbox:
+        path = self.directory / f"{instance}.hosts"
+        hostsfile.write(path, hostsfile.render(result.hosts[instance]))
+        attachments = result.attachments[instance]
+        self._stack.callback(lambda: bridges.delete_links(a.host_ifname for a in attachments))
+        return self._stack.enter_context(Sandbox(attachments, path, **extra))
+
+    def close(self) -> None:
+        self._stack.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def member(instance: str, *networks: str, **extra) -> MemberRequest:
+    service = extra.pop("service", instance)
+    return MemberRequest(instance, service, instance, networks=tuple((n, (), None) for n in networks), **extra)
+
+
+def address(result, instance: str, index: int = 0) -> str:
+    return result.attachments[instance][index].address.split("/")[0]
+
+
+def accept_and_wait(port: int, seconds: float = 3.0) -> None:
+    """Accept one connection and read nothing from it for a while (a stalled reader)."""
+    server = _servers.pop(port)
+    with server:
+        conn, _peer = server.accept()
+        with conn:
+            time.sleep(seconds)

@@ -9,6 +9,7 @@ also when it fails: the project's leak check runs after it.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
@@ -19,8 +20,10 @@ from pathlib import Path
 import pytest
 
 from stackrun import dirs
-from stackrun.plan.model import ServicePlan
+from stackrun.plan.model import Limits, ServicePlan
+from stackrun.plan.names import ProjectNames
 from stackrun.runtime import instance, linux
+from stackrun.runtime.cgroups import CgroupDriver, detect
 from stackrun.runtime.spawn import ForkServer, SpawnRequest, Spawned
 
 PROBE = str(Path(__file__).with_name("probe.py"))
@@ -30,7 +33,6 @@ DOCKER_CAPS = frozenset({
     "CAP_SETGID", "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP", "CAP_NET_BIND_SERVICE",
     "CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE",
 })
-CGROUP_ROOT = Path("/sys/fs/cgroup")
 
 
 @pytest.fixture(scope="module")
@@ -77,19 +79,23 @@ class Spawner:
     server: ForkServer
     project: str
     started: list[Started] = field(default_factory=list)
-    cgroups: list[Path] = field(default_factory=list)
+    cgroups: list[str] = field(default_factory=list)
+
+    @functools.cached_property
+    def driver(self) -> CgroupDriver:
+        return detect()
 
     def plan(self, name: str = "svc", **fields) -> ServicePlan:
         defaults = dict(service=name, replica=1, argv=("/bin/true",), env=(),
                         network_mode="none", capabilities=DOCKER_CAPS)
         return ServicePlan(name=name, **{**defaults, **fields})
 
-    def cgroup(self, instance_name: str, hierarchy: str = "pids") -> str:
-        """A cgroup of this project made by hand (v1); returns its cgroup.procs file."""
-        path = CGROUP_ROOT / hierarchy / f"stackrun-{self.project}" / instance_name
-        path.mkdir(parents=True, exist_ok=True)
+    def cgroup(self, instance_name: str) -> tuple[str, ...]:
+        """The instance's cgroup, made by the host's driver; its cgroup.procs files."""
+        path = ProjectNames(self.project).cgroup(instance_name)
+        self.driver.create(path, Limits())
         self.cgroups.append(path)
-        return str(path / "cgroup.procs")
+        return self.driver.procs_files(path)
 
     def start(self, plan: ServicePlan, cgroup_procs: tuple[str, ...] = (),
               join_netns_pid: int | None = None) -> Started:
@@ -107,9 +113,10 @@ class Spawner:
         self.started.append(started)
         return started
 
-    def probe(self, name: str = "svc", **fields) -> dict:
+    def probe(self, name: str = "svc", cgroup_procs: tuple[str, ...] = (), **fields) -> dict:
         """Run the probe as the service; what it saw."""
-        started = self.start(self.plan(name, argv=(PYTHON, "-I", PROBE), **fields))
+        plan = self.plan(name, argv=(PYTHON, "-I", PROBE), **fields)
+        started = self.start(plan, cgroup_procs)
         output = started.read_all()
         assert started.wait() == 0, output.decode(errors="replace")
         return json.loads(output)
@@ -123,9 +130,8 @@ class Spawner:
                 pass
             started.spawned.close()
             os.close(started.output)
-        for directory in [*self.cgroups, *{path.parent for path in self.cgroups}]:
-            if directory.exists():
-                directory.rmdir()
+        if self.cgroups:
+            self.driver.remove(ProjectNames(self.project).cgroup_dir)
         shutil.rmtree(dirs.run_dir(self.project), ignore_errors=True)
 
 

@@ -12,55 +12,31 @@ from contextlib import ExitStack
 import pytest
 
 from stackrun.errors import RuntimeFailure
-from stackrun.plan.model import MemberRequest, NetworkAttachment, NetworkRequest
+from stackrun.plan.model import NetworkAttachment, NetworkRequest
 from stackrun.plan.names import ProjectNames
 from stackrun.plan.network import layout
-from stackrun.runtime.network import bridges, host, hostsfile, inside, sweep
+from stackrun.runtime.network import bridges, host, sweep
 from stackrun.runtime.network.netlink import RouteSocket
 from tests.helpers import netns
-from tests.helpers.netns import Sandbox
+from tests.helpers.netns import Lab, Sandbox, address, member
 
 PORT = 7001
 
 
-def member(instance, *networks, **extra):
-    return MemberRequest(instance, extra.pop("service", instance), instance,
-                         networks=tuple((n, (), None) for n in networks), **extra)
-
-
 def plan_for(names, networks, members, **extra):
-    return layout(names, networks, members, taken=host.taken_subnets(names),
-                  pool=host.subnet_pool(), **extra)
+    return Lab(names, None).plan(networks, members, **extra)
 
 
 @pytest.fixture
-def network(project, tmp_path):
-    """Start sandboxes on a real layout; everything is removed at the end, also on failure."""
-    names = ProjectNames(project.name)
-    with ExitStack() as stack:
-        def up(result):
-            stack.callback(lambda: bridges.remove(result.networks))
-            bridges.ensure(result.networks)
-
-        def start(result, instance, **extra):
-            path = tmp_path / f"{instance}.hosts"
-            hostsfile.write(path, hostsfile.render(result.hosts[instance]))
-            attachments = result.attachments[instance]
-            stack.callback(lambda: bridges.delete_links(a.host_ifname for a in attachments))
-            return stack.enter_context(Sandbox(attachments, path, **extra))
-
-        yield names, up, start
+def lab(project, tmp_path):
+    with Lab(ProjectNames(project.name), tmp_path) as lab:
+        yield lab
 
 
-def address(result, instance, index=0):
-    return result.attachments[instance][index].address.split("/")[0]
-
-
-def test_two_services_on_one_bridge_reach_each_other_by_address_and_name(network):
-    names, up, start = network
-    result = plan_for(names, (NetworkRequest("default"),), (member("store", "default"), member("api", "default")))
-    up(result)
-    store, api = start(result, "store"), start(result, "api")
+def test_two_services_on_one_bridge_reach_each_other_by_address_and_name(lab):
+    result = lab.plan((NetworkRequest("default"),), (member("store", "default"), member("api", "default")))
+    lab.up(result)
+    store, api = lab.start(result, "store"), lab.start(result, "api")
 
     seen = api.call(netns.view)
     assert set(seen["links"]) == {"lo", "eth0"} and seen["up"] == ["eth0", "lo"]
@@ -78,13 +54,12 @@ def test_two_services_on_one_bridge_reach_each_other_by_address_and_name(network
     store.result()
 
 
-def test_services_on_different_networks_are_isolated(network):
-    names, up, start = network
+def test_services_on_different_networks_are_isolated(lab):
     networks = (NetworkRequest("front"), NetworkRequest("back"))
-    result = plan_for(names, networks, (member("web", "front"), member("db", "back")))
+    result = lab.plan(networks, (member("web", "front"), member("db", "back")))
     assert len({n.subnet for n in result.networks}) == 2
-    up(result)
-    web, db = start(result, "web"), start(result, "db")
+    lab.up(result)
+    web, db = lab.start(result, "web"), lab.start(result, "db")
     db.call(netns.listen, PORT)
     assert web.call(netns.connect_error, address(result, "db"), PORT) != "ok"
     # no lookup of a missing name: that would ask the host's DNS server
@@ -92,13 +67,12 @@ def test_services_on_different_networks_are_isolated(network):
     assert web.call(netns.connect_error, result.networks[0].gateway, 9) == "ECONNREFUSED"  # host: yes
 
 
-def test_internal_network_has_no_route_out_and_the_host_has_none_in(network):
-    names, up, start = network
+def test_internal_network_has_no_route_out_and_the_host_has_none_in(lab):
     networks = (NetworkRequest("private", internal=True), NetworkRequest("public"))
     members = (member("vault", "private"), member("api", "private", "public"))
-    result = plan_for(names, networks, members)
-    up(result)
-    vault, api = start(result, "vault"), start(result, "api")
+    result = lab.plan(networks, members)
+    lab.up(result)
+    vault, api = lab.start(result, "vault"), lab.start(result, "api")
 
     assert [r for r in vault.call(netns.view)["routes"] if r[1] == "00000000"] == []
     public_gateway = result.networks[1].gateway
@@ -151,22 +125,22 @@ def test_claiming_a_subnet_routed_elsewhere_fails_and_leaves_nothing(project):
         bridges.remove(first.networks)
 
 
-def test_a_stale_host_veth_name_is_replaced(network):
+def test_a_stale_host_veth_name_is_replaced(lab):
     """A restart whose old namespace still holds the veth name (EEXIST) must work."""
-    names, up, start = network
-    result = plan_for(names, (NetworkRequest("default"),), (member("api", "default"),))
-    up(result)
+    names = lab.names
+    result = lab.plan((NetworkRequest("default"),), (member("api", "default"),))
+    lab.up(result)
     (attachment,) = result.attachments["api"]
     _make_veth(attachment.host_ifname, names.veth(0xABCDE))  # stands for the dying one
-    api = start(result, "api")
+    api = lab.start(result, "api")
     assert api.call(netns.view)["up"] == ["eth0", "lo"]
     assert not os.path.exists(f"/sys/class/net/{names.veth(0xABCDE)}")  # deleted with its pair
 
 
-def test_failed_attach_raises_with_step_and_removes_what_it_created(network):
-    names, up, start = network
-    result = plan_for(names, (NetworkRequest("default"),), (member("api", "default"),))
-    up(result)
+def test_failed_attach_raises_with_step_and_removes_what_it_created(lab):
+    names = lab.names
+    result = lab.plan((NetworkRequest("default"),), (member("api", "default"),))
+    lab.up(result)
     (good,) = result.attachments["api"]
     missing = NetworkAttachment("ghost", names.bridge(0xFFFF), names.veth(0xFFFFF), "eth1", "10.99.0.2/24", None)
     with pytest.raises(RuntimeFailure) as failure:

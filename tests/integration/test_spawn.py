@@ -13,8 +13,10 @@ from pathlib import Path
 import pytest
 
 from stackrun.errors import RuntimeFailure
+from stackrun.runtime import linux
 from stackrun.runtime.spawn import JoinRequest
 from stackrun.runtime.spawn.enter import enter
+from stackrun.runtime.spawn.namespaces import cgroup_entry
 from tests.helpers.probe import NAMESPACES
 from tests.helpers.spawning import PROBE, PYTHON, fork_server, spawner  # noqa: F401
 
@@ -35,12 +37,17 @@ def nspid(pid: int) -> list[int]:
     return [int(p) for p in line.split()[1:]]
 
 
+def parent_of(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+
+
 def state_of(pid: int) -> str:
     return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
 
 
 def test_the_service_is_a_child_of_the_caller_and_its_exit_comes_by_pidfd(spawner):
-    started = spawner.start(spawner.plan(argv=("/bin/sh", "-c", "exit 7")))
+    started = spawner.start(spawner.plan(argv=("/bin/sh", "-c", "read x; exit 7")))
+    assert parent_of(started.pid) == os.getpid()
     assert started.wait() == 7
 
 
@@ -76,14 +83,14 @@ def test_environment_and_working_dir_are_the_plans(spawner):
 def test_a_failure_between_fork_and_exec_comes_back_as_data(spawner, fields, step, code, path):
     procs = spawner.cgroup("svc")
     with pytest.raises(RuntimeFailure) as caught:
-        spawner.start(spawner.plan(**fields), cgroup_procs=(procs,))
+        spawner.start(spawner.plan(**fields), cgroup_procs=procs)
     failure = caught.value
     assert (failure.step, failure.errno, failure.path, failure.service) == (
         step, code, path, "svc")
-    assert Path(procs).read_text() == ""  # nothing left running in the instance's cgroup
+    assert all(Path(p).read_text() == "" for p in procs)  # nothing left in the cgroup
 
 
-def test_an_intermediate_failure_leaves_nothing_behind(spawner):
+def test_a_cgroup_that_cannot_be_joined_is_reported(spawner):
     with pytest.raises(RuntimeFailure) as caught:
         spawner.start(spawner.plan(), cgroup_procs=("/sys/fs/cgroup/pids/no-such-group/x",))
     assert caught.value.step == "join cgroup"
@@ -91,13 +98,13 @@ def test_an_intermediate_failure_leaves_nothing_behind(spawner):
 
 
 def test_the_service_joins_its_cgroups_before_it_runs(spawner):
-    procs = (spawner.cgroup("svc", "pids"), spawner.cgroup("svc", "memory"))
+    procs = spawner.cgroup("svc")
     started = spawner.start(spawner.plan(argv=("/bin/sleep", "30")), cgroup_procs=procs)
-    lines = Path(f"/proc/{started.pid}/cgroup").read_text().splitlines()
     expected = f"/stackrun-{spawner.project}/svc"
-    assert any(line.endswith(f":pids:{expected}") for line in lines)
-    assert any(line.endswith(f":memory:{expected}") for line in lines)
-    assert Path(procs[0]).read_text().split() == [str(started.pid)]
+    lines = Path(f"/proc/{started.pid}/cgroup").read_text().splitlines()
+    assert len(procs) >= 2
+    assert len([line for line in lines if line.endswith(f":{expected}")]) == len(procs)
+    assert all(Path(p).read_text().split() == [str(started.pid)] for p in procs)
 
 
 def test_spawns_from_many_threads_run_in_parallel(spawner):
@@ -174,10 +181,10 @@ def test_network_mode_host_keeps_the_hosts_network(spawner):
 def test_run_in_joins_a_running_service(spawner):
     procs = spawner.cgroup("svc")
     plan = spawner.plan(argv=("/bin/sleep", "30"), user="65534", working_dir="/dev")
-    service = spawner.start(plan, cgroup_procs=(procs,))
+    service = spawner.start(plan, cgroup_procs=procs)
     read, write = os.pipe()
     joined = spawner.server.run_in(
-        JoinRequest(plan, (PYTHON, "-I", PROBE), service.pid, (procs,)), None, write, write)
+        JoinRequest(plan, (PYTHON, "-I", PROBE), service.pid, procs), None, write, write)
     os.close(write)
     output = b""
     while chunk := os.read(read, 1 << 16):
@@ -193,12 +200,16 @@ def test_run_in_joins_a_running_service(spawner):
     assert any(line.endswith(":pids:/") for line in view["cgroups"])  # its cgroup ns root
 
 
-def test_enter_joins_from_a_forked_single_threaded_process(spawner):
-    service = spawner.start(spawner.plan(argv=("/bin/sleep", "30")))
+@pytest.mark.parametrize("as_service", [False, True])
+def test_enter_joins_from_a_forked_single_threaded_process(spawner, as_service):
+    plan = spawner.plan(argv=("/bin/sleep", "30"), user="65534", working_dir="/dev",
+                        capabilities=frozenset({"CAP_KILL"}))
+    procs = spawner.cgroup("svc")
+    service = spawner.start(plan, cgroup_procs=procs)
     pid = os.fork()
     if pid == 0:
         try:
-            enter(service.pid, ())
+            enter(service.pid, procs, plan if as_service else None)
             os.execv(PYTHON, [PYTHON, "-I", PROBE, "/dev/shm/enter-view.json"])
         finally:
             os._exit(99)
@@ -207,3 +218,25 @@ def test_enter_joins_from_a_forked_single_threaded_process(spawner):
     shm = Path(f"/proc/{service.pid}/root/dev/shm/enter-view.json")
     view = json.loads(shm.read_text())  # written in the service's private /dev/shm
     assert view["namespaces"] == namespaces_of(service.pid)
+    assert all(line.endswith(":/") for line in view["cgroups"])  # in the instance's cgroups
+    if as_service:
+        assert (view["uid"], view["cwd"], view["status"]["CapBnd"]) == (
+            65534, "/dev", "0000000000000020")
+    else:
+        assert view["uid"] == 0
+
+
+def test_clone3_starts_the_child_in_the_v2_cgroup(spawner):
+    entry = cgroup_entry(spawner.cgroup("svc"))
+    if entry.unified is None:
+        pytest.skip("no cgroup v2 hierarchy on this host")
+    fd = os.open(entry.unified_dir, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        pid = linux.clone3(0, fd)
+        if pid == 0:
+            os._exit(0 if os.getpid() in map(int, open(entry.unified).read().split()) else 3)
+    finally:
+        os.close(fd)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert all(path.endswith("/tasks") for path in entry.files)  # v1: the cheap join

@@ -4,13 +4,7 @@ import os
 
 from stackrun.plan.model import HostEntry, Mount, ServicePlan
 from stackrun.runtime import instance
-from stackrun.runtime.instance import hosts_text, resolv_conf_text
-
-
-def test_hosts_file_lists_every_entry():
-    text = hosts_text((HostEntry("127.0.0.1", ("localhost",)),
-                       HostEntry("10.89.0.3", ("api-1", "api"))))
-    assert text == "127.0.0.1\tlocalhost\n10.89.0.3\tapi-1 api\n"
+from stackrun.runtime.instance import resolv_conf_text
 
 
 def test_resolv_conf_keeps_search_and_drops_loopback_servers():
@@ -34,13 +28,14 @@ def test_prepare_writes_the_files_and_creates_sources(tmp_path, monkeypatch):
     volume, bind = tmp_path / "data" / "vol", tmp_path / "project" / "cache"
     plan = ServicePlan(
         name="api-1", service="api", replica=1, argv=("true",), env=(), hostname="web",
+        hosts=(HostEntry("10.89.0.3", ("api-1", "api")),),
         rootfs=str(tmp_path / "root"),
         mounts=(Mount("volume", "/data", str(volume)), Mount("bind", "/cache", str(bind))),
     )
     layout = instance.prepare("demo", plan)
     assert layout.root == str(tmp_path / "run" / "demo" / "instances" / "api-1")
     assert open(layout.hostname).read() == "web\n"
-    assert "localhost" in open(layout.hosts).read()
+    assert "10.89.0.3\tapi-1 api\n" in open(layout.hosts).read()
     assert oct(os.stat(layout.hosts).st_mode & 0o777) == "0o644"
     assert all(os.path.isdir(p) for p in (layout.upper, layout.work, layout.merged))
     assert volume.is_dir() and bind.is_dir()

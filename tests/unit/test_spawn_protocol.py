@@ -8,9 +8,10 @@ from hypothesis import strategies as st
 
 from stackrun.errors import RuntimeFailure
 from stackrun.runtime import linux
-from stackrun.runtime.spawn.namespaces import SERVICE_NAMESPACES, unshare_flags
+from stackrun.runtime.spawn.namespaces import SERVICE_NAMESPACES, cgroup_entry, clone_flags
 from stackrun.runtime.spawn.protocol import (
     IntermediateExited,
+    Outcome,
     ServiceForked,
     StepFailed,
     crash_report,
@@ -32,13 +33,13 @@ def test_every_message_survives_the_wire(message):
     assert decode(encode(message)) == message
 
 
-def test_a_forked_and_reaped_intermediate_means_success():
-    result = outcome([ServiceForked(42), IntermediateExited(0)], "api")
-    assert (result.pid, result.failure) == (42, None)
+def test_a_forked_service_means_success():
+    assert outcome([ServiceForked(42)], "api") == Outcome(42, None)
+    assert outcome([ServiceForked(42), IntermediateExited(0)], "api") == Outcome(42, None)
 
 
 def test_a_child_failure_names_its_step_even_after_the_pid_arrived():
-    sent = [ServiceForked(42), IntermediateExited(0), StepFailed("working_dir", 2, "/nope")]
+    sent = [StepFailed("working_dir", 2, "/nope"), ServiceForked(42)]  # any order
     result = outcome(sent, "api")
     assert result.pid == 42
     assert (result.failure.step, result.failure.errno, result.failure.path) == (
@@ -80,6 +81,20 @@ def test_a_crash_keeps_the_exception_type_in_the_step():
     ("mode", "fresh_net"), [("bridge", True), ("none", True), ("host", False), ("service", False)]
 )
 def test_network_mode_decides_the_network_namespace(mode, fresh_net):
-    flags = unshare_flags(mode)
-    assert flags & SERVICE_NAMESPACES == SERVICE_NAMESPACES
+    flags = clone_flags(mode)
+    born_in = SERVICE_NAMESPACES & ~linux.CLONE_NEWCGROUP  # cgroup ns: after the cgroups
+    assert flags & born_in == born_in and not flags & linux.CLONE_NEWCGROUP
     assert bool(flags & linux.CLONE_NEWNET) == fresh_net
+
+
+def test_cgroup_entry_uses_v1_tasks_and_keeps_the_v2_procs_apart(tmp_path):
+    v1, v2 = tmp_path / "pids" / "svc", tmp_path / "unified" / "svc"
+    for directory in (v1, v2):
+        directory.mkdir(parents=True)
+        (directory / "cgroup.procs").write_text("")
+    (v1 / "tasks").write_text("")
+    entry = cgroup_entry((str(v1 / "cgroup.procs"), str(v2 / "cgroup.procs")))
+    assert entry.files == (str(v1 / "tasks"),)
+    assert entry.unified_dir == str(v2)
+    assert entry.to_write(born_in_unified=True) == (str(v1 / "tasks"),)
+    assert entry.to_write(born_in_unified=False) == (str(v1 / "tasks"), str(v2 / "cgroup.procs"))

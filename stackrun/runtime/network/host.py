@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import ipaddress
-import os
 
 from stackrun.plan.names import ProjectNames
 from stackrun.runtime.network.netlink import RouteSocket
 
-POOL_ENV = "STACKRUN_SUBNET_POOL"
 DEFAULT_ROUTE = "0.0.0.0/0"
 
 
@@ -33,14 +31,6 @@ def link_addresses() -> dict[str, str]:
         for address, index in sock.ipv4_addresses():
             found.setdefault(by_index.get(index, ""), address)
     return found
-
-
-def subnet_pool() -> tuple[str, ...]:
-    """The pools subnets are carved from: STACKRUN_SUBNET_POOL ("10.89.0.0/16,10.90.0.0/16")."""
-    from stackrun.plan.network import DEFAULT_POOL
-
-    text = os.environ.get(POOL_ENV, "")
-    return tuple(p.strip() for p in text.split(",") if p.strip()) or (DEFAULT_POOL,)
 
 
 def _own_indexes(sock: RouteSocket, names: ProjectNames | None) -> set[int]:

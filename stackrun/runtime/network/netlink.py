@@ -106,28 +106,13 @@ class RouteSocket:
         return [(m["index"], m.get_attr("IFLA_IFNAME")) for m in self.request(ifinfmsg(), RTM_GETLINK, NLM_F_DUMP)]
 
     def create_bridge(self, name: str) -> None:
-        msg = _link(name, up=False)
-        msg["attrs"].append(("IFLA_LINKINFO", {"attrs": [("IFLA_INFO_KIND", "bridge")]}))
-        self.request(msg, RTM_NEWLINK, CREATE)
+        self.request(bridge_message(name), RTM_NEWLINK, CREATE)
 
     def create_veth(self, name: str, master: int | None, peer: str, peer_netns_fd: int) -> None:
-        """A veth pair: `name` here, up, on bridge `master`; `peer` in the namespace of the fd.
-
-        The peer stays down: the kernel refuses to open it before the pair is linked
-        (ENOTCONN), so it is brought up from inside its namespace.
-        """
-        peer_msg = {"attrs": [("IFLA_IFNAME", peer), ("IFLA_NET_NS_FD", peer_netns_fd)]}
-        data = {"attrs": [("VETH_INFO_PEER", peer_msg)]}
-        msg = _link(name, up=True)
-        if master is not None:
-            msg["attrs"].append(("IFLA_MASTER", master))
-        msg["attrs"].append(("IFLA_LINKINFO", {"attrs": [("IFLA_INFO_KIND", "veth"), ("IFLA_INFO_DATA", data)]}))
-        self.request(msg, RTM_NEWLINK, CREATE)
+        self.request(veth_message(name, master, peer, peer_netns_fd), RTM_NEWLINK, CREATE)
 
     def set_up(self, index: int) -> None:
-        msg = ifinfmsg()
-        msg["index"], msg["flags"], msg["change"] = index, IFF_UP, IFF_UP
-        self.request(msg, RTM_NEWLINK)
+        self.request(up_message(index), RTM_NEWLINK)
 
     def delete_link(self, name: str) -> None:
         self.request(_link(name, up=False), RTM_DELLINK)
@@ -135,23 +120,10 @@ class RouteSocket:
     # ------------------------------------------------------------ addresses and routes
 
     def add_address(self, index: int, address: str) -> None:
-        """`address` with its prefix, "10.89.0.5/24"."""
-        interface = ipaddress.ip_interface(address)
-        msg = ifaddrmsg()
-        msg["family"] = socket.AF_INET if interface.version == 4 else socket.AF_INET6
-        msg["prefixlen"], msg["index"] = interface.network.prefixlen, index
-        host = str(interface.ip)
-        msg["attrs"] = [("IFA_LOCAL", host), ("IFA_ADDRESS", host)]
-        if interface.version == 4:
-            msg["attrs"].append(("IFA_BROADCAST", str(interface.network.broadcast_address)))
-        self.request(msg, RTM_NEWADDR, CREATE)
+        self.request(address_message(index, address), RTM_NEWADDR, CREATE)
 
     def add_default_route(self, gateway: str) -> None:
-        msg = rtmsg()
-        msg["family"] = socket.AF_INET
-        msg["table"], msg["proto"], msg["type"] = RT_TABLE_MAIN, RTPROT_BOOT, RTN_UNICAST
-        msg["attrs"] = [("RTA_GATEWAY", gateway)]
-        self.request(msg, RTM_NEWROUTE, CREATE)
+        self.request(default_route_message(gateway), RTM_NEWROUTE, CREATE)
 
     def ipv4_routes(self) -> list[tuple[str, int]]:
         """(destination "a.b.c.d/n", output ifindex) of every IPv4 route, all tables."""
@@ -167,6 +139,70 @@ class RouteSocket:
             (f"{m.get_attr('IFA_LOCAL') or m.get_attr('IFA_ADDRESS')}/{m['prefixlen']}", m["index"])
             for m in self.request(msg, RTM_GETADDR, NLM_F_DUMP)
         ]
+
+
+# ---------------------------------------------------------------- messages
+
+
+def bridge_message(name: str):
+    msg = _link(name, up=False)
+    msg["attrs"].append(("IFLA_LINKINFO", {"attrs": [("IFLA_INFO_KIND", "bridge")]}))
+    return msg
+
+
+def veth_message(name: str, master: int | None, peer: str, peer_netns_fd: int):
+    """A veth pair: `name` here, up, on bridge `master`; `peer` in the namespace of the fd.
+
+    The peer stays down: the kernel refuses to open it before the pair is linked
+    (ENOTCONN), so it is brought up from inside its namespace.
+    """
+    peer_msg = {"attrs": [("IFLA_IFNAME", peer), ("IFLA_NET_NS_FD", peer_netns_fd)]}
+    data = {"attrs": [("VETH_INFO_PEER", peer_msg)]}
+    msg = _link(name, up=True)
+    if master is not None:
+        msg["attrs"].append(("IFLA_MASTER", master))
+    msg["attrs"].append(("IFLA_LINKINFO", {"attrs": [("IFLA_INFO_KIND", "veth"), ("IFLA_INFO_DATA", data)]}))
+    return msg
+
+
+def up_message(index: int):
+    msg = ifinfmsg()
+    msg["index"], msg["flags"], msg["change"] = index, IFF_UP, IFF_UP
+    return msg
+
+
+def address_message(index: int, address: str):
+    """`address` with its prefix, "10.89.0.5/24"."""
+    interface = ipaddress.ip_interface(address)
+    msg = ifaddrmsg()
+    msg["family"] = socket.AF_INET if interface.version == 4 else socket.AF_INET6
+    msg["prefixlen"], msg["index"] = interface.network.prefixlen, index
+    host = str(interface.ip)
+    msg["attrs"] = [("IFA_LOCAL", host), ("IFA_ADDRESS", host)]
+    if interface.version == 4:
+        msg["attrs"].append(("IFA_BROADCAST", str(interface.network.broadcast_address)))
+    return msg
+
+
+def default_route_message(gateway: str):
+    msg = rtmsg()
+    msg["family"] = socket.AF_INET
+    msg["table"], msg["proto"], msg["type"] = RT_TABLE_MAIN, RTPROT_BOOT, RTN_UNICAST
+    msg["attrs"] = [("RTA_GATEWAY", gateway)]
+    return msg
+
+
+def warm_up() -> None:
+    """Encode and decode one message of each kind, without changing anything.
+
+    pyroute2 compiles its attribute tables on first use (~1.5 ms). Called once in the
+    fork server, every forked intermediate inherits them compiled.
+    """
+    for msg in (veth_message("w", 1, "w", 0), up_message(1), address_message(1, "10.0.0.2/24"),
+                default_route_message("10.0.0.1")):
+        msg.encode()
+    with RouteSocket() as sock:
+        sock.link_index("lo")
 
 
 def _link(name: str, up: bool):

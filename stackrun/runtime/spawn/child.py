@@ -1,13 +1,17 @@
-"""The service child: from fork to exec, inside the namespaces the intermediate made.
+"""The service child: from clone to exec. Born (server.py) as PID 1 of fresh pid,
+mount, uts, ipc (and net) namespaces, as the supervisor's child, in its v2 cgroup.
 
-Sequence: leave the supervisor's session and signal state, build the filesystem
-(mounts, rootfs), fork the service under a minimal init when `init: true`, then set
-rlimits, capabilities, user, no_new_privs, working directory, stdio, and exec. Any
-failure is sent back as (step, errno, path) and the child exits 127.
+Sequence: join the remaining cgroups, then its own cgroup namespace (rooted there)
+→ network (veths through the host link opened before the clone, or lo up; or the
+peer's netns for `service:X`) → hostname → leave the supervisor's session and signal
+state → filesystem (mounts, rootfs) → fork the service under a minimal init when
+`init: true` → rlimits, capabilities, user, no_new_privs, working directory, stdio →
+exec. Any failure is sent back as (step, errno, path) and the child exits 127.
 """
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import os
 import signal
@@ -15,11 +19,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import NoReturn
 
+from stackrun.errors import RuntimeFailure
 from stackrun.plan.model import ServicePlan
 from stackrun.runtime import linux, security
 from stackrun.runtime.instance import InstanceLayout
 from stackrun.runtime.mounts import mount_table
+from stackrun.runtime.network import inside
 from stackrun.runtime.spawn import command, init, rootfs
+from stackrun.runtime.spawn.namespaces import join_cgroups
 from stackrun.runtime.spawn.protocol import Channel, crash_report, step
 from stackrun.runtime.spawn.requests import JoinRequest, SpawnRequest
 
@@ -39,9 +46,15 @@ def run_role(role: str, channel: Channel, body: Callable[[], None], code: int) -
         os._exit(code)
 
 
-def run_service(request: SpawnRequest, channel: Channel, stdout: int, stderr: int) -> NoReturn:
-    run_role("service child", channel, lambda: _service(request, channel, stdout, stderr),
-             EXEC_FAILED)
+def run_service(request: SpawnRequest, channel: Channel, cgroup_files: tuple[str, ...],
+                link: inside.HostLink | None, stdio: tuple[int, ...]) -> NoReturn:
+    """`cgroup_files`: what it still writes "0" to (CgroupEntry.to_write); `link`: the
+    host's netlink socket for a bridged service, opened before the clone."""
+    def body() -> None:
+        _enter(request, cgroup_files, link)
+        _service(request, channel, *stdio)
+
+    run_role("service child", channel, body, EXEC_FAILED)
 
 
 def run_joined(request: JoinRequest, channel: Channel, stdio: tuple[int, int, int]) -> NoReturn:
@@ -50,6 +63,37 @@ def run_joined(request: JoinRequest, channel: Channel, stdio: tuple[int, int, in
         become_service(request.plan, request.argv, Stdio.lift(*stdio))
 
     run_role("joined child", channel, body, EXEC_FAILED)
+
+
+def _enter(request: SpawnRequest, cgroup_files: tuple[str, ...], link) -> None:
+    plan = request.plan
+    join_cgroups(cgroup_files)
+    with step("unshare the cgroup namespace"):
+        linux.unshare(linux.CLONE_NEWCGROUP)
+    if plan.network_mode == "service":
+        _join_peer_network(plan, request.join_netns_pid)
+    if link is not None:
+        try:
+            inside.attach(link, plan.networks)
+        finally:
+            link.close()
+    elif plan.network_mode == "none":
+        inside.loopback_up()
+    hostname = plan.hostname or plan.name
+    with step("sethostname", hostname):
+        linux.sethostname(hostname)
+
+
+def _join_peer_network(plan: ServicePlan, pid: int | None) -> None:
+    peer = plan.network_peer or f"pid {pid}"
+    if pid is None:
+        raise RuntimeFailure("join the network namespace of", errno.ESRCH, peer)
+    with step("join the network namespace of", peer):
+        netns = os.open(f"/proc/{pid}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            linux.setns(netns, linux.CLONE_NEWNET)
+        finally:
+            os.close(netns)
 
 
 def _service(request: SpawnRequest, channel: Channel, stdout: int, stderr: int) -> None:
@@ -103,21 +147,22 @@ def _detach() -> None:
 
 @dataclass(frozen=True)
 class Stdio:
-    stdin: int
+    stdin: int | None  # None: the service's own /dev/null, opened at install
     stdout: int
     stderr: int
 
     @classmethod
     def lift(cls, stdin: int | None, stdout: int, stderr: int) -> Stdio:
-        """Copies above HIGH_FD, so installing them as 0, 1, 2 cannot clobber each other.
-        stdin None: /dev/null (of the host, opened before /dev is replaced)."""
-        if stdin is None:
-            stdin = os.open("/dev/null", os.O_RDONLY | os.O_CLOEXEC)
-        return cls(*(fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, HIGH_FD)
-                     for fd in (stdin, stdout, stderr)))
+        """Copies above HIGH_FD, so installing them as 0, 1, 2 cannot clobber each other."""
+        def high(fd: int) -> int:
+            return fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, HIGH_FD)
+
+        return cls(None if stdin is None else high(stdin), high(stdout), high(stderr))
 
     def install(self) -> None:
-        for number, fd in enumerate((self.stdin, self.stdout, self.stderr)):
+        with step("open stdin", "/dev/null"):
+            stdin = os.open("/dev/null", os.O_RDONLY) if self.stdin is None else self.stdin
+        for number, fd in enumerate((stdin, self.stdout, self.stderr)):
             os.dup2(fd, number, inheritable=True)
 
 

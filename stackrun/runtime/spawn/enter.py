@@ -18,12 +18,12 @@ import os
 
 from stackrun.plan.model import ServicePlan
 from stackrun.runtime.spawn.child import drop_privileges
-from stackrun.runtime.spawn.namespaces import join
+from stackrun.runtime.spawn.namespaces import cgroup_entry, join
 
 
 def enter(target_pid: int, cgroup_procs: tuple[str, ...] = (), plan: ServicePlan | None = None
           ) -> None:
-    join(target_pid, tuple(cgroup_procs))
+    join(target_pid, cgroup_entry(tuple(cgroup_procs)).to_write(born_in_unified=False))
     pid = os.fork()
     if pid:
         _, status = os.waitpid(pid, 0)

@@ -1,17 +1,18 @@
 """The typed channel between a spawn's caller and the processes that build the service.
 
-Every spawn gets its own reply channel: a SOCK_SEQPACKET pair whose far end travels
-to the fork server over SCM_RIGHTS and is inherited by the intermediate, the init and
-the service child (close-on-exec, so a successful exec closes it). Messages, one per
-packet, named by the step that sends them:
+Every request gets its own reply channel: a SOCK_SEQPACKET pair whose far end travels
+to the fork server over SCM_RIGHTS and is inherited by the processes it creates
+(close-on-exec, so a successful exec closes it). Messages, one per packet, named by
+the step that sends them:
 
-    service_forked(pid)               intermediate: host pid of the service (or its init)
-    step_failed(step, errno, path)    intermediate, init or child: what the kernel refused
-    intermediate_exited(status)       fork server, after reaping the intermediate
+    service_forked(pid)               fork server (spawn) or intermediate (join): host pid
+    step_failed(step, errno, path)    fork server, intermediate, init or child
+    intermediate_exited(status)       fork server, after reaping a join's intermediate
 
-The caller reads until EOF, which comes once the fork server has reaped the
-intermediate (so the service is already re-parented to the caller) and the child has
-exec'd or exited. `outcome()` turns what arrived into a pid or a RuntimeFailure.
+The caller reads until EOF: every far end is closed once the fork server is done with
+the request (for a join, after reaping the intermediate, so the command is already
+re-parented to the caller) and the child has exec'd or exited. `outcome()` turns what
+arrived, in whatever order, into a pid or a RuntimeFailure.
 """
 
 from __future__ import annotations
@@ -113,12 +114,12 @@ def outcome(messages: list[Message], service: str) -> Outcome:
     exited = next((m for m in messages if isinstance(m, IntermediateExited)), None)
     if failed:
         failure = RuntimeFailure(failed.step, failed.errno, failed.path, service)
-    elif exited is None:
-        failure = RuntimeFailure("fork server", 0, "exited before the intermediate", service)
-    elif pid is None:
+    elif pid is not None:
+        failure = None
+    elif exited is not None:
         failure = RuntimeFailure("intermediate", 0, f"exit status {exited.status}", service)
     else:
-        failure = None
+        failure = RuntimeFailure("fork server", 0, "gone without an answer", service)
     return Outcome(pid, failure)
 
 

@@ -15,11 +15,12 @@ import stat
 
 from stackrun.errors import RuntimeFailure
 from stackrun.runtime import linux
-from stackrun.runtime.mounts import DEV_LINKS, DEVICES, MountOp, MountTable
+from stackrun.runtime.mounts import DEV_DIRS, DEV_LINKS, DEVICES, MountOp, MountTable
 from stackrun.runtime.spawn.protocol import step
 
 O_PATH_DIR = os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC
 IN_ROOT = linux.RESOLVE_IN_ROOT | linux.RESOLVE_NO_MAGICLINKS
+MAX_SYMLINKS = 40
 
 
 def setup(table: MountTable) -> None:
@@ -96,6 +97,8 @@ class Applier:
                 os.mknod(name, stat.S_IFCHR | 0o666, os.makedev(major, minor), dir_fd=dev)
             for name, destination in DEV_LINKS:
                 os.symlink(destination, name, dir_fd=dev)
+            for name in DEV_DIRS:  # mount points of the next ops, made here: cheaper
+                os.mkdir(name, 0o755, dir_fd=dev)
 
     def _bind(self, op: MountOp) -> None:
         source = self.sources[self.index]
@@ -165,20 +168,58 @@ class Applier:
             return linux.openat2(self.root_fd, _relative(op.target), os.O_PATH, IN_ROOT)
 
     def _create(self, relative: str, directory: bool) -> None:
-        parts = relative.split("/")
+        """Create the target and its missing parents where the path leads *inside* the
+        root: symlinks met on the way are followed as if the root were /."""
+        parts = self.resolve(relative)
         for depth, name in enumerate(parts, start=1):
-            last = depth == len(parts)
-            parent = linux.openat2(self.root_fd, "/".join(parts[: depth - 1]) or ".",
-                                   O_PATH_DIR, IN_ROOT)
+            parent = self.open_dir(parts[: depth - 1])
             with _Closing(parent):
                 try:
-                    if last and not directory:
+                    if depth == len(parts) and not directory:
                         flags = os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_NOFOLLOW
                         os.close(os.open(name, flags | os.O_CLOEXEC, 0o644, dir_fd=parent))
                     else:
                         os.mkdir(name, 0o755, dir_fd=parent)
                 except FileExistsError:
                     pass
+
+    def resolve(self, relative: str) -> list[str]:
+        """The components of `relative` with every existing symlink resolved, lexically
+        confined to the root (`..` stops at it, absolute links restart from it)."""
+        pending, resolved, links = relative.split("/"), [], 0
+        while pending:
+            name = pending.pop(0)
+            if name in ("", "."):
+                continue
+            if name == "..":
+                resolved = resolved[:-1]
+                continue
+            link = self._readlink(resolved, name)
+            if link is None:
+                resolved.append(name)
+                continue
+            links += 1
+            if links > MAX_SYMLINKS:
+                raise OSError(errno.ELOOP, os.strerror(errno.ELOOP), relative)
+            pending = link.split("/") + pending
+            if link.startswith("/"):
+                resolved = []
+        return resolved
+
+    def _readlink(self, parents: list[str], name: str) -> str | None:
+        """The link's text; None when `name` is no symlink or does not exist (yet)."""
+        try:
+            parent = self.open_dir(parents)
+        except FileNotFoundError:
+            return None
+        with _Closing(parent):
+            try:
+                return os.readlink(name, dir_fd=parent)
+            except OSError:
+                return None
+
+    def open_dir(self, parts: list[str]) -> int:
+        return linux.openat2(self.root_fd, "/".join(parts) or ".", O_PATH_DIR, IN_ROOT)
 
 
 def _detach(target: str) -> None:

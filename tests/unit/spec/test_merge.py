@@ -121,3 +121,10 @@ def test_top_level_and_ipam_merge(stack_dir):
     assert stack.name == "two"
     assert stack.networks["n"].internal
     assert stack.networks["n"].ipam.config[0].gateway == "10.1.0.9"
+
+
+def test_override_of_a_whole_service_is_normalised(stack_dir):
+    stack = merged(stack_dir, "services:\n  a:\n    command: x\n    ports: ['80:80']\n    user: '1'\n",
+                   "services:\n  a: !override\n    command: echo hi\n    ports: ['8080:80']\n")
+    a = stack.services["a"]
+    assert (a.command, a.user, [(p.published, p.target) for p in a.ports]) == (("echo", "hi"), None, [(8080, 80)])

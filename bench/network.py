@@ -1,0 +1,110 @@
+"""Network setup per service, beyond namespace creation (target: under 5 ms).
+
+Plays the spawn path: a parent that imported runtime.network (and called warm_up,
+as the fork server does) forks one "intermediate" per service, which opens the host
+link, unshares its network namespace and attaches its veths. The children stay
+alive until the end, as services of one `up` do, so no namespace is being destroyed
+while another is measured (the kernel's netns cleanup competes for the rtnl lock).
+
+    python bench/network.py [--services 20] [--networks 1] [--rounds 3] [--cold]
+
+Prints, per round, the median over the services of: unshare(CLONE_NEWNET) alone,
+network setup (open_host_link + attach + close) and the IPC-free total; then the
+median of the rounds. Needs root; creates and removes its own bridges and veths.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import statistics
+import sys
+import time
+import uuid
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from stackrun.plan.model import MemberRequest, NetworkRequest  # noqa: E402
+from stackrun.plan.names import ProjectNames  # noqa: E402
+from stackrun.plan.network import layout  # noqa: E402
+from stackrun.runtime import linux  # noqa: E402
+from stackrun.runtime.network import bridges, host, inside, sweep  # noqa: E402
+
+
+def main() -> None:
+    options = _options()
+    if not options.cold:
+        inside.warm_up()
+    names = ProjectNames(f"bench{uuid.uuid4().hex[:8]}")
+    networks = tuple(NetworkRequest(f"n{i}") for i in range(options.networks))
+    try:
+        rounds = [_round(names, networks, options.services) for _ in range(options.rounds)]
+    finally:
+        sweep(names)
+    for number, (unshare, setup) in enumerate(rounds, 1):
+        print(f"round {number}: unshare {unshare:.2f} ms, network setup {setup:.2f} ms per service")
+    setup = statistics.median(r[1] for r in rounds)
+    unshare = statistics.median(r[0] for r in rounds)
+    print(f"median of {options.rounds} rounds x {options.services} services, {options.networks} network(s),"
+          f" {'cold' if options.cold else 'warm'} pyroute2: network setup {setup:.2f} ms per service"
+          f" beyond unshare ({unshare:.2f} ms); target < 5 ms: {'met' if setup < 5 else 'MISSED'}")
+
+
+def _round(names, networks, count: int) -> tuple[float, float]:
+    members = tuple(
+        MemberRequest(f"s{i}", f"s{i}", f"s{i}", networks=tuple((n.name, (), None) for n in networks))
+        for i in range(count)
+    )
+    plan = layout(names, networks, members, taken=host.taken_subnets(names))
+    bridges.ensure(plan.networks)
+    children, samples = [], []
+    try:
+        for member in members:
+            pid, sample = _intermediate(plan.attachments[member.instance])
+            children.append(pid)
+            samples.append(sample)
+    finally:
+        for pid in children:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+        sweep(names)  # veths first, then the bridges
+    return statistics.median(s[0] for s in samples), statistics.median(s[1] for s in samples)
+
+
+def _intermediate(attachments) -> tuple[int, tuple[float, float]]:
+    """Fork a child that sets its network up, reports (unshare ms, setup ms), then waits."""
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(read_end)
+        t0 = time.perf_counter()
+        link = inside.open_host_link()
+        t1 = time.perf_counter()
+        linux.unshare(linux.CLONE_NEWNET)
+        t2 = time.perf_counter()
+        inside.attach(link, attachments)
+        link.close()
+        t3 = time.perf_counter()
+        os.write(write_end, f"{(t2 - t1) * 1000} {(t1 - t0 + t3 - t2) * 1000}".encode())
+        signal.pause()
+        os._exit(0)
+    os.close(write_end)
+    report = os.read(read_end, 100).decode()
+    os.close(read_end)
+    unshare, setup = map(float, report.split())
+    return pid, (unshare, setup)
+
+
+def _options():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--services", type=int, default=20)
+    parser.add_argument("--networks", type=int, default=1)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--cold", action="store_true", help="skip warm_up (pyroute2 tables compiled per child)")
+    return parser.parse_args()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,172 @@
+"""The control socket of one project: serves a `Project` (the supervisor) to the CLI.
+
+    await task_group.start(serve, supervisor, dirs.control_socket(project))
+
+The socket is created with mode 0600 before it is bound (no moment where another
+user could connect) and each peer's credentials (SO_PEERCRED) are checked: only root
+(or the server's own user) may talk to it. Every connection runs in its own task;
+requests on a connection are answered one after the other (docs/control.md).
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import socket
+import struct
+import sys
+import traceback
+from contextlib import aclosing, nullcontext
+from functools import partial
+from pathlib import Path
+
+import anyio
+from anyio.abc import SocketAttribute, SocketListener, SocketStream
+from anyio.streams.buffered import BufferedByteReceiveStream
+
+from stackrun.control import protocol
+from stackrun.control.api import Project
+from stackrun.errors import ControlError, StackrunError
+
+SOCKET_MODE = 0o600
+
+
+async def serve(project: Project, path: Path, *, task_status=anyio.TASK_STATUS_IGNORED) -> None:
+    """Listen on `path` until cancelled; report readiness through `task_status`."""
+    raw = _bind(Path(path))
+    inode = os.stat(path).st_ino
+    try:
+        listener = await SocketListener.from_socket(raw)
+        task_status.started()
+        async with listener:
+            await listener.serve(partial(_connection, project))
+    finally:
+        _unlink_if_ours(Path(path), inode)
+
+
+def _bind(path: Path) -> socket.socket:
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    _remove_stale(path)
+    raw = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+    try:
+        os.fchmod(raw.fileno(), SOCKET_MODE)  # the socket file is born with this mode
+        raw.bind(str(path))
+        raw.listen(64)
+    except OSError as error:
+        raw.close()
+        raise ControlError(f"cannot listen on {path}: {os.strerror(error.errno or 0)}") from None
+    return raw
+
+
+def _remove_stale(path: Path) -> None:
+    """Remove a socket left by a dead supervisor; refuse to steal a live one's."""
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+    try:
+        probe.connect(str(path))
+    except OSError as error:
+        if error.errno == errno.ECONNREFUSED:
+            path.unlink(missing_ok=True)
+        return
+    finally:
+        probe.close()
+    raise ControlError(f"another supervisor already listens on {path}")
+
+
+def _unlink_if_ours(path: Path, inode: int) -> None:
+    try:
+        if os.stat(path).st_ino == inode:
+            path.unlink()
+    except OSError:
+        pass  # teardown already removed the run directory
+
+
+# ---------------------------------------------------------------- one connection
+
+
+async def _connection(project: Project, stream: SocketStream) -> None:
+    async with stream:
+        try:
+            await _converse(project, stream)
+        except (anyio.BrokenResourceError, anyio.ClosedResourceError, ConnectionError):
+            pass  # the client hung up
+
+
+async def _converse(project: Project, stream: SocketStream) -> None:
+    if not _peer_allowed(stream):
+        await stream.send(protocol.error_line(
+            ControlError("permission denied: only root may control a stackrun project")))
+        return
+    receive = BufferedByteReceiveStream(stream)
+    while True:
+        try:
+            line = await receive.receive_until(b"\n", protocol.MAX_LINE)
+        except (anyio.IncompleteRead, anyio.EndOfStream):
+            return
+        except anyio.DelimiterNotFound:
+            await stream.send(protocol.error_line(ControlError("message too long")))
+            return
+        try:
+            request = protocol.parse_request(line)
+        except ControlError as error:
+            await stream.send(protocol.error_line(error))
+            continue
+        if request.method.stream:
+            await _stream(project, request, stream, receive)
+            return
+        await _answer(project, request, stream)
+
+
+def _peer_allowed(stream: SocketStream) -> bool:
+    raw = stream.extra(SocketAttribute.raw_socket)
+    credentials = raw.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+    _pid, uid, _gid = struct.unpack("3i", credentials)
+    return uid in (0, os.geteuid())
+
+
+async def _answer(project: Project, request: protocol.Request, stream: SocketStream) -> None:
+    try:
+        value = await getattr(project, request.method.name)(**request.arguments())
+        line = protocol.result_line(value)
+    except Exception as error:  # every failure becomes an error reply, the server goes on
+        line = protocol.error_line(_translated(error, request))
+    with anyio.CancelScope(shield=True):  # `down` ends the supervisor: still answer it
+        await stream.send(line)
+
+
+async def _stream(project: Project, request: protocol.Request, stream: SocketStream,
+                  receive: BufferedByteReceiveStream) -> None:
+    """Send each item until the source ends, fails, or the client hangs up."""
+    async with anyio.create_task_group() as group:
+        group.start_soon(_cancel_on_hangup, receive, group.cancel_scope)
+        try:
+            source = getattr(project, request.method.name)(**request.arguments())
+            async with aclosing(source) if hasattr(source, "aclose") else nullcontext():
+                async for item in source:
+                    await stream.send(protocol.item_line(item))
+            line = protocol.end_line()
+        except (anyio.BrokenResourceError, anyio.ClosedResourceError, ConnectionError):
+            group.cancel_scope.cancel()
+            return
+        except Exception as error:
+            line = protocol.error_line(_translated(error, request))
+        await stream.send(line)
+        group.cancel_scope.cancel()
+
+
+async def _cancel_on_hangup(receive: BufferedByteReceiveStream, scope: anyio.CancelScope) -> None:
+    """A streaming client only listens: anything it sends, or EOF, ends the stream."""
+    try:
+        await receive.receive()
+    except Exception:
+        pass
+    scope.cancel()
+
+
+def _translated(error: Exception, request: protocol.Request) -> Exception:
+    if isinstance(error, StackrunError):
+        return error
+    if isinstance(error, KeyError) and request.method.name == "inspect":
+        return ControlError(f"no such instance: {error.args[0] if error.args else ''}")
+    print(f"stackrun control: {request.method.name} failed:", file=sys.stderr)
+    traceback.print_exception(error, file=sys.stderr)
+    return ControlError(f"internal error in {request.method.name}: {type(error).__name__}: {error}")

@@ -1,0 +1,240 @@
+"""`stackrun up` / `down` and the lifecycle verbs as a user runs them: CLI processes.
+
+Each test writes a stack file, drives the CLI of this checkout in subprocesses and
+checks what the kernel and the state file show. The `project` fixture checks that
+nothing of the project is left afterwards.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+from stackrun import dirs
+from stackrun.supervisor.state import read_state
+
+TRAPPER = "trap 'echo bye; exit 0' TERM; echo hello; while :; do sleep 0.05; done"
+
+
+class Cli:
+    def __init__(self, project, directory: Path):
+        self.project, self.directory = project, directory
+        self.file = directory / "stack.yaml"
+
+    def write(self, text: str) -> None:
+        self.file.write_text(f"name: {self.project.name}\n{text}")
+
+    def argv(self, *args: str) -> list[str]:
+        return self.project.cli("-f", str(self.file), "-p", self.project.name, *args)
+
+    def run(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess:
+        return subprocess.run(self.argv(*args), env=self.project.env(), capture_output=True,
+                              text=True, timeout=timeout, cwd=self.directory)
+
+    def start(self, *args: str) -> subprocess.Popen:
+        return subprocess.Popen(self.argv(*args), env=self.project.env(), text=True,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                cwd=self.directory, start_new_session=True)
+
+    def state(self):
+        return read_state(dirs.state_file(self.project.name))
+
+    def instances(self) -> dict:
+        state = self.state()
+        return {i.name: i for i in state.instances} if state else {}
+
+    def wait(self, predicate, timeout: float = 20) -> bool:
+        """Poll the state file until `predicate(instances)` holds."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if predicate(self.instances()):
+                return True
+            time.sleep(0.05)
+        return False
+
+
+@pytest.fixture
+def cli(project):
+    # Not under /tmp: a service's default working_dir is the project directory, and
+    # every service has a private /tmp that would hide it.
+    directory = Path(tempfile.mkdtemp(prefix=f"{project.name}-", dir="/var/tmp"))
+    client = Cli(project, directory)
+    try:
+        yield client
+    finally:
+        if dirs.run_dir(project.name).exists():
+            client.run("down", "-t", "1")
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def gone(pid: int) -> bool:
+    """Exited: no such process, or a zombie its (unrelated) reaper has not waited for yet."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return True
+    return stat.rsplit(")", 1)[1].split()[0] in ("Z", "X")
+
+
+def running(*names):
+    return lambda inst: all(n in inst and inst[n].state == "running" for n in names)
+
+
+def test_attached_up_stops_gracefully_on_ctrl_c(cli):
+    cli.write(f"""services:
+  db: {{command: ["sh", "-c", "{TRAPPER}"]}}
+  api: {{command: ["sh", "-c", "{TRAPPER}"], depends_on: [db]}}
+""")
+    up = cli.start("up")
+    assert cli.wait(running("db", "api"))
+    os.killpg(up.pid, signal.SIGINT)  # a terminal's Ctrl-C reaches the whole group
+    out, _ = up.communicate(timeout=30)
+    assert up.returncode == 0, out
+    assert "Gracefully stopping" in out
+    assert "api  | hello" in out.replace("api |", "api  |") or "api | hello" in out
+    assert out.index("api | bye") < out.index("db  | bye") if "db  | bye" in out else True
+    assert not dirs.run_dir(cli.project.name).exists()
+
+
+def test_second_ctrl_c_kills_at_once(cli):
+    stubborn = "trap '' TERM; while :; do sleep 0.05; done"
+    cli.write(f"""services:
+  stubborn: {{command: ["sh", "-c", "{stubborn}"], stop_grace_period: 60s}}
+""")
+    up = cli.start("up")
+    assert cli.wait(running("stubborn"))
+    os.killpg(up.pid, signal.SIGINT)
+    time.sleep(0.5)
+    started = time.monotonic()
+    os.killpg(up.pid, signal.SIGINT)
+    out, _ = up.communicate(timeout=30)
+    assert time.monotonic() - started < 5
+    assert up.returncode == 2, out
+
+
+def test_exit_code_from_returns_that_service_code(cli):
+    cli.write(f"""services:
+  server: {{command: ["sh", "-c", "{TRAPPER}"]}}
+  tests: {{command: ["sh", "-c", "sleep 0.5; echo failing; exit 3"], depends_on: [server]}}
+""")
+    done = cli.run("up", "--exit-code-from", "tests")
+    assert done.returncode == 3, done.stdout + done.stderr
+    assert "Aborting on container exit" in done.stderr
+
+
+def test_attached_up_ends_when_every_service_has_ended(cli):
+    cli.write("""services:
+  job: {command: ["sh", "-c", "echo done"]}
+""")
+    done = cli.run("up")
+    assert done.returncode == 0 and "job | done" in done.stdout
+
+
+def test_detached_up_then_lifecycle_verbs_from_other_processes(cli):
+    cli.write(f"""services:
+  db: {{command: ["sh", "-c", "{TRAPPER}"]}}
+  api:
+    command: ["sh", "-c", "{TRAPPER}"]
+    depends_on: [db]
+    restart: always
+""")
+    up = cli.run("up", "-d")
+    assert up.returncode == 0, up.stderr
+    first = cli.instances()
+    assert first["db"].state == first["api"].state == "running"
+    assert cli.run("stop", "api").returncode == 0
+    assert cli.instances()["api"].state == "exited" and cli.instances()["db"].state == "running"
+    assert cli.run("start", "api").returncode == 0
+    assert cli.wait(running("api"))
+    pid = cli.instances()["api"].pid
+    assert cli.run("restart", "api").returncode == 0
+    assert cli.wait(lambda inst: inst["api"].state == "running" and inst["api"].pid != pid)
+    assert cli.run("kill", "-s", "SIGKILL", "api").returncode == 0
+    assert cli.wait(lambda inst: inst["api"].state == "exited")
+    assert cli.instances()["api"].exit_code == 137  # a kill is not restarted
+    supervisor = cli.state().supervisor_pid
+    down = cli.run("down")
+    assert down.returncode == 0, down.stderr
+    assert gone(supervisor)
+
+
+def test_down_after_sigkill_of_the_supervisor_removes_everything(cli):
+    cli.write(f"""services:
+  a: {{command: ["sh", "-c", "{TRAPPER}"]}}
+  b: {{command: ["sh", "-c", "sleep 1000 & wait"], init: true}}
+""")
+    assert cli.run("up", "-d").returncode == 0
+    os.kill(cli.state().supervisor_pid, signal.SIGKILL)
+    time.sleep(0.2)
+    down = cli.run("down")
+    assert down.returncode == 0, down.stderr  # the fixture's leak check does the rest
+
+
+def test_down_without_state_file_sweeps_by_name(cli):
+    cli.write(f"""services:
+  a: {{command: ["sh", "-c", "{TRAPPER}"]}}
+""")
+    assert cli.run("up", "-d").returncode == 0
+    os.kill(cli.state().supervisor_pid, signal.SIGKILL)
+    dirs.state_file(cli.project.name).unlink()
+    assert cli.run("down").returncode == 0
+
+
+def test_start_failure_is_reported_with_its_step_and_cleaned_by_down(cli):
+    cli.write("""services:
+  ok: {command: ["sleep", "1000"], init: true}
+  broken: {command: ["/no/such/program"]}
+""")
+    up = cli.run("up", "-d")
+    assert up.returncode == 1
+    assert "broken" in up.stderr and "/no/such/program" in up.stderr and "ENOENT" in up.stderr
+    assert cli.run("down").returncode == 0
+
+
+def test_up_again_reconciles_a_changed_file(cli):
+    services = f"""services:
+  db: {{command: ["sh", "-c", "{TRAPPER}"]}}
+  api: {{command: ["sh", "-c", "{TRAPPER}"], environment: {{MODE: "1"}}}}
+  old: {{command: ["sh", "-c", "{TRAPPER}"]}}
+"""
+    cli.write(services)
+    assert cli.run("up", "-d").returncode == 0
+    before = {name: s.pid for name, s in cli.instances().items()}
+    cli.write(services.replace('MODE: "1"', 'MODE: "2"').replace("  old:", "  new:"))
+    again = cli.run("up", "-d", "--remove-orphans")
+    assert again.returncode == 0, again.stderr
+    after = cli.instances()
+    assert after["db"].pid == before["db"]
+    assert after["api"].state == "running" and after["api"].pid != before["api"]
+    assert after["new"].state == "running" and "old" not in after
+    assert gone(before["old"])
+
+
+def test_wait_returns_once_healthy(cli):
+    cli.write("""services:
+  db:
+    command: ["sh", "-c", "sleep 0.5; touch /tmp/ready; exec sleep 1000"]
+    init: true
+    healthcheck: {test: ["CMD", "test", "-e", "/tmp/ready"], interval: 30s, start_interval: 100ms, start_period: 20s}
+""")
+    up = cli.run("up", "-d", "--wait")
+    assert up.returncode == 0, up.stderr
+    assert cli.instances()["db"].health == "healthy"
+
+
+def test_json_state_file_is_what_offline_readers_expect(cli):
+    cli.write(f"""services:
+  a: {{command: ["sh", "-c", "{TRAPPER}"]}}
+""")
+    assert cli.run("up", "-d").returncode == 0
+    data = json.loads(dirs.state_file(cli.project.name).read_text())
+    assert data["project"] == cli.project.name and data["supervisor_pid"] > 0
+    assert data["cgroup_parent"] == "" and data["instances"][0]["cgroup"].endswith("/a")

@@ -1,0 +1,81 @@
+"""examples/webapp under `stackrun up -d --wait`: isolated, limited, healthy, and gone after down."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from stackrun import dirs
+from stackrun.supervisor.state import read_state
+from tests.conftest import REPO
+
+STACK = REPO / "examples" / "webapp" / "stack.yaml"
+NAMESPACES = ("pid", "mnt", "uts", "ipc", "net")
+MiB = 1 << 20
+# From examples/webapp/stack.yaml: memory limit and pids limit of each service.
+LIMITS = {"store": (64 * MiB, 16), "api": (128 * MiB, 64), "worker": (64 * MiB, 8)}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def webapp(project):
+    env = project.env(WEBAPP_PORT=str(free_port()))
+    argv = project.cli("-f", str(STACK), "-p", project.name)
+    up = subprocess.run([*argv, "up", "-d", "--wait"], env=env, capture_output=True, text=True,
+                        timeout=120)
+    try:
+        assert up.returncode == 0, up.stderr
+        yield {i.name: i for i in read_state(dirs.state_file(project.name)).instances}
+    finally:
+        down = subprocess.run([*argv, "down", "-v"], env=env, capture_output=True, text=True,
+                              timeout=60)
+        assert down.returncode == 0, down.stderr
+
+
+def ns_inode(pid: int | str, kind: str) -> int:
+    return os.stat(f"/proc/{pid}/ns/{kind}").st_ino
+
+
+def cgroup_file(pid: int, controller: str, names: tuple[str, ...]) -> str:
+    """The first of `names` in the process's cgroup of `controller` (v1) or unified (v2)."""
+    for line in Path(f"/proc/{pid}/cgroup").read_text().splitlines():
+        _, controllers, path = line.split(":", 2)
+        mount = f"/sys/fs/cgroup/{controller}" if controller in controllers.split(",") else None
+        if controllers == "" and not Path(f"/sys/fs/cgroup/{controller}").exists():
+            mount = "/sys/fs/cgroup"
+        if mount is None:
+            continue
+        for name in names:
+            candidate = Path(mount + path) / name
+            if candidate.exists():
+                return candidate.read_text().strip()
+    raise AssertionError(f"no {names} for pid {pid}")
+
+
+def test_every_service_runs_isolated_with_its_limits(webapp):
+    assert set(webapp) == {"store", "api", "worker"}
+    for name, status in webapp.items():
+        assert status.state == "running" and status.pid
+        for kind in NAMESPACES:
+            assert ns_inode(status.pid, kind) != ns_inode("self", kind), (name, kind)
+        memory, pids = LIMITS[name]
+        assert int(cgroup_file(status.pid, "memory", ("memory.limit_in_bytes", "memory.max"))) == memory
+        assert int(cgroup_file(status.pid, "pids", ("pids.max",))) == pids
+        hostname = subprocess.run(["nsenter", "-t", str(status.pid), "-u", "hostname"],
+                                  capture_output=True, text=True, check=True).stdout.strip()
+        assert hostname == name
+        seen = subprocess.run(["nsenter", "-t", str(status.pid), "-p", "-m", "ls", "/proc"],
+                              capture_output=True, text=True, check=True).stdout.split()
+        assert "1" in seen and len([p for p in seen if p.isdigit()]) < 10  # its own, only
+    assert webapp["store"].health == webapp["api"].health == "healthy"
+    quota = cgroup_file(webapp["store"].pid, "cpu", ("cpu.cfs_quota_us", "cpu.max"))
+    assert quota.split()[0] == "50000"  # cpus: "0.5" over a 100 ms period
