@@ -78,7 +78,8 @@ def test_offline_status_of_instances_whose_process_is_gone():
     assert (lost.state, lost.health) == ("lost", "")
     assert lost.status_text == "Lost: supervisor gone, process ? gone"
     exited = InstanceStatus("job", "job", 1, state="exited", exit_code=2, finished_at=now - 125)
-    assert observed(exited, "supervisor gone", now).status_text == "Exited (2) 2 minutes ago"
+    clock = time.strftime("%H:%M:%S", time.localtime(now - 125))
+    assert observed(exited, "supervisor gone", now).status_text == f"Exited (2) at {clock}"
     created = InstanceStatus("db", "db", 1, status_text="Not started: api failed")
     assert observed(created, "supervisor gone", now) == created
 
