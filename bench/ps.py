@@ -62,8 +62,8 @@ def write_stack(root: Path, name: str, instances: int) -> Path:
     stack.write_text(json.dumps({  # JSON is YAML
         "name": name,
         "services": {
-            "api": {"command": ["sleep", "1000"], "network_mode": "none"},
-            "worker": {"command": ["sleep", "1000"], "network_mode": "none",
+            "api": {"command": ["sleep", "1000"], "network_mode": "none", "working_dir": "/"},
+            "worker": {"command": ["sleep", "1000"], "network_mode": "none", "working_dir": "/",
                        "deploy": {"replicas": max(instances - 1, 1)}},
         },
     }))

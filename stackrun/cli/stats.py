@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from typing import Optional
@@ -35,13 +36,16 @@ def register(app: typer.Typer) -> None:
         driver = cgroup_driver(name)
         pause = SAMPLE_INTERVAL if no_stream else max(interval, 0.1)
         before = _samples(driver, wait(project.ps()), services, name)
-        while True:
-            time.sleep(pause)
-            after = _samples(driver, wait(project.ps()), services, name)
-            _show(before, after, output_format, clear=not no_stream and sys.stdout.isatty())
-            if no_stream:
-                return
-            before = after
+        try:
+            while True:
+                time.sleep(pause)
+                after = _samples(driver, wait(project.ps()), services, name)
+                _show(before, after, output_format, clear=not no_stream and sys.stdout.isatty())
+                if no_stream:
+                    return
+                before = after
+        except BrokenPipeError:  # `stackrun stats | head`
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 def _samples(driver, statuses, services, project: str) -> dict:
@@ -64,6 +68,7 @@ def _show(before: dict, after: dict, output_format: str, clear: bool) -> None:
     if clear:
         sys.stdout.write(CLEAR)
     _table(figures)
+    sys.stdout.flush()
 
 
 def as_json(figure) -> dict:

@@ -78,7 +78,8 @@ def test_offline_status_of_instances_whose_process_is_gone():
     assert (lost.state, lost.health) == ("lost", "")
     assert lost.status_text == "Lost: supervisor gone, process ? gone"
     exited = InstanceStatus("job", "job", 1, state="exited", exit_code=2, finished_at=now - 125)
-    assert observed(exited, "supervisor gone", now).status_text == "Exited (2) 2 minutes ago"
+    clock = time.strftime("%H:%M:%S", time.localtime(now - 125))
+    assert observed(exited, "supervisor gone", now).status_text == f"Exited (2) at {clock}"
     created = InstanceStatus("db", "db", 1, status_text="Not started: api failed")
     assert observed(created, "supervisor gone", now) == created
 
@@ -165,3 +166,13 @@ def test_tables_align_plain_text_and_colour_only_the_text():
         "worker-1   Lost\n")
     coloured = table_text(["NAME", "STATUS"], rows, colour=True).splitlines()
     assert coloured[1] == "api        \x1b[32mUp 3 seconds\x1b[0m"
+
+
+def test_ps_table_makes_crash_loops_and_lost_instances_stand_out():
+    looping = InstanceStatus("api", "api", 1, state="restarting", crash_loop=True,
+                             status_text="Restarting (1) 2 seconds ago, crash loop")
+    lost = InstanceStatus("db", "db", 1, state="lost", status_text="Lost: supervisor gone")
+    up = InstanceStatus("web", "web", 1, state="running", status_text="Up 3 seconds")
+    cells = [ps._status_cell(s) for s in (looping, lost, up)]
+    assert [(c.colour, c.bold) for c in cells] == [("red", True), ("red", True), ("green", False)]
+    assert cells[0].text.endswith("crash loop")
