@@ -1,16 +1,58 @@
-"""CLI verbs: exec. PROVISIONAL stub, replaced by issue 5 (control)."""
+"""CLI verb: exec. A command inside a running instance (its namespaces and cgroup)."""
 
 from __future__ import annotations
 
+import os
+import sys
+from typing import Optional
+
 import typer
+
+from stackrun.cli.options import FilesOption, ProfileOption, ProjectOption
+from stackrun.cli.running import cgroup_driver, open_project, select, wait
+from stackrun.errors import ControlError
 
 
 def register(app: typer.Typer) -> None:
-    @app.command("exec", hidden=True)
-    def _exec() -> None:
-        raise typer.Exit(_not_yet("exec"))
+    @app.command("exec", context_settings={"allow_interspersed_args": False})
+    def exec_(
+        ctx: typer.Context,
+        service: str = typer.Argument(..., help="Service (or instance) to run the command in."),
+        command: list[str] = typer.Argument(..., help="The command and its arguments."),
+        no_tty: bool = typer.Option(False, "-T", "--no-TTY", help="No pseudo-terminal (default: one when stdin is a terminal)."),
+        env: Optional[list[str]] = typer.Option(None, "-e", "--env", metavar="KEY=VALUE", help="Set an environment variable; repeatable."),
+        workdir: Optional[str] = typer.Option(None, "-w", "--workdir", help="Working directory inside the instance."),
+        user: Optional[str] = typer.Option(None, "-u", "--user", help="Run as this user (name or uid[:gid])."),
+        index: int = typer.Option(1, "--index", help="Which replica of the service."),
+        files: FilesOption = None,
+        project_name: ProjectOption = None,
+        profiles: ProfileOption = None,
+    ) -> None:
+        """Run a command in a running instance; exit with the command's exit code."""
+        from stackrun.control.execute import ExecOptions, ExecTarget, execute
+
+        name, project = open_project(ctx, files, project_name, profiles)
+        status = _instance(select(wait(project.ps()), [service], name), service, index)
+        info = wait(project.inspect(status.name))
+        target = ExecTarget(status, cgroup_driver(name).procs_files(status.cgroup),
+                            info.get("Config") or {})
+        options = ExecOptions(tuple(command), tuple(env or ()), workdir, user,
+                              tty=not no_tty and os.isatty(sys.stdin.fileno()))
+        _close(project)
+        raise typer.Exit(execute(target, options))
 
 
-def _not_yet(verb: str) -> int:
-    typer.echo(f"stackrun {verb}: not implemented yet", err=True)
-    return 1
+def _instance(statuses, service: str, index: int):
+    """The instance itself when named, else the service's replica `index`."""
+    exact = [s for s in statuses if s.name == service]
+    chosen = exact or [s for s in statuses if s.replica == index]
+    if not chosen:
+        raise ControlError(f"{service} has no replica {index} (it has {len(statuses)})")
+    return chosen[0]
+
+
+def _close(project) -> None:
+    """The command may run for hours: do not hold the supervisor's connection meanwhile."""
+    close = getattr(project, "close", None)
+    if close is not None:
+        close()

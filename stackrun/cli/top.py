@@ -1,16 +1,68 @@
-"""CLI verbs: top. PROVISIONAL stub, replaced by issue 5 (control)."""
+"""CLI verb: top. Each instance's processes, with their pid on the host *and* inside."""
 
 from __future__ import annotations
 
+import json
+import time
+from typing import Optional
+
 import typer
+
+from stackrun.cli.options import FilesOption, ProfileOption, ProjectOption
+from stackrun.cli.running import cgroup_driver, choice, open_project, select, wait
+
+FORMATS = ("table", "json")
 
 
 def register(app: typer.Typer) -> None:
-    @app.command("top", hidden=True)
-    def _top() -> None:
-        raise typer.Exit(_not_yet("top"))
+    @app.command("top")
+    def top(
+        ctx: typer.Context,
+        services: Optional[list[str]] = typer.Argument(None, metavar="[SERVICE]...", show_default=False),
+        output_format: str = typer.Option("table", "--format", help="table, or json: one object per process."),
+        files: FilesOption = None,
+        project_name: ProjectOption = None,
+        profiles: ProfileOption = None,
+    ) -> None:
+        """Show the processes of each instance: host PID, PID in the instance, user, CPU time, command."""
+        from stackrun.control.observe import processes
+
+        choice("--format", output_format, FORMATS)
+        name, project = open_project(ctx, files, project_name, profiles)
+        driver = cgroup_driver(name)
+        for status in select(wait(project.ps()), services, name):
+            found = processes(driver, status) if status.pid else []
+            if output_format == "json":
+                for process in found:
+                    print(json.dumps(as_json(status, process)))
+            elif found:
+                _table(status.name, found)
 
 
-def _not_yet(verb: str) -> int:
-    typer.echo(f"stackrun {verb}: not implemented yet", err=True)
-    return 1
+def as_json(status, process) -> dict:
+    return {
+        "Instance": status.name, "Service": status.service, "Pid": process.pid,
+        "NsPid": process.ns_pid, "PPid": process.ppid, "Uid": process.uid, "User": process.user,
+        "CpuSeconds": round(process.cpu_seconds, 2), "StartedAt": process.started_at,
+        "Command": process.command,
+    }
+
+
+def _table(title: str, found) -> None:
+    from stackrun.cli.tables import print_table
+
+    rows = [[p.user, str(p.pid), str(p.ns_pid), str(p.ppid), _clock(p.started_at),
+             cpu_time(p.cpu_seconds), p.command] for p in found]
+    print_table(["UID", "PID", "NSPID", "PPID", "STIME", "TIME", "CMD"], rows, title=title)
+
+
+def _clock(stamp: float) -> str:
+    return time.strftime("%H:%M:%S", time.localtime(stamp))
+
+
+def cpu_time(seconds: float) -> str:
+    """ps(1)'s TIME: [DD-]HH:MM:SS."""
+    whole = int(seconds)
+    days, rest = divmod(whole, 86400)
+    text = time.strftime("%H:%M:%S", time.gmtime(rest))
+    return f"{days}-{text}" if days else text

@@ -17,9 +17,10 @@ def connect(project: str) -> Project:
     """The project's supervisor over its socket or, when none listens, the state on disk."""
     from stackrun import dirs
     from stackrun.control.client import Client, NoSupervisor
-    from stackrun.control.offline import Offline
 
     try:
         return Client.open(dirs.control_socket(project))
     except NoSupervisor:
+        from stackrun.control.offline import Offline
+
         return Offline(project)

@@ -154,17 +154,27 @@ class Offline:
 
 
 def observed(instance: InstanceStatus, why: str, now: float) -> InstanceStatus:
-    """The recorded status corrected by what /proc shows now."""
-    from stackrun.supervisor.status import ago
-
+    """The recorded status corrected by what /proc shows now. Times are given as clock
+    times ("Up since 14:02:11"): the supervisor's "3 minutes" wording lives with its
+    lifecycle model, whose import would cost `ps` ~60 ms."""
     alive = procfs.in_cgroup(instance.pid, instance.cgroup)
     if alive:
-        since = ago(now - (instance.started_at or now))
-        return replace(instance, state="running", status_text=f"Up {since} ({why})")
+        since = clock(instance.started_at, now)
+        return replace(instance, state="running", status_text=f"Up since {since} ({why})")
     if instance.state in ACTIVE:
         return replace(instance, state="lost", health="",
                        status_text=f"Lost: {why}, process {instance.pid or '?'} gone")
     if instance.state == "exited" and instance.finished_at:
-        since = ago(now - instance.finished_at)
-        return replace(instance, status_text=f"Exited ({instance.exit_code}) {since} ago")
+        return replace(instance, status_text=f"Exited ({instance.exit_code}) at "
+                                             f"{clock(instance.finished_at, now)}")
     return instance
+
+
+def clock(stamp: float | None, now: float) -> str:
+    """14:02:11 today, 2024-05-01 14:02 before."""
+    if stamp is None:
+        return "?"
+    local = time.localtime(stamp)
+    if time.strftime("%Y-%m-%d", local) == time.strftime("%Y-%m-%d", time.localtime(now)):
+        return time.strftime("%H:%M:%S", local)
+    return time.strftime("%Y-%m-%d %H:%M", local)

@@ -32,7 +32,13 @@ def in_cgroup(pid: int | None, cgroup: str) -> bool:
     if not pid or not cgroup:
         return False
     text = read(pid, "cgroup")
-    return text is not None and cgroup_matches(text, cgroup)
+    return text is not None and cgroup_matches(text, cgroup) and alive(pid)
+
+
+def alive(pid: int) -> bool:
+    """Present and not a zombie (an exited process whose parent has not reaped it yet)."""
+    text = read(pid, "stat")
+    return bool(text) and text[text.rindex(")") + 2:][:1] not in ("Z", "X", "")
 
 
 def cgroup_matches(text: str, cgroup: str) -> bool:

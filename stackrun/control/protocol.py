@@ -18,12 +18,14 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from stackrun.control.codec import decode, encode
 from stackrun.errors import ControlError, StackrunError
-from stackrun.plan.model import Plan
 from stackrun.supervisor.state import Event, InstanceStatus, UpRequest
+
+if TYPE_CHECKING:
+    from stackrun.plan.model import Plan  # imported by _plan_type() when `up` needs it
 
 VERSION = 1
 MAX_LINE = 16 << 20  # bytes; a Plan of a few hundred services fits easily
@@ -40,54 +42,53 @@ class RemoteError(ControlError):
 # ---------------------------------------------------------------- methods
 
 
-@dataclass(frozen=True)
+@dataclass(eq=False, repr=False)  # cheap to create: `ps` pays for each class
 class NoParams:
     pass
 
 
-@dataclass(frozen=True)
+@dataclass(eq=False, repr=False)
 class UpParams:
     request: UpRequest
     plan: Plan | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(eq=False, repr=False)
 class ServicesParams:
     services: list[str] = field(default_factory=list)
 
 
-@dataclass(frozen=True)
+@dataclass(eq=False, repr=False)
 class StopParams:
     services: list[str] = field(default_factory=list)
     timeout: float | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(eq=False, repr=False)
 class KillParams:
     services: list[str] = field(default_factory=list)
     signal: int = 9
 
 
-@dataclass(frozen=True)
+@dataclass(eq=False, repr=False)
 class DownParams:
     timeout: float | None = None
     volumes: bool = False
 
 
-@dataclass(frozen=True)
+@dataclass(eq=False, repr=False)
 class InspectParams:
     instance: str
 
 
-@dataclass(frozen=True)
 class Method:
     """A method of `control.api.Project`: its parameters, and what one result (or each
-    streamed item) decodes to."""
+    streamed item) decodes to. (Plain classes below: dataclasses cost `ps` time.)"""
 
-    name: str
-    params: type
-    result: Any
-    stream: bool = False
+    __slots__ = ("name", "params", "result", "stream")
+
+    def __init__(self, name: str, params: type, result: Any, stream: bool = False):
+        self.name, self.params, self.result, self.stream = name, params, result, stream
 
 
 METHODS = {method.name: method for method in (
@@ -106,10 +107,11 @@ METHODS = {method.name: method for method in (
 # ---------------------------------------------------------------- requests
 
 
-@dataclass(frozen=True)
 class Request:
-    method: Method
-    params: Any  # an instance of method.params
+    __slots__ = ("method", "params")
+
+    def __init__(self, method: Method, params: Any):
+        self.method, self.params = method, params  # params: an instance of method.params
 
     def arguments(self) -> dict[str, Any]:
         """Keyword arguments for the `Project` method (nested values stay dataclasses)."""
@@ -118,6 +120,7 @@ class Request:
 
 def request_line(name: str, **params: Any) -> bytes:
     method = METHODS[name]
+    _plan_type(method)
     return _line({"v": VERSION, "method": name, "params": encode(method.params(**params))})
 
 
@@ -130,26 +133,41 @@ def parse_request(line: bytes) -> Request:
     method = METHODS.get(name) if isinstance(name, str) else None
     if method is None:
         raise ControlError(f"unknown method {name!r}; known: {', '.join(METHODS)}")
+    _plan_type(method)
     params = decode(data.get("params", {}), method.params, "params")
     return Request(method, params)
+
+
+def _plan_type(method: Method) -> None:
+    """Make `Plan` resolvable in UpParams' annotations, for `up` only: importing the plan
+    model costs `ps` (timed) more than the whole protocol."""
+    if method.params is UpParams and "Plan" not in globals():
+        from stackrun.plan.model import Plan
+
+        globals()["Plan"] = Plan
 
 
 # ---------------------------------------------------------------- replies
 
 
-@dataclass(frozen=True)
 class Result:
-    value: Any
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any):
+        self.value = value
 
 
-@dataclass(frozen=True)
 class Item:
-    value: Any
+    """One item of a stream."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any):
+        self.value = value
 
 
-@dataclass(frozen=True)
 class End:
-    pass
+    """The end of a stream."""
 
 
 Reply = Result | Item | End

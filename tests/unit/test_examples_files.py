@@ -123,6 +123,7 @@ def test_profiles_interpolation_networks_and_hardening():
     assert [p.host_port for p in web.ports] == [9090]  # the environment beats .env
     assert web.init and web.capabilities == frozenset()
     assert {(u.name, u.soft, u.hard) for u in web.ulimits} == {("nofile", 256, 512), ("core", 0, 0)}
+    assert [(u.name, u.soft, u.hard) for u in probe.ulimits] == [("nofile", 1024, 1024)]
     names = {name: entry.address for entry in probe.hosts for name in entry.names}
     assert names["site"] == names["www"] and names["metrics.internal"] == "192.0.2.10"
     assert probe.argv[-1].startswith("echo probe: shell sees HOME=$HOME;")  # $$ -> $

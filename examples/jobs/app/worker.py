@@ -37,7 +37,7 @@ def request_stop() -> None:
 def recover(spool: Spool) -> None:
     for task in spool.abandoned(NAME):
         spool.finish(task, "failed", {"task": task.name, "error": f"crashed {NAME}"})
-        log(f"task {task.name} crashed me last time; filed in failed/")
+        log(f"task file {task.name} was in my hands when I crashed; filed in failed/")
 
 
 def work(spool: Spool, claimed: Path) -> None:

@@ -1,0 +1,63 @@
+"""The running project the inspection verbs talk to (ps, exec, top, inspect, stats,
+events): its name from -f/-p/--profile, the `Project` that answers for it (the
+supervisor over its socket, or the state on disk), and the selection of instances.
+
+Cheap to import: `ps` is timed.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import typer
+
+from stackrun.control import blocking, connect
+from stackrun.errors import ControlError
+
+if TYPE_CHECKING:
+    from stackrun.control.api import Project
+    from stackrun.runtime.cgroups.base import CgroupDriver
+    from stackrun.supervisor.state import InstanceStatus
+
+
+def open_project(ctx: typer.Context, files, project_name, profiles) -> tuple[str, Project]:
+    """The project's name and its `Project` (Client or Offline)."""
+    from stackrun.cli.options import project_options
+    from stackrun.cli.project import project_name as name_of
+
+    name = name_of(project_options(ctx, files, project_name, profiles))
+    return name, connect(name)
+
+
+def wait(coroutine) -> Any:
+    """The result of a `Project` call (they never need an event loop in the CLI)."""
+    return blocking.run(coroutine)
+
+
+def select(statuses: list[InstanceStatus], names: list[str] | None,
+           project: str) -> list[InstanceStatus]:
+    """The instances of the named services or instances (all when none is named)."""
+    for name in names or ():
+        if not any(name in (s.name, s.service) for s in statuses):
+            known = ", ".join(sorted({s.service for s in statuses})) or "none"
+            raise ControlError(f"no such service in project {project}: {name} (services: {known})")
+    if not names:
+        return list(statuses)
+    return [s for s in statuses if s.name in names or s.service in names]
+
+
+def cgroup_driver(project: str) -> CgroupDriver:
+    """The host's cgroup driver under the project's --cgroup-parent (from its state file)."""
+    from stackrun import dirs
+    from stackrun.runtime.cgroups import detect
+    from stackrun.supervisor.state import read_state
+
+    state = read_state(dirs.state_file(project))
+    return detect(parent=state.cgroup_parent if state else "")
+
+
+def choice(option: str, value: str, allowed: tuple[str, ...]) -> str:
+    if value not in allowed:
+        raise typer.BadParameter(f"{value!r}: write one of {', '.join(allowed)}",
+                                 param_hint=option)
+    return value

@@ -1,0 +1,58 @@
+"""Tables on the terminal, Compose-style: capitalised headers, columns separated by
+spaces, no borders; a cell may carry a colour (on a terminal, unless NO_COLOR is set).
+
+Not rich: importing rich.console and rich.table costs 40–55 ms, a third of `ps`'s
+150 ms budget (bench/ps.py), for what is column padding. Colours come from typer
+(click's `style`), already loaded.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import typer
+
+GAP = "   "
+
+
+@dataclass(frozen=True)
+class Styled:
+    text: str
+    colour: str = ""  # a click colour name: "green", "red", "bright_black"…
+    bold: bool = False
+
+
+Cell = str | Styled
+
+
+def print_table(headers: Sequence[str], rows: Sequence[Sequence[Cell]], title: str = "") -> None:
+    sys.stdout.write(table_text(headers, rows, title, colour=_colour_wanted()))
+
+
+def table_text(headers: Sequence[str], rows: Sequence[Sequence[Cell]], title: str = "",
+               colour: bool = False) -> str:
+    widths = [max(len(_plain(cell)) for cell in column) for column in zip(headers, *rows)]
+    lines = [title] if title else []
+    for row in [[Styled(h, bold=True) for h in headers], *rows]:
+        cells = [_render(cell, width, colour) for cell, width in zip(row, widths)]
+        lines.append(GAP.join(cells).rstrip())
+    return "".join(f"{line}\n" for line in lines)
+
+
+def _render(cell: Cell, width: int, colour: bool) -> str:
+    text = _plain(cell)
+    padding = " " * (width - len(text))
+    if colour and isinstance(cell, Styled) and (cell.colour or cell.bold):
+        return typer.style(text, fg=cell.colour or None, bold=cell.bold or None) + padding
+    return text + padding
+
+
+def _plain(cell: Cell) -> str:
+    return cell.text if isinstance(cell, Styled) else cell
+
+
+def _colour_wanted() -> bool:
+    return sys.stdout.isatty() and not os.environ.get("NO_COLOR")
