@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import signal
 import sys
 import traceback
@@ -121,31 +122,91 @@ class _Outcome:
     interrupts: int = 0
 
 
-def start_detached(plan: Plan, request: UpRequest, config_files: tuple[str, ...] = ()) -> dict:
-    """`up -d`: fork the supervisor into its own session; return its start report.
-
-    The CLI process has no thread yet, so it may fork; the child runs `run` with the
-    modules already loaded (no exec, no second interpreter start-up).
+class Launcher:
+    """`up -d`: the supervisor is forked first, and loads its modules and forks its fork
+    server while the CLI is still reading the stack file; `launch` then hands it the plan
+    and waits for its start report. The CLI process has no thread, so it may fork; the
+    child needs no exec and no second interpreter start-up.
     """
-    read_end, write_end = os.pipe2(os.O_CLOEXEC)
-    pid = os.fork()
-    if pid == 0:  # the supervisor
-        os.close(read_end)
-        code = 1
-        try:
-            os.setsid()
-            _detach_stdio(plan)
-            code = run(plan, request, Detached(write_end), config_files)
-        except BaseException:
-            traceback.print_exc()
-        finally:
-            os._exit(code)
-    os.close(write_end)
-    with os.fdopen(read_end, "rb") as report:
-        data = report.readline()  # not EOF: the fork server inherited the write end
-    if not data:
-        raise ControlError(f"the supervisor exited while starting; see {supervisor_log(plan)}")
-    return json.loads(data)
+
+    def __init__(self, pid: int, plan_pipe: int, report_pipe: int):
+        self.pid, self._plan_pipe, self._report_pipe = pid, plan_pipe, report_pipe
+
+    @classmethod
+    def fork(cls) -> Launcher:
+        plan_read, plan_write = os.pipe2(os.O_CLOEXEC)
+        report_read, report_write = os.pipe2(os.O_CLOEXEC)
+        pid = os.fork()
+        if pid == 0:
+            os.close(plan_write)
+            os.close(report_read)
+            _supervise_when_told(plan_read, report_write)  # never returns
+        os.close(plan_read)
+        os.close(report_write)
+        return cls(pid, plan_write, report_read)
+
+    def launch(self, plan: Plan, request: UpRequest, config_files: tuple[str, ...] = ()) -> dict:
+        """Start the project; return its report: {"failures": [...]} or {"error": ...}."""
+        with os.fdopen(self._plan_pipe, "wb") as pipe:
+            pipe.write(pickle.dumps((plan, request, config_files)))
+        with os.fdopen(self._report_pipe, "rb") as report:
+            data = report.readline()  # not EOF: the fork server inherited the write end
+        if not data:
+            raise ControlError(f"the supervisor exited while starting; see {supervisor_log(plan)}")
+        return json.loads(data)
+
+    def cancel(self) -> None:
+        """No project to start after all: the child sees end of file and exits."""
+        for fd in (self._plan_pipe, self._report_pipe):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+
+def _supervise_when_told(plan_pipe: int, report_pipe: int) -> None:
+    code = 1
+    try:
+        os.setsid()
+        _stdio_to(os.devnull)  # the CLI's output must not stay open in the fork server
+        _preload()
+        with forked_server() as fork_server:
+            with os.fdopen(plan_pipe, "rb") as pipe:
+                data = pipe.read()
+            if not data:
+                code = 0
+                return
+            plan, request, config_files = pickle.loads(data)
+            _stdio_to(str(supervisor_log(plan)))
+            import anyio
+
+            code = anyio.run(_main, plan, request, Detached(report_pipe), config_files,
+                             fork_server)
+    except BaseException as error:
+        traceback.print_exc()
+        _report_crash(report_pipe, error)
+    finally:
+        os._exit(code)
+
+
+def _report_crash(report_pipe: int, error: BaseException) -> None:
+    """Tell the waiting CLI (if it still waits for a report) why the supervisor died."""
+    try:
+        text = json.dumps({"error": f"the supervisor failed: {error!r}"})
+        os.write(report_pipe, text.encode() + b"\n")
+    except OSError:
+        pass
+
+
+def _preload() -> None:
+    """What the supervisor will import anyway, loaded while the CLI builds the plan."""
+    import anyio  # noqa: F401
+
+    import stackrun.control.server  # noqa: F401
+    import stackrun.logs.capture  # noqa: F401
+    import stackrun.runtime.network.bridges  # noqa: F401
+    import stackrun.runtime.teardown  # noqa: F401
+    import stackrun.supervisor.supervisor  # noqa: F401
 
 
 def supervisor_log(plan: Plan) -> Path:
@@ -154,11 +215,11 @@ def supervisor_log(plan: Plan) -> Path:
     return dirs.data_dir(plan.project) / "supervisor.log"
 
 
-def _detach_stdio(plan: Plan) -> None:
-    log = supervisor_log(plan)
-    log.parent.mkdir(parents=True, exist_ok=True)
+def _stdio_to(path: str) -> None:
+    """stdin from /dev/null; stdout and stderr appended to `path`."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
     null = os.open(os.devnull, os.O_RDONLY)
-    out = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    out = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     for fd, target in ((null, 0), (out, 1), (out, 2)):
         os.dup2(fd, target)
     os.close(null)
@@ -172,8 +233,7 @@ async def _detached(supervisor, request: UpRequest, mode: Detached) -> None:
                   "instances": [s.name for s in await supervisor.ps()]}
     except StackrunError as error:
         report = {"error": str(error)}
-    os.write(mode.report_fd, json.dumps(report).encode() + b"\n")
-    os.close(mode.report_fd)
+    os.write(mode.report_fd, json.dumps(report).encode() + b"\n")  # left open: see _report_crash
     if "error" in report:
         await supervisor.down()
     await supervisor.finished.wait()

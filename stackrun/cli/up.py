@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import sys
+from pathlib import Path
 from typing import Optional
 
 import typer
@@ -42,16 +43,14 @@ def register(app: typer.Typer) -> None:
         opts = project_options(ctx, files, project_name, profiles)
         request = UpRequest(tuple(services or ()), wait, _seconds(wait_timeout), force_recreate,
                             remove_orphans, timeout)
-        _check_host()
-        plan = _plan(opts)
-        code = _reconcile(plan, request) if _running(plan.project) else None
-        if code is None and (detach or wait):
-            code = _detached(plan, request, opts.files)
-        elif code is None:
-            code = _attached(plan, request, opts.files, _attached_mode(
-                abort_on_container_exit, exit_code_from, timeout, no_color, no_log_prefix,
-                timestamps))
-        raise typer.Exit(code)
+        if detach or wait:
+            raise typer.Exit(_detached(opts, request))
+        plan = _checked_plan(opts)
+        if _running(plan.project):
+            raise typer.Exit(_reconcile(plan, request))
+        raise typer.Exit(_attached(plan, request, opts.files, _attached_mode(
+            abort_on_container_exit, exit_code_from, timeout, no_color, no_log_prefix,
+            timestamps)))
 
 
 def _seconds(value: float | None) -> float:
@@ -59,18 +58,24 @@ def _seconds(value: float | None) -> float:
 
 
 def _check_host() -> None:
-    """Refuse, saying what is missing, where stackrun cannot isolate services."""
-    try:
-        from stackrun.runtime import host
-    except ImportError:  # PROVISIONAL until runtime/host.py lands
-        import os
+    """Refuse, saying what is missing, where stackrun cannot run services: the cheap checks
+    (root, pidfd, filesystems, cgroup controllers). The namespace and network probes are
+    left to `doctor`: a spawn that fails reports its own step, errno and path."""
+    from stackrun.errors import HostError
+    from stackrun.runtime import host
 
-        from stackrun.errors import HostError
-
-        if os.geteuid() != 0:
-            raise HostError("stackrun up needs root (namespaces, cgroups, bridges)") from None
-        return
-    host.require()
+    report = host.HostReport()
+    report.problems += host.check_root()
+    if not report.problems:
+        report.problems += host.check_filesystems(Path("/proc/filesystems").read_text())
+        report.problems += host.check_pidfd()
+        report.problems += host.check_cgroups(report, "/sys/fs/cgroup", "")
+    for problem in report.problems:
+        if not problem.fatal:
+            print(f"warning: {problem}", file=sys.stderr)
+    if report.fatal:
+        raise HostError("this host cannot run stacks:\n" +
+                        "\n".join(str(p) for p in report.problems if p.fatal))
 
 
 def _plan(opts):
@@ -110,14 +115,29 @@ def _reconcile(plan, request) -> int:
     return _report(plan, failures, request.wait)
 
 
-def _detached(plan, request, files) -> int:
-    from stackrun import daemon
+def _detached(opts, request) -> int:
+    """Fork the supervisor first: it loads while this process reads the stack file."""
+    from stackrun.daemon import Launcher
 
-    report = daemon.start_detached(plan, request, tuple(files))
+    launcher = Launcher.fork()
+    try:
+        plan = _checked_plan(opts)
+        if _running(plan.project):
+            launcher.cancel()
+            return _reconcile(plan, request)
+        report = launcher.launch(plan, request, tuple(opts.files))
+    except BaseException:
+        launcher.cancel()
+        raise
     if "error" in report:
         print(f"stackrun: {report['error']}", file=sys.stderr)
         return 1
     return _report(plan, report["failures"], request.wait)
+
+
+def _checked_plan(opts):
+    _check_host()
+    return _plan(opts)
 
 
 def _report(plan, failures: list[str], wait: bool) -> int:
