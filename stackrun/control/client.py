@@ -100,14 +100,18 @@ class Client:
         return reply.value
 
     def stream(self, name: str, /, **params: Any) -> Iterator[Any]:
-        """Send a streaming request and yield its items until the server ends it."""
+        """Send a streaming request and yield its items until the server ends it. A stream
+        is the last request of a connection: the client is closed afterwards."""
         method = protocol.METHODS[name]
-        self._send(protocol.request_line(name, **params), None)
-        while True:
-            reply = protocol.parse_reply(self._receive(name), method)
-            if isinstance(reply, protocol.End):
-                return
-            yield reply.value
+        try:
+            self._send(protocol.request_line(name, **params), None)
+            while True:
+                reply = protocol.parse_reply(self._receive(name), method)
+                if isinstance(reply, protocol.End):
+                    return
+                yield reply.value
+        finally:
+            self.close()
 
     def _send(self, line: bytes, timeout: float | None) -> None:
         self._socket.settimeout(timeout)

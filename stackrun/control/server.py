@@ -89,6 +89,9 @@ async def _connection(project: Project, stream: SocketStream) -> None:
             await _converse(project, stream)
         except (anyio.BrokenResourceError, anyio.ClosedResourceError, ConnectionError):
             pass  # the client hung up
+        except Exception:  # a bug here must never take the supervisor down
+            print("stackrun control: connection failed:", file=sys.stderr)
+            traceback.print_exc(file=sys.stderr)
 
 
 async def _converse(project: Project, stream: SocketStream) -> None:
