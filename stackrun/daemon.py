@@ -192,7 +192,8 @@ def _supervise_when_told(plan_pipe: int, report_pipe: int) -> None:
 def _report_crash(report_pipe: int, error: BaseException) -> None:
     """Tell the waiting CLI (if it still waits for a report) why the supervisor died."""
     try:
-        text = json.dumps({"error": f"the supervisor failed: {error!r}"})
+        reason = str(error) if isinstance(error, StackrunError) else repr(error)
+        text = json.dumps({"error": f"the supervisor failed: {reason}"})
         os.write(report_pipe, text.encode() + b"\n")
     except OSError:
         pass

@@ -48,6 +48,7 @@ def register(app: typer.Typer) -> None:
         plan = _checked_plan(opts)
         if _running(plan.project):
             raise typer.Exit(_reconcile(plan, request))
+        _check_ports(plan)
         raise typer.Exit(_attached(plan, request, opts.files, _attached_mode(
             abort_on_container_exit, exit_code_from, timeout, no_color, no_log_prefix,
             timestamps)))
@@ -125,6 +126,7 @@ def _detached(opts, request) -> int:
         if _running(plan.project):
             launcher.cancel()
             return _reconcile(plan, request)
+        _check_ports(plan)
         report = launcher.launch(plan, request, tuple(opts.files))
     except BaseException:
         launcher.cancel()
@@ -138,6 +140,14 @@ def _detached(opts, request) -> int:
 def _checked_plan(opts):
     _check_host()
     return _plan(opts)
+
+
+def _check_ports(plan) -> None:
+    """Fail before anything starts when a published port is taken (not when reconciling:
+    the running supervisor holds the ports)."""
+    from stackrun.supervisor import ports
+
+    ports.check(plan.services)
 
 
 def _report(plan, failures: list[str], wait: bool) -> int:

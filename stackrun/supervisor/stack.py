@@ -260,3 +260,5 @@ class Stack:
                 await anyio.to_thread.run_sync(self.kernel.remove, runner.plan)
             self._started_once.discard(name)
         self.plan = plan
+        for name, runner in self.runners.items():  # unchanged config; addresses, hosts may move
+            runner.plan = plan.instance(name)

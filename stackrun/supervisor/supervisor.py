@@ -15,10 +15,12 @@ from dataclasses import replace
 from typing import Any
 
 import anyio
+import anyio.abc
 
 from stackrun import dirs
 from stackrun.plan.model import Plan
-from stackrun.supervisor import graph
+from stackrun.runtime.network import hostsfile
+from stackrun.supervisor import graph, ports
 from stackrun.supervisor.events import EventBus
 from stackrun.supervisor.kernel import Kernel
 from stackrun.supervisor.lifecycle import Lifecycle
@@ -40,12 +42,16 @@ class Supervisor:
         self._started_at = time.time()
         self._writer = anyio.CancelScope()
         self._writer_done: anyio.Event | None = None  # set by the writer when it ends
+        self._group: anyio.abc.TaskGroup | None = None
+        self._published: ports.Published | None = None
 
     async def run(self, *, task_status=anyio.TASK_STATUS_IGNORED) -> None:
         """Host the stack and the state file writer until `down` (or cancellation)."""
         await anyio.to_thread.run_sync(self.kernel.prepare)
         self.kernel.peer_pid = lambda name: self.stack.runner(name).state.pid
         async with anyio.create_task_group() as group:
+            self._group = group
+            self._published = await ports.serve(self.plan.services, group)
             await group.start(self.stack.run)
             group.start_soon(self._write_state)
             task_status.started()
@@ -82,6 +88,15 @@ class Supervisor:
         if configure is not None:
             configure(merged.services)
         await anyio.to_thread.run_sync(self.kernel.prepare)
+        await anyio.to_thread.run_sync(hostsfile.refresh, merged.project, merged.services)
+        await self._republish()
+
+    async def _republish(self) -> None:
+        """Serve the published ports of the current plan (they may have changed)."""
+        assert self._group is not None
+        if self._published is not None:
+            self._published.close()
+        self._published = await ports.serve(self.plan.services, self._group)
 
     # ------------------------------------------------------------ the control interface
 
@@ -123,6 +138,8 @@ class Supervisor:
         self._writer.cancel()  # a write in progress finishes first: it must not follow teardown
         if self._writer_done is not None:
             await self._writer_done.wait()
+        if self._published is not None:
+            self._published.close()
         self.stack.close()
         if self.stack.started:
             await self.stack.closed.wait()  # no spawn may still be under way

@@ -238,3 +238,19 @@ def test_json_state_file_is_what_offline_readers_expect(cli):
     data = json.loads(dirs.state_file(cli.project.name).read_text())
     assert data["project"] == cli.project.name and data["supervisor_pid"] > 0
     assert data["cgroup_parent"] == "" and data["instances"][0]["cgroup"].endswith("/a")
+
+
+def test_a_taken_published_port_is_refused_before_anything_starts(cli):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        cli.write(f"""services:
+  web: {{command: ["sh", "-c", "{TRAPPER}"], ports: ["127.0.0.1:{port}:80"]}}
+""")
+        up = cli.run("up", "-d")
+    assert up.returncode != 0
+    assert "services.web.ports" in up.stderr and str(port) in up.stderr
+    assert not dirs.run_dir(cli.project.name).exists()

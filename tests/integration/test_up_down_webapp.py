@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -28,13 +29,14 @@ def free_port() -> int:
 
 @pytest.fixture
 def webapp(project):
-    env = project.env(WEBAPP_PORT=str(free_port()))
+    port = free_port()
+    env = project.env(WEBAPP_PORT=str(port))
     argv = project.cli("-f", str(STACK), "-p", project.name)
     up = subprocess.run([*argv, "up", "-d", "--wait"], env=env, capture_output=True, text=True,
                         timeout=120)
     try:
         assert up.returncode == 0, up.stderr
-        yield {i.name: i for i in read_state(dirs.state_file(project.name)).instances}
+        yield {i.name: i for i in read_state(dirs.state_file(project.name)).instances}, port
     finally:
         down = subprocess.run([*argv, "down", "-v"], env=env, capture_output=True, text=True,
                               timeout=60)
@@ -62,6 +64,7 @@ def cgroup_file(pid: int, controller: str, names: tuple[str, ...]) -> str:
 
 
 def test_every_service_runs_isolated_with_its_limits(webapp):
+    webapp, port = webapp
     assert set(webapp) == {"store", "api", "worker"}
     for name, status in webapp.items():
         assert status.state == "running" and status.pid
@@ -79,3 +82,5 @@ def test_every_service_runs_isolated_with_its_limits(webapp):
     assert webapp["store"].health == webapp["api"].health == "healthy"
     quota = cgroup_file(webapp["store"].pid, "cpu", ("cpu.cfs_quota_us", "cpu.max"))
     assert quota.split()[0] == "50000"  # cpus: "0.5" over a 100 ms period
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5) as answer:
+        assert answer.status == 200  # through the published port, to the api, to the store
