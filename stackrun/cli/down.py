@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import select
+import sys
 from typing import Optional
 
 import typer
@@ -35,16 +36,17 @@ def register(app: typer.Typer) -> None:
         from stackrun.cli.project import project_name as name_of
 
         project = name_of(project_options(ctx, files, project_name, profiles))
-        answered = running(project)
-        if answered:
-            _down_by_supervisor(project, timeout, volumes)
-        _teardown_leftovers(project, volumes, after_supervisor=answered)
+        if running(project) and _down_by_supervisor(project, timeout, volumes):
+            return
+        _teardown_leftovers(project, volumes)
 
 
-def _down_by_supervisor(project: str, timeout: float | None, volumes: bool) -> None:
+def _down_by_supervisor(project: str, timeout: float | None, volumes: bool) -> bool:
+    """Ask the supervisor; True when it removed everything."""
     from stackrun import dirs
     from stackrun.cli.lifecycle import connect
     from stackrun.control import blocking
+    from stackrun.control.protocol import RemoteError
     from stackrun.errors import ControlError
     from stackrun.supervisor.state import read_state
 
@@ -52,15 +54,20 @@ def _down_by_supervisor(project: str, timeout: float | None, volumes: bool) -> N
     try:
         with connect(project) as client:
             blocking.run(client.down(timeout, volumes))
-    except ControlError:
-        pass  # it may hang up as it exits; what is left is torn down below
+        done = True
+    except RemoteError as error:  # it could not remove everything: the sweep will
+        print(f"stackrun: {error}; sweeping what is left", file=sys.stderr)
+        done = False
+    except ControlError:  # it hung up: dead, or exiting
+        done = False
     if state is not None:
         _wait_exit(state.supervisor_pid, SUPERVISOR_EXIT_TIMEOUT)
+    return done and not dirs.run_dir(project).exists()
 
 
-def _teardown_leftovers(project: str, volumes: bool, after_supervisor: bool) -> None:
-    """Offline teardown: a dead or hung supervisor, a lost state file (a full sweep by
-    name), or what a supervisor that answered `down` could not remove."""
+def _teardown_leftovers(project: str, volumes: bool) -> None:
+    """Offline teardown: a dead or hung supervisor, a lost state file (a sweep by name), or
+    what a supervisor could not remove. Finds nothing to do quickly on a clean host."""
     from stackrun import dirs
     from stackrun.cli.lifecycle import alive
     from stackrun.runtime.teardown import Handles, teardown
@@ -70,9 +77,6 @@ def _teardown_leftovers(project: str, volumes: bool, after_supervisor: bool) -> 
     if state is not None and alive(state.supervisor_pid) and _is_stackrun(state.supervisor_pid):
         os.kill(state.supervisor_pid, 9)  # it did not answer: it must not respawn anything
         _wait_exit(state.supervisor_pid, SUPERVISOR_EXIT_TIMEOUT)
-    if after_supervisor and state is None and not dirs.run_dir(project).exists():
-        if not _has_cgroups(project):
-            return  # the supervisor removed everything
     handles = Handles(cgroup_parent=state.cgroup_parent if state else "")
     teardown(project, handles, volumes)
 
@@ -95,10 +99,3 @@ def _is_stackrun(pid: int) -> bool:
     except OSError:
         return False
 
-
-def _has_cgroups(project: str) -> bool:
-    from stackrun.plan.names import ProjectNames
-    from stackrun.runtime.cgroups import detect
-
-    driver = detect().at_parent("")
-    return bool(driver.find(ProjectNames(project).cgroup_dir))
