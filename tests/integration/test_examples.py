@@ -116,14 +116,12 @@ def test_webapp_serves_items_and_jobs_and_keeps_its_data(stack):
     assert http(healthy_api(stack), "GET", "/items") == (200, [])
 
 
-@pytest.mark.xfail(
-    strict=True, reason="published ports: supervisor/ports.py is not wired into `up` yet"
-)
 def test_webapp_api_is_published_on_the_host(stack):
     stack("up", "-d")
     healthy_api(stack)
-    published = f"127.0.0.1:{stack.port}"
+    published = f"127.0.0.1:{stack.port}"  # WEBAPP_PORT -> the API's port 8000
     eventually(lambda: http(published, "GET", "/health")[0] == 200, "the published port", 10)
+    assert http(published, "POST", "/items", {"name": "ink"}) == (201, {"id": 1, "name": "ink"})
 
 
 # ---------------------------------------------------------------- jobs

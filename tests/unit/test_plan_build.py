@@ -7,7 +7,7 @@ import textwrap
 import pytest
 
 from stackrun import spec
-from stackrun.plan import HostFacts, build
+from stackrun.plan.build import HostFacts, build
 from stackrun.plan.model import Mount
 from stackrun.plan.names import ProjectNames
 

@@ -142,7 +142,7 @@ def test_project_name_is_cheap(tmp_path):
 def test_load_plan(tmp_path, monkeypatch):
     from stackrun.cli.options import ProjectOptions
     from stackrun.cli.project import load_plan
-    from stackrun.plan import HostFacts
+    from stackrun.plan.build import HostFacts
 
     monkeypatch.chdir(tmp_path)
     (tmp_path / "stack.yaml").write_text("services:\n  a:\n    command: sleep 1\n    scale: 2\n")

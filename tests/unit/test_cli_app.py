@@ -1,0 +1,38 @@
+import subprocess
+import sys
+
+import pytest
+
+from stackrun.cli.app import VERBS, invoked_verb
+
+
+@pytest.mark.parametrize(
+    "argv, verb",
+    [
+        (["ps"], "ps"),
+        (["-p", "web", "ps", "-q"], "ps"),
+        (["-f", "a.yaml", "--file", "b.yaml", "--profile", "x", "up", "-d"], "up"),
+        (["--file=a.yaml", "logs", "-f"], "logs"),
+        (["--help"], None),
+        (["-p", "web", "--help", "ps"], None),
+        ([], None),
+    ],
+)
+def test_invoked_verb_skips_global_options_and_their_values(argv, verb):
+    assert invoked_verb(argv) == verb
+
+
+def test_every_verb_is_registered_by_its_module():
+    from stackrun.cli.app import app, register
+
+    register(["--help"])
+    names = {command.name for command in app.registered_commands}
+    assert set(VERBS) <= names
+
+
+def test_help_lists_every_verb():
+    out = subprocess.run(
+        [sys.executable, "-m", "stackrun", "--help"], capture_output=True, text=True, check=True
+    ).stdout
+    for verb in VERBS:
+        assert verb in out
