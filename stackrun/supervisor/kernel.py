@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 from stackrun import dirs
 from stackrun.plan.model import Plan, ServicePlan
-from stackrun.runtime.cgroups.base import CgroupDriver, Usage
+from stackrun.runtime.cgroups.base import CgroupDriver, Usage, Watch
 from stackrun.runtime.spawn import ForkServer, JoinRequest, SpawnRequest, Spawned
 from stackrun.supervisor.output import OutputSink
 
@@ -93,6 +93,9 @@ class Kernel:
             if service.cgroup not in self._cgroups:
                 return None
         return self.driver.usage(service.cgroup)
+
+    def oom_watch(self, service: ServicePlan) -> Watch:
+        return self.driver.oom_watch(service.cgroup)
 
     def oom_kills(self, service: ServicePlan) -> int:
         usage = self.usage(service)

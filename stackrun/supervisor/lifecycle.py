@@ -77,6 +77,14 @@ class Exited:
 
 
 @dataclass(frozen=True)
+class OomKilled:
+    """The kernel's OOM killer killed a process of the instance's cgroup."""
+
+    now: float
+    total: int  # OOM kills in the cgroup so far
+
+
+@dataclass(frozen=True)
 class ProbeDone:
     now: float
     run: int
@@ -100,8 +108,8 @@ class DependencyFailed:
 
 
 Event = (
-    Start | Stop | Restart | Kill | Spawned | SpawnFailed | Exited | ProbeDone | TimerFired
-    | DependencyFailed
+    Start | Stop | Restart | Kill | Spawned | SpawnFailed | Exited | OomKilled | ProbeDone
+    | TimerFired | DependencyFailed
 )
 
 # ---------------------------------------------------------------- actions (outputs)
@@ -181,6 +189,7 @@ class Lifecycle:
     backoff_step: int = 0  # consecutive quick failures: drives the delay
     short_runs: int = 0  # consecutive runs shorter than backoff_reset
     oom_kills: int = 0
+    oom_killed: bool = False  # the last exit came with an OOM kill
     health: Health = ""
     health_failures: int = 0
     healthy_once: bool = False  # this run passed a probe: its start period is over
@@ -269,7 +278,7 @@ def _on_spawned(plan: ServicePlan, state: Lifecycle, event: Spawned) -> Result:
         return state, []
     state = replace(
         state, phase="running", pid=event.pid, started_at=event.now, finished_at=None,
-        exit_code=None, kill_signal=None, health="starting" if plan.healthcheck else "",
+        exit_code=None, oom_killed=False, kill_signal=None, health="starting" if plan.healthcheck else "",
         health_failures=0, healthy_once=False, probes=(),
     )
     actions: list[Action] = [Emit("start", (("pid", event.pid),))]
@@ -301,8 +310,7 @@ def _on_exited(plan: ServicePlan, state: Lifecycle, event: Exited) -> Result:
     ran_for = event.now - (state.started_at or event.now)
     quiet = ran_for >= plan.restart.backoff_reset
     state = replace(
-        state, pid=None, finished_at=event.now, exit_code=code,
-        oom_kills=state.oom_kills + event.oom,
+        state, pid=None, finished_at=event.now, exit_code=code, oom_killed=event.oom,
         backoff_step=0 if quiet else state.backoff_step,
         short_runs=0 if quiet else state.short_runs + 1,
         health="",
@@ -314,10 +322,16 @@ def _on_exited(plan: ServicePlan, state: Lifecycle, event: Exited) -> Result:
 
 def _exit_report(event: Exited, code: int) -> list[Action]:
     how = f"killed by signal {event.signal}" if event.signal else f"exited with code {code}"
-    actions: list[Action] = []
     if event.oom:
-        actions += [Note("out of memory: killed by the kernel (OOM)"), Emit("oom")]
-    return actions + [Note(how), Emit("die", (("exitCode", code),))]
+        how += " (out of memory)"
+    return [Note(how), Emit("die", (("exitCode", code), ("oomKilled", event.oom)))]
+
+
+def _on_oom(plan: ServicePlan, state: Lifecycle, event: OomKilled) -> Result:
+    if event.total <= state.oom_kills:
+        return state, []
+    note = Note("out of memory: the kernel killed a process of this service (OOM)")
+    return replace(state, oom_kills=event.total), [note, Emit("oom", (("total", event.total),))]
 
 
 def _after_exit(plan: ServicePlan, state: Lifecycle, event: Exited, actions: list) -> Result:
@@ -421,6 +435,7 @@ _HANDLERS = {
     Spawned: _on_spawned,
     SpawnFailed: _on_spawn_failed,
     Exited: _on_exited,
+    OomKilled: _on_oom,
     ProbeDone: _on_probe,
     TimerFired: _on_timer,
     DependencyFailed: _on_dependency_failed,

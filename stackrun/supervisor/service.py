@@ -37,7 +37,8 @@ class InstanceRunner:
         self._group: TaskGroup | None = None
         self._timers: dict[str, anyio.CancelScope] = {}
         self._pidfd = -1
-        self._oom_seen = 0
+        self._oom_seen = 0  # OOM kills of the cgroup already reported
+        self._oom_watched = False
         self.last_change = time.time()
 
     @property
@@ -119,22 +120,39 @@ class InstanceRunner:
         self._pidfd = child.pidfd
         self.post(lc.Spawned(time.time(), run, child.pid))
         assert self._group is not None
-        self._group.start_soon(self._wait_exit, run, child.pidfd)
+        self._group.start_soon(self._wait_exit, run, child.pidfd, self._oom_seen)
+        if not self._oom_watched:
+            self._oom_watched = True
+            self._group.start_soon(self._watch_oom)
 
-    async def _wait_exit(self, run: int, pidfd: int) -> None:
+    async def _wait_exit(self, run: int, pidfd: int, oom_before: int) -> None:
         try:
             status = await exits.wait_exit(pidfd)
         finally:
             if self._pidfd == pidfd:
                 self._pidfd = -1
             exits.close(pidfd)
-        oom = await anyio.to_thread.run_sync(self._oom_grew)
+        await self._check_oom()
+        oom = self._oom_seen > oom_before
         self.post(lc.Exited(time.time(), run, status.code, status.signal, oom))
 
-    def _oom_grew(self) -> bool:
-        count = self._kernel.oom_kills(self.plan)
-        grew, self._oom_seen = count > self._oom_seen, max(count, self._oom_seen)
-        return grew
+    async def _watch_oom(self) -> None:
+        """Report OOM kills as they happen, also of a child while the main process lives."""
+        try:
+            watch = await anyio.to_thread.run_sync(self._kernel.oom_watch, self.plan)
+        except StackrunError:
+            return  # no memory controller: the exit path still compares the counts
+        with watch:
+            while True:
+                await anyio.wait_readable(watch.fileno())
+                watch.drain()
+                await self._check_oom()
+
+    async def _check_oom(self) -> None:
+        count = await anyio.to_thread.run_sync(self._kernel.oom_kills, self.plan)
+        if count > self._oom_seen:  # compared after the await: each kill is posted once
+            self._oom_seen = count
+            self.post(lc.OomKilled(time.time(), count))
 
     async def _kill_all(self) -> None:
         try:

@@ -47,7 +47,7 @@ def status_text(life: Lifecycle, waiting_for: str, now: float) -> str:
         loop = ", crash loop" if life.crash_loop else ""
         return f"Restarting ({life.exit_code}) {ago(now - (life.finished_at or now))} ago{loop}"
     if phase == "exited":
-        oom = ", out of memory" if life.exit_code == 137 and life.oom_kills else ""
+        oom = ", out of memory" if life.oom_killed else ""
         return f"Exited ({life.exit_code}){oom} {ago(now - (life.finished_at or now))} ago"
     if phase == "dead":
         return f"Failed to start: {life.error}"

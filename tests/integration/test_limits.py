@@ -74,3 +74,20 @@ def test_cpu_spinner_is_held_near_its_quota(project):
     stack = plan(project.name, service(project.name, "spin", *spin, limits=Limits(cpus=0.5)))
     share = run_supervised(stack, cpu_share, "spin")
     assert 0.35 <= share <= 0.6, share
+
+
+async def oom_while_running(supervisor, name):
+    await supervisor.up(UpRequest())
+    await wait_for(supervisor, lambda s: s.stack.runners[name].state.oom_kills > 0, 20)
+    status = {s.name: s for s in await supervisor.ps()}[name]
+    return status, [e.action for e in supervisor.bus.recent if e.instance == name]
+
+
+def test_oom_kill_of_a_child_is_reported_while_the_service_runs(project):
+    argv = ("sh", "-c", "python3 -c 'bytearray(512 << 20)'; echo survived; "
+            "trap 'exit 0' TERM; while :; do sleep 0.05; done")
+    limits = Limits(memory=64 * MiB, memory_swap=64 * MiB)
+    stack = plan(project.name, service(project.name, "app", *argv, limits=limits))
+    status, actions = run_supervised(stack, oom_while_running, "app")
+    assert status.state == "running" and status.oom_kills >= 1
+    assert "oom" in actions and "die" not in actions

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from stackrun.plan.model import HealthPlan, RestartPlan, ServicePlan
 from stackrun.supervisor import lifecycle as lc
+from stackrun.supervisor.status import describe
 from stackrun.supervisor.lifecycle import (
     CancelTimer,
     DependencyFailed,
@@ -220,10 +221,16 @@ def test_late_results_of_an_old_run_are_ignored():
     assert state == before and actions == []
 
 
-def test_oom_kill_is_counted_and_reported():
+def test_oom_kills_are_counted_once_and_mark_the_exit():
     service = plan()
-    state, actions = feed(service, [Exited(1, 1, None, signal=9, oom=True)], running(service))
-    assert state.oom_kills == 1 and "oom" in emitted(actions)
+    state, actions = feed(service, [lc.OomKilled(1, 1), Exited(1, 1, None, signal=9, oom=True)],
+                          running(service))
+    assert state.oom_kills == 1 and emitted(actions).count("oom") == 1
+    assert state.oom_killed and "out of memory" in describe(service, state).status_text
+    state, actions = feed(service, [lc.OomKilled(2, 1)], state)  # the same kill, seen again
+    assert actions == []
+    state, _ = feed(service, [Start(3), Spawned(3, 2, 7)], state)
+    assert not state.oom_killed and state.oom_kills == 1
 
 
 def test_dependency_failure_settles_a_created_instance():
