@@ -23,7 +23,7 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from stackrun.errors import ControlError, StackrunError
 from stackrun.plan.model import Plan
@@ -120,6 +120,7 @@ class _Outcome:
     attached: bool
     code: int = 0
     interrupts: int = 0
+    starting: Any = None  # anyio.CancelScope of an attached start under way
 
 
 class Launcher:
@@ -147,9 +148,14 @@ class Launcher:
 
     def launch(self, plan: Plan, request: UpRequest, config_files: tuple[str, ...] = ()) -> dict:
         """Start the project; return its report: {"failures": [...]} or {"error": ...}."""
-        with os.fdopen(self._plan_pipe, "wb") as pipe:
-            pipe.write(pickle.dumps((plan, request, config_files)))
-        with os.fdopen(self._report_pipe, "rb") as report:
+        plan_pipe, report_pipe = self._plan_pipe, self._report_pipe
+        self._plan_pipe = self._report_pipe = -1  # closed below, whatever happens
+        with os.fdopen(report_pipe, "rb") as report:
+            try:
+                with os.fdopen(plan_pipe, "wb") as pipe:
+                    pipe.write(pickle.dumps((plan, request, config_files)))
+            except BrokenPipeError:
+                pass  # it died: its crash report, or the lack of one, says so below
             data = report.readline()  # not EOF: the fork server inherited the write end
         if not data:
             raise ControlError(f"the supervisor exited while starting; see {supervisor_log(plan)}")
@@ -158,10 +164,9 @@ class Launcher:
     def cancel(self) -> None:
         """No project to start after all: the child sees end of file and exits."""
         for fd in (self._plan_pipe, self._report_pipe):
-            try:
+            if fd >= 0:
                 os.close(fd)
-            except OSError:
-                pass
+        self._plan_pipe = self._report_pipe = -1
 
 
 def _supervise_when_told(plan_pipe: int, report_pipe: int) -> None:
@@ -191,6 +196,8 @@ def _supervise_when_told(plan_pipe: int, report_pipe: int) -> None:
 
 def _report_crash(report_pipe: int, error: BaseException) -> None:
     """Tell the waiting CLI (if it still waits for a report) why the supervisor died."""
+    while isinstance(error, BaseExceptionGroup) and len(error.exceptions) == 1:
+        error = error.exceptions[0]  # what a task group wrapped
     try:
         reason = str(error) if isinstance(error, StackrunError) else repr(error)
         text = json.dumps({"error": f"the supervisor failed: {reason}"})
@@ -258,8 +265,13 @@ def _live_logs(plan: Plan, mode: Attached):
 
 
 async def _attached_run(supervisor, request: UpRequest, mode: Attached, outcome: _Outcome) -> None:
+    import anyio
+
     stack = supervisor.stack
-    failures = await supervisor.up(request)
+    with anyio.CancelScope() as outcome.starting:  # a Ctrl-C does not wait for the start
+        failures = await supervisor.up(request)
+    if outcome.starting.cancelled_caught:
+        failures = []
     for failure in failures:
         print(f"stackrun: {failure}", file=sys.stderr)
     abort = mode.abort_on_container_exit or mode.exit_code_from is not None
@@ -305,6 +317,8 @@ async def _signals(supervisor, outcome: _Outcome, group) -> None:
                 supervisor.force_stop()
             elif outcome.attached:
                 print("Gracefully stopping... (press Ctrl+C again to force)", file=sys.stderr)
+                if outcome.starting is not None:
+                    outcome.starting.cancel()
                 supervisor.stack.changes.notify()  # the attached loop sees the interrupt
             else:
                 group.start_soon(supervisor.down)
@@ -313,13 +327,8 @@ async def _signals(supervisor, outcome: _Outcome, group) -> None:
 async def _serve_control(supervisor, *, task_status) -> None:
     from stackrun import dirs
 
-    try:
-        from stackrun.control import server
-    except ImportError:  # PROVISIONAL until control/server.py lands
-        import anyio
+    from stackrun.control import server
 
-        task_status.started()
-        await anyio.sleep_forever()
     await server.serve(supervisor, dirs.control_socket(supervisor.plan.project),
                        task_status=task_status)
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import anyio
 
 from stackrun.errors import StackrunError
+from stackrun.runtime.spawn.requests import Spawned
 from stackrun.supervisor import exits
 
 MAX_OUTPUT = 4096  # bytes of probe output kept, as Docker does
@@ -26,14 +27,8 @@ class Outcome:
     output: str
 
 
-@dataclass(frozen=True)
-class Child:
-    pid: int
-    pidfd: int
-
-
-async def probe(start: Callable[[int], Child], timeout: float) -> Outcome:
-    """Run one probe. `start(output_fd)` starts the check (blocking) and returns its Child."""
+async def probe(start: Callable[[int], Spawned], timeout: float) -> Outcome:
+    """Run one probe. `start(output_fd)` starts the check (blocking) and returns it."""
     read_end, write_end = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
     try:
         child = await anyio.to_thread.run_sync(start, write_end)
@@ -48,7 +43,7 @@ async def probe(start: Callable[[int], Child], timeout: float) -> Outcome:
         exits.close(child.pidfd)
 
 
-async def _finish(child: Child, read_end: int, timeout: float) -> Outcome:
+async def _finish(child: Spawned, read_end: int, timeout: float) -> Outcome:
     output = bytearray()
     with anyio.move_on_after(timeout) as scope:
         async with anyio.create_task_group() as group:

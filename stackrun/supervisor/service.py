@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
 
 import anyio
 from anyio.abc import TaskGroup
@@ -164,8 +163,8 @@ class InstanceRunner:
         check = self.plan.healthcheck
         assert check is not None
         pid = self.state.pid
-        start: Callable[[int], health.Child] = lambda out: self._kernel.probe(self.plan, pid, out)
-        outcome = await health.probe(start, check.timeout)
+        outcome = await health.probe(lambda out: self._kernel.probe(self.plan, pid, out),
+                                     check.timeout)
         self.post(lc.ProbeDone(time.time(), run, outcome.ok, outcome.exit_code, outcome.output))
 
     def _set_timer(self, timer: str, delay: float) -> None:

@@ -254,3 +254,19 @@ def test_a_taken_published_port_is_refused_before_anything_starts(cli):
     assert up.returncode != 0
     assert "services.web.ports" in up.stderr and str(port) in up.stderr
     assert not dirs.run_dir(cli.project.name).exists()
+
+
+def test_ctrl_c_while_waiting_for_a_dependency_stops_at_once(cli):
+    cli.write(f"""services:
+  db:
+    command: ["sh", "-c", "{TRAPPER}"]
+    healthcheck: {{test: ["CMD", "false"], interval: 1s, retries: 100, start_period: 60s, start_interval: 1s}}
+  api: {{command: ["sh", "-c", "{TRAPPER}"], depends_on: {{db: {{condition: service_healthy}}}}}}
+""")
+    up = cli.start("up")
+    assert cli.wait(lambda inst: "db" in inst and inst["db"].state == "running")
+    started = time.monotonic()
+    os.killpg(up.pid, signal.SIGINT)
+    out, _ = up.communicate(timeout=30)
+    assert time.monotonic() - started < 5, out
+    assert up.returncode == 0 and "Gracefully stopping" in out
