@@ -68,6 +68,7 @@ class Stack:
         self.runners: dict[str, InstanceRunner] = {}
         self._pending: dict[str, anyio.CancelScope] = {}  # start tasks waiting on conditions
         self._culprits: dict[str, str] = {}  # instance -> the dependency that failed it
+        self._abandoned: set[str] = set()  # stopped while waiting for their dependencies
         self._started_once: set[str] = set()
         self._group: TaskGroup | None = None
         self.closed = anyio.Event()
@@ -145,6 +146,7 @@ class Stack:
         runner = self.runner(name)
         if name in self._pending or runner.state.phase not in DOWN:
             return
+        self._abandoned.discard(name)
         scope = anyio.CancelScope()
         self._pending[name] = scope
         assert self._group is not None
@@ -160,20 +162,22 @@ class Stack:
 
     def _try_start(self, runner: InstanceRunner) -> bool:
         """Start the instance if its conditions allow; True once it is decided either way."""
+        optional_failures = []
         for dependency in runner.plan.depends_on:
             members = [(p, self.runner(p.name).state)
                        for p in self.plan.instances_of(dependency.service)]
             verdict = graph.readiness(dependency, members)
             if verdict.verdict == "failed" and not dependency.required:
-                self.sink.note(runner.name, f"optional dependency: {verdict.reason}; starting anyway")
-                continue
-            if verdict.verdict == "failed":
+                optional_failures.append(verdict.reason)
+            elif verdict.verdict == "failed":
                 self._culprits[runner.name] = verdict.culprit
                 runner.post(lc.DependencyFailed(time.time(), f"dependency failed: {verdict.reason}"))
                 return True
-            if verdict.verdict == "wait":
+            elif verdict.verdict == "wait":
                 runner.set_waiting(verdict.reason)
                 return False
+        for reason in optional_failures:
+            self.sink.note(runner.name, f"optional dependency: {reason}; starting anyway")
         runner.set_waiting("")
         runner.post(lc.Start(time.time()))
         return True
@@ -181,7 +185,10 @@ class Stack:
     def _done(self, name: str, goal: StartGoal) -> bool:
         runner = self.runners[name]
         state = runner.state
-        if name in self._pending or state.phase == "starting" or (state.phase == "created" and not state.error):
+        if name in self._abandoned:
+            return True
+        waiting = state.phase == "created" and not state.error
+        if name in self._pending or state.phase == "starting" or waiting:
             return False
         if state.settled or not goal.healthy:
             return True
@@ -191,6 +198,8 @@ class Stack:
 
     def _failure(self, name: str, goal: StartGoal) -> Failure | None:
         state = self.runners[name].state
+        if name in self._abandoned:
+            return Failure(name, "stopped before it started")
         if state.error:
             culprit = self._culprits.get(name, name)
             return Failure(name, state.error, culprit, self._tail(culprit))
@@ -211,6 +220,7 @@ class Stack:
             scope = self._pending.pop(name, None)
             if scope is not None:
                 scope.cancel()
+                self._abandoned.add(name)
         blockers = graph.stop_blockers(self.plan, [n for n in names if n in self.runners])
         async with anyio.create_task_group() as group:
             for name, waits_for in blockers.items():
@@ -223,8 +233,9 @@ class Stack:
 
     def force_stop(self) -> None:
         """Second Ctrl-C: kill everything now, whatever the order."""
-        for scope in self._pending.values():
+        for name, scope in self._pending.items():
             scope.cancel()
+            self._abandoned.add(name)
         for runner in self.runners.values():
             runner.post(lc.Stop(time.time(), grace=0))
 

@@ -216,3 +216,30 @@ def test_up_again_recreates_only_what_changed(project):
     assert after["api"][0] == "running" and after["api"][1] != before["api"]
     assert after["new"][0] == "running"
     assert "gone" not in after
+
+
+async def stop_while_waiting(supervisor):
+    import anyio
+
+    async with anyio.create_task_group() as group:
+        result = {}
+
+        async def up():
+            result["failures"] = await supervisor.up(UpRequest())
+
+        group.start_soon(up)
+        await wait_for(supervisor, lambda s: "api" in s.stack.runners
+                       and s.stack.runners["api"].waiting_for != "")
+        await supervisor.stop(["api"])
+    return result["failures"]
+
+
+def test_stopping_a_service_that_waits_for_its_dependencies_ends_the_wait(project):
+    never = HealthPlan(argv=("false",), interval=60, retries=100, start_period=60,
+                       start_interval=60)
+    stack = plan(project.name,
+                 service(project.name, "db", *SLEEPER, healthcheck=never),
+                 service(project.name, "api", *SLEEPER,
+                         depends_on=(Dependency("db", "service_healthy"),)))
+    failures = run_supervised(stack, stop_while_waiting, timeout=30)
+    assert failures == ["api: stopped before it started"]
