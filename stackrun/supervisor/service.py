@@ -38,7 +38,6 @@ class InstanceRunner:
         self._pidfd = -1
         self._oom_seen = 0  # OOM kills of the cgroup already reported
         self._oom_watched = False
-        self.last_change = time.time()
 
     @property
     def name(self) -> str:
@@ -80,7 +79,6 @@ class InstanceRunner:
         self._changed()
 
     def _changed(self) -> None:
-        self.last_change = time.time()
         self._changes.notify()
 
     def _do(self, action: lc.Action) -> None:

@@ -92,10 +92,15 @@ class Supervisor:
         await self._republish()
 
     async def _republish(self) -> None:
-        """Serve the published ports of the current plan (they may have changed)."""
+        """Serve the published ports of the current plan, if they changed."""
         assert self._group is not None
-        if self._published is not None:
-            self._published.close()
+        old = self._published
+        if old is not None and old.bindings == ports.bindings(self.plan.services):
+            return
+        if old is not None:
+            old.close()
+            for sock in old.sockets:  # now, not when its task ends: the new ones may reuse them
+                sock.close()
         self._published = await ports.serve(self.plan.services, self._group)
 
     # ------------------------------------------------------------ the control interface

@@ -270,3 +270,45 @@ def test_ctrl_c_while_waiting_for_a_dependency_stops_at_once(cli):
     out, _ = up.communicate(timeout=30)
     assert time.monotonic() - started < 5, out
     assert up.returncode == 0 and "Gracefully stopping" in out
+
+
+def test_reconcile_keeps_serving_unchanged_ports_and_moves_changed_ones(cli):
+    import socket
+    import urllib.request
+
+    def free() -> int:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            return sock.getsockname()[1]
+
+    def get(port: int) -> None:
+        """The server may still be starting: try for a few seconds."""
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5).close()
+                return
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+
+    web = "exec python3 -m http.server 80"
+    first, second = free(), free()
+    services = f"""services:
+  web:
+    command: ["sh", "-c", "{web}"]
+    environment: {{MODE: "1"}}
+    ports: ["127.0.0.1:{first}:80"]
+"""
+    cli.write(services)
+    assert cli.run("up", "-d").returncode == 0
+    get(first)
+    cli.write(services.replace('MODE: "1"', 'MODE: "2"'))
+    assert cli.run("up", "-d").returncode == 0
+    assert cli.wait(running("web"))
+    get(first)
+    cli.write(services.replace(str(first), str(second)))
+    assert cli.run("up", "-d").returncode == 0
+    assert cli.wait(running("web"))
+    get(second)
