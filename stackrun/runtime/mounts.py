@@ -93,8 +93,8 @@ def mount_table(plan: ServicePlan, layout: InstanceLayout) -> MountTable:
         overlay = Overlay(plan.rootfs, layout.upper, layout.work, layout.merged)
     private_root = overlay is not None
     fresh, made = _fresh_filesystems(private_root)
-    own = (*_etc_files(layout, private_root), *(_volume(m) for m in plan.mounts),
-           *_root_readonly(plan, recursive=False))
+    own = (*_etc_files(layout, private_root), *_hidden_working_dir(plan),
+           *(_volume(m) for m in plan.mounts), *_root_readonly(plan, recursive=False))
     ops = (*_root_readonly(plan, recursive=True), *fresh,
            *_with_creation(own, private_root, made)[0])
     return MountTable(overlay, ops)
@@ -108,6 +108,19 @@ def _fresh_filesystems(private_root: bool) -> tuple[tuple[MountOp, ...], tuple[s
     if not private_root:  # the service must not see the host's /proc, /dev… even below ours
         fresh = [replace(op, replace=op.target in REPLACED) for op in fresh]
     return _with_creation((*fresh, *_masks()), private_root, ())
+
+
+def _hidden_working_dir(plan: ServicePlan) -> list[MountOp]:
+    """On the host's root, a working directory under the private /tmp (a project kept
+    in /tmp: the default working_dir is the project's directory) would vanish behind
+    it: bind it back at its own path. A volume at or above it already decides."""
+    wd = posixpath.normpath(plan.working_dir)
+    if plan.rootfs or not _inside(wd, "/tmp"):
+        return []
+    if any(wd == m.target or _inside(wd, m.target) for m in plan.mounts):
+        return []
+    return [MountOp("bind", wd, source=wd, flags=linux.MS_BIND | linux.MS_REC,
+                    source_kind="dir", read_only=plan.read_only)]
 
 
 def _root_readonly(plan: ServicePlan, recursive: bool) -> list[MountOp]:

@@ -1,7 +1,4 @@
-"""Issue 6 end to end: real stacks through `stackrun up`, their logs through `stackrun logs`.
-
-Skipped while `stackrun up` is the provisional stub (it lands with the supervisor work).
-"""
+"""Issue 6 end to end: real stacks through `stackrun up`, their logs through `stackrun logs`."""
 
 from __future__ import annotations
 
@@ -10,15 +7,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 from stackrun import dirs
 from stackrun.logs.history import LogView
 from tests.helpers.logs import PRODUCER, by_instance, numbered, wait_for
 
-REPO = Path(__file__).resolve().parents[2]
-UP_IS_STUB = '"--detach"' not in (REPO / "stackrun" / "cli" / "up.py").read_text()
-pytestmark = pytest.mark.skipif(UP_IS_STUB, reason="needs `stackrun up` (supervisor work, issues 3/5)")
 COUNT = 200_000
 
 
@@ -47,9 +39,9 @@ def counts(project) -> dict[str, int]:
 def test_three_services_200k_lines_each_exactly_once_in_files_and_in_logs(project, tmp_path):
     names = ("a", "b", "c")
     stack = write_stack(tmp_path, {n: {"command": [sys.executable, PRODUCER, n, str(COUNT)]} for n in names})
-    started = run(project, stack, "up", "-d")
-    assert started.returncode == 0, started.stderr.decode()
-    try:
+    try:  # a failed `up -d` leaves its stack up, as Compose does: `down` either way
+        started = run(project, stack, "up", "-d")
+        assert started.returncode == 0, started.stderr.decode()
         wait_for(lambda: counts(project) == {n: COUNT for n in names}, timeout=90, interval=0.2)
         shown = run(project, stack, "logs", "--no-color", "-t", check=True).stdout
     finally:
@@ -75,18 +67,20 @@ def test_logs_follow_keeps_a_service_restarted_mid_stream(project, tmp_path):
         "flaky": {"command": [sys.executable, "-c", script], "restart": "on-failure"},
         "steady": {"command": [sys.executable, PRODUCER, "steady", "20000"]},
     })
-    started = run(project, stack, "up", "-d")
-    assert started.returncode == 0, started.stderr.decode()
     output = tmp_path / "followed"
-    with open(output, "wb") as out:
-        follower = subprocess.Popen(project.cli("-f", str(stack), "logs", "-f", "--no-color"), env=project.env(),
-                                    stdout=out)
+    follower = None
     try:
+        started = run(project, stack, "up", "-d")
+        assert started.returncode == 0, started.stderr.decode()
+        with open(output, "wb") as out:
+            follower = subprocess.Popen(project.cli("-f", str(stack), "logs", "-f", "--no-color"),
+                                        env=project.env(), stdout=out)
         wait_for(lambda: len(by_instance(output.read_bytes()).get("flaky", [])) >= 100_000, timeout=90)
         wait_for(lambda: len(by_instance(output.read_bytes()).get("steady", [])) >= 20_000)
     finally:
         assert run(project, stack, "down").returncode == 0
-        follower.wait(timeout=30)
+        if follower is not None:
+            follower.wait(timeout=30)
     shown = by_instance(output.read_bytes())
     assert shown["flaky"] == numbered("flaky", 0, 100_000)
     assert shown["steady"] == numbered("steady", 0, 20_000)

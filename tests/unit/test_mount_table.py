@@ -117,3 +117,18 @@ def test_instance_files_are_bound_from_the_instance_dir_without_following_links(
     hosts = by_target(table, "/etc/hosts")
     assert (hosts.source, hosts.source_kind, hosts.follow_source) == (
         LAYOUT.hosts, "file", False)
+
+
+def test_a_working_dir_under_the_private_tmp_is_bound_back_at_its_own_path():
+    table = mount_table(plan(working_dir="/tmp/proj"), LAYOUT)
+    op = by_target(table, "/tmp/proj")
+    assert (op.kind, op.source, op.create) == ("bind", "/tmp/proj", True)
+    assert targets(table).index("/tmp") < targets(table).index("/tmp/proj")
+
+
+def test_a_working_dir_elsewhere_or_under_a_volume_or_in_a_rootfs_gets_no_extra_bind():
+    assert "/srv" not in targets(mount_table(plan(working_dir="/srv"), LAYOUT))
+    covered = plan(working_dir="/tmp/proj/sub", mounts=(Mount("bind", "/tmp/proj", "/home/me"),))
+    assert targets(mount_table(covered, LAYOUT)).count("/tmp/proj/sub") == 0
+    assert "/tmp/proj" not in targets(mount_table(plan(working_dir="/tmp/proj",
+                                                        rootfs="/srv/root"), LAYOUT))
