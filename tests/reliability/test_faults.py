@@ -56,6 +56,8 @@ STACK = f"""services:
   forker:
     command: ["python3", "forker.py"]
     pids_limit: {PIDS_LIMIT}
+    healthcheck: {{test: ["CMD", "true"], interval: 1s, timeout: 2s, retries: 1}}
+    volumes: ["./ctl:/tmp/ctl"]
   flood:
     command: ["yes", "flood flood flood flood flood flood flood flood flood flood flood"]
     init: true
@@ -79,7 +81,8 @@ HOG = ON_TERM + WAIT_CUE + """
 wait_cue("/tmp/ctl/hog-go")
 chunks = [bytearray(8 << 20) for _ in range(64)]  # 512 MiB against a 64 MiB limit
 """
-FORKER = ON_TERM + """
+FORKER = ON_TERM + WAIT_CUE + """
+wait_cue("/tmp/ctl/forker-go")
 children = 0
 while True:
     try:
@@ -221,11 +224,19 @@ def test_a_fork_bomb_is_held_at_its_pids_limit_and_keeps_running(stack):
     def refusals() -> list[str]:
         return [x["line"] for x in stack.log("forker") if "fork refused" in x["line"]]
 
+    cue(stack, "forker-go")
     forker = stack.wait(lambda s: refusals())["forker"]
     children = int(re.search(r"after (\d+) children", refusals()[0]).group(1))
     assert children == PIDS_LIMIT - 1, refusals()  # the limit minus the service itself
     assert forker.state == "running" and forker.restart_count == 0
     assert detect().usage(forker.cgroup).pids == PIDS_LIMIT
+    # neither its health check nor an exec can fork in there; both say why
+    refused = "fork: Resource temporarily unavailable (EAGAIN)"
+    stack.wait(lambda s: s["forker"].health == "unhealthy")
+    inspect = json.loads(stack.run("inspect", "--format", "json", "forker").stdout)[0]
+    assert refused in inspect["State"]["Health"]["Log"][-1]["Output"], inspect["State"]["Health"]
+    done = stack.run("exec", "forker", "true")
+    assert done.returncode == 126 and refused in done.stderr, done.stderr
 
 
 def test_a_crash_loop_backs_off(stack):
