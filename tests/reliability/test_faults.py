@@ -199,8 +199,10 @@ def test_restarting_the_daemons_service_leaves_only_the_new_run(stack):
     old = stack.statuses()["daemons"]
     restart = stack.run("restart", "daemons")
     assert restart.returncode == 0, restart.stderr
-    lines = lambda: [x["line"] for x in stack.log("daemons")].count("daemonized")  # noqa: E731
-    stack.wait(lambda s: lines() == 2)
+    def runs() -> int:
+        return [x["line"] for x in stack.log("daemons")].count("daemonized")
+
+    stack.wait(lambda s: runs() == 2)
     service = stack.statuses()["daemons"]
     assert service.state == "running" and service.pid != old.pid
     settled(service.cgroup, ["python3", "sleep"])
