@@ -20,6 +20,10 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # Plain help and usage errors, as click formats them (and as `docker compose` prints
+    # its own): typer's rich formatting imports rich and markdown-it, ~150 ms of each
+    # `--help` and each mistyped option, for boxes around the same text.
+    rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
