@@ -25,7 +25,7 @@ def run(*args: str, cwd=None, env=None) -> subprocess.CompletedProcess:
 _PROBE = textwrap.dedent("""
     import json, sys
     sys.argv = ["stackrun", *json.loads(sys.argv[1])]
-    from stackrun.cli.app import main
+    from stackrun.cli.main import main
     try:
         main()
     except SystemExit:
