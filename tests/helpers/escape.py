@@ -24,6 +24,7 @@ import sys
 import time
 
 CLONE_NEWNS = 0x00020000
+CLONE_NEWUSER = 0x10000000
 LIBC = ctypes.CDLL(None, use_errno=True)
 
 
@@ -40,6 +41,20 @@ def libc(name, *args):
     if getattr(LIBC, name)(*args) != 0:
         code = ctypes.get_errno()
         raise OSError(code, os.strerror(code))
+
+
+def in_child(call):
+    """outcome(call) in a forked child, so what it changes does not touch later checks."""
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.write(write_end, json.dumps(outcome(call)).encode())
+        os._exit(0)
+    os.close(write_end)
+    with os.fdopen(read_end) as reader:
+        result = json.loads(reader.read() or '"child died"')
+    os.waitpid(pid, 0)
+    return result
 
 
 def visible_pids():
@@ -94,6 +109,7 @@ def attempts(go, name):
         "tmp": sorted(os.listdir("/tmp")),
         "mount": outcome(lambda: libc("mount", b"none", b"/tmp", b"tmpfs", 0, None)),
         "unshare_mnt": outcome(lambda: libc("unshare", CLONE_NEWNS)),
+        "unshare_user": in_child(lambda: libc("unshare", CLONE_NEWUSER)),
         "no_new_privs": status("NoNewPrivs"),
         "uid": os.getuid(),
         "setuid_euid": setuid_euid(go.get("setuid")),

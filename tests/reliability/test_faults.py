@@ -27,6 +27,7 @@ from stackrun import dirs
 from stackrun.control import blocking
 from stackrun.control.client import Client
 from stackrun.runtime.cgroups import detect
+from stackrun.supervisor.state import read_state
 from tests.helpers.leaks import leaks
 from tests.helpers.stackcli import StackCli, stack_project
 
@@ -198,8 +199,10 @@ def test_restarting_the_daemons_service_leaves_only_the_new_run(stack):
     old = stack.statuses()["daemons"]
     restart = stack.run("restart", "daemons")
     assert restart.returncode == 0, restart.stderr
-    lines = lambda: [x["line"] for x in stack.log("daemons")].count("daemonized")  # noqa: E731
-    stack.wait(lambda s: lines() == 2)
+    def runs() -> int:
+        return [x["line"] for x in stack.log("daemons")].count("daemonized")
+
+    stack.wait(lambda s: runs() == 2)
     service = stack.statuses()["daemons"]
     assert service.state == "running" and service.pid != old.pid
     settled(service.cgroup, ["python3", "sleep"])
@@ -278,6 +281,10 @@ def test_the_supervisor_answers_during_the_flood(stack, figures):
                    statistics.median(cli_times) * 1000)
     figures.record("faults: `stackrun ps` during the flood, max ms", max(cli_times) * 1000)
     figures.record("faults: flood stored, MiB/s", flood_rate)
+    rss, fds = _supervisor_footprint(stack)
+    figures.record("faults: supervisor RSS after the flood, MiB", rss)
+    figures.record("faults: supervisor open fds after the flood", fds)
+    assert rss < 256, "the supervisor holds the flood in memory"
     assert flood_rate > 1, "the flood did not flood"
     # generous bounds: the flood keeps both cores of the CI machine busy
     assert statistics.median(socket_times) < 1.0 and max(socket_times) < 5.0
@@ -285,6 +292,13 @@ def test_the_supervisor_answers_during_the_flood(stack, figures):
     first = samples[0].pid
     assert all(s.state == "running" and s.health == "healthy" and s.pid == first
                for s in samples), samples
+
+
+def _supervisor_footprint(stack: StackCli) -> tuple[float, int]:
+    pid = read_state(dirs.state_file(stack.project.name)).supervisor_pid
+    status = Path(f"/proc/{pid}/status").read_text()
+    rss_kib = int(re.search(r"^VmRSS:\s+(\d+) kB", status, re.M).group(1))
+    return rss_kib / 1024, len(os.listdir(f"/proc/{pid}/fd"))
 
 
 def _flood_sequence(stack: StackCli) -> int:
