@@ -1,13 +1,14 @@
-"""The fast path of `config` and `validate`: their command line read with argparse,
-without importing typer.
+"""The fast path of the timed verbs `config`, `validate` and `ps`: their command line
+read with argparse, without importing typer.
 
-Importing typer (and the click it carries) costs ~65 ms, a quarter of the 250 ms that
-`stackrun config` may take (bench/config_time.py), before a line of the stack file is
-read. This path runs a command only when argparse understands all of it; anything
-else (help, an unknown or misspelt option, a bad value, `--`) goes to the typer app,
-which gives the full behaviour and its messages. The options mirror those the typer
-commands declare (cli/options.py, cli/spec.py); tests/unit/spec/test_cli_fast.py
-checks that both read the same command lines into the same call.
+Importing typer (and the click it carries) costs ~65 ms: a quarter of the 250 ms that
+`stackrun config` may take (bench/config_time.py), 45 % of the 150 ms of `ps`
+(bench/ps.py). This path runs a command only when argparse understands all of it;
+anything else (help, an unknown or misspelt option, a bad value, `--`) goes to the
+typer app, which gives the full behaviour and its messages. The options mirror those
+the typer commands declare (cli/options.py, cli/spec.py, cli/ps.py);
+tests/unit/spec/test_cli_fast.py checks that both read the same command lines into
+the same call, and that the two declare the same options.
 """
 
 from __future__ import annotations
@@ -42,13 +43,27 @@ def run(argv: Sequence[str]) -> bool:
     if parsed is None:
         return False
     verb, opts, options = parsed
+    RUNNERS[verb](opts, options)
+    return True
+
+
+def _config(opts: ProjectOptions, options: argparse.Namespace) -> None:
     from stackrun.cli.config_output import print_config
 
-    if verb == "config":
-        print_config(opts, options.output, options.services, options.quiet)
-    else:
-        print_config(opts, "yaml", False, True)
-    return True
+    print_config(opts, options.output, options.services, options.quiet)
+
+
+def _validate(opts: ProjectOptions, options: argparse.Namespace) -> None:
+    from stackrun.cli.config_output import print_config
+
+    print_config(opts, "yaml", False, True)
+
+
+def _ps(opts: ProjectOptions, options: argparse.Namespace) -> None:
+    from stackrun.cli.ps_output import show_ps
+
+    show_ps(opts, options.names or None, options.output, options.quiet, options.services,
+            options.all)
 
 
 class _NotUnderstood(Exception):
@@ -74,7 +89,18 @@ def _config_parser() -> _Parser:
     return parser
 
 
-PARSERS = {"config": _config_parser, "validate": _Parser}
+def _ps_parser() -> _Parser:
+    parser = _Parser()
+    parser.add_argument("names", nargs="*")
+    parser.add_argument("--format", dest="output", choices=("table", "json"), default="table")
+    parser.add_argument("-q", "--quiet", action="store_true")
+    parser.add_argument("--services", action="store_true")
+    parser.add_argument("-a", "--all", action="store_true")
+    return parser
+
+
+PARSERS = {"config": _config_parser, "validate": _Parser, "ps": _ps_parser}
+RUNNERS = {"config": _config, "validate": _validate, "ps": _ps}
 
 
 def _parse(argv: list[str]) -> tuple[str, ProjectOptions, argparse.Namespace] | None:
@@ -83,7 +109,7 @@ def _parse(argv: list[str]) -> tuple[str, ProjectOptions, argparse.Namespace] | 
         return None
     try:
         before = _Parser().parse_args(argv[:index])
-        after = PARSERS[argv[index]]().parse_args(argv[index + 1 :])
+        after = PARSERS[argv[index]]().parse_intermixed_args(argv[index + 1 :])
     except (_NotUnderstood, argparse.ArgumentError):
         return None
     given = ProjectOptions(tuple(before.files), before.project_name, tuple(before.profiles))

@@ -1,11 +1,11 @@
-"""The fast path of `config`/`validate` (cli/fast.py) reads a command line as the typer
+"""The fast path of `config`/`validate`/`ps` (cli/fast.py) reads a command line as the typer
 commands do, and leaves to typer every command line it does not fully understand."""
 
 from __future__ import annotations
 
 import pytest
 
-from stackrun.cli import config_output, fast
+from stackrun.cli import config_output, fast, ps_output
 
 SAME = [
     ["config"],
@@ -17,6 +17,10 @@ SAME = [
     ["config", "-q", "--quiet", "--format", "yaml", "--format", "json"],
     ["--file", "a.yaml", "--project-name=p", "validate", "-f", "b.yaml", "--profile", "*"],
     ["validate"],
+    ["ps"],
+    ["-p", "web", "ps", "-q"],
+    ["ps", "api", "--format", "json", "worker", "-a", "-f", "x.yaml"],
+    ["--profile", "p", "ps", "--services", "--all", "--format=table", "api"],
 ]
 LEFT_TO_TYPER = [
     ["config", "--help"],
@@ -33,24 +37,35 @@ LEFT_TO_TYPER = [
     ["config", "--", "-f"],
     ["config", "-f", ""],
     ["validate", "--format", "json"],
-    ["ps"],
+    ["ps", "--format", "yaml"],
+    ["ps", "--help"],
+    ["ps", "-x"],
+    ["ps", "--", "-q"],
+    ["up"],
     ["schema"],
     [],
 ]
 
 
-def fast_call(argv: list[str], monkeypatch) -> list[tuple]:
+def recorded(monkeypatch) -> list[tuple]:
+    """The calls the verbs make to what prints their output, instead of running it."""
     calls: list[tuple] = []
-    monkeypatch.setattr(config_output, "print_config", lambda *args: calls.append(args))
+    monkeypatch.setattr(config_output, "print_config", lambda *args: calls.append(("config", args)))
+    monkeypatch.setattr(ps_output, "show_ps", lambda *args: calls.append(("ps", args)))
+    return calls
+
+
+def fast_call(argv: list[str], monkeypatch) -> list[tuple]:
+    calls = recorded(monkeypatch)
     assert fast.run(argv)
     return calls
 
 
 def typer_call(argv: list[str], monkeypatch) -> list[tuple]:
-    from stackrun.cli import app
+    from stackrun.cli import app, ps
 
-    calls: list[tuple] = []
-    monkeypatch.setattr(config_output, "print_config", lambda *args: calls.append(args))
+    calls = recorded(monkeypatch)
+    monkeypatch.setattr(ps, "show_ps", ps_output.show_ps)  # ps.py imported it by name
     app.register(argv)
     app.app(argv, prog_name="stackrun", standalone_mode=False)
     return calls
@@ -63,8 +78,9 @@ def test_fast_path_reads_the_command_line_as_typer_does(argv, monkeypatch):
 
 @pytest.mark.parametrize("argv", LEFT_TO_TYPER, ids=" ".join)
 def test_what_the_fast_path_does_not_understand_goes_to_typer(argv, monkeypatch):
-    monkeypatch.setattr(config_output, "print_config", lambda *args: pytest.fail("ran"))
+    calls = recorded(monkeypatch)
     assert fast.run(argv) is False
+    assert calls == []
 
 
 def test_every_option_of_the_typer_commands_is_known_to_the_fast_path():
@@ -74,7 +90,7 @@ def test_every_option_of_the_typer_commands_is_known_to_the_fast_path():
 
     from stackrun.cli import app
 
-    app.register(["config"])
+    app.register(["--help"])
     group = typer.main.get_command(app.app)
     for verb, parser in fast.PARSERS.items():
         known = {option for action in parser()._actions for option in action.option_strings}
