@@ -18,6 +18,7 @@ import anyio
 import anyio.abc
 
 from stackrun import dirs
+from stackrun.errors import StackrunError
 from stackrun.plan.model import Plan
 from stackrun.runtime.network import hostsfile
 from stackrun.supervisor import graph, ports
@@ -88,8 +89,16 @@ class Supervisor:
         if configure is not None:
             configure(merged.services)
         await anyio.to_thread.run_sync(self.kernel.prepare)
-        await anyio.to_thread.run_sync(hostsfile.refresh, merged.project, merged.services)
+        await self._refresh_hosts(merged)
         await self._republish()
+
+    async def _refresh_hosts(self, plan: Plan) -> None:
+        """Replace /etc/hosts of the instances whose entries changed, running ones too."""
+        pids = {n: r.state.pid for n, r in self.stack.runners.items() if r.state.pid}
+        try:
+            await anyio.to_thread.run_sync(hostsfile.refresh, plan.project, plan.services, pids)
+        except StackrunError as error:
+            self.sink.note(plan.services[0].name, f"/etc/hosts not updated: {error}")
 
     async def _republish(self) -> None:
         """Serve the published ports of the current plan, if they changed."""
