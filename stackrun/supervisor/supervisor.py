@@ -115,9 +115,19 @@ class Supervisor:
     # ------------------------------------------------------------ the control interface
 
     async def ps(self) -> list[InstanceStatus]:
+        return self._statuses()
+
+    def _statuses(self) -> list[InstanceStatus]:
+        """Every instance's status, with the host ports chosen for ephemeral publications."""
         runners = self.stack.runners
-        return [runners[s.name].status() if s.name in runners else describe(s, Lifecycle())
-                for s in self.stack.plan.services]
+        chosen = self._published.chosen() if self._published else {}
+        statuses = [runners[s.name].status() if s.name in runners else describe(s, Lifecycle())
+                    for s in self.stack.plan.services]
+        for status in statuses:
+            status.publishers = [
+                replace(p, PublishedPort=chosen.get((status.name, p.URL, p.TargetPort, p.Protocol), 0))
+                if not p.PublishedPort else p for p in status.publishers]
+        return statuses
 
     async def start(self, services: list[str]) -> None:
         failures = await self.stack.start(graph.select(self.stack.plan, services))
@@ -182,9 +192,7 @@ class Supervisor:
     # ------------------------------------------------------------ state file
 
     def snapshot(self) -> ProjectState:
-        runners = self.stack.runners
-        instances = [runners[s.name].status() if s.name in runners else describe(s, Lifecycle())
-                     for s in self.stack.plan.services]
+        instances = self._statuses()
         return ProjectState(
             project=self.plan.project, supervisor_pid=os.getpid(),
             project_dir=self.plan.project_dir, config_files=self._config_files,
