@@ -193,6 +193,6 @@ Restart = Annotated[
 Mode = Annotated[
     int,
     BeforeValidator(syntax.parse_mode),
-    PlainSerializer(lambda mode: f"{mode:o}", return_type=str),
+    PlainSerializer(syntax.format_mode, return_type=str),
     _text({"type": ["string", "integer"], "description": "octal permission bits: \"1777\""}),
 ]
