@@ -72,9 +72,10 @@ class LiveLogs:
     returns once the thread is done.
     """
 
-    def __init__(self, project: str, printing: PrintOptions, out: BinaryIO, names: Iterable[str] = ()):
+    def __init__(self, project: str, printing: PrintOptions, out: BinaryIO, names: Iterable[str] = (),
+                 width: int = 0):
         self._follower = Follower(dirs.logs_dir(project), names, Window(tail=0))
-        self._printer = Printer(printing)
+        self._printer = Printer(printing, width=width)  # the instances' files appear one by one
         self._printer.add_sources(self._follower.view.sources)
         self._out = out
         self._thread = threading.Thread(target=self._run, name="stackrun-live-logs", daemon=True)
