@@ -34,7 +34,10 @@ def register(app: typer.Typer) -> None:
         services: ServicesOption = False,
         quiet: QuietOption = False,
     ) -> None:
-        """Print the stack after interpolation, merging and normalisation; exit 1 on errors."""
+        """Print the stack after interpolation, merging and normalisation; exit 1 on errors.
+
+        A literal `$` is printed as `$$` (as Compose does), so the output reads back the same.
+        """
         _config(project_options(ctx, files, project_name, profiles), output, services, quiet)
 
     @app.command("validate")
@@ -64,8 +67,10 @@ def _config(opts, output: Format, services: bool, quiet: bool) -> None:
     if services:
         typer.echo("\n".join(_start_order(stack)))
         return
+    from stackrun.spec.interpolate import escape_values
+
     data = stack.model_dump(mode="json", by_alias=True, exclude_unset=True)
-    typer.echo(_render(data, output), nl=False)
+    typer.echo(_render(escape_values(data), output), nl=False)
 
 
 def _start_order(stack) -> list[str]:

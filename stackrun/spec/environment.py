@@ -8,7 +8,7 @@ or is left out when there is none, as in Compose.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -31,21 +31,28 @@ def project_environment(project_dir: Path, environ: Mapping[str, str], report: R
     return values
 
 
-def resolve_service_environments(tree: LDict, env: Mapping[str, str], report: Report) -> None:
-    """Replace each service's `environment` by env_file + environment, values resolved."""
+def resolve_service_environments(
+    tree: LDict, env: Mapping[str, str], report: Report, skip: Collection[str] = ()
+) -> None:
+    """Replace each service's `environment` by env_file + environment, values resolved.
+
+    The env files of the services in `skip` (inactive ones) are not read, as in Compose:
+    a missing file only matters to a service that runs.
+    """
     services = tree.get("services")
     if not isinstance(services, LDict):
         return
     for name, service in services.items():
         if isinstance(service, LDict):
-            _resolve_service(name, service, env, report)
+            _resolve_service(name, service, env, report, read_files=name not in skip)
 
 
-def _resolve_service(name: str, service: LDict, env: Mapping[str, str], report: Report) -> None:
+def _resolve_service(name: str, service: LDict, env: Mapping[str, str], report: Report,
+                     read_files: bool) -> None:
     declared = service.get("environment")
     merged = LDict(declared.location if isinstance(declared, LDict) else service.at("environment"))
     env_files = service.get("env_file")
-    if isinstance(env_files, LList):
+    if isinstance(env_files, LList) and read_files:
         for index, entry in enumerate(env_files):
             _add_env_file(merged, entry, env, report, ("services", name, "env_file", index),
                           env_files.at(index))

@@ -30,6 +30,25 @@ def substitute(text: str, env: Mapping[str, str], unset: list[str] | None = None
     return result
 
 
+def escape(text: str) -> str:
+    """`text` written so that interpolation gives it back: every `$` doubled."""
+    return text.replace("$", "$$")
+
+
+def escape_values(data: Any) -> Any:
+    """A copy of a plain tree (as `model_dump` gives) with every string value escaped.
+
+    What `config` prints, so that its output read again means the same. Compose
+    doubles every `$` of its output, keys too; keys are never interpolated, so
+    here they are printed as they are.
+    """
+    if isinstance(data, dict):
+        return {key: escape_values(value) for key, value in data.items()}
+    if isinstance(data, list):
+        return [escape_values(item) for item in data]
+    return escape(data) if isinstance(data, str) else data
+
+
 def interpolate_tree(tree: Any, env: Mapping[str, str], report: Report) -> Any:
     """Expand every string value of a file's tree in place; returns the tree."""
     return _walk(tree, (), tree, env, report)

@@ -2,8 +2,11 @@
 
     find files -> project environment (.env) -> read (YAML with positions)
     -> interpolate -> normalise (per file) -> merge -> name the project
-    -> select profiles -> reject what cannot apply -> service environments
-    -> validate (pydantic) -> cross-check
+    -> find the inactive services -> reject what cannot apply -> service environments
+    -> validate (pydantic) -> keep the active services -> cross-check
+
+Like Compose, every service is validated, also one whose profiles are all inactive;
+only the active ones are kept, read their env_file and are cross-checked.
 
 Every step reports into one `Report`; `load` raises one `SpecError` carrying every
 problem found, each located in the user's file. Reads files, never os.environ: the
@@ -12,6 +15,7 @@ caller passes the environment in `LoadOptions`.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -48,12 +52,13 @@ def load(options: LoadOptions, warnings: list[Diagnostic] | None = None) -> Stac
         normalize_file(tree, str(path.parent), env, report)
     merged = merge_files(trees)
     name = project_name(options.project_name, env, merged, project_dir, report)
-    disabled = select_profiles(merged, project.active_profiles(options.profiles, env))
+    disabled = inactive_services(merged, project.active_profiles(options.profiles, env))
     check_unsupported(merged, report)
-    resolve_service_environments(merged, env, report)
+    resolve_service_environments(merged, env, report, skip=disabled)
     extra = {"name": name, "project_dir": str(project_dir), "files": tuple(map(str, files))}
     stack = validate(merged, extra, report)
     if stack is not None:
+        stack = without_services(stack, disabled)
         cross_check(stack, merged, disabled, report)
     report.raise_errors()
     if warnings is not None:
@@ -101,18 +106,24 @@ def project_name(explicit: str | None, env, tree: LDict, project_dir: Path, repo
     return candidate.name
 
 
-def select_profiles(tree: LDict, active: frozenset[str]) -> dict[str, tuple[str, ...]]:
-    """Drop the services whose profiles are all inactive; return them with their profiles."""
+def inactive_services(tree: LDict, active: frozenset[str]) -> dict[str, tuple[str, ...]]:
+    """The services whose profiles are all inactive, with their profiles."""
     services = tree.get("services")
     if not isinstance(services, LDict):
         return {}
-    disabled = {}
-    for name, service in list(services.items()):
-        profiles = _profiles_of(service)
-        if not project.is_enabled(profiles, active):
-            disabled[name] = tuple(profiles)
-            del services[name]
-    return disabled
+    return {
+        name: tuple(profiles)
+        for name, service in services.items()
+        if not project.is_enabled(profiles := _profiles_of(service), active)
+    }
+
+
+def without_services(stack: Stack, names: Mapping[str, Any]) -> Stack:
+    """The validated stack with only the services not in `names` (validated already)."""
+    if not names:
+        return stack
+    kept = {name: service for name, service in stack.services.items() if name not in names}
+    return stack.model_copy(update={"services": kept})
 
 
 def _profiles_of(service: Any) -> list[str]:
@@ -120,7 +131,6 @@ def _profiles_of(service: Any) -> list[str]:
     if isinstance(profiles, list):
         return [p for p in profiles if isinstance(p, str)]
     return []
-
 
 
 def load_project_name(options: LoadOptions) -> str:

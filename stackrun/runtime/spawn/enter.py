@@ -19,12 +19,14 @@ import os
 from stackrun.plan.model import ServicePlan
 from stackrun.runtime.spawn.child import drop_privileges
 from stackrun.runtime.spawn.namespaces import cgroup_entry, join
+from stackrun.runtime.spawn.protocol import step
 
 
 def enter(target_pid: int, cgroup_procs: tuple[str, ...] = (), plan: ServicePlan | None = None
           ) -> None:
     join(target_pid, cgroup_entry(tuple(cgroup_procs)).to_write(born_in_unified=False))
-    pid = os.fork()
+    with step("fork"):  # EAGAIN: the instance is at its pids limit
+        pid = os.fork()
     if pid:
         _, status = os.waitpid(pid, 0)
         code = os.waitstatus_to_exitcode(status)

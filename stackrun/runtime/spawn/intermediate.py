@@ -14,7 +14,7 @@ from typing import NoReturn
 
 from stackrun.runtime.spawn import child
 from stackrun.runtime.spawn.namespaces import join
-from stackrun.runtime.spawn.protocol import Channel
+from stackrun.runtime.spawn.protocol import Channel, step
 from stackrun.runtime.spawn.requests import JoinRequest
 
 
@@ -23,7 +23,8 @@ def run_join(request: JoinRequest, channel: Channel, cgroup_files: tuple[str, ..
     """`cgroup_files`: what it still writes "0" to (CgroupEntry.to_write)."""
     def body() -> None:
         join(request.target_pid, cgroup_files)
-        pid = os.fork()
+        with step("fork"):  # EAGAIN: the instance is at its pids limit
+            pid = os.fork()
         if pid == 0:
             child.run_joined(request, channel, stdio)
         channel.service_forked(pid)

@@ -70,6 +70,27 @@ def test_config_yaml_output_loads_again(tmp_path):
     assert second.stdout == first.stdout
 
 
+@pytest.mark.parametrize("output", ["yaml", "json"])
+def test_config_keeps_literal_dollars_escaped_so_its_output_loads_the_same(tmp_path, output):
+    """`$$HOME` in the file (and a `$` coming from a variable) print as `$$`, like Compose."""
+    (tmp_path / ".env").write_text("SECRET='pa$word'\n")
+    (tmp_path / "stack.yaml").write_text(textwrap.dedent("""
+        services:
+          app:
+            command: [sh, -c, 'echo $$HOME $${X:-y}']
+            environment: {PASSWORD: "${SECRET}", PRICE: "5$$"}
+    """))
+    first = run("config", "--format", output, cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    assert "echo $$HOME $${X:-y}" in first.stdout and "pa$$word" in first.stdout
+    assert "5$$" in first.stdout and "5$$$$" not in first.stdout
+    (tmp_path / "stack.yaml").write_text(first.stdout)
+    (tmp_path / ".env").unlink()
+    second = run("config", "--format", output, cwd=tmp_path)
+    assert second.returncode == 0, second.stderr
+    assert second.stdout == first.stdout
+
+
 def test_services_in_start_order():
     done = run("config", "--services", "-f", str(WEBAPP))
     assert done.stdout.split() == ["store", "api", "worker"]

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from stackrun.spec.interpolate import InterpolationError, substitute
+from stackrun.spec.interpolate import InterpolationError, escape, escape_values, substitute
 
 ENV = {"SET": "value", "EMPTY": "", "OTHER": "other"}
 
@@ -113,3 +115,15 @@ def test_interpolated_numbers_and_booleans_are_typed_by_the_model(stack_dir):
     )
     api, web = stack.services["api"], stack.services["web"]
     assert (api.scale, api.read_only, web.ports[0].published) == (3, True, 8080)
+
+
+@given(st.text(alphabet=st.sampled_from("$${}:-?+ab_1"), max_size=30))
+def test_an_escaped_value_interpolates_back_to_itself(text):
+    assert substitute(escape(text), {"a": "X", "ab": "Y", "b": ""}) == text
+
+
+def test_escape_values_doubles_dollars_in_values_not_keys():
+    data = {"environment": {"A$": "$HOME", "B": "x"}, "command": ["sh", "-c", "echo $$1"], "n": 1}
+    assert escape_values(data) == {
+        "environment": {"A$": "$$HOME", "B": "x"}, "command": ["sh", "-c", "echo $$$$1"], "n": 1,
+    }

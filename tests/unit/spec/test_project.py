@@ -100,6 +100,48 @@ def test_dependency_on_a_disabled_service(stack_dir):
     assert list(stack_dir.load(optional).services) == ["web"]
 
 
+INACTIVE_INVALID = """
+services:
+  web: {command: x}
+  debug:
+    command: x
+    profiles: [debug]
+    restrat: always
+    mem_limit: lots
+"""
+
+
+def test_a_service_in_an_inactive_profile_is_still_validated(stack_dir):
+    """Compose validates every service; profiles only choose which ones run."""
+    assert stack_dir.errors(INACTIVE_INVALID) == [
+        "stack.yaml:6:5: services.debug.restrat: unknown key; did you mean 'restart'?",
+        "stack.yaml:7:5: services.debug.mem_limit: 'lots' is not a size; write e.g. 512m, 1g "
+        "or a number of bytes",
+    ]
+
+
+def test_an_inactive_service_is_not_planned_and_its_env_file_not_read(stack_dir):
+    text = """
+    services:
+      web: {command: x}
+      debug: {command: x, profiles: [debug], env_file: missing.env, environment: [A=1]}
+    """
+    stack = stack_dir.load(text)
+    assert list(stack.services) == ["web"]
+    assert stack.model_dump(mode="json", by_alias=True, exclude_unset=True)["services"] == {
+        "web": {"command": ["x"]}
+    }
+    assert stack_dir.errors(text, profiles=("debug",)) == [
+        "stack.yaml:3:42: services.debug.env_file[0]: env file missing.env not found "
+        "(add required: false to allow that)"
+    ]
+
+
+def test_an_unsupported_key_in_an_inactive_service_is_reported(stack_dir):
+    text = "services:\n  web: {command: x}\n  b: {command: x, profiles: [b], build: .}\n"
+    assert [line.split(": ", 2)[1] for line in stack_dir.errors(text)] == ["services.b.build"]
+
+
 def test_discovery_searches_upward_and_adds_the_override(tmp_path):
     (tmp_path / "compose.yaml").write_text(SIMPLE)
     (tmp_path / "compose.override.yaml").write_text("services:\n  a:\n    user: '1'\n")

@@ -1,0 +1,128 @@
+"""A stack that a whole test module drives through the CLI of this checkout: written and
+started once, observed by several tests, taken down once.
+
+    with stack_project("faults") as stack:        # unique name, private run/data roots
+        stack.write(text, {"hog.py": source})     # stack.yaml and helper files
+        stack.run("up", "-d")
+        stack.statuses()["api"].state             # from the supervisor, over its socket
+    # leaving: `down -t 1` if the project is still up, then the leak check of the
+    # `project` fixture (anything left is swept away, then reported as a failure)
+
+Its directory lives under /var/tmp, not /tmp: every service has a private /tmp.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import tempfile
+import time
+import uuid
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Callable, Iterator
+
+import pytest
+
+from stackrun import dirs
+from tests.conftest import Project
+from tests.helpers.leaks import leaks
+
+
+@dataclass
+class StackCli:
+    project: Project
+    directory: Path
+
+    @property
+    def file(self) -> Path:
+        return self.directory / "stack.yaml"
+
+    def write(self, text: str, files: dict[str, str] | None = None) -> None:
+        self.file.write_text(f"name: {self.project.name}\n{text}")
+        for name, content in (files or {}).items():
+            (self.directory / name).write_text(content)
+
+    def argv(self, *args: str) -> list[str]:
+        return self.project.cli("-f", str(self.file), "-p", self.project.name, *args)
+
+    def run(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess:
+        return subprocess.run(self.argv(*args), env=self.project.env(), capture_output=True,
+                              text=True, timeout=timeout, cwd=self.directory)
+
+    def popen(self, *args: str) -> subprocess.Popen:
+        return subprocess.Popen(self.argv(*args), env=self.project.env(), text=True,
+                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                cwd=self.directory, start_new_session=True)
+
+    def statuses(self) -> dict:
+        """Instance name -> InstanceStatus, asked of the supervisor (or read from disk)."""
+        from stackrun.control import blocking, connect
+
+        handle = connect(self.project.name)
+        try:
+            return {s.name: s for s in blocking.run(handle.ps())}
+        finally:
+            getattr(handle, "close", lambda: None)()
+
+    def wait(self, predicate: Callable[[dict], bool], timeout: float = 20) -> dict:
+        """Poll the statuses until `predicate(statuses)` holds; fail after `timeout`."""
+        deadline = time.monotonic() + timeout
+        while True:
+            statuses = self.statuses()
+            if predicate(statuses):
+                return statuses
+            if time.monotonic() > deadline:
+                raise AssertionError(f"timed out; last statuses: {statuses}")
+            time.sleep(0.05)
+
+    def log(self, service: str) -> list[dict]:
+        """Every stored line of `service` (`logs --format json`), with `epoch` added."""
+        done = self.run("logs", "--format", "json", service)
+        assert done.returncode == 0, done.stderr
+        lines = [json.loads(text) for text in done.stdout.splitlines()]
+        for line in lines:
+            line["epoch"] = epoch(line["time"])
+        return lines
+
+    def down(self, *args: str) -> subprocess.CompletedProcess:
+        return self.run("down", *args)
+
+
+def epoch(rfc3339: str) -> float:
+    """'2024-05-01T12:00:00.123456789Z' -> Unix time (3.11's fromisoformat stops at µs)."""
+    whole, _, fraction = rfc3339.rstrip("Z").partition(".")
+    return datetime.fromisoformat(whole + "+00:00").timestamp() + float(f"0.{fraction or 0}")
+
+
+@contextmanager
+def stack_project(label: str) -> Iterator[StackCli]:
+    name = f"t{uuid.uuid4().hex[:10]}"
+    base = Path(tempfile.mkdtemp(prefix=f"stackrun-{label}-{name}-", dir="/var/tmp"))
+    base.chmod(0o755)  # services running as another user read their files from here
+    project = Project(name, base / "run", base / "data")
+    stack = StackCli(project, base / "project")
+    stack.directory.mkdir(mode=0o755)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("STACKRUN_RUN_DIR", str(project.run_root))
+        patch.setenv("STACKRUN_DATA_DIR", str(project.data_root))
+        try:
+            yield stack
+        finally:
+            _clean(stack, base)
+
+
+def _clean(stack: StackCli, base: Path) -> None:
+    name = stack.project.name
+    if dirs.run_dir(name).exists():
+        stack.down("-t", "1")
+    left = leaks(name)
+    if left:
+        from stackrun.runtime.teardown import sweep
+
+        sweep(name)
+    shutil.rmtree(base, ignore_errors=True)
+    assert not left, "kernel objects leaked by the test:\n  " + "\n  ".join(left)
