@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers.figures import figures, pytest_terminal_summary  # noqa: F401 (fixture, hook)
 from tests.helpers.leaks import leaks
 
 REPO = Path(__file__).resolve().parent.parent
