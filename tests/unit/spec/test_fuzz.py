@@ -116,7 +116,7 @@ def _mutate(document, path, action, value):
     return document
 
 
-@settings(max_examples=fuzzing.examples(300), deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=fuzzing.examples(150), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data(), environ=environments)
 def test_mutated_examples(tmp_path_factory, figures, data, environ):
     example = data.draw(st.sampled_from(EXAMPLES), label="example")
@@ -168,7 +168,7 @@ ALIAS_SHAPES = [
 ]
 
 
-@settings(max_examples=fuzzing.examples(60), deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=fuzzing.examples(25), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(shape=st.sampled_from(ALIAS_SHAPES), size=st.integers(1, 12))
 def test_aliases_anchors_and_bombs(tmp_path_factory, figures, shape, size):
     path = tmp_path_factory.mktemp("fuzz") / "stack.yaml"
@@ -235,7 +235,7 @@ def test_bytes_that_are_not_utf8(tmp_path_factory, figures, data):
 MERGE_TAGS = st.sampled_from(["", "!reset ", "!override "])
 
 
-@settings(max_examples=fuzzing.examples(120), deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=fuzzing.examples(80), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data(), environ=environments)
 def test_multiple_files_merge(tmp_path_factory, figures, data, environ):
     example = data.draw(st.sampled_from(EXAMPLES), label="example")
