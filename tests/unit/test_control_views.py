@@ -25,6 +25,7 @@ Gid:\t65534\t65534\t65534\t65534
 NSpid:\t4242\t7
 CapBnd:\t00000000a80425fb
 NoNewPrivs:\t1
+Seccomp:\t2
 """
 
 
@@ -32,7 +33,7 @@ def test_status_gives_the_pid_in_each_namespace_and_the_privileges():
     status = procfs.parse_status(STATUS)
     assert (status.name, status.ppid, status.uid, status.gid) == ("sleep", 812, 65534, 65534)
     assert status.ns_pids == (4242, 7)
-    assert status.cap_bounding == 0xA80425FB and status.no_new_privs
+    assert status.cap_bounding == 0xA80425FB and status.no_new_privs and status.seccomp
 
 
 def test_stat_survives_a_command_with_spaces_and_parentheses():
