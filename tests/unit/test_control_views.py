@@ -3,6 +3,7 @@ stats arithmetic, the JSON shapes of ps / events / ls."""
 
 from __future__ import annotations
 
+import os
 import time
 import types
 
@@ -89,6 +90,19 @@ def a_state() -> ProjectState:
         "web", supervisor_pid=2**22 + 1, started_at=time.time(),  # no such pid
         instances=[InstanceStatus("api", "api", 1, state="running", pid=None, cgroup="stackrun-web/api"),
                    InstanceStatus("worker-1", "worker", 1, state="exited", exit_code=0)])
+
+
+def test_a_killed_supervisor_not_yet_reaped_is_gone_not_silent():
+    pid = os.fork()
+    if pid == 0:
+        os._exit(0)  # a zombie until waited for, as a SIGKILLed supervisor under a slow init
+    try:
+        os.waitid(os.P_PID, pid, os.WEXITED | os.WNOWAIT)  # exited, still unreaped
+        zombie = ProjectState("web", supervisor_pid=pid, started_at=time.time())
+        assert not Offline("web", zombie).supervisor_alive
+        assert Offline("web", ProjectState("web", os.getpid(), started_at=time.time())).supervisor_alive
+    finally:
+        os.waitpid(pid, 0)
 
 
 def test_offline_project_reads_the_state_and_says_what_needs_a_supervisor():
