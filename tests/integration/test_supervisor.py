@@ -111,9 +111,21 @@ def test_optional_dependency_that_fails_does_not_block(project):
     assert [f for f in failures if f.startswith("cache:")]  # reported, not hidden
 
 
-async def stop_and_time(supervisor, name):
+def catches(pid: int | None, signal: int) -> bool:
+    """The process has a handler for `signal` (its shell ran `trap`): as PID 1 of its
+    namespace it would ignore the signal before that."""
+    try:
+        status = open(f"/proc/{pid}/status").read()
+    except (OSError, TypeError):
+        return False
+    mask = next(line.split()[1] for line in status.splitlines() if line.startswith("SigCgt:"))
+    return bool(int(mask, 16) >> (signal - 1) & 1)
+
+
+async def stop_and_time(supervisor, name, caught: int | None = None):
     await supervisor.up(UpRequest())
-    assert await wait_for(supervisor, lambda s: phase(s, name) == "running")
+    assert await wait_for(supervisor, lambda s: phase(s, name) == "running"
+                          and (caught is None or catches(s.stack.runners[name].state.pid, caught)))
     started = time.monotonic()
     await supervisor.stop([name])
     took = time.monotonic() - started
@@ -126,7 +138,7 @@ def test_graceful_stop_uses_stop_signal(project):
     argv = ("sh", "-c", "trap 'exit 7' INT; while :; do sleep 0.05; done")
     stack = plan(project.name, service(project.name, "app", *argv, stop_signal=2,
                                        stop_grace_period=5))
-    took, code, left = run_supervised(stack, stop_and_time, "app")
+    took, code, left = run_supervised(stack, stop_and_time, "app", 2)
     assert code == 7 and took < 2 and left == []
 
 
