@@ -84,11 +84,12 @@ def _plan(opts):
     from stackrun.cli.project import load_plan, project_name
     from stackrun.plan.build import HostFacts
     from stackrun.plan.names import ProjectNames
-    from stackrun.runtime.network.host import taken_subnets
+    from stackrun.runtime.network.host import link_addresses, taken_subnets
 
     name = project_name(opts)
     facts = HostFacts(data_dir=str(dirs.data_dir(name)),
-                      taken_subnets=taken_subnets(ProjectNames(name)))
+                      taken_subnets=taken_subnets(ProjectNames(name)),
+                      existing_bridges=link_addresses())
     return load_plan(opts, facts)
 
 

@@ -37,8 +37,9 @@ class Offline:
 
     @property
     def supervisor_alive(self) -> bool:
-        """The recorded supervisor still runs (and its pid was not reused since)."""
-        if self.state is None:
+        """The recorded supervisor still runs (and its pid was not reused since). A killed
+        one stays a zombie until its new parent reaps it, which a slow init may delay."""
+        if self.state is None or not procfs.alive(self.state.supervisor_pid):
             return False
         started = procfs.started_at(self.state.supervisor_pid)
         return started is not None and started <= self.state.started_at + 1.0

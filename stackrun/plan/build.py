@@ -142,6 +142,12 @@ class _InstanceBuilder:
     def __init__(self, stack: Stack, facts: HostFacts, names: ProjectNames, layout: NetworkLayout):
         self.stack, self.facts, self.names, self.layout = stack, facts, names, layout
 
+    def _reached_through(self, spec: Service, attachments):
+        """The attachments its published ports are forwarded to: network_mode service:X
+        shares X's network namespace, so X's address reaches it."""
+        peer = _peer(self.stack, spec)
+        return self.layout.attachments.get(peer, ()) if peer else attachments
+
     def instance(self, service: str, replica: int, replicas: int) -> ServicePlan:
         spec = self.stack.services[service]
         name = instance_name(service, replica, replicas)
@@ -165,6 +171,7 @@ class _InstanceBuilder:
             init=bool(spec.init),
             capabilities=capabilities(spec.cap_add, spec.cap_drop),
             no_new_privileges="no-new-privileges:false" not in spec.security_opt,
+            seccomp="seccomp=unconfined" not in spec.security_opt,
             stop_signal=syntax.signal_number(spec.stop_signal or "SIGTERM"),
             stop_grace_period=spec.stop_grace_period if spec.stop_grace_period is not None else 10.0,
             network_mode=_network_mode(spec),
@@ -172,7 +179,7 @@ class _InstanceBuilder:
             networks=attachments,
             hosts=self.layout.hosts.get(name, ()),
             dns=spec.dns,
-            ports=ports(spec, attachments),
+            ports=ports(spec, self._reached_through(spec, attachments)),
             restart=restart(spec),
             healthcheck=healthcheck(spec),
             depends_on=_dependencies(spec),

@@ -51,10 +51,18 @@ MNT_DETACH = 0x2
 # mount_setattr(2).
 AT_RECURSIVE = 0x8000
 AT_EMPTY_PATH = 0x1000
+AT_FDCWD = -100
 MOUNT_ATTR_RDONLY = 0x1
+
+# open_tree(2) / move_mount(2).
+OPEN_TREE_CLONE = 0x1
+OPEN_TREE_CLOEXEC = 0o2000000
+MOVE_MOUNT_F_EMPTY_PATH = 0x4
 
 # prctl(2) options.
 PR_SET_PDEATHSIG = 1
+PR_SET_SECCOMP = 22
+SECCOMP_MODE_FILTER = 2
 PR_CAPBSET_READ = 23
 PR_CAPBSET_DROP = 24
 PR_SET_CHILD_SUBREAPER = 36
@@ -72,9 +80,9 @@ CLOSE_RANGE_CLOEXEC = 1 << 2
 
 _SYSCALLS = {  # only the calls glibc 2.36 does not wrap
     "x86_64": {"pivot_root": 155, "clone3": 435, "close_range": 436, "openat2": 437,
-               "mount_setattr": 442},
+               "mount_setattr": 442, "open_tree": 428, "move_mount": 429},
     "aarch64": {"pivot_root": 41, "clone3": 435, "close_range": 436, "openat2": 437,
-                "mount_setattr": 442},
+                "mount_setattr": 442, "open_tree": 428, "move_mount": 429},
 }
 _NR = _SYSCALLS.get(platform.machine(), {})
 
@@ -197,6 +205,28 @@ def mount_setattr(dir_fd: int, path: str, attr_set: int = 0, attr_clr: int = 0,
              ctypes.byref(attr), ctypes.c_size_t(ctypes.sizeof(attr)), path=path or None)
 
 
+def open_tree_clone(path: str) -> int:
+    """A detached copy of the mount at `path` (a bind of it), as a close-on-exec fd that
+    move_mount() can attach in another mount namespace."""
+    return _syscall("open_tree", ctypes.c_int(AT_FDCWD), _bytes(path),
+                    ctypes.c_uint(OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC), path=path)
+
+
+def move_mount(tree_fd: int, target: str) -> None:
+    """Attach the detached mount `tree_fd` at `target` of the caller's mount namespace."""
+    _syscall("move_mount", ctypes.c_int(tree_fd), b"", ctypes.c_int(AT_FDCWD),
+             _bytes(target), ctypes.c_uint(MOVE_MOUNT_F_EMPTY_PATH), path=target)
+
+
+RENAME_EXCHANGE = 0x2
+
+
+def rename_exchange(first: str, second: str) -> None:
+    """Swap two names atomically (renameat2 RENAME_EXCHANGE); both stay linked."""
+    _check(_libc.renameat2(AT_FDCWD, _bytes(first), AT_FDCWD, _bytes(second),
+                           ctypes.c_uint(RENAME_EXCHANGE)), first)
+
+
 def is_child_subreaper() -> bool:
     value = ctypes.c_int(0)
     _check(_libc.prctl(ctypes.c_int(PR_GET_CHILD_SUBREAPER), ctypes.byref(value)))
@@ -207,6 +237,20 @@ def close_range_cloexec(first: int) -> None:
     """Mark every fd from `first` up close-on-exec (one call, whatever RLIMIT_NOFILE is)."""
     _syscall("close_range", ctypes.c_uint(first), ctypes.c_uint(0xFFFFFFFF),
              ctypes.c_uint(CLOSE_RANGE_CLOEXEC))
+
+
+class _SockFprog(ctypes.Structure):
+    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+
+
+def set_seccomp_filter(program: bytes) -> None:
+    """Install `program` (struct sock_filter entries, 8 bytes each) as a seccomp filter
+    of the calling thread; inherited across fork and exec, never removed. The kernel
+    asks for no_new_privs or CAP_SYS_ADMIN."""
+    code = ctypes.create_string_buffer(program, len(program))
+    fprog = _SockFprog(len(program) // 8, ctypes.addressof(code))
+    _check(_libc.prctl(ctypes.c_int(PR_SET_SECCOMP), ctypes.c_ulong(SECCOMP_MODE_FILTER),
+                       ctypes.byref(fprog), ctypes.c_ulong(0), ctypes.c_ulong(0)))
 
 
 class _Rlimit(ctypes.Structure):

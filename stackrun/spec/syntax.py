@@ -148,6 +148,11 @@ def parse_mode(value: Any) -> int:
     return mode
 
 
+def format_mode(mode: int) -> str:
+    """A mode as `config` prints it: octal digits ("1777")."""
+    return f"{mode:o}"
+
+
 # ---------------------------------------------------------------- ports
 
 

@@ -81,6 +81,8 @@ def bindings(services: Iterable[ServicePlan]) -> list[Binding]:
             if not port.target_address:
                 continue  # on no network the host reaches (internal, none, host): nothing to forward
             key = (port.host_ip, port.host_port, port.protocol)
+            if not port.host_port:  # ephemeral: a port of its own per instance and target
+                key += (service.name, port.target_port)
             binding = found.setdefault(key, Binding(service.service, port, []))
             if binding.service != service.service:
                 raise PortConflict(service.service, port, f"services.{binding.service} publishes it too")
@@ -110,6 +112,14 @@ class Published:
         self.bindings = bindings
         self.sockets = _bind_all(bindings)
         self._scope = anyio.CancelScope()
+
+    def chosen(self) -> dict[tuple[str, str, int, str], int]:
+        """(instance, host address, target port, protocol) -> the host port the kernel
+        chose for an ephemeral (host port 0) publication."""
+        return {(t.instance, b.port.host_ip, b.port.target_port, b.port.protocol):
+                sock.getsockname()[1]
+                for b, sock in zip(self.bindings, self.sockets) if not b.port.host_port
+                for t in b.targets}
 
     async def run(self, *, task_status=anyio.TASK_STATUS_IGNORED) -> None:
         try:

@@ -140,6 +140,7 @@ class InstanceRunner:
         except StackrunError:
             return  # no memory controller: the exit path still compares the counts
         with watch:
+            await self._check_oom()  # a kill before the eventfd was registered sends no event
             while True:
                 await anyio.wait_readable(watch.fileno())
                 watch.drain()

@@ -18,6 +18,7 @@ import anyio
 import anyio.abc
 
 from stackrun import dirs
+from stackrun.errors import StackrunError
 from stackrun.plan.model import Plan
 from stackrun.runtime.network import hostsfile
 from stackrun.supervisor import graph, ports
@@ -88,8 +89,16 @@ class Supervisor:
         if configure is not None:
             configure(merged.services)
         await anyio.to_thread.run_sync(self.kernel.prepare)
-        await anyio.to_thread.run_sync(hostsfile.refresh, merged.project, merged.services)
+        await self._refresh_hosts(merged)
         await self._republish()
+
+    async def _refresh_hosts(self, plan: Plan) -> None:
+        """Replace /etc/hosts of the instances whose entries changed, running ones too."""
+        pids = {n: r.state.pid for n, r in self.stack.runners.items() if r.state.pid}
+        try:
+            await anyio.to_thread.run_sync(hostsfile.refresh, plan.project, plan.services, pids)
+        except StackrunError as error:
+            self.sink.note(plan.services[0].name, f"/etc/hosts not updated: {error}")
 
     async def _republish(self) -> None:
         """Serve the published ports of the current plan, if they changed."""
@@ -106,9 +115,19 @@ class Supervisor:
     # ------------------------------------------------------------ the control interface
 
     async def ps(self) -> list[InstanceStatus]:
+        return self._statuses()
+
+    def _statuses(self) -> list[InstanceStatus]:
+        """Every instance's status, with the host ports chosen for ephemeral publications."""
         runners = self.stack.runners
-        return [runners[s.name].status() if s.name in runners else describe(s, Lifecycle())
-                for s in self.stack.plan.services]
+        chosen = self._published.chosen() if self._published else {}
+        statuses = [runners[s.name].status() if s.name in runners else describe(s, Lifecycle())
+                    for s in self.stack.plan.services]
+        for status in statuses:
+            status.publishers = [
+                replace(p, PublishedPort=chosen.get((status.name, p.URL, p.TargetPort, p.Protocol), 0))
+                if not p.PublishedPort else p for p in status.publishers]
+        return statuses
 
     async def start(self, services: list[str]) -> None:
         failures = await self.stack.start(graph.select(self.stack.plan, services))
@@ -173,9 +192,7 @@ class Supervisor:
     # ------------------------------------------------------------ state file
 
     def snapshot(self) -> ProjectState:
-        runners = self.stack.runners
-        instances = [runners[s.name].status() if s.name in runners else describe(s, Lifecycle())
-                     for s in self.stack.plan.services]
+        instances = self._statuses()
         return ProjectState(
             project=self.plan.project, supervisor_pid=os.getpid(),
             project_dir=self.plan.project_dir, config_files=self._config_files,

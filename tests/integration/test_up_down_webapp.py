@@ -63,7 +63,20 @@ def cgroup_file(pid: int, controller: str, names: tuple[str, ...]) -> str:
     raise AssertionError(f"no {names} for pid {pid}")
 
 
-def test_every_service_runs_isolated_with_its_limits(webapp):
+def cgroup_path(pid: int) -> str:
+    line = next(x for x in Path(f"/proc/{pid}/cgroup").read_text().splitlines()
+                if x.split(":")[1].split(",").count("memory") or x.startswith("0::"))
+    return line.split(":", 2)[2]
+
+
+def stackrun_exec(project, service: str, *argv: str) -> str:
+    done = subprocess.run([*project.cli("-p", project.name, "exec", "-T", service, *argv)],
+                          env=project.env(), capture_output=True, text=True, timeout=30)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_every_service_runs_isolated_with_its_limits(project, webapp):
     webapp, port = webapp
     assert set(webapp) == {"store", "api", "worker"}
     for name, status in webapp.items():
@@ -73,12 +86,12 @@ def test_every_service_runs_isolated_with_its_limits(webapp):
         memory, pids = LIMITS[name]
         assert int(cgroup_file(status.pid, "memory", ("memory.limit_in_bytes", "memory.max"))) == memory
         assert int(cgroup_file(status.pid, "pids", ("pids.max",))) == pids
-        hostname = subprocess.run(["nsenter", "-t", str(status.pid), "-u", "hostname"],
-                                  capture_output=True, text=True, check=True).stdout.strip()
-        assert hostname == name
-        seen = subprocess.run(["nsenter", "-t", str(status.pid), "-p", "-m", "ls", "/proc"],
-                              capture_output=True, text=True, check=True).stdout.split()
-        assert "1" in seen and len([p for p in seen if p.isdigit()]) < 10  # its own, only
+        assert cgroup_path(status.pid).endswith(f"/{name}")  # a cgroup of its own
+        assert stackrun_exec(project, name, "hostname").strip() == name
+        seen = stackrun_exec(project, name, "ps", "-e", "-o", "pid=,comm=").splitlines()
+        commands = [line.split(None, 1)[1] for line in seen]
+        assert seen[0].split()[0] == "1" and commands[0] == "python3", seen  # the service
+        assert sorted(commands[1:]) == ["ps"], seen  # and the `ps` exec'd in: nothing else
     assert webapp["store"].health == webapp["api"].health == "healthy"
     quota = cgroup_file(webapp["store"].pid, "cpu", ("cpu.cfs_quota_us", "cpu.max"))
     assert quota.split()[0] == "50000"  # cpus: "0.5" over a 100 ms period

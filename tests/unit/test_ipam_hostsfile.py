@@ -1,5 +1,6 @@
-"""runtime.network.hostsfile: rendering, and rewriting a file that is bind-mounted
-(same inode, never empty or half-written for a reader). Plain files, no root."""
+"""runtime.network.hostsfile: rendering, and replacing the file (never empty or
+half-written for a reader). Plain files, no root; the rebind inside a running
+instance is tested in tests/integration/test_network_cli.py."""
 
 from __future__ import annotations
 
@@ -24,16 +25,15 @@ def test_render_lists_one_line_per_entry():
     assert text.startswith("#") and "127.0.0.1\tlocalhost\n10.89.0.2\tapi\n" in text
 
 
-def test_rewrite_keeps_the_inode_and_the_reader_sees_the_new_entries(tmp_path):
+def test_a_rewrite_replaces_the_file_and_an_open_reader_keeps_the_old_text(tmp_path):
     path = tmp_path / "hosts"
     hostsfile.write(path, hostsfile.render(LARGE))
-    inode = path.stat().st_ino
-    hostsfile.write(path, hostsfile.render(SMALL))  # shorter: padded, not truncated
-    assert path.stat().st_ino == inode
+    with open(path) as old:
+        hostsfile.write(path, hostsfile.render(SMALL))
+        assert entries_in(old.read()) == LARGE  # never changed under a reader
     assert entries_in(path.read_text()) == SMALL
-    hostsfile.write(path, hostsfile.render(LARGE + SMALL))  # longer: grows in place
-    assert path.stat().st_ino == inode
-    assert entries_in(path.read_text()) == LARGE + SMALL
+    assert oct(path.stat().st_mode & 0o777) == "0o644"
+    assert [p.name for p in tmp_path.iterdir()] == ["hosts"]  # no temporary left
 
 
 def test_a_reader_never_sees_a_partial_file(tmp_path):
@@ -66,9 +66,9 @@ def test_refresh_rewrites_only_files_that_changed(tmp_path, monkeypatch):
     for service in (api, store):
         hostsfile.write(hostsfile.path_for("p", service.name), hostsfile.text_for(service))
     moved = ServicePlan("api", "api", 1, ("x",), (), hosts=(HostEntry("10.89.0.9", ("api",)),))
-    assert hostsfile.refresh("p", [moved, store]) == ["api"]
-    assert hostsfile.refresh("p", [moved, store]) == []
-    assert hostsfile.refresh("q", [moved]) == []  # not started yet: nothing to rewrite
+    assert hostsfile.refresh("p", [moved, store], {}) == ["api"]
+    assert hostsfile.refresh("p", [moved, store], {}) == []
+    assert hostsfile.refresh("q", [moved], {}) == []  # not started yet: nothing to rewrite
 
 
 def test_network_mode_host_keeps_the_hosts_own_file(tmp_path, monkeypatch):

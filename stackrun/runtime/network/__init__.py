@@ -4,7 +4,7 @@
     bridges.ensure(networks) / bridges.remove(networks)     host side, worker thread
     inside.open_host_link() / inside.attach(link, attachments) / inside.loopback_up()
                                      the spawn path
-    hostsfile.write(path, service) / hostsfile.rewrite(path, entries)
+    hostsfile.write(path, text) / hostsfile.refresh(project, services) / hostsfile.rebind(...)
     sweep(names)                     teardown by prefix
 
 This module imports no pyroute2 (~220 ms) unless sweep finds something to delete.
