@@ -24,7 +24,10 @@ loaded as `-f a -f b`.
 
 from __future__ import annotations
 
+import atexit
+import functools
 import random
+import shutil
 import sys
 import tempfile
 import time
@@ -33,7 +36,14 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 DEADLINE = 10  # seconds per case in the fallback mode (libFuzzer has -timeout)
 SPLIT = b"\n---8<---\n"
-_workdir = Path(tempfile.mkdtemp(prefix="stackrun-fuzz-"))
+
+
+@functools.cache
+def workdir() -> Path:
+    """Where inputs are written to be loaded; removed at exit."""
+    path = Path(tempfile.mkdtemp(prefix="stackrun-fuzz-"))
+    atexit.register(shutil.rmtree, path, ignore_errors=True)
+    return path
 
 
 def seeds(target: str) -> list[bytes]:
@@ -53,11 +63,11 @@ def fuzz_loader(data: bytes) -> None:
 
     files = []
     for index, text in enumerate(data.split(SPLIT)[:3]):
-        path = _workdir / f"stack{index}.yaml"
+        path = workdir() / f"stack{index}.yaml"
         path.write_bytes(text)
         files.append(str(path))
     try:
-        spec.load(spec.LoadOptions(files=tuple(files), environ={"A": "1"}, working_dir=str(_workdir)))
+        spec.load(spec.LoadOptions(files=tuple(files), environ={"A": "1"}, working_dir=str(workdir())))
     except SpecError:
         pass
 
@@ -116,7 +126,7 @@ def run_random(name: str, seconds: float, seed: int) -> int:
             with deadline(DEADLINE):
                 target(data)
         except BaseException:
-            crash = _workdir / f"crash-{name}-{tried}"
+            crash = Path(f"crash-{name}-{seed}-{tried}").resolve()  # in the current directory, as libFuzzer
             crash.write_bytes(data)
             print(f"{name}: crash after {tried} cases; input saved in {crash}", file=sys.stderr)
             raise
@@ -149,7 +159,7 @@ def main(argv: list[str]) -> None:
 
 def _seed_corpus(name: str) -> Path:
     """The seeds in a directory libFuzzer reads (and adds its finds to)."""
-    corpus = _workdir / f"seeds-{name}"
+    corpus = workdir() / f"seeds-{name}"
     corpus.mkdir(exist_ok=True)
     for index, data in enumerate(seeds(name)):
         (corpus / f"seed{index}").write_bytes(data)
