@@ -112,8 +112,13 @@ def test_optional_dependency_that_fails_does_not_block(project):
 
 
 async def stop_and_time(supervisor, name):
+    import anyio
+
     await supervisor.up(UpRequest())
     assert await wait_for(supervisor, lambda s: phase(s, name) == "running")
+    with anyio.fail_after(10):  # its trap is set: a signal before it would be ignored by PID 1
+        while "ready" not in supervisor.sink.last_lines(name, 5):
+            await anyio.sleep(0.02)
     started = time.monotonic()
     await supervisor.stop([name])
     took = time.monotonic() - started
@@ -123,7 +128,7 @@ async def stop_and_time(supervisor, name):
 
 
 def test_graceful_stop_uses_stop_signal(project):
-    argv = ("sh", "-c", "trap 'exit 7' INT; while :; do sleep 0.05; done")
+    argv = ("sh", "-c", "trap 'exit 7' INT; echo ready; while :; do sleep 0.05; done")
     stack = plan(project.name, service(project.name, "app", *argv, stop_signal=2,
                                        stop_grace_period=5))
     took, code, left = run_supervised(stack, stop_and_time, "app")
@@ -131,7 +136,7 @@ def test_graceful_stop_uses_stop_signal(project):
 
 
 def test_stop_kills_the_whole_cgroup_after_the_grace_period(project):
-    argv = ("sh", "-c", "trap '' TERM; sleep 60 & while :; do sleep 0.05; done")
+    argv = ("sh", "-c", "trap '' TERM; sleep 60 & echo ready; while :; do sleep 0.05; done")
     stack = plan(project.name, service(project.name, "stubborn", *argv, stop_grace_period=0.5))
     took, code, left = run_supervised(stack, stop_and_time, "stubborn")
     assert code == 137 and 0.5 <= took < 3 and left == []
