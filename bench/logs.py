@@ -13,14 +13,17 @@ tail      `stackrun logs --tail 100`, against `tail -n 100` of the text.
 1/record  `stackrun logs` of LINES lines stored one line per record (a service that
           writes one line at a time, slower than stackrun reads): the worst case.
 
-Figures are medians of RUNS runs. When `stackrun up` exists, the same capture runs
-through it (`bench/logs.py` then also reports `capture (up)`).
+capture (up)  the same producers as the services of a real `stackrun up -d`: MB/s from
+          the first start to the last exit the supervisor saw, and the cores the
+          supervisor process used from its first state file (starting services) on.
+Figures are medians of RUNS runs.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import shutil
 import statistics
@@ -68,6 +71,9 @@ def report(root: Path, lines: int, runs: int) -> None:
           f" event loop p99 lateness {capture[2]:.2f} ms"
           f"   | producers > file: {megabytes / baseline[0]:.0f} MB/s  ({baseline[0] / capture[0]:.2f}x),"
           f" loop lateness meanwhile {baseline[2]:.2f} ms")
+    up = median_of(runs, lambda: capture_up_run(root, per))
+    print(f"capture (up) {megabytes / up[0]:4.0f} MB/s  {up[1]:.2f} cores of the supervisor process"
+          f" (`up -d`: first start to last exit seen by the supervisor)")
     text = root / "all.txt"
     with open(text, "wb") as out:
         for name in NAMES:
@@ -94,6 +100,42 @@ def capture_run(root: Path, per: int) -> tuple[float, float, float]:
     sink.close()
     wall, after = time.perf_counter() - began, os.times()
     return wall, (after.user - before.user + after.system - before.system) / wall, lateness
+
+
+def capture_up_run(root: Path, per: int) -> tuple[float, float]:
+    """The same producers as services of a real `stackrun up -d`: MB/s from the first
+    start to the last exit, and the supervisor's CPU time from its first state file
+    (services being started) to the end, over that span."""
+    stack = root / "up" / "stack.yaml"
+    stack.parent.mkdir(exist_ok=True)
+    command = [sys.executable, PRODUCER, "{name}", str(per), "--same"]
+    stack.write_text("services:\n" + "".join(
+        f"  {n}: {{command: {json.dumps([a.format(name=n) for a in command])}, network_mode: none}}\n"
+        for n in NAMES))
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    run = [sys.executable, "-m", "stackrun", "-f", str(stack), "-p", "benchup"]
+    state = root / "run" / "benchup" / "state.json"
+    up = subprocess.Popen([*run, "up", "-d"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        data, before = None, 0.0
+        while data is None or not all(i["state"] == "exited" for i in data["instances"]):
+            time.sleep(0.005)  # the state file, not `ps`: polling must not load the supervisor
+            try:
+                data = json.loads(state.read_text())
+            except (OSError, ValueError):
+                continue
+            before = before or cpu_seconds(data["supervisor_pid"])  # its first state: starting
+        first = min(i["started_at"] for i in data["instances"])
+        span = max(i["finished_at"] for i in data["instances"]) - first
+        return span, (cpu_seconds(data["supervisor_pid"]) - before) / span
+    finally:
+        up.wait()
+        subprocess.run([*run, "down"], env=env, check=True, capture_output=True)
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 async def loop_lateness(producers: list[subprocess.Popen]) -> float:

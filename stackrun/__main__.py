@@ -1,3 +1,3 @@
-from stackrun.cli.app import main
+from stackrun.cli.main import main
 
 main()

@@ -286,7 +286,8 @@ def _live_logs(plan: Plan, mode: Attached):
         return None
     from stackrun.logs.show import LiveLogs
 
-    return LiveLogs(plan.project, mode.printing, sys.stdout.buffer).start()
+    width = max((len(service.name) for service in plan.services), default=0)
+    return LiveLogs(plan.project, mode.printing, sys.stdout.buffer, width=width).start()
 
 
 async def _attached_run(supervisor, request: UpRequest, mode: Attached, outcome: _Outcome) -> None:

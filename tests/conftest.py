@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import fuzzing
+from tests.helpers.figures import figures, pytest_terminal_summary  # noqa: F401 (fixture, hook)
 from tests.helpers.leaks import leaks
 
 REPO = Path(__file__).resolve().parent.parent
@@ -17,6 +19,10 @@ REPO = Path(__file__).resolve().parent.parent
 
 def pytest_addoption(parser):
     parser.addoption("--soak", action="store_true", help="run the long soak variants")
+
+
+def pytest_configure(config):
+    fuzzing.soak = config.getoption("--soak")
 
 
 def pytest_collection_modifyitems(config, items):

@@ -1,4 +1,5 @@
-"""The `stackrun` command: a typer app; one module per verb, each thin.
+"""The `stackrun` command: a typer app; one module per verb, each thin. The entry point
+is cli/main.py, which runs `config`/`validate` without typer when it can (cli/fast.py).
 
 Verb modules must stay cheap to import (`stackrun --help` and `ps` are timed):
 import pydantic models, pyroute2, anyio and rich inside the command functions.
@@ -11,6 +12,8 @@ import sys
 
 import typer
 
+from stackrun.cli import fast
+from stackrun.cli.main import fail
 from stackrun.cli.options import FilesOption, ProfileOption, ProjectOption, store_global_options
 from stackrun.errors import StackrunError
 
@@ -20,6 +23,10 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # Plain help and usage errors, as click formats them (and as `docker compose` prints
+    # its own): typer's rich formatting imports rich and markdown-it, ~150 ms of each
+    # `--help` and each mistyped option, for boxes around the same text.
+    rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
@@ -46,7 +53,6 @@ VERBS = {
     "ps": "ps", "logs": "logs", "exec": "exec_", "top": "top", "inspect": "inspect",
     "stats": "stats", "ls": "ls", "events": "ls",
 }
-_GLOBAL_OPTIONS_WITH_VALUE = {"-f", "--file", "-p", "--project-name", "--profile"}
 
 
 def register(argv: list[str]) -> None:
@@ -58,15 +64,8 @@ def register(argv: list[str]) -> None:
 
 def invoked_verb(argv: list[str]) -> str | None:
     """The first word of argv that is not a global option or its value."""
-    words = iter(argv)
-    for word in words:
-        if word in _GLOBAL_OPTIONS_WITH_VALUE:
-            next(words, None)
-        elif not word.startswith("-"):
-            return word
-        elif word in ("-h", "--help"):
-            return None
-    return None
+    index = fast.verb_index(argv)
+    return None if index is None else argv[index]
 
 
 def main() -> None:
@@ -74,12 +73,6 @@ def main() -> None:
         register(sys.argv[1:])
         app()
     except StackrunError as error:
-        print(f"stackrun: {error}" if not _located(error) else str(error), file=sys.stderr)
-        sys.exit(error.exit_code)
+        fail(error)
     except KeyboardInterrupt:
         sys.exit(130)
-
-
-def _located(error: StackrunError) -> bool:
-    """Located errors (FILE:LINE:COL: …) print as they are, like a compiler's."""
-    return bool(getattr(error, "diagnostics", None))

@@ -38,7 +38,7 @@ def register(app: typer.Typer) -> None:
         project = name_of(project_options(ctx, files, project_name, profiles))
         if running(project) and _down_by_supervisor(project, timeout, volumes):
             return
-        _teardown_leftovers(project, volumes)
+        _teardown_leftovers(project, timeout, volumes)
 
 
 def _down_by_supervisor(project: str, timeout: float | None, volumes: bool) -> bool:
@@ -65,20 +65,13 @@ def _down_by_supervisor(project: str, timeout: float | None, volumes: bool) -> b
     return done and not dirs.run_dir(project).exists()
 
 
-def _teardown_leftovers(project: str, volumes: bool) -> None:
+def _teardown_leftovers(project: str, timeout: float | None, volumes: bool) -> None:
     """Offline teardown: a dead or hung supervisor, a lost state file (a sweep by name), or
     what a supervisor could not remove. Finds nothing to do quickly on a clean host."""
-    from stackrun import dirs
-    from stackrun.cli.lifecycle import alive
-    from stackrun.runtime.teardown import Handles, teardown
-    from stackrun.supervisor.state import read_state
+    from stackrun.control import blocking
+    from stackrun.control.offline import Offline
 
-    state = read_state(dirs.state_file(project))
-    if state is not None and alive(state.supervisor_pid) and _is_stackrun(state.supervisor_pid):
-        os.kill(state.supervisor_pid, 9)  # it did not answer: it must not respawn anything
-        _wait_exit(state.supervisor_pid, SUPERVISOR_EXIT_TIMEOUT)
-    handles = Handles(cgroup_parent=state.cgroup_parent if state else "")
-    teardown(project, handles, volumes)
+    blocking.run(Offline(project).down(timeout, volumes))
 
 
 def _wait_exit(pid: int, timeout: float) -> None:
@@ -90,12 +83,3 @@ def _wait_exit(pid: int, timeout: float) -> None:
         select.select([pidfd], [], [], timeout)
     finally:
         os.close(pidfd)
-
-
-def _is_stackrun(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as file:
-            return b"stackrun" in file.read()
-    except OSError:
-        return False
-

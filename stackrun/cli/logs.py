@@ -57,11 +57,35 @@ def register(app: typer.Typer) -> None:
             json=output_format == "json",
         )
         window = Window(tail=_tail(tail), since=_time("--since", since), until=_time("--until", until))
-        options = ShowOptions(tuple(services or ()), follow, window, printing)
+        project = name_of(project_options(ctx, files, project_name, profiles))
+        supervisor = _supervisor(project) if follow else -1
+        if supervisor is None:
+            typer.echo(f"stackrun: project {project} has no supervisor running: not following "
+                       "(`stackrun down` cleans up what is left)", err=True)
+        options = ShowOptions(tuple(services or ()), follow and supervisor is not None, window, printing)
         try:
-            show(name_of(project_options(ctx, files, project_name, profiles)), options, out)
+            show(project, options, out, supervisor if supervisor is not None else -1)
         except BrokenPipeError:  # `stackrun logs | head`
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+
+
+def _supervisor(project: str) -> int | None:
+    """A pidfd of the project's supervisor, whose exit ends `logs -f` (killed without
+    `down`, it leaves its run directory behind); -1 when no state names one yet (the
+    project is starting, or not running); None when the one named is gone."""
+    from stackrun.control.offline import Offline
+
+    offline = Offline(project)
+    if offline.state is None:
+        return -1
+    try:
+        pidfd = os.pidfd_open(offline.state.supervisor_pid)
+    except ProcessLookupError:
+        return None
+    if not offline.supervisor_alive:  # checked after the open: the pidfd names that process
+        os.close(pidfd)
+        return None
+    return pidfd
 
 
 def _colour(ansi: str, no_color: bool, out) -> bool:

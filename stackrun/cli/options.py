@@ -6,15 +6,16 @@
 A verb declares the three options with the types below and calls `project_options`,
 which completes what was given after the verb with what the app callback stored
 before it: files and profiles add up (before first), a name after the verb wins.
-Cheap to import: typer only.
+Cheap to import: typer only. `ProjectOptions` lives in cli/project.py (no typer).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Annotated, Optional
 
 import typer
+
+from stackrun.cli.project import ProjectOptions
 
 FilesOption = Annotated[
     Optional[list[str]],
@@ -30,15 +31,6 @@ ProfileOption = Annotated[
 ]
 
 
-@dataclass(frozen=True)
-class ProjectOptions:
-    """Which stack the user means: files, project name, profiles (as given; nothing resolved)."""
-
-    files: tuple[str, ...] = ()
-    project_name: str | None = None
-    profiles: tuple[str, ...] = ()
-
-
 def project_options(
     ctx: typer.Context,
     files: list[str] | None = None,
@@ -47,11 +39,7 @@ def project_options(
 ) -> ProjectOptions:
     """The options given after the verb, completed by those given before it."""
     before = ctx.find_object(ProjectOptions) or ProjectOptions()
-    return ProjectOptions(
-        files=before.files + tuple(files or ()),
-        project_name=project_name or before.project_name,
-        profiles=before.profiles + tuple(profiles or ()),
-    )
+    return before.completed_by(files, project_name, profiles)
 
 
 def store_global_options(

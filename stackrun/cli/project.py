@@ -5,7 +5,8 @@
     name = project_name(opts)             # cheap: no pydantic when -p or the env names it
 
 They pass the process environment and working directory to the spec layer, which
-never reads them itself. Errors are `SpecError`s; `cli.app.main` prints them.
+never reads them itself. Errors are `SpecError`s; `cli.main` prints them.
+Free of typer: the fast path (cli/fast.py) uses it.
 """
 
 from __future__ import annotations
@@ -15,9 +16,9 @@ import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from stackrun.cli.options import ProjectOptions
 from stackrun.errors import Diagnostic, SpecError
 from stackrun.spec.options import LoadOptions
 
@@ -25,6 +26,24 @@ if TYPE_CHECKING:
     from stackrun.plan.build import HostFacts
     from stackrun.plan.model import Plan
     from stackrun.spec.models import Stack
+
+
+@dataclass(frozen=True)
+class ProjectOptions:
+    """Which stack the user means: files, project name, profiles (as given; nothing resolved)."""
+
+    files: tuple[str, ...] = ()
+    project_name: str | None = None
+    profiles: tuple[str, ...] = ()
+
+    def completed_by(self, files, project_name: str | None, profiles) -> ProjectOptions:
+        """These options (given before the verb) with those given after it: files and
+        profiles add up, a name given after the verb wins."""
+        return ProjectOptions(
+            files=self.files + tuple(files or ()),
+            project_name=project_name or self.project_name,
+            profiles=self.profiles + tuple(profiles or ()),
+        )
 
 
 def load_options(opts: ProjectOptions) -> LoadOptions:

@@ -1,22 +1,17 @@
 """CLI verb: ps. The project's instances as the supervisor (or, without one, the state
-on disk and /proc) sees them. Timed (bench/ps.py): keep the imports lean.
+on disk and /proc) sees them. Timed (bench/ps.py): what it prints is in
+cli/ps_output.py, which cli/fast.py runs without importing typer.
 """
 
 from __future__ import annotations
 
-import json
-import sys
 from typing import Optional
 
 import typer
 
-from stackrun.cli.options import FilesOption, ProfileOption, ProjectOption
-from stackrun.cli.running import choice, open_project, select, wait
-
-FORMATS = ("table", "json")
-SHOWN = ("starting", "running", "restarting", "lost")  # without -a, as Compose: the live ones
-STATE_COLOURS = {"running": "green", "starting": "cyan", "restarting": "yellow", "lost": "red",
-                 "dead": "red", "exited": "", "created": "bright_black"}
+from stackrun.cli.options import FilesOption, ProfileOption, ProjectOption, project_options
+from stackrun.cli.ps_output import FORMATS, show_ps
+from stackrun.cli.running import choice
 
 
 def register(app: typer.Typer) -> None:
@@ -34,62 +29,6 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """List the instances: state, health, host pid, restarts, published ports."""
         choice("--format", output_format, FORMATS)
-        name, project = open_project(ctx, files, project_name, profiles)
-        statuses = select(wait(project.ps()), services, name)
-        if not show_all:
-            statuses = [s for s in statuses if s.state in SHOWN]
-        if quiet:
-            _lines(s.name for s in statuses)
-        elif only_services:
-            _lines(dict.fromkeys(s.service for s in statuses))
-        elif output_format == "json":
-            _lines(json.dumps(as_json(s, name)) for s in statuses)
-        else:
-            _table(statuses)
+        show_ps(project_options(ctx, files, project_name, profiles), services, output_format,
+                quiet, only_services, show_all)
 
-
-def as_json(status, project: str) -> dict:
-    """Compose's field names (Name, Service, State, Health, ExitCode, Publishers…), plus
-    what stackrun adds (Pid, RestartCount, OomKills, CrashLoop)."""
-    return {
-        "Name": status.name, "Project": project, "Service": status.service,
-        "Replica": status.replica, "State": status.state, "Health": status.health,
-        "ExitCode": status.exit_code or 0, "Status": status.status_text,
-        "Publishers": [vars(p) for p in status.publishers], "Ports": ports(status),
-        "Pid": status.pid, "RestartCount": status.restart_count, "OomKills": status.oom_kills,
-        "CrashLoop": status.crash_loop, "Error": status.error,
-        "StartedAt": status.started_at, "FinishedAt": status.finished_at,
-        "Addresses": list(status.addresses),
-    }
-
-
-def ports(status) -> str:
-    return ", ".join(f"{p.URL}:{p.PublishedPort}->{p.TargetPort}/{p.Protocol}"
-                     for p in status.publishers)
-
-
-def _lines(lines) -> None:
-    sys.stdout.write("".join(f"{line}\n" for line in lines))
-
-
-def _table(statuses) -> None:
-    from stackrun.cli.tables import print_table
-
-    rows = [
-        [s.name, s.service, _status_cell(s),
-         str(s.pid or ""), str(s.restart_count), ports(s)]
-        for s in statuses
-    ]
-    print_table(["NAME", "SERVICE", "STATUS", "PID", "RESTARTS", "PORTS"], rows)
-
-
-def _status_cell(status):
-    """Crash loops, unhealthy and lost instances stand out in red."""
-    from stackrun.cli.tables import Styled
-
-    text = status.status_text or status.state
-    if status.crash_loop or status.health == "unhealthy" or status.state == "lost":
-        return Styled(text, "red", bold=True)
-    if status.state == "exited" and status.exit_code:
-        return Styled(text, "red")
-    return Styled(text, STATE_COLOURS.get(status.state, ""))

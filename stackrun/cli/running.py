@@ -2,19 +2,20 @@
 events): its name from -f/-p/--profile, the `Project` that answers for it (the
 supervisor over its socket, or the state on disk), and the selection of instances.
 
-Cheap to import: `ps` is timed.
+Cheap to import: `ps` is timed, and runs without typer (cli/fast.py).
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-import typer
-
 from stackrun.control import blocking, connect
 from stackrun.errors import ControlError
 
 if TYPE_CHECKING:
+    import typer
+
+    from stackrun.cli.project import ProjectOptions
     from stackrun.control.api import Project
     from stackrun.runtime.cgroups.base import CgroupDriver
     from stackrun.supervisor.state import InstanceStatus
@@ -23,9 +24,15 @@ if TYPE_CHECKING:
 def open_project(ctx: typer.Context, files, project_name, profiles) -> tuple[str, Project]:
     """The project's name and its `Project` (Client or Offline)."""
     from stackrun.cli.options import project_options
+
+    return connect_project(project_options(ctx, files, project_name, profiles))
+
+
+def connect_project(opts: ProjectOptions) -> tuple[str, Project]:
+    """The project's name and its `Project`, from options already gathered."""
     from stackrun.cli.project import project_name as name_of
 
-    name = name_of(project_options(ctx, files, project_name, profiles))
+    name = name_of(opts)
     return name, connect(name)
 
 
@@ -57,6 +64,8 @@ def cgroup_driver(project: str) -> CgroupDriver:
 
 
 def choice(option: str, value: str, allowed: tuple[str, ...]) -> str:
+    import typer
+
     if value not in allowed:
         raise typer.BadParameter(f"{value!r}: write one of {', '.join(allowed)}",
                                  param_hint=option)

@@ -1,6 +1,8 @@
 """CLI verbs: config (print the resolved stack), validate, schema.
 
-Cheap to import: the loader, pydantic and yaml are imported inside the commands.
+Cheap to import: the loader, pydantic and yaml are imported inside the commands. What
+`config` prints is in cli/config_output.py; cli/fast.py runs config and validate
+without typer when it understands the whole command line.
 """
 
 from __future__ import annotations
@@ -59,33 +61,6 @@ def register(app: typer.Typer) -> None:
 
 
 def _config(opts, output: Format, services: bool, quiet: bool) -> None:
-    from stackrun.cli.project import load_stack
+    from stackrun.cli.config_output import print_config
 
-    stack = load_stack(opts)
-    if quiet:
-        return
-    if services:
-        typer.echo("\n".join(_start_order(stack)))
-        return
-    from stackrun.spec.interpolate import escape_values
-
-    data = stack.model_dump(mode="json", by_alias=True, exclude_unset=True)
-    typer.echo(_render(escape_values(data), output), nl=False)
-
-
-def _start_order(stack) -> list[str]:
-    from stackrun.spec.graph import dependency_order
-
-    edges = {name: list(service.depends_on) for name, service in stack.services.items()}
-    return dependency_order(list(stack.services), edges)
-
-
-def _render(data: dict, output: Format) -> str:
-    if output is Format.json:
-        import json
-
-        return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
-    import yaml
-
-    dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
-    return yaml.dump(data, Dumper=dumper, sort_keys=False, default_flow_style=False, allow_unicode=True)
+    print_config(opts, output.value, services, quiet)

@@ -2,8 +2,8 @@
 spaces, no borders; a cell may carry a colour (on a terminal, unless NO_COLOR is set).
 
 Not rich: importing rich.console and rich.table costs 40–55 ms, a third of `ps`'s
-150 ms budget (bench/ps.py), for what is column padding. Colours come from typer
-(click's `style`), already loaded.
+150 ms budget (bench/ps.py), for what is column padding. Nor typer's `style`: `ps`
+runs without importing typer (cli/fast.py), and a colour is one SGR escape sequence.
 """
 
 from __future__ import annotations
@@ -13,9 +13,12 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import typer
-
 GAP = "   "
+# SGR foreground codes of the colour names cells use (click's names and codes).
+COLOURS = {"black": 30, "red": 31, "green": 32, "yellow": 33, "blue": 34, "magenta": 35,
+           "cyan": 36, "white": 37, "bright_black": 90, "bright_red": 91, "bright_green": 92,
+           "bright_yellow": 93, "bright_blue": 94, "bright_magenta": 95, "bright_cyan": 96,
+           "bright_white": 97}
 
 
 @dataclass(frozen=True)
@@ -46,8 +49,13 @@ def _render(cell: Cell, width: int, colour: bool) -> str:
     text = _plain(cell)
     padding = " " * (width - len(text))
     if colour and isinstance(cell, Styled) and (cell.colour or cell.bold):
-        return typer.style(text, fg=cell.colour or None, bold=cell.bold or None) + padding
+        return _style(text, cell.colour, cell.bold) + padding
     return text + padding
+
+
+def _style(text: str, colour: str, bold: bool) -> str:
+    codes = ([f"\x1b[{COLOURS[colour]}m"] if colour else []) + (["\x1b[1m"] if bold else [])
+    return f"{''.join(codes)}{text}\x1b[0m"
 
 
 def _plain(cell: Cell) -> str:

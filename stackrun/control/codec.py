@@ -71,13 +71,20 @@ def _scalar(data: Any, kind: Any, where: str) -> Any:
         if isinstance(data, str) and data in INFINITIES:
             return INFINITIES[data]
         if isinstance(data, (int, float)) and not isinstance(data, bool):
-            return float(data)
+            return _float(data, where)
         raise _mismatch(where, "a number", data)
     if kind in (int, str, bool):
         if type(data) is not kind:
             raise _mismatch(where, kind.__name__, data)
         return data
     raise ControlError(f"{where}: cannot decode values of type {kind!r}")
+
+
+def _float(data: int | float, where: str) -> float:
+    try:
+        return float(data)
+    except OverflowError:  # an int of more than 308 digits
+        raise _mismatch(where, "a number (at most 1.8e308)", data) from None
 
 
 def _union(data: Any, options: tuple[Any, ...], where: str) -> Any:

@@ -92,6 +92,7 @@ def identity(target: ExecTarget, options: ExecOptions):
         name=status.name, service=status.service, replica=status.replica,
         argv=options.argv, env=(), working_dir=workdir, user=user,
         capabilities=capabilities, no_new_privileges=state.no_new_privs,
+        seccomp=state.seccomp,
     )
 
 

@@ -13,6 +13,7 @@ restart, events) raises ControlError saying what to do.
 from __future__ import annotations
 
 import os
+import select
 import signal as signals
 import time
 from collections.abc import AsyncIterator
@@ -26,6 +27,7 @@ from stackrun.supervisor.state import Event, InstanceStatus, ProjectState, read_
 
 ACTIVE = ("starting", "running", "restarting")
 STOP_TIMEOUT = 10.0  # seconds between SIGTERM and SIGKILL (Compose's default grace period)
+SUPERVISOR_EXIT_TIMEOUT = 10.0  # seconds a killed supervisor gets to be gone
 
 
 class Offline:
@@ -35,8 +37,9 @@ class Offline:
 
     @property
     def supervisor_alive(self) -> bool:
-        """The recorded supervisor still runs (and its pid was not reused since)."""
-        if self.state is None:
+        """The recorded supervisor still runs (and its pid was not reused since). A killed
+        one stays a zombie until its new parent reaps it, which a slow init may delay."""
+        if self.state is None or not procfs.alive(self.state.supervisor_pid):
             return False
         started = procfs.started_at(self.state.supervisor_pid)
         return started is not None and started <= self.state.started_at + 1.0
@@ -123,12 +126,20 @@ class Offline:
                 driver.kill(path)
 
     def _kill_supervisor(self) -> None:
-        """A supervisor that is alive but does not answer would fight the teardown."""
-        if self.state is not None and self.supervisor_alive:
-            try:
-                os.kill(self.state.supervisor_pid, signals.SIGKILL)
-            except ProcessLookupError:
-                pass
+        """A supervisor that is alive but does not answer would fight the teardown:
+        killed, and waited for (it may be exiting after a `down` of its own)."""
+        if self.state is None:
+            return
+        try:
+            pidfd = os.pidfd_open(self.state.supervisor_pid)
+        except ProcessLookupError:
+            return
+        try:
+            if self.supervisor_alive:  # checked after the open: the pidfd names that process
+                signals.pidfd_send_signal(pidfd, signals.SIGKILL)
+                select.select([pidfd], [], [], SUPERVISOR_EXIT_TIMEOUT)
+        finally:
+            os.close(pidfd)
 
     def _driver(self):
         from stackrun.runtime.cgroups import detect

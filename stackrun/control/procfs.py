@@ -58,6 +58,7 @@ class Status:
     ns_pids: tuple[int, ...]  # the pid in each nested pid namespace, the host's first
     cap_bounding: int
     no_new_privs: bool
+    seccomp: bool = False  # a seccomp filter is installed ("Seccomp: 2")
 
 
 def status(pid: int) -> Status | None:
@@ -79,6 +80,7 @@ def parse_status(text: str) -> Status:
         ns_pids=tuple(numbers("NSpid")),
         cap_bounding=int(fields.get("CapBnd", "0").strip() or "0", 16),
         no_new_privs=fields.get("NoNewPrivs", "0").strip() == "1",
+        seccomp=fields.get("Seccomp", "0").strip() == "2",
     )
 
 

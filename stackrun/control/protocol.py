@@ -17,6 +17,7 @@ strict and only ever raise `ControlError`, whatever the bytes (they are fuzzed).
 from __future__ import annotations
 
 import json
+from signal import NSIG
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -68,6 +69,10 @@ class StopParams:
 class KillParams:
     services: list[str] = field(default_factory=list)
     signal: int = 9
+
+    def __post_init__(self) -> None:
+        if self.signal not in range(1, NSIG):  # os.kill would fail deep in the supervisor
+            raise ValueError(f"signal {self.signal} is not a signal number (1-{NSIG - 1})")
 
 
 @dataclass(eq=False, repr=False)

@@ -60,10 +60,10 @@ class Watch:
             self.polling = True  # ENOSPC: the per-user watch limit
         return wd
 
-    def wait(self, timeout: float | None, also: int = -1) -> list[tuple[int, int, str]]:
+    def wait(self, timeout: float | None, also: tuple[int, ...] = ()) -> list[tuple[int, int, str]]:
         """Events as (watch, mask, file name); [] after `timeout` seconds (None: forever)
-        or when the descriptor `also` becomes readable."""
-        watched = [fd for fd in (self.fd, also) if fd >= 0 and not (self.polling and fd == self.fd)]
+        or when one of the descriptors `also` becomes readable."""
+        watched = [fd for fd in (self.fd, *also) if fd >= 0 and not (self.polling and fd == self.fd)]
         if self.polling:
             timeout = POLL_INTERVAL if timeout is None else min(timeout, POLL_INTERVAL)
         ready, _, _ = select.select(watched, [], [], timeout)

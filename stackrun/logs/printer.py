@@ -40,8 +40,10 @@ class PrintOptions:
 
 
 class Printer:
-    def __init__(self, options: PrintOptions, colours: Colours | None = None):
-        self.options = options
+    def __init__(self, options: PrintOptions, colours: Colours | None = None, width: int = 0):
+        """`width`: pad names to at least this (the longest instance name to come, so
+        the first lines of a stream align with the later ones)."""
+        self.options, self._min_width = options, width
         self.colours = colours or Colours()
         self.sources: list[Source] = []
         self._prefixes: list[tuple[bytes, bytes, bytes]] = []  # per source: line, cut rest, note
@@ -54,7 +56,7 @@ class Printer:
         """Sources in the order records index them; names are padded to the longest."""
         self.sources.extend(sources)
         self.colours.add(source.service for source in self.sources)
-        width = max((len(source.instance) for source in self.sources), default=0)
+        width = max([self._min_width, *(len(source.instance) for source in self.sources)])
         self._prefixes = [self._prefix(source, width) for source in self.sources]
         self._line_prefixes = [line for line, _rest, _note in self._prefixes]
         self._joiners = [b"\n" + line for line in self._line_prefixes]

@@ -7,6 +7,7 @@ only delays the printing, never a service.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -39,14 +40,17 @@ class ShowOptions:
     printing: PrintOptions = field(default_factory=PrintOptions)
 
 
-def show(project: str, options: ShowOptions, out: BinaryIO) -> None:
+def show(project: str, options: ShowOptions, out: BinaryIO, supervisor: int = -1) -> None:
     """Print the history; with `follow`, keep printing until the project goes down
-    (not when it is not running, nor with an `until` time: then there is nothing to wait for).
+    (not when it is not running, nor with an `until` time: then there is nothing to wait for)
+    or until the process of the pidfd `supervisor` exits (show closes it).
 
     Raises NoLogs when nothing matches (and not following)."""
     directory, alive = dirs.logs_dir(project), dirs.run_dir(project)
     follow = options.follow and alive.exists() and options.window.until is None
-    follower = Follower(directory, options.names, options.window, alive) if follow else None
+    if supervisor >= 0 and not follow:
+        os.close(supervisor)
+    follower = Follower(directory, options.names, options.window, alive, supervisor) if follow else None
     view = follower.view if follower else LogView(directory, options.names, options.window)
     try:
         if not view.sources and not follow:
@@ -68,9 +72,10 @@ class LiveLogs:
     returns once the thread is done.
     """
 
-    def __init__(self, project: str, printing: PrintOptions, out: BinaryIO, names: Iterable[str] = ()):
+    def __init__(self, project: str, printing: PrintOptions, out: BinaryIO, names: Iterable[str] = (),
+                 width: int = 0):
         self._follower = Follower(dirs.logs_dir(project), names, Window(tail=0))
-        self._printer = Printer(printing)
+        self._printer = Printer(printing, width=width)  # the instances' files appear one by one
         self._printer.add_sources(self._follower.view.sources)
         self._out = out
         self._thread = threading.Thread(target=self._run, name="stackrun-live-logs", daemon=True)

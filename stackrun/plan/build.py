@@ -171,6 +171,7 @@ class _InstanceBuilder:
             init=bool(spec.init),
             capabilities=capabilities(spec.cap_add, spec.cap_drop),
             no_new_privileges="no-new-privileges:false" not in spec.security_opt,
+            seccomp="seccomp=unconfined" not in spec.security_opt,
             stop_signal=syntax.signal_number(spec.stop_signal or "SIGTERM"),
             stop_grace_period=spec.stop_grace_period if spec.stop_grace_period is not None else 10.0,
             network_mode=_network_mode(spec),

@@ -165,6 +165,7 @@ class ServicePlan:
     init: bool = False
     capabilities: frozenset[str] = frozenset()  # bounding set kept, e.g. {"CAP_CHOWN"}
     no_new_privileges: bool = True
+    seccomp: bool = True  # runtime/seccomp.py's filter; security_opt seccomp=unconfined: off
     stop_signal: int = 15
     stop_grace_period: float = 10.0
     network_mode: NetworkMode = "bridge"

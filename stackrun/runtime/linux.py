@@ -61,6 +61,8 @@ MOVE_MOUNT_F_EMPTY_PATH = 0x4
 
 # prctl(2) options.
 PR_SET_PDEATHSIG = 1
+PR_SET_SECCOMP = 22
+SECCOMP_MODE_FILTER = 2
 PR_CAPBSET_READ = 23
 PR_CAPBSET_DROP = 24
 PR_SET_CHILD_SUBREAPER = 36
@@ -235,6 +237,20 @@ def close_range_cloexec(first: int) -> None:
     """Mark every fd from `first` up close-on-exec (one call, whatever RLIMIT_NOFILE is)."""
     _syscall("close_range", ctypes.c_uint(first), ctypes.c_uint(0xFFFFFFFF),
              ctypes.c_uint(CLOSE_RANGE_CLOEXEC))
+
+
+class _SockFprog(ctypes.Structure):
+    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+
+
+def set_seccomp_filter(program: bytes) -> None:
+    """Install `program` (struct sock_filter entries, 8 bytes each) as a seccomp filter
+    of the calling thread; inherited across fork and exec, never removed. The kernel
+    asks for no_new_privs or CAP_SYS_ADMIN."""
+    code = ctypes.create_string_buffer(program, len(program))
+    fprog = _SockFprog(len(program) // 8, ctypes.addressof(code))
+    _check(_libc.prctl(ctypes.c_int(PR_SET_SECCOMP), ctypes.c_ulong(SECCOMP_MODE_FILTER),
+                       ctypes.byref(fprog), ctypes.c_ulong(0), ctypes.c_ulong(0)))
 
 
 class _Rlimit(ctypes.Structure):

@@ -1,4 +1,5 @@
-"""Process privileges of a service: capabilities, no_new_privs, rlimits, user and groups.
+"""Process privileges of a service: capabilities, no_new_privs, seccomp, rlimits, user
+and groups.
 
 The translations (capability names, rlimit names, `user:` against the service's
 /etc/passwd and /etc/group) are pure and unit-tested; the `apply_*` functions run in
@@ -9,12 +10,13 @@ from __future__ import annotations
 
 import functools
 import os
+import platform
 import resource
 from dataclasses import dataclass
 
 from stackrun.errors import RuntimeFailure
 from stackrun.plan.model import Ulimit
-from stackrun.runtime import linux
+from stackrun.runtime import linux, seccomp
 
 # linux/capability.h, in bit order.
 CAPABILITIES = {
@@ -76,17 +78,31 @@ def last_capability() -> int:
         return int(file.read())
 
 
-def harden_init(keep: frozenset[str]) -> None:
+def harden_init(keep: frozenset[str], filtered: bool) -> None:
     """The minimal init never execs: keep only what it needs (signal the service)."""
     kill = 1 << CAPABILITIES["CAP_KILL"]
     apply_capabilities(keep)
     _step(linux.capset, "drop init capabilities", "", kill, kill, 0)
     _step(linux.prctl, "no_new_privs", "", linux.PR_SET_NO_NEW_PRIVS, 1)
+    apply_seccomp(keep, filtered)
 
 
 def apply_no_new_privs(enabled: bool) -> None:
     if enabled:
         _step(linux.prctl, "no_new_privs", "", linux.PR_SET_NO_NEW_PRIVS, 1)
+
+
+def apply_seccomp(keep: frozenset[str], enabled: bool) -> None:
+    """The kernel asks for no_new_privs or CAP_SYS_ADMIN: call it after no_new_privs, or
+    while a root service still holds its capabilities (before setuid and exec)."""
+    program = seccomp_program(keep) if enabled else None
+    if program is not None:
+        _step(linux.set_seccomp_filter, "install the seccomp filter", "", program)
+
+
+def seccomp_program(keep: frozenset[str]) -> bytes | None:
+    """Cached: the fork server computes it before forking (see spawn/server.py)."""
+    return seccomp.program(platform.machine(), keep)
 
 
 def _name(cap: int) -> str:

@@ -16,6 +16,7 @@ from stackrun.spec.source import LDict, LList, Override
 _NAME_START = "_abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
 _NAME_CHARS = _NAME_START + "0123456789"
 _OPERATORS = (":-", ":?", ":+", "-", "?", "+")
+_MAX_NESTING = 50  # ${A:-${B:-...}}: deeper is no real default and would exhaust the stack
 
 
 class InterpolationError(ValueError):
@@ -85,6 +86,7 @@ class _Template:
 
     def __init__(self, text: str, env: Mapping[str, str], unset: list[str] | None):
         self.text, self.env, self.unset = text, env, unset
+        self.depth = 0
 
     def expand(self, index: int, active: bool, nested: bool) -> tuple[str, int]:
         text, out = self.text, []
@@ -129,8 +131,20 @@ class _Template:
         if operator is None:
             raise InterpolationError(f"invalid interpolation in {text!r}: missing '}}'")
         use_word = active and self.wants_word(name, operator)
-        word, close = self.expand(end + len(operator), use_word, nested=True)
+        word, close = self.nested_word(end + len(operator), use_word)
         return self.apply(name, operator, word, active), close + 1
+
+    def nested_word(self, index: int, active: bool) -> tuple[str, int]:
+        if self.depth >= _MAX_NESTING:
+            raise InterpolationError(
+                f"invalid interpolation in {self.text[:40]!r}...: defaults nested more than "
+                f"{_MAX_NESTING} deep; set the variable in .env instead"
+            )
+        self.depth += 1
+        try:
+            return self.expand(index, active, nested=True)
+        finally:
+            self.depth -= 1
 
     def wants_word(self, name: str, operator: str) -> bool:
         value = self.env.get(name)

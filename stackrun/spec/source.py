@@ -24,6 +24,8 @@ from stackrun.spec.syntax import OctalInt
 _BaseLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _PLAIN = "?plain"
 _MAX_NODES = 200_000  # aliases can expand a small file exponentially ("billion laughs")
+_MAX_DIGITS = 4000
+_MAX_DEPTH = 100  # a stack file nests ~6 deep; a recursive alias (`&a [*a]`) nests forever
 
 _NULL = re.compile(r"^(?:~|null|Null|NULL|)$")
 _BOOL = {"true": True, "True": True, "TRUE": True, "false": False, "False": False, "FALSE": False}
@@ -146,6 +148,8 @@ class _Builder:
         self.filename = filename
         self.diagnostics: list[Diagnostic] = []
         self.count = 0
+        self.depth = 0
+        self.flattened: dict[int, list] = {}  # merge sources, expanded once each
 
     def where(self, node) -> Location:
         mark = node.start_mark
@@ -155,6 +159,16 @@ class _Builder:
         self.count += 1
         if self.count > _MAX_NODES:
             raise SourceError([Diagnostic(self.where(node), "", "document too large (alias bomb?)")])
+        if self.depth >= _MAX_DEPTH:
+            message = f"nested more than {_MAX_DEPTH} levels deep; flatten it, and never use an alias inside its own anchor"
+            raise SourceError([Diagnostic(self.where(node), "", message)])
+        self.depth += 1
+        try:
+            return self.build_node(node)
+        finally:
+            self.depth -= 1
+
+    def build_node(self, node) -> Any:
         if node.tag == "!reset":
             return RESET
         if node.tag == "!override":
@@ -168,7 +182,7 @@ class _Builder:
 
     def mapping(self, node) -> LDict:
         result = LDict(self.where(node))
-        for key_node, value_node, merged in _flatten(node):
+        for key_node, value_node, merged in self.flatten(node, ()):
             if not isinstance(key_node, yaml.ScalarNode):
                 self.diagnostics.append(Diagnostic(self.where(key_node), "", "a key must be text"))
                 continue
@@ -179,6 +193,36 @@ class _Builder:
                 )
             result.put(key, self.build(value_node), self.where(key_node))
         return result
+
+    def flatten(self, node, active: tuple[int, ...]) -> list[tuple[Any, Any, bool]]:
+        """(key, value, merged) of a mapping with YAML merge keys (`<<: *anchor`) expanded.
+
+        Keys written in the mapping win over merged ones; merged keys never count as
+        duplicates. Each merged mapping is expanded once (`<<: [*a, *a]` chains grow
+        exponentially otherwise); one that merges itself is an error.
+        """
+        if id(node) in active:
+            raise SourceError([Diagnostic(self.where(node), "", "a mapping merges itself (<<: *its own anchor)")])
+        if id(node) not in self.flattened:
+            self.flattened[id(node)] = self._flatten(node, (*active, id(node)))
+        return self.flattened[id(node)]
+
+    def _flatten(self, node, active: tuple[int, ...]) -> list[tuple[Any, Any, bool]]:
+        own, merged = [], []
+        for key_node, value_node in node.value:
+            if not _is_merge_key(key_node):
+                own.append((key_node, value_node, False))
+                continue
+            many = isinstance(value_node, yaml.SequenceNode)
+            for source in value_node.value if many else [value_node]:
+                if isinstance(source, yaml.MappingNode):
+                    merged.extend(self.flatten(source, active))
+        written = {k.value for k, _v, _m in own if isinstance(k, yaml.ScalarNode)}
+        kept: dict[str, tuple[Any, Any, bool]] = {}
+        for key_node, value_node, _m in merged:
+            if isinstance(key_node, yaml.ScalarNode) and key_node.value not in written:
+                kept.setdefault(key_node.value, (key_node, value_node, True))
+        return [*kept.values(), *own]
 
     def sequence(self, node) -> LList:
         result = LList(self.where(node))
@@ -209,7 +253,10 @@ def plain_scalar(text: str) -> Any:
     if _INT.match(text):
         if text[:2] == "0o":
             return OctalInt(text[2:], 8)
-        return int(text, 16) if text[:2] == "0x" else int(text, 10)
+        if text[:2] == "0x":
+            return int(text, 16)
+        # beyond Python's int-from-text limit (4300 digits) it stays text: no number means that
+        return int(text, 10) if len(text) <= _MAX_DIGITS else text
     if _FLOAT.match(text):
         return float(text)
     lowered = text.lower()
@@ -226,25 +273,6 @@ def _default_tag(node) -> str:
     return _PLAIN
 
 
-def _flatten(node) -> list[tuple[Any, Any, bool]]:
-    """(key, value, merged) of a mapping with YAML merge keys (`<<: *anchor`) expanded.
-
-    Keys written in the mapping win over merged ones; merged keys never count as
-    duplicates.
-    """
-    own, merged = [], []
-    for key_node, value_node in node.value:
-        is_scalar = isinstance(key_node, yaml.ScalarNode)
-        if is_scalar and key_node.tag in (_PLAIN, "tag:yaml.org,2002:merge") and key_node.value == "<<":
-            many = isinstance(value_node, yaml.SequenceNode)
-            for source in value_node.value if many else [value_node]:
-                if isinstance(source, yaml.MappingNode):
-                    merged.extend(_flatten(source))
-            continue
-        own.append((key_node, value_node, False))
-    written = {k.value for k, _v, _m in own if isinstance(k, yaml.ScalarNode)}
-    kept: dict[str, tuple[Any, Any, bool]] = {}
-    for key_node, value_node, _m in merged:
-        if isinstance(key_node, yaml.ScalarNode) and key_node.value not in written:
-            kept.setdefault(key_node.value, (key_node, value_node, True))
-    return [*kept.values(), *own]
+def _is_merge_key(node) -> bool:
+    is_scalar = isinstance(node, yaml.ScalarNode)
+    return is_scalar and node.tag in (_PLAIN, "tag:yaml.org,2002:merge") and node.value == "<<"

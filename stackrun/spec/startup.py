@@ -27,3 +27,9 @@ def skip_plugin_discovery() -> None:
     loader = types.ModuleType(_LOADER, "stackrun: no pydantic plugins for the stack-file models")
     loader.get_plugins = lambda: ()
     sys.modules[_LOADER] = loader
+
+
+def plugins_skipped() -> bool:
+    """Whether pydantic runs without plugins here (our empty loader is in place)."""
+    loader = sys.modules.get(_LOADER)
+    return loader is not None and loader.__doc__ is not None and loader.__doc__.startswith("stackrun:")

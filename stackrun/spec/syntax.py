@@ -8,6 +8,7 @@ short syntaxes of ports, volumes and tmpfs.
 from __future__ import annotations
 
 import ipaddress
+import math
 import re
 import shlex
 import signal
@@ -32,7 +33,7 @@ def parse_duration(value: Any) -> float:
     if isinstance(value, (int, float)):
         if value < 0:
             raise ValueError(f"duration {value} is negative")
-        return float(value)
+        return _finite(float(value) if value < 1e300 else math.inf, value, "duration; write e.g. 10s, 1m30s")
     text = str(value).strip()
     position, total = 0, 0.0
     for match in _DURATION.finditer(text):
@@ -42,7 +43,13 @@ def parse_duration(value: Any) -> float:
         position = match.end()
     if not text or position != len(text):
         raise ValueError(f"{value!r} is not a duration; write e.g. 10s, 1m30s, 500ms")
-    return total
+    return _finite(total, value, "duration; write e.g. 10s, 1m30s")
+
+
+def _finite(number: float, value: Any, what: str) -> float:
+    if not math.isfinite(number):
+        raise ValueError(f"{str(value)[:20]!r} is too large for a {what}")
+    return number
 
 
 def format_duration(seconds: float) -> str:
@@ -79,7 +86,7 @@ def parse_bytes(value: Any) -> int:
     if not match:
         raise ValueError(f"{value!r} is not a size; write e.g. 512m, 1g or a number of bytes")
     number, unit = float(match.group(1)), match.group(2).lower()
-    return int(number * _SIZE_UNITS[unit])
+    return int(_finite(number * _SIZE_UNITS[unit], value, "size; write e.g. 512m, 1g"))
 
 
 _SIGNAL_NAMES = {s.name: s for s in signal.Signals if not s.name.startswith("SIG_")}
@@ -148,6 +155,11 @@ def parse_mode(value: Any) -> int:
     return mode
 
 
+def format_mode(mode: int) -> str:
+    """A mode as `config` prints it: octal digits ("1777")."""
+    return f"{mode:o}"
+
+
 # ---------------------------------------------------------------- ports
 
 
@@ -206,6 +218,8 @@ def _port_range(text: str, whole: str) -> list[int]:
     if not first.isdigit() or (dash and not last.isdigit()):
         raise ValueError(f"port {whole!r}: {text!r} is not a port number or range")
     low, high = int(first), int(last) if dash else int(first)
+    if high - low > 65535:  # listed one by one below; validation names the bad port
+        raise ValueError(f"port {whole!r}: range {text} is longer than all ports (0-65535)")
     if high < low:
         raise ValueError(f"port {whole!r}: range {text} goes backwards")
     return list(range(low, high + 1))

@@ -108,7 +108,10 @@ def _check_security_opt(value: str) -> str:
         return "no-new-privileges:true"
     if value in ("no-new-privileges:false", "no-new-privileges=false"):
         return "no-new-privileges:false"
-    raise ValueError(f"{value!r} is not supported; only no-new-privileges[:true|false] is")
+    if value in ("seccomp=unconfined", "seccomp:unconfined"):
+        return "seccomp=unconfined"
+    raise ValueError(f"{value!r} is not supported; only no-new-privileges[:true|false] and "
+                     "seccomp=unconfined are")
 
 
 def _check_ulimit_name(value: str) -> str:
@@ -193,6 +196,6 @@ Restart = Annotated[
 Mode = Annotated[
     int,
     BeforeValidator(syntax.parse_mode),
-    PlainSerializer(lambda mode: f"{mode:o}", return_type=str),
+    PlainSerializer(syntax.format_mode, return_type=str),
     _text({"type": ["string", "integer"], "description": "octal permission bits: \"1777\""}),
 ]

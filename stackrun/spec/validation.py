@@ -21,7 +21,9 @@ def validate(tree: dict, extra: dict[str, Any], report: Report):
     from pydantic import ValidationError
 
     from stackrun.spec.models import Stack
+    from stackrun.spec.validator_cache import prepare
 
+    prepare(Stack)
     try:
         return Stack.model_validate({**tree, **extra})
     except ValidationError as error:

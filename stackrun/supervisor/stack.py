@@ -14,9 +14,10 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import anyio
+import anyio.to_thread
 from anyio.abc import TaskGroup
 
 from stackrun.errors import StackrunError
@@ -137,6 +138,7 @@ class Stack:
             self._start_when_ready(name)
         reached = await self.until(lambda: all(self._done(n, goal) for n in chosen), goal.timeout)
         failures = [f for f in (self._failure(n, goal) for n in chosen) if f]
+        failures = [await self._with_tail(f) for f in failures]
         if not reached:
             failures += [Failure(n, f"not {'healthy' if goal.healthy else 'started'} after "
                                     f"{goal.timeout:g}s") for n in chosen if not self._done(n, goal)]
@@ -202,15 +204,20 @@ class Stack:
             return Failure(name, "stopped before it started")
         if state.error:
             culprit = self._culprits.get(name, name)
-            return Failure(name, state.error, culprit, self._tail(culprit))
+            return Failure(name, state.error, culprit)
         if goal.healthy and state.phase == "exited" and state.exit_code != 0:
-            return Failure(name, f"exited with code {state.exit_code}", name, self._tail(name))
+            return Failure(name, f"exited with code {state.exit_code}", name)
         if goal.healthy and state.health == "unhealthy":
-            return Failure(name, "is unhealthy", name, self._tail(name))
+            return Failure(name, "is unhealthy", name)
         return None
 
-    def _tail(self, name: str) -> tuple[str, ...]:
-        return tuple(self.sink.last_lines(name, LOG_TAIL))
+    async def _with_tail(self, failure: Failure) -> Failure:
+        """With the last lines of the instance it names, read in a thread: the sink waits
+        (up to 0.5 s) for its pump to drain that instance's pipes."""
+        if not failure.log_of:
+            return failure
+        lines = await anyio.to_thread.run_sync(self.sink.last_lines, failure.log_of, LOG_TAIL)
+        return replace(failure, log_tail=tuple(lines))
 
     # ------------------------------------------------------------ stop, restart, kill
 

@@ -22,12 +22,13 @@ _STATES: dict[str, State] = {
 def describe(plan: ServicePlan, life: Lifecycle, waiting_for: str = "",
              now: float | None = None) -> InstanceStatus:
     now = time.time() if now is None else now
+    looping = crash_loop(life, plan.restart.backoff_reset, now)
     return InstanceStatus(
         name=plan.name, service=plan.service, replica=plan.replica,
         state=_STATES[life.phase], health=life.health, pid=life.pid,
         exit_code=life.exit_code, restart_count=life.restart_count, oom_kills=life.oom_kills,
-        started_at=life.started_at, finished_at=life.finished_at, crash_loop=life.crash_loop,
-        status_text=status_text(life, waiting_for, now),
+        started_at=life.started_at, finished_at=life.finished_at, crash_loop=looping,
+        status_text=status_text(life, waiting_for, now, looping),
         publishers=[Publisher(p.host_ip, p.target_port, p.host_port, p.protocol)
                     for p in plan.ports],
         cgroup=plan.cgroup, addresses=[n.address for n in plan.networks],
@@ -35,16 +36,22 @@ def describe(plan: ServicePlan, life: Lifecycle, waiting_for: str = "",
     )
 
 
-def status_text(life: Lifecycle, waiting_for: str, now: float) -> str:
+def crash_loop(life: Lifecycle, reset: float, now: float) -> bool:
+    """In a crash loop: quick exits in a row, and not since up for `reset` seconds (the
+    back-off's reset: the run that will end the loop)."""
+    up_long = life.phase == "running" and now - (life.started_at or now) >= reset
+    return life.crash_loop and not up_long
+
+
+def status_text(life: Lifecycle, waiting_for: str, now: float, looping: bool = False) -> str:
     """"Up 3 minutes (healthy)", "Exited (1) 2 seconds ago", "Restarting (1) …, crash loop"."""
-    phase = life.phase
+    phase, loop = life.phase, ", crash loop" if looping else ""
     if phase == "running":
         health = f" ({life.health})" if life.health else ""
-        return f"Up {ago(now - (life.started_at or now))}{health}"
+        return f"Up {ago(now - (life.started_at or now))}{health}{loop}"
     if phase == "stopping":
         return "Stopping"
     if phase == "restarting":
-        loop = ", crash loop" if life.crash_loop else ""
         return f"Restarting ({life.exit_code}) {ago(now - (life.finished_at or now))} ago{loop}"
     if phase == "exited":
         oom = ", out of memory" if life.oom_killed else ""
@@ -52,7 +59,7 @@ def status_text(life: Lifecycle, waiting_for: str, now: float) -> str:
     if phase == "dead":
         return f"Failed to start: {life.error}"
     if phase == "starting":
-        return "Starting"
+        return f"Starting{loop}"
     if life.error:
         return f"Not started: {life.error}"
     return f"Waiting for {waiting_for}" if waiting_for else "Created"

@@ -199,3 +199,22 @@ def _statuses(name: str) -> dict:
     finally:
         if isinstance(handle, Client):
             handle.close()
+
+
+def test_logs_follow_ends_when_the_supervisor_is_killed(project, tmp_path):
+    talker = plan(project.name, service(project.name, "talker", "/bin/sh", "-c", "echo hello; exec sleep 1000"))
+    with detached(talker, tmp_path) as supervisor:
+        follower = subprocess.Popen(project.cli("logs", "-f", "--no-color"), env=project.env(),
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            assert follower.stdout.readline() == "talker | hello\n"
+            supervisor.process.send_signal(signal.SIGKILL)
+            supervisor.process.wait()
+            assert follower.wait(timeout=10) == 0
+        finally:
+            if follower.poll() is None:
+                follower.kill()
+                follower.wait()
+        later = cli(project, "logs", "-f")  # after the kill: the history, no wait
+        assert later.stdout == "talker | hello\n" and "no supervisor running" in later.stderr
+        blocking.run(connect(project.name).down(timeout=1))

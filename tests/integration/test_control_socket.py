@@ -23,7 +23,10 @@ try:
 except OSError as error:
     print("refused", error.errno)
     raise SystemExit
-s.sendall(b'{"v": 1, "method": "ps"}\\n')
+try:
+    s.sendall(b'{"v": 1, "method": "ps"}\\n')
+except BrokenPipeError:
+    pass  # the server may refuse (reply, then close) before the request is sent
 print(s.makefile("rb").readline().decode().strip())
 """
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -95,13 +96,24 @@ def test_attached_up_stops_gracefully_on_ctrl_c(cli):
 """)
     up = cli.start("up")
     assert cli.wait(running("db", "api"))
+    assert said_hello(cli, "db", "api")  # their traps are set
     os.killpg(up.pid, signal.SIGINT)  # a terminal's Ctrl-C reaches the whole group
     out, _ = up.communicate(timeout=30)
     assert up.returncode == 0, out
     assert "Gracefully stopping" in out
-    assert "api  | hello" in out.replace("api |", "api  |") or "api | hello" in out
-    assert out.index("api | bye") < out.index("db  | bye") if "db  | bye" in out else True
-    assert not dirs.run_dir(cli.project.name).exists()
+    assert "api | hello" in out and "db  | hello" in out
+    assert out.index("api | bye") < out.index("db  | bye")  # dependents first
+
+
+def said_hello(cli, *services: str, timeout: float = 20) -> bool:
+    """Each service's output has its first line (from the files, as `logs` reads them)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        lines = cli.run("logs", "--no-color", "--no-log-prefix", *services).stdout.split()
+        if lines.count("hello") == len(services):
+            return True
+        time.sleep(0.1)
+    return False
 
 
 def test_second_ctrl_c_kills_at_once(cli):
@@ -312,3 +324,59 @@ def test_reconcile_keeps_serving_unchanged_ports_and_moves_changed_ones(cli):
     assert cli.run("up", "-d").returncode == 0
     assert cli.wait(running("web"))
     get(second)
+
+
+def test_ps_json_has_composes_fields_and_shows_a_crash_loop(cli):
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    cli.write(f"""services:
+  web:
+    command: ["sh", "-c", "{TRAPPER}"]
+    ports: ["127.0.0.1:{port}:80"]
+    healthcheck: {{test: ["CMD", "true"], interval: 30s}}
+  crash:
+    command: ["sh", "-c", "exit 3"]
+    restart: always
+    x-stackrun: {{backoff: {{initial: 100ms, max: 5s}}}}
+""")
+    assert cli.run("up", "-d", "--wait", "web").returncode == 0
+    assert cli.run("up", "-d").returncode == 0
+    assert cli.wait(lambda inst: inst["crash"].crash_loop)
+    rows = {r["Name"]: r for r in map(json.loads, cli.run("ps", "-a", "--format", "json").stdout.splitlines())}
+    web, crash = rows["web"], rows["crash"]
+    assert (web["Service"], web["State"], web["Health"], web["ExitCode"]) == ("web", "running", "healthy", 0)
+    assert web["Publishers"] == [{"URL": "127.0.0.1", "TargetPort": 80, "PublishedPort": port,
+                                  "Protocol": "tcp"}]
+    assert web["Pid"] == cli.instances()["web"].pid and web["RestartCount"] == 0
+    assert crash["RestartCount"] >= 4 and crash["CrashLoop"] and crash["ExitCode"] == 3
+    assert "crash loop" in cli.run("ps", "-a").stdout
+
+
+def test_abort_on_container_exit_stops_the_others(cli):
+    cli.write(f"""services:
+  server: {{command: ["sh", "-c", "{TRAPPER}"]}}
+  oneshot: {{command: ["sh", "-c", "sleep 0.5; exit 0"], depends_on: [server]}}
+""")
+    started = time.monotonic()
+    done = cli.run("up", "--abort-on-container-exit")
+    assert time.monotonic() - started < 20
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "Aborting on container exit" in done.stderr
+    assert re.search(r"server +\| bye", done.stdout)  # stopped gracefully, not left running
+    assert not dirs.run_dir(cli.project.name).exists()
+
+
+def test_force_recreate_restarts_even_unchanged_services(cli):
+    cli.write(f"""services:
+  a: {{command: ["sh", "-c", "{TRAPPER}"]}}
+""")
+    assert cli.run("up", "-d").returncode == 0
+    before = cli.instances()["a"].pid
+    assert cli.run("up", "-d").returncode == 0
+    assert cli.instances()["a"].pid == before  # unchanged: untouched
+    assert cli.run("up", "-d", "--force-recreate").returncode == 0
+    assert cli.wait(lambda inst: inst["a"].state == "running" and inst["a"].pid != before)
+    assert gone(before)

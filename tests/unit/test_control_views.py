@@ -3,12 +3,13 @@ stats arithmetic, the JSON shapes of ps / events / ls."""
 
 from __future__ import annotations
 
+import os
 import time
 import types
 
 import pytest
 
-from stackrun.cli import ls, ps, stats, top
+from stackrun.cli import ls, ps_output, stats, top
 from stackrun.control import blocking, observe, procfs
 from stackrun.control.offline import Offline, observed
 from stackrun.errors import ControlError
@@ -24,6 +25,7 @@ Gid:\t65534\t65534\t65534\t65534
 NSpid:\t4242\t7
 CapBnd:\t00000000a80425fb
 NoNewPrivs:\t1
+Seccomp:\t2
 """
 
 
@@ -31,7 +33,7 @@ def test_status_gives_the_pid_in_each_namespace_and_the_privileges():
     status = procfs.parse_status(STATUS)
     assert (status.name, status.ppid, status.uid, status.gid) == ("sleep", 812, 65534, 65534)
     assert status.ns_pids == (4242, 7)
-    assert status.cap_bounding == 0xA80425FB and status.no_new_privs
+    assert status.cap_bounding == 0xA80425FB and status.no_new_privs and status.seccomp
 
 
 def test_stat_survives_a_command_with_spaces_and_parentheses():
@@ -91,6 +93,19 @@ def a_state() -> ProjectState:
                    InstanceStatus("worker-1", "worker", 1, state="exited", exit_code=0)])
 
 
+def test_a_killed_supervisor_not_yet_reaped_is_gone_not_silent():
+    pid = os.fork()
+    if pid == 0:
+        os._exit(0)  # a zombie until waited for, as a SIGKILLed supervisor under a slow init
+    try:
+        os.waitid(os.P_PID, pid, os.WEXITED | os.WNOWAIT)  # exited, still unreaped
+        zombie = ProjectState("web", supervisor_pid=pid, started_at=time.time())
+        assert not Offline("web", zombie).supervisor_alive
+        assert Offline("web", ProjectState("web", os.getpid(), started_at=time.time())).supervisor_alive
+    finally:
+        os.waitpid(pid, 0)
+
+
 def test_offline_project_reads_the_state_and_says_what_needs_a_supervisor():
     offline = Offline("web", a_state())
     assert not offline.supervisor_alive
@@ -138,7 +153,7 @@ def test_stats_from_two_samples():
 def test_ps_json_has_composes_fields_and_ours():
     status = InstanceStatus("api", "api", 1, state="running", pid=42, restart_count=2,
                             publishers=[Publisher("0.0.0.0", 80, 8080, "tcp")])
-    row = ps.as_json(status, "web")
+    row = ps_output.as_json(status, "web")
     assert {"Name", "Service", "State", "Health", "ExitCode", "Publishers", "Status"} <= set(row)
     assert (row["Pid"], row["RestartCount"], row["OomKills"]) == (42, 2, 0)
     assert row["Publishers"] == [{"URL": "0.0.0.0", "TargetPort": 80, "PublishedPort": 8080, "Protocol": "tcp"}]
@@ -173,6 +188,6 @@ def test_ps_table_makes_crash_loops_and_lost_instances_stand_out():
                              status_text="Restarting (1) 2 seconds ago, crash loop")
     lost = InstanceStatus("db", "db", 1, state="lost", status_text="Lost: supervisor gone")
     up = InstanceStatus("web", "web", 1, state="running", status_text="Up 3 seconds")
-    cells = [ps._status_cell(s) for s in (looping, lost, up)]
+    cells = [ps_output.status_cell(s) for s in (looping, lost, up)]
     assert [(c.colour, c.bold) for c in cells] == [("red", True), ("red", True), ("green", False)]
     assert cells[0].text.endswith("crash loop")

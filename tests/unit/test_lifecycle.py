@@ -274,3 +274,14 @@ def test_forced_stop_during_a_graceful_one_kills_at_once():
     state, _ = feed(plan(), [Stop(1.0)], running(plan()))
     state, actions = feed(plan(), [Stop(1.5, grace=0)], state)
     assert actions == [KillAll()] and state.phase == "stopping"
+
+
+def test_ps_says_crash_loop_while_starting_and_briefly_up_not_once_up_long():
+    service = plan(restart=RestartPlan(policy="always", backoff_reset=10))
+    looping = replace(Lifecycle(), short_runs=lc.CRASH_LOOP_RUNS, restart_count=4)
+    starting = describe(service, replace(looping, phase="starting"), now=100)
+    assert starting.crash_loop and starting.status_text == "Starting, crash loop"
+    brief = describe(service, replace(looping, phase="running", started_at=99), now=100)
+    assert brief.crash_loop and brief.status_text.endswith(", crash loop")
+    settled = describe(service, replace(looping, phase="running", started_at=80), now=100)
+    assert not settled.crash_loop and "crash loop" not in settled.status_text

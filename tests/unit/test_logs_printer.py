@@ -27,6 +27,14 @@ def test_prefix_padded_to_the_longest_name_on_every_line():
     assert out == b"api      | one\napi      | two\nworker-2 | three\n"
 
 
+def test_names_known_in_advance_align_the_first_lines_with_later_ones():
+    printer = Printer(PrintOptions(), width=len("worker-2"))
+    printer.add_sources(SOURCES[:1])  # worker-2's file does not exist yet
+    first = printer.format([(T, 0, STDOUT, b"one\n")])
+    printer.add_sources(SOURCES[1:])
+    assert first + printer.format([(T, 1, STDOUT, b"two\n")]) == b"api      | one\nworker-2 | two\n"
+
+
 def test_cut_lines_notes_and_unterminated_lines():
     out = printed(
         [

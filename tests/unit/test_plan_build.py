@@ -155,7 +155,7 @@ def test_signals_durations_restart_and_defaults(plan_of):
             read_only: true
             user: "1000:100"
             hostname: bee
-            security_opt: [no-new-privileges:false]
+            security_opt: [no-new-privileges:false, "seccomp:unconfined"]
             x-stackrun: {restart_on_unhealthy: true, backoff: {initial: 50ms, max: 5s, reset: 1m}}
     """)
     a, b = plan.instance("a"), plan.instance("b")
@@ -163,7 +163,7 @@ def test_signals_durations_restart_and_defaults(plan_of):
     assert (a.hostname, a.user, a.no_new_privileges, a.working_dir) == ("a", None, True, str(plan_of.dir))
     assert (b.stop_signal, b.stop_grace_period, b.init, b.read_only, b.user, b.hostname) == (
         2, 90.0, True, True, "1000:100", "bee")
-    assert b.no_new_privileges is False
+    assert b.no_new_privileges is False and b.seccomp is False and a.seccomp is True
     restart = b.restart
     assert (restart.policy, restart.max_retries, restart.on_unhealthy) == ("on-failure", 3, True)
     assert (restart.backoff_initial, restart.backoff_max, restart.backoff_reset) == (0.05, 5.0, 60.0)

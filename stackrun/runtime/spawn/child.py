@@ -5,8 +5,8 @@ Sequence: join the remaining cgroups, then its own cgroup namespace (rooted ther
 → network (veths through the host link opened before the clone, or lo up; or the
 peer's netns for `service:X`) → hostname → leave the supervisor's session and signal
 state → filesystem (mounts, rootfs) → fork the service under a minimal init when
-`init: true` → rlimits, capabilities, user, no_new_privs, working directory, stdio →
-exec. Any failure is sent back as (step, errno, path) and the child exits 127.
+`init: true` → rlimits, capabilities, no_new_privs, seccomp, user, working directory,
+stdio → exec. Any failure is sent back as (step, errno, path) and the child exits 127.
 """
 
 from __future__ import annotations
@@ -106,7 +106,7 @@ def _service(request: SpawnRequest, channel: Channel, stdout: int, stderr: int) 
         init.block_signals()
         pid = os.fork()
         if pid:
-            init.serve(pid, channel, plan.capabilities)
+            init.serve(pid, channel, plan)
         signal.pthread_sigmask(signal.SIG_SETMASK, ())
     become_service(plan, plan.argv, stdio)
 
@@ -124,12 +124,16 @@ def become_service(plan: ServicePlan, argv: tuple[str, ...], stdio: Stdio) -> No
 
 
 def drop_privileges(plan: ServicePlan) -> security.UserIds:
-    """rlimits, capabilities, user and groups, no_new_privs, working directory."""
+    """rlimits, capabilities, no_new_privs, seccomp, user and groups, working directory.
+
+    The seccomp filter goes in before setuid: a root process still holds CAP_SYS_ADMIN
+    there, which the kernel asks for when no_new_privileges is off."""
     ids = security.resolve_user(plan.user, _read("/etc/passwd"), _read("/etc/group"))
     security.apply_rlimits(plan.ulimits)
     security.apply_capabilities(plan.capabilities)
-    security.apply_user(ids)
     security.apply_no_new_privs(plan.no_new_privileges)
+    security.apply_seccomp(plan.capabilities, plan.seccomp)
+    security.apply_user(ids)
     with step("working_dir", plan.working_dir):
         os.chdir(plan.working_dir)
     return ids

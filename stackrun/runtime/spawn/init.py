@@ -13,6 +13,7 @@ import signal
 from typing import NoReturn
 
 from stackrun.errors import RuntimeFailure
+from stackrun.plan.model import ServicePlan
 from stackrun.runtime import security
 from stackrun.runtime.spawn.protocol import Channel
 
@@ -28,9 +29,9 @@ def block_signals() -> None:
     signal.pthread_sigmask(signal.SIG_BLOCK, WATCHED)
 
 
-def serve(service_pid: int, channel: Channel, keep: frozenset[str]) -> NoReturn:
+def serve(service_pid: int, channel: Channel, plan: ServicePlan) -> NoReturn:
     try:
-        security.harden_init(keep)
+        security.harden_init(plan.capabilities, plan.seccomp)
     except RuntimeFailure as failure:
         channel.step_failed(failure)
         os.kill(service_pid, signal.SIGKILL)

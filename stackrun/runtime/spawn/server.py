@@ -62,7 +62,7 @@ def _clone(flags: int, unified_dir: str | None) -> tuple[int, bool]:
 
 def _warm_up() -> None:
     """Fill the caches every child would otherwise fill again: the fixed part of mount
-    tables, the kernel's last capability."""
+    tables, the kernel's last capability, the seccomp filter of Docker's capabilities."""
     from stackrun.plan.model import ServicePlan
     from stackrun.runtime import mounts, security
     from stackrun.runtime.instance import InstanceLayout
@@ -71,6 +71,7 @@ def _warm_up() -> None:
         plan = ServicePlan("warm-up", "warm-up", 1, ("true",), (), rootfs=rootfs)
         mounts.mount_table(plan, InstanceLayout("/"))
     security.last_capability()
+    security.seccomp_program(frozenset())
 
 
 class Server:

@@ -25,12 +25,12 @@ def run(*args: str, cwd=None, env=None) -> subprocess.CompletedProcess:
 _PROBE = textwrap.dedent("""
     import json, sys
     sys.argv = ["stackrun", *json.loads(sys.argv[1])]
-    from stackrun.cli.app import main
+    from stackrun.cli.main import main
     try:
         main()
     except SystemExit:
         pass
-    heavy = ["pydantic", "pyroute2", "anyio", "stackrun.spec.models"]
+    heavy = ["pydantic", "pyroute2", "anyio", "rich", "typer", "stackrun.spec.models"]
     print(json.dumps({name: name in sys.modules for name in heavy}), file=sys.stderr)
 """)
 
@@ -42,8 +42,18 @@ def imported_by(*args: str) -> dict[str, bool]:
 
 
 @pytest.mark.parametrize("args", [("--help",), ("config", "--help"), ("-f", "x.yaml", "validate", "--help")])
-def test_help_imports_no_pydantic_nor_pyroute2(args):
-    assert imported_by(*args) == dict.fromkeys(["pydantic", "pyroute2", "anyio", "stackrun.spec.models"], False)
+def test_help_imports_no_pydantic_nor_pyroute2_nor_rich(args):
+    heavy = ["pydantic", "pyroute2", "anyio", "rich", "stackrun.spec.models"]
+    imported = imported_by(*args)
+    assert {name: imported[name] for name in heavy} == dict.fromkeys(heavy, False)
+
+
+def test_config_imports_no_pyroute2_anyio_rich_nor_typer(tmp_path):
+    """config runs on the fast path (cli/fast.py): no typer either."""
+    (tmp_path / "stack.yaml").write_text("services:\n  a: {command: x}\n")
+    imported = imported_by("-f", str(tmp_path / "stack.yaml"), "config")
+    assert imported == {"pydantic": True, "pyroute2": False, "anyio": False, "rich": False,
+                        "typer": False, "stackrun.spec.models": True}
 
 
 def test_config_prints_the_normalised_stack_as_json():

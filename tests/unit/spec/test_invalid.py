@@ -250,8 +250,8 @@ CASES = [
     ),
     (
         'security_opt',
-        "services:\n  a:\n    command: x\n    security_opt: ['seccomp:unconfined']\n",
-        ["stack.yaml:4:20: services.a.security_opt[0]: 'seccomp:unconfined' is not supported; only no-new-privileges[:true|false] is"],
+        "services:\n  a:\n    command: x\n    security_opt: ['seccomp=profile.json']\n",
+        ["stack.yaml:4:20: services.a.security_opt[0]: 'seccomp=profile.json' is not supported; only no-new-privileges[:true|false] and seccomp=unconfined are"],
     ),
     (
         'ulimit_name',

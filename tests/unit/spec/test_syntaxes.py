@@ -213,9 +213,9 @@ def test_expose_stop_init_read_only(stack_dir):
 
 def test_capabilities_and_security_opt(stack_dir):
     api = service(stack_dir, "cap_add: [net_admin, CAP_SYS_TIME]\ncap_drop: [ALL]\n"
-                  "security_opt: [no-new-privileges:false]")
+                  "security_opt: [no-new-privileges:false, seccomp:unconfined]")
     assert api.cap_add == ("NET_ADMIN", "SYS_TIME") and api.cap_drop == ("ALL",)
-    assert api.security_opt == ("no-new-privileges:false",)
+    assert api.security_opt == ("no-new-privileges:false", "seccomp=unconfined")
 
 
 def test_ulimits_number_or_soft_hard(stack_dir):

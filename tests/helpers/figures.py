@@ -1,4 +1,6 @@
-"""The reliability suite's figures: tests record them, pytest prints them in its summary.
+"""Figures of the reliability and fuzz suites: tests record them, pytest prints them in its summary.
+
+tests/conftest.py exposes the fixture and the summary hook to every test:
 
     def test_something(figures):
         figures.record("ps during flood, median ms", 12.3)

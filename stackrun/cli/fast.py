@@ -1,0 +1,123 @@
+"""The fast path of the timed verbs `config`, `validate` and `ps`: their command line
+read with argparse, without importing typer.
+
+Importing typer (and the click it carries) costs ~65 ms: a quarter of the 250 ms that
+`stackrun config` may take (bench/config_time.py), 45 % of the 150 ms of `ps`
+(bench/ps.py). This path runs a command only when argparse understands all of it;
+anything else (help, an unknown or misspelt option, a bad value, `--`) goes to the
+typer app, which gives the full behaviour and its messages. The options mirror those
+the typer commands declare (cli/options.py, cli/spec.py, cli/ps.py);
+tests/unit/spec/test_cli_fast.py checks that both read the same command lines into
+the same call, and that the two declare the same options.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from typing import Any
+
+from stackrun.cli.project import ProjectOptions
+
+GLOBAL_OPTIONS_WITH_VALUE = frozenset({"-f", "--file", "-p", "--project-name", "--profile"})
+
+
+def verb_index(argv: Sequence[str]) -> int | None:
+    """Where the verb is: the first word that is not a global option or its value."""
+    index = 0
+    while index < len(argv):
+        word = argv[index]
+        if word in GLOBAL_OPTIONS_WITH_VALUE:
+            index += 1
+        elif word in ("-h", "--help"):
+            return None
+        elif not word.startswith("-"):
+            return index
+        index += 1
+    return None
+
+
+def run(argv: Sequence[str]) -> bool:
+    """Run `argv` if it is a fast verb this path fully understands; False if not."""
+    parsed = _parse(list(argv))
+    if parsed is None:
+        return False
+    verb, opts, options = parsed
+    RUNNERS[verb](opts, options)
+    return True
+
+
+def _config(opts: ProjectOptions, options: argparse.Namespace) -> None:
+    from stackrun.cli.config_output import print_config
+
+    print_config(opts, options.output, options.services, options.quiet)
+
+
+def _validate(opts: ProjectOptions, options: argparse.Namespace) -> None:
+    from stackrun.cli.config_output import print_config
+
+    print_config(opts, "yaml", False, True)
+
+
+def _ps(opts: ProjectOptions, options: argparse.Namespace) -> None:
+    from stackrun.cli.ps_output import show_ps
+
+    show_ps(opts, options.names or None, options.output, options.quiet, options.services,
+            options.all)
+
+
+class _NotUnderstood(Exception):
+    """A command line this path leaves to typer."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def __init__(self) -> None:
+        super().__init__(add_help=False, allow_abbrev=False, exit_on_error=False)
+        self.add_argument("-f", "--file", dest="files", action="append", default=[])
+        self.add_argument("-p", "--project-name", dest="project_name")
+        self.add_argument("--profile", dest="profiles", action="append", default=[])
+
+    def error(self, message: str) -> Any:
+        raise _NotUnderstood(message)
+
+
+def _config_parser() -> _Parser:
+    parser = _Parser()
+    parser.add_argument("--format", dest="output", choices=("yaml", "json"), default="yaml")
+    parser.add_argument("--services", action="store_true")
+    parser.add_argument("-q", "--quiet", action="store_true")
+    return parser
+
+
+def _ps_parser() -> _Parser:
+    parser = _Parser()
+    parser.add_argument("names", nargs="*")
+    parser.add_argument("--format", dest="output", choices=("table", "json"), default="table")
+    parser.add_argument("-q", "--quiet", action="store_true")
+    parser.add_argument("--services", action="store_true")
+    parser.add_argument("-a", "--all", action="store_true")
+    return parser
+
+
+PARSERS = {"config": _config_parser, "validate": _Parser, "ps": _ps_parser}
+RUNNERS = {"config": _config, "validate": _validate, "ps": _ps}
+
+
+def _parse(argv: list[str]) -> tuple[str, ProjectOptions, argparse.Namespace] | None:
+    index = verb_index(argv)
+    if index is None or argv[index] not in PARSERS or not _plain(argv):
+        return None
+    try:
+        before = _Parser().parse_args(argv[:index])
+        after = PARSERS[argv[index]]().parse_intermixed_args(argv[index + 1 :])
+    except (_NotUnderstood, argparse.ArgumentError):
+        return None
+    given = ProjectOptions(tuple(before.files), before.project_name, tuple(before.profiles))
+    return argv[index], given.completed_by(after.files, after.project_name, after.profiles), after
+
+
+def _plain(argv: list[str]) -> bool:
+    """No word that argparse and click read differently: `--`, `-p=NAME` (click keeps
+    the '='), an empty option value."""
+    return all(word != "--" and not (word[:1] == "-" and word[1:2] != "-" and "=" in word)
+               for word in argv) and "" not in argv

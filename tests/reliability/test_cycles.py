@@ -1,0 +1,89 @@
+"""examples/webapp through 100 `up -d --wait` / `down` cycles (1000 with --soak).
+
+After every cycle the leak check must be empty. While each cycle's stack runs, the
+supervisor's resident memory and open descriptors are read from /proc: the median of
+the last ten cycles must not exceed the median of the first ten (plus a small
+tolerance), or something grows with the project's history (logs, volumes, state).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import statistics
+import subprocess
+import time
+
+from stackrun import dirs
+from stackrun.supervisor.state import read_state
+from tests.conftest import REPO
+from tests.helpers.leaks import leaks
+
+STACK = REPO / "examples" / "webapp" / "stack.yaml"
+CYCLES, SOAK_CYCLES = 100, 1000
+WINDOW = 10  # cycles compared at each end
+RSS_TOLERANCE = 2048  # KiB over the first cycles' median: allocator noise, not a leak
+FD_TOLERANCE = 0
+
+
+def test_up_down_cycles_leave_nothing_and_the_supervisor_does_not_grow(project, figures, request):
+    cycles = SOAK_CYCLES if request.config.getoption("--soak") else CYCLES
+    argv = project.cli("-f", str(STACK), "-p", project.name)
+    samples, durations = [], []
+    try:
+        for cycle in range(cycles):
+            env = project.env(WEBAPP_PORT=str(free_port()))  # a port nobody took meanwhile
+            began = time.monotonic()
+            cli(argv, env, "up", "-d", "--wait")
+            samples.append(supervisor_usage(project.name))
+            cli(argv, env, "down")
+            durations.append(time.monotonic() - began)
+            left = leaks(project.name)
+            assert not left, f"cycle {cycle + 1} left:\n  " + "\n  ".join(left)
+    finally:
+        if dirs.run_dir(project.name).exists():  # a failed cycle: the fixture checks the rest
+            subprocess.run([*argv, "down", "-v", "-t", "1"], env=project.env(), timeout=60)
+    rss, fds = [s[0] for s in samples], [s[1] for s in samples]
+    record(figures, cycles, durations, rss, fds)
+    first_rss, last_rss = median_at_ends(rss)
+    assert last_rss <= first_rss + RSS_TOLERANCE, f"supervisor RSS grew: {rss}"
+    first_fds, last_fds = median_at_ends(fds)
+    assert last_fds <= first_fds + FD_TOLERANCE, f"supervisor fds grew: {fds}"
+
+
+def cli(argv: list[str], env: dict[str, str], *args: str) -> None:
+    done = subprocess.run([*argv, *args], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, f"{' '.join(args)}: {done.stderr}"
+
+
+def supervisor_usage(project: str) -> tuple[int, int]:
+    """(VmRSS in KiB, open descriptors) of the project's supervisor, from /proc."""
+    state = read_state(dirs.state_file(project))
+    assert state is not None, "no state file while the project runs"
+    pid = state.supervisor_pid
+    with open(f"/proc/{pid}/status") as status:
+        rss = next(int(line.split()[1]) for line in status if line.startswith("VmRSS:"))
+    return rss, len(os.listdir(f"/proc/{pid}/fd"))
+
+
+def median_at_ends(values: list[int]) -> tuple[float, float]:
+    window = min(WINDOW, len(values))
+    return statistics.median(values[:window]), statistics.median(values[-window:])
+
+
+def record(figures, cycles: int, durations: list[float], rss: list[int], fds: list[int]) -> None:
+    first_rss, last_rss = median_at_ends(rss)
+    first_fds, last_fds = median_at_ends(fds)
+    figures.record("cycles: up/down cycles done", cycles)
+    figures.record("cycles: cycle time mean / median, s",
+                   f"{statistics.mean(durations):.2f} / {statistics.median(durations):.2f}")
+    figures.record("cycles: supervisor RSS first / last 10 (median), MiB",
+                   f"{first_rss / 1024:.1f} / {last_rss / 1024:.1f}")
+    figures.record("cycles: supervisor fds first / last 10 (median)", f"{first_fds:g} / {last_fds:g}")
+    figures.record("cycles: objects leaked", 0)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]

@@ -1,0 +1,99 @@
+"""The fast path of `config`/`validate`/`ps` (cli/fast.py) reads a command line as the typer
+commands do, and leaves to typer every command line it does not fully understand."""
+
+from __future__ import annotations
+
+import pytest
+
+from stackrun.cli import config_output, fast, ps_output
+
+SAME = [
+    ["config"],
+    ["config", "-f", "a.yaml"],
+    ["-f", "a.yaml", "config", "-f", "b.yaml", "--file=c.yaml", "-fd.yaml"],
+    ["-p", "one", "config", "--project-name", "two"],
+    ["-p", "one", "--profile", "x", "config", "--profile=y", "--format", "json"],
+    ["config", "--format=json", "--services"],
+    ["config", "-q", "--quiet", "--format", "yaml", "--format", "json"],
+    ["--file", "a.yaml", "--project-name=p", "validate", "-f", "b.yaml", "--profile", "*"],
+    ["validate"],
+    ["ps"],
+    ["-p", "web", "ps", "-q"],
+    ["ps", "api", "--format", "json", "worker", "-a", "-f", "x.yaml"],
+    ["--profile", "p", "ps", "--services", "--all", "--format=table", "api"],
+]
+LEFT_TO_TYPER = [
+    ["config", "--help"],
+    ["-h", "config"],
+    ["config", "-h"],
+    ["config", "--format", "xml"],
+    ["config", "--formt", "json"],
+    ["config", "--form", "json"],
+    ["config", "extra"],
+    ["config", "--services=yes"],
+    ["config", "-p=name"],
+    ["config", "-f"],
+    ["config", "-f", "--format"],
+    ["config", "--", "-f"],
+    ["config", "-f", ""],
+    ["validate", "--format", "json"],
+    ["ps", "--format", "yaml"],
+    ["ps", "--help"],
+    ["ps", "-x"],
+    ["ps", "--", "-q"],
+    ["up"],
+    ["schema"],
+    [],
+]
+
+
+def recorded(monkeypatch) -> list[tuple]:
+    """The calls the verbs make to what prints their output, instead of running it."""
+    calls: list[tuple] = []
+    monkeypatch.setattr(config_output, "print_config", lambda *args: calls.append(("config", args)))
+    monkeypatch.setattr(ps_output, "show_ps", lambda *args: calls.append(("ps", args)))
+    return calls
+
+
+def fast_call(argv: list[str], monkeypatch) -> list[tuple]:
+    calls = recorded(monkeypatch)
+    assert fast.run(argv)
+    return calls
+
+
+def typer_call(argv: list[str], monkeypatch) -> list[tuple]:
+    from stackrun.cli import app, ps
+
+    calls = recorded(monkeypatch)
+    monkeypatch.setattr(ps, "show_ps", ps_output.show_ps)  # ps.py imported it by name
+    app.register(argv)
+    app.app(argv, prog_name="stackrun", standalone_mode=False)
+    return calls
+
+
+@pytest.mark.parametrize("argv", SAME, ids=" ".join)
+def test_fast_path_reads_the_command_line_as_typer_does(argv, monkeypatch):
+    assert fast_call(argv, monkeypatch) == typer_call(argv, monkeypatch)
+
+
+@pytest.mark.parametrize("argv", LEFT_TO_TYPER, ids=" ".join)
+def test_what_the_fast_path_does_not_understand_goes_to_typer(argv, monkeypatch):
+    calls = recorded(monkeypatch)
+    assert fast.run(argv) is False
+    assert calls == []
+
+
+def test_every_option_of_the_typer_commands_is_known_to_the_fast_path():
+    """A new option added to a typer command only would send every use of it to typer:
+    correct, but slow; add it to cli/fast.py too."""
+    import typer.main
+
+    from stackrun.cli import app
+
+    app.register(["--help"])
+    group = typer.main.get_command(app.app)
+    for verb, parser in fast.PARSERS.items():
+        known = {option for action in parser()._actions for option in action.option_strings}
+        declared = {name for param in group.commands[verb].params for name in param.opts
+                    if name.startswith("-")} - {"-h", "--help"}
+        assert declared == known, verb
