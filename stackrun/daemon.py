@@ -175,11 +175,16 @@ class Launcher:
         return json.loads(data)
 
     def cancel(self) -> None:
-        """No project to start after all: the child sees end of file and exits."""
+        """No project to start after all. A child that got no plan has started nothing:
+        end and reap it now, or it would outlive this command while it finishes loading."""
+        handed_over = self._plan_pipe < 0  # launch() took the pipes: it may run services
         for fd in (self._plan_pipe, self._report_pipe, self._network_pipe):
             if fd >= 0:
                 os.close(fd)
         self._plan_pipe = self._report_pipe = self._network_pipe = -1
+        if not handed_over:
+            os.kill(self.pid, signal.SIGKILL)  # its fork server follows (PR_SET_PDEATHSIG)
+            os.waitpid(self.pid, 0)
 
 
 def _supervise_when_told(plan_pipe: int, report_pipe: int, network_pipe: int) -> None:
