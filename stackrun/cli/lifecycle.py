@@ -81,10 +81,21 @@ def parse_signal(text: str) -> int:
 def _call(ctx, files, project_name, profiles, method: str, *args) -> None:
     from stackrun.cli.project import project_name as name_of
     from stackrun.control import blocking
+    from stackrun.control.client import NoSupervisor
 
     project = name_of(project_options(ctx, files, project_name, profiles))
-    with connect(project) as client:
-        blocking.run(getattr(client, method)(*args))
+    try:
+        with connect(project) as client:
+            blocking.run(getattr(client, method)(*args))
+        return
+    except NoSupervisor:
+        if not leftovers(project):
+            raise
+    # The supervisor is gone, its services may not be: stop and kill signal them, start
+    # and restart say what to do (docs/control.md).
+    from stackrun.control.offline import Offline
+
+    blocking.run(getattr(Offline(project), method)(*args))
 
 
 # ---------------------------------------------------------------- the project's supervisor

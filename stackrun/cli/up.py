@@ -79,17 +79,18 @@ def _check_host() -> None:
                         "\n".join(str(p) for p in report.problems if p.fatal))
 
 
-def _plan(opts):
+def _plan(opts, launcher=None):
     from stackrun import dirs
     from stackrun.cli.project import load_plan, project_name
     from stackrun.plan.build import HostFacts
     from stackrun.plan.names import ProjectNames
-    from stackrun.runtime.network.host import link_addresses, taken_subnets
+    from stackrun.runtime.network.host import link_addresses, snapshot, taken_subnets
 
     name = project_name(opts)
+    seen = (launcher.host_network() if launcher else None) or snapshot()
     facts = HostFacts(data_dir=str(dirs.data_dir(name)),
-                      taken_subnets=taken_subnets(ProjectNames(name)),
-                      existing_bridges=link_addresses())
+                      taken_subnets=taken_subnets(ProjectNames(name), seen),
+                      existing_bridges=link_addresses(seen))
     return load_plan(opts, facts)
 
 
@@ -123,7 +124,7 @@ def _detached(opts, request) -> int:
 
     launcher = Launcher.fork()
     try:
-        plan = _checked_plan(opts)
+        plan = _checked_plan(opts, launcher)
         if _running(plan.project):
             launcher.cancel()
             return _reconcile(plan, request)
@@ -138,9 +139,9 @@ def _detached(opts, request) -> int:
     return _report(plan, report["failures"], request.wait)
 
 
-def _checked_plan(opts):
+def _checked_plan(opts, launcher=None):
     _check_host()
-    return _plan(opts)
+    return _plan(opts, launcher)
 
 
 def _check_ports(plan) -> None:

@@ -71,7 +71,12 @@ def _add_env_file(merged: LDict, entry: Any, env, report: Report, path, where: L
     if not isinstance(entry, dict) or not isinstance(entry.get("path"), str):
         return  # malformed: validation reports it
     file = Path(entry["path"])
-    if not file.is_file():
+    try:
+        found = file.is_file()
+    except OSError as error:  # e.g. a name longer than the filesystem allows
+        report.error(where, path, f"cannot use env file {str(file)[:80]!r}: {error.strerror}")
+        return
+    if not found:
         if entry.get("required", True) is not False:
             report.error(where, path, f"env file {file} not found (add required: false to allow that)")
         return

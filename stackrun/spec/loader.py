@@ -27,8 +27,9 @@ from stackrun.spec.interpolate import interpolate_tree
 from stackrun.spec.merge import merge_files
 from stackrun.spec.normalize import normalize_file
 from stackrun.spec.options import LoadOptions
+from stackrun.spec.report import Path as KeyPath
 from stackrun.spec.report import Report
-from stackrun.spec.source import LDict, SourceError, parse
+from stackrun.spec.source import LDict, LList, Override, SourceError, parse
 from stackrun.spec.unsupported import check_unsupported
 
 if TYPE_CHECKING:
@@ -49,6 +50,7 @@ def load(options: LoadOptions, warnings: list[Diagnostic] | None = None) -> Stac
     report.raise_errors()
     for path, tree in zip(files, trees):
         interpolate_tree(tree, env, report)
+        reject_nul(tree, (), tree, report)
         normalize_file(tree, str(path.parent), env, report)
     merged = merge_files(trees)
     name = project_name(options.project_name, env, merged, project_dir, report)
@@ -92,6 +94,21 @@ def read_file(path: Path, report: Report) -> LDict | None:
         report.error(where, "", "a stack file must be a mapping with a services: key")
         return None
     return tree
+
+
+def reject_nul(node: Any, path: KeyPath, root: LDict, report: Report) -> None:
+    """A NUL character (YAML "\\0", or from a variable) fits no path, argument or name."""
+    if isinstance(node, str) and "\0" in node:
+        report.error_at(root, path, f"{node!r} holds a NUL character (\\0); remove it")
+    elif isinstance(node, Override):
+        reject_nul(node.value, path, root, report)
+    elif isinstance(node, LDict):
+        for key, value in node.items():
+            reject_nul(key, (*path, key), root, report)
+            reject_nul(value, (*path, key), root, report)
+    elif isinstance(node, LList):
+        for index, item in enumerate(node):
+            reject_nul(item, (*path, index), root, report)
 
 
 def project_name(explicit: str | None, env, tree: LDict, project_dir: Path, report: Report) -> str:

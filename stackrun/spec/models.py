@@ -23,7 +23,7 @@ from pydantic import (  # noqa: E402
 from stackrun.spec.types import (
     AbsolutePath, Bytes, Capability, CgroupPath, Duration, Expose, Hostname, IPAddress,
     IPv4Address, IPv4Subnet, Mode, MountTarget, Name, NetworkMode, ProjectName, Restart,
-    SecurityOpt, Short, Signal, Tmpfs, UlimitName,
+    SecurityOpt, Short, Signal, Subpath, Tmpfs, UlimitName,
 )  # fmt: skip
 
 _STRING = {"type": "string"}
@@ -131,7 +131,7 @@ class BindOptions(Model):
 
 class VolumeOptions(Model):
     nocopy: bool = False
-    subpath: str | None = None
+    subpath: Subpath | None = None
 
 
 class TmpfsOptions(Model):
@@ -275,7 +275,7 @@ class VolumeDriverOptions(Model):
 
 
 class Volume(Model):
-    name: str | None = None
+    name: Name | None = None  # a directory under the data dir, that `down -v` removes
     external: bool = False
     driver: Literal["local"] | None = None
     driver_opts: VolumeDriverOptions | None = None
@@ -293,7 +293,7 @@ class Ipam(Model):
 
 
 class Network(Model):
-    name: str | None = None
+    name: Name | None = None
     external: bool = False
     internal: bool = False
     driver: Literal["bridge"] | None = None

@@ -50,6 +50,12 @@ def _check_absolute(value: str) -> str:
     return posixpath.normpath(value) if value != "/" else value
 
 
+def _check_subpath(value: str) -> str:
+    if value.startswith("/") or ".." in value.split("/"):
+        raise ValueError(f"{value!r} leaves the volume; write a path inside it, relative and without '..' (e.g. logs)")
+    return value
+
+
 def _check_target(value: str) -> str:
     path = _check_absolute(value)
     if path == "/":
@@ -160,6 +166,7 @@ Name = Annotated[str, AfterValidator(_check_name), _text({"type": "string", "pat
 ProjectName = Annotated[str, _text({"type": "string", "pattern": PROJECT_PATTERN})]
 AbsolutePath = Annotated[str, AfterValidator(_check_absolute)]
 MountTarget = Annotated[str, AfterValidator(_check_target)]
+Subpath = Annotated[str, AfterValidator(_check_subpath)]
 Hostname = Annotated[str, AfterValidator(_check_hostname)]
 IPAddress = Annotated[str, AfterValidator(_check_ip)]
 IPv4Address = Annotated[str, AfterValidator(_check_ipv4)]

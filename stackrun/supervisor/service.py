@@ -25,6 +25,8 @@ from stackrun.supervisor.output import OutputSink
 from stackrun.supervisor.state import Event, InstanceStatus
 from stackrun.supervisor.status import describe
 
+OOM_RECHECK = 5.0  # seconds: the OOM count is re-read this often even without an event
+
 
 class InstanceRunner:
     def __init__(self, plan: ServicePlan, kernel: Kernel, sink: OutputSink, bus: EventBus,
@@ -142,8 +144,9 @@ class InstanceRunner:
         with watch:
             await self._check_oom()  # a kill before the eventfd was registered sends no event
             while True:
-                await anyio.wait_readable(watch.fileno())
-                watch.drain()
+                with anyio.move_on_after(OOM_RECHECK):  # an eventfd wake-up was seen missed
+                    await anyio.wait_readable(watch.fileno())
+                    watch.drain()
                 await self._check_oom()
 
     async def _check_oom(self) -> None:

@@ -190,6 +190,27 @@ def test_down_after_sigkill_of_the_supervisor_removes_everything(cli):
     assert down.returncode == 0, down.stderr  # the fixture's leak check does the rest
 
 
+def test_stop_and_kill_signal_the_services_of_a_killed_supervisor(cli):
+    cli.write(f"""services:
+  a: {{command: ["sh", "-c", "{TRAPPER}"]}}
+  b: {{command: ["sleep", "1000"]}}
+""")
+    assert cli.run("up", "-d").returncode == 0
+    pids = {name: instance.pid for name, instance in cli.instances().items()}
+    os.kill(cli.state().supervisor_pid, signal.SIGKILL)
+    stop = cli.run("stop", "-t", "2", "a")
+    assert stop.returncode == 0 and gone(pids["a"]), stop.stderr
+    assert not gone(pids["b"])
+    assert cli.run("kill", "-s", "KILL", "b").returncode == 0
+    deadline = time.monotonic() + 10
+    while not gone(pids["b"]) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert gone(pids["b"])
+    restart = cli.run("restart", "a")
+    assert restart.returncode != 0 and "no supervisor running" in restart.stderr
+    assert "stackrun down" in restart.stderr and "Traceback" not in restart.stderr
+
+
 def test_down_without_state_file_sweeps_by_name(cli):
     cli.write(f"""services:
   a: {{command: ["sh", "-c", "{TRAPPER}"]}}

@@ -1,9 +1,12 @@
-"""examples/webapp through 100 `up -d --wait` / `down` cycles (1000 with --soak).
+"""examples/webapp through 100 `up -d --wait` / `down` cycles (1000 with --soak), and
+one supervisor through 300 restarts of a crashing service (3000 with --soak).
 
 After every cycle the leak check must be empty. While each cycle's stack runs, the
 supervisor's resident memory and open descriptors are read from /proc: the median of
 the last ten cycles must not exceed the median of the first ten (plus a small
 tolerance), or something grows with the project's history (logs, volumes, state).
+Every cycle has a new supervisor; the restart test watches one that lives on, spawning,
+logging and reaping the same service again and again.
 """
 
 from __future__ import annotations
@@ -18,12 +21,23 @@ from stackrun import dirs
 from stackrun.supervisor.state import read_state
 from tests.conftest import REPO
 from tests.helpers.leaks import leaks
+from tests.helpers.stackcli import stack_project
 
 STACK = REPO / "examples" / "webapp" / "stack.yaml"
 CYCLES, SOAK_CYCLES = 100, 1000
 WINDOW = 10  # cycles compared at each end
 RSS_TOLERANCE = 2048  # KiB over the first cycles' median: allocator noise, not a leak
 FD_TOLERANCE = 0
+RESTARTS, SOAK_RESTARTS = 300, 3000
+WARM_UP = 30  # restarts before the first samples compared: caches and buffers fill first
+CRASH_LOOP = """services:
+  steady:
+    command: ["sh", "-c", "trap 'exit 0' TERM; sleep 1000 & wait"]
+  crasher:
+    command: ["sh", "-c", "echo crashing; exit 3"]
+    restart: always
+    x-stackrun: {backoff: {initial: 10ms, max: 20ms}}
+"""
 
 
 def test_up_down_cycles_leave_nothing_and_the_supervisor_does_not_grow(project, figures, request):
@@ -49,6 +63,35 @@ def test_up_down_cycles_leave_nothing_and_the_supervisor_does_not_grow(project, 
     assert last_rss <= first_rss + RSS_TOLERANCE, f"supervisor RSS grew: {rss}"
     first_fds, last_fds = median_at_ends(fds)
     assert last_fds <= first_fds + FD_TOLERANCE, f"supervisor fds grew: {fds}"
+
+
+def test_a_supervisor_restarting_a_service_for_long_does_not_grow(figures, request):
+    restarts = SOAK_RESTARTS if request.config.getoption("--soak") else RESTARTS
+    with stack_project("restarts") as stack:
+        stack.write(CRASH_LOOP)
+        assert stack.run("up", "-d").returncode == 0
+        samples = []  # (restart count, RSS KiB, fds)
+        began = time.monotonic()
+        while not samples or samples[-1][0] < restarts:
+            count = stack.statuses()["crasher"].restart_count
+            samples.append((count, *supervisor_usage(stack.project.name)))
+            time.sleep(0.1)
+        took = time.monotonic() - began
+        assert stack.statuses()["steady"].state == "running"
+        assert stack.down().returncode == 0
+    early = [s for s in samples if WARM_UP <= s[0] < WARM_UP + restarts // 10]
+    late = [s for s in samples if s[0] >= restarts - restarts // 10]
+    assert early and late, f"too few samples: {samples}"
+    figures.record("restarts: one supervisor, restarts done (s)", f"{samples[-1][0]} ({took:.0f})")
+    figures.record("restarts: supervisor RSS early / late (median), MiB",
+                   f"{statistics.median(s[1] for s in early) / 1024:.1f} / "
+                   f"{statistics.median(s[1] for s in late) / 1024:.1f}")
+    figures.record("restarts: supervisor fds early / late (min)",
+                   f"{min(s[2] for s in early)} / {min(s[2] for s in late)}")
+    # fds: a restart in flight holds a few more for a moment; a leak raises the floor
+    assert min(s[2] for s in late) <= min(s[2] for s in early), f"fds grew: {samples}"
+    assert (statistics.median(s[1] for s in late)
+            <= statistics.median(s[1] for s in early) + RSS_TOLERANCE), f"RSS grew: {samples}"
 
 
 def cli(argv: list[str], env: dict[str, str], *args: str) -> None:

@@ -13,10 +13,12 @@ from __future__ import annotations
 import contextlib
 import json
 import socket
+import time
 from traceback import format_exc
 
 import pytest
 from hypothesis import HealthCheck, given, settings
+from anyio.from_thread import start_blocking_portal
 from hypothesis import strategies as st
 
 from stackrun.control import codec, protocol, server
@@ -24,7 +26,6 @@ from stackrun.errors import ControlError
 from stackrun.supervisor.state import UpRequest
 from tests.helpers import fuzzing
 from tests.unit.test_control_protocol import a_plan
-from tests.unit.test_control_socket import served
 
 DEADLINE = 5  # seconds per case
 
@@ -169,10 +170,19 @@ PRINTED: list[str] = []  # tracebacks the server printed: only a bug of its own 
 def server_path(tmp_path_factory):
     """A real server on a unix socket in a tmp dir."""
     path = tmp_path_factory.mktemp("control") / "control.sock"
-    with pytest.MonkeyPatch.context() as patch, served(path, QuietProject()):
+    with pytest.MonkeyPatch.context() as patch, start_blocking_portal() as portal:
+        portal.start_task_soon(server.serve, QuietProject(), path)
+        wait_for_socket(path)
         patch.setattr(server.traceback, "print_exc", lambda *a, **k: PRINTED.append(format_exc()))
         patch.setattr(server.traceback, "print_exception", lambda error, **k: PRINTED.append(repr(error)))
         yield path
+        portal.call(portal.stop, True)  # cancel the server and every connection it still holds
+
+
+def wait_for_socket(path) -> None:
+    with fuzzing.deadline(DEADLINE):
+        while not path.exists():
+            time.sleep(0.01)
 
 
 def connect(path) -> socket.socket:

@@ -178,3 +178,10 @@ def test_project_dir_is_the_first_files_directory(stack_dir):
 
 def test_load_options_default_is_harmless():
     assert LoadOptions().environ == {}
+
+
+def test_an_env_file_name_too_long_for_the_filesystem_is_an_error(stack_dir):
+    errors = stack_dir.errors("services:\n  a: {command: x, env_file: '" + "9" * 4001 + "'}\n")
+    assert len(errors) == 1 and errors[0].startswith("stack.yaml:2:19: services.a.env_file[0]: "
+                                                     "cannot use env file ")
+    assert errors[0].endswith(": File name too long")
