@@ -8,6 +8,7 @@ waitid(P_PIDFD), setresuid, setgroups; `resource` has setrlimit.
 from __future__ import annotations
 
 import ctypes
+import functools
 import os
 import platform
 
@@ -240,17 +241,23 @@ def close_range_cloexec(first: int) -> None:
 
 
 class _SockFprog(ctypes.Structure):
-    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+    # c_char_p: points into the bytes object and keeps it alive; the kernel only reads it
+    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_char_p)]
 
 
 def set_seccomp_filter(program: bytes) -> None:
     """Install `program` (struct sock_filter entries, 8 bytes each) as a seccomp filter
     of the calling thread; inherited across fork and exec, never removed. The kernel
     asks for no_new_privs or CAP_SYS_ADMIN."""
-    code = ctypes.create_string_buffer(program, len(program))
-    fprog = _SockFprog(len(program) // 8, ctypes.addressof(code))
     _check(_libc.prctl(ctypes.c_int(PR_SET_SECCOMP), ctypes.c_ulong(SECCOMP_MODE_FILTER),
-                       ctypes.byref(fprog), ctypes.c_ulong(0), ctypes.c_ulong(0)))
+                       ctypes.byref(seccomp_fprog(program)), ctypes.c_ulong(0),
+                       ctypes.c_ulong(0)))
+
+
+@functools.cache
+def seccomp_fprog(program: bytes) -> _SockFprog:
+    """The struct sock_fprog of `program`: built once, before forking (spawn/server.py)."""
+    return _SockFprog(len(program) // 8, program)
 
 
 class _Rlimit(ctypes.Structure):

@@ -31,6 +31,7 @@ CAPABILITIES = {
     ))
 }
 CAP_LAST_CAP_FILE = "/proc/sys/kernel/cap_last_cap"
+MACHINE = platform.machine()  # which syscall numbers the seccomp filter uses
 
 # asm-generic/resource.h (x86_64 and arm64 alike; `resource` lacks a few of them).
 RLIMITS = {
@@ -101,8 +102,11 @@ def apply_seccomp(keep: frozenset[str], enabled: bool) -> None:
 
 
 def seccomp_program(keep: frozenset[str]) -> bytes | None:
-    """Cached: the fork server computes it before forking (see spawn/server.py)."""
-    return seccomp.program(platform.machine(), keep)
+    """Cached, with its ctypes struct: the fork server makes both before forking."""
+    program = seccomp.program(MACHINE, keep)
+    if program is not None:
+        linux.seccomp_fprog(program)
+    return program
 
 
 def _name(cap: int) -> str:
