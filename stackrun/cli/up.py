@@ -80,18 +80,21 @@ def _check_host() -> None:
 
 
 def _plan(opts, launcher=None):
+    """Load the stack file first: the launcher's child reads the host's network meanwhile
+    (it imports pyroute2), so neither waits for the other."""
     from stackrun import dirs
-    from stackrun.cli.project import load_plan, project_name
-    from stackrun.plan.build import HostFacts
+    from stackrun.cli.project import load_stack, project_name
+    from stackrun.plan.build import HostFacts, build
     from stackrun.plan.names import ProjectNames
     from stackrun.runtime.network.host import link_addresses, snapshot, taken_subnets
 
+    stack = load_stack(opts)
     name = project_name(opts)
     seen = (launcher.host_network() if launcher else None) or snapshot()
     facts = HostFacts(data_dir=str(dirs.data_dir(name)),
                       taken_subnets=taken_subnets(ProjectNames(name), seen),
                       existing_bridges=link_addresses(seen))
-    return load_plan(opts, facts)
+    return build(stack, facts)
 
 
 def _running(project: str) -> bool:

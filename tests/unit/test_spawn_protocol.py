@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from stackrun.errors import RuntimeFailure
 from stackrun.runtime import linux
-from stackrun.runtime.spawn.namespaces import SERVICE_NAMESPACES, cgroup_entry, clone_flags
+from stackrun.runtime.spawn.namespaces import SERVICE_NAMESPACES, cgroup_entry, clone_flags, later_flags
 from stackrun.runtime.spawn.protocol import (
     IntermediateExited,
     Outcome,
@@ -81,10 +81,12 @@ def test_a_crash_keeps_the_exception_type_in_the_step():
     ("mode", "fresh_net"), [("bridge", True), ("none", True), ("host", False), ("service", False)]
 )
 def test_network_mode_decides_the_network_namespace(mode, fresh_net):
-    flags = clone_flags(mode)
+    flags, later = clone_flags(mode), later_flags(mode)
     born_in = SERVICE_NAMESPACES & ~linux.CLONE_NEWCGROUP  # cgroup ns: after the cgroups
     assert flags & born_in == born_in and not flags & linux.CLONE_NEWCGROUP
-    assert bool(flags & linux.CLONE_NEWNET) == fresh_net
+    assert not flags & linux.CLONE_NEWNET  # the child unshares it, not the fork server
+    assert later & linux.CLONE_NEWCGROUP
+    assert bool(later & linux.CLONE_NEWNET) == fresh_net
 
 
 def test_cgroup_entry_uses_v1_tasks_and_keeps_the_v2_procs_apart(tmp_path):

@@ -1,7 +1,7 @@
 """The service child: from clone to exec. Born (server.py) as PID 1 of fresh pid,
-mount, uts, ipc (and net) namespaces, as the supervisor's child, in its v2 cgroup.
+mount, uts and ipc namespaces, as the supervisor's child, in its v2 cgroup.
 
-Sequence: join the remaining cgroups, then its own cgroup namespace (rooted there)
+Sequence: join the remaining cgroups, then its own cgroup (rooted there) and net namespaces
 → network (veths through the host link opened before the clone, or lo up; or the
 peer's netns for `service:X`) → hostname → leave the supervisor's session and signal
 state → filesystem (mounts, rootfs) → fork the service under a minimal init when
@@ -26,7 +26,7 @@ from stackrun.runtime.instance import InstanceLayout
 from stackrun.runtime.mounts import mount_table
 from stackrun.runtime.network import inside
 from stackrun.runtime.spawn import command, init, rootfs
-from stackrun.runtime.spawn.namespaces import join_cgroups
+from stackrun.runtime.spawn.namespaces import join_cgroups, later_flags
 from stackrun.runtime.spawn.protocol import Channel, crash_report, step
 from stackrun.runtime.spawn.requests import JoinRequest, SpawnRequest
 
@@ -68,8 +68,8 @@ def run_joined(request: JoinRequest, channel: Channel, stdio: tuple[int, int, in
 def _enter(request: SpawnRequest, cgroup_files: tuple[str, ...], link) -> None:
     plan = request.plan
     join_cgroups(cgroup_files)
-    with step("unshare the cgroup namespace"):
-        linux.unshare(linux.CLONE_NEWCGROUP)
+    with step("unshare the cgroup and network namespaces"):
+        linux.unshare(later_flags(plan.network_mode))
     if plan.network_mode == "service":
         _join_peer_network(plan, request.join_netns_pid)
     if link is not None:

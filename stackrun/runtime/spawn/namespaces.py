@@ -14,11 +14,20 @@ JOINED_NAMESPACES = SERVICE_NAMESPACES | linux.CLONE_NEWNET
 
 
 def clone_flags(network_mode: str) -> int:
-    """The namespaces a service child is born in. bridge and none get a fresh network
-    namespace; host keeps the host's; service joins another instance's (setns). The
-    cgroup namespace comes later, once the child is in all its cgroups (its root)."""
+    """The namespaces a service child is born in. The cgroup namespace comes later, once
+    the child is in all its cgroups (its root); so does the network namespace
+    (`later_flags`): creating one costs milliseconds, under contention with other
+    children's netlink work, and the single-threaded fork server must not pay them
+    serially for every spawn."""
+    return SERVICE_NAMESPACES & ~linux.CLONE_NEWCGROUP
+
+
+def later_flags(network_mode: str) -> int:
+    """What the child unshares itself, after joining its cgroups: its cgroup namespace
+    and, for bridge and none, a fresh network namespace (host keeps the host's; service
+    joins another instance's with setns)."""
     fresh_net = linux.CLONE_NEWNET if network_mode in ("bridge", "none") else 0
-    return (SERVICE_NAMESPACES & ~linux.CLONE_NEWCGROUP) | fresh_net
+    return linux.CLONE_NEWCGROUP | fresh_net
 
 
 @dataclass(frozen=True)
