@@ -48,3 +48,14 @@ def tally(figures, name: str) -> None:
     """Count one case tried under `name`, shown in pytest's summary."""
     _tried[name] += 1
     figures.record(name, _tried[name])
+
+
+def value_paths(node, prefix=()):
+    """Every path (keys and indexes) to a value in a document of dicts and lists."""
+    yield prefix
+    if isinstance(node, dict):
+        for key, value in node.items():
+            yield from value_paths(value, (*prefix, key))
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            yield from value_paths(value, (*prefix, index))

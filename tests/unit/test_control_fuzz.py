@@ -56,21 +56,11 @@ def requests(draw) -> dict:
     return {"v": draw(st.one_of(st.just(protocol.VERSION), json_scalars)), "method": name, "params": params}
 
 
-def _paths(node, prefix=()):
-    yield prefix
-    if isinstance(node, dict):
-        for key, value in node.items():
-            yield from _paths(value, (*prefix, key))
-    elif isinstance(node, list):
-        for index, value in enumerate(node):
-            yield from _paths(value, (*prefix, index))
-
-
 @st.composite
 def mutated_up_requests(draw) -> dict:
     """A valid `up` request (with a real Plan) with one value replaced or deleted."""
     message = json.loads(protocol.request_line("up", request=UpRequest(wait=True), plan=a_plan()))
-    path = draw(st.sampled_from([p for p in _paths(message) if p]))
+    path = draw(st.sampled_from([p for p in fuzzing.value_paths(message) if p]))
     parent = message
     for part in path[:-1]:
         parent = parent[part]

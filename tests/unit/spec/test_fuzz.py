@@ -87,17 +87,6 @@ def test_random_text(tmp_path_factory, figures, text):
     load_or_spec_error(path, {}, figures, "fuzz: loader, random text")
 
 
-def _paths(node, prefix=()):
-    """Every path to a value in a plain YAML document."""
-    yield prefix
-    if isinstance(node, dict):
-        for key, value in node.items():
-            yield from _paths(value, (*prefix, key))
-    elif isinstance(node, list):
-        for index, value in enumerate(node):
-            yield from _paths(value, (*prefix, index))
-
-
 def _mutate(document, path, action, value):
     if not path:
         return value if action == "replace" else document
@@ -124,7 +113,7 @@ def test_mutated_examples(tmp_path_factory, figures, data, environ):
     shutil.copytree(example.parent, copy)
     document = yaml.safe_load(example.read_text())
     for _ in range(data.draw(st.integers(1, 3), label="mutations")):
-        paths = list(_paths(document))
+        paths = list(fuzzing.value_paths(document))
         path = data.draw(st.sampled_from(paths), label="path")
         action = data.draw(st.sampled_from(["delete", "replace", "wrap", "add"]), label="action")
         document = _mutate(document, path, action, data.draw(documents, label="value"))
