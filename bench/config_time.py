@@ -91,6 +91,7 @@ def main() -> None:
         ("stackrun --help", stackrun_command() + ["--help"]),
         ("stackrun config -f examples/webapp/stack.yaml", stackrun_command() + ["config", "-f", str(STACK)]),
     ]
+    print(f"python {sys.version.split()[0]} at {sys.executable} ({sys.base_prefix})")
     print(f"median of {runs} runs, load average {os.getloadavg()[0]:.2f}")
     medians = {}
     for label, argv in cases:

@@ -109,7 +109,7 @@ def _scalar_text(value: Any) -> Any:
     return value
 
 
-def _key_values(value: Any, ctx: _Context, missing: Any) -> Any:
+def _key_values(value: Any, ctx: _Context, missing: Any, names_variables: bool = False) -> Any:
     """A list of KEY=VALUE (or KEY) items, or a mapping -> a mapping of text values."""
     if isinstance(value, LList):
         result = LDict(value.location)
@@ -122,7 +122,12 @@ def _key_values(value: Any, ctx: _Context, missing: Any) -> Any:
         return result
     if isinstance(value, LDict):
         for key, item in list(value.items()):
-            if isinstance(item, (LDict, LList)):
+            if names_variables and (not str(key) or "=" in str(key)):
+                # execve() would split "A=B" at its first "=": a variable A, not "A=B".
+                ctx.problem(f"{str(key)!r} is not a variable name (empty or with '='); "
+                            "write NAME: VALUE", key, value.at(key))
+                del value[key]
+            elif isinstance(item, (LDict, LList)):
                 ctx.problem("expected a text value", key, value.at(key))
                 del value[key]
             else:
@@ -131,7 +136,7 @@ def _key_values(value: Any, ctx: _Context, missing: Any) -> Any:
 
 
 def _environment(value: Any, ctx: _Context) -> Any:
-    return _key_values(value, ctx, missing=None)
+    return _key_values(value, ctx, missing=None, names_variables=True)
 
 
 def _labels(value: Any, ctx: _Context) -> Any:

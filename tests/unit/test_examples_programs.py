@@ -282,7 +282,8 @@ def test_data_survives_a_restart(launch, store, client, snapshot):
     assert "stopping: saved 4 keys" in store.output()
 
     again = launch("store", STORE_SNAPSHOT=str(snapshot)).wait_listening()
-    assert "4 keys loaded" in again.output()
+    # The store logs the count after it listens: wait for the line, don't race it.
+    wait_until(lambda: "4 keys loaded" in again.output(), "the load message", program=again)
     fresh = resp.Client(port=again.port)
     assert fresh.call("GET", "bytes") == b"\xff\x00\r\n"
     assert fresh.call("LRANGE", "q", 0, -1) == [b"b", b"a"]

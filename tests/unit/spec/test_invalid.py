@@ -269,6 +269,11 @@ CASES = [
         ['stack.yaml:4:19: services.a.environment[0]: expected KEY=VALUE'],
     ),
     (
+        'environment_name_with_equals',
+        "services:\n  a:\n    command: x\n    environment:\n      A=B: x\n",
+        ["stack.yaml:5:7: services.a.environment.A=B: 'A=B' is not a variable name (empty or with '='); write NAME: VALUE"],
+    ),
+    (
         'environment_nested',
         'services:\n  a:\n    command: x\n    environment:\n      A: {b: c}\n',
         ['stack.yaml:5:7: services.a.environment.A: expected a text value'],
