@@ -51,7 +51,7 @@ VERBS = {
     "stop": "lifecycle", "start": "lifecycle", "restart": "lifecycle", "kill": "lifecycle",
     "doctor": "lifecycle",
     "ps": "ps", "logs": "logs", "exec": "exec_", "top": "top", "inspect": "inspect",
-    "stats": "stats", "ls": "ls", "events": "ls",
+    "stats": "stats", "ls": "ls", "events": "ls", "port": "port",
 }
 
 

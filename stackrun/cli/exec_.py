@@ -9,8 +9,7 @@ from typing import Optional
 import typer
 
 from stackrun.cli.options import FilesOption, ProfileOption, ProjectOption
-from stackrun.cli.running import cgroup_driver, open_project, select, wait
-from stackrun.errors import ControlError
+from stackrun.cli.running import cgroup_driver, open_project, replica, select, wait
 
 
 def register(app: typer.Typer) -> None:
@@ -32,7 +31,7 @@ def register(app: typer.Typer) -> None:
         from stackrun.control.execute import ExecOptions, ExecTarget, execute
 
         name, project = open_project(ctx, files, project_name, profiles)
-        status = _instance(select(wait(project.ps()), [service], name), service, index)
+        status = replica(select(wait(project.ps()), [service], name), service, index)
         info = wait(project.inspect(status.name))
         target = ExecTarget(status, cgroup_driver(name).procs_files(status.cgroup),
                             info.get("Config") or {})
@@ -40,15 +39,6 @@ def register(app: typer.Typer) -> None:
                               tty=not no_tty and os.isatty(sys.stdin.fileno()))
         _close(project)
         raise typer.Exit(execute(target, options))
-
-
-def _instance(statuses, service: str, index: int):
-    """The instance itself when named, else the service's replica `index`."""
-    exact = [s for s in statuses if s.name == service]
-    chosen = exact or [s for s in statuses if s.replica == index]
-    if not chosen:
-        raise ControlError(f"{service} has no replica {index} (it has {len(statuses)})")
-    return chosen[0]
 
 
 def _close(project) -> None:

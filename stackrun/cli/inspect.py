@@ -7,6 +7,7 @@ import json
 import typer
 
 from stackrun.cli.options import FilesOption, ProfileOption, ProjectOption
+from stackrun.cli.ps_output import ports_text
 from stackrun.cli.running import cgroup_driver, choice, open_project, select, wait
 
 FORMATS = ("pretty", "json")
@@ -23,7 +24,7 @@ def register(app: typer.Typer) -> None:
         profiles: ProfileOption = None,
     ) -> None:
         """Show pid, namespaces next to the host's, cgroup limits and usage, addresses,
-        mounts, restarts, health and OOM kills of instances."""
+        published ports (as bound), mounts, restarts, health and OOM kills of instances."""
         from stackrun.control.observe import kernel_view
 
         choice("--format", output_format, FORMATS)
@@ -34,6 +35,8 @@ def register(app: typer.Typer) -> None:
             document = wait(project.inspect(status.name))
             document["Kernel"] = kernel_view(driver, status)
             document.setdefault("Addresses", list(status.addresses))
+            # From the status: it carries the host port the kernel chose for "8000".
+            document["Publishers"] = [vars(p) for p in status.publishers]
             documents.append(document)
         if output_format == "json":
             print(json.dumps(documents, indent=2))
@@ -56,6 +59,7 @@ def pretty(document: dict) -> str:
         *(_row("", f"{path} = {value}") for path, value in kernel["Cgroup"].get("Limits", {}).items()),
         _row("Usage", _usage(kernel["Cgroup"].get("Usage"))),
         _row("Addresses", ", ".join(_addresses(document)) or "-"),
+        _row("Ports", ports_text(document.get("Publishers") or []) or "-"),
         _row("Mounts", f"{len(kernel['Mounts'])} (inside the instance)"),
         *(_row("", f"{m['target']}  {m['fstype']}  {m['source']}") for m in kernel["Mounts"]),
     ]

@@ -52,8 +52,13 @@ def as_json(status, project: str) -> dict:
 
 
 def ports(status) -> str:
-    return ", ".join(f"{p.URL}:{p.PublishedPort}->{p.TargetPort}/{p.Protocol}"
-                     for p in status.publishers)
+    return ports_text(vars(p) for p in status.publishers)
+
+
+def ports_text(publishers) -> str:
+    """"0.0.0.0:8080->8000/tcp, …" from Publisher fields (as in `ps --format json`)."""
+    return ", ".join(f"{p['URL']}:{p['PublishedPort']}->{p['TargetPort']}/{p['Protocol']}"
+                     for p in publishers)
 
 
 def _lines(lines) -> None:

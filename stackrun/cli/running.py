@@ -53,6 +53,15 @@ def select(statuses: list[InstanceStatus], names: list[str] | None,
     return [s for s in statuses if s.name in names or s.service in names]
 
 
+def replica(statuses: list[InstanceStatus], service: str, index: int) -> InstanceStatus:
+    """The instance itself when named, else the service's replica `index`."""
+    exact = [s for s in statuses if s.name == service]
+    chosen = exact or [s for s in statuses if s.replica == index]
+    if not chosen:
+        raise ControlError(f"{service} has no replica {index} (it has {len(statuses)})")
+    return chosen[0]
+
+
 def cgroup_driver(project: str) -> CgroupDriver:
     """The host's cgroup driver under the project's --cgroup-parent (from its state file)."""
     from stackrun import dirs

@@ -87,6 +87,24 @@ def test_ephemeral_published_ports_are_chosen_per_instance_and_reported(cli):
         assert fetch(port) == name.split("-")[0].encode()
     state = {i.name: i for i in cli.state().instances}  # what offline readers see
     assert {p.PublishedPort for i in state.values() for p in i.publishers} == set(chosen.values())
+    # `port` and `inspect` give the bound ports too, not the plan's 0
+    assert port_of(cli, "one", "8000") == f"0.0.0.0:{chosen['one', '0.0.0.0']}"
+    assert port_of(cli, "two", "8000", "--index", "2") == f"0.0.0.0:{chosen['two-2', '0.0.0.0']}"
+    inspected = json.loads(cli.run("inspect", "--format", "json", "one").stdout)[0]
+    assert {(p["URL"], p["PublishedPort"]) for p in inspected["Publishers"]} == {
+        ("0.0.0.0", chosen["one", "0.0.0.0"]), ("127.0.0.1", chosen["one", "127.0.0.1"])}
+    pretty = cli.run("inspect", "two-2").stdout
+    assert f"0.0.0.0:{chosen['two-2', '0.0.0.0']}->8000/tcp" in pretty, pretty
+    missing = cli.run("port", "one", "9000")
+    assert missing.returncode == 1
+    assert missing.stderr.strip() == ("stackrun: one does not publish 9000/tcp (it publishes: "
+                                      "8000/tcp); add it to services.one.ports")
+
+
+def port_of(cli: Cli, *args: str) -> str:
+    done = cli.run("port", *args)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
 
 
 def test_ports_of_a_service_on_another_services_network_reach_it(cli):
