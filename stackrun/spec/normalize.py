@@ -122,9 +122,10 @@ def _key_values(value: Any, ctx: _Context, missing: Any, names_variables: bool =
         return result
     if isinstance(value, LDict):
         for key, item in list(value.items()):
-            if names_variables and (not str(key) or "=" in str(key)):
+            name = str(key)
+            if names_variables and (not name or "=" in name):
                 # execve() would split "A=B" at its first "=": a variable A, not "A=B".
-                ctx.problem(f"{str(key)!r} is not a variable name (empty or with '='); "
+                ctx.problem(f"{name!r} is not a variable name (empty or with '='); "
                             "write NAME: VALUE", key, value.at(key))
                 del value[key]
             elif isinstance(item, (LDict, LList)):
