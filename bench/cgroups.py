@@ -21,10 +21,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from stackrun.plan.model import Limits  # noqa: E402
-from stackrun.plan.names import ProjectNames  # noqa: E402
-from stackrun.runtime.cgroups import detect  # noqa: E402
-from stackrun.runtime.teardown import teardown  # noqa: E402
+from stackrun.plan.model import Limits
+from stackrun.plan.names import ProjectNames
+from stackrun.runtime.cgroups import detect
+from stackrun.runtime.teardown import teardown
 
 INSTANCES = 30
 LIMITS = Limits(memory=64 << 20, cpus=0.5, cpu_shares=512, pids=100)
@@ -88,12 +88,20 @@ def main() -> None:
     driver = detect()
     results = [one_run(driver) for _ in range(runs)]
     bare = statistics.median(floor(driver) for _ in range(50))
-    print(f"cgroup driver {driver.version}, {len(driver.roots())} hierarchies, "
-          f"{INSTANCES} instances, median of {runs} runs")
-    print(f"  floor: mkdir+rmdir of a bare cgroup in each hierarchy {bare * 1e3:7.3f} ms per instance")
+    print(
+        f"cgroup driver {driver.version}, {len(driver.roots())} hierarchies, "
+        f"{INSTANCES} instances, median of {runs} runs"
+    )
+    print(
+        f"  floor: mkdir+rmdir of a bare cgroup in each hierarchy {bare * 1e3:7.3f} ms per instance"
+    )
     for key in results[0]:
         total = statistics.median(r[key] for r in results)
-        per = "" if key.startswith("teardown") else f"   {total / INSTANCES * 1e3:7.3f} ms per instance"
+        per = (
+            ""
+            if key.startswith("teardown")
+            else f"   {total / INSTANCES * 1e3:7.3f} ms per instance"
+        )
         print(f"  {key:22} {total * 1e3:8.2f} ms total{per}")
 
 

@@ -36,8 +36,9 @@ def wall_ms(argv: list[str], runs: int) -> list[float]:
     subprocess.run(argv, cwd=REPO, env=env, capture_output=True)
     for _ in range(runs):
         start = time.perf_counter()
-        done = subprocess.run(argv, cwd=REPO, env=env, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.PIPE, text=True)
+        done = subprocess.run(
+            argv, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+        )
         times.append((time.perf_counter() - start) * 1000)
         if done.returncode != 0:
             sys.exit(f"{' '.join(argv)} failed:\n{done.stderr}")
@@ -70,8 +71,14 @@ for (_, start), (label, end) in zip(marks, marks[1:]):
 def breakdown() -> None:
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     env["PYTHONPATH"] = str(REPO)
-    done = subprocess.run([sys.executable, "-c", _BREAKDOWN, str(STACK)], cwd=REPO, env=env,
-                          capture_output=True, text=True, check=True)
+    done = subprocess.run(
+        [sys.executable, "-c", _BREAKDOWN, str(STACK)],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     print("one run, stage by stage:")
     print(done.stdout, end="")
 
@@ -86,10 +93,19 @@ def main() -> None:
     cases = [
         ("python -c pass", python + ["pass"]),
         ("import typer", python + ["import typer"]),
-        ("import yaml, pydantic.BaseModel", python + ["import yaml; from pydantic import BaseModel"]),
-        ("import typer, yaml, pydantic.BaseModel", python + ["import typer, yaml; from pydantic import BaseModel"]),
+        (
+            "import yaml, pydantic.BaseModel",
+            python + ["import yaml; from pydantic import BaseModel"],
+        ),
+        (
+            "import typer, yaml, pydantic.BaseModel",
+            python + ["import typer, yaml; from pydantic import BaseModel"],
+        ),
         ("stackrun --help", stackrun_command() + ["--help"]),
-        ("stackrun config -f examples/webapp/stack.yaml", stackrun_command() + ["config", "-f", str(STACK)]),
+        (
+            "stackrun config -f examples/webapp/stack.yaml",
+            stackrun_command() + ["config", "-f", str(STACK)],
+        ),
     ]
     print(f"python {sys.version.split()[0]} at {sys.executable} ({sys.base_prefix})")
     print(f"median of {runs} runs, load average {os.getloadavg()[0]:.2f}")

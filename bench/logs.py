@@ -36,12 +36,12 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from stackrun.logs.capture import LogSink  # noqa: E402
-from stackrun.logs.history import Window  # noqa: E402
-from stackrun.logs.record import STDOUT, FileMeta  # noqa: E402
-from stackrun.logs.show import ShowOptions, show  # noqa: E402
-from stackrun.logs.writer import InstanceLog  # noqa: E402
-from stackrun.plan.model import LogPlan  # noqa: E402
+from stackrun.logs.capture import LogSink
+from stackrun.logs.history import Window
+from stackrun.logs.record import STDOUT, FileMeta
+from stackrun.logs.show import ShowOptions, show
+from stackrun.logs.writer import InstanceLog
+from stackrun.plan.model import LogPlan
 
 PRODUCER = str(REPO / "tests" / "helpers" / "producer.py")
 NAMES = ("api", "worker-1", "worker-2")
@@ -67,25 +67,38 @@ def report(root: Path, lines: int, runs: int) -> None:
     print(f"{per * len(NAMES):,} lines of 100 bytes ({megabytes:.0f} MB), medians of {runs} runs")
     capture = median_of(runs, lambda: capture_run(root, per))
     baseline = median_of(runs, lambda: baseline_run(root, per))
-    print(f"capture   {megabytes / capture[0]:7.0f} MB/s  {capture[1]:.2f} cores of the capturing process,"
-          f" event loop p99 lateness {capture[2]:.2f} ms"
-          f"   | producers > file: {megabytes / baseline[0]:.0f} MB/s  ({baseline[0] / capture[0]:.2f}x),"
-          f" loop lateness meanwhile {baseline[2]:.2f} ms")
+    print(
+        f"capture   {megabytes / capture[0]:7.0f} MB/s  {capture[1]:.2f} cores of the capturing process,"
+        f" event loop p99 lateness {capture[2]:.2f} ms"
+        f"   | producers > file: {megabytes / baseline[0]:.0f} MB/s  ({baseline[0] / capture[0]:.2f}x),"
+        f" loop lateness meanwhile {baseline[2]:.2f} ms"
+    )
     up = median_of(runs, lambda: capture_up_run(root, per))
-    print(f"capture (up) {megabytes / up[0]:4.0f} MB/s  {up[1]:.2f} cores of the supervisor process"
-          f" (`up -d`: first start to last exit seen by the supervisor)")
+    print(
+        f"capture (up) {megabytes / up[0]:4.0f} MB/s  {up[1]:.2f} cores of the supervisor process"
+        f" (`up -d`: first start to last exit seen by the supervisor)"
+    )
     text = root / "all.txt"
     with open(text, "wb") as out:
         for name in NAMES:
             subprocess.run([sys.executable, PRODUCER, name, str(per)], stdout=out, check=True)
     compare(runs, "logs     ", cli("logs", "--no-color"), ["cat", str(text)])
-    compare(runs, "tail 100 ", cli("logs", "--no-color", "--tail", "100"), ["tail", "-n", "100", str(text)])
+    compare(
+        runs,
+        "tail 100 ",
+        cli("logs", "--no-color", "--tail", "100"),
+        ["tail", "-n", "100", str(text)],
+    )
     one_per_record(root, per * len(NAMES))
     compare(runs, "1/record ", cli("logs", "--no-color", "-p", "single"), ["cat", str(text)])
     inside = {p: median_of(runs, lambda p=p: in_process(p, Window())) for p in (PROJECT, "single")}
-    tails = {p: median_of(runs, lambda p=p: in_process(p, Window(tail=100))) for p in (PROJECT, "single")}
-    print(f"in-process (no interpreter start): logs {inside[PROJECT]:.3f} s, 1/record {inside['single']:.3f} s,"
-          f" tail 100 {tails[PROJECT] * 1000:.1f} ms / {tails['single'] * 1000:.1f} ms")
+    tails = {
+        p: median_of(runs, lambda p=p: in_process(p, Window(tail=100))) for p in (PROJECT, "single")
+    }
+    print(
+        f"in-process (no interpreter start): logs {inside[PROJECT]:.3f} s, 1/record {inside['single']:.3f} s,"
+        f" tail 100 {tails[PROJECT] * 1000:.1f} ms / {tails['single'] * 1000:.1f} ms"
+    )
 
 
 def capture_run(root: Path, per: int) -> tuple[float, float, float]:
@@ -109,13 +122,19 @@ def capture_up_run(root: Path, per: int) -> tuple[float, float]:
     stack = root / "up" / "stack.yaml"
     stack.parent.mkdir(exist_ok=True)
     command = [sys.executable, PRODUCER, "{name}", str(per), "--same"]
-    stack.write_text("services:\n" + "".join(
-        f"  {n}: {{command: {json.dumps([a.format(name=n) for a in command])}, network_mode: none}}\n"
-        for n in NAMES))
+    stack.write_text(
+        "services:\n"
+        + "".join(
+            f"  {n}: {{command: {json.dumps([a.format(name=n) for a in command])}, network_mode: none}}\n"
+            for n in NAMES
+        )
+    )
     env = dict(os.environ, PYTHONPATH=str(REPO))
     run = [sys.executable, "-m", "stackrun", "-f", str(stack), "-p", "benchup"]
     state = root / "run" / "benchup" / "state.json"
-    up = subprocess.Popen([*run, "up", "-d"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    up = subprocess.Popen(
+        [*run, "up", "-d"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     try:
         data, before = None, 0.0
         while data is None or not all(i["state"] == "exited" for i in data["instances"]):
@@ -152,8 +171,10 @@ async def loop_lateness(producers: list[subprocess.Popen]) -> float:
 def baseline_run(root: Path, per: int) -> tuple[float, float, float]:
     began = time.perf_counter()
     files = [open(root / f"plain-{name}.txt", "wb") for name in NAMES]
-    producers = [subprocess.Popen([sys.executable, PRODUCER, n, str(per), "--same"], stdout=f)
-                 for n, f in zip(NAMES, files)]
+    producers = [
+        subprocess.Popen([sys.executable, PRODUCER, n, str(per), "--same"], stdout=f)
+        for n, f in zip(NAMES, files)
+    ]
     lateness = asyncio.run(loop_lateness(producers))
     for file in files:
         file.close()
@@ -162,7 +183,9 @@ def baseline_run(root: Path, per: int) -> tuple[float, float, float]:
 
 def spawn(sink: LogSink, name: str, per: int) -> subprocess.Popen:
     read_end, write_end = os.pipe()
-    producer = subprocess.Popen([sys.executable, PRODUCER, name, str(per), "--same"], stdout=write_end)
+    producer = subprocess.Popen(
+        [sys.executable, PRODUCER, name, str(per), "--same"], stdout=write_end
+    )
     os.close(write_end)
     sink.attach(name, "stdout", read_end)
     return producer
@@ -188,8 +211,11 @@ def in_process(project: str, window: Window) -> float:
 
 
 def cli(*args: str) -> list[str]:
-    return [sys.executable, "-m", "stackrun", *args, "-p", PROJECT] if "-p" not in args else [
-        sys.executable, "-m", "stackrun", *args]
+    return (
+        [sys.executable, "-m", "stackrun", *args, "-p", PROJECT]
+        if "-p" not in args
+        else [sys.executable, "-m", "stackrun", *args]
+    )
 
 
 def compare(runs: int, label: str, ours: list[str], theirs: list[str]) -> None:

@@ -26,11 +26,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from stackrun.plan.model import MemberRequest, NetworkRequest  # noqa: E402
-from stackrun.plan.names import ProjectNames  # noqa: E402
-from stackrun.plan.network import layout  # noqa: E402
-from stackrun.runtime import linux  # noqa: E402
-from stackrun.runtime.network import bridges, host, inside, sweep  # noqa: E402
+from stackrun.plan.model import MemberRequest, NetworkRequest
+from stackrun.plan.names import ProjectNames
+from stackrun.plan.network import layout
+from stackrun.runtime import linux
+from stackrun.runtime.network import bridges, host, inside, sweep
 
 
 def main() -> None:
@@ -47,14 +47,18 @@ def main() -> None:
         print(f"round {number}: unshare {unshare:.2f} ms, network setup {setup:.2f} ms per service")
     setup = statistics.median(r[1] for r in rounds)
     unshare = statistics.median(r[0] for r in rounds)
-    print(f"median of {options.rounds} rounds x {options.services} services, {options.networks} network(s),"
-          f" {'cold' if options.cold else 'warm'} pyroute2: network setup {setup:.2f} ms per service"
-          f" beyond unshare ({unshare:.2f} ms); target < 5 ms: {'met' if setup < 5 else 'MISSED'}")
+    print(
+        f"median of {options.rounds} rounds x {options.services} services, {options.networks} network(s),"
+        f" {'cold' if options.cold else 'warm'} pyroute2: network setup {setup:.2f} ms per service"
+        f" beyond unshare ({unshare:.2f} ms); target < 5 ms: {'met' if setup < 5 else 'MISSED'}"
+    )
 
 
 def _round(names, networks, count: int) -> tuple[float, float]:
     members = tuple(
-        MemberRequest(f"s{i}", f"s{i}", f"s{i}", networks=tuple((n.name, (), None) for n in networks))
+        MemberRequest(
+            f"s{i}", f"s{i}", f"s{i}", networks=tuple((n.name, (), None) for n in networks)
+        )
         for i in range(count)
     )
     plan = layout(names, networks, members, taken=host.taken_subnets(names))
@@ -102,7 +106,9 @@ def _options():
     parser.add_argument("--services", type=int, default=20)
     parser.add_argument("--networks", type=int, default=1)
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--cold", action="store_true", help="skip warm_up (pyroute2 tables compiled per child)")
+    parser.add_argument(
+        "--cold", action="store_true", help="skip warm_up (pyroute2 tables compiled per child)"
+    )
     return parser.parse_args()
 
 

@@ -27,12 +27,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import anyio  # noqa: E402
+import anyio
 
-from stackrun.plan.model import NetworkRequest, PortPlan, ServicePlan  # noqa: E402
-from stackrun.plan.names import ProjectNames  # noqa: E402
-from stackrun.supervisor import ports  # noqa: E402
-from tests.helpers.netns import Lab, address, member  # noqa: E402
+from stackrun.plan.model import NetworkRequest, PortPlan, ServicePlan
+from stackrun.plan.names import ProjectNames
+from stackrun.supervisor import ports
+from tests.helpers.netns import Lab, address, member
 
 SERVICE_PORT = 9000
 CHUNK = 1 << 20
@@ -188,8 +188,14 @@ def _report(options, direct, proxied) -> None:
         for name, target in (("direct", direct), ("proxy", proxied)):
             figures[name] = statistics.median(measure(target) for _ in range(options.runs))
         ratio = figures["proxy"] / figures["direct"]
-        note = f"proxy/direct {ratio:.0%}" if higher_is_better else f"proxy adds {figures['proxy'] - figures['direct']:.0f} us"
-        print(f"{label:18} direct {figures['direct']:9.1f}   proxy {figures['proxy']:9.1f}   {note}")
+        note = (
+            f"proxy/direct {ratio:.0%}"
+            if higher_is_better
+            else f"proxy adds {figures['proxy'] - figures['direct']:.0f} us"
+        )
+        print(
+            f"{label:18} direct {figures['direct']:9.1f}   proxy {figures['proxy']:9.1f}   {note}"
+        )
 
 
 def _options():

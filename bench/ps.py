@@ -59,14 +59,26 @@ def main() -> None:
 
 def write_stack(root: Path, name: str, instances: int) -> Path:
     stack = root / "stack.yaml"
-    stack.write_text(json.dumps({  # JSON is YAML
-        "name": name,
-        "services": {
-            "api": {"command": ["sleep", "1000"], "network_mode": "none", "working_dir": "/"},
-            "worker": {"command": ["sleep", "1000"], "network_mode": "none", "working_dir": "/",
-                       "deploy": {"replicas": max(instances - 1, 1)}},
-        },
-    }))
+    stack.write_text(
+        json.dumps(
+            {  # JSON is YAML
+                "name": name,
+                "services": {
+                    "api": {
+                        "command": ["sleep", "1000"],
+                        "network_mode": "none",
+                        "working_dir": "/",
+                    },
+                    "worker": {
+                        "command": ["sleep", "1000"],
+                        "network_mode": "none",
+                        "working_dir": "/",
+                        "deploy": {"replicas": max(instances - 1, 1)},
+                    },
+                },
+            }
+        )
+    )
     return stack
 
 

@@ -35,8 +35,13 @@ class Project:
     def __init__(self, roots: Path, stack: Path, **env: str):
         self.name = f"bench{uuid.uuid4().hex[:8]}"
         self.roots, self.stack = roots, stack
-        self.env = dict(os.environ, STACKRUN_RUN_DIR=str(roots / "run"),
-                        STACKRUN_DATA_DIR=str(roots / "data"), PYTHONPATH=str(REPO), **env)
+        self.env = dict(
+            os.environ,
+            STACKRUN_RUN_DIR=str(roots / "run"),
+            STACKRUN_DATA_DIR=str(roots / "data"),
+            PYTHONPATH=str(REPO),
+            **env,
+        )
 
     def cli(self, *args: str) -> float:
         argv = [sys.executable, "-m", "stackrun", "-f", str(self.stack), "-p", self.name, *args]
@@ -72,8 +77,10 @@ def replacement(procs: Path, old: int, program: str) -> int | None:
 
 def crash_to_running(roots: Path, work: Path) -> float:
     stack = work / "crash.yaml"
-    stack.write_text("services:\n  app:\n    command: [\"sleep\", \"1000\"]\n"
-                     "    restart: always\n    network_mode: none\n")
+    stack.write_text(
+        'services:\n  app:\n    command: ["sleep", "1000"]\n'
+        "    restart: always\n    network_mode: none\n"
+    )
     project = Project(roots, stack)
     project.cli("up", "-d")
     try:
@@ -111,12 +118,16 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="stackrun-bench-", dir="/var/tmp"))
     try:
         crash = [crash_to_running(roots, work) for _ in range(args.runs)]
-        print(f"crash -> restarted and exec'd: median {statistics.median(crash) * 1000:.1f} ms "
-              f"(min {min(crash) * 1000:.1f}, max {max(crash) * 1000:.1f}; target < 50 ms)")
+        print(
+            f"crash -> restarted and exec'd: median {statistics.median(crash) * 1000:.1f} ms "
+            f"(min {min(crash) * 1000:.1f}, max {max(crash) * 1000:.1f}; target < 50 ms)"
+        )
         healthy = [webapp_healthy(roots) for _ in range(args.runs)]
-        print(f"examples/webapp `up -d --wait` to all healthy: median "
-              f"{statistics.median(healthy) * 1000:.0f} ms (min {min(healthy) * 1000:.0f}, "
-              f"max {max(healthy) * 1000:.0f})")
+        print(
+            f"examples/webapp `up -d --wait` to all healthy: median "
+            f"{statistics.median(healthy) * 1000:.0f} ms (min {min(healthy) * 1000:.0f}, "
+            f"max {max(healthy) * 1000:.0f})"
+        )
     finally:
         shutil.rmtree(work, ignore_errors=True)
         shutil.rmtree(roots, ignore_errors=True)

@@ -63,6 +63,7 @@ def per_call(call, calls: int):
         for _ in range(calls):
             call()
         return (time.perf_counter() - start) / calls
+
     return measure
 
 
@@ -79,19 +80,25 @@ def main() -> None:
         raise SystemExit(f"no seccomp program for {platform.machine()}")
     start = time.perf_counter()
     seccomp._compiled.__wrapped__(platform.machine(), frozenset())
-    print(f"seccomp bench on {platform.machine()}, {os.cpu_count()} CPUs, "
-          f"load {os.getloadavg()[0]:.2f} (µs)")
+    print(
+        f"seccomp bench on {platform.machine()}, {os.cpu_count()} CPUs, "
+        f"load {os.getloadavg()[0]:.2f} (µs)"
+    )
     print(f"  build the program            {(time.perf_counter() - start) * 1e6:8.1f}")
     children = args.children
-    print(f"  install, in a forked child   {median_us(install, PROGRAM, children):8.1f}"
-          f"   ({len(PROGRAM) // 8} instructions; allow: "
-          f"{median_us(install, ALLOW, children):.1f}, none: {median_us(install, None, children):.1f})")
+    print(
+        f"  install, in a forked child   {median_us(install, PROGRAM, children):8.1f}"
+        f"   ({len(PROGRAM) // 8} instructions; allow: "
+        f"{median_us(install, ALLOW, children):.1f}, none: {median_us(install, None, children):.1f})"
+    )
     for name, call in (("getppid", libc.getppid), ("unshare(0)", lambda: libc.unshare(0))):
         measure = per_call(call, args.calls)
         pairs = [(in_child(measure, None), in_child(measure, PROGRAM)) for _ in range(11)]
         plain, filtered = (min(times) * 1e6 for times in zip(*pairs))
-        print(f"  {name:<12} per call         {filtered:8.3f}   (without: {plain:.3f}, "
-              f"+{(filtered - plain) * 1000:.0f} ns)")
+        print(
+            f"  {name:<12} per call         {filtered:8.3f}   (without: {plain:.3f}, "
+            f"+{(filtered - plain) * 1000:.0f} ns)"
+        )
 
 
 if __name__ == "__main__":

@@ -32,16 +32,25 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from stackrun import dirs  # noqa: E402
-from stackrun.plan.model import Limits, MemberRequest, NetworkRequest, ServicePlan  # noqa: E402
-from stackrun.plan.names import ProjectNames  # noqa: E402
-from stackrun.runtime import instance, linux  # noqa: E402
-from stackrun.runtime.cgroups import detect  # noqa: E402
-from stackrun.runtime.spawn import ForkServer, SpawnRequest, Spawned  # noqa: E402
+from stackrun import dirs
+from stackrun.plan.model import Limits, MemberRequest, NetworkRequest, ServicePlan
+from stackrun.plan.names import ProjectNames
+from stackrun.runtime import instance, linux
+from stackrun.runtime.cgroups import detect
+from stackrun.runtime.spawn import ForkServer, Spawned, SpawnRequest
 
 FLOOR = ("unshare", "--pid", "--fork", "--mount", "--uts", "--ipc", "--net", "true")
-CAPS = frozenset({"CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FOWNER", "CAP_KILL", "CAP_SETUID",
-                  "CAP_SETGID", "CAP_NET_BIND_SERVICE"})
+CAPS = frozenset(
+    {
+        "CAP_CHOWN",
+        "CAP_DAC_OVERRIDE",
+        "CAP_FOWNER",
+        "CAP_KILL",
+        "CAP_SETUID",
+        "CAP_SETGID",
+        "CAP_NET_BIND_SERVICE",
+    }
+)
 
 
 class Bench:
@@ -55,9 +64,17 @@ class Bench:
         extra = {}
         if self.layout:
             extra = dict(networks=self.layout.attachments[name], hosts=self.layout.hosts[name])
-        return ServicePlan(name=name, service=name, replica=1, argv=argv, env=(),
-                           network_mode=self.network, capabilities=CAPS,
-                           cgroup=self.names.cgroup(name), **extra)
+        return ServicePlan(
+            name=name,
+            service=name,
+            replica=1,
+            argv=argv,
+            env=(),
+            network_mode=self.network,
+            capabilities=CAPS,
+            cgroup=self.names.cgroup(name),
+            **extra,
+        )
 
     def start(self, plan: ServicePlan) -> Spawned:
         """What the supervisor does per instance: cgroup, instance files, spawn."""
@@ -86,10 +103,11 @@ def _network_layout(names: ProjectNames, services: int):
     from stackrun.plan.network import layout
     from stackrun.runtime.network import bridges, host
 
-    members = tuple(MemberRequest(f"s{i}", f"s{i}", f"s{i}", networks=(("default", (), None),))
-                    for i in range(services))
-    result = layout(names, (NetworkRequest("default"),), members,
-                    taken=host.taken_subnets(names))
+    members = tuple(
+        MemberRequest(f"s{i}", f"s{i}", f"s{i}", networks=(("default", (), None),))
+        for i in range(services)
+    )
+    result = layout(names, (NetworkRequest("default"),), members, taken=host.taken_subnets(names))
     bridges.ensure(result.networks)
     return result
 
@@ -148,12 +166,14 @@ def main() -> None:
     try:
         one_by_one_ms(bench, ("/bin/true",), 3, wait=True)  # the server's preload
         for _ in range(options.rounds):
-            rounds.append((
-                floor_ms(10),
-                one_by_one_ms(bench, ("/bin/true",), 10, wait=True),
-                one_by_one_ms(bench, ("/bin/sleep", "1000"), 10, wait=False),
-                *many_ms(bench, options.services, options.workers),
-            ))
+            rounds.append(
+                (
+                    floor_ms(10),
+                    one_by_one_ms(bench, ("/bin/true",), 10, wait=True),
+                    one_by_one_ms(bench, ("/bin/sleep", "1000"), 10, wait=False),
+                    *many_ms(bench, options.services, options.workers),
+                )
+            )
         _report(options, rounds, rss_mb(), rss_mb(server.pid))
     finally:
         bench.close()
@@ -164,14 +184,17 @@ def main() -> None:
 def _report(options, rounds, own_rss: float, server_rss: float) -> None:
     floor, true, start, up, down = (statistics.median(column) for column in zip(*rounds))
     n = options.services
-    print(f"spawn bench: network={options.network}, {len(rounds)} rounds, "
-          f"{os.cpu_count()} CPUs (medians, ms)")
+    print(
+        f"spawn bench: network={options.network}, {len(rounds)} rounds, "
+        f"{os.cpu_count()} CPUs (medians, ms)"
+    )
     print(f"  floor (unshare … true)         {floor:7.2f}")
-    print(f"  service /bin/true, to exit     {true:7.2f}   beyond floor {true - floor:6.2f}"
-          f"   ratio {true / floor:4.2f}")
+    print(
+        f"  service /bin/true, to exit     {true:7.2f}   beyond floor {true - floor:6.2f}"
+        f"   ratio {true / floor:4.2f}"
+    )
     print(f"  service start, to exec         {start:7.2f}   beyond floor {start - floor:6.2f}")
-    print(f"  {n} services up ({options.workers} threads) {up:7.2f}   per service "
-          f"{up / n:6.2f}")
+    print(f"  {n} services up ({options.workers} threads) {up:7.2f}   per service {up / n:6.2f}")
     print(f"  {n} services down (kill, reap, rmdir) {down:7.2f}")
     print(f"  RSS: caller {own_rss:.1f} MB, fork server {server_rss:.1f} MB")
 

@@ -33,7 +33,8 @@ FLOOR = ["unshare", "--pid", "--fork", "--mount", "--uts", "--ipc", "--net", "tr
 def stack_text(project: str, size: int, network: str) -> str:
     mode = "    network_mode: none\n" if network == "none" else ""
     services = "".join(
-        f"  s{i}:\n    command: [\"sh\", \"-c\", \"{SLEEPER}\"]\n{mode}" for i in range(size))
+        f'  s{i}:\n    command: ["sh", "-c", "{SLEEPER}"]\n{mode}' for i in range(size)
+    )
     return f"name: {project}\nservices:\n{services}"
 
 
@@ -61,8 +62,12 @@ def one_run(size: int, network: str, roots: Path) -> dict[str, float]:
     work = Path(tempfile.mkdtemp(prefix=f"{project}-", dir="/var/tmp"))
     try:
         (work / "stack.yaml").write_text(stack_text(project, size, network))
-        env = dict(os.environ, STACKRUN_RUN_DIR=str(roots / "run"),
-                   STACKRUN_DATA_DIR=str(roots / "data"), PYTHONPATH=str(REPO))
+        env = dict(
+            os.environ,
+            STACKRUN_RUN_DIR=str(roots / "run"),
+            STACKRUN_DATA_DIR=str(roots / "data"),
+            PYTHONPATH=str(REPO),
+        )
         cli = [sys.executable, "-m", "stackrun", "-f", str(work / "stack.yaml")]
         up = timed([*cli, "up", "-d"], env, work)
         rss = supervisor_rss(roots / "run", project)
@@ -91,16 +96,22 @@ def main() -> None:
         runs = [one_run(size, args.network, roots) for _ in range(args.runs)]
         results[size] = {key: statistics.median(r[key] for r in runs) for key in runs[0]}
         r = results[size]
-        print(f"{size:3d} services ({args.network}): up -d {r['up'] * 1000:7.1f} ms   "
-              f"down {r['down'] * 1000:7.1f} ms   supervisor RSS {r['rss'] / 2**20:5.1f} MB")
+        print(
+            f"{size:3d} services ({args.network}): up -d {r['up'] * 1000:7.1f} ms   "
+            f"down {r['down'] * 1000:7.1f} ms   supervisor RSS {r['rss'] / 2**20:5.1f} MB"
+        )
     if len(sizes) >= 2:
         small, large = min(sizes), max(sizes)
         slope = (results[large]["up"] - results[small]["up"]) / (large - small)
-        print(f"per-service start cost: {slope * 1000:.1f} ms  "
-              f"({(slope - base) * 1000:+.1f} ms beyond the floor, target < 15 ms)")
-        print(f"{large} services running in {results[large]['up'] * 1000:.0f} ms "
-              f"(target < 1000 ms); down in {results[large]['down'] * 1000:.0f} ms "
-              f"(target < 500 ms)")
+        print(
+            f"per-service start cost: {slope * 1000:.1f} ms  "
+            f"({(slope - base) * 1000:+.1f} ms beyond the floor, target < 15 ms)"
+        )
+        print(
+            f"{large} services running in {results[large]['up'] * 1000:.0f} ms "
+            f"(target < 1000 ms); down in {results[large]['down'] * 1000:.0f} ms "
+            f"(target < 500 ms)"
+        )
     shutil.rmtree(roots, ignore_errors=True)
 
 

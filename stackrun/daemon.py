@@ -50,8 +50,9 @@ class Detached:
     report_fd: int  # write end of the pipe the CLI waits on
 
 
-def run(plan: Plan, request: UpRequest, mode: Attached | Detached,
-        config_files: tuple[str, ...] = ()) -> int:
+def run(
+    plan: Plan, request: UpRequest, mode: Attached | Detached, config_files: tuple[str, ...] = ()
+) -> int:
     """Run the project's supervisor until it is down; return the exit code for `up`."""
     import anyio
 
@@ -74,8 +75,9 @@ def forked_server() -> Iterator[ForkServer]:
 
 
 @asynccontextmanager
-async def open_supervisor(plan: Plan, fork_server: ForkServer,
-                          config_files: tuple[str, ...] = ()) -> AsyncIterator[Supervisor]:
+async def open_supervisor(
+    plan: Plan, fork_server: ForkServer, config_files: tuple[str, ...] = ()
+) -> AsyncIterator[Supervisor]:
     """A running supervisor serving the control socket; everything is down on exit."""
     import anyio
 
@@ -83,8 +85,9 @@ async def open_supervisor(plan: Plan, fork_server: ForkServer,
     from stackrun.supervisor.supervisor import Supervisor
 
     sink = _sink(plan)
-    supervisor = Supervisor(plan, Kernel(plan, fork_server, _cgroup_driver(plan)), sink,
-                            config_files)
+    supervisor = Supervisor(
+        plan, Kernel(plan, fork_server, _cgroup_driver(plan)), sink, config_files
+    )
     try:
         async with anyio.create_task_group() as group:
             await group.start(supervisor.run)
@@ -204,8 +207,7 @@ def _supervise_when_told(plan_pipe: int, report_pipe: int, network_pipe: int) ->
             _stdio_to(str(supervisor_log(plan)))
             import anyio
 
-            code = anyio.run(_main, plan, request, Detached(report_pipe), config_files,
-                             fork_server)
+            code = anyio.run(_main, plan, request, Detached(report_pipe), config_files, fork_server)
     except BaseException as error:
         traceback.print_exc()
         _report_crash(report_pipe, error)
@@ -240,10 +242,10 @@ def _preload() -> None:
     """What the supervisor will import anyway, loaded while the CLI builds the plan."""
     import anyio  # noqa: F401
 
-    import stackrun.control.server  # noqa: F401
-    import stackrun.logs.capture  # noqa: F401
-    import stackrun.runtime.network.bridges  # noqa: F401
-    import stackrun.runtime.teardown  # noqa: F401
+    import stackrun.control.server
+    import stackrun.logs.capture
+    import stackrun.runtime.network.bridges
+    import stackrun.runtime.teardown
     import stackrun.supervisor.supervisor  # noqa: F401
 
 
@@ -267,8 +269,7 @@ def _stdio_to(path: str) -> None:
 async def _detached(supervisor, request: UpRequest, mode: Detached) -> None:
     try:
         failures = await supervisor.up(request)
-        report = {"failures": failures,
-                  "instances": [s.name for s in await supervisor.ps()]}
+        report = {"failures": failures, "instances": [s.name for s in await supervisor.ps()]}
     except StackrunError as error:
         report = {"error": str(error)}
     os.write(mode.report_fd, json.dumps(report).encode() + b"\n")  # left open: see _report_crash
@@ -307,8 +308,13 @@ async def _attached_run(supervisor, request: UpRequest, mode: Attached, outcome:
         print(f"stackrun: {failure}", file=sys.stderr)
     abort = mode.abort_on_container_exit or mode.exit_code_from is not None
     if not failures:
-        await stack.until(lambda: outcome.interrupts > 0 or stack.settled()
-                          or (abort and _first_exited(supervisor) is not None))
+        await stack.until(
+            lambda: (
+                outcome.interrupts > 0
+                or stack.settled()
+                or (abort and _first_exited(supervisor) is not None)
+            )
+        )
     first = _first_exited(supervisor)
     if abort and first and not outcome.interrupts:
         print("Aborting on container exit...", file=sys.stderr)
@@ -318,8 +324,11 @@ async def _attached_run(supervisor, request: UpRequest, mode: Attached, outcome:
 
 def _first_exited(supervisor) -> str | None:
     """The instance that exited first on its own (for --abort-on-container-exit)."""
-    exited = [r for r in supervisor.stack.runners.values()
-              if r.state.phase in ("exited", "dead") and r.state.finished_at]
+    exited = [
+        r
+        for r in supervisor.stack.runners.values()
+        if r.state.phase in ("exited", "dead") and r.state.finished_at
+    ]
     return min(exited, key=lambda r: r.state.finished_at).name if exited else None
 
 
@@ -357,11 +366,11 @@ async def _signals(supervisor, outcome: _Outcome, group) -> None:
 
 async def _serve_control(supervisor, *, task_status) -> None:
     from stackrun import dirs
-
     from stackrun.control import server
 
-    await server.serve(supervisor, dirs.control_socket(supervisor.plan.project),
-                       task_status=task_status)
+    await server.serve(
+        supervisor, dirs.control_socket(supervisor.plan.project), task_status=task_status
+    )
 
 
 async def _ensure_down(supervisor) -> None:
@@ -385,4 +394,3 @@ def _sink(plan: Plan):
     from stackrun.logs.capture import LogSink
 
     return LogSink(plan.project, plan.services, dirs.logs_dir(plan.project))
-

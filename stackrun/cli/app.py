@@ -46,12 +46,25 @@ def _project_options(
 # and registered: typer builds every registered command's options on each call, which costs
 # ~30 ms for all verbs (`ps` has a 150 ms budget). Help and unknown verbs load them all.
 VERBS = {
-    "config": "spec", "validate": "spec", "schema": "spec",
-    "up": "up", "down": "down",
-    "stop": "lifecycle", "start": "lifecycle", "restart": "lifecycle", "kill": "lifecycle",
+    "config": "spec",
+    "validate": "spec",
+    "schema": "spec",
+    "up": "up",
+    "down": "down",
+    "stop": "lifecycle",
+    "start": "lifecycle",
+    "restart": "lifecycle",
+    "kill": "lifecycle",
     "doctor": "lifecycle",
-    "ps": "ps", "logs": "logs", "exec": "exec_", "top": "top", "inspect": "inspect",
-    "stats": "stats", "ls": "ls", "events": "ls", "port": "port",
+    "ps": "ps",
+    "logs": "logs",
+    "exec": "exec_",
+    "top": "top",
+    "inspect": "inspect",
+    "stats": "stats",
+    "ls": "ls",
+    "events": "ls",
+    "port": "port",
 }
 
 

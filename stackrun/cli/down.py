@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import select
 import sys
-from typing import Optional
 
 import typer
 
@@ -24,9 +23,21 @@ def register(app: typer.Typer) -> None:
     @app.command("down")
     def down(
         ctx: typer.Context,
-        volumes: bool = typer.Option(False, "-v", "--volumes", help="Also remove the named volumes."),
-        timeout: Optional[float] = typer.Option(None, "-t", "--timeout", metavar="SECONDS", help="Grace period before SIGKILL (default: stop_grace_period)."),
-        remove_orphans: bool = typer.Option(False, "--remove-orphans", help="Accepted for Compose compatibility: down removes every service."),
+        volumes: bool = typer.Option(
+            False, "-v", "--volumes", help="Also remove the named volumes."
+        ),
+        timeout: float | None = typer.Option(
+            None,
+            "-t",
+            "--timeout",
+            metavar="SECONDS",
+            help="Grace period before SIGKILL (default: stop_grace_period).",
+        ),
+        remove_orphans: bool = typer.Option(
+            False,
+            "--remove-orphans",
+            help="Accepted for Compose compatibility: down removes every service.",
+        ),
         files: FilesOption = None,
         project_name: ProjectOption = None,
         profiles: ProfileOption = None,

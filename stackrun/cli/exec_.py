@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Optional
 
 import typer
 
@@ -18,10 +17,25 @@ def register(app: typer.Typer) -> None:
         ctx: typer.Context,
         service: str = typer.Argument(..., help="Service (or instance) to run the command in."),
         command: list[str] = typer.Argument(..., help="The command and its arguments."),
-        no_tty: bool = typer.Option(False, "-T", "--no-TTY", help="No pseudo-terminal (default: one when stdin is a terminal)."),
-        env: Optional[list[str]] = typer.Option(None, "-e", "--env", metavar="KEY=VALUE", help="Set an environment variable; repeatable."),
-        workdir: Optional[str] = typer.Option(None, "-w", "--workdir", help="Working directory inside the instance."),
-        user: Optional[str] = typer.Option(None, "-u", "--user", help="Run as this user (name or uid[:gid])."),
+        no_tty: bool = typer.Option(
+            False,
+            "-T",
+            "--no-TTY",
+            help="No pseudo-terminal (default: one when stdin is a terminal).",
+        ),
+        env: list[str] | None = typer.Option(
+            None,
+            "-e",
+            "--env",
+            metavar="KEY=VALUE",
+            help="Set an environment variable; repeatable.",
+        ),
+        workdir: str | None = typer.Option(
+            None, "-w", "--workdir", help="Working directory inside the instance."
+        ),
+        user: str | None = typer.Option(
+            None, "-u", "--user", help="Run as this user (name or uid[:gid])."
+        ),
         index: int = typer.Option(1, "--index", help="Which replica of the service."),
         files: FilesOption = None,
         project_name: ProjectOption = None,
@@ -33,10 +47,16 @@ def register(app: typer.Typer) -> None:
         name, project = open_project(ctx, files, project_name, profiles)
         status = replica(select(wait(project.ps()), [service], name), service, index)
         info = wait(project.inspect(status.name))
-        target = ExecTarget(status, cgroup_driver(name).procs_files(status.cgroup),
-                            info.get("Config") or {})
-        options = ExecOptions(tuple(command), tuple(env or ()), workdir, user,
-                              tty=not no_tty and os.isatty(sys.stdin.fileno()))
+        target = ExecTarget(
+            status, cgroup_driver(name).procs_files(status.cgroup), info.get("Config") or {}
+        )
+        options = ExecOptions(
+            tuple(command),
+            tuple(env or ()),
+            workdir,
+            user,
+            tty=not no_tty and os.isatty(sys.stdin.fileno()),
+        )
         _close(project)
         raise typer.Exit(execute(target, options))
 

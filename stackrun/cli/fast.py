@@ -62,8 +62,9 @@ def _validate(opts: ProjectOptions, options: argparse.Namespace) -> None:
 def _ps(opts: ProjectOptions, options: argparse.Namespace) -> None:
     from stackrun.cli.ps_output import show_ps
 
-    show_ps(opts, options.names or None, options.output, options.quiet, options.services,
-            options.all)
+    show_ps(
+        opts, options.names or None, options.output, options.quiet, options.services, options.all
+    )
 
 
 class _NotUnderstood(Exception):
@@ -119,5 +120,10 @@ def _parse(argv: list[str]) -> tuple[str, ProjectOptions, argparse.Namespace] | 
 def _plain(argv: list[str]) -> bool:
     """No word that argparse and click read differently: `--`, `-p=NAME` (click keeps
     the '='), an empty option value."""
-    return all(word != "--" and not (word[:1] == "-" and word[1:2] != "-" and "=" in word)
-               for word in argv) and "" not in argv
+    return (
+        all(
+            word != "--" and not (word[:1] == "-" and word[1:2] != "-" and "=" in word)
+            for word in argv
+        )
+        and "" not in argv
+    )

@@ -17,8 +17,12 @@ def register(app: typer.Typer) -> None:
     @app.command("inspect")
     def inspect(
         ctx: typer.Context,
-        services: list[str] = typer.Argument(..., metavar="SERVICE...", help="Services or instances."),
-        output_format: str = typer.Option("pretty", "--format", help="pretty, or json (a list, like docker inspect)."),
+        services: list[str] = typer.Argument(
+            ..., metavar="SERVICE...", help="Services or instances."
+        ),
+        output_format: str = typer.Option(
+            "pretty", "--format", help="pretty, or json (a list, like docker inspect)."
+        ),
         files: FilesOption = None,
         project_name: ProjectOption = None,
         profiles: ProfileOption = None,
@@ -50,13 +54,19 @@ def pretty(document: dict) -> str:
     lines = [
         f"{document['Name']}  (service {document['Service']}, project {document['Project']})",
         _row("State", f"{state.get('Status')}: {state.get('Text') or ''}"),
-        _row("Restarts", f"{document.get('RestartCount', 0)}, OOM kills {state.get('OOMKills', 0)}"
-             + (", crash loop" if state.get("CrashLoop") else "")),
+        _row(
+            "Restarts",
+            f"{document.get('RestartCount', 0)}, OOM kills {state.get('OOMKills', 0)}"
+            + (", crash loop" if state.get("CrashLoop") else ""),
+        ),
         _row("Pid", _pids(kernel)),
         *_health(state.get("Health")),
         _row("Namespaces", _namespaces(kernel["Namespaces"])),
         _row("Cgroup", kernel["Cgroup"].get("Path", "")),
-        *(_row("", f"{path} = {value}") for path, value in kernel["Cgroup"].get("Limits", {}).items()),
+        *(
+            _row("", f"{path} = {value}")
+            for path, value in kernel["Cgroup"].get("Limits", {}).items()
+        ),
         _row("Usage", _usage(kernel["Cgroup"].get("Usage"))),
         _row("Addresses", ", ".join(_addresses(document)) or "-"),
         _row("Ports", ports_text(document.get("Publishers") or []) or "-"),
@@ -92,20 +102,26 @@ def _health(health: dict | None) -> list[str]:
 def _namespaces(namespaces: dict) -> str:
     if not namespaces:
         return "-"
-    return ", ".join(f"{kind} {n['Instance']}{' (host)' if n['Shared'] else ''}"
-                     for kind, n in namespaces.items())
+    return ", ".join(
+        f"{kind} {n['Instance']}{' (host)' if n['Shared'] else ''}"
+        for kind, n in namespaces.items()
+    )
 
 
 def _usage(usage: dict | None) -> str:
     if not usage:
         return "-"
     limit = usage.get("memory_limit")
-    memory = f"{usage['memory'] / 2**20:.1f} MiB" + (f" of {limit / 2**20:.0f} MiB" if limit else "")
+    memory = f"{usage['memory'] / 2**20:.1f} MiB" + (
+        f" of {limit / 2**20:.0f} MiB" if limit else ""
+    )
     return f"memory {memory}, cpu {usage['cpu_usec'] / 1e6:.2f} s, pids {usage['pids']}"
 
 
 def _addresses(document: dict) -> list[str]:
     networks = document.get("Networks")
     if networks:
-        return [f"{n.get('IPAddress')} ({name}, {n.get('Interface')})" for name, n in networks.items()]
+        return [
+            f"{n.get('IPAddress')} ({name}, {n.get('Interface')})" for name, n in networks.items()
+        ]
     return list(document.get("Addresses") or [])

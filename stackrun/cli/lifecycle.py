@@ -7,48 +7,82 @@ shared with `up` and `down`.
 from __future__ import annotations
 
 import os
-from typing import Optional
 
 import typer
 
 from stackrun.cli.options import FilesOption, ProfileOption, ProjectOption, project_options
 
 ServicesArgument = typer.Argument(None, show_default=False, help="Services (all when none).")
-TimeoutOption = typer.Option(None, "-t", "--timeout", metavar="SECONDS",
-                             help="Grace period before SIGKILL (default: stop_grace_period).")
+TimeoutOption = typer.Option(
+    None,
+    "-t",
+    "--timeout",
+    metavar="SECONDS",
+    help="Grace period before SIGKILL (default: stop_grace_period).",
+)
 
 
 def register(app: typer.Typer) -> None:
     @app.command("stop")
-    def stop(ctx: typer.Context, services: Optional[list[str]] = ServicesArgument,
-             timeout: Optional[float] = TimeoutOption, files: FilesOption = None,
-             project_name: ProjectOption = None, profiles: ProfileOption = None) -> None:
+    def stop(
+        ctx: typer.Context,
+        services: list[str] | None = ServicesArgument,
+        timeout: float | None = TimeoutOption,
+        files: FilesOption = None,
+        project_name: ProjectOption = None,
+        profiles: ProfileOption = None,
+    ) -> None:
         """Stop services (stop_signal, then SIGKILL after the grace period), dependents first."""
         _call(ctx, files, project_name, profiles, "stop", list(services or ()), timeout)
 
     @app.command("start")
-    def start(ctx: typer.Context, services: Optional[list[str]] = ServicesArgument,
-              files: FilesOption = None, project_name: ProjectOption = None,
-              profiles: ProfileOption = None) -> None:
+    def start(
+        ctx: typer.Context,
+        services: list[str] | None = ServicesArgument,
+        files: FilesOption = None,
+        project_name: ProjectOption = None,
+        profiles: ProfileOption = None,
+    ) -> None:
         """Start stopped services again, dependencies first."""
         _call(ctx, files, project_name, profiles, "start", list(services or ()))
 
     @app.command("restart")
-    def restart(ctx: typer.Context, services: Optional[list[str]] = ServicesArgument,
-                timeout: Optional[float] = TimeoutOption, files: FilesOption = None,
-                project_name: ProjectOption = None, profiles: ProfileOption = None) -> None:
+    def restart(
+        ctx: typer.Context,
+        services: list[str] | None = ServicesArgument,
+        timeout: float | None = TimeoutOption,
+        files: FilesOption = None,
+        project_name: ProjectOption = None,
+        profiles: ProfileOption = None,
+    ) -> None:
         """Restart services (and the dependents that ask for it with `restart: true`)."""
         _call(ctx, files, project_name, profiles, "restart", list(services or ()), timeout)
 
     @app.command("kill")
-    def kill(ctx: typer.Context, services: Optional[list[str]] = ServicesArgument,
-             signal_name: str = typer.Option("SIGKILL", "-s", "--signal", metavar="SIGNAL",
-                                             help="Signal to send: a name or a number."),
-             files: FilesOption = None, project_name: ProjectOption = None,
-             profiles: ProfileOption = None) -> None:
+    def kill(
+        ctx: typer.Context,
+        services: list[str] | None = ServicesArgument,
+        signal_name: str = typer.Option(
+            "SIGKILL",
+            "-s",
+            "--signal",
+            metavar="SIGNAL",
+            help="Signal to send: a name or a number.",
+        ),
+        files: FilesOption = None,
+        project_name: ProjectOption = None,
+        profiles: ProfileOption = None,
+    ) -> None:
         """Send a signal to the services' main process (a kill is not restarted)."""
-        _call(ctx, files, project_name, profiles, "kill", list(services or ()),
-              parse_signal(signal_name))
+        _call(
+            ctx,
+            files,
+            project_name,
+            profiles,
+            "kill",
+            list(services or ()),
+            parse_signal(signal_name),
+        )
 
     @app.command("doctor")
     def doctor() -> None:
@@ -60,12 +94,14 @@ def register(app: typer.Typer) -> None:
             typer.echo(f"{name}: {value}")
         for problem in report.problems:
             typer.echo(f"{'error' if problem.fatal else 'warning'}: {problem}")
-        typer.echo("this host can run stacks" if not report.fatal else "this host cannot run stacks")
+        typer.echo(
+            "this host can run stacks" if not report.fatal else "this host cannot run stacks"
+        )
         raise typer.Exit(1 if report.fatal else 0)
 
 
 def parse_signal(text: str) -> int:
-    """"SIGHUP", "HUP", "hup" or "1" -> 1."""
+    """ "SIGHUP", "HUP", "hup" or "1" -> 1."""
     import signal
 
     if text.isdigit():
@@ -74,8 +110,9 @@ def parse_signal(text: str) -> int:
     try:
         return int(signal.Signals[name])
     except KeyError:
-        raise typer.BadParameter(f"unknown signal {text!r} (e.g. SIGTERM, HUP, 9)",
-                                 param_hint="--signal") from None
+        raise typer.BadParameter(
+            f"unknown signal {text!r} (e.g. SIGTERM, HUP, 9)", param_hint="--signal"
+        ) from None
 
 
 def _call(ctx, files, project_name, profiles, method: str, *args) -> None:
@@ -120,8 +157,9 @@ def connect(project: str):
     try:
         return Client.open(dirs.control_socket(project))
     except NoSupervisor:
-        raise NoSupervisor(f"project {project} is not running (no supervisor answers; "
-                           f"`stackrun up -d` starts it)") from None
+        raise NoSupervisor(
+            f"project {project} is not running (no supervisor answers; `stackrun up -d` starts it)"
+        ) from None
 
 
 def leftovers(project: str) -> str:

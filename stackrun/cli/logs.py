@@ -8,15 +8,19 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
 from stackrun.cli.options import ProfileOption, ProjectOption, project_options
 
 FileOption = Annotated[
-    Optional[list[str]],
-    typer.Option("--file", metavar="FILE", help="Stack file (only to find the project's name; -f before the verb too)."),
+    list[str] | None,
+    typer.Option(
+        "--file",
+        metavar="FILE",
+        help="Stack file (only to find the project's name; -f before the verb too).",
+    ),
 ]
 
 ANSI_MODES = ("never", "always", "auto")
@@ -27,16 +31,35 @@ def register(app: typer.Typer) -> None:
     @app.command("logs")
     def logs(
         ctx: typer.Context,
-        services: Optional[list[str]] = typer.Argument(None, show_default=False),
-        follow: bool = typer.Option(False, "-f", "--follow", help="Keep printing new lines until the project is down."),
-        tail: str = typer.Option("all", "-n", "--tail", help="Lines to show from the end of each instance's logs, or 'all'."),
-        since: Optional[str] = typer.Option(None, "--since", help="From this time: 2024-05-01T12:00:00Z, a Unix time, or 10m ago."),
-        until: Optional[str] = typer.Option(None, "--until", help="Up to this time (same forms as --since)."),
-        timestamps: bool = typer.Option(False, "-t", "--timestamps", help="Show the time each line was received."),
+        services: list[str] | None = typer.Argument(None, show_default=False),
+        follow: bool = typer.Option(
+            False, "-f", "--follow", help="Keep printing new lines until the project is down."
+        ),
+        tail: str = typer.Option(
+            "all",
+            "-n",
+            "--tail",
+            help="Lines to show from the end of each instance's logs, or 'all'.",
+        ),
+        since: str | None = typer.Option(
+            None, "--since", help="From this time: 2024-05-01T12:00:00Z, a Unix time, or 10m ago."
+        ),
+        until: str | None = typer.Option(
+            None, "--until", help="Up to this time (same forms as --since)."
+        ),
+        timestamps: bool = typer.Option(
+            False, "-t", "--timestamps", help="Show the time each line was received."
+        ),
         no_color: bool = typer.Option(False, "--no-color", help="Monochrome output."),
-        no_log_prefix: bool = typer.Option(False, "--no-log-prefix", help="Don't print the instance name before each line."),
-        ansi: str = typer.Option("auto", "--ansi", help="Colour the prefixes: never, always or auto (on a terminal)."),
-        output_format: str = typer.Option("text", "--format", help="text, or json: one object per line."),
+        no_log_prefix: bool = typer.Option(
+            False, "--no-log-prefix", help="Don't print the instance name before each line."
+        ),
+        ansi: str = typer.Option(
+            "auto", "--ansi", help="Colour the prefixes: never, always or auto (on a terminal)."
+        ),
+        output_format: str = typer.Option(
+            "text", "--format", help="text, or json: one object per line."
+        ),
         files: FileOption = None,
         project_name: ProjectOption = None,
         profiles: ProfileOption = None,
@@ -56,13 +79,20 @@ def register(app: typer.Typer) -> None:
             timestamps=timestamps,
             json=output_format == "json",
         )
-        window = Window(tail=_tail(tail), since=_time("--since", since), until=_time("--until", until))
+        window = Window(
+            tail=_tail(tail), since=_time("--since", since), until=_time("--until", until)
+        )
         project = name_of(project_options(ctx, files, project_name, profiles))
         supervisor = _supervisor(project) if follow else -1
         if supervisor is None:
-            typer.echo(f"stackrun: project {project} has no supervisor running: not following "
-                       "(`stackrun down` cleans up what is left)", err=True)
-        options = ShowOptions(tuple(services or ()), follow and supervisor is not None, window, printing)
+            typer.echo(
+                f"stackrun: project {project} has no supervisor running: not following "
+                "(`stackrun down` cleans up what is left)",
+                err=True,
+            )
+        options = ShowOptions(
+            tuple(services or ()), follow and supervisor is not None, window, printing
+        )
         try:
             show(project, options, out, supervisor if supervisor is not None else -1)
         except BrokenPipeError:  # `stackrun logs | head`

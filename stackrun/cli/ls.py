@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import sys
 from collections import Counter
-from typing import Optional
 
 import typer
 
@@ -18,8 +17,12 @@ FORMATS = ("table", "json")
 def register(app: typer.Typer) -> None:
     @app.command("ls")
     def ls(
-        show_all: bool = typer.Option(False, "-a", "--all", help="Also projects with nothing running."),
-        output_format: str = typer.Option("table", "--format", help="table, or json: one object per line."),
+        show_all: bool = typer.Option(
+            False, "-a", "--all", help="Also projects with nothing running."
+        ),
+        output_format: str = typer.Option(
+            "table", "--format", help="table, or json: one object per line."
+        ),
         quiet: bool = typer.Option(False, "-q", "--quiet", help="Only the project names."),
     ) -> None:
         """List the projects on this host, marking those whose supervisor is gone."""
@@ -32,13 +35,17 @@ def register(app: typer.Typer) -> None:
         else:
             from stackrun.cli.tables import print_table
 
-            print_table(["NAME", "STATUS", "CONFIG FILES"],
-                        [[p["Name"], p["Status"], ",".join(p["ConfigFiles"])] for p in found])
+            print_table(
+                ["NAME", "STATUS", "CONFIG FILES"],
+                [[p["Name"], p["Status"], ",".join(p["ConfigFiles"])] for p in found],
+            )
 
     @app.command("events")
     def events(
         ctx: typer.Context,
-        services: Optional[list[str]] = typer.Argument(None, metavar="[SERVICE]...", show_default=False),
+        services: list[str] | None = typer.Argument(
+            None, metavar="[SERVICE]...", show_default=False
+        ),
         as_json: bool = typer.Option(False, "--json", help="One JSON object per line."),
         files: FilesOption = None,
         project_name: ProjectOption = None,
@@ -88,7 +95,8 @@ def summary(name: str, statuses, trouble: str, state) -> dict:
     text = ", ".join(f"{state}({count})" for state, count in sorted(counts.items())) or "empty"
     live = any(s.state in ("running", "starting", "restarting", "lost") for s in statuses)
     return {
-        "Name": name, "Status": f"{text} ({trouble})" if trouble else text,
+        "Name": name,
+        "Status": f"{text} ({trouble})" if trouble else text,
         "Running": not trouble or live,  # shown without -a: supervised, or left to clean up
         "Supervised": not trouble,
         "ConfigFiles": list(state.config_files) if state else [],
@@ -98,12 +106,20 @@ def summary(name: str, statuses, trouble: str, state) -> dict:
 
 def event_json(event) -> dict:
     """Compose's `events --json` shape."""
-    return {"time": _iso(event.time), "type": "container", "action": event.action,
-            "id": event.instance, "service": event.service, "attributes": event.attributes}
+    return {
+        "time": _iso(event.time),
+        "type": "container",
+        "action": event.action,
+        "id": event.instance,
+        "service": event.service,
+        "attributes": event.attributes,
+    }
 
 
 def event_text(event) -> str:
-    attributes = ", ".join(f"{k}={v}" for k, v in {"service": event.service, **event.attributes}.items())
+    attributes = ", ".join(
+        f"{k}={v}" for k, v in {"service": event.service, **event.attributes}.items()
+    )
     return f"{_iso(event.time)} container {event.action} {event.instance} ({attributes})"
 
 

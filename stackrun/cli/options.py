@@ -11,23 +11,34 @@ Cheap to import: typer only. `ProjectOptions` lives in cli/project.py (no typer)
 
 from __future__ import annotations
 
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
 from stackrun.cli.project import ProjectOptions
 
 FilesOption = Annotated[
-    Optional[list[str]],
-    typer.Option("-f", "--file", metavar="FILE", help="Stack file; repeat to merge several, later ones win."),
+    list[str] | None,
+    typer.Option(
+        "-f", "--file", metavar="FILE", help="Stack file; repeat to merge several, later ones win."
+    ),
 ]
 ProjectOption = Annotated[
-    Optional[str],
-    typer.Option("-p", "--project-name", metavar="NAME", help="Project name (default: name: in the file, or the directory's)."),
+    str | None,
+    typer.Option(
+        "-p",
+        "--project-name",
+        metavar="NAME",
+        help="Project name (default: name: in the file, or the directory's).",
+    ),
 ]
 ProfileOption = Annotated[
-    Optional[list[str]],
-    typer.Option("--profile", metavar="PROFILE", help="Enable the services of this profile; repeatable, '*' for all."),
+    list[str] | None,
+    typer.Option(
+        "--profile",
+        metavar="PROFILE",
+        help="Enable the services of this profile; repeatable, '*' for all.",
+    ),
 ]
 
 

@@ -19,7 +19,9 @@ def register(app: typer.Typer) -> None:
     def port(
         ctx: typer.Context,
         service: str = typer.Argument(..., metavar="SERVICE", help="Service (or instance)."),
-        private_port: int = typer.Argument(..., metavar="PRIVATE_PORT", help="The port inside the instance."),
+        private_port: int = typer.Argument(
+            ..., metavar="PRIVATE_PORT", help="The port inside the instance."
+        ),
         protocol: str = typer.Option("tcp", "--protocol", help="tcp or udp."),
         index: int = typer.Option(1, "--index", help="Which replica of the service."),
         files: FilesOption = None,
@@ -38,10 +40,16 @@ def published_address(status, private_port: int, protocol: str) -> str:
     for publisher in status.publishers:
         if (publisher.TargetPort, publisher.Protocol) == (private_port, protocol):
             if not publisher.PublishedPort:
-                raise ControlError(f"{status.name}: {private_port}/{protocol} is published, "
-                                   "but its host port is not bound (is the supervisor running?)")
+                raise ControlError(
+                    f"{status.name}: {private_port}/{protocol} is published, "
+                    "but its host port is not bound (is the supervisor running?)"
+                )
             return f"{publisher.URL}:{publisher.PublishedPort}"
-    published = ", ".join(dict.fromkeys(f"{p.TargetPort}/{p.Protocol}"
-                                        for p in status.publishers)) or "none"
-    raise ControlError(f"{status.name} does not publish {private_port}/{protocol} "
-                       f"(it publishes: {published}); add it to services.{status.service}.ports")
+    published = (
+        ", ".join(dict.fromkeys(f"{p.TargetPort}/{p.Protocol}" for p in status.publishers))
+        or "none"
+    )
+    raise ControlError(
+        f"{status.name} does not publish {private_port}/{protocol} "
+        f"(it publishes: {published}); add it to services.{status.service}.ports"
+    )

@@ -5,8 +5,6 @@ cli/ps_output.py, which cli/fast.py runs without importing typer.
 
 from __future__ import annotations
 
-from typing import Optional
-
 import typer
 
 from stackrun.cli.options import FilesOption, ProfileOption, ProjectOption, project_options
@@ -18,17 +16,28 @@ def register(app: typer.Typer) -> None:
     @app.command("ps")
     def ps(
         ctx: typer.Context,
-        services: Optional[list[str]] = typer.Argument(None, metavar="[SERVICE]...", show_default=False),
-        output_format: str = typer.Option("table", "--format", help="table, or json: one object per line."),
+        services: list[str] | None = typer.Argument(
+            None, metavar="[SERVICE]...", show_default=False
+        ),
+        output_format: str = typer.Option(
+            "table", "--format", help="table, or json: one object per line."
+        ),
         quiet: bool = typer.Option(False, "-q", "--quiet", help="Only the instance names."),
         only_services: bool = typer.Option(False, "--services", help="Only the service names."),
-        show_all: bool = typer.Option(False, "-a", "--all", help="Also the stopped ones (exited, failed, not started)."),
+        show_all: bool = typer.Option(
+            False, "-a", "--all", help="Also the stopped ones (exited, failed, not started)."
+        ),
         files: FilesOption = None,
         project_name: ProjectOption = None,
         profiles: ProfileOption = None,
     ) -> None:
         """List the instances: state, health, host pid, restarts, published ports."""
         choice("--format", output_format, FORMATS)
-        show_ps(project_options(ctx, files, project_name, profiles), services, output_format,
-                quiet, only_services, show_all)
-
+        show_ps(
+            project_options(ctx, files, project_name, profiles),
+            services,
+            output_format,
+            quiet,
+            only_services,
+            show_all,
+        )

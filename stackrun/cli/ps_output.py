@@ -16,12 +16,25 @@ if TYPE_CHECKING:
 
 FORMATS = ("table", "json")
 SHOWN = ("starting", "running", "restarting", "lost")  # without -a, as Compose: the live ones
-STATE_COLOURS = {"running": "green", "starting": "cyan", "restarting": "yellow", "lost": "red",
-                 "dead": "red", "exited": "", "created": "bright_black"}
+STATE_COLOURS = {
+    "running": "green",
+    "starting": "cyan",
+    "restarting": "yellow",
+    "lost": "red",
+    "dead": "red",
+    "exited": "",
+    "created": "bright_black",
+}
 
 
-def show_ps(opts: ProjectOptions, services: list[str] | None, output_format: str,
-            quiet: bool, only_services: bool, show_all: bool) -> None:
+def show_ps(
+    opts: ProjectOptions,
+    services: list[str] | None,
+    output_format: str,
+    quiet: bool,
+    only_services: bool,
+    show_all: bool,
+) -> None:
     name, project = connect_project(opts)
     statuses = select(wait(project.ps()), services, name)
     if not show_all:
@@ -40,13 +53,23 @@ def as_json(status, project: str) -> dict:
     """Compose's field names (Name, Service, State, Health, ExitCode, Publishers…), plus
     what stackrun adds (Pid, RestartCount, OomKills, CrashLoop)."""
     return {
-        "Name": status.name, "Project": project, "Service": status.service,
-        "Replica": status.replica, "State": status.state, "Health": status.health,
-        "ExitCode": status.exit_code or 0, "Status": status.status_text,
-        "Publishers": [vars(p) for p in status.publishers], "Ports": ports(status),
-        "Pid": status.pid, "RestartCount": status.restart_count, "OomKills": status.oom_kills,
-        "CrashLoop": status.crash_loop, "Error": status.error,
-        "StartedAt": status.started_at, "FinishedAt": status.finished_at,
+        "Name": status.name,
+        "Project": project,
+        "Service": status.service,
+        "Replica": status.replica,
+        "State": status.state,
+        "Health": status.health,
+        "ExitCode": status.exit_code or 0,
+        "Status": status.status_text,
+        "Publishers": [vars(p) for p in status.publishers],
+        "Ports": ports(status),
+        "Pid": status.pid,
+        "RestartCount": status.restart_count,
+        "OomKills": status.oom_kills,
+        "CrashLoop": status.crash_loop,
+        "Error": status.error,
+        "StartedAt": status.started_at,
+        "FinishedAt": status.finished_at,
         "Addresses": list(status.addresses),
     }
 
@@ -56,9 +79,10 @@ def ports(status) -> str:
 
 
 def ports_text(publishers) -> str:
-    """"0.0.0.0:8080->8000/tcp, …" from Publisher fields (as in `ps --format json`)."""
-    return ", ".join(f"{p['URL']}:{p['PublishedPort']}->{p['TargetPort']}/{p['Protocol']}"
-                     for p in publishers)
+    """ "0.0.0.0:8080->8000/tcp, …" from Publisher fields (as in `ps --format json`)."""
+    return ", ".join(
+        f"{p['URL']}:{p['PublishedPort']}->{p['TargetPort']}/{p['Protocol']}" for p in publishers
+    )
 
 
 def _lines(lines) -> None:
@@ -69,8 +93,7 @@ def _table(statuses) -> None:
     from stackrun.cli.tables import print_table
 
     rows = [
-        [s.name, s.service, status_cell(s),
-         str(s.pid or ""), str(s.restart_count), ports(s)]
+        [s.name, s.service, status_cell(s), str(s.pid or ""), str(s.restart_count), ports(s)]
         for s in statuses
     ]
     print_table(["NAME", "SERVICE", "STATUS", "PID", "RESTARTS", "PORTS"], rows)

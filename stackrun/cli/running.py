@@ -41,8 +41,9 @@ def wait(coroutine) -> Any:
     return blocking.run(coroutine)
 
 
-def select(statuses: list[InstanceStatus], names: list[str] | None,
-           project: str) -> list[InstanceStatus]:
+def select(
+    statuses: list[InstanceStatus], names: list[str] | None, project: str
+) -> list[InstanceStatus]:
     """The instances of the named services or instances (all when none is named)."""
     for name in names or ():
         if not any(name in (s.name, s.service) for s in statuses):
@@ -76,6 +77,5 @@ def choice(option: str, value: str, allowed: tuple[str, ...]) -> str:
     import typer
 
     if value not in allowed:
-        raise typer.BadParameter(f"{value!r}: write one of {', '.join(allowed)}",
-                                 param_hint=option)
+        raise typer.BadParameter(f"{value!r}: write one of {', '.join(allowed)}", param_hint=option)
     return value

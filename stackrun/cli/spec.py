@@ -21,8 +21,12 @@ class Format(str, enum.Enum):
 
 
 FormatOption = Annotated[Format, typer.Option("--format", help="Output format.")]
-ServicesOption = Annotated[bool, typer.Option("--services", help="Print only the service names, in start order.")]
-QuietOption = Annotated[bool, typer.Option("-q", "--quiet", help="Only validate; print nothing but errors.")]
+ServicesOption = Annotated[
+    bool, typer.Option("--services", help="Print only the service names, in start order.")
+]
+QuietOption = Annotated[
+    bool, typer.Option("-q", "--quiet", help="Only validate; print nothing but errors.")
+]
 
 
 def register(app: typer.Typer) -> None:

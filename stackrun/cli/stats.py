@@ -6,7 +6,6 @@ import json
 import os
 import sys
 import time
-from typing import Optional
 
 import typer
 
@@ -22,10 +21,16 @@ def register(app: typer.Typer) -> None:
     @app.command("stats")
     def stats(
         ctx: typer.Context,
-        services: Optional[list[str]] = typer.Argument(None, metavar="[SERVICE]...", show_default=False),
+        services: list[str] | None = typer.Argument(
+            None, metavar="[SERVICE]...", show_default=False
+        ),
         no_stream: bool = typer.Option(False, "--no-stream", help="Print one sample and exit."),
-        output_format: str = typer.Option("table", "--format", help="table, or json: one object per instance."),
-        interval: float = typer.Option(1.0, "--interval", help="Seconds between samples when streaming."),
+        output_format: str = typer.Option(
+            "table", "--format", help="table, or json: one object per instance."
+        ),
+        interval: float = typer.Option(
+            1.0, "--interval", help="Seconds between samples when streaming."
+        ),
         files: FilesOption = None,
         project_name: ProjectOption = None,
         profiles: ProfileOption = None,
@@ -51,7 +56,11 @@ def register(app: typer.Typer) -> None:
 def _samples(driver, statuses, services, project: str) -> dict:
     from stackrun.control.observe import sample
 
-    live = [s for s in select(statuses, services, project) if s.state in ("running", "starting", "restarting")]
+    live = [
+        s
+        for s in select(statuses, services, project)
+        if s.state in ("running", "starting", "restarting")
+    ]
     return {s.name: sample(driver, s) for s in live}
 
 
@@ -73,21 +82,34 @@ def _show(before: dict, after: dict, output_format: str, clear: bool) -> None:
 
 def as_json(figure) -> dict:
     return {
-        "Name": figure.instance, "CPUPerc": f"{figure.cpu_percent:.2f}%",
+        "Name": figure.instance,
+        "CPUPerc": f"{figure.cpu_percent:.2f}%",
         "MemUsage": f"{size(figure.memory)} / {size(figure.memory_limit)}",
-        "MemPerc": f"{figure.memory_percent:.2f}%", "PIDs": figure.pids,
+        "MemPerc": f"{figure.memory_percent:.2f}%",
+        "PIDs": figure.pids,
         "NetIO": f"{size(figure.net_received)} / {size(figure.net_sent)}",
-        "CPUPercent": round(figure.cpu_percent, 2), "Memory": figure.memory,
-        "MemoryLimit": figure.memory_limit, "OomKills": figure.oom_kills,
+        "CPUPercent": round(figure.cpu_percent, 2),
+        "Memory": figure.memory,
+        "MemoryLimit": figure.memory_limit,
+        "OomKills": figure.oom_kills,
     }
 
 
 def _table(figures) -> None:
     from stackrun.cli.tables import print_table
 
-    rows = [[f.instance, f"{f.cpu_percent:.2f}%", f"{size(f.memory)} / {size(f.memory_limit)}",
-             f"{f.memory_percent:.2f}%", str(f.pids),
-             f"{size(f.net_received)} / {size(f.net_sent)}", str(f.oom_kills)] for f in figures]
+    rows = [
+        [
+            f.instance,
+            f"{f.cpu_percent:.2f}%",
+            f"{size(f.memory)} / {size(f.memory_limit)}",
+            f"{f.memory_percent:.2f}%",
+            str(f.pids),
+            f"{size(f.net_received)} / {size(f.net_sent)}",
+            str(f.oom_kills),
+        ]
+        for f in figures
+    ]
     print_table(["NAME", "CPU %", "MEM USAGE / LIMIT", "MEM %", "PIDS", "NET I/O", "OOM"], rows)
 
 

@@ -15,10 +15,24 @@ from dataclasses import dataclass
 
 GAP = "   "
 # SGR foreground codes of the colour names cells use (click's names and codes).
-COLOURS = {"black": 30, "red": 31, "green": 32, "yellow": 33, "blue": 34, "magenta": 35,
-           "cyan": 36, "white": 37, "bright_black": 90, "bright_red": 91, "bright_green": 92,
-           "bright_yellow": 93, "bright_blue": 94, "bright_magenta": 95, "bright_cyan": 96,
-           "bright_white": 97}
+COLOURS = {
+    "black": 30,
+    "red": 31,
+    "green": 32,
+    "yellow": 33,
+    "blue": 34,
+    "magenta": 35,
+    "cyan": 36,
+    "white": 37,
+    "bright_black": 90,
+    "bright_red": 91,
+    "bright_green": 92,
+    "bright_yellow": 93,
+    "bright_blue": 94,
+    "bright_magenta": 95,
+    "bright_cyan": 96,
+    "bright_white": 97,
+}
 
 
 @dataclass(frozen=True)
@@ -35,8 +49,9 @@ def print_table(headers: Sequence[str], rows: Sequence[Sequence[Cell]], title: s
     sys.stdout.write(table_text(headers, rows, title, colour=_colour_wanted()))
 
 
-def table_text(headers: Sequence[str], rows: Sequence[Sequence[Cell]], title: str = "",
-               colour: bool = False) -> str:
+def table_text(
+    headers: Sequence[str], rows: Sequence[Sequence[Cell]], title: str = "", colour: bool = False
+) -> str:
     widths = [max(len(_plain(cell)) for cell in column) for column in zip(headers, *rows)]
     lines = [title] if title else []
     for row in [[Styled(h, bold=True) for h in headers], *rows]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Optional
 
 import typer
 
@@ -18,8 +17,12 @@ def register(app: typer.Typer) -> None:
     @app.command("top")
     def top(
         ctx: typer.Context,
-        services: Optional[list[str]] = typer.Argument(None, metavar="[SERVICE]...", show_default=False),
-        output_format: str = typer.Option("table", "--format", help="table, or json: one object per process."),
+        services: list[str] | None = typer.Argument(
+            None, metavar="[SERVICE]...", show_default=False
+        ),
+        output_format: str = typer.Option(
+            "table", "--format", help="table, or json: one object per process."
+        ),
         files: FilesOption = None,
         project_name: ProjectOption = None,
         profiles: ProfileOption = None,
@@ -41,9 +44,15 @@ def register(app: typer.Typer) -> None:
 
 def as_json(status, process) -> dict:
     return {
-        "Instance": status.name, "Service": status.service, "Pid": process.pid,
-        "NsPid": process.ns_pid, "PPid": process.ppid, "Uid": process.uid, "User": process.user,
-        "CpuSeconds": round(process.cpu_seconds, 2), "StartedAt": process.started_at,
+        "Instance": status.name,
+        "Service": status.service,
+        "Pid": process.pid,
+        "NsPid": process.ns_pid,
+        "PPid": process.ppid,
+        "Uid": process.uid,
+        "User": process.user,
+        "CpuSeconds": round(process.cpu_seconds, 2),
+        "StartedAt": process.started_at,
         "Command": process.command,
     }
 
@@ -51,8 +60,18 @@ def as_json(status, process) -> dict:
 def _table(title: str, found) -> None:
     from stackrun.cli.tables import print_table
 
-    rows = [[p.user, str(p.pid), str(p.ns_pid), str(p.ppid), _clock(p.started_at),
-             cpu_time(p.cpu_seconds), p.command] for p in found]
+    rows = [
+        [
+            p.user,
+            str(p.pid),
+            str(p.ns_pid),
+            str(p.ppid),
+            _clock(p.started_at),
+            cpu_time(p.cpu_seconds),
+            p.command,
+        ]
+        for p in found
+    ]
     print_table(["UID", "PID", "NSPID", "PPID", "STIME", "TIME", "CMD"], rows, title=title)
 
 

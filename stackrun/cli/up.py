@@ -8,7 +8,6 @@ from __future__ import annotations
 import math
 import sys
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -19,17 +18,42 @@ def register(app: typer.Typer) -> None:
     @app.command("up")
     def up(
         ctx: typer.Context,
-        services: Optional[list[str]] = typer.Argument(None, show_default=False),
-        detach: bool = typer.Option(False, "-d", "--detach", help="Run in the background; return once started."),
-        wait: bool = typer.Option(False, "--wait", help="Return once every service is healthy (implies -d)."),
-        wait_timeout: Optional[float] = typer.Option(None, "--wait-timeout", metavar="SECONDS", help="Give up waiting after this long."),
-        abort_on_container_exit: bool = typer.Option(False, "--abort-on-container-exit", help="Stop everything when a service exits."),
-        exit_code_from: Optional[str] = typer.Option(None, "--exit-code-from", metavar="SERVICE", help="Exit with SERVICE's code (implies --abort-on-container-exit)."),
-        force_recreate: bool = typer.Option(False, "--force-recreate", help="Recreate services even if unchanged."),
-        remove_orphans: bool = typer.Option(False, "--remove-orphans", help="Stop services no longer in the file."),
-        timeout: Optional[float] = typer.Option(None, "-t", "--timeout", metavar="SECONDS", help="Grace period when stopping (default: each service's stop_grace_period)."),
+        services: list[str] | None = typer.Argument(None, show_default=False),
+        detach: bool = typer.Option(
+            False, "-d", "--detach", help="Run in the background; return once started."
+        ),
+        wait: bool = typer.Option(
+            False, "--wait", help="Return once every service is healthy (implies -d)."
+        ),
+        wait_timeout: float | None = typer.Option(
+            None, "--wait-timeout", metavar="SECONDS", help="Give up waiting after this long."
+        ),
+        abort_on_container_exit: bool = typer.Option(
+            False, "--abort-on-container-exit", help="Stop everything when a service exits."
+        ),
+        exit_code_from: str | None = typer.Option(
+            None,
+            "--exit-code-from",
+            metavar="SERVICE",
+            help="Exit with SERVICE's code (implies --abort-on-container-exit).",
+        ),
+        force_recreate: bool = typer.Option(
+            False, "--force-recreate", help="Recreate services even if unchanged."
+        ),
+        remove_orphans: bool = typer.Option(
+            False, "--remove-orphans", help="Stop services no longer in the file."
+        ),
+        timeout: float | None = typer.Option(
+            None,
+            "-t",
+            "--timeout",
+            metavar="SECONDS",
+            help="Grace period when stopping (default: each service's stop_grace_period).",
+        ),
         no_color: bool = typer.Option(False, "--no-color", help="Monochrome output."),
-        no_log_prefix: bool = typer.Option(False, "--no-log-prefix", help="Don't print the service name before each line."),
+        no_log_prefix: bool = typer.Option(
+            False, "--no-log-prefix", help="Don't print the service name before each line."
+        ),
         timestamps: bool = typer.Option(False, "--timestamps", help="Show the time of each line."),
         files: FilesOption = None,
         project_name: ProjectOption = None,
@@ -39,19 +63,39 @@ def register(app: typer.Typer) -> None:
         from stackrun.supervisor.state import UpRequest
 
         if exit_code_from is not None and (detach or wait):
-            raise typer.BadParameter("cannot be combined with -d/--wait", param_hint="--exit-code-from")
+            raise typer.BadParameter(
+                "cannot be combined with -d/--wait", param_hint="--exit-code-from"
+            )
         opts = project_options(ctx, files, project_name, profiles)
-        request = UpRequest(tuple(services or ()), wait, _seconds(wait_timeout), force_recreate,
-                            remove_orphans, timeout)
+        request = UpRequest(
+            tuple(services or ()),
+            wait,
+            _seconds(wait_timeout),
+            force_recreate,
+            remove_orphans,
+            timeout,
+        )
         if detach or wait:
             raise typer.Exit(_detached(opts, request))
         plan = _checked_plan(opts)
         if _running(plan.project):
             raise typer.Exit(_reconcile(plan, request))
         _check_ports(plan)
-        raise typer.Exit(_attached(plan, request, opts.files, _attached_mode(
-            abort_on_container_exit, exit_code_from, timeout, no_color, no_log_prefix,
-            timestamps)))
+        raise typer.Exit(
+            _attached(
+                plan,
+                request,
+                opts.files,
+                _attached_mode(
+                    abort_on_container_exit,
+                    exit_code_from,
+                    timeout,
+                    no_color,
+                    no_log_prefix,
+                    timestamps,
+                ),
+            )
+        )
 
 
 def _seconds(value: float | None) -> float:
@@ -75,8 +119,9 @@ def _check_host() -> None:
         if not problem.fatal:
             print(f"warning: {problem}", file=sys.stderr)
     if report.fatal:
-        raise HostError("this host cannot run stacks:\n" +
-                        "\n".join(str(p) for p in report.problems if p.fatal))
+        raise HostError(
+            "this host cannot run stacks:\n" + "\n".join(str(p) for p in report.problems if p.fatal)
+        )
 
 
 def _plan(opts, launcher=None):
@@ -91,9 +136,11 @@ def _plan(opts, launcher=None):
     stack = load_stack(opts)
     name = project_name(opts)
     seen = (launcher.host_network() if launcher else None) or snapshot()
-    facts = HostFacts(data_dir=str(dirs.data_dir(name)),
-                      taken_subnets=taken_subnets(ProjectNames(name), seen),
-                      existing_bridges=link_addresses(seen))
+    facts = HostFacts(
+        data_dir=str(dirs.data_dir(name)),
+        taken_subnets=taken_subnets(ProjectNames(name), seen),
+        existing_bridges=link_addresses(seen),
+    )
     return build(stack, facts)
 
 
@@ -107,8 +154,9 @@ def _running(project: str) -> bool:
     if left:
         from stackrun.errors import StackrunError
 
-        raise StackrunError(f"project {project} was not shut down ({left}); "
-                            f"run `stackrun down -p {project}` first")
+        raise StackrunError(
+            f"project {project} was not shut down ({left}); run `stackrun down -p {project}` first"
+        )
     return False
 
 

@@ -124,8 +124,9 @@ class Client:
         try:
             line = self._file.readline(protocol.MAX_LINE + 1)
         except TimeoutError:
-            raise ControlError(f"the supervisor did not answer {name} within "
-                               f"{self._socket.gettimeout():g} s") from None
+            raise ControlError(
+                f"the supervisor did not answer {name} within {self._socket.gettimeout():g} s"
+            ) from None
         except OSError as error:
             raise ControlError(f"the supervisor hung up ({error.strerror or error})") from None
         if not line.endswith(b"\n"):

@@ -80,7 +80,7 @@ def _scalar(data: Any, kind: Any, where: str) -> Any:
     raise ControlError(f"{where}: cannot decode values of type {kind!r}")
 
 
-def _float(data: int | float, where: str) -> float:
+def _float(data: float, where: str) -> float:
     try:
         return float(data)
     except OverflowError:  # an int of more than 308 digits
@@ -108,8 +108,9 @@ def _sequence(data: Any, kind: Any, origin: Any, where: str) -> Any:
     if origin is tuple and not (len(args) == 2 and args[1] is Ellipsis):
         if len(data) != len(args):
             raise _mismatch(where, f"an array of {len(args)} items", data)
-        return tuple(decode(item, arg, f"{where}[{i}]")
-                     for i, (item, arg) in enumerate(zip(data, args)))
+        return tuple(
+            decode(item, arg, f"{where}[{i}]") for i, (item, arg) in enumerate(zip(data, args))
+        )
     item_kind = args[0] if args else Any
     items = [decode(item, item_kind, f"{where}[{i}]") for i, item in enumerate(data)]
     return origin(items)
@@ -133,7 +134,9 @@ def _dataclass(data: Any, kind: type, where: str) -> Any:
         if not field.init:
             continue
         if field.name in data:
-            values[field.name] = decode(data[field.name], hints[field.name], f"{where}.{field.name}")
+            values[field.name] = decode(
+                data[field.name], hints[field.name], f"{where}.{field.name}"
+            )
         elif field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING:
             raise ControlError(f"{where}: missing {field.name!r} ({kind.__name__})")
     try:

@@ -24,8 +24,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from stackrun.control import procfs
-from stackrun.runtime.spawn.protocol import step
 from stackrun.errors import ControlError, RuntimeFailure
+from stackrun.runtime.spawn.protocol import step
 from stackrun.supervisor.state import InstanceStatus
 
 CANNOT_RUN, NOT_FOUND = 126, 127
@@ -89,9 +89,15 @@ def identity(target: ExecTarget, options: ExecOptions):
     workdir = options.workdir or target.config.get("WorkingDir") or _cwd(pid) or "/"
     capabilities = frozenset(n for n, bit in CAPABILITIES.items() if state.cap_bounding >> bit & 1)
     return ServicePlan(
-        name=status.name, service=status.service, replica=status.replica,
-        argv=options.argv, env=(), working_dir=workdir, user=user,
-        capabilities=capabilities, no_new_privileges=state.no_new_privs,
+        name=status.name,
+        service=status.service,
+        replica=status.replica,
+        argv=options.argv,
+        env=(),
+        working_dir=workdir,
+        user=user,
+        capabilities=capabilities,
+        no_new_privileges=state.no_new_privs,
         seccomp=state.seccomp,
     )
 
@@ -158,8 +164,9 @@ def _failure(data: bytes) -> RuntimeFailure:
 # ---------------------------------------------------------------- the forked side
 
 
-def _child(target: ExecTarget, plan, env: dict[str, str],
-           console: socket.socket | None, report: int) -> None:
+def _child(
+    target: ExecTarget, plan, env: dict[str, str], console: socket.socket | None, report: int
+) -> None:
     """Never returns: enter, exec, or report the failure and exit."""
     code = CANNOT_RUN
     try:

@@ -21,9 +21,19 @@ from stackrun.supervisor.state import InstanceStatus
 
 # Limit files of both cgroup versions, read back as the kernel holds them.
 LIMIT_FILES = (
-    "memory.max", "memory.swap.max", "memory.high", "memory.low", "cpu.max", "cpu.weight",
-    "pids.max", "memory.limit_in_bytes", "memory.memsw.limit_in_bytes",
-    "memory.soft_limit_in_bytes", "cpu.cfs_quota_us", "cpu.cfs_period_us", "cpu.shares",
+    "memory.max",
+    "memory.swap.max",
+    "memory.high",
+    "memory.low",
+    "cpu.max",
+    "cpu.weight",
+    "pids.max",
+    "memory.limit_in_bytes",
+    "memory.memsw.limit_in_bytes",
+    "memory.soft_limit_in_bytes",
+    "cpu.cfs_quota_us",
+    "cpu.cfs_period_us",
+    "cpu.shares",
 )
 
 
@@ -57,8 +67,16 @@ def _process(pid: int) -> Process | None:
         return None
     started = procfs.boot_time() + stamp.start_ticks / procfs.CLOCK_TICKS
     ns_pid = state.ns_pids[-1] if state.ns_pids else pid
-    return Process(pid, ns_pid, state.ppid, state.uid, user_name(state.uid),
-                   stamp.cpu_seconds, started, procfs.command(pid))
+    return Process(
+        pid,
+        ns_pid,
+        state.ppid,
+        state.uid,
+        user_name(state.uid),
+        stamp.cpu_seconds,
+        started,
+        procfs.command(pid),
+    )
 
 
 def user_name(uid: int) -> str:
@@ -112,9 +130,12 @@ def stats(before: Sample, after: Sample, host_memory: int) -> Stats:
     return Stats(
         instance=after.instance,
         cpu_percent=max(0.0, used_usec / elapsed_usec * 100),
-        memory=usage.memory, memory_limit=limit,
+        memory=usage.memory,
+        memory_limit=limit,
         memory_percent=usage.memory / limit * 100 if limit else 0.0,
-        pids=usage.pids, net_received=after.network[0], net_sent=after.network[1],
+        pids=usage.pids,
+        net_received=after.network[0],
+        net_sent=after.network[1],
         oom_kills=usage.oom_kills,
     )
 
@@ -139,9 +160,14 @@ def kernel_view(driver: CgroupDriver, status: InstanceStatus) -> dict[str, Any]:
 
 
 def compare_namespaces(instance: dict[str, int], host: dict[str, int]) -> dict[str, Any]:
-    return {kind: {"Instance": instance[kind], "Host": host.get(kind),
-                   "Shared": instance[kind] == host.get(kind)}
-            for kind in instance}
+    return {
+        kind: {
+            "Instance": instance[kind],
+            "Host": host.get(kind),
+            "Shared": instance[kind] == host.get(kind),
+        }
+        for kind in instance
+    }
 
 
 def cgroup_view(driver: CgroupDriver, path: str) -> dict[str, Any]:

@@ -59,19 +59,30 @@ class Offline:
             raise ControlError(f"no such instance: {instance}{self._known()}")
         status = found[0]
         return {
-            "Name": status.name, "Service": status.service, "Project": self.project,
+            "Name": status.name,
+            "Service": status.service,
+            "Project": self.project,
             "State": {
-                "Status": status.state, "Running": status.state in ACTIVE, "Pid": status.pid,
-                "ExitCode": status.exit_code, "Error": status.error,
-                "StartedAt": status.started_at, "FinishedAt": status.finished_at,
-                "OOMKilled": status.oom_kills > 0, "OOMKills": status.oom_kills,
-                "Restarting": status.state == "restarting", "CrashLoop": status.crash_loop,
+                "Status": status.state,
+                "Running": status.state in ACTIVE,
+                "Pid": status.pid,
+                "ExitCode": status.exit_code,
+                "Error": status.error,
+                "StartedAt": status.started_at,
+                "FinishedAt": status.finished_at,
+                "OOMKilled": status.oom_kills > 0,
+                "OOMKills": status.oom_kills,
+                "Restarting": status.state == "restarting",
+                "CrashLoop": status.crash_loop,
                 "Health": {"Status": status.health} if status.health else None,
                 "Text": status.status_text,
             },
             "RestartCount": status.restart_count,
-            "Supervisor": {"Pid": self.state.supervisor_pid if self.state else None,
-                           "Answering": False, "Alive": self.supervisor_alive},
+            "Supervisor": {
+                "Pid": self.state.supervisor_pid if self.state else None,
+                "Answering": False,
+                "Alive": self.supervisor_alive,
+            },
             "Cgroup": {"Path": status.cgroup},
             "Addresses": list(status.addresses),
         }
@@ -155,13 +166,17 @@ class Offline:
 
     def _known(self) -> str:
         names = sorted({i.service for i in self.state.instances}) if self.state else []
-        return f" (project {self.project} has: {', '.join(names)})" if names else (
-            f" (project {self.project} has no state on disk)")
+        return (
+            f" (project {self.project} has: {', '.join(names)})"
+            if names
+            else (f" (project {self.project} has no state on disk)")
+        )
 
     def _needs_supervisor(self, verb: str) -> ControlError:
         return ControlError(
             f"{verb}: project {self.project} has no supervisor running; "
-            f"`stackrun down` cleans up what is left, then `stackrun up` starts it again")
+            f"`stackrun down` cleans up what is left, then `stackrun up` starts it again"
+        )
 
 
 def observed(instance: InstanceStatus, why: str, now: float) -> InstanceStatus:
@@ -173,11 +188,17 @@ def observed(instance: InstanceStatus, why: str, now: float) -> InstanceStatus:
         since = clock(instance.started_at, now)
         return replace(instance, state="running", status_text=f"Up since {since} ({why})")
     if instance.state in ACTIVE:
-        return replace(instance, state="lost", health="",
-                       status_text=f"Lost: {why}, process {instance.pid or '?'} gone")
+        return replace(
+            instance,
+            state="lost",
+            health="",
+            status_text=f"Lost: {why}, process {instance.pid or '?'} gone",
+        )
     if instance.state == "exited" and instance.finished_at:
-        return replace(instance, status_text=f"Exited ({instance.exit_code}) at "
-                                             f"{clock(instance.finished_at, now)}")
+        return replace(
+            instance,
+            status_text=f"Exited ({instance.exit_code}) at {clock(instance.finished_at, now)}",
+        )
     return instance
 
 

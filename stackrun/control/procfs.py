@@ -38,7 +38,7 @@ def in_cgroup(pid: int | None, cgroup: str) -> bool:
 def alive(pid: int) -> bool:
     """Present and not a zombie (an exited process whose parent has not reaped it yet)."""
     text = read(pid, "stat")
-    return bool(text) and text[text.rindex(")") + 2:][:1] not in ("Z", "X", "")
+    return bool(text) and text[text.rindex(")") + 2 :][:1] not in ("Z", "X", "")
 
 
 def cgroup_matches(text: str, cgroup: str) -> bool:
@@ -97,7 +97,7 @@ def times(pid: int) -> Times | None:
 
 def parse_stat(text: str) -> Times:
     # The command (field 2) is in parentheses and may hold spaces or ")": cut after the last.
-    rest = text[text.rindex(")") + 2:].split()
+    rest = text[text.rindex(")") + 2 :].split()
     utime, stime, start = int(rest[11]), int(rest[12]), int(rest[19])
     return Times((utime + stime) / CLOCK_TICKS, start)
 
@@ -142,8 +142,9 @@ def parse_mountinfo(text: str) -> list[Mount]:
         left, right = before.split(), after.split()
         if len(left) < 6 or len(right) < 3:
             continue
-        found.append(Mount(unescape(left[4]), unescape(right[1]), right[0],
-                           f"{left[5]},{right[2]}"))
+        found.append(
+            Mount(unescape(left[4]), unescape(right[1]), right[0], f"{left[5]},{right[2]}")
+        )
     return found
 
 

@@ -17,8 +17,8 @@ strict and only ever raise `ControlError`, whatever the bytes (they are fuzzed).
 from __future__ import annotations
 
 import json
-from signal import NSIG
 from dataclasses import dataclass, field
+from signal import NSIG
 from typing import TYPE_CHECKING, Any
 
 from stackrun.control.codec import decode, encode
@@ -96,17 +96,20 @@ class Method:
         self.name, self.params, self.result, self.stream = name, params, result, stream
 
 
-METHODS = {method.name: method for method in (
-    Method("up", UpParams, list[str]),
-    Method("ps", NoParams, list[InstanceStatus]),
-    Method("start", ServicesParams, None),
-    Method("stop", StopParams, None),
-    Method("restart", StopParams, None),
-    Method("kill", KillParams, None),
-    Method("down", DownParams, None),
-    Method("inspect", InspectParams, dict[str, Any]),
-    Method("events", NoParams, Event, stream=True),
-)}
+METHODS = {
+    method.name: method
+    for method in (
+        Method("up", UpParams, list[str]),
+        Method("ps", NoParams, list[InstanceStatus]),
+        Method("start", ServicesParams, None),
+        Method("stop", StopParams, None),
+        Method("restart", StopParams, None),
+        Method("kill", KillParams, None),
+        Method("down", DownParams, None),
+        Method("inspect", InspectParams, dict[str, Any]),
+        Method("events", NoParams, Event, stream=True),
+    )
+}
 
 
 # ---------------------------------------------------------------- requests
@@ -236,7 +239,9 @@ def parse_line(line: bytes) -> dict[str, Any]:
     except (UnicodeDecodeError, ValueError, RecursionError) as error:
         raise ControlError(f"malformed message: {_short(error)}") from None
     if not isinstance(data, dict):
-        raise ControlError(f"malformed message: a JSON object was expected, not {type(data).__name__}")
+        raise ControlError(
+            f"malformed message: a JSON object was expected, not {type(data).__name__}"
+        )
     return data
 
 

@@ -96,8 +96,11 @@ async def _connection(project: Project, stream: SocketStream) -> None:
 
 async def _converse(project: Project, stream: SocketStream) -> None:
     if not _peer_allowed(stream):
-        await stream.send(protocol.error_line(
-            ControlError("permission denied: only root may control a stackrun project")))
+        await stream.send(
+            protocol.error_line(
+                ControlError("permission denied: only root may control a stackrun project")
+            )
+        )
         return
     receive = BufferedByteReceiveStream(stream)
     while True:
@@ -136,8 +139,12 @@ async def _answer(project: Project, request: protocol.Request, stream: SocketStr
         await stream.send(line)
 
 
-async def _stream(project: Project, request: protocol.Request, stream: SocketStream,
-                  receive: BufferedByteReceiveStream) -> None:
+async def _stream(
+    project: Project,
+    request: protocol.Request,
+    stream: SocketStream,
+    receive: BufferedByteReceiveStream,
+) -> None:
     """Send each item until the source ends, fails, or the client hangs up."""
     async with anyio.create_task_group() as group:
         group.start_soon(_cancel_on_hangup, receive, group.cancel_scope)

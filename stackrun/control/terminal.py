@@ -71,4 +71,4 @@ def _read(fd: int) -> bytes:
 
 def _write_all(fd: int, data: bytes) -> None:
     while data:
-        data = data[os.write(fd, data):]
+        data = data[os.write(fd, data) :]

@@ -59,12 +59,16 @@ class LogSink:
     before the fork server is forked.
     """
 
-    def __init__(self, project: str, services: Iterable[ServicePlan] = (), directory: Path | None = None):
+    def __init__(
+        self, project: str, services: Iterable[ServicePlan] = (), directory: Path | None = None
+    ):
         self.directory = directory or dirs.logs_dir(project)
         try:
             self.directory.mkdir(parents=True, exist_ok=True, mode=0o750)
         except OSError as error:
-            raise RuntimeFailure("create log directory", error.errno or 0, str(self.directory)) from None
+            raise RuntimeFailure(
+                "create log directory", error.errno or 0, str(self.directory)
+            ) from None
         self._plans: dict[str, ServicePlan] = {s.name: s for s in services}
         self._commands: collections.deque[tuple] = collections.deque()
         self._wake = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
@@ -125,7 +129,12 @@ class _Pump:
     """The capture thread's state; only that thread touches it."""
 
     def __init__(self, directory: Path, plans: dict[str, ServicePlan], commands, wake: int):
-        self.directory, self.plans, self.commands, self.wake = directory, dict(plans), commands, wake
+        self.directory, self.plans, self.commands, self.wake = (
+            directory,
+            dict(plans),
+            commands,
+            wake,
+        )
         self.epoll = select.epoll()
         self.epoll.register(wake, select.EPOLLIN)
         self.streams: dict[int, _Stream] = {}
@@ -166,7 +175,9 @@ class _Pump:
 
     def _on_note(self, instance: str, time_ns: int, text: str) -> None:
         payload = text.encode(errors="replace")
-        self._log(instance).write(NOTE, self._stamp(time_ns), payload if payload.endswith(b"\n") else payload + b"\n")
+        self._log(instance).write(
+            NOTE, self._stamp(time_ns), payload if payload.endswith(b"\n") else payload + b"\n"
+        )
 
     def _on_sync(self, instance: str, drained: threading.Event) -> None:
         for stream in list(self.streams.values()):
@@ -228,8 +239,12 @@ class _Pump:
         log = self.logs.get(instance)
         if log is None:
             plan = self.plans.get(instance)
-            meta = FileMeta(instance, plan.service if plan else instance, plan.replica if plan else 1, 1)
-            log = self.logs[instance] = InstanceLog(self.directory, meta, plan.logging if plan else LogPlan())
+            meta = FileMeta(
+                instance, plan.service if plan else instance, plan.replica if plan else 1, 1
+            )
+            log = self.logs[instance] = InstanceLog(
+                self.directory, meta, plan.logging if plan else LogPlan()
+            )
         return log
 
     def _shut_down(self) -> None:

@@ -43,8 +43,14 @@ class Follower:
     `down` leaves its run directory behind.
     """
 
-    def __init__(self, directory: Path, names: Iterable[str] = (), window: Window = Window(),
-                 alive: Path | None = None, owner: int = -1):
+    def __init__(
+        self,
+        directory: Path,
+        names: Iterable[str] = (),
+        window: Window = Window(),
+        alive: Path | None = None,
+        owner: int = -1,
+    ):
         self._watch = Watch()  # before the first look, so no change is missed
         self._stop = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
         self._directory = directory
@@ -59,7 +65,9 @@ class Follower:
         after a last look at the files, so the final lines are in."""
         while True:
             unwatched = self._logs_wd < 0 and not self._watch.polling
-            events = self._watch.wait(POLL_INTERVAL if unwatched else None, also=(self._stop, self._owner))
+            events = self._watch.wait(
+                POLL_INTERVAL if unwatched else None, also=(self._stop, self._owner)
+            )
             if self._stopped():
                 yield self.view.refresh(), self.view.poll()  # what was written before the stop
                 return
@@ -95,4 +103,7 @@ class Follower:
     def _files_added(self, events: list[tuple[int, int, str]]) -> bool:
         if self._watch.polling or self._logs_wd < 0:
             return True  # no reliable events: look every time
-        return any(mask & IN_Q_OVERFLOW or (wd == self._logs_wd and mask & FILES_ADDED) for wd, mask, _ in events)
+        return any(
+            mask & IN_Q_OVERFLOW or (wd == self._logs_wd and mask & FILES_ADDED)
+            for wd, mask, _ in events
+        )

@@ -93,7 +93,9 @@ class LogView:
 
     def poll(self) -> list[Record]:
         """What was written since the last history or poll, sorted by time."""
-        batch = [record for reader in self.readers for records in reader.read() for record in records]
+        batch = [
+            record for reader in self.readers for records in reader.read() for record in records
+        ]
         batch.sort(key=_time)  # stable: each instance's records stay in file order
         return self.window.clip(batch)
 
@@ -108,7 +110,9 @@ class LogView:
         return _source(self.directory, instance, self.files[instance])
 
     def _reader(self, instance: str) -> InstanceReader:
-        reader = InstanceReader(self.directory, instance, len(self.readers), lambda name: self.files.get(name, []))
+        reader = InstanceReader(
+            self.directory, instance, len(self.readers), lambda name: self.files.get(name, [])
+        )
         if not self._placed:
             place(reader, self.files[instance], self.window.tail, self.window.since)
         return reader

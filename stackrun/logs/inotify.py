@@ -63,7 +63,9 @@ class Watch:
     def wait(self, timeout: float | None, also: tuple[int, ...] = ()) -> list[tuple[int, int, str]]:
         """Events as (watch, mask, file name); [] after `timeout` seconds (None: forever)
         or when one of the descriptors `also` becomes readable."""
-        watched = [fd for fd in (self.fd, *also) if fd >= 0 and not (self.polling and fd == self.fd)]
+        watched = [
+            fd for fd in (self.fd, *also) if fd >= 0 and not (self.polling and fd == self.fd)
+        ]
         if self.polling:
             timeout = POLL_INTERVAL if timeout is None else min(timeout, POLL_INTERVAL)
         ready, _, _ = select.select(watched, [], [], timeout)

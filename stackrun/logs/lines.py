@@ -69,7 +69,9 @@ class LineSplitter:
         window = self.line_max // 2
         if end <= window:
             return False
-        return any(buf.find(b"\n", at, at + window) < 0 for at in range(0, end - window + 1, window))
+        return any(
+            buf.find(b"\n", at, at + window) < 0 for at in range(0, end - window + 1, window)
+        )
 
     def _split_lines(self, buf: bytes, end: int, out: list[Piece]) -> None:
         run = pos = 0  # run: start of the whole lines not emitted yet

@@ -24,7 +24,9 @@ class InstanceReader:
     numbers as last seen in the directory (the caller refreshes it).
     """
 
-    def __init__(self, directory: Path, instance: str, source: int, seqs: Callable[[str], list[int]]):
+    def __init__(
+        self, directory: Path, instance: str, source: int, seqs: Callable[[str], list[int]]
+    ):
         self.directory, self.instance, self.source, self._seqs = directory, instance, source, seqs
         self.seq, self.fd, self.offset = 0, -1, 0
         self.skip_lines = 0  # of the first record read (set by --tail)
@@ -72,7 +74,9 @@ class InstanceReader:
         self._close()
         self.seq = seq
         try:
-            self.fd = os.open(self.directory / segment.file_name(self.instance, seq), os.O_RDONLY | os.O_CLOEXEC)
+            self.fd = os.open(
+                self.directory / segment.file_name(self.instance, seq), os.O_RDONLY | os.O_CLOEXEC
+            )
         except FileNotFoundError:
             return False  # rotated away meanwhile
         self.offset = 0
@@ -110,7 +114,9 @@ def last_lines(directory: Path, instance: str, count: int) -> list[str]:
     """The newest `count` stdout/stderr lines of an instance, oldest first."""
     lines: list[bytes] = []
     for seq in reversed(segment.scan(directory).get(instance, [])):
-        for _offset, flags, _time, payload in backward(directory / segment.file_name(instance, seq)):
+        for _offset, flags, _time, payload in backward(
+            directory / segment.file_name(instance, seq)
+        ):
             if flags & STREAM_MASK != NOTE:
                 lines[:0] = payload.rstrip(b"\n").split(b"\n")
             if len(lines) >= count:
@@ -171,7 +177,9 @@ def _place_since(reader: InstanceReader, seqs: list[int], since: int) -> None:
             reader.start_at(seq, None)
             return
     if seqs:
-        reader.start_at(seqs[-1], _end(reader.directory / segment.file_name(reader.instance, seqs[-1])))
+        reader.start_at(
+            seqs[-1], _end(reader.directory / segment.file_name(reader.instance, seqs[-1]))
+        )
 
 
 def _end(path: Path) -> int | None:

@@ -14,7 +14,15 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from stackrun.logs.record import HEAD, OVERHEAD, RECORD_MAGIC, TRAIL, FileMeta, Record, unpack_header
+from stackrun.logs.record import (
+    HEAD,
+    OVERHEAD,
+    RECORD_MAGIC,
+    TRAIL,
+    FileMeta,
+    Record,
+    unpack_header,
+)
 
 SUFFIX = ".log"
 BLOCK = 1 << 20  # forward reads

@@ -21,9 +21,17 @@ from stackrun.logs.history import LogView, Window, sources
 from stackrun.logs.printer import Printer, PrintOptions
 from stackrun.logs.record import Record
 
+
 class NoLogs(StackrunError):
-    def __init__(self, project: str, directory: Path, names: Iterable[str] = (), known: Iterable[str] = ()):
-        self.project, self.directory, self.names, self.known = project, directory, tuple(names), sorted(known)
+    def __init__(
+        self, project: str, directory: Path, names: Iterable[str] = (), known: Iterable[str] = ()
+    ):
+        self.project, self.directory, self.names, self.known = (
+            project,
+            directory,
+            tuple(names),
+            sorted(known),
+        )
         if not self.names:
             text = f"no logs for project {project!r} (nothing in {directory})"
         else:
@@ -50,7 +58,9 @@ def show(project: str, options: ShowOptions, out: BinaryIO, supervisor: int = -1
     follow = options.follow and alive.exists() and options.window.until is None
     if supervisor >= 0 and not follow:
         os.close(supervisor)
-    follower = Follower(directory, options.names, options.window, alive, supervisor) if follow else None
+    follower = (
+        Follower(directory, options.names, options.window, alive, supervisor) if follow else None
+    )
     view = follower.view if follower else LogView(directory, options.names, options.window)
     try:
         if not view.sources and not follow:
@@ -72,8 +82,14 @@ class LiveLogs:
     returns once the thread is done.
     """
 
-    def __init__(self, project: str, printing: PrintOptions, out: BinaryIO, names: Iterable[str] = (),
-                 width: int = 0):
+    def __init__(
+        self,
+        project: str,
+        printing: PrintOptions,
+        out: BinaryIO,
+        names: Iterable[str] = (),
+        width: int = 0,
+    ):
         self._follower = Follower(dirs.logs_dir(project), names, Window(tail=0))
         self._printer = Printer(printing, width=width)  # the instances' files appear one by one
         self._printer.add_sources(self._follower.view.sources)
@@ -97,8 +113,7 @@ class LiveLogs:
 
 
 def _print_history(printer: Printer, batches: Iterable[list[Record]], out: BinaryIO) -> None:
-    for batch in batches:
-        out.write(printer.format(batch))
+    out.writelines(printer.format(batch) for batch in batches)
     out.flush()
 
 

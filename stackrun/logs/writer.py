@@ -19,11 +19,11 @@ from pathlib import Path
 
 from stackrun.logs import segment
 from stackrun.logs.record import (
+    CONTINUATION,
     NOTE,
     OVERHEAD,
     STREAM_MASK,
     TRAIL,
-    CONTINUATION,
     FileMeta,
     line_count,
     pack_head,
@@ -129,7 +129,9 @@ class InstanceLog:
         meta = FileMeta(self.meta.instance, self.meta.service, self.meta.replica, seq)
         path = self.directory / segment.file_name(meta.instance, seq)
         draft = path.with_name(f".{path.name}.new")
-        fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND | os.O_CLOEXEC, 0o640)
+        fd = os.open(
+            draft, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND | os.O_CLOEXEC, 0o640
+        )
         header = pack_header(meta)
         try:
             if os.write(fd, header) != len(header):

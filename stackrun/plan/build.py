@@ -18,8 +18,21 @@ from typing import TYPE_CHECKING
 
 from stackrun.plan import network
 from stackrun.plan.model import (
-    Dependency, HealthPlan, HostEntry, Limits, LogPlan, MemberRequest, Mount, NetworkLayout,
-    NetworkRequest, Plan, PortPlan, RestartPlan, ServicePlan, Ulimit, VolumePlan,
+    Dependency,
+    HealthPlan,
+    HostEntry,
+    Limits,
+    LogPlan,
+    MemberRequest,
+    Mount,
+    NetworkLayout,
+    NetworkRequest,
+    Plan,
+    PortPlan,
+    RestartPlan,
+    ServicePlan,
+    Ulimit,
+    VolumePlan,
 )  # fmt: skip
 from stackrun.plan.names import ProjectNames, instance_name
 from stackrun.spec import linux, syntax
@@ -45,13 +58,22 @@ class HostFacts:
 def build(stack: Stack, facts: HostFacts) -> Plan:
     names = ProjectNames(stack.name)
     order = _service_order(stack)
-    instances = [(service, replica, stack.replicas(service)) for service in order
-                 for replica in range(1, stack.replicas(service) + 1)]
+    instances = [
+        (service, replica, stack.replicas(service))
+        for service in order
+        for replica in range(1, stack.replicas(service) + 1)
+    ]
     members = tuple(_member(stack, *instance) for instance in instances)
     extension = stack.x_stackrun
     pool = {"pool": extension.subnet_pool} if extension and extension.subnet_pool else {}
-    layout = network.layout(names, _network_requests(stack, members), members,
-                            taken=facts.taken_subnets, existing=facts.existing_bridges, **pool)
+    layout = network.layout(
+        names,
+        _network_requests(stack, members),
+        members,
+        taken=facts.taken_subnets,
+        existing=facts.existing_bridges,
+        **pool,
+    )
     builder = _InstanceBuilder(stack, facts, names, layout)
     parent = facts.cgroup_parent
     if parent is None:
@@ -67,16 +89,20 @@ def build(stack: Stack, facts: HostFacts) -> Plan:
 
 
 def _service_order(stack: Stack) -> list[str]:
-    edges = {name: [d.service for d in _dependencies(spec)] for name, spec in stack.services.items()}
+    edges = {
+        name: [d.service for d in _dependencies(spec)] for name, spec in stack.services.items()
+    }
     return dependency_order(list(stack.services), edges)
 
 
 def _dependencies(spec: Service) -> tuple[Dependency, ...]:
     """depends_on, plus the service whose network it joins (as Compose adds it)."""
-    declared = tuple(Dependency(target, d.condition, d.required, d.restart)
-                     for target, d in spec.depends_on.items())
+    declared = tuple(
+        Dependency(target, d.condition, d.required, d.restart)
+        for target, d in spec.depends_on.items()
+    )
     mode = spec.network_mode or ""
-    peer = mode[len("service:"):] if mode.startswith("service:") else None
+    peer = mode[len("service:") :] if mode.startswith("service:") else None
     if peer and peer not in spec.depends_on:
         declared += (Dependency(peer),)
     return declared
@@ -92,12 +118,20 @@ def _member(stack: Stack, service: str, replica: int, replicas: int) -> MemberRe
     wishes: tuple = ()
     if mode == "bridge":
         declared = spec.networks or {DEFAULT_NETWORK: None}
-        wishes = tuple((net, tuple(s.aliases) if s else (), s.ipv4_address if s else None)
-                       for net, s in declared.items())
+        wishes = tuple(
+            (net, tuple(s.aliases) if s else (), s.ipv4_address if s else None)
+            for net, s in declared.items()
+        )
     extra = tuple(HostEntry(address, (host,)) for host, address in spec.extra_hosts.items())
-    return MemberRequest(instance=name, service=service, hostname=spec.hostname or name,
-                         network_mode=mode, networks=wishes, extra_hosts=extra,
-                         network_peer=_peer(stack, spec))
+    return MemberRequest(
+        instance=name,
+        service=service,
+        hostname=spec.hostname or name,
+        network_mode=mode,
+        networks=wishes,
+        extra_hosts=extra,
+        network_peer=_peer(stack, spec),
+    )
 
 
 def _network_mode(spec: Service) -> str:
@@ -110,11 +144,13 @@ def _peer(stack: Stack, spec: Service) -> str | None:
     mode = spec.network_mode or ""
     if not mode.startswith("service:"):
         return None
-    target = mode[len("service:"):]
+    target = mode[len("service:") :]
     return instance_name(target, 1, stack.replicas(target))
 
 
-def _network_requests(stack: Stack, members: tuple[MemberRequest, ...]) -> tuple[NetworkRequest, ...]:
+def _network_requests(
+    stack: Stack, members: tuple[MemberRequest, ...]
+) -> tuple[NetworkRequest, ...]:
     used = {net for member in members for net, _aliases, _ip in member.networks}
     order = [DEFAULT_NETWORK, *(n for n in stack.networks if n != DEFAULT_NETWORK)]
     return tuple(_network_request(stack, name) for name in order if name in used)
@@ -152,7 +188,11 @@ class _InstanceBuilder:
         spec = self.stack.services[service]
         name = instance_name(service, replica, replicas)
         attachments = self.layout.attachments.get(name, ())
-        rootfs = self._host_path(spec.x_stackrun.rootfs) if spec.x_stackrun and spec.x_stackrun.rootfs else None
+        rootfs = (
+            self._host_path(spec.x_stackrun.rootfs)
+            if spec.x_stackrun and spec.x_stackrun.rootfs
+            else None
+        )
         plan = ServicePlan(
             name=name,
             service=service,
@@ -173,7 +213,9 @@ class _InstanceBuilder:
             no_new_privileges="no-new-privileges:false" not in spec.security_opt,
             seccomp="seccomp=unconfined" not in spec.security_opt,
             stop_signal=syntax.signal_number(spec.stop_signal or "SIGTERM"),
-            stop_grace_period=spec.stop_grace_period if spec.stop_grace_period is not None else 10.0,
+            stop_grace_period=spec.stop_grace_period
+            if spec.stop_grace_period is not None
+            else 10.0,
             network_mode=_network_mode(spec),
             network_peer=_peer(self.stack, spec),
             networks=attachments,
@@ -201,20 +243,36 @@ class _InstanceBuilder:
         mounts = [self._mount(volume, instance) for volume in spec.volumes]
         for text in spec.tmpfs:
             entry = syntax.parse_tmpfs(text)
-            mounts.append(Mount(kind="tmpfs", target=os.path.normpath(entry["target"]),
-                                read_only=entry.get("read_only", False),
-                                size=entry.get("size"), mode=entry.get("mode")))
+            mounts.append(
+                Mount(
+                    kind="tmpfs",
+                    target=os.path.normpath(entry["target"]),
+                    read_only=entry.get("read_only", False),
+                    size=entry.get("size"),
+                    mode=entry.get("mode"),
+                )
+            )
         return tuple(mounts)
 
     def _mount(self, volume: ServiceVolume, instance: str) -> Mount:
         if volume.type == "tmpfs":
             options = volume.tmpfs
-            return Mount(kind="tmpfs", target=volume.target, read_only=volume.read_only,
-                         size=options.size if options else None, mode=options.mode if options else None)
+            return Mount(
+                kind="tmpfs",
+                target=volume.target,
+                read_only=volume.read_only,
+                size=options.size if options else None,
+                mode=options.mode if options else None,
+            )
         if volume.type == "bind":
             create = volume.bind.create_host_path if volume.bind else True
-            return Mount(kind="bind", target=volume.target, source=self._host_path(volume.source),
-                         read_only=volume.read_only, create_host_path=create)
+            return Mount(
+                kind="bind",
+                target=volume.target,
+                source=self._host_path(volume.source),
+                read_only=volume.read_only,
+                create_host_path=create,
+            )
         if volume.source:
             source = _volume_plan(self.stack, self.facts, volume.source).path
         else:  # anonymous: private to the instance, kept with the project's data
@@ -271,8 +329,13 @@ def capabilities(cap_add: tuple[str, ...], cap_drop: tuple[str, ...]) -> frozens
 def ports(spec: Service, attachments) -> tuple[PortPlan, ...]:
     address = network.target_address(attachments)
     return tuple(
-        PortPlan(host_ip=port.host_ip or "0.0.0.0", host_port=port.published or 0,
-                 target_port=port.target, protocol=port.protocol, target_address=address)
+        PortPlan(
+            host_ip=port.host_ip or "0.0.0.0",
+            host_port=port.published or 0,
+            target_port=port.target,
+            protocol=port.protocol,
+            target_address=address,
+        )
         for port in spec.ports
     )
 
@@ -312,8 +375,10 @@ def healthcheck(spec: Service) -> HealthPlan | None:
 def log_plan(spec: Service) -> LogPlan:
     options = spec.logging.options if spec.logging else {}
     size = options.get("max-size")
-    return LogPlan(max_size=syntax.parse_bytes(size) if size else None,
-                   max_files=int(options.get("max-file", 1)))
+    return LogPlan(
+        max_size=syntax.parse_bytes(size) if size else None,
+        max_files=int(options.get("max-file", 1)),
+    )
 
 
 def config_hash(plan: ServicePlan) -> str:

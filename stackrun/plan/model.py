@@ -128,9 +128,9 @@ class RestartPlan:
 @dataclass(frozen=True)
 class Dependency:
     service: str  # a service name (all its instances)
-    condition: Literal[
-        "service_started", "service_healthy", "service_completed_successfully"
-    ] = "service_started"
+    condition: Literal["service_started", "service_healthy", "service_completed_successfully"] = (
+        "service_started"
+    )
     required: bool = True
     restart: bool = False
 

@@ -195,7 +195,9 @@ def _check_members(members, by_name: dict[str, NetworkPlan]) -> None:
     for member in members:
         for network, _aliases, _fixed in member.networks:
             if network not in by_name:
-                raise PlanError(f"services.{member.service}.networks: undefined network {network!r}")
+                raise PlanError(
+                    f"services.{member.service}.networks: undefined network {network!r}"
+                )
         if member.network_mode == "service" and member.network_peer not in known:
             raise PlanError(
                 f"services.{member.service}.network_mode: service:{member.network_peer} is not"
@@ -206,7 +208,9 @@ def _check_members(members, by_name: dict[str, NetworkPlan]) -> None:
 def _allocate(plans: list[NetworkPlan], members) -> Addresses:
     addresses: Addresses = {}
     for plan in plans:
-        on_network = [(m, fixed) for m in members for net, _a, fixed in _bridged(m) if net == plan.name]
+        on_network = [
+            (m, fixed) for m in members for net, _a, fixed in _bridged(m) if net == plan.name
+        ]
         busy = {ipaddress.ip_address(plan.gateway)}
         for member, fixed in on_network:
             if fixed:
@@ -318,7 +322,9 @@ def _hosts_for(member: MemberRequest, members, addresses: Addresses) -> tuple[Ho
     for other in sorted(members, key=lambda o: o.instance != member.instance):
         shared = next((n for n in mine if (other.instance, n) in addresses), None)
         if shared is not None:
-            entries.append(HostEntry(str(addresses[(other.instance, shared)]), _names(other, shared, member)))
+            entries.append(
+                HostEntry(str(addresses[(other.instance, shared)]), _names(other, shared, member))
+            )
     return _dedupe(entries)
 
 

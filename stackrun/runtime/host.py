@@ -58,7 +58,9 @@ class HostReport:
         return any(problem.fatal for problem in self.problems)
 
 
-def check(cgroup_root: str = "/sys/fs/cgroup", cgroup_parent: str = "", network: bool = True) -> HostReport:
+def check(
+    cgroup_root: str = "/sys/fs/cgroup", cgroup_parent: str = "", network: bool = True
+) -> HostReport:
     report = HostReport(facts={"kernel": platform.release()})
     report.problems += check_root()
     report.problems += check_filesystems(_read("/proc/filesystems"))
@@ -74,23 +76,36 @@ def check(cgroup_root: str = "/sys/fs/cgroup", cgroup_parent: str = "", network:
 def check_root() -> list[Problem]:
     if os.geteuid() == 0:
         return []
-    return [Problem("root", "stackrun creates namespaces, cgroups and network links, which "
-                    "needs root", "run it as root: `sudo stackrun ...`")]
+    return [
+        Problem(
+            "root",
+            "stackrun creates namespaces, cgroups and network links, which needs root",
+            "run it as root: `sudo stackrun ...`",
+        )
+    ]
 
 
 def check_filesystems(text: str) -> list[Problem]:
     """proc and tmpfs are needed by every service; overlay only by services with `rootfs:`."""
     known = {line.split()[-1] for line in text.splitlines() if line.strip()}
     problems = [
-        Problem(f"filesystem {name}", f"the kernel does not offer {name} (/proc/filesystems)",
-                f"use a kernel built with {option}")
+        Problem(
+            f"filesystem {name}",
+            f"the kernel does not offer {name} (/proc/filesystems)",
+            f"use a kernel built with {option}",
+        )
         for name, option in (("proc", "CONFIG_PROC_FS"), ("tmpfs", "CONFIG_TMPFS"))
         if name not in known
     ]
     if "overlay" not in known:
-        problems.append(Problem(
-            "overlayfs", "overlay is not in /proc/filesystems: services with `rootfs:` "
-            "cannot start", "load it: `modprobe overlay`", fatal=False))
+        problems.append(
+            Problem(
+                "overlayfs",
+                "overlay is not in /proc/filesystems: services with `rootfs:` cannot start",
+                "load it: `modprobe overlay`",
+                fatal=False,
+            )
+        )
     return problems
 
 
@@ -99,14 +114,22 @@ def check_pidfd() -> list[Problem]:
         os.close(os.pidfd_open(os.getpid()))
         return []
     except OSError as error:
-        return [Problem("pidfd", f"pidfd_open fails ({os.strerror(error.errno or 0)}): the "
-                        "supervisor waits for services through pidfds", "use Linux 5.3 or newer")]
+        return [
+            Problem(
+                "pidfd",
+                f"pidfd_open fails ({os.strerror(error.errno or 0)}): the "
+                "supervisor waits for services through pidfds",
+                "use Linux 5.3 or newer",
+            )
+        ]
 
 
 # ---------------------------------------------------------------- cgroups
 
 
-def check_cgroups(report: HostReport, root: str, parent: str, mountinfo: str | None = None) -> list[Problem]:
+def check_cgroups(
+    report: HostReport, root: str, parent: str, mountinfo: str | None = None
+) -> list[Problem]:
     from stackrun.runtime.cgroups import V1Driver, detect
 
     try:
@@ -131,29 +154,45 @@ def _v1_problems(driver) -> list[Problem]:
         ("freezer", "killing a forking service atomically", driver.unified_root is None),
     ):
         if controller not in driver.hierarchies:
-            problems.append(Problem(
-                f"cgroup controller {controller}", f"the v1 {controller} controller is not "
-                f"mounted: needed for {needed_for}", f"mount it: `mkdir -p /sys/fs/cgroup/"
-                f"{controller} && mount -t cgroup -o {controller} cgroup /sys/fs/cgroup/{controller}`",
-                fatal))
+            problems.append(
+                Problem(
+                    f"cgroup controller {controller}",
+                    f"the v1 {controller} controller is not mounted: needed for {needed_for}",
+                    f"mount it: `mkdir -p /sys/fs/cgroup/"
+                    f"{controller} && mount -t cgroup -o {controller} cgroup /sys/fs/cgroup/{controller}`",
+                    fatal,
+                )
+            )
     memory = driver.hierarchies.get("memory")
     if memory and not os.path.exists(f"{memory}/memory.memsw.limit_in_bytes"):
-        problems.append(Problem(
-            "swap accounting", "memory.memsw.* is missing: memswap_limit is ignored",
-            "boot the kernel with `swapaccount=1`", fatal=False))
+        problems.append(
+            Problem(
+                "swap accounting",
+                "memory.memsw.* is missing: memswap_limit is ignored",
+                "boot the kernel with `swapaccount=1`",
+                fatal=False,
+            )
+        )
     return problems
 
 
 def _v2_problems(top: str) -> list[Problem]:
     available = (_read(f"{top}/cgroup.controllers") or "").split()
     problems = [
-        Problem(f"cgroup controller {name}", f"the v2 {name} controller is not available in "
-                f"{top}: stack files that set {needed_for} fail to start",
-                f"enable it in the parent's cgroup.subtree_control (`echo +{name} > "
-                f"{os.path.dirname(top)}/cgroup.subtree_control`) or run stackrun in a "
-                f"delegated systemd scope (`systemd-run --scope -p Delegate=yes ...`)", False)
-        for name, needed_for in (("memory", "mem_limit"), ("cpu", "cpus or cpu_shares"),
-                                 ("pids", "pids_limit"))
+        Problem(
+            f"cgroup controller {name}",
+            f"the v2 {name} controller is not available in "
+            f"{top}: stack files that set {needed_for} fail to start",
+            f"enable it in the parent's cgroup.subtree_control (`echo +{name} > "
+            f"{os.path.dirname(top)}/cgroup.subtree_control`) or run stackrun in a "
+            f"delegated systemd scope (`systemd-run --scope -p Delegate=yes ...`)",
+            False,
+        )
+        for name, needed_for in (
+            ("memory", "mem_limit"),
+            ("cpu", "cpus or cpu_shares"),
+            ("pids", "pids_limit"),
+        )
         if name not in available
     ]
     return problems
@@ -168,13 +207,25 @@ def _probe_cgroup(driver) -> list[Problem]:
         killable = any(os.path.exists(f"{d}/cgroup.kill") for d in driver.directories(path))
         driver.remove(path)
     except StackrunError as error:
-        return [Problem("cgroup creation", str(error), "run as root on the host, or give the "
-                        "container a writable cgroupfs (`--cgroupns=private` with cgroup v2)")]
+        return [
+            Problem(
+                "cgroup creation",
+                str(error),
+                "run as root on the host, or give the "
+                "container a writable cgroupfs (`--cgroupns=private` with cgroup v2)",
+            )
+        ]
     if killable or driver.version == "v1":  # v1 kills through its freezer
         return []
-    return [Problem("cgroup.kill", "cgroup.kill is missing (Linux < 5.14): services are killed "
-                    "by freezing them first, which is slower", "use Linux 5.14 or newer",
-                    fatal=False)]
+    return [
+        Problem(
+            "cgroup.kill",
+            "cgroup.kill is missing (Linux < 5.14): services are killed "
+            "by freezing them first, which is slower",
+            "use Linux 5.14 or newer",
+            fatal=False,
+        )
+    ]
 
 
 # ---------------------------------------------------------------- namespaces, bridge, veth
@@ -183,22 +234,36 @@ def _probe_cgroup(driver) -> list[Problem]:
 def check_probe(results: dict[str, int | str], network: bool) -> list[Problem]:
     """Problems from the child's results: check name -> errno (0: worked)."""
     if PROBE_FAILED in results:
-        return [Problem("namespaces", f"the probe process failed: {results[PROBE_FAILED]}",
-                        "run `stackrun doctor` again; report a bug if it persists")]
+        return [
+            Problem(
+                "namespaces",
+                f"the probe process failed: {results[PROBE_FAILED]}",
+                "run `stackrun doctor` again; report a bug if it persists",
+            )
+        ]
     problems = []
     for name, (_flag, needed_for) in NAMESPACES.items():
         code = results.get(f"namespace {name}", errno.EIO)
         if code:
-            problems.append(Problem(f"namespace {name}", f"cannot create a {name} namespace "
-                                    f"({_strerror(code)}): needed because {needed_for}",
-                                    _namespace_fix(name, code)))
+            problems.append(
+                Problem(
+                    f"namespace {name}",
+                    f"cannot create a {name} namespace "
+                    f"({_strerror(code)}): needed because {needed_for}",
+                    _namespace_fix(name, code),
+                )
+            )
     if network and results.get("namespace net") == 0:  # else the links were not probed
         for kind in ("bridge", "veth"):
             code = results.get(kind, errno.EIO)
             if code:
-                problems.append(Problem(kind, f"cannot create a {kind} link ({_strerror(code)}):"
-                                        " stack networks need one", f"load the module: "
-                                        f"`modprobe {kind}` (CONFIG_{kind.upper()})"))
+                problems.append(
+                    Problem(
+                        kind,
+                        f"cannot create a {kind} link ({_strerror(code)}): stack networks need one",
+                        f"load the module: `modprobe {kind}` (CONFIG_{kind.upper()})",
+                    )
+                )
     return problems
 
 
@@ -208,8 +273,10 @@ def _namespace_fix(name: str, code: int) -> str:
         return f"allow them: `sysctl -w user.max_{name}_namespaces=10000`"
     if code == errno.EINVAL:
         return f"use a kernel built with CONFIG_{name.upper()}_NS"
-    return ("run as root; inside a container, allow unshare (e.g. `--privileged`, or a "
-            "seccomp profile that permits it)")
+    return (
+        "run as root; inside a container, allow unshare (e.g. `--privileged`, or a "
+        "seccomp profile that permits it)"
+    )
 
 
 def _strerror(code: int) -> str:

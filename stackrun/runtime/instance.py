@@ -71,8 +71,12 @@ def prepare(project: str, plan: ServicePlan) -> InstanceLayout:
                 os.makedirs(path, mode=0o755, exist_ok=True)
         _volume_sources(plan)
     except OSError as error:
-        raise RuntimeFailure("prepare instance", error.errno or 0,
-                             os.fsdecode(error.filename or where.root), plan.name) from None
+        raise RuntimeFailure(
+            "prepare instance",
+            error.errno or 0,
+            os.fsdecode(error.filename or where.root),
+            plan.name,
+        ) from None
     return where
 
 
@@ -99,8 +103,11 @@ def _host_resolv_conf(plan: ServicePlan) -> str:
 
 
 def _nameservers(text: str) -> list[str]:
-    return [w[1] for w in (ln.split() for ln in text.splitlines()) if w[:1] == ["nameserver"]
-            and len(w) > 1]
+    return [
+        w[1]
+        for w in (ln.split() for ln in text.splitlines())
+        if w[:1] == ["nameserver"] and len(w) > 1
+    ]
 
 
 def _loopback(address: str) -> bool:

@@ -80,10 +80,24 @@ RESOLVE_IN_ROOT = 0x10
 CLOSE_RANGE_CLOEXEC = 1 << 2
 
 _SYSCALLS = {  # only the calls glibc 2.36 does not wrap
-    "x86_64": {"pivot_root": 155, "clone3": 435, "close_range": 436, "openat2": 437,
-               "mount_setattr": 442, "open_tree": 428, "move_mount": 429},
-    "aarch64": {"pivot_root": 41, "clone3": 435, "close_range": 436, "openat2": 437,
-                "mount_setattr": 442, "open_tree": 428, "move_mount": 429},
+    "x86_64": {
+        "pivot_root": 155,
+        "clone3": 435,
+        "close_range": 436,
+        "openat2": 437,
+        "mount_setattr": 442,
+        "open_tree": 428,
+        "move_mount": 429,
+    },
+    "aarch64": {
+        "pivot_root": 41,
+        "clone3": 435,
+        "close_range": 436,
+        "openat2": 437,
+        "mount_setattr": 442,
+        "open_tree": 428,
+        "move_mount": 429,
+    },
 }
 _NR = _SYSCALLS.get(platform.machine(), {})
 
@@ -106,9 +120,22 @@ def _syscall(name: str, *args, path: str | None = None) -> int:
 
 
 class _CloneArgs(ctypes.Structure):
-    _fields_ = [(name, ctypes.c_uint64) for name in (
-        "flags", "pidfd", "child_tid", "parent_tid", "exit_signal", "stack", "stack_size",
-        "tls", "set_tid", "set_tid_size", "cgroup")]
+    _fields_ = [
+        (name, ctypes.c_uint64)
+        for name in (
+            "flags",
+            "pidfd",
+            "child_tid",
+            "parent_tid",
+            "exit_signal",
+            "stack",
+            "stack_size",
+            "tls",
+            "set_tid",
+            "set_tid_size",
+            "cgroup",
+        )
+    ]
 
 
 def clone3(flags: int = 0, cgroup_fd: int | None = None) -> int:
@@ -129,8 +156,9 @@ def clone3(flags: int = 0, cgroup_fd: int | None = None) -> int:
     exit_signal = 0 if flags & CLONE_PARENT else SIGCHLD  # CLONE_PARENT: the caller's own
     args = _CloneArgs(flags=flags, exit_signal=exit_signal, cgroup=cgroup_fd or 0)
     ctypes.pythonapi.PyOS_BeforeFork()
-    pid = _libc_gil.syscall(ctypes.c_long(_NR["clone3"]), ctypes.byref(args),
-                            ctypes.c_size_t(ctypes.sizeof(args)))
+    pid = _libc_gil.syscall(
+        ctypes.c_long(_NR["clone3"]), ctypes.byref(args), ctypes.c_size_t(ctypes.sizeof(args))
+    )
     if pid == 0:
         ctypes.pythonapi.PyOS_AfterFork_Child()
         return 0
@@ -150,11 +178,13 @@ def setns(fd: int, nstype: int = 0) -> None:
     _check(_libc.setns(ctypes.c_int(fd), ctypes.c_int(nstype)))
 
 
-def mount(source: str | None, target: str, fstype: str | None, flags: int = 0,
-          data: str | None = None) -> None:
+def mount(
+    source: str | None, target: str, fstype: str | None, flags: int = 0, data: str | None = None
+) -> None:
     _check(
-        _libc.mount(_bytes(source), _bytes(target), _bytes(fstype), ctypes.c_ulong(flags),
-                    _bytes(data)),
+        _libc.mount(
+            _bytes(source), _bytes(target), _bytes(fstype), ctypes.c_ulong(flags), _bytes(data)
+        ),
         target,
     )
 
@@ -178,45 +208,74 @@ def prctl(option: int, arg2: int = 0, arg3: int = 0, arg4: int = 0, arg5: int = 
 
 
 class _OpenHow(ctypes.Structure):
-    _fields_ = [("flags", ctypes.c_uint64), ("mode", ctypes.c_uint64),
-                ("resolve", ctypes.c_uint64)]
+    _fields_ = [("flags", ctypes.c_uint64), ("mode", ctypes.c_uint64), ("resolve", ctypes.c_uint64)]
 
 
 def openat2(dir_fd: int, path: str, flags: int, resolve: int, mode: int = 0) -> int:
     """Open `path` relative to `dir_fd`; RESOLVE_IN_ROOT keeps symlinks inside dir_fd."""
     how = _OpenHow(flags | os.O_CLOEXEC, mode, resolve)
-    return _syscall("openat2", ctypes.c_int(dir_fd), _bytes(path), ctypes.byref(how),
-                    ctypes.c_size_t(ctypes.sizeof(how)), path=path)
+    return _syscall(
+        "openat2",
+        ctypes.c_int(dir_fd),
+        _bytes(path),
+        ctypes.byref(how),
+        ctypes.c_size_t(ctypes.sizeof(how)),
+        path=path,
+    )
 
 
 class _MountAttr(ctypes.Structure):
-    _fields_ = [("attr_set", ctypes.c_uint64), ("attr_clr", ctypes.c_uint64),
-                ("propagation", ctypes.c_uint64), ("userns_fd", ctypes.c_uint64)]
+    _fields_ = [
+        ("attr_set", ctypes.c_uint64),
+        ("attr_clr", ctypes.c_uint64),
+        ("propagation", ctypes.c_uint64),
+        ("userns_fd", ctypes.c_uint64),
+    ]
 
 
-def mount_setattr(dir_fd: int, path: str, attr_set: int = 0, attr_clr: int = 0,
-                  recursive: bool = False) -> None:
+def mount_setattr(
+    dir_fd: int, path: str, attr_set: int = 0, attr_clr: int = 0, recursive: bool = False
+) -> None:
     """Change per-mount attributes (e.g. read-only) of one mount or of a whole tree.
 
     `path` "" means the mount `dir_fd` refers to (AT_EMPTY_PATH).
     """
     attr = _MountAttr(attr_set, attr_clr, 0, 0)
     flags = (AT_RECURSIVE if recursive else 0) | (AT_EMPTY_PATH if path == "" else 0)
-    _syscall("mount_setattr", ctypes.c_int(dir_fd), _bytes(path), ctypes.c_uint(flags),
-             ctypes.byref(attr), ctypes.c_size_t(ctypes.sizeof(attr)), path=path or None)
+    _syscall(
+        "mount_setattr",
+        ctypes.c_int(dir_fd),
+        _bytes(path),
+        ctypes.c_uint(flags),
+        ctypes.byref(attr),
+        ctypes.c_size_t(ctypes.sizeof(attr)),
+        path=path or None,
+    )
 
 
 def open_tree_clone(path: str) -> int:
     """A detached copy of the mount at `path` (a bind of it), as a close-on-exec fd that
     move_mount() can attach in another mount namespace."""
-    return _syscall("open_tree", ctypes.c_int(AT_FDCWD), _bytes(path),
-                    ctypes.c_uint(OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC), path=path)
+    return _syscall(
+        "open_tree",
+        ctypes.c_int(AT_FDCWD),
+        _bytes(path),
+        ctypes.c_uint(OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC),
+        path=path,
+    )
 
 
 def move_mount(tree_fd: int, target: str) -> None:
     """Attach the detached mount `tree_fd` at `target` of the caller's mount namespace."""
-    _syscall("move_mount", ctypes.c_int(tree_fd), b"", ctypes.c_int(AT_FDCWD),
-             _bytes(target), ctypes.c_uint(MOVE_MOUNT_F_EMPTY_PATH), path=target)
+    _syscall(
+        "move_mount",
+        ctypes.c_int(tree_fd),
+        b"",
+        ctypes.c_int(AT_FDCWD),
+        _bytes(target),
+        ctypes.c_uint(MOVE_MOUNT_F_EMPTY_PATH),
+        path=target,
+    )
 
 
 RENAME_EXCHANGE = 0x2
@@ -224,8 +283,12 @@ RENAME_EXCHANGE = 0x2
 
 def rename_exchange(first: str, second: str) -> None:
     """Swap two names atomically (renameat2 RENAME_EXCHANGE); both stay linked."""
-    _check(_libc.renameat2(AT_FDCWD, _bytes(first), AT_FDCWD, _bytes(second),
-                           ctypes.c_uint(RENAME_EXCHANGE)), first)
+    _check(
+        _libc.renameat2(
+            AT_FDCWD, _bytes(first), AT_FDCWD, _bytes(second), ctypes.c_uint(RENAME_EXCHANGE)
+        ),
+        first,
+    )
 
 
 def is_child_subreaper() -> bool:
@@ -236,8 +299,12 @@ def is_child_subreaper() -> bool:
 
 def close_range_cloexec(first: int) -> None:
     """Mark every fd from `first` up close-on-exec (one call, whatever RLIMIT_NOFILE is)."""
-    _syscall("close_range", ctypes.c_uint(first), ctypes.c_uint(0xFFFFFFFF),
-             ctypes.c_uint(CLOSE_RANGE_CLOEXEC))
+    _syscall(
+        "close_range",
+        ctypes.c_uint(first),
+        ctypes.c_uint(0xFFFFFFFF),
+        ctypes.c_uint(CLOSE_RANGE_CLOEXEC),
+    )
 
 
 class _SockFprog(ctypes.Structure):
@@ -249,9 +316,15 @@ def set_seccomp_filter(program: bytes) -> None:
     """Install `program` (struct sock_filter entries, 8 bytes each) as a seccomp filter
     of the calling thread; inherited across fork and exec, never removed. The kernel
     asks for no_new_privs or CAP_SYS_ADMIN."""
-    _check(_libc.prctl(ctypes.c_int(PR_SET_SECCOMP), ctypes.c_ulong(SECCOMP_MODE_FILTER),
-                       ctypes.byref(seccomp_fprog(program)), ctypes.c_ulong(0),
-                       ctypes.c_ulong(0)))
+    _check(
+        _libc.prctl(
+            ctypes.c_int(PR_SET_SECCOMP),
+            ctypes.c_ulong(SECCOMP_MODE_FILTER),
+            ctypes.byref(seccomp_fprog(program)),
+            ctypes.c_ulong(0),
+            ctypes.c_ulong(0),
+        )
+    )
 
 
 @functools.cache
@@ -275,8 +348,11 @@ class _CapHeader(ctypes.Structure):
 
 
 class _CapData(ctypes.Structure):
-    _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32),
-                ("inheritable", ctypes.c_uint32)]
+    _fields_ = [
+        ("effective", ctypes.c_uint32),
+        ("permitted", ctypes.c_uint32),
+        ("inheritable", ctypes.c_uint32),
+    ]
 
 
 _CAP_V3 = 0x20080522
@@ -286,6 +362,7 @@ def capget() -> tuple[int, int, int]:
     """(effective, permitted, inheritable) of the calling thread, as 64-bit masks."""
     header, data = _CapHeader(_CAP_V3, 0), (_CapData * 2)()
     _check(_libc.capget(ctypes.byref(header), data))
+
     def joined(field: str) -> int:
         return getattr(data[0], field) | getattr(data[1], field) << 32
 
@@ -296,6 +373,9 @@ def capset(effective: int, permitted: int, inheritable: int) -> None:
     header, data = _CapHeader(_CAP_V3, 0), (_CapData * 2)()
     for word in (0, 1):
         shift = 32 * word
-        data[word] = _CapData(effective >> shift & 0xFFFFFFFF, permitted >> shift & 0xFFFFFFFF,
-                              inheritable >> shift & 0xFFFFFFFF)
+        data[word] = _CapData(
+            effective >> shift & 0xFFFFFFFF,
+            permitted >> shift & 0xFFFFFFFF,
+            inheritable >> shift & 0xFFFFFFFF,
+        )
     _check(_libc.capset(ctypes.byref(header), data))

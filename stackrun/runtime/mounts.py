@@ -31,18 +31,37 @@ NOSUID_NODEV_NOEXEC = NOSUID_NODEV | linux.MS_NOEXEC
 
 # Docker's defaults (moby oci/defaults.go): hidden, and read-only, kernel interfaces.
 MASKED_PATHS = (
-    "/proc/asound", "/proc/acpi", "/proc/interrupts", "/proc/kcore", "/proc/keys",
-    "/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug",
-    "/proc/scsi", "/sys/firmware", "/sys/devices/virtual/powercap",
+    "/proc/asound",
+    "/proc/acpi",
+    "/proc/interrupts",
+    "/proc/kcore",
+    "/proc/keys",
+    "/proc/latency_stats",
+    "/proc/timer_list",
+    "/proc/timer_stats",
+    "/proc/sched_debug",
+    "/proc/scsi",
+    "/sys/firmware",
+    "/sys/devices/virtual/powercap",
 )
 READONLY_PATHS = ("/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger")
 
 # /dev: (name, major, minor), all mode 0666 like a container's; and the usual links.
-DEVICES = (("null", 1, 3), ("zero", 1, 5), ("full", 1, 7), ("random", 1, 8),
-           ("urandom", 1, 9), ("tty", 5, 0))
-DEV_LINKS = (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"),
-             ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2"),
-             ("ptmx", "pts/ptmx"))
+DEVICES = (
+    ("null", 1, 3),
+    ("zero", 1, 5),
+    ("full", 1, 7),
+    ("random", 1, 8),
+    ("urandom", 1, 9),
+    ("tty", 5, 0),
+)
+DEV_LINKS = (
+    ("fd", "/proc/self/fd"),
+    ("stdin", "/proc/self/fd/0"),
+    ("stdout", "/proc/self/fd/1"),
+    ("stderr", "/proc/self/fd/2"),
+    ("ptmx", "pts/ptmx"),
+)
 REPLACED = ("/proc", "/sys", "/dev", "/tmp")
 DEV_DIRS = ("pts", "shm", "mqueue")
 DEV_SIZE = "65536k"
@@ -93,18 +112,28 @@ def mount_table(plan: ServicePlan, layout: InstanceLayout) -> MountTable:
         overlay = Overlay(plan.rootfs, layout.upper, layout.work, layout.merged)
     private_root = overlay is not None
     fresh, made = _fresh_filesystems(private_root)
-    own = (*_etc_files(layout, private_root), *_hidden_working_dir(plan),
-           *(_volume(m) for m in plan.mounts), *_root_readonly(plan, recursive=False))
-    ops = (*_root_readonly(plan, recursive=True), *fresh,
-           *_with_creation(own, private_root, made)[0])
+    own = (
+        *_etc_files(layout, private_root),
+        *_hidden_working_dir(plan),
+        *(_volume(m) for m in plan.mounts),
+        *_root_readonly(plan, recursive=False),
+    )
+    ops = (
+        *_root_readonly(plan, recursive=True),
+        *fresh,
+        *_with_creation(own, private_root, made)[0],
+    )
     return MountTable(overlay, ops)
 
 
 @functools.lru_cache(maxsize=2)
 def _fresh_filesystems(private_root: bool) -> tuple[tuple[MountOp, ...], tuple[str, ...]]:
     """The same for every service on a kind of root: computed once per fork server."""
-    fresh = [*_kernel_filesystems(), *_dev(),
-             MountOp("fs", "/tmp", "tmpfs", flags=NOSUID_NODEV, data="mode=1777")]
+    fresh = [
+        *_kernel_filesystems(),
+        *_dev(),
+        MountOp("fs", "/tmp", "tmpfs", flags=NOSUID_NODEV, data="mode=1777"),
+    ]
     if not private_root:  # the service must not see the host's /proc, /dev… even below ours
         fresh = [replace(op, replace=op.target in REPLACED) for op in fresh]
     return _with_creation((*fresh, *_masks()), private_root, ())
@@ -119,8 +148,16 @@ def _hidden_working_dir(plan: ServicePlan) -> list[MountOp]:
         return []
     if any(wd == m.target or _inside(wd, m.target) for m in plan.mounts):
         return []
-    return [MountOp("bind", wd, source=wd, flags=linux.MS_BIND | linux.MS_REC,
-                    source_kind="dir", read_only=plan.read_only)]
+    return [
+        MountOp(
+            "bind",
+            wd,
+            source=wd,
+            flags=linux.MS_BIND | linux.MS_REC,
+            source_kind="dir",
+            read_only=plan.read_only,
+        )
+    ]
 
 
 def _root_readonly(plan: ServicePlan, recursive: bool) -> list[MountOp]:
@@ -138,27 +175,46 @@ def _kernel_filesystems() -> list[MountOp]:
 
 def _dev() -> list[MountOp]:
     return [
-        MountOp("devices", "/dev", "tmpfs", flags=linux.MS_NOSUID,
-                data=f"mode=755,size={DEV_SIZE}"),
-        MountOp("fs", "/dev/pts", "devpts", flags=linux.MS_NOSUID | linux.MS_NOEXEC,
-                data="newinstance,ptmxmode=0666,mode=0620,gid=5"),
-        MountOp("fs", "/dev/shm", "tmpfs", flags=NOSUID_NODEV_NOEXEC,
-                data=f"mode=1777,size={SHM_SIZE}"),
+        MountOp(
+            "devices", "/dev", "tmpfs", flags=linux.MS_NOSUID, data=f"mode=755,size={DEV_SIZE}"
+        ),
+        MountOp(
+            "fs",
+            "/dev/pts",
+            "devpts",
+            flags=linux.MS_NOSUID | linux.MS_NOEXEC,
+            data="newinstance,ptmxmode=0666,mode=0620,gid=5",
+        ),
+        MountOp(
+            "fs", "/dev/shm", "tmpfs", flags=NOSUID_NODEV_NOEXEC, data=f"mode=1777,size={SHM_SIZE}"
+        ),
         MountOp("fs", "/dev/mqueue", "mqueue", flags=NOSUID_NODEV_NOEXEC),
     ]
 
 
 def _masks() -> list[MountOp]:
-    return [*(MountOp("mask", p, optional=True) for p in MASKED_PATHS),
-            *(MountOp("readonly", p, optional=True) for p in READONLY_PATHS)]
+    return [
+        *(MountOp("mask", p, optional=True) for p in MASKED_PATHS),
+        *(MountOp("readonly", p, optional=True) for p in READONLY_PATHS),
+    ]
 
 
 def _etc_files(layout: InstanceLayout, private_root: bool) -> list[MountOp]:
-    files = (("/etc/hostname", layout.hostname), ("/etc/hosts", layout.hosts),
-             ("/etc/resolv.conf", layout.resolv_conf))
+    files = (
+        ("/etc/hostname", layout.hostname),
+        ("/etc/hosts", layout.hosts),
+        ("/etc/resolv.conf", layout.resolv_conf),
+    )
     return [
-        MountOp("bind", target, source=source, flags=linux.MS_BIND, source_kind="file",
-                follow_source=False, optional=target == "/etc/hostname" and not private_root)
+        MountOp(
+            "bind",
+            target,
+            source=source,
+            flags=linux.MS_BIND,
+            source_kind="file",
+            follow_source=False,
+            optional=target == "/etc/hostname" and not private_root,
+        )
         for target, source in files
     ]
 
@@ -168,8 +224,12 @@ def _volume(mount: Mount) -> MountOp:
         flags = NOSUID_NODEV | (linux.MS_RDONLY if mount.read_only else 0)
         return MountOp("fs", mount.target, "tmpfs", flags=flags, data=tmpfs_options(mount))
     return MountOp(
-        "bind", mount.target, source=mount.source, flags=linux.MS_BIND | linux.MS_REC,
-        read_only=mount.read_only, source_kind="dir" if mount.kind == "volume" else "any",
+        "bind",
+        mount.target,
+        source=mount.source,
+        flags=linux.MS_BIND | linux.MS_REC,
+        read_only=mount.read_only,
+        source_kind="dir" if mount.kind == "volume" else "any",
         follow_source=mount.kind == "bind",
     )
 
@@ -180,8 +240,9 @@ def tmpfs_options(mount: Mount) -> str:
     return ",".join([*options, f"mode={mode:o}"])
 
 
-def _with_creation(ops: tuple[MountOp, ...], private_root: bool, made: tuple[str, ...]
-                   ) -> tuple[tuple[MountOp, ...], tuple[str, ...]]:
+def _with_creation(
+    ops: tuple[MountOp, ...], private_root: bool, made: tuple[str, ...]
+) -> tuple[tuple[MountOp, ...], tuple[str, ...]]:
     """Mark which targets may be created (see the module's docstring), given the targets
     of private mounts `made` before; returns the ops and those targets, extended."""
     made_here = list(made)

@@ -55,18 +55,47 @@ class Arch:
 
 
 ARCHES = {
-    "x86_64": Arch(0xC000003E, {
-        "unshare": 272, "clone": 56, "clone3": 435, "keyctl": 250, "add_key": 248,
-        "request_key": 249, "userfaultfd": 323, "kexec_load": 246, "kexec_file_load": 320,
-        "bpf": 321, "perf_event_open": 298, "open_by_handle_at": 304, "init_module": 175,
-        "finit_module": 313, "delete_module": 176,
-    }, foreign_bit=0x40000000),
-    "aarch64": Arch(0xC00000B7, {
-        "unshare": 97, "clone": 220, "clone3": 435, "keyctl": 219, "add_key": 217,
-        "request_key": 218, "userfaultfd": 282, "kexec_load": 104, "kexec_file_load": 294,
-        "bpf": 280, "perf_event_open": 241, "open_by_handle_at": 265, "init_module": 105,
-        "finit_module": 273, "delete_module": 106,
-    }),
+    "x86_64": Arch(
+        0xC000003E,
+        {
+            "unshare": 272,
+            "clone": 56,
+            "clone3": 435,
+            "keyctl": 250,
+            "add_key": 248,
+            "request_key": 249,
+            "userfaultfd": 323,
+            "kexec_load": 246,
+            "kexec_file_load": 320,
+            "bpf": 321,
+            "perf_event_open": 298,
+            "open_by_handle_at": 304,
+            "init_module": 175,
+            "finit_module": 313,
+            "delete_module": 176,
+        },
+        foreign_bit=0x40000000,
+    ),
+    "aarch64": Arch(
+        0xC00000B7,
+        {
+            "unshare": 97,
+            "clone": 220,
+            "clone3": 435,
+            "keyctl": 219,
+            "add_key": 217,
+            "request_key": 218,
+            "userfaultfd": 282,
+            "kexec_load": 104,
+            "kexec_file_load": 294,
+            "bpf": 280,
+            "perf_event_open": 241,
+            "open_by_handle_at": 265,
+            "init_module": 105,
+            "finit_module": 273,
+            "delete_module": 106,
+        },
+    ),
 }
 
 
@@ -83,13 +112,24 @@ REFUSALS = (
     Refusal("unshare", unless=_SYS_ADMIN, flags=NAMESPACE_FLAGS),
     Refusal("clone", unless=_SYS_ADMIN, flags=NAMESPACE_FLAGS),
     Refusal("clone3", errno.ENOSYS, unless=_SYS_ADMIN),
-    *(Refusal(name) for name in ("keyctl", "add_key", "request_key", "userfaultfd",
-                                 "kexec_load", "kexec_file_load")),
+    *(
+        Refusal(name)
+        for name in (
+            "keyctl",
+            "add_key",
+            "request_key",
+            "userfaultfd",
+            "kexec_load",
+            "kexec_file_load",
+        )
+    ),
     Refusal("bpf", unless=frozenset({"CAP_SYS_ADMIN", "CAP_BPF"})),
     Refusal("perf_event_open", unless=frozenset({"CAP_SYS_ADMIN", "CAP_PERFMON"})),
     Refusal("open_by_handle_at", unless=frozenset({"CAP_DAC_READ_SEARCH"})),
-    *(Refusal(name, unless=frozenset({"CAP_SYS_MODULE"}))
-      for name in ("init_module", "finit_module", "delete_module")),
+    *(
+        Refusal(name, unless=frozenset({"CAP_SYS_MODULE"}))
+        for name in ("init_module", "finit_module", "delete_module")
+    ),
 )
 LIFTING = frozenset().union(*(refusal.unless for refusal in REFUSALS))
 
@@ -118,11 +158,18 @@ def _compiled(machine: str, lifting: frozenset[str]) -> bytes:
 
 def _abi_check(arch: Arch) -> list[tuple[int, int, int, int]]:
     """Kill a call of another ABI; leave the syscall number in A."""
-    code = [(LD_ABS_W, 0, 0, OFFSET_ARCH), (JEQ, 1, 0, arch.audit),
-            (RET, 0, 0, RET_KILL_PROCESS), (LD_ABS_W, 0, 0, OFFSET_NR)]
+    code = [
+        (LD_ABS_W, 0, 0, OFFSET_ARCH),
+        (JEQ, 1, 0, arch.audit),
+        (RET, 0, 0, RET_KILL_PROCESS),
+        (LD_ABS_W, 0, 0, OFFSET_NR),
+    ]
     if arch.foreign_bit:  # -1 is no call at all (the kernel answers ENOSYS): let it by
-        code += [(JGE, 0, 2, arch.foreign_bit), (JEQ, 1, 0, NO_SYSCALL),
-                 (RET, 0, 0, RET_KILL_PROCESS)]
+        code += [
+            (JGE, 0, 2, arch.foreign_bit),
+            (JEQ, 1, 0, NO_SYSCALL),
+            (RET, 0, 0, RET_KILL_PROCESS),
+        ]
     return code
 
 
@@ -132,5 +179,10 @@ def _rule(number: int, refusal: Refusal) -> list[tuple[int, int, int, int]]:
     refuse = (RET, 0, 0, RET_ERRNO | refusal.errno)
     if not refusal.flags:
         return [(JEQ, 0, 1, number), refuse]
-    return [(JEQ, 0, 4, number), (LD_ABS_W, 0, 0, OFFSET_ARG0), (JSET, 0, 1, refusal.flags),
-            refuse, (RET, 0, 0, RET_ALLOW)]
+    return [
+        (JEQ, 0, 4, number),
+        (LD_ABS_W, 0, 0, OFFSET_ARG0),
+        (JSET, 0, 1, refusal.flags),
+        refuse,
+        (RET, 0, 0, RET_ALLOW),
+    ]

@@ -17,9 +17,10 @@ from __future__ import annotations
 import os
 import shutil
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from stackrun import dirs
 from stackrun.errors import RuntimeFailure, StackrunError

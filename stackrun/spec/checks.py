@@ -17,7 +17,9 @@ from stackrun.spec.models import Service, Stack
 from stackrun.spec.report import Report
 
 
-def cross_check(stack: Stack, tree, disabled: Mapping[str, tuple[str, ...]], report: Report) -> None:
+def cross_check(
+    stack: Stack, tree, disabled: Mapping[str, tuple[str, ...]], report: Report
+) -> None:
     """`disabled` maps services left out by profiles to their profiles."""
     check = _Checker(stack, tree, report)
     for name, service in stack.services.items():
@@ -52,21 +54,31 @@ class _Checker:
         for target, dependency in service.depends_on.items():
             path = ("services", name, "depends_on", target)
             if target in services:
-                if dependency.condition == "service_healthy" and not _has_healthcheck(services[target]):
-                    self.error(path, f"{target!r} has no healthcheck; add one to {target} "
-                               "or use condition: service_started")
+                if dependency.condition == "service_healthy" and not _has_healthcheck(
+                    services[target]
+                ):
+                    self.error(
+                        path,
+                        f"{target!r} has no healthcheck; add one to {target} "
+                        "or use condition: service_started",
+                    )
             elif target in disabled:
                 if dependency.required:
                     profiles = ", ".join(disabled[target])
-                    self.error(path, f"{target!r} only runs with --profile {profiles}; enable the "
-                               "profile or write required: false")
+                    self.error(
+                        path,
+                        f"{target!r} only runs with --profile {profiles}; enable the "
+                        "profile or write required: false",
+                    )
             else:
                 suggestion = linux.closest(target, services)
                 hint = f"; did you mean {suggestion!r}?" if suggestion else ""
                 self.error(path, f"unknown service {target!r}{hint}")
 
     def cycles(self) -> None:
-        edges = {name: [*s.depends_on, *_network_peer(s)] for name, s in self.stack.services.items()}
+        edges = {
+            name: [*s.depends_on, *_network_peer(s)] for name, s in self.stack.services.items()
+        }
         cycle = find_cycle(edges)
         if cycle:
             first, second = cycle[0], cycle[1]
@@ -78,11 +90,20 @@ class _Checker:
         targets: dict[str, int] = {}
         for index, volume in enumerate(service.volumes):
             path = ("services", name, "volumes", index)
-            if volume.type == "volume" and volume.source and volume.source not in self.stack.volumes:
-                self.error(path, f"volume {volume.source!r} is not declared; add it under the "
-                           "top-level volumes: key")
+            if (
+                volume.type == "volume"
+                and volume.source
+                and volume.source not in self.stack.volumes
+            ):
+                self.error(
+                    path,
+                    f"volume {volume.source!r} is not declared; add it under the "
+                    "top-level volumes: key",
+                )
             if volume.target in targets:
-                self.error(path, f"two mounts on {volume.target} (see volumes[{targets[volume.target]}])")
+                self.error(
+                    path, f"two mounts on {volume.target} (see volumes[{targets[volume.target]}])"
+                )
             targets.setdefault(volume.target, index)
 
     def networks(self, name: str, service: Service) -> None:
@@ -90,31 +111,44 @@ class _Checker:
         mode = service.network_mode
         if mode and service.networks:
             self.error((*path, "network_mode"), "cannot be used together with networks:")
-        peer = mode[len("service:"):] if mode and mode.startswith("service:") else None
+        peer = mode[len("service:") :] if mode and mode.startswith("service:") else None
         if peer and peer not in self.stack.services:
             self.error((*path, "network_mode"), f"unknown service {peer!r}")
         elif peer and self.stack.replicas(peer) == 0:
             self.error((*path, "network_mode"), f"{peer!r} has no replica to share its network")
         for network in service.networks:
             if network != "default" and network not in self.stack.networks:
-                self.error((*path, "networks", network), f"network {network!r} is not declared; "
-                           "add it under the top-level networks: key")
+                self.error(
+                    (*path, "networks", network),
+                    f"network {network!r} is not declared; "
+                    "add it under the top-level networks: key",
+                )
 
     def duplicated_settings(self, name: str, service: Service) -> None:
         deploy = service.deploy
         limits = deploy.resources.limits if deploy and deploy.resources else None
         pairs = [
             ("scale", service.scale, "deploy.replicas", deploy.replicas if deploy else None),
-            ("mem_limit", service.mem_limit, "deploy.resources.limits.memory",
-             limits.memory if limits else None),
+            (
+                "mem_limit",
+                service.mem_limit,
+                "deploy.resources.limits.memory",
+                limits.memory if limits else None,
+            ),
             ("cpus", service.cpus, "deploy.resources.limits.cpus", limits.cpus if limits else None),
-            ("pids_limit", service.pids_limit, "deploy.resources.limits.pids",
-             limits.pids if limits else None),
+            (
+                "pids_limit",
+                service.pids_limit,
+                "deploy.resources.limits.pids",
+                limits.pids if limits else None,
+            ),
         ]
         for key, value, other_key, other in pairs:
             if value is not None and other is not None and value != other:
-                self.error(("services", name, key), f"{value} differs from {other_key} ({other}); "
-                           "set only one of them")
+                self.error(
+                    ("services", name, key),
+                    f"{value} differs from {other_key} ({other}); set only one of them",
+                )
 
     def memory(self, name: str, service: Service) -> None:
         swap, limit = service.memswap_limit, service.mem_limit
@@ -139,8 +173,11 @@ class _Checker:
                 path = ("services", name, "ports", index)
                 label = f"{port.published}/{port.protocol}"
                 if replicas > 1:
-                    self.error(path, f"port {label} is published by {replicas} replicas; "
-                               "only one process can listen on it")
+                    self.error(
+                        path,
+                        f"port {label} is published by {replicas} replicas; "
+                        "only one process can listen on it",
+                    )
                 key = (port.protocol, port.published)
                 if key in seen:
                     self.error(path, f"port {label} is already published by {seen[key]}")
@@ -171,7 +208,7 @@ class _Checker:
 
 def _network_peer(service: Service) -> list[str]:
     mode = service.network_mode or ""
-    return [mode[len("service:"):]] if mode.startswith("service:") else []
+    return [mode[len("service:") :]] if mode.startswith("service:") else []
 
 
 def _has_healthcheck(service: Service) -> bool:

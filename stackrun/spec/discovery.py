@@ -58,8 +58,14 @@ def _discover(start: Path) -> list[Path]:
                 return [candidate, *_override_of(candidate)]
     looked = ", ".join(CANDIDATES)
     raise SpecError(
-        [Diagnostic(None, "", f"no stack file in {start} or its parents (looked for {looked}); "
-                    "pass one with -f FILE")]
+        [
+            Diagnostic(
+                None,
+                "",
+                f"no stack file in {start} or its parents (looked for {looked}); "
+                "pass one with -f FILE",
+            )
+        ]
     )
 
 

@@ -130,7 +130,9 @@ class _Parser:
 
     def add(self, key: str, value: str, start: Location) -> None:
         if "\0" in value:  # no environment variable can hold one
-            self.problems.append(Diagnostic(start, key, "the value holds a NUL character (\\0); remove it"))
+            self.problems.append(
+                Diagnostic(start, key, "the value holds a NUL character (\\0); remove it")
+            )
         self.defined[key] = value
         self.entries.append(EnvEntry(key, value, start))
 

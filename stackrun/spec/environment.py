@@ -20,7 +20,9 @@ from stackrun.spec.source import LDict, LList
 DOTENV = ".env"
 
 
-def project_environment(project_dir: Path, environ: Mapping[str, str], report: Report) -> dict[str, str]:
+def project_environment(
+    project_dir: Path, environ: Mapping[str, str], report: Report
+) -> dict[str, str]:
     """`.env` of the project directory overlaid by the process environment."""
     path = project_dir / DOTENV
     values: dict[str, str] = {}
@@ -47,15 +49,22 @@ def resolve_service_environments(
             _resolve_service(name, service, env, report, read_files=name not in skip)
 
 
-def _resolve_service(name: str, service: LDict, env: Mapping[str, str], report: Report,
-                     read_files: bool) -> None:
+def _resolve_service(
+    name: str, service: LDict, env: Mapping[str, str], report: Report, read_files: bool
+) -> None:
     declared = service.get("environment")
     merged = LDict(declared.location if isinstance(declared, LDict) else service.at("environment"))
     env_files = service.get("env_file")
     if isinstance(env_files, LList) and read_files:
         for index, entry in enumerate(env_files):
-            _add_env_file(merged, entry, env, report, ("services", name, "env_file", index),
-                          env_files.at(index))
+            _add_env_file(
+                merged,
+                entry,
+                env,
+                report,
+                ("services", name, "env_file", index),
+                env_files.at(index),
+            )
     if isinstance(declared, LDict):
         for key, value in declared.items():
             resolved = env.get(key) if value is None else value
@@ -78,7 +87,9 @@ def _add_env_file(merged: LDict, entry: Any, env, report: Report, path, where: L
         return
     if not found:
         if entry.get("required", True) is not False:
-            report.error(where, path, f"env file {file} not found (add required: false to allow that)")
+            report.error(
+                where, path, f"env file {file} not found (add required: false to allow that)"
+            )
         return
     for item in _read_env_file(file, env, report, (where, path)):
         merged.put(item.key, item.value, item.location)

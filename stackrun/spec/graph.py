@@ -41,7 +41,8 @@ def dependency_order(nodes: Sequence[str], edges: Mapping[str, Sequence[str]]) -
     order: list[str] = []
     while len(order) < len(nodes):
         ready = next(
-            n for n in nodes
+            n
+            for n in nodes
             if n not in placed and all(d in placed or d not in known for d in edges.get(n, ()))
         )
         order.append(ready)

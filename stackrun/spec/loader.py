@@ -83,7 +83,9 @@ def read_file(path: Path, report: Report) -> LDict | None:
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as error:
-        report.error(where, "", f"cannot read the file: {getattr(error, 'strerror', None) or error}")
+        report.error(
+            where, "", f"cannot read the file: {getattr(error, 'strerror', None) or error}"
+        )
         return None
     try:
         tree = parse(text, str(path))

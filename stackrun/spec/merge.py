@@ -125,6 +125,8 @@ _UNIQUE: dict[Path, Callable[[Any], str]] = {
     ("services", "*", "volumes"): _field_key("target"),
     ("services", "*", "env_file"): _field_key("path"),
     ("networks", "*", "ipam", "config"): _field_key("subnet"),
-    **{("services", "*", name): repr for name in (
-        "tmpfs", "dns", "cap_add", "cap_drop", "profiles", "expose", "security_opt")},
+    **{
+        ("services", "*", name): repr
+        for name in ("tmpfs", "dns", "cap_add", "cap_drop", "profiles", "expose", "security_opt")
+    },
 }

@@ -17,25 +17,56 @@ from stackrun.spec import startup, syntax
 
 startup.skip_plugin_discovery()
 
-from pydantic import (  # noqa: E402
-    BaseModel, ConfigDict, Field, WithJsonSchema, field_validator, model_validator,
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
 )
+
 from stackrun.spec.types import (
-    AbsolutePath, Bytes, Capability, CgroupPath, Duration, Expose, Hostname, IPAddress,
-    IPv4Address, IPv4Subnet, Mode, MountTarget, Name, NetworkMode, ProjectName, Restart,
-    SecurityOpt, Short, Signal, Subpath, Tmpfs, UlimitName,
+    AbsolutePath,
+    Bytes,
+    Capability,
+    CgroupPath,
+    Duration,
+    Expose,
+    Hostname,
+    IPAddress,
+    IPv4Address,
+    IPv4Subnet,
+    Mode,
+    MountTarget,
+    Name,
+    NetworkMode,
+    ProjectName,
+    Restart,
+    SecurityOpt,
+    Short,
+    Signal,
+    Subpath,
+    Tmpfs,
+    UlimitName,
 )  # fmt: skip
 
 _STRING = {"type": "string"}
 _STRINGS = {"type": "array", "items": _STRING}
 _SCALAR = {"type": ["string", "number", "boolean", "null"]}
 _LIST_OR_MAP = WithJsonSchema(
-    {"anyOf": [{"type": "array", "items": _STRING, "description": "KEY=VALUE items"},
-               {"type": "object", "additionalProperties": _SCALAR}]}
+    {
+        "anyOf": [
+            {"type": "array", "items": _STRING, "description": "KEY=VALUE items"},
+            {"type": "object", "additionalProperties": _SCALAR},
+        ]
+    }
 )
 _COMMAND = WithJsonSchema({"anyOf": [_STRING, _STRINGS, {"type": "null"}]})
 _STRING_OR_LIST = Short({"anyOf": [_STRING, _STRINGS]})
-_PORT_SHORT = Short({"type": ["string", "integer"], "description": "[IP:][PUBLISHED:]TARGET[/PROTO]"})
+_PORT_SHORT = Short(
+    {"type": ["string", "integer"], "description": "[IP:][PUBLISHED:]TARGET[/PROTO]"}
+)
 
 
 class Model(BaseModel):
@@ -126,7 +157,9 @@ class Deploy(Model):
 
 class BindOptions(Model):
     create_host_path: bool = True
-    propagation: Literal["shared", "slave", "private", "rshared", "rslave", "rprivate"] | None = None
+    propagation: Literal["shared", "slave", "private", "rshared", "rslave", "rprivate"] | None = (
+        None
+    )
 
 
 class VolumeOptions(Model):
@@ -332,4 +365,3 @@ class Stack(StackFile):
         if spec.deploy and spec.deploy.replicas is not None:
             return spec.deploy.replicas
         return spec.scale if spec.scale is not None else 1
-

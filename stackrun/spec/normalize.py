@@ -125,8 +125,11 @@ def _key_values(value: Any, ctx: _Context, missing: Any, names_variables: bool =
             name = str(key)
             if names_variables and (not name or "=" in name):
                 # execve() would split "A=B" at its first "=": a variable A, not "A=B".
-                ctx.problem(f"{name!r} is not a variable name (empty or with '='); "
-                            "write NAME: VALUE", key, value.at(key))
+                ctx.problem(
+                    f"{name!r} is not a variable name (empty or with '='); write NAME: VALUE",
+                    key,
+                    value.at(key),
+                )
                 del value[key]
             elif isinstance(item, (LDict, LList)):
                 ctx.problem("expected a text value", key, value.at(key))
@@ -221,8 +224,11 @@ def _ports(value: Any, ctx: _Context) -> Any:
 def _long_port(item: Any, ctx: _Context, index: int, where) -> Any:
     published = item.get("published") if isinstance(item, LDict) else None
     if isinstance(published, str) and "-" in published:
-        ctx.problem(f"published range {published!r} needs the short syntax "
-                    f"'{published}:FIRST-LAST'", index, where)
+        ctx.problem(
+            f"published range {published!r} needs the short syntax '{published}:FIRST-LAST'",
+            index,
+            where,
+        )
         item.pop("published")
     return item
 
@@ -269,7 +275,9 @@ def _extra_hosts(value: Any, ctx: _Context) -> Any:
         result = LDict(value.location)
         for index, item in enumerate(value):
             separator = "=" if isinstance(item, str) and "=" in item else ":"
-            host, address = syntax.parse_key_value(item, separator) if isinstance(item, str) else ("", None)
+            host, address = (
+                syntax.parse_key_value(item, separator) if isinstance(item, str) else ("", None)
+            )
             if not host or address is None:
                 ctx.problem("expected HOST=ADDRESS", index, value.at(index))
                 continue

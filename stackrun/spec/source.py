@@ -43,7 +43,7 @@ _SPECIAL_FLOAT = {".inf": math.inf, "+.inf": math.inf, "-.inf": -math.inf, ".nan
 class LDict(dict):
     """A mapping from the file; `key_locations[key]` is where that key was written."""
 
-    __slots__ = ("location", "key_locations")
+    __slots__ = ("key_locations", "location")
 
     def __init__(self, location: Location, items=(), key_locations=None):
         super().__init__(items)
@@ -61,7 +61,7 @@ class LDict(dict):
 class LList(list):
     """A sequence from the file; `item_locations[i]` is where item i starts."""
 
-    __slots__ = ("location", "item_locations")
+    __slots__ = ("item_locations", "location")
 
     def __init__(self, location: Location, items=(), item_locations=None):
         super().__init__(items)
@@ -158,7 +158,9 @@ class _Builder:
     def build(self, node) -> Any:
         self.count += 1
         if self.count > _MAX_NODES:
-            raise SourceError([Diagnostic(self.where(node), "", "document too large (alias bomb?)")])
+            raise SourceError(
+                [Diagnostic(self.where(node), "", "document too large (alias bomb?)")]
+            )
         if self.depth >= _MAX_DEPTH:
             message = f"nested more than {_MAX_DEPTH} levels deep; flatten it, and never use an alias inside its own anchor"
             raise SourceError([Diagnostic(self.where(node), "", message)])
@@ -202,7 +204,9 @@ class _Builder:
         exponentially otherwise); one that merges itself is an error.
         """
         if id(node) in active:
-            raise SourceError([Diagnostic(self.where(node), "", "a mapping merges itself (<<: *its own anchor)")])
+            raise SourceError(
+                [Diagnostic(self.where(node), "", "a mapping merges itself (<<: *its own anchor)")]
+            )
         if id(node) not in self.flattened:
             self.flattened[id(node)] = self._flatten(node, (*active, id(node)))
         return self.flattened[id(node)]
@@ -240,7 +244,9 @@ class _Builder:
         if wanted:
             value = plain_scalar(text)
             return value if isinstance(value, wanted) else text
-        self.diagnostics.append(Diagnostic(self.where(node), "", f"unsupported YAML tag {node.tag}"))
+        self.diagnostics.append(
+            Diagnostic(self.where(node), "", f"unsupported YAML tag {node.tag}")
+        )
         return text
 
 

@@ -32,4 +32,6 @@ def skip_plugin_discovery() -> None:
 def plugins_skipped() -> bool:
     """Whether pydantic runs without plugins here (our empty loader is in place)."""
     loader = sys.modules.get(_LOADER)
-    return loader is not None and loader.__doc__ is not None and loader.__doc__.startswith("stackrun:")
+    return (
+        loader is not None and loader.__doc__ is not None and loader.__doc__.startswith("stackrun:")
+    )

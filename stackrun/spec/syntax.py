@@ -14,7 +14,6 @@ import shlex
 import signal
 from typing import Any
 
-
 # ---------------------------------------------------------------- scalars
 
 
@@ -33,7 +32,9 @@ def parse_duration(value: Any) -> float:
     if isinstance(value, (int, float)):
         if value < 0:
             raise ValueError(f"duration {value} is negative")
-        return _finite(float(value) if value < 1e300 else math.inf, value, "duration; write e.g. 10s, 1m30s")
+        return _finite(
+            float(value) if value < 1e300 else math.inf, value, "duration; write e.g. 10s, 1m30s"
+        )
     text = str(value).strip()
     position, total = 0, 0.0
     for match in _DURATION.finditer(text):
@@ -149,7 +150,7 @@ def parse_mode(value: Any) -> int:
         try:
             mode = int(str(value), 8)
         except ValueError:
-            raise ValueError(f"{value!r} is not an octal mode; write e.g. \"1777\"") from None
+            raise ValueError(f'{value!r} is not an octal mode; write e.g. "1777"') from None
     if not 0 <= mode <= 0o7777:
         raise ValueError(f"{value!r} is not a permission mode (at most 7777)")
     return mode
@@ -245,7 +246,11 @@ def parse_volume(text: str) -> dict[str, Any]:
     if unknown:
         raise ValueError(f"volume {text!r}: unknown mode {sorted(unknown)[0]!r}; use ro or rw")
     bind = source.startswith(_BIND_PREFIXES)
-    entry: dict[str, Any] = {"type": "bind" if bind else "volume", "source": source, "target": target}
+    entry: dict[str, Any] = {
+        "type": "bind" if bind else "volume",
+        "source": source,
+        "target": target,
+    }
     if "ro" in modes:
         entry["read_only"] = True
     if bind:

@@ -52,7 +52,9 @@ def _check_absolute(value: str) -> str:
 
 def _check_subpath(value: str) -> str:
     if value.startswith("/") or ".." in value.split("/"):
-        raise ValueError(f"{value!r} leaves the volume; write a path inside it, relative and without '..' (e.g. logs)")
+        raise ValueError(
+            f"{value!r} leaves the volume; write a path inside it, relative and without '..' (e.g. logs)"
+        )
     return value
 
 
@@ -116,13 +118,17 @@ def _check_security_opt(value: str) -> str:
         return "no-new-privileges:false"
     if value in ("seccomp=unconfined", "seccomp:unconfined"):
         return "seccomp=unconfined"
-    raise ValueError(f"{value!r} is not supported; only no-new-privileges[:true|false] and "
-                     "seccomp=unconfined are")
+    raise ValueError(
+        f"{value!r} is not supported; only no-new-privileges[:true|false] and "
+        "seccomp=unconfined are"
+    )
 
 
 def _check_ulimit_name(value: str) -> str:
     if value not in linux.ULIMITS:
-        raise ValueError(f"{value!r} is not a ulimit; use one of {', '.join(sorted(linux.ULIMITS))}")
+        raise ValueError(
+            f"{value!r} is not a ulimit; use one of {', '.join(sorted(linux.ULIMITS))}"
+        )
     return value
 
 
@@ -152,17 +158,23 @@ def _text(schema: dict[str, Any]) -> WithJsonSchema:
 
 
 _DURATION_SCHEMA = {
-    "anyOf": [{"type": "string", "pattern": r"^((\d+(\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h))+$"},
-              {"type": "number", "minimum": 0}],
+    "anyOf": [
+        {"type": "string", "pattern": r"^((\d+(\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h))+$"},
+        {"type": "number", "minimum": 0},
+    ],
     "description": "a duration: 10s, 1m30s, 500ms, or a number of seconds",
 }
 _BYTES_SCHEMA = {
-    "anyOf": [{"type": "string", "pattern": r"^\d+(\.\d+)?\s*[kmgtpKMGTP]?[iI]?[bB]?$"},
-              {"type": "integer"}],
+    "anyOf": [
+        {"type": "string", "pattern": r"^\d+(\.\d+)?\s*[kmgtpKMGTP]?[iI]?[bB]?$"},
+        {"type": "integer"},
+    ],
     "description": "a size: 512m, 1g, or a number of bytes",
 }
 
-Name = Annotated[str, AfterValidator(_check_name), _text({"type": "string", "pattern": NAME_PATTERN})]
+Name = Annotated[
+    str, AfterValidator(_check_name), _text({"type": "string", "pattern": NAME_PATTERN})
+]
 ProjectName = Annotated[str, _text({"type": "string", "pattern": PROJECT_PATTERN})]
 AbsolutePath = Annotated[str, AfterValidator(_check_absolute)]
 MountTarget = Annotated[str, AfterValidator(_check_target)]
@@ -197,12 +209,18 @@ Signal = Annotated[
 Restart = Annotated[
     str,
     BeforeValidator(syntax.parse_restart),
-    _text({"anyOf": [{"type": "string", "pattern": r"^(no|always|unless-stopped|on-failure(:\d+)?)$"},
-                     {"const": False}]}),
+    _text(
+        {
+            "anyOf": [
+                {"type": "string", "pattern": r"^(no|always|unless-stopped|on-failure(:\d+)?)$"},
+                {"const": False},
+            ]
+        }
+    ),
 ]
 Mode = Annotated[
     int,
     BeforeValidator(syntax.parse_mode),
     PlainSerializer(syntax.format_mode, return_type=str),
-    _text({"type": ["string", "integer"], "description": "octal permission bits: \"1777\""}),
+    _text({"type": ["string", "integer"], "description": 'octal permission bits: "1777"'}),
 ]

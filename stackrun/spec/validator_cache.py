@@ -43,8 +43,11 @@ def cache_key(spec_dir: Path = SPEC_DIR) -> tuple:
     import pydantic
     import pydantic_core
 
-    modules = sorted((entry.name, entry.stat().st_size, entry.stat().st_mtime_ns)
-                     for entry in os.scandir(spec_dir) if entry.name.endswith(".py"))
+    modules = sorted(
+        (entry.name, entry.stat().st_size, entry.stat().st_mtime_ns)
+        for entry in os.scandir(spec_dir)
+        if entry.name.endswith(".py")
+    )
     return (sys.version, pydantic.VERSION, pydantic_core.__version__, tuple(modules))
 
 

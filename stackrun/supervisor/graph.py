@@ -62,7 +62,8 @@ def restart_followers(plan: Plan, instance: str) -> list[str]:
     """Instances to restart after `instance` restarts (depends_on with `restart: true`)."""
     service = plan.instance(instance).service
     return [
-        s.name for s in plan.services
+        s.name
+        for s in plan.services
         if any(d.service == service and d.restart for d in s.depends_on)
     ]
 

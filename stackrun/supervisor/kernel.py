@@ -16,7 +16,7 @@ from collections.abc import Callable
 from stackrun import dirs
 from stackrun.plan.model import Plan, ServicePlan
 from stackrun.runtime.cgroups.base import CgroupDriver, Usage, Watch
-from stackrun.runtime.spawn import ForkServer, JoinRequest, SpawnRequest, Spawned
+from stackrun.runtime.spawn import ForkServer, JoinRequest, Spawned, SpawnRequest
 from stackrun.supervisor.output import OutputSink
 
 
@@ -81,8 +81,9 @@ class Kernel:
     def probe(self, service: ServicePlan, pid: int | None, output: int) -> Spawned:
         """Start the health check inside the running instance; stdout+stderr to `output`."""
         assert service.healthcheck is not None and pid is not None
-        request = JoinRequest(service, service.healthcheck.argv, pid,
-                              self.driver.procs_files(service.cgroup))
+        request = JoinRequest(
+            service, service.healthcheck.argv, pid, self.driver.procs_files(service.cgroup)
+        )
         return self.fork_server.run_in(request, None, output, output)
 
     def kill_all(self, service: ServicePlan) -> None:

@@ -108,8 +108,17 @@ class DependencyFailed:
 
 
 Event = (
-    Start | Stop | Restart | Kill | Spawned | SpawnFailed | Exited | OomKilled | ProbeDone
-    | TimerFired | DependencyFailed
+    Start
+    | Stop
+    | Restart
+    | Kill
+    | Spawned
+    | SpawnFailed
+    | Exited
+    | OomKilled
+    | ProbeDone
+    | TimerFired
+    | DependencyFailed
 )
 
 # ---------------------------------------------------------------- actions (outputs)
@@ -270,16 +279,28 @@ def _on_kill(plan: ServicePlan, state: Lifecycle, event: Kill) -> Result:
     if state.phase not in ("running", "stopping"):
         return state, []
     attributes = (("signal", event.signal),)
-    return replace(state, kill_signal=event.signal), [Signal(event.signal), Emit("kill", attributes)]
+    return replace(state, kill_signal=event.signal), [
+        Signal(event.signal),
+        Emit("kill", attributes),
+    ]
 
 
 def _on_spawned(plan: ServicePlan, state: Lifecycle, event: Spawned) -> Result:
     if event.run != state.run or state.phase != "starting":
         return state, []
     state = replace(
-        state, phase="running", pid=event.pid, started_at=event.now, finished_at=None,
-        exit_code=None, oom_killed=False, kill_signal=None, health="starting" if plan.healthcheck else "",
-        health_failures=0, healthy_once=False, probes=(),
+        state,
+        phase="running",
+        pid=event.pid,
+        started_at=event.now,
+        finished_at=None,
+        exit_code=None,
+        oom_killed=False,
+        kill_signal=None,
+        health="starting" if plan.healthcheck else "",
+        health_failures=0,
+        healthy_once=False,
+        probes=(),
     )
     actions: list[Action] = [Emit("start", (("pid", event.pid),))]
     if state.after_exit != "policy":  # a stop or restart arrived while spawning
@@ -310,7 +331,11 @@ def _on_exited(plan: ServicePlan, state: Lifecycle, event: Exited) -> Result:
     ran_for = event.now - (state.started_at or event.now)
     quiet = ran_for >= plan.restart.backoff_reset
     state = replace(
-        state, pid=None, finished_at=event.now, exit_code=code, oom_killed=event.oom,
+        state,
+        pid=None,
+        finished_at=event.now,
+        exit_code=code,
+        oom_killed=event.oom,
         backoff_step=0 if quiet else state.backoff_step,
         short_runs=0 if quiet else state.short_runs + 1,
         health="",
@@ -359,7 +384,9 @@ def _policy_restarts(plan: ServicePlan, state: Lifecycle) -> bool:
 def _schedule_restart(plan: ServicePlan, state: Lifecycle, actions: list) -> Result:
     delay = backoff_delay(plan, state.backoff_step)
     state = replace(
-        state, restart_count=state.restart_count + 1, retries=state.retries + 1,
+        state,
+        restart_count=state.restart_count + 1,
+        retries=state.retries + 1,
         backoff_step=state.backoff_step + 1,
     )
     note = f"restarting (#{state.restart_count}" + (f", in {delay:g}s)" if delay else ")")
@@ -392,7 +419,9 @@ def _on_probe(plan: ServicePlan, state: Lifecycle, event: ProbeDone) -> Result:
         return state, []
     probes = (*state.probes, Probe(event.now, event.exit_code, event.output))[-KEPT_PROBES:]
     state = replace(state, probes=probes)
-    in_start_period = not state.healthy_once and event.now - (state.started_at or 0) < check.start_period
+    in_start_period = (
+        not state.healthy_once and event.now - (state.started_at or 0) < check.start_period
+    )
     if event.ok:
         return _healthy(state, check.interval)
     if in_start_period:  # failures do not count yet

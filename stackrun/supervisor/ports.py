@@ -85,7 +85,9 @@ def bindings(services: Iterable[ServicePlan]) -> list[Binding]:
                 key += (service.name, port.target_port)
             binding = found.setdefault(key, Binding(service.service, port, []))
             if binding.service != service.service:
-                raise PortConflict(service.service, port, f"services.{binding.service} publishes it too")
+                raise PortConflict(
+                    service.service, port, f"services.{binding.service} publishes it too"
+                )
             binding.targets.append(Target(service.name, port.target_address, port.target_port))
     return list(found.values())
 
@@ -116,10 +118,12 @@ class Published:
     def chosen(self) -> dict[tuple[str, str, int, str], int]:
         """(instance, host address, target port, protocol) -> the host port the kernel
         chose for an ephemeral (host port 0) publication."""
-        return {(t.instance, b.port.host_ip, b.port.target_port, b.port.protocol):
-                sock.getsockname()[1]
-                for b, sock in zip(self.bindings, self.sockets) if not b.port.host_port
-                for t in b.targets}
+        return {
+            (t.instance, b.port.host_ip, b.port.target_port, b.port.protocol): sock.getsockname()[1]
+            for b, sock in zip(self.bindings, self.sockets)
+            if not b.port.host_port
+            for t in b.targets
+        }
 
     async def run(self, *, task_status=anyio.TASK_STATUS_IGNORED) -> None:
         try:
@@ -218,12 +222,16 @@ async def _forward(client: socket.socket, targets: list[Target]) -> None:
 
 async def _connect_any(targets: list[Target]) -> socket.socket | None:
     for target in targets:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM | socket.SOCK_NONBLOCK | socket.SOCK_CLOEXEC)
+        sock = socket.socket(
+            socket.AF_INET, socket.SOCK_STREAM | socket.SOCK_NONBLOCK | socket.SOCK_CLOEXEC
+        )
         code = sock.connect_ex((target.address, target.port))
         if code == errno.EINPROGRESS:
             with anyio.move_on_after(CONNECT_TIMEOUT):
                 await anyio.wait_writable(sock)
-            code = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) or (0 if _connected(sock) else errno.ETIMEDOUT)
+            code = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) or (
+                0 if _connected(sock) else errno.ETIMEDOUT
+            )
         if code == 0:
             return sock
         sock.close()
@@ -288,7 +296,9 @@ class _Session:
     """A client address's connected socket towards one instance."""
 
     def __init__(self, target: Target):
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM | socket.SOCK_NONBLOCK | socket.SOCK_CLOEXEC)
+        self.sock = socket.socket(
+            socket.AF_INET, socket.SOCK_DGRAM | socket.SOCK_NONBLOCK | socket.SOCK_CLOEXEC
+        )
         self.sock.connect((target.address, target.port))
         self.touch()
 

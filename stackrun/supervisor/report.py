@@ -19,39 +19,61 @@ from stackrun.supervisor.status import describe
 NAMESPACES = ("pid", "mnt", "uts", "ipc", "net", "cgroup", "user")
 
 
-def inspect_instance(plan: Plan, service: ServicePlan, life: Lifecycle,
-                     usage: Usage | None) -> dict[str, Any]:
+def inspect_instance(
+    plan: Plan, service: ServicePlan, life: Lifecycle, usage: Usage | None
+) -> dict[str, Any]:
     status = describe(service, life)
     return {
         "Name": service.name,
         "Service": service.service,
         "Project": plan.project,
         "State": {
-            "Status": status.state, "Running": life.phase in ("running", "stopping"),
-            "Pid": life.pid, "ExitCode": life.exit_code, "Error": life.error,
-            "StartedAt": life.started_at, "FinishedAt": life.finished_at,
-            "OOMKilled": life.oom_killed, "OOMKills": life.oom_kills,
-            "Restarting": life.phase == "restarting", "CrashLoop": status.crash_loop,
-            "Health": _health(life), "Text": status.status_text,
+            "Status": status.state,
+            "Running": life.phase in ("running", "stopping"),
+            "Pid": life.pid,
+            "ExitCode": life.exit_code,
+            "Error": life.error,
+            "StartedAt": life.started_at,
+            "FinishedAt": life.finished_at,
+            "OOMKilled": life.oom_killed,
+            "OOMKills": life.oom_kills,
+            "Restarting": life.phase == "restarting",
+            "CrashLoop": status.crash_loop,
+            "Health": _health(life),
+            "Text": status.status_text,
         },
         "RestartCount": life.restart_count,
         "Namespaces": namespaces(life.pid),
         "HostNamespaces": namespaces(os.getpid()),
-        "Cgroup": {"Path": service.cgroup, "Limits": asdict(service.limits),
-                   "Usage": asdict(usage) if usage else None},
+        "Cgroup": {
+            "Path": service.cgroup,
+            "Limits": asdict(service.limits),
+            "Usage": asdict(usage) if usage else None,
+        },
         "Config": {
-            "Cmd": list(service.argv), "Env": [f"{k}={v}" for k, v in service.env],
-            "WorkingDir": service.working_dir, "User": service.user or "",
-            "Hostname": service.hostname, "StopSignal": service.stop_signal,
-            "StopGracePeriod": service.stop_grace_period, "Init": service.init,
-            "ReadOnly": service.read_only, "Restart": asdict(service.restart),
+            "Cmd": list(service.argv),
+            "Env": [f"{k}={v}" for k, v in service.env],
+            "WorkingDir": service.working_dir,
+            "User": service.user or "",
+            "Hostname": service.hostname,
+            "StopSignal": service.stop_signal,
+            "StopGracePeriod": service.stop_grace_period,
+            "Init": service.init,
+            "ReadOnly": service.read_only,
+            "Restart": asdict(service.restart),
             "Healthcheck": asdict(service.healthcheck) if service.healthcheck else None,
             "ConfigHash": service.config_hash,
         },
         "Mounts": [asdict(m) for m in service.mounts],
-        "Networks": {a.network: {"IPAddress": a.address, "Interface": a.ifname,
-                                 "HostInterface": a.host_ifname, "Gateway": a.gateway}
-                     for a in service.networks},
+        "Networks": {
+            a.network: {
+                "IPAddress": a.address,
+                "Interface": a.ifname,
+                "HostInterface": a.host_ifname,
+                "Gateway": a.gateway,
+            }
+            for a in service.networks
+        },
         "NetworkMode": service.network_mode,
         "Ports": [asdict(p) for p in service.ports],
     }
@@ -63,8 +85,7 @@ def _health(life: Lifecycle) -> dict[str, Any] | None:
     return {
         "Status": life.health,
         "FailingStreak": life.health_failures,
-        "Log": [{"Time": p.time, "ExitCode": p.exit_code, "Output": p.output}
-                for p in life.probes],
+        "Log": [{"Time": p.time, "ExitCode": p.exit_code, "Output": p.output} for p in life.probes],
     }
 
 

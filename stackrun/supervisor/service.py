@@ -29,8 +29,9 @@ OOM_RECHECK = 5.0  # seconds: the OOM count is re-read this often even without a
 
 
 class InstanceRunner:
-    def __init__(self, plan: ServicePlan, kernel: Kernel, sink: OutputSink, bus: EventBus,
-                 changes: Changes):
+    def __init__(
+        self, plan: ServicePlan, kernel: Kernel, sink: OutputSink, bus: EventBus, changes: Changes
+    ):
         self.plan, self.state = plan, lc.Lifecycle()
         self.waiting_for = ""  # the dependency condition it waits on, for ps
         self._kernel, self._sink, self._bus, self._changes = kernel, sink, bus, changes
@@ -104,8 +105,9 @@ class InstanceRunner:
             self._emit(action)
 
     def _emit(self, action: lc.Emit) -> None:
-        event = Event(time.time(), self.name, self.plan.service, action.action,
-                      dict(action.attributes))
+        event = Event(
+            time.time(), self.name, self.plan.service, action.action, dict(action.attributes)
+        )
         self._bus.publish(event)
 
     # ------------------------------------------------------------ actions
@@ -165,8 +167,9 @@ class InstanceRunner:
         check = self.plan.healthcheck
         assert check is not None
         pid = self.state.pid
-        outcome = await health.probe(lambda out: self._kernel.probe(self.plan, pid, out),
-                                     check.timeout)
+        outcome = await health.probe(
+            lambda out: self._kernel.probe(self.plan, pid, out), check.timeout
+        )
         self.post(lc.ProbeDone(time.time(), run, outcome.ok, outcome.exit_code, outcome.output))
 
     def _set_timer(self, timer: str, delay: float) -> None:
@@ -187,4 +190,3 @@ class InstanceRunner:
             if self._timers.get(timer) is scope:  # not replaced meanwhile
                 del self._timers[timer]
                 self.post(lc.TimerFired(time.time(), timer))
-

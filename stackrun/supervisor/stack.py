@@ -101,8 +101,9 @@ class Stack:
         existing = self.runners.get(name)
         if existing is not None:
             return existing
-        runner = InstanceRunner(self.plan.instance(name), self.kernel, self.sink, self.bus,
-                                self.changes)
+        runner = InstanceRunner(
+            self.plan.instance(name), self.kernel, self.sink, self.bus, self.changes
+        )
         self.runners[name] = runner
         assert self._group is not None
         self._group.start_soon(runner.run)
@@ -140,8 +141,13 @@ class Stack:
         failures = [f for f in (self._failure(n, goal) for n in chosen) if f]
         failures = [await self._with_tail(f) for f in failures]
         if not reached:
-            failures += [Failure(n, f"not {'healthy' if goal.healthy else 'started'} after "
-                                    f"{goal.timeout:g}s") for n in chosen if not self._done(n, goal)]
+            failures += [
+                Failure(
+                    n, f"not {'healthy' if goal.healthy else 'started'} after {goal.timeout:g}s"
+                )
+                for n in chosen
+                if not self._done(n, goal)
+            ]
         return failures
 
     def _start_when_ready(self, name: str) -> None:
@@ -166,14 +172,17 @@ class Stack:
         """Start the instance if its conditions allow; True once it is decided either way."""
         optional_failures = []
         for dependency in runner.plan.depends_on:
-            members = [(p, self.runner(p.name).state)
-                       for p in self.plan.instances_of(dependency.service)]
+            members = [
+                (p, self.runner(p.name).state) for p in self.plan.instances_of(dependency.service)
+            ]
             verdict = graph.readiness(dependency, members)
             if verdict.verdict == "failed" and not dependency.required:
                 optional_failures.append(verdict.reason)
             elif verdict.verdict == "failed":
                 self._culprits[runner.name] = verdict.culprit
-                runner.post(lc.DependencyFailed(time.time(), f"dependency failed: {verdict.reason}"))
+                runner.post(
+                    lc.DependencyFailed(time.time(), f"dependency failed: {verdict.reason}")
+                )
                 return True
             elif verdict.verdict == "wait":
                 runner.set_waiting(verdict.reason)

@@ -19,20 +19,32 @@ _STATES: dict[str, State] = {
 }
 
 
-def describe(plan: ServicePlan, life: Lifecycle, waiting_for: str = "",
-             now: float | None = None) -> InstanceStatus:
+def describe(
+    plan: ServicePlan, life: Lifecycle, waiting_for: str = "", now: float | None = None
+) -> InstanceStatus:
     now = time.time() if now is None else now
     looping = crash_loop(life, plan.restart.backoff_reset, now)
     return InstanceStatus(
-        name=plan.name, service=plan.service, replica=plan.replica,
-        state=_STATES[life.phase], health=life.health, pid=life.pid,
-        exit_code=life.exit_code, restart_count=life.restart_count, oom_kills=life.oom_kills,
-        started_at=life.started_at, finished_at=life.finished_at, crash_loop=looping,
+        name=plan.name,
+        service=plan.service,
+        replica=plan.replica,
+        state=_STATES[life.phase],
+        health=life.health,
+        pid=life.pid,
+        exit_code=life.exit_code,
+        restart_count=life.restart_count,
+        oom_kills=life.oom_kills,
+        started_at=life.started_at,
+        finished_at=life.finished_at,
+        crash_loop=looping,
         status_text=status_text(life, waiting_for, now, looping),
-        publishers=[Publisher(p.host_ip, p.target_port, p.host_port, p.protocol)
-                    for p in plan.ports],
-        cgroup=plan.cgroup, addresses=[n.address for n in plan.networks],
-        error=life.error, config_hash=plan.config_hash,
+        publishers=[
+            Publisher(p.host_ip, p.target_port, p.host_port, p.protocol) for p in plan.ports
+        ],
+        cgroup=plan.cgroup,
+        addresses=[n.address for n in plan.networks],
+        error=life.error,
+        config_hash=plan.config_hash,
     )
 
 
@@ -44,7 +56,7 @@ def crash_loop(life: Lifecycle, reset: float, now: float) -> bool:
 
 
 def status_text(life: Lifecycle, waiting_for: str, now: float, looping: bool = False) -> str:
-    """"Up 3 minutes (healthy)", "Exited (1) 2 seconds ago", "Restarting (1) …, crash loop"."""
+    """ "Up 3 minutes (healthy)", "Exited (1) 2 seconds ago", "Restarting (1) …, crash loop"."""
     phase, loop = life.phase, ", crash loop" if looping else ""
     if phase == "running":
         health = f" ({life.health})" if life.health else ""

@@ -33,8 +33,9 @@ from stackrun.supervisor.status import describe
 
 
 class Supervisor:
-    def __init__(self, plan: Plan, kernel: Kernel, sink: OutputSink,
-                 config_files: tuple[str, ...] = ()):
+    def __init__(
+        self, plan: Plan, kernel: Kernel, sink: OutputSink, config_files: tuple[str, ...] = ()
+    ):
         self.plan, self.kernel, self.sink = plan, kernel, sink
         self.bus = EventBus()
         self.stack = Stack(plan, kernel, sink, self.bus)
@@ -79,8 +80,10 @@ class Supervisor:
         if request.remove_orphans:
             gone += changes.orphans
         elif changes.orphans:
-            self.sink.note(changes.orphans[0], "orphan: no longer in the stack file; "
-                           "`up --remove-orphans` stops it")
+            self.sink.note(
+                changes.orphans[0],
+                "orphan: no longer in the stack file; `up --remove-orphans` stops it",
+            )
         kept = [n for n in changes.orphans if n not in gone]
         merged = _with_orphans(plan, self.stack.plan, kept)
         await self.stack.replace(gone, merged, request.timeout)
@@ -121,12 +124,19 @@ class Supervisor:
         """Every instance's status, with the host ports chosen for ephemeral publications."""
         runners = self.stack.runners
         chosen = self._published.chosen() if self._published else {}
-        statuses = [runners[s.name].status() if s.name in runners else describe(s, Lifecycle())
-                    for s in self.stack.plan.services]
+        statuses = [
+            runners[s.name].status() if s.name in runners else describe(s, Lifecycle())
+            for s in self.stack.plan.services
+        ]
         for status in statuses:
             status.publishers = [
-                replace(p, PublishedPort=chosen.get((status.name, p.URL, p.TargetPort, p.Protocol), 0))
-                if not p.PublishedPort else p for p in status.publishers]
+                replace(
+                    p, PublishedPort=chosen.get((status.name, p.URL, p.TargetPort, p.Protocol), 0)
+                )
+                if not p.PublishedPort
+                else p
+                for p in status.publishers
+            ]
         return statuses
 
     async def start(self, services: list[str]) -> None:
@@ -194,9 +204,13 @@ class Supervisor:
     def snapshot(self) -> ProjectState:
         instances = self._statuses()
         return ProjectState(
-            project=self.plan.project, supervisor_pid=os.getpid(),
-            project_dir=self.plan.project_dir, config_files=self._config_files,
-            instances=instances, started_at=self._started_at, **self.kernel.handles(),
+            project=self.plan.project,
+            supervisor_pid=os.getpid(),
+            project_dir=self.plan.project_dir,
+            config_files=self._config_files,
+            instances=instances,
+            started_at=self._started_at,
+            **self.kernel.handles(),
         )
 
     async def _write_state(self) -> None:

@@ -67,7 +67,9 @@ def fuzz_loader(data: bytes) -> None:
         path.write_bytes(text)
         files.append(str(path))
     try:
-        spec.load(spec.LoadOptions(files=tuple(files), environ={"A": "1"}, working_dir=str(workdir())))
+        spec.load(
+            spec.LoadOptions(files=tuple(files), environ={"A": "1"}, working_dir=str(workdir()))
+        )
     except SpecError:
         pass
 
@@ -92,8 +94,29 @@ TARGETS = {"loader": fuzz_loader, "control": fuzz_control}
 
 # ---------------------------------------------------------------- fallback: random mutations
 
-_TOKENS = [b"${A:-", b"}", b"$$", b"&a ", b"*a", b"<<: ", b"!reset ", b"!override ", b"[", b"{", b"\n  - ",
-           b": ", b"\xff", b"\x00", b"9" * 400, b"../", b"/proc", b'"v": ', b'"params": {', b"1e400", SPLIT]
+_TOKENS = [
+    b"${A:-",
+    b"}",
+    b"$$",
+    b"&a ",
+    b"*a",
+    b"<<: ",
+    b"!reset ",
+    b"!override ",
+    b"[",
+    b"{",
+    b"\n  - ",
+    b": ",
+    b"\xff",
+    b"\x00",
+    b"9" * 400,
+    b"../",
+    b"/proc",
+    b'"v": ',
+    b'"params": {',
+    b"1e400",
+    SPLIT,
+]
 
 
 def mutate(data: bytes, rng: random.Random, pool: list[bytes]) -> bytes:
@@ -126,7 +149,9 @@ def run_random(name: str, seconds: float, seed: int) -> int:
             with deadline(DEADLINE):
                 target(data)
         except BaseException:
-            crash = Path(f"crash-{name}-{seed}-{tried}").resolve()  # in the current directory, as libFuzzer
+            crash = Path(
+                f"crash-{name}-{seed}-{tried}"
+            ).resolve()  # in the current directory, as libFuzzer
             crash.write_bytes(data)
             print(f"{name}: crash after {tried} cases; input saved in {crash}", file=sys.stderr)
             raise
@@ -139,7 +164,9 @@ def run_random(name: str, seconds: float, seed: int) -> int:
 
 def main(argv: list[str]) -> None:
     if not argv or argv[0] not in TARGETS:
-        sys.exit(f"usage: python -m tests.fuzz.targets {{{','.join(TARGETS)}}} [--random SECONDS [--seed N] | LIBFUZZER ARGS]")
+        sys.exit(
+            f"usage: python -m tests.fuzz.targets {{{','.join(TARGETS)}}} [--random SECONDS [--seed N] | LIBFUZZER ARGS]"
+        )
     name, rest = argv[0], argv[1:]
     if rest[:1] == ["--random"]:
         seed = int(rest[rest.index("--seed") + 1]) if "--seed" in rest else int(time.time())
@@ -150,7 +177,7 @@ def main(argv: list[str]) -> None:
     except ImportError:
         sys.exit("atheris is not installed (pip install atheris); or run with --random SECONDS")
     with atheris.instrument_imports():
-        import stackrun.control.protocol  # noqa: F401
+        import stackrun.control.protocol
         import stackrun.spec.loader  # noqa: F401
     corpus = _seed_corpus(name)
     atheris.Setup([sys.argv[0], *rest, str(corpus)], TARGETS[name])

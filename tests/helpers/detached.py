@@ -18,10 +18,10 @@ import pickle
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 from stackrun.plan.model import Plan
 from stackrun.supervisor.state import UpRequest
@@ -48,8 +48,12 @@ def detached(plan: Plan, workdir: Path, request: UpRequest = UpRequest()) -> Ite
     with open(log, "wb") as output:
         process = subprocess.Popen(
             [sys.executable, "-m", "tests.helpers.detached", str(report_path)],
-            stdin=subprocess.PIPE, stdout=output, stderr=output, start_new_session=True,
-            env=dict(os.environ, PYTHONPATH=str(REPO)))
+            stdin=subprocess.PIPE,
+            stdout=output,
+            stderr=output,
+            start_new_session=True,
+            env=dict(os.environ, PYTHONPATH=str(REPO)),
+        )
     process.stdin.write(pickle.dumps((plan, request)))
     process.stdin.close()
     try:

@@ -1,11 +1,11 @@
 """Budget, deadline and tally shared by the fuzz tests (hypothesis in CI, more with --soak).
 
-    @settings(max_examples=fuzzing.examples(200), deadline=None)
-    @given(...)
-    def test_x(figures, ...):
-        with fuzzing.deadline(5):
-            ...
-        fuzzing.tally(figures, "fuzz: loader, random YAML")
+@settings(max_examples=fuzzing.examples(200), deadline=None)
+@given(...)
+def test_x(figures, ...):
+    with fuzzing.deadline(5):
+        ...
+    fuzzing.tally(figures, "fuzz: loader, random YAML")
 """
 
 from __future__ import annotations

@@ -55,8 +55,11 @@ def _processes(project: str, names: ProjectNames) -> list[str]:
     reasons = {}
     for pid in parents:
         if pid not in ours:
-            reason = (_cgroup_reason(pid, names) or _held_file(pid, roots, sockets)
-                      or _naming(pid, project))
+            reason = (
+                _cgroup_reason(pid, names)
+                or _held_file(pid, roots, sockets)
+                or _naming(pid, project)
+            )
             if reason:
                 reasons[pid] = reason
     _add_descendants(reasons, parents, ours)
@@ -150,7 +153,9 @@ def _cgroups(names: ProjectNames, root: Path) -> list[str]:
                 path = Path(top) / names.cgroup_dir
                 found.append(f"cgroup {path} ({', '.join(_subdirs(path)) or 'no children'})")
             depth = len(Path(top).relative_to(hierarchy).parts)
-            subdirs[:] = [s for s in subdirs if s != names.cgroup_dir] if depth < CGROUP_DEPTH else []
+            subdirs[:] = (
+                [s for s in subdirs if s != names.cgroup_dir] if depth < CGROUP_DEPTH else []
+            )
     return found
 
 
@@ -192,9 +197,11 @@ def _mounts(project: str, names: ProjectNames) -> list[str]:
     marks = (names.cgroup_dir, names.key)
     found = []
     for point, source, kind in _mount_table():
-        if (point + "/").startswith(roots) or (source + "/").startswith(roots):
-            found.append(f"mount {point} ({kind} of {source})")
-        elif any(mark in point for mark in marks):
+        if (
+            (point + "/").startswith(roots)
+            or (source + "/").startswith(roots)
+            or any(mark in point for mark in marks)
+        ):
             found.append(f"mount {point} ({kind} of {source})")
     return found
 

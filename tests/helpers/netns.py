@@ -197,7 +197,9 @@ def view() -> dict:
     return {
         "links": links,
         "up": sorted(name for name, flags in links.items() if flags & IFF_UP),
-        "routes": [line.split()[:3] for line in Path("/proc/net/route").read_text().splitlines()[1:]],
+        "routes": [
+            line.split()[:3] for line in Path("/proc/net/route").read_text().splitlines()[1:]
+        ],
         "netns": os.readlink("/proc/self/ns/net"),
     }
 
@@ -249,7 +251,9 @@ class Lab:
 
 def member(instance: str, *networks: str, **extra) -> MemberRequest:
     service = extra.pop("service", instance)
-    return MemberRequest(instance, service, instance, networks=tuple((n, (), None) for n in networks), **extra)
+    return MemberRequest(
+        instance, service, instance, networks=tuple((n, (), None) for n in networks), **extra
+    )
 
 
 def address(result, instance: str, index: int = 0) -> str:

@@ -12,10 +12,23 @@ import socket
 import sys
 
 NAMESPACES = ("cgroup", "ipc", "mnt", "net", "pid", "uts")
-STATUS_KEYS = ("CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb", "NoNewPrivs", "Umask",
-               "Uid", "Gid", "Groups")
-RLIMITS = {name[7:].lower(): getattr(resource, name) for name in dir(resource)
-           if name.startswith("RLIMIT_")}
+STATUS_KEYS = (
+    "CapInh",
+    "CapPrm",
+    "CapEff",
+    "CapBnd",
+    "CapAmb",
+    "NoNewPrivs",
+    "Umask",
+    "Uid",
+    "Gid",
+    "Groups",
+)
+RLIMITS = {
+    name[7:].lower(): getattr(resource, name)
+    for name in dir(resource)
+    if name.startswith("RLIMIT_")
+}
 
 
 def namespaces():
@@ -39,8 +52,11 @@ def mounts():
         for line in file:
             left, _, right = line.partition(" - ")
             fields, rest = left.split(), right.split()
-            table[fields[4]] = {"fstype": rest[0], "source": rest[1],
-                                "options": fields[5].split(",") + rest[2].split(",")}
+            table[fields[4]] = {
+                "fstype": rest[0],
+                "source": rest[1],
+                "options": fields[5].split(",") + rest[2].split(","),
+            }
     return table
 
 
@@ -73,12 +89,23 @@ def cgroups():
 
 def view():
     return {
-        "pid": os.getpid(), "ppid": os.getppid(), "sid": os.getsid(0),
-        "hostname": socket.gethostname(), "namespaces": namespaces(), "status": status(),
-        "uid": os.getuid(), "gid": os.getgid(), "groups": sorted(os.getgroups()),
-        "cwd": os.getcwd(), "env": dict(os.environ), "argv": sys.argv,
-        "stdin": os.readlink("/proc/self/fd/0"), "mounts": mounts(),
-        "interfaces": interfaces(), "ipv4": local_ipv4(), "processes": processes(),
+        "pid": os.getpid(),
+        "ppid": os.getppid(),
+        "sid": os.getsid(0),
+        "hostname": socket.gethostname(),
+        "namespaces": namespaces(),
+        "status": status(),
+        "uid": os.getuid(),
+        "gid": os.getgid(),
+        "groups": sorted(os.getgroups()),
+        "cwd": os.getcwd(),
+        "env": dict(os.environ),
+        "argv": sys.argv,
+        "stdin": os.readlink("/proc/self/fd/0"),
+        "mounts": mounts(),
+        "interfaces": interfaces(),
+        "ipv4": local_ipv4(),
+        "processes": processes(),
         "cgroups": cgroups(),
         "rlimits": {name: resource.getrlimit(number) for name, number in RLIMITS.items()},
     }

@@ -42,7 +42,9 @@ def main() -> None:
     done, block = 0, []
     while done < args.count:
         if not (args.same and len(block) == min(per_block, args.count - done)):
-            block = lines(args.name, args.start + done, min(per_block, args.count - done), args.size)
+            block = lines(
+                args.name, args.start + done, min(per_block, args.count - done), args.size
+            )
         _write(block, args.stderr_every, args.start + done)
         done += len(block)
     if args.end:

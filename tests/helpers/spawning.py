@@ -24,15 +24,28 @@ from stackrun.plan.model import Limits, ServicePlan
 from stackrun.plan.names import ProjectNames
 from stackrun.runtime import instance, linux
 from stackrun.runtime.cgroups import CgroupDriver, detect
-from stackrun.runtime.spawn import ForkServer, SpawnRequest, Spawned
+from stackrun.runtime.spawn import ForkServer, Spawned, SpawnRequest
 
 PROBE = str(Path(__file__).with_name("probe.py"))
 PYTHON = "/usr/bin/python3"
-DOCKER_CAPS = frozenset({
-    "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD", "CAP_NET_RAW",
-    "CAP_SETGID", "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP", "CAP_NET_BIND_SERVICE",
-    "CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE",
-})
+DOCKER_CAPS = frozenset(
+    {
+        "CAP_CHOWN",
+        "CAP_DAC_OVERRIDE",
+        "CAP_FSETID",
+        "CAP_FOWNER",
+        "CAP_MKNOD",
+        "CAP_NET_RAW",
+        "CAP_SETGID",
+        "CAP_SETUID",
+        "CAP_SETFCAP",
+        "CAP_SETPCAP",
+        "CAP_NET_BIND_SERVICE",
+        "CAP_SYS_CHROOT",
+        "CAP_KILL",
+        "CAP_AUDIT_WRITE",
+    }
+)
 
 
 @pytest.fixture(scope="module")
@@ -86,8 +99,14 @@ class Spawner:
         return detect()
 
     def plan(self, name: str = "svc", **fields) -> ServicePlan:
-        defaults = dict(service=name, replica=1, argv=("/bin/true",), env=(),
-                        network_mode="none", capabilities=DOCKER_CAPS)
+        defaults = dict(
+            service=name,
+            replica=1,
+            argv=("/bin/true",),
+            env=(),
+            network_mode="none",
+            capabilities=DOCKER_CAPS,
+        )
         return ServicePlan(name=name, **{**defaults, **fields})
 
     def cgroup(self, instance_name: str) -> tuple[str, ...]:
@@ -97,13 +116,18 @@ class Spawner:
         self.cgroups.append(path)
         return self.driver.procs_files(path)
 
-    def start(self, plan: ServicePlan, cgroup_procs: tuple[str, ...] = (),
-              join_netns_pid: int | None = None) -> Started:
+    def start(
+        self,
+        plan: ServicePlan,
+        cgroup_procs: tuple[str, ...] = (),
+        join_netns_pid: int | None = None,
+    ) -> Started:
         layout = instance.prepare(self.project, plan)
         read, write = os.pipe()
         try:
             spawned = self.server.spawn(
-                SpawnRequest(plan, cgroup_procs, layout.root, join_netns_pid), write, write)
+                SpawnRequest(plan, cgroup_procs, layout.root, join_netns_pid), write, write
+            )
         except BaseException:
             os.close(read)
             raise
@@ -136,10 +160,11 @@ class Spawner:
 
 
 def host_namespaces() -> dict[str, str]:
-    return {ns: os.readlink(f"/proc/self/ns/{ns}")
-            for ns in ("cgroup", "ipc", "mnt", "net", "pid", "uts")}
+    return {
+        ns: os.readlink(f"/proc/self/ns/{ns}")
+        for ns in ("cgroup", "ipc", "mnt", "net", "pid", "uts")
+    }
 
 
 def status_mask(view: dict, key: str) -> int:
     return int(view["status"][key], 16)
-

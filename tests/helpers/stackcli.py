@@ -19,11 +19,11 @@ import subprocess
 import tempfile
 import time
 import uuid
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Callable, Iterator
 
 import pytest
 
@@ -50,13 +50,25 @@ class StackCli:
         return self.project.cli("-f", str(self.file), "-p", self.project.name, *args)
 
     def run(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess:
-        return subprocess.run(self.argv(*args), env=self.project.env(), capture_output=True,
-                              text=True, timeout=timeout, cwd=self.directory)
+        return subprocess.run(
+            self.argv(*args),
+            env=self.project.env(),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            cwd=self.directory,
+        )
 
     def popen(self, *args: str) -> subprocess.Popen:
-        return subprocess.Popen(self.argv(*args), env=self.project.env(), text=True,
-                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                                cwd=self.directory, start_new_session=True)
+        return subprocess.Popen(
+            self.argv(*args),
+            env=self.project.env(),
+            text=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            cwd=self.directory,
+            start_new_session=True,
+        )
 
     def statuses(self) -> dict:
         """Instance name -> InstanceStatus, asked of the supervisor (or read from disk)."""

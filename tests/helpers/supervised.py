@@ -33,10 +33,16 @@ TIMEOUT = 120
 
 def service(project: str, name: str, *argv: str, **changes) -> ServicePlan:
     base = ServicePlan(
-        name=name, service=changes.pop("service", name), replica=1, argv=tuple(argv),
+        name=name,
+        service=changes.pop("service", name),
+        replica=1,
+        argv=tuple(argv),
         env=(("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"),),
-        hostname=name, cgroup=ProjectNames(project).cgroup(name), network_mode="none",
-        stop_grace_period=2.0, config_hash=f"{name}-1",
+        hostname=name,
+        cgroup=ProjectNames(project).cgroup(name),
+        network_mode="none",
+        stop_grace_period=2.0,
+        config_hash=f"{name}-1",
     )
     return replace(base, **changes)
 
@@ -49,12 +55,16 @@ def run_supervised(plan: Plan, scenario, *args, timeout: float = TIMEOUT):
     env = dict(os.environ, PYTHONPATH=str(REPO))
     done = subprocess.run(
         [sys.executable, "-m", "tests.helpers.supervised"],
-        input=pickle.dumps((plan, scenario, args)), capture_output=True, env=env,
-        timeout=timeout, check=False,
+        input=pickle.dumps((plan, scenario, args)),
+        capture_output=True,
+        env=env,
+        timeout=timeout,
+        check=False,
     )
     if not done.stdout:
-        raise AssertionError(f"supervised child died ({done.returncode}):\n"
-                             f"{done.stderr.decode(errors='replace')}")
+        raise AssertionError(
+            f"supervised child died ({done.returncode}):\n{done.stderr.decode(errors='replace')}"
+        )
     status, value = pickle.loads(done.stdout)
     if status == "error":
         raise AssertionError(f"scenario failed in the supervised child:\n{value}")
@@ -83,9 +93,9 @@ def _child() -> None:
     out = os.dup(1)
     os.dup2(2, 1)  # stray prints must not corrupt the pickled result
     try:
-        from stackrun.daemon import forked_server
-
         import anyio
+
+        from stackrun.daemon import forked_server
 
         with forked_server() as fork_server:
             result = ("ok", anyio.run(_child_main, plan_, scenario, args, fork_server))

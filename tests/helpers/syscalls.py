@@ -60,8 +60,9 @@ def main() -> None:
         "clone_user": clone_user(),
         "unshare_user": answer(libc.unshare(CLONE_NEWUSER)),
         "clone3": answer(libc.syscall(NR_CLONE3, None, ctypes.c_size_t(0))),
-        "keyctl": answer(libc.syscall(NR_KEYCTL, KEYCTL_GET_KEYRING_ID,
-                                      KEY_SPEC_SESSION_KEYRING, 0)),
+        "keyctl": answer(
+            libc.syscall(NR_KEYCTL, KEYCTL_GET_KEYRING_ID, KEY_SPEC_SESSION_KEYRING, 0)
+        ),
         "fork": forked(),
         "subprocess": subprocess.run(["true"]).returncode,
         "thread": threaded(),

@@ -56,8 +56,17 @@ def cgroup_file(driver: V1Driver, controller: str, path: str, name: str) -> str:
 
 def test_limits_are_read_back_from_the_kernel(driver, names, children):
     path = names.cgroup("api")
-    driver.create(path, Limits(memory=96 * MiB, memory_swap=128 * MiB, memory_reservation=32 * MiB,
-                               cpus=0.25, cpu_shares=256, pids=42))
+    driver.create(
+        path,
+        Limits(
+            memory=96 * MiB,
+            memory_swap=128 * MiB,
+            memory_reservation=32 * MiB,
+            cpus=0.25,
+            cpu_shares=256,
+            pids=42,
+        ),
+    )
     assert cgroup_file(driver, "memory", path, "memory.limit_in_bytes") == str(96 * MiB)
     assert cgroup_file(driver, "memory", path, "memory.memsw.limit_in_bytes") == str(128 * MiB)
     assert cgroup_file(driver, "memory", path, "memory.soft_limit_in_bytes") == str(32 * MiB)
@@ -106,8 +115,10 @@ def test_an_oom_kill_is_counted_and_wakes_the_watch(driver, names, children):
     path = names.cgroup("hog")
     driver.create(path, Limits(memory=32 * MiB, memory_swap=32 * MiB))
     with driver.oom_watch(path) as watch:
-        hog = children.start(driver.procs_files(path),
-                             "b = bytearray(256 << 20)\nfor i in range(0, len(b), 4096): b[i] = 1")
+        hog = children.start(
+            driver.procs_files(path),
+            "b = bytearray(256 << 20)\nfor i in range(0, len(b), 4096): b[i] = 1",
+        )
         readable, _, _ = select.select([watch], [], [], 20)
         assert readable == [watch]
         watch.drain()
@@ -189,8 +200,9 @@ def test_sweep_finds_the_project_under_a_forgotten_parent(driver, names, childre
 
 
 def test_a_failed_create_leaves_no_directory(driver, names, children):
-    no_pids = V1Driver({c: p for c, p in driver.hierarchies.items() if c != "pids"},
-                       driver.unified_root)
+    no_pids = V1Driver(
+        {c: p for c, p in driver.hierarchies.items() if c != "pids"}, driver.unified_root
+    )
     with pytest.raises(HostError, match="'pids' is not mounted"):
         no_pids.create(names.cgroup("api"), Limits(pids=5))
     assert not any(os.path.exists(os.path.join(r, names.cgroup_dir)) for r in driver.roots())

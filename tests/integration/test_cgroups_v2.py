@@ -65,7 +65,10 @@ def children(project):
 def test_create_join_measure_kill_remove(driver, names, children):
     path = names.cgroup("api")
     driver.create(path, Limits())
-    child = children.start(driver.procs_files(path), "import time\nend = time.monotonic() + 0.1\nwhile time.monotonic() < end: pass\nprint('up', flush=True)\ntime.sleep(300)")
+    child = children.start(
+        driver.procs_files(path),
+        "import time\nend = time.monotonic() + 0.1\nwhile time.monotonic() < end: pass\nprint('up', flush=True)\ntime.sleep(300)",
+    )
     child.read_line()
     assert driver.pids(path) == [child.pid] and driver.populated(path)
     usage = driver.usage(path)
@@ -101,11 +104,16 @@ def test_limits_without_their_controller_are_refused_and_leave_nothing(driver, c
 
 def test_the_controller_limits_apply_where_v2_has_controllers(driver, controllers, names, children):
     if not {"memory", "pids", "cpu"} <= set(controllers):
-        pytest.skip(f"the v2 hierarchy here offers only {controllers or 'no'} controllers "
-                    f"(hybrid host): memory.max/pids.max/cpu.max are checked in the unit tests")
+        pytest.skip(
+            f"the v2 hierarchy here offers only {controllers or 'no'} controllers "
+            f"(hybrid host): memory.max/pids.max/cpu.max are checked in the unit tests"
+        )
     path = names.cgroup("api")
     driver.create(path, Limits(memory=64 * MiB, memory_swap=64 * MiB, cpus=0.5, pids=10))
-    with open(f"{driver.dir(path)}/memory.max") as memory, open(f"{driver.dir(path)}/cpu.max") as cpu:
+    with (
+        open(f"{driver.dir(path)}/memory.max") as memory,
+        open(f"{driver.dir(path)}/cpu.max") as cpu,
+    ):
         assert (memory.read().strip(), cpu.read().strip()) == (str(64 * MiB), "50000 100000")
 
 

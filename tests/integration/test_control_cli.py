@@ -11,8 +11,6 @@ import signal
 import subprocess
 import time
 
-import pytest
-
 from stackrun import dirs
 from stackrun.control import blocking, connect, procfs
 from stackrun.control.client import Client
@@ -27,7 +25,9 @@ MEMORY = 64 << 20
 def stack(name: str):
     return plan(
         name,
-        service(name, "api", "/bin/sh", "-c", "sleep 1000 & wait", limits=Limits(memory=MEMORY, pids=50)),
+        service(
+            name, "api", "/bin/sh", "-c", "sleep 1000 & wait", limits=Limits(memory=MEMORY, pids=50)
+        ),
         service(name, "worker-1", "/bin/sleep", "1000", service="worker"),
         service(name, "worker-2", "/bin/sleep", "1000", service="worker", replica=2),
         service(name, "job", "/bin/sh", "-c", "exit 3"),
@@ -35,8 +35,9 @@ def stack(name: str):
 
 
 def cli(project, *args: str, check: bool = True, **options) -> subprocess.CompletedProcess:
-    done = subprocess.run(project.cli(*args), env=project.env(), capture_output=True, text=True,
-                          timeout=60, **options)
+    done = subprocess.run(
+        project.cli(*args), env=project.env(), capture_output=True, text=True, timeout=60, **options
+    )
     if check:
         assert done.returncode == 0, f"{args}: {done.returncode}\n{done.stderr}"
     return done
@@ -63,9 +64,15 @@ def namespace(pid: int, kind: str) -> int:
 def test_ps_top_inspect_stats_through_the_supervisor(project, tmp_path):
     with detached(stack(project.name), tmp_path):
         wait_until(lambda: "exited" in cli(project, "ps", "-a", "--format", "json").stdout)
-        rows = {r["Name"]: r for r in json_lines(cli(project, "ps", "-a", "--format", "json").stdout)}
+        rows = {
+            r["Name"]: r for r in json_lines(cli(project, "ps", "-a", "--format", "json").stdout)
+        }
         assert {n: r["State"] for n, r in rows.items()} == {
-            "api": "running", "worker-1": "running", "worker-2": "running", "job": "exited"}
+            "api": "running",
+            "worker-1": "running",
+            "worker-2": "running",
+            "job": "exited",
+        }
         assert rows["job"]["ExitCode"] == 3 and rows["api"]["Project"] == project.name
         api = rows["api"]["Pid"]
         assert namespace(api, "pid") != namespace(os.getpid(), "pid")  # the real service
@@ -77,22 +84,35 @@ def test_ps_top_inspect_stats_through_the_supervisor(project, tmp_path):
         assert [(p["Pid"], p["NsPid"]) for p in processes][0] == (api, 1)
         child = processes[1]
         assert child["Command"] == "sleep 1000" and child["PPid"] == api
-        assert f"NSpid:\t{child['Pid']}\t{child['NsPid']}" in open(f"/proc/{child['Pid']}/status").read()
+        assert (
+            f"NSpid:\t{child['Pid']}\t{child['NsPid']}"
+            in open(f"/proc/{child['Pid']}/status").read()
+        )
 
         [document] = json.loads(cli(project, "inspect", "api", "--format", "json").stdout)
         kernel = document["Kernel"]
         assert kernel["Pid"] == api and kernel["NSpid"][-1] == 1
         for kind in ("pid", "mnt", "uts", "ipc", "net"):
             entry = kernel["Namespaces"][kind]
-            assert entry["Instance"] == namespace(api, kind) != entry["Host"] == namespace(os.getpid(), kind)
+            assert (
+                entry["Instance"]
+                == namespace(api, kind)
+                != entry["Host"]
+                == namespace(os.getpid(), kind)
+            )
         limits = kernel["Cgroup"]["Limits"]
-        assert str(MEMORY) in {v for k, v in limits.items() if k.endswith(("memory.limit_in_bytes", "memory.max"))}
+        assert str(MEMORY) in {
+            v for k, v in limits.items() if k.endswith(("memory.limit_in_bytes", "memory.max"))
+        }
         assert "50" in {v for k, v in limits.items() if k.endswith("pids.max")}
         assert "/proc" in {m["target"] for m in kernel["Mounts"]}
         assert document["State"]["Pid"] == api and document["RestartCount"] == 0
         assert "on the host, 1 inside" in cli(project, "inspect", "worker").stdout
 
-        stats = {s["Name"]: s for s in json_lines(cli(project, "stats", "--no-stream", "--format", "json").stdout)}
+        stats = {
+            s["Name"]: s
+            for s in json_lines(cli(project, "stats", "--no-stream", "--format", "json").stdout)
+        }
         assert set(stats) == {"api", "worker-1", "worker-2"}
         assert stats["api"]["MemoryLimit"] == MEMORY and stats["api"]["PIDs"] == 2
         assert 0 < stats["api"]["Memory"] < MEMORY
@@ -101,10 +121,26 @@ def test_ps_top_inspect_stats_through_the_supervisor(project, tmp_path):
 def test_exec_joins_the_instance(project, tmp_path):
     with detached(stack(project.name), tmp_path):
         api = blocking.run(connect(project.name).ps())[0].pid
-        script = ("readlink /proc/self/ns/pid /proc/self/ns/net /proc/self/ns/mnt; "
-                  "cat /proc/self/cgroup; echo pid=$$ user=$(id -u) dir=$(pwd) var=$GREETING; exit 7")
-        done = cli(project, "exec", "-T", "-u", "65534", "-w", "/tmp", "-e", "GREETING=hi",
-                   "api", "sh", "-c", script, check=False)
+        script = (
+            "readlink /proc/self/ns/pid /proc/self/ns/net /proc/self/ns/mnt; "
+            "cat /proc/self/cgroup; echo pid=$$ user=$(id -u) dir=$(pwd) var=$GREETING; exit 7"
+        )
+        done = cli(
+            project,
+            "exec",
+            "-T",
+            "-u",
+            "65534",
+            "-w",
+            "/tmp",
+            "-e",
+            "GREETING=hi",
+            "api",
+            "sh",
+            "-c",
+            script,
+            check=False,
+        )
         assert done.returncode == 7, done.stderr
         lines = done.stdout.splitlines()
         assert lines[:3] == [f"{kind}:[{namespace(api, kind)}]" for kind in ("pid", "net", "mnt")]
@@ -114,14 +150,23 @@ def test_exec_joins_the_instance(project, tmp_path):
         assert int(pid.removeprefix("pid=")) < 10 and rest == "user=65534 dir=/tmp var=hi"
         missing = cli(project, "exec", "-T", "worker", "no-such-command", check=False)
         assert missing.returncode == 127 and "no-such-command" in missing.stderr
-        assert cli(project, "exec", "-T", "--index", "2", "worker", "true", check=False).returncode == 0
+        assert (
+            cli(project, "exec", "-T", "--index", "2", "worker", "true", check=False).returncode
+            == 0
+        )
 
 
 def test_exec_gives_a_terminal_from_the_instance(project, tmp_path):
     with detached(stack(project.name), tmp_path):
         master, slave = os.openpty()
-        process = subprocess.Popen(project.cli("exec", "api", "sh"), env=project.env(),
-                                   stdin=slave, stdout=slave, stderr=slave, start_new_session=True)
+        process = subprocess.Popen(
+            project.cli("exec", "api", "sh"),
+            env=project.env(),
+            stdin=slave,
+            stdout=slave,
+            stderr=slave,
+            start_new_session=True,
+        )
         os.close(slave)
         try:
             os.write(master, b"tty; exit 4\n")
@@ -151,8 +196,12 @@ def read_until_closed(master: int, timeout: float) -> bytes:
 
 def test_events_stream_from_the_supervisor(project, tmp_path):
     with detached(stack(project.name), tmp_path) as supervisor:
-        events = subprocess.Popen(project.cli("events", "--json", "worker"), env=project.env(),
-                                  stdout=subprocess.PIPE, text=True)
+        events = subprocess.Popen(
+            project.cli("events", "--json", "worker"),
+            env=project.env(),
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         try:
             time.sleep(1.0)  # subscribed
             with Client.open(dirs.control_socket(project.name)) as client:
@@ -202,10 +251,18 @@ def _statuses(name: str) -> dict:
 
 
 def test_logs_follow_ends_when_the_supervisor_is_killed(project, tmp_path):
-    talker = plan(project.name, service(project.name, "talker", "/bin/sh", "-c", "echo hello; exec sleep 1000"))
+    talker = plan(
+        project.name,
+        service(project.name, "talker", "/bin/sh", "-c", "echo hello; exec sleep 1000"),
+    )
     with detached(talker, tmp_path) as supervisor:
-        follower = subprocess.Popen(project.cli("logs", "-f", "--no-color"), env=project.env(),
-                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        follower = subprocess.Popen(
+            project.cli("logs", "-f", "--no-color"),
+            env=project.env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         try:
             assert follower.stdout.readline() == "talker | hello\n"
             supervisor.process.send_signal(signal.SIGKILL)

@@ -43,8 +43,15 @@ def public_dir():
 
 
 def as_nobody(path: Path) -> str:
-    done = subprocess.run([SYSTEM_PYTHON, "-c", CONNECT, str(path)], user=NOBODY, group=NOBODY,
-                          extra_groups=[], capture_output=True, text=True, timeout=30)
+    done = subprocess.run(
+        [SYSTEM_PYTHON, "-c", CONNECT, str(path)],
+        user=NOBODY,
+        group=NOBODY,
+        extra_groups=[],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert done.returncode == 0, done.stderr
     return done.stdout.strip()
 

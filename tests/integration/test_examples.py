@@ -132,7 +132,7 @@ def test_jobs_migrate_first_then_replicas_share_the_tasks(project):
     spool = dirs.volumes_dir(project.name) / "spool" / "spool"
     try:
         run("up", "-d")
-        done = lambda: len(list((spool / "done").glob("*.json"))) == 11  # noqa: E731
+        done = lambda: len(list((spool / "done").glob("*.json"))) == 11
         eventually(done, "11 results (task 7 is poison)")
         failed = eventually(lambda: list((spool / "failed").glob("*.json")), "the poison task")
         assert len(failed) == 1
@@ -153,7 +153,7 @@ def test_profiles_probe_sees_names_extra_hosts_and_no_capabilities(project):
     run = make_stack(project, "profiles", SITE_PORT=str(free_port()))
     try:
         run("up", "-d", "--profile", "debug")
-        finished = lambda: run.inspect("probe")["State"]["ExitCode"] is not None  # noqa: E731
+        finished = lambda: run.inspect("probe")["State"]["ExitCode"] is not None
         eventually(finished, "the probe to finish")
         lines = run("logs", "probe", "--no-log-prefix", "--no-color").stdout.splitlines()
         assert "probe: metrics.internal -> 192.0.2.10" in lines

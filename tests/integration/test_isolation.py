@@ -114,9 +114,10 @@ def test_raising_a_hard_limit_without_cap_sys_resource_fails_clearly(spawner):
 def stack_network(spawner):
     """A real bridge and addresses for instances `db` and `api` of the test's project."""
     names = ProjectNames(spawner.project)
-    members = tuple(MemberRequest(n, n, n, networks=(("default", (), None),)) for n in ("db", "api"))
-    result = layout(names, (NetworkRequest("default"),), members,
-                    taken=host.taken_subnets(names))
+    members = tuple(
+        MemberRequest(n, n, n, networks=(("default", (), None),)) for n in ("db", "api")
+    )
+    result = layout(names, (NetworkRequest("default"),), members, taken=host.taken_subnets(names))
     bridges.ensure(result.networks)
     try:
         yield result
@@ -127,11 +128,16 @@ def stack_network(spawner):
 
 def test_bridged_services_get_their_address_and_reach_each_other_by_name(spawner, stack_network):
     def fields(name):
-        return dict(network_mode="bridge", networks=stack_network.attachments[name],
-                    hosts=stack_network.hosts[name])
+        return dict(
+            network_mode="bridge",
+            networks=stack_network.attachments[name],
+            hosts=stack_network.hosts[name],
+        )
 
-    server = ("import socket; s = socket.socket(); s.bind(('0.0.0.0', 7001)); s.listen();"
-              "print('listening', flush=True); c, _ = s.accept(); c.sendall(b'hello')")
+    server = (
+        "import socket; s = socket.socket(); s.bind(('0.0.0.0', 7001)); s.listen();"
+        "print('listening', flush=True); c, _ = s.accept(); c.sendall(b'hello')"
+    )
     db = spawner.start(spawner.plan("db", argv=(PYTHON, "-c", server), **fields("db")))
     assert os.read(db.output, 10) == b"listening\n"
     client = "import socket; print(socket.create_connection(('db', 7001), 5).recv(5).decode())"

@@ -7,8 +7,11 @@ from stackrun.supervisor.state import UpRequest
 from tests.helpers.supervised import phase, plan, run_supervised, service, wait_for
 
 MiB = 1 << 20
-HOG = ("python3", "-c", "import time; chunks = [bytearray(8 << 20) for _ in range(64)]; "
-       "time.sleep(30)")
+HOG = (
+    "python3",
+    "-c",
+    "import time; chunks = [bytearray(8 << 20) for _ in range(64)]; time.sleep(30)",
+)
 
 
 async def until_exited(supervisor, name):
@@ -19,7 +22,7 @@ async def until_exited(supervisor, name):
         await wait_for(supervisor, lambda s: phase(s, name) == "exited", 20)
     status = {s.name: s for s in await supervisor.ps()}[name]
     details = await supervisor.inspect(name)
-    await anyio.sleep(0)
+    await anyio.lowlevel.checkpoint()
     actions = [e.action for e in supervisor.bus.recent if e.instance == name]
     return status, details, actions
 
@@ -46,8 +49,12 @@ async def fork_bomb(supervisor, name):
 
 
 def test_fork_bomb_stops_at_pids_limit(project):
-    bomb = ("sh", "-c", "i=0; while [ $i -lt 200 ]; do sleep 30 & i=$((i+1)); done; "
-            "echo started; trap 'exit 0' TERM; wait")
+    bomb = (
+        "sh",
+        "-c",
+        "i=0; while [ $i -lt 200 ]; do sleep 30 & i=$((i+1)); done; "
+        "echo started; trap 'exit 0' TERM; wait",
+    )
     stack = plan(project.name, service(project.name, "bomb", *bomb, limits=Limits(pids=20)))
     pids, lines = run_supervised(stack, fork_bomb, "bomb")
     assert pids <= 20
@@ -84,8 +91,12 @@ async def oom_while_running(supervisor, name):
 
 
 def test_oom_kill_of_a_child_is_reported_while_the_service_runs(project):
-    argv = ("sh", "-c", "python3 -c 'bytearray(512 << 20)'; echo survived; "
-            "trap 'exit 0' TERM; while :; do sleep 0.05; done")
+    argv = (
+        "sh",
+        "-c",
+        "python3 -c 'bytearray(512 << 20)'; echo survived; "
+        "trap 'exit 0' TERM; while :; do sleep 0.05; done",
+    )
     limits = Limits(memory=64 * MiB, memory_swap=64 * MiB)
     stack = plan(project.name, service(project.name, "app", *argv, limits=limits))
     status, actions = run_supervised(stack, oom_while_running, "app")

@@ -16,9 +16,12 @@ from stackrun.plan.model import LogPlan, ServicePlan
 from tests.helpers.logs import PRODUCER, flat, numbered
 
 
-
-def plan(name: str, service: str | None = None, replica: int = 1, logging: LogPlan = LogPlan()) -> ServicePlan:
-    return ServicePlan(name=name, service=service or name, replica=replica, argv=(), env=(), logging=logging)
+def plan(
+    name: str, service: str | None = None, replica: int = 1, logging: LogPlan = LogPlan()
+) -> ServicePlan:
+    return ServicePlan(
+        name=name, service=service or name, replica=replica, argv=(), env=(), logging=logging
+    )
 
 
 def spawn(sink: LogSink, instance: str, *args: str) -> subprocess.Popen:
@@ -54,7 +57,9 @@ def test_three_services_200k_lines_each_every_line_once_in_order(tmp_path):
     assert [r[0] for r in records] == sorted(r[0] for r in records)  # merged by time
     got: dict[tuple[str, int], list[bytes]] = {}
     for _time, source, flags, payload in records:
-        got.setdefault((view.sources[source].instance, flags & 0b11), []).extend(payload.splitlines())
+        got.setdefault((view.sources[source].instance, flags & 0b11), []).extend(
+            payload.splitlines()
+        )
     for name in names:
         lines = numbered(name, 0, 200_000)
         assert got[(name, STDOUT)] == [line for i, line in enumerate(lines) if i % 7]

@@ -18,13 +18,18 @@ from stackrun.logs.show import LiveLogs
 from stackrun.plan.model import LogPlan, ServicePlan
 from tests.helpers.logs import PRODUCER, by_instance, numbered, wait_for
 
+
 def plan(name: str, service: str, replica: int = 1, logging: LogPlan = LogPlan()) -> ServicePlan:
-    return ServicePlan(name=name, service=service, replica=replica, argv=(), env=(), logging=logging)
+    return ServicePlan(
+        name=name, service=service, replica=replica, argv=(), env=(), logging=logging
+    )
 
 
 def produce(sink: LogSink, instance: str, count: int, start: int = 0) -> None:
     out_r, out_w = os.pipe()
-    process = subprocess.Popen([sys.executable, PRODUCER, instance, str(count), "--start", str(start)], stdout=out_w)
+    process = subprocess.Popen(
+        [sys.executable, PRODUCER, instance, str(count), "--start", str(start)], stdout=out_w
+    )
     os.close(out_w)
     sink.attach(instance, "stdout", out_r)
     assert process.wait() == 0
@@ -45,7 +50,9 @@ def test_follow_across_restart_rotation_and_a_new_replica(project, running, tmp_
     produce(sink, "api", 1000)
     out = tmp_path / "out"
     with open(out, "wb") as output:
-        follower = subprocess.Popen(project.cli("logs", "-f", "--no-color"), env=project.env(), stdout=output)
+        follower = subprocess.Popen(
+            project.cli("logs", "-f", "--no-color"), env=project.env(), stdout=output
+        )
     try:
         wait_for(lambda: len(by_instance(out.read_bytes()).get("api", [])) == 1000)
         produce(sink, "worker-1", 20_000)
@@ -74,12 +81,18 @@ def test_history_through_the_cli_merged_by_time_tail_and_json(project, tmp_path)
         for name in "abc":
             produce(sink, name, 1000, start=round_ * 1000)
     sink.close()
-    text = subprocess.run(project.cli("logs", "-t", "--no-color"), env=project.env(), capture_output=True, check=True).stdout
+    text = subprocess.run(
+        project.cli("logs", "-t", "--no-color"), env=project.env(), capture_output=True, check=True
+    ).stdout
     stamps = [line.split(b" | ")[1].split(b" ")[0] for line in text.splitlines()]
     assert stamps == sorted(stamps) and len(stamps) == 9000
     assert [rest.split(b" ", 1)[1] for rest in by_instance(text)["b"]] == numbered("b", 0, 3000)
-    tail = subprocess.run(project.cli("logs", "--tail", "2", "--format", "json", "c"), env=project.env(),
-                          capture_output=True, check=True).stdout
+    tail = subprocess.run(
+        project.cli("logs", "--tail", "2", "--format", "json", "c"),
+        env=project.env(),
+        capture_output=True,
+        check=True,
+    ).stdout
     objects = [json.loads(line) for line in tail.splitlines()]
     assert [o["line"] for o in objects] == [line.decode() for line in numbered("c", 2998, 2)]
     assert {(o["service"], o["replica"], o["stream"]) for o in objects} == {("c", 1, "stdout")}
@@ -102,7 +115,9 @@ def test_live_logs_for_attached_up_print_only_new_lines_and_the_last_ones(projec
     assert shown == {"api": numbered("api", 100, 5000), "web": numbered("web", 0, 10)}
 
 
-def test_following_without_inotify_falls_back_to_looking_every_quarter_second(project, tmp_path, monkeypatch):
+def test_following_without_inotify_falls_back_to_looking_every_quarter_second(
+    project, tmp_path, monkeypatch
+):
     from stackrun.logs import inotify
 
     monkeypatch.setattr(inotify, "_libc", lambda: None)

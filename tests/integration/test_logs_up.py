@@ -21,8 +21,13 @@ def write_stack(directory: Path, services: dict[str, dict]) -> Path:
 
 
 def run(project, stack: Path, *args: str, **kwargs) -> subprocess.CompletedProcess:
-    return subprocess.run(project.cli("-f", str(stack), *args), env=project.env(), capture_output=True,
-                          timeout=120, **kwargs)
+    return subprocess.run(
+        project.cli("-f", str(stack), *args),
+        env=project.env(),
+        capture_output=True,
+        timeout=120,
+        **kwargs,
+    )
 
 
 def counts(project) -> dict[str, int]:
@@ -38,7 +43,9 @@ def counts(project) -> dict[str, int]:
 
 def test_three_services_200k_lines_each_exactly_once_in_files_and_in_logs(project, tmp_path):
     names = ("a", "b", "c")
-    stack = write_stack(tmp_path, {n: {"command": [sys.executable, PRODUCER, n, str(COUNT)]} for n in names})
+    stack = write_stack(
+        tmp_path, {n: {"command": [sys.executable, PRODUCER, n, str(COUNT)]} for n in names}
+    )
     try:  # a failed `up -d` leaves its stack up, as Compose does: `down` either way
         started = run(project, stack, "up", "-d")
         assert started.returncode == 0, started.stderr.decode()
@@ -49,7 +56,9 @@ def test_three_services_200k_lines_each_exactly_once_in_files_and_in_logs(projec
     stamped = by_instance(shown)
     for name in names:
         assert [rest.split(b" ", 1)[1] for rest in stamped[name]] == numbered(name, 0, COUNT)
-    stamps = [line.split(b" | ", 1)[1].split(b" ", 1)[0] for line in shown.splitlines() if b" | " in line]
+    stamps = [
+        line.split(b" | ", 1)[1].split(b" ", 1)[0] for line in shown.splitlines() if b" | " in line
+    ]
     assert stamps == sorted(stamps)  # merged history ordered by time
 
 
@@ -63,19 +72,27 @@ def test_logs_follow_keeps_a_service_restarted_mid_stream(project, tmp_path):
         f"open({str(marker)!r}, 'w').close()\n"
         f"sys.exit(1 if first else 0)\n"
     )
-    stack = write_stack(tmp_path, {
-        "flaky": {"command": [sys.executable, "-c", script], "restart": "on-failure"},
-        "steady": {"command": [sys.executable, PRODUCER, "steady", "20000"]},
-    })
+    stack = write_stack(
+        tmp_path,
+        {
+            "flaky": {"command": [sys.executable, "-c", script], "restart": "on-failure"},
+            "steady": {"command": [sys.executable, PRODUCER, "steady", "20000"]},
+        },
+    )
     output = tmp_path / "followed"
     follower = None
     try:
         started = run(project, stack, "up", "-d")
         assert started.returncode == 0, started.stderr.decode()
         with open(output, "wb") as out:
-            follower = subprocess.Popen(project.cli("-f", str(stack), "logs", "-f", "--no-color"),
-                                        env=project.env(), stdout=out)
-        wait_for(lambda: len(by_instance(output.read_bytes()).get("flaky", [])) >= 100_000, timeout=90)
+            follower = subprocess.Popen(
+                project.cli("-f", str(stack), "logs", "-f", "--no-color"),
+                env=project.env(),
+                stdout=out,
+            )
+        wait_for(
+            lambda: len(by_instance(output.read_bytes()).get("flaky", [])) >= 100_000, timeout=90
+        )
         wait_for(lambda: len(by_instance(output.read_bytes()).get("steady", [])) >= 20_000)
     finally:
         assert run(project, stack, "down").returncode == 0

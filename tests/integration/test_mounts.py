@@ -24,8 +24,22 @@ from stackrun.runtime import instance
 from stackrun.runtime.mounts import MASKED_PATHS, READONLY_PATHS
 from tests.helpers.spawning import PROBE, PYTHON, fork_server, spawner  # noqa: F401
 
-DEV_ENTRIES = {"null", "zero", "full", "random", "urandom", "tty", "fd", "stdin", "stdout",
-               "stderr", "ptmx", "pts", "shm", "mqueue"}
+DEV_ENTRIES = {
+    "null",
+    "zero",
+    "full",
+    "random",
+    "urandom",
+    "tty",
+    "fd",
+    "stdin",
+    "stdout",
+    "stderr",
+    "ptmx",
+    "pts",
+    "shm",
+    "mqueue",
+}
 
 
 def sh(spawner, script: str, **fields) -> tuple[int, str]:
@@ -83,7 +97,9 @@ def test_dev_is_minimal_and_private(spawner):
     mounts = spawner.probe()["mounts"]
     assert mounts["/dev"]["fstype"] == "tmpfs"
     assert mounts["/dev/pts"]["fstype"] == "devpts"
-    assert mounts["/dev/shm"]["fstype"] == "tmpfs" and "size=65536k" in mounts["/dev/shm"]["options"]
+    assert (
+        mounts["/dev/shm"]["fstype"] == "tmpfs" and "size=65536k" in mounts["/dev/shm"]["options"]
+    )
     assert mounts["/dev/mqueue"]["fstype"] == "mqueue"
     assert not any(m["fstype"] == "devtmpfs" for m in mounts.values())
 
@@ -151,8 +167,9 @@ def test_tmpfs_has_its_size_and_mode(spawner):
     view = spawner.probe(mounts=mounts)
     options = view["mounts"]["/srv"]["options"]
     assert "size=1024k" in options and "mode=700" in options
-    code, output = sh(spawner, "stat -c %a /srv; head -c 2000000 /dev/zero > /srv/big",
-                      mounts=mounts)
+    code, output = sh(
+        spawner, "stat -c %a /srv; head -c 2000000 /dev/zero > /srv/big", mounts=mounts
+    )
     assert output.splitlines()[0] == "700"
     assert code != 0 and "No space left on device" in output
 
@@ -190,8 +207,10 @@ def test_without_read_only_the_host_root_is_writable(spawner, host_dir):
 
 def test_read_only_protects_the_host_root_but_not_volumes_and_tmpfs(spawner, host_dir, tmp_path):
     mounts = (Mount("bind", "/srv", str(tmp_path)), Mount("tmpfs", "/mnt"))
-    script = (f"touch {host_dir}/no 2>&1; touch /srv/yes /mnt/yes /tmp/yes /dev/shm/yes "
-              "&& echo /etc/hosts is writable >> /etc/hosts && echo ok")
+    script = (
+        f"touch {host_dir}/no 2>&1; touch /srv/yes /mnt/yes /tmp/yes /dev/shm/yes "
+        "&& echo /etc/hosts is writable >> /etc/hosts && echo ok"
+    )
     code, output = sh(spawner, script, read_only=True, mounts=mounts)
     assert "Read-only file system" in output and output.endswith("ok\n")
     assert not (host_dir / "no").exists()
@@ -209,20 +228,24 @@ def rootfs(tmp_path):
         (root / directory).mkdir(parents=True)
     for name in ("bin", "lib", "lib64", "sbin"):
         (root / name).symlink_to(f"usr/{name}")
-    (root / "etc/passwd").write_text("root:x:0:0::/root:/bin/sh\napp:x:2000:2100::/home/app:/bin/sh\n")
+    (root / "etc/passwd").write_text(
+        "root:x:0:0::/root:/bin/sh\napp:x:2000:2100::/home/app:/bin/sh\n"
+    )
     (root / "etc/group").write_text("root:x:0:\napp:x:2100:\n")
     shutil.copy(PROBE, root / "probe.py")
     return root
 
 
 def rootfs_fields(root: Path, *extra: Mount, **fields) -> dict:
-    return dict(rootfs=str(root), mounts=(Mount("bind", "/usr", "/usr", read_only=True), *extra),
-                **fields)
+    return dict(
+        rootfs=str(root), mounts=(Mount("bind", "/usr", "/usr", read_only=True), *extra), **fields
+    )
 
 
 def test_rootfs_runs_on_an_overlay_whose_writes_stay_in_the_instance(spawner, rootfs):
-    started = spawner.start(spawner.plan(**rootfs_fields(
-        rootfs, argv=(PYTHON, "-I", "/probe.py"), user="app")))
+    started = spawner.start(
+        spawner.plan(**rootfs_fields(rootfs, argv=(PYTHON, "-I", "/probe.py"), user="app"))
+    )
     output = started.read_all()
     assert started.wait() == 0, output
     view = json.loads(output)

@@ -34,7 +34,9 @@ def lab(project, tmp_path):
 
 
 def test_two_services_on_one_bridge_reach_each_other_by_address_and_name(lab):
-    result = lab.plan((NetworkRequest("default"),), (member("store", "default"), member("api", "default")))
+    result = lab.plan(
+        (NetworkRequest("default"),), (member("store", "default"), member("api", "default"))
+    )
     lab.up(result)
     store, api = lab.start(result, "store"), lab.start(result, "api")
 
@@ -64,7 +66,9 @@ def test_services_on_different_networks_are_isolated(lab):
     assert web.call(netns.connect_error, address(result, "db"), PORT) != "ok"
     # no lookup of a missing name: that would ask the host's DNS server
     assert "db" not in web.call(netns.hosts_names) and "web" in web.call(netns.hosts_names)
-    assert web.call(netns.connect_error, result.networks[0].gateway, 9) == "ECONNREFUSED"  # host: yes
+    assert (
+        web.call(netns.connect_error, result.networks[0].gateway, 9) == "ECONNREFUSED"
+    )  # host: yes
 
 
 def test_internal_network_has_no_route_out_and_the_host_has_none_in(lab):
@@ -94,13 +98,24 @@ def test_two_projects_get_different_subnets_and_both_work(project, tmp_path):
         bridges.ensure(a.networks)
         # force the collision: the second project's pool starts with the first's subnet
         pool = (a.networks[0].subnet, "10.89.0.0/16")
-        b = layout(second, net, (member("s", "default"), member("c", "default")),
-                   taken=host.taken_subnets(second), pool=pool)
+        b = layout(
+            second,
+            net,
+            (member("s", "default"), member("c", "default")),
+            taken=host.taken_subnets(second),
+            pool=pool,
+        )
         stack.callback(lambda: bridges.remove(b.networks))
         bridges.ensure(b.networks)
-        assert not ipaddress.ip_network(a.networks[0].subnet).overlaps(ipaddress.ip_network(b.networks[0].subnet))
+        assert not ipaddress.ip_network(a.networks[0].subnet).overlaps(
+            ipaddress.ip_network(b.networks[0].subnet)
+        )
         for result in (a, b):
-            stack.callback(lambda r=result: bridges.delete_links(x.host_ifname for v in r.attachments.values() for x in v))
+            stack.callback(
+                lambda r=result: bridges.delete_links(
+                    x.host_ifname for v in r.attachments.values() for x in v
+                )
+            )
             server = stack.enter_context(Sandbox(result.attachments["s"]))
             client = stack.enter_context(Sandbox(result.attachments["c"]))
             serve(server, PORT)
@@ -142,10 +157,16 @@ def test_failed_attach_raises_with_step_and_removes_what_it_created(lab):
     result = lab.plan((NetworkRequest("default"),), (member("api", "default"),))
     lab.up(result)
     (good,) = result.attachments["api"]
-    missing = NetworkAttachment("ghost", names.bridge(0xFFFF), names.veth(0xFFFFF), "eth1", "10.99.0.2/24", None)
+    missing = NetworkAttachment(
+        "ghost", names.bridge(0xFFFF), names.veth(0xFFFFF), "eth1", "10.99.0.2/24", None
+    )
     with pytest.raises(RuntimeFailure) as failure:
         Sandbox((good, missing)).close()
-    assert (failure.value.step, failure.value.errno, failure.value.path) == ("find bridge", errno.ENODEV, missing.bridge)
+    assert (failure.value.step, failure.value.errno, failure.value.path) == (
+        "find bridge",
+        errno.ENODEV,
+        missing.bridge,
+    )
     assert not os.path.exists(f"/sys/class/net/{good.host_ifname}")
 
 

@@ -36,8 +36,10 @@ def test_a_running_service_sees_a_new_peer_in_its_replaced_hosts_file(cli):
     assert cli.instances()["reader"].pid == pid  # not recreated: its file was replaced
     hosts = exec_in(cli, "reader", "cat", "/etc/hosts")
     peer = cli.instances()["peer"].addresses[0].split("/")[0]
-    assert any(line.split() == [peer, "peer"] or line.split()[:2] == [peer, "peer"]
-               for line in hosts.splitlines()), hosts
+    assert any(
+        line.split() == [peer, "peer"] or line.split()[:2] == [peer, "peer"]
+        for line in hosts.splitlines()
+    ), hosts
     assert exec_in(cli, "reader", "getent", "hosts", "peer").split()[0] == peer
 
 
@@ -64,11 +66,13 @@ def fetch(port: int, timeout: float = 15) -> bytes:
 
 def http_server(port: int, name: str) -> str:
     """A service answering GET / with its own name on `port`."""
-    script = ("import http.server as h\n"
-              "class H(h.BaseHTTPRequestHandler):\n"
-              "    def do_GET(self):\n"
-              f"        self.send_response(200); self.end_headers(); self.wfile.write(b'{name}')\n"
-              f"h.HTTPServer(('0.0.0.0', {port}), H).serve_forever()\n")
+    script = (
+        "import http.server as h\n"
+        "class H(h.BaseHTTPRequestHandler):\n"
+        "    def do_GET(self):\n"
+        f"        self.send_response(200); self.end_headers(); self.wfile.write(b'{name}')\n"
+        f"h.HTTPServer(('0.0.0.0', {port}), H).serve_forever()\n"
+    )
     return f"command: [python3, -c, {json.dumps(script)}]"
 
 
@@ -92,13 +96,17 @@ def test_ephemeral_published_ports_are_chosen_per_instance_and_reported(cli):
     assert port_of(cli, "two", "8000", "--index", "2") == f"0.0.0.0:{chosen['two-2', '0.0.0.0']}"
     inspected = json.loads(cli.run("inspect", "--format", "json", "one").stdout)[0]
     assert {(p["URL"], p["PublishedPort"]) for p in inspected["Publishers"]} == {
-        ("0.0.0.0", chosen["one", "0.0.0.0"]), ("127.0.0.1", chosen["one", "127.0.0.1"])}
+        ("0.0.0.0", chosen["one", "0.0.0.0"]),
+        ("127.0.0.1", chosen["one", "127.0.0.1"]),
+    }
     pretty = cli.run("inspect", "two-2").stdout
     assert f"0.0.0.0:{chosen['two-2', '0.0.0.0']}->8000/tcp" in pretty, pretty
     missing = cli.run("port", "one", "9000")
     assert missing.returncode == 1
-    assert missing.stderr.strip() == ("stackrun: one does not publish 9000/tcp (it publishes: "
-                                      "8000/tcp); add it to services.one.ports")
+    assert missing.stderr.strip() == (
+        "stackrun: one does not publish 9000/tcp (it publishes: "
+        "8000/tcp); add it to services.one.ports"
+    )
 
 
 def port_of(cli: Cli, *args: str) -> str:
@@ -171,8 +179,14 @@ def test_two_projects_avoid_a_host_route_and_each_other_and_both_work(cli, dummy
         assert not subnets[0].overlaps(subnets[2])
         assert not subnets[2].overlaps(first_choice)  # the routed subnet was passed over
         for each in (cli, other):
-            got = exec_in(each, "c", "python3", "-c", "import urllib.request as u; "
-                          "print(u.urlopen('http://s:8000/', timeout=5).read().decode())")
+            got = exec_in(
+                each,
+                "c",
+                "python3",
+                "-c",
+                "import urllib.request as u; "
+                "print(u.urlopen('http://s:8000/', timeout=5).read().decode())",
+            )
             assert got.strip() == "s"
     finally:
         other.run("down", "-t", "1")

@@ -49,9 +49,14 @@ def networked_plan(project: str, clients: dict[str, tuple[str, int]], networks, 
             argv = (sys.executable, "-c", CLIENT, target, str(attempts))
         else:
             argv = (sys.executable, "-c", SERVER)
-        services.append(replace(service(project, m.instance, *argv, service=m.service),
-                                network_mode="bridge", networks=result.attachments[m.instance],
-                                hosts=result.hosts[m.instance]))
+        services.append(
+            replace(
+                service(project, m.instance, *argv, service=m.service),
+                network_mode="bridge",
+                networks=result.attachments[m.instance],
+                hosts=result.hosts[m.instance],
+            )
+        )
     return plan(project, *services, networks=result.networks), result
 
 
@@ -79,9 +84,17 @@ def test_services_reach_each_other_by_name_alias_and_replica_only_on_shared_netw
         member("web", "front"),
     )
     names = ProjectNames(project.name)
-    store_address = layout(names, networks, members, taken=host.taken_subnets(names)).attachments["store"][0].address.split("/")[0]
-    clients = {"api": ("store", 100), "worker-1": ("cache", 100), "worker-2": ("store", 100),
-               "web": (store_address, 5)}
+    store_address = (
+        layout(names, networks, members, taken=host.taken_subnets(names))
+        .attachments["store"][0]
+        .address.split("/")[0]
+    )
+    clients = {
+        "api": ("store", 100),
+        "worker-1": ("cache", 100),
+        "worker-2": ("store", 100),
+        "web": (store_address, 5),
+    }
     stack, _result = networked_plan(project.name, clients, networks, members)
     exits = run_supervised(stack, until_clients_exit, clients)
     # web shares no network with store: even by address it cannot reach it

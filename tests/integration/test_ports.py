@@ -31,11 +31,14 @@ def free_port(kind=socket.SOCK_STREAM) -> int:
 
 def published(result, instance, host_port, protocol="tcp", service=None) -> ServicePlan:
     port = PortPlan("127.0.0.1", host_port, SERVICE_PORT, protocol, address(result, instance))
-    return ServicePlan(name=instance, service=service or instance, replica=1, argv=("x",), env=(), ports=(port,))
+    return ServicePlan(
+        name=instance, service=service or instance, replica=1, argv=("x",), env=(), ports=(port,)
+    )
 
 
 def run_with_proxy(services, client):
     """Serve `services` and run `client(...)` against them; the proxy stops afterwards."""
+
     async def main():
         async with anyio.create_task_group() as group:
             proxy = await ports.serve(services, group)
@@ -67,7 +70,9 @@ def test_tcp_is_forwarded_full_duplex_with_half_close(lab):
     payload = bytes(range(256)) * 4096  # 1 MiB, more than any buffer on the way
     api.call(netns.listen, SERVICE_PORT)
     api.submit(netns.echo_once, SERVICE_PORT)
-    answer = run_with_proxy([published(result, "api", host_port)], lambda: tcp_exchange(host_port, payload))
+    answer = run_with_proxy(
+        [published(result, "api", host_port)], lambda: tcp_exchange(host_port, payload)
+    )
     assert answer == b"echo:" + payload
     assert api.result() == result.networks[0].gateway  # the service sees the proxy on the host
 
@@ -145,8 +150,14 @@ def test_replicas_share_a_published_port_round_robin(lab):
 def test_a_port_taken_on_the_host_is_a_clear_error_before_anything_starts():
     with socket.create_server(("127.0.0.1", 0)) as holder:
         taken = holder.getsockname()[1]
-        service = ServicePlan(name="api", service="api", replica=1, argv=("x",), env=(),
-                              ports=(PortPlan("127.0.0.1", taken, 80, "tcp", "10.89.0.2"),))
+        service = ServicePlan(
+            name="api",
+            service="api",
+            replica=1,
+            argv=("x",),
+            env=(),
+            ports=(PortPlan("127.0.0.1", taken, 80, "tcp", "10.89.0.2"),),
+        )
         with pytest.raises(ports.PortConflict) as error:
             ports.check([service])
     assert f"services.api.ports: cannot publish 127.0.0.1:{taken}/tcp -> 80" in str(error.value)
@@ -155,16 +166,27 @@ def test_a_port_taken_on_the_host_is_a_clear_error_before_anything_starts():
 
 def test_two_services_publishing_one_port_is_an_error():
     port = PortPlan("127.0.0.1", free_port(), 80, "tcp", "10.89.0.2")
-    services = [ServicePlan(name=n, service=n, replica=1, argv=("x",), env=(), ports=(port,)) for n in ("a", "b")]
+    services = [
+        ServicePlan(name=n, service=n, replica=1, argv=("x",), env=(), ports=(port,))
+        for n in ("a", "b")
+    ]
     with pytest.raises(ports.PortConflict, match="services.a publishes it too"):
         ports.check(services)
 
 
 def test_check_releases_every_port():
     port = free_port()
-    service = ServicePlan(name="a", service="a", replica=1, argv=("x",), env=(),
-                          ports=(PortPlan("127.0.0.1", port, 80, "tcp", "10.89.0.2"),
-                                 PortPlan("127.0.0.1", port, 53, "udp", "10.89.0.2")))
+    service = ServicePlan(
+        name="a",
+        service="a",
+        replica=1,
+        argv=("x",),
+        env=(),
+        ports=(
+            PortPlan("127.0.0.1", port, 80, "tcp", "10.89.0.2"),
+            PortPlan("127.0.0.1", port, 53, "udp", "10.89.0.2"),
+        ),
+    )
     ports.check([service])
     ports.check([service])
     with socket.create_server(("127.0.0.1", port)):

@@ -14,12 +14,12 @@ from stackrun.runtime.spawn import JoinRequest
 from stackrun.runtime.spawn.enter import enter
 from tests.helpers.spawning import PYTHON, fork_server, spawner  # noqa: F401
 
-pytestmark = pytest.mark.skipif(platform.machine() != "x86_64",
-                                reason="the checker uses x86_64 syscall numbers")
+pytestmark = pytest.mark.skipif(
+    platform.machine() != "x86_64", reason="the checker uses x86_64 syscall numbers"
+)
 CHECKER = str(Path(__file__).resolve().parent.parent / "helpers" / "syscalls.py")
 NOBODY = 65534
-FILTERED = {"unshare_user": "EPERM", "clone_user": "EPERM", "clone3": "ENOSYS",
-            "keyctl": "EPERM"}
+FILTERED = {"unshare_user": "EPERM", "clone_user": "EPERM", "clone3": "ENOSYS", "keyctl": "EPERM"}
 ORDINARY = {"fork": 7, "subprocess": 0, "thread": True}
 
 
@@ -34,13 +34,17 @@ def calls(view: dict) -> dict:
     return {key: view[key] for key in (*FILTERED, *ORDINARY)}
 
 
-@pytest.mark.parametrize("fields", [
-    {},
-    {"user": str(NOBODY)},
-    {"no_new_privileges": False},  # installed with CAP_SYS_ADMIN instead of no_new_privs
-    {"no_new_privileges": False, "user": str(NOBODY)},  # ... before setuid drops it
-    {"init": True},
-], ids=["root", "nobody", "root-nnp-off", "nobody-nnp-off", "init"])
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {},
+        {"user": str(NOBODY)},
+        {"no_new_privileges": False},  # installed with CAP_SYS_ADMIN instead of no_new_privs
+        {"no_new_privileges": False, "user": str(NOBODY)},  # ... before setuid drops it
+        {"init": True},
+    ],
+    ids=["root", "nobody", "root-nnp-off", "nobody-nnp-off", "init"],
+)
 def test_a_service_cannot_make_a_user_namespace_and_still_works(spawner, fields):
     view = check(spawner, **fields)
     assert calls(view) == FILTERED | ORDINARY
@@ -70,7 +74,8 @@ def test_a_health_check_carries_the_filter(spawner):
     service = spawner.start(plan, cgroup_procs=procs)
     read, write = os.pipe()
     joined = spawner.server.run_in(
-        JoinRequest(plan, (PYTHON, "-I", CHECKER), service.pid, procs), None, write, write)
+        JoinRequest(plan, (PYTHON, "-I", CHECKER), service.pid, procs), None, write, write
+    )
     os.close(write)
     with os.fdopen(read, "rb") as output:
         text = output.read()

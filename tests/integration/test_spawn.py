@@ -32,8 +32,9 @@ def children_of(pid: int) -> list[int]:
 
 def nspid(pid: int) -> list[int]:
     """The pid in each namespace, the host's first."""
-    line = next(ln for ln in Path(f"/proc/{pid}/status").read_text().splitlines()
-                if ln.startswith("NSpid:"))
+    line = next(
+        ln for ln in Path(f"/proc/{pid}/status").read_text().splitlines() if ln.startswith("NSpid:")
+    )
     return [int(p) for p in line.split()[1:]]
 
 
@@ -59,8 +60,9 @@ def test_output_goes_to_the_given_pipe_and_stdin_is_dev_null(spawner):
 
 
 def test_environment_and_working_dir_are_the_plans(spawner):
-    view = spawner.probe(env=(("GREETING", "hi"), ("HOME", "/custom")), working_dir="/usr/lib",
-                         hostname="web-1")
+    view = spawner.probe(
+        env=(("GREETING", "hi"), ("HOME", "/custom")), working_dir="/usr/lib", hostname="web-1"
+    )
     assert view["env"]["GREETING"] == "hi"
     assert view["env"]["HOME"] == "/custom"
     assert view["env"]["HOSTNAME"] == "web-1"
@@ -72,12 +74,15 @@ def test_environment_and_working_dir_are_the_plans(spawner):
     ("fields", "step", "code", "path"),
     [
         (dict(working_dir="/no/such/dir"), "working_dir", errno.ENOENT, "/no/such/dir"),
-        (dict(argv=("no-such-command-x",)), "find command in PATH", errno.ENOENT,
-         "no-such-command-x"),
+        (
+            dict(argv=("no-such-command-x",)),
+            "find command in PATH",
+            errno.ENOENT,
+            "no-such-command-x",
+        ),
         (dict(argv=("/no/such/binary",)), "exec", errno.ENOENT, "/no/such/binary"),
         (dict(user="no-such-user"), "look up user no-such-user in", errno.ENOENT, "/etc/passwd"),
-        (dict(init=True, working_dir="/no/such/dir"), "working_dir", errno.ENOENT,
-         "/no/such/dir"),
+        (dict(init=True, working_dir="/no/such/dir"), "working_dir", errno.ENOENT, "/no/such/dir"),
     ],
 )
 def test_a_failure_between_fork_and_exec_comes_back_as_data(spawner, fields, step, code, path):
@@ -85,8 +90,7 @@ def test_a_failure_between_fork_and_exec_comes_back_as_data(spawner, fields, ste
     with pytest.raises(RuntimeFailure) as caught:
         spawner.start(spawner.plan(**fields), cgroup_procs=procs)
     failure = caught.value
-    assert (failure.step, failure.errno, failure.path, failure.service) == (
-        step, code, path, "svc")
+    assert (failure.step, failure.errno, failure.path, failure.service) == (step, code, path, "svc")
     assert all(Path(p).read_text() == "" for p in procs)  # nothing left in the cgroup
 
 
@@ -147,7 +151,9 @@ def test_init_forwards_signals_and_exits_with_the_service_status(spawner):
 
 
 def test_init_reports_a_killed_service_as_128_plus_the_signal(spawner):
-    started = spawner.start(spawner.plan(init=True, argv=("/bin/sh", "-c", "echo r; exec sleep 30")))
+    started = spawner.start(
+        spawner.plan(init=True, argv=("/bin/sh", "-c", "echo r; exec sleep 30"))
+    )
     assert os.read(started.output, 2) == b"r\n"
     os.kill(children_of(started.pid)[0], signal.SIGKILL)
     assert started.wait() == 128 + signal.SIGKILL
@@ -163,8 +169,7 @@ def test_without_init_the_service_is_pid_1_and_ignores_sigterm(spawner):
 def test_network_mode_service_shares_the_peers_network_namespace(spawner):
     peer = spawner.start(spawner.plan("db", argv=("/bin/sleep", "30")))
     started = spawner.start(
-        spawner.plan("api", argv=("/bin/sleep", "30"), network_mode="service",
-                     network_peer="db"),
+        spawner.plan("api", argv=("/bin/sleep", "30"), network_mode="service", network_peer="db"),
         join_netns_pid=peer.pid,
     )
     ours, theirs = namespaces_of(started.pid), namespaces_of(peer.pid)
@@ -184,7 +189,8 @@ def test_run_in_joins_a_running_service(spawner):
     service = spawner.start(plan, cgroup_procs=procs)
     read, write = os.pipe()
     joined = spawner.server.run_in(
-        JoinRequest(plan, (PYTHON, "-I", PROBE), service.pid, procs), None, write, write)
+        JoinRequest(plan, (PYTHON, "-I", PROBE), service.pid, procs), None, write, write
+    )
     os.close(write)
     output = b""
     while chunk := os.read(read, 1 << 16):
@@ -202,8 +208,12 @@ def test_run_in_joins_a_running_service(spawner):
 
 @pytest.mark.parametrize("as_service", [False, True])
 def test_enter_joins_from_a_forked_single_threaded_process(spawner, as_service):
-    plan = spawner.plan(argv=("/bin/sleep", "30"), user="65534", working_dir="/dev",
-                        capabilities=frozenset({"CAP_KILL"}))
+    plan = spawner.plan(
+        argv=("/bin/sleep", "30"),
+        user="65534",
+        working_dir="/dev",
+        capabilities=frozenset({"CAP_KILL"}),
+    )
     procs = spawner.cgroup("svc")
     service = spawner.start(plan, cgroup_procs=procs)
     pid = os.fork()
@@ -221,7 +231,10 @@ def test_enter_joins_from_a_forked_single_threaded_process(spawner, as_service):
     assert all(line.endswith(":/") for line in view["cgroups"])  # in the instance's cgroups
     if as_service:
         assert (view["uid"], view["cwd"], view["status"]["CapBnd"]) == (
-            65534, "/dev", "0000000000000020")
+            65534,
+            "/dev",
+            "0000000000000020",
+        )
     else:
         assert view["uid"] == 0
 

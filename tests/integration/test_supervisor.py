@@ -33,9 +33,11 @@ def times(events, instance, action):
 
 
 def test_service_started_orders_the_start(project):
-    stack = plan(project.name,
-                 service(project.name, "a", *SLEEPER),
-                 service(project.name, "b", *SLEEPER, depends_on=(Dependency("a"),)))
+    stack = plan(
+        project.name,
+        service(project.name, "a", *SLEEPER),
+        service(project.name, "b", *SLEEPER, depends_on=(Dependency("a"),)),
+    )
     failures, events, statuses = run_supervised(stack, up_then_record)
     assert failures == []
     assert statuses["a"].state == statuses["b"].state == "running"
@@ -44,14 +46,24 @@ def test_service_started_orders_the_start(project):
 
 def test_healthy_condition_waits_for_the_first_probe_which_runs_at_once(project):
     # interval 60 s: were the first probe after one interval, nothing would be healthy.
-    check = HealthPlan(argv=("sh", "-c", "test -e /tmp/ready"), interval=60, timeout=5,
-                       retries=3, start_period=30, start_interval=0.1)
-    db_argv = ("sh", "-c", "sleep 0.3; touch /tmp/ready; trap 'exit 0' TERM; "
-               "while :; do sleep 0.05; done")
-    stack = plan(project.name,
-                 service(project.name, "db", *db_argv, healthcheck=check),
-                 service(project.name, "api", *SLEEPER,
-                         depends_on=(Dependency("db", "service_healthy"),)))
+    check = HealthPlan(
+        argv=("sh", "-c", "test -e /tmp/ready"),
+        interval=60,
+        timeout=5,
+        retries=3,
+        start_period=30,
+        start_interval=0.1,
+    )
+    db_argv = (
+        "sh",
+        "-c",
+        "sleep 0.3; touch /tmp/ready; trap 'exit 0' TERM; while :; do sleep 0.05; done",
+    )
+    stack = plan(
+        project.name,
+        service(project.name, "db", *db_argv, healthcheck=check),
+        service(project.name, "api", *SLEEPER, depends_on=(Dependency("db", "service_healthy"),)),
+    )
     started = time.monotonic()
     failures, events, statuses = run_supervised(stack, up_then_record)
     assert failures == [] and time.monotonic() - started < 10
@@ -62,10 +74,16 @@ def test_healthy_condition_waits_for_the_first_probe_which_runs_at_once(project)
 
 
 def test_completed_successfully_waits_for_exit_zero(project):
-    stack = plan(project.name,
-                 service(project.name, "migrate", "sh", "-c", "sleep 0.2; exit 0"),
-                 service(project.name, "api", *SLEEPER,
-                         depends_on=(Dependency("migrate", "service_completed_successfully"),)))
+    stack = plan(
+        project.name,
+        service(project.name, "migrate", "sh", "-c", "sleep 0.2; exit 0"),
+        service(
+            project.name,
+            "api",
+            *SLEEPER,
+            depends_on=(Dependency("migrate", "service_completed_successfully"),),
+        ),
+    )
     failures, events, statuses = run_supervised(stack, up_then_record)
     assert failures == []
     assert statuses["migrate"].state == "exited" and statuses["migrate"].exit_code == 0
@@ -73,11 +91,17 @@ def test_completed_successfully_waits_for_exit_zero(project):
 
 
 def test_failing_dependency_fails_its_dependents_fast_with_its_last_lines(project):
-    stack = plan(project.name,
-                 service(project.name, "migrate", "sh", "-c", "echo cannot reach db; exit 3"),
-                 service(project.name, "api", *SLEEPER,
-                         depends_on=(Dependency("migrate", "service_completed_successfully"),)),
-                 service(project.name, "web", *SLEEPER, depends_on=(Dependency("api"),)))
+    stack = plan(
+        project.name,
+        service(project.name, "migrate", "sh", "-c", "echo cannot reach db; exit 3"),
+        service(
+            project.name,
+            "api",
+            *SLEEPER,
+            depends_on=(Dependency("migrate", "service_completed_successfully"),),
+        ),
+        service(project.name, "web", *SLEEPER, depends_on=(Dependency("api"),)),
+    )
     started = time.monotonic()
     failures, events, statuses = run_supervised(stack, up_then_record)
     assert time.monotonic() - started < 10
@@ -91,20 +115,22 @@ def test_failing_dependency_fails_its_dependents_fast_with_its_last_lines(projec
 
 def test_unhealthy_dependency_fails_fast(project):
     check = HealthPlan(argv=("false",), interval=0.1, timeout=1, retries=2)
-    stack = plan(project.name,
-                 service(project.name, "db", *SLEEPER, healthcheck=check),
-                 service(project.name, "api", *SLEEPER,
-                         depends_on=(Dependency("db", "service_healthy"),)))
+    stack = plan(
+        project.name,
+        service(project.name, "db", *SLEEPER, healthcheck=check),
+        service(project.name, "api", *SLEEPER, depends_on=(Dependency("db", "service_healthy"),)),
+    )
     failures, _, statuses = run_supervised(stack, up_then_record)
     assert any("api: dependency failed: db is unhealthy" in f for f in failures)
     assert statuses["db"].health == "unhealthy"
 
 
 def test_optional_dependency_that_fails_does_not_block(project):
-    stack = plan(project.name,
-                 service(project.name, "cache", "/nonexistent/binary"),
-                 service(project.name, "api", *SLEEPER,
-                         depends_on=(Dependency("cache", required=False),)))
+    stack = plan(
+        project.name,
+        service(project.name, "cache", "/nonexistent/binary"),
+        service(project.name, "api", *SLEEPER, depends_on=(Dependency("cache", required=False),)),
+    )
     failures, _, statuses = run_supervised(stack, up_then_record)
     assert statuses["api"].state == "running"
     assert statuses["cache"].state == "dead" and "/nonexistent/binary" in statuses["cache"].error
@@ -124,8 +150,13 @@ def catches(pid: int | None, signal: int) -> bool:
 
 async def stop_and_time(supervisor, name, caught: int | None = None):
     await supervisor.up(UpRequest())
-    assert await wait_for(supervisor, lambda s: phase(s, name) == "running"
-                          and (caught is None or catches(s.stack.runners[name].state.pid, caught)))
+    assert await wait_for(
+        supervisor,
+        lambda s: (
+            phase(s, name) == "running"
+            and (caught is None or catches(s.stack.runners[name].state.pid, caught))
+        ),
+    )
     started = time.monotonic()
     await supervisor.stop([name])
     took = time.monotonic() - started
@@ -136,8 +167,9 @@ async def stop_and_time(supervisor, name, caught: int | None = None):
 
 def test_graceful_stop_uses_stop_signal(project):
     argv = ("sh", "-c", "trap 'exit 7' INT; while :; do sleep 0.05; done")
-    stack = plan(project.name, service(project.name, "app", *argv, stop_signal=2,
-                                       stop_grace_period=5))
+    stack = plan(
+        project.name, service(project.name, "app", *argv, stop_signal=2, stop_grace_period=5)
+    )
     took, code, left = run_supervised(stack, stop_and_time, "app", 2)
     assert code == 7 and took < 2 and left == []
 
@@ -156,10 +188,12 @@ async def stop_order(supervisor):
 
 
 def test_stop_in_reverse_dependency_order(project):
-    stack = plan(project.name,
-                 service(project.name, "db", *SLEEPER),
-                 service(project.name, "api", *SLEEPER, depends_on=(Dependency("db"),)),
-                 service(project.name, "web", *SLEEPER, depends_on=(Dependency("api"),)))
+    stack = plan(
+        project.name,
+        service(project.name, "db", *SLEEPER),
+        service(project.name, "api", *SLEEPER, depends_on=(Dependency("db"),)),
+        service(project.name, "web", *SLEEPER, depends_on=(Dependency("api"),)),
+    )
     events = run_supervised(stack, stop_order)
     died = {name: t for name, action, t in events if action == "die"}
     stopped = {name: t for name, action, t in events if action == "stop"}
@@ -171,18 +205,20 @@ async def restart_follow(supervisor):
     before = {s.name: s.pid for s in await supervisor.ps()}
     await supervisor.restart(["db"])
     runners = supervisor.stack.runners
-    await wait_for(supervisor, lambda s: runners["api"].state.run == 2
-                   and phase(s, "api") == "running")
+    await wait_for(
+        supervisor, lambda s: runners["api"].state.run == 2 and phase(s, "api") == "running"
+    )
     after = {s.name: s.pid for s in await supervisor.ps()}
     return before, after
 
 
 def test_restart_true_restarts_dependents_with_the_dependency(project):
-    stack = plan(project.name,
-                 service(project.name, "db", *SLEEPER),
-                 service(project.name, "api", *SLEEPER,
-                         depends_on=(Dependency("db", restart=True),)),
-                 service(project.name, "job", *SLEEPER, depends_on=(Dependency("db"),)))
+    stack = plan(
+        project.name,
+        service(project.name, "db", *SLEEPER),
+        service(project.name, "api", *SLEEPER, depends_on=(Dependency("db", restart=True),)),
+        service(project.name, "job", *SLEEPER, depends_on=(Dependency("db"),)),
+    )
     before, after = run_supervised(stack, restart_follow)
     assert after["db"] != before["db"]
     assert after["api"] != before["api"]
@@ -200,8 +236,9 @@ async def kill_then_state(supervisor, name, signal):
 
 
 def test_user_kill_is_not_restarted(project):
-    stack = plan(project.name, service(project.name, "app", *SLEEPER,
-                                       restart=RestartPlan(policy="always")))
+    stack = plan(
+        project.name, service(project.name, "app", *SLEEPER, restart=RestartPlan(policy="always"))
+    )
     status = run_supervised(stack, kill_then_state, "app", 9)
     assert status.state == "exited" and status.exit_code == 137 and status.restart_count == 0
 
@@ -216,13 +253,15 @@ async def reconcile(supervisor, new_plan, request):
 
 def test_up_again_recreates_only_what_changed(project):
     name = project.name
-    old = plan(name, service(name, "db", *SLEEPER), service(name, "api", *SLEEPER),
-               service(name, "gone", *SLEEPER))
-    changed_api = replace(service(name, "api", *SLEEPER, env=(("MODE", "2"),)),
-                          config_hash="api-2")
+    old = plan(
+        name,
+        service(name, "db", *SLEEPER),
+        service(name, "api", *SLEEPER),
+        service(name, "gone", *SLEEPER),
+    )
+    changed_api = replace(service(name, "api", *SLEEPER, env=(("MODE", "2"),)), config_hash="api-2")
     new = plan(name, service(name, "db", *SLEEPER), changed_api, service(name, "new", *SLEEPER))
-    before, after, failures = run_supervised(old, reconcile, new,
-                                             UpRequest(remove_orphans=True))
+    before, after, failures = run_supervised(old, reconcile, new, UpRequest(remove_orphans=True))
     assert failures == []
     assert after["db"] == ("running", before["db"])
     assert after["api"][0] == "running" and after["api"][1] != before["api"]
@@ -240,18 +279,22 @@ async def stop_while_waiting(supervisor):
             result["failures"] = await supervisor.up(UpRequest())
 
         group.start_soon(up)
-        await wait_for(supervisor, lambda s: "api" in s.stack.runners
-                       and s.stack.runners["api"].waiting_for != "")
+        await wait_for(
+            supervisor,
+            lambda s: "api" in s.stack.runners and s.stack.runners["api"].waiting_for != "",
+        )
         await supervisor.stop(["api"])
     return result["failures"]
 
 
 def test_stopping_a_service_that_waits_for_its_dependencies_ends_the_wait(project):
-    never = HealthPlan(argv=("false",), interval=60, retries=100, start_period=60,
-                       start_interval=60)
-    stack = plan(project.name,
-                 service(project.name, "db", *SLEEPER, healthcheck=never),
-                 service(project.name, "api", *SLEEPER,
-                         depends_on=(Dependency("db", "service_healthy"),)))
+    never = HealthPlan(
+        argv=("false",), interval=60, retries=100, start_period=60, start_interval=60
+    )
+    stack = plan(
+        project.name,
+        service(project.name, "db", *SLEEPER, healthcheck=never),
+        service(project.name, "api", *SLEEPER, depends_on=(Dependency("db", "service_healthy"),)),
+    )
     failures = run_supervised(stack, stop_while_waiting, timeout=30)
     assert failures == ["api: stopped before it started"]

@@ -15,11 +15,17 @@ async def crash_events(supervisor, name, starts: int, timeout: float):
     """Start, wait for `starts` start events or for the instance to settle; return events."""
     await supervisor.up(UpRequest())
     runner = supervisor.stack.runners[name]
-    await wait_for(supervisor, lambda s: runner.state.run >= starts and phase(s, name) != "starting"
-                   or runner.state.settled, timeout)
+    await wait_for(
+        supervisor,
+        lambda s: (
+            runner.state.run >= starts and phase(s, name) != "starting" or runner.state.settled
+        ),
+        timeout,
+    )
     status = {s.name: s for s in await supervisor.ps()}[name]
-    return [(e.action, e.time, e.attributes) for e in supervisor.bus.recent
-            if e.instance == name], status
+    return [
+        (e.action, e.time, e.attributes) for e in supervisor.bus.recent if e.instance == name
+    ], status
 
 
 def restart_delays(events) -> list[float]:
@@ -80,8 +86,9 @@ def test_restart_on_unhealthy(project):
     check = HealthPlan(argv=("false",), interval=0.1, timeout=1, retries=2)
     restart = RestartPlan(policy="no", on_unhealthy=True)
     argv = ("sh", "-c", "trap 'exit 0' TERM; while :; do sleep 0.05; done")
-    stack = plan(project.name, service(project.name, "app", *argv, healthcheck=check,
-                                       restart=restart))
+    stack = plan(
+        project.name, service(project.name, "app", *argv, healthcheck=check, restart=restart)
+    )
     events, status = run_supervised(stack, crash_events, "app", 2, 10)
     actions = [e[0] for e in events]
     assert actions.count("start") >= 2

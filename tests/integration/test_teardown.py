@@ -56,8 +56,12 @@ SUPERVISOR = textwrap.dedent("""
 
 
 def start_supervisor(project, parent: str = "") -> subprocess.Popen:
-    process = subprocess.Popen([sys.executable, "-c", SUPERVISOR, project.name, parent],
-                               env=project.env(), stdout=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [sys.executable, "-c", SUPERVISOR, project.name, parent],
+        env=project.env(),
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     assert process.stdout.readline().strip() == "ready"
     return process
 
@@ -108,8 +112,10 @@ def test_teardown_never_touches_a_project_whose_name_extends_this_one(project):
     driver, children = detect(), Children()
     try:
         driver.create(other.cgroup("api"), Limits())
-        child = children.start(driver.procs_files(other.cgroup("api")),
-                               "import time; print('up', flush=True); time.sleep(300)")
+        child = children.start(
+            driver.procs_files(other.cgroup("api")),
+            "import time; print('up', flush=True); time.sleep(300)",
+        )
         child.read_line()
         kill_supervisor(start_supervisor(project))
         teardown(project.name)
@@ -122,8 +128,10 @@ def test_teardown_never_touches_a_project_whose_name_extends_this_one(project):
 def test_zombies_of_the_caller_are_left_for_it_to_reap(project):
     names, driver, children = ProjectNames(project.name), detect(), Children()
     driver.create(names.cgroup("api"), Limits())
-    child = children.start(driver.procs_files(names.cgroup("api")),
-                           "import time; print('up', flush=True); time.sleep(300)")
+    child = children.start(
+        driver.procs_files(names.cgroup("api")),
+        "import time; print('up', flush=True); time.sleep(300)",
+    )
     child.read_line()
     cleanup = teardown(project.name)  # would wait for itself if it waited for this zombie
     assert cleanup.killed == [child.pid]
@@ -156,7 +164,9 @@ def test_a_process_that_will_not_die_is_reported(project, monkeypatch):
     children.start(driver.procs_files(names.cgroup("api")), code).read_line()
     monkeypatch.setattr(module, "REAP_TIMEOUT", 0.0)
     try:
-        with pytest.raises(RuntimeFailure, match=r"tear down project .*to be reaped \(\d+ python state \w parent"):
+        with pytest.raises(
+            RuntimeFailure, match=r"tear down project .*to be reaped \(\d+ python state \w parent"
+        ):
             teardown(project.name)
     finally:
         children.reap_all()

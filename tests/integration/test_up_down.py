@@ -37,13 +37,25 @@ class Cli:
         return self.project.cli("-f", str(self.file), "-p", self.project.name, *args)
 
     def run(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess:
-        return subprocess.run(self.argv(*args), env=self.project.env(), capture_output=True,
-                              text=True, timeout=timeout, cwd=self.directory)
+        return subprocess.run(
+            self.argv(*args),
+            env=self.project.env(),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            cwd=self.directory,
+        )
 
     def start(self, *args: str) -> subprocess.Popen:
-        return subprocess.Popen(self.argv(*args), env=self.project.env(), text=True,
-                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                cwd=self.directory, start_new_session=True)
+        return subprocess.Popen(
+            self.argv(*args),
+            env=self.project.env(),
+            text=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            cwd=self.directory,
+            start_new_session=True,
+        )
 
     def state(self):
         return read_state(dirs.state_file(self.project.name))
@@ -366,11 +378,20 @@ def test_ps_json_has_composes_fields_and_shows_a_crash_loop(cli):
     assert cli.run("up", "-d", "--wait", "web").returncode == 0
     assert cli.run("up", "-d").returncode == 0
     assert cli.wait(lambda inst: inst["crash"].crash_loop)
-    rows = {r["Name"]: r for r in map(json.loads, cli.run("ps", "-a", "--format", "json").stdout.splitlines())}
+    rows = {
+        r["Name"]: r
+        for r in map(json.loads, cli.run("ps", "-a", "--format", "json").stdout.splitlines())
+    }
     web, crash = rows["web"], rows["crash"]
-    assert (web["Service"], web["State"], web["Health"], web["ExitCode"]) == ("web", "running", "healthy", 0)
-    assert web["Publishers"] == [{"URL": "127.0.0.1", "TargetPort": 80, "PublishedPort": port,
-                                  "Protocol": "tcp"}]
+    assert (web["Service"], web["State"], web["Health"], web["ExitCode"]) == (
+        "web",
+        "running",
+        "healthy",
+        0,
+    )
+    assert web["Publishers"] == [
+        {"URL": "127.0.0.1", "TargetPort": 80, "PublishedPort": port, "Protocol": "tcp"}
+    ]
     assert web["Pid"] == cli.instances()["web"].pid and web["RestartCount"] == 0
     assert crash["RestartCount"] >= 4 and crash["CrashLoop"] and crash["ExitCode"] == 3
     assert "crash loop" in cli.run("ps", "-a").stdout

@@ -32,14 +32,16 @@ def webapp(project):
     port = free_port()
     env = project.env(WEBAPP_PORT=str(port))
     argv = project.cli("-f", str(STACK), "-p", project.name)
-    up = subprocess.run([*argv, "up", "-d", "--wait"], env=env, capture_output=True, text=True,
-                        timeout=120)
+    up = subprocess.run(
+        [*argv, "up", "-d", "--wait"], env=env, capture_output=True, text=True, timeout=120
+    )
     try:
         assert up.returncode == 0, up.stderr
         yield {i.name: i for i in read_state(dirs.state_file(project.name)).instances}, port
     finally:
-        down = subprocess.run([*argv, "down", "-v"], env=env, capture_output=True, text=True,
-                              timeout=60)
+        down = subprocess.run(
+            [*argv, "down", "-v"], env=env, capture_output=True, text=True, timeout=60
+        )
         assert down.returncode == 0, down.stderr
 
 
@@ -64,14 +66,22 @@ def cgroup_file(pid: int, controller: str, names: tuple[str, ...]) -> str:
 
 
 def cgroup_path(pid: int) -> str:
-    line = next(x for x in Path(f"/proc/{pid}/cgroup").read_text().splitlines()
-                if x.split(":")[1].split(",").count("memory") or x.startswith("0::"))
+    line = next(
+        x
+        for x in Path(f"/proc/{pid}/cgroup").read_text().splitlines()
+        if x.split(":")[1].split(",").count("memory") or x.startswith("0::")
+    )
     return line.split(":", 2)[2]
 
 
 def stackrun_exec(project, service: str, *argv: str) -> str:
-    done = subprocess.run([*project.cli("-p", project.name, "exec", "-T", service, *argv)],
-                          env=project.env(), capture_output=True, text=True, timeout=30)
+    done = subprocess.run(
+        [*project.cli("-p", project.name, "exec", "-T", service, *argv)],
+        env=project.env(),
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert done.returncode == 0, done.stderr
     return done.stdout
 
@@ -84,7 +94,10 @@ def test_every_service_runs_isolated_with_its_limits(project, webapp):
         for kind in NAMESPACES:
             assert ns_inode(status.pid, kind) != ns_inode("self", kind), (name, kind)
         memory, pids = LIMITS[name]
-        assert int(cgroup_file(status.pid, "memory", ("memory.limit_in_bytes", "memory.max"))) == memory
+        assert (
+            int(cgroup_file(status.pid, "memory", ("memory.limit_in_bytes", "memory.max")))
+            == memory
+        )
         assert int(cgroup_file(status.pid, "pids", ("pids.max",))) == pids
         assert cgroup_path(status.pid).endswith(f"/{name}")  # a cgroup of its own
         assert stackrun_exec(project, name, "hostname").strip() == name

@@ -70,7 +70,9 @@ def test_sigkill_the_supervisor_anywhere_then_down_leaves_nothing(figures, reque
     with stack_project("chaos") as stack:
         stack.write(STACK.format(sleeper=SLEEPER, port=free_port()))
         durations = calibrate(stack)
-        kills = [Kill(PHASES[i % 3], rng.uniform(0, durations[PHASES[i % 3]])) for i in range(count)]
+        kills = [
+            Kill(PHASES[i % 3], rng.uniform(0, durations[PHASES[i % 3]])) for i in range(count)
+        ]
         ps_times = []
         for index, kill in enumerate(kills):
             label = f"kill point {index + 1} ({kill.phase} +{kill.delay:.3f}s, seed {SEED})"
@@ -81,10 +83,14 @@ def test_sigkill_the_supervisor_anywhere_then_down_leaves_nothing(figures, reque
                 up_works(stack, label)
     busy = Counter(k.phase for k in kills if k.while_busy)
     figures.record("chaos: kill points tried (seed)", f"{count} ({SEED})")
-    figures.record("chaos: kills while up / down was still running",
-                   f"{busy['up']} / {busy['down']} of {count // 3} each")
-    figures.record("chaos: phase durations up / restart / down, s",
-                   " / ".join(f"{durations[p]:.2f}" for p in PHASES))
+    figures.record(
+        "chaos: kills while up / down was still running",
+        f"{busy['up']} / {busy['down']} of {count // 3} each",
+    )
+    figures.record(
+        "chaos: phase durations up / restart / down, s",
+        " / ".join(f"{durations[p]:.2f}" for p in PHASES),
+    )
     figures.record("chaos: slowest ps after a kill, s", f"{max(ps_times):.2f}")
     figures.record("chaos: objects leaked", 0)
 

@@ -83,15 +83,21 @@ def test_a_supervisor_restarting_a_service_for_long_does_not_grow(figures, reque
     early, late = restart_windows(samples, restarts)
     assert early and late, f"too few samples: {samples}"
     figures.record("restarts: one supervisor, restarts done (s)", f"{samples[-1][0]} ({took:.0f})")
-    figures.record("restarts: supervisor RSS early / late (median), MiB",
-                   f"{statistics.median(s[1] for s in early) / 1024:.1f} / "
-                   f"{statistics.median(s[1] for s in late) / 1024:.1f}")
-    figures.record("restarts: supervisor fds early / late (min)",
-                   f"{min(s[2] for s in early)} / {min(s[2] for s in late)}")
+    figures.record(
+        "restarts: supervisor RSS early / late (median), MiB",
+        f"{statistics.median(s[1] for s in early) / 1024:.1f} / "
+        f"{statistics.median(s[1] for s in late) / 1024:.1f}",
+    )
+    figures.record(
+        "restarts: supervisor fds early / late (min)",
+        f"{min(s[2] for s in early)} / {min(s[2] for s in late)}",
+    )
     # fds: a restart in flight holds a few more for a moment; a leak raises the floor
     assert min(s[2] for s in late) <= min(s[2] for s in early), f"fds grew: {samples}"
-    assert (statistics.median(s[1] for s in late)
-            <= statistics.median(s[1] for s in early) + RSS_TOLERANCE), f"RSS grew: {samples}"
+    assert (
+        statistics.median(s[1] for s in late)
+        <= statistics.median(s[1] for s in early) + RSS_TOLERANCE
+    ), f"RSS grew: {samples}"
 
 
 def restart_windows(samples: list[tuple], restarts: int) -> tuple[list[tuple], list[tuple]]:
@@ -137,11 +143,17 @@ def record(figures, cycles: int, durations: list[float], rss: list[int], fds: li
     first_rss, last_rss = median_at_ends(rss)
     first_fds, last_fds = median_at_ends(fds)
     figures.record("cycles: up/down cycles done", cycles)
-    figures.record("cycles: cycle time mean / median, s",
-                   f"{statistics.mean(durations):.2f} / {statistics.median(durations):.2f}")
-    figures.record("cycles: supervisor RSS first / last 10 (median), MiB",
-                   f"{first_rss / 1024:.1f} / {last_rss / 1024:.1f}")
-    figures.record("cycles: supervisor fds first / last 10 (median)", f"{first_fds:g} / {last_fds:g}")
+    figures.record(
+        "cycles: cycle time mean / median, s",
+        f"{statistics.mean(durations):.2f} / {statistics.median(durations):.2f}",
+    )
+    figures.record(
+        "cycles: supervisor RSS first / last 10 (median), MiB",
+        f"{first_rss / 1024:.1f} / {last_rss / 1024:.1f}",
+    )
+    figures.record(
+        "cycles: supervisor fds first / last 10 (median)", f"{first_fds:g} / {last_fds:g}"
+    )
     figures.record("cycles: objects leaked", 0)
 
 

@@ -60,7 +60,10 @@ def test_the_last_output_before_a_crash_is_in_the_log_file():
         assert all(b"burst line %d\n" % i in killer for i in range(BURST))
         assert f"last words {nonce}".encode() in killer
         assert f"final partial {nonce}".encode() in log_bytes(stack, "quitter")
-        texts = {service: [line["line"] for line in stack.log(service)] for service in ("killer", "quitter")}
+        texts = {
+            service: [line["line"] for line in stack.log(service)]
+            for service in ("killer", "quitter")
+        }
         assert f"last words {nonce}" in texts["killer"]
         assert f"final partial {nonce}" in texts["quitter"]  # kept, though no newline ended it
         checked(stack, "down")
@@ -71,7 +74,11 @@ def up_and_read_sum(stack: StackCli, sightings: int) -> str:
     checked(stack, "up", "-d")
     deadline = time.monotonic() + LINE_TIMEOUT
     while time.monotonic() < deadline:
-        sums = [line["line"].split()[1] for line in stack.log("keeper") if line["line"].startswith("sum ")]
+        sums = [
+            line["line"].split()[1]
+            for line in stack.log("keeper")
+            if line["line"].startswith("sum ")
+        ]
         if len(sums) >= sightings:
             return sums[sightings - 1]
         time.sleep(0.1)

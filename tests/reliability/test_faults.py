@@ -68,7 +68,10 @@ STACK = f"""services:
 
 ON_TERM = "import os, signal, time\nsignal.signal(signal.SIGTERM, lambda *_: os._exit(0))\n"
 WAIT_CUE = "def wait_cue(name):\n    while not os.path.exists(name):\n        time.sleep(0.02)\n"
-DAEMONS = ON_TERM + WAIT_CUE + """
+DAEMONS = (
+    ON_TERM
+    + WAIT_CUE
+    + """
 if os.fork() == 0:
     os.setsid()
     if os.fork() == 0:
@@ -79,11 +82,19 @@ print("daemonized", flush=True)
 wait_cue("/tmp/ctl/daemons-exit")
 os.unlink("/tmp/ctl/daemons-exit")  # a restart waits for the next cue
 """
-HOG = ON_TERM + WAIT_CUE + """
+)
+HOG = (
+    ON_TERM
+    + WAIT_CUE
+    + """
 wait_cue("/tmp/ctl/hog-go")
 chunks = [bytearray(8 << 20) for _ in range(64)]  # 512 MiB against a 64 MiB limit
 """
-FORKER = ON_TERM + WAIT_CUE + """
+)
+FORKER = (
+    ON_TERM
+    + WAIT_CUE
+    + """
 wait_cue("/tmp/ctl/forker-go")
 children, refused = 0, False
 while True:  # keeps retrying: a pid freed by a finished health probe is taken at once
@@ -100,6 +111,7 @@ while True:  # keeps retrying: a pid freed by a finished health probe is taken a
         os._exit(0)
     children += 1
 """
+)
 
 
 class EventLog:
@@ -157,8 +169,10 @@ def cgroup_processes(cgroup: str) -> dict[int, str]:
     found = {}
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
-            if any(line.endswith(f"/{cgroup}") for line in
-                   Path(f"/proc/{pid}/cgroup").read_text().splitlines()):
+            if any(
+                line.endswith(f"/{cgroup}")
+                for line in Path(f"/proc/{pid}/cgroup").read_text().splitlines()
+            ):
                 found[int(pid)] = Path(f"/proc/{pid}/comm").read_text().strip()
         except OSError:
             continue  # it exited meanwhile
@@ -180,8 +194,12 @@ def session(pid: int) -> int:
 
 
 def test_a_double_forked_daemon_dies_with_its_service(stack):
-    statuses = stack.wait(lambda s: "daemonized" in [x["line"] for x in stack.log("daemons")]
-                          or s["daemons"].state != "running")
+    statuses = stack.wait(
+        lambda s: (
+            "daemonized" in [x["line"] for x in stack.log("daemons")]
+            or s["daemons"].state != "running"
+        )
+    )
     service = statuses["daemons"]
     assert service.state == "running", service
     processes = settled(service.cgroup, ["python3", "sleep"])  # the service, its daemon
@@ -201,6 +219,7 @@ def test_restarting_the_daemons_service_leaves_only_the_new_run(stack):
     old = stack.statuses()["daemons"]
     restart = stack.run("restart", "daemons")
     assert restart.returncode == 0, restart.stderr
+
     def runs() -> int:
         return [x["line"] for x in stack.log("daemons")].count("daemonized")
 
@@ -218,8 +237,9 @@ def test_a_memory_hog_is_oom_killed_and_reported(stack):
     hog = stack.wait(lambda s: s["hog"].state == "exited")["hog"]
     assert hog.exit_code == 137 and hog.oom_kills >= 1, hog
     assert "out of memory" in hog.status_text
-    assert stack.events.wait(lambda log: {"oom", "die"} <= set(log.of("hog")), 5), \
-        stack.events.of("hog")
+    assert stack.events.wait(lambda log: {"oom", "die"} <= set(log.of("hog")), 5), stack.events.of(
+        "hog"
+    )
     inspect = stack.run("inspect", "--format", "json", "hog")
     state = json.loads(inspect.stdout)[0]["State"]
     assert state["OOMKilled"] is True and state["OOMKills"] >= 1
@@ -253,8 +273,11 @@ def test_a_crash_loop_backs_off(stack):
     assert 4 <= crasher.restart_count <= 6 + int(elapsed / 0.1).bit_length(), crasher
     log = stack.log("crasher")
     runs = [x["epoch"] for x in log if x["line"] == "crashing"]
-    announced = [float(m.group(1)) for x in log
-                 if (m := re.search(r"restarting \(#\d+, in ([\d.]+)s\)", x["line"]))]
+    announced = [
+        float(m.group(1))
+        for x in log
+        if (m := re.search(r"restarting \(#\d+, in ([\d.]+)s\)", x["line"]))
+    ]
     assert announced[:4] == [0.1, 0.2, 0.4, 0.8], announced
     gaps = [b - a for a, b in zip(runs[1:], runs[2:])]  # the first restart is immediate
     for gap, delay in zip(gaps, announced):
@@ -277,11 +300,14 @@ def test_the_supervisor_answers_during_the_flood(stack, figures):
         assert done.returncode == 0, done.stderr
         time.sleep(0.1)
     flood_rate = (_flood_sequence(stack) - flood_before) / FLOOD_WINDOW  # 1 MiB files/s
-    figures.record("faults: ps over the socket during the flood, median ms",
-                   statistics.median(socket_times) * 1000)
+    figures.record(
+        "faults: ps over the socket during the flood, median ms",
+        statistics.median(socket_times) * 1000,
+    )
     figures.record("faults: ps over the socket during the flood, max ms", max(socket_times) * 1000)
-    figures.record("faults: `stackrun ps` during the flood, median ms",
-                   statistics.median(cli_times) * 1000)
+    figures.record(
+        "faults: `stackrun ps` during the flood, median ms", statistics.median(cli_times) * 1000
+    )
     figures.record("faults: `stackrun ps` during the flood, max ms", max(cli_times) * 1000)
     figures.record("faults: flood stored, MiB/s", flood_rate)
     rss, fds = _supervisor_footprint(stack)
@@ -293,14 +319,15 @@ def test_the_supervisor_answers_during_the_flood(stack, figures):
     assert statistics.median(socket_times) < 1.0 and max(socket_times) < 5.0
     assert statistics.median(cli_times) < 2.0
     first = samples[0].pid
-    assert all(s.state == "running" and s.health == "healthy" and s.pid == first
-               for s in samples), samples
+    assert all(
+        s.state == "running" and s.health == "healthy" and s.pid == first for s in samples
+    ), samples
 
 
 def _supervisor_footprint(stack: StackCli) -> tuple[float, int]:
     pid = read_state(dirs.state_file(stack.project.name)).supervisor_pid
     status = Path(f"/proc/{pid}/status").read_text()
-    rss_kib = int(re.search(r"^VmRSS:\s+(\d+) kB", status, re.M).group(1))
+    rss_kib = int(re.search(r"^VmRSS:\s+(\d+) kB", status, re.MULTILINE).group(1))
     return rss_kib / 1024, len(os.listdir(f"/proc/{pid}/fd"))
 
 

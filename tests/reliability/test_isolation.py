@@ -31,10 +31,20 @@ from tests.helpers.stackcli import StackCli, stack_project
 ESCAPE = Path(__file__).resolve().parent.parent / "helpers" / "escape.py"
 NOBODY = 65534
 # Docker's defaults (moby oci/defaults.go), checked where this kernel has the path
-DOCKER_MASKED = ("/proc/asound", "/proc/acpi", "/proc/interrupts", "/proc/kcore", "/proc/keys",
-                 "/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats",
-                 "/proc/sched_debug", "/proc/scsi", "/sys/firmware",
-                 "/sys/devices/virtual/powercap")
+DOCKER_MASKED = (
+    "/proc/asound",
+    "/proc/acpi",
+    "/proc/interrupts",
+    "/proc/kcore",
+    "/proc/keys",
+    "/proc/latency_stats",
+    "/proc/timer_list",
+    "/proc/timer_stats",
+    "/proc/sched_debug",
+    "/proc/scsi",
+    "/sys/firmware",
+    "/sys/devices/virtual/powercap",
+)
 READ_ONLY_FILES = ("/proc/sysrq-trigger", "/proc/sys/vm/drop_caches")
 SERVICES = ("a", "b", "nobody", "nnpoff", "ro")
 CAP_DAC_OVERRIDE = 1
@@ -43,16 +53,19 @@ PR_SET_KEEPCAPS = 8
 
 def stack_text(directory: Path) -> str:
     def service(name: str, extra: str = "") -> str:
-        return (f"  {name}:\n    command: [python3, -I, escape.py, '{directory}', {name}]\n"
-                f"{extra}")
+        return f"  {name}:\n    command: [python3, -I, escape.py, '{directory}', {name}]\n{extra}"
 
-    return "services:\n" + "".join([
-        service("a"), service("b"),
-        service("nobody", '    user: "65534:65534"\n'),
-        service("nnpoff", '    user: "65534:65534"\n'
-                          '    security_opt: ["no-new-privileges:false"]\n'),
-        service("ro", f'    read_only: true\n    volumes: ["./rw:{directory}/rw"]\n'),
-    ])
+    return "services:\n" + "".join(
+        [
+            service("a"),
+            service("b"),
+            service("nobody", '    user: "65534:65534"\n'),
+            service(
+                "nnpoff", '    user: "65534:65534"\n    security_opt: ["no-new-privileges:false"]\n'
+            ),
+            service("ro", f'    read_only: true\n    volumes: ["./rw:{directory}/rw"]\n'),
+        ]
+    )
 
 
 class Checks:
@@ -99,16 +112,20 @@ def lines(stack: StackCli, name: str) -> list[str]:
 def views(stack):
     """What each service got when it tried, keyed by service."""
     statuses = stack.statuses()
-    targets = {"the test": os.getpid(),
-               "the supervisor": read_state(dirs.state_file(stack.project.name)).supervisor_pid}
+    targets = {
+        "the test": os.getpid(),
+        "the supervisor": read_state(dirs.state_file(stack.project.name)).supervisor_pid,
+    }
     outside, inside = stack.directory / "outside-{}", stack.directory / "rw" / "inside-{}"
     for name in SERVICES:
         others = {f"service {o}": statuses[o].pid for o in SERVICES if o != name}
-        go = {"pids": {**targets, **others},
-              "write": [str(outside).format(name), str(inside).format(name), "/tmp/written"],
-              "setuid": str(stack.directory / "suid-id"),
-              "masked": [p for p in DOCKER_MASKED if os.path.exists(p)],
-              "readonly": [p for p in READ_ONLY_FILES if os.path.exists(p)]}
+        go = {
+            "pids": {**targets, **others},
+            "write": [str(outside).format(name), str(inside).format(name), "/tmp/written"],
+            "setuid": str(stack.directory / "suid-id"),
+            "masked": [p for p in DOCKER_MASKED if os.path.exists(p)],
+            "readonly": [p for p in READ_ONLY_FILES if os.path.exists(p)],
+        }
         (stack.directory / f"go-{name}.json").write_text(json.dumps(go))
     found = {}
     for name in SERVICES:
@@ -121,21 +138,30 @@ def views(stack):
 def test_services_cannot_see_signal_mount_or_escalate(stack, views, figures):
     checks = Checks()
     for name, view in views.items():
-        checks.check(f"{name} sees only its own processes in /proc", view["pids"] == [1],
-                     view["pids"])
+        checks.check(
+            f"{name} sees only its own processes in /proc", view["pids"] == [1], view["pids"]
+        )
         for target, outcome in view["kill"].items():
             checks.check(f"{name} cannot signal {target}", outcome == "ESRCH", outcome)
-        checks.check(f"{name} sees only its own /tmp", view["tmp"] == [f"marker-{name}"],
-                     view["tmp"])
+        checks.check(
+            f"{name} sees only its own /tmp", view["tmp"] == [f"marker-{name}"], view["tmp"]
+        )
         checks.check(f"{name}: mount(2) fails EPERM", view["mount"] == "EPERM", view["mount"])
-        checks.check(f"{name}: unshare(CLONE_NEWNS) fails EPERM", view["unshare_mnt"] == "EPERM",
-                     view["unshare_mnt"])
+        checks.check(
+            f"{name}: unshare(CLONE_NEWNS) fails EPERM",
+            view["unshare_mnt"] == "EPERM",
+            view["unshare_mnt"],
+        )
         expected = "0" if name == "nnpoff" else "1"
-        checks.check(f"{name}: NoNewPrivs {expected}", view["no_new_privs"] == expected,
-                     view["no_new_privs"])
+        checks.check(
+            f"{name}: NoNewPrivs {expected}", view["no_new_privs"] == expected, view["no_new_privs"]
+        )
         for path, (left, cover) in view["masked"].items():
-            checks.check(f"{name} sees {path} masked", left == 0 and cover in ("null", "tmpfs"),
-                         (left, cover))
+            checks.check(
+                f"{name} sees {path} masked",
+                left == 0 and cover in ("null", "tmpfs"),
+                (left, cover),
+            )
         refusals = ("EROFS",) if view["uid"] == 0 else ("EROFS", "EACCES")  # mode before mount
         for path, outcome in view["readonly"].items():
             checks.check(f"{name} cannot open {path} for writing", outcome in refusals, outcome)
@@ -146,18 +172,25 @@ def test_services_cannot_see_signal_mount_or_escalate(stack, views, figures):
 def test_a_service_cannot_create_a_user_namespace(views):
     # Docker's default seccomp profile refuses it (EPERM) without CAP_SYS_ADMIN; so does
     # stackrun's filter (runtime/seccomp.py)
-    assert {name: view["unshare_user"] for name, view in views.items()} == \
-        dict.fromkeys(SERVICES, "EPERM")
+    assert {name: view["unshare_user"] for name, view in views.items()} == dict.fromkeys(
+        SERVICES, "EPERM"
+    )
 
 
 def test_a_setuid_binary_gives_nothing_under_no_new_privs(stack, views, figures):
     checks = Checks()
     for name in ("nobody", "nnpoff"):
         checks.check(f"{name} runs as nobody", views[name]["uid"] == NOBODY, views[name]["uid"])
-    checks.check("nobody: the setuid helper stays nobody", views["nobody"]["setuid_euid"] ==
-                 str(NOBODY), views["nobody"]["setuid_euid"])
-    checks.check("control: without no_new_privs the helper does become root",
-                 views["nnpoff"]["setuid_euid"] == "0", views["nnpoff"]["setuid_euid"])
+    checks.check(
+        "nobody: the setuid helper stays nobody",
+        views["nobody"]["setuid_euid"] == str(NOBODY),
+        views["nobody"]["setuid_euid"],
+    )
+    checks.check(
+        "control: without no_new_privs the helper does become root",
+        views["nnpoff"]["setuid_euid"] == "0",
+        views["nnpoff"]["setuid_euid"],
+    )
     checks.done(figures)
 
 
@@ -165,15 +198,21 @@ def test_read_only_writes_only_to_its_volumes_and_tmpfs(stack, views, figures):
     checks = Checks()
     written = views["ro"]["write"]
     outside, inside = stack.directory / "outside-ro", stack.directory / "rw" / "inside-ro"
-    checks.check("ro cannot write on the host root", written[str(outside)] == "EROFS",
-                 written[str(outside)])
+    checks.check(
+        "ro cannot write on the host root", written[str(outside)] == "EROFS", written[str(outside)]
+    )
     checks.check("ro's write did not reach the host", not outside.exists())
-    checks.check("ro writes to its volume", written[str(inside)] == 0 and inside.exists(),
-                 written[str(inside)])
+    checks.check(
+        "ro writes to its volume",
+        written[str(inside)] == 0 and inside.exists(),
+        written[str(inside)],
+    )
     checks.check("ro writes to its /tmp", written["/tmp/written"] == 0, written["/tmp/written"])
     control = stack.directory / "outside-a"
-    checks.check("control: a service without read_only does write there",
-                 views["a"]["write"][str(control)] == 0 and control.exists())
+    checks.check(
+        "control: a service without read_only does write there",
+        views["a"]["write"][str(control)] == 0 and control.exists(),
+    )
     checks.done(figures)
 
 
@@ -181,9 +220,11 @@ def test_the_control_socket_refuses_other_users(stack, figures):
     checks = Checks()
     path = dirs.control_socket(stack.project.name)
     mode = os.stat(path)
-    checks.check("the control socket is a socket owned by root, mode 0600",
-                 stat.S_ISSOCK(mode.st_mode) and mode.st_uid == 0
-                 and stat.S_IMODE(mode.st_mode) == 0o600, oct(mode.st_mode))
+    checks.check(
+        "the control socket is a socket owned by root, mode 0600",
+        stat.S_ISSOCK(mode.st_mode) and mode.st_uid == 0 and stat.S_IMODE(mode.st_mode) == 0o600,
+        oct(mode.st_mode),
+    )
     by_path = as_nobody(lambda: attempt(str(path)))
     checks.check("nobody cannot connect to it", by_path == "EACCES", by_path)
     handle = os.open(path, os.O_PATH)
@@ -193,8 +234,11 @@ def test_the_control_socket_refuses_other_users(stack, figures):
         os.close(handle)
     checks.check("nobody is refused by the socket's own mode", by_fd == "EACCES", by_fd)
     reply = as_nobody(lambda: attempt(str(path)), keep=1 << CAP_DAC_OVERRIDE)
-    checks.check("nobody past the file mode is refused by the server (SO_PEERCRED)",
-                 "only root may control" in reply and '"result"' not in reply, reply)
+    checks.check(
+        "nobody past the file mode is refused by the server (SO_PEERCRED)",
+        "only root may control" in reply and '"result"' not in reply,
+        reply,
+    )
     ps = stack.run("ps")
     checks.check("root is served", ps.returncode == 0 and "nobody" in ps.stdout, ps.stderr)
     checks.done(figures)

@@ -40,7 +40,8 @@ def test_v1_layout_missing_controllers_and_swap_accounting(tmp_path):
     (root / "memory" / "memory.memsw.limit_in_bytes").unlink()
     mountinfo = "".join(
         f"3{i} 1 0:{i} / {root}/{name} rw - cgroup cgroup rw,{name}\n"
-        for i, name in enumerate(("memory", "cpu", "freezer")))
+        for i, name in enumerate(("memory", "cpu", "freezer"))
+    )
     report = HostReport()
     problems = host.check_cgroups(report, str(root), "", mountinfo)
     found = {p.check: p.fatal for p in problems}

@@ -35,14 +35,17 @@ def test_hybrid_maps_each_controller_to_its_mount():
     layout = parse(HYBRID)
     assert layout.version == "hybrid"
     assert layout.unified == "/sys/fs/cgroup/unified"
-    assert layout.hierarchies == {c: f"/sys/fs/cgroup/{c}"
-                                  for c in ("cpu", "cpuacct", "memory", "freezer", "pids")}
+    assert layout.hierarchies == {
+        c: f"/sys/fs/cgroup/{c}" for c in ("cpu", "cpuacct", "memory", "freezer", "pids")
+    }
 
 
 def test_comounted_controllers_share_a_mount_point():
     layout = parse(COMOUNTED)
     assert layout.version == "v1" and layout.unified is None
-    assert layout.hierarchies["cpu"] == layout.hierarchies["cpuacct"] == "/sys/fs/cgroup/cpu,cpuacct"
+    assert (
+        layout.hierarchies["cpu"] == layout.hierarchies["cpuacct"] == "/sys/fs/cgroup/cpu,cpuacct"
+    )
 
 
 def test_unified_at_the_root_is_v2():
@@ -50,7 +53,8 @@ def test_unified_at_the_root_is_v2():
     driver = detect(mountinfo=UNIFIED, parent="/machine.slice")
     assert isinstance(driver, V2Driver) and driver.parent == "machine.slice"
     assert driver.procs_files("stackrun-x/a") == (
-        "/sys/fs/cgroup/machine.slice/stackrun-x/a/cgroup.procs",)
+        "/sys/fs/cgroup/machine.slice/stackrun-x/a/cgroup.procs",
+    )
 
 
 def test_detect_builds_the_v1_driver_with_the_unified_hierarchy():
@@ -66,5 +70,7 @@ def test_mounts_outside_the_root_are_ignored_and_escapes_decoded():
 
 
 def test_no_cgroup_mount_is_a_host_error_saying_what_to_mount():
-    with pytest.raises(HostError, match="no cgroup hierarchy is mounted at /sys/fs/cgroup.*cgroup2"):
+    with pytest.raises(
+        HostError, match="no cgroup hierarchy is mounted at /sys/fs/cgroup.*cgroup2"
+    ):
         parse("31 23 0:28 / /sys/fs/cgroup rw - tmpfs tmpfs rw\n")

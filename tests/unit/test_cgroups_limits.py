@@ -52,8 +52,14 @@ def test_memory_swap_follows_docker():
 
 
 def test_v1_writes_every_limit():
-    limits = Limits(memory=256 * MiB, memory_swap=512 * MiB, memory_reservation=128 * MiB,
-                    cpus=1.5, cpu_shares=512, pids=100)
+    limits = Limits(
+        memory=256 * MiB,
+        memory_swap=512 * MiB,
+        memory_reservation=128 * MiB,
+        cpus=1.5,
+        cpu_shares=512,
+        pids=100,
+    )
     assert v1_writes(limits, UNLIMITED_V1, memsw=True) == [
         Write("memory", "memory.soft_limit_in_bytes", str(128 * MiB)),
         Write("memory", "memory.limit_in_bytes", str(256 * MiB)),
@@ -89,12 +95,15 @@ def test_v1_memory_order_raising_sets_memsw_first_and_lowering_memory_first():
     memory=st.integers(1, 10**6),
     extra_swap=st.one_of(st.none(), st.just(-1), st.integers(0, 10**6)),
 )
-def test_v1_memory_order_never_breaks_the_kernels_rule(current_memory, current_extra_swap,
-                                                       memory, extra_swap):
+def test_v1_memory_order_never_breaks_the_kernels_rule(
+    current_memory, current_extra_swap, memory, extra_swap
+):
     """Replay the writes on the kernel's rule: memory.limit <= memsw.limit at all times."""
     swap = extra_swap if extra_swap in (None, -1) else memory + extra_swap
-    state = {"memory.limit_in_bytes": current_memory,
-             "memory.memsw.limit_in_bytes": current_memory + current_extra_swap}
+    state = {
+        "memory.limit_in_bytes": current_memory,
+        "memory.memsw.limit_in_bytes": current_memory + current_extra_swap,
+    }
     for write in v1_memory_writes(Limits(memory=memory, memory_swap=swap), current_memory, True):
         value = int(write.value)
         state[write.file] = UNLIMITED_V1 if value == -1 else value
@@ -103,8 +112,14 @@ def test_v1_memory_order_never_breaks_the_kernels_rule(current_memory, current_e
 
 
 def test_v2_writes_every_limit_naming_its_controller():
-    limits = Limits(memory=256 * MiB, memory_swap=384 * MiB, memory_reservation=64 * MiB,
-                    cpus=0.5, cpu_shares=1024, pids=50)
+    limits = Limits(
+        memory=256 * MiB,
+        memory_swap=384 * MiB,
+        memory_reservation=64 * MiB,
+        cpus=0.5,
+        cpu_shares=1024,
+        pids=50,
+    )
     assert v2_writes(limits) == [
         Write("memory", "memory.low", str(64 * MiB)),
         Write("memory", "memory.max", str(256 * MiB)),

@@ -9,10 +9,14 @@ from tests.helpers.cgroupfs import read, v1_tree
 
 MiB = 1 << 20
 LEAF = "stackrun-web/api"
-SEPARATE = {"memory": "memory", "cpu": "cpu", "cpuacct": "cpuacct", "pids": "pids",
-            "freezer": "freezer"}
-COMOUNTED = {"memory": "memory", "cpu,cpuacct": "cpu,cpuacct", "pids": "pids",
-             "freezer": "freezer"}
+SEPARATE = {
+    "memory": "memory",
+    "cpu": "cpu",
+    "cpuacct": "cpuacct",
+    "pids": "pids",
+    "freezer": "freezer",
+}
+COMOUNTED = {"memory": "memory", "cpu,cpuacct": "cpu,cpuacct", "pids": "pids", "freezer": "freezer"}
 
 
 @pytest.fixture
@@ -22,8 +26,14 @@ def root(tmp_path):
 
 def test_create_writes_every_limit_in_its_hierarchy(root):
     hierarchies = v1_tree(root, [LEAF], SEPARATE)
-    limits = Limits(memory=256 * MiB, memory_swap=512 * MiB, memory_reservation=128 * MiB,
-                    cpus=0.5, cpu_shares=512, pids=100)
+    limits = Limits(
+        memory=256 * MiB,
+        memory_swap=512 * MiB,
+        memory_reservation=128 * MiB,
+        cpus=0.5,
+        cpu_shares=512,
+        pids=100,
+    )
     V1Driver(hierarchies, str(root / "unified")).create(LEAF, limits)
     assert read(root, f"memory/{LEAF}/memory.limit_in_bytes") == str(256 * MiB)
     assert read(root, f"memory/{LEAF}/memory.memsw.limit_in_bytes") == str(512 * MiB)
@@ -57,7 +67,9 @@ def test_comounted_cpu_and_cpuacct_share_one_directory(root):
     assert read(root, f"cpu,cpuacct/{LEAF}/cpu.shares") == "2048"
     assert driver.version == "v1"
     assert driver.procs_files(LEAF) == tuple(
-        f"{root}/{name}/{LEAF}/cgroup.procs" for name in ("cpu,cpuacct", "freezer", "memory", "pids"))
+        f"{root}/{name}/{LEAF}/cgroup.procs"
+        for name in ("cpu,cpuacct", "freezer", "memory", "pids")
+    )
 
 
 def test_procs_files_cover_every_hierarchy_and_the_unified_one(root):
@@ -65,7 +77,9 @@ def test_procs_files_cover_every_hierarchy_and_the_unified_one(root):
     driver = V1Driver(hierarchies, str(root / "unified"), parent="")
     assert driver.version == "hybrid"
     assert [f.removeprefix(f"{root}/") for f in driver.procs_files(LEAF)] == [
-        f"{h}/{LEAF}/cgroup.procs" for h in ("cpu", "cpuacct", "freezer", "memory", "pids", "unified")]
+        f"{h}/{LEAF}/cgroup.procs"
+        for h in ("cpu", "cpuacct", "freezer", "memory", "pids", "unified")
+    ]
 
 
 def test_a_limit_whose_controller_is_not_mounted_is_a_host_error(root):
@@ -92,10 +106,17 @@ def test_usage_reads_each_hierarchy_and_unified_pressure(root):
     (memory / "memory.oom_control").write_text("oom_kill_disable 0\nunder_oom 0\noom_kill 3\n")
     (root / "cpuacct" / LEAF / "cpuacct.usage").write_text("2500000000\n")
     (root / "pids" / LEAF / "pids.current").write_text("4\n")
-    (root / "unified" / LEAF / "memory.pressure").write_text("some avg10=1.25 avg60=0 avg300=0 total=1\n")
+    (root / "unified" / LEAF / "memory.pressure").write_text(
+        "some avg10=1.25 avg60=0 avg300=0 total=1\n"
+    )
     usage = V1Driver(hierarchies, str(root / "unified")).usage(LEAF)
     assert (usage.memory, usage.memory_limit, usage.cpu_usec, usage.pids, usage.oom_kills) == (
-        8 * MiB, 64 * MiB, 2_500_000, 4, 3)
+        8 * MiB,
+        64 * MiB,
+        2_500_000,
+        4,
+        3,
+    )
     assert usage.memory_pressure == 1.25
 
 

@@ -22,14 +22,29 @@ def root(tmp_path):
 
 
 def test_create_enables_controllers_in_every_ancestor_and_writes_the_limits(root):
-    limits = Limits(memory=256 * MiB, memory_swap=384 * MiB, memory_reservation=64 * MiB,
-                    cpus=1.5, cpu_shares=512, pids=100)
+    limits = Limits(
+        memory=256 * MiB,
+        memory_swap=384 * MiB,
+        memory_reservation=64 * MiB,
+        cpus=1.5,
+        cpu_shares=512,
+        pids=100,
+    )
     V2Driver(str(root)).create(LEAF, limits)
     assert read(root, "cgroup.subtree_control") == "+cpu +memory +pids"
     assert read(root, "stackrun-web/cgroup.subtree_control") == "+cpu +memory +pids"
     assert read(root, f"{LEAF}/cgroup.subtree_control") == ""  # a leaf enables nothing
-    written = {name: read(root, f"{LEAF}/{name}") for name in (
-        "memory.max", "memory.swap.max", "memory.low", "cpu.max", "cpu.weight", "pids.max")}
+    written = {
+        name: read(root, f"{LEAF}/{name}")
+        for name in (
+            "memory.max",
+            "memory.swap.max",
+            "memory.low",
+            "cpu.max",
+            "cpu.weight",
+            "pids.max",
+        )
+    }
     assert written == {
         "memory.max": str(256 * MiB),
         "memory.swap.max": str(128 * MiB),
@@ -73,7 +88,8 @@ def test_cgroup_parent_reads_its_own_controllers_and_enables_only_below_it(tmp_p
     assert read(root, "ci/jobs/cgroup.subtree_control") == "+memory +pids"
     assert read(root, f"ci/jobs/{LEAF}/pids.max") == "7"
     assert V2Driver(str(root), "ci/jobs").procs_files(LEAF) == (
-        f"{root}/ci/jobs/{LEAF}/cgroup.procs",)
+        f"{root}/ci/jobs/{LEAF}/cgroup.procs",
+    )
 
 
 def test_swap_is_skipped_when_the_kernel_does_not_account_it(root):
@@ -99,7 +115,12 @@ def test_usage_reads_memory_cpu_pids_oom_and_pressure(root):
     (leaf / "cpu.pressure").write_text("some avg10=12.50 avg60=1.00 avg300=0.00 total=99\n")
     usage = V2Driver(str(root)).usage(LEAF)
     assert (usage.memory, usage.memory_limit, usage.cpu_usec, usage.pids, usage.oom_kills) == (
-        8 * MiB, 256 * MiB, 123456, 3, 2)
+        8 * MiB,
+        256 * MiB,
+        123456,
+        3,
+        2,
+    )
     assert (usage.cpu_pressure, usage.memory_pressure) == (12.5, 0.0)
 
 

@@ -17,8 +17,8 @@ import time
 from traceback import format_exc
 
 import pytest
-from hypothesis import HealthCheck, given, settings
 from anyio.from_thread import start_blocking_portal
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from stackrun.control import codec, protocol, server
@@ -30,11 +30,18 @@ from tests.unit.test_control_protocol import a_plan
 DEADLINE = 5  # seconds per case
 
 json_scalars = st.one_of(
-    st.none(), st.booleans(), st.integers(-(10**400), 10**400), st.floats(allow_nan=False),
-    st.text(max_size=12), st.sampled_from(["inf", "-inf", "", "\x00", "../x", "api"]),
+    st.none(),
+    st.booleans(),
+    st.integers(-(10**400), 10**400),
+    st.floats(allow_nan=False),
+    st.text(max_size=12),
+    st.sampled_from(["inf", "-inf", "", "\x00", "../x", "api"]),
 )
 json_values = st.recursive(
-    json_scalars, lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=8), inner, max_size=4)),
+    json_scalars,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
     max_leaves=20,
 )
 method_names = st.one_of(st.sampled_from(list(protocol.METHODS)), json_scalars)
@@ -45,7 +52,9 @@ def params_for(draw, method: protocol.Method) -> dict:
     """The method's own field names, with random values (often of the wrong type)."""
     fields = method.params.__dataclass_fields__
     chosen = draw(st.lists(st.sampled_from(sorted(fields)), unique=True)) if fields else []
-    return {name: draw(json_values) for name in chosen} | draw(st.dictionaries(st.text(max_size=6), json_values, max_size=2))
+    return {name: draw(json_values) for name in chosen} | draw(
+        st.dictionaries(st.text(max_size=6), json_values, max_size=2)
+    )
 
 
 @st.composite
@@ -53,7 +62,11 @@ def requests(draw) -> dict:
     name = draw(method_names)
     method = protocol.METHODS.get(name) if isinstance(name, str) else None
     params = draw(params_for(method)) if method else draw(json_values)
-    return {"v": draw(st.one_of(st.just(protocol.VERSION), json_scalars)), "method": name, "params": params}
+    return {
+        "v": draw(st.one_of(st.just(protocol.VERSION), json_scalars)),
+        "method": name,
+        "params": params,
+    }
 
 
 @st.composite
@@ -80,7 +93,9 @@ def parse_or_control_error(line: bytes, figures, target: str) -> None:
             assert str(error)
             return
     assert isinstance(request.params, request.method.params)
-    protocol.request_line(request.method.name, **request.arguments())  # what was accepted can be sent
+    protocol.request_line(
+        request.method.name, **request.arguments()
+    )  # what was accepted can be sent
 
 
 def dumps(message) -> bytes:
@@ -109,8 +124,13 @@ def test_mutated_up_requests(figures, message):
 
 
 @settings(max_examples=fuzzing.examples(200), **FAST)
-@given(name=st.sampled_from(list(protocol.METHODS)),
-       message=st.one_of(json_values, st.dictionaries(st.sampled_from(["result", "item", "end", "error"]), json_values)))
+@given(
+    name=st.sampled_from(list(protocol.METHODS)),
+    message=st.one_of(
+        json_values,
+        st.dictionaries(st.sampled_from(["result", "item", "end", "error"]), json_values),
+    ),
+)
 def test_random_replies(figures, name, message):
     fuzzing.tally(figures, "fuzz: control, random replies")
     with fuzzing.deadline(DEADLINE), contextlib.suppress(ControlError):
@@ -118,10 +138,13 @@ def test_random_replies(figures, name, message):
 
 
 def test_deep_nesting_and_huge_numbers_are_control_errors():
-    for line in (b"[" * 100_000, b'{"v": 1, "method": "stop", "params": {"timeout": 1' + b"0" * 400 + b"}}",
-                 b'{"v": 1, "method": "stop", "params": {"timeout": 1' + b"0" * 5000 + b"}}",
-                 b'{"v": 1, "method": "kill", "params": {"signal": 1' + b"0" * 30 + b"}}",
-                 b'{"v": 1, "method": "ps", "params": {"x": NaN}}'):
+    for line in (
+        b"[" * 100_000,
+        b'{"v": 1, "method": "stop", "params": {"timeout": 1' + b"0" * 400 + b"}}",
+        b'{"v": 1, "method": "stop", "params": {"timeout": 1' + b"0" * 5000 + b"}}",
+        b'{"v": 1, "method": "kill", "params": {"signal": 1' + b"0" * 30 + b"}}",
+        b'{"v": 1, "method": "ps", "params": {"x": NaN}}',
+    ):
         with pytest.raises(ControlError):
             protocol.parse_request(line)
     with pytest.raises(ControlError):
@@ -164,7 +187,9 @@ def server_path(tmp_path_factory):
         portal.start_task_soon(server.serve, QuietProject(), path)
         wait_for_socket(path)
         patch.setattr(server.traceback, "print_exc", lambda *a, **k: PRINTED.append(format_exc()))
-        patch.setattr(server.traceback, "print_exception", lambda error, **k: PRINTED.append(repr(error)))
+        patch.setattr(
+            server.traceback, "print_exception", lambda error, **k: PRINTED.append(repr(error))
+        )
         yield path
         portal.call(portal.stop, True)  # cancel the server and every connection it still holds
 
@@ -199,7 +224,8 @@ def still_serves(path) -> None:
 frames = st.one_of(
     st.binary(max_size=64),
     st.lists(st.one_of(requests(), mutated_up_requests(), json_values), min_size=1, max_size=3).map(
-        lambda messages: b"\n".join(map(dumps, messages)) + b"\n"),
+        lambda messages: b"\n".join(map(dumps, messages)) + b"\n"
+    ),
 )
 
 

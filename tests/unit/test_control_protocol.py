@@ -13,27 +13,43 @@ from stackrun.control import protocol
 from stackrun.control.codec import decode, encode
 from stackrun.errors import ControlError, SpecError
 from stackrun.plan.model import (
-    HealthPlan, Limits, Mount, NetworkAttachment, NetworkPlan, Plan, PortPlan, ServicePlan,
+    HealthPlan,
+    Limits,
+    Mount,
+    NetworkAttachment,
+    NetworkPlan,
+    Plan,
+    PortPlan,
+    ServicePlan,
 )
 from stackrun.supervisor.state import Event, InstanceStatus, Publisher, UpRequest
 
 
 def a_plan() -> Plan:
     api = ServicePlan(
-        name="api", service="api", replica=1, argv=("python3", "-m", "http.server"),
-        env=(("A", "1"), ("B", "two")), limits=Limits(memory=64 << 20, cpus=0.5),
+        name="api",
+        service="api",
+        replica=1,
+        argv=("python3", "-m", "http.server"),
+        env=(("A", "1"), ("B", "two")),
+        limits=Limits(memory=64 << 20, cpus=0.5),
         mounts=(Mount("bind", "/data", "/srv/data", read_only=True),),
         capabilities=frozenset({"CAP_CHOWN", "CAP_KILL"}),
-        networks=(NetworkAttachment("default", "srb1", "srv1", "eth0", "10.89.0.2/24", "10.89.0.1"),),
+        networks=(
+            NetworkAttachment("default", "srb1", "srv1", "eth0", "10.89.0.2/24", "10.89.0.1"),
+        ),
         ports=(PortPlan("127.0.0.1", 8080, 80),),
         healthcheck=HealthPlan(("/bin/sh", "-c", "true"), interval=1.5),
     )
-    return Plan("web", "/srv/web", (api,), (NetworkPlan("default", "srb1", "10.89.0.0/24", "10.89.0.1"),))
+    return Plan(
+        "web", "/srv/web", (api,), (NetworkPlan("default", "srb1", "10.89.0.0/24", "10.89.0.1"),)
+    )
 
 
 def test_dataclasses_survive_the_round_trip():
-    status = InstanceStatus("api", "api", 1, state="running", pid=42,
-                            publishers=[Publisher("0.0.0.0", 80, 8080, "tcp")])
+    status = InstanceStatus(
+        "api", "api", 1, state="running", pid=42, publishers=[Publisher("0.0.0.0", 80, 8080, "tcp")]
+    )
     assert decode(json.loads(json.dumps(encode(status))), InstanceStatus) == status
     plan = a_plan()
     assert decode(json.loads(json.dumps(encode(plan))), Plan) == plan
@@ -74,27 +90,36 @@ def test_every_request_round_trips():
         request = protocol.parse_request(line[:-1])
         assert request.method.name == name
     assert protocol.parse_request(lines["up"][:-1]).arguments()["plan"] == a_plan()
-    assert protocol.parse_request(lines["stop"][:-1]).arguments() == {"services": ["api"], "timeout": 2.5}
+    assert protocol.parse_request(lines["stop"][:-1]).arguments() == {
+        "services": ["api"],
+        "timeout": 2.5,
+    }
 
 
-@pytest.mark.parametrize("line, message", [
-    (b"", "malformed"),
-    (b"{", "malformed"),
-    (b"\xff\xfe", "malformed"),
-    (b"[1]", "JSON object"),
-    (b'{"v": 2, "method": "ps"}', "version 2"),
-    (b'{"v": true, "method": "ps"}', "version True"),
-    (b'{"v": 1, "method": "rm"}', "unknown method 'rm'"),
-    (b'{"v": 1, "method": ["ps"]}', "unknown method"),
-    (b'{"v": 1, "method": "stop", "params": {"timeout": "soon"}}', "timeout"),
-    (b'{"v": 1, "method": "stop", "params": {"timeout": NaN}}', "NaN is not JSON"),
-    (b'{"v": 1, "method": "kill", "params": {"signal": 9.0}}', "signal"),
-    (b'{"v": 1, "method": "stop", "params": {"services": "api"}}', "services"),
-    (b'{"v": 1, "method": "inspect", "params": {}}', "missing 'instance'"),
-    (b'{"v": 1, "method": "up", "params": {"request": {"wait_timeout": "forever"}}}', "wait_timeout"),
-    (b"[" * 100_000 + b"]" * 100_000, "malformed"),
-    (b'{"v": 1, "method": "ps", "x": "' + b"a" * (protocol.MAX_LINE + 1) + b'"}', "exceeds"),
-])
+@pytest.mark.parametrize(
+    "line, message",
+    [
+        (b"", "malformed"),
+        (b"{", "malformed"),
+        (b"\xff\xfe", "malformed"),
+        (b"[1]", "JSON object"),
+        (b'{"v": 2, "method": "ps"}', "version 2"),
+        (b'{"v": true, "method": "ps"}', "version True"),
+        (b'{"v": 1, "method": "rm"}', "unknown method 'rm'"),
+        (b'{"v": 1, "method": ["ps"]}', "unknown method"),
+        (b'{"v": 1, "method": "stop", "params": {"timeout": "soon"}}', "timeout"),
+        (b'{"v": 1, "method": "stop", "params": {"timeout": NaN}}', "NaN is not JSON"),
+        (b'{"v": 1, "method": "kill", "params": {"signal": 9.0}}', "signal"),
+        (b'{"v": 1, "method": "stop", "params": {"services": "api"}}', "services"),
+        (b'{"v": 1, "method": "inspect", "params": {}}', "missing 'instance'"),
+        (
+            b'{"v": 1, "method": "up", "params": {"request": {"wait_timeout": "forever"}}}',
+            "wait_timeout",
+        ),
+        (b"[" * 100_000 + b"]" * 100_000, "malformed"),
+        (b'{"v": 1, "method": "ps", "x": "' + b"a" * (protocol.MAX_LINE + 1) + b'"}', "exceeds"),
+    ],
+)
 def test_bad_requests_are_control_errors_that_say_why(line, message):
     with pytest.raises(ControlError, match=message):
         protocol.parse_request(line)
@@ -131,7 +156,9 @@ JSON = st.recursive(
 METHOD_NAMES = st.sampled_from([*protocol.METHODS, "nope"])
 PARAMS = st.dictionaries(
     st.sampled_from(["services", "timeout", "signal", "volumes", "instance", "request", "plan"]),
-    JSON, max_size=4)
+    JSON,
+    max_size=4,
+)
 
 
 def _only_control_errors(parse, line: bytes) -> None:
@@ -157,8 +184,11 @@ def test_fuzz_structured_requests(version, method, params):
 
 
 @settings(max_examples=400, deadline=None)
-@given(st.sampled_from(sorted(protocol.METHODS)),
-       st.dictionaries(st.sampled_from(["result", "item", "end", "error"]), JSON, max_size=2))
+@given(
+    st.sampled_from(sorted(protocol.METHODS)),
+    st.dictionaries(st.sampled_from(["result", "item", "end", "error"]), JSON, max_size=2),
+)
 def test_fuzz_replies(name, reply):
-    _only_control_errors(lambda text: protocol.parse_reply(text, protocol.METHODS[name]),
-                         json.dumps(reply).encode())
+    _only_control_errors(
+        lambda text: protocol.parse_reply(text, protocol.METHODS[name]), json.dumps(reply).encode()
+    )

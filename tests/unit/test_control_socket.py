@@ -19,7 +19,6 @@ from stackrun.control.offline import Offline
 from stackrun.errors import ControlError, HostError
 from stackrun.plan.model import Plan
 from stackrun.supervisor.state import Event, InstanceStatus, UpRequest
-
 from tests.unit.test_control_protocol import a_plan
 
 
@@ -28,8 +27,10 @@ class FakeProject:
 
     def __init__(self):
         self.calls: list[tuple] = []
-        self.statuses = [InstanceStatus("api", "api", 1, state="running", pid=11),
-                         InstanceStatus("worker-1", "worker", 1, state="exited", exit_code=3)]
+        self.statuses = [
+            InstanceStatus("api", "api", 1, state="running", pid=11),
+            InstanceStatus("worker-1", "worker", 1, state="exited", exit_code=3),
+        ]
         self.events_sent, self._events = anyio.create_memory_object_stream(10)
         self.events_closed = anyio.Event()
         self.downed = anyio.Event()
@@ -96,8 +97,12 @@ def test_calls_reach_the_project_with_their_arguments(path):
         blocking.run(client.stop(["api"], 2.5))
         blocking.run(client.kill(["worker"], 15))
         blocking.run(client.down(volumes=True))
-    assert project.calls == [("up", UpRequest(wait=True), a_plan()), ("stop", ["api"], 2.5),
-                             ("kill", ["worker"], 15), ("down", None, True)]
+    assert project.calls == [
+        ("up", UpRequest(wait=True), a_plan()),
+        ("stop", ["api"], 2.5),
+        ("kill", ["worker"], 15),
+        ("down", None, True),
+    ]
 
 
 def test_failures_come_back_as_errors_and_the_connection_goes_on(path):

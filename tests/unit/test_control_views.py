@@ -45,37 +45,47 @@ def test_stat_survives_a_command_with_spaces_and_parentheses():
 
 
 def test_mountinfo_unescapes_paths():
-    text = ("36 35 98:0 /mnt1 /mnt\\040with\\040space rw,noatime master:1 - ext3 /dev/root rw,errors=continue\n"
-            "37 36 0:5 / /proc rw - proc proc rw\n")
+    text = (
+        "36 35 98:0 /mnt1 /mnt\\040with\\040space rw,noatime master:1 - ext3 /dev/root rw,errors=continue\n"
+        "37 36 0:5 / /proc rw - proc proc rw\n"
+    )
     mounts = procfs.parse_mountinfo(text)
     assert [(m.target, m.fstype, m.source) for m in mounts] == [
-        ("/mnt with space", "ext3", "/dev/root"), ("/proc", "proc", "proc")]
+        ("/mnt with space", "ext3", "/dev/root"),
+        ("/proc", "proc", "proc"),
+    ]
     assert mounts[0].options == "rw,noatime,rw,errors=continue"
 
 
 def test_net_dev_sums_every_interface_but_lo():
-    text = ("Inter-|   Receive   |  Transmit\n face |bytes packets ...\n"
-            "    lo: 100 1 0 0 0 0 0 0 100 1 0 0 0 0 0 0\n"
-            "  eth0: 2000 10 0 0 0 0 0 0 500 5 0 0 0 0 0 0\n"
-            "  eth1: 30 1 0 0 0 0 0 0 7 1 0 0 0 0 0 0\n")
+    text = (
+        "Inter-|   Receive   |  Transmit\n face |bytes packets ...\n"
+        "    lo: 100 1 0 0 0 0 0 0 100 1 0 0 0 0 0 0\n"
+        "  eth0: 2000 10 0 0 0 0 0 0 500 5 0 0 0 0 0 0\n"
+        "  eth1: 30 1 0 0 0 0 0 0 7 1 0 0 0 0 0 0\n"
+    )
     assert procfs.parse_net_dev(text) == (2030, 507)
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("4:memory:/stackrun-web/api\n3:pids:/stackrun-web/api\n", True),
-    ("0::/ci/jobs/stackrun-web/api\n", True),  # under a --cgroup-parent
-    ("4:memory:/stackrun-web/xapi\n", False),
-    ("4:memory:/stackrun-web/api/..\n", False),
-    ("0::/\n", False),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("4:memory:/stackrun-web/api\n3:pids:/stackrun-web/api\n", True),
+        ("0::/ci/jobs/stackrun-web/api\n", True),  # under a --cgroup-parent
+        ("4:memory:/stackrun-web/xapi\n", False),
+        ("4:memory:/stackrun-web/api/..\n", False),
+        ("0::/\n", False),
+    ],
+)
 def test_cgroup_membership(text, expected):
     assert procfs.cgroup_matches(text, "stackrun-web/api") is expected
 
 
 def test_offline_status_of_instances_whose_process_is_gone():
     now = time.time()
-    running = InstanceStatus("api", "api", 1, state="running", pid=None, health="healthy",
-                             cgroup="stackrun-web/api")
+    running = InstanceStatus(
+        "api", "api", 1, state="running", pid=None, health="healthy", cgroup="stackrun-web/api"
+    )
     lost = observed(running, "supervisor gone", now)
     assert (lost.state, lost.health) == ("lost", "")
     assert lost.status_text == "Lost: supervisor gone, process ? gone"
@@ -88,9 +98,14 @@ def test_offline_status_of_instances_whose_process_is_gone():
 
 def a_state() -> ProjectState:
     return ProjectState(
-        "web", supervisor_pid=2**22 + 1, started_at=time.time(),  # no such pid
-        instances=[InstanceStatus("api", "api", 1, state="running", pid=None, cgroup="stackrun-web/api"),
-                   InstanceStatus("worker-1", "worker", 1, state="exited", exit_code=0)])
+        "web",
+        supervisor_pid=2**22 + 1,
+        started_at=time.time(),  # no such pid
+        instances=[
+            InstanceStatus("api", "api", 1, state="running", pid=None, cgroup="stackrun-web/api"),
+            InstanceStatus("worker-1", "worker", 1, state="exited", exit_code=0),
+        ],
+    )
 
 
 def test_a_killed_supervisor_not_yet_reaped_is_gone_not_silent():
@@ -101,7 +116,9 @@ def test_a_killed_supervisor_not_yet_reaped_is_gone_not_silent():
         os.waitid(os.P_PID, pid, os.WEXITED | os.WNOWAIT)  # exited, still unreaped
         zombie = ProjectState("web", supervisor_pid=pid, started_at=time.time())
         assert not Offline("web", zombie).supervisor_alive
-        assert Offline("web", ProjectState("web", os.getpid(), started_at=time.time())).supervisor_alive
+        assert Offline(
+            "web", ProjectState("web", os.getpid(), started_at=time.time())
+        ).supervisor_alive
     finally:
         os.waitpid(pid, 0)
 
@@ -116,7 +133,9 @@ def test_offline_project_reads_the_state_and_says_what_needs_a_supervisor():
         blocking.run(offline.inspect("nope"))
     with pytest.raises(ControlError, match="no such service: db"):
         blocking.run(offline.stop(["db"]))
-    with pytest.raises(ControlError, match="restart: project web has no supervisor running; `stackrun down`"):
+    with pytest.raises(
+        ControlError, match="restart: project web has no supervisor running; `stackrun down`"
+    ):
         blocking.run(offline.restart([]))
     with pytest.raises(ControlError, match="no events"):
         list(blocking.iterate(offline.events()))
@@ -143,7 +162,12 @@ def test_stats_from_two_samples():
     figures = observe.stats(before, after, host_memory=1 << 30)
     assert figures.cpu_percent == pytest.approx(50.0)
     assert (figures.memory_limit, figures.memory_percent) == (100 << 20, 50.0)
-    assert (figures.pids, figures.net_received, figures.net_sent, figures.oom_kills) == (3, 10, 20, 1)
+    assert (figures.pids, figures.net_received, figures.net_sent, figures.oom_kills) == (
+        3,
+        10,
+        20,
+        1,
+    )
     unlimited = observe.Sample("api", Usage(1 << 20, None, 0, 1, 0), (0, 0), 11.0)
     assert observe.stats(unlimited, unlimited, host_memory=1 << 30).memory_limit == 1 << 30
     assert stats.size(1536) == "1.5KiB" and stats.size(64 << 20) == "64MiB"
@@ -151,12 +175,21 @@ def test_stats_from_two_samples():
 
 
 def test_ps_json_has_composes_fields_and_ours():
-    status = InstanceStatus("api", "api", 1, state="running", pid=42, restart_count=2,
-                            publishers=[Publisher("0.0.0.0", 80, 8080, "tcp")])
+    status = InstanceStatus(
+        "api",
+        "api",
+        1,
+        state="running",
+        pid=42,
+        restart_count=2,
+        publishers=[Publisher("0.0.0.0", 80, 8080, "tcp")],
+    )
     row = ps_output.as_json(status, "web")
     assert {"Name", "Service", "State", "Health", "ExitCode", "Publishers", "Status"} <= set(row)
     assert (row["Pid"], row["RestartCount"], row["OomKills"]) == (42, 2, 0)
-    assert row["Publishers"] == [{"URL": "0.0.0.0", "TargetPort": 80, "PublishedPort": 8080, "Protocol": "tcp"}]
+    assert row["Publishers"] == [
+        {"URL": "0.0.0.0", "TargetPort": 80, "PublishedPort": 8080, "Protocol": "tcp"}
+    ]
     assert row["Ports"] == "0.0.0.0:8080->80/tcp"
 
 
@@ -174,18 +207,26 @@ def test_events_and_ls_shapes():
 def test_tables_align_plain_text_and_colour_only_the_text():
     from stackrun.cli.tables import Styled, table_text
 
-    rows = [["api", Styled("Up 3 seconds", "green")], ["worker-1", Styled("Lost", "red", bold=True)]]
+    rows = [
+        ["api", Styled("Up 3 seconds", "green")],
+        ["worker-1", Styled("Lost", "red", bold=True)],
+    ]
     assert table_text(["NAME", "STATUS"], rows) == (
-        "NAME       STATUS\n"
-        "api        Up 3 seconds\n"
-        "worker-1   Lost\n")
+        "NAME       STATUS\napi        Up 3 seconds\nworker-1   Lost\n"
+    )
     coloured = table_text(["NAME", "STATUS"], rows, colour=True).splitlines()
     assert coloured[1] == "api        \x1b[32mUp 3 seconds\x1b[0m"
 
 
 def test_ps_table_makes_crash_loops_and_lost_instances_stand_out():
-    looping = InstanceStatus("api", "api", 1, state="restarting", crash_loop=True,
-                             status_text="Restarting (1) 2 seconds ago, crash loop")
+    looping = InstanceStatus(
+        "api",
+        "api",
+        1,
+        state="restarting",
+        crash_loop=True,
+        status_text="Restarting (1) 2 seconds ago, crash loop",
+    )
     lost = InstanceStatus("db", "db", 1, state="lost", status_text="Lost: supervisor gone")
     up = InstanceStatus("web", "web", 1, state="running", status_text="Up 3 seconds")
     cells = [ps_output.status_cell(s) for s in (looping, lost, up)]

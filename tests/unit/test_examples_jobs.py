@@ -27,12 +27,18 @@ def launch(tmp_path, spool):
     started: list[subprocess.Popen] = []
 
     def start(name: str, **env: str) -> subprocess.Popen:
-        environment = dict(os.environ, SPOOL=str(spool), PYTHONUNBUFFERED="1",
-                           PYTHONDONTWRITEBYTECODE="1", **env)
+        environment = dict(
+            os.environ, SPOOL=str(spool), PYTHONUNBUFFERED="1", PYTHONDONTWRITEBYTECODE="1", **env
+        )
         label = env.get("WORKER_NAME", name)
         with (tmp_path / f"{label}.log").open("ab") as out:
-            process = subprocess.Popen([sys.executable, str(APP / f"{name}.py")], env=environment,
-                                       stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT)
+            process = subprocess.Popen(
+                [sys.executable, str(APP / f"{name}.py")],
+                env=environment,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
         started.append(process)
         return process
 
@@ -57,13 +63,22 @@ def wait_for(condition, what: str, timeout: float = 15.0):
 
 
 def worker_env(tmp_path: Path, name: str) -> dict[str, str]:
-    return {"WORKER_NAME": name, "WORKER_HEARTBEAT": str(tmp_path / f"{name}.beat"),
-            "WORKER_POLL": "0.05"}
+    return {
+        "WORKER_NAME": name,
+        "WORKER_HEARTBEAT": str(tmp_path / f"{name}.beat"),
+        "WORKER_POLL": "0.05",
+    }
 
 
 def test_migration_creates_the_layout_once(launch, spool, tmp_path):
     assert launch("migrate").wait(10) == 0
-    assert sorted(p.name for p in spool.iterdir()) == ["VERSION", "claimed", "done", "failed", "new"]
+    assert sorted(p.name for p in spool.iterdir()) == [
+        "VERSION",
+        "claimed",
+        "done",
+        "failed",
+        "new",
+    ]
     assert launch("migrate").wait(10) == 0
     assert "already at version 2" in log(tmp_path, "migrate")
 

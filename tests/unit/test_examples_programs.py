@@ -71,7 +71,7 @@ class Program:
         self.process.send_signal(signal.SIGTERM)
         return self.process.wait(timeout)
 
-    def wait_listening(self) -> "Program":
+    def wait_listening(self) -> Program:
         wait_until(lambda: _accepts(self.port), f"{self.name} on port {self.port}", program=self)
         return self
 
@@ -210,7 +210,9 @@ def test_hashes(client):
 
 def test_wire_format_and_inline_commands(store):
     with socket.create_connection(("127.0.0.1", store.port), timeout=5) as sock:
-        sock.sendall(b"PING\r\n*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$2\r\nv1\r\n*2\r\n$3\r\nGET\r\n$1\r\nk\r\n")
+        sock.sendall(
+            b"PING\r\n*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$2\r\nv1\r\n*2\r\n$3\r\nGET\r\n$1\r\nk\r\n"
+        )
         expected = b"+PONG\r\n+OK\r\n$2\r\nv1\r\n"
         assert _receive(sock, len(expected)) == expected
         sock.sendall(b"*1\r\n+PING\r\n")  # not a bulk string: a protocol error, then close
@@ -376,7 +378,7 @@ def test_the_worker_waits_for_a_late_store_and_marks_bad_jobs_failed(launch, sna
     client = resp.Client(port=store.port)
     client.call("SET", "job:7", json.dumps({"id": 7, "status": "queued"}))  # no "text"
     client.call("LPUSH", "jobs:queue", 7)
-    handled = lambda: json.loads(client.call("GET", "job:7"))["status"] != "queued"  # noqa: E731
+    handled = lambda: json.loads(client.call("GET", "job:7"))["status"] != "queued"
     wait_until(handled, "job 7 to be handled", program=worker)
     job = json.loads(client.call("GET", "job:7"))
     assert (job["status"], job["error"]) == ("failed", "malformed job: KeyError('text')")

@@ -9,8 +9,7 @@ from stackrun.runtime.instance import resolv_conf_text
 
 def test_resolv_conf_keeps_search_and_drops_loopback_servers():
     host = "# generated\nnameserver 127.0.0.53\nnameserver 192.0.2.1\nsearch lan\noptions edns0\n"
-    assert resolv_conf_text((), host) == (
-        "nameserver 192.0.2.1\nsearch lan\noptions edns0\n")
+    assert resolv_conf_text((), host) == ("nameserver 192.0.2.1\nsearch lan\noptions edns0\n")
 
 
 def test_resolv_conf_falls_back_to_public_servers_like_docker():
@@ -20,14 +19,20 @@ def test_resolv_conf_falls_back_to_public_servers_like_docker():
 
 def test_resolv_conf_uses_the_stack_file_dns():
     assert resolv_conf_text(("1.1.1.1",), "nameserver 192.0.2.1\nsearch x\n") == (
-        "nameserver 1.1.1.1\nsearch x\n")
+        "nameserver 1.1.1.1\nsearch x\n"
+    )
 
 
 def test_prepare_writes_the_files_and_creates_sources(tmp_path, monkeypatch):
     monkeypatch.setenv("STACKRUN_RUN_DIR", str(tmp_path / "run"))
     volume, bind = tmp_path / "data" / "vol", tmp_path / "project" / "cache"
     plan = ServicePlan(
-        name="api-1", service="api", replica=1, argv=("true",), env=(), hostname="web",
+        name="api-1",
+        service="api",
+        replica=1,
+        argv=("true",),
+        env=(),
+        hostname="web",
         hosts=(HostEntry("10.89.0.3", ("api-1", "api")),),
         rootfs=str(tmp_path / "root"),
         mounts=(Mount("volume", "/data", str(volume)), Mount("bind", "/cache", str(bind))),
@@ -46,7 +51,13 @@ def test_prepare_writes_the_files_and_creates_sources(tmp_path, monkeypatch):
 def test_prepare_leaves_missing_bind_sources_alone_when_told(tmp_path, monkeypatch):
     monkeypatch.setenv("STACKRUN_RUN_DIR", str(tmp_path / "run"))
     source = tmp_path / "absent"
-    plan = ServicePlan(name="a", service="a", replica=1, argv=("true",), env=(),
-                       mounts=(Mount("bind", "/x", str(source), create_host_path=False),))
+    plan = ServicePlan(
+        name="a",
+        service="a",
+        replica=1,
+        argv=("true",),
+        env=(),
+        mounts=(Mount("bind", "/x", str(source), create_host_path=False),),
+    )
     instance.prepare("demo", plan)
     assert not source.exists()

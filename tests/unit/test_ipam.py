@@ -57,7 +57,11 @@ def test_a_subnet_colliding_with_a_host_route_is_never_chosen():
 @given(st.lists(st.integers(0, 255), max_size=200), st.text("abcdef0123", min_size=1, max_size=8))
 def test_chosen_subnets_never_overlap_taken_nor_each_other(blocked, project):
     taken = tuple(f"10.89.{b}.0/24" for b in blocked) + ("192.0.2.0/24", "10.89.7.77/32")
-    networks = (NetworkRequest("default"), NetworkRequest("back"), NetworkRequest("db", internal=True))
+    networks = (
+        NetworkRequest("default"),
+        NetworkRequest("back"),
+        NetworkRequest("db", internal=True),
+    )
     free = 256 - len(set(blocked) | {7})
     if free < 3:
         with pytest.raises(PlanError, match="no free /24"):
@@ -95,7 +99,10 @@ def test_explicit_subnet_and_gateway_are_honoured():
 
 def test_explicit_subnet_overlapping_a_host_route_is_a_clear_error():
     networks = (NetworkRequest("back", subnet="192.0.2.0/25"),)
-    with pytest.raises(PlanError, match=r"networks\.back\.ipam\.config\.subnet: 192\.0\.2\.0/25 overlaps 192\.0\.2\.0/24"):
+    with pytest.raises(
+        PlanError,
+        match=r"networks\.back\.ipam\.config\.subnet: 192\.0\.2\.0/25 overlaps 192\.0\.2\.0/24",
+    ):
         layout(NAMES, networks, (), taken=("192.0.2.0/24",))
 
 
@@ -113,7 +120,11 @@ def test_configurable_pools_are_used_in_turn():
     pools = ("10.200.0.0/24", "10.201.0.0/23")
     networks = (NetworkRequest("a"), NetworkRequest("b"), NetworkRequest("c"))
     result = layout(NAMES, networks, (), pool=pools)
-    assert {n.subnet for n in result.networks} == {"10.200.0.0/24", "10.201.0.0/24", "10.201.1.0/24"}
+    assert {n.subnet for n in result.networks} == {
+        "10.200.0.0/24",
+        "10.201.0.0/24",
+        "10.201.1.0/24",
+    }
     with pytest.raises(PlanError, match="no free /24 left in the address pool 10.200.0.0/24"):
         layout(NAMES, networks, (), pool="10.200.0.0/24")
 
@@ -126,10 +137,20 @@ def test_bad_subnet_names_the_key(subnet):
 
 def test_external_network_uses_the_existing_bridge_and_its_subnet():
     networks = (NetworkRequest("shared", external=True, external_name="br-shared"),)
-    result = layout(NAMES, networks, (member("api", networks=(("shared", (), None),)),),
-                    taken=("10.1.2.0/24",), existing={"br-shared": "10.1.2.1/24"})
+    result = layout(
+        NAMES,
+        networks,
+        (member("api", networks=(("shared", (), None),)),),
+        taken=("10.1.2.0/24",),
+        existing={"br-shared": "10.1.2.1/24"},
+    )
     (plan,) = result.networks
-    assert (plan.bridge, plan.subnet, plan.gateway, plan.external) == ("br-shared", "10.1.2.0/24", "10.1.2.1", True)
+    assert (plan.bridge, plan.subnet, plan.gateway, plan.external) == (
+        "br-shared",
+        "10.1.2.0/24",
+        "10.1.2.1",
+        True,
+    )
     assert result.attachments["api"][0].address == "10.1.2.2/24"
     with pytest.raises(PlanError, match="external bridge 'br-shared' does not exist"):
         layout(NAMES, networks, ())
@@ -139,7 +160,12 @@ def test_external_network_uses_the_existing_bridge_and_its_subnet():
 
 
 def test_addresses_are_deterministic_gateway_first_then_plan_order():
-    members = (member("store"), member("api"), member("worker-1", "worker"), member("worker-2", "worker"))
+    members = (
+        member("store"),
+        member("api"),
+        member("worker-1", "worker"),
+        member("worker-2", "worker"),
+    )
     result = layout(NAMES, DEFAULT, members)
     subnet = subnet_of(result, "default")
     hosts = list(subnet.hosts())
@@ -170,7 +196,9 @@ def test_fixed_ipv4_address_is_reserved_before_others_are_handed_out():
 def test_bad_fixed_address_names_the_key(fixed, message):
     networks = (NetworkRequest("default", subnet="172.30.0.0/24"),)
     members = (member("api", networks=(("default", (), fixed),)),)
-    with pytest.raises(PlanError, match=r"services\.api\.networks\.default\.ipv4_address: .*" + message):
+    with pytest.raises(
+        PlanError, match=r"services\.api\.networks\.default\.ipv4_address: .*" + message
+    ):
         layout(NAMES, networks, members)
 
 
@@ -204,7 +232,9 @@ def test_interface_names_fit_and_are_unique_and_stable_across_plan_changes():
 def test_internal_network_gets_no_default_route_and_the_first_routed_network_does():
     networks = (NetworkRequest("db", internal=True), NetworkRequest("front"))
     both = (("db", (), None), ("front", (), None))
-    result = layout(NAMES, networks, (member("api", networks=both), member("store", networks=both[:1])))
+    result = layout(
+        NAMES, networks, (member("api", networks=both), member("store", networks=both[:1]))
+    )
     db, front = result.attachments["api"]
     assert (db.ifname, db.gateway) == ("eth0", None)
     assert (front.ifname, front.gateway) == ("eth1", result.networks[1].gateway)
@@ -225,19 +255,37 @@ def test_only_the_first_routed_network_carries_the_default_route():
 def test_hosts_list_everyone_on_shared_networks_with_replicas_services_and_aliases():
     networks = (NetworkRequest("front"), NetworkRequest("back"))
     members = (
-        member("api", networks=(("front", ("web",), None), ("back", (), None)), hostname="api-host"),
+        member(
+            "api", networks=(("front", ("web",), None), ("back", (), None)), hostname="api-host"
+        ),
         member("store", networks=(("back", ("cache", "redis"), None),)),
         member("worker-1", "worker", networks=(("back", (), None),)),
         member("worker-2", "worker", networks=(("back", (), None),)),
-        member("proxy", networks=(("front", (), None),),
-               extra_hosts=(HostEntry("203.0.113.7", ("upstream",)),)),
+        member(
+            "proxy",
+            networks=(("front", (), None),),
+            extra_hosts=(HostEntry("203.0.113.7", ("upstream",)),),
+        ),
     )
     result = layout(NAMES, networks, members)
-    address = {m.instance: {a.network: a.address.split("/")[0] for a in result.attachments[m.instance]} for m in members}
+    address = {
+        m.instance: {a.network: a.address.split("/")[0] for a in result.attachments[m.instance]}
+        for m in members
+    }
 
     seen_by_api = hosts_names(result, "api")
-    assert seen_by_api["api"] == seen_by_api["api-host"] == seen_by_api["web"] == address["api"]["front"]
-    assert seen_by_api["cache"] == seen_by_api["redis"] == seen_by_api["store"] == address["store"]["back"]
+    assert (
+        seen_by_api["api"]
+        == seen_by_api["api-host"]
+        == seen_by_api["web"]
+        == address["api"]["front"]
+    )
+    assert (
+        seen_by_api["cache"]
+        == seen_by_api["redis"]
+        == seen_by_api["store"]
+        == address["store"]["back"]
+    )
     assert seen_by_api["worker-2"] == address["worker-2"]["back"]
     assert seen_by_api["worker"] == address["worker-1"]["back"]  # first line wins: replica 1
     assert "proxy" in seen_by_api and "upstream" not in seen_by_api
@@ -264,13 +312,25 @@ def test_extra_hosts_come_before_services_so_they_win():
 def test_network_modes_host_none_and_service():
     members = (
         member("api"),
-        member("side", network_mode="service", network_peer="api", networks=(),
-               extra_hosts=(HostEntry("192.0.2.9", ("extra",)),)),
-        member("tool", network_mode="host", networks=(), extra_hosts=(HostEntry("192.0.2.8", ("h",)),)),
+        member(
+            "side",
+            network_mode="service",
+            network_peer="api",
+            networks=(),
+            extra_hosts=(HostEntry("192.0.2.9", ("extra",)),),
+        ),
+        member(
+            "tool", network_mode="host", networks=(), extra_hosts=(HostEntry("192.0.2.8", ("h",)),)
+        ),
         member("batch", network_mode="none", networks=()),
     )
     result = layout(NAMES, DEFAULT, members)
-    assert result.attachments["side"] == result.attachments["tool"] == result.attachments["batch"] == ()
+    assert (
+        result.attachments["side"]
+        == result.attachments["tool"]
+        == result.attachments["batch"]
+        == ()
+    )
     assert hosts_names(result, "side")["api"] == hosts_names(result, "api")["api"]
     assert hosts_names(result, "side")["extra"] == "192.0.2.9"
     assert result.hosts["tool"] == (HostEntry("192.0.2.8", ("h",)),)
@@ -282,4 +342,8 @@ def test_unknown_network_or_peer_is_a_plan_error():
     with pytest.raises(PlanError, match="undefined network 'nope'"):
         layout(NAMES, DEFAULT, (member("api", networks=(("nope", (), None),)),))
     with pytest.raises(PlanError, match="service:ghost is not a service"):
-        layout(NAMES, DEFAULT, (member("x", network_mode="service", network_peer="ghost", networks=()),))
+        layout(
+            NAMES,
+            DEFAULT,
+            (member("x", network_mode="service", network_peer="ghost", networks=()),),
+        )

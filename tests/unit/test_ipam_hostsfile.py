@@ -75,8 +75,17 @@ def test_network_mode_host_keeps_the_hosts_own_file(tmp_path, monkeypatch):
     own = tmp_path / "etc-hosts"
     own.write_text("192.0.2.2 myhost")
     monkeypatch.setattr(hostsfile, "HOST_HOSTS", own)
-    service = ServicePlan("tool", "tool", 1, ("x",), (), network_mode="host",
-                          hosts=(HostEntry("192.0.2.8", ("extra",)),))
+    service = ServicePlan(
+        "tool",
+        "tool",
+        1,
+        ("x",),
+        (),
+        network_mode="host",
+        hosts=(HostEntry("192.0.2.8", ("extra",)),),
+    )
     text = hostsfile.text_for(service)
-    assert text.startswith("192.0.2.2 myhost\n") and entries_in(text)[-1] == HostEntry("192.0.2.8", ("extra",))
+    assert text.startswith("192.0.2.2 myhost\n") and entries_in(text)[-1] == HostEntry(
+        "192.0.2.8", ("extra",)
+    )
     assert os.path.exists(own)

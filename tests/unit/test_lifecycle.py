@@ -10,7 +10,6 @@ from hypothesis import strategies as st
 
 from stackrun.plan.model import HealthPlan, RestartPlan, ServicePlan
 from stackrun.supervisor import lifecycle as lc
-from stackrun.supervisor.status import describe
 from stackrun.supervisor.lifecycle import (
     CancelTimer,
     DependencyFailed,
@@ -31,6 +30,7 @@ from stackrun.supervisor.lifecycle import (
     Stop,
     TimerFired,
 )
+from stackrun.supervisor.status import describe
 
 
 def plan(**changes) -> ServicePlan:
@@ -102,10 +102,14 @@ def test_on_failure_max_retries_then_gives_up():
     service = plan(restart=RestartPlan(policy="on-failure", max_retries=2, backoff_initial=0.1))
     state = running(service)
     state, _ = feed(service, [Exited(0.1, 1, 1), Spawned(0.1, 2, 101)], state)
-    state, _ = feed(service, [Exited(0.2, 2, 1), TimerFired(0.3, "restart"), Spawned(0.3, 3, 102)], state)
+    state, _ = feed(
+        service, [Exited(0.2, 2, 1), TimerFired(0.3, "restart"), Spawned(0.3, 3, 102)], state
+    )
     state, actions = feed(service, [Exited(0.4, 3, 1)], state)
     assert state.phase == "exited" and state.restart_count == 2
-    assert not any(isinstance(a, (Spawn, SetTimer)) for a in actions if not isinstance(a, CancelTimer))
+    assert not any(
+        isinstance(a, (Spawn, SetTimer)) for a in actions if not isinstance(a, CancelTimer)
+    )
 
 
 def crash_loop_delays(service: ServicePlan, crashes: int, run_time: float = 0.01) -> list[float]:
@@ -141,8 +145,15 @@ def test_crash_loop_is_flagged_and_cleared_by_a_long_run():
     state = running(service)
     for n in range(lc.CRASH_LOOP_RUNS):
         assert not state.crash_loop
-        state, _ = feed(service, [Exited(n + 0.5, state.run, 1), TimerFired(n + 0.6, "restart"),
-                                  Spawned(n + 0.6, state.run + 1, 1)], state)
+        state, _ = feed(
+            service,
+            [
+                Exited(n + 0.5, state.run, 1),
+                TimerFired(n + 0.6, "restart"),
+                Spawned(n + 0.6, state.run + 1, 1),
+            ],
+            state,
+        )
         state, _ = feed(service, [], state)
     assert state.crash_loop and state.restart_count == lc.CRASH_LOOP_RUNS
     state, _ = feed(service, [Exited(100, state.run, 1)], state)
@@ -223,8 +234,9 @@ def test_late_results_of_an_old_run_are_ignored():
 
 def test_oom_kills_are_counted_once_and_mark_the_exit():
     service = plan()
-    state, actions = feed(service, [lc.OomKilled(1, 1), Exited(1, 1, None, signal=9, oom=True)],
-                          running(service))
+    state, actions = feed(
+        service, [lc.OomKilled(1, 1), Exited(1, 1, None, signal=9, oom=True)], running(service)
+    )
     assert state.oom_kills == 1 and emitted(actions).count("oom") == 1
     assert state.oom_killed and "out of memory" in describe(service, state).status_text
     state, actions = feed(service, [lc.OomKilled(2, 1)], state)  # the same kill, seen again
@@ -240,23 +252,48 @@ def test_dependency_failure_settles_a_created_instance():
     assert state.phase == "starting" and state.error == ""
 
 
-@given(st.lists(st.sampled_from(["start", "stop", "restart", "kill", "spawned", "exited",
-                                 "failed", "probe_ok", "probe_bad", "t_restart", "t_probe",
-                                 "t_kill"]), max_size=40))
+@given(
+    st.lists(
+        st.sampled_from(
+            [
+                "start",
+                "stop",
+                "restart",
+                "kill",
+                "spawned",
+                "exited",
+                "failed",
+                "probe_ok",
+                "probe_bad",
+                "t_restart",
+                "t_probe",
+                "t_kill",
+            ]
+        ),
+        max_size=40,
+    )
+)
 @settings(max_examples=300, deadline=None)
 def test_any_history_keeps_the_invariants(history):
-    service = plan(restart=RestartPlan(policy="always", on_unhealthy=True),
-                   healthcheck=HealthPlan(argv=("t",), retries=1))
+    service = plan(
+        restart=RestartPlan(policy="always", on_unhealthy=True),
+        healthcheck=HealthPlan(argv=("t",), retries=1),
+    )
     state, now = Lifecycle(), 0.0
     for name in history:
         now += 0.05
         event = {
-            "start": Start(now), "stop": Stop(now), "restart": Restart(now), "kill": Kill(now, 9),
-            "spawned": Spawned(now, state.run, 50), "exited": Exited(now, state.run, 1),
+            "start": Start(now),
+            "stop": Stop(now),
+            "restart": Restart(now),
+            "kill": Kill(now, 9),
+            "spawned": Spawned(now, state.run, 50),
+            "exited": Exited(now, state.run, 1),
             "failed": SpawnFailed(now, state.run, "e"),
             "probe_ok": ProbeDone(now, state.run, True, 0, ""),
             "probe_bad": ProbeDone(now, state.run, False, 1, "bad"),
-            "t_restart": TimerFired(now, "restart"), "t_probe": TimerFired(now, "probe"),
+            "t_restart": TimerFired(now, "restart"),
+            "t_probe": TimerFired(now, "probe"),
             "t_kill": TimerFired(now, "kill"),
         }[name]
         old = state

@@ -17,8 +17,9 @@ from stackrun.supervisor.lifecycle import (
 )
 from tests.unit.test_lifecycle import emitted, feed, plan
 
-CHECK = HealthPlan(argv=("check",), interval=10, timeout=1, retries=3, start_period=5,
-                   start_interval=0.5)
+CHECK = HealthPlan(
+    argv=("check",), interval=10, timeout=1, retries=3, start_period=5, start_interval=0.5
+)
 
 
 def started(service, now=0.0):

@@ -36,7 +36,9 @@ def model_lines(data: bytes, line_max: int = L) -> list[bytes]:
     last = lines.pop()
     if last:
         lines.append(last)
-    return [line[at : at + line_max] for line in lines for at in range(0, max(len(line), 1), line_max)]
+    return [
+        line[at : at + line_max] for line in lines for at in range(0, max(len(line), 1), line_max)
+    ]
 
 
 def chunked(data: bytes, cuts: list[int]) -> list[bytes]:
@@ -45,14 +47,19 @@ def chunked(data: bytes, cuts: list[int]) -> list[bytes]:
 
 
 @settings(max_examples=400)
-@given(st.binary(max_size=120).map(lambda b: b.replace(b"\x00", b"\n")), st.lists(st.integers(0, 200), max_size=8))
+@given(
+    st.binary(max_size=120).map(lambda b: b.replace(b"\x00", b"\n")),
+    st.lists(st.integers(0, 200), max_size=8),
+)
 def test_any_chunking_keeps_bytes_and_cuts_the_same_lines(data, cuts):
     records = run(chunked(data, cuts))
     assert b"".join(payload for _flags, payload in records) == data
     assert shown_lines(records) == model_lines(data)
 
 
-@given(st.text(alphabet="ab\n", max_size=80).map(str.encode), st.lists(st.integers(0, 100), max_size=6))
+@given(
+    st.text(alphabet="ab\n", max_size=80).map(str.encode), st.lists(st.integers(0, 100), max_size=6)
+)
 def test_flags_mark_cut_lines_on_both_sides(data, cuts):
     records = run(chunked(data, cuts))
     for (flags, payload), following in zip(records, records[1:] + [(0, b"")]):

@@ -67,12 +67,21 @@ def test_colour_wraps_the_prefix_only_with_one_colour_per_service():
 
 def test_timestamps_follow_the_separator():
     out = printed([(T, 0, STDOUT, b"a\nb\n")], timestamps=True)
-    assert out == b"api      | 2024-05-01T12:00:00.123456789Z a\napi      | 2024-05-01T12:00:00.123456789Z b\n"
-    assert printed([(T, 0, STDOUT, b"a\n")], timestamps=True, prefix=False) == b"2024-05-01T12:00:00.123456789Z a\n"
+    assert (
+        out
+        == b"api      | 2024-05-01T12:00:00.123456789Z a\napi      | 2024-05-01T12:00:00.123456789Z b\n"
+    )
+    assert (
+        printed([(T, 0, STDOUT, b"a\n")], timestamps=True, prefix=False)
+        == b"2024-05-01T12:00:00.123456789Z a\n"
+    )
 
 
 def test_json_one_object_per_line():
-    out = printed([(T, 1, STDERR | CONTINUES, b"ok\n\xff cut"), (T + 1, 1, STDERR | CONTINUATION, b"rest\n")], json=True)
+    out = printed(
+        [(T, 1, STDERR | CONTINUES, b"ok\n\xff cut"), (T + 1, 1, STDERR | CONTINUATION, b"rest\n")],
+        json=True,
+    )
     objects = [json.loads(line) for line in out.splitlines()]
     assert objects[0] == {
         "time": "2024-05-01T12:00:00.123456789Z",

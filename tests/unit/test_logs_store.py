@@ -37,16 +37,35 @@ def test_history_merges_instances_by_time(tmp_path):
     view = LogView(tmp_path)
     records = flat(view.history())
     assert [r[0] for r in records] == [10, 20, 30, 40]
-    assert lines_of(view, records) == [("api", b"a1"), ("api", b"a2"), ("db", b"d1"), ("api", b"a3"), ("db", b"exited")]
+    assert lines_of(view, records) == [
+        ("api", b"a1"),
+        ("api", b"a2"),
+        ("db", b"d1"),
+        ("api", b"a3"),
+        ("db", b"exited"),
+    ]
     assert [r[2] for r in records] == [STDOUT, STDERR, STDOUT, NOTE]
 
 
 def test_selection_by_service_or_instance(tmp_path):
-    for name, service, replica in (("api", "api", 1), ("worker-1", "worker", 1), ("worker-2", "worker", 2)):
-        writer(tmp_path, name, service=service, replica=replica).write(STDOUT, replica, name.encode() + b"\n")
+    for name, service, replica in (
+        ("api", "api", 1),
+        ("worker-1", "worker", 1),
+        ("worker-2", "worker", 2),
+    ):
+        writer(tmp_path, name, service=service, replica=replica).write(
+            STDOUT, replica, name.encode() + b"\n"
+        )
     assert [s.instance for s in LogView(tmp_path, ["worker"]).sources] == ["worker-1", "worker-2"]
-    assert [s.instance for s in LogView(tmp_path, ["worker-2", "api"]).sources] == ["api", "worker-2"]
-    assert {(s.service, s.replica) for s in sources(tmp_path)} == {("api", 1), ("worker", 1), ("worker", 2)}
+    assert [s.instance for s in LogView(tmp_path, ["worker-2", "api"]).sources] == [
+        "api",
+        "worker-2",
+    ]
+    assert {(s.service, s.replica) for s in sources(tmp_path)} == {
+        ("api", 1),
+        ("worker", 1),
+        ("worker", 2),
+    }
 
 
 def test_rotation_keeps_at_most_max_files_and_the_newest_lines(tmp_path):
@@ -78,7 +97,9 @@ def test_tail_counts_lines_back_across_records_and_files(tmp_path, count):
         log.write(STDOUT, i + 1, b"%d-a\n%d-b\n" % (i, i))
     assert len(os.listdir(tmp_path)) > 2
     view = LogView(tmp_path, window=Window(tail=count))
-    expected = [b"%d-%s" % (i, s) for i in range(10) for s in (b"a", b"b")][-count or 20 :][: count or 0]
+    expected = [b"%d-%s" % (i, s) for i in range(10) for s in (b"a", b"b")][-count or 20 :][
+        : count or 0
+    ]
     assert [line for _s, line in lines_of(view, flat(view.history()))] == expected
 
 
@@ -87,7 +108,13 @@ def test_since_and_until_select_by_receive_time(tmp_path):
     for i in range(1, 11):
         log.write(STDOUT, i * 100, b"%d\n" % i)
     view = LogView(tmp_path, window=Window(since=350, until=800))
-    assert [line for _s, line in lines_of(view, flat(view.history()))] == [b"4", b"5", b"6", b"7", b"8"]
+    assert [line for _s, line in lines_of(view, flat(view.history()))] == [
+        b"4",
+        b"5",
+        b"6",
+        b"7",
+        b"8",
+    ]
 
 
 def test_reader_continues_from_where_history_ended(tmp_path):
@@ -155,7 +182,12 @@ def test_merge_of_batches_is_ordered_by_time_and_keeps_each_source_in_order(sour
         times = sorted(t for batch in batches for t in batch)
         cut, out = 0, []
         for batch in batches:  # the same sorted times, cut as the generated batches are
-            out.append([(t, source, 0, b"%d" % i) for i, t in enumerate(times[cut : cut + len(batch)], cut)])
+            out.append(
+                [
+                    (t, source, 0, b"%d" % i)
+                    for i, t in enumerate(times[cut : cut + len(batch)], cut)
+                ]
+            )
             cut += len(batch)
         streams.append(iter(out))
         expected += [r for batch in out for r in batch]

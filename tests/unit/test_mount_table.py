@@ -57,8 +57,11 @@ def test_on_the_host_root_the_hosts_kernel_mounts_are_replaced_and_nothing_creat
 
 
 def test_on_the_host_root_targets_under_our_own_mounts_may_be_created():
-    mounts = (Mount("volume", "/data", "/var/lib/stackrun/demo/volumes/data"),
-              Mount("tmpfs", "/data/cache"), Mount("tmpfs", "/tmp/scratch"))
+    mounts = (
+        Mount("volume", "/data", "/var/lib/stackrun/demo/volumes/data"),
+        Mount("tmpfs", "/data/cache"),
+        Mount("tmpfs", "/tmp/scratch"),
+    )
     table = mount_table(plan(mounts=mounts), LAYOUT)
     assert not by_target(table, "/data").create
     assert by_target(table, "/data/cache").create
@@ -70,7 +73,8 @@ def test_a_rootfs_gets_an_overlay_in_the_instance_dir_and_may_create_targets():
     table = mount_table(plan(rootfs="/srv/root", mounts=(Mount("tmpfs", "/x"),)), LAYOUT)
     assert table.overlay == Overlay("/srv/root", LAYOUT.upper, LAYOUT.work, LAYOUT.merged)
     assert table.overlay.options == (
-        f"lowerdir=/srv/root,upperdir={LAYOUT.upper},workdir={LAYOUT.work}")
+        f"lowerdir=/srv/root,upperdir={LAYOUT.upper},workdir={LAYOUT.work}"
+    )
     assert all(op.create for op in table.ops if op.kind in ("fs", "bind", "devices"))
     assert not any(op.replace for op in table.ops)
 
@@ -103,9 +107,17 @@ def test_volume_kinds_translate_to_mount_ops():
     table = mount_table(plan(mounts=mounts), LAYOUT)
     bind, volume = by_target(table, "/src"), by_target(table, "/data")
     assert (bind.kind, bind.read_only, bind.follow_source, bind.source_kind) == (
-        "bind", True, True, "any")
+        "bind",
+        True,
+        True,
+        "any",
+    )
     assert (volume.kind, volume.read_only, volume.follow_source, volume.source_kind) == (
-        "bind", False, False, "dir")
+        "bind",
+        False,
+        False,
+        "dir",
+    )
     assert bind.flags == volume.flags == linux.MS_BIND | linux.MS_REC
     tmpfs = by_target(table, "/run/app")
     assert (tmpfs.fstype, tmpfs.data) == ("tmpfs", "size=1048576,mode=700")
@@ -115,8 +127,7 @@ def test_volume_kinds_translate_to_mount_ops():
 def test_instance_files_are_bound_from_the_instance_dir_without_following_links():
     table = mount_table(plan(), LAYOUT)
     hosts = by_target(table, "/etc/hosts")
-    assert (hosts.source, hosts.source_kind, hosts.follow_source) == (
-        LAYOUT.hosts, "file", False)
+    assert (hosts.source, hosts.source_kind, hosts.follow_source) == (LAYOUT.hosts, "file", False)
 
 
 def test_a_working_dir_under_the_private_tmp_is_bound_back_at_its_own_path():
@@ -130,5 +141,6 @@ def test_a_working_dir_elsewhere_or_under_a_volume_or_in_a_rootfs_gets_no_extra_
     assert "/srv" not in targets(mount_table(plan(working_dir="/srv"), LAYOUT))
     covered = plan(working_dir="/tmp/proj/sub", mounts=(Mount("bind", "/tmp/proj", "/home/me"),))
     assert targets(mount_table(covered, LAYOUT)).count("/tmp/proj/sub") == 0
-    assert "/tmp/proj" not in targets(mount_table(plan(working_dir="/tmp/proj",
-                                                        rootfs="/srv/root"), LAYOUT))
+    assert "/tmp/proj" not in targets(
+        mount_table(plan(working_dir="/tmp/proj", rootfs="/srv/root"), LAYOUT)
+    )

@@ -12,20 +12,39 @@ from stackrun.plan.model import Mount
 from stackrun.plan.names import ProjectNames
 
 DOCKER_DEFAULT = {
-    "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD", "CAP_NET_RAW",
-    "CAP_SETGID", "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP", "CAP_NET_BIND_SERVICE",
-    "CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE",
+    "CAP_CHOWN",
+    "CAP_DAC_OVERRIDE",
+    "CAP_FSETID",
+    "CAP_FOWNER",
+    "CAP_MKNOD",
+    "CAP_NET_RAW",
+    "CAP_SETGID",
+    "CAP_SETUID",
+    "CAP_SETFCAP",
+    "CAP_SETPCAP",
+    "CAP_NET_BIND_SERVICE",
+    "CAP_SYS_CHROOT",
+    "CAP_KILL",
+    "CAP_AUDIT_WRITE",
 }
 
 
 @pytest.fixture
 def plan_of(tmp_path):
-    def make(text: str, facts: HostFacts | None = None, files: dict[str, str] | None = None, **options):
+    def make(
+        text: str, facts: HostFacts | None = None, files: dict[str, str] | None = None, **options
+    ):
         for name, content in (files or {}).items():
             (tmp_path / name).write_text(content)
         (tmp_path / "stack.yaml").write_text(textwrap.dedent(text))
-        stack = spec.load(spec.LoadOptions(files=(str(tmp_path / "stack.yaml"),), project_name="shop",
-                                           working_dir=str(tmp_path), **options))
+        stack = spec.load(
+            spec.LoadOptions(
+                files=(str(tmp_path / "stack.yaml"),),
+                project_name="shop",
+                working_dir=str(tmp_path),
+                **options,
+            )
+        )
         return build(stack, facts or HostFacts(data_dir="/var/lib/stackrun/shop"))
 
     make.dir = tmp_path
@@ -41,9 +60,26 @@ def test_replicas_are_expanded_in_dependency_order(plan_of):
           db: {command: x}
           idle: {command: x, deploy: {replicas: 0}}
     """)
-    assert [s.name for s in plan.services] == ["worker-1", "worker-2", "worker-3", "api", "db", "web"][:0] or [
-        s.name for s in plan.services] == ["db", "worker-1", "worker-2", "worker-3", "api", "web"]
-    assert [(s.service, s.replica) for s in plan.instances_of("worker")] == [("worker", 1), ("worker", 2), ("worker", 3)]
+    assert [s.name for s in plan.services] == [
+        "worker-1",
+        "worker-2",
+        "worker-3",
+        "api",
+        "db",
+        "web",
+    ][:0] or [s.name for s in plan.services] == [
+        "db",
+        "worker-1",
+        "worker-2",
+        "worker-3",
+        "api",
+        "web",
+    ]
+    assert [(s.service, s.replica) for s in plan.instances_of("worker")] == [
+        ("worker", 1),
+        ("worker", 2),
+        ("worker", 3),
+    ]
     assert plan.instance("api").cgroup == ProjectNames("shop").cgroup("api") == "stackrun-shop/api"
     assert plan.project == "shop" and plan.project_dir == str(plan_of.dir)
 
@@ -66,8 +102,10 @@ def test_argv_is_entrypoint_then_command(plan_of):
 
 
 def test_environment_is_env_file_then_environment(plan_of):
-    plan = plan_of("services:\n  a:\n    command: x\n    env_file: a.env\n    environment: {B: inline, C: c}\n",
-                   files={"a.env": "A=1\nB=file\n"})
+    plan = plan_of(
+        "services:\n  a:\n    command: x\n    env_file: a.env\n    environment: {B: inline, C: c}\n",
+        files={"a.env": "A=1\nB=file\n"},
+    )
     assert plan.instance("a").env == (("A", "1"), ("B", "inline"), ("C", "c"))
 
 
@@ -106,7 +144,9 @@ def test_mounts_are_resolved(plan_of):
     )
     assert anon.startswith(f"{data}/anonymous/a/")
     assert [(v.name, v.path, v.external) for v in plan.volumes] == [
-        ("data", f"{data}/volumes/data", False), ("shared", "/srv/shared", False)]
+        ("data", f"{data}/volumes/data", False),
+        ("shared", "/srv/shared", False),
+    ]
 
 
 def test_capabilities(plan_of):
@@ -118,7 +158,10 @@ def test_capabilities(plan_of):
           all: {command: x, cap_add: [ALL], cap_drop: [SYS_ADMIN]}
     """)
     assert plan.instance("plain").capabilities == DOCKER_DEFAULT
-    assert plan.instance("more").capabilities == (DOCKER_DEFAULT | {"CAP_NET_ADMIN"}) - {"CAP_MKNOD", "CAP_NET_RAW"}
+    assert plan.instance("more").capabilities == (DOCKER_DEFAULT | {"CAP_NET_ADMIN"}) - {
+        "CAP_MKNOD",
+        "CAP_NET_RAW",
+    }
     assert plan.instance("none").capabilities == {"CAP_CHOWN"}
     every = plan.instance("all").capabilities
     assert "CAP_SYS_ADMIN" not in every and {"CAP_NET_ADMIN", "CAP_BPF", "CAP_CHOWN"} <= every
@@ -136,9 +179,20 @@ def test_limits(plan_of):
           unlimited: {command: x, pids_limit: -1, memswap_limit: -1, mem_limit: 1g}
     """)
     short, long_, unlimited = (plan.instance(n).limits for n in ("short", "long", "unlimited"))
-    assert (short.memory, short.memory_swap, short.memory_reservation, short.cpus, short.cpu_shares, short.pids) == (
-        512 << 20, 1 << 30, 64 << 20, 1.5, 512, 100)
-    assert (long_.memory, long_.cpus, long_.pids, long_.memory_reservation) == (256 << 20, 0.25, 50, 32 << 20)
+    assert (
+        short.memory,
+        short.memory_swap,
+        short.memory_reservation,
+        short.cpus,
+        short.cpu_shares,
+        short.pids,
+    ) == (512 << 20, 1 << 30, 64 << 20, 1.5, 512, 100)
+    assert (long_.memory, long_.cpus, long_.pids, long_.memory_reservation) == (
+        256 << 20,
+        0.25,
+        50,
+        32 << 20,
+    )
     assert (unlimited.pids, unlimited.memory_swap) == (None, -1)
 
 
@@ -159,14 +213,35 @@ def test_signals_durations_restart_and_defaults(plan_of):
             x-stackrun: {restart_on_unhealthy: true, backoff: {initial: 50ms, max: 5s, reset: 1m}}
     """)
     a, b = plan.instance("a"), plan.instance("b")
-    assert (a.stop_signal, a.stop_grace_period, a.restart.policy, a.init, a.read_only) == (15, 10.0, "no", False, False)
-    assert (a.hostname, a.user, a.no_new_privileges, a.working_dir) == ("a", None, True, str(plan_of.dir))
+    assert (a.stop_signal, a.stop_grace_period, a.restart.policy, a.init, a.read_only) == (
+        15,
+        10.0,
+        "no",
+        False,
+        False,
+    )
+    assert (a.hostname, a.user, a.no_new_privileges, a.working_dir) == (
+        "a",
+        None,
+        True,
+        str(plan_of.dir),
+    )
     assert (b.stop_signal, b.stop_grace_period, b.init, b.read_only, b.user, b.hostname) == (
-        2, 90.0, True, True, "1000:100", "bee")
+        2,
+        90.0,
+        True,
+        True,
+        "1000:100",
+        "bee",
+    )
     assert b.no_new_privileges is False and b.seccomp is False and a.seccomp is True
     restart = b.restart
     assert (restart.policy, restart.max_retries, restart.on_unhealthy) == ("on-failure", 3, True)
-    assert (restart.backoff_initial, restart.backoff_max, restart.backoff_reset) == (0.05, 5.0, 60.0)
+    assert (restart.backoff_initial, restart.backoff_max, restart.backoff_reset) == (
+        0.05,
+        5.0,
+        60.0,
+    )
 
 
 def test_working_dir(plan_of):
@@ -179,7 +254,10 @@ def test_working_dir(plan_of):
     """)
     assert plan.instance("rel").working_dir == f"{plan_of.dir}/app"
     assert plan.instance("abs").working_dir == "/tmp"
-    assert (plan.instance("fs").working_dir, plan.instance("fs").rootfs) == ("/", f"{plan_of.dir}/root")
+    assert (plan.instance("fs").working_dir, plan.instance("fs").rootfs) == (
+        "/",
+        f"{plan_of.dir}/root",
+    )
 
 
 def test_healthchecks(plan_of):
@@ -191,7 +269,12 @@ def test_healthchecks(plan_of):
           off: {command: x, healthcheck: {disable: true}}
     """)
     cmd, shell = plan.instance("cmd").healthcheck, plan.instance("shell").healthcheck
-    assert (cmd.argv, cmd.interval, cmd.retries, cmd.timeout) == (("curl", "-f", "http://x"), 2.0, 5, 30.0)
+    assert (cmd.argv, cmd.interval, cmd.retries, cmd.timeout) == (
+        ("curl", "-f", "http://x"),
+        2.0,
+        5,
+        30.0,
+    )
     assert shell.argv == ("/bin/sh", "-c", "curl -f http://x || exit 1")
     assert (shell.start_period, shell.start_interval) == (0.0, 5.0)
     assert plan.instance("none").healthcheck is None and plan.instance("off").healthcheck is None
@@ -204,13 +287,19 @@ def test_ports_target_the_instance_address(plan_of):
     """)
     a = plan.instance("a")
     address = a.networks[0].address.split("/")[0]
-    assert [(p.host_ip, p.host_port, p.target_port, p.protocol, p.target_address) for p in a.ports] == [
-        ("0.0.0.0", 8080, 80, "tcp", address), ("127.0.0.1", 9000, 9000, "udp", address),
-        ("127.0.0.1", 9001, 9001, "udp", address), ("0.0.0.0", 0, 3000, "tcp", address)]
+    assert [
+        (p.host_ip, p.host_port, p.target_port, p.protocol, p.target_address) for p in a.ports
+    ] == [
+        ("0.0.0.0", 8080, 80, "tcp", address),
+        ("127.0.0.1", 9000, 9000, "udp", address),
+        ("127.0.0.1", 9001, 9001, "udp", address),
+        ("0.0.0.0", 0, 3000, "tcp", address),
+    ]
 
 
 def test_network_requests_reach_the_layout(plan_of):
-    plan = plan_of("""
+    plan = plan_of(
+        """
         services:
           api: {command: x, networks: {front: {aliases: [www]}, back: {ipv4_address: 10.90.0.50}}}
           db: {command: x, networks: [back], extra_hosts: {gw: 10.0.0.1}}
@@ -220,7 +309,9 @@ def test_network_requests_reach_the_layout(plan_of):
         networks:
           front: {}
           back: {internal: true, ipam: {config: [{subnet: 10.90.0.0/24}]}}
-    """, HostFacts(data_dir="/d", taken_subnets=("10.89.0.0/24",)))
+    """,
+        HostFacts(data_dir="/d", taken_subnets=("10.89.0.0/24",)),
+    )
     assert [n.name for n in plan.networks] == ["default", "front", "back"]
     back = next(n for n in plan.networks if n.name == "back")
     assert (back.subnet, back.internal) == ("10.90.0.0/24", True)
@@ -257,7 +348,8 @@ def test_dependencies_labels_logging(plan_of):
     """)
     a = plan.instance("a")
     assert [(d.service, d.condition, d.required, d.restart) for d in a.depends_on] == [
-        ("b", "service_healthy", True, True)]
+        ("b", "service_healthy", True, True)
+    ]
     assert a.labels == (("tier", "web"),)
     assert (a.logging.max_size, a.logging.max_files) == (10 << 20, 3)
 
@@ -281,6 +373,10 @@ def test_build_is_pure(plan_of, tmp_path):
 
 
 def test_network_mode_service_starts_after_its_peer(plan_of):
-    plan = plan_of('services:\n  side: {command: x, network_mode: "service:main"}\n  main: {command: x}\n')
+    plan = plan_of(
+        'services:\n  side: {command: x, network_mode: "service:main"}\n  main: {command: x}\n'
+    )
     assert [s.name for s in plan.services] == ["main", "side"]
-    assert [(d.service, d.condition) for d in plan.instance("side").depends_on] == [("main", "service_started")]
+    assert [(d.service, d.condition) for d in plan.instance("side").depends_on] == [
+        ("main", "service_started")
+    ]

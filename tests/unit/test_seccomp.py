@@ -71,9 +71,20 @@ def test_clone3_answers_enosys_so_libc_falls_back_to_clone(docker_default):
     assert run(docker_default, numbers("clone3")) == ENOSYS
 
 
-@pytest.mark.parametrize("call", ["keyctl", "add_key", "request_key", "userfaultfd", "bpf",
-                                  "perf_event_open", "kexec_load", "open_by_handle_at",
-                                  "finit_module"])
+@pytest.mark.parametrize(
+    "call",
+    [
+        "keyctl",
+        "add_key",
+        "request_key",
+        "userfaultfd",
+        "bpf",
+        "perf_event_open",
+        "kexec_load",
+        "open_by_handle_at",
+        "finit_module",
+    ],
+)
 def test_dockers_other_refusals(docker_default, call):
     assert run(docker_default, numbers(call)) == EPERM
 
@@ -136,8 +147,10 @@ def test_the_program_is_well_formed(machine):
             assert pc + 1 + max(jt, jf) < len(code)
 
 
-HEADERS = {"x86_64": "/usr/include/x86_64-linux-gnu/asm/unistd_64.h",
-           "aarch64": "/usr/include/asm-generic/unistd.h"}
+HEADERS = {
+    "x86_64": "/usr/include/x86_64-linux-gnu/asm/unistd_64.h",
+    "aarch64": "/usr/include/asm-generic/unistd.h",
+}
 
 
 @pytest.mark.parametrize("machine", sorted(ARCHES))
@@ -146,5 +159,4 @@ def test_syscall_numbers_match_the_kernel_headers(machine):
     if not path.exists():
         pytest.skip(f"{path} is not installed (linux-libc-dev)")
     defined = dict(re.findall(r"#define __NR_(\w+)\s+(\d+)", path.read_text()))
-    assert {name: int(defined[name]) for name in ARCHES[machine].numbers} == \
-        ARCHES[machine].numbers
+    assert {name: int(defined[name]) for name in ARCHES[machine].numbers} == ARCHES[machine].numbers

@@ -50,8 +50,10 @@ def test_an_unknown_capability_is_refused():
 
 def test_rlimits_translate_names_and_unlimited():
     table = rlimit_table((Ulimit("nofile", 1024, 2048), Ulimit("core", 0, -1)))
-    assert table == (("nofile", resource.RLIMIT_NOFILE, 1024, 2048),
-                     ("core", resource.RLIMIT_CORE, 0, resource.RLIM_INFINITY))
+    assert table == (
+        ("nofile", resource.RLIMIT_NOFILE, 1024, 2048),
+        ("core", resource.RLIMIT_CORE, 0, resource.RLIM_INFINITY),
+    )
 
 
 def test_an_unknown_rlimit_is_refused():
@@ -80,7 +82,9 @@ def test_users_resolve_like_docker(spec, expected):
 def test_a_user_name_missing_from_passwd_is_a_clear_failure():
     with pytest.raises(RuntimeFailure) as caught:
         resolve_user("bob", PASSWD, GROUP)
-    assert str(caught.value) == "look up user bob in /etc/passwd: No such file or directory (ENOENT)"
+    assert (
+        str(caught.value) == "look up user bob in /etc/passwd: No such file or directory (ENOENT)"
+    )
 
 
 def test_a_group_name_missing_is_a_clear_failure():

@@ -8,7 +8,12 @@ from hypothesis import strategies as st
 
 from stackrun.errors import RuntimeFailure
 from stackrun.runtime import linux
-from stackrun.runtime.spawn.namespaces import SERVICE_NAMESPACES, cgroup_entry, clone_flags, later_flags
+from stackrun.runtime.spawn.namespaces import (
+    SERVICE_NAMESPACES,
+    cgroup_entry,
+    clone_flags,
+    later_flags,
+)
 from stackrun.runtime.spawn.protocol import (
     IntermediateExited,
     Outcome,
@@ -43,13 +48,15 @@ def test_a_child_failure_names_its_step_even_after_the_pid_arrived():
     result = outcome(sent, "api")
     assert result.pid == 42
     assert (result.failure.step, result.failure.errno, result.failure.path) == (
-        "working_dir", 2, "/nope")
+        "working_dir",
+        2,
+        "/nope",
+    )
     assert str(result.failure) == "api: working_dir /nope: No such file or directory (ENOENT)"
 
 
 def test_the_first_failure_wins():
-    sent = [StepFailed("join cgroup", 13, "/x"), StepFailed("other", 1, ""),
-            IntermediateExited(1)]
+    sent = [StepFailed("join cgroup", 13, "/x"), StepFailed("other", 1, ""), IntermediateExited(1)]
     assert outcome(sent, "db").failure.step == "join cgroup"
 
 
@@ -65,11 +72,13 @@ def test_no_report_from_the_fork_server_is_a_failure():
 
 
 def test_step_turns_an_os_error_into_data():
-    with pytest.raises(RuntimeFailure) as caught:
-        with step("mount proc on", "/proc"):
-            raise OSError(errno.EPERM, "nope")
+    with pytest.raises(RuntimeFailure) as caught, step("mount proc on", "/proc"):
+        raise OSError(errno.EPERM, "nope")
     assert (caught.value.step, caught.value.errno, caught.value.path) == (
-        "mount proc on", errno.EPERM, "/proc")
+        "mount proc on",
+        errno.EPERM,
+        "/proc",
+    )
 
 
 def test_a_crash_keeps_the_exception_type_in_the_step():

@@ -12,8 +12,15 @@ from stackrun.supervisor.lifecycle import Lifecycle
 
 
 def svc(name, *deps: Dependency, service=None, **changes) -> ServicePlan:
-    base = ServicePlan(name=name, service=service or name, replica=1, argv=("x",), env=(),
-                       depends_on=deps, config_hash=f"h-{name}")
+    base = ServicePlan(
+        name=name,
+        service=service or name,
+        replica=1,
+        argv=("x",),
+        env=(),
+        depends_on=deps,
+        config_hash=f"h-{name}",
+    )
     return replace(base, **changes)
 
 
@@ -66,8 +73,11 @@ def test_restart_followers_are_the_dependents_with_restart_true():
 
 
 def member(name="db", check=True, on_unhealthy=False, **state):
-    plan = svc(name, healthcheck=HealthPlan(argv=("t",)) if check else None,
-               restart=RestartPlan(on_unhealthy=on_unhealthy))
+    plan = svc(
+        name,
+        healthcheck=HealthPlan(argv=("t",)) if check else None,
+        restart=RestartPlan(on_unhealthy=on_unhealthy),
+    )
     return plan, Lifecycle(**state)
 
 
@@ -106,8 +116,9 @@ def test_healthy_condition_on_a_service_without_healthcheck_fails_with_a_reason(
 
 
 def test_failure_reason_names_the_dependency():
-    result = graph.readiness(on("db", "service_completed_successfully"),
-                             [member(phase="exited", exit_code=3)])
+    result = graph.readiness(
+        on("db", "service_completed_successfully"), [member(phase="exited", exit_code=3)]
+    )
     assert result.reason == "db exited with code 3"
 
 

@@ -33,8 +33,10 @@ class Spool:
     def check(self) -> None:
         """Refuse to work on a spool the migration has not brought up to date."""
         if self.version() != VERSION:
-            raise SystemExit(f"spool {self.root} is at version {self.version()}, not {VERSION}: "
-                             "run the migration first")
+            raise SystemExit(
+                f"spool {self.root} is at version {self.version()}, not {VERSION}: "
+                "run the migration first"
+            )
 
     def write(self, folder: str, name: str, content: dict) -> Path:
         """Write a file whole, so readers never see half of it."""

@@ -196,6 +196,7 @@ def main() -> int:
     except OSError as error:
         print(f"api: cannot listen on {bind}:{port}: {error}", flush=True)
         return 1
+
     # Explicit handlers: as PID 1 of its namespace the API gets no default signal actions.
     # shutdown() waits for serve_forever() to return, so it must run on another thread.
     def stop(signum, _frame):

@@ -251,7 +251,7 @@ class Store:
                 break
             try:
                 await asyncio.wait_for(self._pushed.wait(), remaining)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 break
         return NULL_ARRAY
 

@@ -67,7 +67,9 @@ def handle(store: Client, job_id: bytes) -> None:
         job.update(status="failed", error=f"malformed job: {error!r}")
     store.call("SET", key, json.dumps(job))
     elapsed_ms = (time.monotonic() - started) * 1000
-    log(f"job {job['id']} {job['status']} in {elapsed_ms:.1f} ms: {job.get('result', job.get('error'))}")
+    log(
+        f"job {job['id']} {job['status']} in {elapsed_ms:.1f} ms: {job.get('result', job.get('error'))}"
+    )
 
 
 def run(store: Client, poll: float) -> None:

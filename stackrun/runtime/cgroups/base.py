@@ -16,8 +16,8 @@ import select
 import signal
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Callable, Iterator
 
 from stackrun.errors import RuntimeFailure
 from stackrun.plan.model import Limits
@@ -114,11 +114,13 @@ class CgroupDriver(ABC):
         """Every cgroup directory called exactly `name` within the top levels of each
         hierarchy, wherever it is (under any --cgroup-parent), as paths relative to the
         hierarchy roots: what a driver `at_parent("")` accepts."""
-        return sorted({
-            os.path.relpath(directory, root)
-            for root in self.roots()
-            for directory in find_named(root, name, depth=SWEEP_DEPTH)
-        })
+        return sorted(
+            {
+                os.path.relpath(directory, root)
+                for root in self.roots()
+                for directory in find_named(root, name, depth=SWEEP_DEPTH)
+            }
+        )
 
     def sweep(self, name: str) -> list[str]:
         """Kill and remove every cgroup `find(name)` returns (state file lost, parent

@@ -25,7 +25,9 @@ class Layout:
     hierarchies: dict[str, str] = field(default_factory=dict)  # v1 controller -> mount point
 
 
-def detect(root: str = "/sys/fs/cgroup", parent: str = "", mountinfo: str | None = None) -> CgroupDriver:
+def detect(
+    root: str = "/sys/fs/cgroup", parent: str = "", mountinfo: str | None = None
+) -> CgroupDriver:
     """The driver for the cgroup hierarchies mounted at or under `root`.
 
     `parent` is Docker's --cgroup-parent: where stackrun's cgroups go, relative to each

@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import signal
 import time
-from typing import Mapping
+from collections.abc import Mapping
 
 from stackrun.errors import HostError, RuntimeFailure
 from stackrun.plan.model import Limits
@@ -26,7 +26,9 @@ CONTROLLERS = ("memory", "cpu", "cpuacct", "pids", "freezer")  # the hierarchies
 
 
 class V1Driver(CgroupDriver):
-    def __init__(self, hierarchies: Mapping[str, str], unified: str | None = None, parent: str = ""):
+    def __init__(
+        self, hierarchies: Mapping[str, str], unified: str | None = None, parent: str = ""
+    ):
         """`hierarchies`: controller -> mount point; `unified`: the hybrid cgroup2 mount."""
         self.hierarchies = {c: hierarchies[c] for c in CONTROLLERS if c in hierarchies}
         self.unified_root, self.parent = unified, parent.strip("/")
@@ -96,7 +98,9 @@ class V1Driver(CgroupDriver):
             memory_limit=None if limit >= UNLIMITED_V1 else limit,
             cpu_usec=base.number(_optional(cpuacct, "cpuacct.usage")) // 1000,
             pids=base.number(_optional(pids, "pids.current"), default=len(self.pids(path))),
-            oom_kills=base.number(base.keyed(_optional(memory, "memory.oom_control")).get("oom_kill")),
+            oom_kills=base.number(
+                base.keyed(_optional(memory, "memory.oom_control")).get("oom_kill")
+            ),
             cpu_pressure=base.pressure_avg10(_optional(unified, "cpu.pressure")),
             memory_pressure=base.pressure_avg10(_optional(unified, "memory.pressure")),
         )
@@ -155,7 +159,8 @@ class V1Driver(CgroupDriver):
         if self.pids(path):
             listed = " ".join(map(str, self.pids(path)[:10]))
             raise RuntimeFailure(
-                f"kill every process (still alive after SIGKILL: {listed}) in", 0,
+                f"kill every process (still alive after SIGKILL: {listed}) in",
+                0,
                 self.directories(path)[0],
             )
 

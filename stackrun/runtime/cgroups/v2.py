@@ -167,4 +167,6 @@ def _missing_message(missing: list[str], top: str, available: list[str]) -> str:
 
 def _survivors(directory: str, pids: list[int]) -> RuntimeFailure:
     listed = " ".join(map(str, pids[:10])) or "none visible"
-    return RuntimeFailure(f"kill every process (still alive after SIGKILL: {listed}) in", 0, directory)
+    return RuntimeFailure(
+        f"kill every process (still alive after SIGKILL: {listed}) in", 0, directory
+    )

@@ -91,7 +91,9 @@ def _claim(sock: RouteSocket, network: NetworkPlan, index: int) -> None:
     address = f"{network.gateway}/{subnet.prefixlen}"
     for route, oif in sock.ipv4_routes():
         if oif != index and route != "0.0.0.0/0" and ipaddress.ip_network(route).overlaps(subnet):
-            raise RuntimeFailure(f"claim subnet {subnet} (already routed: {route})", errno.EADDRINUSE, network.bridge)
+            raise RuntimeFailure(
+                f"claim subnet {subnet} (already routed: {route})", errno.EADDRINUSE, network.bridge
+            )
     if address not in {a for a, i in sock.ipv4_addresses() if i == index}:
         _step("add bridge address", network.bridge, sock.add_address, index, address)
 

@@ -20,8 +20,10 @@ def snapshot() -> dict[str, list[list[str]]]:
 
     with RouteSocket() as sock:
         name = dict(sock.links())
-        return {"routes": [[dst, name.get(oif, "")] for dst, oif in sock.ipv4_routes()],
-                "addresses": [[addr, name.get(index, "")] for addr, index in sock.ipv4_addresses()]}
+        return {
+            "routes": [[dst, name.get(oif, "")] for dst, oif in sock.ipv4_routes()],
+            "addresses": [[addr, name.get(index, "")] for addr, index in sock.ipv4_addresses()],
+        }
 
 
 def taken_subnets(names: ProjectNames | None = None, seen: dict | None = None) -> tuple[str, ...]:
@@ -33,8 +35,11 @@ def taken_subnets(names: ProjectNames | None = None, seen: dict | None = None) -
     """
     seen = snapshot() if seen is None else seen
     own = names.link_prefix if names else ()
-    found = [dst for dst, link in seen["routes"] if dst != DEFAULT_ROUTE
-             and not (own and link.startswith(own))]
+    found = [
+        dst
+        for dst, link in seen["routes"]
+        if dst != DEFAULT_ROUTE and not (own and link.startswith(own))
+    ]
     found += [addr for addr, link in seen["addresses"] if not (own and link.startswith(own))]
     return tuple(dict.fromkeys(str(ipaddress.ip_interface(f).network) for f in found))
 

@@ -50,8 +50,7 @@ def path_for(project: str, instance: str) -> Path:
     return dirs.instance_dir(project, instance) / "hosts"
 
 
-def refresh(project: str, services: Iterable[ServicePlan], pids: Mapping[str, int]
-            ) -> list[str]:
+def refresh(project: str, services: Iterable[ServicePlan], pids: Mapping[str, int]) -> list[str]:
     """Replace every instance's file whose contents changed, and show it inside the
     running ones (`pids`: instance -> host pid); return the instances changed.
 
@@ -95,8 +94,9 @@ def rebind(paths_by_pid: Mapping[int, Path]) -> None:
     if not paths_by_pid:
         return
     targets = [f"{pid}:{path}" for pid, path in paths_by_pid.items()]
-    done = subprocess.run([sys.executable, "-m", __name__, *targets], capture_output=True,
-                          text=True, check=False)
+    done = subprocess.run(
+        [sys.executable, "-m", __name__, *targets], capture_output=True, text=True, check=False
+    )
     if done.returncode != 0:
         raise RuntimeFailure(f"rebind /etc/hosts ({done.stderr.strip()})", 0, targets[0])
 

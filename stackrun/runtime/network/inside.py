@@ -134,12 +134,19 @@ def _configure_inside(attachments) -> None:
     with _inside_socket() as inside:
         _step("set lo up", "lo", inside.set_up, LOOPBACK_INDEX)
         for attachment in attachments:
-            index = _step("find interface", attachment.ifname, socket.if_nametoindex, attachment.ifname)
+            index = _step(
+                "find interface", attachment.ifname, socket.if_nametoindex, attachment.ifname
+            )
             _step("add address", attachment.ifname, inside.add_address, index, attachment.address)
             _step("set link up", attachment.ifname, inside.set_up, index)
         for attachment in attachments:
             if attachment.gateway:
-                _step("add default route", attachment.ifname, inside.add_default_route, attachment.gateway)
+                _step(
+                    "add default route",
+                    attachment.ifname,
+                    inside.add_default_route,
+                    attachment.gateway,
+                )
 
 
 def _inside_socket() -> RouteSocket:

@@ -103,7 +103,10 @@ class RouteSocket:
 
     def links(self) -> list[tuple[int, str]]:
         """(index, name) of every link in this namespace."""
-        return [(m["index"], m.get_attr("IFLA_IFNAME")) for m in self.request(ifinfmsg(), RTM_GETLINK, NLM_F_DUMP)]
+        return [
+            (m["index"], m.get_attr("IFLA_IFNAME"))
+            for m in self.request(ifinfmsg(), RTM_GETLINK, NLM_F_DUMP)
+        ]
 
     def create_bridge(self, name: str) -> None:
         self.request(bridge_message(name), RTM_NEWLINK, CREATE)
@@ -129,7 +132,10 @@ class RouteSocket:
         """(destination "a.b.c.d/n", output ifindex) of every IPv4 route, all tables."""
         msg = rtmsg()
         msg["family"] = socket.AF_INET
-        return [(_route_dst(r), r.get_attr("RTA_OIF") or 0) for r in self.request(msg, RTM_GETROUTE, NLM_F_DUMP)]
+        return [
+            (_route_dst(r), r.get_attr("RTA_OIF") or 0)
+            for r in self.request(msg, RTM_GETROUTE, NLM_F_DUMP)
+        ]
 
     def ipv4_addresses(self) -> list[tuple[str, int]]:
         """(address "a.b.c.d/n", ifindex) of every IPv4 address."""
@@ -161,7 +167,9 @@ def veth_message(name: str, master: int | None, peer: str, peer_netns_fd: int):
     msg = _link(name, up=True)
     if master is not None:
         msg["attrs"].append(("IFLA_MASTER", master))
-    msg["attrs"].append(("IFLA_LINKINFO", {"attrs": [("IFLA_INFO_KIND", "veth"), ("IFLA_INFO_DATA", data)]}))
+    msg["attrs"].append(
+        ("IFLA_LINKINFO", {"attrs": [("IFLA_INFO_KIND", "veth"), ("IFLA_INFO_DATA", data)]})
+    )
     return msg
 
 
@@ -198,8 +206,12 @@ def warm_up() -> None:
     pyroute2 compiles its attribute tables on first use (~1.5 ms). Called once in the
     fork server, every forked intermediate inherits them compiled.
     """
-    for msg in (veth_message("w", 1, "w", 0), up_message(1), address_message(1, "10.0.0.2/24"),
-                default_route_message("10.0.0.1")):
+    for msg in (
+        veth_message("w", 1, "w", 0),
+        up_message(1),
+        address_message(1, "10.0.0.2/24"),
+        default_route_message("10.0.0.1"),
+    ):
         msg.encode()
     with RouteSocket() as sock:
         sock.link_index("lo")

@@ -23,6 +23,6 @@ CONTRACT (owned by the runtime/spawn work, issue 3; consumed by the supervisor):
 """
 
 from stackrun.runtime.spawn.forkserver import ForkServer
-from stackrun.runtime.spawn.requests import JoinRequest, SpawnRequest, Spawned
+from stackrun.runtime.spawn.requests import JoinRequest, Spawned, SpawnRequest
 
 __all__ = ["ForkServer", "JoinRequest", "SpawnRequest", "Spawned"]

@@ -46,10 +46,16 @@ def run_role(role: str, channel: Channel, body: Callable[[], None], code: int) -
         os._exit(code)
 
 
-def run_service(request: SpawnRequest, channel: Channel, cgroup_files: tuple[str, ...],
-                link: inside.HostLink | None, stdio: tuple[int, ...]) -> NoReturn:
+def run_service(
+    request: SpawnRequest,
+    channel: Channel,
+    cgroup_files: tuple[str, ...],
+    link: inside.HostLink | None,
+    stdio: tuple[int, ...],
+) -> NoReturn:
     """`cgroup_files`: what it still writes "0" to (CgroupEntry.to_write); `link`: the
     host's netlink socket for a bridged service, opened before the clone."""
+
     def body() -> None:
         _enter(request, cgroup_files, link)
         _service(request, channel, *stdio)
@@ -158,6 +164,7 @@ class Stdio:
     @classmethod
     def lift(cls, stdin: int | None, stdout: int, stderr: int) -> Stdio:
         """Copies above HIGH_FD, so installing them as 0, 1, 2 cannot clobber each other."""
+
         def high(fd: int) -> int:
             return fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, HIGH_FD)
 

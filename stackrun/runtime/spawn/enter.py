@@ -22,8 +22,9 @@ from stackrun.runtime.spawn.namespaces import cgroup_entry, join
 from stackrun.runtime.spawn.protocol import step
 
 
-def enter(target_pid: int, cgroup_procs: tuple[str, ...] = (), plan: ServicePlan | None = None
-          ) -> None:
+def enter(
+    target_pid: int, cgroup_procs: tuple[str, ...] = (), plan: ServicePlan | None = None
+) -> None:
     join(target_pid, cgroup_entry(tuple(cgroup_procs)).to_write(born_in_unified=False))
     with step("fork"):  # EAGAIN: the instance is at its pids limit
         pid = os.fork()

@@ -18,7 +18,7 @@ import threading
 from stackrun.errors import RuntimeFailure
 from stackrun.runtime import linux
 from stackrun.runtime.spawn import protocol
-from stackrun.runtime.spawn.requests import JoinRequest, SpawnRequest, Spawned
+from stackrun.runtime.spawn.requests import JoinRequest, Spawned, SpawnRequest
 
 
 class ForkServer:
@@ -43,8 +43,7 @@ class ForkServer:
         """Start an instance; returns once it has exec'd, or raises RuntimeFailure."""
         return self._submit("spawn", request, (stdout, stderr), request.plan.name)
 
-    def run_in(self, request: JoinRequest, stdin: int | None, stdout: int, stderr: int
-               ) -> Spawned:
+    def run_in(self, request: JoinRequest, stdin: int | None, stdout: int, stderr: int) -> Spawned:
         """Start `request.argv` inside a running instance; stdin None: /dev/null."""
         null = os.open("/dev/null", os.O_RDONLY | os.O_CLOEXEC) if stdin is None else None
         try:
@@ -76,8 +75,9 @@ class ForkServer:
             try:
                 self._send(pickle.dumps((kind, request)), (theirs.fileno(), *fds))
             except OSError as error:
-                raise RuntimeFailure("send to the fork server", error.errno or 0, "",
-                                     service) from None
+                raise RuntimeFailure(
+                    "send to the fork server", error.errno or 0, "", service
+                ) from None
             finally:
                 theirs.close()
             messages = protocol.receive_all(ours)

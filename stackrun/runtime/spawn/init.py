@@ -17,10 +17,20 @@ from stackrun.plan.model import ServicePlan
 from stackrun.runtime import security
 from stackrun.runtime.spawn.protocol import Channel
 
-FORWARDED = frozenset({
-    signal.SIGHUP, signal.SIGINT, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2,
-    signal.SIGALRM, signal.SIGTERM, signal.SIGCONT, signal.SIGWINCH, signal.SIGPWR,
-})
+FORWARDED = frozenset(
+    {
+        signal.SIGHUP,
+        signal.SIGINT,
+        signal.SIGQUIT,
+        signal.SIGUSR1,
+        signal.SIGUSR2,
+        signal.SIGALRM,
+        signal.SIGTERM,
+        signal.SIGCONT,
+        signal.SIGWINCH,
+        signal.SIGPWR,
+    }
+)
 WATCHED = FORWARDED | {signal.SIGCHLD}
 
 

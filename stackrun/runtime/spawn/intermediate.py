@@ -18,9 +18,11 @@ from stackrun.runtime.spawn.protocol import Channel, step
 from stackrun.runtime.spawn.requests import JoinRequest
 
 
-def run_join(request: JoinRequest, channel: Channel, cgroup_files: tuple[str, ...],
-             stdio: tuple[int, ...]) -> NoReturn:
+def run_join(
+    request: JoinRequest, channel: Channel, cgroup_files: tuple[str, ...], stdio: tuple[int, ...]
+) -> NoReturn:
     """`cgroup_files`: what it still writes "0" to (CgroupEntry.to_write)."""
+
     def body() -> None:
         join(request.target_pid, cgroup_files)
         with step("fork"):  # EAGAIN: the instance is at its pids limit

@@ -8,8 +8,13 @@ from dataclasses import dataclass
 from stackrun.runtime import linux
 from stackrun.runtime.spawn.protocol import step
 
-SERVICE_NAMESPACES = (linux.CLONE_NEWPID | linux.CLONE_NEWNS | linux.CLONE_NEWUTS
-                      | linux.CLONE_NEWIPC | linux.CLONE_NEWCGROUP)
+SERVICE_NAMESPACES = (
+    linux.CLONE_NEWPID
+    | linux.CLONE_NEWNS
+    | linux.CLONE_NEWUTS
+    | linux.CLONE_NEWIPC
+    | linux.CLONE_NEWCGROUP
+)
 JOINED_NAMESPACES = SERVICE_NAMESPACES | linux.CLONE_NEWNET
 
 

@@ -134,8 +134,9 @@ class Applier:
 
     def _root_readonly(self, op: MountOp) -> None:
         with step("make the root read-only", "/"):
-            linux.mount_setattr(self.root_fd, "", attr_set=linux.MOUNT_ATTR_RDONLY,
-                                recursive=op.recursive)
+            linux.mount_setattr(
+                self.root_fd, "", attr_set=linux.MOUNT_ATTR_RDONLY, recursive=op.recursive
+            )
 
     # ------------------------------------------------------------ targets
 
@@ -159,8 +160,11 @@ class Applier:
             if op.optional:
                 return None
             if not op.create:
-                raise RuntimeFailure("mount target missing on the host's root; create it or "
-                                     "use rootfs:", errno.ENOENT, op.target) from None
+                raise RuntimeFailure(
+                    "mount target missing on the host's root; create it or use rootfs:",
+                    errno.ENOENT,
+                    op.target,
+                ) from None
         except OSError as error:
             raise RuntimeFailure("open mount target", error.errno or 0, op.target) from None
         with step("create mount target", op.target):
@@ -241,10 +245,16 @@ def _open_source(op: MountOp) -> int:
     mode = os.fstat(fd).st_mode
     wrong = (
         (stat.S_ISLNK(mode), errno.ELOOP, "mount source is a symlink"),
-        (op.source_kind == "dir" and not stat.S_ISDIR(mode), errno.ENOTDIR,
-         "mount source is not a directory"),
-        (op.source_kind == "file" and not stat.S_ISREG(mode), errno.EINVAL,
-         "mount source is not a regular file"),
+        (
+            op.source_kind == "dir" and not stat.S_ISDIR(mode),
+            errno.ENOTDIR,
+            "mount source is not a directory",
+        ),
+        (
+            op.source_kind == "file" and not stat.S_ISREG(mode),
+            errno.EINVAL,
+            "mount source is not a regular file",
+        ),
     )
     for bad, code, message in wrong:
         if bad:

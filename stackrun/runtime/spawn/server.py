@@ -93,7 +93,8 @@ class Server:
     def accept(self) -> bool:
         """Serve the next request; False at EOF (the parent is gone)."""
         payload, fds, flags, _address = socket.recv_fds(
-            self.sock, MAX_REQUEST, MAX_FDS, socket.MSG_CMSG_CLOEXEC)
+            self.sock, MAX_REQUEST, MAX_FDS, socket.MSG_CMSG_CLOEXEC
+        )
         if not payload and not fds:
             return False
         reply, stdio = Channel(socket.socket(fileno=fds[0])), tuple(fds[1:])
@@ -118,8 +119,11 @@ class Server:
         try:
             pid, born_in_unified = _clone(flags, entry.unified_dir)
             if pid == 0:
-                self._in_child(lambda: child.run_service(
-                    request, reply, entry.to_write(born_in_unified), link, stdio))
+                self._in_child(
+                    lambda: child.run_service(
+                        request, reply, entry.to_write(born_in_unified), link, stdio
+                    )
+                )
         finally:
             if link is not None:
                 link.close()
@@ -129,8 +133,11 @@ class Server:
         entry = cgroup_entry(request.cgroup_procs)
         pid, born_in_unified = _clone(0, entry.unified_dir)
         if pid == 0:
-            self._in_child(lambda: intermediate.run_join(
-                request, reply, entry.to_write(born_in_unified), stdio))
+            self._in_child(
+                lambda: intermediate.run_join(
+                    request, reply, entry.to_write(born_in_unified), stdio
+                )
+            )
         pidfd = os.pidfd_open(pid)
         self.selector.register(pidfd, selectors.EVENT_READ)
         self.running[pidfd] = reply

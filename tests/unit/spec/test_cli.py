@@ -18,8 +18,14 @@ WEBAPP = REPO / "examples" / "webapp" / "stack.yaml"
 def run(*args: str, cwd=None, env=None) -> subprocess.CompletedProcess:
     environ = {k: v for k, v in os.environ.items() if not k.startswith(("COMPOSE_", "STACKRUN_"))}
     environ.update(PYTHONPATH=str(REPO), **(env or {}))
-    return subprocess.run([sys.executable, "-m", "stackrun", *args], cwd=cwd or REPO,
-                          env=environ, capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "stackrun", *args],
+        cwd=cwd or REPO,
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 _PROBE = textwrap.dedent("""
@@ -36,12 +42,19 @@ _PROBE = textwrap.dedent("""
 
 
 def imported_by(*args: str) -> dict[str, bool]:
-    done = subprocess.run([sys.executable, "-c", _PROBE, json.dumps(args)], cwd=REPO,
-                          env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True, text=True)
+    done = subprocess.run(
+        [sys.executable, "-c", _PROBE, json.dumps(args)],
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        capture_output=True,
+        text=True,
+    )
     return json.loads(done.stderr.strip().splitlines()[-1])
 
 
-@pytest.mark.parametrize("args", [("--help",), ("config", "--help"), ("-f", "x.yaml", "validate", "--help")])
+@pytest.mark.parametrize(
+    "args", [("--help",), ("config", "--help"), ("-f", "x.yaml", "validate", "--help")]
+)
 def test_help_imports_no_pydantic_nor_pyroute2_nor_rich(args):
     heavy = ["pydantic", "pyroute2", "anyio", "rich", "stackrun.spec.models"]
     imported = imported_by(*args)
@@ -52,8 +65,14 @@ def test_config_imports_no_pyroute2_anyio_rich_nor_typer(tmp_path):
     """config runs on the fast path (cli/fast.py): no typer either."""
     (tmp_path / "stack.yaml").write_text("services:\n  a: {command: x}\n")
     imported = imported_by("-f", str(tmp_path / "stack.yaml"), "config")
-    assert imported == {"pydantic": True, "pyroute2": False, "anyio": False, "rich": False,
-                        "typer": False, "stackrun.spec.models": True}
+    assert imported == {
+        "pydantic": True,
+        "pyroute2": False,
+        "anyio": False,
+        "rich": False,
+        "typer": False,
+        "stackrun.spec.models": True,
+    }
 
 
 def test_config_prints_the_normalised_stack_as_json():
@@ -84,12 +103,14 @@ def test_config_yaml_output_loads_again(tmp_path):
 def test_config_keeps_literal_dollars_escaped_so_its_output_loads_the_same(tmp_path, output):
     """`$$HOME` in the file (and a `$` coming from a variable) print as `$$`, like Compose."""
     (tmp_path / ".env").write_text("SECRET='pa$word'\n")
-    (tmp_path / "stack.yaml").write_text(textwrap.dedent("""
+    (tmp_path / "stack.yaml").write_text(
+        textwrap.dedent("""
         services:
           app:
             command: [sh, -c, 'echo $$HOME $${X:-y}']
             environment: {PASSWORD: "${SECRET}", PRICE: "5$$"}
-    """))
+    """)
+    )
     first = run("config", "--format", output, cwd=tmp_path)
     assert first.returncode == 0, first.stderr
     assert "echo $$HOME $${X:-y}" in first.stdout and "pa$$word" in first.stdout
@@ -107,7 +128,9 @@ def test_services_in_start_order():
 
 
 def test_errors_go_to_stderr_located_and_exit_1(tmp_path):
-    (tmp_path / "stack.yaml").write_text("services:\n  api:\n    command: x\n    restart: sometimes\n    comand: y\n")
+    (tmp_path / "stack.yaml").write_text(
+        "services:\n  api:\n    command: x\n    restart: sometimes\n    comand: y\n"
+    )
     done = run("validate", cwd=tmp_path)
     assert done.returncode == 1
     assert done.stdout == ""
@@ -123,15 +146,45 @@ def test_quiet_prints_nothing_and_warnings_go_to_stderr(tmp_path):
     done = run("config", "-q", cwd=tmp_path)
     assert done.returncode == 0
     assert done.stdout == ""
-    assert done.stderr == (f"{tmp_path}/stack.yaml:1:1: version: warning: obsolete and ignored, "
-                           "as in Compose; remove it\n")
+    assert done.stderr == (
+        f"{tmp_path}/stack.yaml:1:1: version: warning: obsolete and ignored, "
+        "as in Compose; remove it\n"
+    )
 
 
 def test_options_before_and_after_the_verb(tmp_path):
     (tmp_path / "a.yaml").write_text("services:\n  api:\n    command: x\n")
-    (tmp_path / "b.yaml").write_text("services:\n  api:\n    command: y\n  extra:\n    command: z\n    profiles: [p]\n")
-    before = run("-f", "a.yaml", "-p", "one", "--profile", "p", "config", "-f", "b.yaml", "--format", "json", cwd=tmp_path)
-    after = run("config", "-f", "a.yaml", "-f", "b.yaml", "-p", "one", "--profile", "p", "--format", "json", cwd=tmp_path)
+    (tmp_path / "b.yaml").write_text(
+        "services:\n  api:\n    command: y\n  extra:\n    command: z\n    profiles: [p]\n"
+    )
+    before = run(
+        "-f",
+        "a.yaml",
+        "-p",
+        "one",
+        "--profile",
+        "p",
+        "config",
+        "-f",
+        "b.yaml",
+        "--format",
+        "json",
+        cwd=tmp_path,
+    )
+    after = run(
+        "config",
+        "-f",
+        "a.yaml",
+        "-f",
+        "b.yaml",
+        "-p",
+        "one",
+        "--profile",
+        "p",
+        "--format",
+        "json",
+        cwd=tmp_path,
+    )
     assert before.returncode == 0, before.stderr
     assert before.stdout == after.stdout
     stack = json.loads(before.stdout)
@@ -164,10 +217,16 @@ _NAME_PROBE = textwrap.dedent("""
 
 def test_project_name_is_cheap(tmp_path):
     (tmp_path / "stack.yaml").write_text("name: from-file\nservices:\n  a:\n    restart: broken\n")
-    done = subprocess.run([sys.executable, "-c", _NAME_PROBE, str(tmp_path / "stack.yaml")], cwd=tmp_path,
-                          env={"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(REPO)},
-                          capture_output=True, text=True)
-    assert json.loads(done.stdout) == {"names": ["given", "from-file"], "pydantic": False}, done.stderr
+    done = subprocess.run(
+        [sys.executable, "-c", _NAME_PROBE, str(tmp_path / "stack.yaml")],
+        cwd=tmp_path,
+        env={"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(REPO)},
+        capture_output=True,
+        text=True,
+    )
+    assert json.loads(done.stdout) == {"names": ["given", "from-file"], "pydantic": False}, (
+        done.stderr
+    )
 
 
 def test_load_plan(tmp_path, monkeypatch):
@@ -177,7 +236,9 @@ def test_load_plan(tmp_path, monkeypatch):
 
     monkeypatch.chdir(tmp_path)
     (tmp_path / "stack.yaml").write_text("services:\n  a:\n    command: sleep 1\n    scale: 2\n")
-    plan = load_plan(ProjectOptions(project_name="demo"), HostFacts(data_dir=str(tmp_path / "data")))
+    plan = load_plan(
+        ProjectOptions(project_name="demo"), HostFacts(data_dir=str(tmp_path / "data"))
+    )
     assert plan.project == "demo"
     assert [s.name for s in plan.services] == ["a-1", "a-2"]
     assert plan.services[0].argv == ("sleep", "1")

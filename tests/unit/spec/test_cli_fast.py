@@ -94,6 +94,10 @@ def test_every_option_of_the_typer_commands_is_known_to_the_fast_path():
     group = typer.main.get_command(app.app)
     for verb, parser in fast.PARSERS.items():
         known = {option for action in parser()._actions for option in action.option_strings}
-        declared = {name for param in group.commands[verb].params for name in param.opts
-                    if name.startswith("-")} - {"-h", "--help"}
+        declared = {
+            name
+            for param in group.commands[verb].params
+            for name in param.opts
+            if name.startswith("-")
+        } - {"-h", "--help"}
         assert declared == known, verb

@@ -37,7 +37,7 @@ def test_forms():
 
 
 def test_multiline_quotes():
-    assert values('A="line1\nline2"\nB=\'x\ny\'\n') == {"A": "line1\nline2", "B": "x\ny"}
+    assert values("A=\"line1\nline2\"\nB='x\ny'\n") == {"A": "line1\nline2", "B": "x\ny"}
 
 
 def test_key_without_value_inherits_from_the_environment():
@@ -45,7 +45,10 @@ def test_key_without_value_inherits_from_the_environment():
 
 
 def test_interpolation_sees_earlier_keys_then_the_environment():
-    assert values("A=file\nB=$A/$USER\n", {"A": "env", "USER": "me"}) == {"A": "file", "B": "file/me"}
+    assert values("A=file\nB=$A/$USER\n", {"A": "env", "USER": "me"}) == {
+        "A": "file",
+        "B": "file/me",
+    }
 
 
 def test_entries_are_located():
@@ -58,7 +61,7 @@ def test_entries_are_located():
     [
         ("1A=x\n", "x.env:1:1: expected KEY=VALUE"),
         ("A x\n", "x.env:1:2: expected '=' after A"),
-        ('A="open\n', "x.env:1:3: missing closing \""),
+        ('A="open\n', 'x.env:1:3: missing closing "'),
         ("A=${B\n", "x.env:1:3: invalid interpolation in '${B': missing '}'"),
     ],
 )

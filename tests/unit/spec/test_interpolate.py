@@ -54,8 +54,14 @@ def test_forms(template, expected):
         ("${EMPTY:?}", "required variable EMPTY is missing a value"),
         ("${UNSET?gone}", "required variable UNSET is missing a value: gone"),
         ("${UNSET:-${NESTED:?inner}}", "required variable NESTED is missing a value: inner"),
-        ("$5", "invalid interpolation in '$5': '$' must start $NAME or ${NAME}; write $$ for a literal dollar"),
-        ("end$", "invalid interpolation in 'end$': '$' must start $NAME or ${NAME}; write $$ for a literal dollar"),
+        (
+            "$5",
+            "invalid interpolation in '$5': '$' must start $NAME or ${NAME}; write $$ for a literal dollar",
+        ),
+        (
+            "end$",
+            "invalid interpolation in 'end$': '$' must start $NAME or ${NAME}; write $$ for a literal dollar",
+        ),
         ("${SET", "invalid interpolation in '${SET': missing '}'"),
         ("${}", "invalid interpolation in '${}': bad variable name"),
         ("${SET/a/b}", "invalid interpolation in '${SET/a/b}': bad variable name"),
@@ -125,5 +131,7 @@ def test_an_escaped_value_interpolates_back_to_itself(text):
 def test_escape_values_doubles_dollars_in_values_not_keys():
     data = {"environment": {"A$": "$HOME", "B": "x"}, "command": ["sh", "-c", "echo $$1"], "n": 1}
     assert escape_values(data) == {
-        "environment": {"A$": "$$HOME", "B": "x"}, "command": ["sh", "-c", "echo $$$$1"], "n": 1,
+        "environment": {"A$": "$$HOME", "B": "x"},
+        "command": ["sh", "-c", "echo $$$$1"],
+        "n": 1,
     }

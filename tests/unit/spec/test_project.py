@@ -37,7 +37,9 @@ def test_name_from_the_directory_is_normalised(tmp_path):
     assert directory.load(SIMPLE).name == "my_shopapp"
 
 
-@pytest.mark.parametrize(("text", "name"), [("My App", "myapp"), ("--x", "x"), ("Ünïcode", "ncode"), ("...", "")])
+@pytest.mark.parametrize(
+    ("text", "name"), [("My App", "myapp"), ("--x", "x"), ("Ünïcode", "ncode"), ("...", "")]
+)
 def test_normalize_name(text, name):
     assert project.normalize_name(text) == name
 
@@ -50,7 +52,9 @@ def test_invalid_explicit_name_is_an_error(stack_dir):
 
 
 def test_load_project_name_reads_only_the_name(stack_dir):
-    stack_dir.write("stack.yaml", "name: ${N:-quick}\nservices:\n  a:\n    restart: invalid-but-ignored\n")
+    stack_dir.write(
+        "stack.yaml", "name: ${N:-quick}\nservices:\n  a:\n    restart: invalid-but-ignored\n"
+    )
     assert load_project_name(stack_dir.options("stack.yaml")) == "quick"
     assert load_project_name(stack_dir.options("stack.yaml", environ={"N": "other"})) == "other"
 
@@ -147,7 +151,10 @@ def test_discovery_searches_upward_and_adds_the_override(tmp_path):
     (tmp_path / "compose.override.yaml").write_text("services:\n  a:\n    user: '1'\n")
     deep = tmp_path / "src" / "pkg"
     deep.mkdir(parents=True)
-    assert stack_files((), str(deep), {}) == [tmp_path / "compose.yaml", tmp_path / "compose.override.yaml"]
+    assert stack_files((), str(deep), {}) == [
+        tmp_path / "compose.yaml",
+        tmp_path / "compose.override.yaml",
+    ]
 
 
 def test_discovery_prefers_stack_yaml(tmp_path):
@@ -160,7 +167,9 @@ def test_files_from_the_environment(tmp_path):
     (tmp_path / "a.yaml").write_text(SIMPLE)
     (tmp_path / "b.yaml").write_text(SIMPLE)
     assert stack_files((), str(tmp_path), {"COMPOSE_FILE": "a.yaml:b.yaml"}) == [
-        tmp_path / "a.yaml", tmp_path / "b.yaml"]
+        tmp_path / "a.yaml",
+        tmp_path / "b.yaml",
+    ]
 
 
 def test_no_file_found(tmp_path):
@@ -182,6 +191,7 @@ def test_load_options_default_is_harmless():
 
 def test_an_env_file_name_too_long_for_the_filesystem_is_an_error(stack_dir):
     errors = stack_dir.errors("services:\n  a: {command: x, env_file: '" + "9" * 4001 + "'}\n")
-    assert len(errors) == 1 and errors[0].startswith("stack.yaml:2:19: services.a.env_file[0]: "
-                                                     "cannot use env file ")
+    assert len(errors) == 1 and errors[0].startswith(
+        "stack.yaml:2:19: services.a.env_file[0]: cannot use env file "
+    )
     assert errors[0].endswith(": File name too long")

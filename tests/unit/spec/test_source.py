@@ -11,11 +11,25 @@ from stackrun.spec.source import RESET, LDict, LList, Override, SourceError, par
 @pytest.mark.parametrize(
     ("text", "value"),
     [
-        ("no", "no"), ("yes", "yes"), ("on", "on"), ("off", "off"),  # strings in YAML 1.2
-        ("true", True), ("False", False), ("~", None), ("null", None), ("", None),
-        ("010", 10), ("0o17", 15), ("0x1f", 31), ("-3", -3), ("1.5", 1.5), ("1e3", 1000.0),
+        ("no", "no"),
+        ("yes", "yes"),
+        ("on", "on"),
+        ("off", "off"),  # strings in YAML 1.2
+        ("true", True),
+        ("False", False),
+        ("~", None),
+        ("null", None),
+        ("", None),
+        ("010", 10),
+        ("0o17", 15),
+        ("0x1f", 31),
+        ("-3", -3),
+        ("1.5", 1.5),
+        ("1e3", 1000.0),
         ("80:22", "80:22"),  # YAML 1.1 would read 4822
-        ("'42'", "42"), ('"true"', "true"), ("2024-01-01", "2024-01-01"),
+        ("'42'", "42"),
+        ('"true"', "true"),
+        ("2024-01-01", "2024-01-01"),
     ],
 )
 def test_scalars_follow_yaml_1_2(text, value):
@@ -71,10 +85,16 @@ def test_empty_file_is_an_empty_mapping():
     ("text", "message"),
     [
         ("a: 1\na: 2\n", "f.yaml:2:1: duplicate key 'a'"),
-        ("a: [1\n", "f.yaml:2:1: invalid YAML: did not find expected ',' or ']' while parsing a flow sequence"),
+        (
+            "a: [1\n",
+            "f.yaml:2:1: invalid YAML: did not find expected ',' or ']' while parsing a flow sequence",
+        ),
         ("a: !custom x\n", "f.yaml:1:4: unsupported YAML tag !custom"),
         ("? [a]\n: 1\n", "f.yaml:1:3: a key must be text"),
-        ("a: 1\n---\nb: 2\n", "f.yaml:2:1: invalid YAML: expected a single document in the stream but found another document"),
+        (
+            "a: 1\n---\nb: 2\n",
+            "f.yaml:2:1: invalid YAML: expected a single document in the stream but found another document",
+        ),
     ],
 )
 def test_problems_are_located(text, message):
@@ -112,9 +132,18 @@ def test_pure_python_loader_gives_the_same_tree_and_positions():
 
     text = "services:\n  api:\n    command: [a, b]\n    restart: no\n    ports: ['80:22']\n"
     repo = Path(__file__).resolve().parents[3]
-    done = subprocess.run([sys.executable, "-c", _PURE_PROBE, text], capture_output=True, text=True,
-                          env={**os.environ, "PYTHONPATH": str(repo)}, check=True)
+    done = subprocess.run(
+        [sys.executable, "-c", _PURE_PROBE, text],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(repo)},
+        check=True,
+    )
     result = json.loads(done.stdout)
     assert result["base"] == "SafeLoader"
     assert result["tree"] == parse(text, "f.yaml")
-    assert result["where"] == str(parse(text, "f.yaml")["services"]["api"].at("restart")) == "f.yaml:4:5"
+    assert (
+        result["where"]
+        == str(parse(text, "f.yaml")["services"]["api"].at("restart"))
+        == "f.yaml:4:5"
+    )

@@ -13,8 +13,12 @@ def service(stack_dir, body: str, extra: str = "", **kwargs):
 
 @pytest.mark.parametrize(
     ("body", "argv"),
-    [("", ("run",)), ("entrypoint: sh -c", ("sh", "-c")), ("entrypoint: [python3, -u]", ("python3", "-u")),
-     ("entrypoint: ''", ())],
+    [
+        ("", ("run",)),
+        ("entrypoint: sh -c", ("sh", "-c")),
+        ("entrypoint: [python3, -u]", ("python3", "-u")),
+        ("entrypoint: ''", ()),
+    ],
 )
 def test_entrypoint_string_or_list(stack_dir, body, argv):
     api = service(stack_dir, body)
@@ -22,15 +26,20 @@ def test_entrypoint_string_or_list(stack_dir, body, argv):
 
 
 def test_command_string_is_split_and_list_kept(stack_dir):
-    stack = stack_dir.load("services:\n  a:\n    command: echo 'a b' c\n  b:\n    command: [echo, 'a b']\n")
+    stack = stack_dir.load(
+        "services:\n  a:\n    command: echo 'a b' c\n  b:\n    command: [echo, 'a b']\n"
+    )
     assert stack.services["a"].command == ("echo", "a b", "c")
     assert stack.services["b"].command == ("echo", "a b")
 
 
 @pytest.mark.parametrize(
     "body",
-    ["environment: [A=1, B=x=y, C=, 'D']", "environment: {A: 1, B: x=y, C: '', D: null}",
-     "environment:\n  A: '1'\n  B: x=y\n  C: ''\n  D:"],
+    [
+        "environment: [A=1, B=x=y, C=, 'D']",
+        "environment: {A: 1, B: x=y, C: '', D: null}",
+        "environment:\n  A: '1'\n  B: x=y\n  C: ''\n  D:",
+    ],
 )
 def test_environment_list_or_map(stack_dir, body):
     api = service(stack_dir, body, environ={"D": "from-shell"})
@@ -53,8 +62,10 @@ def test_env_file_then_environment(stack_dir):
     api = service(stack_dir, body)
     assert list(api.environment.items()) == [("A", "from-file"), ("B", "inline"), ("C", "more")]
     assert [f.path for f in api.env_file] == [
-        str(stack_dir.root / "config/app.env"), str(stack_dir.root / "config/more.env"),
-        str(stack_dir.root / "none.env")]
+        str(stack_dir.root / "config/app.env"),
+        str(stack_dir.root / "config/more.env"),
+        str(stack_dir.root / "none.env"),
+    ]
 
 
 def test_env_file_string(stack_dir):
@@ -99,9 +110,13 @@ def test_depends_on_list_and_map(stack_dir):
     )
     a, d = stack.services["a"], stack.services["d"]
     assert {k: (v.condition, v.required, v.restart) for k, v in a.depends_on.items()} == {
-        "b": ("service_started", True, False), "c": ("service_started", True, False)}
+        "b": ("service_started", True, False),
+        "c": ("service_started", True, False),
+    }
     assert {k: (v.condition, v.required, v.restart) for k, v in d.depends_on.items()} == {
-        "b": ("service_healthy", True, True), "c": ("service_completed_successfully", False, False)}
+        "b": ("service_healthy", True, True),
+        "c": ("service_completed_successfully", False, False),
+    }
 
 
 @pytest.mark.parametrize(
@@ -119,40 +134,77 @@ def test_healthcheck_test_forms(stack_dir, body, test):
 
 
 def test_healthcheck_durations(stack_dir):
-    check = service(stack_dir, "healthcheck:\n  test: 'true'\n  interval: 1m30s\n  timeout: 500ms\n"
-                    "  retries: 5\n  start_period: 2s\n  start_interval: 1s").healthcheck
-    assert (check.interval, check.timeout, check.retries, check.start_period, check.start_interval) == (
-        90, 0.5, 5, 2, 1)
+    check = service(
+        stack_dir,
+        "healthcheck:\n  test: 'true'\n  interval: 1m30s\n  timeout: 500ms\n"
+        "  retries: 5\n  start_period: 2s\n  start_interval: 1s",
+    ).healthcheck
+    assert (
+        check.interval,
+        check.timeout,
+        check.retries,
+        check.start_period,
+        check.start_interval,
+    ) == (90, 0.5, 5, 2, 1)
 
 
 @pytest.mark.parametrize(
     ("value", "policy"),
-    [("no", "no"), ("'no'", "no"), ("false", "no"), ("always", "always"), ("on-failure", "on-failure"),
-     ("on-failure:5", "on-failure:5"), ("unless-stopped", "unless-stopped")],
+    [
+        ("no", "no"),
+        ("'no'", "no"),
+        ("false", "no"),
+        ("always", "always"),
+        ("on-failure", "on-failure"),
+        ("on-failure:5", "on-failure:5"),
+        ("unless-stopped", "unless-stopped"),
+    ],
 )
 def test_restart(stack_dir, value, policy):
     assert service(stack_dir, f"restart: {value}").restart == policy
 
 
 def test_resources_short_and_long(stack_dir):
-    api = service(stack_dir, "mem_limit: 512m\nmemswap_limit: 1g\nmem_reservation: 128m\ncpus: 1.5\n"
-                  "cpu_shares: 512\npids_limit: 100")
-    assert (api.mem_limit, api.memswap_limit, api.mem_reservation, api.cpus, api.cpu_shares, api.pids_limit) == (
-        512 << 20, 1 << 30, 128 << 20, 1.5, 512, 100)
-    deploy = service(stack_dir, "deploy:\n  replicas: 2\n  resources:\n    limits: {cpus: '0.5', memory: 64M, pids: 10}\n"
-                     "    reservations: {cpus: '0.25', memory: 32M}").deploy
+    api = service(
+        stack_dir,
+        "mem_limit: 512m\nmemswap_limit: 1g\nmem_reservation: 128m\ncpus: 1.5\n"
+        "cpu_shares: 512\npids_limit: 100",
+    )
+    assert (
+        api.mem_limit,
+        api.memswap_limit,
+        api.mem_reservation,
+        api.cpus,
+        api.cpu_shares,
+        api.pids_limit,
+    ) == (512 << 20, 1 << 30, 128 << 20, 1.5, 512, 100)
+    deploy = service(
+        stack_dir,
+        "deploy:\n  replicas: 2\n  resources:\n    limits: {cpus: '0.5', memory: 64M, pids: 10}\n"
+        "    reservations: {cpus: '0.25', memory: 32M}",
+    ).deploy
     assert deploy.replicas == 2
-    assert (deploy.resources.limits.cpus, deploy.resources.limits.memory, deploy.resources.limits.pids) == (
-        0.5, 64 << 20, 10)
+    assert (
+        deploy.resources.limits.cpus,
+        deploy.resources.limits.memory,
+        deploy.resources.limits.pids,
+    ) == (0.5, 64 << 20, 10)
     assert deploy.resources.reservations.memory == 32 << 20
 
 
 def test_ports_short_and_long(stack_dir):
-    api = service(stack_dir, "ports:\n  - 80\n  - '8080:81'\n  - '127.0.0.1:9000-9001:9000-9001/udp'\n"
-                  "  - {target: 82, published: '8082', host_ip: 0.0.0.0, protocol: tcp, mode: host, name: web}")
+    api = service(
+        stack_dir,
+        "ports:\n  - 80\n  - '8080:81'\n  - '127.0.0.1:9000-9001:9000-9001/udp'\n"
+        "  - {target: 82, published: '8082', host_ip: 0.0.0.0, protocol: tcp, mode: host, name: web}",
+    )
     assert [(p.host_ip, p.published, p.target, p.protocol) for p in api.ports] == [
-        (None, None, 80, "tcp"), (None, 8080, 81, "tcp"), ("127.0.0.1", 9000, 9000, "udp"),
-        ("127.0.0.1", 9001, 9001, "udp"), ("0.0.0.0", 8082, 82, "tcp")]
+        (None, None, 80, "tcp"),
+        (None, 8080, 81, "tcp"),
+        ("127.0.0.1", 9000, 9000, "udp"),
+        ("127.0.0.1", 9001, 9001, "udp"),
+        ("0.0.0.0", 8082, 82, "tcp"),
+    ]
 
 
 def test_volumes_short_and_long(stack_dir):
@@ -165,9 +217,14 @@ def test_volumes_short_and_long(stack_dir):
         extra="volumes:\n  data:\n",
     )
     shapes = [(v.type, v.source, v.target, v.read_only) for v in api.volumes]
-    assert shapes == [("volume", "data", "/data", True), ("bind", "./src", "/src", False),
-                      ("volume", None, "/cache", False), ("bind", "/etc/ssl", "/ssl", True),
-                      ("volume", "data", "/sub", False), ("tmpfs", None, "/scratch", False)]
+    assert shapes == [
+        ("volume", "data", "/data", True),
+        ("bind", "./src", "/src", False),
+        ("volume", None, "/cache", False),
+        ("bind", "/etc/ssl", "/ssl", True),
+        ("volume", "data", "/sub", False),
+        ("tmpfs", None, "/scratch", False),
+    ]
     assert api.volumes[3].bind.create_host_path is False
     assert api.volumes[4].volume.subpath == "part"
     assert (api.volumes[5].tmpfs.size, api.volumes[5].tmpfs.mode) == (64 << 20, 0o1777)
@@ -178,8 +235,10 @@ def test_home_in_bind_sources(stack_dir):
     assert api.volumes[0].source == "/home/me/cache"
 
 
-@pytest.mark.parametrize(("body", "tmpfs"), [("tmpfs: /run", ("/run",)),
-                                             ("tmpfs: [/run, '/tmp:size=1m']", ("/run", "/tmp:size=1m"))])
+@pytest.mark.parametrize(
+    ("body", "tmpfs"),
+    [("tmpfs: /run", ("/run",)), ("tmpfs: [/run, '/tmp:size=1m']", ("/run", "/tmp:size=1m"))],
+)
 def test_tmpfs_string_or_list(stack_dir, body, tmpfs):
     assert service(stack_dir, body).tmpfs == tmpfs
 
@@ -188,7 +247,11 @@ def test_networks_list_or_map(stack_dir):
     extra = "networks:\n  front: {}\n  back:\n    ipam: {config: [{subnet: 10.90.0.0/24}]}\n"
     listed = service(stack_dir, "networks: [front, back]", extra=extra)
     assert listed.networks == {"front": None, "back": None}
-    mapped = service(stack_dir, "networks:\n  front:\n    aliases: [www]\n  back: {ipv4_address: 10.90.0.7}", extra=extra)
+    mapped = service(
+        stack_dir,
+        "networks:\n  front:\n    aliases: [www]\n  back: {ipv4_address: 10.90.0.7}",
+        extra=extra,
+    )
     assert mapped.networks["front"].aliases == ("www",)
     assert mapped.networks["back"].ipv4_address == "10.90.0.7"
 
@@ -199,46 +262,72 @@ def test_network_mode(stack_dir, mode):
 
 
 def test_network_mode_service(stack_dir):
-    stack = stack_dir.load("services:\n  a: {command: x}\n  b: {command: x, network_mode: 'service:a'}\n")
+    stack = stack_dir.load(
+        "services:\n  a: {command: x}\n  b: {command: x, network_mode: 'service:a'}\n"
+    )
     assert stack.services["b"].network_mode == "service:a"
 
 
 def test_expose_stop_init_read_only(stack_dir):
-    api = service(stack_dir, "expose: [3000, '4000-4001/udp']\nstop_signal: INT\nstop_grace_period: 1m\n"
-                  "init: true\nread_only: true\nuser: '1000:1000'\nworking_dir: /srv\nhostname: api-host")
+    api = service(
+        stack_dir,
+        "expose: [3000, '4000-4001/udp']\nstop_signal: INT\nstop_grace_period: 1m\n"
+        "init: true\nread_only: true\nuser: '1000:1000'\nworking_dir: /srv\nhostname: api-host",
+    )
     assert api.expose == ("3000", "4000-4001/udp")
-    assert (api.stop_signal, api.stop_grace_period, api.init, api.read_only) == ("SIGINT", 60, True, True)
+    assert (api.stop_signal, api.stop_grace_period, api.init, api.read_only) == (
+        "SIGINT",
+        60,
+        True,
+        True,
+    )
     assert (api.user, api.working_dir, api.hostname) == ("1000:1000", "/srv", "api-host")
 
 
 def test_capabilities_and_security_opt(stack_dir):
-    api = service(stack_dir, "cap_add: [net_admin, CAP_SYS_TIME]\ncap_drop: [ALL]\n"
-                  "security_opt: [no-new-privileges:false, seccomp:unconfined]")
+    api = service(
+        stack_dir,
+        "cap_add: [net_admin, CAP_SYS_TIME]\ncap_drop: [ALL]\n"
+        "security_opt: [no-new-privileges:false, seccomp:unconfined]",
+    )
     assert api.cap_add == ("NET_ADMIN", "SYS_TIME") and api.cap_drop == ("ALL",)
     assert api.security_opt == ("no-new-privileges:false", "seccomp=unconfined")
 
 
 def test_ulimits_number_or_soft_hard(stack_dir):
     api = service(stack_dir, "ulimits:\n  nproc: 65535\n  nofile: {soft: 1024, hard: 2048}")
-    assert {k: (u.soft, u.hard) for k, u in api.ulimits.items()} == {"nproc": (65535, 65535), "nofile": (1024, 2048)}
+    assert {k: (u.soft, u.hard) for k, u in api.ulimits.items()} == {
+        "nproc": (65535, 65535),
+        "nofile": (1024, 2048),
+    }
 
 
 @pytest.mark.parametrize(
     "body",
-    ["extra_hosts: ['db=10.0.0.2', 'v6:::1', 'cache:10.0.0.3']",
-     "extra_hosts: {db: 10.0.0.2, v6: '::1', cache: 10.0.0.3}"],
+    [
+        "extra_hosts: ['db=10.0.0.2', 'v6:::1', 'cache:10.0.0.3']",
+        "extra_hosts: {db: 10.0.0.2, v6: '::1', cache: 10.0.0.3}",
+    ],
 )
 def test_extra_hosts_list_or_map(stack_dir, body):
-    assert service(stack_dir, body).extra_hosts == {"db": "10.0.0.2", "v6": "::1", "cache": "10.0.0.3"}
+    assert service(stack_dir, body).extra_hosts == {
+        "db": "10.0.0.2",
+        "v6": "::1",
+        "cache": "10.0.0.3",
+    }
 
 
-@pytest.mark.parametrize(("body", "dns"), [("dns: 1.1.1.1", ("1.1.1.1",)), ("dns: [1.1.1.1, '::1']", ("1.1.1.1", "::1"))])
+@pytest.mark.parametrize(
+    ("body", "dns"), [("dns: 1.1.1.1", ("1.1.1.1",)), ("dns: [1.1.1.1, '::1']", ("1.1.1.1", "::1"))]
+)
 def test_dns_string_or_list(stack_dir, body, dns):
     assert service(stack_dir, body).dns == dns
 
 
 def test_logging(stack_dir):
-    logging = service(stack_dir, "logging: {driver: json-file, options: {max-size: 10m, max-file: '3'}}").logging
+    logging = service(
+        stack_dir, "logging: {driver: json-file, options: {max-size: 10m, max-file: '3'}}"
+    ).logging
     assert logging.options == {"max-size": "10m", "max-file": "3"}
 
 
@@ -267,7 +356,10 @@ def test_x_stackrun_and_ignored_extensions(stack_dir):
     ext = api.x_stackrun
     assert (ext.rootfs, ext.restart_on_unhealthy) == ("./root", True)
     assert (ext.backoff.initial, ext.backoff.max, ext.backoff.reset) == (0.2, 60, 30)
-    assert (stack.x_stackrun.cgroup_parent, stack.x_stackrun.subnet_pool) == ("machine.slice", "10.200.0.0/16")
+    assert (stack.x_stackrun.cgroup_parent, stack.x_stackrun.subnet_pool) == (
+        "machine.slice",
+        "10.200.0.0/16",
+    )
 
 
 def test_top_level_volumes_and_networks(stack_dir):
@@ -296,6 +388,8 @@ def test_top_level_volumes_and_networks(stack_dir):
 
 
 def test_scale_and_replicas(stack_dir):
-    stack = stack_dir.load("services:\n  a: {command: x, scale: 3}\n  b: {command: x, deploy: {replicas: 0}}\n"
-                           "  c: {command: x}\n")
+    stack = stack_dir.load(
+        "services:\n  a: {command: x, scale: 3}\n  b: {command: x, deploy: {replicas: 0}}\n"
+        "  c: {command: x}\n"
+    )
     assert [stack.replicas(n) for n in "abc"] == [3, 0, 1]

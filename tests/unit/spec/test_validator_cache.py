@@ -42,9 +42,14 @@ print(json.dumps({"how": how, "results": results}))
 
 
 def validate_all(cache: Path, files: list[str]) -> tuple[str, dict]:
-    done = subprocess.run([sys.executable, "-c", _PROGRAM, str(cache), *files], cwd=REPO,
-                          env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True,
-                          text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-c", _PROGRAM, str(cache), *files],
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     answer = json.loads(done.stdout)
     return answer["how"], answer["results"]
@@ -65,7 +70,7 @@ def test_the_cached_validator_validates_as_the_built_one(tmp_path, files):
     assert how == "cached"
     assert cached == built
     assert all(isinstance(built[path], dict) for path in EXAMPLES)
-    assert all(isinstance(built[path], list) and built[path] for path in files[len(EXAMPLES):])
+    assert all(isinstance(built[path], list) and built[path] for path in files[len(EXAMPLES) :])
 
 
 @pytest.mark.parametrize("damage", [b"", b"not a pickle", b"\x80\x05K\x01."])
@@ -89,4 +94,6 @@ def test_a_changed_spec_module_changes_the_key(tmp_path):
     os.utime(models, ns=(models.stat().st_atime_ns, models.stat().st_mtime_ns + 1))
     assert validator_cache.cache_key(tmp_path) != key
     (tmp_path / "new.py").write_text("")
-    assert validator_cache.cache_key(tmp_path) != validator_cache.cache_key(validator_cache.SPEC_DIR)
+    assert validator_cache.cache_key(tmp_path) != validator_cache.cache_key(
+        validator_cache.SPEC_DIR
+    )
