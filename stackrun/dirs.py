@@ -13,6 +13,9 @@ from pathlib import Path
 
 RUN_ROOT_ENV = "STACKRUN_RUN_DIR"
 DATA_ROOT_ENV = "STACKRUN_DATA_DIR"
+# Beside the projects' data directories, under a name no project can have (project names
+# start with a letter or digit), so the store never meets a project named "images".
+IMAGE_STORE = "_images"
 
 
 def run_root() -> Path:
@@ -21,6 +24,11 @@ def run_root() -> Path:
 
 def data_root() -> Path:
     return Path(os.environ.get(DATA_ROOT_ENV) or "/var/lib/stackrun")
+
+
+def image_root() -> Path:
+    """/var/lib/stackrun/_images: the host's one image store, shared by every project."""
+    return data_root() / IMAGE_STORE
 
 
 def run_dir(project: str) -> Path:

@@ -87,5 +87,20 @@ class RuntimeFailure(StackrunError):
         return f"{who}{self.step}{where}: {os.strerror(self.errno)} ({name})"
 
 
+class ImageError(StackrunError):
+    """An image cannot be had: a bad reference, a registry's refusal or bad answer, a blob
+    that fails verification, a bad archive or layer, a full disk. `image` names the image
+    and `service` the service that wanted it, when known."""
+
+    def __init__(self, message: str, image: str = "", service: str = ""):
+        self.reason, self.image, self.service = message, image, service
+        super().__init__(self._message())
+
+    def _message(self) -> str:
+        who = f"{self.service}: " if self.service else ""
+        what = f"image {self.image}: " if self.image else ""
+        return f"{who}{what}{self.reason}"
+
+
 class ControlError(StackrunError):
     """Talking to a project's supervisor failed, or it refused the request."""

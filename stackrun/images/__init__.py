@@ -1,0 +1,35 @@
+"""Images: references, the registry client, the verified content-addressed store, safe
+unpacking and archives. Reads and writes only its store (`dirs.image_root()`) and the
+network; never the kernel (DESIGN.md: a build runs its steps through runtime/).
+
+Modules, by what they own:
+
+    model.py      frozen dataclasses every part shares (Reference, Platform, ImageConfig,
+                  ImageRecord, LayerRef); pure
+    reference.py  Docker's reference grammar and normalisation; pure
+    config.py     an image's config JSON (OCI or Docker) -> ImageConfig; pure
+    store.py      Store(root): blobs by digest, layers by chain id, image records, the lock
+    unpack.py     a layer's tar stream -> a directory, confined, with overlay whiteouts
+    archive.py    `docker save` and OCI archives in and out
+    registry/     distribution API v2 client: transport, auth, credentials
+    pull.py       Reference -> registry -> Store -> ImageRecord
+
+CONTRACT between them (change it in one commit with its users):
+
+    Store(root: Path | None = None)            root defaults to dirs.image_root()
+      .image(name_or_id: str) -> ImageRecord | None   a reference (normalised) or an id prefix
+      .images() -> list[ImageRecord]
+      .has_blob(digest) -> bool ; .blob_path(digest) -> Path
+      .blob_writer(digest, size | None)         context manager: .write(bytes); verified
+                                                (size, sha256) and renamed into place on exit;
+                                                removed and ImageError on mismatch or error
+      .ensure_layer(parent_chain_id | None, blob_digest, media_type, diff_id) -> LayerRef
+                                                unpacked once, verified, atomically visible
+      .put_image(reference | None, manifest_digest | None, config_digest, layer blob
+                 digests, media types) -> ImageRecord   tags the image
+      .remove(name_or_id, in_use) ; .prune(in_use) -> bytes freed
+      .lock() -> context manager                exclusive flock of the store, held around
+                                                commits (never around a download)
+    in use: every `dirs.run_root()/<project>/state.json` lists the ids of the images its
+    instances run under the key "images"; rmi/prune never remove those.
+"""
