@@ -146,7 +146,7 @@ def _plan(opts, launcher=None):
 
 def _running(project: str) -> bool:
     """A supervisor answers for the project; a dead one's leftovers make `up` refuse."""
-    from stackrun.cli.lifecycle import leftovers, running
+    from stackrun.cli.running import leftovers, running
 
     if running(project):
         return True
@@ -161,10 +161,10 @@ def _running(project: str) -> bool:
 
 
 def _reconcile(plan, request) -> int:
-    from stackrun.cli.lifecycle import connect
+    from stackrun.cli.running import supervisor_client
     from stackrun.control import blocking
 
-    with connect(plan.project) as client:
+    with supervisor_client(plan.project) as client:
         failures = blocking.run(client.up(request, plan))
     return _report(plan, failures, request.wait)
 

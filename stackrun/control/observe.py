@@ -16,7 +16,7 @@ from typing import Any
 from stackrun.control import procfs
 from stackrun.errors import RuntimeFailure
 from stackrun.runtime.cgroups.base import CgroupDriver, Usage
-from stackrun.supervisor.report import namespaces
+from stackrun.supervisor.inspection import namespaces
 from stackrun.supervisor.state import InstanceStatus
 
 # Limit files of both cgroup versions, read back as the kernel holds them.

@@ -12,8 +12,8 @@ import types
 import typing
 from typing import Any
 
-from stackrun.spec import linux
-from stackrun.spec.report import Report, locate
+from stackrun.errors import closest
+from stackrun.spec.diagnostics import Report, locate
 
 
 def validate(tree: dict, extra: dict[str, Any], report: Report):
@@ -86,7 +86,7 @@ def _show(value: Any) -> str:
 def _unknown_key(root: type, loc: tuple) -> str:
     model = _model_at(root, loc[:-1])
     keys = _keys_of(model) if model else []
-    suggestion = linux.closest(str(loc[-1]), keys)
+    suggestion = closest(str(loc[-1]), keys)
     if suggestion:
         return f"unknown key; did you mean {suggestion!r}?"
     return "unknown key" + (f"; expected one of {', '.join(keys)}" if 0 < len(keys) <= 8 else "")

@@ -24,11 +24,3 @@ ULIMITS = frozenset({
     "as", "core", "cpu", "data", "fsize", "locks", "memlock", "msgqueue", "nice", "nofile",
     "nproc", "rss", "rtprio", "rttime", "sigpending", "stack",
 })  # fmt: skip
-
-
-def closest(word: str, choices) -> str | None:
-    """The choice most like `word`, for "did you mean" hints."""
-    import difflib
-
-    matches = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
-    return matches[0] if matches else None
