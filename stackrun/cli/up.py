@@ -171,7 +171,7 @@ def _reconcile(plan, request) -> int:
 
 def _detached(opts, request) -> int:
     """Fork the supervisor first: it loads while this process reads the stack file."""
-    from stackrun.daemon import Launcher
+    from stackrun.daemon.launcher import Launcher
 
     launcher = Launcher.fork()
     try:
