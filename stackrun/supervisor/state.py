@@ -6,8 +6,9 @@ and may add fields; renaming one means updating control/ in the same change.
 
 The state file (`dirs.state_file(project)`, JSON) is rewritten atomically (write a
 temporary file, then rename) whenever an instance changes; it records what the
-offline `ps` and `down` need: the supervisor's pid, the kernel objects to remove
-(cgroup paths, bridges, veths) and every instance's last known status.
+offline `ps` and `down` need: the supervisor's pid, the --cgroup-parent (teardown finds
+every other kernel object by the project's name prefixes) and every instance's last
+known status.
 """
 
 from __future__ import annotations
@@ -95,11 +96,7 @@ class ProjectState:
     supervisor_pid: int
     project_dir: str = ""
     config_files: list[str] = field(default_factory=list)
-    cgroup_version: str = ""  # the driver's version: "v1", "hybrid", "v2"
-    cgroup_parent: str = ""
-    cgroups: list[str] = field(default_factory=list)  # relative paths, project dir first
-    bridges: list[str] = field(default_factory=list)  # created by this project (not external)
-    veths: list[str] = field(default_factory=list)  # host-side names
+    cgroup_parent: str = ""  # teardown's only handle: the rest is found by name
     instances: list[InstanceStatus] = field(default_factory=list)
     started_at: float = 0.0
     version: int = STATE_VERSION
