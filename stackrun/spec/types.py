@@ -126,9 +126,9 @@ def _check_security_opt(value: str) -> str:
 
 
 def _check_ulimit_name(value: str) -> str:
-    if value not in privileges.ULIMITS:
+    if value not in privileges.RLIMITS:
         raise ValueError(
-            f"{value!r} is not a ulimit; use one of {', '.join(sorted(privileges.ULIMITS))}"
+            f"{value!r} is not a ulimit; use one of {', '.join(sorted(privileges.RLIMITS))}"
         )
     return value
 
