@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal
+
+from stackrun.files import replace_text
 
 # Compose's states, plus `lost` (supervisor gone, process state unknown or gone)
 # and `starting` (spawned, waiting for its dependencies' conditions or first health).
@@ -115,10 +116,7 @@ class ProjectState:
 
 def write_state(path: Path, state: ProjectState) -> None:
     """Replace the file atomically: readers see the old or the new state, never a mix."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}")
-    temporary.write_text(state.to_json())
-    os.replace(temporary, path)
+    replace_text(path, state.to_json())
 
 
 def read_state(path: Path) -> ProjectState | None:
