@@ -14,7 +14,13 @@ import sys
 
 import typer
 
-from stackrun.cli.options import FilesOption, ProfileOption, ProjectOption, project_options
+from stackrun.cli.options import (
+    FilesOption,
+    ProfileOption,
+    ProjectOption,
+    TimeoutOption,
+    project_options,
+)
 
 SUPERVISOR_EXIT_TIMEOUT = 10.0  # seconds a supervisor gets to exit after answering `down`
 
@@ -26,13 +32,7 @@ def register(app: typer.Typer) -> None:
         volumes: bool = typer.Option(
             False, "-v", "--volumes", help="Also remove the named volumes."
         ),
-        timeout: float | None = typer.Option(
-            None,
-            "-t",
-            "--timeout",
-            metavar="SECONDS",
-            help="Grace period before SIGKILL (default: stop_grace_period).",
-        ),
+        timeout: TimeoutOption = None,
         remove_orphans: bool = typer.Option(
             False,
             "--remove-orphans",

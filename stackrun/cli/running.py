@@ -75,14 +75,6 @@ def cgroup_driver(project: str) -> CgroupDriver:
     return detect(parent=state.cgroup_parent if state else "")
 
 
-def choice(option: str, value: str, allowed: tuple[str, ...]) -> str:
-    import typer
-
-    if value not in allowed:
-        raise typer.BadParameter(f"{value!r}: write one of {', '.join(allowed)}", param_hint=option)
-    return value
-
-
 # ---------------------------------------------------------------- the project's supervisor
 
 

@@ -5,15 +5,13 @@ from __future__ import annotations
 
 import typer
 
-from stackrun.cli.options import FilesOption, ProfileOption, ProjectOption, project_options
-
-ServicesArgument = typer.Argument(None, show_default=False, help="Services (all when none).")
-TimeoutOption = typer.Option(
-    None,
-    "-t",
-    "--timeout",
-    metavar="SECONDS",
-    help="Grace period before SIGKILL (default: stop_grace_period).",
+from stackrun.cli.options import (
+    FilesOption,
+    ProfileOption,
+    ProjectOption,
+    ServicesArgument,
+    TimeoutOption,
+    project_options,
 )
 
 
@@ -21,8 +19,8 @@ def register(app: typer.Typer) -> None:
     @app.command("stop")
     def stop(
         ctx: typer.Context,
-        services: list[str] | None = ServicesArgument,
-        timeout: float | None = TimeoutOption,
+        services: ServicesArgument = None,
+        timeout: TimeoutOption = None,
         files: FilesOption = None,
         project_name: ProjectOption = None,
         profiles: ProfileOption = None,
@@ -33,7 +31,7 @@ def register(app: typer.Typer) -> None:
     @app.command("start")
     def start(
         ctx: typer.Context,
-        services: list[str] | None = ServicesArgument,
+        services: ServicesArgument = None,
         files: FilesOption = None,
         project_name: ProjectOption = None,
         profiles: ProfileOption = None,
@@ -44,8 +42,8 @@ def register(app: typer.Typer) -> None:
     @app.command("restart")
     def restart(
         ctx: typer.Context,
-        services: list[str] | None = ServicesArgument,
-        timeout: float | None = TimeoutOption,
+        services: ServicesArgument = None,
+        timeout: TimeoutOption = None,
         files: FilesOption = None,
         project_name: ProjectOption = None,
         profiles: ProfileOption = None,
@@ -56,7 +54,7 @@ def register(app: typer.Typer) -> None:
     @app.command("kill")
     def kill(
         ctx: typer.Context,
-        services: list[str] | None = ServicesArgument,
+        services: ServicesArgument = None,
         signal_name: str = typer.Option(
             "SIGKILL",
             "-s",
