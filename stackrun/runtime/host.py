@@ -7,8 +7,8 @@
 Nothing here raises: every failed check becomes a `Problem`. Namespaces, bridges and veths
 are probed for real in a short-lived child process that unshares each namespace type and
 creates a bridge and a veth pair inside its own network namespace (they vanish with it).
-The child is forked (about 1 ms) when this process has a single thread, else started as a
-fresh interpreter. The network probe imports pyroute2 (~250 ms unless already imported).
+The child is forked when this process has a single thread, else started as a fresh
+interpreter (slower). The network probe imports pyroute2 unless already imported.
 """
 
 from __future__ import annotations

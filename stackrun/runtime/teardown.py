@@ -28,7 +28,7 @@ from stackrun.runtime.cgroups import CgroupDriver, detect
 from stackrun.runtime.cgroups.base import KILL_TIMEOUT, backoff
 from stackrun.runtime.cgroups.layout import MOUNTINFO, mount_points
 
-REAP_TIMEOUT = 10.0  # seconds for killed processes to be reaped by their parents (init here: ~2 s)
+REAP_TIMEOUT = 10.0  # seconds for killed processes to be reaped by their parents (init)
 
 
 @dataclass(frozen=True)

@@ -20,10 +20,10 @@ def validate(tree: dict, extra: dict[str, Any], report: Report):
     """The Stack, or None after reporting every problem."""
     from pydantic import ValidationError
 
+    from stackrun.shortcuts import prepare_validator
     from stackrun.spec.models import Stack
-    from stackrun.spec.validator_cache import prepare
 
-    prepare(Stack)
+    prepare_validator(Stack)
     try:
         return Stack.model_validate({**tree, **extra})
     except ValidationError as error:
