@@ -270,6 +270,7 @@ async def _detached(supervisor, request: UpRequest, mode: Detached) -> None:
     try:
         failures = await supervisor.up(request)
         report = {"failures": failures, "instances": [s.name for s in await supervisor.ps()]}
+        report["warnings"] = supervisor.warnings()
     except StackrunError as error:
         report = {"error": str(error)}
     os.write(mode.report_fd, json.dumps(report).encode() + b"\n")  # left open: see _report_crash
@@ -300,6 +301,8 @@ async def _attached_run(supervisor, request: UpRequest, mode: Attached, outcome:
     import anyio
 
     stack = supervisor.stack
+    for warning in supervisor.warnings():
+        print(f"stackrun: warning: {warning}", file=sys.stderr)
     with anyio.CancelScope() as outcome.starting:  # a Ctrl-C does not wait for the start
         failures = await supervisor.up(request)
     if outcome.starting.cancelled_caught:

@@ -7,7 +7,7 @@ and may add fields; renaming one means updating control/ in the same change.
 The state file (`dirs.state_file(project)`, JSON) is rewritten atomically (write a
 temporary file, then rename) whenever an instance changes; it records what the
 offline `ps` and `down` need: the supervisor's pid, the kernel objects to remove
-(cgroup paths, bridges, veths) and every instance's last known status.
+(cgroup paths, bridges, veths, netfilter tables and chains) and every instance's last known status.
 """
 
 from __future__ import annotations
@@ -100,6 +100,7 @@ class ProjectState:
     cgroups: list[str] = field(default_factory=list)  # relative paths, project dir first
     bridges: list[str] = field(default_factory=list)  # created by this project (not external)
     veths: list[str] = field(default_factory=list)  # host-side names
+    netfilter: dict[str, Any] = field(default_factory=dict)  # runtime.network.firewall.Netfilter
     instances: list[InstanceStatus] = field(default_factory=list)
     started_at: float = 0.0
     version: int = STATE_VERSION
