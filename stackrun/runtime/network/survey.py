@@ -52,13 +52,12 @@ class ForwardChain:
 
 class Ruleset:
     def __init__(self, items: Iterable[dict[str, Any]], legacy_tables: Iterable[str] = ()):
-        self.tables: list[dict[str, Any]] = []
-        self.chains: list[dict[str, Any]] = []
-        self.rules: list[dict[str, Any]] = []
+        found: dict[str, list[dict[str, Any]]] = {"table": [], "chain": [], "rule": []}
         for item in items:
-            for kind, into in (("table", self.tables), ("chain", self.chains), ("rule", self.rules)):  # fmt: skip
+            for kind, objects in found.items():
                 if kind in item:
-                    into.append(item[kind])
+                    objects.append(item[kind])
+        self.tables, self.chains, self.rules = found["table"], found["chain"], found["rule"]
         self.legacy_tables = frozenset(legacy_tables)
 
     # ------------------------------------------------------------ other tools
@@ -180,4 +179,5 @@ def _nats(rule: dict[str, Any]) -> bool:
 
 
 def _statements(rule: dict[str, Any]) -> set[str]:
-    return {key for statement in rule.get("expr", []) if isinstance(statement, dict) for key in statement}  # fmt: skip
+    statements = [s for s in rule.get("expr", []) if isinstance(s, dict)]
+    return {key for statement in statements for key in statement}
