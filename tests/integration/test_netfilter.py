@@ -168,7 +168,12 @@ NAT_STACK = {
     "networks": {"back": {"internal": True}},
 }
 
-LEAKS = "import sys; from tests.helpers.leaks import netfilter; from stackrun.plan.names import ProjectNames; print('\\n'.join(netfilter(ProjectNames(sys.argv[1]))))"  # noqa: E501
+LEAKS = """
+import sys
+from stackrun.plan.names import ProjectNames
+from tests.helpers.leaks import netfilter
+print("\\n".join(netfilter(ProjectNames(sys.argv[1]))))
+"""
 
 
 @pytest.fixture
@@ -228,10 +233,8 @@ def test_without_its_rules_a_drop_policy_cuts_the_api_off_from_the_store(host, p
     FORWARD, whose policy is DROP; with stackrun's netfilter off, `api` never reaches
     `store`."""
     host.sh("iptables-nft -P FORWARD DROP")
-    done = stackrun(
-        host, project, WEBAPP, "up", "-d", "--wait", "--wait-timeout", "8", check=False,
-        STACKRUN_NETFILTER="0",
-    )  # fmt: skip
+    up = ("up", "-d", "--wait", "--wait-timeout", "8")
+    done = stackrun(host, project, WEBAPP, *up, check=False, STACKRUN_NETFILTER="0")
     assert done.returncode != 0 and "api" in done.stderr, done.stderr
     assert http(host, f"{API}/health").startswith("503")  # the API answers; the store does not
     stackrun(host, project, WEBAPP, "down", STACKRUN_NETFILTER="0")
@@ -315,8 +318,8 @@ def test_services_reach_the_outside_through_nat_and_internal_networks_do_not(
 def test_published_port_shows_the_client_address_and_nothing_else_gets_in(host, project, nat_stack):
     with Outside(host) as world:
         stackrun(host, project, nat_stack, "up", "-d")
-        details = json.loads(stackrun(host, project, nat_stack, "inspect", "peer", "--format", "json").stdout)  # fmt: skip
-        address = details[0]["Networks"]["default"]["IPAddress"].split("/")[0]
+        inspect = stackrun(host, project, nat_stack, "inspect", "peer", "--format", "json")
+        address = json.loads(inspect.stdout)[0]["Networks"]["default"]["IPAddress"].split("/")[0]
         subnet = ".".join(address.split(".")[:3]) + ".0/24"
 
         assert eventually(lambda: world.connect(HOST_UPLINK, 7070) == OUTSIDE, "DNAT")
