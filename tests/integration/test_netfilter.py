@@ -366,3 +366,69 @@ def test_the_leak_check_sees_every_netfilter_object_of_a_project(host, project):
     assert f"iptables-legacy filter: :STACKRUN-{key.upper()}" in seen
     stackrun(host, project, WEBAPP, "down")
     assert host.run([sys.executable, "-c", LEAKS, project.name], env=project.env()).stdout == "\n"
+
+
+# ---------------------------------------------------------------- two projects, no library
+
+SLEEPER = {"services": {"idle": {"command": ["sleep", "infinity"]}}}
+
+
+def test_ip_forward_goes_back_when_the_last_of_two_projects_goes_down(host, project, tmp_path):
+    """The second project inherits what ip_forward was from the first one's table."""
+    first, second = project.name, f"{project.name}b"
+    files = {}
+    for name in (first, second):
+        files[name] = tmp_path / f"{name}.yaml"
+        files[name].write_text(json.dumps({"name": name, **SLEEPER}))
+
+    def run(name: str, *args: str) -> None:
+        argv = project.cli(args[0], "--file", str(files[name]), "-p", name, *args[1:])
+        host.run(argv, env=project.env(STACKRUN_NETFILTER="1", COMPOSE_PROJECT_NAME=name))
+
+    forward = lambda: host.snapshot()["ip_forward"]
+    try:
+        run(first, "up", "-d")
+        run(second, "up", "-d")
+        assert forward() == "1"
+        run(first, "down")
+        assert forward() == "1"  # the second project still masquerades
+        run(second, "down")
+        assert forward() == "0"
+    finally:
+        run(second, "down")
+        left = host.run([sys.executable, "-c", LEAKS, second], env=project.env()).stdout
+        assert not left.strip(), left
+
+
+HOLES_ONLY = """
+import json, sys
+from stackrun.plan.model import NetworkPlan
+from stackrun.plan.names import ProjectNames
+from stackrun.runtime.network import firewall, nft
+nft.available = lambda: False  # as on a host without the nftables package
+names = ProjectNames(sys.argv[1])
+if sys.argv[2] == "install":
+    network = NetworkPlan("default", "srbholes0", "10.89.0.0/24", "10.89.0.1")
+    print(json.dumps(firewall.install(names, [network]).to_json()))
+else:
+    print(json.dumps(firewall.remove(names)))
+"""
+
+
+def test_without_libnftables_the_iptables_hole_still_opens_forward(host, project):
+    def holes_only(verb: str):
+        argv = [sys.executable, "-c", HOLES_ONLY, project.name, verb]
+        return json.loads(host.run(argv, env=project.env(STACKRUN_NETFILTER="1")).stdout)
+
+    host.sh(UFW)
+    before = host.snapshot()
+    record = holes_only("install")
+    assert record["table"] == "" and record["holes"] == ["iptables-nft filter FORWARD"]
+    assert "libnftables cannot be loaded" in record["notes"][0]
+    chain = ProjectNames(project.name).iptables_chain
+    assert (
+        f'-A FORWARD -m comment --comment "stackrun project {project.name}" -j {chain}'
+        in (host.snapshot()["iptables-nft-save"])
+    )
+    assert holes_only("remove") == ["iptables-nft filter FORWARD"]
+    assert host.snapshot() == before
