@@ -76,7 +76,11 @@ def install(names: ProjectNames, networks: Iterable[NetworkPlan]) -> Netfilter:
         return Netfilter()
     with _host_lock():
         if nft.available():
-            return _install_full(names, networks)
+            try:
+                return _install_full(names, networks)
+            except NetfilterError as error:  # the ruleset cannot even be read (no nf_tables)
+                held = _install_holes(names, networks)
+                return replace(held, notes=(f"{error}; {NO_NAT}", *held.notes[1:]))
         return _install_holes(names, networks)
 
 
@@ -136,8 +140,8 @@ def _install_full(names: ProjectNames, networks: tuple[NetworkPlan, ...]) -> Net
 
 
 def _own_table(session: Nft, rules: Ruleset, names, networks, notes: list[str]) -> str:
-    was = rules.forwarding_memo(names) or rules.forwarding_memo() or forwarding.current()
     try:
+        was = rules.forwarding_memo(names) or rules.forwarding_memo() or forwarding.current()
         session.run(ruleset.own_table(names, networks, was), "create the project's table")
     except NetfilterError as error:
         notes.append(f"{error}; {NO_NAT}")
@@ -192,7 +196,10 @@ def _install_holes(names: ProjectNames, networks: tuple[NetworkPlan, ...]) -> Ne
 
 def _remove_nftables(names: ProjectNames) -> list[str]:
     with Nft() as session:
-        rules = Ruleset(session.ruleset(), iptables.legacy_tables())
+        try:
+            rules = Ruleset(session.ruleset(), iptables.legacy_tables())
+        except NetfilterError:
+            return []  # unreadable here: then nothing of ours could have been added either
         commands, removed = _deletions(rules, names)
         session.run(commands, "remove the project's rules")
         if rules.has_iptables_chain(names) and iptables.remove("nft", names):
