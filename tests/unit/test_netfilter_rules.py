@@ -163,7 +163,9 @@ def test_survey_names_the_chains_that_drop_and_who_made_them():
         _rule("inet", "firewalld", "filter_FORWARD", {"reject": {"type": "icmpx"}}),
     ]
     quiet = [_chain("inet", "filter", "forward")]  # Debian's default: accepts everything
-    chains = Ruleset(DOCKER_LIKE + firewalld + quiet, legacy_tables=["filter"]).forward_chains()
+    mangle = [_chain("ip", "mangle", "FORWARD"), _rule("ip", "mangle", "FORWARD", {"xt": {}})]
+    everything = DOCKER_LIKE + firewalld + quiet + mangle  # iptables' mangle: not opened
+    chains = Ruleset(everything, legacy_tables=["filter"]).forward_chains()
     assert [(c.backend, c.tool, c.drops) for c in chains] == [
         ("iptables-nft", "Docker", True),
         ("nftables", "firewalld", True),

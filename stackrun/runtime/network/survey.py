@@ -24,6 +24,7 @@ from stackrun.runtime.network.ruleset import FAMILY, MEMO
 Backend = Literal["iptables-nft", "iptables-legacy", "nftables"]
 DROPPING = {"drop", "reject", "xt"}  # statements that may refuse a packet (xt: any iptables target)
 NAT = {"masquerade", "snat", "dnat", "redirect"}  # nftables statements, and iptables' targets
+IPTABLES_TABLES = {"filter", "nat", "mangle", "raw", "security"}
 MEMO_PATTERN = re.compile(re.escape(MEMO) + r"([01])")
 
 
@@ -71,6 +72,7 @@ class Ruleset:
             if chain.get("hook") == "forward"
             and chain.get("family") in ("ip", "inet")
             and not _ours(chain["table"])
+            and not (_iptables_table(chain) and chain["table"] != "filter")  # mangle, security
         ]
         if "filter" in self.legacy_tables:
             found.append(ForwardChain("iptables-legacy", "ip", "filter", "FORWARD", ""))
@@ -164,8 +166,14 @@ def _ours(table: str) -> bool:
 
 
 def _iptables(chain: dict[str, Any]) -> bool:
-    """iptables-nft's built-in chains are in capitals, in tables named as iptables' are."""
-    return chain["family"] == "ip" and chain["table"] == "filter" and chain["name"].isupper()
+    """A chain of iptables-nft's filter table: the one stackrun opens with iptables' tools."""
+    return _iptables_table(chain) and chain["table"] == "filter"
+
+
+def _iptables_table(chain: dict[str, Any]) -> bool:
+    """iptables-nft's chains are in capitals, in tables named as iptables' are; nftables
+    must not write into them (iptables-nft could not read its rules back)."""
+    return chain["family"] == "ip" and chain["table"] in IPTABLES_TABLES and chain["name"].isupper()
 
 
 def _nats(rule: dict[str, Any]) -> bool:
