@@ -158,8 +158,11 @@ def _holes(session: Nft, rules: Ruleset, names, networks, notes: list[str]) -> t
         try:
             if chain.backend == "nftables":
                 _foreign_hole(session, rules, names, networks, chain)
+            elif chain.backend == "iptables-nft" and chain.backend not in backends:
+                jumps = rules.jumps_to("ip", "filter", names.iptables_chain)
+                iptables.install("nft", names, networks, jump=not jumps)
             elif chain.backend not in backends:
-                iptables.install(chain.backend.removeprefix("iptables-"), names, networks)
+                iptables.install("legacy", names, networks)
             backends.add(chain.backend)
             done.append(str(chain))
         except NetfilterError as error:
@@ -202,7 +205,7 @@ def _remove_nftables(names: ProjectNames) -> list[str]:
             return []  # unreadable here: then nothing of ours could have been added either
         commands, removed = _deletions(rules, names)
         session.run(commands, "remove the project's rules")
-        if rules.has_iptables_chain(names) and iptables.remove("nft", names):
+        if rules.has_iptables_chain(names) and iptables.remove("nft", names, present=True):
             removed.append("iptables-nft filter FORWARD")
         _restore_forwarding(session, rules, names)
     return removed

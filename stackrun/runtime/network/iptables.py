@@ -46,24 +46,46 @@ def nft_filter_exists() -> bool:
     return done is not None and done.returncode == 0 and bool(done.stdout.strip())
 
 
-def install(flavor: str, names: ProjectNames, networks: Iterable[NetworkPlan]) -> None:
-    """Fill our chain (created if needed) and put one jump to it at the top of FORWARD."""
-    jump = not _succeeds(flavor, ["-C", "FORWARD", *ruleset.iptables_jump(names)])
+def install(
+    flavor: str, names: ProjectNames, networks: Iterable[NetworkPlan], jump: bool | None = None
+) -> None:
+    """Fill our chain (created if needed) and put one jump to it at the top of FORWARD.
+    `jump`: whether the jump is missing, when the caller knows; else iptables is asked."""
+    if jump is None:
+        jump = not _succeeds(flavor, ["-C", "FORWARD", *ruleset.iptables_jump(names)])
     text = ruleset.iptables_hole(names, networks, jump)
     _run(flavor, "-restore", ["--noflush"], stdin=text)
 
 
-def remove(flavor: str, names: ProjectNames) -> bool:
-    """Delete our jump(s) from FORWARD and our chain; False when there was none."""
+def remove(flavor: str, names: ProjectNames, present: bool = False) -> bool:
+    """Delete our jump(s) from FORWARD and our chain; False when there was none.
+    `present`: the caller knows the chain exists (else iptables is asked)."""
     chain = names.iptables_chain
-    if not _succeeds(flavor, ["-S", chain]):
+    if not present and not _succeeds(flavor, ["-S", chain]):
         return False
-    for _ in range(MAX_JUMPS):
+    done = _run(flavor, "-restore", ["--noflush"], stdin=_removal(names), check=False)
+    if done is not None and done.returncode == 0:
+        return True  # the usual case: one jump, one transaction
+    for _ in range(MAX_JUMPS):  # none, or several: one by one
         if not _succeeds(flavor, ["-D", "FORWARD", *ruleset.iptables_jump(names)]):
             break
     _run(flavor, "", ["-F", chain])
     _run(flavor, "", ["-X", chain])
     return True
+
+
+def _removal(names: ProjectNames) -> str:
+    chain, comment = names.iptables_chain, ruleset.iptables_jump(names)[3]
+    return "\n".join(
+        [
+            "*filter",
+            f'-D FORWARD -m comment --comment "{comment}" -j {chain}',
+            f"-F {chain}",
+            f"-X {chain}",
+            "COMMIT",
+            "",
+        ]
+    )
 
 
 def command(flavor: str) -> str:
