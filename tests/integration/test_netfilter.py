@@ -24,6 +24,7 @@ from stackrun import dirs
 from stackrun.plan.names import ProjectNames
 from stackrun.supervisor.state import read_state
 from tests.helpers.hostns import HOST_UPLINK, OUTSIDE, HostNamespace, Outside
+from tests.helpers.logs import wait_for
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 WEBAPP = EXAMPLES / "webapp" / "stack.yaml"
@@ -215,16 +216,6 @@ def kill_supervisor(project) -> None:
     raise TimeoutError(f"supervisor {state.supervisor_pid} survived SIGKILL")
 
 
-def eventually(probe, what: str, timeout: float = 20.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = probe()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise TimeoutError(f"timed out waiting for {what}")
-
-
 # ---------------------------------------------------------------- next to a firewall
 
 
@@ -293,12 +284,15 @@ def nat_stack(tmp_path, project):
 def answer(host, project, stack_file, service: str) -> str:
     """What the service's one call to the outside printed."""
 
-    def printed():
-        logs = stackrun(host, project, stack_file, "logs", service, "--no-log-prefix").stdout
-        lines = [line for line in logs.splitlines() if line.startswith("answer ")]
-        return lines[0].removeprefix("answer ") if lines else ""
+    lines: list[str] = []
 
-    return eventually(printed, f"{service}'s call to the outside")
+    def printed() -> bool:
+        logs = stackrun(host, project, stack_file, "logs", service, "--no-log-prefix").stdout
+        lines[:] = [line for line in logs.splitlines() if line.startswith("answer ")]
+        return bool(lines)
+
+    wait_for(printed, timeout=20)
+    return lines[0].removeprefix("answer ")
 
 
 def test_services_reach_the_outside_through_nat_and_internal_networks_do_not(
@@ -322,7 +316,7 @@ def test_published_port_shows_the_client_address_and_nothing_else_gets_in(host, 
         address = json.loads(inspect.stdout)[0]["Networks"]["default"]["IPAddress"].split("/")[0]
         subnet = ".".join(address.split(".")[:3]) + ".0/24"
 
-        assert eventually(lambda: world.connect(HOST_UPLINK, 7070) == OUTSIDE, "DNAT")
+        wait_for(lambda: world.connect(HOST_UPLINK, 7070) == OUTSIDE, timeout=20)  # DNAT
         from_loopback = host.python(CONNECT_LOCAL, "127.0.0.1", "7070").strip()
         assert from_loopback.startswith(subnet.rsplit(".", 2)[0])  # the proxy's: the gateway
 

@@ -24,22 +24,18 @@ that two projects agree on what ip_forward was and who goes down last.
 
 from __future__ import annotations
 
-import fcntl
 import os
-from collections.abc import Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import Any
 
 from stackrun.plan.model import NetworkPlan, PortPlan
 from stackrun.plan.names import ProjectNames
-from stackrun.runtime.network import forwarding, iptables, nft, ruleset
+from stackrun.runtime.network import forwarding, iptables, lock, nft, ruleset
 from stackrun.runtime.network.nft import NetfilterError, Nft
 from stackrun.runtime.network.survey import ForwardChain, Ruleset
 
 ENVIRONMENT = "STACKRUN_NETFILTER"  # "0": leave netfilter alone
-LOCK_FILE = Path("/run/lock/stackrun-netfilter.lock")
 NO_NAT = "services cannot reach outside the host; published ports go through the proxy"
 
 
@@ -74,7 +70,7 @@ def install(names: ProjectNames, networks: Iterable[NetworkPlan]) -> Netfilter:
     networks = tuple(networks)
     if not networks or not enabled():  # disabled: a choice, not worth a warning at each `up`
         return Netfilter()
-    with _host_lock():
+    with lock.held(lock.NETFILTER):
         if nft.available():
             try:
                 return _install_full(names, networks)
@@ -112,7 +108,7 @@ def remove(names: ProjectNames) -> list[str]:
     """Delete every netfilter object of the project; restore ip_forward when it was the
     last project that needed it. Returns what was removed."""
     removed: list[str] = []
-    with _host_lock():
+    with lock.held(lock.NETFILTER):
         if nft.available():
             removed += _remove_nftables(names)
         elif iptables.present("nft") and iptables.remove("nft", names):
@@ -242,14 +238,3 @@ def _restore_forwarding(session: Nft, before: Ruleset, names: ProjectNames) -> N
 def _handle(rule: dict[str, Any]) -> dict[str, Any]:
     keys = ("family", "table", "chain", "handle")
     return {key: rule[key] for key in keys}
-
-
-@contextmanager
-def _host_lock() -> Iterator[None]:
-    LOCK_FILE.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)
