@@ -25,7 +25,7 @@ that two projects agree on what ip_forward was and who goes down last.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -49,15 +49,6 @@ class Netfilter:
 
     def to_json(self) -> dict[str, Any]:
         return {"table": self.table, "holes": list(self.holes), "notes": list(self.notes)}
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any] | None) -> Netfilter:
-        data = data or {}
-        return cls(
-            str(data.get("table") or ""),
-            tuple(data.get("holes") or ()),
-            tuple(data.get("notes") or ()),
-        )
 
 
 def enabled() -> bool:
@@ -176,11 +167,8 @@ def _foreign_hole(session: Nft, rules: Ruleset, names, networks, chain: ForwardC
 def _install_holes(names: ProjectNames, networks: tuple[NetworkPlan, ...]) -> Netfilter:
     notes = [f"libnftables cannot be loaded (install the nftables package): {NO_NAT}"]
     holes = []
-    for flavor, exists in (
-        ("legacy", lambda: "filter" in iptables.legacy_tables()),
-        ("nft", lambda: iptables.present("nft") and iptables.nft_filter_exists()),
-    ):
-        if not exists():
+    for flavor in iptables.FLAVORS:
+        if not iptables.filter_table_exists(flavor):
             continue
         try:
             iptables.install(flavor, names, networks)

@@ -1,6 +1,6 @@
 """The project's chain in iptables' filter table, through iptables' own tools.
 
-    tables(ruleset)                      which iptables ("nft", "legacy") have a filter table
+    filter_table_exists(flavor)          whether iptables-nft or -legacy has a filter table
     install(flavor, names, networks)     our chain, filled; a jump to it atop FORWARD
     remove(flavor, names) -> bool        the jump(s) and the chain, if there
 
@@ -8,8 +8,9 @@ iptables-nft's tables are nftables tables, but rules in them must stay readable 
 iptables-nft (which cannot show what nftables alone can express): so they are written by
 iptables-nft-restore, like any iptables user's. iptables-legacy is another kernel table
 that only its tools reach. Both take the same input: one `iptables-restore --noflush`
-transaction installs; deletions name exactly our rule and our chain. Nothing here reads
-iptables' output: existence is asked by exit status (-C, -S), never parsed.
+transaction installs; deletions name exactly our rule and our chain. Existence is asked
+by exit status (-C, -S); the one output read is whether iptables-nft-save prints a
+`*filter` table at all.
 """
 
 from __future__ import annotations
@@ -39,11 +40,14 @@ def legacy_tables() -> list[str]:
         return []
 
 
-def nft_filter_exists() -> bool:
-    """Without libnftables: whether iptables-nft has a filter table (its save prints
-    nothing otherwise; listing creates nothing)."""
+def filter_table_exists(flavor: str) -> bool:
+    """Whether this iptables has a filter table, asked without creating one: iptables-legacy's
+    are listed in /proc; iptables-nft-save prints nothing for a missing table (used where
+    libnftables, which shows iptables-nft's tables directly, is missing)."""
+    if flavor == "legacy":
+        return "filter" in legacy_tables()
     done = _run("nft", "-save", ["-t", "filter"], check=False)
-    return done is not None and done.returncode == 0 and bool(done.stdout.strip())
+    return done is not None and "*filter" in done.stdout.splitlines()  # not only a warning
 
 
 def install(

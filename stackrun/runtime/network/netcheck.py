@@ -54,12 +54,9 @@ def _mode(rules: Ruleset | None) -> str:
 
 def _firewall(rules: Ruleset | None, problems: list[Problem]) -> str:
     if rules is None:
-        legacy = "filter" in iptables.legacy_tables()
-        return "unknown (without libnftables only iptables-legacy is seen)" + (
-            ": iptables-legacy has a filter table; stackrun opens its FORWARD chain"
-            if legacy
-            else ""
-        )
+        tables = [f"iptables-{f}" for f in iptables.FLAVORS if iptables.filter_table_exists(f)]
+        opened = f"; it opens FORWARD in {' and '.join(tables)}" if tables else ""
+        return f"unknown: without libnftables stackrun cannot tell which chains drop{opened}"
     dropping = [chain for chain in rules.forward_chains() if chain.drops]
     if not dropping:
         return "no forward chain drops traffic between services"
