@@ -426,3 +426,12 @@ def test_without_libnftables_the_iptables_hole_still_opens_forward(host, project
     )
     assert holes_only("remove") == ["iptables-nft filter FORWARD"]
     assert host.snapshot() == before
+
+
+def test_without_libnftables_nothing_is_added_where_iptables_has_no_filter_table(host, project):
+    host.sh(FIREWALLS["iptables-legacy"].replace("FORWARD DROP", "INPUT ACCEPT") + "\n" + NFTABLES)
+    before = host.snapshot()
+    argv = [sys.executable, "-c", HOLES_ONLY, project.name, "install"]
+    record = json.loads(host.run(argv, env=project.env(STACKRUN_NETFILTER="1")).stdout)
+    assert record["holes"] == ["iptables-legacy filter FORWARD"]  # no iptables-nft table made
+    assert host.snapshot()["nft list ruleset"] == before["nft list ruleset"]
