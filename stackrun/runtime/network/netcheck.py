@@ -9,6 +9,7 @@ about them, br_netfilter, IPv4 forwarding (and why it stays on), NAT. Reads the 
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from stackrun.runtime.host import Problem
@@ -17,36 +18,39 @@ from stackrun.runtime.network.survey import ForwardChain, Ruleset
 
 BRIDGE_NF = Path("/proc/sys/net/bridge/bridge-nf-call-iptables")
 NAT_PROBE_TABLE = "stackrun-.probe"  # a dot: no project's key can produce it
-NO_LIBRARY = "libnftables cannot be loaded"
+NO_LIBRARY = "libnftables cannot be loaded (package nftables)"
 
 
 def check(nat_probe: str | None) -> tuple[dict[str, str], list[Problem]]:
     facts: dict[str, str] = {}
     problems: list[Problem] = []
-    rules = _ruleset()
-    facts["netfilter"] = _mode(rules)
+    rules, unseen = _ruleset()
+    facts["netfilter"] = _mode(rules, unseen)
     facts["firewall"] = _firewall(rules, problems)
     facts["br_netfilter"] = _br_netfilter()
     facts["forwarding"] = _forwarding(rules)
-    facts["nat"] = _nat(rules, nat_probe, problems)
+    facts["nat"] = _nat(rules, unseen, nat_probe, problems)
     return facts, problems
 
 
-def _ruleset() -> Ruleset | None:
+def _ruleset() -> tuple[Ruleset | None, str]:
+    """The ruleset, or None and why it cannot be read."""
     if not nft.available():
-        return None
+        return None, NO_LIBRARY
+    if os.geteuid() != 0:  # libnftables would print its own complaint to stderr
+        return None, "not root: the ruleset cannot be read"
     try:
         with nft.Nft() as session:
-            return Ruleset(session.ruleset(), iptables.legacy_tables())
-    except nft.NetfilterError:
-        return None
+            return Ruleset(session.ruleset(), iptables.legacy_tables()), ""
+    except nft.NetfilterError as error:
+        return None, str(error)
 
 
-def _mode(rules: Ruleset | None) -> str:
+def _mode(rules: Ruleset | None, unseen: str) -> str:
     if not firewall.enabled():
         return f"off ({firewall.ENVIRONMENT}=0): stackrun leaves netfilter alone"
     if rules is None:
-        return f"holes only: {NO_LIBRARY} (package nftables)"
+        return f"holes only: {unseen}"
     tables = rules.stackrun_tables()
     running = f"; {len(tables)} project table(s): {', '.join(tables)}" if tables else ""
     return f"libnftables (JSON API){running}"
@@ -146,23 +150,25 @@ def _forwarding(rules: Ruleset | None) -> str:
     )
 
 
-def _nat(rules: Ruleset | None, nat_probe: str | None, problems: list[Problem]) -> str:
+def _nat(rules: Ruleset | None, unseen: str, probe: str | None, problems: list[Problem]) -> str:
     if rules is None:
         problems.append(
             Problem(
                 "nat",
-                f"{NO_LIBRARY}: services cannot reach outside the host, and published ports "
+                f"{unseen}: services cannot reach outside the host, and published ports "
                 "go through the proxy (services see the proxy's address, not the client's)",
-                "install the nftables package",
+                "install the nftables package"
+                if unseen == NO_LIBRARY
+                else "run as root (CAP_NET_ADMIN), on a kernel with nf_tables",
                 fatal=False,
             )
         )
         return "unavailable"
-    if nat_probe:
+    if probe:
         problems.append(
             Problem(
                 "nat",
-                f"a NAT table cannot be created ({nat_probe}): services cannot reach outside "
+                f"a NAT table cannot be created ({probe}): services cannot reach outside "
                 "the host, and published ports go through the proxy",
                 "use a kernel with nf_tables and its nat support (CONFIG_NFT_NAT, CONFIG_NFT_MASQ)",
                 fatal=False,
