@@ -230,7 +230,7 @@ def _jumps(rule: dict) -> set[str]:
 
 
 def _iptables_legacy(names: ProjectNames) -> list[str]:
-    if "filter" not in _read("/proc/net/ip_tables_names").split():
+    if "filter" not in (read_text("/proc/net/ip_tables_names") or "").split():
         return []  # asking iptables-legacy would create the table
     argv = ["iptables-legacy-save", "-t", "filter"]
     done = subprocess.run(argv, capture_output=True, text=True, check=False)
