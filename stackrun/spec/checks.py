@@ -219,10 +219,10 @@ def _network_peer(service: Service) -> list[str]:
 def _has_healthcheck(service: Service) -> bool:
     """Or may have one: an image's HEALTHCHECK counts, which the plan checks once the
     image is known."""
-    check = service.healthcheck
-    if check and (check.disable or (check.test and check.test[0] == "NONE")):
-        return False
-    return bool(check and check.test) or bool(service.image)
+    test = service.healthcheck.test if service.healthcheck else None
+    if test:
+        return test[0] != "NONE"
+    return bool(service.image)
 
 
 def _subnet_of(stack: Stack, network: str) -> str | None:
