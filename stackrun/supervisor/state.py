@@ -55,6 +55,9 @@ class InstanceStatus:
     addresses: list[str] = field(default_factory=list)
     error: str = ""  # why it is not running: start failure (step, errno, path) or dependency
     config_hash: str = ""  # of the config it runs with; `up` recreates it when this changes
+    image: str = ""  # the reference it runs, as `docker ps` shows it ("redis:7"); "" for none
+    image_id: str = ""  # "sha256:…"
+    image_digest: str = ""  # "docker.io/library/redis@sha256:…" when the store knows one
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> InstanceStatus:
@@ -101,6 +104,7 @@ class ProjectState:
     bridges: list[str] = field(default_factory=list)  # created by this project (not external)
     veths: list[str] = field(default_factory=list)  # host-side names
     instances: list[InstanceStatus] = field(default_factory=list)
+    images: list[str] = field(default_factory=list)  # ids its instances run: the store keeps them
     started_at: float = 0.0
     version: int = STATE_VERSION
 

@@ -107,7 +107,7 @@ def _service(request: SpawnRequest, channel: Channel, stdout: int, stderr: int) 
     _detach()
     stdio = Stdio.lift(None, stdout, stderr)
     os.umask(0)
-    rootfs.setup(mount_table(plan, InstanceLayout(request.instance_dir)))
+    rootfs.setup(mount_table(plan, InstanceLayout(request.instance_dir, request.layer_dir)))
     if plan.init:
         init.block_signals()
         pid = os.fork()
