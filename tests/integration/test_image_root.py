@@ -2,8 +2,9 @@
 opaque directories, 100+ layers by both mount paths), the writable layer on disk and the
 pristine layers below it, read_only, /etc files, users of the image, copy-up into volumes.
 
-Images are layer directories made from tests/helpers/oci.py layers (tests/helpers/layers.py),
-as the store leaves them; the plans are built by hand (plan/image.py has its own tests).
+Images are built from files with tests/helpers/oci.py and put in a real store as a pull
+does (tests/helpers/imagestore.py); the plans are built by hand around them (plan/image.py
+has its own tests).
 """
 
 # ruff: noqa: F811 (pytest fixtures imported by name)
@@ -17,11 +18,16 @@ import pytest
 
 from stackrun import dirs
 from stackrun.errors import RuntimeFailure
-from stackrun.plan.model import HostEntry, Mount
+from stackrun.images.reference import parse_reference
+from stackrun.images.store import Store
+from stackrun.plan.image import image_plan
+from stackrun.plan.model import HostEntry, ImagePlan, Mount
 from stackrun.runtime import image_root, instance, linux
 from tests.helpers import oci
-from tests.helpers.layers import image_plan, tree
+from tests.helpers.imagestore import store_image, tree
 from tests.helpers.spawning import fork_server, spawner  # noqa: F401
+
+REFERENCE = "localhost:5000/test/app:1"
 
 PATH = (("PATH", "/bin"),)
 
@@ -34,7 +40,25 @@ def run(spawner, image, script: str, **fields) -> tuple[int, str]:
 
 
 @pytest.fixture
-def layered(tmp_path):
+def image(tmp_path):
+    """image(layers) -> the ImagePlan of those layers, put in a store under tmp_path."""
+    with Store(tmp_path / "store") as store:
+        made = iter(range(1000))
+
+        def make(layers: list[oci.Layer]) -> ImagePlan:
+            layout = tmp_path / f"oci-{next(made)}"
+            record = store_image(store, oci.Image(layers), REFERENCE, layout)
+            return image_plan(parse_reference(REFERENCE), record)
+
+        yield make
+
+
+def pristine(image: ImagePlan) -> dict:
+    return {layer: tree(layer) for layer in image.layers}
+
+
+@pytest.fixture
+def layered(image):
     """busybox, then a layer of files, then one that deletes, hides and changes some."""
     files = oci.Layer(
         [
@@ -62,7 +86,7 @@ def layered(tmp_path):
         ],
         compression=None,
     )
-    return image_plan(tmp_path / "image", [oci.busybox_layer(), files, changes])
+    return image([oci.busybox_layer(), files, changes])
 
 
 # ---------------------------------------------------------------- the root
@@ -89,11 +113,11 @@ def test_a_service_sees_exactly_the_merged_layers(spawner, layered):
 
 
 def test_writes_go_to_the_writable_layer_on_disk_and_the_layers_stay_pristine(spawner, layered):
-    before = {layer: tree(Path(layer)) for layer in layered.layers}
+    before = pristine(layered)
     script = "echo changed > /etc/motd && rm /data/b && mkdir -p /opt/x/deeper && touch /new"
     code, output = run(spawner, layered, script)
     assert code == 0, output
-    assert {layer: tree(Path(layer)) for layer in layered.layers} == before
+    assert pristine(layered) == before
     upper = Path(instance.writable_layer(spawner.project, "svc")) / "upper"
     assert upper.is_relative_to(dirs.data_dir(spawner.project))  # on disk, not the run tmpfs
     assert (upper / "etc/motd").read_text() == "changed\n"
@@ -115,7 +139,7 @@ def test_a_read_only_image_root_has_no_writable_layer(spawner, layered):
     assert os.listdir(instance.layout(spawner.project, "svc").scratch) == []  # a private tmpfs
 
 
-def test_etc_files_and_users_come_from_the_instance_and_the_image(spawner, tmp_path):
+def test_etc_files_and_users_come_from_the_instance_and_the_image(spawner, image):
     accounts = oci.Layer(
         [
             oci.File(
@@ -126,25 +150,25 @@ def test_etc_files_and_users_come_from_the_instance_and_the_image(spawner, tmp_p
             oci.Dir("home/i", uid=4321),
         ]
     )
-    image = image_plan(tmp_path / "image", [oci.busybox_layer(), accounts])
+    accounts = image([oci.busybox_layer(), accounts])
     script = "id -u; id -g; id -G; echo $HOME; pwd; cat /etc/hostname /etc/hosts /etc/resolv.conf"
     hosts = (HostEntry("10.1.2.3", ("db", "db-1")),)
     fields = {"user": "imgonly", "working_dir": "/home/i", "hostname": "web", "hosts": hosts}
-    code, output = run(spawner, image, script, dns=("10.9.9.9",), **fields)
+    code, output = run(spawner, accounts, script, dns=("10.9.9.9",), **fields)
     assert code == 0, output
     lines = output.splitlines()
     assert lines[:6] == ["4321", "4322", "4322 77", "/home/i", "/home/i", "web"]
     assert "10.1.2.3\tdb db-1" in lines and "nameserver 10.9.9.9" in lines
 
 
-def test_the_image_can_be_left_by_no_path(spawner, layered, tmp_path):
+def test_the_image_can_be_left_by_no_path(spawner, image, tmp_path):
     """/etc/hosts bound over an image's symlink to a host path stays inside the root."""
     outside = tmp_path / "outside"
     outside.mkdir()
     links = [oci.Symlink("etc/hosts", str(outside / "hosts")), oci.Symlink("up", "../../../..")]
-    image = image_plan(tmp_path / "hostile", [oci.busybox_layer(), oci.Layer(links)])
+    hostile = image([oci.busybox_layer(), oci.Layer(links)])
     mounts = (Mount("tmpfs", "/up/x"),)
-    code, output = run(spawner, image, "cat /etc/hosts >/dev/null && ls -d /up/x", mounts=mounts)
+    code, output = run(spawner, hostile, "cat /etc/hosts >/dev/null && ls -d /up/x", mounts=mounts)
     assert code == 0, output
     assert list(outside.iterdir()) == []
 
@@ -152,31 +176,30 @@ def test_the_image_can_be_left_by_no_path(spawner, layered, tmp_path):
 # ---------------------------------------------------------------- many layers
 
 
-def many_layers(root: Path, count: int):
+def many_layers(image, count: int) -> ImagePlan:
     layers = [oci.busybox_layer(compression=None)]
     layers += [
         oci.Layer([oci.File(f"layers/{n}", f"{n}\n".encode())], None) for n in range(count - 1)
     ]
-    return image_plan(root, layers)
+    return image(layers)
 
 
-def test_an_image_of_130_layers_runs(spawner, tmp_path):
-    image = many_layers(tmp_path / "image", 130)
-    code, output = run(spawner, image, "ls /layers | wc -l; cat /layers/128")
+def test_an_image_of_130_layers_runs(spawner, image):
+    code, output = run(spawner, many_layers(image, 130), "ls /layers | wc -l; cat /layers/128")
     assert code == 0, output
     assert output.split() == ["129", "128"]
 
 
 @pytest.mark.parametrize("legacy", [False, True], ids=["lowerdir+", "mount(2) with fd paths"])
-def test_both_ways_to_mount_130_layers(tmp_path, legacy):
+def test_both_ways_to_mount_130_layers(tmp_path, image, legacy):
     """Run the mount itself in a child with a mount namespace of its own: fsconfig's
     `lowerdir+` (Linux >= 6.8), and mount(2) with each layer named by its descriptor (what
     Debian 12's 6.1 gets), whose options would not fit in a page with the store's paths."""
     if not legacy and image_root.kernel_version() < image_root.LOWERDIR_PLUS:
         pytest.skip("lowerdir+ needs Linux 6.8")
-    image = many_layers(tmp_path / ("a-long-directory-name-for-every-layer" * 3), 130)
-    assert len(":".join(image.layers)) > image_root.PAGE
-    root = image_root.ImageRoot(image.layers, *(str(tmp_path / d) for d in ("u", "w", "m")))
+    layers = many_layers(image, 130).layers
+    assert len(":".join(layers)) > image_root.PAGE  # the store's paths would not fit
+    root = image_root.ImageRoot(layers, *(str(tmp_path / d) for d in ("u", "w", "m")))
     for directory in ("u", "w", "m"):
         (tmp_path / directory).mkdir()
     read, write = os.pipe()
@@ -217,7 +240,7 @@ def test_too_many_layers_for_mount2_is_a_clear_error(tmp_path):
 
 
 @pytest.fixture
-def filled(tmp_path):
+def filled(image):
     content = oci.Layer(
         [
             oci.Dir("var/lib/db", uid=999, gid=998, mode=0o700),
@@ -237,7 +260,7 @@ def filled(tmp_path):
             ),
         ]
     )
-    return image_plan(tmp_path / "image", [oci.busybox_layer(), content])
+    return image([oci.busybox_layer(), content])
 
 
 # cap_net_bind_service=ep, as setcap writes it (VFS_CAP_REVISION_2)
