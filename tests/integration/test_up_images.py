@@ -184,8 +184,10 @@ def test_an_image_missing_from_the_store_starts_nothing(tmp_path):
         done = stack.run("up", "-d")
         assert done.returncode == 1
         assert done.stderr.splitlines() == [
-            "stackrun: db: image localhost:5000/nothing:1: not in the image store and "
-            "pull_policy is never; pull it with `stackrun pull db` or load it with "
-            "`stackrun load -i FILE`"
+            (
+                "stackrun: db: image localhost:5000/nothing:1: not in the image store and "
+                "pull_policy is never; pull it with `stackrun pull db` or load it with "
+                "`stackrun load -i FILE`"
+            )
         ]
         assert not dirs.run_dir(stack.project.name).exists()
