@@ -96,8 +96,8 @@ def refused(registry: str, credential: credentials.Credential | None, what: str,
             body: bytes) -> ImageError:  # fmt: skip
     if credential:
         return ImageError(
-            f"{registry} refused the stored credentials for {what} "
-            f"(wrong, expired, or without access): run `stackrun login {registry}`"
+            f"{registry} refused the credentials for {what} (wrong, expired, or without "
+            f"access to it): run `stackrun login {registry}`"
         )
     return ImageError(
         f"access to {what} denied: the repository does not exist or needs credentials "

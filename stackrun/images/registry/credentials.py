@@ -137,27 +137,27 @@ def _write(path: Path, document: dict) -> None:
         raise
 
 
-def _normalise(key: str) -> str:
+def normalise(key: str) -> str:
     """`https://host:5000/v1/` -> `host:5000`; Docker Hub's names -> docker.io."""
     host = key.split("://", 1)[-1].split("/", 1)[0]
     return DOCKER_HUB if host in HUB_ALIASES else host
 
 
 def _auth_entry(document: dict, registry: str) -> dict | None:
-    wanted = _normalise(registry)
+    wanted = normalise(registry)
     auths = document.get("auths") or {}
     exact = auths.get(server_key(registry))
     if isinstance(exact, dict) and exact:
         return exact
     for key, entry in auths.items():
-        if _normalise(key) == wanted and isinstance(entry, dict) and entry:
+        if normalise(key) == wanted and isinstance(entry, dict) and entry:
             return entry
     return None
 
 
 def _drop_aliases(document: dict, registry: str) -> dict:
-    wanted = _normalise(registry)
-    return {k: v for k, v in (document.get("auths") or {}).items() if _normalise(k) != wanted}
+    wanted = normalise(registry)
+    return {k: v for k, v in (document.get("auths") or {}).items() if normalise(k) != wanted}
 
 
 def _decode(entry: dict, path: Path) -> Credential | None:
@@ -178,7 +178,7 @@ def _decode(entry: dict, path: Path) -> Credential | None:
 def _helper_for(document: dict, registry: str) -> str:
     helpers = document.get("credHelpers") or {}
     for key, name in helpers.items():
-        if _normalise(key) == _normalise(registry):
+        if normalise(key) == normalise(registry):
             return str(name)
     return str(document.get("credsStore") or "")
 
