@@ -72,13 +72,13 @@ class PullView:
         entry = self.entries[event.image]
         line = entry.layers.get(event.layer) if event.layer else entry.line
         now = self.clock()
+        changed = line is None or line.state != event.state
         if line is None:
             line = entry.layers[event.layer] = Line(event.state, started=now)
-        changed = line.state != event.state
         line.state, line.current, line.total = event.state, event.current, event.total
         if event.state in FINISHED:
             line.ended = now
-        if not changed and event.state != progress.WAITING:
+        if not changed:
             return None
         return f"{event.layer or entry.label} {WORDS[event.state]}"
 
@@ -109,7 +109,9 @@ class PullView:
         mark = "✔" if line.state in FINISHED else ("✘" if words == "Error" else "⠿")
         left = f"{indent}{mark} {name} {words}"
         elapsed = f"{((line.ended or self.clock()) - line.started):.1f}s"
-        return f"{left}{' ' * max(1, width - len(left) - len(elapsed))}{elapsed}"[:width]
+        if len(left) + 1 + len(elapsed) > width:
+            return left[:width]
+        return f"{left}{' ' * (width - len(left) - len(elapsed))}{elapsed}"
 
     @staticmethod
     def _layer_words(line: Line) -> str:
