@@ -164,7 +164,9 @@ def _decode(entry: dict, path: Path) -> Credential | None:
     username, password = str(entry.get("username") or ""), str(entry.get("password") or "")
     if entry.get("auth"):
         try:
-            username, _, password = base64.b64decode(entry["auth"], validate=True).decode().partition(":")
+            username, _, password = (
+                base64.b64decode(entry["auth"], validate=True).decode().partition(":")
+            )
         except (binascii.Error, UnicodeDecodeError, TypeError):
             raise CredentialsError(
                 f"{path}: an 'auth' value is not base64 of user:password"

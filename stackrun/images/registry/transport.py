@@ -21,6 +21,7 @@ HTTPS_PROXY / HTTP_PROXY / NO_PROXY (httpx's trust_env).
 
 from __future__ import annotations
 
+import json
 import ssl
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -235,6 +236,8 @@ class Repository:
         """The document, its media type and its digest (checked when pinned or announced)."""
         response = await self.request("GET", f"manifests/{tag_or_digest}", {"Accept": accept})
         try:
+            if response.status_code == 404:
+                raise ImageError(await self.missing(tag_or_digest, await response.aread()))
             await self.check(response, f"manifest {tag_or_digest}")
             body = await response.aread()
         except httpx.TransportError as error:
@@ -279,6 +282,26 @@ class Repository:
                 await response.aclose()
             await anyio.sleep(self.policy.backoff * 2 ** min(failures, 6))
 
+    async def missing(self, tag_or_digest: str, body: bytes) -> str:
+        """Why a manifest is not found: no such repository, or no such tag (and which
+        tags there are). Registries answer MANIFEST_UNKNOWN for both; the tag list tells."""
+        response = await self.request("GET", "tags/list?n=1000", {})
+        try:
+            listing = await response.aread() if response.status_code == 200 else b""
+            codes = error_codes(await response.aread()) + error_codes(body)
+        finally:
+            await response.aclose()
+        name = self.reference.name
+        if response.status_code == 404 or "NAME_UNKNOWN" in codes:
+            return f"repository {self.reference.repository} does not exist on {self.reference.registry}"
+        try:
+            tags = sorted(json.loads(listing).get("tags") or [])
+        except (ValueError, AttributeError):
+            tags = []
+        shown = ", ".join(tags[:10]) + (", …" if len(tags) > 10 else "")
+        what = "manifest" if tag_or_digest.startswith("sha256:") else "tag"
+        return f"{what} {tag_or_digest} not found in {name}" + (f" (tags: {shown})" if tags else "")
+
     async def check(self, response: httpx.Response, what: str) -> None:
         if response.status_code in (200, 206):
             return
@@ -303,8 +326,6 @@ def registry_problem(status: int, body: bytes, what: str, reference: Reference) 
 
 
 def error_codes(body: bytes) -> list[str]:
-    import json
-
     try:
         errors = json.loads(body).get("errors") or []
         return [str(e.get("code")) for e in errors if isinstance(e, dict)]
