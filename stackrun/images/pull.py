@@ -90,12 +90,11 @@ async def _pull(reference, store, listener, options: PullOptions) -> ImageRecord
         for layer in layers:
             listener(progress.Event(name, progress.short(layer.digest), progress.WAITING,
                                     total=layer.size))  # fmt: skip
-        limiter = anyio.Semaphore(max(1, options.parallel))
-        async with anyio.create_task_group() as group:
-            for index, layer in enumerate(layers):
-                parent = chain_ids(diff_ids)[index - 1] if index else None
-                job = LayerJob(repository, store, listener, name, layer, diff_ids[index], parent)
-                group.start_soon(job.run, limiter)
+        await fetch_layers(
+            [LayerJob(repository, store, listener, name, layer, diff_id, parent)
+             for layer, diff_id, parent in zip(layers, diff_ids, [None, *chain_ids(diff_ids)])],
+            options.parallel,
+        )  # fmt: skip
     record = await anyio.to_thread.run_sync(
         lambda: store.put_image(
             reference, resolved.digest, resolved.manifest.config.digest,
@@ -104,6 +103,27 @@ async def _pull(reference, store, listener, options: PullOptions) -> ImageRecord
     )  # fmt: skip
     listener(progress.Event(name, "", progress.PULLED, detail=resolved.digest))
     return record
+
+
+async def fetch_layers(jobs: list[LayerJob], parallel: int) -> None:
+    """Every layer at once, `parallel` downloads at a time; the first failure cancels the
+    others and is raised as it is (not in an exception group)."""
+    limiter = anyio.Semaphore(max(1, parallel))
+    try:
+        async with anyio.create_task_group() as group:
+            for job in jobs:
+                group.start_soon(job.run, limiter)
+    except BaseExceptionGroup as group:
+        raise first_failure(group) from None
+
+
+def first_failure(group: BaseExceptionGroup) -> BaseException:
+    for error in group.exceptions:
+        if isinstance(error, BaseExceptionGroup):
+            error = first_failure(error)
+        if not isinstance(error, anyio.get_cancelled_exc_class()):
+            return error
+    return group.exceptions[0]
 
 
 async def resolve(repository: Repository, reference: Reference, wanted: Platform) -> Resolved:
