@@ -48,7 +48,7 @@ def layered() -> Image:
                     File("old.txt", b"old\n"),
                 ],
                 "zstd",
-            ),  # fmt: skip
+            ),
             Layer([Whiteout("old.txt"), Opaque("etc/app"), File("etc/app/c.conf", b"c\n")], None),
             Layer([File("etc/motd", b"pulled\n")], "gzip"),
         ],
