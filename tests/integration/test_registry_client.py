@@ -272,3 +272,16 @@ class ForwardProxy:
     def __exit__(self, *exc):
         self.server.shutdown()
         self.server.server_close()
+
+
+def test_a_manifest_tampered_with_on_the_registrys_disk_is_refused(tmp_path, layout):
+    with Registry(tmp_path / "registry") as registry:
+        push(layout, "v1", f"{registry.host}/test/app:v1")
+        digest = fetch(f"{registry.host}/test/app:v1")["digest"]
+        path = registry.blob_file(digest)
+        original = path.read_bytes()
+        path.write_bytes(original.replace(b'"schemaVersion": 2', b'"schemaVersion":  2'))
+        assert path.read_bytes() != original  # same meaning, other bytes
+        for reference in (f"{registry.host}/test/app:v1", f"{registry.host}/test/app@{digest}"):
+            with pytest.raises(ImageError, match=f"digest mismatch \\(expected {digest}"):
+                fetch(reference)
