@@ -187,7 +187,8 @@ class Screen:
 
         lines = self.view.block(shutil.get_terminal_size().columns)
         up = f"\x1b[{self.drawn}F" if self.drawn else ""
-        sys.stdout.write(up + "".join(f"\x1b[2K{line}\n" for line in lines))
+        # each line cleared before it is written; then what a longer block left below
+        sys.stdout.write(up + "".join(f"\x1b[2K{line}\n" for line in lines) + "\x1b[J")
         sys.stdout.flush()
         self.drawn, self.last = len(lines), self.clock()
 
