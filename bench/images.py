@@ -54,7 +54,10 @@ def build(root: Path, layers: int, mib: int) -> int:
 
 def timed(argv: list[str], env: dict[str, str] | None = None) -> float:
     started = time.perf_counter()
-    subprocess.run(argv, check=True, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    done = subprocess.run(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                          check=False)  # fmt: skip
+    if done.returncode:
+        raise SystemExit(f"{argv[0]} failed ({done.returncode}): {done.stderr.decode()[-2000:]}")
     return time.perf_counter() - started
 
 
@@ -64,15 +67,14 @@ def stackrun_pull(reference: str, scratch: Path) -> float:
 
 
 def podman_pull(reference: str, scratch: Path) -> float:
-    argv = ["podman", "--root", str(scratch / "root"), "--runroot", str(scratch / "runroot"),
-            "--runtime", "runc", "--storage-driver", "overlay", "pull", "--quiet",
-            "--tls-verify=false", reference]  # fmt: skip
+    runroot = tempfile.mkdtemp(prefix="podman-", dir="/tmp")  # podman: at most 50 characters
+    storage = ["podman", "--root", str(scratch / "root"), "--runroot", runroot,
+               "--runtime", "runc", "--storage-driver", "overlay"]  # fmt: skip
     try:
-        return timed(argv)
+        return timed([*storage, "pull", "--quiet", "--tls-verify=false", reference])
     finally:
-        subprocess.run(["podman", "--root", str(scratch / "root"), "--runroot",
-                        str(scratch / "runroot"), "--storage-driver", "overlay",
-                        "system", "reset", "--force"], check=False, capture_output=True)  # fmt: skip
+        subprocess.run([*storage, "system", "reset", "--force"], check=False, capture_output=True)
+        shutil.rmtree(runroot, ignore_errors=True)
 
 
 def skopeo_copy(reference: str, scratch: Path) -> float:
