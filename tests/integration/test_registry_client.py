@@ -285,3 +285,17 @@ def test_a_manifest_tampered_with_on_the_registrys_disk_is_refused(tmp_path, lay
         for reference in (f"{registry.host}/test/app:v1", f"{registry.host}/test/app@{digest}"):
             with pytest.raises(ImageError, match=f"digest mismatch \\(expected {digest}"):
                 fetch(reference)
+
+
+def test_a_token_server_5xx_is_retried(tmp_path, layout):
+    with (
+        TokenServer(users={"ann": "pw"}) as tokens,
+        Proxy(f"http://127.0.0.1:{tokens.port}") as front,
+    ):
+        tokens.realm = f"{front.url}/token"  # the registry sends clients through the proxy
+        with Registry(tmp_path / "registry", tokens=tokens) as registry:
+            push(layout, "v1", f"{registry.host}/test/app:v1",
+                 REGISTRY_AUTH_FILE=str(auth_file(tmp_path, registry.host, "ann", "pw")))  # fmt: skip
+            front.fail("GET", "/token", 503, times=2)
+            assert_intact(fetch(f"{registry.host}/test/app:v1", lambda r: Credential("ann", "pw")))
+            assert [s.path.startswith("/token") for s in front.seen[-3:]] == [True] * 3

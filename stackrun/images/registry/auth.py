@@ -16,6 +16,7 @@ import httpx
 from stackrun.errors import ImageError
 from stackrun.images.registry import credentials
 from stackrun.images.registry.challenge import Challenge
+from stackrun.images.registry.retry import DEFAULT, Policy, send, unreachable
 
 CLIENT_ID = "stackrun"
 
@@ -24,9 +25,10 @@ class Authenticator:
     """The Authorization header for one registry and scope, renewed on demand."""
 
     def __init__(self, client: httpx.AsyncClient, registry: str, challenge: Challenge,
-                 credential: credentials.Credential | None, scope: str) -> None:  # fmt: skip
+                 credential: credentials.Credential | None, scope: str,
+                 policy: Policy = DEFAULT) -> None:  # fmt: skip
         self.client, self.registry, self.challenge = client, registry, challenge
-        self.credential, self.scope = credential, scope
+        self.credential, self.scope, self.policy = credential, scope, policy
         self.header: dict[str, str] = {}
 
     @property
@@ -51,11 +53,14 @@ class Authenticator:
         if not realm.startswith(("https://", "http://")):
             raise ImageError(f"{self.registry} asks for a token but names no realm URL")
         scope = params.get("scope") or self.scope
+        request = self._token_request(realm, params.get("service", ""), scope)
         try:
-            response = await self._token_request(realm, params.get("service", ""), scope)
+            response = await send(self.client, request, self.policy)
+            try:
+                await response.aread()
+            finally:
+                await response.aclose()
         except httpx.TransportError as error:
-            from stackrun.images.registry.transport import unreachable
-
             raise unreachable(httpx.URL(realm).netloc.decode(), error) from None
         if response.status_code in (401, 403):
             raise refused(self.registry, self.credential, "a token", response.content)
@@ -63,17 +68,17 @@ class Authenticator:
             raise ImageError(f"token server {realm} answered {response.status_code}")
         return _token_of(response.content, realm)
 
-    async def _token_request(self, realm: str, service: str, scope: str) -> httpx.Response:
+    def _token_request(self, realm: str, service: str, scope: str) -> httpx.Request:
         credential = self.credential
         if credential and credential.identity_token:
             form = {"grant_type": "refresh_token", "refresh_token": credential.identity_token,
                     "service": service, "client_id": CLIENT_ID}  # fmt: skip
             if scope:
                 form["scope"] = scope
-            return await self.client.post(realm, data=form)
+            return self.client.build_request("POST", realm, data=form)
         query = {"service": service, **({"scope": scope} if scope else {})}
         headers = {"Authorization": basic(credential)} if credential else {}
-        return await self.client.get(realm, params=query, headers=headers)
+        return self.client.build_request("GET", realm, params=query, headers=headers)
 
 
 def _token_of(body: bytes, realm: str) -> str:
