@@ -109,7 +109,6 @@ async def _pull_all(targets: list[Target], quiet: bool) -> list[Exception]:
     from stackrun.cli.pull_output import PullView
     from stackrun.images.store import Store
 
-    store = Store()
     view = PullView({t.label: t.label for t in targets})
     screen = Screen(view, quiet)
     failures: list[Exception] = []
@@ -121,9 +120,10 @@ async def _pull_all(targets: list[Target], quiet: bool) -> list[Exception]:
             screen.failed(target.label)
             failures.append(error)
 
-    async with anyio.create_task_group() as group:
-        for target in targets:
-            group.start_soon(one, target)
+    with Store() as store:
+        async with anyio.create_task_group() as group:
+            for target in targets:
+                group.start_soon(one, target)
     screen.finish()
     return failures
 

@@ -229,17 +229,29 @@ class LayerJob:
         self.listener(event)
 
     async def run(self, limiter: anyio.Semaphore) -> None:
-        store = self.store
-        held = store.has_blob(self.layer.digest)  # type: ignore[attr-defined]
+        async with limiter:
+            held = await self.fetch()
         if not held:
-            async with limiter:
-                await self.download()
             self.emit(progress.EXTRACTING)
         await anyio.to_thread.run_sync(
-            store.ensure_layer,  # type: ignore[attr-defined]
+            self.store.ensure_layer,  # type: ignore[attr-defined]
             self.parent_chain_id, self.layer.digest, self.layer.media_type, self.diff_id,
         )  # fmt: skip
         self.emit(progress.EXISTS if held else progress.DONE)
+
+    async def fetch(self) -> bool:
+        """Download the blob unless the store holds it (True then). The blob's claim makes
+        two processes pulling it at once download it once: the second waits, then finds it."""
+        claim = self.store.claim(self.layer.digest)  # type: ignore[attr-defined]
+        await anyio.to_thread.run_sync(claim.__enter__)  # a flock: not on the event loop
+        try:
+            has_blob = self.store.has_blob  # type: ignore[attr-defined]
+            if await anyio.to_thread.run_sync(has_blob, self.layer.digest):
+                return True
+            await self.download()
+            return False
+        finally:
+            claim.__exit__(None, None, None)
 
     async def download(self) -> None:
         received = 0

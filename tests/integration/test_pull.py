@@ -76,7 +76,8 @@ def registry(tmp_path_factory):
 
 @pytest.fixture
 def store(tmp_path):
-    return Store(tmp_path / "images")
+    with Store(tmp_path / "images") as store:
+        yield store
 
 
 def pulled(reference: str, store, options: PullOptions = FAST, events=None):
