@@ -153,11 +153,9 @@ def test_a_blob_tampered_with_on_the_registrys_disk_is_refused(tmp_path, store):
         data = bytearray(registry.blob_file(victim).read_bytes())
         data[len(data) // 2] ^= 0xFF  # same size, one byte changed
         registry.blob_file(victim).write_bytes(bytes(data))
-        with pytest.raises(
-            ImageError, match=r"test/tampered:v1: .*(digest|sha256|mismatch)"
-        ) as caught:
+        words = f"test/tampered:v1: blob {victim}: the content's digest is sha256:"
+        with pytest.raises(ImageError, match=words):
             pulled(reference, store)
-        assert victim[7:19] in str(caught.value) or "mismatch" in str(caught.value)
     assert store.image(reference) is None
     assert not store.has_blob(victim)
 
