@@ -65,6 +65,9 @@ VERBS = {
     "ls": "ls",
     "events": "ls",
     "port": "port",
+    "pull": "pull",
+    "login": "login",
+    "logout": "login",
 }
 
 
