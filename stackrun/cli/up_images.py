@@ -7,6 +7,7 @@ Imported only when the stack has an image service: a stack of host commands pays
 
 from __future__ import annotations
 
+import sys
 import time
 from typing import TYPE_CHECKING
 
@@ -46,13 +47,20 @@ def _wanted(name: str, stack: Stack, pull: str | None) -> Wanted:
 
 
 def pull_images(todo: list[Wanted], quiet: bool) -> None:
-    """Pull them (in parallel, with Compose's progress); raise the first failure."""
-    from stackrun.errors import ImageError
+    """Pull them in parallel, with `stackrun pull`'s progress; every failure is printed,
+    the last raised (one line each, naming the service and the image)."""
+    import anyio
 
-    first = todo[0]
-    raise ImageError(
-        "not in the image store, and this build of stackrun cannot pull yet; load it with "
-        "`stackrun load -i FILE`",
-        image=first.image,
-        service=first.service,
-    )
+    from stackrun.cli import pull as pulling
+
+    targets = [
+        pulling.Target(
+            w.service, str(w.reference), str(w.platform) if w.platform else None, w.service
+        )
+        for w in todo
+    ]
+    failures = anyio.run(pulling._pull_all, targets, quiet)
+    for failure in failures[:-1]:
+        print(f"stackrun: {failure}", file=sys.stderr)
+    if failures:
+        raise failures[-1]

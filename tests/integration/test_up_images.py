@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,7 @@ from stackrun import dirs
 from stackrun.images.store import Store
 from tests.helpers import oci
 from tests.helpers.imagestore import store_image
+from tests.helpers.registry import Registry
 from tests.helpers.stackcli import stack_project
 
 IMAGE = "localhost:5000/test/app:1"
@@ -191,3 +193,69 @@ def test_an_image_missing_from_the_store_starts_nothing(tmp_path):
             )
         ]
         assert not dirs.run_dir(stack.project.name).exists()
+
+
+# ---------------------------------------------------------------- pulling
+
+
+@pytest.fixture(scope="module")
+def registry(tmp_path_factory):
+    """A real registry on 127.0.0.1 holding the app image as `test/app:1`."""
+    with Registry(tmp_path_factory.mktemp("registry")) as registry:
+        layout = tmp_path_factory.mktemp("layout")
+        oci.write_layout(layout, {"v1": app_image()})
+        oci.push(layout, "v1", f"{registry.host}/test/app:1")
+        yield registry
+
+
+def pulling_stack(registry, policy: str = "") -> str:
+    line = f"    pull_policy: {policy}\n" if policy else ""
+    return f"services:\n  app:\n    image: {registry.host}/test/app:1\n{line}"
+
+
+def test_up_pulls_a_missing_image_then_runs_it_without_the_registry(registry, tmp_path):
+    with stack_project("pull") as stack:
+        stack.write(pulling_stack(registry))
+        done = stack.run("up", "-d", "--wait", "--wait-timeout", "30")
+        assert done.returncode == 0, done.stderr
+        assert "Pulled" in done.stdout  # Compose's progress, one line per step off a terminal
+        assert stack.statuses()["app"].health == "healthy"
+        assert stack.down("-t", "1").returncode == 0
+        with Store(dirs.image_root()) as store:
+            assert store.image(f"{registry.host}/test/app:1") is not None
+        registry.process.send_signal(signal.SIGSTOP)  # unreachable: `missing` does not ask
+        try:
+            done = stack.run("up", "-d", timeout=30)
+        finally:
+            registry.process.send_signal(signal.SIGCONT)
+        assert done.returncode == 0, done.stderr
+        assert "Pull" not in done.stdout
+
+
+def test_a_pull_that_fails_names_the_service_and_starts_nothing(registry, tmp_path):
+    with stack_project("pullfail") as stack:
+        stack.write(
+            pulling_stack(registry).replace("app:1", "app:nope")
+            + "  web:\n    command: [sleep, '100']\n"
+        )
+        done = stack.run("up", "-d", "--quiet-pull")
+        assert done.returncode == 1
+        assert done.stderr.startswith(f"stackrun: app: image {registry.host}/test/app:nope: ")
+        assert len(done.stderr.splitlines()) == 1 and done.stdout == ""
+        assert not dirs.run_dir(stack.project.name).exists()
+
+
+def test_up_pull_always_asks_the_registry_again(tmp_path):
+    with stack_project("pullalways") as stack, Registry(tmp_path / "registry") as registry:
+        oci.write_layout(tmp_path / "layout", {"v1": app_image()})
+        oci.push(tmp_path / "layout", "v1", f"{registry.host}/test/app:1")
+        stack.write(pulling_stack(registry, "never"))
+        assert stack.run("up", "-d").returncode == 1  # never: the store lacks it
+        done = stack.run("up", "-d", "--pull", "always", "--quiet-pull")
+        assert (done.returncode, done.stdout) == (0, ""), done.stderr
+        assert stack.down("-t", "1").returncode == 0
+        registry.__exit__()  # gone: `always` must ask it, and fail
+        done = stack.run("up", "-d", "--pull", "always", timeout=120)
+        assert done.returncode == 1 and done.stderr.startswith("stackrun: app: image ")
+        assert not dirs.run_dir(stack.project.name).exists()
+        assert stack.run("up", "-d", "--pull", "missing").returncode == 0  # it is stored
