@@ -44,12 +44,15 @@ def _blob(layout: Path, digest: str) -> bytes:
     return (layout / "blobs" / "sha256" / digest[7:]).read_bytes()
 
 
-def tree(root: Path | str, times: bool = True) -> dict[str, tuple]:
+def tree(root: Path | str, times: bool = True, dir_times: bool = True) -> dict[str, tuple]:
     """Every entry under `root` (relative path -> type, mode, owner, size, content digest
     or link target or device, xattrs, mtime), `root` itself as "."."""
-    found = {".": _entry(Path(root), times)}
+    found = {".": _entry(Path(root), times and dir_times)}
     for directory, subdirs, files in os.walk(root):
-        for name in subdirs + files:
+        for name in subdirs:
+            path = Path(directory) / name
+            found[str(path.relative_to(root))] = _entry(path, times and dir_times)
+        for name in files:
             path = Path(directory) / name
             found[str(path.relative_to(root))] = _entry(path, times)
     return found
