@@ -65,6 +65,11 @@ VERBS = {
     "ls": "ls",
     "events": "ls",
     "port": "port",
+    "images": "images",
+    "image": "images",
+    "load": "images",
+    "save": "images",
+    "rmi": "images",
 }
 
 
