@@ -68,6 +68,11 @@ VERBS = {
     "pull": "pull",
     "login": "login",
     "logout": "login",
+    "images": "images",
+    "image": "images",
+    "load": "images",
+    "save": "images",
+    "rmi": "images",
 }
 
 

@@ -20,7 +20,8 @@ Modules, by what they own:
     stream.py     a layer blob read as its uncompressed tar (gzip, zstd, plain), hashed
     confined.py   paths resolved inside one directory, never outside it
     unpack.py     a layer's tar stream -> a directory, confined, with overlay whiteouts
-    archive.py    `docker save` and OCI archives in and out
+    archive/      `docker save` and OCI archives in (load.py, all or nothing) and out
+                  (save.py); members.py copies and hashes, formats.py reads them
     registry/     distribution API v2 client: transport, auth, credentials
     pull.py       Reference -> registry -> Store -> ImageRecord
 
@@ -48,6 +49,9 @@ CONTRACT between them (change it in one commit with its users):
                                                 processes download/unpack it once: take it
                                                 around "has_blob? else download"
       .close() (or `with Store() as store`)     ends the process's session (tmp files, pins)
+      .mark_pulled(reference, when=None) ; .pulled(reference) -> epoch seconds | None
+                                                pull.py marks; `up` reads it (pull_policy
+                                                daily/weekly); rmi/prune forget it
     in use: every `dirs.run_root()/<project>/state.json` lists the ids of the images its
     instances run under the key "images"; rmi/prune never remove those.
 """

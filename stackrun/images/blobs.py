@@ -51,8 +51,11 @@ class BlobWriter:
 
 
 def write_error(error: OSError, doing: str, path: Path | str) -> ImageError:
-    """One line for a failed write: a full disk said so, with where."""
+    """One line for a failed write: a full disk said so, with where. A relative
+    `error.filename` names what was being written (a layer's entry)."""
     name = errnos.errorcode.get(error.errno or 0, "")
+    if isinstance(error.filename, str) and not error.filename.startswith("/"):
+        doing = f"{doing}: {error.filename}"
     if error.errno in _FULL:
         return ImageError(f"{doing}: no space left on the device of {path} ({name})")
     reason = error.strerror or str(error)

@@ -18,6 +18,7 @@ from stackrun.errors import ImageError
 from stackrun.images import layers
 from stackrun.images.records import (
     find_by_prefix,
+    forget_pulled,
     read_record,
     read_references,
     record_ids,
@@ -47,6 +48,7 @@ def remove(store, name_or_id: str, in_use, force: bool = False) -> Removal:
         if key is not None and _still_named(key, names):
             del references[key]
             write_references(store.layout, references)
+            forget_pulled(store.layout, [key])
             removal.untagged.append(key)
             return removal
         tags = [name for name in names if "@" not in name]
@@ -59,6 +61,7 @@ def remove(store, name_or_id: str, in_use, force: bool = False) -> Removal:
         _refuse_in_use(name_or_id, image_id, in_use)
         _delete(store, image_id, references, removal)
         write_references(store.layout, references)
+        forget_pulled(store.layout, removal.untagged)
         trash = _collect(store, session, removal)
     _empty(trash)
     return removal
@@ -73,6 +76,7 @@ def prune(store, in_use, everything: bool = False) -> Removal:
             if image_id not in in_use and (everything or image_id not in named):
                 _delete(store, image_id, references, removal)
         write_references(store.layout, references)
+        forget_pulled(store.layout, removal.untagged)
         trash = _collect(store, session, removal)
     _empty(trash)
     return removal

@@ -25,7 +25,7 @@ def hex_of(digest: str) -> str:
     return digest[7:]
 
 
-def is_digest(text: str) -> bool:
+def is_digest(text: object) -> bool:
     return isinstance(text, str) and bool(_SHA256.match(text))
 
 

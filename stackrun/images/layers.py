@@ -91,7 +91,7 @@ def _unpack_verified(path: Path, into: Path, blob: str, diff_id: str) -> tuple[i
             tar_size = stream.finish()
         except UnpackError as error:
             if error.errno:
-                raise OSError(error.errno, f"{error.entry}: {os.strerror(error.errno)}") from None
+                raise OSError(error.errno, os.strerror(error.errno), error.entry) from None
             raise ImageError(f"layer {blob}: {error}") from None
         except LayerFormatError as error:
             raise ImageError(f"layer {blob}: {error}") from None

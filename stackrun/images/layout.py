@@ -7,6 +7,7 @@ layers/<chain hex>/layer.json   its diff_id, parent, sizes
 l/<short>                   -> ../layers/<chain hex>/diff (short lowerdir names)
 records/<id hex>.json       an image: its config, layers (blob, media type) and size
 repositories.json           reference -> image id (tags and name@digest)
+pulled.json                 reference -> when a pull last fetched it (pull_policy: daily)
 claims/<hex>                flock per layer or blob being made, so two processes
                             make it once
 tmp/<session>/              one per writing process, flock'ed while it lives:
@@ -49,6 +50,10 @@ class Layout:
     @property
     def repositories(self) -> Path:
         return self.root / "repositories.json"
+
+    @property
+    def pulled(self) -> Path:
+        return self.root / "pulled.json"
 
     @property
     def claims(self) -> Path:

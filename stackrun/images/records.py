@@ -88,6 +88,22 @@ def write_references(layout: Layout, references: dict[str, str]) -> None:
     write_json(layout.repositories, {"references": dict(sorted(references.items()))})
 
 
+def read_pulled(layout: Layout) -> dict[str, float]:
+    try:
+        return dict(json.loads(layout.pulled.read_text()))
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as error:
+        raise ImageError(f"{layout.pulled}: unreadable ({error})") from None
+
+
+def forget_pulled(layout: Layout, references: list[str]) -> None:
+    """Drop the pull times of references that are gone (under the store lock)."""
+    pulled = read_pulled(layout)
+    if any(reference in pulled for reference in references):
+        write_json(layout.pulled, {k: v for k, v in pulled.items() if k not in references})
+
+
 def write_json(path: Path, data: dict) -> None:
     temporary = path.with_name(f".{path.name}.{os.getpid()}")
     temporary.write_text(json.dumps(data, indent=1))

@@ -12,6 +12,7 @@ from __future__ import annotations
 import fcntl
 import os
 import threading
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -32,9 +33,12 @@ from stackrun.images.records import (
     find,
     image_record,
     read_config,
+    read_pulled,
     read_record,
     read_references,
     record_ids,
+    reference_key,
+    write_json,
     write_record,
     write_references,
 )
@@ -250,6 +254,22 @@ class Store:
         write_record(self.layout, record)
         return record
 
+    def mark_pulled(self, reference: Reference | str, when: float | None = None) -> None:
+        """Remember that a pull fetched `reference` now (or at `when`, epoch seconds)."""
+        key = _key(reference)
+        with self.lock():
+            pulled = read_pulled(self.layout)
+            pulled[key] = time.time() if when is None else when
+            try:
+                write_json(self.layout.pulled, pulled)
+            except OSError as error:
+                raise write_error(error, "recording a pull", self.root) from None
+
+    def pulled(self, reference: Reference | str) -> float | None:
+        """When a pull last fetched `reference` (epoch seconds); None if it never did
+        (a loaded image, or one pulled before this was recorded)."""
+        return read_pulled(self.layout).get(_key(reference))
+
     def image(self, name_or_id: str) -> ImageRecord | None:
         """The image a reference (normalised as Docker does) or an id prefix names."""
         references = read_references(self.layout)
@@ -293,6 +313,13 @@ def _names(reference: Reference | None, manifest_digest: str | None) -> list[str
     if digest:
         names.append(f"{reference.name}@{digest}")
     return names
+
+
+def _key(reference: Reference | str) -> str:
+    key = reference_key(str(reference))
+    if key is None:
+        raise ImageError(f"not an image reference: {reference}")
+    return key
 
 
 def _chain(parent: str | None, diff_id: str) -> str:

@@ -217,6 +217,7 @@ class _Writer:
         fd, _ = self.tree.directory(where)
         if self.tree.lstat(fd, name) is None:
             os.mknod(name, stat.S_IFCHR, 0, dir_fd=fd)
+            _set_time(member.mtime, name, fd)
 
     def _opaque(self, where: tuple[str, ...]) -> None:
         fd, _ = self.tree.directory(where)

@@ -199,3 +199,13 @@ def test_records_and_references_are_json_files_written_whole(store, tmp_path):
     saved = json.loads(store.layout.record(record.id).read_text())
     assert [layer["chain_id"] for layer in saved["layers"]] == [record.layers[0].chain_id]
     assert [p.name for p in store.layout.root.iterdir() if p.name.startswith(".")] == []
+
+
+def test_a_pull_time_is_remembered_per_reference_until_the_tag_goes(store, tmp_path):
+    store_image(store, Image([app_layer()]), NAME, tmp_path / "oci")
+    assert store.pulled(NAME) is None  # stored, not pulled
+    store.mark_pulled(NAME, when=1_700_000_000.5)
+    assert store.pulled("localhost:5000/test/app:v1") == 1_700_000_000.5
+    assert Store(store.root).pulled(NAME) == 1_700_000_000.5  # on disk, for every process
+    store.remove(NAME, {})
+    assert store.pulled(NAME) is None
