@@ -115,6 +115,5 @@ def _missing(want: Wanted, store) -> str:
 
 
 def _last_pull(store, reference: Reference) -> float | None:
-    """When the store last pulled it, if it records that (img-store's `pulled`)."""
-    pulled = getattr(store, "pulled", None)
-    return pulled(str(reference)) if pulled else None
+    """When it was last pulled (None: never, e.g. only loaded)."""
+    return store.pulled(str(reference))
