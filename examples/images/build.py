@@ -68,6 +68,8 @@ def site_layer() -> bytes:
 def image_config(layers: list[bytes]) -> dict:
     diff_ids = [f"sha256:{hashlib.sha256(data).hexdigest()}" for data in layers]
     probe = ["CMD", "wget", "-q", "-O", "/dev/null", "http://127.0.0.1:8080/"]
+    health = {"Test": probe, "Interval": 5 * SECOND, "StartInterval": SECOND // 5,
+              "StartPeriod": 10 * SECOND, "Timeout": 2 * SECOND}  # fmt: skip
     config = {
         "Cmd": ["httpd", "-f", "-v", "-p", "8080", "-h", "/www"],
         "Env": ["PATH=/bin", "SITE=stackrun example"],
@@ -75,8 +77,7 @@ def image_config(layers: list[bytes]) -> dict:
         "User": "www",
         "ExposedPorts": {"8080/tcp": {}},
         "Volumes": {"/www/data": {}},
-        "Healthcheck": {"Test": probe, "Interval": 5 * SECOND, "StartInterval": SECOND // 5,
-                        "StartPeriod": 10 * SECOND, "Timeout": 2 * SECOND},  # fmt: skip
+        "Healthcheck": health,
         "Labels": {"org.opencontainers.image.source": "stackrun/examples/images"},
     }
     machine = platform.machine()
@@ -148,7 +149,7 @@ def check_static(path: Path) -> None:
         header = file.read(64)
         if header[:4] != b"\x7fELF" or header[4] != 2:
             sys.exit(f"build.py: {path} is not a 64-bit ELF program")
-        phoff, = struct.unpack_from("<Q", header, 32)
+        (phoff,) = struct.unpack_from("<Q", header, 32)
         phentsize, phnum = struct.unpack_from("<HH", header, 54)
         file.seek(phoff)
         table = file.read(phentsize * phnum)
