@@ -161,6 +161,13 @@ def test_etc_files_and_users_come_from_the_instance_and_the_image(spawner, image
     assert "10.1.2.3\tdb db-1" in lines and "nameserver 10.9.9.9" in lines
 
 
+def test_a_missing_working_dir_is_made_in_the_writable_layer(spawner, layered):
+    code, output = run(spawner, layered, "pwd; stat -c '%u %a' .", working_dir="/new/dir")
+    assert (code, output) == (0, "/new/dir\n0 755\n")
+    with pytest.raises(RuntimeFailure, match="working_dir /other: No such file or directory"):
+        run(spawner, layered, "pwd", working_dir="/other", read_only=True)  # nowhere to make it
+
+
 def test_the_image_can_be_left_by_no_path(spawner, image, tmp_path):
     """/etc/hosts bound over an image's symlink to a host path stays inside the root."""
     outside = tmp_path / "outside"

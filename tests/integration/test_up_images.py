@@ -161,6 +161,19 @@ def test_volumes_take_the_images_content_and_writes_stay_in_the_instance(stack):
     assert (layer / "etc" / "motd").read_text() == "from the image"  # pristine
 
 
+def test_up_recreates_a_changed_service_on_a_fresh_writable_layer(stack):
+    upper = dirs.layers_dir(stack.project.name) / "custom" / "upper"
+    assert (upper / "etc" / "motd").exists()  # written by the test above
+    stack.write(STACK.replace("{MODE: service}", "{MODE: changed}"))
+    done = stack.run("up", "-d", "--wait", "--wait-timeout", "30")
+    assert done.returncode == 0, done.stderr
+    stack.wait(lambda s: s["custom"].state == "running")
+    done = stack.run("exec", "-T", "custom", "sh", "-c", "cat /etc/motd; echo $MODE")
+    assert done.stdout == "from the imagechanged\n", done.stderr  # the image: no newline
+    assert not (upper / "etc" / "motd").exists()
+    assert stack.statuses()["app"].restart_count == 0  # unchanged: left running
+
+
 def test_stop_uses_the_images_stop_signal(stack):
     done = stack.run("stop", "-t", "10", "app")
     assert done.returncode == 0, done.stderr
