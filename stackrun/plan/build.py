@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING
 
 from stackrun.errors import PlanError
 from stackrun.images.model import ImageConfig, ImageRecord
-from stackrun.images.reference import parse_reference
 from stackrun.plan import image, network
 from stackrun.plan.model import (
     Dependency,
@@ -225,7 +224,7 @@ class _InstanceBuilder:
             env=image.environment(spec.environment, config),
             working_dir=self._working_dir(spec.working_dir, rootfs, record),
             user=spec.user if spec.user is not None else config.user or None,
-            image=image.image_plan(parse_reference(spec.image), record) if record else None,
+            image=image.image_plan(spec.image, record) if record else None,
             hostname=spec.hostname or name,
             cgroup=self.names.cgroup(name),
             limits=limits(spec),

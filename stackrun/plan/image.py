@@ -29,8 +29,11 @@ DEFAULT_SIGNAL = "SIGTERM"
 HEALTH_FIELDS = ("interval", "timeout", "retries", "start_period", "start_interval")
 
 
-def image_plan(reference: Reference, record: ImageRecord) -> ImagePlan:
+def image_plan(written: str | Reference, record: ImageRecord) -> ImagePlan:
     """The repo digest shown is the one of the reference's repository, if the store has it."""
+    from stackrun.images.reference import parse_reference  # only for image services
+
+    reference = parse_reference(written) if isinstance(written, str) else written
     digest = next((d for d in record.repo_digests if d.split("@", 1)[0] == reference.name), "")
     return ImagePlan(
         reference=str(reference),
