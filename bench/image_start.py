@@ -241,10 +241,10 @@ def report(options, record, spawn, up, podman, many) -> None:
     print(f"image bench: {len(record.layers)} layers, {size / 2**20:.1f} MiB unpacked, "
           f"{options.rounds} rounds, {os.cpu_count()} CPUs (medians, ms)")  # fmt: skip
     print(f"  spawn to exec   host command {spawn['host']:7.2f}   image {spawn['image']:7.2f}"
-          f"   (+{spawn['image'] - spawn['host']:.2f})   image read_only {spawn['image ro']:7.2f}"
-          f"   (+{spawn['image ro'] - spawn['host']:.2f})")  # fmt: skip
+          f"   ({spawn['image'] - spawn['host']:+.2f})   image read_only {spawn['image ro']:7.2f}"
+          f"   ({spawn['image ro'] - spawn['host']:+.2f})")  # fmt: skip
     print(f"  up -d           host command {up['host']:7.2f}   image {up['image']:7.2f}"
-          f"   (+{up['image'] - up['host']:.2f}, ratio {up['image'] / up['host']:.2f})")  # fmt: skip
+          f"   ({up['image'] - up['host']:+.2f}, ratio {up['image'] / up['host']:.2f})")  # fmt: skip
     if podman is not None:
         print(f"  podman run -d   {podman:7.2f}   stackrun up -d of the image / podman: "
               f"{up['image'] / podman:.2f}")  # fmt: skip
