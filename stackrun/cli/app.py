@@ -70,6 +70,9 @@ VERBS = {
     "load": "images",
     "save": "images",
     "rmi": "images",
+    "pull": "pull",
+    "login": "login",
+    "logout": "login",
 }
 
 
