@@ -14,6 +14,7 @@ driver. Prints each tool's median time and its ratio to podman's.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import random
 import shutil
@@ -21,27 +22,16 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.images import layer_files, timed  # the same layers as the pull bench
 from tests.helpers.imagestore import oci_archive
-from tests.helpers.oci import File, Image, Layer, busybox_layer, docker_archive, write_layout
+from tests.helpers.oci import Image, busybox_layer, docker_archive, write_layout
 
 REPO = Path(__file__).resolve().parent.parent
-WORDS = b"alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu nu xi omicron pi\n"
 NAME = "localhost/bench/load:v1"
-
-
-def layer_files(index: int, size: int, rng: random.Random) -> Layer:
-    """~`size` bytes in 8 files: each half random, half text."""
-    files = []
-    for number in range(8):
-        half = size // 16
-        text = (WORDS * (half // len(WORDS) + 1))[:half]
-        files.append(File(f"data/{index:02d}/file{number}", rng.randbytes(half) + text))
-    return Layer(files, "gzip")
 
 
 def build(work: Path, layers: int, mib: int) -> dict[str, Path]:
@@ -51,24 +41,16 @@ def build(work: Path, layers: int, mib: int) -> dict[str, Path]:
     write_layout(work / "layout", {"v1": image})
     docker_archive(work / "layout", "v1", work / "docker.tar", NAME)
     _name_layout(work / "layout")
-    return {"docker save": work / "docker.tar", "oci (gzip)": oci_archive(work / "layout", work / "oci.tar")}
+    return {
+        "docker save": work / "docker.tar",
+        "oci (gzip)": oci_archive(work / "layout", work / "oci.tar"),
+    }
 
 
 def _name_layout(layout: Path) -> None:
-    import json
-
     index = json.loads((layout / "index.json").read_text())
     index["manifests"][0]["annotations"] = {"org.opencontainers.image.ref.name": NAME}
     (layout / "index.json").write_text(json.dumps(index))
-
-
-def timed(argv: list[str], env: dict[str, str] | None = None) -> float:
-    started = time.perf_counter()
-    done = subprocess.run(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                          check=False)  # fmt: skip
-    if done.returncode:
-        raise SystemExit(f"{argv[0]} failed ({done.returncode}): {done.stderr.decode()[-2000:]}")
-    return time.perf_counter() - started
 
 
 def stackrun_load(archive: Path, scratch: Path) -> float:
@@ -99,7 +81,9 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="bench-load-", dir="/var/tmp"))
     try:
         archives = build(work, args.layers, args.mib)
-        sizes = ", ".join(f"{kind} {path.stat().st_size / 1e6:.0f} MB" for kind, path in archives.items())
+        sizes = ", ".join(
+            f"{kind} {path.stat().st_size / 1e6:.0f} MB" for kind, path in archives.items()
+        )
         print(f"image: {args.layers} layers; archives: {sizes}; python {sys.version.split()[0]}")
         for kind, archive in archives.items():
             report(kind, run_all(archive, work, args.runs))
@@ -126,7 +110,9 @@ def report(kind: str, times: dict[str, list[float]]) -> None:
     for name, values in times.items():
         median = statistics.median(values)
         runs = " ".join(f"{v:.2f}" for v in values)
-        print(f"{kind:12s} {name:14s} median {median:6.2f} s  ({median / base:.2f}x podman)  runs: {runs}")
+        print(
+            f"{kind:12s} {name:14s} median {median:6.2f} s  ({median / base:.2f}x podman)  runs: {runs}"
+        )
 
 
 if __name__ == "__main__":
