@@ -183,6 +183,12 @@ def test_rmi_and_prune_through_the_cli(cli, tmp_path):
     )
     assert "Total reclaimed space: 0B" in cli("image", "prune", "-a", "-f").stdout.decode()
     shutil.rmtree(cli.run_root / "web")
+    asked = cli("image", "prune", "-a", stdin=b"n\n").stdout.decode()
+    assert asked.startswith("WARNING! This will remove all images without at least one project")
+    assert Store(cli.store).image(NAME) is not None  # the answer was no
+    (cli.run_root / "web").mkdir(parents=True)
+    (cli.run_root / "web" / "state.json").write_text(json.dumps({"images": [record.id]}))
+    shutil.rmtree(cli.run_root / "web")
     done = cli("rmi", NAME)
     assert done.stdout.decode().splitlines() == [f"Untagged: {NAME}", f"Deleted: {record.id}"]
     assert cli.stored() == {"blobs/sha256": [], "layers": [], "records": [], "l": [], "tmp": []}
