@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC
 from pathlib import Path
 from typing import Annotated
@@ -51,7 +53,8 @@ def images(
     from stackrun.images.store import Store
 
     choice("--format", output_format, FORMATS)
-    found = output.rows(Store().images(), datetime.now(UTC), repository)
+    with _store_errors():
+        found = output.rows(Store().images(), datetime.now(UTC), repository)
     if quiet:
         sys.stdout.write(output.quiet_lines(found))
     elif output_format == "json":
@@ -91,7 +94,7 @@ def load(
     source = sys.stdin.buffer if input_file == "-" else Path(input_file)
     if source is sys.stdin.buffer and sys.stdin.isatty():
         raise ImageError("no archive: give one with -i FILE, or pipe it in")
-    with Store() as store:
+    with _store_errors(), Store() as store:
         loaded = load_archive(store, source, "stdin" if input_file == "-" else input_file, wanted)
     for item in [] if quiet else loaded:
         from stackrun.images.collect import familiar
@@ -113,16 +116,18 @@ def save(
     if output is None:
         if sys.stdout.isatty():
             raise ImageError("refusing to write an archive to a terminal: use -o FILE, or a pipe")
-        with Store() as store:
+        with _store_errors(), Store() as store:
             save_archive(store, names, sys.stdout.buffer)
         return
     temporary = Path(f"{output}.{os.getpid()}.part")
     try:
-        with Store() as store, open(temporary, "wb") as out:
-            save_archive(store, names, out)
-        os.replace(temporary, output)
+        out = open(temporary, "wb")  # noqa: SIM115 (closed below)
     except OSError as error:
         raise ImageError(f"{output}: {error.strerror or error}") from None
+    try:
+        with out, _store_errors(), Store() as store:
+            save_archive(store, names, out)
+        os.replace(temporary, output)
     finally:
         temporary.unlink(missing_ok=True)
 
@@ -140,7 +145,7 @@ def rmi(
 
     _need_root("rmi")
     failed = []
-    with Store() as store:
+    with _store_errors(), Store() as store:
         in_use = images_in_use()
         for name in names:
             try:
@@ -175,13 +180,23 @@ def prune(
         f"WARNING! This will remove {what}.\nAre you sure you want to continue? [y/N] "
     ):
         return
-    with Store() as store:
+    with _store_errors(), Store() as store:
         removal = store.prune(images_in_use(), everything)
     if removal.deleted:
         print(
             "Deleted Images:\n" + "".join(f"deleted: {image_id}\n" for image_id in removal.deleted)
         )
     print(f"Total reclaimed space: {human_size(removal.freed)}")
+
+
+@contextmanager
+def _store_errors() -> Iterator[None]:
+    """An OSError the store did not expect (a permission, a file gone): one line."""
+    try:
+        yield
+    except OSError as error:
+        where = f" {error.filename}" if error.filename else ""
+        raise ImageError(f"image store{where}: {error.strerror or error}") from None
 
 
 def _confirm(question: str) -> bool:

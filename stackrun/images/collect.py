@@ -60,9 +60,7 @@ def remove(store, name_or_id: str, in_use, force: bool = False) -> Removal:
             )
         _refuse_in_use(name_or_id, image_id, in_use)
         _delete(store, image_id, references, removal)
-        write_references(store.layout, references)
-        forget_pulled(store.layout, removal.untagged)
-        trash = _collect(store, session, removal)
+        trash = _commit(store, session, references, removal)
     _empty(trash)
     return removal
 
@@ -75,9 +73,7 @@ def prune(store, in_use, everything: bool = False) -> Removal:
         for image_id in record_ids(store.layout):
             if image_id not in in_use and (everything or image_id not in named):
                 _delete(store, image_id, references, removal)
-        write_references(store.layout, references)
-        forget_pulled(store.layout, removal.untagged)
-        trash = _collect(store, session, removal)
+        trash = _commit(store, session, references, removal)
     _empty(trash)
     return removal
 
@@ -130,6 +126,13 @@ def _delete(store, image_id: str, references: dict[str, str], removal: Removal) 
         removal.untagged.append(name)
     store.layout.record(image_id).unlink(missing_ok=True)
     removal.deleted.append(image_id)
+
+
+def _commit(store, session: Session, references: dict[str, str], removal: Removal) -> Path:
+    """Write what is left named, then collect what nothing needs (under the lock)."""
+    write_references(store.layout, references)
+    forget_pulled(store.layout, removal.untagged)
+    return _collect(store, session, removal)
 
 
 def _collect(store, session: Session, removal: Removal) -> Path:

@@ -213,19 +213,7 @@ class Store:
         """Record the image whose config is the stored blob `config_digest` and whose
         layers (from `layer_blobs`, in order) are unpacked, and tag it `reference`."""
         document = read_config(self.layout, _checked(config_digest))
-        ids = diff_ids(document, config_digest)
-        if not len(ids) == len(layer_blobs) == len(media_types):
-            raise ImageError(
-                f"config {config_digest} lists {len(ids)} layers, the manifest {len(layer_blobs)}"
-            )
-        try:
-            image_config(document)
-        except ConfigError as error:
-            raise ImageError(f"config {config_digest}: {error}") from None
-        entries = tuple(
-            LayerEntry(chain, diff, _checked(blob), media)
-            for chain, diff, blob, media in zip(chain_ids(ids), ids, layer_blobs, media_types)
-        )
+        entries = _layer_entries(document, config_digest, layer_blobs, media_types)
         created = document.get("created")
         names = _names(reference, manifest_digest)
         with self.locked() as session:
@@ -301,6 +289,26 @@ class Store:
         from stackrun.images import collect
 
         return collect.prune(self, in_use, everything)
+
+
+def _layer_entries(
+    document: dict, config_digest: str, blobs, media_types
+) -> tuple[LayerEntry, ...]:
+    """The image's layers as the record lists them; ImageError when the config is not
+    an image config or lists another number of layers than the manifest."""
+    ids = diff_ids(document, config_digest)
+    if not len(ids) == len(blobs) == len(media_types):
+        raise ImageError(
+            f"config {config_digest} lists {len(ids)} layers, the manifest {len(blobs)}"
+        )
+    try:
+        image_config(document)
+    except ConfigError as error:
+        raise ImageError(f"config {config_digest}: {error}") from None
+    return tuple(
+        LayerEntry(chain, diff, _checked(blob), media)
+        for chain, diff, blob, media in zip(chain_ids(ids), ids, blobs, media_types)
+    )
 
 
 def _names(reference: Reference | None, manifest_digest: str | None) -> list[str]:

@@ -77,15 +77,9 @@ def _docker_image(members: Members, number: int, entry: dict) -> ImagePlan:
         raise ArchiveError(members.archive, "Config or Layers missing or not names", where)
     config = members.need(config_name, f"the config of {where}")
     _check_blob_name(members, config_name, config)
-    diff_ids = _diff_ids(members, config_name)
-    if len(diff_ids) != len(layer_names):
-        raise ArchiveError(
-            members.archive,
-            f"{len(layer_names)} layers, its config {len(diff_ids)} diff_ids",
-            where,
-        )
+    ids = _layer_ids(members, config_name, len(layer_names), where)
     layers = []
-    for name, diff_id, (parent, chain) in zip(layer_names, diff_ids, _chains(diff_ids)):
+    for name, (diff_id, parent, chain) in zip(layer_names, ids):
         member = members.need(name, f"a layer of {where}")
         _check_blob_name(members, name, member)
         compression = compression_of(_head(member))
@@ -156,15 +150,9 @@ def _oci_image(members: Members, manifest_member: Member, manifest: dict, refere
     if not isinstance(config_descriptor, dict) or not isinstance(layer_descriptors, list):
         raise ArchiveError(members.archive, "no config or layers", name)
     config = _blob(members, config_descriptor)
-    diff_ids = _diff_ids(members, member_name(config_descriptor))
-    if len(diff_ids) != len(layer_descriptors):
-        raise ArchiveError(
-            members.archive,
-            f"{len(layer_descriptors)} layers, its config {len(diff_ids)} diff_ids",
-            name,
-        )
+    ids = _layer_ids(members, member_name(config_descriptor), len(layer_descriptors), name)
     layers = []
-    for descriptor, diff_id, (parent, chain) in zip(layer_descriptors, diff_ids, _chains(diff_ids)):
+    for descriptor, (diff_id, parent, chain) in zip(layer_descriptors, ids):
         media = descriptor.get("mediaType") if isinstance(descriptor, dict) else None
         if media not in LAYER_MEDIA_TYPES:
             raise ArchiveError(
@@ -210,21 +198,21 @@ def _blob(members: Members, descriptor) -> Member:
 # ---------------------------------------------------------------- both
 
 
-def _diff_ids(members: Members, config_name: str) -> list[str]:
+def _layer_ids(members: Members, config_name: str, count: int, where: str):
+    """(diff_id, parent chain id, chain id) of each of the `count` layers the config of
+    `where` lists."""
     config = members.json(config_name, "an image config")
     rootfs = config.get("rootfs") if isinstance(config, dict) else None
     found = rootfs.get("diff_ids") if isinstance(rootfs, dict) else None
     if not isinstance(found, list) or not all(is_digest(d) for d in found):
+        reason = "rootfs.diff_ids is not a list of sha256 digests"
+        raise ArchiveError(members.archive, reason, config_name)
+    if len(found) != count:
         raise ArchiveError(
-            members.archive, "rootfs.diff_ids is not a list of sha256 digests", config_name
+            members.archive, f"{count} layers, its config {len(found)} diff_ids", where
         )
-    return found
-
-
-def _chains(diff_ids: list[str]) -> list[tuple[str | None, str]]:
-    """(parent chain id, chain id) of each layer."""
-    chains = chain_ids(diff_ids)
-    return list(zip([None, *chains[:-1]], chains))
+    chains = chain_ids(found)
+    return list(zip(found, [None, *chains[:-1]], chains))
 
 
 def _check_blob_name(members: Members, name: str, member: Member) -> None:
