@@ -57,6 +57,18 @@ def logs_dir(project: str) -> Path:
     return data_dir(project) / "logs"
 
 
+def anonymous_volumes_dir(project: str) -> Path:
+    """Anonymous volumes, one directory per instance (plan/image.py names them); `down`
+    removes them."""
+    return data_dir(project) / "anonymous"
+
+
+def layers_dir(project: str) -> Path:
+    """The writable layers of image services, one per instance: on disk, not on the run
+    root's tmpfs; `down` removes them."""
+    return data_dir(project) / "instances"
+
+
 def instance_dir(project: str, instance: str) -> Path:
     """Per-instance runtime files: hosts, hostname, resolv.conf, overlay upper/work."""
     return run_dir(project) / "instances" / instance

@@ -48,6 +48,17 @@ class Mount:
     size: int | None = None  # tmpfs only, bytes
     mode: int | None = None  # tmpfs only, e.g. 0o1777
     create_host_path: bool = True  # bind only: create a missing source directory (Compose default)
+    copy: bool = False  # volume only: filled with the image's content there when empty (nocopy)
+
+
+@dataclass(frozen=True)
+class ImagePlan:
+    """The image an instance runs from: its root is these layers under a writable one."""
+
+    reference: str  # normalised: "docker.io/library/redis:7"
+    id: str  # "sha256:…" (the config's digest, Docker's IMAGE ID)
+    digest: str = ""  # "docker.io/library/redis@sha256:…" (a manifest digest); "" if none known
+    layers: tuple[str, ...] = ()  # directories of the unpacked layers, bottom first
 
 
 @dataclass(frozen=True)
@@ -155,6 +166,7 @@ class ServicePlan:
     env: tuple[tuple[str, str], ...]  # in order; env_file then environment
     working_dir: str = "/"
     user: str | None = None  # "uid[:gid]" or "name[:group]"; names resolve in the service's root
+    image: ImagePlan | None = None  # rooted in this image's layers (rootfs is then None)
     hostname: str = ""
     cgroup: str = ""  # relative cgroup path: names.cgroup(name)
     limits: Limits = field(default_factory=Limits)
@@ -174,6 +186,7 @@ class ServicePlan:
     hosts: tuple[HostEntry, ...] = ()  # the full /etc/hosts of this instance
     dns: tuple[str, ...] = ()  # resolv.conf nameservers; empty: copy the host's
     ports: tuple[PortPlan, ...] = ()
+    exposed_ports: tuple[str, ...] = ()  # "80/tcp": the image's EXPOSE and `expose:`; informative
     restart: RestartPlan = field(default_factory=RestartPlan)
     healthcheck: HealthPlan | None = None
     depends_on: tuple[Dependency, ...] = ()

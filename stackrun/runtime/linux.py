@@ -84,6 +84,9 @@ CLOSE_RANGE_CLOEXEC = 1 << 2
 _UNIFIED = {
     "open_tree": 428,
     "move_mount": 429,
+    "fsopen": 430,
+    "fsconfig": 431,
+    "fsmount": 432,
     "clone3": 435,
     "close_range": 436,
     "openat2": 437,
@@ -269,6 +272,49 @@ def move_mount(tree_fd: int, target: str) -> None:
         _bytes(target),
         ctypes.c_uint(MOVE_MOUNT_F_EMPTY_PATH),
         path=target,
+    )
+
+
+# The new mount API (linux/mount.h): a filesystem configured key by key, then mounted.
+FSOPEN_CLOEXEC = 0x1
+FSMOUNT_CLOEXEC = 0x1
+FSCONFIG_SET_STRING = 1
+FSCONFIG_CMD_CREATE = 6
+
+
+def fsopen(fstype: str) -> int:
+    """A close-on-exec filesystem context of `fstype`, to configure with fsconfig_*."""
+    return _syscall("fsopen", _bytes(fstype), ctypes.c_uint(FSOPEN_CLOEXEC), path=fstype)
+
+
+def fsconfig_string(context: int, key: str, value: str) -> None:
+    """Set one option; the kernel refuses values longer than 256 bytes."""
+    _syscall(
+        "fsconfig",
+        ctypes.c_int(context),
+        ctypes.c_uint(FSCONFIG_SET_STRING),
+        _bytes(key),
+        _bytes(value),
+        ctypes.c_int(0),
+        path=value,
+    )
+
+
+def fsconfig_create(context: int) -> None:
+    _syscall(
+        "fsconfig",
+        ctypes.c_int(context),
+        ctypes.c_uint(FSCONFIG_CMD_CREATE),
+        None,
+        None,
+        ctypes.c_int(0),
+    )
+
+
+def fsmount(context: int) -> int:
+    """The created filesystem as a detached mount (close-on-exec fd) for move_mount()."""
+    return _syscall(
+        "fsmount", ctypes.c_int(context), ctypes.c_uint(FSMOUNT_CLOEXEC), ctypes.c_uint(0)
     )
 
 

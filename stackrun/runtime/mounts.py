@@ -8,8 +8,9 @@ private /tmp, /etc/hostname, /etc/hosts and /etc/resolv.conf from the instance
 directory, then the plan's volumes and tmpfs, and the read-only root.
 
 Targets are paths inside the service's root. Missing targets are created only where
-that cannot touch the host: anywhere in a `rootfs:` overlay, and under a mount the
-table itself made earlier (a tmpfs, a volume) when the service runs on the host's root.
+that cannot touch the host: anywhere in a `rootfs:` overlay or an image's root, and
+under a mount the table itself made earlier (a tmpfs, a volume) when the service runs
+on the host's root.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import Literal
 from stackrun.errors import RuntimeFailure
 from stackrun.plan.model import Mount, ServicePlan
 from stackrun.runtime import linux
+from stackrun.runtime.image_root import ImageRoot
 from stackrun.runtime.instance import InstanceLayout
 
 OpKind = Literal["fs", "bind", "devices", "mask", "readonly", "root_readonly"]
@@ -83,6 +85,7 @@ class MountOp:
     optional: bool = False  # skip when the target does not exist
     recursive: bool = False  # "root_readonly": every mount below too
     replace: bool = False  # host root: detach the host's mounts there first (/proc, /dev…)
+    copy: bool = False  # "bind" of a volume: fill it from the image's root when empty
 
 
 @dataclass(frozen=True)
@@ -102,13 +105,15 @@ class Overlay:
 
 @dataclass(frozen=True)
 class MountTable:
-    overlay: Overlay | None  # None: the host's root
+    overlay: Overlay | ImageRoot | None  # None: the host's root
     ops: tuple[MountOp, ...]
 
 
 def mount_table(plan: ServicePlan, layout: InstanceLayout) -> MountTable:
-    overlay = None
-    if plan.rootfs:
+    overlay: Overlay | ImageRoot | None = None
+    if plan.image:
+        overlay = image_root(plan, layout)
+    elif plan.rootfs:
         overlay = Overlay(plan.rootfs, layout.upper, layout.work, layout.merged)
     private_root = overlay is not None
     fresh, made = _fresh_filesystems(private_root)
@@ -124,6 +129,12 @@ def mount_table(plan: ServicePlan, layout: InstanceLayout) -> MountTable:
         *_with_creation(own, private_root, made)[0],
     )
     return MountTable(overlay, ops)
+
+
+def image_root(plan: ServicePlan, layout: InstanceLayout) -> ImageRoot:
+    assert plan.image is not None
+    scratch = layout.scratch if plan.read_only else None
+    return ImageRoot(plan.image.layers, layout.upper, layout.work, layout.merged, scratch)
 
 
 @functools.lru_cache(maxsize=2)
@@ -144,7 +155,7 @@ def _hidden_working_dir(plan: ServicePlan) -> list[MountOp]:
     in /tmp: the default working_dir is the project's directory) would vanish behind
     it: bind it back at its own path. A volume at or above it already decides."""
     wd = posixpath.normpath(plan.working_dir)
-    if plan.rootfs or not _inside(wd, "/tmp"):
+    if plan.rootfs or plan.image or not _inside(wd, "/tmp"):
         return []
     if any(wd == m.target or _inside(wd, m.target) for m in plan.mounts):
         return []
@@ -161,8 +172,8 @@ def _hidden_working_dir(plan: ServicePlan) -> list[MountOp]:
 
 
 def _root_readonly(plan: ServicePlan, recursive: bool) -> list[MountOp]:
-    """Host root: every inherited mount, before ours. rootfs: the overlay, after ours."""
-    wanted = plan.read_only and recursive == (plan.rootfs is None)
+    """Host root: every inherited mount, before ours. rootfs, image: the overlay, after ours."""
+    wanted = plan.read_only and recursive == (plan.rootfs is None and plan.image is None)
     return [MountOp("root_readonly", "/", recursive=recursive)] if wanted else []
 
 
@@ -231,6 +242,7 @@ def _volume(mount: Mount) -> MountOp:
         read_only=mount.read_only,
         source_kind="dir" if mount.kind == "volume" else "any",
         follow_source=mount.kind == "bind",
+        copy=mount.copy,
     )
 
 

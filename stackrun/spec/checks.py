@@ -38,16 +38,21 @@ class _Checker:
 
     def service(self, name: str, service: Service, disabled) -> None:
         path = ("services", name)
-        if service.command is None and service.entrypoint is None:
-            self.error(path, "nothing to run: add command: (the program and its arguments)")
+        if service.command is None and service.entrypoint is None and not service.image:
+            self.error(
+                path, "nothing to run: add command: (the program and its arguments) or image:"
+            )
         self.dependencies(name, service, disabled)
         self.mounts(name, service)
         self.networks(name, service)
         self.duplicated_settings(name, service)
         self.memory(name, service)
         rootfs = service.x_stackrun.rootfs if service.x_stackrun else None
-        if rootfs and service.working_dir and not service.working_dir.startswith("/"):
-            self.error((*path, "working_dir"), "must be absolute when x-stackrun.rootfs is set")
+        if service.working_dir and not service.working_dir.startswith("/"):
+            if rootfs:
+                self.error((*path, "working_dir"), "must be absolute when x-stackrun.rootfs is set")
+            elif service.image:
+                self.error((*path, "working_dir"), "must be absolute in an image")
 
     def dependencies(self, name: str, service: Service, disabled) -> None:
         services = self.stack.services
@@ -212,8 +217,12 @@ def _network_peer(service: Service) -> list[str]:
 
 
 def _has_healthcheck(service: Service) -> bool:
-    check = service.healthcheck
-    return bool(check and check.test and check.test[0] != "NONE")
+    """Or may have one: an image's HEALTHCHECK counts, which the plan checks once the
+    image is known."""
+    test = service.healthcheck.test if service.healthcheck else None
+    if test:
+        return test[0] != "NONE"
+    return bool(service.image)
 
 
 def _subnet_of(stack: Stack, network: str) -> str | None:

@@ -36,6 +36,7 @@ from stackrun.spec.types import (
     Duration,
     Expose,
     Hostname,
+    ImageReference,
     IPAddress,
     IPv4Address,
     IPv4Subnet,
@@ -43,7 +44,9 @@ from stackrun.spec.types import (
     MountTarget,
     Name,
     NetworkMode,
+    PlatformName,
     ProjectName,
+    PullPolicy,
     Restart,
     SecurityOpt,
     Short,
@@ -259,7 +262,13 @@ class ServiceExtension(Model):
 
 
 class Service(Model):
-    image: str | None = Field(None, description="only with x-stackrun.rootfs; informative")
+    image: ImageReference | None = Field(
+        None, description="the image to run; without it, command: runs on the host's root"
+    )
+    platform: PlatformName | None = Field(
+        None, description="OS/ARCH[/VARIANT]; default: the host's"
+    )
+    pull_policy: PullPolicy | None = Field(None, description="when `up` pulls the image (missing)")
     command: Annotated[tuple[str, ...] | None, _COMMAND] = None
     entrypoint: Annotated[tuple[str, ...] | None, _COMMAND] = None
     environment: Annotated[dict[str, str], _LIST_OR_MAP] = {}  # env_file entries, then these

@@ -57,6 +57,9 @@ class InstanceStatus:
     addresses: list[str] = field(default_factory=list)
     error: str = ""  # why it is not running: start failure (step, errno, path) or dependency
     config_hash: str = ""  # of the config it runs with; `up` recreates it when this changes
+    image: str = ""  # the reference it runs, as `docker ps` shows it ("redis:7"); "" for none
+    image_id: str = ""  # "sha256:…"
+    image_digest: str = ""  # "docker.io/library/redis@sha256:…" when the store knows one
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> InstanceStatus:
@@ -100,6 +103,7 @@ class ProjectState:
     cgroup_parent: str = ""  # teardown finds cgroups, bridges and veths by name
     netfilter: dict[str, Any] = field(default_factory=dict)  # runtime.network.firewall.Netfilter
     instances: list[InstanceStatus] = field(default_factory=list)
+    images: list[str] = field(default_factory=list)  # ids its instances run: the store keeps them
     started_at: float = 0.0
     version: int = STATE_VERSION
 

@@ -4,7 +4,8 @@ Every target is opened with openat2(RESOLVE_IN_ROOT) relative to the service's
 root, so a symlink in a `rootfs:` (or a volume) cannot send a mount outside it, and
 the mount is made on /proc/self/fd/N of what was checked (no path is looked up
 twice). Sources are opened the same way and checked against what the plan says
-they are. With `rootfs:`, the overlay is mounted first and pivot_root'ed into last.
+they are. With `rootfs:` or an image, the overlay is mounted first and pivot_root'ed
+into last; an image's volumes are filled from it before they are mounted (copyup.py).
 """
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ import os
 import stat
 
 from stackrun.errors import RuntimeFailure
-from stackrun.runtime import linux
+from stackrun.runtime import image_root, linux
 from stackrun.runtime.mounts import DEV_DIRS, DEV_LINKS, DEVICES, MountOp, MountTable
+from stackrun.runtime.spawn import copyup
 from stackrun.runtime.spawn.protocol import step
 
 O_PATH_DIR = os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC
@@ -28,7 +30,11 @@ def setup(table: MountTable) -> None:
     with step("make mounts private", "/"):
         linux.mount(None, "/", None, linux.MS_REC | linux.MS_PRIVATE)
     root = "/"
-    if table.overlay:
+    if isinstance(table.overlay, image_root.ImageRoot):
+        root = table.overlay.merged
+        with step("mount the image's layers", table.overlay.describe()):
+            image_root.mount(table.overlay)
+    elif table.overlay:
         root = table.overlay.merged
         with step("mount rootfs overlay", table.overlay.lower):
             linux.mount("overlay", root, "overlay", 0, table.overlay.options)
@@ -108,6 +114,9 @@ class Applier:
             return
         with _Closing(target), step("bind mount on", op.target):
             _same_kind(target, directory, op.target)
+            if op.copy:
+                with step("copy the image's content into the volume at", op.target):
+                    copyup.fill(source, target)
             linux.mount(fd_path(source), fd_path(target), None, op.flags)
         if op.read_only or self.clear_readonly:
             self._set_readonly(op, op.read_only)
