@@ -95,6 +95,7 @@ def run(targets: list[Target], quiet: bool) -> int:
     """Pull every target; print progress and then each failure; 0 when all succeeded."""
     import anyio
 
+    targets = list(dict.fromkeys(targets))  # `pull redis:7 redis:7` pulls it once
     if not targets:
         return 0
     failures = anyio.run(_pull_all, targets, quiet)
