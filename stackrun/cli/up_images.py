@@ -59,7 +59,7 @@ def pull_images(todo: list[Wanted], quiet: bool) -> None:
         )
         for w in todo
     ]
-    failures = anyio.run(pulling._pull_all, targets, quiet)
+    failures = anyio.run(pulling.pull_all, targets, quiet)
     for failure in failures[:-1]:
         print(f"stackrun: {failure}", file=sys.stderr)
     if failures:

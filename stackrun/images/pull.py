@@ -100,10 +100,12 @@ async def _pull(reference, store, listener, options: PullOptions) -> ImageRecord
 def record_image(store, reference: Reference, resolved: Resolved) -> ImageRecord:
     """Tag the image, once every layer is in the store (takes the store's lock)."""
     layers = resolved.manifest.layers
-    return store.put_image(
+    record = store.put_image(
         reference, resolved.digest, resolved.manifest.config.digest,
         [layer.digest for layer in layers], [layer.media_type for layer in layers],
     )  # fmt: skip
+    store.mark_pulled(str(reference))  # `pull_policy: daily`/`weekly` read it
+    return record
 
 
 async def fetch_layers(jobs: list[LayerJob], parallel: int) -> None:

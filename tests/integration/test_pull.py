@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import time
 from pathlib import Path
 
 import anyio
@@ -87,7 +88,9 @@ def pulled(reference: str, store, options: PullOptions = FAST, events=None):
 
 def test_pull_of_several_layers_into_the_store(registry, store):
     events: list[progress.Event] = []
+    before = time.time()
     record = pulled(f"{registry.host}/test/layered:v1", store, events=events)
+    assert before <= store.pulled(f"{registry.host}/test/layered:v1") <= time.time()
     assert record.config.cmd == ("cat", "/etc/motd")
     assert len(record.layers) == 4
     assert store.image(f"{registry.host}/test/layered:v1").id == record.id
@@ -199,14 +202,10 @@ def test_cli_pull_prints_compose_lines_and_quiet_prints_nothing(registry, projec
 
 
 def test_cli_pull_of_services_names_service_and_image_in_errors(registry, project, tmp_path):
-    root = tmp_path / "rootfs"
-    root.mkdir()
     stack = tmp_path / "stack.yaml"
     stack.write_text(json.dumps({"services": {
-        "web": {"image": f"{registry.host}/test/layered:v1", "command": ["true"],
-                "x-stackrun": {"rootfs": str(root)}},
-        "db": {"image": f"{registry.host}/test/nothing:v1", "command": ["true"],
-               "x-stackrun": {"rootfs": str(root)}},
+        "web": {"image": f"{registry.host}/test/layered:v1", "command": ["true"]},
+        "db": {"image": f"{registry.host}/test/nothing:v1", "command": ["true"]},
     }}))  # fmt: skip
     done = cli(project, "-f", str(stack), "pull")
     assert done.returncode == 1
