@@ -56,6 +56,9 @@ def run(
     """Run the project's supervisor until it is down; return the exit code for `up`."""
     import anyio
 
+    from stackrun import dirs
+
+    dirs.prepare_project(plan.project)
     with forked_server() as fork_server:
         return anyio.run(_main, plan, request, mode, config_files, fork_server)
 
@@ -204,6 +207,9 @@ def _supervise_when_told(plan_pipe: int, report_pipe: int, network_pipe: int) ->
                 code = 0
                 return
             plan, request, config_files = pickle.loads(data)
+            from stackrun import dirs
+
+            dirs.prepare_project(plan.project)
             _stdio_to(str(supervisor_log(plan)))
             import anyio
 

@@ -59,6 +59,7 @@ MOUNT_ATTR_RDONLY = 0x1
 OPEN_TREE_CLONE = 0x1
 OPEN_TREE_CLOEXEC = 0o2000000
 MOVE_MOUNT_F_EMPTY_PATH = 0x4
+MOVE_MOUNT_T_EMPTY_PATH = 0x40
 
 # prctl(2) options.
 PR_SET_PDEATHSIG = 1
@@ -75,6 +76,8 @@ PR_CAP_AMBIENT_CLEAR_ALL = 4
 
 # openat2(2) resolve flags.
 RESOLVE_NO_MAGICLINKS = 0x02
+RESOLVE_NO_SYMLINKS = 0x04
+RESOLVE_BENEATH = 0x08
 RESOLVE_IN_ROOT = 0x10
 
 CLOSE_RANGE_CLOEXEC = 1 << 2
@@ -262,6 +265,28 @@ def open_tree_clone(path: str) -> int:
         _bytes(path),
         ctypes.c_uint(OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC),
         path=path,
+    )
+
+
+def clone_mount(fd: int, recursive: bool) -> int:
+    """A detached bind of what the fd `fd` refers to (and, `recursive`, of the mounts
+    below it), as a close-on-exec fd: it stays valid whatever is later unmounted or
+    covered where it came from; attach it with move_mount_fd()."""
+    flags = OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH | (AT_RECURSIVE if recursive else 0)
+    return _syscall("open_tree", ctypes.c_int(fd), b"", ctypes.c_uint(flags))
+
+
+def move_mount_fd(tree_fd: int, target_fd: int, path: str = "") -> None:
+    """Attach the detached mount `tree_fd` on what the fd `target_fd` refers to; `path`
+    is only for the error."""
+    _syscall(
+        "move_mount",
+        ctypes.c_int(tree_fd),
+        b"",
+        ctypes.c_int(target_fd),
+        b"",
+        ctypes.c_uint(MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH),
+        path=path or None,
     )
 
 

@@ -25,6 +25,7 @@ State = Literal["created", "starting", "running", "restarting", "exited", "dead"
 Health = Literal["", "starting", "healthy", "unhealthy"]
 
 STATE_VERSION = 1
+STATE_MODE = 0o600  # the state file names pids, cgroups and interfaces: root's alone
 
 
 @dataclass
@@ -120,7 +121,10 @@ def write_state(path: Path, state: ProjectState) -> None:
     """Replace the file atomically: readers see the old or the new state, never a mix."""
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.{os.getpid()}")
-    temporary.write_text(state.to_json())
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, STATE_MODE)
+    with open(fd, "w") as file:
+        os.fchmod(fd, STATE_MODE)  # a leftover temporary file may have had another mode
+        file.write(state.to_json())
     os.replace(temporary, path)
 
 

@@ -24,7 +24,7 @@ def by_target(table, target):
 
 
 def test_the_order_puts_kernel_filesystems_first_and_volumes_last():
-    table = mount_table(plan(mounts=(Mount("tmpfs", "/cache"),)), LAYOUT)
+    table = mount_table(plan(mounts=(Mount("tmpfs", "/cache"),), host_root_writable=True), LAYOUT)
     order = targets(table)
     assert order[:6] == ["/proc", "/sys", "/dev", "/dev/pts", "/dev/shm", "/dev/mqueue"]
     assert order.index("/dev") < order.index("/proc/kcore")  # masks bind the new /dev/null
@@ -44,13 +44,15 @@ def test_kernel_filesystems_carry_their_flags():
     sys = by_target(table, "/sys")
     assert (sys.fstype, sys.flags & linux.MS_RDONLY) == ("sysfs", linux.MS_RDONLY)
     assert by_target(table, "/dev/pts").data == "newinstance,ptmxmode=0666,mode=0620,gid=5"
-    assert by_target(table, "/tmp").data == "mode=1777"
+    assert by_target(table, "/tmp").data == "mode=1777,size=512m"
+    assert by_target(table, "/dev").flags == linux.MS_NOSUID | linux.MS_NODEV
     assert by_target(table, "/proc").flags == linux.MS_NOSUID | linux.MS_NODEV | linux.MS_NOEXEC
 
 
 def test_on_the_host_root_the_hosts_kernel_mounts_are_replaced_and_nothing_created():
     table = mount_table(plan(mounts=(Mount("bind", "/srv/app", "/home/me/app"),)), LAYOUT)
-    assert [op.target for op in table.ops if op.replace] == ["/proc", "/sys", "/dev", "/tmp"]
+    replaced = ["/proc", "/sys", "/dev", "/tmp", "/run", "/var/tmp"]
+    assert [op.target for op in table.ops if op.replace] == replaced
     assert not by_target(table, "/srv/app").create
     assert not by_target(table, "/etc/hosts").create
     assert by_target(table, "/etc/hostname").optional  # not every host has one

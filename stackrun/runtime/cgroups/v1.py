@@ -70,6 +70,8 @@ class V1Driver(CgroupDriver):
             current = base.number(base.read(f"{memory}/memory.limit_in_bytes"))
         memsw = bool(memory) and os.path.exists(f"{memory}/memory.memsw.limit_in_bytes")
         for write in v1_writes(limits, current, memsw):
+            if write.optional and write.controller not in self.hierarchies:
+                continue
             base.write(f"{self._controller_dir(write, path)}/{write.file}", write.value)
 
     def _controller_dir(self, write: Write, path: str) -> str:

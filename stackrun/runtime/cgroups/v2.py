@@ -59,7 +59,9 @@ class V2Driver(CgroupDriver):
         missing = [name for name in needed if name not in available]
         if missing:
             raise HostError(_missing_message(missing, top, available))
-        wanted = sorted(set(needed) | {c for c in USAGE_CONTROLLERS if c in available})
+        optional = {write.controller for write in writes if write.optional}
+        usable = {c for c in (*USAGE_CONTROLLERS, *optional) if c in available}
+        wanted = sorted(set(needed) | usable)
         for directory in [top, *[d for d in chain[:-1] if d.startswith(top + "/")]]:
             self._enable_in(directory, wanted)
 
@@ -74,7 +76,8 @@ class V2Driver(CgroupDriver):
     def _apply(directory: str, writes: list[Write]) -> None:
         for write in writes:
             target = f"{directory}/{write.file}"
-            if write.file in OPTIONAL_FILES and not os.path.exists(target):
+            optional = write.optional or write.file in OPTIONAL_FILES
+            if optional and not os.path.exists(target):
                 continue
             base.write(target, write.value)
 

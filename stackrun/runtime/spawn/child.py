@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import NoReturn
 
+from stackrun import dirs
 from stackrun.errors import RuntimeFailure
 from stackrun.plan.model import ServicePlan
 from stackrun.runtime import linux, security
@@ -107,7 +108,7 @@ def _service(request: SpawnRequest, channel: Channel, stdout: int, stderr: int) 
     _detach()
     stdio = Stdio.lift(None, stdout, stderr)
     os.umask(0)
-    rootfs.setup(mount_table(plan, InstanceLayout(request.instance_dir)))
+    rootfs.setup(mount_table(plan, InstanceLayout(request.instance_dir), dirs.hidden_roots()))
     if plan.init:
         init.block_signals()
         pid = os.fork()
