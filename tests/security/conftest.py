@@ -65,18 +65,22 @@ def start(stack: StackCli, services: dict, volumes: dict | None = None, *up: str
 
 
 def result(stack: StackCli, service: str) -> dict:
-    """The `result` line the service printed (waits for it)."""
+    """The `result` line the service printed (waits for it; fails at once, with what the
+    service wrote, when it ended without one)."""
 
-    def printed(_statuses) -> bool:
-        return any(line.startswith("result ") for line in stdout(stack, service))
+    def printed(statuses) -> bool:
+        found = any(line.startswith("result ") for line in lines(stack, service, "stdout"))
+        if not found and statuses[service].state not in ("created", "starting", "running"):
+            raise AssertionError(f"{service} ended: {lines(stack, service)}")
+        return found
 
     stack.wait(printed)
-    line = next(x for x in stdout(stack, service) if x.startswith("result "))
+    line = next(x for x in lines(stack, service, "stdout") if x.startswith("result "))
     return json.loads(line.removeprefix("result "))
 
 
-def stdout(stack: StackCli, service: str) -> list[str]:
-    return [x["line"] for x in stack.log(service) if x["stream"] == "stdout"]
+def lines(stack: StackCli, service: str, stream: str | None = None) -> list[str]:
+    return [x["line"] for x in stack.log(service) if stream in (None, x["stream"])]
 
 
 @pytest.fixture(scope="module")

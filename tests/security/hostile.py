@@ -68,13 +68,16 @@ def ask(path, method, arguments=None):
     """Connect to a control socket and ask; the reply line, or the errno name."""
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as client:
         client.settimeout(10)
+        request = {"v": 1, "method": method, **({"params": arguments} if arguments else {})}
         try:
             client.connect(path)
-            request = {"v": 1, "method": method, **({"params": arguments} if arguments else {})}
-            client.sendall(json.dumps(request).encode() + b"\n")
-            return client.makefile("rb").readline().decode().strip() or "closed"
         except OSError as error:
             return errno.errorcode.get(error.errno, error.errno)
+        try:
+            client.sendall(json.dumps(request).encode() + b"\n")
+        except BrokenPipeError:
+            pass  # a refusing server may answer and hang up before it reads the request
+        return client.makefile("rb").readline().decode().strip() or "closed"
 
 
 def control(args):
@@ -151,12 +154,9 @@ def standard_nodes():
         with open(path, "wb", buffering=0) as file:
             file.write(b"x")
 
-    def pty():
-        master = os.open("/dev/ptmx", os.O_RDWR | os.O_NOCTTY)
-        try:
-            os.close(os.open(os.ptsname(master), os.O_RDWR | os.O_NOCTTY))
-        finally:
-            os.close(master)
+    def pty():  # /dev/ptmx, then /dev/pts/N
+        for fd in os.openpty():
+            os.close(fd)
 
     return {
         "null": outcome(lambda: write("/dev/null")),
@@ -175,7 +175,10 @@ def devices(args):
         for directory in args["dirs"]
         for name, kind, major, minor in args["nodes"]
     }
-    return {"made": made, "standard": standard_nodes()}
+    def raw_socket():
+        socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP).close()
+
+    return {"made": made, "standard": standard_nodes(), "raw_socket": outcome(raw_socket)}
 
 
 # ---------------------------------------------------------------- the host's files

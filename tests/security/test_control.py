@@ -86,5 +86,5 @@ def test_the_host_cli_is_still_served(arena, attacker):
     assert arena.victim.run("ps").returncode == 0
     done = arena.victim.run("exec", "db", "sh", "-c", "echo $DB_PASSWORD")
     assert (done.returncode, done.stdout.strip()) == (0, PASSWORD), done.stderr
-    inspect = arena.victim.run("inspect", "db")
+    inspect = arena.victim.run("inspect", "--format", "json", "db")
     assert inspect.returncode == 0 and PASSWORD in inspect.stdout
