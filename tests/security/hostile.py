@@ -175,6 +175,7 @@ def devices(args):
         for directory in args["dirs"]
         for name, kind, major, minor in args["nodes"]
     }
+
     def raw_socket():
         socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP).close()
 
@@ -192,6 +193,7 @@ def host_writes(args):
     return {
         "create": {path: outcome(lambda p=path: create(p)) for path in args["create"]},
         "mkdir": {path: outcome(lambda p=path: os.mkdir(p)) for path in args["mkdir"]},
+        "remove": {path: outcome(lambda p=path: os.unlink(p)) for path in args["remove"]},
     }
 
 

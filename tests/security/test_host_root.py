@@ -1,0 +1,95 @@
+"""The host is safe from a host-command service (issue 14, item 5).
+
+A service without an image runs on the host's own root filesystem, as root. Before,
+that root was writable: a mistaken `rm` or a stray write in a service was the host's
+loss. Now it is read-only (every mount of the host's, recursively); the service
+writes to fresh tmpfs at /tmp, /var/tmp and /run, and to its volumes. The project
+directory is part of the read-only root: a service writes there only through a
+volume. `x-stackrun.host_root: rw` is the explicit opt-out (the control: its write
+does reach the host).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from pathlib import Path
+
+import pytest
+
+from tests.security.conftest import hostile, result, start
+
+TAG = f"stackrun-test-{uuid.uuid4().hex[:8]}"
+HOST_FILES = [f"/etc/{TAG}", f"/usr/{TAG}", f"/var/lib/{TAG}"]  # issue 14: /etc/x, /usr/x…
+PRIVATE = [f"/tmp/{TAG}", f"/var/tmp/{TAG}", f"/run/{TAG}"]
+
+
+@pytest.fixture(scope="module")
+def keep():
+    """A host file that a service tries to delete."""
+    path = Path("/var/cache") / TAG
+    path.mkdir()
+    (path / "keep").write_text("still here")
+    try:
+        yield path / "keep"
+    finally:
+        shutil.rmtree(path)
+
+
+@pytest.fixture(scope="module")
+def attacker(arena, keep):
+    stack = arena.new_stack()
+    project = stack.directory
+    args = {
+        "create": [*HOST_FILES, f"{project}/written", *PRIVATE, "/mnt/in-volume"],
+        "mkdir": [f"{path}.d" for path in HOST_FILES],
+        "remove": [str(keep)],
+    }
+    rw = {"create": [f"{project}/written-rw"], "mkdir": [], "remove": []}
+    services = {
+        "default": hostile("host_writes", args, volumes=["default:/mnt"]),
+        "locked": hostile("host_writes", args, volumes=["locked:/mnt"], read_only=True),
+        "rw": hostile("host_writes", rw, **{"x-stackrun": {"host_root": "rw"}}),
+    }
+    try:
+        start(stack, services, {"default": {}, "locked": {}})
+        yield stack
+    finally:  # on the code before the fix these writes did land on the host
+        for path in HOST_FILES:
+            Path(path).unlink(missing_ok=True)
+            Path(f"{path}.d").exists() and os.rmdir(f"{path}.d")
+
+
+@pytest.mark.parametrize("service", ["default", "locked"])
+def test_writes_to_the_hosts_files_change_nothing_on_the_host(attacker, keep, service):
+    seen = result(attacker, service)
+    project = attacker.directory
+    refused = [*HOST_FILES, f"{project}/written"]
+    assert {p: seen["create"][p] for p in refused} == dict.fromkeys(refused, "EROFS")
+    assert seen["mkdir"] == dict.fromkeys(seen["mkdir"], "EROFS")
+    assert seen["remove"] == {str(keep): "EROFS"}
+    assert not [p for p in refused if os.path.lexists(p)]
+    assert not [p for p in HOST_FILES if os.path.lexists(f"{p}.d")]
+    assert keep.read_text() == "still here"
+
+
+@pytest.mark.parametrize("service", ["default", "locked"])
+def test_tmpfs_and_volumes_stay_writable(attacker, service):
+    created = result(attacker, service)["create"]
+    assert {p: created[p] for p in [*PRIVATE, "/mnt/in-volume"]} == dict.fromkeys(
+        [*PRIVATE, "/mnt/in-volume"], 0
+    )
+    assert not [p for p in PRIVATE if os.path.lexists(p)]  # private: not the host's
+
+
+def test_control_host_root_rw_does_write_to_the_host(attacker):
+    seen = result(attacker, "rw")
+    written = attacker.directory / "written-rw"
+    assert seen["create"] == {str(written): 0} and written.exists()
+
+
+def test_config_warns_about_host_root_rw(attacker):
+    done = attacker.run("config")
+    assert done.returncode == 0
+    assert "x-stackrun.host_root: warning: rw: this service runs as root" in done.stderr
