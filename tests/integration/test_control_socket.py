@@ -81,6 +81,7 @@ def connect_as_root(path: Path, *prefix: str) -> str:
         capture_output=True,
         text=True,
         timeout=30,
+        check=False,
     )
     assert done.returncode == 0, done.stderr
     return done.stdout.strip()

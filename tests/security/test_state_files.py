@@ -113,6 +113,7 @@ def as_nobody(argv: list[str], env: dict[str, str]) -> subprocess.CompletedProce
         text=True,
         timeout=60,
         cwd="/",
+        check=False,
     )
 
 
