@@ -212,6 +212,7 @@ class _InstanceBuilder:
             rootfs=rootfs,
             read_only=bool(spec.read_only),
             host_root_writable=rootfs is None and _host_root(spec) == "rw",
+            project_dir="" if rootfs else self.stack.project_dir,
             init=bool(spec.init),
             capabilities=capabilities(spec.cap_add, spec.cap_drop),
             no_new_privileges="no-new-privileges:false" not in spec.security_opt,

@@ -167,6 +167,7 @@ class ServicePlan:
     rootfs: str | None = None  # absolute directory; None: the host's root
     read_only: bool = False
     host_root_writable: bool = False  # no rootfs: x-stackrun.host_root rw (else read-only)
+    project_dir: str = ""  # no rootfs: the project's directory, writable unless read_only
     init: bool = False
     capabilities: frozenset[str] = frozenset()  # bounding set kept, e.g. {"CAP_CHOWN"}
     no_new_privileges: bool = True

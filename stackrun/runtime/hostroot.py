@@ -4,7 +4,9 @@ Such a service runs on the host's own files, so its table adds to the common one
 (runtime/mounts.py):
 
 * the host's root is read-only, recursively (every mount the host has), unless the
-  stack file says `x-stackrun.host_root: rw`; its volumes and tmpfs stay writable;
+  stack file says `x-stackrun.host_root: rw`; its volumes and tmpfs stay writable, and
+  so does the project's directory (where a service at work writes its caches and
+  databases) unless the service is `read_only`;
 * fresh tmpfs where programs expect to write: /tmp (common), /var/tmp and /run. The
   fresh /run also hides the host's sockets and handles there: stackrun's own run
   root, docker's, containerd's, podman's and systemd's sockets, /run/netns;
@@ -12,9 +14,9 @@ Such a service runs on the host's own files, so its table adds to the common one
   empty read-only tmpfs: no control socket, state file, log, volume or image store of
   any project shows. Volume and instance-file sources under them still mount: the
   service child opens every source before it mounts anything;
-* a working directory that a fresh tmpfs would hide (a project kept in /tmp; the
-  default working_dir is the project's directory) is bound back at its own path,
-  read-only with the root.
+* the project's directory is bound at its own path: writable as said above, and
+  visible also when a fresh tmpfs would hide it (a project kept in /tmp); so is a
+  working directory elsewhere that a fresh tmpfs would hide, read-only with the root.
 
 docs/runtime.md says why read-only rather than a copy-on-write overlay of /.
 """
@@ -48,7 +50,7 @@ def mount_table(plan: ServicePlan, layout: InstanceLayout, hidden: tuple[str, ..
     fresh, made = _fresh_filesystems()
     read_only = plan.read_only or not plan.host_root_writable
     own = (
-        *_hidden_working_dir(plan, read_only),
+        *_own_directories(plan, read_only),
         *(MountOp("mask", root, optional=True) for root in hidden),  # after: it may expose one
         *etc_files(layout, False),
         *(volume(m) for m in plan.mounts),
@@ -71,12 +73,24 @@ def _fresh_filesystems() -> tuple[tuple[MountOp, ...], tuple[str, ...]]:
     return (*common, *extra), (*made, *(op.target for op in extra))
 
 
-def _hidden_working_dir(plan: ServicePlan, read_only: bool) -> list[MountOp]:
-    """A volume at or above the working directory already decides what it shows."""
+def _own_directories(plan: ServicePlan, root_read_only: bool) -> list[MountOp]:
+    """The project's directory (not `/`: that would undo the read-only root), and a
+    working directory outside it that a fresh tmpfs hides; none under a volume, which
+    already decides what shows there."""
+    project = posixpath.normpath(plan.project_dir) if plan.project_dir else "/"
     wd = posixpath.normpath(plan.working_dir)
-    if not any(inside(wd, covered) for covered in COVERED):
-        return []
-    if any(wd == m.target or inside(wd, m.target) for m in plan.mounts):
-        return []
+    wanted = {}  # path -> read-only
+    if project != "/" and (root_read_only and not plan.read_only or _hidden(project)):
+        wanted[project] = plan.read_only
+    if _hidden(wd) and not (project in wanted and (wd == project or inside(wd, project))):
+        wanted[wd] = root_read_only
     flags = linux.MS_BIND | linux.MS_REC
-    return [MountOp("bind", wd, source=wd, flags=flags, source_kind="dir", read_only=read_only)]
+    return [
+        MountOp("bind", path, source=path, flags=flags, source_kind="dir", read_only=read_only)
+        for path, read_only in wanted.items()
+        if not any(path == m.target or inside(path, m.target) for m in plan.mounts)
+    ]
+
+
+def _hidden(path: str) -> bool:
+    return any(inside(path, covered) for covered in COVERED)
