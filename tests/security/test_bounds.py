@@ -11,13 +11,14 @@ from pathlib import Path
 import pytest
 
 from stackrun import dirs
-from stackrun.plan.build import DEFAULT_LOG_FILES, DEFAULT_LOG_SIZE, DEFAULT_PIDS_LIMIT
 from stackrun.runtime.cgroups import V1Driver, detect
 from tests.security.conftest import hostile, result, start
 
+MIB = 1 << 20
+# the promises (docs/stack-file.md, docs/logs.md), written out: plan/build.py has them
+DEFAULT_LOG_SIZE, DEFAULT_LOG_FILES, DEFAULT_PIDS_LIMIT = 20 * MIB, 5, 4096
 FLOOD_MB = 130  # beyond the 100 MB that 5 files of 20 MB keep
 TMPFS = ["/tmp", "/var/tmp", "/run"]
-MIB = 1 << 20
 
 
 @pytest.fixture(scope="module")
