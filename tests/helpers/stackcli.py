@@ -8,7 +8,9 @@ started once, observed by several tests, taken down once.
     # leaving: `down -t 1` if the project is still up, then the leak check of the
     # `project` fixture (anything left is swept away, then reported as a failure)
 
-Its directory lives under /var/tmp, not /tmp: every service has a private /tmp.
+Its directory lives under /var/tmp, not /tmp: every service has a private /tmp (and a
+service on the host's root a private /var/tmp too, but its project directory is bound
+back at its own path).
 """
 
 from __future__ import annotations
@@ -117,11 +119,11 @@ def stack_project(label: str) -> Iterator[StackCli]:
 
 
 @contextmanager
-def shared_roots(label: str) -> Iterator[Callable[[], StackCli]]:
+def shared_roots(label: str, parent: str = "/var/tmp") -> Iterator[Callable[[], StackCli]]:
     """Run and data roots shared by several projects, as on a host where two stacks run:
     `new_stack()` gives the next one, each with its own directory; all are taken down
-    and checked for leaks on the way out."""
-    base = Path(tempfile.mkdtemp(prefix=f"stackrun-{label}-", dir="/var/tmp"))
+    and checked for leaks on the way out. They live in `parent`."""
+    base = Path(tempfile.mkdtemp(prefix=f"stackrun-{label}-", dir=parent))
     base.chmod(0o755)  # services running as another user read their files from here
     run_root, data_root = base / "run", base / "data"
     stacks: list[StackCli] = []

@@ -3,8 +3,9 @@
 Each module shares run and data roots between a *victim* project (a database with a
 password in its environment, a named volume, a control socket) and the attacker's
 projects, as two stacks share /run/stackrun on a developer's machine. The roots are
-under /var/tmp, which a service on the host's root used to see: the attacks must fail
-because of what stackrun hides, not because of where the tests put things.
+under /var/cache, which a service on the host's root sees (unlike /tmp, /var/tmp and
+/run, its fresh tmpfs): the attacks must fail because stackrun hides its roots
+wherever they are, not because of where the tests put them.
 
 An attacker service runs tests/security/hostile.py with one attack; `result()` reads
 the JSON line it printed.
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,13 +57,16 @@ def hostile(attack: str, args: dict | None = None, **fields) -> dict:
     return {"command": command, "stop_grace_period": "1s", **fields}
 
 
-def start(stack: StackCli, services: dict, volumes: dict | None = None, *up: str) -> None:
+def start(
+    stack: StackCli, services: dict, volumes: dict | None = None, check: bool = True
+) -> subprocess.CompletedProcess:
     """Write the stack file (JSON is YAML), copy hostile.py beside it, `up -d`."""
     shutil.copy(HOSTILE, stack.directory / "hostile.py")
     text = f"services: {json.dumps(services)}\nvolumes: {json.dumps(volumes or {})}\n"
     stack.write(text)
-    done = stack.run("up", "-d", *up)
-    assert done.returncode == 0, done.stdout + done.stderr
+    done = stack.run("up", "-d")
+    assert done.returncode == 0 or not check, done.stdout + done.stderr
+    return done
 
 
 def result(stack: StackCli, service: str) -> dict:
@@ -85,7 +90,7 @@ def lines(stack: StackCli, service: str, stream: str | None = None) -> list[str]
 
 @pytest.fixture(scope="module")
 def arena() -> Iterator[Arena]:
-    with shared_roots("security") as new_stack:
+    with shared_roots("security", parent="/var/cache") as new_stack:
         victim = new_stack()
         victim.write(
             "services:\n"

@@ -32,7 +32,6 @@ def bounded(arena):
             {"paths": TMPFS},
             tmpfs=["/tmp:size=1m"],
             pids_limit=-1,
-            logging={"options": {"max-size": "-1"}},
         ),
         "fixed": hostile("sizes", {"paths": []}, pids_limit=100),
     }

@@ -57,13 +57,15 @@ def attacker(arena, keep):
         "locked": hostile(
             "host_writes", writes(project, "locked", keep), volumes=["locked:/mnt"], read_only=True
         ),
-        "rw": hostile("host_writes", rw, **{"x-stackrun": {"host_root": "rw"}}),
     }
+    control = arena.new_stack()  # apart: the code before the fix knew no host_root
     try:
         start(stack, services, {"default": {}, "locked": {}})
-        yield stack
+        rw_service = hostile("host_writes", rw, **{"x-stackrun": {"host_root": "rw"}})
+        start(control, {"rw": rw_service}, check=False)  # its own test says if it failed
+        yield stack, control
     finally:  # on the code before the fix these writes did land on the host
-        for path in [CONTROL, *HOST_FILES]:
+        for path in [CONTROL, *HOST_FILES, *PRIVATE[1:]]:
             Path(path).unlink(missing_ok=True)
         for path in HOST_FILES:
             if os.path.isdir(f"{path}.d"):
@@ -72,7 +74,7 @@ def attacker(arena, keep):
 
 @pytest.mark.parametrize("service", ["default", "locked"])
 def test_writes_to_the_hosts_files_change_nothing_on_the_host(attacker, keep, service):
-    seen = result(attacker, service)
+    seen = result(attacker[0], service)
     assert {p: seen["create"][p] for p in HOST_FILES} == dict.fromkeys(HOST_FILES, "EROFS")
     assert seen["mkdir"] == dict.fromkeys(seen["mkdir"], "EROFS")
     assert seen["remove"] == {str(keep): "EROFS"}
@@ -82,26 +84,27 @@ def test_writes_to_the_hosts_files_change_nothing_on_the_host(attacker, keep, se
 
 @pytest.mark.parametrize("service", ["default", "locked"])
 def test_tmpfs_and_volumes_stay_writable(attacker, service):
-    created = result(attacker, service)["create"]
+    created = result(attacker[0], service)["create"]
     writable = [*PRIVATE, "/mnt/in-volume"]
     assert {p: created[p] for p in writable} == dict.fromkeys(writable, 0)
     assert not [p for p in PRIVATE if os.path.lexists(p)]  # private: not the host's
 
 
 def test_the_project_directory_is_writable_unless_read_only(attacker):
-    project = attacker.directory
-    assert result(attacker, "default")["create"][f"{project}/by-default"] == 0
+    stack = attacker[0]
+    project = stack.directory
+    assert result(stack, "default")["create"][f"{project}/by-default"] == 0
     assert (project / "by-default").exists()
-    assert result(attacker, "locked")["create"][f"{project}/by-locked"] == "EROFS"
+    assert result(stack, "locked")["create"][f"{project}/by-locked"] == "EROFS"
     assert not (project / "by-locked").exists()
 
 
 def test_control_host_root_rw_does_write_to_the_host(attacker):
-    assert result(attacker, "rw") == {"create": {CONTROL: 0}, "mkdir": {}, "remove": {}}
+    assert result(attacker[1], "rw") == {"create": {CONTROL: 0}, "mkdir": {}, "remove": {}}
     assert Path(CONTROL).exists()
 
 
 def test_config_warns_about_host_root_rw(attacker):
-    done = attacker.run("config")
+    done = attacker[1].run("config")
     assert done.returncode == 0
     assert "x-stackrun.host_root: warning: rw: this service runs as root" in done.stderr

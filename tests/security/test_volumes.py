@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.security.conftest import hostile, lines, result, start
+from tests.security.conftest import hostile, result, start
 
 SECRET = "host secret, not for services"
 
@@ -51,29 +51,20 @@ def attack(arena, target):
         "below": reader("cfg/data"),  # and a directory made on the way
         "own": reader("own/deeper"),  # a subpath that stays in the volume: works
     }
-    start_failing(stack, services, {"shared": {}})
-    return stack
-
-
-def start_failing(stack, services, volumes) -> None:
-    """`up -d`, which fails for the services the attack is refused in."""
-    try:
-        start(stack, services, volumes)
-    except AssertionError as error:
-        assert "through" in str(error) and "below" in str(error), error
+    up = start(stack, services, {"shared": {}}, check=False)  # fails for the refused ones
+    return stack, up
 
 
 def test_a_subpath_through_a_planted_symlink_is_refused(attack, target):
-    statuses = attack.statuses()
-    for name in ("through", "below"):
-        assert statuses[name].state != "running", statuses[name]
-        said = statuses[name].error + " ".join(lines(attack, name))
-        assert "volume subpath goes through a symlink" in said, said
-        assert "/cfg" in said
+    stack, up = attack
     assert sorted(p.name for p in target.iterdir()) == ["secret"]  # nothing made there
     assert (target / "secret").read_text() == SECRET
+    statuses = stack.statuses()
+    for name in ("through", "below"):
+        assert statuses[name].state != "running", statuses[name]
+        assert f"{name}: volume subpath goes through a symlink" in up.stderr, up.stderr
 
 
 def test_a_subpath_inside_the_volume_works(attack):
-    seen = result(attack, "own")
+    seen = result(attack[0], "own")
     assert seen == {"read": {"/mnt/secret": "ENOENT"}, "write": {"/mnt/secret": "ENOENT"}}
