@@ -26,6 +26,7 @@ from stackrun import dirs
 from tests.helpers.stackcli import StackCli, shared_roots
 
 HOSTILE = Path(__file__).with_name("hostile.py")
+ESCAPE = Path(__file__).parent.parent / "helpers" / "escape.py"  # hostile.py imports it
 PASSWORD = "hunter2-victim-secret"
 
 
@@ -62,6 +63,7 @@ def start(
 ) -> subprocess.CompletedProcess:
     """Write the stack file (JSON is YAML), copy hostile.py beside it, `up -d`."""
     shutil.copy(HOSTILE, stack.directory / "hostile.py")
+    shutil.copy(ESCAPE, stack.directory / "escape.py")
     text = f"services: {json.dumps(services)}\nvolumes: {json.dumps(volumes or {})}\n"
     stack.write(text)
     done = stack.run("up", "-d")

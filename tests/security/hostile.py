@@ -1,6 +1,7 @@
 """What a hostile service tries from inside its box; prints what happened.
 
-Run as a service's command (standard library only, no stackrun import):
+Run as a service's command (standard library only, no stackrun import; escape.py, the
+reliability suite's probe, beside it):
     python3 -I hostile.py ATTACK 'JSON ARGUMENTS'
 
 It runs one attack, prints one line `result {json}` and then waits for SIGTERM, so
@@ -24,6 +25,9 @@ import stat
 import sys
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # -I leaves it out
+from escape import in_child, outcome  # tests/helpers/escape.py, copied beside
+
 LIBC = ctypes.CDLL(None, use_errno=True)
 LIBC.syscall.restype = ctypes.c_long
 CLONE_NEWNS, CLONE_NEWUSER = 0x00020000, 0x10000000
@@ -32,33 +36,11 @@ KEYCTL = {"x86_64": 250, "aarch64": 219}[platform.machine()]
 KEYCTL_GET_KEYRING_ID, KEY_SPEC_SESSION_KEYRING = 0, -3
 
 
-def outcome(call):
-    """0 when `call` succeeded, else the errno name it failed with."""
-    try:
-        call()
-        return 0
-    except OSError as error:
-        return errno.errorcode.get(error.errno, error.errno)
-
-
 def libc(name, *args):
+    """A libc call that fails with -1 (keyctl returns an id, so not escape.py's check)."""
     if getattr(LIBC, name)(*args) == -1:
         code = ctypes.get_errno()
         raise OSError(code, os.strerror(code))
-
-
-def in_child(call):
-    """outcome(call) in a forked child: what it changes stays there."""
-    read_end, write_end = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        os.write(write_end, json.dumps(outcome(call)).encode())
-        os._exit(0)
-    os.close(write_end)
-    with os.fdopen(read_end) as reader:
-        result = json.loads(reader.read() or '"child died"')
-    os.waitpid(pid, 0)
-    return result
 
 
 # ---------------------------------------------------------------- the control socket

@@ -84,19 +84,19 @@ def test_control_without_a_device_cgroup_the_node_opens(node_dir):
     assert try_devices((), node_dir) == {"mknod": 0, "open node": 0, "open null": 0}
 
 
-def test_the_v1_devices_controller_refuses_the_node(hierarchies, project, node_dir):
-    driver = V1Driver({"devices": hierarchies.hierarchies["devices"]}, devices=True)
-    path = ProjectNames(project.name).cgroup("devices")
-    driver.create(path, Limits())
-    try:
-        seen = try_devices(driver.procs_files(path), node_dir)
-    finally:
-        driver.remove(ProjectNames(project.name).cgroup_dir)
-    assert seen == {"mknod": 0, "open node": "EPERM", "open null": 0}
+def v1_alone(host: V1Driver) -> V1Driver:
+    """The devices hierarchy only: the v1 controller's list."""
+    return V1Driver({"devices": host.hierarchies["devices"]}, devices=True)
 
 
-def test_the_v2_bpf_program_refuses_the_node(hierarchies, project, node_dir):
-    driver = V2Driver(hierarchies.unified_root, controllers=False, devices=True)
+def v2_alone(host: V1Driver) -> V2Driver:
+    """The unified hierarchy only: the BPF program."""
+    return V2Driver(host.unified_root, controllers=False, devices=True)
+
+
+@pytest.mark.parametrize("alone", [v1_alone, v2_alone], ids=["v1 controller", "v2 bpf"])
+def test_each_device_list_alone_refuses_the_node(hierarchies, project, node_dir, alone):
+    driver = alone(hierarchies)
     path = ProjectNames(project.name).cgroup("devices")
     driver.create(path, Limits())
     try:
