@@ -6,6 +6,7 @@ or, when the project already runs, reconcile it with the file (docs/lifecycle.md
 from __future__ import annotations
 
 import math
+import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -157,6 +158,7 @@ def _plan(opts, images: ImageOptions, launcher=None):
     from stackrun.runtime.network.host import link_addresses, snapshot, taken_subnets
 
     stack = load_stack(opts)
+    _warn_foreign_files(stack)
     name = project_name(opts)
     records = _images(stack, images)
     seen = (launcher.host_network() if launcher else None) or snapshot()
@@ -175,6 +177,25 @@ def _images(stack, images: ImageOptions) -> dict:
     from stackrun.cli.up_images import images_for
 
     return images_for(stack, images.pull, images.quiet)
+
+
+def _warn_foreign_files(stack) -> None:
+    """The stack file decides what runs as root: say so when another user could have
+    written it (its owner is neither root, this user, nor the one who ran sudo)."""
+    trusted = {0, os.geteuid()}
+    if os.environ.get("SUDO_UID", "").isdigit():
+        trusted.add(int(os.environ["SUDO_UID"]))
+    for path in (*stack.files, stack.project_dir):
+        try:
+            owner = os.stat(path).st_uid
+        except OSError:
+            continue
+        if owner not in trusted:
+            print(
+                f"warning: {path} belongs to another user (uid {owner}), who can change what "
+                "this stack runs as root; check it, or keep the project in your own directory",
+                file=sys.stderr,
+            )
 
 
 def _running(project: str) -> bool:

@@ -44,6 +44,9 @@ if TYPE_CHECKING:
     from stackrun.spec.models import Service, ServiceVolume, Stack
 
 DEFAULT_NETWORK = "default"
+DEFAULT_PIDS_LIMIT = 4096  # podman's is 2048; Docker has none
+DEFAULT_LOG_SIZE = 20 << 20  # Docker's `local` log driver: 20 MB per file, 5 files
+DEFAULT_LOG_FILES = 5
 
 
 @dataclass(frozen=True)
@@ -232,6 +235,8 @@ class _InstanceBuilder:
             mounts=image.anonymous_volumes(config, mounts, self.facts.data_dir, name) + mounts,
             rootfs=rootfs,
             read_only=bool(spec.read_only),
+            host_root_writable=rootfs is None and _host_root(spec) == "rw",
+            project_dir="" if rootfs else self.stack.project_dir,
             init=bool(spec.init),
             capabilities=capabilities(spec.cap_add, spec.cap_drop),
             no_new_privileges="no-new-privileges:false" not in spec.security_opt,
@@ -322,16 +327,19 @@ class _InstanceBuilder:
         else:
             source = image.anonymous_source(self.facts.data_dir, instance, volume.target)
         subpath = volume.volume.subpath if volume.volume else None
-        if subpath:
-            source = os.path.normpath(os.path.join(source, subpath))
         nocopy = bool(volume.volume and volume.volume.nocopy)
         return Mount(
             kind="volume",
             target=volume.target,
             source=source,
+            subpath=os.path.normpath(subpath) if subpath else None,
             read_only=volume.read_only,
             copy=copy and not nocopy,
         )
+
+
+def _host_root(spec: Service) -> str:
+    return (spec.x_stackrun.host_root if spec.x_stackrun else None) or "ro"
 
 
 def _volume_plan(stack: Stack, facts: HostFacts, name: str) -> VolumePlan:
@@ -351,6 +359,7 @@ def limits(spec: Service) -> Limits:
     upper = resources.limits if resources and resources.limits else None
     lower = resources.reservations if resources and resources.reservations else None
     pids = spec.pids_limit if spec.pids_limit is not None else (upper.pids if upper else None)
+    default = DEFAULT_PIDS_LIMIT if pids is None else None
     return Limits(
         memory=_first(spec.mem_limit, upper.memory if upper else None),
         memory_swap=spec.memswap_limit,
@@ -358,6 +367,7 @@ def limits(spec: Service) -> Limits:
         cpus=_first(spec.cpus, upper.cpus if upper else None),
         cpu_shares=spec.cpu_shares,
         pids=pids if pids is not None and pids > 0 else None,  # 0 and -1 mean unlimited
+        pids_default=default,
     )
 
 
@@ -366,13 +376,14 @@ def _first(*values):
 
 
 def capabilities(cap_add: tuple[str, ...], cap_drop: tuple[str, ...]) -> frozenset[str]:
-    """Docker's rule: ALL in cap_add keeps all but the dropped; ALL in cap_drop keeps the added."""
+    """Docker's rule: ALL in cap_add keeps all but the dropped; ALL in cap_drop keeps the added.
+    The default set is podman's (spec.privileges.DEFAULT_CAPABILITIES)."""
     if "ALL" in cap_add:
         kept = set(privileges.CAPABILITIES) - set(cap_drop)
     elif "ALL" in cap_drop:
         kept = set(cap_add)
     else:
-        kept = (set(privileges.DOCKER_DEFAULT_CAPABILITIES) - set(cap_drop)) | set(cap_add)
+        kept = (set(privileges.DEFAULT_CAPABILITIES) - set(cap_drop)) | set(cap_add)
     return frozenset(f"CAP_{name}" for name in kept)
 
 
@@ -412,10 +423,16 @@ def healthcheck(spec: Service, config: ImageConfig) -> HealthPlan | None:
 
 
 def log_plan(spec: Service) -> LogPlan:
+    """Compose's json-file options; without max-size, stackrun's bound (docs/logs.md).
+    `max-size: -1` asks for no bound, as in Docker."""
     options = spec.logging.options if spec.logging else {}
     size = options.get("max-size")
+    if size is None:
+        files = int(options.get("max-file", DEFAULT_LOG_FILES))
+        return LogPlan(max_size=DEFAULT_LOG_SIZE, max_files=files)
+    bounded = size.strip() != syntax.UNBOUNDED_LOG
     return LogPlan(
-        max_size=syntax.parse_bytes(size) if size else None,
+        max_size=syntax.parse_bytes(size) if bounded else None,
         max_files=int(options.get("max-file", 1)),
     )
 

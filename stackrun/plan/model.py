@@ -27,6 +27,9 @@ class Limits:
     cpus: float | None = None  # CPU quota in CPUs (cpus or limits.cpus); 1.5 = 150 ms per 100 ms
     cpu_shares: int | None = None  # relative weight on Docker's scale (default 1024)
     pids: int | None = None  # pids_limit or limits.pids
+    # pids.max when `pids` is unset, where the pids controller is available (a fork bomb
+    # stops there); None: unlimited (pids_limit 0 or -1)
+    pids_default: int | None = None
 
 
 @dataclass(frozen=True)
@@ -44,6 +47,7 @@ class Mount:
     kind: Literal["bind", "volume", "tmpfs"]
     target: str  # absolute path inside the service
     source: str | None = None  # absolute host path: bind source, or the named volume's directory
+    subpath: str | None = None  # volume only: relative path inside it, resolved beneath it
     read_only: bool = False
     size: int | None = None  # tmpfs only, bytes
     mode: int | None = None  # tmpfs only, e.g. 0o1777
@@ -174,6 +178,8 @@ class ServicePlan:
     mounts: tuple[Mount, ...] = ()  # volumes and tmpfs, in the order to mount
     rootfs: str | None = None  # absolute directory; None: the host's root
     read_only: bool = False
+    host_root_writable: bool = False  # no rootfs: x-stackrun.host_root rw (else read-only)
+    project_dir: str = ""  # no rootfs: the project's directory, writable unless read_only
     init: bool = False
     capabilities: frozenset[str] = frozenset()  # bounding set kept, e.g. {"CAP_CHOWN"}
     no_new_privileges: bool = True

@@ -2,8 +2,9 @@
 
 Unknown or disabled services in depends_on, dependency cycles (named), service_healthy
 on a service without a healthcheck, undeclared volumes and networks, a published
-port used twice, two mounts on one target, fixed addresses that cannot work, and
-Compose keys that say the same thing twice with different values.
+port used twice, two mounts on one target, fixed addresses that cannot work,
+Compose keys that say the same thing twice with different values, and a writable
+host root (`x-stackrun.host_root: rw`: a warning).
 """
 
 from __future__ import annotations
@@ -53,6 +54,27 @@ class _Checker:
                 self.error((*path, "working_dir"), "must be absolute when x-stackrun.rootfs is set")
             elif service.image:
                 self.error((*path, "working_dir"), "must be absolute in an image")
+        self.host_root(path, service, rootfs)
+
+    def host_root(self, path: tuple, service: Service, rootfs: str | None) -> None:
+        if not service.x_stackrun or service.x_stackrun.host_root != "rw":
+            return
+        where = (*path, "x-stackrun", "host_root")
+        if rootfs or service.image:
+            self.error(
+                where,
+                "applies only to a service on the host's root: remove it, or the image or rootfs",
+            )
+        elif service.read_only:
+            self.error(where, "contradicts read_only: true; remove one of them")
+        else:
+            self.report.warn_at(
+                self.tree,
+                where,
+                "rw: this service runs as root on the host's own files and may change them "
+                "(the default, ro, keeps the host's root read-only); remove it unless the "
+                "service must write outside its volumes",
+            )
 
     def dependencies(self, name: str, service: Service, disabled) -> None:
         services = self.stack.services

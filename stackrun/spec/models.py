@@ -232,7 +232,9 @@ class Logging(Model):
 
     @model_validator(mode="after")
     def _check_options(self) -> "Logging":
-        syntax.parse_bytes(self.options.get("max-size", 0))
+        size = self.options.get("max-size", "0")
+        if size.strip() != syntax.UNBOUNDED_LOG:
+            syntax.parse_bytes(size)
         if not self.options.get("max-file", "1").isdigit():
             raise ValueError(f"max-file {self.options['max-file']!r} is not a number of files")
         return self
@@ -254,6 +256,11 @@ class ServiceExtension(Model):
     """`x-stackrun:` of a service."""
 
     rootfs: str | None = Field(None, description="directory to use as the root filesystem")
+    host_root: Literal["ro", "rw"] | None = Field(
+        None,
+        description="without rootfs: the host's root filesystem read-only (ro, the default) "
+        "or writable (rw: the service may change the host's files)",
+    )
     restart_on_unhealthy: bool = False
     backoff: Backoff | None = None
 

@@ -27,6 +27,7 @@ State = Literal["created", "starting", "running", "restarting", "exited", "dead"
 Health = Literal["", "starting", "healthy", "unhealthy"]
 
 STATE_VERSION = 1
+STATE_MODE = 0o600  # the state file names pids, cgroups and interfaces: root's alone
 
 
 @dataclass
@@ -121,7 +122,7 @@ class ProjectState:
 
 def write_state(path: Path, state: ProjectState) -> None:
     """Replace the file atomically: readers see the old or the new state, never a mix."""
-    replace_text(path, state.to_json())
+    replace_text(path, state.to_json(), mode=STATE_MODE)
 
 
 def read_state(path: Path) -> ProjectState | None:

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import NoReturn
 
+from stackrun import dirs
 from stackrun.errors import RuntimeFailure
 from stackrun.files import read_text
 from stackrun.plan.model import ServicePlan
@@ -108,7 +109,8 @@ def _service(request: SpawnRequest, channel: Channel, stdout: int, stderr: int) 
     _detach()
     stdio = Stdio.lift(None, stdout, stderr)
     os.umask(0)
-    rootfs.setup(mount_table(plan, InstanceLayout(request.instance_dir, request.layer_dir)))
+    layout = InstanceLayout(request.instance_dir, request.layer_dir)
+    rootfs.setup(mount_table(plan, layout, dirs.hidden_roots()))
     if plan.image:
         _make_working_dir(plan.working_dir)
     if plan.init:
