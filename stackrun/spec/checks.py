@@ -61,10 +61,8 @@ class _Checker:
             return
         where = (*path, "x-stackrun", "host_root")
         if rootfs or service.image:
-            self.error(
-                where,
-                "applies only to a service on the host's root: remove it, or the image or rootfs",
-            )
+            root = "rootfs" if rootfs else "image"
+            self.error(where, f"applies only to a service on the host's root: remove it or {root}")
         elif service.read_only:
             self.error(where, "contradicts read_only: true; remove one of them")
         else:
