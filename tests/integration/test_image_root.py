@@ -23,7 +23,7 @@ from stackrun.images.store import Store
 from stackrun.plan.image import image_plan
 from stackrun.plan.model import HostEntry, ImagePlan, Mount
 from stackrun.runtime import image_root, instance, linux
-from stackrun.runtime.mounts import MASKED_PATHS, READONLY_PATHS
+from stackrun.runtime.mounts import DEVICES, MASKED_PATHS, READONLY_PATHS
 from tests.helpers import oci
 from tests.helpers.imagestore import store_image, tree
 from tests.helpers.spawning import fork_server, spawner  # noqa: F401
@@ -114,14 +114,15 @@ def test_a_service_sees_exactly_the_merged_layers(spawner, layered):
 
 
 def test_the_image_root_holds_only_the_mounts_a_container_has(spawner, layered):
-    """Nothing of the host's mount table: the overlay, fresh kernel filesystems and /dev,
-    the masks, /tmp and the three /etc files, nothing else; no stackrun directory."""
+    """Nothing of the host's mount table: the overlay, fresh kernel filesystems and /dev
+    (with the host's standard device nodes bound in), the masks, /tmp and the three /etc files, nothing else; no stackrun directory."""
     script = "cut -d' ' -f5 /proc/self/mountinfo; test -e /var/lib/stackrun || echo none"
     code, output = run(spawner, layered, script)
     assert code == 0, output
     *points, last = output.split()
     own = {"/", "/proc", "/sys", "/dev", "/dev/pts", "/dev/shm", "/dev/mqueue", "/tmp",
-           "/etc/hostname", "/etc/hosts", "/etc/resolv.conf", *MASKED_PATHS, *READONLY_PATHS}  # fmt: skip
+           "/etc/hostname", "/etc/hosts", "/etc/resolv.conf", *MASKED_PATHS, *READONLY_PATHS,
+           *(f"/dev/{name}" for name, _major, _minor in DEVICES)}  # fmt: skip
     assert set(points) <= own and {"/", "/proc", "/dev", "/tmp", "/etc/hosts"} <= set(points)
     assert last == "none"
 
