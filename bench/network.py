@@ -1,12 +1,12 @@
 """Network setup per service, beyond namespace creation (target: under 5 ms).
 
-Plays the spawn path: a parent that imported runtime.network (and called warm_up,
-as the fork server does) forks one "intermediate" per service, which opens the host
+Plays the spawn path: a parent that imported runtime.network, as the fork server
+does, forks one "intermediate" per service, which opens the host
 link, unshares its network namespace and attaches its veths. The children stay
 alive until the end, as services of one `up` do, so no namespace is being destroyed
 while another is measured (the kernel's netns cleanup competes for the rtnl lock).
 
-    python bench/network.py [--services 20] [--networks 1] [--rounds 3] [--cold]
+    python bench/network.py [--services 20] [--networks 1] [--rounds 3]
 
 Prints, per round, the median over the services of: unshare(CLONE_NEWNET) alone,
 network setup (open_host_link + attach + close) and the IPC-free total; then the
@@ -35,8 +35,6 @@ from stackrun.runtime.network import bridges, host, inside, sweep
 
 def main() -> None:
     options = _options()
-    if not options.cold:
-        inside.warm_up()
     names = ProjectNames(f"bench{uuid.uuid4().hex[:8]}")
     networks = tuple(NetworkRequest(f"n{i}") for i in range(options.networks))
     try:
@@ -49,7 +47,7 @@ def main() -> None:
     unshare = statistics.median(r[0] for r in rounds)
     print(
         f"median of {options.rounds} rounds x {options.services} services, {options.networks} network(s),"
-        f" {'cold' if options.cold else 'warm'} pyroute2: network setup {setup:.2f} ms per service"
+        f" network setup {setup:.2f} ms per service"
         f" beyond unshare ({unshare:.2f} ms); target < 5 ms: {'met' if setup < 5 else 'MISSED'}"
     )
 
@@ -106,9 +104,6 @@ def _options():
     parser.add_argument("--services", type=int, default=20)
     parser.add_argument("--networks", type=int, default=1)
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument(
-        "--cold", action="store_true", help="skip warm_up (pyroute2 tables compiled per child)"
-    )
     return parser.parse_args()
 
 

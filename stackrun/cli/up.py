@@ -147,10 +147,9 @@ def _check_host() -> None:
         )
 
 
-def _plan(opts, images: ImageOptions, launcher=None):
-    """Load the stack file first: the launcher's child reads the host's network meanwhile
-    (it imports pyroute2), so neither waits for the other. Images are found (and pulled
-    where their policy asks) before the plan: an image error starts nothing."""
+def _plan(opts, images: ImageOptions):
+    """Images are found (and pulled where their policy asks) before the plan: an image
+    error starts nothing."""
     from stackrun import dirs
     from stackrun.cli.project import load_stack, project_name
     from stackrun.plan.build import HostFacts, build
@@ -161,7 +160,7 @@ def _plan(opts, images: ImageOptions, launcher=None):
     _warn_foreign_files(stack)
     name = project_name(opts)
     records = _images(stack, images)
-    seen = (launcher.host_network() if launcher else None) or snapshot()
+    seen = snapshot()
     facts = HostFacts(
         data_dir=str(dirs.data_dir(name)),
         taken_subnets=taken_subnets(ProjectNames(name), seen),
@@ -229,7 +228,7 @@ def _detached(opts, request, images: ImageOptions) -> int:
 
     launcher = Launcher.fork()
     try:
-        plan = _checked_plan(opts, images, launcher)
+        plan = _checked_plan(opts, images)
         if _running(plan.project):
             launcher.cancel()
             return _reconcile(plan, request)
@@ -246,9 +245,9 @@ def _detached(opts, request, images: ImageOptions) -> int:
     return _report(plan, report["failures"], request.wait)
 
 
-def _checked_plan(opts, images: ImageOptions, launcher=None):
+def _checked_plan(opts, images: ImageOptions):
     _check_host()
-    return _plan(opts, images, launcher)
+    return _plan(opts, images)
 
 
 def _check_ports(plan) -> None:

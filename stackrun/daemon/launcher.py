@@ -3,7 +3,6 @@ stack file, loads its modules and forks its fork server meanwhile, then receives
 over a pipe and reports the outcome of the start over another.
 
     launcher = Launcher.fork()            # first thing, while the CLI has one thread
-    facts = launcher.host_network()       # read by the child (it imports pyroute2 anyway)
     report = launcher.launch(plan, request)   # {"failures": [...]} or {"error": "..."}
     launcher.cancel()                     # no project to start after all
 """
@@ -29,34 +28,21 @@ class Launcher:
     child needs no exec and no second interpreter start-up.
     """
 
-    def __init__(self, pid: int, plan_pipe: int, report_pipe: int, network_pipe: int = -1):
+    def __init__(self, pid: int, plan_pipe: int, report_pipe: int):
         self.pid, self._plan_pipe, self._report_pipe = pid, plan_pipe, report_pipe
-        self._network_pipe = network_pipe
 
     @classmethod
     def fork(cls) -> Launcher:
         plan_read, plan_write = os.pipe2(os.O_CLOEXEC)
         report_read, report_write = os.pipe2(os.O_CLOEXEC)
-        network_read, network_write = os.pipe2(os.O_CLOEXEC)
         pid = os.fork()
         if pid == 0:
-            for fd in (plan_write, report_read, network_read):
+            for fd in (plan_write, report_read):
                 os.close(fd)
-            _supervise_when_told(plan_read, report_write, network_write)  # never returns
-        for fd in (plan_read, report_write, network_write):
+            _supervise_when_told(plan_read, report_write)  # never returns
+        for fd in (plan_read, report_write):
             os.close(fd)
-        return cls(pid, plan_write, report_read, network_read)
-
-    def host_network(self) -> dict | None:
-        """The host's routes and addresses (runtime.network.host.snapshot()), read by the
-        child, which imports pyroute2 anyway, while this process loaded the stack file.
-        None if the child could not tell."""
-        if self._network_pipe < 0:
-            return None
-        with os.fdopen(self._network_pipe, "rb") as pipe:
-            self._network_pipe = -1
-            data = pipe.read()
-        return json.loads(data) if data else None
+        return cls(pid, plan_write, report_read)
 
     def launch(self, plan: Plan, request: UpRequest, config_files: tuple[str, ...] = ()) -> dict:
         """Start the project; return its report: {"failures": [...]} or {"error": ...}."""
@@ -77,23 +63,22 @@ class Launcher:
         """No project to start after all. A child that got no plan has started nothing:
         end and reap it now, or it would outlive this command while it finishes loading."""
         handed_over = self._plan_pipe < 0  # launch() took the pipes: it may run services
-        for fd in (self._plan_pipe, self._report_pipe, self._network_pipe):
+        for fd in (self._plan_pipe, self._report_pipe):
             if fd >= 0:
                 os.close(fd)
-        self._plan_pipe = self._report_pipe = self._network_pipe = -1
+        self._plan_pipe = self._report_pipe = -1
         if not handed_over:
             os.kill(self.pid, signal.SIGKILL)  # its fork server follows (PR_SET_PDEATHSIG)
             os.waitpid(self.pid, 0)
 
 
-def _supervise_when_told(plan_pipe: int, report_pipe: int, network_pipe: int) -> None:
+def _supervise_when_told(plan_pipe: int, report_pipe: int) -> None:
     from stackrun.daemon import Detached, forked_server, supervise
 
     code = 1
     try:
         os.setsid()
         _stdio_to(os.devnull)  # the CLI's output must not stay open in the fork server
-        _send_host_network(network_pipe)  # first: the CLI waits for it
         _preload()
         with forked_server() as fork_server:
             with os.fdopen(plan_pipe, "rb") as pipe:
@@ -110,7 +95,7 @@ def _supervise_when_told(plan_pipe: int, report_pipe: int, network_pipe: int) ->
 
             mode = Detached(report_pipe)
             code = anyio.run(supervise, plan, request, mode, config_files, fork_server)
-    except BaseException as error:
+    except BaseException as error:  # noqa: BLE001 - reported to the CLI, then exit
         traceback.print_exc()
         _report_crash(report_pipe, error)
     finally:
@@ -127,17 +112,6 @@ def _report_crash(report_pipe: int, error: BaseException) -> None:
         os.write(report_pipe, text.encode() + b"\n")
     except OSError:
         pass
-
-
-def _send_host_network(pipe: int) -> None:
-    """Tell the CLI what the host's network uses; on failure it reads it itself."""
-    from stackrun.runtime.network.host import snapshot
-
-    with os.fdopen(pipe, "wb") as out:
-        try:
-            out.write(json.dumps(snapshot()).encode())
-        except (OSError, ValueError):
-            pass
 
 
 def _preload() -> None:

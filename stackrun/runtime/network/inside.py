@@ -1,8 +1,5 @@
 """Network setup from the single-threaded spawn path. CONTRACT.
 
-Once, in the fork server after importing this module:
-    warm_up()                        # pyroute2 compiles its message tables here, not in
-                                     # every forked child
 Call order in the intermediate process:
     link = open_host_link()          # before unshare: a netlink socket in the host netns
     unshare(CLONE_NEWNET | …)
@@ -31,9 +28,9 @@ import socket
 
 from stackrun.errors import RuntimeFailure
 from stackrun.plan.model import NetworkAttachment
-from stackrun.runtime.network.netlink import LOOPBACK_INDEX, RouteSocket, warm_up
+from stackrun.runtime.network.netlink import LOOPBACK_INDEX, RouteSocket
 
-__all__ = ["HostLink", "attach", "loopback_up", "open_host_link", "warm_up"]
+__all__ = ["HostLink", "attach", "loopback_up", "open_host_link"]
 
 STALE_RETRIES = 3
 

@@ -5,8 +5,7 @@ and as a child of the supervisor (CLONE_PARENT, the server's parent), which wait
 it by pidfd; the server reports its pid and forgets it. A join forks an intermediate
 (intermediate.py), which the server reaps. The server runs in its own session (no
 terminal signals), dies with its parent (PR_SET_PDEATHSIG, and EOF on its socket),
-and imports the spawn path (with pyroute2) once, after the fork, so the supervisor
-never pays for it.
+and imports the spawn path once, after the fork, so the supervisor never pays for it.
 """
 
 from __future__ import annotations
@@ -21,7 +20,7 @@ from typing import NoReturn
 
 from stackrun.errors import RuntimeFailure
 from stackrun.runtime import linux
-from stackrun.runtime.network import inside, netlink
+from stackrun.runtime.network import inside
 from stackrun.runtime.spawn import child, intermediate
 from stackrun.runtime.spawn.namespaces import cgroup_entry, clone_flags
 from stackrun.runtime.spawn.protocol import Channel, crash_report, step
@@ -35,7 +34,6 @@ def serve(sock: socket.socket, parent: int) -> None:
     if os.getppid() != parent:
         return  # the parent died before PDEATHSIG was armed
     os.setsid()
-    netlink.warm_up()  # pyroute2 compiles its message tables once, here, not per service
     _warm_up()
     gc.freeze()  # what is loaded now stays shared with every child
     Server(sock).loop()
