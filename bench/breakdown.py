@@ -3,14 +3,14 @@
 
     sudo .venv/bin/python bench/breakdown.py [--runs 5] [--size 3] [--network bridge|none]
 
-Runs `stackrun up -d` then `stackrun down` of SIZE sleeping services RUNS times, with
+Runs `stackrun up -d` then `stackrun down` of one stack file of SIZE sleeping services
+RUNS times (after one that warms the caches: the compiled plan, the page cache), with
 bench/breakdown_hooks.py loaded as sitecustomize in every stackrun process: named
 functions (the CLI's phases, the supervisor's, the fork server's and the service
 children's steps) log when they start and end. Prints, per command, the median over the
 runs of each phase: when it started after the command was launched, how long it took,
 and how many calls (per-service steps are summed; "span" is first start to last end).
-Run it in a network namespace of its own (`unshare --net`) or with STACKRUN_NETFILTER=0:
-it starts real stacks.
+It runs itself in a network namespace of its own (bench/netns.py): it starts real stacks.
 """
 
 from __future__ import annotations
@@ -25,6 +25,8 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
+
+from netns import isolated
 
 REPO = Path(__file__).resolve().parent.parent
 SLEEPER = "trap 'exit 0' TERM; sleep 1000 & wait"
@@ -116,6 +118,7 @@ def main() -> None:
     parser.add_argument("--network", choices=("bridge", "none"), default="bridge")
     parser.add_argument("--show", action="store_true", help="also print every event of run 1")
     args = parser.parse_args()
+    isolated()
     work = Path(tempfile.mkdtemp(prefix="stackrun-breakdown-", dir="/var/tmp"))
     hooks = work / "hooks"
     hooks.mkdir()
@@ -128,11 +131,11 @@ def main() -> None:
     )
     ups, downs = [], []
     try:
+        project = f"bd{uuid.uuid4().hex[:8]}"
+        stack = work / f"{project}.yaml"
+        stack.write_text(stack_text(project, args.size, args.network))
+        cli = [sys.executable, "-m", "stackrun", "-f", str(stack)]
         for index in range(args.runs + 1):  # the first run warms the caches
-            project = f"bd{uuid.uuid4().hex[:8]}"
-            stack = work / f"{project}.yaml"
-            stack.write_text(stack_text(project, args.size, args.network))
-            cli = [sys.executable, "-m", "stackrun", "-f", str(stack)]
             up = traced([*cli, "up", "-d"], env, work / "log")
             down = traced([*cli, "down"], env, work / "log")
             if args.show and index == 1:

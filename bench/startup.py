@@ -1,15 +1,29 @@
-"""Start and stop stacks of sleep-like services through the CLI, against the floor.
+"""`stackrun up -d` and `down` against honcho, a process runner with no isolation at all,
+in the same run (issue 17's targets: up -d and down within 1.5x honcho's time).
 
-    sudo .venv/bin/python bench/startup.py [--runs 5] [--sizes 3,30] [--network bridge|none]
+    sudo .venv/bin/python bench/startup.py [--runs 7] [--sizes 3,30] [--network bridge|none]
+                                           [--image] [--edited] [--host-network]
 
-For each size: wall time of `stackrun up -d` (it returns once every service runs), of
-`stackrun down`, and the supervisor's RSS while the stack runs; per-service start cost
-as the slope between the two sizes. The floor is `unshare --pid --fork --mount --uts
---ipc --net true` (what any isolated start pays). Medians of several runs. Targets:
-30 services running in < 1 s, < 15 ms per service beyond the floor, down of 30 < 0.5 s,
-RSS < 60 MB.
+Each round runs, for each size N, both tools on N services that each run
+`sh -c "trap 'exit 0' TERM; sleep 1000 & wait"`, in alternating order:
 
-The services are well-behaved: a shell that exits on SIGTERM, waiting on a sleep.
+  honcho up     `honcho start` of a Procfile of the N commands, until it has printed
+                "started" for all N (it prints that once each process was exec'd)
+  honcho down   SIGTERM to honcho until it exited (it stops every process first)
+  stackrun up   `stackrun up -d` (it returns once every service has exec'd)
+  stackrun down `stackrun down` (it returns once everything is removed)
+
+stackrun runs one stack file per size, unchanged from round to round (a developer's loop:
+its compiled plan is reused); with --edited, a new file each round (compiled anew).
+Both are started as a user starts them (their console scripts, bytecode compiled) from
+the same interpreter. Printed: the medians, the spread (min-max), and the ratios
+stackrun / honcho, with the floor (`unshare --pid --fork --mount --uts --ipc --net true`).
+With --image every stackrun service runs from an image (busybox, in a private store,
+its layers unpacked: a warm start); honcho runs the same command on the host.
+
+It runs itself in a network namespace of its own (bench/netns.py; unless --host-network),
+so the stacks' bridges and netfilter rules never touch the host's; honcho needs no network.
+Needs root. Everything lives under a temporary directory, removed at the end.
 """
 
 from __future__ import annotations
@@ -17,6 +31,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -25,94 +40,169 @@ import time
 import uuid
 from pathlib import Path
 
+from netns import isolated
+
 REPO = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
 SLEEPER = "trap 'exit 0' TERM; sleep 1000 & wait"
 FLOOR = ["unshare", "--pid", "--fork", "--mount", "--uts", "--ipc", "--net", "true"]
+IMAGE = "localhost:5000/bench/busybox:1"
+TARGET = 1.5  # stackrun within 1.5x honcho's time
 
 
-def stack_text(project: str, size: int, network: str) -> str:
-    mode = "    network_mode: none\n" if network == "none" else ""
+def main() -> None:
+    args = _options()
+    if not args.host_network:
+        isolated()
+    honcho = shutil.which("honcho", path=str(BIN)) or shutil.which("honcho")
+    if honcho is None:
+        sys.exit("honcho is missing: pip install honcho (into the same environment)")
+    work = Path(tempfile.mkdtemp(prefix="stackrun-bench-startup-", dir="/var/tmp"))
+    env = dict(
+        os.environ,
+        STACKRUN_RUN_DIR=str(work / "run"),
+        STACKRUN_DATA_DIR=str(work / "data"),
+    )
+    env.pop("PYTHONDONTWRITEBYTECODE", None)  # measure what an installed package runs
+    env.pop("COMPOSE_PROJECT_NAME", None)
+    try:
+        if args.image:
+            _store_image(env)
+        sizes = [int(s) for s in args.sizes.split(",")]
+        results = {size: _measure(size, args, honcho, work, env) for size in sizes}
+        _report(results, args)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _measure(size: int, args, honcho: str, work: Path, env: dict) -> dict[str, list[float]]:
+    times: dict[str, list[float]] = {"honcho up": [], "honcho down": [], "up": [], "down": []}
+    for index in range(args.runs + 1):  # the first round warms the caches
+        directory = work / f"n{size}-{index}"
+        directory.mkdir()
+        tools = [_honcho_round, _stackrun_round]
+        for tool in tools if index % 2 else reversed(tools):
+            for key, value in tool(size, args, honcho, directory, env).items():
+                if index:
+                    times[key].append(value)
+    return times
+
+
+def _honcho_round(size, args, honcho, directory: Path, env) -> dict[str, float]:
+    procfile = directory / "Procfile"
+    procfile.write_text("".join(f"s{i}: {SLEEPER}\n" for i in range(size)))
+    started = time.perf_counter()
+    process = subprocess.Popen(
+        [honcho, "-f", str(procfile), "start"],
+        cwd=directory,
+        env=env,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None
+    seen = 0
+    for line in process.stdout:
+        seen += " started (pid=" in line
+        if seen == size:
+            break
+    else:
+        sys.exit(f"honcho exited before it started {size} processes")
+    up = time.perf_counter() - started
+    started = time.perf_counter()
+    process.send_signal(signal.SIGTERM)
+    process.stdout.read()
+    process.wait()
+    return {"honcho up": up, "honcho down": time.perf_counter() - started}
+
+
+def _stackrun_round(size, args, _honcho, directory: Path, env) -> dict[str, float]:
+    stack = directory.parent / f"stack-{size}.yaml"  # one file per size: the dev loop
+    if not stack.exists() or args.edited:
+        project = f"bs{uuid.uuid4().hex[:8]}"
+        stack.write_text(_stack_text(project, size, args.network, args.image))
+    cli = [str(BIN / "stackrun"), "-f", str(stack)]
+    up = _timed([*cli, "up", "-d"], env, directory)
+    down = _timed([*cli, "down"], env, directory)
+    return {"up": up, "down": down}
+
+
+def _stack_text(project: str, size: int, network: str, image: bool) -> str:
+    extra = "    network_mode: none\n" if network == "none" else ""
+    if image:
+        extra += f"    image: {IMAGE}\n"
     services = "".join(
-        f'  s{i}:\n    command: ["sh", "-c", "{SLEEPER}"]\n{mode}' for i in range(size)
+        f'  s{i}:\n    command: ["sh", "-c", "{SLEEPER}"]\n{extra}' for i in range(size)
     )
     return f"name: {project}\nservices:\n{services}"
 
 
-def timed(argv: list[str], env: dict[str, str], cwd: Path) -> float:
-    start = time.perf_counter()
-    done = subprocess.run(argv, env=env, cwd=cwd, capture_output=True, text=True)
-    took = time.perf_counter() - start
+def _timed(argv: list[str], env: dict, cwd: Path) -> float:
+    started = time.perf_counter()
+    done = subprocess.run(argv, env=env, cwd=cwd, capture_output=True, text=True, check=False)
+    took = time.perf_counter() - started
     if done.returncode != 0:
         sys.exit(f"{' '.join(argv)} failed:\n{done.stderr}")
     return took
 
 
-def supervisor_rss(run_root: Path, project: str) -> int:
-    import json
+def _store_image(env: dict) -> None:
+    """busybox in the bench's private store, layers unpacked (what a warm start finds)."""
+    sys.path.insert(0, str(REPO))
+    os.environ.update({k: env[k] for k in ("STACKRUN_RUN_DIR", "STACKRUN_DATA_DIR")})
+    from stackrun.images.store import Store
+    from tests.helpers.imagestore import store_image
+    from tests.helpers.oci import Image, busybox_layer
 
-    state = json.loads((run_root / project / "state.json").read_text())
-    for line in Path(f"/proc/{state['supervisor_pid']}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) * 1024
-    return 0
-
-
-def one_run(size: int, network: str, roots: Path) -> dict[str, float]:
-    project = f"bench{uuid.uuid4().hex[:8]}"
-    work = Path(tempfile.mkdtemp(prefix=f"{project}-", dir="/var/tmp"))
-    try:
-        (work / "stack.yaml").write_text(stack_text(project, size, network))
-        env = dict(
-            os.environ,
-            STACKRUN_RUN_DIR=str(roots / "run"),
-            STACKRUN_DATA_DIR=str(roots / "data"),
-            PYTHONPATH=str(REPO),
-        )
-        cli = [sys.executable, "-m", "stackrun", "-f", str(work / "stack.yaml")]
-        up = timed([*cli, "up", "-d"], env, work)
-        rss = supervisor_rss(roots / "run", project)
-        down = timed([*cli, "down"], env, work)
-        return {"up": up, "down": down, "rss": rss}
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+    image = Image([busybox_layer()], cmd=("sh",), env=("PATH=/bin",))
+    with Store() as store:
+        store_image(store, image, IMAGE, Path(env["STACKRUN_DATA_DIR"]) / "oci")
 
 
-def floor(runs: int) -> float:
-    return statistics.median(timed(FLOOR, dict(os.environ), Path("/")) for _ in range(runs * 3))
+def _floor(runs: int) -> float:
+    times = []
+    for _ in range(runs * 3):
+        started = time.perf_counter()
+        subprocess.run(FLOOR, check=True)
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--runs", type=int, default=5)
+def _report(results: dict[int, dict[str, list[float]]], args) -> None:
+    kind = "image services (warm)" if args.image else "host commands"
+    print(
+        f"{args.runs} rounds, {kind}, network {args.network}; {os.cpu_count()} CPUs, "
+        f"load {os.getloadavg()[0]:.2f}; floor (one unshare) {_floor(args.runs) * 1000:.1f} ms"
+    )
+    print("medians in ms [min-max]; ratio = stackrun / honcho (target <= 1.5)")
+    for size, times in results.items():
+        for verb in ("up", "down"):
+            ours, theirs = times[verb], times[f"honcho {verb}"]
+            ratio = statistics.median(ours) / statistics.median(theirs)
+            mark = "met" if ratio <= TARGET else "MISSED"
+            print(
+                f"  N={size:<3} {verb:<5} stackrun {_spread(ours)}   honcho {_spread(theirs)}   "
+                f"ratio {ratio:4.2f} ({mark})"
+            )
+
+
+def _spread(values: list[float]) -> str:
+    median = statistics.median(values) * 1000
+    return f"{median:6.1f} [{min(values) * 1000:5.0f}-{max(values) * 1000:5.0f}]"
+
+
+def _options():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--sizes", default="3,30")
     parser.add_argument("--network", choices=("bridge", "none"), default="bridge")
-    args = parser.parse_args()
-    sizes = [int(s) for s in args.sizes.split(",")]
-    roots = Path(tempfile.mkdtemp(prefix="stackrun-bench-"))
-    base = floor(args.runs)
-    print(f"floor: unshare --pid --fork --mount --uts --ipc --net true: {base * 1000:.1f} ms")
-    results = {}
-    for size in sizes:
-        runs = [one_run(size, args.network, roots) for _ in range(args.runs)]
-        results[size] = {key: statistics.median(r[key] for r in runs) for key in runs[0]}
-        r = results[size]
-        print(
-            f"{size:3d} services ({args.network}): up -d {r['up'] * 1000:7.1f} ms   "
-            f"down {r['down'] * 1000:7.1f} ms   supervisor RSS {r['rss'] / 2**20:5.1f} MB"
-        )
-    if len(sizes) >= 2:
-        small, large = min(sizes), max(sizes)
-        slope = (results[large]["up"] - results[small]["up"]) / (large - small)
-        print(
-            f"per-service start cost: {slope * 1000:.1f} ms  "
-            f"({(slope - base) * 1000:+.1f} ms beyond the floor, target < 15 ms)"
-        )
-        print(
-            f"{large} services running in {results[large]['up'] * 1000:.0f} ms "
-            f"(target < 1000 ms); down in {results[large]['down'] * 1000:.0f} ms "
-            f"(target < 500 ms)"
-        )
-    shutil.rmtree(roots, ignore_errors=True)
+    parser.add_argument("--image", action="store_true", help="services run from an image")
+    parser.add_argument(
+        "--edited", action="store_true", help="a new stack file each round (no compiled plan)"
+    )
+    parser.add_argument(
+        "--host-network", action="store_true", help="stay in the host's network namespace"
+    )
+    return parser.parse_args()
 
 
 if __name__ == "__main__":

@@ -45,25 +45,34 @@ class ProjectOptions:
 
 
 def load_options(opts: ProjectOptions) -> LoadOptions:
+    """The environment as a mapping that notes what the loader reads (spec/inputs.py)."""
+    from stackrun.spec.inputs import RecordingEnviron
+
     return LoadOptions(
         files=opts.files,
         project_name=opts.project_name,
         profiles=opts.profiles,
-        environ=dict(os.environ),
+        environ=RecordingEnviron(dict(os.environ)),
         working_dir=os.getcwd(),
     )
 
 
 def load_stack(opts: ProjectOptions, show_warnings: bool = True) -> Stack:
+    stack, warnings = stack_and_warnings(opts)
+    if show_warnings:
+        for warning in warnings:
+            print(warning, file=sys.stderr)
+    return stack
+
+
+def stack_and_warnings(opts: ProjectOptions) -> tuple[Stack, list[str]]:
+    """The validated Stack and its warnings, as they are printed."""
     from stackrun.spec.loader import load
 
     warnings: list[Diagnostic] = []
     with quiet_collector():
         stack = load(load_options(opts), warnings)
-    if show_warnings:
-        for warning in warnings:
-            print(warning_text(warning), file=sys.stderr)
-    return stack
+    return stack, [warning_text(warning) for warning in warnings]
 
 
 def load_plan(opts: ProjectOptions, host_facts: HostFacts) -> Plan:

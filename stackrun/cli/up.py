@@ -148,43 +148,85 @@ def _check_host() -> None:
 
 
 def _plan(opts, images: ImageOptions):
-    """Images are found (and pulled where their policy asks) before the plan: an image
+    """The compiled plan of an unchanged stack file (cli/plan_cache.py), or a new one.
+    Images are found (and pulled where their policy asks) before the plan: an image
     error starts nothing."""
-    from stackrun import dirs
-    from stackrun.cli.project import load_stack, project_name
+    from stackrun import shortcuts
+    from stackrun.cli import plan_cache
+
+    if shortcuts.enabled():
+        hit = plan_cache.lookup(
+            opts, lambda compiled: _facts(compiled.plan.project, compiled.wanted, images, False)
+        )
+        if hit is not None:
+            _warn(hit.warnings, hit.files, hit.plan.project_dir)
+            return hit.plan
+    return _compile(opts, images)
+
+
+def _compile(opts, images: ImageOptions):
+    from stackrun import shortcuts
+    from stackrun.cli import plan_cache
+    from stackrun.cli.project import stack_and_warnings
     from stackrun.plan.build import HostFacts, build
+    from stackrun.spec.inputs import recorded
+
+    with recorded() as inputs:
+        stack, warnings = stack_and_warnings(opts)
+    _warn(warnings, stack.files, stack.project_dir)
+    wanted = _wanted(stack)
+    facts = _facts(stack.name, wanted, images)
+    plan = build(stack, HostFacts(**facts))
+    if shortcuts.enabled() and not any(getattr(s, "build", None) for s in stack.services.values()):
+        compiled = plan_cache.Compiled(plan, tuple(warnings), tuple(stack.files), tuple(wanted))
+        plan_cache.store(opts, inputs, facts, compiled)
+    return plan
+
+
+def _facts(name: str, wanted, images: ImageOptions, may_pull: bool = True) -> dict:
+    """HostFacts' fields for project `name` (images None: a pull is needed, not allowed)."""
+    from stackrun import dirs
     from stackrun.plan.names import ProjectNames
     from stackrun.runtime.network.host import link_addresses, snapshot, taken_subnets
 
-    stack = load_stack(opts)
-    _warn_foreign_files(stack)
-    name = project_name(opts)
-    records = _images(stack, images)
     seen = snapshot()
-    facts = HostFacts(
-        data_dir=str(dirs.data_dir(name)),
-        taken_subnets=taken_subnets(ProjectNames(name), seen),
-        existing_bridges=link_addresses(seen),
-        images=records,
-    )
-    return build(stack, facts)
+    return {
+        "data_dir": str(dirs.data_dir(name)),
+        "taken_subnets": taken_subnets(ProjectNames(name), seen),
+        "existing_bridges": link_addresses(seen),
+        "images": _images(list(wanted), images, may_pull),
+    }
 
 
-def _images(stack, images: ImageOptions) -> dict:
+def _wanted(stack) -> list:
     if not any(spec.image for spec in stack.services.values()):
+        return []
+    from stackrun.cli.up_images import wanted_images
+
+    return wanted_images(stack)
+
+
+def _images(wanted: list, images: ImageOptions, may_pull: bool) -> dict | None:
+    if not wanted:
         return {}
-    from stackrun.cli.up_images import images_for
+    from stackrun.cli.up_images import records_for
 
-    return images_for(stack, images.pull, images.quiet)
+    return records_for(wanted, images.pull, images.quiet, may_pull)
 
 
-def _warn_foreign_files(stack) -> None:
+def _warn(warnings, files, project_dir: str) -> None:
+    for warning in warnings:
+        print(warning, file=sys.stderr)
+    _warn_foreign_files(files, project_dir)
+
+
+def _warn_foreign_files(files, project_dir: str) -> None:
     """The stack file decides what runs as root: say so when another user could have
     written it (its owner is neither root, this user, nor the one who ran sudo)."""
     trusted = {0, os.geteuid()}
     if os.environ.get("SUDO_UID", "").isdigit():
         trusted.add(int(os.environ["SUDO_UID"]))
-    for path in (*stack.files, stack.project_dir):
+    for path in (*files, project_dir):
         try:
             owner = os.stat(path).st_uid
         except OSError:

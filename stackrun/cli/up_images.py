@@ -21,29 +21,45 @@ def images_for(
     stack: Stack, pull: str | None = None, quiet: bool = False
 ) -> dict[str, ImageRecord]:
     """service -> the ImageRecord it runs, for every service with `image:`."""
-    wanted = [_wanted(name, stack, pull) for name, spec in stack.services.items() if spec.image]
+    return records_for(wanted_images(stack), pull, quiet) or {}
+
+
+def wanted_images(stack: Stack) -> list[Wanted]:
+    """Every service with `image:`, with the pull policy it names (or `missing`)."""
+    return [_wanted(name, stack) for name, spec in stack.services.items() if spec.image]
+
+
+def records_for(
+    wanted: list[Wanted], pull: str | None = None, quiet: bool = False, may_pull: bool = True
+) -> dict[str, ImageRecord] | None:
+    """service -> the ImageRecord it runs, pulled first where the policy (or `pull`, the
+    policy of every service for this `up`) asks; None if one must be pulled and
+    `may_pull` is false."""
     if not wanted:
         return {}
+    from dataclasses import replace
+
     from stackrun.images import resolve
     from stackrun.images.store import Store
 
+    wanted = [replace(want, policy=pull or want.policy) for want in wanted]
     with Store() as store:
         todo = resolve.to_pull(wanted, store, time.time())
+        if todo and not may_pull:
+            return None
         if todo:
             pull_images(todo, quiet)
         return resolve.find(wanted, store)
 
 
-def _wanted(name: str, stack: Stack, pull: str | None) -> Wanted:
+def _wanted(name: str, stack: Stack) -> Wanted:
     from stackrun.images.reference import parse_platform, parse_reference
     from stackrun.images.resolve import Wanted
 
     spec = stack.services[name]
     assert spec.image is not None
     platform = parse_platform(spec.platform) if spec.platform else None
-    return Wanted(
-        name, parse_reference(spec.image), platform, pull or spec.pull_policy or "missing"
-    )
+    return Wanted(name, parse_reference(spec.image), platform, spec.pull_policy or "missing")
 
 
 def pull_images(todo: list[Wanted], quiet: bool) -> None:

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from stackrun.errors import Diagnostic, SpecError
+from stackrun.spec.inputs import is_file
 
 CANDIDATES = (
     "stack.yaml",
@@ -31,7 +32,7 @@ def stack_files(files: tuple[str, ...], working_dir: str, environ: Mapping[str, 
     named = list(files) or _from_environment(environ)
     if named:
         paths = [_absolute(base, name) for name in named]
-        missing = [p for p in paths if not p.is_file()]
+        missing = [p for p in paths if not is_file(p)]
         if missing:
             raise SpecError([Diagnostic(None, "", f"{p}: no such stack file") for p in missing])
         return paths
@@ -54,7 +55,7 @@ def _discover(start: Path) -> list[Path]:
     for directory in (start, *start.parents):
         for name in CANDIDATES:
             candidate = directory / name
-            if candidate.is_file():
+            if is_file(candidate):
                 return [candidate, *_override_of(candidate)]
     looked = ", ".join(CANDIDATES)
     raise SpecError(
@@ -71,4 +72,4 @@ def _discover(start: Path) -> list[Path]:
 
 def _override_of(path: Path) -> list[Path]:
     override = path.with_name(f"{path.stem}.override{path.suffix}")
-    return [override] if override.is_file() else []
+    return [override] if is_file(override) else []

@@ -8,6 +8,7 @@ or is left out when there is none, as in Compose.
 
 from __future__ import annotations
 
+from collections import ChainMap
 from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from typing import Any
 from stackrun.errors import Location
 from stackrun.spec.diagnostics import Report
 from stackrun.spec.dotenv import DotenvError, parse_env_file
+from stackrun.spec.inputs import is_file, read_text
 from stackrun.spec.source import LDict, LList
 
 DOTENV = ".env"
@@ -22,15 +24,15 @@ DOTENV = ".env"
 
 def project_environment(
     project_dir: Path, environ: Mapping[str, str], report: Report
-) -> dict[str, str]:
-    """`.env` of the project directory overlaid by the process environment."""
+) -> Mapping[str, str]:
+    """`.env` of the project directory overlaid by the process environment (a view: each
+    variable is looked up when used, which spec/inputs.py records)."""
     path = project_dir / DOTENV
     values: dict[str, str] = {}
-    if path.is_file():
+    if is_file(path):
         entries = _read_env_file(path, environ, report, None)
         values = {entry.key: entry.value for entry in entries}
-    values.update(environ)
-    return values
+    return ChainMap(environ, values)  # type: ignore[arg-type]
 
 
 def resolve_service_environments(
@@ -81,7 +83,7 @@ def _add_env_file(merged: LDict, entry: Any, env, report: Report, path, where: L
         return  # malformed: validation reports it
     file = Path(entry["path"])
     try:
-        found = file.is_file()
+        found = is_file(file)
     except OSError as error:  # e.g. a name longer than the filesystem allows
         report.error(where, path, f"cannot use env file {str(file)[:80]!r}: {error.strerror}")
         return
@@ -97,7 +99,7 @@ def _add_env_file(merged: LDict, entry: Any, env, report: Report, path, where: L
 
 def _read_env_file(path: Path, env: Mapping[str, str], report: Report, named_at) -> list:
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_text(path)
     except (OSError, UnicodeDecodeError) as error:
         where, key = named_at or (None, "")
         report.error(where, key, f"cannot read {path}: {getattr(error, 'strerror', None) or error}")

@@ -25,6 +25,7 @@ from stackrun.spec.diagnostics import Path as KeyPath
 from stackrun.spec.diagnostics import Report
 from stackrun.spec.discovery import stack_files
 from stackrun.spec.environment import project_environment, resolve_service_environments
+from stackrun.spec.inputs import read_text
 from stackrun.spec.interpolate import interpolate_tree
 from stackrun.spec.merge import merge_files
 from stackrun.spec.normalize import normalize_file
@@ -81,7 +82,7 @@ def read_files(files: list[Path], report: Report) -> list[LDict]:
 def read_file(path: Path, report: Report) -> LDict | None:
     where = Location(str(path), 1, 1)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_text(path)
     except (OSError, UnicodeDecodeError) as error:
         report.error(
             where, "", f"cannot read the file: {getattr(error, 'strerror', None) or error}"

@@ -1,0 +1,174 @@
+"""`up`'s compiled plan, reused while nothing it was made from changed: an unchanged stack
+file skips YAML, pydantic and the plan build (docs/performance.md).
+
+    hit = lookup(opts, facts_now)          # Compiled, or None: compile and store
+    store(opts, inputs, facts, compiled)
+
+An entry is found by what the command line says (working directory, -f, -p,
+--profile) and serves only while each of these is what it was:
+  * every file the loader looked at (spec/inputs.py): its bytes (sha256), or its absence
+    (a new override file, .env or env_file is seen);
+  * every environment variable the loader looked at, set or unset (all of them if it
+    looked at the whole environment);
+  * the host facts the plan was built on (`facts_now(compiled)`: the subnets in use, the
+    bridges, the data directory, each image service's image in the store);
+  * the code that made it: Python, pydantic, PyYAML and stackrun's own modules (size
+    and mtime).
+A stack with `build:` services is never stored (its images depend on build contexts).
+Entries are pickles in a directory only root can write (`_plans` in the data root);
+one that is damaged, foreign or unreadable is a miss.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+import pickle
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from stackrun import dirs
+from stackrun.spec.inputs import PRESENT, Inputs, digest_of
+
+if TYPE_CHECKING:
+    from stackrun.cli.project import ProjectOptions
+    from stackrun.plan.model import Plan
+
+VERSION = 1
+CACHE_DIR = "_plans"  # beside the projects' data directories (no project starts with "_")
+KEPT = 64  # entries; the oldest go first
+PACKAGE = Path(__file__).resolve().parent.parent
+LIBRARIES = ("pydantic", "pydantic_core", "yaml")
+
+
+@dataclass(frozen=True)
+class Compiled:
+    """What `up` takes from the stack file, once compiled."""
+
+    plan: Plan
+    warnings: tuple[str, ...]  # as printed
+    files: tuple[str, ...]  # the stack files
+    wanted: tuple[Any, ...]  # images.resolve.Wanted of the image services, as written
+
+
+@dataclass(frozen=True)
+class _Entry:
+    code: tuple
+    inputs: Inputs
+    environment: str  # digest of the whole environment, when the loader iterated it
+    facts: dict[str, Any]
+    compiled: Compiled
+
+
+def lookup(
+    opts: ProjectOptions, facts_now: Callable[[Compiled], dict[str, Any]]
+) -> Compiled | None:
+    """The compiled plan for these options, if every input is unchanged."""
+    entry = _read(_entry_path(opts))
+    if entry is None or entry.code != code_version() or not unchanged(entry):
+        return None
+    if facts_now(entry.compiled) != entry.facts:
+        return None
+    return entry.compiled
+
+
+def store(opts: ProjectOptions, inputs: Inputs, facts: dict[str, Any], compiled: Compiled) -> None:
+    """Keep `compiled` for the next `up` with these options. Never fails `up`."""
+    entry = _Entry(code_version(), inputs, _environment(inputs), facts, compiled)
+    path = _entry_path(opts)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}")
+    try:
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if not _private(path.parent):
+            return
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+        with os.fdopen(fd, "wb") as out:
+            pickle.dump(entry, out, protocol=5)
+        os.replace(temporary, path)
+        _prune(path.parent)
+    except (OSError, pickle.PicklingError, TypeError, AttributeError):
+        temporary.unlink(missing_ok=True)  # read-only or full disk: no cache, same `up`
+
+
+def unchanged(entry: _Entry) -> bool:
+    inputs = entry.inputs
+    for path, digest in inputs.files.items():
+        if digest == PRESENT:
+            if not os.path.isfile(path):
+                return False
+        elif digest_of(path) != digest:
+            return False
+    for name, value in inputs.variables.items():
+        if os.environ.get(name) != value:
+            return False
+    return _environment(inputs) == entry.environment
+
+
+def code_version() -> tuple:
+    """What the plan's making depends on besides its inputs."""
+    modules = []
+    for directory, _subdirectories, names in os.walk(PACKAGE):
+        for name in names:
+            if name.endswith(".py"):
+                status = os.stat(os.path.join(directory, name))
+                modules.append((directory, name, status.st_size, status.st_mtime_ns))
+    libraries = [_library(name) for name in LIBRARIES]
+    return (VERSION, sys.version, tuple(libraries), tuple(sorted(modules)))
+
+
+def _library(name: str) -> tuple:
+    spec = importlib.util.find_spec(name)
+    origin = spec.origin if spec else None
+    if not origin:
+        return (name, None)
+    status = os.stat(origin)
+    return (name, origin, status.st_size, status.st_mtime_ns)
+
+
+def _environment(inputs: Inputs) -> str:
+    if not inputs.whole_environment:
+        return ""
+    return hashlib.sha256(repr(sorted(os.environ.items())).encode()).hexdigest()
+
+
+def _entry_path(opts: ProjectOptions) -> Path:
+    key = repr((VERSION, os.getcwd(), opts.files, opts.project_name, opts.profiles))
+    return dirs.data_root() / CACHE_DIR / f"{hashlib.sha256(key.encode()).hexdigest()}.pickle"
+
+
+def _read(path: Path) -> _Entry | None:
+    """The entry, if it exists in a private directory and is ours; None otherwise."""
+    try:
+        if not _private(path.parent):
+            return None
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:
+        return None
+    with os.fdopen(fd, "rb") as file:
+        status = os.fstat(fd)
+        if status.st_uid != os.geteuid() or status.st_mode & 0o022:
+            return None
+        try:
+            entry = pickle.load(file)
+        except Exception:  # noqa: BLE001 - damaged, or naming what the code no longer has
+            return None
+    return entry if isinstance(entry, _Entry) else None
+
+
+def _private(directory: Path) -> bool:
+    """Only this user (root) can write there: what it holds is trusted as code is."""
+    try:
+        status = os.lstat(directory)
+    except OSError:
+        return False
+    return status.st_uid == os.geteuid() and not status.st_mode & 0o022
+
+
+def _prune(directory: Path) -> None:
+    entries = sorted(directory.glob("*.pickle"), key=lambda p: p.stat().st_mtime)
+    for old in entries[:-KEPT]:
+        old.unlink(missing_ok=True)

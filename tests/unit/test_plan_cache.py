@@ -1,0 +1,160 @@
+"""The compiled plan of `up` (cli/plan_cache.py) is reused only while every input is what
+it was: these tests change each kind of input and check the next plan sees the change."""
+
+from __future__ import annotations
+
+import os
+import pickle
+
+import pytest
+
+from stackrun.cli import plan_cache, project
+from stackrun.cli import up as up_cli
+from stackrun.cli.project import ProjectOptions
+
+STACK = """\
+name: cached
+services:
+  web:
+    command: [sleep, "${NAP:-10}"]
+    network_mode: none
+"""
+NO_IMAGES = up_cli.ImageOptions()
+
+
+@pytest.fixture
+def loads(monkeypatch, tmp_path):
+    """A project directory; the count of stack files actually loaded (cache misses)."""
+    monkeypatch.setenv("STACKRUN_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.delenv("NAP", raising=False)
+    monkeypatch.delenv("STACKRUN_NO_SHORTCUTS", raising=False)
+    work = tmp_path / "project"
+    work.mkdir()
+    (work / "stack.yaml").write_text(STACK)
+    monkeypatch.chdir(work)
+    count = {"loads": 0, "dir": work}
+    original = project.stack_and_warnings
+
+    def counting(opts):
+        count["loads"] += 1
+        return original(opts)
+
+    monkeypatch.setattr(project, "stack_and_warnings", counting)
+    return count
+
+
+def plan(opts: ProjectOptions | None = None):
+    return up_cli._plan(opts or ProjectOptions(), NO_IMAGES)
+
+
+def argv(p) -> tuple[str, ...]:
+    return p.services[0].argv
+
+
+def test_an_unchanged_file_is_not_loaded_again(loads):
+    first = plan()
+    second = plan()
+    assert loads["loads"] == 1
+    assert second == first
+
+
+def test_a_changed_file_is_loaded_even_with_the_same_size_and_mtime(loads):
+    assert argv(plan()) == ("sleep", "10")
+    stack = loads["dir"] / "stack.yaml"
+    before = os.stat(stack)
+    stack.write_text(STACK.replace("10}", "20}"))  # same size
+    os.utime(stack, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert argv(plan()) == ("sleep", "20")
+    assert loads["loads"] == 2
+
+
+def test_a_variable_the_file_reads_counts_and_others_do_not(loads, monkeypatch):
+    plan()
+    monkeypatch.setenv("UNRELATED_VARIABLE", "x")
+    plan()
+    assert loads["loads"] == 1
+    monkeypatch.setenv("NAP", "30")
+    assert argv(plan()) == ("sleep", "30")
+    monkeypatch.delenv("NAP")
+    assert argv(plan()) == ("sleep", "10")
+    assert loads["loads"] == 3
+
+
+def test_a_new_dotenv_or_override_file_is_seen(loads):
+    plan()
+    (loads["dir"] / ".env").write_text("NAP=40\n")
+    assert argv(plan()) == ("sleep", "40")
+    override = "services:\n  web:\n    command: [sleep, '50']\n"
+    (loads["dir"] / "stack.override.yaml").write_text(override)
+    assert argv(plan()) == ("sleep", "50")
+    (loads["dir"] / "stack.override.yaml").unlink()
+    assert argv(plan()) == ("sleep", "40")
+    assert loads["loads"] == 4
+
+
+def test_an_env_file_is_read_again_when_it_changed(loads):
+    (loads["dir"] / "web.env").write_text("MODE=a\n")
+    stack = loads["dir"] / "stack.yaml"
+    stack.write_text(STACK + "    env_file: web.env\n")
+    assert ("MODE", "a") in plan().services[0].env
+    (loads["dir"] / "web.env").write_text("MODE=b\n")
+    assert ("MODE", "b") in plan().services[0].env
+    assert loads["loads"] == 2
+
+
+def test_other_options_are_other_entries(loads):
+    plan()
+    renamed = plan(ProjectOptions(project_name="other"))
+    assert renamed.project == "other"
+    assert plan().project == "cached"
+    assert loads["loads"] == 2
+
+
+def test_warnings_are_printed_from_the_cache_too(loads, capsys):
+    (loads["dir"] / "stack.yaml").write_text(STACK + "    x-unknown-extension: 1\nversion: '3'\n")
+    plan()
+    first = capsys.readouterr().err
+    plan()
+    assert loads["loads"] == 1
+    assert first and capsys.readouterr().err == first
+
+
+def test_changed_host_facts_make_a_new_plan(loads, monkeypatch):
+    plan()
+    facts = up_cli._facts
+    monkeypatch.setattr(
+        up_cli, "_facts", lambda *a, **k: {**facts(*a, **k), "taken_subnets": ("10.9.9.0/24",)}
+    )
+    plan()
+    assert loads["loads"] == 2
+
+
+def entry_file(loads):
+    (entry,) = (loads["dir"].parent / "data" / plan_cache.CACHE_DIR).glob("*.pickle")
+    return entry
+
+
+def test_a_damaged_or_foreign_entry_is_a_miss(loads):
+    plan()
+    entry = entry_file(loads)
+    entry.write_bytes(b"not a pickle")
+    plan()
+    assert loads["loads"] == 2
+    os.chmod(entry, 0o666)  # others could have written it
+    plan()
+    assert loads["loads"] == 3
+
+
+def test_a_directory_others_can_write_is_not_trusted(loads):
+    plan()
+    os.chmod(entry_file(loads).parent, 0o777)
+    plan()
+    assert loads["loads"] == 2
+    assert pickle.loads(entry_file(loads).read_bytes())  # and it was not replaced there
+
+
+def test_no_cache_without_the_shortcuts(loads, monkeypatch):
+    monkeypatch.setenv("STACKRUN_NO_SHORTCUTS", "1")
+    plan()
+    plan()
+    assert loads["loads"] == 2
