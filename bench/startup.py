@@ -2,7 +2,8 @@
 in the same run (issue 17's targets: up -d and down within 1.5x honcho's time).
 
     sudo .venv/bin/python bench/startup.py [--runs 7] [--sizes 3,30] [--network bridge|none]
-                                           [--image] [--edited] [--host-network]
+                                           [--image] [--edited] [--pause 0.5]
+                                           [--host-network]
 
 Each round runs, for each size N, both tools on N services that each run
 `sh -c "trap 'exit 0' TERM; sleep 1000 & wait"`, in alternating order:
@@ -12,6 +13,10 @@ Each round runs, for each size N, both tools on N services that each run
   honcho down   SIGTERM to honcho until it exited (it stops every process first)
   stackrun up   `stackrun up -d` (it returns once every service has exec'd)
   stackrun down `stackrun down` (it returns once everything is removed)
+
+with --pause seconds (0.5) between up and down for both, as between a developer's
+commands: `up -d` returns before the supervisor has finished loading (daemon/early.py),
+and a `down` sent at once would wait for that.
 
 stackrun runs one stack file per size, unchanged from round to round (a developer's loop:
 its compiled plan is reused); with --edited, a new file each round (compiled anew).
@@ -108,6 +113,7 @@ def _honcho_round(size, args, honcho, directory: Path, env) -> dict[str, float]:
     else:
         sys.exit(f"honcho exited before it started {size} processes")
     up = time.perf_counter() - started
+    time.sleep(args.pause)
     started = time.perf_counter()
     process.send_signal(signal.SIGTERM)
     process.stdout.read()
@@ -121,8 +127,9 @@ def _stackrun_round(size, args, _honcho, directory: Path, env) -> dict[str, floa
         project = f"bs{uuid.uuid4().hex[:8]}"
         stack.write_text(_stack_text(project, size, args.network, args.image))
     cli = [str(BIN / "stackrun"), "-f", str(stack)]
-    up = _timed([*cli, "up", "-d"], env, directory)
-    down = _timed([*cli, "down"], env, directory)
+    up = _timed([*cli, "up", "-d"], env, stack.parent)
+    time.sleep(args.pause)
+    down = _timed([*cli, "down"], env, stack.parent)
     return {"up": up, "down": down}
 
 
@@ -196,6 +203,9 @@ def _options():
     parser.add_argument("--sizes", default="3,30")
     parser.add_argument("--network", choices=("bridge", "none"), default="bridge")
     parser.add_argument("--image", action="store_true", help="services run from an image")
+    parser.add_argument(
+        "--pause", type=float, default=0.5, help="seconds between up and down (both tools)"
+    )
     parser.add_argument(
         "--edited", action="store_true", help="a new stack file each round (no compiled plan)"
     )

@@ -9,7 +9,6 @@ import math
 import os
 import sys
 from dataclasses import dataclass
-from pathlib import Path
 
 import typer
 
@@ -127,24 +126,12 @@ def _seconds(value: float | None) -> float:
 
 def _check_host() -> None:
     """Refuse, saying what is missing, where stackrun cannot run services: the cheap checks
-    (root, pidfd, filesystems, cgroup controllers). The namespace and network probes are
-    left to `doctor`: a spawn that fails reports its own step, errno and path."""
-    from stackrun.errors import HostError
-    from stackrun.runtime import host
+    (root, pidfd, filesystems, cgroup controllers), once per boot (cli/host_check.py). The
+    namespace and network probes are left to `doctor`: a spawn that fails reports its own
+    step, errno and path."""
+    from stackrun.cli.host_check import check_host
 
-    report = host.HostReport()
-    report.problems += host.check_root()
-    if not report.problems:
-        report.problems += host.check_filesystems(Path("/proc/filesystems").read_text())
-        report.problems += host.check_pidfd()
-        report.problems += host.check_cgroups(report, "/sys/fs/cgroup", "")
-    for problem in report.problems:
-        if not problem.fatal:
-            print(f"warning: {problem}", file=sys.stderr)
-    if report.fatal:
-        raise HostError(
-            "this host cannot run stacks:\n" + "\n".join(str(p) for p in report.problems if p.fatal)
-        )
+    check_host()
 
 
 def _plan(opts, images: ImageOptions):
@@ -241,6 +228,10 @@ def _warn_foreign_files(files, project_dir: str) -> None:
 
 def _running(project: str) -> bool:
     """A supervisor answers for the project; a dead one's leftovers make `up` refuse."""
+    from stackrun import dirs
+
+    if not dirs.run_dir(project).exists():
+        return False  # no socket, no state file: nothing runs, nothing was left
     from stackrun.cli.running import leftovers, running
 
     if running(project):
@@ -295,6 +286,8 @@ def _checked_plan(opts, images: ImageOptions):
 def _check_ports(plan) -> None:
     """Fail before anything starts when a published port is taken (not when reconciling:
     the running supervisor holds the ports)."""
+    if not any(service.ports for service in plan.services):
+        return
     from stackrun.supervisor import ports
 
     ports.check(plan.services)

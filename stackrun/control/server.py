@@ -3,14 +3,13 @@
     await task_group.start(serve, supervisor, dirs.control_socket(project))
 
 The socket is created with mode 0600 before it is bound (no moment where another
-user could connect) and each peer is checked (control/peer.py): only root (or the
+user could connect; control/socketfile.py) and each peer is checked (control/peer.py): only root (or the
 server's own user), on the host, may talk to it. Every connection runs in its own task;
 requests on a connection are answered one after the other (docs/control.md).
 """
 
 from __future__ import annotations
 
-import errno
 import os
 import socket
 import sys
@@ -23,16 +22,23 @@ import anyio
 from anyio.abc import SocketAttribute, SocketListener, SocketStream
 from anyio.streams.buffered import BufferedByteReceiveStream
 
-from stackrun.control import peer, protocol
+from stackrun.control import peer, protocol, socketfile
 from stackrun.control.api import Project
 from stackrun.errors import ControlError, StackrunError
 
-SOCKET_MODE = 0o600
+SOCKET_MODE = socketfile.SOCKET_MODE
 
 
-async def serve(project: Project, path: Path, *, task_status=anyio.TASK_STATUS_IGNORED) -> None:
-    """Listen on `path` until cancelled; report readiness through `task_status`."""
-    raw = _bind(Path(path))
+async def serve(
+    project: Project,
+    path: Path,
+    bound: socket.socket | None = None,
+    *,
+    task_status=anyio.TASK_STATUS_IGNORED,
+) -> None:
+    """Listen on `path` (`bound`: already listening there, control/socketfile.py) until
+    cancelled; report readiness through `task_status`."""
+    raw = bound if bound is not None else socketfile.bind(Path(path))
     inode = os.stat(path).st_ino
     try:
         listener = await SocketListener.from_socket(raw)
@@ -41,34 +47,6 @@ async def serve(project: Project, path: Path, *, task_status=anyio.TASK_STATUS_I
             await listener.serve(partial(_connection, project))
     finally:
         _unlink_if_ours(Path(path), inode)
-
-
-def _bind(path: Path) -> socket.socket:
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    _remove_stale(path)
-    raw = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
-    try:
-        os.fchmod(raw.fileno(), SOCKET_MODE)  # the socket file is born with this mode
-        raw.bind(str(path))
-        raw.listen(64)
-    except OSError as error:
-        raw.close()
-        raise ControlError(f"cannot listen on {path}: {os.strerror(error.errno or 0)}") from None
-    return raw
-
-
-def _remove_stale(path: Path) -> None:
-    """Remove a socket left by a dead supervisor; refuse to steal a live one's."""
-    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
-    try:
-        probe.connect(str(path))
-    except OSError as error:
-        if error.errno == errno.ECONNREFUSED:
-            path.unlink(missing_ok=True)
-        return
-    finally:
-        probe.close()
-    raise ControlError(f"another supervisor already listens on {path}")
 
 
 def _unlink_if_ours(path: Path, inode: int) -> None:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -30,6 +30,7 @@ from stackrun.plan.model import Plan
 from stackrun.supervisor.state import UpRequest
 
 if TYPE_CHECKING:
+    from stackrun.daemon.early import EarlyStart
     from stackrun.runtime.spawn import ForkServer
     from stackrun.supervisor.supervisor import Supervisor
 
@@ -39,6 +40,7 @@ __all__ = ["Attached", "Detached", "forked_server", "open_supervisor", "run", "s
 @dataclass(frozen=True)
 class Detached:
     report_fd: int  # write end of the pipe the CLI waits on
+    early: EarlyStart | None = None  # what started before the supervisor loaded
 
 
 def run(
@@ -70,22 +72,29 @@ def forked_server() -> Iterator[ForkServer]:
 
 @asynccontextmanager
 async def open_supervisor(
-    plan: Plan, fork_server: ForkServer, config_files: tuple[str, ...] = ()
+    plan: Plan,
+    fork_server: ForkServer,
+    config_files: tuple[str, ...] = (),
+    early: EarlyStart | None = None,
+    first: Callable[[Supervisor], Awaitable[object]] | None = None,
 ) -> AsyncIterator[Supervisor]:
-    """A running supervisor serving the control socket; everything is down on exit."""
+    """A running supervisor serving the control socket; everything is down on exit.
+    `early`: the kernel and control socket of daemon/early.py, taken over; `first`: what
+    to do before the control socket is served (its clients wait in the backlog)."""
     import anyio
 
     from stackrun.supervisor.kernel import Kernel
     from stackrun.supervisor.supervisor import Supervisor
 
     sink = _sink(plan)
-    supervisor = Supervisor(
-        plan, Kernel(plan, fork_server, _cgroup_driver(plan)), sink, config_files
-    )
+    kernel = early.kernel if early else Kernel(plan, fork_server, _cgroup_driver(plan))
+    supervisor = Supervisor(plan, kernel, sink, config_files)
     try:
         async with anyio.create_task_group() as group:
             await group.start(supervisor.run)
-            await group.start(_serve_control, supervisor)
+            if first is not None:
+                await first(supervisor)
+            await group.start(_serve_control, supervisor, early.control if early else None)
             try:
                 yield supervisor
             finally:
@@ -108,39 +117,56 @@ async def supervise(
     import anyio
 
     outcome = Outcome(attached=isinstance(mode, Attached))
-    async with open_supervisor(plan, fork_server, config_files) as supervisor:
+    early = mode.early if isinstance(mode, Detached) else None
+    started: dict = {}
+    first = None
+    if early and early.reported:  # the runners take the instances over before `ps` is answered
+
+        async def first(supervisor) -> None:
+            started.update(await _start(supervisor, request))
+
+    async with open_supervisor(plan, fork_server, config_files, early, first) as supervisor:
         async with anyio.create_task_group() as group:
             group.start_soon(signals, supervisor, outcome, group)
             if isinstance(mode, Detached):
-                await _detached(supervisor, request, mode)
+                await _detached(supervisor, request, mode, started or None)
             else:
                 await attached(supervisor, request, mode, outcome)
             group.cancel_scope.cancel()
     return outcome.code
 
 
-async def _detached(supervisor, request: UpRequest, mode: Detached) -> None:
+async def _detached(
+    supervisor, request: UpRequest, mode: Detached, report: dict | None = None
+) -> None:
+    if report is None:
+        report = await _start(supervisor, request)
+    if not (mode.early and mode.early.reported):
+        os.write(
+            mode.report_fd, json.dumps(report).encode() + b"\n"
+        )  # left open: a crash is reported on it too
+    if "error" in report:
+        await supervisor.down()
+    await supervisor.finished.wait()
+
+
+async def _start(supervisor, request: UpRequest) -> dict:
+    """The start report: the failures, or the error that stopped the start."""
     try:
         failures = await supervisor.up(request)
         report = {"failures": failures, "instances": [s.name for s in await supervisor.ps()]}
         report["warnings"] = supervisor.warnings()
     except StackrunError as error:
         report = {"error": str(error)}
-    os.write(
-        mode.report_fd, json.dumps(report).encode() + b"\n"
-    )  # left open: a crash is reported on it too
-    if "error" in report:
-        await supervisor.down()
-    await supervisor.finished.wait()
+    return report
 
 
-async def _serve_control(supervisor, *, task_status) -> None:
+async def _serve_control(supervisor, bound=None, *, task_status) -> None:
     from stackrun import dirs
     from stackrun.control import server
 
-    await server.serve(
-        supervisor, dirs.control_socket(supervisor.plan.project), task_status=task_status
-    )
+    path = dirs.control_socket(supervisor.plan.project)
+    await server.serve(supervisor, path, bound, task_status=task_status)
 
 
 async def _ensure_down(supervisor) -> None:

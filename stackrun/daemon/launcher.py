@@ -1,6 +1,7 @@
 """The pre-fork launcher of `up -d`: the supervisor is forked before the CLI reads the
-stack file, loads its modules and forks its fork server meanwhile, then receives the plan
-over a pipe and reports the outcome of the start over another.
+stack file, forks its fork server and loads what starting needs meanwhile, then receives
+the plan over a pipe, starts (daemon/early.py) and reports the outcome of the start over
+another.
 
     launcher = Launcher.fork()            # first thing, while the CLI has one thread
     report = launcher.launch(plan, request)   # {"failures": [...]} or {"error": "..."}
@@ -22,9 +23,10 @@ from stackrun.supervisor.state import UpRequest
 
 
 class Launcher:
-    """`up -d`: the supervisor is forked first, and loads its modules and forks its fork
-    server while the CLI is still reading the stack file; `launch` then hands it the plan
-    and waits for its start report. The CLI process has no thread, so it may fork; the
+    """`up -d`: the supervisor is forked first, and forks its fork server and loads what
+    starting needs while the CLI is still reading the stack file; `launch` then hands it
+    the plan and waits for its start report (sent by daemon/early.py, or by the
+    supervisor once loaded). The CLI process has no thread, so it may fork; the
     child needs no exec and no second interpreter start-up.
     """
 
@@ -79,8 +81,8 @@ def _supervise_when_told(plan_pipe: int, report_pipe: int) -> None:
     try:
         os.setsid()
         _stdio_to(os.devnull)  # the CLI's output must not stay open in the fork server
-        _preload()
-        with forked_server() as fork_server:
+        with forked_server() as fork_server:  # first: it loads the spawn path meanwhile
+            _preload()
             with os.fdopen(plan_pipe, "rb") as pipe:
                 data = pipe.read()
             if not data:
@@ -88,12 +90,14 @@ def _supervise_when_told(plan_pipe: int, report_pipe: int) -> None:
                 return
             plan, request, config_files = pickle.loads(data)
             from stackrun import dirs
+            from stackrun.daemon import early
 
             dirs.prepare_project(plan.project)
             _stdio_to(str(supervisor_log(plan)))
+            started = early.start(plan, request, fork_server, report_pipe, config_files)
             import anyio
 
-            mode = Detached(report_pipe)
+            mode = Detached(report_pipe, started)
             code = anyio.run(supervise, plan, request, mode, config_files, fork_server)
     except BaseException as error:  # noqa: BLE001 - reported to the CLI, then exit
         traceback.print_exc()
@@ -115,14 +119,13 @@ def _report_crash(report_pipe: int, error: BaseException) -> None:
 
 
 def _preload() -> None:
-    """What the supervisor will import anyway, loaded while the CLI builds the plan."""
-    import anyio  # noqa: F401
-
-    import stackrun.control.server
-    import stackrun.logs.capture
+    """What the early start (daemon/early.py) needs, loaded while the CLI builds the plan;
+    the supervisor's own modules load after it."""
+    import stackrun.daemon.early
+    import stackrun.runtime.cgroups
+    import stackrun.runtime.instance
     import stackrun.runtime.network.bridges
-    import stackrun.runtime.teardown
-    import stackrun.supervisor.supervisor  # noqa: F401
+    import stackrun.runtime.network.firewall  # noqa: F401
 
 
 def supervisor_log(plan: Plan) -> Path:

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from stackrun import dirs
+from stackrun.errors import StackrunError
 from stackrun.plan.model import Plan, PortPlan, ServicePlan
 from stackrun.runtime.cgroups.base import CgroupDriver, Usage, Watch
 from stackrun.runtime.network.firewall import Netfilter
@@ -32,16 +33,23 @@ class Kernel:
         self._lock = threading.Lock()
         self._cgroups: set[str] = set()  # created and not removed yet
         self.netfilter = Netfilter()  # the project's rules, as installed by `prepare`
+        self._prepared: Plan | None = None  # the plan `prepare` last made the host ready for
+        # started by `prestart` before the supervisor ran, each with its output's read ends
+        self._prestarted: dict[str, tuple[Spawned | StackrunError, int, int]] = {}
 
     # ------------------------------------------------------------ project
 
     def prepare(self) -> None:
-        """Directories, networks and netfilter rules shared by every instance."""
+        """Directories, networks and netfilter rules shared by every instance (once per
+        plan: `up -d` prepares before the supervisor runs, daemon/early.py)."""
         from stackrun.runtime.network import bridges, firewall
 
+        if self._prepared is self.plan:
+            return
         dirs.run_dir(self.plan.project).mkdir(parents=True, exist_ok=True)
         bridges.ensure(self.plan.networks)
         self.netfilter = firewall.install(self.plan.names, self.plan.networks)
+        self._prepared = self.plan
 
     def publish(self, ports: list[PortPlan]) -> None:
         """Send new connections to these published ports straight to the instances (DNAT),
@@ -59,6 +67,13 @@ class Kernel:
         finally:
             with self._lock:
                 self._cgroups.clear()
+                leftovers, self._prestarted = self._prestarted, {}
+            for result, *read_ends in leftovers.values():  # started, never taken over
+                if isinstance(result, Spawned):
+                    result.close()
+                for fd in read_ends:
+                    if fd >= 0:
+                        os.close(fd)
             reap_children()
 
     def handles(self) -> dict[str, object]:
@@ -71,10 +86,13 @@ class Kernel:
     # ------------------------------------------------------------ instances
 
     def spawn(self, service: ServicePlan, sink: OutputSink) -> Spawned:
-        """Start the instance in its cgroup and namespaces, its output going to `sink`."""
-        procs = self._ensure_cgroup(service)
-        where = self._prepare_files(service)
-        request = SpawnRequest(service, procs, where.root, self._netns_peer(service), where.disk)
+        """Start the instance in its cgroup and namespaces, its output going to `sink`.
+        An instance `prestart` started is handed over instead (once)."""
+        with self._lock:
+            early = self._prestarted.pop(service.name, None)
+        if early is not None:
+            return _handed_over(service.name, early, sink)
+        request = self._request(service)
         pipes = [os.pipe2(os.O_CLOEXEC), os.pipe2(os.O_CLOEXEC)]
         try:
             spawned = self.fork_server.spawn(request, pipes[0][1], pipes[1][1])
@@ -88,6 +106,36 @@ class Kernel:
         sink.attach(service.name, "stdout", pipes[0][0])
         sink.attach(service.name, "stderr", pipes[1][0])
         return spawned
+
+    def prestart(self, services: list[ServicePlan]) -> dict[str, Spawned | StackrunError]:
+        """Start these instances now, all at once, before the supervisor's runners exist
+        (daemon/early.py): their output waits in the pipes, and each runner's `spawn`
+        takes its instance over. Instances that need a running peer must not be here."""
+        requests, pipes = [], []
+        for service in services:
+            try:
+                request = self._request(service)
+            except StackrunError as failure:
+                self._prestarted[service.name] = (failure, -1, -1)
+                continue
+            out, err = os.pipe2(os.O_CLOEXEC), os.pipe2(os.O_CLOEXEC)
+            requests.append((request, out[1], err[1]))
+            pipes.append((service.name, out, err))
+        try:
+            results = self.fork_server.spawn_all(requests)
+        finally:
+            for _name, out, err in pipes:
+                os.close(out[1])
+                os.close(err[1])
+        with self._lock:
+            for (name, out, err), result in zip(pipes, results, strict=True):
+                self._prestarted[name] = (result, out[0], err[0])
+            return {name: early[0] for name, early in self._prestarted.items()}
+
+    def _request(self, service: ServicePlan) -> SpawnRequest:
+        procs = self._ensure_cgroup(service)
+        where = self._prepare_files(service)
+        return SpawnRequest(service, procs, where.root, self._netns_peer(service), where.disk)
 
     def probe(self, service: ServicePlan, pid: int | None, output: int) -> Spawned:
         """Start the health check inside the running instance; stdout+stderr to `output`."""
@@ -141,6 +189,17 @@ class Kernel:
         if service.network_mode != "service" or not service.network_peer:
             return None
         return self.peer_pid(service.network_peer)
+
+
+def _handed_over(name: str, early: tuple, sink: OutputSink) -> Spawned:
+    """A prestarted instance's result, its output now read by `sink`."""
+    result, stdout, stderr = early
+    if stdout >= 0:
+        sink.attach(name, "stdout", stdout)
+        sink.attach(name, "stderr", stderr)
+    if isinstance(result, StackrunError):
+        raise result
+    return result
 
 
 def reap_children() -> None:

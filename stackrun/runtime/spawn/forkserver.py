@@ -43,6 +43,30 @@ class ForkServer:
         """Start an instance; returns once it has exec'd, or raises RuntimeFailure."""
         return self._submit("spawn", request, (stdout, stderr), request.plan.name)
 
+    def spawn_all(
+        self, requests: list[tuple[SpawnRequest, int, int]]
+    ) -> list[Spawned | RuntimeFailure]:
+        """Start several instances at once from one thread: every request is sent before
+        any reply is awaited, so their children build themselves in parallel. Returns,
+        in order, each one's Spawned or the RuntimeFailure it met."""
+        sent: list[socket.socket | RuntimeFailure] = []
+        try:
+            for request, stdout, stderr in requests:
+                try:
+                    sent.append(
+                        self._request("spawn", request, (stdout, stderr), request.plan.name)
+                    )
+                except RuntimeFailure as failure:
+                    sent.append(failure)
+            return [
+                self._outcome(item, request.plan.name)
+                for item, (request, *_) in zip(sent, requests, strict=True)
+            ]
+        finally:
+            for item in sent:
+                if isinstance(item, socket.socket):
+                    item.close()
+
     def run_in(self, request: JoinRequest, stdin: int | None, stdout: int, stderr: int) -> Spawned:
         """Start `request.argv` inside a running instance; stdin None: /dev/null."""
         null = os.open("/dev/null", os.O_RDONLY | os.O_CLOEXEC) if stdin is None else None
@@ -68,20 +92,31 @@ class ForkServer:
         self.close()
 
     def _submit(self, kind: str, request, fds: tuple[int, ...], service: str) -> Spawned:
+        with self._request(kind, request, fds, service) as ours:
+            return _spawned(protocol.outcome(protocol.receive_all(ours), service))
+
+    def _request(self, kind: str, request, fds: tuple[int, ...], service: str) -> socket.socket:
+        """Send the request; return the caller's end of its reply channel."""
         if not linux.is_child_subreaper():
             raise RuntimeFailure("spawn: the caller must be a child subreaper", 0, "", service)
         ours, theirs = protocol.channel_pair()
-        with ours:
-            try:
-                self._send(pickle.dumps((kind, request)), (theirs.fileno(), *fds))
-            except OSError as error:
-                raise RuntimeFailure(
-                    "send to the fork server", error.errno or 0, "", service
-                ) from None
-            finally:
-                theirs.close()
-            messages = protocol.receive_all(ours)
-        return _spawned(protocol.outcome(messages, service))
+        try:
+            self._send(pickle.dumps((kind, request)), (theirs.fileno(), *fds))
+        except OSError as error:
+            ours.close()
+            raise RuntimeFailure("send to the fork server", error.errno or 0, "", service) from None
+        finally:
+            theirs.close()
+        return ours
+
+    @staticmethod
+    def _outcome(sent: socket.socket | RuntimeFailure, service: str) -> Spawned | RuntimeFailure:
+        if isinstance(sent, RuntimeFailure):
+            return sent
+        try:
+            return _spawned(protocol.outcome(protocol.receive_all(sent), service))
+        except RuntimeFailure as failure:
+            return failure
 
     def _send(self, payload: bytes, fds: tuple[int, ...]) -> None:
         with self._lock:
