@@ -1,0 +1,48 @@
+"""`up -d` reports before the supervisor has loaded (daemon/early.py): what a user does
+right after it returns must see the same project as before that change."""
+
+from __future__ import annotations
+
+import json
+import os
+
+from stackrun import dirs
+from stackrun.supervisor.state import read_state
+from tests.helpers.stackcli import stack_project
+
+SLEEPER = '["sh", "-c", "trap \'exit 0\' TERM; echo started; sleep 1000 & wait"]'
+
+
+def test_ps_at_once_after_up_sees_every_instance_running():
+    with stack_project("early") as stack:
+        stack.write(
+            f"services:\n  a:\n    command: {SLEEPER}\n"
+            f"  b:\n    command: {SLEEPER}\n    deploy: {{replicas: 2}}\n"
+        )
+        assert stack.run("up", "-d").returncode == 0
+        state = read_state(dirs.state_file(stack.project.name))  # before the supervisor's own
+        ps = stack.run("ps", "--format", "json")
+        assert ps.returncode == 0, ps.stderr
+        rows = {row["Name"]: row for row in map(json.loads, ps.stdout.splitlines())}
+        assert set(rows) == {"a", "b-1", "b-2"}
+        assert all(row["State"] == "running" and row["Pid"] for row in rows.values())
+        assert state is not None and os.path.exists(f"/proc/{state.supervisor_pid}")
+        assert {i.name: i.pid for i in state.instances} == {n: r["Pid"] for n, r in rows.items()}
+        logs = stack.run("logs", "a")
+        assert stack.down().returncode == 0
+    assert "started" in logs.stdout  # the output written before the sink read it is kept
+
+
+def test_a_stack_the_early_start_cannot_finish_is_reported_by_the_supervisor():
+    with stack_project("early") as stack:
+        stack.write(
+            f"services:\n  a:\n    command: {SLEEPER}\n"
+            f"  b:\n    command: {SLEEPER}\n    depends_on: [a]\n"
+            "  c:\n    command: [/nonexistent/program]\n"
+        )
+        done = stack.run("up", "-d")
+        assert done.returncode == 1
+        assert "c: " in done.stderr and "/nonexistent/program" in done.stderr
+        statuses = stack.statuses()
+        assert statuses["a"].state == statuses["b"].state == "running"
+        assert stack.down().returncode == 0
