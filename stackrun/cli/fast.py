@@ -1,5 +1,5 @@
-"""The fast path of the timed verbs `config`, `validate` and `ps`: their command line
-read with argparse, without importing typer.
+"""The fast path of the timed verbs `config`, `validate`, `ps` and `up -d`: their command
+line read with argparse, without importing typer.
 
 Importing typer (and the click it carries) is a large share of these verbs' time
 budgets (docs/performance.md); this is one of the start-up shortcuts (stackrun/
@@ -43,6 +43,8 @@ def run(argv: Sequence[str]) -> bool:
     if parsed is None:
         return False
     verb, opts, options = parsed
+    if verb == "up" and not _detached(options):
+        return False  # attached `up` (or a combination typer refuses with its message)
     RUNNERS[verb](opts, options)
     return True
 
@@ -65,6 +67,28 @@ def _ps(opts: ProjectOptions, options: argparse.Namespace) -> None:
     show_ps(
         opts, options.names or None, options.output, options.quiet, options.services, options.all
     )
+
+
+def _detached(options: argparse.Namespace) -> bool:
+    return (options.detach or options.wait) and options.exit_code_from is None
+
+
+def _up(opts: ProjectOptions, options: argparse.Namespace) -> None:
+    import math
+
+    from stackrun.cli.starting import ImageOptions, detached
+    from stackrun.supervisor.state import UpRequest
+
+    wait_timeout = math.inf if options.wait_timeout is None else options.wait_timeout
+    request = UpRequest(
+        tuple(options.services),
+        options.wait,
+        wait_timeout,
+        options.force_recreate,
+        options.remove_orphans,
+        options.timeout,
+    )
+    raise SystemExit(detached(opts, request, ImageOptions(options.pull, options.quiet_pull)))
 
 
 class _NotUnderstood(Exception):
@@ -100,8 +124,25 @@ def _ps_parser() -> _Parser:
     return parser
 
 
-PARSERS = {"config": _config_parser, "validate": _Parser, "ps": _ps_parser}
-RUNNERS = {"config": _config, "validate": _validate, "ps": _ps}
+def _up_parser() -> _Parser:
+    """Every option of typer's `up`; those of the attached mode send it to typer."""
+    from stackrun.cli.starting import PULL_CHOICES
+
+    parser = _Parser()
+    parser.add_argument("services", nargs="*")
+    for flag in ("--wait", "--abort-on-container-exit", "--force-recreate", "--remove-orphans",
+                 "--no-color", "--no-log-prefix", "--timestamps", "--quiet-pull"):  # fmt: skip
+        parser.add_argument(flag, action="store_true")
+    parser.add_argument("-d", "--detach", action="store_true")
+    parser.add_argument("--wait-timeout", type=float)
+    parser.add_argument("--exit-code-from")
+    parser.add_argument("-t", "--timeout", type=float)
+    parser.add_argument("--pull", choices=PULL_CHOICES)
+    return parser
+
+
+PARSERS = {"config": _config_parser, "validate": _Parser, "ps": _ps_parser, "up": _up_parser}
+RUNNERS = {"config": _config, "validate": _validate, "ps": _ps, "up": _up}
 
 
 def _parse(argv: list[str]) -> tuple[str, ProjectOptions, argparse.Namespace] | None:

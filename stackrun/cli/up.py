@@ -1,14 +1,14 @@
 """CLI verb: up. Start the stack: attached (print the merged output; Ctrl-C stops it),
 detached with `-d` (a supervisor in the background; returns once everything started),
 or, when the project already runs, reconcile it with the file (docs/lifecycle.md).
+The options are read here; what `up` then does is in cli/starting.py (no typer: the
+fast path runs `up -d` through it).
 """
 
 from __future__ import annotations
 
 import math
-import os
 import sys
-from dataclasses import dataclass
 
 import typer
 
@@ -22,14 +22,16 @@ from stackrun.cli.options import (
     TimeoutOption,
     project_options,
 )
-
-PULL_CHOICES = ("always", "missing", "never")  # `--pull`, as Compose's
-
-
-@dataclass(frozen=True)
-class ImageOptions:
-    pull: str | None = None  # every service's pull_policy for this `up`
-    quiet: bool = False
+from stackrun.cli.starting import (
+    PULL_CHOICES,
+    ImageOptions,
+    attached,
+    check_ports,
+    checked_plan,
+    detached,
+    reconcile,
+    running_already,
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -98,13 +100,13 @@ def register(app: typer.Typer) -> None:
             timeout,
         )
         if detach or wait:
-            raise typer.Exit(_detached(opts, request, images))
-        plan = _checked_plan(opts, images)
-        if _running(plan.project):
-            raise typer.Exit(_reconcile(plan, request))
-        _check_ports(plan)
+            raise typer.Exit(detached(opts, request, images))
+        plan = checked_plan(opts, images)
+        if running_already(plan.project):
+            raise typer.Exit(reconcile(plan, request))
+        check_ports(plan)
         raise typer.Exit(
-            _attached(
+            attached(
                 plan,
                 request,
                 opts.files,
@@ -124,186 +126,6 @@ def _seconds(value: float | None) -> float:
     return math.inf if value is None else value
 
 
-def _check_host() -> None:
-    """Refuse, saying what is missing, where stackrun cannot run services: the cheap checks
-    (root, pidfd, filesystems, cgroup controllers), once per boot (cli/host_check.py). The
-    namespace and network probes are left to `doctor`: a spawn that fails reports its own
-    step, errno and path."""
-    from stackrun.cli.host_check import check_host
-
-    check_host()
-
-
-def _plan(opts, images: ImageOptions):
-    """The compiled plan of an unchanged stack file (cli/plan_cache.py), or a new one.
-    Images are found (and pulled where their policy asks) before the plan: an image
-    error starts nothing."""
-    from stackrun import shortcuts
-    from stackrun.cli import plan_cache
-
-    if shortcuts.enabled():
-        hit = plan_cache.lookup(
-            opts, lambda compiled: _facts(compiled.plan.project, compiled.wanted, images, False)
-        )
-        if hit is not None:
-            _warn(hit.warnings, hit.files, hit.plan.project_dir)
-            return hit.plan
-    return _compile(opts, images)
-
-
-def _compile(opts, images: ImageOptions):
-    from stackrun import shortcuts
-    from stackrun.cli import plan_cache
-    from stackrun.cli.project import stack_and_warnings
-    from stackrun.plan.build import HostFacts, build
-    from stackrun.spec.inputs import recorded
-
-    with recorded() as inputs:
-        stack, warnings = stack_and_warnings(opts)
-    _warn(warnings, stack.files, stack.project_dir)
-    wanted = _wanted(stack)
-    facts = _facts(stack.name, wanted, images)
-    plan = build(stack, HostFacts(**facts))
-    if shortcuts.enabled() and not any(getattr(s, "build", None) for s in stack.services.values()):
-        compiled = plan_cache.Compiled(plan, tuple(warnings), tuple(stack.files), tuple(wanted))
-        plan_cache.store(opts, inputs, facts, compiled)
-    return plan
-
-
-def _facts(name: str, wanted, images: ImageOptions, may_pull: bool = True) -> dict:
-    """HostFacts' fields for project `name` (images None: a pull is needed, not allowed)."""
-    from stackrun import dirs
-    from stackrun.plan.names import ProjectNames
-    from stackrun.runtime.network.host import link_addresses, snapshot, taken_subnets
-
-    seen = snapshot()
-    return {
-        "data_dir": str(dirs.data_dir(name)),
-        "taken_subnets": taken_subnets(ProjectNames(name), seen),
-        "existing_bridges": link_addresses(seen),
-        "images": _images(list(wanted), images, may_pull),
-    }
-
-
-def _wanted(stack) -> list:
-    if not any(spec.image for spec in stack.services.values()):
-        return []
-    from stackrun.cli.up_images import wanted_images
-
-    return wanted_images(stack)
-
-
-def _images(wanted: list, images: ImageOptions, may_pull: bool) -> dict | None:
-    if not wanted:
-        return {}
-    from stackrun.cli.up_images import records_for
-
-    return records_for(wanted, images.pull, images.quiet, may_pull)
-
-
-def _warn(warnings, files, project_dir: str) -> None:
-    for warning in warnings:
-        print(warning, file=sys.stderr)
-    _warn_foreign_files(files, project_dir)
-
-
-def _warn_foreign_files(files, project_dir: str) -> None:
-    """The stack file decides what runs as root: say so when another user could have
-    written it (its owner is neither root, this user, nor the one who ran sudo)."""
-    trusted = {0, os.geteuid()}
-    if os.environ.get("SUDO_UID", "").isdigit():
-        trusted.add(int(os.environ["SUDO_UID"]))
-    for path in (*files, project_dir):
-        try:
-            owner = os.stat(path).st_uid
-        except OSError:
-            continue
-        if owner not in trusted:
-            print(
-                f"warning: {path} belongs to another user (uid {owner}), who can change what "
-                "this stack runs as root; check it, or keep the project in your own directory",
-                file=sys.stderr,
-            )
-
-
-def _running(project: str) -> bool:
-    """A supervisor answers for the project; a dead one's leftovers make `up` refuse."""
-    from stackrun import dirs
-
-    if not dirs.run_dir(project).exists():
-        return False  # no socket, no state file: nothing runs, nothing was left
-    from stackrun.cli.running import leftovers, running
-
-    if running(project):
-        return True
-    left = leftovers(project)
-    if left:
-        from stackrun.errors import StackrunError
-
-        raise StackrunError(
-            f"project {project} was not shut down ({left}); run `stackrun down -p {project}` first"
-        )
-    return False
-
-
-def _reconcile(plan, request) -> int:
-    from stackrun.cli.running import supervisor_client
-    from stackrun.control import blocking
-
-    with supervisor_client(plan.project) as client:
-        failures = blocking.run(client.up(request, plan))
-    return _report(plan, failures, request.wait)
-
-
-def _detached(opts, request, images: ImageOptions) -> int:
-    """Fork the supervisor first: it loads while this process reads the stack file."""
-    from stackrun.daemon.launcher import Launcher
-
-    launcher = Launcher.fork()
-    try:
-        plan = _checked_plan(opts, images)
-        if _running(plan.project):
-            launcher.cancel()
-            return _reconcile(plan, request)
-        _check_ports(plan)
-        report = launcher.launch(plan, request, tuple(opts.files))
-    except BaseException:
-        launcher.cancel()
-        raise
-    if "error" in report:
-        print(f"stackrun: {report['error']}", file=sys.stderr)
-        return 1
-    for warning in report.get("warnings", ()):
-        print(f"stackrun: warning: {warning}", file=sys.stderr)
-    return _report(plan, report["failures"], request.wait)
-
-
-def _checked_plan(opts, images: ImageOptions):
-    _check_host()
-    return _plan(opts, images)
-
-
-def _check_ports(plan) -> None:
-    """Fail before anything starts when a published port is taken (not when reconciling:
-    the running supervisor holds the ports)."""
-    if not any(service.ports for service in plan.services):
-        return
-    from stackrun.supervisor import ports
-
-    ports.check(plan.services)
-
-
-def _report(plan, failures: list[str], wait: bool) -> int:
-    failed = {f.split(":", 1)[0] for f in failures}
-    done = "Healthy" if wait else "Started"
-    for service in plan.services:
-        if service.name not in failed:
-            print(f" ✔ {service.name:<20} {done}", file=sys.stderr)
-    for failure in failures:
-        print(f" ✘ {failure}", file=sys.stderr)
-    return 1 if failures else 0
-
-
 def _attached_mode(abort, exit_code_from, timeout, no_color, no_log_prefix, timestamps):
     from stackrun.daemon import Attached
     from stackrun.logs.printer import PrintOptions
@@ -311,9 +133,3 @@ def _attached_mode(abort, exit_code_from, timeout, no_color, no_log_prefix, time
     colour = not no_color and sys.stdout.isatty()
     printing = PrintOptions(colour=colour, prefix=not no_log_prefix, timestamps=timestamps)
     return Attached(abort, exit_code_from, timeout, printing)
-
-
-def _attached(plan, request, files, mode) -> int:
-    from stackrun import daemon
-
-    return daemon.run(plan, request, mode, tuple(files))

@@ -9,7 +9,7 @@ import pickle
 import pytest
 
 from stackrun.cli import plan_cache, project
-from stackrun.cli import up as up_cli
+from stackrun.cli import starting as up_cli
 from stackrun.cli.project import ProjectOptions
 
 STACK = """\

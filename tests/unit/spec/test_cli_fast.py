@@ -1,11 +1,11 @@
-"""The fast path of `config`/`validate`/`ps` (cli/fast.py) reads a command line as the typer
+"""The fast path of `config`/`validate`/`ps`/`up -d` (cli/fast.py) reads a command line as the typer
 commands do, and leaves to typer every command line it does not fully understand."""
 
 from __future__ import annotations
 
 import pytest
 
-from stackrun.cli import config_output, fast, ps_output
+from stackrun.cli import config_output, fast, ps_output, starting
 
 SAME = [
     ["config"],
@@ -21,6 +21,10 @@ SAME = [
     ["-p", "web", "ps", "-q"],
     ["ps", "api", "--format", "json", "worker", "-a", "-f", "x.yaml"],
     ["--profile", "p", "ps", "--services", "--all", "--format=table", "api"],
+    ["up", "-d"],
+    ["-f", "a.yaml", "up", "--detach", "web", "-p", "shop", "--pull", "never", "--quiet-pull"],
+    ["up", "--wait", "--wait-timeout", "30", "-t", "2.5", "--force-recreate", "--remove-orphans"],
+    ["up", "-d", "--timestamps", "--no-color", "--abort-on-container-exit"],
 ]
 LEFT_TO_TYPER = [
     ["config", "--help"],
@@ -42,6 +46,10 @@ LEFT_TO_TYPER = [
     ["ps", "-x"],
     ["ps", "--", "-q"],
     ["up"],
+    ["up", "web", "--no-color"],
+    ["up", "-d", "--exit-code-from", "web"],
+    ["up", "-d", "--pull", "sometimes"],
+    ["up", "-d", "--build"],
     ["schema"],
     [],
 ]
@@ -52,20 +60,25 @@ def recorded(monkeypatch) -> list[tuple]:
     calls: list[tuple] = []
     monkeypatch.setattr(config_output, "print_config", lambda *args: calls.append(("config", args)))
     monkeypatch.setattr(ps_output, "show_ps", lambda *args: calls.append(("ps", args)))
+    monkeypatch.setattr(starting, "detached", lambda *args: calls.append(("up", args)) or 0)
     return calls
 
 
 def fast_call(argv: list[str], monkeypatch) -> list[tuple]:
     calls = recorded(monkeypatch)
-    assert fast.run(argv)
+    try:
+        assert fast.run(argv)
+    except SystemExit as exit:  # `up -d` exits with its code
+        assert exit.code == 0
     return calls
 
 
 def typer_call(argv: list[str], monkeypatch) -> list[tuple]:
-    from stackrun.cli import app, ps
+    from stackrun.cli import app, ps, up
 
     calls = recorded(monkeypatch)
     monkeypatch.setattr(ps, "show_ps", ps_output.show_ps)  # ps.py imported it by name
+    monkeypatch.setattr(up, "detached", starting.detached)  # and up.py this one
     app.register(argv)
     app.app(argv, prog_name="stackrun", standalone_mode=False)
     return calls
