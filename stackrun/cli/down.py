@@ -4,13 +4,11 @@ object and run file of the project; with -v also its named volumes.
 With a supervisor, it does the work and exits. Without one (killed, crashed), the
 state file and the project's name prefixes are enough: `runtime.teardown` kills what
 is left in the project's cgroups and removes cgroups, links, mounts and run files.
+The options are read here; the rest is in cli/stopping.py (no typer: the fast path
+runs `down` through it).
 """
 
 from __future__ import annotations
-
-import os
-import select
-import sys
 
 import typer
 
@@ -21,8 +19,7 @@ from stackrun.cli.options import (
     TimeoutOption,
     project_options,
 )
-
-SUPERVISOR_EXIT_TIMEOUT = 10.0  # seconds a supervisor gets to exit after answering `down`
+from stackrun.cli.stopping import down_project
 
 
 def register(app: typer.Typer) -> None:
@@ -43,54 +40,4 @@ def register(app: typer.Typer) -> None:
         profiles: ProfileOption = None,
     ) -> None:
         """Stop the services and remove everything the project put on the host."""
-        from stackrun.cli.project import project_name as name_of
-        from stackrun.cli.running import running
-
-        project = name_of(project_options(ctx, files, project_name, profiles))
-        if running(project) and _down_by_supervisor(project, timeout, volumes):
-            return
-        _teardown_leftovers(project, timeout, volumes)
-
-
-def _down_by_supervisor(project: str, timeout: float | None, volumes: bool) -> bool:
-    """Ask the supervisor; True when it removed everything."""
-    from stackrun import dirs
-    from stackrun.cli.running import supervisor_client
-    from stackrun.control import blocking
-    from stackrun.control.protocol import RemoteError
-    from stackrun.errors import ControlError
-    from stackrun.supervisor.state import read_state
-
-    state = read_state(dirs.state_file(project))
-    try:
-        with supervisor_client(project) as client:
-            blocking.run(client.down(timeout, volumes))
-        done = True
-    except RemoteError as error:  # it could not remove everything: the sweep will
-        print(f"stackrun: {error}; sweeping what is left", file=sys.stderr)
-        done = False
-    except ControlError:  # it hung up: dead, or exiting
-        done = False
-    if state is not None:
-        _wait_exit(state.supervisor_pid, SUPERVISOR_EXIT_TIMEOUT)
-    return done and not dirs.run_dir(project).exists()
-
-
-def _teardown_leftovers(project: str, timeout: float | None, volumes: bool) -> None:
-    """Offline teardown: a dead or hung supervisor, a lost state file (a sweep by name), or
-    what a supervisor could not remove. Finds nothing to do quickly on a clean host."""
-    from stackrun.control import blocking
-    from stackrun.control.offline import Offline
-
-    blocking.run(Offline(project).down(timeout, volumes))
-
-
-def _wait_exit(pid: int, timeout: float) -> None:
-    try:
-        pidfd = os.pidfd_open(pid)
-    except ProcessLookupError:
-        return
-    try:
-        select.select([pidfd], [], [], timeout)
-    finally:
-        os.close(pidfd)
+        down_project(project_options(ctx, files, project_name, profiles), timeout, volumes)

@@ -1,5 +1,5 @@
-"""The fast path of the timed verbs `config`, `validate`, `ps` and `up -d`: their command
-line read with argparse, without importing typer.
+"""The fast path of the timed verbs `config`, `validate`, `ps`, `up -d` and `down`: their
+command line read with argparse, without importing typer.
 
 Importing typer (and the click it carries) is a large share of these verbs' time
 budgets (docs/performance.md); this is one of the start-up shortcuts (stackrun/
@@ -91,6 +91,12 @@ def _up(opts: ProjectOptions, options: argparse.Namespace) -> None:
     raise SystemExit(detached(opts, request, ImageOptions(options.pull, options.quiet_pull)))
 
 
+def _down(opts: ProjectOptions, options: argparse.Namespace) -> None:
+    from stackrun.cli.stopping import down_project
+
+    down_project(opts, options.timeout, options.volumes)
+
+
 class _NotUnderstood(Exception):
     """A command line this path leaves to typer."""
 
@@ -141,8 +147,22 @@ def _up_parser() -> _Parser:
     return parser
 
 
-PARSERS = {"config": _config_parser, "validate": _Parser, "ps": _ps_parser, "up": _up_parser}
-RUNNERS = {"config": _config, "validate": _validate, "ps": _ps, "up": _up}
+def _down_parser() -> _Parser:
+    parser = _Parser()
+    parser.add_argument("-v", "--volumes", action="store_true")
+    parser.add_argument("-t", "--timeout", type=float)
+    parser.add_argument("--remove-orphans", action="store_true")
+    return parser
+
+
+PARSERS = {
+    "config": _config_parser,
+    "validate": _Parser,
+    "ps": _ps_parser,
+    "up": _up_parser,
+    "down": _down_parser,
+}
+RUNNERS = {"config": _config, "validate": _validate, "ps": _ps, "up": _up, "down": _down}
 
 
 def _parse(argv: list[str]) -> tuple[str, ProjectOptions, argparse.Namespace] | None:

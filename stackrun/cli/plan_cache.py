@@ -3,6 +3,7 @@ file skips YAML, pydantic and the plan build (docs/performance.md).
 
     hit = lookup(opts, facts_now)          # Compiled, or None: compile and store
     store(opts, inputs, facts, compiled)
+    name = project_name(opts)              # the project's name alone (down, ps -f…)
 
 An entry is found by what the command line says (working directory, -f, -p,
 --profile) and serves only while each of these is what it was:
@@ -60,25 +61,43 @@ class _Entry:
     code: tuple
     inputs: Inputs
     environment: str  # digest of the whole environment, when the loader iterated it
-    facts: dict[str, Any]
-    compiled: Compiled
+    project: str
+    body: bytes  # pickled (facts, Compiled): unpickled only by `lookup` (it imports the plan)
 
 
 def lookup(
     opts: ProjectOptions, facts_now: Callable[[Compiled], dict[str, Any]]
 ) -> Compiled | None:
     """The compiled plan for these options, if every input is unchanged."""
+    entry = _valid_entry(opts)
+    if entry is None:
+        return None
+    try:
+        facts, compiled = pickle.loads(entry.body)
+    except Exception:  # noqa: BLE001 - damaged, or naming what the code no longer has
+        return None
+    if facts_now(compiled) != facts:
+        return None
+    return compiled
+
+
+def project_name(opts: ProjectOptions) -> str | None:
+    """The project's name, from the entry of an unchanged stack file (no YAML read)."""
+    entry = _valid_entry(opts)
+    return entry.project if entry else None
+
+
+def _valid_entry(opts: ProjectOptions) -> _Entry | None:
     entry = _read(_entry_path(opts))
     if entry is None or entry.code != code_version() or not unchanged(entry):
         return None
-    if facts_now(entry.compiled) != entry.facts:
-        return None
-    return entry.compiled
+    return entry
 
 
 def store(opts: ProjectOptions, inputs: Inputs, facts: dict[str, Any], compiled: Compiled) -> None:
     """Keep `compiled` for the next `up` with these options. Never fails `up`."""
-    entry = _Entry(code_version(), inputs, _environment(inputs), facts, compiled)
+    body = pickle.dumps((facts, compiled), protocol=5)
+    entry = _Entry(code_version(), inputs, _environment(inputs), compiled.plan.project, body)
     path = _entry_path(opts)
     temporary = path.with_name(f".{path.name}.{os.getpid()}")
     try:
@@ -90,7 +109,7 @@ def store(opts: ProjectOptions, inputs: Inputs, facts: dict[str, Any], compiled:
             pickle.dump(entry, out, protocol=5)
         os.replace(temporary, path)
         _prune(path.parent)
-    except (OSError, pickle.PicklingError, TypeError, AttributeError):
+    except OSError:
         temporary.unlink(missing_ok=True)  # read-only or full disk: no cache, same `up`
 
 

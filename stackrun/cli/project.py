@@ -82,7 +82,9 @@ def load_plan(opts: ProjectOptions, host_facts: HostFacts) -> Plan:
 
 
 def project_name(opts: ProjectOptions) -> str:
-    """The project's name; reads the stack file only when neither -p nor the env give it."""
+    """The project's name; reads the stack file only when neither -p nor the env give it,
+    nor the compiled plan of an unchanged file (cli/plan_cache.py)."""
+    from stackrun import shortcuts
     from stackrun.spec import project
 
     if opts.project_name or any(os.environ.get(v) for v in project.NAME_VARIABLES):
@@ -91,6 +93,12 @@ def project_name(opts: ProjectOptions) -> str:
         if problem:
             raise SpecError([Diagnostic(None, "", problem)])
         return candidate.name
+    if shortcuts.enabled():
+        from stackrun.cli import plan_cache
+
+        cached = plan_cache.project_name(opts)
+        if cached is not None:
+            return cached
     from stackrun.spec.loader import load_project_name
 
     return load_project_name(load_options(opts))

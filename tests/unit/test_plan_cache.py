@@ -158,3 +158,18 @@ def test_no_cache_without_the_shortcuts(loads, monkeypatch):
     plan()
     plan()
     assert loads["loads"] == 2
+
+
+def test_the_project_name_comes_from_an_unchanged_entry_only(loads, monkeypatch):
+    from stackrun.spec import loader
+
+    reads = []
+    original = loader.load_project_name
+    monkeypatch.setattr(loader, "load_project_name", lambda o: reads.append(1) or original(o))
+    assert project.project_name(ProjectOptions()) == "cached"  # nothing cached yet: read
+    plan()
+    assert project.project_name(ProjectOptions()) == "cached"
+    assert len(reads) == 1
+    (loads["dir"] / "stack.yaml").write_text(STACK.replace("name: cached", "name: renamed"))
+    assert project.project_name(ProjectOptions()) == "renamed"
+    assert len(reads) == 2

@@ -1,11 +1,11 @@
-"""The fast path of `config`/`validate`/`ps`/`up -d` (cli/fast.py) reads a command line as the typer
+"""The fast path of `config`/`validate`/`ps`/`up -d`/`down` (cli/fast.py) reads a command line as the typer
 commands do, and leaves to typer every command line it does not fully understand."""
 
 from __future__ import annotations
 
 import pytest
 
-from stackrun.cli import config_output, fast, ps_output, starting
+from stackrun.cli import config_output, fast, ps_output, starting, stopping
 
 SAME = [
     ["config"],
@@ -25,6 +25,9 @@ SAME = [
     ["-f", "a.yaml", "up", "--detach", "web", "-p", "shop", "--pull", "never", "--quiet-pull"],
     ["up", "--wait", "--wait-timeout", "30", "-t", "2.5", "--force-recreate", "--remove-orphans"],
     ["up", "-d", "--timestamps", "--no-color", "--abort-on-container-exit"],
+    ["down"],
+    ["-p", "shop", "down", "-v", "-t", "3", "--remove-orphans", "-f", "a.yaml"],
+    ["down", "--volumes", "--timeout=0"],
 ]
 LEFT_TO_TYPER = [
     ["config", "--help"],
@@ -50,6 +53,8 @@ LEFT_TO_TYPER = [
     ["up", "-d", "--exit-code-from", "web"],
     ["up", "-d", "--pull", "sometimes"],
     ["up", "-d", "--build"],
+    ["down", "web"],
+    ["down", "--rmi", "all"],
     ["schema"],
     [],
 ]
@@ -61,6 +66,7 @@ def recorded(monkeypatch) -> list[tuple]:
     monkeypatch.setattr(config_output, "print_config", lambda *args: calls.append(("config", args)))
     monkeypatch.setattr(ps_output, "show_ps", lambda *args: calls.append(("ps", args)))
     monkeypatch.setattr(starting, "detached", lambda *args: calls.append(("up", args)) or 0)
+    monkeypatch.setattr(stopping, "down_project", lambda *args: calls.append(("down", args)))
     return calls
 
 
@@ -74,11 +80,12 @@ def fast_call(argv: list[str], monkeypatch) -> list[tuple]:
 
 
 def typer_call(argv: list[str], monkeypatch) -> list[tuple]:
-    from stackrun.cli import app, ps, up
+    from stackrun.cli import app, down, ps, up
 
     calls = recorded(monkeypatch)
     monkeypatch.setattr(ps, "show_ps", ps_output.show_ps)  # ps.py imported it by name
     monkeypatch.setattr(up, "detached", starting.detached)  # and up.py this one
+    monkeypatch.setattr(down, "down_project", stopping.down_project)
     app.register(argv)
     app.app(argv, prog_name="stackrun", standalone_mode=False)
     return calls
