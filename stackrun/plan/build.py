@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from stackrun.errors import PlanError
 from stackrun.plan import network
 from stackrun.plan.model import (
     Dependency,
@@ -56,6 +57,7 @@ class HostFacts:
 
 
 def build(stack: Stack, facts: HostFacts) -> Plan:
+    _refuse_images(stack)
     names = ProjectNames(stack.name)
     order = _service_order(stack)
     instances = [
@@ -86,6 +88,16 @@ def build(stack: Stack, facts: HostFacts) -> Plan:
         volumes=tuple(_volume_plan(stack, facts, name) for name in stack.volumes),
         cgroup_parent=parent,
     )
+
+
+def _refuse_images(stack: Stack) -> None:
+    """The loader accepts `image:` for `stackrun convert`; running one is the images work's."""
+    for name, spec in stack.services.items():
+        if spec.image and not (spec.x_stackrun and spec.x_stackrun.rootfs):
+            raise PlanError(
+                f"services.{name}.image: `up` does not run images yet: run a program from the "
+                "host with command:, or give a root filesystem with x-stackrun: {rootfs: DIR}"
+            )
 
 
 def _service_order(stack: Stack) -> list[str]:

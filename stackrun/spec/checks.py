@@ -38,7 +38,7 @@ class _Checker:
 
     def service(self, name: str, service: Service, disabled) -> None:
         path = ("services", name)
-        if service.command is None and service.entrypoint is None:
+        if service.command is None and service.entrypoint is None and service.image is None:
             self.error(path, "nothing to run: add command: (the program and its arguments)")
         self.dependencies(name, service, disabled)
         self.mounts(name, service)

@@ -257,7 +257,9 @@ class ServiceExtension(Model):
 
 
 class Service(Model):
-    image: str | None = Field(None, description="only with x-stackrun.rootfs; informative")
+    image: str | None = Field(
+        None, description="the image to run (`stackrun convert` only, for now)"
+    )
     command: Annotated[tuple[str, ...] | None, _COMMAND] = None
     entrypoint: Annotated[tuple[str, ...] | None, _COMMAND] = None
     environment: Annotated[dict[str, str], _LIST_OR_MAP] = {}  # env_file entries, then these

@@ -56,10 +56,6 @@ TOP_ERRORS = {
     "include": "not supported; pass each file with -f instead",
 }
 TOP_WARNINGS = {"version": "obsolete and ignored, as in Compose; remove it"}
-IMAGE = (
-    "stackrun runs processes, not images: remove image: and run a program from the host "
-    "with command:, or give a root filesystem directory with x-stackrun: {rootfs: DIR}"
-)
 
 
 def check_unsupported(tree: LDict, report: Report) -> None:
@@ -72,9 +68,6 @@ def check_unsupported(tree: LDict, report: Report) -> None:
             continue
         path = ("services", name)
         _apply(service, path, SERVICE_ERRORS, SERVICE_WARNINGS, report)
-        if "image" in service and not _has_rootfs(service):
-            report.error(service.at("image"), (*path, "image"), IMAGE)
-            del service["image"]
         deploy = service.get("deploy")
         if isinstance(deploy, LDict):
             _apply(deploy, (*path, "deploy"), DEPLOY_ERRORS, {}, report)
@@ -87,8 +80,3 @@ def _apply(node: LDict, path, errors: dict, warnings: dict, report: Report) -> N
         else:
             report.warn(node.at(key), (*path, key), warnings[key])
         del node[key]
-
-
-def _has_rootfs(service: LDict) -> bool:
-    extension = service.get("x-stackrun")
-    return isinstance(extension, dict) and bool(extension.get("rootfs"))

@@ -7,6 +7,7 @@ import textwrap
 import pytest
 
 from stackrun import spec
+from stackrun.errors import PlanError
 from stackrun.plan.build import HostFacts, build
 from stackrun.plan.model import Mount
 from stackrun.plan.names import ProjectNames
@@ -380,3 +381,13 @@ def test_network_mode_service_starts_after_its_peer(plan_of):
     assert [(d.service, d.condition) for d in plan.instance("side").depends_on] == [
         ("main", "service_started")
     ]
+
+
+def test_an_image_service_is_refused_until_up_runs_images(plan_of):
+    # The loader accepts image: (for `stackrun convert`); the plan says `up` cannot run it.
+    with pytest.raises(PlanError) as caught:
+        plan_of("services:\n  db:\n    image: postgres:16\n")
+    assert str(caught.value) == (
+        "services.db.image: `up` does not run images yet: run a program from the host with "
+        "command:, or give a root filesystem with x-stackrun: {rootfs: DIR}"
+    )

@@ -94,13 +94,6 @@ CASES = [
         ],
     ),
     (
-        "image_without_rootfs",
-        "services:\n  api:\n    image: nginx\n    command: x\n",
-        [
-            "stack.yaml:3:5: services.api.image: stackrun runs processes, not images: remove image: and run a program from the host with command:, or give a root filesystem directory with x-stackrun: {rootfs: DIR}"
-        ],
-    ),
-    (
         "build",
         "services:\n  api:\n    build: .\n    command: x\n",
         [
