@@ -65,6 +65,7 @@ VERBS = {
     "ls": "ls",
     "events": "ls",
     "port": "port",
+    "convert": "convert",
 }
 
 
