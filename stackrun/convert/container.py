@@ -19,7 +19,8 @@ if TYPE_CHECKING:
     from stackrun.convert.context import Context
     from stackrun.spec.models import Service
 
-_PIDS = ("deploy", "resources", "limits", "pids")
+_LIMITS = ("deploy", "resources", "limits")
+_RESERVATIONS = ("deploy", "resources", "reservations")
 HOST_COMMAND = (
     "a host command (no image:) cannot run in a cluster: add image: to the service, or pass "
     "--image-for {service}=IMAGE"
@@ -94,17 +95,17 @@ def resources(context: Context, service: str) -> dict[str, dict[str, str]]:
         upper["cpu"] = units.cpu(bounds.cpus)
     if bounds.memory:
         upper["memory"] = units.memory(bounds.memory)
-    reserved = _reserved_cpus(spec)
-    if reserved or bounds.cpu_shares:
-        lower["cpu"] = units.cpu(reserved) if reserved else units.cpu_of_shares(bounds.cpu_shares)
+    cpus = _reserved_cpus(spec) or (bounds.cpu_shares or 0) / 1024
+    if cpus:
+        lower["cpu"] = units.cpu(cpus)
     if bounds.memory_reservation:
         lower["memory"] = units.memory(bounds.memory_reservation)
+    _check_requests(context, service, lower, upper)
     path = ("services", service)
-    _check_requests(context, path, bounds, reserved or (bounds.cpu_shares or 0) / 1024)
     if bounds.memory_swap is not None:
         context.note((*path, "memswap_limit"), "not carried: Kubernetes sets no swap limit")
     if bounds.pids:
-        key = ("pids_limit",) if spec.pids_limit is not None else _PIDS
+        key = ("pids_limit",) if spec.pids_limit is not None else (*_LIMITS, "pids")
         context.note((*path, *key), "not carried: Kubernetes limits pids per node")
     return {k: v for k, v in (("limits", upper), ("requests", lower)) if v}
 
@@ -115,17 +116,20 @@ def _reserved_cpus(spec: Service) -> float:
     return (reservations.cpus if reservations else None) or 0.0
 
 
-def _check_requests(context: Context, path, bounds, cpus: float) -> None:
+def _check_requests(context: Context, service: str, lower: dict, upper: dict) -> None:
     """Kubernetes refuses a request above its limit; Compose lets a reservation be one."""
-    for what, asked, limit in (
-        ("memory", bounds.memory_reservation, bounds.memory),
-        ("CPU", cpus, bounds.cpus),
-    ):
-        if asked and limit and asked > limit:
+    spec = context.service(service)
+    keys = {
+        "memory": ("mem_reservation",) if spec.mem_reservation else (*_RESERVATIONS, "memory"),
+        "cpu": ("cpu_shares",) if not _reserved_cpus(spec) else (*_RESERVATIONS, "cpus"),
+    }
+    for resource, key in keys.items():
+        asked, limit = lower.get(resource), upper.get(resource)
+        if asked and limit and units.quantity(asked) > units.quantity(limit):
             context.refuse(
-                path,
-                f"it reserves more {what} than its limit allows, which Kubernetes refuses: "
-                "lower the reservation (or cpu_shares) or raise the limit",
+                ("services", service, *key),
+                f"it reserves {asked} of {resource}, above its limit of {limit}, which "
+                "Kubernetes refuses (a request above its limit): lower one or raise the other",
             )
 
 

@@ -99,7 +99,7 @@ def _directory(root: str) -> FileTree | str:
     except OSError as error:
         where = os.path.relpath(error.filename or root, root)
         return f"cannot read {where}: {error.strerror}"
-    return FileTree(single=False, files=tuple(found))
+    return FileTree(single=False, files=tuple(sorted(found, key=lambda f: f.path)))
 
 
 def _walk(root: str) -> Iterator[str]:
