@@ -154,18 +154,15 @@ class Context:
 
 
 def _holds(tree: Any, path: Path) -> bool:
+    """Whether the parsed file has every key and index of `path`."""
     node = tree
     for part in path:
-        if (
-            isinstance(node, dict)
-            and part in node
-            or isinstance(node, list)
-            and isinstance(part, int)
-            and 0 <= part < len(node)
-        ):
+        if isinstance(node, dict) and part in node:
             node = node[part]
-        else:
+            continue
+        if not (isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)):
             return False
+        node = node[part]
     return True
 
 

@@ -32,10 +32,10 @@ def declared(spec: Service) -> list[DeclaredPort]:
     """`ports:` targets, then `expose:` (ranges expanded), each (port, protocol) once."""
     found = [DeclaredPort(p.target, p.protocol, p.name, p.app_protocol) for p in spec.ports]
     for text in spec.expose:
-        number, _, protocol = text.partition("/")
-        low, _, high = number.partition("-")
-        for port in range(int(low), int(high or low) + 1):
-            found.append(DeclaredPort(port, protocol or "tcp"))
+        numbers, _, protocol = text.partition("/")
+        low, _, high = numbers.partition("-")
+        for number in range(int(low), int(high or low) + 1):
+            found.append(DeclaredPort(number, protocol or "tcp"))
     unique: dict[tuple[int, str], DeclaredPort] = {}
     for port in found:
         unique.setdefault((port.number, port.protocol), port)

@@ -143,7 +143,9 @@ class Storage:
                 "needs a storage class that offers it (NFS, CephFS, a cloud file store)",
             )
         annotations = self.context.annotations(path, spec.labels)
-        meta = self.context.metadata(name, **({"annotations": annotations} if annotations else {}))
+        meta = self.context.metadata(name)
+        if annotations:
+            meta["annotations"] = annotations
         size = self.context.options.volume_size
         self.claims[volume] = {
             "apiVersion": "v1",

@@ -24,7 +24,7 @@ _VERSION = re.compile(r"^v?(\d+)\.(\d+)(\.\d+)?$")
 
 def library() -> ModuleType:
     try:
-        from kubernetes_validate import utils
+        from kubernetes_validate import utils  # type: ignore[import-untyped]
     except ImportError:
         raise StackrunError(INSTALL) from None
     return utils

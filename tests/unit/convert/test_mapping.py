@@ -66,6 +66,7 @@ def test_env_file_values_come_from_a_shared_config_map_and_environment_wins(conv
         spec = container(objects, name)
         assert spec["envFrom"] == [{"configMapRef": {"name": "common-env"}}]
         # Kubernetes: envFrom first, then env over it
+        assert name != "worker" or "env" not in spec  # nothing said twice
         values = {**objects[("ConfigMap", "common-env")]["data"]}
         values.update({e["name"]: e["value"] for e in spec.get("env", [])})
         assert values == effective
