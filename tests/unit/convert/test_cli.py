@@ -3,34 +3,16 @@ stderr, how it fails, and that `stackrun --help` does not pay for it."""
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-import textwrap
 from pathlib import Path
 
 import yaml
 
 from tests.unit.convert.conftest import assert_valid
+from tests.unit.spec.test_cli import imported_by, run
 
 REPO = Path(__file__).resolve().parents[3]
 WEBAPP = REPO / "examples" / "webapp" / "stack.yaml"
 IMAGES = [f"--image-for={s}=python:3.12-slim" for s in ("store", "api", "worker")]
-
-
-def run(*args: str, cwd=None) -> subprocess.CompletedProcess:
-    environ = {k: v for k, v in os.environ.items() if not k.startswith(("COMPOSE_", "STACKRUN_"))}
-    environ.update(PYTHONPATH=str(REPO))
-    return subprocess.run(
-        [sys.executable, "-m", "stackrun", *args],
-        cwd=cwd or REPO,
-        env=environ,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
 
 
 def test_stdout_is_a_stream_of_valid_objects_and_notes_go_to_stderr():
@@ -99,28 +81,8 @@ def test_usage_errors(tmp_path):
     assert done.returncode == 1 and "--k8s-version 2.0: the schemas at hand" in done.stderr
 
 
-_PROBE = textwrap.dedent("""
-    import json, sys
-    sys.argv = ["stackrun", *json.loads(sys.argv[1])]
-    from stackrun.cli.main import main
-    try:
-        main()
-    except SystemExit:
-        pass
-    heavy = ["kubernetes_validate", "jsonschema", "stackrun.convert.transform", "pydantic"]
-    print(json.dumps({name: name in sys.modules for name in heavy}), file=sys.stderr)
-""")
-
-
 def test_help_does_not_load_the_converter_nor_the_validator():
+    heavy = ("kubernetes_validate", "jsonschema", "stackrun.convert.transform", "pydantic")
     for args in (["--help"], ["convert", "--help"], ["convert", "kubernetes", "--help"]):
-        done = subprocess.run(
-            [sys.executable, "-c", _PROBE, json.dumps(args)],
-            cwd=REPO,
-            env={**os.environ, "PYTHONPATH": str(REPO)},
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        imported = json.loads(done.stderr.strip().splitlines()[-1])
+        imported = imported_by(*args, heavy=heavy)
         assert not any(imported.values()), (args, imported)
