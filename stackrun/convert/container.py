@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 
 _LIMITS = ("deploy", "resources", "limits")
 _RESERVATIONS = ("deploy", "resources", "reservations")
+LOCAL_ID = "a local image ID, which a cluster cannot pull: name the image by repository and tag"
 HOST_COMMAND = (
     "a host command (no image:) cannot run in a cluster: add image: to the service, or pass "
     "--image-for {service}=IMAGE"
@@ -39,8 +40,11 @@ def container(context: Context, service: str, mounts: list, env_map: str | None)
         found["command"] = [escape(word) for word in spec.entrypoint]
     if spec.command is not None:
         found["args"] = [escape(word) for word in spec.command]
-    if spec.working_dir:
+    if spec.working_dir and spec.working_dir.startswith("/"):
         found["workingDir"] = spec.working_dir
+    elif spec.working_dir:
+        where = ("services", service, "working_dir")
+        context.note(where, "not carried: a relative working_dir is in the project directory")
     found.update(environment(context, service, env_map))
     found["ports"] = [
         {"containerPort": port.number, "protocol": port.protocol.upper()}
@@ -64,8 +68,7 @@ def image(context: Context, service: str) -> str:
     where = f"--image-for {service}={given}: " if chosen else ""
     path = ("services", service, "image") if not chosen else ()
     if is_image_id(given):
-        problem = "a local image ID, which a cluster cannot pull: name the image by repository"
-        context.refuse(path, f"{where}{given!r} is {problem} and tag")
+        context.refuse(path, f"{where}{given!r} is {LOCAL_ID}")
         return given
     try:
         parse_reference(given)

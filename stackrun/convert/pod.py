@@ -18,6 +18,14 @@ if TYPE_CHECKING:
 
 WAIT_SCRIPT = "until nc -z -w 2 {host} {port}; do echo waiting for {host}:{port}; sleep 2; done"
 NAMESERVERS_MAX = 3  # Kubernetes' limit on dnsConfig.nameservers
+NO_JOB_WAIT = (
+    "not carried: a pod cannot wait for a Job without access to the API; the service may "
+    "start first, and fail until it has run"
+)
+NOT_CARRIED = {  # key of a service -> why a pod has no place for it
+    "ulimits": "not carried: a container takes the node's limits",
+    "logging": "not carried: the kubelet keeps and rotates the logs",
+}
 
 
 def template(context: Context, service: str, volumes: list, mounts: list, env_map) -> dict:
@@ -47,30 +55,23 @@ def waits(context: Context, service: str) -> list[dict[str, Any]]:
         if not dependency.required or dependency.condition == "service_started":
             continue
         if dependency.condition == "service_completed_successfully":
-            context.note(
-                path,
-                "not carried: a pod cannot wait for a Job without access to "
-                "the API; the service may start first, and fail until it has run",
-            )
+            context.note(path, NO_JOB_WAIT)
             continue
-        port = next(
-            (p.number for p in ports.declared(context.service(target)) if p.protocol == "tcp"), None
-        )
+        declared = ports.declared(context.service(target))
+        port = next((p.number for p in declared if p.protocol == "tcp"), None)
         if port is None:
             context.note(
                 path,
                 f"not carried: {target} declares no TCP port, so there is no Service to wait for",
             )
             continue
-        host = context.names[target]
-        found.append(
-            {
-                "name": names.fit(f"wait-for-{host}"),
-                "image": context.options.wait_image,
-                "command": ["sh", "-c", WAIT_SCRIPT.format(host=host, port=port)],
-            }
-        )
+        found.append(_wait(context.options.wait_image, context.names[target], port))
     return found
+
+
+def _wait(image: str, host: str, port: int) -> dict[str, Any]:
+    script = WAIT_SCRIPT.format(host=host, port=port)
+    return {"name": names.fit(f"wait-for-{host}"), "image": image, "command": ["sh", "-c", script]}
 
 
 def network(context: Context, service: str) -> dict[str, Any]:
@@ -110,29 +111,29 @@ def omissions(context: Context, service: str) -> None:
     """Notes for the keys a pod has no place for."""
     spec = context.service(service)
     path = ("services", service)
-    if spec.ulimits:
-        context.note((*path, "ulimits"), "not carried: a container takes the node's limits")
+    for key, why in NOT_CARRIED.items():
+        if getattr(spec, key):
+            context.note((*path, key), why)
     if spec.stop_signal and spec.stop_signal != "SIGTERM":
         context.note((*path, "stop_signal"), "not carried: the kubelet stops with SIGTERM")
-    if spec.logging:
-        context.note((*path, "logging"), "not carried: the kubelet keeps and rotates the logs")
     for network, attachment in spec.networks.items():
         if attachment and attachment.ipv4_address:
-            context.note(
-                (*path, "networks", network, "ipv4_address"),
-                "not carried: the cluster gives each pod its address",
-            )
+            where = (*path, "networks", network, "ipv4_address")
+            context.note(where, "not carried: the cluster gives each pod its address")
     for target, dependency in spec.depends_on.items():
         if dependency.restart:
-            context.note(
-                (*path, "depends_on", target, "restart"),
-                "not carried: a pod is not restarted when a dependency is",
-            )
-    extension = spec.x_stackrun
+            where = (*path, "depends_on", target, "restart")
+            context.note(where, "not carried: a pod is not restarted when a dependency is")
+    _extension_omissions(context, service)
+
+
+def _extension_omissions(context: Context, service: str) -> None:
+    extension = context.service(service).x_stackrun
+    path = ("services", service, "x-stackrun")
     if extension and extension.rootfs:
-        context.note((*path, "x-stackrun", "rootfs"), "not carried: the cluster runs the image")
+        context.note((*path, "rootfs"), "not carried: the cluster runs the image")
     if extension and extension.backoff:
         context.note(
-            (*path, "x-stackrun", "backoff"),
+            (*path, "backoff"),
             "not carried: the kubelet's own back-off applies (10s, doubling up to 5 minutes)",
         )

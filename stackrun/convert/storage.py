@@ -10,6 +10,7 @@ offers it. Pure: the files of bind mounts were read beforehand (`sources.read`).
 from __future__ import annotations
 
 import os.path
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from stackrun.convert import files, names, units
@@ -41,6 +42,7 @@ class Storage:
         self.claims: dict[str, dict[str, Any]] = {}  # volume -> its PersistentVolumeClaim
         self.file_maps: dict[str, dict[str, Any]] = {}  # bind source -> its ConfigMap
         self.env_maps: dict[tuple[str, ...], dict[str, Any]] = {}  # env files -> their ConfigMap
+        self.claim_names: dict[str, str] = {}  # volume -> its claim's name
         self._claim_names = names.Registry()
         self.pods = _pods_per_volume(context)
 
@@ -65,53 +67,55 @@ class Storage:
     def mounts(self, service: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         """The pod's volumes and the container's volumeMounts for the service's mounts."""
         spec = self.context.service(service)
-        pod: list[dict[str, Any]] = []
-        mounts: list[dict[str, Any]] = []
-        taken = names.Registry()
-        for index, volume in enumerate(spec.volumes):
-            found = self._mount(("services", service, "volumes", index), volume)
-            if found:
-                _add(pod, mounts, taken, *found)
+        wanted = [
+            self._mount(("services", service, "volumes", index), volume)
+            for index, volume in enumerate(spec.volumes)
+        ]
         for text in spec.tmpfs:
             entry = syntax.parse_tmpfs(text)
-            source = _memory(entry.get("size"))
-            _add(pod, mounts, taken, f"tmpfs-{names.slug(entry['target'])}", source, entry)
-        return pod, mounts
+            target = entry["target"]
+            wanted.append(_Mount(f"tmpfs-{names.slug(target)}", _memory(entry.get("size")), target))
+        return _pod_volumes([mount for mount in wanted if mount])
 
-    def _mount(self, path: Path, volume: ServiceVolume):
-        """(wanted volume name, volume source, mount fields), or None if refused."""
-        mount: dict[str, Any] = {"target": volume.target, "read_only": volume.read_only}
+    def _mount(self, path: Path, volume: ServiceVolume) -> _Mount | None:
+        """What the mount needs in the pod; None if it is refused."""
+        target, read_only = volume.target, volume.read_only
         if volume.type == "tmpfs":
             size = volume.tmpfs.size if volume.tmpfs else None
-            return f"tmpfs-{names.slug(volume.target)}", _memory(size), mount
+            return _Mount(f"tmpfs-{names.slug(target)}", _memory(size), target, read_only)
         if volume.type == "bind":
-            return self._bind(path, volume, mount)
+            return self._bind(path, volume)
         if not volume.source:  # anonymous: the instance's own, gone with it
-            return f"scratch-{names.slug(volume.target)}", {"emptyDir": {}}, mount
+            return _Mount(f"scratch-{names.slug(target)}", {"emptyDir": {}}, target, read_only)
         subpath = volume.volume.subpath if volume.volume else None
         claim = self._claim(volume.source)
         source = {"persistentVolumeClaim": {"claimName": claim}}
-        return claim, source, {**mount, "sub_path": subpath}
+        return _Mount(claim, source, target, read_only, subpath)
 
-    def _bind(self, path: Path, volume: ServiceVolume, mount: dict[str, Any]):
+    def _bind(self, path: Path, volume: ServiceVolume) -> _Mount | None:
         source = bind_source(self.context.stack.project_dir, str(volume.source))
+        tree = self._bind_files(volume, source)
+        if isinstance(tree, str):
+            self.context.refuse(path, tree)
+            return None
+        name = self._file_map(source, tree)
+        sub_path = tree.files[0].path if tree.single else None
+        return _Mount(name, files.volume_source(name, tree), volume.target, True, sub_path)
+
+    def _bind_files(self, volume: ServiceVolume, source: str) -> FileTree | str:
+        """The files to carry for a bind mount, or why it cannot be carried."""
         shown = volume.source
         if not self.context.options.binds_as_configmaps:
-            return self.context.refuse(path, BIND_REFUSAL.format(source=shown))
+            return BIND_REFUSAL.format(source=shown)
         if not volume.read_only:
-            return self.context.refuse(
-                path,
+            return (
                 f"the bind mount of {shown} is writable, and a ConfigMap is read-only: "
-                "add :ro if the service only reads it, or use a named volume",
+                "add :ro if the service only reads it, or use a named volume"
             )
         tree = self.context.sources.binds.get(source, "it was not read")
         if not isinstance(tree, str) and files.size(tree) > files.SIZE_LIMIT:
             tree = files.TOO_LARGE
-        if isinstance(tree, str):
-            return self.context.refuse(path, f"cannot carry {shown} as a ConfigMap: {tree}")
-        name = self._file_map(source, tree)
-        sub_path = tree.files[0].path if tree.single else None
-        return name, files.volume_source(name, tree), {**mount, "sub_path": sub_path}
+        return f"cannot carry {shown} as a ConfigMap: {tree}" if isinstance(tree, str) else tree
 
     def _file_map(self, source: str, tree: FileTree) -> str:
         if source not in self.file_maps:
@@ -125,13 +129,19 @@ class Storage:
         return self.file_maps[source]["metadata"]["name"]
 
     def _claim(self, volume: str) -> str:
-        if volume in self.claims:
-            return self.claims[volume]["metadata"]["name"]
+        """The claim's name; the claim is made on first use (none for an external one)."""
+        if volume not in self.claim_names:
+            spec = self.context.stack.volumes[volume]
+            path = ("volumes", volume)
+            if spec.external:
+                self.claim_names[volume] = self._external(path, spec.name or volume)
+            else:
+                self.claim_names[volume] = self._claim_names.claim(names.slug(volume) or "volume")
+                self.claims[volume] = self._new_claim(path, volume)
+        return self.claim_names[volume]
+
+    def _new_claim(self, path: Path, volume: str) -> dict[str, Any]:
         spec = self.context.stack.volumes[volume]
-        path = ("volumes", volume)
-        if spec.external:
-            return self._external(path, spec.name or volume)
-        name = self._claim_names.claim(names.slug(volume) or "volume")
         if spec.driver_opts:
             device = spec.driver_opts.device
             self.context.note(path, f"the claim starts empty: {device} is not copied into it")
@@ -142,18 +152,17 @@ class Storage:
                 f"mounted by {self.pods[volume]} pods: its claim asks for ReadWriteMany, which "
                 "needs a storage class that offers it (NFS, CephFS, a cloud file store)",
             )
+        meta = self.context.metadata(self.claim_names[volume])
         annotations = self.context.annotations(path, spec.labels)
-        meta = self.context.metadata(name)
         if annotations:
             meta["annotations"] = annotations
         size = self.context.options.volume_size
-        self.claims[volume] = {
+        return {
             "apiVersion": "v1",
             "kind": "PersistentVolumeClaim",
             "metadata": meta,
             "spec": {"accessModes": [mode], "resources": {"requests": {"storage": size}}},
         }
-        return name
 
     def _external(self, path: Path, name: str) -> str:
         if not names.is_subdomain(name):
@@ -165,18 +174,33 @@ class Storage:
         return name
 
 
-def _add(pod: list, mounts: list, taken: names.Registry, wanted: str, source, fields) -> None:
-    """The mount, on the pod volume that already holds the same claim or files, if any."""
-    same = [v["name"] for v in pod if {**v, "name": None} == {"name": None, **source}]
-    name = same[0] if same and "emptyDir" not in source else taken.claim(wanted or "volume")
-    if name not in same:
-        pod.append({"name": name, **source})
-    mount: dict[str, Any] = {"name": name, "mountPath": fields["target"]}
-    if fields.get("read_only"):
-        mount["readOnly"] = True
-    if fields.get("sub_path"):
-        mount["subPath"] = fields["sub_path"]
-    mounts.append(mount)
+@dataclass(frozen=True)
+class _Mount:
+    wanted: str  # the pod volume's name, if free
+    source: dict[str, Any]  # the pod volume's source: {"emptyDir": {}}, {"configMap": …}
+    target: str
+    read_only: bool = False
+    sub_path: str | None = None
+
+
+def _pod_volumes(wanted: list[_Mount]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Pod volumes and volumeMounts; two mounts of one claim or ConfigMap share a volume."""
+    volumes: list[dict[str, Any]] = []
+    mounts: list[dict[str, Any]] = []
+    taken = names.Registry()
+    for mount in wanted:
+        shared = "emptyDir" not in mount.source
+        same = [v["name"] for v in volumes if shared and v == {"name": v["name"], **mount.source}]
+        name = same[0] if same else taken.claim(mount.wanted or "volume")
+        if not same:
+            volumes.append({"name": name, **mount.source})
+        found: dict[str, Any] = {"name": name, "mountPath": mount.target}
+        if mount.read_only:
+            found["readOnly"] = True
+        if mount.sub_path:
+            found["subPath"] = mount.sub_path
+        mounts.append(found)
+    return volumes, mounts
 
 
 def _memory(size: int | None) -> dict[str, Any]:

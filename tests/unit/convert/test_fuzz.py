@@ -8,6 +8,7 @@ tried are printed in pytest's summary; `--soak` tries many more.
 
 from __future__ import annotations
 
+import copy
 import shutil
 from pathlib import Path
 
@@ -56,17 +57,18 @@ def test_mutated_stacks_convert_to_valid_objects_or_are_refused(
     tmp_path_factory, figures, data, options
 ):
     original = data.draw(st.sampled_from(STACKS), label="stack")
-    copy = tmp_path_factory.mktemp("convert") / original.parent.name
-    shutil.copytree(original.parent, copy)
+    project = tmp_path_factory.mktemp("convert") / original.parent.name
+    shutil.copytree(original.parent, project)
     document = yaml.safe_load(original.read_text())
     for _ in range(data.draw(st.integers(1, 3), label="mutations")):
         path = data.draw(st.sampled_from(list(fuzzing.value_paths(document))), label="path")
         action = data.draw(st.sampled_from(["delete", "replace", "wrap", "add"]), label="action")
-        document = _mutate(document, path, action, data.draw(values, label="value"))
-    (copy / "stack.yaml").write_text(yaml.safe_dump(document, sort_keys=False))
+        value = copy.deepcopy(data.draw(values, label="value"))  # VALUES' lists stay as they are
+        document = _mutate(document, path, action, value)
+    (project / "stack.yaml").write_text(yaml.safe_dump(document, sort_keys=False))
     fuzzing.tally(figures, "fuzz: convert, mutated stacks")
     with fuzzing.deadline(DEADLINE):
-        convert_or_refuse(copy / "stack.yaml", options, figures)
+        convert_or_refuse(project / "stack.yaml", options, figures)
 
 
 def convert_or_refuse(path: Path, options: KubernetesOptions, figures) -> None:
