@@ -6,6 +6,7 @@ would write it. A file is written whole or not at all (a temporary file, then re
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import tempfile
@@ -75,11 +76,16 @@ def write(objects: tuple[dict[str, Any], ...], target: str) -> list[str]:
 
 def _write_file(path: str, text: str) -> None:
     directory = os.path.dirname(os.path.abspath(path))
+    temporary = None
     try:
         with tempfile.NamedTemporaryFile(
             "w", encoding="utf-8", dir=directory, prefix=".stackrun-", delete=False
         ) as file:
+            temporary = file.name
             file.write(text)
-        os.replace(file.name, path)
+        os.replace(temporary, path)
     except OSError as error:
+        if temporary:
+            with contextlib.suppress(OSError):
+                os.unlink(temporary)
         raise StackrunError(f"cannot write {path}: {error.strerror}") from None
