@@ -9,6 +9,7 @@ process sees what it sees under stackrun.
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Any
 
 from stackrun.convert import ports, probes, units
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
 
 _LIMITS = ("deploy", "resources", "limits")
 _RESERVATIONS = ("deploy", "resources", "reservations")
+ENV_NAME = re.compile(r"^[-._a-zA-Z][-._a-zA-Z0-9]*$")  # Kubernetes' rule up to 1.33
 LOCAL_ID = "a local image ID, which a cluster cannot pull: name the image by repository and tag"
 HOST_COMMAND = (
     "a host command (no image:) cannot run in a cluster: add image: to the service, or pass "
@@ -86,6 +88,13 @@ def environment(context: Context, service: str, env_map: str | None) -> dict[str
         for key, value in context.service(service).environment.items()
         if from_files.get(key) != value
     ]
+    for variable in env:
+        if not ENV_NAME.match(variable["name"]):
+            context.refuse(
+                ("services", service, "environment", variable["name"]),
+                f"{variable['name']!r} is not a variable name Kubernetes takes before 1.34 "
+                "(letters, digits, '_', '-' and '.', not starting with a digit): rename it",
+            )
     env_from = [{"configMapRef": {"name": env_map}}] if env_map else []
     return {"envFrom": env_from, "env": env}
 

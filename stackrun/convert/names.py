@@ -90,6 +90,8 @@ class Registry:
         self.taken: set[str] = set()
 
     def claim(self, wanted: str, limit: int = LABEL_MAX) -> str:
+        """`wanted` (without '-' at its ends), or `wanted-2`, `wanted-3`… when taken."""
+        wanted = wanted.strip("-") or "unnamed"
         name, number = fit(wanted, limit), 2
         while name in self.taken:
             name, number = fit(f"{wanted}-{number}", limit), number + 1

@@ -32,14 +32,18 @@ def declared(spec: Service) -> list[DeclaredPort]:
     """`ports:` targets, then `expose:` (ranges expanded), each (port, protocol) once."""
     found = [DeclaredPort(p.target, p.protocol, p.name, p.app_protocol) for p in spec.ports]
     for text in spec.expose:
-        numbers, _, protocol = text.partition("/")
-        low, _, high = numbers.partition("-")
-        for number in range(int(low), int(high or low) + 1):
-            found.append(DeclaredPort(number, protocol or "tcp"))
+        protocol = text.partition("/")[2] or "tcp"
+        found.extend(DeclaredPort(n, protocol) for n in numbers(text) if 0 < n < 65536)
     unique: dict[tuple[int, str], DeclaredPort] = {}
     for port in found:
         unique.setdefault((port.number, port.protocol), port)
     return list(unique.values())
+
+
+def numbers(expose: str) -> range:
+    """The port numbers of an `expose:` entry: `8000`, `8000-8010`, `53/udp`."""
+    low, _, high = expose.partition("/")[0].partition("-")
+    return range(int(low), int(high or low) + 1)
 
 
 def service_ports(declared: list[DeclaredPort]) -> list[dict[str, Any]]:

@@ -12,10 +12,10 @@ from collections.abc import Iterator
 from typing import Any
 
 from stackrun.convert import names, units
+from stackrun.convert.container import ENV_NAME
 from stackrun.convert.files import SIZE_LIMIT
 
 Problem = tuple[str, str]
-_ENV_NAME = re.compile(r"^[-._a-zA-Z][-._a-zA-Z0-9]*$")  # the rule of Kubernetes 1.25
 _CONFIG_KEY = re.compile(r"^[-._a-zA-Z0-9]+$")
 _WORKLOADS = ("Deployment", "StatefulSet", "Job")
 
@@ -127,7 +127,7 @@ def _container(where: str, container: dict[str, Any], volumes: set[str]) -> Iter
             problem = "no such volume, or a second mount at that path"
             yield f"{where}.volumeMounts", f"{mount['name']} at {mount['mountPath']}: {problem}"
     for variable in container.get("env", []):
-        if not _ENV_NAME.match(variable["name"]):
+        if not ENV_NAME.match(variable["name"]):
             yield f"{where}.env", f"{variable['name']!r} is not a valid environment name"
     resources = container.get("resources", {})
     for resource, limit in resources.get("limits", {}).items():

@@ -23,6 +23,7 @@ SERVICE_TYPES = {"nodeport": "NodePort", "loadbalancer": "LoadBalancer"}
 
 def services(context: Context, service: str, taken: names.Registry) -> list[dict[str, Any]]:
     spec = context.service(service)
+    _check_expose(context, service)
     declared = ports.declared(spec)
     if not declared:
         _unreachable(context, service)
@@ -32,6 +33,15 @@ def services(context: Context, service: str, taken: names.Registry) -> list[dict
     for alias in context.aliases[service]:
         found.append(_service(context, alias, service, "ClusterIP", listed))
     return found + _published(context, service, taken)
+
+
+def _check_expose(context: Context, service: str) -> None:
+    for index, text in enumerate(context.service(service).expose):
+        if any(not 0 < number < 65536 for number in ports.numbers(text)):
+            context.refuse(
+                ("services", service, "expose", index),
+                f"{text!r} is not a port a Service can list (1 to 65535): remove it",
+            )
 
 
 def _unreachable(context: Context, service: str) -> None:

@@ -112,6 +112,8 @@ def _walk(root: str) -> Iterator[str]:
 
 
 def _file(path: str, relative: str, status: os.stat_result) -> TreeFile | str:
+    if relative.startswith(".."):
+        return f"{relative}: a ConfigMap volume cannot hold a name that starts with '..'"
     if stat.S_ISLNK(status.st_mode):
         return f"{relative} is a symbolic link, which a ConfigMap cannot hold"
     if not stat.S_ISREG(status.st_mode):

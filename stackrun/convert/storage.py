@@ -57,7 +57,7 @@ class Storage:
             return None
         paths = tuple(entry.path for entry in self.context.service(service).env_file)
         if paths not in self.env_maps:
-            wanted = names.slug("-".join(os.path.basename(path) for path in paths))
+            wanted = names.slug("-".join(os.path.basename(path) for path in paths)) or "values"
             name = self.config_maps.claim(wanted if wanted.endswith("env") else f"{wanted}-env")
             meta = self.context.metadata(name)
             config_map = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta}
@@ -67,24 +67,42 @@ class Storage:
     def mounts(self, service: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         """The pod's volumes and the container's volumeMounts for the service's mounts."""
         spec = self.context.service(service)
-        wanted = [
-            self._mount(("services", service, "volumes", index), volume)
+        wanted: list[tuple[Path, _Mount | str]] = [
+            (("services", service, "volumes", index), self._mount(volume))
             for index, volume in enumerate(spec.volumes)
         ]
-        for text in spec.tmpfs:
+        for index, text in enumerate(spec.tmpfs):
             entry = syntax.parse_tmpfs(text)
-            target = entry["target"]
-            wanted.append(_Mount(f"tmpfs-{names.slug(target)}", _memory(entry.get("size")), target))
-        return _pod_volumes([mount for mount in wanted if mount])
+            target, source = entry["target"], _memory(entry.get("size"))
+            mount = _Mount(f"tmpfs-{names.slug(target)}", source, target)
+            wanted.append((("services", service, "tmpfs", index), mount))
+        return _pod_volumes(self._one_per_target(wanted))
 
-    def _mount(self, path: Path, volume: ServiceVolume) -> _Mount | None:
-        """What the mount needs in the pod; None if it is refused."""
+    def _one_per_target(self, wanted: list[tuple[Path, _Mount | str]]) -> list[_Mount]:
+        """The mounts; refused: those that cannot be carried, and a second one at a path
+        (the kernel stacks them, a pod refuses them)."""
+        kept: dict[str, _Mount] = {}
+        for path, mount in wanted:
+            if isinstance(mount, str):
+                self.context.refuse(path, mount)
+            elif mount.target in kept:
+                self.context.refuse(
+                    path,
+                    f"{mount.target} is the target of another mount "
+                    "too; a container mounts one volume at a path: remove one",
+                )
+            else:
+                kept[mount.target] = mount
+        return list(kept.values())
+
+    def _mount(self, volume: ServiceVolume) -> _Mount | str:
+        """What the mount needs in the pod, or why it cannot be carried."""
         target, read_only = volume.target, volume.read_only
         if volume.type == "tmpfs":
             size = volume.tmpfs.size if volume.tmpfs else None
             return _Mount(f"tmpfs-{names.slug(target)}", _memory(size), target, read_only)
         if volume.type == "bind":
-            return self._bind(path, volume)
+            return self._bind(volume)
         if not volume.source:  # anonymous: the instance's own, gone with it
             return _Mount(f"scratch-{names.slug(target)}", {"emptyDir": {}}, target, read_only)
         subpath = volume.volume.subpath if volume.volume else None
@@ -92,12 +110,11 @@ class Storage:
         source = {"persistentVolumeClaim": {"claimName": claim}}
         return _Mount(claim, source, target, read_only, subpath)
 
-    def _bind(self, path: Path, volume: ServiceVolume) -> _Mount | None:
+    def _bind(self, volume: ServiceVolume) -> _Mount | str:
         source = bind_source(self.context.stack.project_dir, str(volume.source))
         tree = self._bind_files(volume, source)
         if isinstance(tree, str):
-            self.context.refuse(path, tree)
-            return None
+            return tree
         name = self._file_map(source, tree)
         sub_path = tree.files[0].path if tree.single else None
         return _Mount(name, files.volume_source(name, tree), volume.target, True, sub_path)

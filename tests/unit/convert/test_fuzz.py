@@ -31,7 +31,8 @@ STACKS = sorted(Path(__file__).parent.glob("stacks/*/stack.yaml")) + sorted(
     REPO.glob("examples/*/stack.yaml")
 )
 VALUES = [
-    "8080:80", "127.0.0.1:53:53/udp", "30080:80", "7000-7002", "80",
+    "8080:80", "127.0.0.1:53:53/udp", "30080:80", "7000-7002", "80", "0", "70000",
+    "/data", "/_", "/tmp", "/etc/x",
     "./conf:/etc/x:ro", "./conf:/etc/x", "data:/data", "data:/data:ro", "/tmp:size=1m",
     "1000", "1000:1000", "postgres", "host", "none", "service:web", "always", "no",
     "on-failure", "on-failure:2", "unless-stopped", "SIGQUIT", "0s", "1m", "200ms",

@@ -78,6 +78,52 @@ CASES = [
         ],
     ),
     (
+        "environment_name",
+        "services:\n  api:\n    image: nginx:1.27\n    environment:\n      1ST: a\n      A B: b\n",
+        {},
+        [
+            (
+                "stack.yaml:5:7: services.api.environment.1ST: '1ST' is not a variable name "
+                "Kubernetes takes before 1.34 (letters, digits, '_', '-' and '.', not starting "
+                "with a digit): rename it"
+            ),
+            (
+                "stack.yaml:6:7: services.api.environment.A B: 'A B' is not a variable name "
+                "Kubernetes takes before 1.34 (letters, digits, '_', '-' and '.', not starting "
+                "with a digit): rename it"
+            ),
+        ],
+    ),
+    (
+        "expose_out_of_range",
+        "services:\n  api:\n    image: nginx:1.27\n    expose: ['0', '70000-70001', '80']\n",
+        {},
+        [
+            (
+                "stack.yaml:4:14: services.api.expose[0]: '0' is not a port a Service can list "
+                "(1 to 65535): remove it"
+            ),
+            (
+                "stack.yaml:4:19: services.api.expose[1]: '70000-70001' is not a port a Service "
+                "can list (1 to 65535): remove it"
+            ),
+        ],
+    ),
+    (
+        "two_mounts_at_one_path",
+        (
+            "services:\n  api:\n    image: nginx:1.27\n    volumes: ['data:/data']\n"
+            "    tmpfs: [/data]\nvolumes:\n  data: {}\n"
+        ),
+        {},
+        [
+            (
+                "stack.yaml:5:13: services.api.tmpfs[0]: /data is the target of another mount "
+                "too; a container mounts one volume at a path: remove one"
+            )
+        ],
+    ),
+    (
         "network_mode_none",
         "services:\n  batch:\n    image: alpine:3.20\n    network_mode: none\n",
         {},
@@ -322,6 +368,21 @@ def test_symbolic_link_under_a_bind_source_is_refused(convert_dir):
         (
             "stack.yaml:4:15: services.api.volumes[0]: cannot carry ./conf as a ConfigMap: "
             "current is a symbolic link, which a ConfigMap cannot hold"
+        )
+    ]
+
+
+def test_a_name_a_config_map_volume_cannot_hold_is_refused(convert_dir):
+    (convert_dir.root / "conf").mkdir()
+    (convert_dir.root / "conf" / "..data").write_text("x\n")
+    refused = convert_dir.refusals(
+        "services:\n  api:\n    image: nginx:1.27\n    volumes: ['./conf:/etc/app:ro']\n",
+        binds_as_configmaps=True,
+    )
+    assert refused == [
+        (
+            "stack.yaml:4:15: services.api.volumes[0]: cannot carry ./conf as a ConfigMap: "
+            "..data: a ConfigMap volume cannot hold a name that starts with '..'"
         )
     ]
 
