@@ -66,12 +66,14 @@ def waits(context: Context, service: str) -> list[dict[str, Any]]:
             )
             continue
         found.append(_wait(context.options.wait_image, context.names[target], port))
-    return found
+    taken = names.Registry()
+    taken.taken.add(context.names[service])  # the service's own container
+    return [{**wait, "name": taken.claim(wait["name"])} for wait in found]
 
 
 def _wait(image: str, host: str, port: int) -> dict[str, Any]:
     script = WAIT_SCRIPT.format(host=host, port=port)
-    return {"name": names.fit(f"wait-for-{host}"), "image": image, "command": ["sh", "-c", script]}
+    return {"name": f"wait-for-{host}", "image": image, "command": ["sh", "-c", script]}
 
 
 def network(context: Context, service: str) -> dict[str, Any]:
@@ -92,6 +94,13 @@ def network(context: Context, service: str) -> dict[str, Any]:
         context.note((*path, "hostname"), "not carried: a pod's hostname is one DNS label")
     if spec.extra_hosts:
         found["hostAliases"] = host_aliases(spec.extra_hosts)
+        for host in spec.extra_hosts:
+            if not names.is_subdomain(host):
+                context.refuse(
+                    (*path, "extra_hosts", host),
+                    f"{host!r} is not a DNS name, which is all a pod's hostAliases take "
+                    "(a-z, 0-9, '-' and '.'): rename it",
+                )
     if spec.dns:
         found["dnsConfig"] = {"nameservers": list(spec.dns[:NAMESERVERS_MAX])}
         if len(spec.dns) > NAMESERVERS_MAX:

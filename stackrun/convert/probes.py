@@ -152,7 +152,7 @@ def _local_url(url: str) -> dict[str, Any] | None:
         return None
     if parts.scheme not in ("http", "https") or parts.hostname not in _LOCAL_HOSTS:
         return None
-    if parts.username or parts.password or parts.fragment:
+    if parts.username or parts.password or parts.fragment or port == 0:
         return None
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     https = parts.scheme == "https"

@@ -107,6 +107,9 @@ def _pod(where: str, pod: dict[str, Any]) -> Iterator[Problem]:
     yield from _unique_labels(f"{where}.containers", [c["name"] for c in containers])
     for index, container in enumerate(containers):
         yield from _container(f"{where}.containers.{index}", container, set(volumes))
+    for alias in pod.get("hostAliases", []):
+        if not all(names.is_subdomain(host) for host in alias["hostnames"]):
+            yield f"{where}.hostAliases", f"{alias['hostnames']}: not all are DNS names"
     for index, volume in enumerate(pod.get("volumes", [])):
         for item in volume.get("configMap", {}).get("items", []):
             path = item["path"]
@@ -135,6 +138,15 @@ def _container(where: str, container: dict[str, Any], volumes: set[str]) -> Iter
         if request and units.quantity(request) > units.quantity(limit):
             yield f"{where}.resources", f"the {resource} request is above its limit"
     for probe in ("readinessProbe", "livenessProbe", "startupProbe"):
-        actions = {"exec", "httpGet", "tcpSocket", "grpc"} & set(container.get(probe, {}))
-        if probe in container and len(actions) != 1:
-            yield f"{where}.{probe}", "a probe needs exactly one action"
+        yield from _probe(f"{where}.{probe}", container.get(probe))
+
+
+def _probe(where: str, probe: dict[str, Any] | None) -> Iterator[Problem]:
+    if probe is None:
+        return
+    actions = {"exec", "httpGet", "tcpSocket", "grpc"} & set(probe)
+    if len(actions) != 1:
+        yield where, "a probe needs exactly one action"
+    port = (probe.get("httpGet") or probe.get("tcpSocket") or {}).get("port", 1)
+    if not 0 < port < 65536:
+        yield where, f"port {port} out of range"

@@ -321,6 +321,20 @@ def test_a_healthy_dependency_is_waited_for_at_its_service(convert_dir):
     ]
 
 
+def test_a_wait_never_takes_the_name_of_the_container(convert_dir):
+    objects = convert_dir.objects(
+        "services:\n"
+        "  db:\n" + IMAGE + "    expose: ['5432']\n    healthcheck: {test: [CMD, x]}\n"
+        "  wait-for-db:\n" + IMAGE + "    restart: always\n"
+        "    depends_on: {db: {condition: service_healthy}}\n"
+    )
+    spec = pod(objects, "wait-for-db")
+    assert [c["name"] for c in spec["initContainers"] + spec["containers"]] == [
+        "wait-for-db-2",
+        "wait-for-db",
+    ]
+
+
 def test_probes_follow_the_healthcheck(convert_dir):
     objects = convert_dir.objects(
         "services:\n"

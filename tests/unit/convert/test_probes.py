@@ -72,6 +72,7 @@ def test_recognised(argv, expected):
         (*SH, "curl -f http://localhost/ && touch /tmp/ok"),
         (*SH, "curl -f http://localhost:$PORT/"),
         (*SH, "curl -f 'http://localhost/"),  # unbalanced quote
+        ("curl", "-f", "http://localhost:0/"),
     ],
 )
 def test_kept_as_exec(argv):

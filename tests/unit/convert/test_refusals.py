@@ -124,6 +124,17 @@ CASES = [
         ],
     ),
     (
+        "extra_host_name",
+        "services:\n  api:\n    image: nginx:1.27\n    extra_hosts: ['db_1=10.0.0.2']\n",
+        {},
+        [
+            (
+                "stack.yaml:4:5: services.api.extra_hosts.db_1: 'db_1' is not a DNS name, which is "
+                "all a pod's hostAliases take (a-z, 0-9, '-' and '.'): rename it"
+            )
+        ],
+    ),
+    (
         "network_mode_none",
         "services:\n  batch:\n    image: alpine:3.20\n    network_mode: none\n",
         {},

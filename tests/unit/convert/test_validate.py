@@ -107,6 +107,14 @@ def test_the_api_servers_rules_catch_what_the_schemas_let_through(objects, conve
                 lambda o: _container(o).update(readinessProbe={"periodSeconds": 1}),
                 "spec.template.spec.containers.0.readinessProbe",
             ),
+            (
+                lambda o: _container(o).update(livenessProbe={"tcpSocket": {"port": 0}}),
+                "spec.template.spec.containers.0.livenessProbe",
+            ),
+            (
+                lambda o: _pod(o).update(hostAliases=[{"ip": "10.0.0.1", "hostnames": ["a_b"]}]),
+                "spec.template.spec.hostAliases",
+            ),
         ],
     }
     for kind, cases in breakages.items():
