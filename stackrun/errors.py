@@ -133,3 +133,11 @@ class ManifestError(StackrunError):
             f"internal error: {kind} {name!r} is not valid for Kubernetes {version} "
             f"at {where or 'the top'}: {reason}. Nothing was written; please report this bug"
         )
+
+
+def closest(word: str, choices) -> str | None:
+    """The choice most like `word`, for the "did you mean" hints of messages."""
+    import difflib
+
+    matches = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return matches[0] if matches else None

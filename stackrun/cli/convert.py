@@ -14,7 +14,7 @@ from stackrun.cli.options import FilesOption, ProfileOption, ProjectOption, proj
 from stackrun.cli.project import ProjectOptions
 from stackrun.errors import StackrunError
 
-ServicesArgument = Annotated[
+ConvertedServices = Annotated[
     list[str] | None,
     typer.Argument(metavar="[SERVICE]...", help="Convert only these services (default: all)."),
 ]
@@ -83,7 +83,7 @@ def register(app: typer.Typer) -> None:
     @convert.command("kubernetes")
     def kubernetes(
         ctx: typer.Context,
-        services: ServicesArgument = None,
+        services: ConvertedServices = None,
         output: OutputOption = "-",
         namespace: NamespaceOption = None,
         k8s_version: VersionOption = None,

@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING, Any
 from stackrun.convert import names
 from stackrun.convert.model import KubernetesOptions, Note, Sources
 from stackrun.errors import ConvertError, Diagnostic, Location
-from stackrun.spec.graph import dependency_order
-from stackrun.spec.report import format_path, locate
+from stackrun.spec.depends_on import dependency_order
+from stackrun.spec.diagnostics import format_path, locate
 
 if TYPE_CHECKING:
     from stackrun.spec.models import Service, Stack

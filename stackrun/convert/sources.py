@@ -15,10 +15,10 @@ from stackrun.convert import files
 from stackrun.convert.model import FileTree, KubernetesOptions, Sources, TreeFile
 from stackrun.convert.storage import bind_source
 from stackrun.errors import Diagnostic, Location, SpecError
+from stackrun.spec.diagnostics import Report
 from stackrun.spec.dotenv import DotenvError, parse_env_file
 from stackrun.spec.environment import project_environment
 from stackrun.spec.loader import read_file
-from stackrun.spec.report import Report
 
 if TYPE_CHECKING:
     from stackrun.spec.models import Service, Stack

@@ -11,10 +11,10 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Mapping
 
-from stackrun.spec import linux
-from stackrun.spec.graph import find_cycle
+from stackrun.errors import closest
+from stackrun.spec.depends_on import find_cycle
+from stackrun.spec.diagnostics import Report
 from stackrun.spec.models import Service, Stack
-from stackrun.spec.report import Report
 
 
 def cross_check(
@@ -71,7 +71,7 @@ class _Checker:
                         "profile or write required: false",
                     )
             else:
-                suggestion = linux.closest(target, services)
+                suggestion = closest(target, services)
                 hint = f"; did you mean {suggestion!r}?" if suggestion else ""
                 self.error(path, f"unknown service {target!r}{hint}")
 

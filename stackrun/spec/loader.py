@@ -21,14 +21,14 @@ from typing import TYPE_CHECKING, Any
 
 from stackrun.errors import Diagnostic, Location
 from stackrun.spec import project
+from stackrun.spec.diagnostics import Path as KeyPath
+from stackrun.spec.diagnostics import Report
 from stackrun.spec.discovery import stack_files
 from stackrun.spec.environment import project_environment, resolve_service_environments
 from stackrun.spec.interpolate import interpolate_tree
 from stackrun.spec.merge import merge_files
 from stackrun.spec.normalize import normalize_file
 from stackrun.spec.options import LoadOptions
-from stackrun.spec.report import Path as KeyPath
-from stackrun.spec.report import Report
 from stackrun.spec.source import LDict, LList, Override, SourceError, parse
 from stackrun.spec.unsupported import check_unsupported
 

@@ -8,7 +8,7 @@ them a second time as unknown.
 
 from __future__ import annotations
 
-from stackrun.spec.report import Report
+from stackrun.spec.diagnostics import Report
 from stackrun.spec.source import LDict
 
 _OWN_NAMESPACES = "every service has its own namespaces in stackrun; remove it"
