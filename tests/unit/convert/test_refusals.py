@@ -4,6 +4,7 @@ the file, naming the key, saying what to do. Every refusal comes at once."""
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 
@@ -352,49 +353,39 @@ def test_every_refusal_at_once_in_file_order(convert_dir):
     ]
 
 
-def test_large_bind_source_is_refused(convert_dir):
-    (convert_dir.root / "data").mkdir()
-    (convert_dir.root / "data" / "blob.bin").write_bytes(os.urandom(1 << 20))
-    refused = convert_dir.refusals(
-        "services:\n  api:\n    image: nginx:1.27\n    volumes: ['./data:/data:ro']\n",
-        binds_as_configmaps=True,
-    )
-    assert refused == [
-        (
-            "stack.yaml:4:15: services.api.volumes[0]: cannot carry ./data as a ConfigMap: its "
-            "files hold more than 1 MiB, the most a ConfigMap holds: build them into the image"
-        )
-    ]
+BUILD_IN = "build them into the image"
 
 
-def test_symbolic_link_under_a_bind_source_is_refused(convert_dir):
+def large(conf: Path) -> None:
+    (conf / "blob.bin").write_bytes(os.urandom(1 << 20))
+
+
+def linked(conf: Path) -> None:
+    (conf / "app.conf").write_text("x = 1\n")
+    (conf / "current").symlink_to("app.conf")
+
+
+def reserved(conf: Path) -> None:
+    (conf / "..data").write_text("x\n")
+
+
+@pytest.mark.parametrize(
+    ("make", "reason"),
+    [
+        (large, f"its files hold more than 1 MiB, the most a ConfigMap holds: {BUILD_IN}"),
+        (linked, "current is a symbolic link, which a ConfigMap cannot hold"),
+        (reserved, "..data: a ConfigMap volume cannot hold a name that starts with '..'"),
+    ],
+)  # fmt: skip
+def test_files_a_config_map_cannot_carry(convert_dir, make, reason):
     (convert_dir.root / "conf").mkdir()
-    (convert_dir.root / "conf" / "app.conf").write_text("x = 1\n")
-    (convert_dir.root / "conf" / "current").symlink_to("app.conf")
+    make(convert_dir.root / "conf")
     refused = convert_dir.refusals(
         "services:\n  api:\n    image: nginx:1.27\n    volumes: ['./conf:/etc/app:ro']\n",
         binds_as_configmaps=True,
     )
     assert refused == [
-        (
-            "stack.yaml:4:15: services.api.volumes[0]: cannot carry ./conf as a ConfigMap: "
-            "current is a symbolic link, which a ConfigMap cannot hold"
-        )
-    ]
-
-
-def test_a_name_a_config_map_volume_cannot_hold_is_refused(convert_dir):
-    (convert_dir.root / "conf").mkdir()
-    (convert_dir.root / "conf" / "..data").write_text("x\n")
-    refused = convert_dir.refusals(
-        "services:\n  api:\n    image: nginx:1.27\n    volumes: ['./conf:/etc/app:ro']\n",
-        binds_as_configmaps=True,
-    )
-    assert refused == [
-        (
-            "stack.yaml:4:15: services.api.volumes[0]: cannot carry ./conf as a ConfigMap: "
-            "..data: a ConfigMap volume cannot hold a name that starts with '..'"
-        )
+        f"stack.yaml:4:15: services.api.volumes[0]: cannot carry ./conf as a ConfigMap: {reason}"
     ]
 
 
