@@ -43,21 +43,24 @@ class _Syntax:
         index = 1
         while index < len(words):
             word = words[index]
-            index += 1
-            if word.startswith("--"):
-                name = word.partition("=")[0]
-                if name not in self.long_flags | self.long_valued:
-                    return None
-                seen.add(name)
-                index += name in self.long_valued and "=" not in word
-            elif word.startswith("-") and len(word) > 1:
-                taken = self._letters(word[1:], seen)
-                if taken is None:
-                    return None
-                index += taken
-            else:
+            is_option = word.startswith("-") and len(word) > 1
+            taken = self._option(word, seen) if is_option else 0
+            if taken is None:
+                return None
+            if not is_option:
                 operands.append(word)
+            index += 1 + taken
         return seen, operands
+
+    def _option(self, word: str, seen: set[str]) -> int | None:
+        """How many following words the option takes as its value; None if unknown."""
+        if not word.startswith("--"):
+            return self._letters(word[1:], seen)
+        name = word.partition("=")[0]
+        if name not in self.long_flags | self.long_valued:
+            return None
+        seen.add(name)
+        return 1 if name in self.long_valued and "=" not in word else 0
 
     def _letters(self, letters: str, seen: set[str]) -> int | None:
         """How many following words the letters take as a value (0 or 1); None if unknown."""
