@@ -73,6 +73,7 @@ VERBS = {
     "load": "images",
     "save": "images",
     "rmi": "images",
+    "convert": "convert",
 }
 
 
