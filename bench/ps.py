@@ -1,4 +1,5 @@
-"""`stackrun ps` wall time (target: under 150 ms), against what any typer CLI costs.
+"""`stackrun ps` wall time against the interpreter alone (issue 17's target: under twice
+`python -c pass` plus 30 ms; the older budget: 150 ms) and what any typer CLI costs.
 
     .venv/bin/python bench/ps.py [--runs 10] [--instances 4]
 
@@ -53,7 +54,7 @@ def main() -> None:
         run([STACKRUN, "-f", str(stack), "up", "-d"], env)
         report(name, stack, env, args.runs)
     finally:
-        subprocess.run([STACKRUN, "-p", name, "down"], env=env, capture_output=True)
+        subprocess.run([STACKRUN, "-p", name, "down"], env=env, capture_output=True, check=False)
         shutil.rmtree(root, ignore_errors=True)
 
 
@@ -95,11 +96,14 @@ def report(name: str, stack: Path, env: dict, runs: int) -> None:
     kill_supervisor(name, env)
     figures["ps offline"] = median([STACKRUN, "-p", name, "ps"], env, runs)
     typer = figures["typer"]
+    target = 2 * figures["python"] + 0.030
     print(f"median of {runs} runs; load average {os.getloadavg()[0]:.2f}")
+    print(f"target for ps: 2 x python + 30 ms = {target * 1000:.1f} ms")
     for label, seconds in figures.items():
         mark = ""
         if label.startswith("ps"):
-            mark = "  (target 150 ms: " + ("met)" if seconds < TARGET else "MISSED)")
+            mark = "  (target: " + ("met)" if seconds < target else "MISSED)")
+            mark += f" (150 ms: {'met' if seconds < TARGET else 'MISSED'})"
         print(f"{label:<11} {seconds * 1000:7.1f} ms   {seconds / typer:5.2f}x typer{mark}")
 
 
@@ -114,7 +118,9 @@ def median(argv: list[str], env: dict, runs: int) -> float:
 
 
 def run(argv: list[str], env: dict) -> None:
-    done = subprocess.run(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    done = subprocess.run(
+        argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, check=False
+    )
     if done.returncode != 0:
         raise SystemExit(f"{' '.join(argv)} failed ({done.returncode}): {done.stderr.decode()}")
 

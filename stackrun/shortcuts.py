@@ -1,12 +1,13 @@
 """The start-up shortcuts: work the CLI skips or does once, on the paths `stackrun config`,
-`validate` and `ps` take (they are timed: bench/config_time.py, bench/ps.py; the figures
-are in docs/performance.md). Each must leave every output unchanged; they live here so
+`validate`, `ps`, `up -d` and `down` take (they are timed: bench/config_time.py,
+bench/ps.py, bench/startup.py; the figures are in docs/performance.md). Each must leave every output unchanged; they live here so
 that one switch turns them all off (`STACKRUN_NO_SHORTCUTS=1`), and one test
 (tests/unit/test_shortcuts.py) compares outputs with and without them and fails, naming
 the change, when pydantic's private API moves under them.
 
-1. The fast path: cli/main.py runs config, validate and ps through cli/fast.py
-   (argparse) when it understands the whole command line, without importing typer.
+1. The fast path: cli/main.py runs config, validate, ps, up -d and down through
+   cli/fast.py (argparse) when it understands the whole command line, without
+   importing typer.
 2. No pydantic plugin discovery: pydantic looks for plugins in the installed packages'
    metadata before building its first validator, importing importlib.metadata for it;
    stackrun's models want no plugins. `skip_pydantic_plugins` puts an empty loader
@@ -21,6 +22,10 @@ the change, when pydantic's private API moves under them.
    objects that live as long as the process; the collector waits until loading is done,
    then leaves them out of every later collection (`gc.freeze`), the one at exit
    included. The few cycles of garbage made while loading are never collected.
+5. `up`'s compiled plan (cli/plan_cache.py): reused while every file and variable the
+   loader read, the host facts and the code are unchanged; `down` and `ps -f` take the
+   project's name from it. tests/unit/test_plan_cache.py changes each input.
+6. `up`'s host check once per boot and host configuration (cli/host_check.py).
 """
 
 from __future__ import annotations

@@ -4,7 +4,8 @@ emptied at boot) under a key made of what the checks read, so the next `up` prin
 same warnings without importing the checks, probing pidfd or creating a probe cgroup.
 
 The key: the boot id, the user, /proc/filesystems and the cgroup mounts. A host that
-changes any of them is checked again; a failed check is never remembered.
+changes any of them is checked again; a failed check is never remembered. One of the
+start-up shortcuts (stackrun/shortcuts.py): STACKRUN_NO_SHORTCUTS=1 checks every time.
 """
 
 from __future__ import annotations
@@ -23,7 +24,9 @@ CGROUP_ROOT = "/sys/fs/cgroup"
 
 def check_host() -> None:
     """Print the host's warnings; raise HostError when it cannot run stacks."""
-    memo = memo_path()
+    from stackrun import shortcuts
+
+    memo = memo_path() if shortcuts.enabled() else None
     remembered = _remembered(memo) if memo else None
     if remembered is None:
         remembered = _check()

@@ -12,7 +12,9 @@ never touched (other test runs share this host).
 The host namespace has its own mount namespace with a sysfs of its own (so
 /sys/class/net lists its links), the real cgroup hierarchies moved back under
 /sys/fs/cgroup, and br_netfilter's bridge-nf-call-iptables set to 1 in it (the per
-network namespace sysctl). Commands run inside through nsenter.
+network namespace sysctl), and ip_forward 0: a new namespace inherits the host's IPv4
+settings (net.core.devconf_inherit_init_net 0), and a host where podman or Docker turned
+forwarding on would otherwise start the tests at 1. Commands run inside through nsenter.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ mount -t sysfs sysfs /sys
 mount --move "$cgroups" /sys/fs/cgroup
 rmdir "$cgroups"
 ip link set lo up
+echo 0 > /proc/sys/net/ipv4/ip_forward
 echo 1 > /proc/sys/net/bridge/bridge-nf-call-iptables
 echo ready
 exec sleep infinity
