@@ -4,6 +4,7 @@ otherwise. Imports no typer itself."""
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import NoReturn
 
@@ -20,10 +21,21 @@ def main() -> None:
         fail(error)
     except KeyboardInterrupt:
         sys.exit(130)
-    if not handled:
-        from stackrun.cli.app import main as typer_main
+    except SystemExit as done:  # `up -d` exits with its code
+        finish(done.code if isinstance(done.code, int) else 1)
+    if handled:
+        finish(0)
+    from stackrun.cli.app import main as typer_main
 
-        typer_main()
+    typer_main()
+
+
+def finish(code: int) -> NoReturn:
+    """Exit once the output is flushed, without the interpreter's finalization (tens of
+    milliseconds of module teardown after a fast-path command; nothing is left to close)."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def fail(error: StackrunError) -> NoReturn:

@@ -30,7 +30,8 @@ def run(*args: str, cwd=None, env=None) -> subprocess.CompletedProcess:
 
 
 _PROBE = textwrap.dedent("""
-    import json, sys
+    import json, os, sys
+    os._exit = sys.exit  # the fast path ends with os._exit (cli/main.py: finish)
     heavy = json.loads(sys.argv[2])
     sys.argv = ["stackrun", *json.loads(sys.argv[1])]
     from stackrun.cli.main import main
