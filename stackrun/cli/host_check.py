@@ -92,7 +92,7 @@ def _remembered(memo: Path) -> list[str] | None:
 def _remember(memo: Path, warnings: list[str]) -> None:
     temporary = memo.with_name(f"{memo.name}.{os.getpid()}")
     try:
-        memo.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        memo.parent.mkdir(mode=dirs.PRIVATE, parents=True, exist_ok=True)  # the run root
         fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
         with os.fdopen(fd, "w") as file:
             file.write("\0".join(warnings))

@@ -101,7 +101,8 @@ def store(opts: ProjectOptions, inputs: Inputs, facts: dict[str, Any], compiled:
     path = _entry_path(opts)
     temporary = path.with_name(f".{path.name}.{os.getpid()}")
     try:
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        path.parent.parent.mkdir(mode=dirs.PRIVATE, parents=True, exist_ok=True)  # the root
+        path.parent.mkdir(mode=dirs.PRIVATE, exist_ok=True)
         if not _private(path.parent):
             return
         fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)

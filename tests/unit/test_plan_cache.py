@@ -173,3 +173,10 @@ def test_the_project_name_comes_from_an_unchanged_entry_only(loads, monkeypatch)
     (loads["dir"] / "stack.yaml").write_text(STACK.replace("name: cached", "name: renamed"))
     assert project.project_name(ProjectOptions()) == "renamed"
     assert len(reads) == 2
+
+
+def test_a_data_root_it_makes_is_roots_alone(loads):
+    plan()
+    root = loads["dir"].parent / "data"
+    assert os.stat(root).st_mode & 0o777 == 0o700
+    assert os.stat(root / plan_cache.CACHE_DIR).st_mode & 0o777 == 0o700
