@@ -74,6 +74,10 @@ def _detached(options: argparse.Namespace) -> bool:
 
 
 def _up(opts: ProjectOptions, options: argparse.Namespace) -> None:
+    """The supervisor is forked first, so it loads while this process does the rest."""
+    from stackrun.daemon.launcher import Launcher
+
+    launcher = Launcher.fork()
     import math
 
     from stackrun.cli.starting import ImageOptions, detached
@@ -88,7 +92,8 @@ def _up(opts: ProjectOptions, options: argparse.Namespace) -> None:
         options.remove_orphans,
         options.timeout,
     )
-    raise SystemExit(detached(opts, request, ImageOptions(options.pull, options.quiet_pull)))
+    images = ImageOptions(options.pull, options.quiet_pull)
+    raise SystemExit(detached(opts, request, images, launcher))
 
 
 def _down(opts: ProjectOptions, options: argparse.Namespace) -> None:

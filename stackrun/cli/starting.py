@@ -150,11 +150,13 @@ def reconcile(plan, request) -> int:
     return _report(plan, failures, request.wait)
 
 
-def detached(opts, request, images: ImageOptions) -> int:
-    """Fork the supervisor first: it loads while this process reads the stack file."""
-    from stackrun.daemon.launcher import Launcher
+def detached(opts, request, images: ImageOptions, launcher=None) -> int:
+    """Fork the supervisor first (unless the caller did, `launcher`): it loads while this
+    process reads the stack file."""
+    if launcher is None:
+        from stackrun.daemon.launcher import Launcher
 
-    launcher = Launcher.fork()
+        launcher = Launcher.fork()
     try:
         plan = checked_plan(opts, images)
         if running_already(plan.project):

@@ -24,17 +24,25 @@ from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from stackrun.daemon.attached import Attached, Outcome, attached, signals
 from stackrun.errors import StackrunError
-from stackrun.plan.model import Plan
-from stackrun.supervisor.state import UpRequest
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the package is imported for daemon/launcher.py first: keep it light
+    from stackrun.daemon.attached import Attached
     from stackrun.daemon.early import EarlyStart
+    from stackrun.plan.model import Plan
     from stackrun.runtime.spawn import ForkServer
+    from stackrun.supervisor.state import UpRequest
     from stackrun.supervisor.supervisor import Supervisor
 
 __all__ = ["Attached", "Detached", "forked_server", "open_supervisor", "run", "supervise"]
+
+
+def __getattr__(name: str):
+    if name == "Attached":  # `from stackrun.daemon import Attached`, loaded when asked for
+        from stackrun.daemon.attached import Attached
+
+        return Attached
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @dataclass(frozen=True)
@@ -116,6 +124,8 @@ async def supervise(
     """Start the project as `request` asks and supervise it until it is down."""
     import anyio
 
+    from stackrun.daemon.attached import Attached, Outcome, attached, signals
+
     outcome = Outcome(attached=isinstance(mode, Attached))
     early = mode.early if isinstance(mode, Detached) else None
     started: dict = {}
@@ -125,14 +135,16 @@ async def supervise(
         async def first(supervisor) -> None:
             started.update(await _start(supervisor, request))
 
-    async with open_supervisor(plan, fork_server, config_files, early, first) as supervisor:
-        async with anyio.create_task_group() as group:
-            group.start_soon(signals, supervisor, outcome, group)
-            if isinstance(mode, Detached):
-                await _detached(supervisor, request, mode, started or None)
-            else:
-                await attached(supervisor, request, mode, outcome)
-            group.cancel_scope.cancel()
+    async with (
+        open_supervisor(plan, fork_server, config_files, early, first) as supervisor,
+        anyio.create_task_group() as group,
+    ):
+        group.start_soon(signals, supervisor, outcome, group)
+        if isinstance(mode, Detached):
+            await _detached(supervisor, request, mode, started or None)
+        else:
+            await attached(supervisor, request, mode, outcome)
+        group.cancel_scope.cancel()
     return outcome.code
 
 

@@ -16,10 +16,13 @@ import pickle
 import signal
 import traceback
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from stackrun.errors import ControlError, StackrunError
-from stackrun.plan.model import Plan
-from stackrun.supervisor.state import UpRequest
+
+if TYPE_CHECKING:  # cheap to import: the CLI forks the launcher before it loads the rest
+    from stackrun.plan.model import Plan
+    from stackrun.supervisor.state import UpRequest
 
 
 class Launcher:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from stackrun.cli import config_output, fast, ps_output, starting, stopping
+from stackrun.daemon.launcher import Launcher
 
 SAME = [
     ["config"],
@@ -65,7 +66,8 @@ def recorded(monkeypatch) -> list[tuple]:
     calls: list[tuple] = []
     monkeypatch.setattr(config_output, "print_config", lambda *args: calls.append(("config", args)))
     monkeypatch.setattr(ps_output, "show_ps", lambda *args: calls.append(("ps", args)))
-    monkeypatch.setattr(starting, "detached", lambda *args: calls.append(("up", args)) or 0)
+    monkeypatch.setattr(starting, "detached", lambda *args: calls.append(("up", args[:3])) or 0)
+    monkeypatch.setattr(Launcher, "fork", classmethod(lambda cls: None))  # no supervisor
     monkeypatch.setattr(stopping, "down_project", lambda *args: calls.append(("down", args)))
     return calls
 
