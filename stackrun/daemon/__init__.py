@@ -67,10 +67,11 @@ def run(
 @contextmanager
 def forked_server() -> Iterator[ForkServer]:
     """The fork server, forked while this process has one thread; then become a subreaper."""
-    from stackrun.runtime import linux
-    from stackrun.runtime.spawn import ForkServer
+    from stackrun.runtime.spawn.forkserver import ForkServer
 
-    fork_server = ForkServer.start()  # before any thread exists
+    fork_server = ForkServer.start()  # before any thread exists; it loads the spawn path
+    from stackrun.runtime import linux  # ctypes: after the fork, as the server loads
+
     linux.prctl(linux.PR_SET_CHILD_SUBREAPER, 1)
     try:
         yield fork_server

@@ -22,7 +22,24 @@ CONTRACT (owned by the runtime/spawn work, issue 3; consumed by the supervisor):
         namespace applies; the caller then execs.
 """
 
-from stackrun.runtime.spawn.forkserver import ForkServer
-from stackrun.runtime.spawn.requests import JoinRequest, Spawned, SpawnRequest
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from stackrun.runtime.spawn.forkserver import ForkServer
+    from stackrun.runtime.spawn.requests import JoinRequest, Spawned, SpawnRequest
 
 __all__ = ["ForkServer", "JoinRequest", "SpawnRequest", "Spawned"]
+
+
+def __getattr__(name: str):
+    """Loaded when asked for: the pre-forked supervisor of `up -d` forks the fork server
+    before it loads the requests' plan types (daemon/launcher.py)."""
+    if name == "ForkServer":
+        from stackrun.runtime.spawn.forkserver import ForkServer
+
+        return ForkServer
+    if name in ("JoinRequest", "Spawned", "SpawnRequest"):
+        from stackrun.runtime.spawn import requests
+
+        return getattr(requests, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

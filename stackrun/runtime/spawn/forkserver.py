@@ -14,11 +14,13 @@ import pickle
 import signal
 import socket
 import threading
+from typing import TYPE_CHECKING
 
 from stackrun.errors import RuntimeFailure
-from stackrun.runtime import linux
 from stackrun.runtime.spawn import protocol
-from stackrun.runtime.spawn.requests import JoinRequest, Spawned, SpawnRequest
+
+if TYPE_CHECKING:  # loaded once used: `start` comes first, before the plan types (ctypes)
+    from stackrun.runtime.spawn.requests import JoinRequest, Spawned, SpawnRequest
 
 
 class ForkServer:
@@ -97,6 +99,8 @@ class ForkServer:
 
     def _request(self, kind: str, request, fds: tuple[int, ...], service: str) -> socket.socket:
         """Send the request; return the caller's end of its reply channel."""
+        from stackrun.runtime import linux
+
         if not linux.is_child_subreaper():
             raise RuntimeFailure("spawn: the caller must be a child subreaper", 0, "", service)
         ours, theirs = protocol.channel_pair()
@@ -125,6 +129,8 @@ class ForkServer:
 
 def _spawned(outcome: protocol.Outcome) -> Spawned:
     """The pid as an owned pidfd; after a failure, the process killed and reaped."""
+    from stackrun.runtime.spawn.requests import Spawned
+
     if outcome.pid is None:
         raise outcome.failure  # type: ignore[misc]
     pidfd = os.pidfd_open(outcome.pid)
