@@ -111,22 +111,24 @@ class Kernel:
         """Start these instances now, all at once, before the supervisor's runners exist
         (daemon/early.py): their output waits in the pipes, and each runner's `spawn`
         takes its instance over. Instances that need a running peer must not be here."""
-        requests, pipes = [], []
-        for service in services:
-            try:
-                request = self._request(service)
-            except StackrunError as failure:
-                self._prestarted[service.name] = (failure, -1, -1)
-                continue
-            out, err = os.pipe2(os.O_CLOEXEC), os.pipe2(os.O_CLOEXEC)
-            requests.append((request, out[1], err[1]))
-            pipes.append((service.name, out, err))
-        try:
-            results = self.fork_server.spawn_all(requests)
-        finally:
-            for _name, out, err in pipes:
-                os.close(out[1])
-                os.close(err[1])
+        pipes: list[tuple[str, tuple[int, int], tuple[int, int]]] = []
+
+        def requests():  # each sent before the next one's cgroup and files are made
+            for service in services:
+                try:
+                    request = self._request(service)
+                except StackrunError as failure:
+                    self._prestarted[service.name] = (failure, -1, -1)
+                    continue
+                out, err = os.pipe2(os.O_CLOEXEC), os.pipe2(os.O_CLOEXEC)
+                pipes.append((service.name, out, err))
+                try:
+                    yield request, out[1], err[1]
+                finally:
+                    os.close(out[1])  # the fork server holds its own copies now
+                    os.close(err[1])
+
+        results = self.fork_server.spawn_all(requests())
         with self._lock:
             for (name, out, err), result in zip(pipes, results, strict=True):
                 self._prestarted[name] = (result, out[0], err[0])

@@ -14,6 +14,7 @@ import pickle
 import signal
 import socket
 import threading
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from stackrun.errors import RuntimeFailure
@@ -46,26 +47,23 @@ class ForkServer:
         return self._submit("spawn", request, (stdout, stderr), request.plan.name)
 
     def spawn_all(
-        self, requests: list[tuple[SpawnRequest, int, int]]
+        self, requests: Iterable[tuple[SpawnRequest, int, int]]
     ) -> list[Spawned | RuntimeFailure]:
-        """Start several instances at once from one thread: every request is sent before
-        any reply is awaited, so their children build themselves in parallel. Returns,
-        in order, each one's Spawned or the RuntimeFailure it met."""
-        sent: list[socket.socket | RuntimeFailure] = []
+        """Start several instances at once from one thread: each request is sent as soon
+        as `requests` yields it (the server clones while the next is made), and every one
+        before any reply is awaited, so their children build themselves in parallel.
+        Returns, in order, each one's Spawned or the RuntimeFailure it met."""
+        sent: list[tuple[socket.socket | RuntimeFailure, str]] = []
         try:
             for request, stdout, stderr in requests:
+                name = request.plan.name
                 try:
-                    sent.append(
-                        self._request("spawn", request, (stdout, stderr), request.plan.name)
-                    )
+                    sent.append((self._request("spawn", request, (stdout, stderr), name), name))
                 except RuntimeFailure as failure:
-                    sent.append(failure)
-            return [
-                self._outcome(item, request.plan.name)
-                for item, (request, *_) in zip(sent, requests, strict=True)
-            ]
+                    sent.append((failure, name))
+            return [self._outcome(item, name) for item, name in sent]
         finally:
-            for item in sent:
+            for item, _name in sent:
                 if isinstance(item, socket.socket):
                     item.close()
 
