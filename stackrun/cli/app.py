@@ -65,6 +65,14 @@ VERBS = {
     "ls": "ls",
     "events": "ls",
     "port": "port",
+    "images": "images",
+    "image": "images",
+    "load": "images",
+    "save": "images",
+    "rmi": "images",
+    "pull": "pull",
+    "login": "login",
+    "logout": "login",
 }
 
 
