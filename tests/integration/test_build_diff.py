@@ -77,6 +77,11 @@ def change(merged: Path) -> None:
     (merged / "long" / ("d" * 150) / ("f" * 120)).write_text("long name")
 
 
+def member_names(data: bytes) -> list[str]:
+    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+        return tar.getnames()
+
+
 def layer_tar(upper: Path) -> tuple[bytes, str]:
     out = io.BytesIO()
     written = write_layer(str(upper), out)
@@ -90,7 +95,7 @@ def test_a_committed_layer_shows_what_the_overlay_showed(tmp_path):
     with overlay(tmp_path / "merged", [lower], upper) as merged:
         change(merged)
     data, digest = layer_tar(upper)
-    names = tarfile.open(fileobj=io.BytesIO(data)).getnames()
+    names = member_names(data)
     assert ".wh.gone" in names and "dir/.wh..wh..opq" in names
     assert names.index("dir") < names.index("dir/.wh..wh..opq") < names.index("dir/new")
 
@@ -121,7 +126,7 @@ def test_the_same_tree_gives_the_same_bytes(tmp_path):
     first, digest = layer_tar(upper)
     again, digest_again = layer_tar(upper)
     assert first == again and digest == digest_again
-    assert tarfile.open(fileobj=io.BytesIO(first)).getnames() == ["a", "b", "b/z"]
+    assert member_names(first) == ["a", "b", "b/z"]
     assert len(first) % 512 == 0 and first.endswith(b"\0" * 1024)
     assert len(first) < 10240  # no padding to a 20-block record, as Go's tar writer
 
