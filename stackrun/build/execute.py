@@ -1,0 +1,199 @@
+"""Running one filesystem step on top of a stage's layers, unless the cache has it:
+RUN as an instance (runner.py), COPY, ADD and WORKDIR by the copier program in a mount
+namespace of its own (copier.py); then the writable layer is committed (commit.py).
+
+Each step's cache key is its parent chain, what the step is (steps.py, every value
+resolved) and, for a copy from the build context, the digest of what it reads.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import stackrun
+from stackrun import dirs
+from stackrun.build import runner
+from stackrun.build.cache import Cache, Entry
+from stackrun.build.cache import key as cache_key
+from stackrun.build.commit import Layer, commit, remove_mount_points
+from stackrun.build.image import timestamp
+from stackrun.build.sources import SourceError, Tree
+from stackrun.build.steps import CopyStep, MkdirStep, RunStep, Step
+from stackrun.errors import BuildError
+
+_COUNTER = itertools.count(1)
+
+
+@dataclass(frozen=True)
+class CopySource:
+    """Where a COPY reads: the build context, or the layers of a stage or an image."""
+
+    context: str | None = None
+    ignore: tuple[tuple[str, int], ...] = ()
+    layers: tuple[str, ...] = ()
+    chain_id: str | None = None  # of `layers`: the cache key of what they hold
+
+
+@dataclass
+class Executor:
+    store: Any  # images.store.Store
+    cache: Cache
+    sandbox: runner.Sandbox
+    no_cache: bool = False
+    network: str = "host"
+
+    def key(self, parent: str | None, step: Step, source: CopySource | None) -> str:
+        return cache_key(parent, describe(step, source, self.network))
+
+    def cached(self, key: str) -> Entry | None:
+        """The cache's entry for `key` when its layer is still in the store (pinned)."""
+        if self.no_cache:
+            return None
+        entry = self.cache.get(key)
+        if entry is None or entry.chain_id is None:
+            return entry
+        return entry if self.store.pin_layer(entry.chain_id) else None
+
+    def execute(self, key: str, step: Step, layers: Sequence[Layer], source: CopySource | None,
+                show: Callable[[bytes], None]) -> tuple[Entry, Layer | None]:  # fmt: skip
+        parent = layers[-1].chain_id if layers else None
+        paths = tuple(layer.path for layer in layers)
+        made: Layer | None
+        if isinstance(step, RunStep):
+            made = self._run(step, paths, parent, show)
+        else:
+            made = self._copy(step, paths, parent, source)
+        created = timestamp(time.time())
+        entry = Entry(made.chain_id if made else None, made.diff_id if made else None,
+                            made.blob if made else None, created)  # fmt: skip
+        self.cache.put(key, entry)
+        return entry, made
+
+    def _run(self, step: RunStep, layers: tuple[str, ...], parent: str | None, show) -> Layer:
+        name = f"run-{next(_COUNTER)}"
+        pipes = self._pipes(step, name) if step.files else None
+        network = step.network if step.network not in (None, "default") else self.network
+        plan = runner.plan_for(self.sandbox, step, layers, name, network, pipes)
+        finished = None
+        try:
+            finished = runner.run(self.sandbox, plan, show)
+            remove_mount_points(finished.upper, layers)
+            return commit(self.store, finished.upper, parent)
+        finally:
+            if finished is None:
+                from stackrun.runtime import instance
+
+                instance.discard(self.sandbox.project, name)
+            else:
+                runner.discard(self.sandbox, finished)
+            if pipes:
+                shutil.rmtree(pipes, ignore_errors=True)
+
+    def _pipes(self, step: RunStep, name: str) -> str:
+        """A directory with the step's heredoc scripts, mounted at /dev/pipes."""
+        where = self._workspace(f"{name}-pipes")
+        for file in step.files:
+            path = where / os.path.basename(file.path)
+            path.write_text(file.content)
+            path.chmod(file.mode)
+        return str(where)
+
+    def _workspace(self, name: str) -> Path:
+        path = dirs.data_dir(self.sandbox.project) / "steps" / name
+        path.mkdir(parents=True, mode=0o700)
+        return path
+
+    def _copy(self, step, layers, parent, source: CopySource | None) -> Layer | None:
+        where = self._workspace(f"copy-{next(_COUNTER)}")
+        try:
+            for part in ("upper", "work", "merged", "empty", "source"):
+                (where / part).mkdir(mode=0o755)
+            result = run_copier(_job(step, layers, where, source))
+            if isinstance(step, MkdirStep) and not result.get("created"):
+                return None
+            return commit(self.store, str(where / "upper"), parent)
+        finally:
+            shutil.rmtree(where, ignore_errors=True)
+
+
+def _job(step, layers: tuple[str, ...], where: Path, source: CopySource | None) -> dict:
+    job: dict[str, Any] = {
+        "layers": list(layers), "upper": str(where / "upper"), "work": str(where / "work"),
+        "merged": str(where / "merged"), "empty": str(where / "empty"),
+    }  # fmt: skip
+    if isinstance(step, MkdirStep):
+        return {**job, "op": "mkdir", "path": step.path, "user": step.user}
+    assert source is not None
+    tree: dict[str, Any] = {"root": source.context, "ignore": [list(p) for p in source.ignore]}
+    if source.context is None:
+        tree = {"root": str(where / "source"), "layers": list(source.layers),
+                "scratch": str(where / "source-scratch")}  # fmt: skip
+        for part in ("upper", "work"):
+            (where / "source-scratch" / part).mkdir(parents=True, mode=0o700)
+    instruction = step.instruction
+    return {
+        **job, "op": "copy", "source": tree, "sources": list(step.sources), "dest": step.dest,
+        "chown": step.chown, "chmod": step.chmod, "add": instruction.add,
+        "unpack": instruction.unpack,
+        "inline": [[f.path, f.content, f.mode] for f in step.inline],
+    }  # fmt: skip
+
+
+def run_copier(job: dict[str, Any]) -> dict[str, Any]:
+    """Run the copier program on `job`; BuildError with its message when it fails."""
+    package_root = os.path.dirname(os.path.dirname(stackrun.__file__))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        p for p in (package_root, os.environ.get("PYTHONPATH", "")) if p)}  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-m", "stackrun.build.copier"],
+        input=json.dumps(job), capture_output=True, text=True, env=env, check=False,
+    )  # fmt: skip
+    try:
+        result = json.loads(done.stdout or "{}")
+    except ValueError:
+        result = {}
+    if done.returncode != 0:
+        reason = result.get("error") or done.stderr.strip().splitlines()[-1:] or ["failed"]
+        raise BuildError(reason if isinstance(reason, str) else reason[0])
+    return result
+
+
+def describe(step: Step, source: CopySource | None, network: str) -> dict[str, Any]:
+    """What the cache keys a step on: plain JSON data."""
+    if isinstance(step, RunStep):
+        data = asdict(step)
+        if data["network"] in (None, "default"):
+            data["network"] = network
+        return {"run": data}
+    if isinstance(step, MkdirStep):
+        return {"mkdir": asdict(step)}
+    data = asdict(step)
+    data["instruction"] = {k: v for k, v in data["instruction"].items()
+                           if k not in ("text", "line", "column")}  # fmt: skip
+    return {"copy": data, "reads": _reads(step, source)}
+
+
+def _reads(step: CopyStep, source: CopySource | None) -> str | None:
+    if source is None:
+        return None
+    if source.context is None:
+        return source.chain_id or "scratch"
+    from stackrun.images.dockerfile.ignore import Matcher
+
+    ignore = Matcher(list(source.ignore)) if source.ignore else None
+    try:
+        with Tree(source.context, ignore) as tree:
+            found = [found for pattern in step.sources for found in tree.find(pattern)]
+            return tree.digest(found)
+    except SourceError as error:
+        raise BuildError(f"{step.instruction.keyword} failed: {error}") from None
