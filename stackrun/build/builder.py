@@ -55,7 +55,13 @@ class Build:
         needed = self._front(lambda: stages.needed(self.dockerfile, goal, self.global_args))
         with ThreadPoolExecutor(max_workers=len(needed), thread_name_prefix="stage") as pool:
             self.pool = pool
-            result = self._stage(goal.index).result()
+            try:
+                for index in needed:  # all at once: each waits only for the stages it uses
+                    self._stage(index)
+                result = self._stage(goal.index).result()
+            except BaseException:
+                self.executor.cancel()  # the other stages stop at their next step
+                raise
         return stages_io.write_image(self, result)
 
     def _front(self, action):
@@ -112,7 +118,7 @@ class Build:
                              str(name)) from None  # fmt: skip
 
     def _step(self, result: StageResult, step: Step, instruction, stage, name: StepName):
-        source = self._copy_source(step, stage) if isinstance(step, CopyStep) else None
+        source = self._copy_source(step, stage) if isinstance(step, CopyStep) else self._context()
         parent = result.layers[-1].chain_id if result.layers else None
         key = self.executor.key(parent, step, source)
         entry = self.executor.cached(key)
@@ -128,11 +134,14 @@ class Build:
             self.printer.done(name, time.monotonic() - started)
         return _after_step(result, made, entry.created)
 
+    def _context(self) -> CopySource:
+        return CopySource(context=self.request.context, ignore=tuple(self.loaded.ignore))
+
     def _copy_source(self, step: CopyStep, stage: stages.Stage) -> CopySource:
         copy = step.instruction
         source = self._front(lambda: stages.copy_source(self.dockerfile, stage, copy))
         if source is None:
-            return CopySource(context=self.request.context, ignore=tuple(self.loaded.ignore))
+            return self._context()
         if source.stage is not None:
             layers = self._stage(source.stage).result().layers
         else:

@@ -3,8 +3,9 @@ store's session as it is hashed, adopted as a blob, unpacked once by chain id
 (Store.ensure_layer: the same verified path as a pulled layer).
 
 Before that, the mount points the runtime had to create for a RUN (an image without
-/proc or /etc/hosts) are taken out again when the layers below never had them, so that
-a layer holds what the step did, not where stackrun mounted things, as BuildKit does.
+/proc or /etc/hosts) are taken out again when the layers below never had them, and /etc
+when it was only copied up to hold them, so that a layer holds what the step did, not
+where stackrun mounted things, as BuildKit does.
 """
 
 from __future__ import annotations
@@ -56,8 +57,15 @@ def remove_mount_points(upper: str, lower: tuple[str, ...]) -> None:
         if _empty(path) and not any(os.path.lexists(Path(layer, relative)) for layer in lower):
             _remove(path)
     etc = Path(upper, "etc")
-    if _empty(etc) and not any(os.path.lexists(Path(layer, "etc")) for layer in lower):
+    if _empty(etc) and not _opaque(etc):  # left empty: it was only there for the stubs
         _remove(etc)
+
+
+def _opaque(path: Path) -> bool:
+    try:
+        return os.getxattr(path, "trusted.overlay.opaque", follow_symlinks=False) == b"y"
+    except OSError:
+        return False
 
 
 def _empty(path: Path) -> bool:

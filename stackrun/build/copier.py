@@ -237,7 +237,7 @@ class _Copier:
             return  # an entry naming a place outside the archive's root: left out, as tar does
         target = posixpath.join(dest, *parts)
         owner = Owner(member.uid, member.gid)
-        info = os.stat_result((member.mode, 0, 0, 1, 0, 0, member.size, 0, member.mtime, 0))
+        info = _member_stat(member)
         if member.isdir():
             os.close(self.root.directory(target, owner, member.mode & 0o7777))
             self.directories.append((target, info))
@@ -281,6 +281,14 @@ def _member_entry(tar, member, parent: int, name: str, root: Root, dest: str) ->
             writer.write_stream(parent, name, data)
     else:
         return  # devices and fifos in an ADDed archive: left out
+
+
+def _member_stat(member: tarfile.TarInfo) -> os.stat_result:
+    """What `writer.finish` reads of an entry, from a tar header."""
+    mtime = int(member.mtime)
+    nanoseconds = {"st_atime_ns": mtime * 10**9, "st_mtime_ns": mtime * 10**9}
+    fields = (member.mode, 0, 0, 1, member.uid, member.gid, member.size, mtime, mtime, mtime)
+    return os.stat_result(fields, nanoseconds)
 
 
 def _lstat(parent: int, name: str) -> int:

@@ -16,13 +16,13 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import stackrun
 from stackrun import dirs
-from stackrun.build import runner
+from stackrun.build import mounts, runner
 from stackrun.build.cache import Cache, Entry
 from stackrun.build.cache import key as cache_key
 from stackrun.build.commit import Layer, commit, remove_mount_points
@@ -51,6 +51,19 @@ class Executor:
     sandbox: runner.Sandbox
     no_cache: bool = False
     network: str = "host"
+    cache_mounts: Path = Path("/nonexistent")  # RUN --mount=type=cache directories
+    _scratch: dict[str, list[str]] = field(default_factory=dict)
+    _running: set[str] = field(default_factory=set)  # cgroups of the RUNs under way
+    cancelled: bool = False
+
+    def cancel(self) -> None:
+        """Stop: kill the RUNs under way (their steps then fail), start no other step."""
+        self.cancelled = True
+        for cgroup in list(self._running):
+            try:
+                self.sandbox.driver.kill(cgroup)
+            except OSError:
+                pass
 
     def key(self, parent: str | None, step: Step, source: CopySource | None) -> str:
         return cache_key(parent, describe(step, source, self.network))
@@ -66,11 +79,13 @@ class Executor:
 
     def execute(self, key: str, step: Step, layers: Sequence[Layer], source: CopySource | None,
                 show: Callable[[bytes], None]) -> tuple[Entry, Layer | None]:  # fmt: skip
+        if self.cancelled:
+            raise BuildError("cancelled")
         parent = layers[-1].chain_id if layers else None
         paths = tuple(layer.path for layer in layers)
         made: Layer | None
         if isinstance(step, RunStep):
-            made = self._run(step, paths, parent, show)
+            made = self._run(step, paths, parent, show, source)
         else:
             made = self._copy(step, paths, parent, source)
         created = timestamp(time.time())
@@ -79,12 +94,15 @@ class Executor:
         self.cache.put(key, entry)
         return entry, made
 
-    def _run(self, step: RunStep, layers: tuple[str, ...], parent: str | None, show) -> Layer:
+    def _run(self, step: RunStep, layers: tuple[str, ...], parent: str | None, show,
+             source: CopySource | None) -> Layer:  # fmt: skip
         name = f"run-{next(_COUNTER)}"
         pipes = self._pipes(step, name) if step.files else None
+        extra = self._mounts(step, name, source)
         network = step.network if step.network not in (None, "default") else self.network
-        plan = runner.plan_for(self.sandbox, step, layers, name, network, pipes)
+        plan = runner.plan_for(self.sandbox, step, layers, name, network, pipes, extra)
         finished = None
+        self._running.add(plan.cgroup)
         try:
             finished = runner.run(self.sandbox, plan, show)
             remove_mount_points(finished.upper, layers)
@@ -96,8 +114,27 @@ class Executor:
                 instance.discard(self.sandbox.project, name)
             else:
                 runner.discard(self.sandbox, finished)
-            if pipes:
-                shutil.rmtree(pipes, ignore_errors=True)
+            self._running.discard(plan.cgroup)
+            for directory in (pipes, *self._scratch.pop(name, ())):
+                if directory:
+                    shutil.rmtree(directory, ignore_errors=True)
+
+    def _mounts(self, step: RunStep, name: str, source: CopySource | None) -> tuple:
+        """The plan's mounts for the step's --mount values; context binds copied first."""
+        made = []
+        for index, text in enumerate(step.mounts):
+            mount = mounts.parse(text, step.working_dir)
+            if mount.kind == "cache":
+                directory = mounts.cache_directory(self.cache_mounts, mount)
+                made.append(mounts.plan_mount(mount, str(directory)))
+            elif mount.kind == "bind":
+                where = self._workspace(f"{name}-bind-{index}")
+                self._scratch.setdefault(name, []).append(str(where))
+                copied = _bind_source(source, mount, where / "source")
+                made.append(mounts.plan_mount(mount, str(copied)))
+            else:
+                made.append(mounts.plan_mount(mount, ""))
+        return tuple(made)
 
     def _pipes(self, step: RunStep, name: str) -> str:
         """A directory with the step's heredoc scripts, mounted at /dev/pipes."""
@@ -174,7 +211,7 @@ def describe(step: Step, source: CopySource | None, network: str) -> dict[str, A
         data = asdict(step)
         if data["network"] in (None, "default"):
             data["network"] = network
-        return {"run": data}
+        return {"run": data, "binds": _bind_reads(step, source)}
     if isinstance(step, MkdirStep):
         return {"mkdir": asdict(step)}
     data = asdict(step)
@@ -183,16 +220,43 @@ def describe(step: Step, source: CopySource | None, network: str) -> dict[str, A
     return {"copy": data, "reads": _reads(step, source)}
 
 
+def _context_tree(source: CopySource) -> Tree:
+    from stackrun.images.dockerfile.ignore import Matcher
+
+    assert source.context is not None
+    return Tree(source.context, Matcher(list(source.ignore)) if source.ignore else None)
+
+
+def _bind_source(source: CopySource | None, mount: mounts.RunMount, where: Path) -> Path:
+    if source is None or source.context is None:
+        raise BuildError("RUN --mount=type=bind needs a build context")
+    try:
+        with _context_tree(source) as tree:
+            return mounts.bind_copy(tree, mount, where)
+    except SourceError as error:
+        raise BuildError(f"RUN --mount: {error}") from None
+
+
+def _bind_reads(step: RunStep, source: CopySource | None) -> list[str]:
+    """Digests of what the step's context binds show."""
+    binds = [mounts.parse(text, step.working_dir) for text in step.mounts]
+    binds = [mount for mount in binds if mount.kind == "bind"]
+    if not binds or source is None or source.context is None:
+        return []
+    try:
+        with _context_tree(source) as tree:
+            return [tree.digest(tree.find(mount.source or ".")) for mount in binds]
+    except SourceError as error:
+        raise BuildError(f"RUN --mount: {error}") from None
+
+
 def _reads(step: CopyStep, source: CopySource | None) -> str | None:
     if source is None:
         return None
     if source.context is None:
         return source.chain_id or "scratch"
-    from stackrun.images.dockerfile.ignore import Matcher
-
-    ignore = Matcher(list(source.ignore)) if source.ignore else None
     try:
-        with Tree(source.context, ignore) as tree:
+        with _context_tree(source) as tree:
             found = [found for pattern in step.sources for found in tree.find(pattern)]
             return tree.digest(found)
     except SourceError as error:

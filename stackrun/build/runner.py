@@ -47,9 +47,10 @@ class Finished:
 
 
 def plan_for(sandbox: Sandbox, step: RunStep, layers: tuple[str, ...], name: str,
-             network: str, pipes: str | None) -> ServicePlan:  # fmt: skip
+             network: str, pipes: str | None, extra: tuple[Mount, ...] = ()) -> ServicePlan:  # fmt: skip
     env = step.env if any(k == "PATH" for k, _ in step.env) else (("PATH", DEFAULT_PATH), *step.env)
     mounts = (Mount("bind", "/dev/pipes", pipes, read_only=True),) if pipes else ()
+    mounts += extra
     return ServicePlan(
         name=name,
         service=name,
@@ -61,7 +62,7 @@ def plan_for(sandbox: Sandbox, step: RunStep, layers: tuple[str, ...], name: str
         image=ImagePlan(reference="", id="", layers=layers),
         hostname=secrets.token_hex(6),
         cgroup=sandbox.names.cgroup(name),
-        capabilities=frozenset(DOCKER_DEFAULT_CAPABILITIES),
+        capabilities=frozenset(f"CAP_{name}" for name in DOCKER_DEFAULT_CAPABILITIES),
         no_new_privileges=False,  # setuid programs (su, sudo) work in a RUN, as in Docker
         network_mode="none" if network == "none" else "host",
         hosts=LOCALHOST,

@@ -29,6 +29,7 @@ from stackrun.errors import BuildError, StackrunError
 from stackrun.images.model import ImageRecord
 
 PREFIX = "_build-"
+BUILD_ROOT = "_build"  # the cache and RUN --mount=type=cache directories, under the data root
 LOCK = "build.lock"
 
 
@@ -50,7 +51,7 @@ class BuildSession:
 
             store = Store()
         self.store = store
-        self.cache = Cache(dirs.data_root() / "_build" / "cache")
+        self.cache = Cache(dirs.data_root() / BUILD_ROOT / "cache")
 
     def __enter__(self) -> Self:
         return self
@@ -61,7 +62,8 @@ class BuildSession:
     def build(self, request: BuildRequest, no_cache: bool = False) -> ImageRecord:
         network = "none" if request.network == "none" else "host"
         executor = Executor(self.store, self.cache, self.sandbox,
-                            no_cache or request.no_cache, network)  # fmt: skip
+                            no_cache or request.no_cache, network,
+                            dirs.data_root() / BUILD_ROOT / "mounts")  # fmt: skip
         return Build(request, executor, self.printer).run()
 
     def build_all(self, requests: Sequence[BuildRequest]) -> list[ImageRecord | StackrunError]:
