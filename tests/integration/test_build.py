@@ -290,3 +290,31 @@ def test_independent_stages_build_in_parallel(builds, base):
     left = [float(read(record, f"/left/t{i}")) for i in (0, 1)]
     right = [float(read(record, f"/right/t{i}")) for i in (0, 1)]
     assert left[0] < right[1] and right[0] < left[1], (left, right)
+
+
+def test_a_pushed_image_pulls_back_with_the_same_digest(builds, base, tmp_path):
+    import anyio
+
+    from stackrun.images.pull import pull
+    from stackrun.images.push import push
+    from stackrun.images.reference import parse_reference
+
+    host = base.split("/")[0]
+    name = f"{host}/test/pushed:1"
+    record = builds.build(
+        {"Dockerfile": f"FROM {base}\nRUN {STAMP} > /stamp\nCOPY a.txt /\n", "a.txt": "a\n"},
+        tags=(name,),
+    )
+    reference = parse_reference(name)
+    with Store(dirs.image_root()) as store:
+        digest = anyio.run(push, reference, store)
+        assert store.image(name).repo_digests == (f"{reference.name}@{digest}",)
+        assert anyio.run(push, reference, store) == digest  # the same bytes again
+    with Store(tmp_path / "elsewhere") as other:
+        pulled = anyio.run(pull, reference, other)
+        assert pulled.id == record.id
+        assert pulled.repo_digests == (f"{reference.name}@{digest}",)
+        assert [layer.diff_id for layer in pulled.layers] == [
+            layer.diff_id for layer in record.layers
+        ]
+        assert read(pulled, "/stamp") == read(record, "/stamp")

@@ -23,7 +23,9 @@ def test_basic_challenge_and_spaces_and_unquoted_values():
 
 
 def test_scope_with_several_actions_and_escaped_quote():
-    challenge = parse_challenge(r'Bearer realm="https://a/t",scope="repository:x/y:pull,push",error="a\"b"')
+    challenge = parse_challenge(
+        r'Bearer realm="https://a/t",scope="repository:x/y:pull,push",error="a\"b"'
+    )
     assert challenge.params["scope"] == "repository:x/y:pull,push"
     assert challenge.params["error"] == 'a"b'
 

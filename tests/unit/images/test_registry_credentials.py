@@ -14,7 +14,7 @@ import pytest
 from stackrun.images.registry import credentials
 from stackrun.images.registry.credentials import Credential, CredentialsError
 
-HELPER = r'''#!PYTHON
+HELPER = r"""#!PYTHON
 import json, sys, pathlib
 store = pathlib.Path(__file__).with_suffix(".json")
 data = json.loads(store.read_text()) if store.exists() else {}
@@ -33,7 +33,7 @@ elif verb == "erase":
 elif verb == "broken":
     pass
 store.write_text(json.dumps(data))
-'''
+"""
 
 
 @pytest.fixture
