@@ -19,7 +19,7 @@ from stackrun.build.execute import CopySource, Executor
 from stackrun.build.output import Printer, StepName
 from stackrun.build.request import BuildRequest, Loaded, load
 from stackrun.build.steps import Context, CopyStep, History, StageState, Step, initial_state
-from stackrun.errors import BuildError, Location
+from stackrun.errors import BuildError, Location, StackrunError
 from stackrun.images.dockerfile import instructions as ins
 from stackrun.images.dockerfile import located, stages
 from stackrun.images.dockerfile.problems import DockerfileProblem
@@ -110,28 +110,34 @@ class Build:
         if step is None:
             return result
         name = next(names)
+        where = Location(self.loaded.file, instruction.line, instruction.column)
         try:
             return self._step(result, step, instruction, stage, name)
         except BuildError as error:
-            where = Location(self.loaded.file, instruction.line, instruction.column)
             raise BuildError(error.reason, error.location or where, self.request.service,
                              str(name)) from None  # fmt: skip
+        except (OSError, StackrunError) as error:
+            reason = (
+                f"{error.strerror}: {error.filename}" if isinstance(error, OSError) else str(error)
+            )
+            raise BuildError(reason, where, self.request.service, str(name)) from None
 
     def _step(self, result: StageResult, step: Step, instruction, stage, name: StepName):
         source = self._copy_source(step, stage) if isinstance(step, CopyStep) else self._context()
         parent = result.layers[-1].chain_id if result.layers else None
         key = self.executor.key(parent, step, source)
-        entry = self.executor.cached(key)
-        made: Layer | None = None
-        if entry is not None:
-            self.printer.step(name, instruction.text, cached=True)
-            made = stages_io.cached_layer(self, entry)
-        else:
-            self.printer.step(name, instruction.text)
-            started = time.monotonic()
-            show = lambda line: self.printer.output(name, line)
-            entry, made = self.executor.execute(key, step, result.layers, source, show)
-            self.printer.done(name, time.monotonic() - started)
+        with self.executor.store.claim("sha256:" + key):  # the same step elsewhere: wait, reuse
+            entry = self.executor.cached(key)
+            made: Layer | None = None
+            if entry is not None:
+                self.printer.step(name, instruction.text, cached=True)
+                made = stages_io.cached_layer(self, entry)
+            else:
+                self.printer.step(name, instruction.text)
+                started = time.monotonic()
+                show = lambda line: self.printer.output(name, line)
+                entry, made = self.executor.execute(key, step, result.layers, source, show)
+                self.printer.done(name, time.monotonic() - started)
         return _after_step(result, made, entry.created)
 
     def _context(self) -> CopySource:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -53,8 +54,13 @@ class Cache:
             return None
 
     def put(self, key: str, entry: Entry) -> None:
+        """Record `entry` (best effort: a cache that cannot be written only costs time)."""
         path = self.path(key)
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        temporary = path.with_name(f".{path.name}.{os.getpid()}")
-        temporary.write_text(json.dumps(asdict(entry)))
-        os.replace(temporary, path)
+        try:
+            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            fd, temporary = tempfile.mkstemp(prefix=f".{key}.", dir=path.parent)
+            with os.fdopen(fd, "w") as file:
+                file.write(json.dumps(asdict(entry)))
+            os.replace(temporary, path)
+        except OSError:
+            pass
