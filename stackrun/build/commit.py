@@ -15,7 +15,6 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
-from stackrun.build.diff import write_layer
 from stackrun.errors import BuildError, ImageError
 
 OCI_LAYER = "application/vnd.oci.image.layer.v1.tar"
@@ -32,6 +31,8 @@ class Layer:
 
 
 def commit(store, upper: str, parent_chain: str | None) -> Layer:
+    from stackrun.build.diff import write_layer  # tarfile: only when a step ran
+
     path = store.session.new_path("build-")
     try:
         with open(path, "wb") as out:

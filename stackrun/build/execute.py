@@ -18,11 +18,10 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import stackrun
 from stackrun import dirs
-from stackrun.build import mounts, runner
 from stackrun.build.cache import Cache, Entry
 from stackrun.build.cache import key as cache_key
 from stackrun.build.commit import Layer, commit, remove_mount_points
@@ -30,6 +29,10 @@ from stackrun.build.image import timestamp
 from stackrun.build.sources import SourceError, Tree
 from stackrun.build.steps import CopyStep, MkdirStep, RunStep, Step
 from stackrun.errors import BuildError
+
+if TYPE_CHECKING:
+    from stackrun.build import mounts
+    from stackrun.build.sandbox import Sandbox
 
 _COUNTER = itertools.count(1)
 
@@ -48,7 +51,7 @@ class CopySource:
 class Executor:
     store: Any  # images.store.Store
     cache: Cache
-    sandbox: runner.Sandbox
+    sandbox: Sandbox
     no_cache: bool = False
     network: str = "host"
     cache_mounts: Path = Path("/nonexistent")  # RUN --mount=type=cache directories
@@ -96,6 +99,8 @@ class Executor:
 
     def _run(self, step: RunStep, layers: tuple[str, ...], parent: str | None, show,
              source: CopySource | None) -> Layer:  # fmt: skip
+        from stackrun.build import runner  # the runtime: only when a RUN runs
+
         name = f"run-{next(_COUNTER)}"
         pipes = self._pipes(step, name) if step.files else None
         extra = self._mounts(step, name, source)
@@ -121,6 +126,8 @@ class Executor:
 
     def _mounts(self, step: RunStep, name: str, source: CopySource | None) -> tuple:
         """The plan's mounts for the step's --mount values; context binds copied first."""
+        from stackrun.build import mounts
+
         made = []
         for index, text in enumerate(step.mounts):
             mount = mounts.parse(text, step.working_dir)
@@ -228,6 +235,8 @@ def _context_tree(source: CopySource) -> Tree:
 
 
 def _bind_source(source: CopySource | None, mount: mounts.RunMount, where: Path) -> Path:
+    from stackrun.build import mounts
+
     if source is None or source.context is None:
         raise BuildError("RUN --mount=type=bind needs a build context")
     try:
@@ -239,6 +248,10 @@ def _bind_source(source: CopySource | None, mount: mounts.RunMount, where: Path)
 
 def _bind_reads(step: RunStep, source: CopySource | None) -> list[str]:
     """Digests of what the step's context binds show."""
+    if not step.mounts:
+        return []
+    from stackrun.build import mounts
+
     binds = [mounts.parse(text, step.working_dir) for text in step.mounts]
     binds = [mount for mount in binds if mount.kind == "bind"]
     if not binds or source is None or source.context is None:

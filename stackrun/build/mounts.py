@@ -21,7 +21,6 @@ from pathlib import Path
 
 from stackrun.build.sources import Tree
 from stackrun.errors import BuildError
-from stackrun.plan.model import Mount
 
 _KEYS = {"dst": "target", "destination": "target", "src": "source", "ro": "readonly",
          "readonly": "readonly", "rw": "rw", "readwrite": "rw"}  # fmt: skip
@@ -131,7 +130,9 @@ def _copy_child(origin: Path, target: Path, kind: str) -> None:
         shutil.copy2(origin, target)
 
 
-def plan_mount(mount: RunMount, source: str) -> Mount:
+def plan_mount(mount: RunMount, source: str):
+    from stackrun.plan.model import Mount
+
     if mount.kind == "tmpfs":
         return Mount("tmpfs", mount.target, size=mount.size)
     return Mount("bind", mount.target, source, read_only=mount.kind == "bind" and not mount.rw,

@@ -13,31 +13,16 @@ import signal
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from stackrun.build.sandbox import Sandbox
 from stackrun.build.steps import RunStep
 from stackrun.errors import BuildError
 from stackrun.plan.model import HostEntry, ImagePlan, Limits, Mount, ServicePlan
-from stackrun.plan.names import ProjectNames
 from stackrun.runtime import instance
-from stackrun.runtime.cgroups import CgroupDriver
-from stackrun.runtime.spawn import ForkServer, SpawnRequest
+from stackrun.runtime.spawn import SpawnRequest
 from stackrun.spec.privileges import DOCKER_DEFAULT_CAPABILITIES
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 LOCALHOST = (HostEntry("127.0.0.1", ("localhost",)), HostEntry("::1", ("localhost",)))
-
-
-@dataclass
-class Sandbox:
-    """What every step of a build runs with: a project of its own (so its kernel names
-    never meet a stack's), a cgroup driver and the fork server."""
-
-    project: str
-    driver: CgroupDriver
-    server: ForkServer
-
-    @property
-    def names(self) -> ProjectNames:
-        return ProjectNames(self.project)
 
 
 @dataclass(frozen=True)
@@ -72,6 +57,7 @@ def plan_for(sandbox: Sandbox, step: RunStep, layers: tuple[str, ...], name: str
 
 def run(sandbox: Sandbox, plan: ServicePlan, show: Callable[[bytes], None]) -> Finished:
     """Run the step's instance to its end; BuildError when it fails."""
+    sandbox.used = True
     driver = sandbox.driver
     driver.create(plan.cgroup, Limits())
     try:

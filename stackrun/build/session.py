@@ -14,6 +14,7 @@ from __future__ import annotations
 import fcntl
 import os
 import shutil
+import signal
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Self
@@ -24,7 +25,7 @@ from stackrun.build.cache import Cache
 from stackrun.build.execute import Executor
 from stackrun.build.output import Printer
 from stackrun.build.request import BuildRequest
-from stackrun.build.runner import Sandbox
+from stackrun.build.sandbox import Sandbox
 from stackrun.errors import BuildError, StackrunError
 from stackrun.images.model import ImageRecord
 
@@ -79,10 +80,15 @@ class BuildSession:
         from stackrun.runtime import linux
 
         try:
-            _remove(self.project)
+            if self.sandbox.used:
+                _remove(self.project)
+            else:  # nothing was made but these directories
+                shutil.rmtree(dirs.data_dir(self.project), ignore_errors=True)
+                shutil.rmtree(dirs.run_dir(self.project), ignore_errors=True)
         finally:
             os.close(self._lock)
-            self.server.close()
+            os.kill(self.server.pid, signal.SIGKILL)  # it holds nothing; do not wait for it to
+            self.server.close()  # finish starting up (its imports take longer than a build)
             self.store.close()
             linux.prctl(linux.PR_SET_CHILD_SUBREAPER, 0)
 
