@@ -6,6 +6,8 @@ run or reused (execute.py); the target's image is then written to the store and 
 
 from __future__ import annotations
 
+import os
+import shutil
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -124,6 +126,13 @@ class Build:
 
     def _step(self, result: StageResult, step: Step, instruction, stage, name: StepName):
         source = self._copy_source(step, stage) if isinstance(step, CopyStep) else self._context()
+        try:
+            return self._reuse_or_run(result, step, instruction, name, source)
+        finally:
+            for download in source.downloads:
+                shutil.rmtree(os.path.dirname(download.path), ignore_errors=True)
+
+    def _reuse_or_run(self, result, step: Step, instruction, name: StepName, source):
         parent = result.layers[-1].chain_id if result.layers else None
         key = self.executor.key(parent, step, source)
         with self.executor.store.claim("sha256:" + key):  # the same step elsewhere: wait, reuse
@@ -140,6 +149,9 @@ class Build:
                 self.printer.done(name, time.monotonic() - started)
         return _after_step(result, made, entry.created)
 
+    def _downloads(self, step: CopyStep):
+        return self.executor.downloads(step) if _downloads_of(step) else ()
+
     def _context(self) -> CopySource:
         return CopySource(context=self.request.context, ignore=tuple(self.loaded.ignore))
 
@@ -147,13 +159,26 @@ class Build:
         copy = step.instruction
         source = self._front(lambda: stages.copy_source(self.dockerfile, stage, copy))
         if source is None:
-            return self._context()
+            return replace(self._context(), downloads=self._downloads(step))
         if source.stage is not None:
             layers = self._stage(source.stage).result().layers
         else:
             layers = stages_io.base_image(self, source, copy).layers
         chain = layers[-1].chain_id if layers else None
         return CopySource(layers=tuple(layer.path for layer in layers), chain_id=chain)
+
+
+def _downloads_of(step: CopyStep) -> list[str]:
+    from stackrun.build.download import is_git, is_url
+
+    found = [source for source in step.sources if is_url(source) or is_git(source)]
+    for source in found:
+        if is_git(source):
+            raise BuildError(f"{step.instruction.keyword} {source}: git sources are not supported: "
+                             "clone the repository into the build context")  # fmt: skip
+        if not step.instruction.add:
+            raise BuildError(f"COPY {source}: COPY takes files of the context; ADD downloads URLs")
+    return found
 
 
 def _after_step(result: StageResult, made: Layer | None, created: str) -> StageResult:

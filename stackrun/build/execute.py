@@ -25,6 +25,7 @@ from stackrun import dirs
 from stackrun.build.cache import Cache, Entry
 from stackrun.build.cache import key as cache_key
 from stackrun.build.commit import Layer, commit, remove_mount_points
+from stackrun.build.download import Download, is_url
 from stackrun.build.image import timestamp
 from stackrun.build.sources import SourceError, Tree
 from stackrun.build.steps import CopyStep, MkdirStep, RunStep, Step
@@ -45,6 +46,7 @@ class CopySource:
     ignore: tuple[tuple[str, int], ...] = ()
     layers: tuple[str, ...] = ()
     chain_id: str | None = None  # of `layers`: the cache key of what they hold
+    downloads: tuple[Download, ...] = ()  # ADD of URLs, fetched before the step
 
 
 @dataclass
@@ -152,6 +154,15 @@ class Executor:
             path.chmod(file.mode)
         return str(where)
 
+    def downloads(self, step: CopyStep) -> tuple[Download, ...]:
+        """The URLs an ADD names, fetched into the build's workspace."""
+        from stackrun.build.download import fetch
+
+        checksum = step.instruction.checksum
+        urls = [source for source in step.sources if is_url(source)]
+        return tuple(fetch(url, self._workspace(f"download-{next(_COUNTER)}"), checksum)
+                     for url in urls)  # fmt: skip
+
     def _workspace(self, name: str) -> Path:
         path = dirs.data_dir(self.sandbox.project) / "steps" / name
         path.mkdir(parents=True, mode=0o700)
@@ -185,8 +196,11 @@ def _job(step, layers: tuple[str, ...], where: Path, source: CopySource | None) 
         for part in ("upper", "work"):
             (where / "source-scratch" / part).mkdir(parents=True, mode=0o700)
     instruction = step.instruction
+    sources = [source for source in step.sources if not is_url(source)]
+    downloads = [[d.path, d.name, d.mtime] for d in source.downloads]
     return {
-        **job, "op": "copy", "source": tree, "sources": list(step.sources), "dest": step.dest,
+        **job, "op": "copy", "source": tree, "sources": sources, "downloads": downloads,
+        "dest": step.dest,
         "chown": step.chown, "chmod": step.chmod, "add": instruction.add,
         "unpack": instruction.unpack,
         "inline": [[f.path, f.content, f.mode] for f in step.inline],
@@ -224,7 +238,8 @@ def describe(step: Step, source: CopySource | None, network: str) -> dict[str, A
     data = asdict(step)
     data["instruction"] = {k: v for k, v in data["instruction"].items()
                            if k not in ("text", "line", "column")}  # fmt: skip
-    return {"copy": data, "reads": _reads(step, source)}
+    fetched = [[d.url, d.digest] for d in source.downloads] if source else []
+    return {"copy": data, "reads": _reads(step, source), "fetched": fetched}
 
 
 def _context_tree(source: CopySource) -> Tree:
@@ -268,9 +283,10 @@ def _reads(step: CopyStep, source: CopySource | None) -> str | None:
         return None
     if source.context is None:
         return source.chain_id or "scratch"
+    patterns = [pattern for pattern in step.sources if not is_url(pattern)]
     try:
         with _context_tree(source) as tree:
-            found = [found for pattern in step.sources for found in tree.find(pattern)]
+            found = [found for pattern in patterns for found in tree.find(pattern)]
             return tree.digest(found)
     except SourceError as error:
         raise BuildError(f"{step.instruction.keyword} failed: {error}") from None

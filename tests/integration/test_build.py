@@ -218,6 +218,46 @@ RUN rm /bin/false && mkdir -p /var/empty
         assert lookup(record, path) is None, path
 
 
+def test_add_downloads_a_url_and_says_when_it_cannot(builds, base, tmp_path):
+    import http.server
+    import threading
+
+    served = tmp_path / "served"
+    served.mkdir()
+    (served / "tool.txt").write_text("downloaded\n")
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, directory=str(served), **kwargs)
+
+        def log_message(self, *args) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Quiet)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/tool.txt"
+    try:
+        context = builds.context({"Dockerfile": f"FROM {base}\nADD {url} /opt/\nRUN {STAMP} > /s\n"})
+        record = builds.build(context)
+        assert read(record, "/opt/tool.txt") == b"downloaded\n"
+        assert lookup(record, "/opt/tool.txt").stat().st_mode & 0o777 == 0o600  # as Docker
+        assert read(builds.build(context), "/s") == read(record, "/s")  # same content: cached
+        (served / "tool.txt").write_text("changed on the server\n")
+        again = builds.build(context)
+        assert read(again, "/opt/tool.txt") == b"changed on the server\n"
+        assert read(again, "/s") != read(record, "/s")
+    finally:
+        server.shutdown()
+        server.server_close()
+    with pytest.raises(BuildError) as caught:
+        builds.build({"Dockerfile": f"FROM {base}\nADD http://127.0.0.1:1/x.tgz /\n"})
+    assert str(caught.value).startswith(
+        "context2/Dockerfile:2:1: ADD http://127.0.0.1:1/x.tgz: cannot download it ("
+    )
+    assert "is the network reachable?" in str(caught.value)
+
+
 def test_run_mounts(builds, base):
     files = {
         "Dockerfile": f"""\
