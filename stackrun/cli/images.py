@@ -14,7 +14,7 @@ from typing import Annotated
 
 import typer
 
-from stackrun.cli.running import choice
+from stackrun.cli.options import choice
 from stackrun.errors import HostError, ImageError
 
 FORMATS = ("table", "json")
