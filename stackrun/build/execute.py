@@ -86,6 +86,7 @@ class Executor:
                 show: Callable[[bytes], None]) -> tuple[Entry, Layer | None]:  # fmt: skip
         if self.cancelled:
             raise BuildError("cancelled")
+        self.sandbox.server.wake()  # a step runs: the fork server loads meanwhile
         parent = layers[-1].chain_id if layers else None
         paths = tuple(layer.path for layer in layers)
         made: Layer | None

@@ -5,8 +5,9 @@ stack can have), so their cgroups and directories never meet a stack's; its run
 directory holds a lock for as long as the session lives. A session killed with SIGKILL
 leaves that project behind: the next session finds it unlocked and tears it down.
 
-The fork server is started first, while the process has no thread: make the session
-before anything starts one.
+The fork server is forked first, while the process has no thread (make the session
+before anything starts one), deferred: it loads what spawning needs only once a step
+runs, so a build that reuses every step never pays for it.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ from __future__ import annotations
 import fcntl
 import os
 import shutil
-import signal
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Self
@@ -41,7 +41,7 @@ class BuildSession:
         from stackrun.runtime.spawn import ForkServer
 
         self.printer = printer or Printer()
-        self.server = ForkServer.start()
+        self.server = ForkServer.start(deferred=True)  # woken by the first step that runs
         linux.prctl(linux.PR_SET_CHILD_SUBREAPER, 1)
         self.project = f"{PREFIX}{os.getpid()}"
         sweep_stale()
@@ -87,8 +87,7 @@ class BuildSession:
                 shutil.rmtree(dirs.run_dir(self.project), ignore_errors=True)
         finally:
             os.close(self._lock)
-            os.kill(self.server.pid, signal.SIGKILL)  # it holds nothing; do not wait for it to
-            self.server.close()  # finish starting up (its imports take longer than a build)
+            self.server.close()
             self.store.close()
             linux.prctl(linux.PR_SET_CHILD_SUBREAPER, 0)
 
