@@ -289,14 +289,14 @@ def test_a_deferred_server_serves_once_asked_and_leaves_at_once_when_never_used(
     linux.prctl(linux.PR_SET_CHILD_SUBREAPER, 1)
     for wake in (False, True):
         server = ForkServer.start(deferred=True)
-        spawner = Spawner(server, project.name)
+        ours = Spawner(server, project.name)
         try:
             if wake:
                 server.wake()
                 assert blocked_in(server.pid) == "epoll"  # loaded: serving
-            started = spawner.start(spawner.plan(argv=("/bin/sh", "-c", "exit 5")))
+            started = ours.start(ours.plan(argv=("/bin/sh", "-c", "exit 5")))
             assert started.wait() == 5  # the first request woke it, or wake() did
         finally:
-            spawner.cleanup()
+            ours.cleanup()
             server.close()
     linux.prctl(linux.PR_SET_CHILD_SUBREAPER, 0)
