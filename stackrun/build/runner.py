@@ -34,8 +34,8 @@ class Finished:
 def plan_for(sandbox: Sandbox, step: RunStep, layers: tuple[str, ...], name: str,
              network: str, pipes: str | None, extra: tuple[Mount, ...] = ()) -> ServicePlan:  # fmt: skip
     env = step.env if any(k == "PATH" for k, _ in step.env) else (("PATH", DEFAULT_PATH), *step.env)
-    mounts = (Mount("bind", "/dev/pipes", pipes, read_only=True),) if pipes else ()
-    mounts += extra
+    pipe_mounts = (Mount("bind", "/dev/pipes", pipes, read_only=True),) if pipes else ()
+    mounts: tuple[Mount, ...] = (*pipe_mounts, *extra)
     return ServicePlan(
         name=name,
         service=name,
