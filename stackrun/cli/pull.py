@@ -95,15 +95,16 @@ def run(targets: list[Target], quiet: bool) -> int:
     """Pull every target; print progress and then each failure; 0 when all succeeded."""
     import anyio
 
+    targets = list(dict.fromkeys(targets))  # `pull redis:7 redis:7` pulls it once
     if not targets:
         return 0
-    failures = anyio.run(_pull_all, targets, quiet)
+    failures = anyio.run(pull_all, targets, quiet)
     for error in failures:
         print(f"stackrun: {error}", file=sys.stderr)
     return 1 if failures else 0
 
 
-async def _pull_all(targets: list[Target], quiet: bool) -> list[Exception]:
+async def pull_all(targets: list[Target], quiet: bool) -> list[Exception]:
     import anyio
 
     from stackrun.cli.pull_output import PullView

@@ -173,7 +173,7 @@ class Tree:
             return os.readlink(name, dir_fd=fd)
         if info is not None and stat.S_ISDIR(info.st_mode):
             return None
-        if info is None and not create:
+        if not create and (info is None or is_whiteout_node(info)):
             raise FileNotFoundError(f"{'/'.join((*real, name))} does not exist")
         if info is not None and not is_whiteout_node(info):
             raise NotADirectoryError(f"{'/'.join((*real, name))} is not a directory")

@@ -20,8 +20,6 @@ from stackrun.images.digest import hex_of
 from stackrun.images.layout import Layout
 from stackrun.images.model import LayerRef
 from stackrun.images.session import Session
-from stackrun.images.stream import LayerFormatError, TarStream
-from stackrun.images.unpack import UnpackError, unpack
 
 LAYER_JSON = "layer.json"
 DIFF = "diff"
@@ -84,6 +82,11 @@ def stage_file(
 
 
 def _unpack_verified(path: Path, into: Path, blob: str, diff_id: str) -> tuple[int, int]:
+    # Only writers unpack: `up` looks images up through this module and must not pay for
+    # the tar reader at start-up.
+    from stackrun.images.stream import LayerFormatError, TarStream
+    from stackrun.images.unpack import UnpackError, unpack
+
     with open(path, "rb", buffering=0) as file:
         try:
             stream = TarStream(file, blob_digest=blob)

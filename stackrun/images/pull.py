@@ -86,22 +86,25 @@ async def _pull(reference, store, listener, options: PullOptions) -> ImageRecord
         diff_ids = check_config(config_bytes, resolved.manifest, wanted, options.platform)
         for digest, body in (*resolved.documents, (resolved.manifest.config.digest, config_bytes)):
             keep(store, digest, body)
-        layers = resolved.manifest.layers
-        for layer in layers:
-            listener(progress.Event(name, progress.short(layer.digest), progress.WAITING,
-                                    total=layer.size))  # fmt: skip
-        await fetch_layers(
-            [LayerJob(repository, store, listener, name, layer, diff_id, parent)
-             for layer, diff_id, parent in zip(layers, diff_ids, [None, *chain_ids(diff_ids)])],
-            options.parallel,
-        )  # fmt: skip
-    record = await anyio.to_thread.run_sync(
-        lambda: store.put_image(
-            reference, resolved.digest, resolved.manifest.config.digest,
-            [layer.digest for layer in layers], [layer.media_type for layer in layers],
-        )
-    )  # fmt: skip
+        jobs = [LayerJob(repository, store, listener, name, layer, diff_id, parent)
+                for layer, diff_id, parent in zip(resolved.manifest.layers, diff_ids,
+                                                  [None, *chain_ids(diff_ids)])]  # fmt: skip
+        for job in jobs:
+            job.emit(progress.WAITING)
+        await fetch_layers(jobs, options.parallel)
+    record = await anyio.to_thread.run_sync(record_image, store, reference, resolved)
     listener(progress.Event(name, "", progress.PULLED, detail=resolved.digest))
+    return record
+
+
+def record_image(store, reference: Reference, resolved: Resolved) -> ImageRecord:
+    """Tag the image, once every layer is in the store (takes the store's lock)."""
+    layers = resolved.manifest.layers
+    record = store.put_image(
+        reference, resolved.digest, resolved.manifest.config.digest,
+        [layer.digest for layer in layers], [layer.media_type for layer in layers],
+    )  # fmt: skip
+    store.mark_pulled(str(reference))  # `pull_policy: daily`/`weekly` read it
     return record
 
 

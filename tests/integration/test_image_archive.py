@@ -183,6 +183,12 @@ def test_rmi_and_prune_through_the_cli(cli, tmp_path):
     )
     assert "Total reclaimed space: 0B" in cli("image", "prune", "-a", "-f").stdout.decode()
     shutil.rmtree(cli.run_root / "web")
+    asked = cli("image", "prune", "-a", stdin=b"n\n").stdout.decode()
+    assert asked.startswith("WARNING! This will remove all images without at least one project")
+    assert Store(cli.store).image(NAME) is not None  # the answer was no
+    (cli.run_root / "web").mkdir(parents=True)
+    (cli.run_root / "web" / "state.json").write_text(json.dumps({"images": [record.id]}))
+    shutil.rmtree(cli.run_root / "web")
     done = cli("rmi", NAME)
     assert done.stdout.decode().splitlines() == [f"Untagged: {NAME}", f"Deleted: {record.id}"]
     assert cli.stored() == {"blobs/sha256": [], "layers": [], "records": [], "l": [], "tmp": []}
@@ -254,3 +260,26 @@ def test_a_bad_archive_is_refused_in_one_line_and_nothing_is_stored(cli, tmp_pat
     assert done.returncode == 1 and error.count("\n") == 1, error
     assert error.startswith(f"stackrun: archive {path}") and message in error, error
     assert cli.stored() == {"blobs/sha256": [], "layers": [], "records": [], "l": [], "tmp": []}
+
+
+def test_an_unpacked_docker_save_directory_with_linked_layers_loads(cli, tmp_path):
+    """Old `docker save` archives link identical layers (<id>/layer.tar -> ../<other>/…)."""
+    write_layout(tmp_path / "oci", {"v1": motd_image()})
+    docker_archive(tmp_path / "oci", "v1", tmp_path / "image.tar", NAME)
+    unpacked = tmp_path / "unpacked"
+    unpacked.mkdir()
+    subprocess.run(["tar", "-xf", str(tmp_path / "image.tar"), "-C", str(unpacked)], check=True)
+    manifest = json.loads((unpacked / "manifest.json").read_text())
+    linked = []
+    for number, layer in enumerate(manifest[0]["Layers"]):
+        (unpacked / f"legacy{number}").mkdir()
+        (unpacked / f"legacy{number}" / "layer.tar").symlink_to(f"../{layer}")
+        linked.append(f"legacy{number}/layer.tar")
+    manifest[0]["Layers"] = linked
+    (unpacked / "manifest.json").write_text(json.dumps(manifest))
+    cli("load", "-i", str(unpacked))
+    retarred = tmp_path / "retarred.tar"
+    subprocess.run(["tar", "-cf", str(retarred), "-C", str(unpacked), "."], check=True)
+    other = Cli(tmp_path / "data2", tmp_path / "run")
+    other("load", "-i", str(retarred))
+    assert Store(cli.store).image(NAME).id == Store(other.store).image(NAME).id

@@ -99,6 +99,8 @@ CORPUS = [
     Case("hardlink-to-symlink-out",
          lambda v: [Symlink("s", f"{v}/victim"), Hardlink("hl", "s")],
          inside=lambda layer, v: _assert((layer / "hl").is_symlink())),
+    Case("hardlink-through-a-whiteout", lambda v: [Whiteout("w"), Hardlink("hl", "w/x")],
+         refused="is not in the layer"),
     Case("hardlink-to-directory", lambda v: [Dir("d"), Hardlink("hl", "d")],
          refused="is a directory"),
     Case("file-over-symlink",

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import time
 from pathlib import Path
 
 import anyio
@@ -87,7 +88,9 @@ def pulled(reference: str, store, options: PullOptions = FAST, events=None):
 
 def test_pull_of_several_layers_into_the_store(registry, store):
     events: list[progress.Event] = []
+    before = time.time()
     record = pulled(f"{registry.host}/test/layered:v1", store, events=events)
+    assert before <= store.pulled(f"{registry.host}/test/layered:v1") <= time.time()
     assert record.config.cmd == ("cat", "/etc/motd")
     assert len(record.layers) == 4
     assert store.image(f"{registry.host}/test/layered:v1").id == record.id
@@ -199,14 +202,10 @@ def test_cli_pull_prints_compose_lines_and_quiet_prints_nothing(registry, projec
 
 
 def test_cli_pull_of_services_names_service_and_image_in_errors(registry, project, tmp_path):
-    root = tmp_path / "rootfs"
-    root.mkdir()
     stack = tmp_path / "stack.yaml"
     stack.write_text(json.dumps({"services": {
-        "web": {"image": f"{registry.host}/test/layered:v1", "command": ["true"],
-                "x-stackrun": {"rootfs": str(root)}},
-        "db": {"image": f"{registry.host}/test/nothing:v1", "command": ["true"],
-               "x-stackrun": {"rootfs": str(root)}},
+        "web": {"image": f"{registry.host}/test/layered:v1", "command": ["true"]},
+        "db": {"image": f"{registry.host}/test/nothing:v1", "command": ["true"]},
     }}))  # fmt: skip
     done = cli(project, "-f", str(stack), "pull")
     assert done.returncode == 1
@@ -239,3 +238,29 @@ def test_cli_login_verifies_then_writes_config_and_logout_removes_it(tmp_path, p
         assert json.loads(config.read_text())["auths"] == {}
         again = cli(project, "logout", registry.host, **env)
         assert again.stdout.strip() == f"Not logged in to {registry.host}"
+
+
+def test_docker_schema_2_manifest_and_manifest_list(tmp_path, store):
+    """skopeo converts the OCI layout to Docker's media types (v2s2) as it pushes."""
+    layout = tmp_path / "layout"
+    write_layout(layout, {"one": Image([busybox_layer(), Layer([File("etc/motd", b"v2s2\n")])]),
+                          "multi": platforms()})  # fmt: skip
+    with Registry(tmp_path / "registry") as registry:
+        for tag, extra in (("one", []), ("multi", ["--all"])):
+            subprocess.run(["skopeo", "copy", "--quiet", "--dest-tls-verify=false", "--format",
+                            "v2s2", *extra, f"oci:{layout}:{tag}",
+                            f"docker://{registry.host}/test/docker:{tag}"],
+                           check=True, capture_output=True, timeout=120)  # fmt: skip
+        with Proxy(registry.url) as proxy:
+            record = pulled(f"{proxy.host}/test/docker:one", store)
+            types = [s.headers.get("Accept", "") for s in proxy.seen if "/manifests/" in s.path]
+        assert Path(record.layers[-1].path, "etc/motd").read_text() == "v2s2\n"
+        assert types and all("manifest.v2+json" in accept for accept in types)
+        manifest = store.blob_path(record.repo_digests[0].partition("@")[2]).read_text()
+        assert (
+            json.loads(manifest)["mediaType"]
+            == "application/vnd.docker.distribution.manifest.v2+json"
+        )
+        arm = pulled(f"{registry.host}/test/docker:multi", store,
+                     PullOptions(Platform("linux", "arm64"), FAST.policy, FAST.lookup))  # fmt: skip
+        assert Path(arm.layers[-1].path, "arch").read_text() == "arm64\n"

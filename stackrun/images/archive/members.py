@@ -13,7 +13,6 @@ import hashlib
 import json
 import os
 import tarfile
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, BinaryIO
@@ -77,17 +76,23 @@ class Members:
 
 
 def normal(name: str) -> str:
-    """A member name as a key: no leading "./" or "/", no empty or "." parts."""
-    return "/".join(part for part in name.split("/") if part not in ("", "."))
+    """A member name as a key: no leading "/" or "./", no empty or "." parts, ".." applied
+    (a key, never a path: nothing above the archive's root exists to climb to)."""
+    parts: list[str] = []
+    for part in name.split("/"):
+        if part == "..":
+            if parts:
+                parts.pop()
+        elif part not in ("", "."):
+            parts.append(part)
+    return "/".join(parts)
 
 
 def stage(source: Path | BinaryIO, archive: str, session: Session) -> Members:
     """Copy every file of `source` (a directory, a tar file, or a stream) into `session`."""
     members = Members(archive)
     if isinstance(source, Path) and source.is_dir():
-        for name, file in _directory(source):
-            with file:
-                members.files[name] = _copy(file, session, members, name)
+        _from_directory(source, session, members)
         return members
     if isinstance(source, Path):
         try:
@@ -135,13 +140,21 @@ def _decompressed(file: BinaryIO) -> IO[bytes]:
     return zstandard.ZstdDecompressor().stream_reader(file, read_across_frames=True)
 
 
-def _directory(root: Path) -> Iterator[tuple[str, BinaryIO]]:
+def _from_directory(root: Path, session: Session, members: Members) -> None:
+    """Its regular files, copied; its symbolic links, as aliases (never followed: a link
+    may lead anywhere on the host)."""
     for directory, subdirs, files in os.walk(root):
         subdirs.sort()
         for filename in sorted(files):
             path = Path(directory) / filename
-            if path.is_file() and not path.is_symlink():
-                yield str(path.relative_to(root)), open(path, "rb")  # noqa: SIM115 (closed by caller)
+            name = str(path.relative_to(root))
+            if path.is_symlink():
+                members.aliases[name] = normal(
+                    os.path.join(os.path.dirname(name), os.readlink(path))
+                )
+            elif path.is_file():
+                with open(path, "rb") as file:
+                    members.files[name] = _copy(file, session, members, name)
 
 
 def _copy(data: IO[bytes], session: Session, members: Members, name: str, size=None) -> Member:
