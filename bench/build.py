@@ -150,7 +150,9 @@ def run_all(tools: list, runs: int) -> dict[str, list[float]]:
 
 
 def report(times: dict[str, list[float]]) -> None:
-    print(f"10-step Dockerfile; python {sys.version.split()[0]}; medians of {len(next(iter(times.values())))} runs")
+    print(
+        f"10-step Dockerfile; python {sys.version.split()[0]}; medians of {len(next(iter(times.values())))} runs"
+    )
     for kind in ("cold", "cached"):
         podman = times.get(f"podman build {kind}")
         base = statistics.median(podman) if podman else None

@@ -238,7 +238,9 @@ def test_add_downloads_a_url_and_says_when_it_cannot(builds, base, tmp_path):
     thread.start()
     url = f"http://127.0.0.1:{server.server_address[1]}/tool.txt"
     try:
-        context = builds.context({"Dockerfile": f"FROM {base}\nADD {url} /opt/\nRUN {STAMP} > /s\n"})
+        context = builds.context(
+            {"Dockerfile": f"FROM {base}\nADD {url} /opt/\nRUN {STAMP} > /s\n"}
+        )
         record = builds.build(context)
         assert read(record, "/opt/tool.txt") == b"downloaded\n"
         assert lookup(record, "/opt/tool.txt").stat().st_mode & 0o777 == 0o600  # as Docker

@@ -68,7 +68,7 @@ def test_build_then_up_runs_the_built_image(registry):
         done = stack.run("build", timeout=300)
         assert done.returncode == 0, done.stderr
         assert "[web 4/4] RUN" in done.stderr and "[api 4/4] RUN" in done.stderr
-        assert f" ✔ web" in done.stdout and f"{stack.project.name}-web:latest" in done.stdout
+        assert " ✔ web" in done.stdout and f"{stack.project.name}-web:latest" in done.stdout
         with Store(dirs.image_root()) as store:
             web = store.image(f"{stack.project.name}-web")
             api = store.image(f"{registry.host}/test/api:1")
@@ -119,7 +119,9 @@ def test_push_then_pull_back(registry):
         with Store(dirs.image_root()) as store:
             built = store.image(f"{registry.host}/test/api:1")
             assert built.repo_digests == (f"{registry.host}/test/api@{digest}",)
-            removed = stack.run("rmi", f"{registry.host}/test/api:1", f"{registry.host}/test/api:latest")
+            removed = stack.run(
+                "rmi", f"{registry.host}/test/api:1", f"{registry.host}/test/api:latest"
+            )
             assert removed.returncode == 0, removed.stderr
             assert store.image(built.id) is None
         pulled = stack.run("pull", f"{registry.host}/test/api:1")
@@ -132,9 +134,7 @@ def test_push_then_pull_back(registry):
 
 def test_a_dockerfile_error_starts_nothing(registry):
     with stack_project("badbuild") as stack:
-        stack.write(
-            "services:\n  web:\n    build: web\n  other:\n    command: [sleep, '100']\n"
-        )
+        stack.write("services:\n  web:\n    build: web\n  other:\n    command: [sleep, '100']\n")
         (stack.directory / "web").mkdir()
         (stack.directory / "web" / "Dockerfile").write_text(
             f"FROM {registry.base}\nRUN true\nCOPY --chmod=abc x /x\nRUNN oops\n"
