@@ -18,7 +18,7 @@ from pathlib import Path
 from stackrun.errors import BuildError, ImageError
 
 OCI_LAYER = "application/vnd.oci.image.layer.v1.tar"
-MOUNT_POINTS = ("etc/hosts", "etc/hostname", "etc/resolv.conf", "proc", "sys", "dev", "tmp")
+MOUNT_POINTS = ("etc/hosts", "etc/hostname", "etc/resolv.conf", "proc", "sys", "dev")
 
 
 @dataclass(frozen=True)

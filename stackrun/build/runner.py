@@ -49,6 +49,7 @@ def plan_for(sandbox: Sandbox, step: RunStep, layers: tuple[str, ...], name: str
         cgroup=sandbox.names.cgroup(name),
         capabilities=frozenset(f"CAP_{name}" for name in DOCKER_DEFAULT_CAPABILITIES),
         no_new_privileges=False,  # setuid programs (su, sudo) work in a RUN, as in Docker
+        private_tmp=False,  # /tmp is the image's: what a RUN leaves there is in its layer
         network_mode="none" if network == "none" else "host",
         hosts=LOCALHOST,
         mounts=mounts,

@@ -203,7 +203,8 @@ def test_run_is_an_isolated_instance(builds, base):
 FROM {base}
 RUN echo "pid=$$ host=$(hostname) net=$(ls /sys/class/net | tr '\\n' ' ')" > /host-net
 RUN --network=none ls /sys/class/net | tr '\\n' ' ' > /none-net
-RUN rm /bin/false && mkdir -p /var/empty
+RUN rm /bin/false && mkdir -p /var/empty && echo kept > /tmp/left
+RUN cat /tmp/left > /tmp-seen
 """
         }
     )
@@ -213,6 +214,7 @@ RUN rm /bin/false && mkdir -p /var/empty
     assert read(record, "/none-net").decode().split() == ["lo"]
     assert lookup(record, "/bin/false") is None  # deleted: a whiteout in the layer
     assert lookup(record, "/bin/true") is not None
+    assert read(record, "/tmp-seen") == b"kept\n"  # /tmp is the image's, as in Docker
     # nothing of the mount points stackrun needed for the RUN is in the image
     for path in ("/etc/hosts", "/etc/hostname", "/etc/resolv.conf", "/proc", "/sys"):
         assert lookup(record, path) is None, path
