@@ -149,15 +149,8 @@ def fresh_filesystems(
     """The same for every service on a kind of root: computed once per fork server; with
     the targets of the private mounts made (see with_creation). `tmp`: a tmpfs on /tmp
     (a build's RUN keeps the image's /tmp, whose writes go to its layer, as in Docker)."""
-    fresh = [
-        *_kernel_filesystems(),
-        *_dev(),
-        *(
-            [MountOp("fs", "/tmp", "tmpfs", flags=NOSUID_NODEV, data=f"mode=1777,size={TMP_SIZE}")]
-            if tmp
-            else []
-        ),  # fmt: skip
-    ]
+    tmpfs = MountOp("fs", "/tmp", "tmpfs", flags=NOSUID_NODEV, data=f"mode=1777,size={TMP_SIZE}")
+    fresh = [*_kernel_filesystems(), *_dev(), *([tmpfs] if tmp else [])]
     if not private_root:  # the service must not see the host's /proc, /dev… even below ours
         fresh = [replace(op, replace=op.target in REPLACED) for op in fresh]
     return with_creation((*fresh, *_masks()), private_root, ())
