@@ -28,6 +28,7 @@ from stackrun.build.request import BuildRequest
 from stackrun.build.sandbox import Sandbox
 from stackrun.errors import BuildError, StackrunError
 from stackrun.images.model import ImageRecord
+from stackrun.images.session import lock_if_free
 
 PREFIX = "_build-"
 BUILD_ROOT = "_build"  # the cache and RUN --mount=type=cache directories, under the data root
@@ -113,7 +114,7 @@ def sweep_stale() -> list[str]:
     found = []
     names = [p.name for p in root.iterdir() if p.name.startswith(PREFIX)] if root.is_dir() else []
     for name in names:
-        fd = _try_lock(dirs.run_dir(name) / LOCK)
+        fd = lock_if_free(dirs.run_dir(name) / LOCK)
         if fd is None:
             continue
         try:
@@ -124,19 +125,6 @@ def sweep_stale() -> list[str]:
         finally:
             os.close(fd)
     return found
-
-
-def _try_lock(path) -> int | None:
-    try:
-        fd = os.open(path, os.O_RDWR | os.O_CLOEXEC)
-    except OSError:
-        return None
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        os.close(fd)
-        return None
-    return fd
 
 
 def _remove(project: str) -> None:

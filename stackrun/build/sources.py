@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Self
 
+from stackrun.images.confined import EscapeError, components
 from stackrun.images.dockerfile import globs
 from stackrun.images.dockerfile.ignore import Matcher
 from stackrun.runtime import linux
@@ -47,17 +48,10 @@ class Source:
 
 def clean(source: str) -> str:
     """`source` relative to the tree's root; SourceError when `..` climbs above it."""
-    parts: list[str] = []
-    for part in source.split("/"):
-        if part in ("", "."):
-            continue
-        if part == "..":
-            if not parts:
-                raise SourceError(f"{source}: outside the build context")
-            parts.pop()
-        else:
-            parts.append(part)
-    return "/".join(parts)
+    try:
+        return "/".join(components(source))
+    except EscapeError:
+        raise SourceError(f"{source}: outside the build context") from None
 
 
 class Tree:

@@ -161,3 +161,33 @@ def test_build_output_with_several_stages_names_them(registry):
         assert done.returncode == 0, done.stderr
         assert "[app deps 2/2] RUN echo deps > /deps" in done.stderr
         assert "[app stage-1 3/3] deps" in done.stderr  # a RUN's output, under its step
+
+
+def test_a_build_killed_midway_is_cleaned_by_the_next_one(registry):
+    import signal
+    import subprocess
+
+    from tests.helpers.leaks import leaks
+
+    with stack_project("killed") as stack:
+        stack.write("services:\n  slow:\n    build: .\n")
+        (stack.directory / "Dockerfile").write_text(
+            f"FROM {registry.base}\nRUN echo started && sleep 300\n"
+        )
+        build = subprocess.Popen(
+            stack.argv("build"), env=stack.project.env(), stderr=subprocess.PIPE, text=True
+        )
+        line = ""
+        while "started" not in line:  # the RUN runs: its instance, cgroup and mounts exist
+            line = build.stderr.readline()
+            assert line, "the build ended before its RUN started"
+        project = f"{PREFIX}{build.pid}"
+        build.send_signal(signal.SIGKILL)
+        build.wait()
+        build.stderr.close()
+        assert leaks(project)  # left behind: the sleeping RUN, its cgroup, its directories
+        (stack.directory / "Dockerfile").write_text(f"FROM {registry.base}\nRUN true\n")
+        done = stack.run("build", timeout=120)
+        assert done.returncode == 0, done.stderr
+        assert leaks(project) == []
+        assert stale_builds(stack.project.run_root) == []
