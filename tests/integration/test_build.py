@@ -20,9 +20,14 @@ STAMP = "head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \\n'"
 
 
 @pytest.fixture(scope="module")
-def base(tmp_path_factory):
+def registry(tmp_path_factory):
     with Registry(tmp_path_factory.mktemp("registry")) as registry:
-        yield push_base(registry, tmp_path_factory.mktemp("layout"))
+        yield registry
+
+
+@pytest.fixture(scope="module")
+def base(registry, tmp_path_factory):
+    return push_base(registry, tmp_path_factory.mktemp("layout"))
 
 
 @pytest.fixture
@@ -128,6 +133,42 @@ def test_copy_from_a_stage_follows_that_stage(builds, base):
     assert read(builds.build(context), "/v") == b"1\n"
     (context / "v.txt").write_text("2\n")
     assert read(builds.build(context), "/v") == b"2\n"
+
+
+def test_scratch_target_labels_and_inline(builds, base):
+    dockerfile = (
+        f"FROM {base} AS tools\nRUN echo from-tools > /made\n"
+        "FROM scratch AS final\nCOPY --from=tools /made /made\nCOPY x.txt /\n"
+        "FROM final AS extra\nLABEL extra=yes\n"
+    )
+    context = builds.context({"x.txt": "x\n"})
+    record = builds.build(context, inline=dockerfile, target="final", labels={"team": "core"})
+    assert len(record.layers) == 2  # scratch: only its two COPY layers
+    assert read(record, "/made") == b"from-tools\n" and read(record, "/x.txt") == b"x\n"
+    made = config(record)
+    assert made["config"]["Labels"] == {"team": "core"}  # the target stage: no `extra`
+    assert made["config"]["Env"] == [
+        "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+    ]
+
+
+def test_pull_takes_the_base_again(builds, registry, tmp_path):
+    from tests.helpers import oci
+
+    name = f"{registry.host}/test/moving:1"
+    layout = tmp_path / "moving"
+
+    def publish(text: str) -> None:
+        extra = oci.Layer([oci.File("etc/release", text.encode())])
+        oci.write_layout(layout, {"v1": oci.Image([oci.busybox_layer(), extra])})
+        oci.push(layout, "v1", name)
+
+    publish("one\n")
+    context = builds.context({"Dockerfile": f"FROM {name}\nRUN cat /etc/release > /seen\n"})
+    assert read(builds.build(context), "/seen") == b"one\n"
+    publish("two\n")
+    assert read(builds.build(context), "/seen") == b"one\n"  # the stored base, cached
+    assert read(builds.build(context, pull=True), "/seen") == b"two\n"
 
 
 def test_no_cache_and_build_args_change_the_key(builds, base):
