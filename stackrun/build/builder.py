@@ -100,6 +100,9 @@ class Build:
             config = {"Env": [f"PATH={stages_io.DEFAULT_PATH}"]}
             return StageResult((), initial_state(config), {}, (), image.EPOCH)
         found = stages_io.base_image(self, base, stage.start)
+        if found.config.get("OnBuild"):
+            self.printer.note(self.request.service, f"{stage.start.image}: its ONBUILD "
+                              "triggers are not run (stackrun does not support ONBUILD)")  # fmt: skip
         return StageResult(found.layers, initial_state(found.config), found.document,
                            found.history, found.created)  # fmt: skip
 
@@ -192,12 +195,20 @@ def _after_step(result: StageResult, made: Layer | None, created: str) -> StageR
 
 
 def _platform(request: BuildRequest) -> Platform:
+    """The host's: a RUN runs the image's programs on this kernel and CPU, without
+    emulation, so a build for another platform is refused rather than failing midway."""
+    host = host_platform()
     if not request.platform:
-        return host_platform()
+        return host
     try:
-        return parse_platform(request.platform)
+        wanted = parse_platform(request.platform)
     except ValueError as error:
         raise BuildError(str(error), service=request.service) from None
+    if (wanted.os, wanted.architecture) != (host.os, host.architecture):
+        raise BuildError(f"stackrun builds for this host's platform ({host}) only, not "
+                         f"{wanted}: build that image elsewhere and pull or load it",
+                         service=request.service)  # fmt: skip
+    return wanted
 
 
 def _automatic_args(platform: Platform) -> dict[str, str]:

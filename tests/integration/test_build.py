@@ -361,6 +361,14 @@ def test_errors_are_located(builds, base, dockerfile, expected):
     assert str(caught.value).startswith(f"context1/{expected}")
 
 
+def test_another_platform_is_refused_before_anything_runs(builds, base):
+    with pytest.raises(
+        BuildError, match="builds for this host's platform .* only, not linux/s390x"
+    ):
+        builds.build({"Dockerfile": f"FROM {base}\nRUN true\n"}, platform="linux/s390x")
+    assert builds.output == ""
+
+
 def test_independent_stages_build_in_parallel(builds, base):
     """Each stage's RUN notes the system's uptime before and after a pause: the two
     intervals overlap only when the stages ran at the same time."""
