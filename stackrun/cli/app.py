@@ -75,6 +75,7 @@ VERBS = {
     "rmi": "images",
     "push": "push",
     "build": "build",
+    "convert": "convert",
 }
 
 
