@@ -26,9 +26,11 @@ CASES = [
         "services:\n  api:\n    build: .\n",
         {},
         [
-            "stack.yaml:2:3: services.api: its image is built (build:) but has no name a "
-            "cluster can pull: add image: REGISTRY/NAME:TAG and `stackrun build --push`, or "
-            "pass --image-for api=IMAGE"
+            (
+                "stack.yaml:2:3: services.api: its image is built (build:) but has no name a "
+                "cluster can pull: add image: REGISTRY/NAME:TAG and `stackrun build --push`, or "
+                "pass --image-for api=IMAGE"
+            )
         ],
     ),
     (
