@@ -227,7 +227,7 @@ class _InstanceBuilder:
             env=image.environment(spec.environment, config),
             working_dir=self._working_dir(spec.working_dir, rootfs, record),
             user=spec.user if spec.user is not None else config.user or None,
-            image=image.image_plan(spec.image, record) if record else None,
+            image=image.image_plan(self.stack.image_of(service) or "", record) if record else None,
             hostname=spec.hostname or name,
             cgroup=self.names.cgroup(name),
             limits=limits(spec),
@@ -260,17 +260,18 @@ class _InstanceBuilder:
         )
         if not plan.argv:
             raise PlanError(
-                f"services.{service}: nothing to run: the image {spec.image} has "
+                f"services.{service}: nothing to run: the image {self.stack.image_of(service)} has "
                 "neither ENTRYPOINT nor CMD; add command:"
             )
         return dataclasses.replace(plan, config_hash=config_hash(plan))
 
     def _image(self, service: str, spec: Service) -> ImageRecord | None:
-        if not spec.image:
+        wanted = self.stack.image_of(service)
+        if not wanted:
             return None
         record = self.facts.images.get(service)
-        if record is None:  # the caller resolves every image first
-            raise PlanError(f"services.{service}: image {spec.image} was not looked up")
+        if record is None:  # the caller resolves (or builds) every image first
+            raise PlanError(f"services.{service}: image {wanted} was not looked up")
         return record
 
     def _host_path(self, path: str) -> str:

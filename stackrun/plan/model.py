@@ -178,6 +178,7 @@ class ServicePlan:
     mounts: tuple[Mount, ...] = ()  # volumes and tmpfs, in the order to mount
     rootfs: str | None = None  # absolute directory; None: the host's root
     read_only: bool = False
+    private_tmp: bool = True  # a tmpfs on /tmp; False: the root's own /tmp (a build's RUN)
     host_root_writable: bool = False  # no rootfs: x-stackrun.host_root rw (else read-only)
     project_dir: str = ""  # no rootfs: the project's directory, writable unless read_only
     init: bool = False

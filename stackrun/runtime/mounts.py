@@ -127,7 +127,7 @@ def mount_table(
         from stackrun.runtime import hostroot  # the host's root: its own module
 
         return hostroot.mount_table(plan, layout, hidden)
-    fresh, made = fresh_filesystems(True)
+    fresh, made = fresh_filesystems(True, plan.private_tmp)
     own = (
         *etc_files(layout, True),
         *(volume(m) for m in plan.mounts),
@@ -142,15 +142,15 @@ def image_root(plan: ServicePlan, layout: InstanceLayout) -> ImageRoot:
     return ImageRoot(plan.image.layers, layout.upper, layout.work, layout.merged, scratch)
 
 
-@functools.lru_cache(maxsize=2)
-def fresh_filesystems(private_root: bool) -> tuple[tuple[MountOp, ...], tuple[str, ...]]:
+@functools.lru_cache(maxsize=4)
+def fresh_filesystems(
+    private_root: bool, tmp: bool = True
+) -> tuple[tuple[MountOp, ...], tuple[str, ...]]:
     """The same for every service on a kind of root: computed once per fork server; with
-    the targets of the private mounts made (see with_creation)."""
-    fresh = [
-        *_kernel_filesystems(),
-        *_dev(),
-        MountOp("fs", "/tmp", "tmpfs", flags=NOSUID_NODEV, data=f"mode=1777,size={TMP_SIZE}"),
-    ]
+    the targets of the private mounts made (see with_creation). `tmp`: a tmpfs on /tmp
+    (a build's RUN keeps the image's /tmp, whose writes go to its layer, as in Docker)."""
+    tmpfs = MountOp("fs", "/tmp", "tmpfs", flags=NOSUID_NODEV, data=f"mode=1777,size={TMP_SIZE}")
+    fresh = [*_kernel_filesystems(), *_dev(), *([tmpfs] if tmp else [])]
     if not private_root:  # the service must not see the host's /proc, /dev… even below ours
         fresh = [replace(op, replace=op.target in REPLACED) for op in fresh]
     return with_creation((*fresh, *_masks()), private_root, ())

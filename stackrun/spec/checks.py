@@ -39,7 +39,8 @@ class _Checker:
 
     def service(self, name: str, service: Service, disabled) -> None:
         path = ("services", name)
-        if service.command is None and service.entrypoint is None and not service.image:
+        has_image = bool(service.image or service.build)
+        if service.command is None and service.entrypoint is None and not has_image:
             self.error(
                 path, "nothing to run: add command: (the program and its arguments) or image:"
             )
@@ -52,7 +53,7 @@ class _Checker:
         if service.working_dir and not service.working_dir.startswith("/"):
             if rootfs:
                 self.error((*path, "working_dir"), "must be absolute when x-stackrun.rootfs is set")
-            elif service.image:
+            elif has_image:
                 self.error((*path, "working_dir"), "must be absolute in an image")
         self.host_root(path, service, rootfs)
 
@@ -242,7 +243,7 @@ def _has_healthcheck(service: Service) -> bool:
     test = service.healthcheck.test if service.healthcheck else None
     if test:
         return test[0] != "NONE"
-    return bool(service.image)
+    return bool(service.image or service.build)
 
 
 def _subnet_of(stack: Stack, network: str) -> str | None:

@@ -252,6 +252,27 @@ class Backoff(Model):
     reset: Duration | None = None
 
 
+class Build(Model):
+    """`build:`: how `build` and `up` make the service's image from a Dockerfile."""
+
+    context: str = Field(".", description="directory sent to the build (absolute once loaded)")
+    dockerfile: str | None = Field(None, description="relative to the context (Dockerfile)")
+    dockerfile_inline: str | None = None
+    args: Annotated[dict[str, str], _LIST_OR_MAP] = {}
+    target: str | None = None
+    labels: Annotated[dict[str, str], _LIST_OR_MAP] = {}
+    no_cache: bool = False
+    pull: bool = False
+    network: Literal["default", "host", "none"] | None = None
+    tags: tuple[ImageReference, ...] = ()
+
+    @model_validator(mode="after")
+    def _one_dockerfile(self) -> "Build":
+        if self.dockerfile is not None and self.dockerfile_inline is not None:
+            raise ValueError("dockerfile and dockerfile_inline cannot both be set")
+        return self
+
+
 class ServiceExtension(Model):
     """`x-stackrun:` of a service."""
 
@@ -276,6 +297,7 @@ class Service(Model):
         None, description="OS/ARCH[/VARIANT]; default: the host's"
     )
     pull_policy: PullPolicy | None = Field(None, description="when `up` pulls the image (missing)")
+    build: Annotated[Build | None, Short(_STRING)] = None
     command: Annotated[tuple[str, ...] | None, _COMMAND] = None
     entrypoint: Annotated[tuple[str, ...] | None, _COMMAND] = None
     environment: Annotated[dict[str, str], _LIST_OR_MAP] = {}  # env_file entries, then these
@@ -377,6 +399,14 @@ class Stack(StackFile):
     name: ProjectName
     project_dir: str = Field(exclude=True)
     files: tuple[str, ...] = Field((), exclude=True)
+
+    def image_of(self, service: str) -> str | None:
+        """The image a service runs: its `image:`, else the one its `build:` makes,
+        named `<project>-<service>` as Compose names it; None for a host command."""
+        spec = self.services[service]
+        if spec.image:
+            return spec.image
+        return f"{self.name}-{service}" if spec.build else None
 
     def replicas(self, service: str) -> int:
         spec = self.services[service]

@@ -160,6 +160,34 @@ def _env_files(value: Any, ctx: _Context) -> Any:
     return result
 
 
+def _build(value: Any, ctx: _Context) -> Any:
+    """`build: ./dir` is `build: {context: ./dir}`; the context is made absolute against
+    the file's directory, args and labels become mappings (an arg without a value takes
+    the variable of that name, as Compose does, or is left out)."""
+    if isinstance(value, str):
+        value = LDict(ctx.where, {"context": value})
+    if not isinstance(value, LDict):
+        return value
+    context = value.get("context", ".")
+    if isinstance(context, str):
+        if "://" in context or context.startswith("git@"):
+            ctx.problem("a remote build context is not supported: clone it and name the "
+                        "directory", "context")  # fmt: skip
+        value["context"] = os.path.normpath(os.path.join(ctx.base_dir, context))
+    if "args" in value:
+        args = _key_values(value["args"], ctx, missing=None)
+        if isinstance(args, LDict):
+            for key in [k for k, v in args.items() if v is None]:
+                if key in ctx.env:
+                    args[key] = ctx.env[key]
+                else:
+                    del args[key]
+        value["args"] = args
+    if "labels" in value:
+        value["labels"] = _labels(value["labels"], ctx)
+    return value
+
+
 def _depends_on(value: Any, ctx: _Context) -> Any:
     if isinstance(value, LList):
         result = LDict(value.location)
@@ -294,6 +322,7 @@ def _expose(value: Any, ctx: _Context) -> Any:
 
 
 _SERVICE_SHAPES: dict[str, Callable[[Any, _Context], Any]] = {
+    "build": _build,
     "command": _argv,
     "entrypoint": _argv,
     "environment": _environment,

@@ -183,10 +183,8 @@ def _check_pull_policy(value: Any) -> str:
     text = str(value)
     if text == "if_not_present":
         return "missing"
-    if text in PULL_POLICIES or _EVERY.match(text):
+    if text in PULL_POLICIES or text == "build" or _EVERY.match(text):
         return text
-    if text == "build":
-        raise ValueError("stackrun does not build images yet: remove pull_policy: build")
     raise ValueError(
         f"{text!r} is not a pull policy; use one of {', '.join(PULL_POLICIES)} or every_DURATION"
     )
@@ -245,7 +243,7 @@ PullPolicy = Annotated[
     _text(
         {
             "type": "string",
-            "pattern": r"^(always|never|missing|if_not_present|daily|weekly|every_.+)$",
+            "pattern": r"^(always|never|missing|if_not_present|build|daily|weekly|every_.+)$",
         }
     ),
 ]

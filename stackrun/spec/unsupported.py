@@ -1,6 +1,6 @@
 """Compose keys that cannot apply to a process runner: say why, and what to write instead.
 
-Errors for keys whose absence would change what runs (`build`, `devices`,
+Errors for keys whose absence would change what runs (`devices`, `build.secrets`,
 `privileged`…); warnings for keys that are safe to ignore (`container_name`, `tty`…).
 The keys are removed from the tree afterwards so that validation does not report
 them a second time as unknown.
@@ -15,8 +15,6 @@ _OWN_NAMESPACES = "every service has its own namespaces in stackrun; remove it"
 _ONE_HOST = "stackrun runs on one host: only deploy.replicas and deploy.resources apply; remove it"
 
 SERVICE_ERRORS = {
-    "build": "stackrun does not build images yet: remove build: and name an image with "
-    "image: (pulled, or loaded with `stackrun load -i FILE`)",
     "devices": "services cannot use host devices in stackrun; remove devices:",
     "privileged": "not supported; to keep every capability write cap_add: [ALL]",
     "secrets": "not supported; mount the file instead: volumes: ['./secret.txt:/run/secrets/NAME:ro']",
@@ -48,6 +46,24 @@ DEPLOY_ERRORS = {
     "endpoint_mode": _ONE_HOST,
     "labels": "use the service's labels: key",
 }
+_BUILDS_FOR_THE_HOST = "stackrun builds for the host's platform only; remove it"
+BUILD_ERRORS = {
+    "secrets": "build secrets are not supported: pass values with args:, or COPY a file and "
+    "remove it in the same RUN",
+    "ssh": "SSH agent forwarding is not supported in builds; remove it",
+    "additional_contexts": "not supported; COPY --from a stage or an image instead",
+    "privileged": "not supported in builds; remove it",
+    "entitlements": "not supported in builds; remove it",
+    "isolation": "not supported; remove it",
+}
+BUILD_WARNINGS = {
+    "cache_from": "ignored: stackrun's build cache is local",
+    "cache_to": "ignored: stackrun's build cache is local",
+    "extra_hosts": "ignored: RUN steps use the host's network and /etc/hosts",
+    "shm_size": "ignored: RUN steps get a 64 MiB /dev/shm",
+    "ulimits": "ignored: RUN steps run with stackrun's default limits",
+    "platforms": _BUILDS_FOR_THE_HOST,
+}
 TOP_ERRORS = {
     "secrets": "not supported; mount secret files with a service's volumes: instead",
     "configs": "not supported; mount config files with a service's volumes: instead",
@@ -73,6 +89,9 @@ def check_unsupported(tree: LDict, report: Report) -> None:
         deploy = service.get("deploy")
         if isinstance(deploy, LDict):
             _apply(deploy, (*path, "deploy"), DEPLOY_ERRORS, {}, report)
+        build = service.get("build")
+        if isinstance(build, LDict):
+            _apply(build, (*path, "build"), BUILD_ERRORS, BUILD_WARNINGS, report)
 
 
 def _apply(node: LDict, path, errors: dict, warnings: dict, report: Report) -> None:

@@ -183,3 +183,12 @@ def test_a_project_under_a_fresh_tmpfs_is_bound_back_also_when_read_only():
         op = by_target(table, "/var/tmp/app")
         assert op.read_only == fields.get("read_only", False)
         assert targets(table).index("/var/tmp") < targets(table).index("/var/tmp/app")
+
+
+def test_a_builds_run_keeps_the_images_tmp():
+    from stackrun.plan.model import ImagePlan
+
+    image = ImagePlan(reference="", id="", layers=("/layers/1",))
+    assert "/tmp" in targets(mount_table(plan(image=image), LAYOUT))
+    table = mount_table(plan(image=image, private_tmp=False), LAYOUT)
+    assert "/tmp" not in targets(table) and "/dev/shm" in targets(table)

@@ -129,23 +129,33 @@ CASES = [
         ],
     ),
     (
-        "pull_policy_build",
-        "services:\n  api:\n    image: redis\n    pull_policy: build\n",
-        [
-            "stack.yaml:4:5: services.api.pull_policy: stackrun does not build images yet: remove pull_policy: build"
-        ],
-    ),
-    (
         "image_relative_working_dir",
         "services:\n  api:\n    image: redis\n    working_dir: app\n",
         ["stack.yaml:4:5: services.api.working_dir: must be absolute in an image"],
     ),
     (
-        "build",
-        "services:\n  api:\n    build: .\n    command: x\n",
+        "build_secrets",
+        "services:\n  api:\n    build:\n      context: .\n      secrets: [token]\n",
         [
-            "stack.yaml:3:5: services.api.build: stackrun does not build images yet: remove build: and name an image with image: (pulled, or loaded with `stackrun load -i FILE`)"
+            "stack.yaml:5:7: services.api.build.secrets: build secrets are not supported: pass values with args:, or COPY a file and remove it in the same RUN"
         ],
+    ),
+    (
+        "build_two_dockerfiles",
+        "services:\n  api:\n    build:\n      dockerfile: D\n      dockerfile_inline: FROM x\n",
+        ["stack.yaml:3:5: services.api.build: dockerfile and dockerfile_inline cannot both be set"],
+    ),
+    (
+        "build_remote_context",
+        "services:\n  api:\n    build: https://github.com/me/app.git\n",
+        [
+            "stack.yaml:3:5: services.api.build.context: a remote build context is not supported: clone it and name the directory"
+        ],
+    ),
+    (
+        "build_network",
+        "services:\n  api:\n    build: {context: ., network: bridge}\n",
+        ["stack.yaml:3:25: services.api.build.network: 'bridge' is not one of default, host, none"],
     ),
     (
         "devices",
