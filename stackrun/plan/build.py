@@ -235,6 +235,9 @@ class _InstanceBuilder:
             mounts=image.anonymous_volumes(config, mounts, self.facts.data_dir, name) + mounts,
             rootfs=rootfs,
             read_only=bool(spec.read_only),
+            # An image's /tmp is its own, in the writable layer, as in Docker; a host
+            # command or a rootfs gets a private, bounded tmpfs.
+            private_tmp=record is None or rootfs is not None,
             host_root_writable=rootfs is None and _host_root(spec) == "rw",
             project_dir="" if rootfs else self.stack.project_dir,
             init=bool(spec.init),
