@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from stackrun.errors import Location
-from stackrun.spec.dotenv import DotenvError, parse_env_file
+from stackrun.spec.dotenv import Chain, DotenvError, parse_env_file, parse_raw_env_file
 from stackrun.spec.report import Report
 from stackrun.spec.source import LDict, LList
 
@@ -53,30 +53,27 @@ def _resolve_service(
     name: str, service: LDict, env: Mapping[str, str], report: Report, read_files: bool
 ) -> None:
     declared = service.get("environment")
-    merged = LDict(declared.location if isinstance(declared, LDict) else service.at("environment"))
+    if declared is not None and not isinstance(declared, LDict):
+        return  # not a mapping: leave it for validation to report
+    declared = declared if declared is not None else LDict(service.location)
+    own = {key: env.get(key) if value is None else value for key, value in declared.items()}
+    own = {key: value for key, value in own.items() if value is not None}
+    merged = LDict(declared.location if "environment" in service else service.at("environment"))
     env_files = service.get("env_file")
     if isinstance(env_files, LList) and read_files:
+        # A variable in an env file: the project's first, then `environment`, then the
+        # files' own keys so far (compose-go's order).
+        lookup, defined = Chain(env, own), dict(own)
         for index, entry in enumerate(env_files):
-            _add_env_file(
-                merged,
-                entry,
-                env,
-                report,
-                ("services", name, "env_file", index),
-                env_files.at(index),
-            )
-    if isinstance(declared, LDict):
-        for key, value in declared.items():
-            resolved = env.get(key) if value is None else value
-            if resolved is not None:
-                merged.put(key, resolved, declared.at(key))
-    elif declared is not None:
-        return  # not a mapping: leave it for validation to report
+            path = ("services", name, "env_file", index)
+            _add_env_file(merged, entry, (lookup, defined), report, path, env_files.at(index))
+    for key, value in own.items():
+        merged.put(key, value, declared.at(key))
     if merged or "environment" in service:
         service.put("environment", merged, service.at("environment"))
 
 
-def _add_env_file(merged: LDict, entry: Any, env, report: Report, path, where: Location) -> None:
+def _add_env_file(merged: LDict, entry: Any, scope, report: Report, path, where: Location) -> None:
     if not isinstance(entry, dict) or not isinstance(entry.get("path"), str):
         return  # malformed: validation reports it
     file = Path(entry["path"])
@@ -91,11 +88,15 @@ def _add_env_file(merged: LDict, entry: Any, env, report: Report, path, where: L
                 where, path, f"env file {file} not found (add required: false to allow that)"
             )
         return
-    for item in _read_env_file(file, env, report, (where, path)):
+    lookup, defined = scope
+    raw = entry.get("format") == "raw"
+    for item in _read_env_file(file, lookup, report, (where, path), defined, raw):
         merged.put(item.key, item.value, item.location)
 
 
-def _read_env_file(path: Path, env: Mapping[str, str], report: Report, named_at) -> list:
+def _read_env_file(
+    path: Path, env: Mapping[str, str], report: Report, named_at, defined=None, raw=False
+) -> list:
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as error:
@@ -103,7 +104,9 @@ def _read_env_file(path: Path, env: Mapping[str, str], report: Report, named_at)
         report.error(where, key, f"cannot read {path}: {getattr(error, 'strerror', None) or error}")
         return []
     try:
-        return parse_env_file(text, str(path), env)
+        if raw:
+            return parse_raw_env_file(text, str(path), env)
+        return parse_env_file(text, str(path), env, defined)
     except DotenvError as error:
         report.extend(error.diagnostics)
         return []

@@ -582,7 +582,9 @@ def test_errors_in_dotenv_and_env_files_point_into_them(stack_dir):
     stack_dir.write(".env", "GOOD=1\nbad line\n")
     stack_dir.write("app.env", "A=1\nB='open\n")
     errors = stack_dir.errors("services:\n  a:\n    command: x\n    env_file: app.env\n")
-    assert errors == [".env:2:4: expected '=' after bad"]
+    assert errors == [
+        ".env:2:1: 'bad line': a variable name cannot contain a space; write KEY=VALUE"
+    ]
     stack_dir.write(".env", "GOOD=1\n")
     assert stack_dir.errors("services:\n  a:\n    command: x\n    env_file: app.env\n") == [
         "app.env:2:3: missing closing '"
