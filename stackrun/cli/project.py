@@ -60,12 +60,13 @@ def load_stack(opts: ProjectOptions, show_warnings: bool = True) -> Stack:
     from stackrun.spec.loader import load
 
     warnings: list[Diagnostic] = []
-    with _no_garbage_collection():
-        stack = load(load_options(opts), warnings)
-    if show_warnings:
-        for warning in warnings:
-            print(warning_text(warning), file=sys.stderr)
-    return stack
+    try:
+        with _no_garbage_collection():
+            return load(load_options(opts), warnings)
+    finally:  # a file with errors shows its warnings too, before them
+        if show_warnings:
+            for warning in warnings:
+                print(warning_text(warning), file=sys.stderr)
 
 
 @contextmanager

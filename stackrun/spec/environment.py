@@ -33,6 +33,17 @@ def project_environment(
     return values
 
 
+def env_file_defaults(
+    files: list[Path], environ: Mapping[str, str], report: Report, where: Location
+) -> dict[str, str]:
+    """The variables the env files of an included project define, in order (a variable
+    in them is looked up in `environ` first)."""
+    defined: dict[str, str] = {}
+    for path in files:
+        _read_env_file(path, environ, report, (where, "include"), defined)
+    return defined
+
+
 def resolve_service_environments(
     tree: LDict, env: Mapping[str, str], report: Report, skip: Collection[str] = ()
 ) -> None:
@@ -56,8 +67,11 @@ def _resolve_service(
     if declared is not None and not isinstance(declared, LDict):
         return  # not a mapping: leave it for validation to report
     declared = declared if declared is not None else LDict(service.location)
-    own = {key: env.get(key) if value is None else value for key, value in declared.items()}
-    own = {key: value for key, value in own.items() if value is not None}
+    own: dict[str, str] = {}
+    for key, value in declared.items():
+        resolved = env.get(key) if value is None else value
+        if resolved is not None:
+            own[key] = resolved
     merged = LDict(declared.location if "environment" in service else service.at("environment"))
     env_files = service.get("env_file")
     if isinstance(env_files, LList) and read_files:

@@ -27,6 +27,12 @@ def merge_files(trees: list[LDict]) -> LDict:
     return result
 
 
+def merge_resource(section: str, base: LDict, over: LDict) -> LDict:
+    """`over` merged into `base` (changed in place) by the same rules, for `extends`
+    (section "services") and for a resource an included project also defines."""
+    return _merge_mapping(plain(base), over, (section, "*"))
+
+
 def _merge_mapping(base: LDict, over: LDict, path: Path) -> LDict:
     for key, value in over.items():
         where = over.at(key)

@@ -21,7 +21,6 @@ SERVICE_ERRORS = {
     "privileged": "not supported; to keep every capability write cap_add: [ALL]",
     "secrets": "not supported; mount the file instead: volumes: ['./secret.txt:/run/secrets/NAME:ro']",
     "configs": "not supported; mount the file instead: volumes: ['./app.conf:/etc/app.conf:ro']",
-    "extends": "not supported; combine files with several -f instead",
     "cgroup_parent": "set it for the whole stack: x-stackrun: {cgroup_parent: PATH} at the top level",
     "volumes_from": "declare a named volume and mount it in both services",
     "ipc": _OWN_NAMESPACES,
@@ -53,7 +52,6 @@ DEPLOY_ERRORS = {
 TOP_ERRORS = {
     "secrets": "not supported; mount secret files with a service's volumes: instead",
     "configs": "not supported; mount config files with a service's volumes: instead",
-    "include": "not supported; pass each file with -f instead",
 }
 TOP_WARNINGS = {"version": "obsolete and ignored, as in Compose; remove it"}
 IMAGE = (
