@@ -87,6 +87,46 @@ def _resolve_service(
         service.put("environment", merged, service.at("environment"))
 
 
+def resolve_service_labels(tree: LDict, report: Report, skip: Collection[str] = ()) -> None:
+    """Put the entries of each service's `label_file`s under its `labels` (which win)."""
+    services = tree.get("services")
+    for name, service in services.items() if isinstance(services, LDict) else ():
+        files = service.get("label_file") if isinstance(service, LDict) else None
+        if not isinstance(files, LList) or name in skip:
+            continue
+        labels, defined = service.get("labels"), {}
+        merged = LDict(service.at("labels"))
+        for index, path in enumerate(files):
+            if isinstance(path, str):
+                named_at = (files.at(index), ("services", name, "label_file", index))
+                for item in _read_env_file(Path(path), {}, report, named_at, defined):
+                    merged.put(item.key, item.value, item.location)
+        if isinstance(labels, LDict):
+            for key, value in labels.items():
+                merged.put(key, value, labels.at(key))
+        service.put("labels", merged, service.at("labels"))
+
+
+def grant_variables(tree: LDict, env: Mapping[str, str], report: Report) -> dict[str, str]:
+    """The values of the variables that secrets and configs take with `environment:`."""
+    values: dict[str, str] = {}
+    for section in ("secrets", "configs"):
+        entries = tree.get(section)
+        for name, entry in entries.items() if isinstance(entries, LDict) else ():
+            variable = entry.get("environment") if isinstance(entry, LDict) else None
+            if not isinstance(variable, str):
+                continue
+            if variable in env:
+                values[variable] = env[variable]
+            else:
+                report.error(
+                    entry.at("environment"),
+                    (section, name, "environment"),
+                    f"variable {variable} is not set; set it in the environment or in .env",
+                )
+    return values
+
+
 def _add_env_file(merged: LDict, entry: Any, scope, report: Report, path, where: Location) -> None:
     if not isinstance(entry, dict) or not isinstance(entry.get("path"), str):
         return  # malformed: validation reports it

@@ -152,8 +152,10 @@ def _environment(request: Request, scope: Scope, report: Report) -> dict[str, st
 def _default_working_dirs(tree: LDict, project_dir: Path) -> None:
     services = tree.get("services")
     for service in services.values() if isinstance(services, LDict) else ():
-        if isinstance(service, LDict) and _runs_on_the_host(service) and (
-            "working_dir" not in service
+        if (
+            isinstance(service, LDict)
+            and _runs_on_the_host(service)
+            and ("working_dir" not in service)
         ):
             service.put("working_dir", str(project_dir), service.location)
 

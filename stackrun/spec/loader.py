@@ -21,10 +21,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from stackrun.errors import Diagnostic
-from stackrun.spec import project
+from stackrun.spec import extensions, project
 from stackrun.spec.composition import Composer, Scope, read_file
 from stackrun.spec.discovery import stack_files
-from stackrun.spec.environment import project_environment, resolve_service_environments
+from stackrun.spec.environment import (
+    grant_variables,
+    project_environment,
+    resolve_service_environments,
+    resolve_service_labels,
+)
 from stackrun.spec.interpolate import interpolate_tree
 from stackrun.spec.merge import merge_files
 from stackrun.spec.options import LoadOptions
@@ -66,7 +71,14 @@ def _load(options: LoadOptions, report: Report) -> Stack:
     disabled = inactive_services(merged, project.active_profiles(options.profiles, env))
     check_unsupported(merged, report)
     resolve_service_environments(merged, env, report, skip=disabled)
-    extra = {"name": name, "project_dir": str(project_dir), "files": tuple(map(str, files))}
+    resolve_service_labels(merged, report, skip=disabled)
+    extra = {
+        "name": name,
+        "project_dir": str(project_dir),
+        "files": tuple(map(str, files)),
+        "variables": grant_variables(merged, env, report),
+        "extensions": extensions.collect(merged),
+    }
     stack = validate(merged, extra, report)
     if stack is not None:
         stack = without_services(stack, disabled)

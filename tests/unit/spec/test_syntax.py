@@ -147,7 +147,7 @@ def test_port_short_syntax(value, entries):
 
 
 @pytest.mark.parametrize(
-    "value", ["http", "80:http", "1.2.3:80:80", "9000-9001:8080", "90-80", "[::1:80"]
+    "value", ["http", "80:http", "1.2.3:80:80", "9000-9001:8080-8082", "90-80", "[::1:80"]
 )
 def test_bad_ports(value):
     with pytest.raises(ValueError):
