@@ -16,9 +16,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from stackrun.plan import network
+from stackrun.plan import network, sharing
 from stackrun.plan.model import (
+    BlkioPlan,
     Dependency,
+    Endpoint,
     HealthPlan,
     HostEntry,
     Limits,
@@ -96,15 +98,17 @@ def _service_order(stack: Stack) -> list[str]:
 
 
 def _dependencies(spec: Service) -> tuple[Dependency, ...]:
-    """depends_on, plus the service whose network it joins (as Compose adds it)."""
+    """depends_on, plus the services whose network, IPC or PID namespace or volumes it
+    uses (as Compose adds them)."""
     declared = tuple(
         Dependency(target, d.condition, d.required, d.restart)
         for target, d in spec.depends_on.items()
     )
     mode = spec.network_mode or ""
-    peer = mode[len("service:") :] if mode.startswith("service:") else None
-    if peer and peer not in spec.depends_on:
-        declared += (Dependency(peer),)
+    network_peer = (mode[len("service:") :],) if mode.startswith("service:") else ()
+    for peer in dict.fromkeys((*network_peer, *sharing.peers(spec))):
+        if peer not in spec.depends_on:
+            declared += (Dependency(peer),)
     return declared
 
 
@@ -116,12 +120,14 @@ def _member(stack: Stack, service: str, replica: int, replicas: int) -> MemberRe
     name = instance_name(service, replica, replicas)
     mode = _network_mode(spec)
     wishes: tuple = ()
+    endpoints: tuple = ()
     if mode == "bridge":
-        declared = spec.networks or {DEFAULT_NETWORK: None}
+        declared = _by_priority(spec.networks or {DEFAULT_NETWORK: None})
         wishes = tuple(
             (net, tuple(s.aliases) if s else (), s.ipv4_address if s else None)
             for net, s in declared.items()
         )
+        endpoints = _endpoints(spec, declared)
     extra = tuple(HostEntry(address, (host,)) for host, address in spec.extra_hosts.items())
     return MemberRequest(
         instance=name,
@@ -131,7 +137,30 @@ def _member(stack: Stack, service: str, replica: int, replicas: int) -> MemberRe
         networks=wishes,
         extra_hosts=extra,
         network_peer=_peer(stack, spec),
+        endpoints=endpoints,
     )
+
+
+def _by_priority(networks: dict) -> dict:
+    """Highest `priority` first (eth0), the file's order among equals."""
+    return dict(sorted(networks.items(), key=lambda item: -(item[1].priority if item[1] else 0)))
+
+
+def _endpoints(spec: Service, networks: dict) -> tuple[Endpoint, ...]:
+    """Per network: interface name, MAC (the service's own goes to the first network) and
+    gateway priority."""
+    found = []
+    for position, (net, settings) in enumerate(networks.items()):
+        mac = settings.mac_address if settings else None
+        found.append(
+            Endpoint(
+                network=net,
+                interface_name=settings.interface_name if settings else None,
+                mac_address=mac or (spec.mac_address if position == 0 else None),
+                gw_priority=settings.gw_priority if settings else 0,
+            )
+        )
+    return tuple(found)
 
 
 def _network_mode(spec: Service) -> str:
@@ -227,6 +256,16 @@ class _InstanceBuilder:
             depends_on=_dependencies(spec),
             logging=log_plan(spec),
             labels=tuple(spec.labels.items()),
+            files=sharing.granted_files(self.stack, spec),
+            namespaces=sharing.namespaces(self.stack, spec),
+            sysctls=tuple(spec.sysctls.items()),
+            shm_size=spec.shm_size,
+            group_add=spec.group_add,
+            oom_score_adj=spec.oom_score_adj,
+            domainname=spec.domainname or "",
+            dns_search=spec.dns_search,
+            dns_options=spec.dns_opt,
+            attach=spec.attach,
         )
         return dataclasses.replace(plan, config_hash=config_hash(plan))
 
@@ -240,7 +279,8 @@ class _InstanceBuilder:
         return working_dir if rootfs else self._host_path(working_dir)
 
     def _mounts(self, spec: Service, instance: str) -> tuple[Mount, ...]:
-        mounts = [self._mount(volume, instance) for volume in spec.volumes]
+        mounts = [*self._volumes_from(spec)]
+        mounts += [self._mount(volume, instance) for volume in spec.volumes]
         for text in spec.tmpfs:
             entry = syntax.parse_tmpfs(text)
             mounts.append(
@@ -250,9 +290,25 @@ class _InstanceBuilder:
                     read_only=entry.get("read_only", False),
                     size=entry.get("size"),
                     mode=entry.get("mode"),
+                    uid=entry.get("uid"),
+                    gid=entry.get("gid"),
                 )
             )
         return tuple(mounts)
+
+    def _volumes_from(self, spec: Service) -> list[Mount]:
+        """The volumes and binds of each service named (its first instance's), read-only
+        with `:ro`; its own declarations, written after, win on the same target."""
+        mounts: list[Mount] = []
+        for entry in spec.volumes_from:
+            peer, _, mode = entry.partition(":")
+            owner = sharing.first_instance(self.stack, peer)
+            for mount in self._mounts(self.stack.services[peer], owner):
+                if mount.kind != "tmpfs":
+                    mounts.append(
+                        dataclasses.replace(mount, read_only=True) if mode == "ro" else mount
+                    )
+        return mounts
 
     def _mount(self, volume: ServiceVolume, instance: str) -> Mount:
         if volume.type == "tmpfs":
@@ -308,6 +364,26 @@ def limits(spec: Service) -> Limits:
         cpus=_first(spec.cpus, upper.cpus if upper else None),
         cpu_shares=spec.cpu_shares,
         pids=pids if pids is not None and pids > 0 else None,  # 0 and -1 mean unlimited
+        cpu_period=spec.cpu_period,
+        cpu_quota=spec.cpu_quota,
+        cpuset=spec.cpuset,
+        swappiness=spec.mem_swappiness,
+        oom_kill_disable=bool(spec.oom_kill_disable),
+        blkio=_blkio(spec),
+    )
+
+
+def _blkio(spec: Service) -> BlkioPlan | None:
+    config = spec.blkio_config
+    if config is None:
+        return None
+    return BlkioPlan(
+        weight=config.weight,
+        weight_device=tuple((d.path, d.weight) for d in config.weight_device),
+        read_bps=tuple((d.path, d.rate) for d in config.device_read_bps),
+        write_bps=tuple((d.path, d.rate) for d in config.device_write_bps),
+        read_iops=tuple((d.path, d.rate) for d in config.device_read_iops),
+        write_iops=tuple((d.path, d.rate) for d in config.device_write_iops),
     )
 
 
@@ -328,20 +404,24 @@ def capabilities(cap_add: tuple[str, ...], cap_drop: tuple[str, ...]) -> frozens
 
 def ports(spec: Service, attachments) -> tuple[PortPlan, ...]:
     address = network.target_address(attachments)
-    return tuple(
-        PortPlan(
-            host_ip=port.host_ip or "0.0.0.0",
-            host_port=port.published or 0,
-            target_port=port.target,
-            protocol=port.protocol,
-            target_address=address,
+    plans = []
+    for port in spec.ports:
+        low, high = syntax.published_range(port.published or 0)
+        plans.append(
+            PortPlan(
+                host_ip=port.host_ip or "0.0.0.0",
+                host_port=low,
+                target_port=port.target,
+                protocol=port.protocol,
+                target_address=address,
+                host_port_last=high if high != low else 0,
+            )
         )
-        for port in spec.ports
-    )
+    return tuple(plans)
 
 
 def restart(spec: Service) -> RestartPlan:
-    policy, retries = syntax.split_restart(spec.restart or "no")
+    policy, retries = syntax.split_restart(spec.restart or _deploy_restart(spec) or "no")
     extension = spec.x_stackrun
     backoff = extension.backoff if extension and extension.backoff else None
     defaults = RestartPlan()
@@ -353,6 +433,18 @@ def restart(spec: Service) -> RestartPlan:
         backoff_reset=_first(backoff.reset if backoff else None, defaults.backoff_reset),
         on_unhealthy=bool(extension and extension.restart_on_unhealthy),
     )
+
+
+def _deploy_restart(spec: Service) -> str | None:
+    """deploy.restart_policy as docker compose maps it when `restart` is not set:
+    condition none -> no, any -> always, on-failure with max_attempts -> on-failure:N."""
+    policy = spec.deploy.restart_policy if spec.deploy else None
+    if policy is None:
+        return None
+    name = {"none": "no", "any": "always"}.get(policy.condition, policy.condition)
+    if name == "on-failure" and policy.max_attempts:
+        return f"on-failure:{policy.max_attempts}"
+    return name
 
 
 def healthcheck(spec: Service) -> HealthPlan | None:

@@ -66,6 +66,7 @@ REPLACED = ("/proc", "/sys", "/dev", "/tmp")
 DEV_DIRS = ("pts", "shm", "mqueue")
 DEV_SIZE = "65536k"
 SHM_SIZE = "65536k"  # Docker's default shm_size (64 MiB)
+RUN_SIZE = "64m"  # a fresh /run on the host's root, for secrets
 
 
 @dataclass(frozen=True)
@@ -116,6 +117,8 @@ def mount_table(plan: ServicePlan, layout: InstanceLayout) -> MountTable:
         *_etc_files(layout, private_root),
         *_hidden_working_dir(plan),
         *(_volume(m) for m in plan.mounts),
+        *_shared_memory(plan),
+        *_granted_files(plan, layout, private_root),
         *_root_readonly(plan, recursive=False),
     )
     ops = (
@@ -219,6 +222,40 @@ def _etc_files(layout: InstanceLayout, private_root: bool) -> list[MountOp]:
     ]
 
 
+def _shared_memory(plan: ServicePlan) -> list[MountOp]:
+    """`ipc: host`: the host's /dev/shm; `shm_size`: a /dev/shm of that size (over the
+    default one). With `ipc: service:X` the IPC namespace is X's, /dev/shm its own."""
+    if plan.namespaces.ipc == "host":
+        flags = linux.MS_BIND | linux.MS_REC
+        return [MountOp("bind", "/dev/shm", source="/dev/shm", flags=flags, source_kind="dir")]
+    if plan.shm_size is None:
+        return []
+    data = f"mode=1777,size={plan.shm_size}"
+    return [MountOp("fs", "/dev/shm", "tmpfs", flags=NOSUID_NODEV_NOEXEC, data=data)]
+
+
+def _granted_files(plan: ServicePlan, layout: InstanceLayout, private_root: bool) -> list[MountOp]:
+    """Secrets and configs, read-only, from the instance's copies. On the host's root a
+    fresh /run holds /run/secrets (the host's own /run stays hidden from the service)."""
+    ops = []
+    if not private_root and any(_inside(f.target, "/run") for f in plan.files):
+        data = f"mode=755,size={RUN_SIZE}"
+        ops.append(MountOp("fs", "/run", "tmpfs", flags=NOSUID_NODEV, data=data, replace=True))
+    for index, granted in enumerate(plan.files):
+        ops.append(
+            MountOp(
+                "bind",
+                granted.target,
+                source=layout.granted(index),
+                flags=linux.MS_BIND,
+                read_only=True,
+                source_kind="file",
+                follow_source=False,
+            )
+        )
+    return ops
+
+
 def _volume(mount: Mount) -> MountOp:
     if mount.kind == "tmpfs":
         flags = NOSUID_NODEV | (linux.MS_RDONLY if mount.read_only else 0)
@@ -237,7 +274,12 @@ def _volume(mount: Mount) -> MountOp:
 def tmpfs_options(mount: Mount) -> str:
     options = [f"size={mount.size}"] if mount.size is not None else []
     mode = 0o1777 if mount.mode is None else mount.mode
-    return ",".join([*options, f"mode={mode:o}"])
+    owner = [
+        f"{key}={value}"
+        for key, value in (("uid", mount.uid), ("gid", mount.gid))
+        if value is not None
+    ]
+    return ",".join([*options, f"mode={mode:o}", *owner])
 
 
 def _with_creation(

@@ -17,12 +17,13 @@ from collections.abc import Mapping
 
 from stackrun.errors import HostError, RuntimeFailure
 from stackrun.plan.model import Limits
-from stackrun.runtime.cgroups import base
+from stackrun.runtime.cgroups import base, tuning
 from stackrun.runtime.cgroups.base import KILL_TIMEOUT, UNLIMITED_V1, CgroupDriver, Usage, Watch
 from stackrun.runtime.cgroups.limits import Write, v1_writes
 from stackrun.runtime.cgroups.v2 import V2Driver
 
 CONTROLLERS = ("memory", "cpu", "cpuacct", "pids", "freezer")  # the hierarchies we join
+ON_DEMAND = ("cpuset", "blkio")  # joined by the instances whose limits need them
 
 
 class V1Driver(CgroupDriver):
@@ -30,7 +31,9 @@ class V1Driver(CgroupDriver):
         self, hierarchies: Mapping[str, str], unified: str | None = None, parent: str = ""
     ):
         """`hierarchies`: controller -> mount point; `unified`: the hybrid cgroup2 mount."""
-        self.hierarchies = {c: hierarchies[c] for c in CONTROLLERS if c in hierarchies}
+        self.hierarchies = {
+            c: hierarchies[c] for c in (*CONTROLLERS, *ON_DEMAND) if c in hierarchies
+        }
         self.unified_root, self.parent = unified, parent.strip("/")
         self.version = "hybrid" if unified else "v1"
         self.unified = V2Driver(unified, parent, controllers=False) if unified else None
@@ -50,18 +53,41 @@ class V1Driver(CgroupDriver):
         return tuple(base.join(root, self.parent, path) for root in self.roots())
 
     def procs_files(self, path: str) -> tuple[str, ...]:
-        return tuple(f"{directory}/cgroup.procs" for directory in self.directories(path))
+        """Of every hierarchy it joined: those it always joins, and those on demand it has."""
+        joined = self._joined_roots(())
+        return tuple(
+            f"{directory}/cgroup.procs"
+            for root, directory in zip(self.roots(), self.directories(path))
+            if root in joined or os.path.isdir(directory)
+        )
+
+    def _joined_roots(self, wanted: tuple[str, ...]) -> set[str]:
+        """The roots of the hierarchies joined always, and of the on-demand ones `wanted`."""
+        roots = {self.hierarchies[c] for c in (*CONTROLLERS, *wanted) if c in self.hierarchies}
+        return roots | ({self.unified_root} if self.unified_root else set())
 
     # ------------------------------------------------------------ creating
 
     def create(self, path: str, limits: Limits) -> None:
-        chains = [base.ancestors(root, base.join(root, self.parent, path)) for root in self.roots()]
+        joined = self._joined_roots(tuning.v1_hierarchies(limits))
+        roots = [root for root in self.roots() if root in joined]
+        chains = [base.ancestors(root, base.join(root, self.parent, path)) for root in roots]
         created = base.make_dirs([directory for chain in chains for directory in chain])
         try:
+            self._init_cpuset([d for d in created if self._in("cpuset", d)])
             self.update(path, limits)
         except BaseException:
             base.remove_dirs(reversed(created))
             raise
+
+    def _in(self, controller: str, directory: str) -> bool:
+        root = self.hierarchies.get(controller)
+        return root is not None and directory.startswith(root + "/")
+
+    @staticmethod
+    def _init_cpuset(created: list[str]) -> None:
+        for directory in created:  # parents first: each copies the one above
+            tuning.copy_cpuset(directory)
 
     def update(self, path: str, limits: Limits) -> None:
         memory = self.dir("memory", path)
@@ -69,7 +95,13 @@ class V1Driver(CgroupDriver):
         if memory and limits.memory is not None:
             current = base.number(base.read(f"{memory}/memory.limit_in_bytes"))
         memsw = bool(memory) and os.path.exists(f"{memory}/memory.memsw.limit_in_bytes")
-        for write in v1_writes(limits, current, memsw):
+        blkio = self.dir("blkio", path)
+
+        def has(name: str) -> bool:
+            return bool(blkio) and os.path.exists(f"{blkio}/{name}")
+
+        extra = tuning.v1_writes(limits, tuning.device_number, has)
+        for write in [*v1_writes(limits, current, memsw), *extra]:
             base.write(f"{self._controller_dir(write, path)}/{write.file}", write.value)
 
     def _controller_dir(self, write: Write, path: str) -> str:

@@ -15,7 +15,7 @@ import time
 
 from stackrun.errors import HostError, RuntimeFailure
 from stackrun.plan.model import Limits
-from stackrun.runtime.cgroups import base
+from stackrun.runtime.cgroups import base, tuning
 from stackrun.runtime.cgroups.base import KILL_TIMEOUT, CgroupDriver, Usage, Watch
 from stackrun.runtime.cgroups.limits import Write, controllers_needed, v2_writes
 
@@ -40,15 +40,23 @@ class V2Driver(CgroupDriver):
         chain = base.ancestors(self.root, directory)
         created = base.make_dirs(chain)
         try:
-            if self.controllers:
-                self._enable(chain, writes)
-            self._apply(directory, writes)
+            if self.controllers:  # the tuning's controllers do not depend on its files
+                self._enable(chain, [*writes, *tuning.v2_writes(limits, str, _anything)])
+            self._apply(directory, [*writes, *self._tuning(directory, limits)])
         except BaseException:
             base.remove_dirs(reversed(created))
             raise
 
     def update(self, path: str, limits: Limits) -> None:
-        self._apply(self.dir(path), v2_writes(limits))
+        directory = self.dir(path)
+        self._apply(directory, [*v2_writes(limits), *self._tuning(directory, limits)])
+
+    @staticmethod
+    def _tuning(directory: str, limits: Limits) -> list[Write]:
+        def has(name: str) -> bool:
+            return os.path.exists(f"{directory}/{name}")
+
+        return tuning.v2_writes(limits, tuning.device_number, has)
 
     def _enable(self, chain: list[str], writes: list[Write]) -> None:
         """Enable what the limits need (or fail saying so) plus what usage() reads, in the
@@ -151,6 +159,11 @@ class V2Driver(CgroupDriver):
 
     def at_parent(self, parent: str) -> V2Driver:
         return V2Driver(self.root, parent, self.controllers)
+
+
+def _anything(name: str) -> bool:
+    """A stand-in file test, when only the controllers of the writes are wanted."""
+    return True
 
 
 def _missing_message(missing: list[str], top: str, available: list[str]) -> str:
