@@ -223,11 +223,9 @@ def _etc_files(layout: InstanceLayout, private_root: bool) -> list[MountOp]:
 
 
 def _shared_memory(plan: ServicePlan) -> list[MountOp]:
-    """`ipc: host`: the host's /dev/shm; `shm_size`: a /dev/shm of that size (over the
-    default one). With `ipc: service:X` the IPC namespace is X's, /dev/shm its own."""
-    if plan.namespaces.ipc == "host":
-        flags = linux.MS_BIND | linux.MS_REC
-        return [MountOp("bind", "/dev/shm", source="/dev/shm", flags=flags, source_kind="dir")]
+    """`shm_size`: a /dev/shm of that size (over the default one). /dev/shm is the
+    service's own also with `ipc: host` or `service:X`, which share the IPC namespace
+    (System V IPC, POSIX message queues), not POSIX shared memory files."""
     if plan.shm_size is None:
         return []
     data = f"mode=1777,size={plan.shm_size}"

@@ -50,16 +50,13 @@ class V1Driver(CgroupDriver):
         return base.join(root, self.parent, path) if root else None
 
     def directories(self, path: str) -> tuple[str, ...]:
-        return tuple(base.join(root, self.parent, path) for root in self.roots())
+        """In every hierarchy it joins: always, or on demand (where it has a directory)."""
+        joined = self._joined_roots(())
+        every = ((root, base.join(root, self.parent, path)) for root in self.roots())
+        return tuple(d for root, d in every if root in joined or os.path.isdir(d))
 
     def procs_files(self, path: str) -> tuple[str, ...]:
-        """Of every hierarchy it joined: those it always joins, and those on demand it has."""
-        joined = self._joined_roots(())
-        return tuple(
-            f"{directory}/cgroup.procs"
-            for root, directory in zip(self.roots(), self.directories(path))
-            if root in joined or os.path.isdir(directory)
-        )
+        return tuple(f"{directory}/cgroup.procs" for directory in self.directories(path))
 
     def _joined_roots(self, wanted: tuple[str, ...]) -> set[str]:
         """The roots of the hierarchies joined always, and of the on-demand ones `wanted`."""

@@ -47,16 +47,20 @@ def later_flags(plan: ServicePlan) -> int:
     return own_cgroup | fresh_net
 
 
+_NS_FILES = {linux.CLONE_NEWIPC: "ipc", linux.CLONE_NEWPID: "pid", linux.CLONE_NEWNET: "net"}
+
+
 def join_namespace(pid: int | None, kind: int, what: str, peer: str) -> None:
-    """setns into the `kind` namespace of `pid` (an instance of the peer service)."""
+    """setns into the `kind` namespace of `pid` (a host pid of the peer's instance),
+    through /proc: from inside another PID namespace a pidfd could not name it."""
     if pid is None:
         raise RuntimeFailure(f"join the {what} namespace of", errno.ESRCH, peer)
     with step(f"join the {what} namespace of", peer):
-        pidfd = os.pidfd_open(pid)
+        fd = os.open(f"/proc/{pid}/ns/{_NS_FILES[kind]}", os.O_RDONLY | os.O_CLOEXEC)
         try:
-            linux.setns(pidfd, kind)
+            linux.setns(fd, kind)
         finally:
-            os.close(pidfd)
+            os.close(fd)
 
 
 @dataclass(frozen=True)

@@ -71,13 +71,14 @@ def _pid_namespace_of(request) -> Iterator[None]:
     if namespaces.pid != "service":
         yield
         return
-    own = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
+    server, own = os.getpid(), os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
     try:
         join_namespace(request.join_pid_pid, linux.CLONE_NEWPID, "PID", namespaces.pid_peer or "")
         try:
             yield
         finally:
-            linux.setns(own, linux.CLONE_NEWPID)
+            if os.getpid() == server:  # not in the child cloned meanwhile
+                linux.setns(own, linux.CLONE_NEWPID)
     finally:
         os.close(own)
 
