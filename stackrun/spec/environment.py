@@ -107,24 +107,44 @@ def resolve_service_labels(tree: LDict, report: Report, skip: Collection[str] = 
         service.put("labels", merged, service.at("labels"))
 
 
-def grant_variables(tree: LDict, env: Mapping[str, str], report: Report) -> dict[str, str]:
-    """The values of the variables that secrets and configs take with `environment:`."""
+def grant_sources(
+    tree: LDict, env: Mapping[str, str], project_dir: Path, report: Report, skip=()
+) -> dict[str, str]:
+    """The values of the variables that the secrets and configs of the services that run
+    take with `environment:`; their `file:`s must exist (relative to the project)."""
     values: dict[str, str] = {}
     for section in ("secrets", "configs"):
         entries = tree.get(section)
+        used = _granted_names(tree, section, skip)
         for name, entry in entries.items() if isinstance(entries, LDict) else ():
-            variable = entry.get("environment") if isinstance(entry, LDict) else None
-            if not isinstance(variable, str):
-                continue
-            if variable in env:
-                values[variable] = env[variable]
-            else:
-                report.error(
-                    entry.at("environment"),
-                    (section, name, "environment"),
-                    f"variable {variable} is not set; set it in the environment or in .env",
-                )
+            if name in used and isinstance(entry, LDict):
+                _grant_source(entry, (section, name), env, project_dir, report, values)
     return values
+
+
+def _grant_source(entry: LDict, path, env, project_dir: Path, report: Report, values) -> None:
+    variable, file = entry.get("environment"), entry.get("file")
+    if isinstance(variable, str) and variable not in env:
+        report.error(
+            entry.at("environment"),
+            (*path, "environment"),
+            f"variable {variable} is not set; set it in the environment or in .env",
+        )
+    elif isinstance(variable, str):
+        values[variable] = env[variable]
+    if isinstance(file, str) and not (project_dir / file).is_file():
+        report.error(entry.at("file"), (*path, "file"), f"{project_dir / file}: no such file")
+
+
+def _granted_names(tree: LDict, section: str, skip) -> set[str]:
+    services = tree.get("services")
+    names = set()
+    for name, service in services.items() if isinstance(services, LDict) else ():
+        grants = service.get(section) if isinstance(service, LDict) and name not in skip else None
+        for grant in grants if isinstance(grants, LList) else ():
+            if isinstance(grant, LDict) and isinstance(grant.get("source"), str):
+                names.add(grant["source"])
+    return names
 
 
 def _add_env_file(merged: LDict, entry: Any, scope, report: Report, path, where: Location) -> None:

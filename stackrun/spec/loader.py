@@ -25,7 +25,7 @@ from stackrun.spec import extensions, project
 from stackrun.spec.composition import Composer, Scope, read_file
 from stackrun.spec.discovery import stack_files
 from stackrun.spec.environment import (
-    grant_variables,
+    grant_sources,
     project_environment,
     resolve_service_environments,
     resolve_service_labels,
@@ -49,7 +49,7 @@ def load(options: LoadOptions, warnings: list[Diagnostic] | None = None) -> Stac
         return _load(options, report)
     finally:
         if warnings is not None:
-            warnings.extend(report.warnings)
+            warnings.extend(report.sorted(report.warnings))
 
 
 def _load(options: LoadOptions, report: Report) -> Stack:
@@ -76,7 +76,7 @@ def _load(options: LoadOptions, report: Report) -> Stack:
         "name": name,
         "project_dir": str(project_dir),
         "files": tuple(map(str, files)),
-        "variables": grant_variables(merged, env, report),
+        "variables": grant_sources(merged, env, project_dir, report, skip=disabled),
         "extensions": extensions.collect(merged),
     }
     stack = validate(merged, extra, report)

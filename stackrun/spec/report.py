@@ -96,7 +96,11 @@ class Report:
         """Raise a SpecError with every error so far (sorted by place in the files)."""
         errors = self.errors
         if errors:
-            raise SpecError(sorted(errors, key=self._order))
+            raise SpecError(self.sorted(errors))
+
+    def sorted(self, diagnostics: list[Diagnostic]) -> list[Diagnostic]:
+        """By place: stack files in -f order, then other files by name, then lines."""
+        return sorted(diagnostics, key=self._order)
 
     def _add(self, where, path, message, warning) -> None:
         text = path if isinstance(path, str) else format_path(path)
