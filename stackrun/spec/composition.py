@@ -51,7 +51,7 @@ class Composer:
 
         interpolate_tree(tree, scope.env, self.report)
         reject_nul(tree, (), tree, self.report)
-        normalize_file(tree, str(path.parent), scope.env, self.report)
+        normalize_file(tree, str(scope.project_dir), scope.env, self.report)
         if scope.resolve_paths:
             resolve_relative_paths(tree, str(scope.project_dir))
 

@@ -345,6 +345,15 @@ class Network(Model):
     driver: Literal["bridge"] | None = None
     ipam: Ipam | None = None
     labels: Annotated[dict[str, str], _LIST_OR_MAP] = {}
+    enable_ipv4: bool = True
+    enable_ipv6: bool = False
+
+    @model_validator(mode="after")
+    def _ipv4_only(self) -> "Network":
+        if self.enable_ipv6 or not self.enable_ipv4:
+            key = "enable_ipv6: true" if self.enable_ipv6 else "enable_ipv4: false"
+            raise ValueError(f"{key}: IPv6 is not supported yet, stackrun networks are IPv4")
+        return self
 
 
 class StackExtension(Model):

@@ -83,6 +83,11 @@ NESTED: tuple[tuple[Path, dict[str, str], dict[str, str]], ...] = (
         {"driver_opts": "ignored: the network driver is stackrun's bridge"},
     ),
     (
+        ("services", "*", "volumes", "#"),
+        {"image": "mounting an image's files is not supported yet; remove it"},
+        {},
+    ),
+    (
         ("services", "*", "volumes", "#", "bind"),
         {},
         {"selinux": "ignored: stackrun does not relabel files for SELinux"},
@@ -101,7 +106,7 @@ NESTED: tuple[tuple[Path, dict[str, str], dict[str, str]], ...] = (
     ),
     (
         ("networks", "*"),
-        {"enable_ipv6": _IPV6},
+        {},
         {
             "driver_opts": "ignored: the network is stackrun's own Linux bridge",
             "attachable": "ignored: only the stack's services join its networks",
