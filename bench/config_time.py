@@ -55,8 +55,8 @@ import yaml; mark("import yaml")
 from pydantic import BaseModel; mark("import pydantic.BaseModel")
 import stackrun.spec.loader; mark("import the loader (pipeline steps)")
 import stackrun.spec.models; mark("define the models (pydantic classes)")
-from stackrun.spec.validator_cache import prepare
-how = prepare(stackrun.spec.models.Stack); mark(f"validator ready ({how})")
+from stackrun.shortcuts import prepare_validator
+how = prepare_validator(stackrun.spec.models.Stack); mark(f"validator ready ({how})")
 from stackrun import spec
 options = spec.LoadOptions(files=(sys.argv[1],), environ={})
 stack = spec.load(options); mark("first load")

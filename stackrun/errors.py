@@ -104,3 +104,11 @@ class ImageError(StackrunError):
 
 class ControlError(StackrunError):
     """Talking to a project's supervisor failed, or it refused the request."""
+
+
+def closest(word: str, choices) -> str | None:
+    """The choice most like `word`, for the "did you mean" hints of messages."""
+    import difflib
+
+    matches = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return matches[0] if matches else None

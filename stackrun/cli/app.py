@@ -24,8 +24,8 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
     # Plain help and usage errors, as click formats them (and as `docker compose` prints
-    # its own): typer's rich formatting imports rich and markdown-it, ~150 ms of each
-    # `--help` and each mistyped option, for boxes around the same text.
+    # its own): typer's rich formatting imports rich and markdown-it on each `--help` and
+    # each mistyped option, for boxes around the same text (docs/performance.md).
     rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
@@ -43,19 +43,19 @@ def _project_options(
 
 
 # verb -> the module that registers it. Only the module of the verb being run is imported
-# and registered: typer builds every registered command's options on each call, which costs
-# ~30 ms for all verbs (`ps` has a 150 ms budget). Help and unknown verbs load them all.
+# and registered: typer builds every registered command's options on each call, a cost that
+# grows with the number of verbs (docs/performance.md). Help and unknown verbs load them all.
 VERBS = {
     "config": "spec",
     "validate": "spec",
     "schema": "spec",
     "up": "up",
     "down": "down",
-    "stop": "lifecycle",
-    "start": "lifecycle",
-    "restart": "lifecycle",
-    "kill": "lifecycle",
-    "doctor": "lifecycle",
+    "stop": "startstop",
+    "start": "startstop",
+    "restart": "startstop",
+    "kill": "startstop",
+    "doctor": "doctor",
     "ps": "ps",
     "logs": "logs",
     "exec": "exec_",

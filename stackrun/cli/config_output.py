@@ -32,7 +32,7 @@ def print_config(opts: ProjectOptions, output: str, services: bool, quiet: bool)
 
 
 def start_order(stack) -> list[str]:
-    from stackrun.spec.graph import dependency_order
+    from stackrun.spec.depends_on import dependency_order
 
     edges = {name: list(service.depends_on) for name, service in stack.services.items()}
     return dependency_order(list(stack.services), edges)

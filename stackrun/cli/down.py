@@ -14,7 +14,13 @@ import sys
 
 import typer
 
-from stackrun.cli.options import FilesOption, ProfileOption, ProjectOption, project_options
+from stackrun.cli.options import (
+    FilesOption,
+    ProfileOption,
+    ProjectOption,
+    TimeoutOption,
+    project_options,
+)
 
 SUPERVISOR_EXIT_TIMEOUT = 10.0  # seconds a supervisor gets to exit after answering `down`
 
@@ -26,13 +32,7 @@ def register(app: typer.Typer) -> None:
         volumes: bool = typer.Option(
             False, "-v", "--volumes", help="Also remove the named volumes."
         ),
-        timeout: float | None = typer.Option(
-            None,
-            "-t",
-            "--timeout",
-            metavar="SECONDS",
-            help="Grace period before SIGKILL (default: stop_grace_period).",
-        ),
+        timeout: TimeoutOption = None,
         remove_orphans: bool = typer.Option(
             False,
             "--remove-orphans",
@@ -43,8 +43,8 @@ def register(app: typer.Typer) -> None:
         profiles: ProfileOption = None,
     ) -> None:
         """Stop the services and remove everything the project put on the host."""
-        from stackrun.cli.lifecycle import running
         from stackrun.cli.project import project_name as name_of
+        from stackrun.cli.running import running
 
         project = name_of(project_options(ctx, files, project_name, profiles))
         if running(project) and _down_by_supervisor(project, timeout, volumes):
@@ -55,7 +55,7 @@ def register(app: typer.Typer) -> None:
 def _down_by_supervisor(project: str, timeout: float | None, volumes: bool) -> bool:
     """Ask the supervisor; True when it removed everything."""
     from stackrun import dirs
-    from stackrun.cli.lifecycle import connect
+    from stackrun.cli.running import supervisor_client
     from stackrun.control import blocking
     from stackrun.control.protocol import RemoteError
     from stackrun.errors import ControlError
@@ -63,7 +63,7 @@ def _down_by_supervisor(project: str, timeout: float | None, volumes: bool) -> b
 
     state = read_state(dirs.state_file(project))
     try:
-        with connect(project) as client:
+        with supervisor_client(project) as client:
             blocking.run(client.down(timeout, volumes))
         done = True
     except RemoteError as error:  # it could not remove everything: the sweep will

@@ -7,7 +7,7 @@ import sys
 
 import typer
 
-from stackrun.cli.options import FilesOption, ProfileOption, ProjectOption
+from stackrun.cli.options import FilesOption, IndexOption, ProfileOption, ProjectOption
 from stackrun.cli.running import cgroup_driver, open_project, replica, select, wait
 
 
@@ -36,7 +36,7 @@ def register(app: typer.Typer) -> None:
         user: str | None = typer.Option(
             None, "-u", "--user", help="Run as this user (name or uid[:gid])."
         ),
-        index: int = typer.Option(1, "--index", help="Which replica of the service."),
+        index: IndexOption = 1,
         files: FilesOption = None,
         project_name: ProjectOption = None,
         profiles: ProfileOption = None,

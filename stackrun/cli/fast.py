@@ -1,9 +1,9 @@
 """The fast path of the timed verbs `config`, `validate` and `ps`: their command line
 read with argparse, without importing typer.
 
-Importing typer (and the click it carries) costs ~65 ms: a quarter of the 250 ms that
-`stackrun config` may take (bench/config_time.py), 45 % of the 150 ms of `ps`
-(bench/ps.py). This path runs a command only when argparse understands all of it;
+Importing typer (and the click it carries) is a large share of these verbs' time
+budgets (docs/performance.md); this is one of the start-up shortcuts (stackrun/
+shortcuts.py). This path runs a command only when argparse understands all of it;
 anything else (help, an unknown or misspelt option, a bad value, `--`) goes to the
 typer app, which gives the full behaviour and its messages. The options mirror those
 the typer commands declare (cli/options.py, cli/spec.py, cli/ps.py);

@@ -6,9 +6,9 @@ import json
 
 import typer
 
-from stackrun.cli.options import FilesOption, ProfileOption, ProjectOption
+from stackrun.cli.options import FilesOption, ProfileOption, ProjectOption, choice, format_option
 from stackrun.cli.ps_output import ports_text
-from stackrun.cli.running import cgroup_driver, choice, open_project, select, wait
+from stackrun.cli.running import cgroup_driver, open_project, select, wait
 
 FORMATS = ("pretty", "json")
 
@@ -20,9 +20,7 @@ def register(app: typer.Typer) -> None:
         services: list[str] = typer.Argument(
             ..., metavar="SERVICE...", help="Services or instances."
         ),
-        output_format: str = typer.Option(
-            "pretty", "--format", help="pretty, or json (a list, like docker inspect)."
-        ),
+        output_format: str = format_option("pretty", " (a list, like docker inspect)"),
         files: FilesOption = None,
         project_name: ProjectOption = None,
         profiles: ProfileOption = None,

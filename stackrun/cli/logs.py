@@ -12,7 +12,16 @@ from typing import Annotated
 
 import typer
 
-from stackrun.cli.options import ProfileOption, ProjectOption, project_options
+from stackrun.cli.options import (
+    NoColorOption,
+    NoLogPrefixOption,
+    ProfileOption,
+    ProjectOption,
+    ServicesArgument,
+    choice,
+    format_option,
+    project_options,
+)
 
 FileOption = Annotated[
     list[str] | None,
@@ -31,7 +40,7 @@ def register(app: typer.Typer) -> None:
     @app.command("logs")
     def logs(
         ctx: typer.Context,
-        services: list[str] | None = typer.Argument(None, show_default=False),
+        services: ServicesArgument = None,
         follow: bool = typer.Option(
             False, "-f", "--follow", help="Keep printing new lines until the project is down."
         ),
@@ -50,16 +59,12 @@ def register(app: typer.Typer) -> None:
         timestamps: bool = typer.Option(
             False, "-t", "--timestamps", help="Show the time each line was received."
         ),
-        no_color: bool = typer.Option(False, "--no-color", help="Monochrome output."),
-        no_log_prefix: bool = typer.Option(
-            False, "--no-log-prefix", help="Don't print the instance name before each line."
-        ),
+        no_color: NoColorOption = False,
+        no_log_prefix: NoLogPrefixOption = False,
         ansi: str = typer.Option(
             "auto", "--ansi", help="Colour the prefixes: never, always or auto (on a terminal)."
         ),
-        output_format: str = typer.Option(
-            "text", "--format", help="text, or json: one object per line."
-        ),
+        output_format: str = format_option("text", ": one object per line"),
         files: FileOption = None,
         project_name: ProjectOption = None,
         profiles: ProfileOption = None,
@@ -70,8 +75,8 @@ def register(app: typer.Typer) -> None:
         from stackrun.logs.printer import PrintOptions
         from stackrun.logs.show import ShowOptions, show
 
-        _choice("--ansi", ansi, ANSI_MODES)
-        _choice("--format", output_format, FORMATS)
+        choice("--ansi", ansi, ANSI_MODES)
+        choice("--format", output_format, FORMATS)
         out = sys.stdout.buffer
         printing = PrintOptions(
             colour=_colour(ansi, no_color, out),
@@ -141,8 +146,3 @@ def _time(option: str, text: str | None) -> int | None:
         return parse_time(text)
     except ValueError as error:
         raise typer.BadParameter(str(error), param_hint=option) from None
-
-
-def _choice(option: str, value: str, allowed: tuple[str, ...]) -> None:
-    if value not in allowed:
-        raise typer.BadParameter(f"{value!r}: write one of {', '.join(allowed)}", param_hint=option)

@@ -8,8 +8,15 @@ from collections import Counter
 
 import typer
 
-from stackrun.cli.options import FilesOption, ProfileOption, ProjectOption
-from stackrun.cli.running import choice, open_project, wait
+from stackrun.cli.options import (
+    FilesOption,
+    ProfileOption,
+    ProjectOption,
+    ServicesArgument,
+    choice,
+    format_option,
+)
+from stackrun.cli.running import open_project, wait
 
 FORMATS = ("table", "json")
 
@@ -20,9 +27,7 @@ def register(app: typer.Typer) -> None:
         show_all: bool = typer.Option(
             False, "-a", "--all", help="Also projects with nothing running."
         ),
-        output_format: str = typer.Option(
-            "table", "--format", help="table, or json: one object per line."
-        ),
+        output_format: str = format_option("table", ": one object per line"),
         quiet: bool = typer.Option(False, "-q", "--quiet", help="Only the project names."),
     ) -> None:
         """List the projects on this host, marking those whose supervisor is gone."""
@@ -43,9 +48,7 @@ def register(app: typer.Typer) -> None:
     @app.command("events")
     def events(
         ctx: typer.Context,
-        services: list[str] | None = typer.Argument(
-            None, metavar="[SERVICE]...", show_default=False
-        ),
+        services: ServicesArgument = None,
         as_json: bool = typer.Option(False, "--json", help="One JSON object per line."),
         files: FilesOption = None,
         project_name: ProjectOption = None,

@@ -1,5 +1,6 @@
-"""`stackrun`'s entry point: the fast path (cli/fast.py) when it understands the
-command line, the typer app (cli/app.py) otherwise. Imports no typer itself."""
+"""`stackrun`'s entry point: the fast path (cli/fast.py; a start-up shortcut, see
+stackrun/shortcuts.py) when it understands the command line, the typer app (cli/app.py)
+otherwise. Imports no typer itself."""
 
 from __future__ import annotations
 
@@ -10,10 +11,11 @@ from stackrun.errors import StackrunError
 
 
 def main() -> None:
+    from stackrun import shortcuts
     from stackrun.cli import fast
 
     try:
-        handled = fast.run(sys.argv[1:])
+        handled = shortcuts.enabled() and fast.run(sys.argv[1:])
     except StackrunError as error:
         fail(error)
     except KeyboardInterrupt:

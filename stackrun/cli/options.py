@@ -1,17 +1,18 @@
-"""Options every verb takes (-f, -p, --profile), before the verb or after it.
+"""The options of the verbs, declared once: those every verb takes (-f, -p, --profile,
+before the verb or after it) and those several share (services, -t, --index, --format…).
 
     stackrun -f a.yaml -p shop up      # like `docker compose -f a.yaml -p shop up`
     stackrun up -f a.yaml -p shop      # the same
 
-A verb declares the three options with the types below and calls `project_options`,
-which completes what was given after the verb with what the app callback stored
-before it: files and profiles add up (before first), a name after the verb wins.
-Cheap to import: typer only. `ProjectOptions` lives in cli/project.py (no typer).
+A verb declares the three project options with the types below and calls
+`project_options`, which completes what was given after the verb with what the app
+callback stored before it: files and profiles add up (before first), a name after the
+verb wins. Cheap to import: typer only. `ProjectOptions` lives in cli/project.py (no typer).
 """
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -40,6 +41,43 @@ ProfileOption = Annotated[
         help="Enable the services of this profile; repeatable, '*' for all.",
     ),
 ]
+
+
+ServicesArgument = Annotated[
+    list[str] | None,
+    typer.Argument(
+        metavar="[SERVICE]...",
+        show_default=False,
+        help="Services, or instances such as worker-2 (all when none).",
+    ),
+]
+TimeoutOption = Annotated[
+    float | None,
+    typer.Option(
+        "-t",
+        "--timeout",
+        metavar="SECONDS",
+        help="Grace period before SIGKILL (default: each service's stop_grace_period).",
+    ),
+]
+IndexOption = Annotated[int, typer.Option("--index", help="Which replica of the service.")]
+NoColorOption = Annotated[bool, typer.Option("--no-color", help="Monochrome output.")]
+NoLogPrefixOption = Annotated[
+    bool,
+    typer.Option("--no-log-prefix", help="Don't print the instance name before each line."),
+]
+
+
+def format_option(first: str, json_help: str) -> Any:
+    """`--format FIRST|json` (checked with `choice`); `json_help` says what json prints."""
+    return typer.Option(first, "--format", help=f"{first}, or json{json_help}.")
+
+
+def choice(option: str, value: str, allowed: tuple[str, ...]) -> str:
+    """`value` if it is one of `allowed`, else a usage error naming `option`."""
+    if value not in allowed:
+        raise typer.BadParameter(f"{value!r}: write one of {', '.join(allowed)}", param_hint=option)
+    return value
 
 
 def project_options(

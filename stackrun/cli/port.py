@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import typer
 
-from stackrun.cli.options import FilesOption, ProfileOption, ProjectOption
-from stackrun.cli.running import choice, open_project, replica, select, wait
+from stackrun.cli.options import FilesOption, IndexOption, ProfileOption, ProjectOption, choice
+from stackrun.cli.running import open_project, replica, select, wait
 from stackrun.errors import ControlError
 
 PROTOCOLS = ("tcp", "udp")
@@ -23,7 +23,7 @@ def register(app: typer.Typer) -> None:
             ..., metavar="PRIVATE_PORT", help="The port inside the instance."
         ),
         protocol: str = typer.Option("tcp", "--protocol", help="tcp or udp."),
-        index: int = typer.Option(1, "--index", help="Which replica of the service."),
+        index: IndexOption = 1,
         files: FilesOption = None,
         project_name: ProjectOption = None,
         profiles: ProfileOption = None,

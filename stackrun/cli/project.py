@@ -11,15 +11,13 @@ Free of typer: the fast path (cli/fast.py) uses it.
 
 from __future__ import annotations
 
-import gc
 import os
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from stackrun.errors import Diagnostic, SpecError
+from stackrun.shortcuts import quiet_collector
 from stackrun.spec.options import LoadOptions
 
 if TYPE_CHECKING:
@@ -61,29 +59,12 @@ def load_stack(opts: ProjectOptions, show_warnings: bool = True) -> Stack:
 
     warnings: list[Diagnostic] = []
     try:
-        with _no_garbage_collection():
+        with quiet_collector():
             return load(load_options(opts), warnings)
     finally:  # a file with errors shows its warnings too, before them
         if show_warnings:
             for warning in warnings:
                 print(warning_text(warning), file=sys.stderr)
-
-
-@contextmanager
-def _no_garbage_collection() -> Iterator[None]:
-    """Loading imports pydantic and defines the models: tens of thousands of objects that
-    live as long as the process. The collector waits until loading is done, then leaves
-    them out of every later collection (`gc.freeze`), including the one at exit: together
-    ~40 ms of a `stackrun config` run. The price is that the few cycles of garbage made
-    while loading are never collected: a bounded, one-time cost."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.freeze()
-        if enabled:
-            gc.enable()
 
 
 def load_plan(opts: ProjectOptions, host_facts: HostFacts) -> Plan:

@@ -7,21 +7,24 @@ from __future__ import annotations
 
 import typer
 
-from stackrun.cli.options import FilesOption, ProfileOption, ProjectOption, project_options
+from stackrun.cli.options import (
+    FilesOption,
+    ProfileOption,
+    ProjectOption,
+    ServicesArgument,
+    choice,
+    format_option,
+    project_options,
+)
 from stackrun.cli.ps_output import FORMATS, show_ps
-from stackrun.cli.running import choice
 
 
 def register(app: typer.Typer) -> None:
     @app.command("ps")
     def ps(
         ctx: typer.Context,
-        services: list[str] | None = typer.Argument(
-            None, metavar="[SERVICE]...", show_default=False
-        ),
-        output_format: str = typer.Option(
-            "table", "--format", help="table, or json: one object per line."
-        ),
+        services: ServicesArgument = None,
+        output_format: str = format_option("table", ": one object per line"),
         quiet: bool = typer.Option(False, "-q", "--quiet", help="Only the instance names."),
         only_services: bool = typer.Option(False, "--services", help="Only the service names."),
         show_all: bool = typer.Option(

@@ -1,6 +1,7 @@
-"""The running project the inspection verbs talk to (ps, exec, top, inspect, stats,
-events): its name from -f/-p/--profile, the `Project` that answers for it (the
-supervisor over its socket, or the state on disk), and the selection of instances.
+"""The running project the verbs talk to: its name from -f/-p/--profile, the `Project`
+that answers for it (the supervisor over its socket, or the state on disk), the
+selection of instances; and whether its supervisor answers or left something behind
+(`running`, `supervisor_client`, `leftovers`, for up, down, stop…).
 
 Cheap to import: `ps` is timed, and runs without typer (cli/fast.py).
 """
@@ -17,6 +18,7 @@ if TYPE_CHECKING:
 
     from stackrun.cli.project import ProjectOptions
     from stackrun.control.api import Project
+    from stackrun.control.client import Client
     from stackrun.runtime.cgroups.base import CgroupDriver
     from stackrun.supervisor.state import InstanceStatus
 
@@ -73,9 +75,43 @@ def cgroup_driver(project: str) -> CgroupDriver:
     return detect(parent=state.cgroup_parent if state else "")
 
 
-def choice(option: str, value: str, allowed: tuple[str, ...]) -> str:
-    import typer
+# ---------------------------------------------------------------- the project's supervisor
 
-    if value not in allowed:
-        raise typer.BadParameter(f"{value!r}: write one of {', '.join(allowed)}", param_hint=option)
-    return value
+
+def running(project: str) -> bool:
+    """Whether a supervisor answers on the project's control socket."""
+    from stackrun.control.client import NoSupervisor
+
+    try:
+        supervisor_client(project).close()
+    except NoSupervisor:
+        return False
+    return True
+
+
+def supervisor_client(project: str) -> Client:
+    """A client of the project's running supervisor; NoSupervisor when none listens
+    (`control.connect` falls back to the state on disk instead)."""
+    from stackrun import dirs
+    from stackrun.control.client import Client, NoSupervisor
+
+    try:
+        return Client.open(dirs.control_socket(project))
+    except NoSupervisor:
+        raise NoSupervisor(
+            f"project {project} is not running (no supervisor answers; `stackrun up -d` starts it)"
+        ) from None
+
+
+def leftovers(project: str) -> str:
+    """What a supervisor that is gone left of the project ("" when nothing)."""
+    from stackrun import dirs
+    from stackrun.control.procfs import alive
+    from stackrun.supervisor.state import read_state
+
+    state = read_state(dirs.state_file(project))
+    if state is None:
+        return "its run directory remains" if dirs.run_dir(project).exists() else ""
+    if not alive(state.supervisor_pid):
+        return f"its supervisor (pid {state.supervisor_pid}) is gone"
+    return f"its supervisor (pid {state.supervisor_pid}) does not answer"

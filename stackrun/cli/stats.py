@@ -9,8 +9,15 @@ import time
 
 import typer
 
-from stackrun.cli.options import FilesOption, ProfileOption, ProjectOption
-from stackrun.cli.running import cgroup_driver, choice, open_project, select, wait
+from stackrun.cli.options import (
+    FilesOption,
+    ProfileOption,
+    ProjectOption,
+    ServicesArgument,
+    choice,
+    format_option,
+)
+from stackrun.cli.running import cgroup_driver, open_project, select, wait
 
 FORMATS = ("table", "json")
 SAMPLE_INTERVAL = 0.5  # seconds between the two samples of --no-stream (CPU % needs two)
@@ -21,13 +28,9 @@ def register(app: typer.Typer) -> None:
     @app.command("stats")
     def stats(
         ctx: typer.Context,
-        services: list[str] | None = typer.Argument(
-            None, metavar="[SERVICE]...", show_default=False
-        ),
+        services: ServicesArgument = None,
         no_stream: bool = typer.Option(False, "--no-stream", help="Print one sample and exit."),
-        output_format: str = typer.Option(
-            "table", "--format", help="table, or json: one object per instance."
-        ),
+        output_format: str = format_option("table", ": one object per instance"),
         interval: float = typer.Option(
             1.0, "--interval", help="Seconds between samples when streaming."
         ),

@@ -1,9 +1,9 @@
 """Tables on the terminal, Compose-style: capitalised headers, columns separated by
 spaces, no borders; a cell may carry a colour (on a terminal, unless NO_COLOR is set).
 
-Not rich: importing rich.console and rich.table costs 40–55 ms, a third of `ps`'s
-150 ms budget (bench/ps.py), for what is column padding. Nor typer's `style`: `ps`
-runs without importing typer (cli/fast.py), and a colour is one SGR escape sequence.
+Not rich: importing rich.console and rich.table costs a third of `ps`'s time budget
+(docs/performance.md), for what is column padding. Nor typer's `style`: `ps` runs
+without importing typer (cli/fast.py), and a colour is one SGR escape sequence.
 """
 
 from __future__ import annotations

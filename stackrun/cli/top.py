@@ -7,8 +7,15 @@ import time
 
 import typer
 
-from stackrun.cli.options import FilesOption, ProfileOption, ProjectOption
-from stackrun.cli.running import cgroup_driver, choice, open_project, select, wait
+from stackrun.cli.options import (
+    FilesOption,
+    ProfileOption,
+    ProjectOption,
+    ServicesArgument,
+    choice,
+    format_option,
+)
+from stackrun.cli.running import cgroup_driver, open_project, select, wait
 
 FORMATS = ("table", "json")
 
@@ -17,17 +24,13 @@ def register(app: typer.Typer) -> None:
     @app.command("top")
     def top(
         ctx: typer.Context,
-        services: list[str] | None = typer.Argument(
-            None, metavar="[SERVICE]...", show_default=False
-        ),
-        output_format: str = typer.Option(
-            "table", "--format", help="table, or json: one object per process."
-        ),
+        services: ServicesArgument = None,
+        output_format: str = format_option("table", ": one object per process"),
         files: FilesOption = None,
         project_name: ProjectOption = None,
         profiles: ProfileOption = None,
     ) -> None:
-        """Show the processes of each instance: host PID, PID in the instance, user, CPU time, command."""
+        """Show the processes of each instance: host PID, PID inside, user, CPU time, command."""
         from stackrun.control.observe import processes
 
         choice("--format", output_format, FORMATS)

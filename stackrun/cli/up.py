@@ -11,14 +11,23 @@ from pathlib import Path
 
 import typer
 
-from stackrun.cli.options import FilesOption, ProfileOption, ProjectOption, project_options
+from stackrun.cli.options import (
+    FilesOption,
+    NoColorOption,
+    NoLogPrefixOption,
+    ProfileOption,
+    ProjectOption,
+    ServicesArgument,
+    TimeoutOption,
+    project_options,
+)
 
 
 def register(app: typer.Typer) -> None:
     @app.command("up")
     def up(
         ctx: typer.Context,
-        services: list[str] | None = typer.Argument(None, show_default=False),
+        services: ServicesArgument = None,
         detach: bool = typer.Option(
             False, "-d", "--detach", help="Run in the background; return once started."
         ),
@@ -43,17 +52,9 @@ def register(app: typer.Typer) -> None:
         remove_orphans: bool = typer.Option(
             False, "--remove-orphans", help="Stop services no longer in the file."
         ),
-        timeout: float | None = typer.Option(
-            None,
-            "-t",
-            "--timeout",
-            metavar="SECONDS",
-            help="Grace period when stopping (default: each service's stop_grace_period).",
-        ),
-        no_color: bool = typer.Option(False, "--no-color", help="Monochrome output."),
-        no_log_prefix: bool = typer.Option(
-            False, "--no-log-prefix", help="Don't print the service name before each line."
-        ),
+        timeout: TimeoutOption = None,
+        no_color: NoColorOption = False,
+        no_log_prefix: NoLogPrefixOption = False,
         timestamps: bool = typer.Option(False, "--timestamps", help="Show the time of each line."),
         files: FilesOption = None,
         project_name: ProjectOption = None,
@@ -146,7 +147,7 @@ def _plan(opts, launcher=None):
 
 def _running(project: str) -> bool:
     """A supervisor answers for the project; a dead one's leftovers make `up` refuse."""
-    from stackrun.cli.lifecycle import leftovers, running
+    from stackrun.cli.running import leftovers, running
 
     if running(project):
         return True
@@ -161,17 +162,17 @@ def _running(project: str) -> bool:
 
 
 def _reconcile(plan, request) -> int:
-    from stackrun.cli.lifecycle import connect
+    from stackrun.cli.running import supervisor_client
     from stackrun.control import blocking
 
-    with connect(plan.project) as client:
+    with supervisor_client(plan.project) as client:
         failures = blocking.run(client.up(request, plan))
     return _report(plan, failures, request.wait)
 
 
 def _detached(opts, request) -> int:
     """Fork the supervisor first: it loads while this process reads the stack file."""
-    from stackrun.daemon import Launcher
+    from stackrun.daemon.launcher import Launcher
 
     launcher = Launcher.fork()
     try:

@@ -15,8 +15,9 @@ from typing import Any
 
 from stackrun.control import procfs
 from stackrun.errors import RuntimeFailure
+from stackrun.files import read_text
 from stackrun.runtime.cgroups.base import CgroupDriver, Usage
-from stackrun.supervisor.report import namespaces
+from stackrun.supervisor.inspection import namespaces
 from stackrun.supervisor.state import InstanceStatus
 
 # Limit files of both cgroup versions, read back as the kernel holds them.
@@ -177,7 +178,7 @@ def cgroup_view(driver: CgroupDriver, path: str) -> dict[str, Any]:
     limits = {}
     for directory in directories:
         for name in LIMIT_FILES:
-            value = procfs.read_path(os.path.join(directory, name))
+            value = read_text(os.path.join(directory, name))
             if value is not None:
                 limits[os.path.join(directory, name)] = value.strip()
     try:

@@ -182,7 +182,7 @@ class Offline:
 def observed(instance: InstanceStatus, why: str, now: float) -> InstanceStatus:
     """The recorded status corrected by what /proc shows now. Times are given as clock
     times ("Up since 14:02:11"): the supervisor's "3 minutes" wording lives with its
-    lifecycle model, whose import would cost `ps` ~60 ms."""
+    lifecycle model, whose import `ps` cannot afford (docs/performance.md)."""
     alive = procfs.in_cgroup(instance.pid, instance.cgroup)
     if alive:
         since = clock(instance.started_at, now)

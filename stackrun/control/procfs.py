@@ -9,21 +9,13 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+from stackrun.files import read_text
+
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def read(pid: int, name: str) -> str | None:
-    return read_path(f"/proc/{pid}/{name}")
-
-
-def read_path(path: str) -> str | None:
-    try:
-        with open(path, "rb") as file:
-            return file.read().decode("utf-8", "replace")
-    except (FileNotFoundError, ProcessLookupError, PermissionError):
-        return None
-    except OSError:  # ESRCH while the process exits
-        return None
+    return read_text(f"/proc/{pid}/{name}")
 
 
 def in_cgroup(pid: int | None, cgroup: str) -> bool:
@@ -169,7 +161,7 @@ def parse_net_dev(text: str) -> tuple[int, int]:
 
 def memory_total() -> int:
     """The host's memory in bytes: what an unlimited cgroup's usage is compared with."""
-    for line in (read_path("/proc/meminfo") or "").splitlines():
+    for line in (read_text("/proc/meminfo") or "").splitlines():
         if line.startswith("MemTotal:"):
             return int(line.split()[1]) * 1024
     return 0
@@ -182,7 +174,7 @@ def started_at(pid: int) -> float | None:
 
 
 def boot_time() -> float:
-    for line in (read_path("/proc/stat") or "").splitlines():
+    for line in (read_text("/proc/stat") or "").splitlines():
         if line.startswith("btime "):
             return float(line.split()[1])
     return 0.0

@@ -2,7 +2,7 @@
 
 One record holds what one read of a pipe brought: whole lines of one stream, all
 stamped with the same receive time. Stamping and writing per chunk instead of per
-line is what lets a single thread store ~1 M lines/s; the payload is the service's
+line is what lets a single thread keep up with busy services; the payload is the service's
 bytes unchanged (invalid UTF-8 included), so formatting can work on whole chunks
 with `bytes.replace` too (see docs/logs.md for the measurements behind the choice).
 

@@ -26,7 +26,6 @@ from stackrun.logs.record import (
 
 SUFFIX = ".log"
 BLOCK = 1 << 20  # forward reads
-BACK_BLOCK = 64 * 1024  # backward reads (--tail)
 HEADER_MAX = 4096
 RETRIES = 3  # looks at the end of a file before scanning it from the start (valid_end)
 

@@ -37,8 +37,8 @@ from stackrun.plan.model import (
     VolumePlan,
 )  # fmt: skip
 from stackrun.plan.names import ProjectNames, instance_name
-from stackrun.spec import linux, syntax
-from stackrun.spec.graph import dependency_order
+from stackrun.spec import privileges, syntax
+from stackrun.spec.depends_on import dependency_order
 
 if TYPE_CHECKING:
     from stackrun.spec.models import Service, ServiceVolume, Stack
@@ -394,11 +394,11 @@ def _first(*values):
 def capabilities(cap_add: tuple[str, ...], cap_drop: tuple[str, ...]) -> frozenset[str]:
     """Docker's rule: ALL in cap_add keeps all but the dropped; ALL in cap_drop keeps the added."""
     if "ALL" in cap_add:
-        kept = set(linux.CAPABILITIES) - set(cap_drop)
+        kept = set(privileges.CAPABILITIES) - set(cap_drop)
     elif "ALL" in cap_drop:
         kept = set(cap_add)
     else:
-        kept = (set(linux.DOCKER_DEFAULT_CAPABILITIES) - set(cap_drop)) | set(cap_add)
+        kept = (set(privileges.DOCKER_DEFAULT_CAPABILITIES) - set(cap_drop)) | set(cap_add)
     return frozenset(f"CAP_{name}" for name in kept)
 
 

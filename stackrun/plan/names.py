@@ -13,16 +13,12 @@ where <key> is 6 hex digits of a hash of the project name.
 from __future__ import annotations
 
 import hashlib
-import re
 from dataclasses import dataclass
 
 IFNAMSIZ = 15
 CGROUP_PREFIX = "stackrun-"
 BRIDGE_PREFIX = "srb"
 VETH_PREFIX = "srv"
-
-# Compose: lowercase letters, digits, dashes and underscores, starting with a letter or digit.
-PROJECT_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 
 
 def project_key(project: str) -> str:

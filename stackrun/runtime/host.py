@@ -7,8 +7,8 @@
 Nothing here raises: every failed check becomes a `Problem`. Namespaces, bridges and veths
 are probed for real in a short-lived child process that unshares each namespace type and
 creates a bridge and a veth pair inside its own network namespace (they vanish with it).
-The child is forked (about 1 ms) when this process has a single thread, else started as a
-fresh interpreter. The network probe imports pyroute2 (~250 ms unless already imported).
+The child is forked when this process has a single thread, else started as a fresh
+interpreter (slower). The network probe imports pyroute2 unless already imported.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ import threading
 from dataclasses import dataclass, field
 
 from stackrun.errors import StackrunError
+from stackrun.files import read_text
 from stackrun.plan.model import Limits
 
 NAMESPACES = {  # name in /proc/self/ns -> (CLONE_ flag, what needs it)
@@ -63,7 +64,7 @@ def check(
 ) -> HostReport:
     report = HostReport(facts={"kernel": platform.release()})
     report.problems += check_root()
-    report.problems += check_filesystems(_read("/proc/filesystems"))
+    report.problems += check_filesystems(read_text("/proc/filesystems") or "")
     report.problems += check_pidfd()
     report.problems += check_cgroups(report, cgroup_root, cgroup_parent)
     report.problems += check_probe(_run_probe(network), network)
@@ -177,7 +178,7 @@ def _v1_problems(driver) -> list[Problem]:
 
 
 def _v2_problems(top: str) -> list[Problem]:
-    available = (_read(f"{top}/cgroup.controllers") or "").split()
+    available = (read_text(f"{top}/cgroup.controllers") or "").split()
     problems = [
         Problem(
             f"cgroup controller {name}",
@@ -268,7 +269,7 @@ def check_probe(results: dict[str, int | str], network: bool) -> list[Problem]:
 
 
 def _namespace_fix(name: str, code: int) -> str:
-    limit = _read(f"/proc/sys/user/max_{name}_namespaces").strip()
+    limit = (read_text(f"/proc/sys/user/max_{name}_namespaces") or "").strip()
     if limit == "0":
         return f"allow them: `sysctl -w user.max_{name}_namespaces=10000`"
     if code == errno.EINVAL:
@@ -351,14 +352,6 @@ def _parse(text: str) -> dict[str, int | str]:
         return dict(json.loads(text))
     except ValueError:
         return {PROBE_FAILED: f"no answer from the probe process: {text[:200]!r}"}
-
-
-def _read(path: str) -> str:
-    try:
-        with open(path) as file:
-            return file.read()
-    except OSError:
-        return ""
 
 
 if __name__ == "__main__":  # the probe of a multi-threaded caller

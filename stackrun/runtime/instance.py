@@ -17,6 +17,7 @@ from pathlib import Path
 
 from stackrun import dirs
 from stackrun.errors import RuntimeFailure
+from stackrun.files import read_text, replace_text
 from stackrun.plan.model import GrantedFile, ServicePlan
 from stackrun.runtime.network import hostsfile
 
@@ -67,9 +68,9 @@ def prepare(project: str, plan: ServicePlan) -> InstanceLayout:
     where = layout(project, plan.name)
     try:
         os.makedirs(where.root, mode=0o755, exist_ok=True)
-        _write(where.hostname, (plan.hostname or plan.name) + "\n")
+        replace_text(where.hostname, (plan.hostname or plan.name) + "\n")
         hostsfile.write(Path(where.hosts), hostsfile.text_for(plan))
-        _write(where.resolv_conf, resolv_conf_text(plan, _host_resolv_conf(plan)))
+        replace_text(where.resolv_conf, resolv_conf_text(plan, _host_resolv_conf(plan)))
         _write_granted(plan, where)
         if plan.rootfs:
             for path in (where.upper, where.work, where.merged):
@@ -107,11 +108,11 @@ def resolv_conf_text(plan: ServicePlan, host_text: str) -> str:
 
 
 def _host_resolv_conf(plan: ServicePlan) -> str:
-    text = _read(HOST_RESOLV_CONF)
+    text = read_text(HOST_RESOLV_CONF) or ""
     if plan.network_mode == "host":
         return text
     if not [s for s in _nameservers(text) if not _loopback(s)]:
-        return _read(SYSTEMD_RESOLV_CONF) or text
+        return read_text(SYSTEMD_RESOLV_CONF) or text
     return text
 
 
@@ -158,18 +159,3 @@ def _volume_sources(plan: ServicePlan) -> None:
         wanted = mount.kind == "volume" or (mount.kind == "bind" and mount.create_host_path)
         if wanted and mount.source and not os.path.lexists(mount.source):
             os.makedirs(mount.source, mode=0o755, exist_ok=True)
-
-
-def _write(path: str, text: str) -> None:
-    """Replace atomically: a running instance keeps the file it has bound."""
-    temporary = f"{path}.new"
-    Path(temporary).write_text(text)
-    os.chmod(temporary, 0o644)
-    os.replace(temporary, path)
-
-
-def _read(path: str) -> str:
-    try:
-        return Path(path).read_text()
-    except OSError:
-        return ""

@@ -79,25 +79,19 @@ RESOLVE_IN_ROOT = 0x10
 
 CLOSE_RANGE_CLOEXEC = 1 << 2
 
-_SYSCALLS = {  # only the calls glibc 2.36 does not wrap
-    "x86_64": {
-        "pivot_root": 155,
-        "clone3": 435,
-        "close_range": 436,
-        "openat2": 437,
-        "mount_setattr": 442,
-        "open_tree": 428,
-        "move_mount": 429,
-    },
-    "aarch64": {
-        "pivot_root": 41,
-        "clone3": 435,
-        "close_range": 436,
-        "openat2": 437,
-        "mount_setattr": 442,
-        "open_tree": 428,
-        "move_mount": 429,
-    },
+# Only the calls glibc 2.36 does not wrap. Numbers from 403 on are the same on every
+# architecture (the unified syscall table); older calls differ.
+_UNIFIED = {
+    "open_tree": 428,
+    "move_mount": 429,
+    "clone3": 435,
+    "close_range": 436,
+    "openat2": 437,
+    "mount_setattr": 442,
+}
+_SYSCALLS = {
+    "x86_64": {**_UNIFIED, "pivot_root": 155},
+    "aarch64": {**_UNIFIED, "pivot_root": 41},
 }
 _NR = _SYSCALLS.get(platform.machine(), {})
 

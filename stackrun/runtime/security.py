@@ -17,83 +17,13 @@ from dataclasses import dataclass
 from stackrun.errors import RuntimeFailure
 from stackrun.plan.model import Ulimit
 from stackrun.runtime import linux, seccomp
+from stackrun.spec import privileges
 
-# linux/capability.h, in bit order.
-CAPABILITIES = {
-    f"CAP_{name}": bit
-    for bit, name in enumerate(
-        (
-            "CHOWN",
-            "DAC_OVERRIDE",
-            "DAC_READ_SEARCH",
-            "FOWNER",
-            "FSETID",
-            "KILL",
-            "SETGID",
-            "SETUID",
-            "SETPCAP",
-            "LINUX_IMMUTABLE",
-            "NET_BIND_SERVICE",
-            "NET_BROADCAST",
-            "NET_ADMIN",
-            "NET_RAW",
-            "IPC_LOCK",
-            "IPC_OWNER",
-            "SYS_MODULE",
-            "SYS_RAWIO",
-            "SYS_CHROOT",
-            "SYS_PTRACE",
-            "SYS_PACCT",
-            "SYS_ADMIN",
-            "SYS_BOOT",
-            "SYS_NICE",
-            "SYS_RESOURCE",
-            "SYS_TIME",
-            "SYS_TTY_CONFIG",
-            "MKNOD",
-            "LEASE",
-            "AUDIT_WRITE",
-            "AUDIT_CONTROL",
-            "SETFCAP",
-            "MAC_OVERRIDE",
-            "MAC_ADMIN",
-            "SYSLOG",
-            "WAKE_ALARM",
-            "BLOCK_SUSPEND",
-            "AUDIT_READ",
-            "PERFMON",
-            "BPF",
-            "CHECKPOINT_RESTORE",
-        )
-    )
-}
+CAPABILITIES = {f"CAP_{name}": bit for bit, name in enumerate(privileges.CAPABILITIES)}
 CAP_LAST_CAP_FILE = "/proc/sys/kernel/cap_last_cap"
 MACHINE = platform.machine()  # which syscall numbers the seccomp filter uses
 
-# asm-generic/resource.h (x86_64 and arm64 alike; `resource` lacks a few of them).
-RLIMITS = {
-    name: number
-    for number, name in enumerate(
-        (
-            "cpu",
-            "fsize",
-            "data",
-            "stack",
-            "core",
-            "rss",
-            "nproc",
-            "nofile",
-            "memlock",
-            "as",
-            "locks",
-            "sigpending",
-            "msgqueue",
-            "nice",
-            "rtprio",
-            "rttime",
-        )
-    )
-}
+RLIMITS = {name: number for number, name in enumerate(privileges.RLIMITS)}
 
 # ---------------------------------------------------------------- capabilities
 

@@ -17,10 +17,9 @@ from __future__ import annotations
 import os
 import shutil
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from stackrun import dirs
 from stackrun.errors import RuntimeFailure, StackrunError
@@ -29,7 +28,7 @@ from stackrun.runtime.cgroups import CgroupDriver, detect
 from stackrun.runtime.cgroups.base import KILL_TIMEOUT, backoff
 from stackrun.runtime.cgroups.layout import MOUNTINFO, mount_points
 
-REAP_TIMEOUT = 10.0  # seconds for killed processes to be reaped by their parents (init here: ~2 s)
+REAP_TIMEOUT = 10.0  # seconds for killed processes to be reaped by their parents (init)
 
 
 @dataclass(frozen=True)
@@ -37,13 +36,6 @@ class Handles:
     """What teardown reads from the state file. Every field is optional."""
 
     cgroup_parent: str = ""  # Plan.cgroup_parent the project was started with
-
-    def to_json(self) -> dict[str, Any]:
-        return {"cgroup_parent": self.cgroup_parent}
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any] | None) -> Handles:
-        return cls(cgroup_parent=str((data or {}).get("cgroup_parent") or ""))
 
 
 @dataclass

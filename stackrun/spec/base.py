@@ -1,14 +1,14 @@
 """What every stack-file model shares: the frozen base class and JSON Schema snippets.
 
 Imported before any model is defined: it skips pydantic's plugin discovery first
-(startup.py).
+(stackrun/shortcuts.py).
 """
 
 from typing import Any
 
-from stackrun.spec import startup
+from stackrun import shortcuts
 
-startup.skip_plugin_discovery()
+shortcuts.skip_pydantic_plugins()
 
 from pydantic import BaseModel, ConfigDict, WithJsonSchema, model_validator
 

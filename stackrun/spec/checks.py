@@ -11,11 +11,12 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Mapping
 
-from stackrun.spec import linux, syntax
-from stackrun.spec.graph import find_cycle
+from stackrun.errors import closest
+from stackrun.spec import syntax
+from stackrun.spec.depends_on import find_cycle
+from stackrun.spec.diagnostics import Report
 from stackrun.spec.models import Service, Stack
 from stackrun.spec.namespaces import shared_with, sysctl_namespace
-from stackrun.spec.report import Report
 
 
 def cross_check(
@@ -76,7 +77,7 @@ class _Checker:
                         "profile or write required: false",
                     )
             else:
-                suggestion = linux.closest(target, services)
+                suggestion = closest(target, services)
                 hint = f"; did you mean {suggestion!r}?" if suggestion else ""
                 self.error(path, f"unknown service {target!r}{hint}")
 
@@ -197,7 +198,7 @@ class _Checker:
 
     def peer(self, path: tuple, peer: str) -> None:
         if peer not in self.stack.services:
-            suggestion = linux.closest(peer, self.stack.services)
+            suggestion = closest(peer, self.stack.services)
             hint = f"; did you mean {suggestion!r}?" if suggestion else ""
             self.error(path, f"unknown service {peer!r}{hint}")
         elif self.stack.replicas(peer) == 0:

@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import Any
 
 from stackrun.errors import Location
+from stackrun.spec.diagnostics import Path as KeyPath
+from stackrun.spec.diagnostics import Report
 from stackrun.spec.interpolate import interpolate_tree
 from stackrun.spec.normalize import normalize_file
-from stackrun.spec.report import Path as KeyPath
-from stackrun.spec.report import Report
 from stackrun.spec.source import LDict, LList, Override, SourceError, parse
 
 

@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from stackrun.errors import Location
+from stackrun.spec.diagnostics import Report
 from stackrun.spec.dotenv import Chain, DotenvError, parse_env_file, parse_raw_env_file
-from stackrun.spec.report import Report
 from stackrun.spec.source import LDict, LList
 
 DOTENV = ".env"

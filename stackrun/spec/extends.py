@@ -19,8 +19,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from stackrun.errors import Location
-from stackrun.spec.linux import closest
+from stackrun.errors import Location, closest
 from stackrun.spec.merge import merge_resource
 from stackrun.spec.source import LDict, clone
 

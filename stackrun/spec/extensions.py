@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from stackrun.spec.report import Path
+from stackrun.spec.diagnostics import Path
 from stackrun.spec.source import LDict, LList
 
 OWN = "x-stackrun"

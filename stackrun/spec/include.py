@@ -23,8 +23,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from stackrun.errors import Location
+from stackrun.spec.diagnostics import Report
 from stackrun.spec.merge import merge_files, merge_resource
-from stackrun.spec.report import Report
 from stackrun.spec.source import LDict, LList
 
 if TYPE_CHECKING:

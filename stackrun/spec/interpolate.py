@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from stackrun.spec.report import Path, Report, locate
+from stackrun.spec.diagnostics import Path, Report, locate
 from stackrun.spec.source import LDict, LList, Override
 
 _NAME_START = "_abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from stackrun.errors import Diagnostic
 from stackrun.spec import extensions, project
 from stackrun.spec.composition import Composer, Scope, read_file
+from stackrun.spec.diagnostics import Report
 from stackrun.spec.discovery import stack_files
 from stackrun.spec.environment import (
     grant_sources,
@@ -33,7 +34,6 @@ from stackrun.spec.environment import (
 from stackrun.spec.interpolate import interpolate_tree
 from stackrun.spec.merge import merge_files
 from stackrun.spec.options import LoadOptions
-from stackrun.spec.report import Report
 from stackrun.spec.source import LDict
 from stackrun.spec.unsupported import check_unsupported
 

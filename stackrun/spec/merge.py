@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from stackrun.spec.report import Path
+from stackrun.spec.diagnostics import Path
 from stackrun.spec.source import RESET, LDict, LList, Override
 
 

@@ -7,11 +7,16 @@ under `x-stackrun:` so that a stack file stays a valid Compose file. Other `x-*`
 keys are accepted and ignored.
 
 Start-up cost matters (`stackrun config` is timed): every model defers building its
-validator until the first `Stack` is validated, and this module avoids `from
-__future__ import annotations` so that pydantic need not evaluate string annotations.
+validator until the first `Stack` is validated (stackrun/shortcuts.py may load it from a
+cache), and this module avoids `from __future__ import annotations` so that pydantic need
+not evaluate string annotations.
 """
 
 from typing import Annotated, Any, Literal
+
+from stackrun import shortcuts
+
+shortcuts.skip_pydantic_plugins()
 
 from pydantic import BeforeValidator, ConfigDict, Field, field_validator, model_validator
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from stackrun.spec import syntax
-from stackrun.spec.report import Path, Report
+from stackrun.spec.diagnostics import Path, Report
 from stackrun.spec.source import RESET, LDict, LList, Override
 
 

@@ -14,7 +14,8 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BeforeValidator, PlainSerializer, WithJsonSchema
 
-from stackrun.spec import linux, syntax
+from stackrun.errors import closest
+from stackrun.spec import privileges, syntax
 
 NAME_PATTERN = r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$"
 _NAME = re.compile(NAME_PATTERN)
@@ -104,8 +105,8 @@ def _check_relative_cgroup(value: str) -> str:
 
 def _check_capability(value: str) -> str:
     name = value.upper().removeprefix("CAP_")
-    if name != "ALL" and name not in linux.CAPABILITIES:
-        suggestion = linux.closest(name, linux.CAPABILITIES)
+    if name != "ALL" and name not in privileges.CAPABILITIES:
+        suggestion = closest(name, privileges.CAPABILITIES)
         hint = f"; did you mean {suggestion}?" if suggestion else ""
         raise ValueError(f"{value!r} is not a Linux capability{hint}")
     return name
@@ -125,9 +126,9 @@ def _check_security_opt(value: str) -> str:
 
 
 def _check_ulimit_name(value: str) -> str:
-    if value not in linux.ULIMITS:
+    if value not in privileges.RLIMITS:
         raise ValueError(
-            f"{value!r} is not a ulimit; use one of {', '.join(sorted(linux.ULIMITS))}"
+            f"{value!r} is not a ulimit; use one of {', '.join(sorted(privileges.RLIMITS))}"
         )
     return value
 

@@ -9,7 +9,7 @@ removed from the tree afterwards so that validation does not report them again.
 
 from __future__ import annotations
 
-from stackrun.spec.report import Path, Report
+from stackrun.spec.diagnostics import Path, Report
 from stackrun.spec.source import LDict, LList
 
 LOG_OPTIONS = ("max-size", "max-file")

@@ -12,18 +12,18 @@ import types
 import typing
 from typing import Any
 
-from stackrun.spec import linux
-from stackrun.spec.report import Report, locate, user_path
+from stackrun.errors import closest
+from stackrun.spec.diagnostics import Report, locate, user_path
 
 
 def validate(tree: dict, extra: dict[str, Any], report: Report):
     """The Stack, or None after reporting every problem."""
     from pydantic import ValidationError
 
+    from stackrun.shortcuts import prepare_validator
     from stackrun.spec.models import Stack
-    from stackrun.spec.validator_cache import prepare
 
-    prepare(Stack)
+    prepare_validator(Stack)
     try:
         return Stack.model_validate({**tree, **extra})
     except ValidationError as error:
@@ -86,7 +86,7 @@ def _show(value: Any) -> str:
 def _unknown_key(root: type, loc: tuple) -> str:
     model = _model_at(root, loc[:-1])
     keys = _keys_of(model) if model else []
-    suggestion = linux.closest(str(loc[-1]), keys)
+    suggestion = closest(str(loc[-1]), keys)
     if suggestion:
         return f"unknown key; did you mean {suggestion!r}?"
     return "unknown key" + (f"; expected one of {', '.join(keys)}" if 0 < len(keys) <= 8 else "")

@@ -49,13 +49,7 @@ class Kernel:
 
     def handles(self) -> dict[str, object]:
         """What an offline `down` needs, for the state file."""
-        return {
-            "cgroup_version": self.driver.version,
-            "cgroup_parent": self.driver.parent,
-            "cgroups": [self.plan.names.cgroup_dir, *sorted(self._cgroups)],
-            "bridges": [n.bridge for n in self.plan.networks if not n.external],
-            "veths": [a.host_ifname for s in self.plan.services for a in s.networks],
-        }
+        return {"cgroup_parent": self.driver.parent}
 
     # ------------------------------------------------------------ instances
 

@@ -2,7 +2,7 @@
 
 The supervisor owns each instance's stdout/stderr pipes: it creates them, gives the
 write ends to the spawned process and the read ends to the sink. `logs/` implements
-the sink (line splitting, files, followers); `daemon.py` wires the two, so the
+the sink (line splitting, files, followers); `daemon/` wires the two, so the
 supervisor never imports `logs/`.
 """
 

@@ -113,9 +113,6 @@ class Stack:
         runner = self.runners.get(name)
         return runner is None or runner.state.phase in DOWN
 
-    def all_down(self) -> bool:
-        return all(self.is_down(name) for name in self.runners)
-
     def settled(self) -> bool:
         """Nothing runs and nothing will without a request: attached `up` may end."""
         return not self._pending and all(r.state.settled for r in self.runners.values())

@@ -6,18 +6,20 @@ and may add fields; renaming one means updating control/ in the same change.
 
 The state file (`dirs.state_file(project)`, JSON) is rewritten atomically (write a
 temporary file, then rename) whenever an instance changes; it records what the
-offline `ps` and `down` need: the supervisor's pid, the kernel objects to remove
-(cgroup paths, bridges, veths) and every instance's last known status.
+offline `ps` and `down` need: the supervisor's pid, the --cgroup-parent (teardown finds
+every other kernel object by the project's name prefixes) and every instance's last
+known status.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import os
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal
+
+from stackrun.files import replace_text
 
 # Compose's states, plus `lost` (supervisor gone, process state unknown or gone)
 # and `starting` (spawned, waiting for its dependencies' conditions or first health).
@@ -95,11 +97,7 @@ class ProjectState:
     supervisor_pid: int
     project_dir: str = ""
     config_files: list[str] = field(default_factory=list)
-    cgroup_version: str = ""  # the driver's version: "v1", "hybrid", "v2"
-    cgroup_parent: str = ""
-    cgroups: list[str] = field(default_factory=list)  # relative paths, project dir first
-    bridges: list[str] = field(default_factory=list)  # created by this project (not external)
-    veths: list[str] = field(default_factory=list)  # host-side names
+    cgroup_parent: str = ""  # teardown's only handle: the rest is found by name
     instances: list[InstanceStatus] = field(default_factory=list)
     started_at: float = 0.0
     version: int = STATE_VERSION
@@ -118,10 +116,7 @@ class ProjectState:
 
 def write_state(path: Path, state: ProjectState) -> None:
     """Replace the file atomically: readers see the old or the new state, never a mix."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}")
-    temporary.write_text(state.to_json())
-    os.replace(temporary, path)
+    replace_text(path, state.to_json())
 
 
 def read_state(path: Path) -> ProjectState | None:

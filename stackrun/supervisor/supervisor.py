@@ -23,10 +23,10 @@ from stackrun.plan.model import Plan
 from stackrun.runtime.network import hostsfile
 from stackrun.supervisor import graph, ports
 from stackrun.supervisor.events import EventBus
+from stackrun.supervisor.inspection import inspect_instance
 from stackrun.supervisor.kernel import Kernel
 from stackrun.supervisor.lifecycle import Lifecycle
 from stackrun.supervisor.output import OutputSink
-from stackrun.supervisor.report import inspect_instance
 from stackrun.supervisor.stack import Stack, StartFailed, StartGoal
 from stackrun.supervisor.state import Event, InstanceStatus, ProjectState, UpRequest, write_state
 from stackrun.supervisor.status import describe

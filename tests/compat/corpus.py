@@ -19,7 +19,7 @@ from stackrun.errors import SpecError
 from stackrun.spec.composition import Composer, Scope, read_file
 from stackrun.spec.environment import project_environment
 from stackrun.spec.merge import merge_files
-from stackrun.spec.report import Report
+from stackrun.spec.diagnostics import Report
 
 FILES = Path(__file__).with_name("files")
 PENDING = {".image": "pending: image", ".build": "pending: build"}

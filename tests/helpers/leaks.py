@@ -23,6 +23,7 @@ import os
 from pathlib import Path
 
 from stackrun import dirs
+from stackrun.files import read_text
 from stackrun.plan.names import ProjectNames
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
@@ -71,7 +72,7 @@ def _project_roots(project: str) -> tuple[str, ...]:
 
 
 def _cgroup_reason(pid: int, names: ProjectNames) -> str:
-    for line in _read(f"/proc/{pid}/cgroup").splitlines():
+    for line in (read_text(f"/proc/{pid}/cgroup") or "").splitlines():
         path = line.split(":", 2)[-1]
         if path.endswith(f"/{names.cgroup_dir}") or f"/{names.cgroup_dir}/" in path:
             return f"in cgroup {path}"
@@ -98,7 +99,7 @@ def _unix_sockets_under(roots: tuple[str, ...]) -> dict[str, str]:
     """`socket:[inode]` -> bound path, for unix sockets bound under the project's dirs
     (the path stays listed after the socket file was deleted)."""
     found = {}
-    for line in _read("/proc/net/unix").splitlines()[1:]:
+    for line in (read_text("/proc/net/unix") or "").splitlines()[1:]:
         fields = line.split()
         if len(fields) >= 8 and fields[7].startswith(roots):
             found[f"socket:[{fields[6]}]"] = fields[7]
@@ -107,13 +108,13 @@ def _unix_sockets_under(roots: tuple[str, ...]) -> dict[str, str]:
 
 def _naming(pid: int, project: str) -> str:
     """The CLI forks the supervisor: it keeps the command line `… -p NAME up -d`."""
-    argv = _read(f"/proc/{pid}/cmdline").split("\0")
+    argv = (read_text(f"/proc/{pid}/cmdline") or "").split("\0")
     for flag, value in zip(argv, argv[1:]):
         if flag in ("-p", "--project-name") and value == project:
             return f"command line names {project}"
     if f"-p{project}" in argv or f"--project-name={project}" in argv:
         return f"command line names {project}"
-    if f"COMPOSE_PROJECT_NAME={project}" in _read(f"/proc/{pid}/environ").split("\0"):
+    if f"COMPOSE_PROJECT_NAME={project}" in (read_text(f"/proc/{pid}/environ") or "").split("\0"):
         return f"environment names {project}"
     return ""
 
@@ -138,7 +139,7 @@ def _self_and_ancestors(parents: dict[int, int]) -> set[int]:
 
 
 def _ppid(pid: int) -> int:
-    stat = _read(f"/proc/{pid}/stat")
+    stat = read_text(f"/proc/{pid}/stat") or ""
     return int(stat.rsplit(")", 1)[1].split()[1]) if stat else 0
 
 
@@ -209,7 +210,7 @@ def _mounts(project: str, names: ProjectNames) -> list[str]:
 def _mount_table() -> list[tuple[str, str, str]]:
     """(mount point, root of the mount within its filesystem, filesystem type)."""
     table = []
-    for line in _read(str(MOUNTINFO)).splitlines():
+    for line in (read_text(str(MOUNTINFO)) or "").splitlines():
         before, _, after = line.partition(" - ")
         fields = before.split()
         table.append((_unescape(fields[4]), _unescape(fields[3]), after.split()[0]))
@@ -243,13 +244,5 @@ def _pids() -> list[int]:
     return [int(p) for p in os.listdir("/proc") if p.isdigit()]
 
 
-def _read(path: str) -> str:
-    try:
-        with open(path, "rb") as file:
-            return file.read().decode(errors="replace")
-    except OSError:
-        return ""
-
-
 def _comm(pid: int) -> str:
-    return _read(f"/proc/{pid}/comm").strip() or "?"
+    return (read_text(f"/proc/{pid}/comm") or "").strip() or "?"

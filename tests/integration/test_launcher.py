@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 
-from stackrun.daemon import Launcher
+from stackrun.daemon.launcher import Launcher
 
 
 def test_a_cancelled_launch_leaves_no_process():

@@ -8,6 +8,7 @@ from stackrun.errors import RuntimeFailure
 from stackrun.plan.model import Ulimit
 from stackrun.runtime.security import (
     CAPABILITIES,
+    RLIMITS,
     UserIds,
     bounding_drops,
     capability_mask,
@@ -33,6 +34,17 @@ def test_capability_numbers_follow_the_kernel():
     assert CAPABILITIES["CAP_CHOWN"] == 0
     assert CAPABILITIES["CAP_SYS_ADMIN"] == 21
     assert CAPABILITIES["CAP_CHECKPOINT_RESTORE"] == 40
+
+
+def test_rlimit_numbers_follow_the_kernel():
+    """The one table's order against Python's own constants, where it has them."""
+    known = {
+        n: getattr(resource, f"RLIMIT_{n.upper()}")
+        for n in RLIMITS
+        if hasattr(resource, f"RLIMIT_{n.upper()}")
+    }
+    assert len(known) >= 12
+    assert {n: RLIMITS[n] for n in known} == known
 
 
 def test_the_bounding_set_keeps_exactly_what_is_asked():

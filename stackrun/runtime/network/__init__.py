@@ -7,7 +7,7 @@
     hostsfile.write(path, text) / hostsfile.refresh(project, services) / hostsfile.rebind(...)
     sweep(names)                     teardown by prefix
 
-This module imports no pyroute2 (~220 ms) unless sweep finds something to delete.
+This module imports no pyroute2 (slow to import) unless sweep finds something to delete.
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """What the host's network already uses, for the IPAM (plan.network.layout's `taken`)
 and for `external` networks (HostFacts.existing_bridges).
 
-`snapshot()` reads it over netlink (pyroute2: ~250 ms to import, so `up -d` takes the
-snapshot in its pre-forked supervisor, see daemon.Launcher); the rest is pure.
+`snapshot()` reads it over netlink (pyroute2 is slow to import, so `up -d` takes the
+snapshot in its pre-forked supervisor, see daemon/launcher.py); the rest is pure.
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """Network setup from the single-threaded spawn path. CONTRACT.
 
 Once, in the fork server after importing this module:
-    warm_up()                        # pyroute2 compiles its message tables (~1.5 ms) here,
-                                     # not in every forked intermediate
+    warm_up()                        # pyroute2 compiles its message tables here, not in
+                                     # every forked child
 Call order in the intermediate process:
     link = open_host_link()          # before unshare: a netlink socket in the host netns
     unshare(CLONE_NEWNET | …)
@@ -20,8 +20,7 @@ creating the veth answers EEXIST. Every host-side name carries the project's key
 the (instance, network) slot, so the holder can only be this instance's previous
 incarnation: attach deletes the stale link and creates the pair again.
 
-Cost (bench/network.py): ~4 ms per service with one network, beyond unshare; most
-of it is the kernel creating the veth (~1.2 ms) and pyroute2 encoding (~1.2 ms).
+Its cost per service is measured by bench/network.py (docs/performance.md).
 """
 
 from __future__ import annotations
@@ -91,7 +90,7 @@ def _create_veths(host: RouteSocket, attachments, created: list[str]) -> None:
 
 def _host_index(host: RouteSocket, name: str) -> int:
     # sysfs first: /sys stays the host's view after unshare(CLONE_NEWNET), and reading one
-    # small file is ~20x cheaper than decoding an RTM_GETLINK answer; netlink otherwise.
+    # small file is much cheaper than decoding an RTM_GETLINK answer; netlink otherwise.
     try:
         with open(f"/sys/class/net/{name}/ifindex", "rb") as handle:
             return int(handle.read())

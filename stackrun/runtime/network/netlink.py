@@ -1,10 +1,10 @@
 """A blocking rtnetlink socket: pyroute2 encodes and decodes the messages, we send them.
 
-Why not `IPRoute`: in pyroute2 0.9 every call goes through its own asyncio loop
-(~1.2 ms per operation here, and unusable on the supervisor's anyio thread), and
-`IPRoute(netns=…)`/`NetNS` fork a helper process. The same messages built with
-pyroute2's message classes and sent over a plain `socket(AF_NETLINK)` cost ~0.1 ms,
-need no thread, no loop and no helper, and work in a forked single-threaded child.
+Why not `IPRoute`: in pyroute2 0.9 every call goes through its own asyncio loop (slow,
+and unusable on the supervisor's anyio thread), and `IPRoute(netns=…)`/`NetNS` fork a
+helper process. The same messages built with pyroute2's message classes and sent over a
+plain `socket(AF_NETLINK)` cost a tenth as much (docs/performance.md), need no thread,
+no loop and no helper, and work in a forked single-threaded child.
 
 Every request asks for an ACK; an NLMSG_ERROR reply becomes `OSError(errno)`.
 """
@@ -211,8 +211,8 @@ def default_route_message(gateway: str):
 def warm_up() -> None:
     """Encode and decode one message of each kind, without changing anything.
 
-    pyroute2 compiles its attribute tables on first use (~1.5 ms). Called once in the
-    fork server, every forked intermediate inherits them compiled.
+    pyroute2 compiles its attribute tables on first use. Called once in the fork
+    server, every forked child inherits them compiled.
     """
     for msg in (
         veth_message("w", 1, "w", 0),

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import NoReturn
 
 from stackrun.errors import RuntimeFailure
+from stackrun.files import read_text
 from stackrun.plan.model import ServicePlan
 from stackrun.runtime import linux, security
 from stackrun.runtime.instance import InstanceLayout
@@ -148,7 +149,7 @@ def drop_privileges(plan: ServicePlan) -> security.UserIds:
     The seccomp filter goes in before setuid: a root process still holds CAP_SYS_ADMIN
     there, which the kernel asks for when no_new_privileges is off."""
     ids = security.resolve_user(
-        plan.user, _read("/etc/passwd"), _read("/etc/group"), plan.group_add
+        plan.user, read_text("/etc/passwd") or "", read_text("/etc/group") or "", plan.group_add
     )
     security.apply_rlimits(plan.ulimits)
     security.apply_capabilities(plan.capabilities)
@@ -190,11 +191,3 @@ class Stdio:
             stdin = os.open("/dev/null", os.O_RDONLY) if self.stdin is None else self.stdin
         for number, fd in enumerate((stdin, self.stdout, self.stderr)):
             os.dup2(fd, number, inheritable=True)
-
-
-def _read(path: str) -> str:
-    try:
-        with open(path) as file:
-            return file.read()
-    except OSError:
-        return ""

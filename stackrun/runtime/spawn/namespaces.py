@@ -68,7 +68,7 @@ class CgroupEntry:
     """How a single-threaded process enters an instance's cgroups cheaply.
 
     Writing "0" to a cgroup.procs file migrates the whole thread group, under a global
-    rwsem whose writer waits for an RCU grace period (1–15 ms measured here, per spawn).
+    rwsem whose writer waits for an RCU grace period (docs/performance.md).
     A single-threaded process moves the same by writing "0" to a v1 hierarchy's `tasks`
     file, which skips that lock; and it is born in the v2 cgroup with CLONE_INTO_CGROUP.
     """

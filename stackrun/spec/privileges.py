@@ -1,8 +1,13 @@
-"""Names the kernel defines that a stack file may use: capabilities and resource limits."""
+"""Names the kernel defines that a stack file may use: capabilities and resource limits.
+
+The one table of each: the loader checks names against them, the plan applies Docker's
+default set, and runtime/security.py turns names into the kernel's numbers.
+"""
 
 from __future__ import annotations
 
-# capabilities(7), in kernel order (CAP_CHOWN = 0 … CAP_CHECKPOINT_RESTORE = 40).
+# capabilities(7) in the kernel's order: the index is the number (CAP_CHOWN = 0 …
+# CAP_CHECKPOINT_RESTORE = 40).
 CAPABILITIES = (
     "CHOWN", "DAC_OVERRIDE", "DAC_READ_SEARCH", "FOWNER", "FSETID", "KILL", "SETGID",
     "SETUID", "SETPCAP", "LINUX_IMMUTABLE", "NET_BIND_SERVICE", "NET_BROADCAST", "NET_ADMIN",
@@ -19,16 +24,9 @@ DOCKER_DEFAULT_CAPABILITIES = (
     "SETFCAP", "SETPCAP", "NET_BIND_SERVICE", "SYS_CHROOT", "KILL", "AUDIT_WRITE",
 )  # fmt: skip
 
-# setrlimit(2) resources by their Compose/Docker names.
-ULIMITS = frozenset({
-    "as", "core", "cpu", "data", "fsize", "locks", "memlock", "msgqueue", "nice", "nofile",
-    "nproc", "rss", "rtprio", "rttime", "sigpending", "stack",
-})  # fmt: skip
-
-
-def closest(word: str, choices) -> str | None:
-    """The choice most like `word`, for "did you mean" hints."""
-    import difflib
-
-    matches = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
-    return matches[0] if matches else None
+# setrlimit(2) resources by their Compose/Docker names, in the kernel's order
+# (asm-generic/resource.h, x86_64 and arm64 alike): the index is the resource's number.
+RLIMITS = (
+    "cpu", "fsize", "data", "stack", "core", "rss", "nproc", "nofile", "memlock", "as",
+    "locks", "sigpending", "msgqueue", "nice", "rtprio", "rttime",
+)  # fmt: skip

@@ -1,24 +1,17 @@
-"""CLI verbs: stop, start, restart, kill (ask the project's supervisor), and doctor.
-
-Also the CLI's view of a project's supervisor (`running`, `connect`, `leftovers`),
-shared with `up` and `down`.
-"""
+"""CLI verbs: stop, start, restart, kill. They ask the project's supervisor; without one,
+stop and kill signal what it left and start and restart say what to do."""
 
 from __future__ import annotations
 
-import os
-
 import typer
 
-from stackrun.cli.options import FilesOption, ProfileOption, ProjectOption, project_options
-
-ServicesArgument = typer.Argument(None, show_default=False, help="Services (all when none).")
-TimeoutOption = typer.Option(
-    None,
-    "-t",
-    "--timeout",
-    metavar="SECONDS",
-    help="Grace period before SIGKILL (default: stop_grace_period).",
+from stackrun.cli.options import (
+    FilesOption,
+    ProfileOption,
+    ProjectOption,
+    ServicesArgument,
+    TimeoutOption,
+    project_options,
 )
 
 
@@ -26,8 +19,8 @@ def register(app: typer.Typer) -> None:
     @app.command("stop")
     def stop(
         ctx: typer.Context,
-        services: list[str] | None = ServicesArgument,
-        timeout: float | None = TimeoutOption,
+        services: ServicesArgument = None,
+        timeout: TimeoutOption = None,
         files: FilesOption = None,
         project_name: ProjectOption = None,
         profiles: ProfileOption = None,
@@ -38,7 +31,7 @@ def register(app: typer.Typer) -> None:
     @app.command("start")
     def start(
         ctx: typer.Context,
-        services: list[str] | None = ServicesArgument,
+        services: ServicesArgument = None,
         files: FilesOption = None,
         project_name: ProjectOption = None,
         profiles: ProfileOption = None,
@@ -49,8 +42,8 @@ def register(app: typer.Typer) -> None:
     @app.command("restart")
     def restart(
         ctx: typer.Context,
-        services: list[str] | None = ServicesArgument,
-        timeout: float | None = TimeoutOption,
+        services: ServicesArgument = None,
+        timeout: TimeoutOption = None,
         files: FilesOption = None,
         project_name: ProjectOption = None,
         profiles: ProfileOption = None,
@@ -61,7 +54,7 @@ def register(app: typer.Typer) -> None:
     @app.command("kill")
     def kill(
         ctx: typer.Context,
-        services: list[str] | None = ServicesArgument,
+        services: ServicesArgument = None,
         signal_name: str = typer.Option(
             "SIGKILL",
             "-s",
@@ -84,21 +77,6 @@ def register(app: typer.Typer) -> None:
             parse_signal(signal_name),
         )
 
-    @app.command("doctor")
-    def doctor() -> None:
-        """Check that this host can run stacks, and say what is missing."""
-        from stackrun.runtime import host
-
-        report = host.check(network=True)
-        for name, value in report.facts.items():
-            typer.echo(f"{name}: {value}")
-        for problem in report.problems:
-            typer.echo(f"{'error' if problem.fatal else 'warning'}: {problem}")
-        typer.echo(
-            "this host can run stacks" if not report.fatal else "this host cannot run stacks"
-        )
-        raise typer.Exit(1 if report.fatal else 0)
-
 
 def parse_signal(text: str) -> int:
     """ "SIGHUP", "HUP", "hup" or "1" -> 1."""
@@ -117,12 +95,13 @@ def parse_signal(text: str) -> int:
 
 def _call(ctx, files, project_name, profiles, method: str, *args) -> None:
     from stackrun.cli.project import project_name as name_of
+    from stackrun.cli.running import leftovers, supervisor_client
     from stackrun.control import blocking
     from stackrun.control.client import NoSupervisor
 
     project = name_of(project_options(ctx, files, project_name, profiles))
     try:
-        with connect(project) as client:
+        with supervisor_client(project) as client:
             blocking.run(getattr(client, method)(*args))
         return
     except NoSupervisor:
@@ -133,53 +112,3 @@ def _call(ctx, files, project_name, profiles, method: str, *args) -> None:
     from stackrun.control.offline import Offline
 
     blocking.run(getattr(Offline(project), method)(*args))
-
-
-# ---------------------------------------------------------------- the project's supervisor
-
-
-def running(project: str) -> bool:
-    """Whether a supervisor answers on the project's control socket."""
-    from stackrun.control.client import NoSupervisor
-
-    try:
-        connect(project).close()
-    except NoSupervisor:
-        return False
-    return True
-
-
-def connect(project: str):
-    """A client of the project's running supervisor; NoSupervisor when none listens."""
-    from stackrun import dirs
-    from stackrun.control.client import Client, NoSupervisor
-
-    try:
-        return Client.open(dirs.control_socket(project))
-    except NoSupervisor:
-        raise NoSupervisor(
-            f"project {project} is not running (no supervisor answers; `stackrun up -d` starts it)"
-        ) from None
-
-
-def leftovers(project: str) -> str:
-    """What a supervisor that is gone left of the project ("" when nothing)."""
-    from stackrun import dirs
-    from stackrun.supervisor.state import read_state
-
-    state = read_state(dirs.state_file(project))
-    if state is None:
-        return "its run directory remains" if dirs.run_dir(project).exists() else ""
-    if not alive(state.supervisor_pid):
-        return f"its supervisor (pid {state.supervisor_pid}) is gone"
-    return f"its supervisor (pid {state.supervisor_pid}) does not answer"
-
-
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

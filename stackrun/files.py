@@ -1,0 +1,41 @@
+"""Small text files read or replaced whole: the kernel's (/proc, /sys, cgroupfs) and our
+own (an instance's /etc files, the state file).
+
+    read_text(path)             # its text, or None when it cannot be read
+    replace_text(path, text)    # atomically: a reader sees the old text or the new one
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+StrPath = str | os.PathLike[str]
+
+
+def read_text(path: StrPath) -> str | None:
+    """The file's text (invalid UTF-8 replaced), or None when it cannot be read: missing,
+    the /proc entry of a process that exited meanwhile, no permission."""
+    try:
+        with open(path, "rb") as file:
+            return file.read().decode("utf-8", "replace")
+    except OSError:
+        return None
+
+
+def replace_text(path: StrPath, text: str) -> None:
+    """Write a new file and rename it over `path`: a reader, or a bind mount of the old
+    file, keeps the complete old text."""
+    os.replace(stage_text(path, text), path)
+
+
+def stage_text(path: StrPath, text: str) -> Path:
+    """A new file (mode 0644) next to `path` holding `text`, to rename over it."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, temporary = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+    with open(fd, "w") as handle:
+        os.fchmod(fd, 0o644)
+        handle.write(text)
+    return Path(temporary)
