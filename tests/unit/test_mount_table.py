@@ -144,3 +144,31 @@ def test_a_working_dir_elsewhere_or_under_a_volume_or_in_a_rootfs_gets_no_extra_
     assert "/tmp/proj" not in targets(
         mount_table(plan(working_dir="/tmp/proj", rootfs="/srv/root"), LAYOUT)
     )
+
+
+def test_secrets_and_configs_are_bound_read_only_under_a_fresh_run_on_the_host_root():
+    from stackrun.plan.model import GrantedFile
+
+    files = (
+        GrantedFile("secret", "token", "/run/secrets/token"),
+        GrantedFile("config", "app", "/tmp/app.conf"),
+    )
+    table = mount_table(plan(files=files), LAYOUT)
+    run = by_target(table, "/run")
+    assert (run.fstype, run.replace) == ("tmpfs", True)  # hides the host's /run
+    token, app = by_target(table, "/run/secrets/token"), by_target(table, "/tmp/app.conf")
+    assert (token.source, app.source) == (LAYOUT.granted(0), LAYOUT.granted(1))
+    assert token.read_only and token.create and not token.follow_source
+    assert token.source_kind == "file"
+    on_rootfs = mount_table(plan(files=files, rootfs="/srv/root"), LAYOUT)
+    assert "/run" not in targets(on_rootfs) and by_target(on_rootfs, "/run/secrets/token").create
+
+
+def test_shm_size_mounts_a_dev_shm_of_that_size_and_tmpfs_owners_go_to_its_options():
+    table = mount_table(
+        plan(shm_size=1 << 20, mounts=(Mount("tmpfs", "/c", uid=7, gid=8),)), LAYOUT
+    )
+    shm = [op for op in table.ops if op.target == "/dev/shm"]
+    assert shm[-1].data == f"mode=1777,size={1 << 20}"
+    assert by_target(table, "/c").data == "mode=1777,uid=7,gid=8"
+    assert [op.target for op in mount_table(plan(), LAYOUT).ops].count("/dev/shm") == 1
