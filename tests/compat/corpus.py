@@ -17,9 +17,9 @@ from typing import Any
 from stackrun import spec
 from stackrun.errors import SpecError
 from stackrun.spec.composition import Composer, Scope, read_file
+from stackrun.spec.diagnostics import Report
 from stackrun.spec.environment import project_environment
 from stackrun.spec.merge import merge_files
-from stackrun.spec.diagnostics import Report
 
 FILES = Path(__file__).with_name("files")
 PENDING = {".image": "pending: image", ".build": "pending: build"}

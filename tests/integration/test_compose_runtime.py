@@ -11,7 +11,10 @@ import socket
 import pytest
 
 from stackrun.plan.model import GrantedFile, Mount, Namespaces
-from tests.helpers.spawning import PYTHON, fork_server, host_namespaces, spawner  # noqa: F401
+from tests.helpers import spawning
+from tests.helpers.spawning import PYTHON, host_namespaces
+
+fork_server, spawner = spawning.fork_server, spawning.spawner  # the fixtures, for this module
 
 pytestmark = pytest.mark.integration
 
