@@ -21,11 +21,14 @@ if TYPE_CHECKING:
     from stackrun.spec.models import Service, Stack
 
 
+Sharing = Literal["private", "host", "service"]
+
+
 def namespaces(stack: Stack, spec: Service) -> Namespaces:
     ipc, ipc_peer = _mode(stack, spec.ipc)
     pid, pid_peer = _mode(stack, spec.pid)
     return Namespaces(
-        ipc="private" if ipc in ("shareable", "none") else ipc,
+        ipc=ipc,
         ipc_peer=ipc_peer,
         pid=pid,
         pid_peer=pid_peer,
@@ -34,11 +37,13 @@ def namespaces(stack: Stack, spec: Service) -> Namespaces:
     )
 
 
-def _mode(stack: Stack, mode: str | None) -> tuple[str, str | None]:
+def _mode(stack: Stack, mode: str | None) -> tuple[Sharing, str | None]:
+    """`service:X` (X's first instance), `host`, or the service's own (`shareable`,
+    `none` and `private` alike)."""
     peer = shared_with(mode)
     if peer:
         return "service", first_instance(stack, peer)
-    return (mode or "private"), None
+    return ("host" if mode == "host" else "private"), None
 
 
 def first_instance(stack: Stack, service: str) -> str:
