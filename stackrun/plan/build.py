@@ -17,13 +17,11 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from stackrun.plan import network, sharing
+from stackrun.plan.endpoints import by_priority, endpoints_of
 from stackrun.plan.model import (
-    BlkioPlan,
     Dependency,
-    Endpoint,
     HealthPlan,
     HostEntry,
-    Limits,
     LogPlan,
     MemberRequest,
     Mount,
@@ -37,6 +35,8 @@ from stackrun.plan.model import (
     VolumePlan,
 )  # fmt: skip
 from stackrun.plan.names import ProjectNames, instance_name
+from stackrun.plan.resources import first as _first
+from stackrun.plan.resources import limits
 from stackrun.spec import privileges, syntax
 from stackrun.spec.depends_on import dependency_order
 
@@ -122,12 +122,12 @@ def _member(stack: Stack, service: str, replica: int, replicas: int) -> MemberRe
     wishes: tuple = ()
     endpoints: tuple = ()
     if mode == "bridge":
-        declared = _by_priority(spec.networks or {DEFAULT_NETWORK: None})
+        declared = by_priority(spec.networks or {DEFAULT_NETWORK: None})
         wishes = tuple(
             (net, tuple(s.aliases) if s else (), s.ipv4_address if s else None)
             for net, s in declared.items()
         )
-        endpoints = _endpoints(spec, declared)
+        endpoints = endpoints_of(spec, declared)
     extra = tuple(HostEntry(address, (host,)) for host, address in spec.extra_hosts.items())
     return MemberRequest(
         instance=name,
@@ -139,28 +139,6 @@ def _member(stack: Stack, service: str, replica: int, replicas: int) -> MemberRe
         network_peer=_peer(stack, spec),
         endpoints=endpoints,
     )
-
-
-def _by_priority(networks: dict) -> dict:
-    """Highest `priority` first (eth0), the file's order among equals."""
-    return dict(sorted(networks.items(), key=lambda item: -(item[1].priority if item[1] else 0)))
-
-
-def _endpoints(spec: Service, networks: dict) -> tuple[Endpoint, ...]:
-    """Per network: interface name, MAC (the service's own goes to the first network) and
-    gateway priority."""
-    found = []
-    for position, (net, settings) in enumerate(networks.items()):
-        mac = settings.mac_address if settings else None
-        found.append(
-            Endpoint(
-                network=net,
-                interface_name=settings.interface_name if settings else None,
-                mac_address=mac or (spec.mac_address if position == 0 else None),
-                gw_priority=settings.gw_priority if settings else 0,
-            )
-        )
-    return tuple(found)
 
 
 def _network_mode(spec: Service) -> str:
@@ -350,45 +328,6 @@ def _volume_plan(stack: Stack, facts: HostFacts, name: str) -> VolumePlan:
 
 
 # ---------------------------------------------------------------- values
-
-
-def limits(spec: Service) -> Limits:
-    resources = spec.deploy.resources if spec.deploy and spec.deploy.resources else None
-    upper = resources.limits if resources and resources.limits else None
-    lower = resources.reservations if resources and resources.reservations else None
-    pids = spec.pids_limit if spec.pids_limit is not None else (upper.pids if upper else None)
-    return Limits(
-        memory=_first(spec.mem_limit, upper.memory if upper else None),
-        memory_swap=spec.memswap_limit,
-        memory_reservation=_first(spec.mem_reservation, lower.memory if lower else None),
-        cpus=_first(spec.cpus, upper.cpus if upper else None),
-        cpu_shares=spec.cpu_shares,
-        pids=pids if pids is not None and pids > 0 else None,  # 0 and -1 mean unlimited
-        cpu_period=spec.cpu_period,
-        cpu_quota=spec.cpu_quota,
-        cpuset=spec.cpuset,
-        swappiness=spec.mem_swappiness,
-        oom_kill_disable=bool(spec.oom_kill_disable),
-        blkio=_blkio(spec),
-    )
-
-
-def _blkio(spec: Service) -> BlkioPlan | None:
-    config = spec.blkio_config
-    if config is None:
-        return None
-    return BlkioPlan(
-        weight=config.weight,
-        weight_device=tuple((d.path, d.weight) for d in config.weight_device),
-        read_bps=tuple((d.path, d.rate) for d in config.device_read_bps),
-        write_bps=tuple((d.path, d.rate) for d in config.device_write_bps),
-        read_iops=tuple((d.path, d.rate) for d in config.device_read_iops),
-        write_iops=tuple((d.path, d.rate) for d in config.device_write_iops),
-    )
-
-
-def _first(*values):
-    return next((v for v in values if v is not None), None)
 
 
 def capabilities(cap_add: tuple[str, ...], cap_drop: tuple[str, ...]) -> frozenset[str]:
