@@ -6,7 +6,8 @@ outcome: "loads", "pending: image" or "pending: build" (errors about nothing but
 "Builds"), or "refused: KEY.PATH" (the first other error's key path); with, read from
 the composed and normalised file, each service's published ports, dependencies,
 environment names and mount targets, to compare with what the Compose specification
-says the file means (corpus.json).
+says the file means (corpus.json; `python -m tests.compat.corpus` prints it anew,
+to review when the loader changes, e.g. once image: and build: run).
 """
 
 from __future__ import annotations
@@ -74,3 +75,22 @@ def _service(service: dict) -> dict[str, Any]:
         "environment": sorted(service.get("environment") or {}),
         "mounts": [v.get("target") for v in service.get("volumes") or [] if isinstance(v, dict)],
     }
+
+
+def record(environ: dict[str, str]) -> dict[str, Any]:
+    """What corpus.json holds, as stackrun reads the files now: review before keeping."""
+    return {
+        str(path.relative_to(FILES)): {
+            "outcome": outcome(path.absolute(), environ),
+            "services": meaning(path.absolute(), environ),
+        }
+        for path in corpus_files()
+    }
+
+
+if __name__ == "__main__":  # python -m tests.compat.corpus > tests/compat/corpus.json
+    import json
+
+    from tests.compat.test_corpus import ENVIRON
+
+    print(json.dumps(record(ENVIRON), indent=1))
