@@ -1,11 +1,10 @@
 """The compat corpus: real compose files, how stackrun's loader reads them, in one summary.
 
-`summary(path, environ)` loads a file as `stackrun config` would and returns the
-outcome: "loads", "pending: image" or "pending: build" (errors about nothing but
+`outcome(path, environ)` loads a file as `stackrun config` would: "loads", "pending: image" or "pending: build" (errors about nothing but
 `image:`/`build:`, whose services then have nothing to run: issues "Images" and
-"Builds"), or "refused: KEY.PATH" (the first other error's key path); with, read from
-the composed and normalised file, each service's published ports, dependencies,
-environment names and mount targets, to compare with what the Compose specification
+"Builds"), or "refused: KEY.PATH" (the first other error's key path). `meaning(path, environ)`
+reads from the composed and normalised file each service's published ports,
+dependencies, environment names and mount targets, to compare with what the Compose specification
 says the file means (corpus.json; `python -m tests.compat.corpus` prints it anew,
 to review when the loader changes, e.g. once image: and build: run).
 """
