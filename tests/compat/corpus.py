@@ -1,12 +1,13 @@
 """The compat corpus: real compose files, how stackrun's loader reads them, in one summary.
 
-`outcome(path, environ)` loads a file as `stackrun config` would: "loads", "pending: image" or "pending: build" (errors about nothing but
-`image:`/`build:`, whose services then have nothing to run: issues "Images" and
-"Builds"), or "refused: KEY.PATH" (the first other error's key path). `meaning(path, environ)`
-reads from the composed and normalised file each service's published ports,
-dependencies, environment names and mount targets, to compare with what the Compose specification
-says the file means (corpus.json; `python -m tests.compat.corpus` prints it anew,
-to review when the loader changes, e.g. once image: and build: run).
+`outcome(path, environ)` loads a file as `stackrun config` would: "loads", "pending:
+image" or "pending: build" (errors about nothing but `image:`/`build:`, whose services
+then have nothing to run: issues "Images" and "Builds"), or "refused: KEY.PATH" (the
+first other error's key path). `meaning(path, environ)` reads from the composed and
+normalised file each service's published ports, dependencies, environment names and
+mount targets, to compare with what the Compose specification says the file means
+(corpus.json; `python -m tests.compat.corpus` prints it anew, to review when the loader
+changes, e.g. once image: and build: run).
 """
 
 from __future__ import annotations
