@@ -10,12 +10,15 @@ from stackrun.plan.model import BlkioPlan, Limits
 if TYPE_CHECKING:
     from stackrun.spec.models import Service
 
+DEFAULT_PIDS_LIMIT = 4096  # podman's is 2048; Docker has none
+
 
 def limits(spec: Service) -> Limits:
     resources = spec.deploy.resources if spec.deploy and spec.deploy.resources else None
     upper = resources.limits if resources and resources.limits else None
     lower = resources.reservations if resources and resources.reservations else None
     pids = spec.pids_limit if spec.pids_limit is not None else (upper.pids if upper else None)
+    default = DEFAULT_PIDS_LIMIT if pids is None else None
     return Limits(
         memory=first(spec.mem_limit, upper.memory if upper else None),
         memory_swap=spec.memswap_limit,
@@ -23,6 +26,7 @@ def limits(spec: Service) -> Limits:
         cpus=first(spec.cpus, upper.cpus if upper else None),
         cpu_shares=spec.cpu_shares,
         pids=pids if pids is not None and pids > 0 else None,  # 0 and -1 mean unlimited
+        pids_default=default,
         cpu_period=spec.cpu_period,
         cpu_quota=spec.cpu_quota,
         cpuset=spec.cpuset,

@@ -18,8 +18,8 @@ _NO_GPU = "GPUs and other device reservations are not supported; remove it"
 _IPV6 = "IPv6 is not supported yet: stackrun networks are IPv4; remove it"
 
 SERVICE_ERRORS = {
-    "build": "stackrun does not build images: remove build: and set command: to the program "
-    "to run (on the host's filesystem, or on x-stackrun.rootfs)",
+    "build": "stackrun does not build images yet: remove build: and name an image with "
+    "image: (pulled, or loaded with `stackrun load -i FILE`)",
     "privileged": "not supported; to keep every capability write cap_add: [ALL]",
     "cgroup_parent": "set it for the whole stack: x-stackrun: {cgroup_parent: PATH} at the top level",
     "userns_mode": "user namespaces are not supported; remove it",
@@ -48,9 +48,8 @@ SERVICE_ERRORS = {
 }
 SERVICE_WARNINGS = {
     "container_name": "ignored: each instance is named after its service (api, worker-2)",
-    "platform": "ignored: services run on the host's platform",
-    "pull_policy": "ignored: there are no images to pull",
-    "pull_refresh_after": "ignored: there are no images to pull",
+    "pull_refresh_after": "ignored: to pull again after a while write pull_policy: "
+    "every_DURATION (e.g. every_12h)",
     "tty": "ignored: services have no terminal; their output goes to the log",
     "stdin_open": "ignored: a service's stdin is /dev/null",
     "links": "ignored: services reach each other by name on the stack's network",
@@ -126,10 +125,8 @@ NESTED: tuple[tuple[Path, dict[str, str], dict[str, str]], ...] = (
         {},
     ),
 )
-IMAGE = (
-    "stackrun runs processes, not images: remove image: and run a program from the host "
-    "with command:, or give a root filesystem directory with x-stackrun: {rootfs: DIR}"
-)
+IMAGE_WITH_ROOTFS = "ignored: x-stackrun.rootfs is the service's root; remove one of them"
+IMAGE_KEYS = ("image", "platform", "pull_policy")
 
 
 def check_unsupported(tree: LDict, report: Report) -> None:
@@ -142,9 +139,8 @@ def check_unsupported(tree: LDict, report: Report) -> None:
             continue
         path = ("services", name)
         _apply(service, path, SERVICE_ERRORS, SERVICE_WARNINGS, report)
-        if "image" in service and not _has_rootfs(service):
-            report.error(service.at("image"), (*path, "image"), IMAGE)
-            del service["image"]
+        if _has_rootfs(service):
+            _apply(service, path, {}, dict.fromkeys(IMAGE_KEYS, IMAGE_WITH_ROOTFS), report)
         deploy = service.get("deploy")
         if isinstance(deploy, LDict):
             _apply(deploy, (*path, "deploy"), DEPLOY_ERRORS, DEPLOY_WARNINGS, report)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from stackrun import dirs
 from stackrun.plan.model import Plan, PortPlan, ServicePlan
@@ -19,6 +20,9 @@ from stackrun.runtime.cgroups.base import CgroupDriver, Usage, Watch
 from stackrun.runtime.network.firewall import Netfilter
 from stackrun.runtime.spawn import ForkServer, JoinRequest, Spawned, SpawnRequest
 from stackrun.supervisor.output import OutputSink
+
+if TYPE_CHECKING:
+    from stackrun.runtime.instance import InstanceLayout
 
 
 class Kernel:
@@ -69,13 +73,14 @@ class Kernel:
     def spawn(self, service: ServicePlan, sink: OutputSink) -> Spawned:
         """Start the instance in its cgroup and namespaces, its output going to `sink`."""
         procs = self._ensure_cgroup(service)
-        instance_dir = self._prepare_files(service)
+        where = self._prepare_files(service)
         shared = service.namespaces
         request = SpawnRequest(
             service,
             procs,
-            instance_dir,
+            where.root,
             join_netns_pid=self._netns_peer(service),
+            layer_dir=where.disk,
             join_ipc_pid=self._peer(shared.ipc_peer if shared.ipc == "service" else None),
             join_pid_pid=self._peer(shared.pid_peer if shared.pid == "service" else None),
         )
@@ -136,10 +141,10 @@ class Kernel:
                 self._cgroups.add(service.cgroup)
         return self.driver.procs_files(service.cgroup)
 
-    def _prepare_files(self, service: ServicePlan) -> str:
+    def _prepare_files(self, service: ServicePlan) -> InstanceLayout:
         from stackrun.runtime import instance
 
-        return instance.prepare(self.plan.project, service).root
+        return instance.prepare(self.plan.project, service)
 
     def _netns_peer(self, service: ServicePlan) -> int | None:
         if service.network_mode != "service" or not service.network_peer:

@@ -1,13 +1,13 @@
 """The compat corpus: real compose files, how stackrun's loader reads them, in one summary.
 
 `outcome(path, environ)` loads a file as `stackrun config` would: "loads", "pending:
-image" or "pending: build" (errors about nothing but `image:`/`build:`, whose services
-then have nothing to run: issues "Images" and "Builds"), or "refused: KEY.PATH" (the
-first other error's key path). `meaning(path, environ)` reads from the composed and
-normalised file each service's published ports, dependencies, environment names and
-mount targets, to compare with what the Compose specification says the file means
-(corpus.json; `python -m tests.compat.corpus` prints it anew, to review when the loader
-changes, e.g. once image: and build: run).
+build" (errors about nothing but `build:`, whose services then have nothing to run:
+issue "Builds"), or "refused: KEY.PATH" (the first other error's key path).
+`meaning(path, environ)` reads from the composed and normalised file each service's
+published ports, dependencies, environment names and mount targets, to compare with what
+the Compose specification says the file means (corpus.json; `python -m
+tests.compat.corpus` prints it anew, to review when the loader changes, e.g. once build:
+runs).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from stackrun.spec.environment import project_environment
 from stackrun.spec.merge import merge_files
 
 FILES = Path(__file__).with_name("files")
-PENDING = {".image": "pending: image", ".build": "pending: build"}
+PENDING = {".build": "pending: build"}
 
 
 def corpus_files() -> list[Path]:

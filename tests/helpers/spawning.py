@@ -127,7 +127,9 @@ class Spawner:
         layout = instance.prepare(self.project, plan)
         read, write = os.pipe()
         try:
-            request = SpawnRequest(plan, cgroup_procs, layout.root, join_netns_pid, **joins)
+            request = SpawnRequest(
+                plan, cgroup_procs, layout.root, join_netns_pid, layout.disk, **joins
+            )
             spawned = self.server.spawn(request, write, write)
         except BaseException:
             os.close(read)
@@ -158,6 +160,7 @@ class Spawner:
         if self.cgroups:
             self.driver.remove(ProjectNames(self.project).cgroup_dir)
         shutil.rmtree(dirs.run_dir(self.project), ignore_errors=True)
+        shutil.rmtree(dirs.layers_dir(self.project), ignore_errors=True)
 
 
 def host_namespaces() -> dict[str, str]:

@@ -2,10 +2,15 @@
 
 The driver gets the mount point of each controller (`layout.parse` reads them from
 /proc/self/mountinfo: `cpu` and `cpuacct` may share one), and creates the instance's cgroup
-in each of memory, cpu, cpuacct, pids and freezer. In hybrid mode it also creates it in the
-(controller-less) unified hierarchy, whose `cgroup.events` tells cheaply whether anything
-is left and whose `cgroup.kill` kills everything at once; without it, killing freezes the
-cgroup, SIGKILLs each process and thaws it, so that nothing forks in between.
+in each of memory, cpu, cpuacct, pids, freezer and devices, and in cpuset and blkio when its
+limits need them. In hybrid mode it also creates it in the (controller-less) unified
+hierarchy, whose `cgroup.events` tells cheaply whether anything is left and whose
+`cgroup.kill` kills everything at once; without it, killing freezes the cgroup, SIGKILLs
+each process and thaws it, so that nothing forks in between.
+
+With `devices`, a new cgroup gets the device allow-list (runtime/cgroups/devices.py) in
+the devices hierarchy, and in hybrid mode the same list as a BPF program on its unified
+cgroup (the kernel asks both): belt and braces.
 """
 
 from __future__ import annotations
@@ -17,33 +22,41 @@ from collections.abc import Mapping
 
 from stackrun.errors import HostError, RuntimeFailure
 from stackrun.plan.model import Limits
-from stackrun.runtime.cgroups import base, tuning
+from stackrun.runtime.cgroups import base, devices, tuning
 from stackrun.runtime.cgroups.base import KILL_TIMEOUT, UNLIMITED_V1, CgroupDriver, Usage, Watch
 from stackrun.runtime.cgroups.limits import Write, v1_writes
-from stackrun.runtime.cgroups.v2 import V2Driver
+from stackrun.runtime.cgroups.v2 import V2Driver, restrict_devices
 
-CONTROLLERS = ("memory", "cpu", "cpuacct", "pids", "freezer")  # the hierarchies we join
+CONTROLLERS = ("memory", "cpu", "cpuacct", "pids", "freezer", "devices")  # joined always
 ON_DEMAND = ("cpuset", "blkio")  # joined by the instances whose limits need them
 
 
 class V1Driver(CgroupDriver):
     def __init__(
-        self, hierarchies: Mapping[str, str], unified: str | None = None, parent: str = ""
+        self,
+        hierarchies: Mapping[str, str],
+        unified: str | None = None,
+        parent: str = "",
+        devices: bool = False,
     ):
-        """`hierarchies`: controller -> mount point; `unified`: the hybrid cgroup2 mount."""
+        """`hierarchies`: controller -> mount point; `unified`: the hybrid cgroup2 mount;
+        `devices`: restrict the devices of each cgroup made (detect() asks for it)."""
         self.hierarchies = {
             c: hierarchies[c] for c in (*CONTROLLERS, *ON_DEMAND) if c in hierarchies
         }
         self.unified_root, self.parent = unified, parent.strip("/")
         self.version = "hybrid" if unified else "v1"
-        self.unified = V2Driver(unified, parent, controllers=False) if unified else None
+        self.devices = devices
+        self.unified = (
+            V2Driver(unified, parent, controllers=False, devices=devices) if unified else None
+        )
 
     def roots(self) -> tuple[str, ...]:
         mounts = sorted(set(self.hierarchies.values()))
         return (*mounts, self.unified_root) if self.unified_root else tuple(mounts)
 
     def at_parent(self, parent: str) -> V1Driver:
-        return V1Driver(self.hierarchies, self.unified_root, parent)
+        return V1Driver(self.hierarchies, self.unified_root, parent, self.devices)
 
     def dir(self, controller: str, path: str) -> str | None:
         root = self.hierarchies.get(controller)
@@ -73,6 +86,8 @@ class V1Driver(CgroupDriver):
         try:
             self._init_cpuset([d for d in created if self._in("cpuset", d)])
             self.update(path, limits)
+            if self.devices:
+                self._restrict_devices(path)
         except BaseException:
             base.remove_dirs(reversed(created))
             raise
@@ -85,6 +100,15 @@ class V1Driver(CgroupDriver):
     def _init_cpuset(created: list[str]) -> None:
         for directory in created:  # parents first: each copies the one above
             tuning.copy_cpuset(directory)
+
+    def _restrict_devices(self, path: str) -> None:
+        """The allow-list in the devices hierarchy (when mounted), and as a BPF program on
+        the unified cgroup in hybrid mode."""
+        directory = self.dir("devices", path)
+        for name, line in devices.v1_writes() if directory else ():
+            base.write(f"{directory}/{name}", line)
+        if self.unified:
+            restrict_devices(self.unified.dir(path))
 
     def update(self, path: str, limits: Limits) -> None:
         memory = self.dir("memory", path)
@@ -99,6 +123,8 @@ class V1Driver(CgroupDriver):
 
         extra = tuning.v1_writes(limits, tuning.device_number, has)
         for write in [*v1_writes(limits, current, memsw), *extra]:
+            if write.optional and write.controller not in self.hierarchies:
+                continue
             base.write(f"{self._controller_dir(write, path)}/{write.file}", write.value)
 
     def _controller_dir(self, write: Write, path: str) -> str:

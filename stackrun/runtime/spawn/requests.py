@@ -17,12 +17,14 @@ class SpawnRequest:
     filled (hostname, hosts, resolv.conf, overlay layers). `join_netns_pid`: for
     `network_mode: service:X`, a pid of the instance whose network namespace to share;
     `join_ipc_pid`, `join_pid_pid`: the same for `ipc: service:X` and `pid: service:X`.
+    `layer_dir`: an image service's writable layer on disk ("" for none).
     """
 
     plan: ServicePlan
     cgroup_procs: tuple[str, ...] = ()
     instance_dir: str = ""
     join_netns_pid: int | None = None
+    layer_dir: str = ""
     join_ipc_pid: int | None = None
     join_pid_pid: int | None = None
 
