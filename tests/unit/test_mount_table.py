@@ -169,7 +169,9 @@ def test_secrets_and_configs_are_bound_read_only_under_the_host_roots_fresh_run(
 
 
 @pytest.mark.parametrize("read_only", [False, True])
-@pytest.mark.parametrize("root", [{"rootfs": "/srv/root"}, {"image": IMAGE}])
+@pytest.mark.parametrize(
+    "root", [{"rootfs": "/srv/root"}, {"image": IMAGE}], ids=["rootfs", "image"]
+)
 def test_secrets_in_an_image_or_rootfs_are_made_in_its_root_with_no_run_tmpfs(root, read_only):
     """Docker makes the mount points in the container's root; so do we, in the writable
     (or, read-only, the scratch) layer, before the root becomes read-only."""
