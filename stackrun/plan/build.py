@@ -22,6 +22,7 @@ from stackrun.plan import image, network, sharing
 from stackrun.plan.endpoints import by_priority, endpoints_of
 from stackrun.plan.model import (
     Dependency,
+    DeviceNode,
     HealthPlan,
     HostEntry,
     LogPlan,
@@ -263,6 +264,7 @@ class _InstanceBuilder:
             logging=log_plan(spec),
             labels=image.labels(spec.labels, config),
             files=sharing.granted_files(self.stack, spec),
+            devices=tuple(DeviceNode(d.source, d.target or d.source) for d in spec.devices),
             namespaces=sharing.namespaces(self.stack, spec),
             sysctls=tuple(spec.sysctls.items()),
             shm_size=spec.shm_size,

@@ -36,6 +36,20 @@ class Limits:
     # pids.max when `pids` is unset, where the pids controller is available (a fork bomb
     # stops there); None: unlimited (pids_limit 0 or -1)
     pids_default: int | None = None
+    devices: tuple[DeviceAccess, ...] = ()  # beyond the standard nodes (cgroups/devices.py)
+
+
+@dataclass(frozen=True)
+class DeviceAccess:
+    """A device the service may use: a host node (`devices:`; a directory: each node
+    below it), whose type and numbers are read when its cgroup is made, or a rule as
+    written (`device_cgroup_rules:`)."""
+
+    access: str  # letters of "rwm"
+    path: str | None = None  # a host path; else the rule's fields below
+    kind: Literal["a", "b", "c"] = "a"  # a: both block and character devices
+    major: int | None = None  # None: any
+    minor: int | None = None
 
 
 @dataclass(frozen=True)
@@ -73,6 +87,14 @@ class Mount:
     uid: int | None = None  # tmpfs only: owner of its root
     gid: int | None = None
     copy: bool = False  # volume only: filled with the image's content there when empty (nocopy)
+
+
+@dataclass(frozen=True)
+class DeviceNode:
+    """A host device node (or a directory of them) bound into the service at `target`."""
+
+    source: str
+    target: str
 
 
 @dataclass(frozen=True)
@@ -249,6 +271,7 @@ class ServicePlan:
     logging: LogPlan = field(default_factory=LogPlan)
     labels: tuple[tuple[str, str], ...] = ()
     files: tuple[GrantedFile, ...] = ()  # secrets and configs
+    devices: tuple[DeviceNode, ...] = ()  # bound in; limits.devices lets the service open them
     namespaces: Namespaces = field(default_factory=Namespaces)
     sysctls: tuple[tuple[str, str], ...] = ()  # ("net.core.somaxconn", "1024"), in order
     shm_size: int | None = None  # bytes of /dev/shm; None: 64 MiB

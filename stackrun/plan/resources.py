@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from stackrun.plan.model import BlkioPlan, Limits
+from stackrun.plan.model import BlkioPlan, DeviceAccess, Limits
+from stackrun.spec.syntax import parse_rule
 
 if TYPE_CHECKING:
     from stackrun.spec.models import Service
@@ -33,7 +34,17 @@ def limits(spec: Service) -> Limits:
         swappiness=spec.mem_swappiness,
         oom_kill_disable=bool(spec.oom_kill_disable),
         blkio=_blkio(spec),
+        devices=device_accesses(spec),
     )
+
+
+def device_accesses(spec: Service) -> tuple[DeviceAccess, ...]:
+    """`devices` by their host paths, then `device_cgroup_rules`."""
+    accesses = [DeviceAccess(d.permissions, path=d.source) for d in spec.devices]
+    for text in spec.device_cgroup_rules:
+        kind, major, minor, access = parse_rule(text)
+        accesses.append(DeviceAccess(access, kind=kind, major=major, minor=minor))
+    return tuple(accesses)
 
 
 def _blkio(spec: Service) -> BlkioPlan | None:

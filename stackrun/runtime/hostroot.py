@@ -34,6 +34,7 @@ from stackrun.runtime.mounts import (
     TMP_SIZE,
     MountOp,
     MountTable,
+    device_nodes,
     etc_files,
     fresh_filesystems,
     granted_files,
@@ -58,6 +59,7 @@ def mount_table(plan: ServicePlan, layout: InstanceLayout, hidden: tuple[str, ..
         *(volume(m) for m in plan.mounts),
         *shared_memory(plan),
         *granted_files(plan, layout),
+        *device_nodes(plan),
     )
     ops = (
         *([MountOp("root_readonly", "/", recursive=True)] if read_only else []),

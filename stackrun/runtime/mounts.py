@@ -7,7 +7,7 @@ paths, a read-only sysfs for the service's network namespace, a minimal /dev (a
 /dev/shm, /dev/mqueue), a private /tmp, /etc/hostname, /etc/hosts and
 /etc/resolv.conf from the instance directory, then the plan's volumes and tmpfs, a
 /dev/shm of `shm_size`, the secrets and configs (read-only copies from the instance
-directory), and the read-only root. A service on the host's root gets more (runtime/hostroot.py).
+directory), the host devices granted, and the read-only root. A service on the host's root gets more (runtime/hostroot.py).
 
 Targets are paths inside the service's root. Missing targets are created only where
 that cannot touch the host: anywhere in a `rootfs:` overlay or an image's root, and
@@ -84,7 +84,7 @@ class MountOp:
     flags: int = 0  # mount(2) flags of "fs" and "bind"
     data: str | None = None  # "fs"/"devices": filesystem options
     read_only: bool = False  # "bind"/"fs": read-only after mounting
-    source_kind: Literal["dir", "file", "any"] = "any"  # "bind": what the source must be
+    source_kind: Literal["dir", "file", "device", "any"] = "any"  # "bind": what the source is
     follow_source: bool = True  # "bind": False refuses a source that is a symlink
     create: bool = False  # create a missing target (a file when the source is one)
     optional: bool = False  # skip when the target does not exist
@@ -134,6 +134,7 @@ def mount_table(
         *(volume(m) for m in plan.mounts),
         *shared_memory(plan),
         *granted_files(plan, layout),
+        *device_nodes(plan),
         *([MountOp("root_readonly", "/")] if plan.read_only else []),
     )
     return MountTable(overlay, (*fresh, *with_creation(own, True, made)[0]))
@@ -237,6 +238,21 @@ def granted_files(plan: ServicePlan, layout: InstanceLayout) -> list[MountOp]:
             follow_source=False,
         )
         for index, granted in enumerate(plan.files)
+    ]
+
+
+def device_nodes(plan: ServicePlan) -> list[MountOp]:
+    """`devices:`: the host's node (or directory of nodes) bound at its target, with the
+    flags of the host's mount (no nodev); the device cgroup lets the service open it."""
+    return [
+        MountOp(
+            "bind",
+            device.target,
+            source=device.source,
+            flags=linux.MS_BIND | linux.MS_REC,
+            source_kind="device",
+        )
+        for device in plan.devices
     ]
 
 

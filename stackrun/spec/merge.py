@@ -2,9 +2,9 @@
 
 Mappings merge key by key; sequences append; scalars are replaced. Exceptions:
 `command`, `entrypoint` and `healthcheck.test` are replaced whole; `ports`,
-`volumes` and the lists of names (`dns`, `cap_add`, `profiles`…) keep one entry per
-unique key (ports: ip, target, published, protocol; volumes: target), a later entry
-merging into an earlier one; `logging` is replaced when the driver changes.
+`volumes`, `devices` and the lists of names (`dns`, `cap_add`, `profiles`…) keep one
+entry per unique key (ports: ip, target, published, protocol; volumes, devices: target),
+a later entry merging into an earlier one; `logging` is replaced when the driver changes.
 `!reset` removes a value and `!override` replaces it without merging. Files are
 normalised first, so `environment`, `labels`, `depends_on`, `networks` and
 `extra_hosts` are mappings by now and merge per key.
@@ -130,6 +130,7 @@ _UNIQUE: dict[Path, Callable[[Any], str]] = {
     ("services", "*", "ports"): _port_key,
     ("services", "*", "volumes"): _field_key("target"),
     ("services", "*", "env_file"): _field_key("path"),
+    ("services", "*", "devices"): _field_key("target"),
     ("networks", "*", "ipam", "config"): _field_key("subnet"),
     **{
         ("services", "*", name): repr

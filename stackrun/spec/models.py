@@ -22,6 +22,7 @@ from pydantic import BeforeValidator, ConfigDict, Field, field_validator, model_
 
 from stackrun.spec import base, syntax
 from stackrun.spec.blkio import BlkioConfig
+from stackrun.spec.devices import DeviceMapping, DeviceRule
 from stackrun.spec.grants import FileSource, Grant
 from stackrun.spec.namespaces import IpcMode, PidMode, SysctlName, SysctlValue, VolumesFrom
 from stackrun.spec.types import (
@@ -329,6 +330,8 @@ class Service(Model):
     cpu_period: CpuMicros | None = None
     cpu_quota: CpuMicros | None = None
     blkio_config: BlkioConfig | None = None
+    devices: tuple[Annotated[DeviceMapping, Short(_STRING)], ...] = ()
+    device_cgroup_rules: tuple[DeviceRule, ...] = ()
     x_stackrun: ServiceExtension | None = Field(None, alias="x-stackrun")
 
 

@@ -302,6 +302,27 @@ def _volumes(value: Any, ctx: _Context) -> Any:
     return result
 
 
+def _devices(value: Any, ctx: _Context) -> Any:
+    """`/dev/fuse:/dev/fuse:rw` -> `{source, target, permissions}`; one without `target`
+    gets its source's (so that merging finds it by target)."""
+    if not isinstance(value, LList):
+        return value
+    result = LList(value.location)
+    for index, item in enumerate(value):
+        where = value.at(index)
+        if isinstance(item, str):
+            try:
+                item = LDict(where, syntax.parse_device(item))
+            except ValueError as error:
+                ctx.problem(str(error), index, where)
+                continue
+        source = item.get("source") if isinstance(item, LDict) else None
+        if isinstance(source, str) and source.startswith("/") and "target" not in item:
+            item.put("target", source, where)
+        result.add(item, where)
+    return result
+
+
 def _expand_home(source: str, env: Mapping[str, str]) -> str:
     if source == "~" or source.startswith("~/"):
         home = env.get("HOME")
@@ -361,4 +382,5 @@ _SERVICE_SHAPES: dict[str, Callable[[Any, _Context], Any]] = {
     "configs": _grants,
     "dns_search": _one_or_many,
     "logging": _logging,
+    "devices": _devices,
 }

@@ -2,7 +2,7 @@
 
 Durations (`1m30s`), byte sizes (`512m`), signals (`SIGTERM`), restart policies
 (`on-failure:3`), commands split like a shell would (without running one), and the
-short syntaxes of ports, volumes and tmpfs.
+short syntaxes of ports, volumes, tmpfs and devices, and device cgroup rules.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import math
 import re
 import shlex
 import signal
-from typing import Any
+from typing import Any, Literal, cast
 
 # ---------------------------------------------------------------- scalars
 
@@ -336,6 +336,47 @@ def parse_tmpfs(text: str) -> dict[str, Any]:
                 f"tmpfs {text!r}: unsupported option {name!r}; use size, mode, uid, gid, ro"
             )
     return entry
+
+
+# ---------------------------------------------------------------- devices
+
+DEVICE_ACCESS = re.compile(r"^(?!.*(.).*\1)[rwm]{1,3}$")  # each of r, w, m at most once
+DEVICE_RULE = re.compile(r"^([abc]) (\d+|\*):(\d+|\*) (\S+)$")
+DEVICE_ALL_ACCESS = "rwm"
+
+
+def parse_device(text: str) -> dict[str, str]:
+    """`HOST[:TARGET][:PERMISSIONS]` -> {source[, target], permissions}, as Docker reads
+    it: with two parts, a second made of r, w and m is the permissions."""
+    parts = text.split(":")
+    if len(parts) > 3 or not all(parts):
+        raise ValueError(
+            f"{text!r} is not HOST[:TARGET][:PERMISSIONS], e.g. /dev/fuse:/dev/fuse:rw"
+        )
+    if len(parts) == 2 and DEVICE_ACCESS.match(parts[1]):
+        return {"source": parts[0], "permissions": parts[1]}
+    target = {"target": parts[1]} if len(parts) > 1 else {}
+    return {
+        "source": parts[0],
+        **target,
+        "permissions": parts[2] if len(parts) == 3 else DEVICE_ALL_ACCESS,
+    }
+
+
+def parse_rule(text: str) -> tuple[Literal["a", "b", "c"], int | None, int | None, str]:
+    """`TYPE MAJOR:MINOR ACCESS` -> (type, major, minor, access); None: any number."""
+    match = DEVICE_RULE.match(text.strip())
+    if not match or not DEVICE_ACCESS.match(match[4]):
+        raise ValueError(
+            f"{text!r} is not a device rule TYPE MAJOR:MINOR ACCESS (a, b or c; numbers or *; "
+            "letters of rwm), e.g. 'c 10:200 rwm'"
+        )
+    kind, major, minor, access = match.groups()
+    return cast(Literal["a", "b", "c"], kind), _number(major), _number(minor), access
+
+
+def _number(text: str) -> int | None:
+    return None if text == "*" else int(text)
 
 
 def parse_key_value(text: str, separators: str = "=") -> tuple[str, str | None]:

@@ -38,9 +38,6 @@ SERVICE_ERRORS = {
     "storage_opt": "storage-driver options (e.g. size) do not apply: a service's writable layer "
     "is a plain directory; remove it",
     "use_api_socket": "there is no container-engine API socket to give a service; remove it",
-    "devices": "not supported yet: host devices need the device allow-list; remove devices:",
-    "device_cgroup_rules": "not supported yet: host devices need the device allow-list; "
-    "remove device_cgroup_rules:",
     "post_start": "not supported yet; run the command at the start of the service's command",
     "pre_stop": "not supported yet; handle the stop signal (stop_signal:) in the service",
     "pre_start": "not supported; run the step as its own service (restart: no) and make this "

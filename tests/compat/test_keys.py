@@ -45,8 +45,8 @@ SERVICE_KEYS = {
     "depends_on": ("[base]", "supported"),
     "deploy": ("{replicas: 1}", "supported"),
     "develop": ("{watch: []}", "ignored"),
-    "device_cgroup_rules": ("['c 1:3 mr']", "refused"),  # the device allow-list (issue escapes)
-    "devices": ("[/dev/null]", "refused"),
+    "device_cgroup_rules": ("['c 1:3 mr']", "supported"),
+    "devices": ("[/dev/null]", "supported"),
     "dns": ("1.1.1.1", "supported"),
     "dns_opt": ("[ndots:2]", "supported"),
     "dns_search": ("example.com", "supported"),

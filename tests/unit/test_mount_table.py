@@ -3,7 +3,7 @@
 import pytest
 
 from stackrun.errors import RuntimeFailure
-from stackrun.plan.model import GrantedFile, ImagePlan, Mount, ServicePlan
+from stackrun.plan.model import DeviceNode, GrantedFile, ImagePlan, Mount, ServicePlan
 from stackrun.runtime import linux
 from stackrun.runtime.instance import InstanceLayout
 from stackrun.runtime.mounts import MASKED_PATHS, READONLY_PATHS, MountOp, Overlay, mount_table
@@ -228,3 +228,15 @@ def test_a_project_under_a_fresh_tmpfs_is_bound_back_also_when_read_only():
         op = by_target(table, "/var/tmp/app")
         assert op.read_only == fields.get("read_only", False)
         assert targets(table).index("/var/tmp") < targets(table).index("/var/tmp/app")
+
+
+def test_devices_are_bound_from_the_host_after_dev_exists():
+    nodes = (DeviceNode("/dev/fuse", "/dev/fuse"), DeviceNode("/dev/sdb", "/srv/disk"))
+    for fields in ({}, {"image": IMAGE}):
+        table = mount_table(plan(devices=nodes, **fields), LAYOUT)
+        fuse, disk = by_target(table, "/dev/fuse"), by_target(table, "/srv/disk")
+        assert (fuse.kind, fuse.source, fuse.source_kind) == ("bind", "/dev/fuse", "device")
+        assert fuse.flags == linux.MS_BIND | linux.MS_REC and not fuse.read_only
+        assert targets(table).index("/dev") < targets(table).index("/dev/fuse")
+        assert fuse.create  # under the fresh /dev: made on any root
+        assert disk.create == ("image" in fields)  # on the host's root: must exist

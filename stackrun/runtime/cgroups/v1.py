@@ -22,7 +22,7 @@ from collections.abc import Mapping
 
 from stackrun.errors import HostError, RuntimeFailure
 from stackrun.plan.model import Limits
-from stackrun.runtime.cgroups import base, devices, tuning
+from stackrun.runtime.cgroups import base, devices, granted, tuning
 from stackrun.runtime.cgroups.base import KILL_TIMEOUT, UNLIMITED_V1, CgroupDriver, Usage, Watch
 from stackrun.runtime.cgroups.limits import Write, v1_writes
 from stackrun.runtime.cgroups.v2 import V2Driver, restrict_devices
@@ -87,7 +87,7 @@ class V1Driver(CgroupDriver):
             self._init_cpuset([d for d in created if self._in("cpuset", d)])
             self.update(path, limits)
             if self.devices:
-                self._restrict_devices(path)
+                self._restrict_devices(path, granted.rules(limits.devices))
         except BaseException:
             base.remove_dirs(reversed(created))
             raise
@@ -101,14 +101,14 @@ class V1Driver(CgroupDriver):
         for directory in created:  # parents first: each copies the one above
             tuning.copy_cpuset(directory)
 
-    def _restrict_devices(self, path: str) -> None:
+    def _restrict_devices(self, path: str, rules: tuple[devices.Rule, ...]) -> None:
         """The allow-list in the devices hierarchy (when mounted), and as a BPF program on
         the unified cgroup in hybrid mode."""
         directory = self.dir("devices", path)
-        for name, line in devices.v1_writes() if directory else ():
+        for name, line in devices.v1_writes(rules) if directory else ():
             base.write(f"{directory}/{name}", line)
         if self.unified:
-            restrict_devices(self.unified.dir(path))
+            restrict_devices(self.unified.dir(path), rules)
 
     def update(self, path: str, limits: Limits) -> None:
         memory = self.dir("memory", path)

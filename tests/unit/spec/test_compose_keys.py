@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from stackrun.plan.build import HostFacts, build
-from stackrun.plan.model import GrantedFile, Mount, Namespaces
+from stackrun.plan.model import DeviceAccess, DeviceNode, GrantedFile, Mount, Namespaces
 
 RUN = "    command: x\n"
 
@@ -102,6 +102,22 @@ def test_secret_values_stay_out_of_the_stack_and_its_output(stack_dir):
             "stack.yaml:4:14: services.a.deploy.mode: 'global': a swarm runs a global service on every node; stackrun runs on one host: write replicated (the default) or remove it",
         ),
         (
+            "    devices: ['/a:/b:/c:/d']\n",
+            "stack.yaml:4:15: services.a.devices[0]: '/a:/b:/c:/d' is not HOST[:TARGET][:PERMISSIONS], e.g. /dev/fuse:/dev/fuse:rw",
+        ),
+        (
+            "    devices: [{source: /dev/x, target: /dev}]\n",
+            "stack.yaml:4:32: services.a.devices[0].target: cannot bind a device over /dev; name the device's own path",
+        ),
+        (
+            "    devices: [dev/fuse]\n",
+            "stack.yaml:4:15: services.a.devices[0].source: 'dev/fuse' is not an absolute path; start it with '/'",
+        ),
+        (
+            "    device_cgroup_rules: ['c 1:3']\n",
+            "stack.yaml:4:27: services.a.device_cgroup_rules[0]: 'c 1:3' is not a device rule TYPE MAJOR:MINOR ACCESS (a, b or c; numbers or *; letters of rwm), e.g. 'c 10:200 rwm'",
+        ),
+        (
             "    mac_address: 01:00:5e:00:00:01\n",
             "stack.yaml:4:5: services.a.mac_address: '01:00:5e:00:00:01' is a multicast address; the first byte must be even",
         ),
@@ -168,6 +184,42 @@ def test_cgroup_tuning_keys_become_limits(stack_dir):
     assert (limits.cpuset, limits.cpu_period, limits.cpu_quota) == ("0,2-3", 50_000, 25_000)
     assert (limits.swappiness, limits.oom_kill_disable) == (0, True)
     assert limits.blkio.weight == 300 and limits.blkio.read_bps == (("/dev/sda", 12 << 20),)
+
+
+def test_devices_and_device_cgroup_rules_become_nodes_and_accesses(stack_dir):
+    stack_dir.write(
+        "override.yaml",
+        """
+        services:
+          a:
+            devices: ["/dev/null:/dev/fuse:r"]
+        """,
+    )
+    text = (
+        "services:\n  a:\n"
+        + RUN
+        + (
+            "    devices: [/dev/fuse, '/dev/net/tun:rw', '/dev/sdb:/dev/xvdb:r', {source: /dev/kvm}]\n"
+            "    device_cgroup_rules: ['c 10:200 rwm', 'a *:* m', 'b 8:* r']\n"
+        )
+    )
+    stack_dir.write("stack.yaml", text)
+    (a,) = build(stack_dir.load(files=("stack.yaml", "override.yaml")), HostFacts("/d")).services
+    assert a.devices == (
+        DeviceNode("/dev/null", "/dev/fuse"),  # the override, merged by target
+        DeviceNode("/dev/net/tun", "/dev/net/tun"),
+        DeviceNode("/dev/sdb", "/dev/xvdb"),
+        DeviceNode("/dev/kvm", "/dev/kvm"),
+    )
+    assert a.limits.devices == (
+        DeviceAccess("r", "/dev/null"),
+        DeviceAccess("rw", "/dev/net/tun"),
+        DeviceAccess("r", "/dev/sdb"),
+        DeviceAccess("rwm", "/dev/kvm"),
+        DeviceAccess("rwm", kind="c", major=10, minor=200),
+        DeviceAccess("m", kind="a"),
+        DeviceAccess("r", kind="b", major=8),
+    )
 
 
 def test_network_endpoints_order_names_macs_and_gateway(stack_dir):

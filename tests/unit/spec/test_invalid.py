@@ -149,9 +149,9 @@ CASES = [
     ),
     (
         "devices",
-        "services:\n  api:\n    command: x\n    devices: [/dev/sda]\n",
+        "services:\n  api:\n    command: x\n    devices: [/dev/sda:/dev/xvda:rwx]\n",
         [
-            "stack.yaml:4:5: services.api.devices: not supported yet: host devices need the device allow-list; remove devices:"
+            "stack.yaml:4:15: services.api.devices[0].permissions: 'rwx' is not a device access: letters of rwm, each once"
         ],
     ),
     (
