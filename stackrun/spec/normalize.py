@@ -287,18 +287,10 @@ def _long_port(item: Any, ctx: _Context, index: int, where) -> Any:
 def _volumes(value: Any, ctx: _Context) -> Any:
     if not isinstance(value, LList):
         return value
-    result = LList(value.location)
-    for index, item in enumerate(value):
-        where = value.at(index)
-        if isinstance(item, str):
-            try:
-                item = LDict(where, syntax.parse_volume(item))
-            except ValueError as error:
-                ctx.problem(str(error), index, where)
-                continue
+    result = _long_items(value, ctx, syntax.parse_volume)
+    for item in result:
         if isinstance(item, LDict) and isinstance(item.get("source"), str):
             item["source"] = _expand_home(item["source"], ctx.env)
-        result.add(item, where)
     return result
 
 
@@ -307,18 +299,26 @@ def _devices(value: Any, ctx: _Context) -> Any:
     gets its source's (so that merging finds it by target)."""
     if not isinstance(value, LList):
         return value
+    result = _long_items(value, ctx, syntax.parse_device)
+    for index, item in enumerate(result):
+        source = item.get("source") if isinstance(item, LDict) else None
+        if isinstance(source, str) and source.startswith("/") and "target" not in item:
+            item.put("target", source, result.at(index))
+    return result
+
+
+def _long_items(value: LList, ctx: _Context, parse: Callable[[str], dict]) -> LList:
+    """The list with each string item parsed into a mapping by `parse`; an item it cannot
+    parse is reported at its place and left out."""
     result = LList(value.location)
     for index, item in enumerate(value):
         where = value.at(index)
         if isinstance(item, str):
             try:
-                item = LDict(where, syntax.parse_device(item))
+                item = LDict(where, parse(item))
             except ValueError as error:
                 ctx.problem(str(error), index, where)
                 continue
-        source = item.get("source") if isinstance(item, LDict) else None
-        if isinstance(source, str) and source.startswith("/") and "target" not in item:
-            item.put("target", source, where)
         result.add(item, where)
     return result
 
