@@ -89,10 +89,18 @@ def build_requests(stack, services: list[str], no_cache: bool = False, pull: boo
 
 def request_for(stack, name: str, no_cache: bool, pull: bool, overrides: dict[str, str]):
     from stackrun.build.request import BuildRequest
+    from stackrun.errors import BuildError
+    from stackrun.spec.normalize import is_remote_context
 
     spec = stack.services[name]
     build = spec.build
     image = stack.image_of(name)
+    if is_remote_context(build.context):
+        raise BuildError(
+            f"build context {build.context}: a remote context is not supported (stackrun builds "
+            "offline): clone it and name the directory as context:",
+            service=name,
+        )
     return BuildRequest(
         context=build.context,
         dockerfile=build.dockerfile or "Dockerfile",

@@ -217,6 +217,10 @@ def _env_files(value: Any, ctx: _Context) -> Any:
     return result
 
 
+def is_remote_context(context: str) -> bool:
+    return "://" in context or context.startswith("git@")
+
+
 def _build(value: Any, ctx: _Context) -> Any:
     """`build: ./dir` is `build: {context: ./dir}`; the context is made absolute against
     the file's directory, args and labels become mappings (an arg without a value takes
@@ -226,10 +230,9 @@ def _build(value: Any, ctx: _Context) -> Any:
     if not isinstance(value, LDict):
         return value
     context = value.get("context", ".")
-    if isinstance(context, str):
-        if "://" in context or context.startswith("git@"):
-            ctx.problem("a remote build context is not supported: clone it and name the "
-                        "directory", "context")  # fmt: skip
+    # A remote context (a git or HTTP URL) stays as written: the file loads as in Compose,
+    # and building that service says why it cannot (cli/build.py).
+    if isinstance(context, str) and not is_remote_context(context):
         value["context"] = os.path.normpath(os.path.join(ctx.base_dir, context))
     if "args" in value:
         args = _key_values(value["args"], ctx, missing=None)

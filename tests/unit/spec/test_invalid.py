@@ -146,13 +146,6 @@ CASES = [
         ["stack.yaml:3:5: services.api.build: dockerfile and dockerfile_inline cannot both be set"],
     ),
     (
-        "build_remote_context",
-        "services:\n  api:\n    build: https://github.com/me/app.git\n",
-        [
-            "stack.yaml:3:5: services.api.build.context: a remote build context is not supported: clone it and name the directory"
-        ],
-    ),
-    (
         "build_network",
         "services:\n  api:\n    build: {context: ., network: bridge}\n",
         ["stack.yaml:3:25: services.api.build.network: 'bridge' is not one of default, host, none"],
