@@ -92,7 +92,7 @@ def _up(opts: ProjectOptions, options: argparse.Namespace) -> None:
         options.remove_orphans,
         options.timeout,
     )
-    images = ImageOptions(options.pull, options.quiet_pull)
+    images = ImageOptions(options.pull, options.quiet_pull, options.build)
     raise SystemExit(detached(opts, request, images, launcher))
 
 
@@ -149,6 +149,8 @@ def _up_parser() -> _Parser:
     parser.add_argument("--exit-code-from")
     parser.add_argument("-t", "--timeout", type=float)
     parser.add_argument("--pull", choices=PULL_CHOICES)
+    parser.add_argument("--build", dest="build", action="store_true", default=None)
+    parser.add_argument("--no-build", dest="build", action="store_false")
     return parser
 
 

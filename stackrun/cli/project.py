@@ -58,20 +58,27 @@ def load_options(opts: ProjectOptions) -> LoadOptions:
 
 
 def load_stack(opts: ProjectOptions, show_warnings: bool = True) -> Stack:
-    stack, warnings = stack_and_warnings(opts)
+    stack, warnings = stack_and_warnings(opts, show_warnings)
     if show_warnings:
         for warning in warnings:
             print(warning, file=sys.stderr)
     return stack
 
 
-def stack_and_warnings(opts: ProjectOptions) -> tuple[Stack, list[str]]:
-    """The validated Stack and its warnings, as they are printed."""
+def stack_and_warnings(opts: ProjectOptions, show_on_error: bool = True) -> tuple[Stack, list[str]]:
+    """The validated Stack and its warnings, as they are printed (printed at once when
+    the file has errors)."""
     from stackrun.spec.loader import load
 
     warnings: list[Diagnostic] = []
-    with quiet_collector():
-        stack = load(load_options(opts), warnings)
+    try:
+        with quiet_collector():
+            stack = load(load_options(opts), warnings)
+    except BaseException:  # a file with errors shows its warnings too, before them
+        if show_on_error:
+            for warning in warnings:
+                print(warning_text(warning), file=sys.stderr)
+        raise
     return stack, [warning_text(warning) for warning in warnings]
 
 

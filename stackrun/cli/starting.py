@@ -17,6 +17,7 @@ PULL_CHOICES = ("always", "missing", "never")  # `--pull`, as Compose's
 class ImageOptions:
     pull: str | None = None  # every service's pull_policy for this `up`
     quiet: bool = False
+    build: bool | None = None  # --build: build every image with build:; --no-build: none
 
 
 def _check_host() -> None:
@@ -56,17 +57,35 @@ def _compile(opts, images: ImageOptions):
     with recorded() as inputs:
         stack, warnings = stack_and_warnings(opts)
     _warn(warnings, stack.files, stack.project_dir)
-    wanted = _wanted(stack)
-    facts = _facts(stack.name, wanted, images)
+    facts = _host_facts(stack.name, _stack_images(stack, images))
     plan = build(stack, HostFacts(**facts))
-    if shortcuts.enabled() and not any(getattr(s, "build", None) for s in stack.services.values()):
-        compiled = plan_cache.Compiled(plan, tuple(warnings), tuple(stack.files), tuple(wanted))
-        plan_cache.store(opts, inputs, facts, compiled)
+    if shortcuts.enabled() and not any(spec.build for spec in stack.services.values()):
+        wanted = tuple(_wanted(stack))  # a built image depends on its context: never kept
+        plan_cache.store(
+            opts,
+            inputs,
+            facts,
+            plan_cache.Compiled(plan, tuple(warnings), tuple(stack.files), wanted),
+        )
     return plan
 
 
+def _stack_images(stack, images: ImageOptions) -> dict:
+    """Every image service's record, built or pulled first as its keys and `up` ask."""
+    if not any(stack.image_of(name) for name in stack.services):
+        return {}
+    from stackrun.cli.up_images import images_for
+
+    return images_for(stack, images.pull, images.quiet, images.build)
+
+
 def _facts(name: str, wanted, images: ImageOptions, may_pull: bool = True) -> dict:
-    """HostFacts' fields for project `name` (images None: a pull is needed, not allowed)."""
+    """HostFacts' fields for project `name`, its images found again from `wanted` (None:
+    one must be pulled and `may_pull` is false)."""
+    return _host_facts(name, _images(list(wanted), images, may_pull))
+
+
+def _host_facts(name: str, records: dict | None) -> dict:
     from stackrun import dirs
     from stackrun.plan.names import ProjectNames
     from stackrun.runtime.network.host import link_addresses, snapshot, taken_subnets
@@ -76,12 +95,12 @@ def _facts(name: str, wanted, images: ImageOptions, may_pull: bool = True) -> di
         "data_dir": str(dirs.data_dir(name)),
         "taken_subnets": taken_subnets(ProjectNames(name), seen),
         "existing_bridges": link_addresses(seen),
-        "images": _images(list(wanted), images, may_pull),
+        "images": records,
     }
 
 
 def _wanted(stack) -> list:
-    if not any(spec.image for spec in stack.services.values()):
+    if not any(stack.image_of(name) for name in stack.services):
         return []
     from stackrun.cli.up_images import wanted_images
 

@@ -76,6 +76,12 @@ def register(app: typer.Typer) -> None:
         quiet_pull: bool = typer.Option(
             False, "--quiet-pull", help="Pull without printing progress."
         ),
+        build: bool | None = typer.Option(
+            None,
+            "--build/--no-build",
+            help="Build images before starting (default: the missing ones).",
+            show_default=False,
+        ),
         files: FilesOption = None,
         project_name: ProjectOption = None,
         profiles: ProfileOption = None,
@@ -90,7 +96,7 @@ def register(app: typer.Typer) -> None:
         if pull is not None and pull not in PULL_CHOICES:
             raise typer.BadParameter(f"one of {', '.join(PULL_CHOICES)}", param_hint="--pull")
         opts = project_options(ctx, files, project_name, profiles)
-        images = ImageOptions(pull, quiet_pull)
+        images = ImageOptions(pull, quiet_pull, build)
         request = UpRequest(
             tuple(services or ()),
             wait,

@@ -1,6 +1,7 @@
 """What `up` does about images before it plans anything: each image service's image found
-in the host's store, pulled first where its `pull_policy` (or `up --pull`) asks; an
-ImageError naming the service and the image otherwise, and nothing starts.
+in the host's store, built first where the service has `build:` and the image is missing
+(or `up --build`, `pull_policy: build`), pulled first where its `pull_policy` (or `up
+--pull`) asks; an error naming the service and the image otherwise, and nothing starts.
 
 Imported only when the stack has an image service: a stack of host commands pays nothing.
 """
@@ -18,48 +19,61 @@ if TYPE_CHECKING:
 
 
 def images_for(
-    stack: Stack, pull: str | None = None, quiet: bool = False
+    stack: Stack, pull: str | None = None, quiet: bool = False, build: bool | None = None
 ) -> dict[str, ImageRecord]:
-    """service -> the ImageRecord it runs, for every service with `image:`."""
-    return records_for(wanted_images(stack), pull, quiet) or {}
-
-
-def wanted_images(stack: Stack) -> list[Wanted]:
-    """Every service with `image:`, with the pull policy it names (or `missing`)."""
-    return [_wanted(name, stack) for name, spec in stack.services.items() if spec.image]
-
-
-def records_for(
-    wanted: list[Wanted], pull: str | None = None, quiet: bool = False, may_pull: bool = True
-) -> dict[str, ImageRecord] | None:
-    """service -> the ImageRecord it runs, pulled first where the policy (or `pull`, the
-    policy of every service for this `up`) asks; None if one must be pulled and
-    `may_pull` is false."""
+    """service -> the ImageRecord it runs, for every service with `image:` or `build:`.
+    Images with `build:` are built (never pulled) when missing, with `--build` or
+    `pull_policy: build`; the others are pulled as their policy says."""
+    wanted = [_wanted(name, stack, pull) for name in stack.services if stack.image_of(name)]
     if not wanted:
         return {}
-    from dataclasses import replace
-
     from stackrun.images import resolve
     from stackrun.images.store import Store
 
-    wanted = [replace(want, policy=pull or want.policy) for want in wanted]
     with Store() as store:
-        todo = resolve.to_pull(wanted, store, time.time())
-        if todo and not may_pull:
-            return None
+        builds = [w.service for w in wanted if _must_build(stack, w, store, build)]
+    if builds:
+        build_images(stack, builds)
+    with Store() as store:
+        todo = resolve.to_pull([w for w in wanted if not stack.services[w.service].build],
+                               store, time.time())  # fmt: skip
         if todo:
             pull_images(todo, quiet)
         return resolve.find(wanted, store)
 
 
-def _wanted(name: str, stack: Stack) -> Wanted:
+def _wanted(name: str, stack: Stack, pull: str | None) -> Wanted:
     from stackrun.images.reference import parse_platform, parse_reference
     from stackrun.images.resolve import Wanted
 
     spec = stack.services[name]
-    assert spec.image is not None
+    image = stack.image_of(name)
+    assert image is not None
     platform = parse_platform(spec.platform) if spec.platform else None
-    return Wanted(name, parse_reference(spec.image), platform, spec.pull_policy or "missing")
+    policy = "never" if spec.build else pull or spec.pull_policy or "missing"
+    return Wanted(name, parse_reference(image), platform, policy)
+
+
+def _must_build(stack: Stack, want: Wanted, store, build: bool | None) -> bool:
+    spec = stack.services[want.service]
+    if not spec.build or build is False:
+        return False
+    if build or spec.pull_policy == "build":
+        return True
+    return store.image(str(want.reference)) is None
+
+
+def build_images(stack: Stack, services: list[str]) -> None:
+    """Build them (in parallel, with `stackrun build`'s output); every failure is
+    printed, the last raised, and nothing starts."""
+    from stackrun.cli import build
+
+    results = build.build_all(build.build_requests(stack, services), quiet=False)
+    failures = [result for result in results if isinstance(result, Exception)]
+    for failure in failures[:-1]:
+        print(f"stackrun: {failure}", file=sys.stderr)
+    if failures:
+        raise failures[-1]
 
 
 def pull_images(todo: list[Wanted], quiet: bool) -> None:
@@ -80,3 +94,32 @@ def pull_images(todo: list[Wanted], quiet: bool) -> None:
         print(f"stackrun: {failure}", file=sys.stderr)
     if failures:
         raise failures[-1]
+
+
+def wanted_images(stack: Stack) -> list[Wanted]:
+    """Every image service's image, with the pull policy it names (for `up`'s compiled
+    plan: cli/plan_cache.py keeps them, `records_for` finds them again)."""
+    return [_wanted(name, stack, None) for name in stack.services if stack.image_of(name)]
+
+
+def records_for(
+    wanted: list[Wanted], pull: str | None = None, quiet: bool = False, may_pull: bool = True
+) -> dict[str, ImageRecord] | None:
+    """service -> the ImageRecord it runs, pulled first where the policy (or `pull`, the
+    policy of every service for this `up`) asks; None if one must be pulled and
+    `may_pull` is false. For stacks without `build:` (those `images_for` builds)."""
+    if not wanted:
+        return {}
+    from dataclasses import replace
+
+    from stackrun.images import resolve
+    from stackrun.images.store import Store
+
+    wanted = [replace(want, policy=pull or want.policy) for want in wanted]
+    with Store() as store:
+        todo = resolve.to_pull(wanted, store, time.time())
+        if todo and not may_pull:
+            return None
+        if todo:
+            pull_images(todo, quiet)
+        return resolve.find(wanted, store)

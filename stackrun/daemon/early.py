@@ -71,10 +71,16 @@ def start(
 
 
 def prestartable(plan: Plan, request: UpRequest) -> list[ServicePlan]:
-    """The instances `up` would start at once: waiting on no dependency, no peer."""
+    """The instances `up` would start at once: waiting on no dependency, no peer whose
+    network, IPC or pid namespace they join."""
     if request.services:
         return []  # a selection: the supervisor works out what it needs
-    return [s for s in plan.services if not s.depends_on and s.network_mode != "service"]
+    return [s for s in plan.services if not s.depends_on and not _joins_a_peer(s)]
+
+
+def _joins_a_peer(service: ServicePlan) -> bool:
+    shared = service.namespaces
+    return "service" in (service.network_mode, shared.ipc, shared.pid)
 
 
 def complete(plan: Plan, request: UpRequest, chosen: list[ServicePlan], results: dict) -> bool:

@@ -137,7 +137,16 @@ class Kernel:
     def _request(self, service: ServicePlan) -> SpawnRequest:
         procs = self._ensure_cgroup(service)
         where = self._prepare_files(service)
-        return SpawnRequest(service, procs, where.root, self._netns_peer(service), where.disk)
+        shared = service.namespaces
+        return SpawnRequest(
+            service,
+            procs,
+            where.root,
+            join_netns_pid=self._netns_peer(service),
+            layer_dir=where.disk,
+            join_ipc_pid=self._peer(shared.ipc_peer if shared.ipc == "service" else None),
+            join_pid_pid=self._peer(shared.pid_peer if shared.pid == "service" else None),
+        )
 
     def probe(self, service: ServicePlan, pid: int | None, output: int) -> Spawned:
         """Start the health check inside the running instance; stdout+stderr to `output`."""
@@ -191,6 +200,9 @@ class Kernel:
         if service.network_mode != "service" or not service.network_peer:
             return None
         return self.peer_pid(service.network_peer)
+
+    def _peer(self, instance: str | None) -> int | None:
+        return self.peer_pid(instance) if instance else None
 
 
 def _handed_over(name: str, early: tuple, sink: OutputSink) -> Spawned:

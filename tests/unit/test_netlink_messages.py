@@ -43,9 +43,11 @@ def test_bridge_message_is_pyroute2s():
     assert netlink.bridge_message("sr-br-abc") == body_of(expected)
 
 
-@pytest.mark.parametrize("master", [7, None])
-def test_veth_message_is_pyroute2s(master):
+@pytest.mark.parametrize(("master", "mac"), [(7, None), (None, None), (7, "02:42:ac:11:00:02")])
+def test_veth_message_is_pyroute2s(master, mac):
     peer = {"attrs": [("IFLA_IFNAME", "eth0"), ("IFLA_NET_NS_FD", 12)]}
+    if mac:
+        peer["attrs"].append(("IFLA_ADDRESS", mac))
     data = {"attrs": [("VETH_INFO_PEER", peer)]}
     expected = pyroute2_link("sr-v-abc-1", up=True)
     if master is not None:
@@ -53,7 +55,7 @@ def test_veth_message_is_pyroute2s(master):
     expected["attrs"].append(
         ("IFLA_LINKINFO", {"attrs": [("IFLA_INFO_KIND", "veth"), ("IFLA_INFO_DATA", data)]})
     )
-    assert netlink.veth_message("sr-v-abc-1", master, "eth0", 12) == body_of(expected)
+    assert netlink.veth_message("sr-v-abc-1", master, "eth0", 12, mac) == body_of(expected)
 
 
 def test_up_and_delete_messages_are_pyroute2s():

@@ -33,7 +33,7 @@ CREATE = NLM_F_CREATE | NLM_F_EXCL
 RTM_NEWLINK, RTM_DELLINK, RTM_GETLINK = 16, 17, 18
 RTM_NEWADDR, RTM_GETADDR = 20, 22
 RTM_NEWROUTE, RTM_GETROUTE = 24, 26
-IFLA_IFNAME, IFLA_MASTER, IFLA_LINKINFO, IFLA_NET_NS_FD = 3, 10, 18, 28
+IFLA_ADDRESS, IFLA_IFNAME, IFLA_MASTER, IFLA_LINKINFO, IFLA_NET_NS_FD = 1, 3, 10, 18, 28
 IFLA_INFO_KIND, IFLA_INFO_DATA, VETH_INFO_PEER = 1, 2, 1
 IFA_ADDRESS, IFA_LOCAL, IFA_BROADCAST = 1, 2, 4
 RTA_DST, RTA_OIF, RTA_GATEWAY = 1, 4, 5
@@ -104,8 +104,11 @@ class RouteSocket:
     def create_bridge(self, name: str) -> None:
         self.request(bridge_message(name), RTM_NEWLINK, CREATE)
 
-    def create_veth(self, name: str, master: int | None, peer: str, peer_netns_fd: int) -> None:
-        self.request(veth_message(name, master, peer, peer_netns_fd), RTM_NEWLINK, CREATE)
+    def create_veth(
+        self, name: str, master: int | None, peer: str, peer_netns_fd: int, peer_mac=None
+    ) -> None:
+        message = veth_message(name, master, peer, peer_netns_fd, peer_mac)
+        self.request(message, RTM_NEWLINK, CREATE)
 
     def set_up(self, index: int) -> None:
         self.request(up_message(index), RTM_NEWLINK)
@@ -162,13 +165,19 @@ def bridge_message(name: str) -> bytes:
     return link_message(name, 0, attribute(IFLA_LINKINFO, kind))
 
 
-def veth_message(name: str, master: int | None, peer: str, peer_netns_fd: int) -> bytes:
-    """A veth pair: `name` here, up, on bridge `master`; `peer` in the namespace of the fd.
+def veth_message(
+    name: str, master: int | None, peer: str, peer_netns_fd: int, peer_mac: str | None = None
+) -> bytes:
+    """A veth pair: `name` here, up, on bridge `master`; `peer` in the namespace of the fd,
+    with the MAC address `peer_mac` (or a random one).
 
     The peer stays down: the kernel refuses to open it before the pair is linked
     (ENOTCONN), so it is brought up from inside its namespace.
     """
-    peer_info = link_message(peer, 0, attribute(IFLA_NET_NS_FD, u32(peer_netns_fd)))
+    peer_attributes = [attribute(IFLA_NET_NS_FD, u32(peer_netns_fd))]
+    if peer_mac:
+        peer_attributes.append(attribute(IFLA_ADDRESS, bytes.fromhex(peer_mac.replace(":", ""))))
+    peer_info = link_message(peer, 0, *peer_attributes)
     data = attribute(VETH_INFO_PEER, peer_info)
     info = attribute(IFLA_INFO_KIND, text("veth")) + attribute(IFLA_INFO_DATA, data)
     on_bridge = () if master is None else (attribute(IFLA_MASTER, u32(master)),)
