@@ -180,3 +180,27 @@ def test_a_data_root_it_makes_is_roots_alone(loads):
     root = loads["dir"].parent / "data"
     assert os.stat(root).st_mode & 0o777 == 0o700
     assert os.stat(root / plan_cache.CACHE_DIR).st_mode & 0o777 == 0o700
+
+
+def test_an_included_or_extended_file_that_changed_is_read_again(loads):
+    work = loads["dir"]
+    (work / "base.yaml").write_text("services:\n  base:\n    command: [sleep, '1']\n")
+    (work / "more.yaml").write_text(
+        "services:\n  extra:\n    command: [sleep, '2']\n    network_mode: none\n"
+    )
+    (work / "stack.yaml").write_text(
+        STACK
+        + "    extends: {file: base.yaml, service: base}\ninclude: [more.yaml]\n"
+    )
+    first = plan()
+    assert {s.name: s.argv for s in first.services}["extra"] == ("sleep", "2")
+    (work / "more.yaml").write_text(
+        "services:\n  extra:\n    command: [sleep, '3']\n    network_mode: none\n"
+    )
+    assert {s.name: s.argv for s in plan().services}["extra"] == ("sleep", "3")
+    (work / "base.yaml").write_text(
+        "services:\n  base:\n    command: [sleep, '1']\n    environment: {FROM_BASE: 'yes'}\n"
+    )
+    web = {s.name: s for s in plan().services}["web"]
+    assert ("FROM_BASE", "yes") in web.env
+    assert loads["loads"] == 3

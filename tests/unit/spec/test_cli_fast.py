@@ -121,7 +121,7 @@ def test_every_option_of_the_typer_commands_is_known_to_the_fast_path():
         declared = {
             name
             for param in group.commands[verb].params
-            for name in param.opts
+            for name in (*param.opts, *getattr(param, "secondary_opts", ()))  # --no-build
             if name.startswith("-")
         } - {"-h", "--help"}
         assert declared == known, verb
