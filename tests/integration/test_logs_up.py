@@ -9,7 +9,8 @@ from pathlib import Path
 
 from stackrun import dirs
 from stackrun.logs.history import LogView
-from tests.helpers.logs import PRODUCER, by_instance, numbered, wait_for
+from tests.helpers.logs import PRODUCER, by_instance, numbered
+from tests.helpers.waiting import wait_until
 
 COUNT = 200_000
 
@@ -49,7 +50,12 @@ def test_three_services_200k_lines_each_exactly_once_in_files_and_in_logs(projec
     try:  # a failed `up -d` leaves its stack up, as Compose does: `down` either way
         started = run(project, stack, "up", "-d")
         assert started.returncode == 0, started.stderr.decode()
-        wait_for(lambda: counts(project) == {n: COUNT for n in names}, timeout=90, interval=0.2)
+        wait_until(
+            lambda: counts(project) == {n: COUNT for n in names},
+            "every line stored",
+            timeout=90,
+            interval=0.2,
+        )
         shown = run(project, stack, "logs", "--no-color", "-t", check=True).stdout
     finally:
         assert run(project, stack, "down").returncode == 0
@@ -90,10 +96,15 @@ def test_logs_follow_keeps_a_service_restarted_mid_stream(project, tmp_path):
                 env=project.env(),
                 stdout=out,
             )
-        wait_for(
-            lambda: len(by_instance(output.read_bytes()).get("flaky", [])) >= 100_000, timeout=90
+        wait_until(
+            lambda: len(by_instance(output.read_bytes()).get("flaky", [])) >= 100_000,
+            "100000 lines of flaky followed",
+            timeout=90,
         )
-        wait_for(lambda: len(by_instance(output.read_bytes()).get("steady", [])) >= 20_000)
+        wait_until(
+            lambda: len(by_instance(output.read_bytes()).get("steady", [])) >= 20_000,
+            "20000 lines of steady followed",
+        )
     finally:
         assert run(project, stack, "down").returncode == 0
         if follower is not None:

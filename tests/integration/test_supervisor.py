@@ -150,12 +150,13 @@ def catches(pid: int | None, signal: int) -> bool:
 
 async def stop_and_time(supervisor, name, caught: int | None = None):
     await supervisor.up(UpRequest())
-    assert await wait_for(
+    await wait_for(
         supervisor,
         lambda s: (
             phase(s, name) == "running"
             and (caught is None or catches(s.stack.runners[name].state.pid, caught))
         ),
+        what=f"{name} running with its signal handler",
     )
     started = time.monotonic()
     await supervisor.stop([name])
@@ -206,7 +207,9 @@ async def restart_follow(supervisor):
     await supervisor.restart(["db"])
     runners = supervisor.stack.runners
     await wait_for(
-        supervisor, lambda s: runners["api"].state.run == 2 and phase(s, "api") == "running"
+        supervisor,
+        lambda s: runners["api"].state.run == 2 and phase(s, "api") == "running",
+        what="api restarted with db",
     )
     after = {s.name: s.pid for s in await supervisor.ps()}
     return before, after

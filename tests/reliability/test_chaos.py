@@ -27,7 +27,7 @@ from stackrun import dirs
 from stackrun.supervisor.state import read_state
 from tests.helpers.leaks import leaks
 from tests.helpers.stackcli import StackCli, stack_project
-from tests.reliability.test_cycles import free_port
+from tests.helpers.waiting import free_port
 
 SEED = int(os.environ.get("STACKRUN_CHAOS_SEED", "20261125"))
 POINTS, SOAK_POINTS = 51, 501

@@ -236,7 +236,7 @@ def test_brpop_blocks_until_a_push(store, client):
     popped, blocking = [], resp.Client(port=store.port)
     waiter = threading.Thread(target=lambda: popped.append(blocking.call("BRPOP", "q", "other", 0)))
     waiter.start()
-    time.sleep(0.2)
+    wait_until(lambda: blocked_clients(client) == 1, "the BRPOP to block")
     assert waiter.is_alive(), "BRPOP returned before anything was pushed"
     client.call("LPUSH", "other", "job-1")
     waiter.join(10)
@@ -261,10 +261,16 @@ def test_brpop_takes_an_existing_value_at_once(client):
 def test_brpop_of_a_client_that_left_does_not_swallow_the_value(store, client):
     with socket.create_connection(("127.0.0.1", store.port)) as leaving:
         leaving.sendall(resp.encode_command(("BRPOP", "q", "0")))
-        time.sleep(0.1)
-    time.sleep(0.1)
+        wait_until(lambda: blocked_clients(client) == 1, "the BRPOP to block")
+    wait_until(lambda: blocked_clients(client) == 0, "the store to see the client leave")
     client.call("LPUSH", "q", "precious")
     assert client.call("RPOP", "q") == b"precious"
+
+
+def blocked_clients(client) -> int:
+    """`blocked_clients:N` of `INFO clients`."""
+    fields = dict(line.split(":") for line in client.call("INFO").decode().split() if ":" in line)
+    return int(fields["blocked_clients"])
 
 
 # ---------------------------------------------------------------- store: snapshot
