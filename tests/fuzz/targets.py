@@ -52,7 +52,7 @@ def seeds(target: str) -> list[bytes]:
         return [path.read_bytes() for path in sorted(REPO.glob("examples/*/stack.yaml"))]
     from stackrun.control import protocol
     from stackrun.supervisor.state import UpRequest
-    from tests.unit.test_control_protocol import a_plan
+    from tests.helpers.plans import a_plan
 
     lines = [protocol.request_line(name) for name in ("ps", "start", "stop", "down", "events")]
     return [*lines, protocol.request_line("up", request=UpRequest(), plan=a_plan())]

@@ -15,10 +15,8 @@ import pytest
 
 from stackrun.errors import HostError
 from stackrun.plan.model import Limits
-from stackrun.plan.names import ProjectNames
 from stackrun.runtime.cgroups import V1Driver, detect
-from stackrun.runtime.teardown import sweep
-from tests.helpers.incgroup import Children, wait_gone
+from tests.helpers.incgroup import wait_gone
 
 MiB = 1 << 20
 SLEEP = "import time; print('up', flush=True); time.sleep(300)"
@@ -30,24 +28,6 @@ def driver():
     if not isinstance(found, V1Driver):
         pytest.skip(f"this host's cgroups are {found.version}, not v1: see test_cgroups_v2.py")
     return found
-
-
-@pytest.fixture
-def names(project):
-    return ProjectNames(project.name)
-
-
-@pytest.fixture
-def children(project):
-    """Processes the test starts; killed, reaped and their cgroups removed afterwards."""
-    started = Children()
-    try:
-        yield started
-    finally:
-        try:
-            sweep(project.name)
-        finally:
-            started.reap_all()
 
 
 def cgroup_file(driver: V1Driver, controller: str, path: str, name: str) -> str:

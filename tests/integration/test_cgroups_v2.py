@@ -16,10 +16,8 @@ import pytest
 
 from stackrun.errors import HostError
 from stackrun.plan.model import Limits
-from stackrun.plan.names import ProjectNames
 from stackrun.runtime.cgroups import V2Driver, base, detect, parse
-from stackrun.runtime.teardown import sweep
-from tests.helpers.incgroup import Children, wait_gone
+from tests.helpers.incgroup import wait_gone
 
 MiB = 1 << 20
 SLEEP = "import time; print('up', flush=True); time.sleep(300)"
@@ -43,23 +41,6 @@ def controllers(driver):
     """The controllers the host's v2 hierarchy offers (none in hybrid mode)."""
     with open(f"{driver.root}/cgroup.controllers") as file:
         return file.read().split()
-
-
-@pytest.fixture
-def names(project):
-    return ProjectNames(project.name)
-
-
-@pytest.fixture
-def children(project):
-    started = Children()
-    try:
-        yield started
-    finally:
-        try:
-            sweep(project.name)  # every hierarchy of the host, this one included
-        finally:
-            started.reap_all()
 
 
 def test_create_join_measure_kill_remove(driver, names, children):

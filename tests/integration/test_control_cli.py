@@ -18,6 +18,7 @@ from stackrun.control.offline import Offline
 from stackrun.plan.model import Limits
 from tests.helpers.detached import detached
 from tests.helpers.supervised import plan, service
+from tests.helpers.waiting import wait_until
 
 MEMORY = 64 << 20
 
@@ -47,23 +48,16 @@ def json_lines(text: str) -> list[dict]:
     return [json.loads(line) for line in text.splitlines()]
 
 
-def wait_until(predicate, timeout: float = 10.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError("condition not reached")
-
-
 def namespace(pid: int, kind: str) -> int:
     return os.stat(f"/proc/{pid}/ns/{kind}").st_ino
 
 
 def test_ps_top_inspect_stats_through_the_supervisor(project, tmp_path):
     with detached(stack(project.name), tmp_path):
-        wait_until(lambda: "exited" in cli(project, "ps", "-a", "--format", "json").stdout)
+        wait_until(
+            lambda: "exited" in cli(project, "ps", "-a", "--format", "json").stdout,
+            "an exited instance in ps -a",
+        )
         rows = {
             r["Name"]: r for r in json_lines(cli(project, "ps", "-a", "--format", "json").stdout)
         }
@@ -222,11 +216,11 @@ def test_events_stream_from_the_supervisor(project, tmp_path):
 
 def test_after_the_supervisor_is_killed(project, tmp_path):
     with detached(stack(project.name), tmp_path) as supervisor:
-        worker = wait_until(lambda: _statuses(project.name).get("worker-1"))
+        worker = wait_until(lambda: _statuses(project.name).get("worker-1"), "worker-1's status")
         supervisor.process.send_signal(signal.SIGKILL)
         supervisor.process.wait()
         os.kill(worker.pid, signal.SIGKILL)  # nobody restarts it now
-        wait_until(lambda: not procfs.alive(worker.pid))
+        wait_until(lambda: not procfs.alive(worker.pid), "worker-1 to exit")
 
         assert isinstance(connect(project.name), Offline)
         rows = {r["Name"]: r for r in json_lines(cli(project, "ps", "--format", "json").stdout)}

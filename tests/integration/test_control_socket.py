@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.unit.test_control_socket import served
+from tests.helpers.control import served
 
 NOBODY = 65534
 SYSTEM_PYTHON = "/usr/bin/python3"  # the venv lives under /root, closed to nobody

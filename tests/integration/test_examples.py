@@ -11,9 +11,7 @@ profiles: the probe sees what the file asks for: names, extra_hosts, no capabili
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -21,14 +19,9 @@ from pathlib import Path
 import pytest
 
 from stackrun import dirs
+from tests.helpers.waiting import free_port, wait_until
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def http(address: str, method: str, path: str, body=None):
@@ -41,16 +34,6 @@ def http(address: str, method: str, path: str, body=None):
         return error.code, json.loads(error.read())
     except OSError as error:  # not listening yet, or the forwarder found nobody
         return None, str(error)
-
-
-def eventually(probe, what: str, timeout: float = 30.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = probe()
-        if value:
-            return value
-        time.sleep(0.1)
-    pytest.fail(f"timed out waiting for {what}")
 
 
 def make_stack(project, example: str, **environment: str):
@@ -90,7 +73,7 @@ def stack(project):
 
 def healthy_api(stack) -> str:
     api = stack.address_of("api", 8000)
-    eventually(lambda: http(api, "GET", "/health")[0] == 200, "the API's health")
+    wait_until(lambda: http(api, "GET", "/health")[0] == 200, "the API's health", timeout=30)
     return api
 
 
@@ -105,7 +88,7 @@ def test_webapp_serves_items_and_jobs_and_keeps_its_data(stack):
         _, body = http(api, "GET", f"/jobs/{job['id']}")
         return body if isinstance(body, dict) and body.get("status") == "done" else None
 
-    assert eventually(finished, "the worker to finish the job")["result"]["words"] == 3
+    assert wait_until(finished, "the worker to finish the job", timeout=30)["result"]["words"] == 3
 
     stack("down")  # the store saves its snapshot on SIGTERM; the volume stays
     stack("up", "-d")
@@ -120,7 +103,9 @@ def test_webapp_api_is_published_on_the_host(stack):
     stack("up", "-d")
     healthy_api(stack)
     published = f"127.0.0.1:{stack.port}"  # WEBAPP_PORT -> the API's port 8000
-    eventually(lambda: http(published, "GET", "/health")[0] == 200, "the published port", 10)
+    wait_until(
+        lambda: http(published, "GET", "/health")[0] == 200, "the published port", timeout=10
+    )
     assert http(published, "POST", "/items", {"name": "ink"}) == (201, {"id": 1, "name": "ink"})
 
 
@@ -133,8 +118,10 @@ def test_jobs_migrate_first_then_replicas_share_the_tasks(project):
     try:
         run("up", "-d")
         done = lambda: len(list((spool / "done").glob("*.json"))) == 11
-        eventually(done, "11 results (task 7 is poison)")
-        failed = eventually(lambda: list((spool / "failed").glob("*.json")), "the poison task")
+        wait_until(done, "11 results (task 7 is poison)", timeout=30)
+        failed = wait_until(
+            lambda: list((spool / "failed").glob("*.json")), "the poison task", timeout=30
+        )
         assert len(failed) == 1
         results = [json.loads(p.read_text()) for p in (spool / "done").glob("*.json")]
         assert {r["worker"] for r in results} <= {"worker-1", "worker-2", "worker-3"}
@@ -154,7 +141,7 @@ def test_profiles_probe_sees_names_extra_hosts_and_no_capabilities(project):
     try:
         run("up", "-d", "--profile", "debug")
         finished = lambda: run.inspect("probe")["State"]["ExitCode"] is not None
-        eventually(finished, "the probe to finish")
+        wait_until(finished, "the probe to finish", timeout=30)
         lines = run("logs", "probe", "--no-log-prefix", "--no-color").stdout.splitlines()
         assert "probe: metrics.internal -> 192.0.2.10" in lines
         site = next(line for line in lines if line.startswith("probe: site -> "))

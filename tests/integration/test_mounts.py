@@ -22,7 +22,7 @@ from stackrun.errors import RuntimeFailure
 from stackrun.plan.model import Mount
 from stackrun.runtime import instance
 from stackrun.runtime.mounts import MASKED_PATHS, READONLY_PATHS
-from tests.helpers.spawning import PROBE, PYTHON, fork_server, spawner  # noqa: F401
+from tests.helpers.spawning import PROBE, PYTHON
 
 DEV_ENTRIES = {
     "null",

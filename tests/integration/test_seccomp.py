@@ -12,7 +12,7 @@ import pytest
 
 from stackrun.runtime.spawn import JoinRequest
 from stackrun.runtime.spawn.enter import enter
-from tests.helpers.spawning import PYTHON, fork_server, spawner  # noqa: F401
+from tests.helpers.spawning import PYTHON
 
 pytestmark = pytest.mark.skipif(
     platform.machine() != "x86_64", reason="the checker uses x86_64 syscall numbers"

@@ -18,7 +18,7 @@ from stackrun.runtime.spawn import JoinRequest
 from stackrun.runtime.spawn.enter import enter
 from stackrun.runtime.spawn.namespaces import cgroup_entry
 from tests.helpers.probe import NAMESPACES
-from tests.helpers.spawning import PROBE, PYTHON, fork_server, spawner  # noqa: F401
+from tests.helpers.spawning import PROBE, PYTHON
 
 
 def namespaces_of(pid: int) -> dict[str, str]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import urllib.request
 from pathlib import Path
@@ -13,18 +12,13 @@ import pytest
 from stackrun import dirs
 from stackrun.supervisor.state import read_state
 from tests.conftest import REPO
+from tests.helpers.waiting import free_port
 
 STACK = REPO / "examples" / "webapp" / "stack.yaml"
 NAMESPACES = ("pid", "mnt", "uts", "ipc", "net")
 MiB = 1 << 20
 # From examples/webapp/stack.yaml: memory limit and pids limit of each service.
 LIMITS = {"store": (64 * MiB, 16), "api": (128 * MiB, 64), "worker": (64 * MiB, 8)}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture

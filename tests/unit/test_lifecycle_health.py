@@ -15,7 +15,7 @@ from stackrun.supervisor.lifecycle import (
     Start,
     TimerFired,
 )
-from tests.unit.test_lifecycle import emitted, feed, plan
+from tests.helpers.lifecycle import emitted, feed, plan
 
 CHECK = HealthPlan(
     argv=("check",), interval=10, timeout=1, retries=3, start_period=5, start_interval=0.5

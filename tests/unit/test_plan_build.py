@@ -10,23 +10,7 @@ from stackrun import spec
 from stackrun.plan.build import HostFacts, build
 from stackrun.plan.model import Mount
 from stackrun.plan.names import ProjectNames
-
-DOCKER_DEFAULT = {
-    "CAP_CHOWN",
-    "CAP_DAC_OVERRIDE",
-    "CAP_FSETID",
-    "CAP_FOWNER",
-    "CAP_MKNOD",
-    "CAP_NET_RAW",
-    "CAP_SETGID",
-    "CAP_SETUID",
-    "CAP_SETFCAP",
-    "CAP_SETPCAP",
-    "CAP_NET_BIND_SERVICE",
-    "CAP_SYS_CHROOT",
-    "CAP_KILL",
-    "CAP_AUDIT_WRITE",
-}
+from tests.helpers.plans import DOCKER_CAPS
 
 
 @pytest.fixture
@@ -150,8 +134,8 @@ def test_capabilities(plan_of):
           none: {command: x, cap_drop: [ALL], cap_add: [CHOWN]}
           all: {command: x, cap_add: [ALL], cap_drop: [SYS_ADMIN]}
     """)
-    assert plan.instance("plain").capabilities == DOCKER_DEFAULT
-    assert plan.instance("more").capabilities == (DOCKER_DEFAULT | {"CAP_NET_ADMIN"}) - {
+    assert plan.instance("plain").capabilities == DOCKER_CAPS
+    assert plan.instance("more").capabilities == (DOCKER_CAPS | {"CAP_NET_ADMIN"}) - {
         "CAP_MKNOD",
         "CAP_NET_RAW",
     }

@@ -30,7 +30,7 @@ def test_name_from_interpolated_name_key_and_dotenv(stack_dir):
 
 
 def test_name_from_the_directory_is_normalised(tmp_path):
-    from tests.unit.spec.conftest import StackDir
+    from tests.helpers.stackdir import StackDir
 
     directory = StackDir(tmp_path / "My_Shop.App")
     directory.root.mkdir()
