@@ -112,10 +112,12 @@ def mount_table(plan: ServicePlan, layout: InstanceLayout) -> MountTable:
         overlay = Overlay(plan.rootfs, layout.upper, layout.work, layout.merged)
     private_root = overlay is not None
     fresh, made = _fresh_filesystems(private_root)
+    hiding = _tmpfs_over_working_dir(plan)
     own = (
         *_etc_files(layout, private_root),
+        *(_volume(m) for m in hiding),
         *_hidden_working_dir(plan),
-        *(_volume(m) for m in plan.mounts),
+        *(_volume(m) for m in plan.mounts if m not in hiding),
         *_root_readonly(plan, recursive=False),
     )
     ops = (
@@ -142,11 +144,12 @@ def _fresh_filesystems(private_root: bool) -> tuple[tuple[MountOp, ...], tuple[s
 def _hidden_working_dir(plan: ServicePlan) -> list[MountOp]:
     """On the host's root, a working directory under the private /tmp (a project kept
     in /tmp: the default working_dir is the project's directory) would vanish behind
-    it: bind it back at its own path. A volume at or above it already decides."""
+    it, or behind a tmpfs the stack file puts there: bind it back at its own path, after
+    those. A bind or named volume at or above it already decides what shows there."""
     wd = posixpath.normpath(plan.working_dir)
     if plan.rootfs or not _inside(wd, "/tmp"):
         return []
-    if any(wd == m.target or _inside(wd, m.target) for m in plan.mounts):
+    if any(_covers(m, wd) and m.kind != "tmpfs" for m in plan.mounts):
         return []
     return [
         MountOp(
@@ -158,6 +161,16 @@ def _hidden_working_dir(plan: ServicePlan) -> list[MountOp]:
             read_only=plan.read_only,
         )
     ]
+
+
+def _tmpfs_over_working_dir(plan: ServicePlan) -> list[Mount]:
+    """The stack file's tmpfs at or above a working dir bound back: mounted before it."""
+    wd = posixpath.normpath(plan.working_dir)
+    return [m for m in plan.mounts if m.kind == "tmpfs" and _covers(m, wd)]
+
+
+def _covers(mount: Mount, path: str) -> bool:
+    return path == posixpath.normpath(mount.target) or _inside(path, mount.target)
 
 
 def _root_readonly(plan: ServicePlan, recursive: bool) -> list[MountOp]:

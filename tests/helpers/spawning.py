@@ -15,8 +15,7 @@ import json
 import os
 import shutil
 import signal
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass, field, replace
 
 from stackrun import dirs
 from stackrun.plan.model import Limits, ServicePlan
@@ -24,10 +23,11 @@ from stackrun.plan.names import ProjectNames
 from stackrun.runtime import instance
 from stackrun.runtime.cgroups import CgroupDriver, detect
 from stackrun.runtime.spawn import ForkServer, Spawned, SpawnRequest
+from tests.helpers import inservice
 from tests.helpers.plans import DOCKER_CAPS
 
-PROBE = str(Path(__file__).with_name("probe.py"))
-PYTHON = "/usr/bin/python3"
+PROBE = inservice.path("probe.py")  # the service sees the helpers there (helpers=True)
+PYTHON = inservice.PYTHON
 
 
 @dataclass
@@ -62,7 +62,9 @@ class Spawner:
     def driver(self) -> CgroupDriver:
         return detect()
 
-    def plan(self, name: str = "svc", **fields) -> ServicePlan:
+    def plan(self, name: str = "svc", helpers: bool | None = None, **fields) -> ServicePlan:
+        """A plan for the service `name`. `helpers`: bind the test helpers in it
+        (tests/helpers/inservice.py); by default when its argv runs one."""
         defaults = dict(
             service=name,
             replica=1,
@@ -71,7 +73,10 @@ class Spawner:
             network_mode="none",
             capabilities=DOCKER_CAPS,
         )
-        return ServicePlan(name=name, **{**defaults, **fields})
+        plan = ServicePlan(name=name, **{**defaults, **fields})
+        if helpers or helpers is None and inservice.used_by(plan.argv):
+            plan = replace(plan, mounts=(*plan.mounts, inservice.mount()))
+        return plan
 
     def cgroup(self, instance_name: str) -> tuple[str, ...]:
         """The instance's cgroup, made by the host's driver; its cgroup.procs files."""

@@ -4,18 +4,25 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 from stackrun import dirs
 from stackrun.logs.history import LogView
-from tests.helpers.logs import PRODUCER, by_instance, numbered
+from tests.helpers import inservice
+from tests.helpers.logs import by_instance, numbered
 from tests.helpers.waiting import wait_until
 
 COUNT = 200_000
 
 
+PYTHON = inservice.PYTHON
+PRODUCER_INSIDE = inservice.path("producer.py")
+
+
 def write_stack(directory: Path, services: dict[str, dict]) -> Path:
+    """The stack file; every service gets the test helpers bound in (inservice.py)."""
+    for service in services.values():
+        service["volumes"] = [*service.get("volumes", ()), inservice.volume()]
     stack = directory / "stack.yaml"
     stack.write_text(json.dumps({"services": services}))  # JSON is YAML
     return stack
@@ -45,7 +52,7 @@ def counts(project) -> dict[str, int]:
 def test_three_services_200k_lines_each_exactly_once_in_files_and_in_logs(project, tmp_path):
     names = ("a", "b", "c")
     stack = write_stack(
-        tmp_path, {n: {"command": [sys.executable, PRODUCER, n, str(COUNT)]} for n in names}
+        tmp_path, {n: {"command": [PYTHON, PRODUCER_INSIDE, n, str(COUNT)]} for n in names}
     )
     try:  # a failed `up -d` leaves its stack up, as Compose does: `down` either way
         started = run(project, stack, "up", "-d")
@@ -74,15 +81,16 @@ def test_logs_follow_keeps_a_service_restarted_mid_stream(project, tmp_path):
         f"import os, subprocess, sys\n"
         f"first = not os.path.exists({str(marker)!r})\n"
         f"start = 0 if first else 50000\n"
-        f"subprocess.run([sys.executable, {PRODUCER!r}, 'flaky', '50000', '--start', str(start)], check=True)\n"
+        f"cmd = [sys.executable, {PRODUCER_INSIDE!r}, 'flaky', '50000', '--start', str(start)]\n"
+        f"subprocess.run(cmd, check=True)\n"
         f"open({str(marker)!r}, 'w').close()\n"
         f"sys.exit(1 if first else 0)\n"
     )
     stack = write_stack(
         tmp_path,
         {
-            "flaky": {"command": [sys.executable, "-c", script], "restart": "on-failure"},
-            "steady": {"command": [sys.executable, PRODUCER, "steady", "20000"]},
+            "flaky": {"command": [PYTHON, "-c", script], "restart": "on-failure"},
+            "steady": {"command": [PYTHON, PRODUCER_INSIDE, "steady", "20000"]},
         },
     )
     output = tmp_path / "followed"

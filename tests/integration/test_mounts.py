@@ -22,7 +22,8 @@ from stackrun.errors import RuntimeFailure
 from stackrun.plan.model import Mount
 from stackrun.runtime import instance
 from stackrun.runtime.mounts import MASKED_PATHS, READONLY_PATHS
-from tests.helpers.spawning import PROBE, PYTHON
+from tests.helpers import inservice
+from tests.helpers.spawning import PYTHON
 
 DEV_ENTRIES = {
     "null",
@@ -232,7 +233,7 @@ def rootfs(tmp_path):
         "root:x:0:0::/root:/bin/sh\napp:x:2000:2100::/home/app:/bin/sh\n"
     )
     (root / "etc/group").write_text("root:x:0:\napp:x:2100:\n")
-    shutil.copy(PROBE, root / "probe.py")
+    shutil.copy(inservice.HOST_DIR / "probe.py", root / "probe.py")
     return root
 
 

@@ -185,7 +185,7 @@ def test_network_mode_host_keeps_the_hosts_network(spawner):
 
 def test_run_in_joins_a_running_service(spawner):
     procs = spawner.cgroup("svc")
-    plan = spawner.plan(argv=("/bin/sleep", "30"), user="65534", working_dir="/dev")
+    plan = spawner.plan(argv=("/bin/sleep", "30"), user="65534", working_dir="/dev", helpers=True)
     service = spawner.start(plan, cgroup_procs=procs)
     read, write = os.pipe()
     joined = spawner.server.run_in(
@@ -213,6 +213,7 @@ def test_enter_joins_from_a_forked_single_threaded_process(spawner, as_service):
         user="65534",
         working_dir="/dev",
         capabilities=frozenset({"CAP_KILL"}),
+        helpers=True,
     )
     procs = spawner.cgroup("svc")
     service = spawner.start(plan, cgroup_procs=procs)

@@ -137,6 +137,18 @@ def test_a_working_dir_under_the_private_tmp_is_bound_back_at_its_own_path():
     assert targets(table).index("/tmp") < targets(table).index("/tmp/proj")
 
 
+def test_a_working_dir_under_a_tmpfs_of_the_stack_file_is_bound_back_after_it():
+    """examples/jobs has `tmpfs: /tmp`; run from a checkout under /tmp, its default
+    working_dir (the project's directory) must still be there."""
+    table = mount_table(plan(working_dir="/tmp/proj", mounts=(Mount("tmpfs", "/tmp"),)), LAYOUT)
+    order = targets(table)
+    assert by_target(table, "/tmp/proj").kind == "bind"
+    assert order.index("/tmp") < order.index("/tmp/proj")
+    assert order.count("/tmp") == 2 and max(
+        i for i, t in enumerate(order) if t == "/tmp"
+    ) < order.index("/tmp/proj")
+
+
 def test_a_working_dir_elsewhere_or_under_a_volume_or_in_a_rootfs_gets_no_extra_bind():
     assert "/srv" not in targets(mount_table(plan(working_dir="/srv"), LAYOUT))
     covered = plan(working_dir="/tmp/proj/sub", mounts=(Mount("bind", "/tmp/proj", "/home/me"),))
