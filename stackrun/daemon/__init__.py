@@ -105,14 +105,16 @@ async def supervise(
     import anyio
 
     outcome = Outcome(attached=isinstance(mode, Attached))
-    async with open_supervisor(plan, fork_server, config_files) as supervisor:
-        async with anyio.create_task_group() as group:
-            group.start_soon(signals, supervisor, outcome, group)
-            if isinstance(mode, Detached):
-                await _detached(supervisor, request, mode)
-            else:
-                await attached(supervisor, request, mode, outcome)
-            group.cancel_scope.cancel()
+    async with (
+        open_supervisor(plan, fork_server, config_files) as supervisor,
+        anyio.create_task_group() as group,
+    ):
+        group.start_soon(signals, supervisor, outcome, group)
+        if isinstance(mode, Detached):
+            await _detached(supervisor, request, mode)
+        else:
+            await attached(supervisor, request, mode, outcome)
+        group.cancel_scope.cancel()
     return outcome.code
 
 

@@ -141,7 +141,7 @@ def check_cgroups(
     if isinstance(driver, V1Driver):
         problems = _v1_problems(driver)
     else:
-        problems = _v2_problems(driver.dir(""))
+        problems = _v2_problems(driver.dir("") or "")
     return problems + _probe_cgroup(driver)
 
 
@@ -232,6 +232,12 @@ def _probe_cgroup(driver) -> list[Problem]:
 # ---------------------------------------------------------------- namespaces, bridge, veth
 
 
+def _errno(results: dict[str, int | str], check: str) -> int:
+    """The check's errno (0: it worked); EIO when the probe did not say."""
+    code = results.get(check, errno.EIO)
+    return code if isinstance(code, int) else errno.EIO
+
+
 def check_probe(results: dict[str, int | str], network: bool) -> list[Problem]:
     """Problems from the child's results: check name -> errno (0: worked)."""
     if PROBE_FAILED in results:
@@ -244,7 +250,7 @@ def check_probe(results: dict[str, int | str], network: bool) -> list[Problem]:
         ]
     problems = []
     for name, (_flag, needed_for) in NAMESPACES.items():
-        code = results.get(f"namespace {name}", errno.EIO)
+        code = _errno(results, f"namespace {name}")
         if code:
             problems.append(
                 Problem(
@@ -256,7 +262,7 @@ def check_probe(results: dict[str, int | str], network: bool) -> list[Problem]:
             )
     if network and results.get("namespace net") == 0:  # else the links were not probed
         for kind in ("bridge", "veth"):
-            code = results.get(kind, errno.EIO)
+            code = _errno(results, kind)
             if code:
                 problems.append(
                     Problem(

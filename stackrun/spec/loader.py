@@ -48,7 +48,7 @@ def load(options: LoadOptions, warnings: list[Diagnostic] | None = None) -> Stac
     env = project_environment(project_dir, options.environ, report)
     trees = read_files(files, report)
     report.raise_errors()
-    for path, tree in zip(files, trees):
+    for path, tree in zip(files, trees, strict=True):
         interpolate_tree(tree, env, report)
         reject_nul(tree, (), tree, report)
         normalize_file(tree, str(path.parent), env, report)

@@ -17,9 +17,9 @@ from typing import Annotated, Any, Literal
 from stackrun import shortcuts
 from stackrun.spec import syntax
 
-shortcuts.skip_pydantic_plugins()
+shortcuts.skip_pydantic_plugins()  # before pydantic is imported
 
-from pydantic import (
+from pydantic import (  # noqa: E402
     BaseModel,
     ConfigDict,
     Field,
@@ -28,7 +28,7 @@ from pydantic import (
     model_validator,
 )
 
-from stackrun.spec.types import (
+from stackrun.spec.types import (  # noqa: E402
     AbsolutePath,
     Bytes,
     Capability,

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable
+from typing import Any
 
 from stackrun import dirs
 from stackrun.plan.model import Plan, ServicePlan
@@ -47,7 +48,7 @@ class Kernel:
                 self._cgroups.clear()
             reap_children()
 
-    def handles(self) -> dict[str, object]:
+    def handles(self) -> dict[str, Any]:
         """What an offline `down` needs, for the state file."""
         return {"cgroup_parent": self.driver.parent}
 

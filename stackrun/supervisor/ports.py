@@ -75,12 +75,12 @@ class Binding:
 
 def bindings(services: Iterable[ServicePlan]) -> list[Binding]:
     """Group the published ports by host socket; replicas of a service share one."""
-    found: dict[tuple[str, int, str], Binding] = {}
+    found: dict[tuple[str | int, ...], Binding] = {}
     for service in services:
         for port in service.ports:
             if not port.target_address:
                 continue  # on no network the host reaches (internal, none, host): nothing to forward
-            key = (port.host_ip, port.host_port, port.protocol)
+            key: tuple[str | int, ...] = (port.host_ip, port.host_port, port.protocol)
             if not port.host_port:  # ephemeral: a port of its own per instance and target
                 key += (service.name, port.target_port)
             binding = found.setdefault(key, Binding(service.service, port, []))
@@ -120,7 +120,7 @@ class Published:
         chose for an ephemeral (host port 0) publication."""
         return {
             (t.instance, b.port.host_ip, b.port.target_port, b.port.protocol): sock.getsockname()[1]
-            for b, sock in zip(self.bindings, self.sockets)
+            for b, sock in zip(self.bindings, self.sockets, strict=True)
             if not b.port.host_port
             for t in b.targets
         }
@@ -129,7 +129,7 @@ class Published:
         try:
             with self._scope:
                 async with anyio.create_task_group() as group:
-                    for binding, sock in zip(self.bindings, self.sockets):
+                    for binding, sock in zip(self.bindings, self.sockets, strict=True):
                         serve_one = _serve_udp if binding.port.protocol == "udp" else _serve_tcp
                         group.start_soon(serve_one, sock, binding.targets)
                     task_status.started()

@@ -74,7 +74,7 @@ class Spawner:
             capabilities=DOCKER_CAPS,
         )
         plan = ServicePlan(name=name, **{**defaults, **fields})
-        if helpers or helpers is None and inservice.used_by(plan.argv):
+        if helpers or (helpers is None and inservice.used_by(plan.argv)):
             plan = replace(plan, mounts=(*plan.mounts, inservice.mount()))
         return plan
 

@@ -66,6 +66,7 @@ class StackCli:
             text=True,
             timeout=timeout,
             cwd=self.directory,
+            check=False,
         )
 
     def popen(self, *args: str, stderr: int = subprocess.DEVNULL) -> subprocess.Popen:

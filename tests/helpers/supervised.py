@@ -116,7 +116,7 @@ def _child() -> None:
 
         with forked_server() as fork_server:
             result = ("ok", anyio.run(_child_main, plan_, scenario, args, fork_server))
-    except BaseException:
+    except BaseException:  # noqa: BLE001 - the test process reports whatever failed here
         result = ("error", traceback.format_exc())
     os.write(out, pickle.dumps(result))
     os.close(out)

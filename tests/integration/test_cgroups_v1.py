@@ -31,7 +31,7 @@ def driver():
 
 
 def cgroup_file(driver: V1Driver, controller: str, path: str, name: str) -> str:
-    return Path(driver.dir(controller, path), name).read_text().strip()
+    return Path(driver.dir(path, controller=controller), name).read_text().strip()
 
 
 def test_limits_are_read_back_from_the_kernel(driver, names, children):

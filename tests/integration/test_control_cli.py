@@ -10,6 +10,7 @@ import select
 import signal
 import subprocess
 import time
+from pathlib import Path
 
 from stackrun import dirs
 from stackrun.control import blocking, connect, procfs
@@ -37,7 +38,13 @@ def stack(name: str):
 
 def cli(project, *args: str, check: bool = True, **options) -> subprocess.CompletedProcess:
     done = subprocess.run(
-        project.cli(*args), env=project.env(), capture_output=True, text=True, timeout=60, **options
+        project.cli(*args),
+        env=project.env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        **options,
     )
     if check:
         assert done.returncode == 0, f"{args}: {done.returncode}\n{done.stderr}"
@@ -75,12 +82,12 @@ def test_ps_top_inspect_stats_through_the_supervisor(project, tmp_path):
         assert "Up" in cli(project, "ps").stdout
 
         processes = json_lines(cli(project, "top", "api", "--format", "json").stdout)
-        assert [(p["Pid"], p["NsPid"]) for p in processes][0] == (api, 1)
+        assert next((p["Pid"], p["NsPid"]) for p in processes) == (api, 1)
         child = processes[1]
         assert child["Command"] == "sleep 1000" and child["PPid"] == api
         assert (
             f"NSpid:\t{child['Pid']}\t{child['NsPid']}"
-            in open(f"/proc/{child['Pid']}/status").read()
+            in Path(f"/proc/{child['Pid']}/status").read_text()
         )
 
         [document] = json.loads(cli(project, "inspect", "api", "--format", "json").stdout)

@@ -51,6 +51,7 @@ def as_nobody(path: Path) -> str:
         capture_output=True,
         text=True,
         timeout=30,
+        check=False,
     )
     assert done.returncode == 0, done.stderr
     return done.stdout.strip()

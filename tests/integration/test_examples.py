@@ -43,7 +43,9 @@ def make_stack(project, example: str, **environment: str):
 
     def run(*args: str, check: bool = True) -> subprocess.CompletedProcess:
         argv = project.cli(args[0], "--file", stack_file, *args[1:])
-        done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=120)
+        done = subprocess.run(
+            argv, env=env, capture_output=True, text=True, timeout=120, check=False
+        )
         if check:
             assert done.returncode == 0, f"{' '.join(args)}: {done.stderr}"
         return done
@@ -117,7 +119,10 @@ def test_jobs_migrate_first_then_replicas_share_the_tasks(project):
     spool = dirs.volumes_dir(project.name) / "spool" / "spool"
     try:
         run("up", "-d")
-        done = lambda: len(list((spool / "done").glob("*.json"))) == 11
+
+        def done():
+            return len(list((spool / "done").glob("*.json"))) == 11
+
         wait_until(done, "11 results (task 7 is poison)", timeout=30)
         failed = wait_until(
             lambda: list((spool / "failed").glob("*.json")), "the poison task", timeout=30
@@ -140,7 +145,10 @@ def test_profiles_probe_sees_names_extra_hosts_and_no_capabilities(project):
     run = make_stack(project, "profiles", SITE_PORT=str(free_port()))
     try:
         run("up", "-d", "--profile", "debug")
-        finished = lambda: run.inspect("probe")["State"]["ExitCode"] is not None
+
+        def finished():
+            return run.inspect("probe")["State"]["ExitCode"] is not None
+
         wait_until(finished, "the probe to finish", timeout=30)
         lines = run("logs", "probe", "--no-log-prefix", "--no-color").stdout.splitlines()
         assert "probe: metrics.internal -> 192.0.2.10" in lines

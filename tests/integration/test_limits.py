@@ -99,8 +99,10 @@ def test_oom_kill_of_a_child_is_reported_while_the_service_runs(project):
     argv = (
         "sh",
         "-c",
-        "python3 -c 'bytearray(512 << 20)'; echo survived; "
-        "trap 'exit 0' TERM; while :; do sleep 0.05; done",
+        (
+            "python3 -c 'bytearray(512 << 20)'; echo survived; "
+            "trap 'exit 0' TERM; while :; do sleep 0.05; done"
+        ),
     )
     limits = Limits(memory=64 * MiB, memory_swap=64 * MiB)
     stack = plan(project.name, service(project.name, "app", *argv, limits=limits))

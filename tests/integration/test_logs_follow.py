@@ -103,7 +103,9 @@ def test_history_through_the_cli_merged_by_time_tail_and_json(project, tmp_path)
     objects = [json.loads(line) for line in tail.splitlines()]
     assert [o["line"] for o in objects] == [line.decode() for line in numbered("c", 2998, 2)]
     assert {(o["service"], o["replica"], o["stream"]) for o in objects} == {("c", 1, "stdout")}
-    missing = subprocess.run(project.cli("logs", "nope"), env=project.env(), capture_output=True)
+    missing = subprocess.run(
+        project.cli("logs", "nope"), env=project.env(), capture_output=True, check=False
+    )
     assert missing.returncode == 1 and b"services with logs: a, b, c" in missing.stderr
 
 

@@ -165,7 +165,7 @@ def test_two_services_publishing_one_port_is_an_error():
         ServicePlan(name=n, service=n, replica=1, argv=("x",), env=(), ports=(port,))
         for n in ("a", "b")
     ]
-    with pytest.raises(ports.PortConflict, match="services.a publishes it too"):
+    with pytest.raises(ports.PortConflict, match=r"services\.a publishes it too"):
         ports.check(services)
 
 

@@ -248,7 +248,7 @@ def test_clone3_starts_the_child_in_the_v2_cgroup(spawner):
     try:
         pid = linux.clone3(0, fd)
         if pid == 0:
-            os._exit(0 if os.getpid() in map(int, open(entry.unified).read().split()) else 3)
+            os._exit(0 if os.getpid() in map(int, Path(entry.unified).read_text().split()) else 3)
     finally:
         os.close(fd)
     _, status = os.waitpid(pid, 0)

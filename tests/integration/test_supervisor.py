@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import replace
+from pathlib import Path
 
 from stackrun.plan.model import Dependency, HealthPlan, RestartPlan
 from stackrun.supervisor.state import UpRequest
@@ -141,7 +142,7 @@ def catches(pid: int | None, signal: int) -> bool:
     """The process has a handler for `signal` (its shell ran `trap`): as PID 1 of its
     namespace it would ignore the signal before that."""
     try:
-        status = open(f"/proc/{pid}/status").read()
+        status = Path(f"/proc/{pid}/status").read_text()
     except (OSError, TypeError):
         return False
     mask = next(line.split()[1] for line in status.splitlines() if line.startswith("SigCgt:"))

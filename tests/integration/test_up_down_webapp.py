@@ -27,14 +27,19 @@ def webapp(project):
     env = project.env(WEBAPP_PORT=str(port))
     argv = project.cli("-f", str(STACK), "-p", project.name)
     up = subprocess.run(
-        [*argv, "up", "-d", "--wait"], env=env, capture_output=True, text=True, timeout=120
+        [*argv, "up", "-d", "--wait"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     try:
         assert up.returncode == 0, up.stderr
         yield {i.name: i for i in read_state(dirs.state_file(project.name)).instances}, port
     finally:
         down = subprocess.run(
-            [*argv, "down", "-v"], env=env, capture_output=True, text=True, timeout=60
+            [*argv, "down", "-v"], env=env, capture_output=True, text=True, timeout=60, check=False
         )
         assert down.returncode == 0, down.stderr
 
@@ -75,6 +80,7 @@ def stackrun_exec(project, service: str, *argv: str) -> str:
         capture_output=True,
         text=True,
         timeout=30,
+        check=False,
     )
     assert done.returncode == 0, done.stderr
     return done.stdout

@@ -63,7 +63,9 @@ def test_up_down_cycles_leave_nothing_and_history_does_not_grow_the_supervisor(
         found = sum(len(left) for left in leaked)
         figures.record("cycles: leak checks, objects found", f"{len(leaked)}, {found}")
         if dirs.run_dir(project.name).exists():  # a failed cycle: the fixture checks the rest
-            subprocess.run([*argv, "down", "-v", "-t", "1"], env=project.env(), timeout=60)
+            subprocess.run(
+                [*argv, "down", "-v", "-t", "1"], env=project.env(), timeout=60, check=False
+            )
     rss, fds = [s[0] for s in samples], [s[1] for s in samples]
     record(figures, cycles, durations, rss, fds)
     first_rss, last_rss = median_at_ends(rss)
@@ -128,7 +130,9 @@ def fd_floor_seen(samples: list[tuple], restarts: int) -> bool:
 
 
 def cli(argv: list[str], env: dict[str, str], *args: str) -> None:
-    done = subprocess.run([*argv, *args], env=env, capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [*argv, *args], env=env, capture_output=True, text=True, timeout=120, check=False
+    )
     assert done.returncode == 0, f"{' '.join(args)}: {done.stderr}"
 
 

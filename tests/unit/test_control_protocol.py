@@ -146,7 +146,7 @@ def _only_control_errors(parse, line: bytes) -> None:
 def test_fuzz_bytes(line):
     _only_control_errors(protocol.parse_request, line)
     for method in protocol.METHODS.values():
-        _only_control_errors(lambda text: protocol.parse_reply(text, method), line)
+        _only_control_errors(lambda text, method=method: protocol.parse_reply(text, method), line)
 
 
 @settings(max_examples=400, deadline=None)

@@ -171,13 +171,13 @@ def test_strings_keys_and_counters(client):
 
 def test_errors_are_replies_and_the_connection_stays_usable(client):
     client.call("SET", "word", "abc")
-    with pytest.raises(resp.RespError, match="^ERR value is not an integer"):
+    with pytest.raises(resp.RespError, match=r"^ERR value is not an integer"):
         client.call("INCR", "word")
-    with pytest.raises(resp.RespError, match="^WRONGTYPE"):
+    with pytest.raises(resp.RespError, match=r"^WRONGTYPE"):
         client.call("LPUSH", "word", "x")
-    with pytest.raises(resp.RespError, match="^ERR unknown command 'FLY'"):
+    with pytest.raises(resp.RespError, match=r"^ERR unknown command 'FLY'"):
         client.call("FLY")
-    with pytest.raises(resp.RespError, match="^ERR wrong number of arguments for 'get'"):
+    with pytest.raises(resp.RespError, match=r"^ERR wrong number of arguments for 'get'"):
         client.call("GET")
     assert client.call("GET", "word") == b"abc"
 
@@ -380,7 +380,10 @@ def test_the_worker_waits_for_a_late_store_and_marks_bad_jobs_failed(launch, sna
     client = resp.Client(port=store.port)
     client.call("SET", "job:7", json.dumps({"id": 7, "status": "queued"}))  # no "text"
     client.call("LPUSH", "jobs:queue", 7)
-    handled = lambda: json.loads(client.call("GET", "job:7"))["status"] != "queued"
+
+    def handled():
+        return json.loads(client.call("GET", "job:7"))["status"] != "queued"
+
     wait_until(worker.unless_exited(handled), "job 7 to be handled")
     job = json.loads(client.call("GET", "job:7"))
     assert (job["status"], job["error"]) == ("failed", "malformed job: KeyError('text')")

@@ -155,7 +155,7 @@ def test_graceful_stop_cancels_the_kill_timer():
 
 
 def test_stop_with_zero_grace_kills_at_once():
-    state, actions = feed(plan(), [Stop(1.0, grace=0)], running(plan()))
+    _state, actions = feed(plan(), [Stop(1.0, grace=0)], running(plan()))
     assert KillAll() in actions and not any(isinstance(a, Signal) for a in actions)
 
 
@@ -222,9 +222,9 @@ def test_oom_kills_are_counted_once_and_mark_the_exit():
 
 
 def test_dependency_failure_settles_a_created_instance():
-    state, actions = feed(plan(), [DependencyFailed(0, "dependency db failed")])
+    state, _ = feed(plan(), [DependencyFailed(0, "dependency db failed")])
     assert state.phase == "created" and state.settled and state.error
-    state, actions = feed(plan(), [Start(1)], state)
+    state, _actions = feed(plan(), [Start(1)], state)
     assert state.phase == "starting" and state.error == ""
 
 

@@ -82,7 +82,7 @@ def test_a_rootfs_gets_an_overlay_in_the_instance_dir_and_may_create_targets():
 def test_overlay_options_refuse_separators_in_paths():
     table = mount_table(plan(rootfs="/srv/a,b"), LAYOUT)
     with pytest.raises(RuntimeFailure):
-        table.overlay.options
+        _ = table.overlay.options
 
 
 def test_read_only_host_root_comes_before_our_mounts_and_is_recursive():

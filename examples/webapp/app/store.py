@@ -273,7 +273,7 @@ class Store:
             raise CommandError("ERR wrong number of arguments for 'hset' command")
         fields = self._typed(key, dict, create=True)
         added = 0
-        for field, value in zip(pairs[::2], pairs[1::2]):
+        for field, value in zip(pairs[::2], pairs[1::2], strict=True):
             added += field not in fields
             fields[field] = value
         self._changed()

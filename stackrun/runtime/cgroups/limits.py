@@ -134,7 +134,7 @@ def v2_writes(limits: Limits) -> list[Write]:
     if limits.memory is not None:
         writes.append(Write("memory", "memory.max", str(limits.memory)))
         total = memory_swap_total(limits)
-        swap = "max" if total == -1 else str(total - limits.memory)
+        swap = "max" if total is None or total == -1 else str(total - limits.memory)
         writes.append(Write("memory", "memory.swap.max", swap))
     if limits.cpu_shares is not None:
         writes.append(Write("cpu", "cpu.weight", str(cpu_weight(limits.cpu_shares))))

@@ -42,7 +42,7 @@ class V1Driver(CgroupDriver):
     def at_parent(self, parent: str) -> V1Driver:
         return V1Driver(self.hierarchies, self.unified_root, parent)
 
-    def dir(self, controller: str, path: str) -> str | None:
+    def dir(self, path: str, *, controller: str = "") -> str | None:
         root = self.hierarchies.get(controller)
         return base.join(root, self.parent, path) if root else None
 
@@ -64,7 +64,7 @@ class V1Driver(CgroupDriver):
             raise
 
     def update(self, path: str, limits: Limits) -> None:
-        memory = self.dir("memory", path)
+        memory = self.dir(path, controller="memory")
         current = UNLIMITED_V1
         if memory and limits.memory is not None:
             current = base.number(base.read(f"{memory}/memory.limit_in_bytes"))
@@ -73,7 +73,7 @@ class V1Driver(CgroupDriver):
             base.write(f"{self._controller_dir(write, path)}/{write.file}", write.value)
 
     def _controller_dir(self, write: Write, path: str) -> str:
-        directory = self.dir(write.controller, path)
+        directory = self.dir(path, controller=write.controller)
         if directory is None:
             raise HostError(
                 f"the cgroup v1 controller {write.controller!r} is not mounted (looked for it "
@@ -86,7 +86,9 @@ class V1Driver(CgroupDriver):
     # ------------------------------------------------------------ reading
 
     def usage(self, path: str) -> Usage:
-        memory, cpuacct, pids = (self.dir(c, path) for c in ("memory", "cpuacct", "pids"))
+        memory, cpuacct, pids = (
+            self.dir(path, controller=c) for c in ("memory", "cpuacct", "pids")
+        )
         if not any(os.path.isdir(d) for d in self.directories(path)):
             base.read(f"{self.directories(path)[0]}/cgroup.procs")  # raises the ENOENT failure
         used = _optional(memory, "memory.usage_in_bytes")
@@ -142,7 +144,9 @@ class V1Driver(CgroupDriver):
                 os.close(control)
         except OSError as error:
             os.close(event)
-            raise RuntimeFailure("watch", error.errno or 0, f"{directory}/memory.oom_control")
+            raise RuntimeFailure(
+                "watch", error.errno or 0, f"{directory}/memory.oom_control"
+            ) from None
         except BaseException:
             os.close(event)
             raise
@@ -172,7 +176,7 @@ class V1Driver(CgroupDriver):
         return self.unified.wait_empty(path, timeout)
 
     def _freeze_and_kill(self, path: str, deadline: float) -> None:
-        freezer = self.dir("freezer", path)
+        freezer = self.dir(path, controller="freezer")
         if not freezer or not os.path.isdir(freezer):
             return
         base.write(f"{freezer}/freezer.state", "FROZEN")

@@ -29,7 +29,7 @@ class V2Driver(CgroupDriver):
     def __init__(self, root: str = "/sys/fs/cgroup", parent: str = "", controllers: bool = True):
         self.root, self.parent, self.controllers = root, parent.strip("/"), controllers
 
-    def dir(self, path: str) -> str:
+    def dir(self, path: str, *, controller: str = "") -> str:
         return base.join(self.root, self.parent, path)
 
     # ------------------------------------------------------------ creating

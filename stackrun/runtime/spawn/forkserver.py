@@ -14,6 +14,7 @@ import pickle
 import signal
 import socket
 import threading
+from typing import Self
 
 from stackrun.errors import RuntimeFailure
 from stackrun.runtime import linux
@@ -45,12 +46,12 @@ class ForkServer:
 
     def run_in(self, request: JoinRequest, stdin: int | None, stdout: int, stderr: int) -> Spawned:
         """Start `request.argv` inside a running instance; stdin None: /dev/null."""
-        null = os.open("/dev/null", os.O_RDONLY | os.O_CLOEXEC) if stdin is None else None
+        null = os.open("/dev/null", os.O_RDONLY | os.O_CLOEXEC) if stdin is None else -1
         try:
-            fds = (stdin if null is None else null, stdout, stderr)
+            fds = (stdin if stdin is not None else null, stdout, stderr)
             return self._submit("join", request, fds, request.plan.name)
         finally:
-            if null is not None:
+            if null >= 0:
                 os.close(null)
 
     def close(self) -> None:
@@ -61,7 +62,7 @@ class ForkServer:
         except ChildProcessError:
             pass
 
-    def __enter__(self) -> ForkServer:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *_exc) -> None:

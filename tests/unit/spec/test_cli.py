@@ -25,6 +25,7 @@ def run(*args: str, cwd=None, env=None) -> subprocess.CompletedProcess:
         capture_output=True,
         text=True,
         timeout=60,
+        check=False,
     )
 
 
@@ -48,6 +49,7 @@ def imported_by(*args: str) -> dict[str, bool]:
         env={**os.environ, "PYTHONPATH": str(REPO)},
         capture_output=True,
         text=True,
+        check=False,
     )
     return json.loads(done.stderr.strip().splitlines()[-1])
 
@@ -135,8 +137,10 @@ def test_errors_go_to_stderr_located_and_exit_1(tmp_path):
     assert done.returncode == 1
     assert done.stdout == ""
     assert done.stderr.splitlines() == [
-        f"{tmp_path}/stack.yaml:4:5: services.api.restart: 'sometimes' is not one of "
-        "no, always, on-failure[:N], unless-stopped",
+        (
+            f"{tmp_path}/stack.yaml:4:5: services.api.restart: 'sometimes' is not one of "
+            "no, always, on-failure[:N], unless-stopped"
+        ),
         f"{tmp_path}/stack.yaml:5:5: services.api.comand: unknown key; did you mean 'command'?",
     ]
 
@@ -223,6 +227,7 @@ def test_project_name_is_cheap(tmp_path):
         env={"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(REPO)},
         capture_output=True,
         text=True,
+        check=False,
     )
     assert json.loads(done.stdout) == {"names": ["given", "from-file"], "pydantic": False}, (
         done.stderr
