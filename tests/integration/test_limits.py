@@ -78,14 +78,29 @@ async def cpu_share(supervisor, name):
     before, t0 = driver.usage(cgroup).cpu_usec, time.monotonic()
     await anyio.sleep(1.0)
     after, t1 = driver.usage(cgroup).cpu_usec, time.monotonic()
-    return (after - before) / 1e6 / (t1 - t0)
+    return (after - before) / 1e6 / (t1 - t0), cpu_quota(driver.dir(cgroup, controller="cpu"))
+
+
+def cpu_quota(directory: str | None) -> tuple[int, int]:
+    """(quota, period) in microseconds, as the kernel holds them (v2 cpu.max, v1 CFS files)."""
+    from pathlib import Path
+
+    assert directory is not None, "no cpu hierarchy"
+    if Path(directory, "cpu.max").exists():
+        quota, period = Path(directory, "cpu.max").read_text().split()
+        return int(quota), int(period)
+    quota, period = (Path(directory, f"cpu.cfs_{n}_us").read_text() for n in ("quota", "period"))
+    return int(quota), int(period)
 
 
 def test_cpu_spinner_is_held_near_its_quota(project):
     spin = ("sh", "-c", "trap 'exit 0' TERM; while :; do :; done")
     stack = plan(project.name, service(project.name, "spin", *spin, limits=Limits(cpus=0.5)))
-    share = run_supervised(stack, cpu_share, "spin")
-    assert 0.35 <= share <= 0.6, share
+    share, (quota, period) = run_supervised(stack, cpu_share, "spin")
+    assert quota / period == 0.5  # the limit the kernel enforces: half a CPU
+    # Held under it. How far under depends on what else the host runs meanwhile (CI shares
+    # two cores): no lower bound here.
+    assert share <= 0.6, share
 
 
 async def oom_while_running(supervisor, name):
