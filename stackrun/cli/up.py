@@ -188,6 +188,8 @@ def _detached(opts, request) -> int:
     if "error" in report:
         print(f"stackrun: {report['error']}", file=sys.stderr)
         return 1
+    for warning in report.get("warnings", ()):
+        print(f"stackrun: warning: {warning}", file=sys.stderr)
     return _report(plan, report["failures"], request.wait)
 
 

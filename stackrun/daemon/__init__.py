@@ -122,6 +122,7 @@ async def _detached(supervisor, request: UpRequest, mode: Detached) -> None:
     try:
         failures = await supervisor.up(request)
         report = {"failures": failures, "instances": [s.name for s in await supervisor.ps()]}
+        report["warnings"] = supervisor.warnings()
     except StackrunError as error:
         report = {"error": str(error)}
     os.write(

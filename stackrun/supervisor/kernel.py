@@ -2,7 +2,7 @@
 in worker threads (`anyio.to_thread`), never on the event loop.
 
 This is the supervisor's single doorway into `runtime/`: the cgroup driver, the fork
-server, the instance files, the bridges. It adds only the supervisor's own part:
+server, the instance files, the bridges and netfilter rules. It adds only the supervisor's own part:
 the output pipes (read ends go to the sink) and the bookkeeping of what exists, so
 that `handles()` can be written to the state file for an offline `down`.
 """
@@ -15,8 +15,9 @@ from collections.abc import Callable
 from typing import Any
 
 from stackrun import dirs
-from stackrun.plan.model import Plan, ServicePlan
+from stackrun.plan.model import Plan, PortPlan, ServicePlan
 from stackrun.runtime.cgroups.base import CgroupDriver, Usage, Watch
+from stackrun.runtime.network.firewall import Netfilter
 from stackrun.runtime.spawn import ForkServer, JoinRequest, Spawned, SpawnRequest
 from stackrun.supervisor.output import OutputSink
 
@@ -27,15 +28,24 @@ class Kernel:
         self.peer_pid: Callable[[str], int | None] = lambda name: None  # set by the stack
         self._lock = threading.Lock()
         self._cgroups: set[str] = set()  # created and not removed yet
+        self.netfilter = Netfilter()  # the project's rules, as installed by `prepare`
 
     # ------------------------------------------------------------ project
 
     def prepare(self) -> None:
-        """Directories and networks shared by every instance."""
-        from stackrun.runtime.network import bridges
+        """Directories, networks and netfilter rules shared by every instance."""
+        from stackrun.runtime.network import bridges, firewall
 
         dirs.run_dir(self.plan.project).mkdir(parents=True, exist_ok=True)
         bridges.ensure(self.plan.networks)
+        self.netfilter = firewall.install(self.plan.names, self.plan.networks)
+
+    def publish(self, ports: list[PortPlan]) -> None:
+        """Send new connections to these published ports straight to the instances (DNAT),
+        where the project's netfilter table exists; the proxy serves the rest."""
+        from stackrun.runtime.network import firewall
+
+        self.netfilter = firewall.publish(self.plan.names, self.netfilter, ports)
 
     def teardown(self, volumes: bool = False) -> None:
         """Remove every kernel object and run file of the project (and its named volumes)."""
@@ -50,7 +60,10 @@ class Kernel:
 
     def handles(self) -> dict[str, Any]:
         """What an offline `down` needs, for the state file."""
-        return {"cgroup_parent": self.driver.parent}
+        return {
+            "cgroup_parent": self.driver.parent,
+            "netfilter": self.netfilter.to_json(),
+        }
 
     # ------------------------------------------------------------ instances
 

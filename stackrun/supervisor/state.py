@@ -6,9 +6,9 @@ and may add fields; renaming one means updating control/ in the same change.
 
 The state file (`dirs.state_file(project)`, JSON) is rewritten atomically (write a
 temporary file, then rename) whenever an instance changes; it records what the
-offline `ps` and `down` need: the supervisor's pid, the --cgroup-parent (teardown finds
-every other kernel object by the project's name prefixes) and every instance's last
-known status.
+offline `ps` and `down` need: the supervisor's pid, the --cgroup-parent, the netfilter
+objects it installed (teardown finds every other kernel object by the project's name
+prefixes) and every instance's last known status.
 """
 
 from __future__ import annotations
@@ -97,7 +97,8 @@ class ProjectState:
     supervisor_pid: int
     project_dir: str = ""
     config_files: list[str] = field(default_factory=list)
-    cgroup_parent: str = ""  # teardown's only handle: the rest is found by name
+    cgroup_parent: str = ""  # teardown finds cgroups, bridges and veths by name
+    netfilter: dict[str, Any] = field(default_factory=dict)  # runtime.network.firewall.Netfilter
     instances: list[InstanceStatus] = field(default_factory=list)
     started_at: float = 0.0
     version: int = STATE_VERSION

@@ -19,3 +19,11 @@ def test_cgroup_path_and_instances():
     assert names.cgroup("api") == "stackrun-web/api"
     assert instance_name("api", 1, 1) == "api"
     assert instance_name("worker", 2, 3) == "worker-2"
+
+
+def test_netfilter_names_carry_the_project_key_and_fit_iptables():
+    names = ProjectNames("a-very-long-project-name-indeed")
+    assert names.netfilter == f"stackrun-{names.key}"
+    assert names.iptables_chain == f"STACKRUN-{names.key.upper()}"
+    assert len(names.iptables_chain) <= 28  # XT_EXTENSION_MAXNAMELEN - 1
+    assert ProjectNames("web").netfilter != ProjectNames("web2").netfilter
