@@ -65,6 +65,15 @@ VERBS = {
     "ls": "ls",
     "events": "ls",
     "port": "port",
+    "pull": "pull",
+    "login": "login",
+    "logout": "login",
+    "images": "images",
+    "image": "images",
+    "load": "images",
+    "save": "images",
+    "rmi": "images",
+    "convert": "convert",
 }
 
 

@@ -47,6 +47,9 @@ def run(
     """Run the project's supervisor until it is down; return the exit code for `up`."""
     import anyio
 
+    from stackrun import dirs
+
+    dirs.prepare_project(plan.project)
     with forked_server() as fork_server:
         return anyio.run(supervise, plan, request, mode, config_files, fork_server)
 

@@ -164,6 +164,11 @@ def _v1_problems(driver) -> list[Problem]:
         ("pids", "pids_limit", True),
         ("cpuacct", "CPU usage in `stats`/`top`", False),
         ("freezer", "killing a forking service atomically", driver.unified_root is None),
+        (
+            "devices",
+            "the device allow-list (without it, only the BPF program of hybrid mode)",
+            False,
+        ),
     ):
         if controller not in driver.hierarchies:
             problems.append(

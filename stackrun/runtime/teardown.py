@@ -1,5 +1,5 @@
 """Remove everything a project put on the host: processes, cgroups, links, netfilter rules,
-mounts, run dir.
+mounts, run dir, the writable layers of its image services and its anonymous volumes.
 
     teardown(project, handles=None, volumes=False)   # `down`, also without a supervisor
     sweep(project)                                   # the same, from the project name alone
@@ -63,6 +63,12 @@ def teardown(project: str, state: Handles | None = None, volumes: bool = False) 
     _step(cleanup, "remove network links", lambda: _links(names, cleanup))
     _step(cleanup, "remove netfilter rules", lambda: _netfilter(names, cleanup))
     _step(cleanup, "remove the run directory", lambda: _directory(dirs.run_dir(project), cleanup))
+    _step(cleanup, "remove writable layers", lambda: _directory(dirs.layers_dir(project), cleanup))
+    _step(
+        cleanup,
+        "remove anonymous volumes",
+        lambda: _directory(dirs.anonymous_volumes_dir(project), cleanup),
+    )
     if volumes:
         _step(cleanup, "remove volumes", lambda: _directory(dirs.volumes_dir(project), cleanup))
     if cleanup.problems:

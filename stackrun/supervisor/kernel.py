@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from stackrun import dirs
 from stackrun.plan.model import Plan, PortPlan, ServicePlan
@@ -20,6 +20,9 @@ from stackrun.runtime.cgroups.base import CgroupDriver, Usage, Watch
 from stackrun.runtime.network.firewall import Netfilter
 from stackrun.runtime.spawn import ForkServer, JoinRequest, Spawned, SpawnRequest
 from stackrun.supervisor.output import OutputSink
+
+if TYPE_CHECKING:
+    from stackrun.runtime.instance import InstanceLayout
 
 
 class Kernel:
@@ -70,8 +73,8 @@ class Kernel:
     def spawn(self, service: ServicePlan, sink: OutputSink) -> Spawned:
         """Start the instance in its cgroup and namespaces, its output going to `sink`."""
         procs = self._ensure_cgroup(service)
-        instance_dir = self._prepare_files(service)
-        request = SpawnRequest(service, procs, instance_dir, self._netns_peer(service))
+        where = self._prepare_files(service)
+        request = SpawnRequest(service, procs, where.root, self._netns_peer(service), where.disk)
         pipes = [os.pipe2(os.O_CLOEXEC), os.pipe2(os.O_CLOEXEC)]
         try:
             spawned = self.fork_server.spawn(request, pipes[0][1], pipes[1][1])
@@ -129,10 +132,10 @@ class Kernel:
                 self._cgroups.add(service.cgroup)
         return self.driver.procs_files(service.cgroup)
 
-    def _prepare_files(self, service: ServicePlan) -> str:
+    def _prepare_files(self, service: ServicePlan) -> InstanceLayout:
         from stackrun.runtime import instance
 
-        return instance.prepare(self.plan.project, service).root
+        return instance.prepare(self.plan.project, service)
 
     def _netns_peer(self, service: ServicePlan) -> int | None:
         if service.network_mode != "service" or not service.network_peer:

@@ -223,6 +223,7 @@ class Supervisor:
             project_dir=self.plan.project_dir,
             config_files=self._config_files,
             instances=instances,
+            images=sorted({s.image.id for s in self.stack.plan.services if s.image}),
             started_at=self._started_at,
             **self.kernel.handles(),
         )

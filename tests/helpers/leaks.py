@@ -14,7 +14,8 @@ reliability suite:
   them; its chain in iptables-legacy's filter table;
 * mounts of, or bound from, its run/data directories or carrying its cgroup name, and
   network namespace handles (nsfs bind mounts, /run/netns files) naming it;
-* its run directory (control socket, state file, instance files).
+* its run directory (control socket, state file, instance files);
+* the writable layers of its image services and its anonymous volumes (data directory).
 
 Reads /proc and /sys, asks the kernel for links over netlink and for the ruleset through
 `nft -j` and `iptables-legacy-save`; it never changes anything and works from any process.
@@ -50,6 +51,7 @@ def leaks(project: str, cgroup_root: Path = CGROUP_ROOT) -> list[str]:
         *_mounts(project, names),
         *_netns_files(project, names),
         *_run_files(project),
+        *_instance_data(project),
     ]
 
 
@@ -285,6 +287,18 @@ def _run_files(project: str) -> list[str]:
     if not run.exists():
         return []
     return [f"run dir {run} ({', '.join(sorted(os.listdir(run))) or 'empty'})"]
+
+
+def _instance_data(project: str) -> list[str]:
+    """What `down` removes from the data directory (named volumes and logs stay)."""
+    found = []
+    for what, path in (
+        ("writable layers", dirs.layers_dir(project)),
+        ("anonymous volumes", dirs.anonymous_volumes_dir(project)),
+    ):
+        if path.exists():
+            found.append(f"{what} {path} ({', '.join(sorted(os.listdir(path))) or 'empty'})")
+    return found
 
 
 # ---------------------------------------------------------------- /proc

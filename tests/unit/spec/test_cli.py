@@ -31,20 +31,22 @@ def run(*args: str, cwd=None, env=None) -> subprocess.CompletedProcess:
 
 _PROBE = textwrap.dedent("""
     import json, sys
+    heavy = json.loads(sys.argv[2])
     sys.argv = ["stackrun", *json.loads(sys.argv[1])]
     from stackrun.cli.main import main
     try:
         main()
     except SystemExit:
         pass
-    heavy = ["pydantic", "pyroute2", "anyio", "rich", "typer", "stackrun.spec.models"]
     print(json.dumps({name: name in sys.modules for name in heavy}), file=sys.stderr)
 """)
+HEAVY = ("pydantic", "pyroute2", "anyio", "rich", "typer", "stackrun.spec.models")
 
 
-def imported_by(*args: str) -> dict[str, bool]:
+def imported_by(*args: str, heavy: tuple[str, ...] = HEAVY) -> dict[str, bool]:
+    """Which of the `heavy` modules running `stackrun ARGS` imported."""
     done = subprocess.run(
-        [sys.executable, "-c", _PROBE, json.dumps(args)],
+        [sys.executable, "-c", _PROBE, json.dumps(args), json.dumps(heavy)],
         cwd=REPO,
         env={**os.environ, "PYTHONPATH": str(REPO)},
         capture_output=True,
