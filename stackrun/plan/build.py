@@ -229,7 +229,7 @@ class _InstanceBuilder:
             env=image.environment(spec.environment, config),
             working_dir=self._working_dir(spec.working_dir, rootfs, record),
             user=spec.user if spec.user is not None else config.user or None,
-            image=image.image_plan(spec.image, record) if record else None,
+            image=image.image_plan(spec.image, record) if record and spec.image else None,
             hostname=spec.hostname or name,
             cgroup=self.names.cgroup(name),
             limits=limits(spec),

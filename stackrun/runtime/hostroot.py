@@ -86,7 +86,7 @@ def _own_directories(plan: ServicePlan, root_read_only: bool) -> list[MountOp]:
     project = posixpath.normpath(plan.project_dir) if plan.project_dir else "/"
     wd = posixpath.normpath(plan.working_dir)
     wanted = {}  # path -> read-only
-    if project != "/" and (root_read_only and not plan.read_only or _hidden(project)):
+    if project != "/" and ((root_read_only and not plan.read_only) or _hidden(project)):
         wanted[project] = plan.read_only
     if _hidden(wd) and not (project in wanted and (wd == project or inside(wd, project))):
         wanted[wd] = root_read_only

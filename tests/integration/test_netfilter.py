@@ -15,12 +15,12 @@ import json
 import os
 import signal
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from stackrun import dirs
+from stackrun.control import procfs
 from stackrun.plan.names import ProjectNames
 from stackrun.supervisor.state import read_state
 from tests.helpers.hostns import HOST_UPLINK, OUTSIDE, HostNamespace, Outside
@@ -206,14 +206,8 @@ def kill_supervisor(project) -> None:
     state = read_state(dirs.state_file(project.name))
     assert state is not None
     os.kill(state.supervisor_pid, signal.SIGKILL)
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        try:
-            os.kill(state.supervisor_pid, 0)
-        except ProcessLookupError:
-            return
-        time.sleep(0.05)
-    raise TimeoutError(f"supervisor {state.supervisor_pid} survived SIGKILL")
+    pid = state.supervisor_pid
+    wait_until(lambda: not procfs.alive(pid), f"supervisor {pid} to die of SIGKILL", timeout=10)
 
 
 # ---------------------------------------------------------------- next to a firewall
@@ -295,18 +289,21 @@ def answer(host, project, stack_file, service: str) -> str:
     return lines[0].removeprefix("answer ")
 
 
+@pytest.mark.parametrize("forwarding", ["0", "1"], ids=["forwarding off", "forwarding on"])
 def test_services_reach_the_outside_through_nat_and_internal_networks_do_not(
-    host, project, nat_stack
+    host, project, nat_stack, forwarding
 ):
+    """On a host that forwards already (Docker's) and on one that does not: forwarding is
+    on while the stack runs, then as it was."""
+    host.set_forwarding(forwarding)
     with Outside(host) as world:
         world.serve(9000)
-        assert host.snapshot()["ip_forward"] == "0"
         stackrun(host, project, nat_stack, "up", "-d")
         assert answer(host, project, nat_stack, "caller") == HOST_UPLINK  # masqueraded
         assert answer(host, project, nat_stack, "vault") == "ENETUNREACH"  # internal: no route
         assert host.snapshot()["ip_forward"] == "1"
         stackrun(host, project, nat_stack, "down")
-        assert host.snapshot()["ip_forward"] == "0"  # as it was before the first stack
+        assert host.snapshot()["ip_forward"] == forwarding  # as it was before the stack
 
 
 def test_published_port_shows_the_client_address_and_nothing_else_gets_in(host, project, nat_stack):
@@ -384,6 +381,7 @@ def test_ip_forward_goes_back_when_the_last_of_two_projects_goes_down(host, proj
     def forward() -> str:
         return host.snapshot()["ip_forward"]
 
+    host.set_forwarding("0")  # a new namespace may inherit the host's 1
     try:
         run(first, "up", "-d")
         run(second, "up", "-d")

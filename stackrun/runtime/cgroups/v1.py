@@ -80,7 +80,7 @@ class V1Driver(CgroupDriver):
     def _restrict_devices(self, path: str) -> None:
         """The allow-list in the devices hierarchy (when mounted), and as a BPF program on
         the unified cgroup in hybrid mode."""
-        directory = self.dir("devices", path)
+        directory = self.dir(path, controller="devices")
         for name, line in devices.v1_writes() if directory else ():
             base.write(f"{directory}/{name}", line)
         if self.unified:
