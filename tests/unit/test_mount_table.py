@@ -195,3 +195,18 @@ def test_a_project_under_a_fresh_tmpfs_is_bound_back_also_when_read_only():
         op = by_target(table, "/var/tmp/app")
         assert op.read_only == fields.get("read_only", False)
         assert targets(table).index("/var/tmp") < targets(table).index("/var/tmp/app")
+
+
+def test_a_project_under_a_tmpfs_of_the_stack_file_is_bound_back_after_it():
+    table = mount_table(
+        plan(project_dir="/tmp/app", working_dir="/tmp/app/sub", mounts=(Mount("tmpfs", "/tmp"),)),
+        LAYOUT,
+    )
+    order = targets(table)
+    assert [op.kind for op in table.ops if op.target.startswith("/tmp/app")] == ["bind"]
+    assert [i for i, t in enumerate(order) if t == "/tmp"][-1] < order.index("/tmp/app")
+
+
+def test_a_tmpfs_of_the_stack_file_at_the_working_dir_itself_is_what_shows_there():
+    table = mount_table(plan(working_dir="/tmp/wd", mounts=(Mount("tmpfs", "/tmp/wd"),)), LAYOUT)
+    assert [op.kind for op in table.ops if op.target == "/tmp/wd"] == ["fs"]
