@@ -38,6 +38,7 @@ from stackrun.runtime.mounts import (
     etc_files,
     fresh_filesystems,
     inside,
+    parents_first,
     volume,
     with_creation,
 )
@@ -57,7 +58,7 @@ def mount_table(plan: ServicePlan, layout: InstanceLayout, hidden: tuple[str, ..
         *directories,
         *(MountOp("mask", root, optional=True) for root in hidden),  # after: it may expose one
         *etc_files(layout, False),
-        *(volume(m) for m in plan.mounts if m not in hiding),
+        *(volume(m) for m in parents_first(plan.mounts) if m not in hiding),
     )
     ops = (
         *([MountOp("root_readonly", "/", recursive=True)] if read_only else []),

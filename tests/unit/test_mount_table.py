@@ -210,3 +210,24 @@ def test_a_project_under_a_tmpfs_of_the_stack_file_is_bound_back_after_it():
 def test_a_tmpfs_of_the_stack_file_at_the_working_dir_itself_is_what_shows_there():
     table = mount_table(plan(working_dir="/tmp/wd", mounts=(Mount("tmpfs", "/tmp/wd"),)), LAYOUT)
     assert [op.kind for op in table.ops if op.target == "/tmp/wd"] == ["fs"]
+
+
+@pytest.mark.parametrize("rootfs", [None, "/srv/root"], ids=["host root", "rootfs"])
+def test_volumes_and_tmpfs_mount_parents_first_else_in_the_files_order(rootfs):
+    """`volumes: [./x:/tmp/x]` with `tmpfs: [/tmp]` (listed after it): the bind shows."""
+    mounts = (
+        Mount("bind", "/tmp/x/y", "/srv/y"),
+        Mount("bind", "/tmp/x", "/srv/x"),
+        Mount("tmpfs", "/tmp"),
+        Mount("tmpfs", "/data"),
+        Mount("bind", "/tmp/x", "/srv/other"),
+    )
+    table = mount_table(plan(mounts=mounts, rootfs=rootfs, working_dir="/"), LAYOUT)
+    own = [(op.target, op.source) for op in table.ops if op.kind in ("bind", "fs")][-5:]
+    assert own == [
+        ("/tmp", None),
+        ("/data", None),
+        ("/tmp/x", "/srv/x"),
+        ("/tmp/x", "/srv/other"),
+        ("/tmp/x/y", "/srv/y"),
+    ]
