@@ -73,6 +73,8 @@ VERBS = {
     "load": "images",
     "save": "images",
     "rmi": "images",
+    "push": "push",
+    "build": "build",
     "convert": "convert",
 }
 

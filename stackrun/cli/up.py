@@ -31,6 +31,7 @@ PULL_CHOICES = ("always", "missing", "never")  # `--pull`, as Compose's
 class ImageOptions:
     pull: str | None = None  # every service's pull_policy for this `up`
     quiet: bool = False
+    build: bool | None = None  # --build: build every image with build:; --no-build: none
 
 
 def register(app: typer.Typer) -> None:
@@ -75,6 +76,12 @@ def register(app: typer.Typer) -> None:
         quiet_pull: bool = typer.Option(
             False, "--quiet-pull", help="Pull without printing progress."
         ),
+        build: bool | None = typer.Option(
+            None,
+            "--build/--no-build",
+            help="Build images before starting (default: the missing ones).",
+            show_default=False,
+        ),
         files: FilesOption = None,
         project_name: ProjectOption = None,
         profiles: ProfileOption = None,
@@ -89,7 +96,7 @@ def register(app: typer.Typer) -> None:
         if pull is not None and pull not in PULL_CHOICES:
             raise typer.BadParameter(f"one of {', '.join(PULL_CHOICES)}", param_hint="--pull")
         opts = project_options(ctx, files, project_name, profiles)
-        images = ImageOptions(pull, quiet_pull)
+        images = ImageOptions(pull, quiet_pull, build)
         request = UpRequest(
             tuple(services or ()),
             wait,
@@ -172,11 +179,11 @@ def _plan(opts, images: ImageOptions, launcher=None):
 
 
 def _images(stack, images: ImageOptions) -> dict:
-    if not any(spec.image for spec in stack.services.values()):
+    if not any(stack.image_of(name) for name in stack.services):
         return {}
     from stackrun.cli.up_images import images_for
 
-    return images_for(stack, images.pull, images.quiet)
+    return images_for(stack, images.pull, images.quiet, images.build)
 
 
 def _warn_foreign_files(stack) -> None:

@@ -35,10 +35,13 @@ from stackrun.runtime.mounts import (
     TMP_SIZE,
     MountOp,
     MountTable,
+    device_nodes,
     etc_files,
     fresh_filesystems,
+    granted_files,
     inside,
     parents_first,
+    shared_memory,
     volume,
     with_creation,
 )
@@ -59,6 +62,9 @@ def mount_table(plan: ServicePlan, layout: InstanceLayout, hidden: tuple[str, ..
         *(MountOp("mask", root, optional=True) for root in hidden),  # after: it may expose one
         *etc_files(layout, False),
         *(volume(m) for m in parents_first(plan.mounts) if m not in hiding),
+        *shared_memory(plan),
+        *granted_files(plan, layout),
+        *device_nodes(plan),
     )
     ops = (
         *([MountOp("root_readonly", "/", recursive=True)] if read_only else []),

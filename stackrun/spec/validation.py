@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from stackrun.errors import closest
-from stackrun.spec.diagnostics import Report, locate
+from stackrun.spec.diagnostics import Report, locate, user_path
 
 
 def validate(tree: dict, extra: dict[str, Any], report: Report):
@@ -31,7 +31,7 @@ def validate(tree: dict, extra: dict[str, Any], report: Report):
         for item in error.errors(include_url=False):
             loc = tuple(item["loc"])
             path = loc[:-1] if loc and loc[-1] == "[key]" else loc
-            report.error(locate(tree, path), path, _message(item, Stack, loc))
+            report.error(locate(tree, path), user_path(tree, path), _message(item, Stack, loc))
         return None
 
 

@@ -74,7 +74,16 @@ class Kernel:
         """Start the instance in its cgroup and namespaces, its output going to `sink`."""
         procs = self._ensure_cgroup(service)
         where = self._prepare_files(service)
-        request = SpawnRequest(service, procs, where.root, self._netns_peer(service), where.disk)
+        shared = service.namespaces
+        request = SpawnRequest(
+            service,
+            procs,
+            where.root,
+            join_netns_pid=self._netns_peer(service),
+            layer_dir=where.disk,
+            join_ipc_pid=self._peer(shared.ipc_peer if shared.ipc == "service" else None),
+            join_pid_pid=self._peer(shared.pid_peer if shared.pid == "service" else None),
+        )
         pipes = [os.pipe2(os.O_CLOEXEC), os.pipe2(os.O_CLOEXEC)]
         try:
             spawned = self.fork_server.spawn(request, pipes[0][1], pipes[1][1])
@@ -141,6 +150,9 @@ class Kernel:
         if service.network_mode != "service" or not service.network_peer:
             return None
         return self.peer_pid(service.network_peer)
+
+    def _peer(self, instance: str | None) -> int | None:
+        return self.peer_pid(instance) if instance else None
 
 
 def reap_children() -> None:

@@ -190,6 +190,9 @@ def test_images_example_runs_from_an_image_it_builds_and_loads_offline(project, 
         assert (first["visits"], first["served_by"], first["user"]) == (1, "web", "www")
         counted("the ticker's time in the volume", "ticker")
         assert run("ps", "--format", "json").stdout.count('"Image": "example/site:1"') == 2
+        stats = wait_until(lambda: _stats_line(run), "stats' line: its built image runs", 30)
+        assert stats.startswith("visits counted by web: ")  # the ARG baked in by the build
+        assert "CACHED RUN" in run("build").stderr  # built by `up`; again: nothing runs
         assert run.inspect("ticker")["Config"]["ReadOnly"] is True
         run("down")
         run("up", "-d", "--wait")
@@ -199,6 +202,11 @@ def test_images_example_runs_from_an_image_it_builds_and_loads_offline(project, 
         assert counted("the CGI afresh")["visits"] == 1
     finally:
         run("down", "-v", check=False)
+
+
+def _stats_line(run) -> str | None:
+    lines = run("logs", "--no-log-prefix", "stats").stdout.splitlines()
+    return lines[-1] if lines else None
 
 
 def visits(address: str, field: str = "visits") -> dict | None:
