@@ -223,7 +223,7 @@ def test_cpuset_period_quota_swappiness_oom_and_block_io(driver, names, children
     assert f"{number} {1 << 20}" in reads
     assert f"{number} 50" in cgroup_file(driver, "blkio", path, "blkio.throttle.write_iops_device")
     procs = driver.procs_files(path)
-    assert f"{driver.dir('cpuset', path)}/cgroup.procs" in procs
+    assert f"{driver.dir(path, controller='cpuset')}/cgroup.procs" in procs
     cpus = children.start(procs, "import os; print(sorted(os.sched_getaffinity(0)), flush=True)")
     assert cpus.read_line() == "[0]"
     plain = names.cgroup("plain")

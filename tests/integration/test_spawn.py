@@ -19,6 +19,7 @@ from stackrun.runtime.spawn.enter import enter
 from stackrun.runtime.spawn.namespaces import cgroup_entry
 from tests.helpers.probe import NAMESPACES
 from tests.helpers.spawning import PROBE, PYTHON
+from tests.helpers.waiting import wait_until
 
 
 def namespaces_of(pid: int) -> dict[str, str]:
@@ -268,13 +269,12 @@ def blocked_in(pid: int, timeout: float = 10.0) -> str:
     import platform
 
     table = WAITS[platform.machine()]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+
+    def waiting() -> str | None:
         number = Path(f"/proc/{pid}/syscall").read_text().split()[0]
-        if number.isdigit() and int(number) in table:
-            return table[int(number)]
-        time.sleep(0.01)
-    raise AssertionError(f"{pid} is not waiting in select or epoll")
+        return table.get(int(number)) if number.isdigit() else None
+
+    return wait_until(waiting, f"{pid} to wait in select or epoll", timeout, interval=0.01)
 
 
 def test_a_deferred_server_serves_once_asked_and_leaves_at_once_when_never_used(project):

@@ -132,8 +132,8 @@ def _wait_for_work(sock: socket.socket, wake: int) -> None:
     """A deferred server: until woken or asked; exit at once when its parent closes first."""
     import select
 
-    ready, _, _ = select.select([sock, wake], [], [])
-    if sock in ready and not sock.recv(1, socket.MSG_PEEK):
+    ready, _, _ = select.select([sock.fileno(), wake], [], [])
+    if sock.fileno() in ready and not sock.recv(1, socket.MSG_PEEK):
         os._exit(0)
     os.close(wake)
 
