@@ -102,7 +102,7 @@ def report(title: str, runs: list[dict]) -> None:
         took = statistics.median(p[1] for p in present) * 1000
         calls = statistics.median(p[2] for p in present)
         role, label = key
-        print(f"  {role:<16} {label:<58} @{start:8.1f} {took:8.1f} ×{calls:g}")
+        print(f"  {role:<16} {label:<58} @{start:8.1f} {took:8.1f} x{calls:g}")
 
 
 def _order(key, runs) -> tuple:

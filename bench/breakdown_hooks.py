@@ -74,7 +74,14 @@ TARGETS: dict[str, tuple[str, ...]] = {
     "stackrun.runtime.spawn.child": ("_enter", "_service", "drop_privileges"),
     "stackrun.runtime.spawn.rootfs": ("setup",),
     "stackrun.runtime.network.inside": ("attach", "loopback_up"),
-    "stackrun.runtime.teardown": ("teardown", "sweep", "_cgroups", "_links", "_directory", "_wait_reaped"),
+    "stackrun.runtime.teardown": (
+        "teardown",
+        "sweep",
+        "_cgroups",
+        "_links",
+        "_directory",
+        "_wait_reaped",
+    ),
     "stackrun.logs.capture": ("LogSink.close",),
     "stackrun.control.client": ("Client.open",),
 }

@@ -102,7 +102,7 @@ def _table(statuses) -> None:
     headers = ["NAME", "SERVICE", "STATUS", "PID", "RESTARTS", "PORTS"]
     if any(s.image for s in statuses):  # Compose's column, when there is something to show
         headers.insert(1, "IMAGE")
-        for row, status in zip(rows, statuses):
+        for row, status in zip(rows, statuses, strict=True):
             row.insert(1, status.image)
     print_table(headers, rows)
 

@@ -17,10 +17,10 @@ from typing import Any
 from stackrun.errors import Location
 from stackrun.spec.diagnostics import Path as KeyPath
 from stackrun.spec.diagnostics import Report
+from stackrun.spec.inputs import read_text
 from stackrun.spec.interpolate import interpolate_tree
 from stackrun.spec.normalize import normalize_file
 from stackrun.spec.source import LDict, LList, Override, SourceError, parse
-from stackrun.spec.inputs import read_text
 
 
 @dataclass(frozen=True)

@@ -20,9 +20,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from stackrun.errors import Location, closest
+from stackrun.spec.inputs import is_file
 from stackrun.spec.merge import merge_resource
 from stackrun.spec.source import LDict, clone
-from stackrun.spec.inputs import is_file
 
 if TYPE_CHECKING:
     from stackrun.spec.composition import Composer, Scope

@@ -24,9 +24,9 @@ from typing import TYPE_CHECKING
 
 from stackrun.errors import Location
 from stackrun.spec.diagnostics import Report
+from stackrun.spec.inputs import is_file
 from stackrun.spec.merge import merge_files, merge_resource
 from stackrun.spec.source import LDict, LList
-from stackrun.spec.inputs import is_file
 
 if TYPE_CHECKING:
     from stackrun.spec.composition import Composer, Scope

@@ -200,9 +200,7 @@ class Stack:
             return False
         if state.settled or not goal.healthy:
             return True
-        if state.phase == "restarting" or state.health == "starting":
-            return False
-        return True
+        return not (state.phase == "restarting" or state.health == "starting")
 
     def _failure(self, name: str, goal: StartGoal) -> Failure | None:
         state = self.runners[name].state

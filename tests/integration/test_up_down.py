@@ -10,95 +10,18 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import signal
-import subprocess
-import tempfile
 import time
-from pathlib import Path
-
-import pytest
 
 from stackrun import dirs
-from stackrun.supervisor.state import read_state
-
-TRAPPER = "trap 'echo bye; exit 0' TERM; echo hello; while :; do sleep 0.05; done"
-
-
-class Cli:
-    def __init__(self, project, directory: Path):
-        self.project, self.directory = project, directory
-        self.file = directory / "stack.yaml"
-
-    def write(self, text: str) -> None:
-        self.file.write_text(f"name: {self.project.name}\n{text}")
-
-    def argv(self, *args: str) -> list[str]:
-        return self.project.cli("-f", str(self.file), "-p", self.project.name, *args)
-
-    def run(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess:
-        return subprocess.run(
-            self.argv(*args),
-            env=self.project.env(),
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            cwd=self.directory,
-        )
-
-    def start(self, *args: str) -> subprocess.Popen:
-        return subprocess.Popen(
-            self.argv(*args),
-            env=self.project.env(),
-            text=True,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            cwd=self.directory,
-            start_new_session=True,
-        )
-
-    def state(self):
-        return read_state(dirs.state_file(self.project.name))
-
-    def instances(self) -> dict:
-        state = self.state()
-        return {i.name: i for i in state.instances} if state else {}
-
-    def wait(self, predicate, timeout: float = 20) -> bool:
-        """Poll the state file until `predicate(instances)` holds."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if predicate(self.instances()):
-                return True
-            time.sleep(0.05)
-        return False
-
-
-@pytest.fixture
-def cli(project):
-    # Not under /tmp: a service's default working_dir is the project directory, and
-    # every service has a private /tmp that would hide it.
-    directory = Path(tempfile.mkdtemp(prefix=f"{project.name}-", dir="/var/tmp"))
-    client = Cli(project, directory)
-    try:
-        yield client
-    finally:
-        if dirs.run_dir(project.name).exists():
-            client.run("down", "-t", "1")
-        shutil.rmtree(directory, ignore_errors=True)
+from stackrun.control import procfs
+from tests.helpers.stackcli import TRAPPER, running
+from tests.helpers.waiting import free_port, wait_until
 
 
 def gone(pid: int) -> bool:
     """Exited: no such process, or a zombie its (unrelated) reaper has not waited for yet."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
-        return True
-    return stat.rsplit(")", 1)[1].split()[0] in ("Z", "X")
-
-
-def running(*names):
-    return lambda inst: all(n in inst and inst[n].state == "running" for n in names)
+    return not procfs.alive(pid)
 
 
 def test_attached_up_stops_gracefully_on_ctrl_c(cli):
@@ -107,8 +30,8 @@ def test_attached_up_stops_gracefully_on_ctrl_c(cli):
   api: {{command: ["sh", "-c", "{TRAPPER}"], depends_on: [db]}}
 """)
     up = cli.start("up")
-    assert cli.wait(running("db", "api"))
-    assert said_hello(cli, "db", "api")  # their traps are set
+    cli.wait_state(running("db", "api"))
+    said_hello(cli, "db", "api")  # their traps are set
     os.killpg(up.pid, signal.SIGINT)  # a terminal's Ctrl-C reaches the whole group
     out, _ = up.communicate(timeout=30)
     assert up.returncode == 0, out
@@ -117,15 +40,15 @@ def test_attached_up_stops_gracefully_on_ctrl_c(cli):
     assert out.index("api | bye") < out.index("db  | bye")  # dependents first
 
 
-def said_hello(cli, *services: str, timeout: float = 20) -> bool:
-    """Each service's output has its first line (from the files, as `logs` reads them)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+def said_hello(cli, *services: str, timeout: float = 20) -> None:
+    """Wait until each service's output has its first line (from the files, as `logs`
+    reads them)."""
+
+    def hellos() -> bool:
         lines = cli.run("logs", "--no-color", "--no-log-prefix", *services).stdout.split()
-        if lines.count("hello") == len(services):
-            return True
-        time.sleep(0.1)
-    return False
+        return lines.count("hello") == len(services)
+
+    wait_until(hellos, f"hello from {', '.join(services)}", timeout, interval=0.1)
 
 
 def test_second_ctrl_c_kills_at_once(cli):
@@ -134,7 +57,7 @@ def test_second_ctrl_c_kills_at_once(cli):
   stubborn: {{command: ["sh", "-c", "{stubborn}"], stop_grace_period: 60s}}
 """)
     up = cli.start("up")
-    assert cli.wait(running("stubborn"))
+    cli.wait_state(running("stubborn"))
     os.killpg(up.pid, signal.SIGINT)
     time.sleep(0.5)
     started = time.monotonic()
@@ -177,12 +100,12 @@ def test_detached_up_then_lifecycle_verbs_from_other_processes(cli):
     assert cli.run("stop", "api").returncode == 0
     assert cli.instances()["api"].state == "exited" and cli.instances()["db"].state == "running"
     assert cli.run("start", "api").returncode == 0
-    assert cli.wait(running("api"))
+    cli.wait_state(running("api"))
     pid = cli.instances()["api"].pid
     assert cli.run("restart", "api").returncode == 0
-    assert cli.wait(lambda inst: inst["api"].state == "running" and inst["api"].pid != pid)
+    cli.wait_state(lambda inst: inst["api"].state == "running" and inst["api"].pid != pid)
     assert cli.run("kill", "-s", "SIGKILL", "api").returncode == 0
-    assert cli.wait(lambda inst: inst["api"].state == "exited")
+    cli.wait_state(lambda inst: inst["api"].state == "exited")
     assert cli.instances()["api"].exit_code == 137  # a kill is not restarted
     supervisor = cli.state().supervisor_pid
     down = cli.run("down")
@@ -214,10 +137,7 @@ def test_stop_and_kill_signal_the_services_of_a_killed_supervisor(cli):
     assert stop.returncode == 0 and gone(pids["a"]), stop.stderr
     assert not gone(pids["b"])
     assert cli.run("kill", "-s", "KILL", "b").returncode == 0
-    deadline = time.monotonic() + 10
-    while not gone(pids["b"]) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert gone(pids["b"])
+    wait_until(lambda: gone(pids["b"]), "b to die", timeout=10)
     restart = cli.run("restart", "a")
     assert restart.returncode != 0 and "no supervisor running" in restart.stderr
     assert "stackrun down" in restart.stderr and "Traceback" not in restart.stderr
@@ -309,7 +229,7 @@ def test_ctrl_c_while_waiting_for_a_dependency_stops_at_once(cli):
   api: {{command: ["sh", "-c", "{TRAPPER}"], depends_on: {{db: {{condition: service_healthy}}}}}}
 """)
     up = cli.start("up")
-    assert cli.wait(lambda inst: "db" in inst and inst["db"].state == "running")
+    cli.wait_state(lambda inst: "db" in inst and inst["db"].state == "running")
     started = time.monotonic()
     os.killpg(up.pid, signal.SIGINT)
     out, _ = up.communicate(timeout=30)
@@ -318,13 +238,7 @@ def test_ctrl_c_while_waiting_for_a_dependency_stops_at_once(cli):
 
 
 def test_reconcile_keeps_serving_unchanged_ports_and_moves_changed_ones(cli):
-    import socket
     import urllib.request
-
-    def free() -> int:
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            return sock.getsockname()[1]
 
     def get(port: int) -> None:
         """The server may still be starting: try for a few seconds."""
@@ -339,7 +253,7 @@ def test_reconcile_keeps_serving_unchanged_ports_and_moves_changed_ones(cli):
                 time.sleep(0.1)
 
     web = "exec python3 -m http.server 80"
-    first, second = free(), free()
+    first, second = free_port(), free_port()
     services = f"""services:
   web:
     command: ["sh", "-c", "{web}"]
@@ -351,11 +265,11 @@ def test_reconcile_keeps_serving_unchanged_ports_and_moves_changed_ones(cli):
     get(first)
     cli.write(services.replace('MODE: "1"', 'MODE: "2"'))
     assert cli.run("up", "-d").returncode == 0
-    assert cli.wait(running("web"))
+    cli.wait_state(running("web"))
     get(first)
     cli.write(services.replace(str(first), str(second)))
     assert cli.run("up", "-d").returncode == 0
-    assert cli.wait(running("web"))
+    cli.wait_state(running("web"))
     get(second)
 
 
@@ -377,7 +291,7 @@ def test_ps_json_has_composes_fields_and_shows_a_crash_loop(cli):
 """)
     assert cli.run("up", "-d", "--wait", "web").returncode == 0
     assert cli.run("up", "-d").returncode == 0
-    assert cli.wait(lambda inst: inst["crash"].crash_loop)
+    cli.wait_state(lambda inst: inst["crash"].crash_loop)
     rows = {
         r["Name"]: r
         for r in map(json.loads, cli.run("ps", "-a", "--format", "json").stdout.splitlines())
@@ -420,5 +334,5 @@ def test_force_recreate_restarts_even_unchanged_services(cli):
     assert cli.run("up", "-d").returncode == 0
     assert cli.instances()["a"].pid == before  # unchanged: untouched
     assert cli.run("up", "-d", "--force-recreate").returncode == 0
-    assert cli.wait(lambda inst: inst["a"].state == "running" and inst["a"].pid != before)
+    cli.wait_state(lambda inst: inst["a"].state == "running" and inst["a"].pid != before)
     assert gone(before)

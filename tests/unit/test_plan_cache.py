@@ -189,8 +189,7 @@ def test_an_included_or_extended_file_that_changed_is_read_again(loads):
         "services:\n  extra:\n    command: [sleep, '2']\n    network_mode: none\n"
     )
     (work / "stack.yaml").write_text(
-        STACK
-        + "    extends: {file: base.yaml, service: base}\ninclude: [more.yaml]\n"
+        STACK + "    extends: {file: base.yaml, service: base}\ninclude: [more.yaml]\n"
     )
     first = plan()
     assert {s.name: s.argv for s in first.services}["extra"] == ("sleep", "2")
