@@ -4,9 +4,9 @@
     .venv/bin/python bench/ps.py [--runs 10] [--instances 4]
 
 A stack of INSTANCES sleeping instances (network_mode: none) is started with
-`stackrun up -d` under private run/data roots; then each command below runs RUNS
-times as a user runs it (the installed console script, compiled bytecode) and the
-median wall time is printed, with its ratio to the typer baseline:
+`stackrun up -d` under private run/data roots; then the commands below run in turn, RUNS
+rounds, as a user runs them (the installed console script, compiled bytecode), and the
+median wall time of each is printed, with its ratio to the typer baseline:
 
 python      `python -c pass`: the interpreter alone
 typer       `python -c "import typer"`: the floor of any typer CLI
@@ -85,36 +85,45 @@ def write_stack(root: Path, name: str, instances: int) -> Path:
 
 def report(name: str, stack: Path, env: dict, runs: int) -> None:
     python = str(BIN / "python")
-    figures = {
-        "python": median([python, "-c", "pass"], env, runs),
-        "typer": median([python, "-c", "import typer"], env, runs),
-        "--help": median([STACKRUN, "--help"], env, runs),
-        "ps": median([STACKRUN, "-p", name, "ps"], env, runs),
-        "ps json": median([STACKRUN, "-p", name, "ps", "--format", "json"], env, runs),
-        "ps -f": median([STACKRUN, "-f", str(stack), "ps"], env, runs),
+    commands = {
+        "python": [python, "-c", "pass"],
+        "typer": [python, "-c", "import typer"],
+        "--help": [STACKRUN, "--help"],
+        "ps": [STACKRUN, "-p", name, "ps"],
+        "ps json": [STACKRUN, "-p", name, "ps", "--format", "json"],
+        "ps -f": [STACKRUN, "-f", str(stack), "ps"],
     }
+    figures = medians(commands, env, runs)
     kill_supervisor(name, env)
-    figures["ps offline"] = median([STACKRUN, "-p", name, "ps"], env, runs)
+    offline = {"python": commands["python"], "ps offline": [STACKRUN, "-p", name, "ps"]}
+    figures.update(medians(offline, env, runs, key="python (offline)"))
     typer = figures["typer"]
     target = 2 * figures["python"] + 0.030
-    print(f"median of {runs} runs; load average {os.getloadavg()[0]:.2f}")
+    print(f"median of {runs} rounds, commands interleaved; load average {os.getloadavg()[0]:.2f}")
     print(f"target for ps: 2 x python + 30 ms = {target * 1000:.1f} ms")
     for label, seconds in figures.items():
         mark = ""
         if label.startswith("ps"):
             mark = "  (target: " + ("met)" if seconds < target else "MISSED)")
             mark += f" (150 ms: {'met' if seconds < TARGET else 'MISSED'})"
-        print(f"{label:<11} {seconds * 1000:7.1f} ms   {seconds / typer:5.2f}x typer{mark}")
+        print(f"{label:<18} {seconds * 1000:7.1f} ms   {seconds / typer:5.2f}x typer{mark}")
 
 
-def median(argv: list[str], env: dict, runs: int) -> float:
-    run(argv, env)  # warm: bytecode written, files in the page cache
-    times = []
+def medians(commands: dict[str, list[str]], env: dict, runs: int, key: str = "") -> dict:
+    """Each command once per round, in turn, so that a change of load hits all alike.
+    `key` renames the python baseline of a second set."""
+    for argv in commands.values():
+        run(argv, env)  # warm: bytecode written, files in the page cache
+    times: dict[str, list[float]] = {label: [] for label in commands}
     for _ in range(runs):
-        start = time.perf_counter()
-        run(argv, env)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        for label, argv in commands.items():
+            start = time.perf_counter()
+            run(argv, env)
+            times[label].append(time.perf_counter() - start)
+    figures = {label: statistics.median(took) for label, took in times.items()}
+    if key:
+        figures[key] = figures.pop("python")
+    return figures
 
 
 def run(argv: list[str], env: dict) -> None:
