@@ -11,6 +11,7 @@ import pytest
 from stackrun.cli import plan_cache, project
 from stackrun.cli import starting as up_cli
 from stackrun.cli.project import ProjectOptions
+from stackrun.runtime.network import host
 
 STACK = """\
 name: cached
@@ -32,6 +33,10 @@ def loads(monkeypatch, tmp_path):
     work.mkdir()
     (work / "stack.yaml").write_text(STACK)
     monkeypatch.chdir(work)
+    # The host's links as they are now: other tests on this host add and remove bridges,
+    # which rightly makes a new plan (test_changed_host_facts_make_a_new_plan).
+    seen = host.snapshot()
+    monkeypatch.setattr(host, "snapshot", lambda: seen)
     count = {"loads": 0, "dir": work}
     original = project.stack_and_warnings
 
