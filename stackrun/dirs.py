@@ -57,6 +57,11 @@ def logs_dir(project: str) -> Path:
     return data_dir(project) / "logs"
 
 
+def previous_logs_dir(project: str) -> Path:
+    """The logs of the run before the current one (`logs --previous`)."""
+    return data_dir(project) / "logs.previous"
+
+
 def instance_dir(project: str, instance: str) -> Path:
     """Per-instance runtime files: hosts, hostname, resolv.conf, overlay upper/work."""
     return run_dir(project) / "instances" / instance

@@ -31,12 +31,22 @@ app = typer.Typer(
 )
 
 
+def _version(value: bool) -> None:
+    if value:
+        from stackrun.cli.version import print_and_exit
+
+        print_and_exit(value)
+
+
 @app.callback()
 def _project_options(
     ctx: typer.Context,
     files: FilesOption = None,
     project_name: ProjectOption = None,
     profiles: ProfileOption = None,
+    _show_version: bool = typer.Option(
+        False, "--version", "-v", is_eager=True, callback=_version, help="Show the version."
+    ),
 ) -> None:
     """Run a multi-service stack from one compose-style file as isolated Linux processes."""
     store_global_options(ctx, files, project_name, profiles)
@@ -55,6 +65,8 @@ VERBS = {
     "start": "startstop",
     "restart": "startstop",
     "kill": "startstop",
+    "pause": "startstop",
+    "unpause": "startstop",
     "doctor": "doctor",
     "ps": "ps",
     "logs": "logs",
@@ -65,6 +77,8 @@ VERBS = {
     "ls": "ls",
     "events": "ls",
     "port": "port",
+    "cp": "cp",
+    "version": "version",
 }
 
 

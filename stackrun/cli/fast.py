@@ -39,6 +39,11 @@ def verb_index(argv: Sequence[str]) -> int | None:
 
 def run(argv: Sequence[str]) -> bool:
     """Run `argv` if it is a fast verb this path fully understands; False if not."""
+    if list(argv) in (["--version"], ["-v"], ["version"]):
+        from stackrun import __version__
+
+        print(f"stackrun version {__version__}")
+        return True
     parsed = _parse(list(argv))
     if parsed is None:
         return False
@@ -60,11 +65,17 @@ def _validate(opts: ProjectOptions, options: argparse.Namespace) -> None:
 
 
 def _ps(opts: ProjectOptions, options: argparse.Namespace) -> None:
-    from stackrun.cli.ps_output import show_ps
+    from stackrun.cli.ps_output import PsView, show_ps
 
-    show_ps(
-        opts, options.names or None, options.output, options.quiet, options.services, options.all
+    view = PsView(
+        options.output,
+        options.quiet,
+        options.services,
+        options.all,
+        tuple(options.status),
+        options.filter,
     )
+    show_ps(opts, options.names or None, view)
 
 
 class _NotUnderstood(Exception):
@@ -97,6 +108,8 @@ def _ps_parser() -> _Parser:
     parser.add_argument("-q", "--quiet", action="store_true")
     parser.add_argument("--services", action="store_true")
     parser.add_argument("-a", "--all", action="store_true")
+    parser.add_argument("--status", action="append", default=[])
+    parser.add_argument("--filter")
     return parser
 
 

@@ -65,6 +65,11 @@ def register(app: typer.Typer) -> None:
             "auto", "--ansi", help="Colour the prefixes: never, always or auto (on a terminal)."
         ),
         output_format: str = format_option("text", ": one object per line"),
+        previous: bool = typer.Option(
+            False,
+            "--previous",
+            help="The run before the current one: each `up` of a stopped project starts new logs.",
+        ),
         files: FileOption = None,
         project_name: ProjectOption = None,
         profiles: ProfileOption = None,
@@ -96,7 +101,11 @@ def register(app: typer.Typer) -> None:
                 err=True,
             )
         options = ShowOptions(
-            tuple(services or ()), follow and supervisor is not None, window, printing
+            names=tuple(services or ()),
+            follow=follow and supervisor is not None,
+            previous=previous,
+            window=window,
+            printing=printing,
         )
         try:
             show(project, options, out, supervisor if supervisor is not None else -1)

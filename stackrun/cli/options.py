@@ -68,6 +68,13 @@ NoLogPrefixOption = Annotated[
 ]
 
 
+def examples(text: str) -> str:
+    """A verb's `--help` epilog: "Examples:", then `text`'s lines as written (the \\b
+    line keeps click from re-wrapping them)."""
+    lines = [line.strip() for line in text.strip().splitlines()]
+    return "Examples:\n\n\b\n" + "\n".join(f"  {line}" if line else "" for line in lines)
+
+
 def format_option(first: str, json_help: str) -> Any:
     """`--format FIRST|json` (checked with `choice`); `json_help` says what json prints."""
     return typer.Option(first, "--format", help=f"{first}, or json{json_help}.")

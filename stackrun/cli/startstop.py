@@ -1,5 +1,5 @@
-"""CLI verbs: stop, start, restart, kill. They ask the project's supervisor; without one,
-stop and kill signal what it left and start and restart say what to do."""
+"""CLI verbs: stop, start, restart, kill, pause, unpause. They ask the project's supervisor;
+without one, stop and kill signal what it left, and the others say what to do."""
 
 from __future__ import annotations
 
@@ -76,6 +76,28 @@ def register(app: typer.Typer) -> None:
             list(services or ()),
             parse_signal(signal_name),
         )
+
+    @app.command("pause")
+    def pause(
+        ctx: typer.Context,
+        services: ServicesArgument = None,
+        files: FilesOption = None,
+        project_name: ProjectOption = None,
+        profiles: ProfileOption = None,
+    ) -> None:
+        """Freeze the running services' processes (their cgroups) where they are."""
+        _call(ctx, files, project_name, profiles, "pause", list(services or ()))
+
+    @app.command("unpause")
+    def unpause(
+        ctx: typer.Context,
+        services: ServicesArgument = None,
+        files: FilesOption = None,
+        project_name: ProjectOption = None,
+        profiles: ProfileOption = None,
+    ) -> None:
+        """Let paused services run again."""
+        _call(ctx, files, project_name, profiles, "unpause", list(services or ()))
 
 
 def parse_signal(text: str) -> int:

@@ -6,6 +6,7 @@ or, when the project already runs, reconcile it with the file (docs/lifecycle.md
 from __future__ import annotations
 
 import math
+import os
 import sys
 from pathlib import Path
 
@@ -181,6 +182,7 @@ def _detached(opts, request) -> int:
             launcher.cancel()
             return _reconcile(plan, request)
         _check_ports(plan)
+        created = _created(plan)
         report = launcher.launch(plan, request, tuple(opts.files))
     except BaseException:
         launcher.cancel()
@@ -188,7 +190,7 @@ def _detached(opts, request) -> int:
     if "error" in report:
         print(f"stackrun: {report['error']}", file=sys.stderr)
         return 1
-    return _report(plan, report["failures"], request.wait)
+    return _report(plan, report["failures"], request.wait, created)
 
 
 def _checked_plan(opts, launcher=None):
@@ -204,15 +206,56 @@ def _check_ports(plan) -> None:
     ports.check(plan.services)
 
 
-def _report(plan, failures: list[str], wait: bool) -> int:
-    failed = {f.split(":", 1)[0] for f in failures}
-    done = "Healthy" if wait else "Started"
+def _report(plan, failures: list[str], wait: bool, created=()) -> int:
+    """Compose's summary of `up -d`: the objects created, then each instance, its
+    outcome (Started; with --wait Healthy, Running or Exited) or its failure."""
+    from stackrun.cli.progress import Step, failure_step, render
+
+    failed = {f.split(": ", 1)[0]: f for f in failures}
+    words = _words(plan.project, wait)
+    steps = list(created)
     for service in plan.services:
-        if service.name not in failed:
-            print(f" ✔ {service.name:<20} {done}", file=sys.stderr)
-    for failure in failures:
-        print(f" ✘ {failure}", file=sys.stderr)
+        if service.name in failed:
+            steps.append(failure_step(failed.pop(service.name)))
+        else:
+            steps.append(Step("Container", service.name, words.get(service.name, "Started")))
+    steps += [failure_step(f) for f in failed.values()]
+    sys.stderr.write(render(steps, sys.stderr.isatty()))
     return 1 if failures else 0
+
+
+def _words(project: str, wait: bool) -> dict[str, str]:
+    if not wait:
+        return {}
+    from stackrun.cli.running import supervisor_client
+    from stackrun.control import blocking
+
+    with supervisor_client(project) as client:
+        statuses = blocking.run(client.ps())
+    return {s.name: _word(s) for s in statuses}
+
+
+def _word(status) -> str:
+    if status.state == "exited":
+        return "Exited"
+    return "Healthy" if status.health == "healthy" else "Running"
+
+
+def _created(plan) -> list:
+    """The networks and the named volumes a first `up` makes (seen before it starts)."""
+    from stackrun.cli.progress import Step, network_name
+
+    steps = [
+        Step("Network", network_name(plan.project, n.name), "Created")
+        for n in plan.networks
+        if not n.external
+    ]
+    steps += [
+        Step("Volume", f"{plan.project}_{v.name}", "Created")
+        for v in plan.volumes
+        if not v.external and not os.path.exists(v.path)
+    ]
+    return steps
 
 
 def _attached_mode(abort, exit_code_from, timeout, no_color, no_log_prefix, timestamps):

@@ -77,6 +77,12 @@ class Client:
     async def kill(self, services: list[str], signal: int = 9) -> None:
         self.call("kill", None, services=list(services), signal=int(signal))
 
+    async def pause(self, services: list[str]) -> None:
+        self.call("pause", None, services=list(services))
+
+    async def unpause(self, services: list[str]) -> None:
+        self.call("unpause", None, services=list(services))
+
     async def down(self, timeout: float | None = None, volumes: bool = False) -> None:
         self.call("down", None, timeout=timeout, volumes=volumes)
 

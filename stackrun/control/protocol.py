@@ -105,6 +105,8 @@ METHODS = {
         Method("stop", StopParams, None),
         Method("restart", StopParams, None),
         Method("kill", KillParams, None),
+        Method("pause", ServicesParams, None),
+        Method("unpause", ServicesParams, None),
         Method("down", DownParams, None),
         Method("inspect", InspectParams, dict[str, Any]),
         Method("events", NoParams, Event, stream=True),

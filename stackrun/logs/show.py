@@ -44,6 +44,7 @@ class NoLogs(StackrunError):
 class ShowOptions:
     names: tuple[str, ...] = ()  # services or instances; empty: all
     follow: bool = False
+    previous: bool = False  # the run before the current one (never followed)
     window: Window = field(default_factory=Window)
     printing: PrintOptions = field(default_factory=PrintOptions)
 
@@ -55,7 +56,11 @@ def show(project: str, options: ShowOptions, out: BinaryIO, supervisor: int = -1
 
     Raises NoLogs when nothing matches (and not following)."""
     directory, alive = dirs.logs_dir(project), dirs.run_dir(project)
-    follow = options.follow and alive.exists() and options.window.until is None
+    if options.previous:
+        directory = dirs.previous_logs_dir(project)
+    follow = (
+        options.follow and alive.exists() and options.window.until is None and not options.previous
+    )
     if supervisor >= 0 and not follow:
         os.close(supervisor)
     follower = (

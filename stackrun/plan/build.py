@@ -1,6 +1,7 @@
 """Stack -> Plan: everything the runtime needs, resolved. Pure: what needs I/O comes in HostFacts.
 
-Replicas are expanded (`worker-1`…`worker-N`), instances ordered so that each comes
+Replicas are expanded (`web-worker-1`…`web-worker-N`, named by plan.names), instances
+ordered so that each comes
 after what it depends on (file order among equals), and every value is turned into
 the plan's units: bytes, seconds, signal numbers, absolute paths, argv lists. The
 network layout (subnets, addresses, /etc/hosts) is `plan.network.layout`'s job.
@@ -16,6 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from stackrun.errors import PlanError
 from stackrun.plan import network
 from stackrun.plan.model import (
     Dependency,
@@ -34,7 +36,7 @@ from stackrun.plan.model import (
     Ulimit,
     VolumePlan,
 )  # fmt: skip
-from stackrun.plan.names import ProjectNames, instance_name
+from stackrun.plan.names import ProjectNames, instance_name, slot
 from stackrun.spec import privileges, syntax
 from stackrun.spec.depends_on import dependency_order
 
@@ -42,6 +44,7 @@ if TYPE_CHECKING:
     from stackrun.spec.models import Service, ServiceVolume, Stack
 
 DEFAULT_NETWORK = "default"
+HOST_NAME_MAX = 63  # sethostname(2) takes 64 bytes; hostnames (RFC 1123 labels) stop at 63
 
 
 @dataclass(frozen=True)
@@ -63,6 +66,7 @@ def build(stack: Stack, facts: HostFacts) -> Plan:
         for service in order
         for replica in range(1, stack.replicas(service) + 1)
     ]
+    _check_unique_names(stack, instances)
     members = tuple(_member(stack, *instance) for instance in instances)
     extension = stack.x_stackrun
     pool = {"pool": extension.subnet_pool} if extension and extension.subnet_pool else {}
@@ -86,6 +90,23 @@ def build(stack: Stack, facts: HostFacts) -> Plan:
         volumes=tuple(_volume_plan(stack, facts, name) for name in stack.volumes),
         cgroup_parent=parent,
     )
+
+
+def name_of(stack: Stack, service: str, replica: int) -> str:
+    """The instance's name: its service's container_name, else `<project>-<service>-<n>`."""
+    return stack.services[service].container_name or instance_name(stack.name, service, replica)
+
+
+def _check_unique_names(stack: Stack, instances) -> None:
+    seen: dict[str, str] = {}
+    for service, replica, _ in instances:
+        name = name_of(stack, service, replica)
+        if name in seen:
+            raise PlanError(
+                f"services.{service}.container_name: {name!r} is also the name of an instance "
+                f"of {seen[name]!r}; choose another container_name"
+            )
+        seen[name] = service
 
 
 def _service_order(stack: Stack) -> list[str]:
@@ -113,7 +134,7 @@ def _dependencies(spec: Service) -> tuple[Dependency, ...]:
 
 def _member(stack: Stack, service: str, replica: int, replicas: int) -> MemberRequest:
     spec = stack.services[service]
-    name = instance_name(service, replica, replicas)
+    name = name_of(stack, service, replica)
     mode = _network_mode(spec)
     wishes: tuple = ()
     if mode == "bridge":
@@ -126,12 +147,17 @@ def _member(stack: Stack, service: str, replica: int, replicas: int) -> MemberRe
     return MemberRequest(
         instance=name,
         service=service,
-        hostname=spec.hostname or name,
+        hostname=spec.hostname or _hostname(name),
         network_mode=mode,
         networks=wishes,
         extra_hosts=extra,
         network_peer=_peer(stack, spec),
     )
+
+
+def _hostname(name: str) -> str:
+    """The default hostname: the instance name, cut to what sethostname takes (64 bytes)."""
+    return name[:HOST_NAME_MAX]
 
 
 def _network_mode(spec: Service) -> str:
@@ -144,8 +170,7 @@ def _peer(stack: Stack, spec: Service) -> str | None:
     mode = spec.network_mode or ""
     if not mode.startswith("service:"):
         return None
-    target = mode[len("service:") :]
-    return instance_name(target, 1, stack.replicas(target))
+    return name_of(stack, mode[len("service:") :], 1)
 
 
 def _network_requests(
@@ -186,7 +211,7 @@ class _InstanceBuilder:
 
     def instance(self, service: str, replica: int, replicas: int) -> ServicePlan:
         spec = self.stack.services[service]
-        name = instance_name(service, replica, replicas)
+        name = name_of(self.stack, service, replica)
         attachments = self.layout.attachments.get(name, ())
         rootfs = (
             self._host_path(spec.x_stackrun.rootfs)
@@ -201,11 +226,11 @@ class _InstanceBuilder:
             env=tuple(spec.environment.items()),
             working_dir=self._working_dir(spec.working_dir, rootfs),
             user=spec.user,
-            hostname=spec.hostname or name,
-            cgroup=self.names.cgroup(name),
+            hostname=spec.hostname or _hostname(name),
+            cgroup=self.names.cgroup(slot(service, replica)),
             limits=limits(spec),
             ulimits=tuple(Ulimit(n, u.soft, u.hard) for n, u in spec.ulimits.items()),
-            mounts=self._mounts(spec, name),
+            mounts=self._mounts(spec, slot(service, replica)),
             rootfs=rootfs,
             read_only=bool(spec.read_only),
             init=bool(spec.init),

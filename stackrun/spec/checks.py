@@ -25,6 +25,7 @@ def cross_check(
     for name, service in stack.services.items():
         check.service(name, service, disabled)
     check.cycles()
+    check.container_names()
     check.published_ports()
     check.fixed_addresses()
 
@@ -85,6 +86,21 @@ class _Checker:
             declared = second in self.stack.services[first].depends_on
             key = ("depends_on", second) if declared else ("network_mode",)
             self.error(("services", first, *key), "dependency cycle: " + " -> ".join(cycle))
+
+    def container_names(self) -> None:
+        """Compose's rule: a container_name names one instance, and one service only (a
+        clash with another service's default name is found by plan.build)."""
+        seen: dict[str, str] = {}
+        for name, service in self.stack.services.items():
+            chosen = service.container_name
+            if chosen is None:
+                continue
+            path = ("services", name, "container_name")
+            if self.stack.replicas(name) > 1:
+                self.error(path, "names a single instance: remove it to run several replicas")
+            elif chosen in seen:
+                self.error(path, f"{chosen!r} is already the container_name of {seen[chosen]!r}")
+            seen[chosen] = name
 
     def mounts(self, name: str, service: Service) -> None:
         targets: dict[str, int] = {}

@@ -267,6 +267,7 @@ class Service(Model):
     working_dir: str | None = None
     user: str | None = None
     hostname: Hostname | None = None
+    container_name: Name | None = None  # the instance's name in `ps` (one replica only)
     depends_on: Annotated[dict[Name, Dependency], Short(_STRINGS)] = {}
     healthcheck: Healthcheck | None = None
     restart: Restart | None = None

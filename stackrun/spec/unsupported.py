@@ -1,7 +1,7 @@
 """Compose keys that cannot apply to a process runner: say why, and what to write instead.
 
 Errors for keys whose absence would change what runs (`build`, `devices`,
-`privileged`…); warnings for keys that are safe to ignore (`container_name`, `tty`…).
+`privileged`…); warnings for keys that are safe to ignore (`tty`, `links`…).
 The keys are removed from the tree afterwards so that validation does not report
 them a second time as unknown.
 """
@@ -34,7 +34,6 @@ SERVICE_ERRORS = {
     "mac_address": "not supported; remove it",
 }
 SERVICE_WARNINGS = {
-    "container_name": "ignored: each instance is named after its service (api, worker-2)",
     "platform": "ignored: services run on the host's platform",
     "pull_policy": "ignored: there are no images to pull",
     "tty": "ignored: services have no terminal; their output goes to the log",

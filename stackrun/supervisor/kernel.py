@@ -26,6 +26,7 @@ class Kernel:
         self.peer_pid: Callable[[str], int | None] = lambda name: None  # set by the stack
         self._lock = threading.Lock()
         self._cgroups: set[str] = set()  # created and not removed yet
+        self._killed: set[str] = set()  # emptied by kill_all since they were created
 
     # ------------------------------------------------------------ project
 
@@ -82,6 +83,14 @@ class Kernel:
 
     def kill_all(self, service: ServicePlan) -> None:
         self.driver.kill(service.cgroup)
+        with self._lock:
+            self._killed.add(service.cgroup)
+
+    def freeze(self, service: ServicePlan) -> None:
+        self.driver.freeze(service.cgroup)
+
+    def thaw(self, service: ServicePlan) -> None:
+        self.driver.thaw(service.cgroup)
 
     def usage(self, service: ServicePlan) -> Usage | None:
         with self._lock:
@@ -109,10 +118,17 @@ class Kernel:
     def _ensure_cgroup(self, service: ServicePlan) -> tuple[str, ...]:
         with self._lock:
             known = service.cgroup in self._cgroups
+            killed = service.cgroup in self._killed
+            self._killed.discard(service.cgroup)
+        if killed:  # a fresh cgroup: after a cgroup.kill, this host's kernel (6.18) SIGKILLs
+            self.driver.remove(service.cgroup)  # the next child cloned into the cgroup
+            known = False
         if not known:
             self.driver.create(service.cgroup, service.limits)
             with self._lock:
                 self._cgroups.add(service.cgroup)
+        else:  # a restart: never into a cgroup a pause left frozen (an exit raced it)
+            self.driver.thaw(service.cgroup)
         return self.driver.procs_files(service.cgroup)
 
     def _prepare_files(self, service: ServicePlan) -> str:

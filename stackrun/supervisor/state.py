@@ -23,7 +23,7 @@ from stackrun.files import replace_text
 
 # Compose's states, plus `lost` (supervisor gone, process state unknown or gone)
 # and `starting` (spawned, waiting for its dependencies' conditions or first health).
-State = Literal["created", "starting", "running", "restarting", "exited", "dead", "lost"]
+State = Literal["created", "starting", "running", "paused", "restarting", "exited", "dead", "lost"]
 Health = Literal["", "starting", "healthy", "unhealthy"]
 
 STATE_VERSION = 1

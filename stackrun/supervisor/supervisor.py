@@ -22,6 +22,7 @@ from stackrun.errors import StackrunError
 from stackrun.plan.model import Plan
 from stackrun.runtime.network import hostsfile
 from stackrun.supervisor import graph, ports
+from stackrun.supervisor import lifecycle as lc
 from stackrun.supervisor.events import EventBus
 from stackrun.supervisor.inspection import inspect_instance
 from stackrun.supervisor.kernel import Kernel
@@ -159,6 +160,36 @@ class Supervisor:
 
     async def kill(self, services: list[str], signal: int = 9) -> None:
         self.stack.kill(graph.select(self.stack.plan, services), signal)
+
+    async def pause(self, services: list[str]) -> None:
+        """Freeze the running instances selected; return once the kernel has frozen them."""
+        names = graph.select(self.stack.plan, services)
+        chosen = self._in_phase(names, lambda s: s.phase == "running" and not s.paused)
+        if not chosen and not self._in_phase(names, lambda s: s.paused):
+            raise StackrunError(f"nothing to pause: {', '.join(names)} not running")
+        await self._freeze_or_thaw(chosen, lc.Pause)
+        failed = self._in_phase(chosen, lambda s: s.phase == "running" and not s.paused)
+        if failed:
+            raise StackrunError(f"could not pause {', '.join(failed)} (`stackrun logs` says why)")
+
+    async def unpause(self, services: list[str]) -> None:
+        names = graph.select(self.stack.plan, services)
+        await self._freeze_or_thaw(self._in_phase(names, lambda s: s.paused), lc.Unpause)
+
+    def _in_phase(self, names: list[str], predicate) -> list[str]:
+        runners = self.stack.runners
+        return [n for n in names if n in runners and predicate(runners[n].state)]
+
+    async def _freeze_or_thaw(self, names: list[str], event) -> None:
+        runners = [self.stack.runner(n) for n in names]
+        before = {r.name: r.freezes_done for r in runners}
+        for runner in runners:
+            runner.post(event(time.time()))
+        await self.stack.until(
+            lambda: all(
+                r.freezes_done > before[r.name] or r.state.phase != "running" for r in runners
+            )
+        )
 
     async def down(self, timeout: float | None = None, volumes: bool = False) -> None:
         """Stop everything in reverse order, then remove every kernel object and run file."""

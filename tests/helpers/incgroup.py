@@ -93,3 +93,21 @@ def wait_gone(pids: list[int], timeout: float = 10.0) -> list[int]:
         if not left or time.monotonic() > deadline:
             return left
         time.sleep(0.005)
+
+
+SPIN = "print('up', flush=True)\nwhile True: pass"  # a process that always wants the CPU
+
+
+def cpu_used(read_usec, seconds: float) -> int:
+    """CPU time (µs) a cgroup used during `seconds`, from a reader of its total."""
+    before = read_usec()
+    time.sleep(seconds)
+    return read_usec() - before
+
+
+def wait_cpu_moves(read_usec, timeout: float = 10.0) -> None:
+    """Until the cgroup uses CPU again; raises on timeout."""
+    deadline = time.monotonic() + timeout
+    while cpu_used(read_usec, 0.05) == 0:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"no CPU used in {timeout} s")

@@ -137,7 +137,8 @@ def test_jobs_migrate_first_then_replicas_share_the_tasks(project):
         failed = eventually(lambda: list((spool / "failed").glob("*.json")), "the poison task")
         assert len(failed) == 1
         results = [json.loads(p.read_text()) for p in (spool / "done").glob("*.json")]
-        assert {r["worker"] for r in results} <= {"worker-1", "worker-2", "worker-3"}
+        workers = {f"{project.name}-worker-{n}" for n in (1, 2, 3)}  # their hostnames
+        assert {r["worker"] for r in results} <= workers
         restarts = [run.inspect(f"worker-{n}")["RestartCount"] for n in (1, 2, 3)]
         assert sorted(restarts) == [0, 0, 1]
         assert run.inspect("worker-1")["Config"]["ReadOnly"] is True

@@ -32,11 +32,11 @@ def run(project, stack: Path, *args: str, **kwargs) -> subprocess.CompletedProce
 
 def counts(project) -> dict[str, int]:
     view = LogView(dirs.logs_dir(project.name))
-    found = {s.instance: 0 for s in view.sources}
+    found = {s.label: 0 for s in view.sources}  # "a-1": the log prefix
     for batch in view.history():
         for _time, source, flags, payload in batch:
             if flags & 0b11 != 2:
-                found[view.sources[source].instance] += payload.count(b"\n")
+                found[view.sources[source].label] += payload.count(b"\n")
     view.close()
     return found
 
@@ -49,13 +49,15 @@ def test_three_services_200k_lines_each_exactly_once_in_files_and_in_logs(projec
     try:  # a failed `up -d` leaves its stack up, as Compose does: `down` either way
         started = run(project, stack, "up", "-d")
         assert started.returncode == 0, started.stderr.decode()
-        wait_for(lambda: counts(project) == {n: COUNT for n in names}, timeout=90, interval=0.2)
+        wait_for(
+            lambda: counts(project) == {f"{n}-1": COUNT for n in names}, timeout=90, interval=0.2
+        )
         shown = run(project, stack, "logs", "--no-color", "-t", check=True).stdout
     finally:
         assert run(project, stack, "down").returncode == 0
     stamped = by_instance(shown)
     for name in names:
-        assert [rest.split(b" ", 1)[1] for rest in stamped[name]] == numbered(name, 0, COUNT)
+        assert [rest.split(b" ", 1)[1] for rest in stamped[f"{name}-1"]] == numbered(name, 0, COUNT)
     stamps = [
         line.split(b" | ", 1)[1].split(b" ", 1)[0] for line in shown.splitlines() if b" | " in line
     ]
@@ -91,13 +93,13 @@ def test_logs_follow_keeps_a_service_restarted_mid_stream(project, tmp_path):
                 stdout=out,
             )
         wait_for(
-            lambda: len(by_instance(output.read_bytes()).get("flaky", [])) >= 100_000, timeout=90
+            lambda: len(by_instance(output.read_bytes()).get("flaky-1", [])) >= 100_000, timeout=90
         )
-        wait_for(lambda: len(by_instance(output.read_bytes()).get("steady", [])) >= 20_000)
+        wait_for(lambda: len(by_instance(output.read_bytes()).get("steady-1", [])) >= 20_000)
     finally:
         assert run(project, stack, "down").returncode == 0
         if follower is not None:
             follower.wait(timeout=30)
     shown = by_instance(output.read_bytes())
-    assert shown["flaky"] == numbered("flaky", 0, 100_000)
-    assert shown["steady"] == numbered("steady", 0, 20_000)
+    assert shown["flaky-1"] == numbered("flaky", 0, 100_000)
+    assert shown["steady-1"] == numbered("steady", 0, 20_000)

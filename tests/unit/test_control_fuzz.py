@@ -166,7 +166,7 @@ class QuietProject:
     async def start(self, *arguments, **options):
         pass
 
-    stop = restart = kill = down = start
+    stop = restart = kill = pause = unpause = down = start
 
     async def inspect(self, instance):
         return {}

@@ -60,12 +60,13 @@ def plan_of(example: str, **environ: str):
     """The example's plan with every profile active and only `.env` for variables."""
     from stackrun import spec
     from stackrun.plan.build import HostFacts, build
+    from stackrun.plan.names import log_prefix
 
     options = spec.LoadOptions(
         files=(str(EXAMPLES / example / "stack.yaml"),), profiles=("*",), environ=environ
     )
     plan = build(spec.load(options), HostFacts(data_dir="/var/lib/stackrun/example"))
-    return {instance.name: instance for instance in plan.services}
+    return {log_prefix(plan.project, i.name): i for i in plan.services}  # "api-1", "worker-2"
 
 
 @pytest.mark.parametrize("stack", STACKS, ids=lambda path: path.parent.name)
@@ -76,7 +77,7 @@ def test_every_service_loads_with_all_profiles(stack):
 
 def test_webapp_means_what_its_readme_says():
     instances = plan_of("webapp")
-    store, api = instances["store"], instances["api"]
+    store, api = instances["store-1"], instances["api-1"]
     assert [(m.kind, m.target, m.read_only) for m in store.mounts] == [
         ("bind", "/srv", True),
         ("volume", "/mnt", False),
@@ -93,7 +94,7 @@ def test_webapp_means_what_its_readme_says():
 
 
 def test_webapp_published_port_follows_the_environment():
-    api = plan_of("webapp", WEBAPP_PORT="18080")["api"]
+    api = plan_of("webapp", WEBAPP_PORT="18080")["api-1"]
     assert [p.host_port for p in api.ports] == [18080]
 
 
@@ -113,7 +114,7 @@ def test_jobs_has_three_read_only_workers_that_wait_for_the_migration():
 
 def test_profiles_interpolation_networks_and_hardening():
     instances = plan_of("profiles", SITE_PORT="9090")
-    web, probe = instances["web"], instances["probe"]
+    web, probe = instances["web-1"], instances["probe-1"]
     env = dict(web.env)
     assert (env["GREETING"], env["SITE_TITLE"], env["SITE_OWNER"]) == (
         "hello from .env",
