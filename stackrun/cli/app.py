@@ -78,6 +78,8 @@ VERBS = {
     "events": "ls",
     "port": "port",
     "cp": "cp",
+    "run": "run",
+    "rm": "rm",
     "version": "version",
 }
 

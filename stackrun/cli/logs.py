@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Annotated
 
 import typer
 
 from stackrun.cli.options import (
+    LongFileOption,
     NoColorOption,
     NoLogPrefixOption,
     ProfileOption,
@@ -22,15 +22,6 @@ from stackrun.cli.options import (
     format_option,
     project_options,
 )
-
-FileOption = Annotated[
-    list[str] | None,
-    typer.Option(
-        "--file",
-        metavar="FILE",
-        help="Stack file (only to find the project's name; -f before the verb too).",
-    ),
-]
 
 ANSI_MODES = ("never", "always", "auto")
 FORMATS = ("text", "json")
@@ -70,7 +61,7 @@ def register(app: typer.Typer) -> None:
             "--previous",
             help="The run before the current one: each `up` of a stopped project starts new logs.",
         ),
-        files: FileOption = None,
+        files: LongFileOption = None,
         project_name: ProjectOption = None,
         profiles: ProfileOption = None,
     ) -> None:

@@ -24,6 +24,14 @@ FilesOption = Annotated[
         "-f", "--file", metavar="FILE", help="Stack file; repeat to merge several, later ones win."
     ),
 ]
+LongFileOption = Annotated[  # verbs whose -f is their own (logs -f, rm -f), as Compose's
+    list[str] | None,
+    typer.Option(
+        "--file",
+        metavar="FILE",
+        help="Stack file (only to find the project's name; -f before the verb too).",
+    ),
+]
 ProjectOption = Annotated[
     str | None,
     typer.Option(

@@ -173,6 +173,18 @@ def _reconcile(plan, request) -> int:
 
 def _detached(opts, request) -> int:
     """Fork the supervisor first: it loads while this process reads the stack file."""
+    plan, report, created = launch(opts, lambda plan: request)
+    if report is None:
+        return _reconcile(plan, request)
+    if "error" in report:
+        print(f"stackrun: {report['error']}", file=sys.stderr)
+        return 1
+    return _report(plan, report["failures"], request.wait, created)
+
+
+def launch(opts, request_for):
+    """Start the project's supervisor in the background with `request_for(plan)`:
+    (plan, its start report, the objects created); no report when it runs already."""
     from stackrun.daemon.launcher import Launcher
 
     launcher = Launcher.fork()
@@ -180,17 +192,13 @@ def _detached(opts, request) -> int:
         plan = _checked_plan(opts, launcher)
         if _running(plan.project):
             launcher.cancel()
-            return _reconcile(plan, request)
+            return plan, None, []
         _check_ports(plan)
         created = _created(plan)
-        report = launcher.launch(plan, request, tuple(opts.files))
+        return plan, launcher.launch(plan, request_for(plan), tuple(opts.files)), created
     except BaseException:
         launcher.cancel()
         raise
-    if "error" in report:
-        print(f"stackrun: {report['error']}", file=sys.stderr)
-        return 1
-    return _report(plan, report["failures"], request.wait, created)
 
 
 def _checked_plan(opts, launcher=None):

@@ -83,6 +83,30 @@ class Client:
     async def unpause(self, services: list[str]) -> None:
         self.call("unpause", None, services=list(services))
 
+    async def one_off(self, request, stdio: tuple[int, ...] = ()) -> int:
+        """`run`: the instance gets `stdio` (stdin, stdout, stderr); the exit code."""
+        self.send_one_off(request, stdio)
+        return self.one_off_result()
+
+    def send_one_off(self, request, stdio: tuple[int, ...]) -> None:
+        """The request and its descriptors; the result comes with `one_off_result`."""
+        method = protocol.METHODS["one_off"]
+        self._send(protocol.request_line("one_off", request=request), None)
+        protocol.parse_fds_request(self._receive("one_off"), method)
+        try:
+            socket.send_fds(self._socket, [b"F"], list(stdio))
+        except OSError as error:
+            raise ControlError(f"the supervisor hung up ({error.strerror or error})") from None
+
+    def one_off_result(self) -> int:
+        reply = protocol.parse_reply(self._receive("one_off"), protocol.METHODS["one_off"])
+        if not isinstance(reply, protocol.Result):
+            raise ControlError("unexpected reply to one_off")
+        return reply.value
+
+    async def remove(self, services: list[str], stop: bool = False) -> list[str]:
+        return self.call("remove", None, services=list(services), stop=stop)
+
     async def down(self, timeout: float | None = None, volumes: bool = False) -> None:
         self.call("down", None, timeout=timeout, volumes=volumes)
 

@@ -128,6 +128,12 @@ class Offline:
     async def unpause(self, services: list[str]) -> None:
         raise self._needs_supervisor("unpause")
 
+    async def one_off(self, request, stdio: tuple[int, ...] = ()) -> int:
+        raise self._needs_supervisor("run")
+
+    async def remove(self, services: list[str], stop: bool = False) -> list[str]:
+        raise self._needs_supervisor("rm")
+
     # ------------------------------------------------------------ helpers
 
     def _stop(self, instances: list[InstanceStatus], timeout: float | None) -> None:

@@ -252,6 +252,7 @@ class _InstanceBuilder:
             depends_on=_dependencies(spec),
             logging=log_plan(spec),
             labels=tuple(spec.labels.items()),
+            entrypoint=tuple(spec.entrypoint or ()),
         )
         return dataclasses.replace(plan, config_hash=config_hash(plan))
 

@@ -179,6 +179,8 @@ class ServicePlan:
     depends_on: tuple[Dependency, ...] = ()
     logging: LogPlan = field(default_factory=LogPlan)
     labels: tuple[tuple[str, str], ...] = ()
+    entrypoint: tuple[str, ...] = ()  # argv's first part, from entrypoint: (`run` keeps it)
+    one_off: bool = False  # made by `run`: not in the stack file
     config_hash: str = ""  # of the resolved service config; `up` recreates when it changes
 
 

@@ -31,8 +31,8 @@ def select(plan: Plan, services: Iterable[str]) -> list[str]:
     for word in wanted:
         if not any(_means(word, s) for s in plan.services):
             raise UnknownService(word, (s.service for s in plan.services))
-    if not wanted:
-        return [s.name for s in plan.services]
+    if not wanted:  # every instance of the stack file: not the one-offs of `run`
+        return [s.name for s in plan.services if not s.one_off]
     return [s.name for s in plan.services if any(_means(word, s) for word in wanted)]
 
 

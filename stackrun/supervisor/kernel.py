@@ -54,11 +54,17 @@ class Kernel:
 
     # ------------------------------------------------------------ instances
 
-    def spawn(self, service: ServicePlan, sink: OutputSink) -> Spawned:
-        """Start the instance in its cgroup and namespaces, its output going to `sink`."""
+    def spawn(
+        self, service: ServicePlan, sink: OutputSink, stdio: tuple[int, ...] = (), tty=False
+    ) -> Spawned:
+        """Start the instance in its cgroup and namespaces, its output going to `sink`, or
+        with the given stdin, stdout, stderr (`run`)."""
         procs = self._ensure_cgroup(service)
         instance_dir = self._prepare_files(service)
-        request = SpawnRequest(service, procs, instance_dir, self._netns_peer(service))
+        request = SpawnRequest(service, procs, instance_dir, self._netns_peer(service), tty)
+        if stdio:
+            stdin, stdout, stderr = stdio
+            return self.fork_server.spawn(request, stdout, stderr, stdin)
         pipes = [os.pipe2(os.O_CLOEXEC), os.pipe2(os.O_CLOEXEC)]
         try:
             spawned = self.fork_server.spawn(request, pipes[0][1], pipes[1][1])

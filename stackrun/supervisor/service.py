@@ -10,6 +10,7 @@ kernel work in worker threads, timers and waits as tasks of the runner's group.
 from __future__ import annotations
 
 import math
+import os
 import time
 
 import anyio
@@ -45,6 +46,8 @@ class InstanceRunner:
         # (it signals whatever it lists until it is empty) must not meet the next spawn.
         self._cgroup_lock = anyio.Lock()
         self.freezes_done = 0  # Freeze/Thaw actions carried out (or failed): `pause` waits on it
+        self._stdio: tuple[int, ...] = ()  # given by `run` for the next spawn
+        self._tty = False
 
     @property
     def name(self) -> str:
@@ -59,6 +62,11 @@ class InstanceRunner:
     def close(self) -> None:
         """No more events: `run` returns once the queue is drained."""
         self._send.close()
+
+    def attach_stdio(self, stdio: tuple[int, ...], tty: bool) -> None:
+        """The next spawn gets these stdin, stdout, stderr (`run`), not the log pipes; the
+        runner owns and closes them once it spawned."""
+        self._stdio, self._tty = tuple(stdio), tty
 
     def status(self) -> InstanceStatus:
         return describe(self.plan, self.state, self.waiting_for)
@@ -119,12 +127,18 @@ class InstanceRunner:
     # ------------------------------------------------------------ actions
 
     async def _spawn(self, run: int) -> None:
+        stdio, self._stdio = self._stdio, ()
         try:
             async with self._cgroup_lock:
-                child = await anyio.to_thread.run_sync(self._kernel.spawn, self.plan, self._sink)
+                child = await anyio.to_thread.run_sync(
+                    self._kernel.spawn, self.plan, self._sink, stdio, self._tty
+                )
         except StackrunError as error:
             self.post(lc.SpawnFailed(time.time(), run, str(error)))
             return
+        finally:
+            for fd in stdio:
+                os.close(fd)
         self._pidfd = child.pidfd
         self.post(lc.Spawned(time.time(), run, child.pid))
         assert self._group is not None

@@ -301,6 +301,10 @@ class Stack:
 
     # ------------------------------------------------------------ reconcile
 
+    def extend(self, plan: Plan) -> None:
+        """Switch to `plan`, which only adds instances (a one-off of `run`)."""
+        self.plan = plan
+
     async def replace(self, names: list[str], plan: Plan, grace: float | None = None) -> None:
         """Stop `names`, drop their runners and kernel objects, and switch to `plan`."""
         await self.stop(names, grace)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import socket
 import time
 from traceback import format_exc
@@ -167,6 +168,14 @@ class QuietProject:
         pass
 
     stop = restart = kill = pause = unpause = down = start
+
+    async def remove(self, *arguments, **options):
+        return []
+
+    async def one_off(self, request, stdio=()):
+        for fd in stdio:
+            os.close(fd)
+        return 0
 
     async def inspect(self, instance):
         return {}

@@ -39,9 +39,13 @@ class ForkServer:
         theirs.close()
         return cls(pid, ours)
 
-    def spawn(self, request: SpawnRequest, stdout: int, stderr: int) -> Spawned:
-        """Start an instance; returns once it has exec'd, or raises RuntimeFailure."""
-        return self._submit("spawn", request, (stdout, stderr), request.plan.name)
+    def spawn(
+        self, request: SpawnRequest, stdout: int, stderr: int, stdin: int | None = None
+    ) -> Spawned:
+        """Start an instance; returns once it has exec'd, or raises RuntimeFailure.
+        stdin None: the service's own /dev/null."""
+        fds = (stdout, stderr) if stdin is None else (stdout, stderr, stdin)
+        return self._submit("spawn", request, fds, request.plan.name)
 
     def run_in(self, request: JoinRequest, stdin: int | None, stdout: int, stderr: int) -> Spawned:
         """Start `request.argv` inside a running instance; stdin None: /dev/null."""

@@ -22,6 +22,7 @@ class SpawnRequest:
     cgroup_procs: tuple[str, ...] = ()
     instance_dir: str = ""
     join_netns_pid: int | None = None
+    tty: bool = False  # stdin is a terminal to make the service's controlling one (`run -t`)
 
 
 @dataclass(frozen=True)
