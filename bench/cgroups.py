@@ -2,11 +2,12 @@
 
     sudo .venv/bin/python bench/cgroups.py [--runs 5]
 
-For 30 instances of one project: create (mkdir in every hierarchy + limits), join (one
-process writes 0 to each cgroup.procs), kill (every process of an instance, waiting until
-the cgroup is empty), remove; then `teardown()` of 30 running instances. Prints the median
-of several runs, per instance, and `mkdir`+`rmdir` of a bare cgroup in each hierarchy as
-the floor.
+For 30 instances of one project: create (mkdir in every hierarchy + limits + the device
+allow-list), join (one process writes 0 to each cgroup.procs), kill (every process of an
+instance, waiting until the cgroup is empty), remove; then `teardown()` of 30 running
+instances. Prints the median of several runs, per instance, and `mkdir`+`rmdir` of a
+bare cgroup in each hierarchy as the floor; and create without the device allow-list
+(v1 `devices.*` writes, the BPF program attached on cgroup2), to show what it costs.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from stackrun.plan.model import Limits
 from stackrun.plan.names import ProjectNames
-from stackrun.runtime.cgroups import detect
+from stackrun.runtime.cgroups import V1Driver, V2Driver, detect
 from stackrun.runtime.teardown import teardown
 
 INSTANCES = 30
@@ -64,7 +65,18 @@ def one_run(driver) -> dict[str, float]:
     figures["teardown (30 running)"] = timed(lambda: teardown(names.project))
     for pid in pids:
         os.waitpid(pid, 0)
+    plain = _without_devices(driver)
+    figures["create, no device list"] = sum(
+        timed(lambda p=p: plain.create(p, LIMITS)) for p in paths
+    )
+    plain.remove(names.cgroup_dir)
     return figures
+
+
+def _without_devices(driver):
+    if isinstance(driver, V1Driver):
+        return V1Driver(driver.hierarchies, driver.unified_root, driver.parent, devices=False)
+    return V2Driver(driver.root, driver.parent, devices=False)
 
 
 def floor(driver) -> float:

@@ -13,17 +13,39 @@ from pathlib import Path
 
 RUN_ROOT_ENV = "STACKRUN_RUN_DIR"
 DATA_ROOT_ENV = "STACKRUN_DATA_DIR"
+DEFAULT_RUN_ROOT = "/run/stackrun"
+DEFAULT_DATA_ROOT = "/var/lib/stackrun"
+DEFAULTS = (DEFAULT_RUN_ROOT, DEFAULT_DATA_ROOT)
+PRIVATE = 0o700  # the roots and each project's directories: root's alone
 # Beside the projects' data directories, under a name no project can have (project names
 # start with a letter or digit), so the store never meets a project named "images".
 IMAGE_STORE = "_images"
 
 
 def run_root() -> Path:
-    return Path(os.environ.get(RUN_ROOT_ENV) or "/run/stackrun")
+    return Path(os.environ.get(RUN_ROOT_ENV) or DEFAULT_RUN_ROOT)
 
 
 def data_root() -> Path:
-    return Path(os.environ.get(DATA_ROOT_ENV) or "/var/lib/stackrun")
+    return Path(os.environ.get(DATA_ROOT_ENV) or DEFAULT_DATA_ROOT)
+
+
+def hidden_roots() -> tuple[str, ...]:
+    """What no service may see: the roots in use and the default ones, which other
+    projects (run without the overrides) use."""
+    roots = (run_root(), data_root(), *DEFAULTS)
+    return tuple(dict.fromkeys(os.path.abspath(root) for root in roots))
+
+
+def prepare_project(project: str) -> None:
+    """Create the roots (when missing) and the project's run and data directories, 0700.
+    An overridden root that exists keeps its mode (it may be a directory the user chose);
+    the default roots and the project's directories are set to 0700, whatever made them."""
+    for root, directory in ((run_root(), run_dir(project)), (data_root(), data_dir(project))):
+        root.mkdir(mode=PRIVATE, parents=True, exist_ok=True)
+        directory.mkdir(mode=PRIVATE, exist_ok=True)
+        for path in (root, directory) if str(root) in DEFAULTS else (directory,):
+            os.chmod(path, PRIVATE)
 
 
 def image_root() -> Path:
@@ -60,6 +82,18 @@ def logs_dir(project: str) -> Path:
 def previous_logs_dir(project: str) -> Path:
     """The logs of the run before the current one (`logs --previous`)."""
     return data_dir(project) / "logs.previous"
+
+
+def anonymous_volumes_dir(project: str) -> Path:
+    """Anonymous volumes, one directory per instance (plan/image.py names them); `down`
+    removes them."""
+    return data_dir(project) / "anonymous"
+
+
+def layers_dir(project: str) -> Path:
+    """The writable layers of image services, one per instance: on disk, not on the run
+    root's tmpfs; `down` removes them."""
+    return data_dir(project) / "instances"
 
 
 def instance_dir(project: str, instance: str) -> Path:

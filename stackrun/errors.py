@@ -106,6 +106,35 @@ class ControlError(StackrunError):
     """Talking to a project's supervisor failed, or it refused the request."""
 
 
+class ConvertError(StackrunError):
+    """A valid stack that cannot be carried to another platform (Kubernetes) as it is.
+
+    Holds every refusal, each a `Diagnostic` at the key it is about, so the user sees them
+    all at once; `cli.main` prints them like a SpecError's.
+    """
+
+    def __init__(self, diagnostics: list[Diagnostic]):
+        self.diagnostics = list(diagnostics)
+        super().__init__("\n".join(str(d) for d in self.diagnostics))
+
+
+class ManifestError(StackrunError):
+    """The converter wrote an object that Kubernetes would reject: a bug in stackrun.
+
+    `kind`/`name` name the object, `version` the Kubernetes version checked, `where` the
+    field path inside the object and `reason` what is wrong there.
+    """
+
+    def __init__(self, kind: str, name: str, version: str, where: str, reason: str):
+        self.kind, self.name, self.version, self.where, self.reason = (
+            kind, name, version, where, reason
+        )  # fmt: skip
+        super().__init__(
+            f"internal error: {kind} {name!r} is not valid for Kubernetes {version} "
+            f"at {where or 'the top'}: {reason}. Nothing was written; please report this bug"
+        )
+
+
 def closest(word: str, choices) -> str | None:
     """The choice most like `word`, for the "did you mean" hints of messages."""
     import difflib

@@ -24,18 +24,18 @@ def read_text(path: StrPath) -> str | None:
         return None
 
 
-def replace_text(path: StrPath, text: str) -> None:
+def replace_text(path: StrPath, text: str, mode: int = 0o644) -> None:
     """Write a new file and rename it over `path`: a reader, or a bind mount of the old
     file, keeps the complete old text."""
-    os.replace(stage_text(path, text), path)
+    os.replace(stage_text(path, text, mode), path)
 
 
-def stage_text(path: StrPath, text: str) -> Path:
-    """A new file (mode 0644) next to `path` holding `text`, to rename over it."""
+def stage_text(path: StrPath, text: str, mode: int = 0o644) -> Path:
+    """A new file (`mode`) next to `path` holding `text`, to rename over it."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, temporary = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
     with open(fd, "w") as handle:
-        os.fchmod(fd, 0o644)
+        os.fchmod(fd, mode)
         handle.write(text)
     return Path(temporary)

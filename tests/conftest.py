@@ -16,6 +16,11 @@ from tests.helpers.leaks import leaks
 
 REPO = Path(__file__).resolve().parent.parent
 
+# Tests share this host with other test runs: stackrun leaves the host's netfilter and
+# ip_forward alone unless a test turns it on inside a network namespace it made
+# (tests/integration/test_netfilter.py). STACKRUN_NETFILTER=1 runs everything with it.
+os.environ.setdefault("STACKRUN_NETFILTER", "0")
+
 
 def pytest_addoption(parser):
     parser.addoption("--soak", action="store_true", help="run the long soak variants")

@@ -73,6 +73,10 @@ def pretty(document: dict) -> str:
     ]
     if state.get("Error"):
         lines.insert(2, _row("Error", state["Error"]))
+    image = (document.get("Config") or {}).get("Image")
+    if image:
+        lines.insert(1, _row("Image", f"{image} ({document.get('Image', '')})"))
+        lines.insert(2, _row("Digest", document.get("ImageDigest") or "-"))
     return "\n".join(lines)
 
 

@@ -87,6 +87,9 @@ def as_json(status, project: str) -> dict:
         "Name": status.name,
         "Project": project,
         "Service": status.service,
+        "Image": status.image,
+        "ImageID": status.image_id,
+        "ImageDigest": status.image_digest,
         "Replica": status.replica,
         "State": status.state,
         "Health": status.health,
@@ -127,7 +130,12 @@ def _table(statuses) -> None:
         [s.name, s.service, status_cell(s), str(s.pid or ""), str(s.restart_count), ports(s)]
         for s in statuses
     ]
-    print_table(["NAME", "SERVICE", "STATUS", "PID", "RESTARTS", "PORTS"], rows)
+    headers = ["NAME", "SERVICE", "STATUS", "PID", "RESTARTS", "PORTS"]
+    if any(s.image for s in statuses):  # Compose's column, when there is something to show
+        headers.insert(1, "IMAGE")
+        for row, status in zip(rows, statuses):
+            row.insert(1, status.image)
+    print_table(headers, rows)
 
 
 def status_cell(status):

@@ -124,7 +124,7 @@ def _ensure_supervisor(opts, service: str, no_deps: bool) -> str:
     name = project_name(opts)
     if running(name):
         return name
-    from stackrun.cli.up import launch
+    from stackrun.cli.up import ImageOptions, launch
     from stackrun.errors import StackrunError
     from stackrun.supervisor.state import UpRequest
 
@@ -133,7 +133,7 @@ def _ensure_supervisor(opts, service: str, no_deps: bool) -> str:
         deps = () if no_deps or not instances else {d.service for d in instances[0].depends_on}
         return UpRequest(services=tuple(sorted(deps)), prepare_only=not deps)
 
-    _plan, report, _created = launch(opts, request_for)
+    _plan, report, _created = launch(opts, ImageOptions(), request_for)
     if report is not None and (report.get("error") or report.get("failures")):
         raise StackrunError("\n".join([report.get("error") or "", *report.get("failures", [])]))
     return name

@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 import os
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import typer
@@ -22,6 +23,14 @@ from stackrun.cli.options import (
     TimeoutOption,
     project_options,
 )
+
+PULL_CHOICES = ("always", "missing", "never")  # `--pull`, as Compose's
+
+
+@dataclass(frozen=True)
+class ImageOptions:
+    pull: str | None = None  # every service's pull_policy for this `up`
+    quiet: bool = False
 
 
 def register(app: typer.Typer) -> None:
@@ -57,6 +66,15 @@ def register(app: typer.Typer) -> None:
         no_color: NoColorOption = False,
         no_log_prefix: NoLogPrefixOption = False,
         timestamps: bool = typer.Option(False, "--timestamps", help="Show the time of each line."),
+        pull: str | None = typer.Option(
+            None,
+            "--pull",
+            metavar="always|missing|never",
+            help="Pull images first: this policy instead of each service's pull_policy.",
+        ),
+        quiet_pull: bool = typer.Option(
+            False, "--quiet-pull", help="Pull without printing progress."
+        ),
         files: FilesOption = None,
         project_name: ProjectOption = None,
         profiles: ProfileOption = None,
@@ -68,7 +86,10 @@ def register(app: typer.Typer) -> None:
             raise typer.BadParameter(
                 "cannot be combined with -d/--wait", param_hint="--exit-code-from"
             )
+        if pull is not None and pull not in PULL_CHOICES:
+            raise typer.BadParameter(f"one of {', '.join(PULL_CHOICES)}", param_hint="--pull")
         opts = project_options(ctx, files, project_name, profiles)
+        images = ImageOptions(pull, quiet_pull)
         request = UpRequest(
             tuple(services or ()),
             wait,
@@ -78,8 +99,8 @@ def register(app: typer.Typer) -> None:
             timeout,
         )
         if detach or wait:
-            raise typer.Exit(_detached(opts, request))
-        plan = _checked_plan(opts)
+            raise typer.Exit(_detached(opts, request, images))
+        plan = _checked_plan(opts, images)
         if _running(plan.project):
             raise typer.Exit(_reconcile(plan, request))
         _check_ports(plan)
@@ -126,9 +147,10 @@ def _check_host() -> None:
         )
 
 
-def _plan(opts, launcher=None):
+def _plan(opts, images: ImageOptions, launcher=None):
     """Load the stack file first: the launcher's child reads the host's network meanwhile
-    (it imports pyroute2), so neither waits for the other."""
+    (it imports pyroute2), so neither waits for the other. Images are found (and pulled
+    where their policy asks) before the plan: an image error starts nothing."""
     from stackrun import dirs
     from stackrun.cli.project import load_stack, project_name
     from stackrun.plan.build import HostFacts, build
@@ -136,14 +158,44 @@ def _plan(opts, launcher=None):
     from stackrun.runtime.network.host import link_addresses, snapshot, taken_subnets
 
     stack = load_stack(opts)
+    _warn_foreign_files(stack)
     name = project_name(opts)
+    records = _images(stack, images)
     seen = (launcher.host_network() if launcher else None) or snapshot()
     facts = HostFacts(
         data_dir=str(dirs.data_dir(name)),
         taken_subnets=taken_subnets(ProjectNames(name), seen),
         existing_bridges=link_addresses(seen),
+        images=records,
     )
     return build(stack, facts)
+
+
+def _images(stack, images: ImageOptions) -> dict:
+    if not any(spec.image for spec in stack.services.values()):
+        return {}
+    from stackrun.cli.up_images import images_for
+
+    return images_for(stack, images.pull, images.quiet)
+
+
+def _warn_foreign_files(stack) -> None:
+    """The stack file decides what runs as root: say so when another user could have
+    written it (its owner is neither root, this user, nor the one who ran sudo)."""
+    trusted = {0, os.geteuid()}
+    if os.environ.get("SUDO_UID", "").isdigit():
+        trusted.add(int(os.environ["SUDO_UID"]))
+    for path in (*stack.files, stack.project_dir):
+        try:
+            owner = os.stat(path).st_uid
+        except OSError:
+            continue
+        if owner not in trusted:
+            print(
+                f"warning: {path} belongs to another user (uid {owner}), who can change what "
+                "this stack runs as root; check it, or keep the project in your own directory",
+                file=sys.stderr,
+            )
 
 
 def _running(project: str) -> bool:
@@ -171,25 +223,27 @@ def _reconcile(plan, request) -> int:
     return _report(plan, failures, request.wait)
 
 
-def _detached(opts, request) -> int:
+def _detached(opts, request, images: ImageOptions) -> int:
     """Fork the supervisor first: it loads while this process reads the stack file."""
-    plan, report, created = launch(opts, lambda plan: request)
+    plan, report, created = launch(opts, images, lambda plan: request)
     if report is None:
         return _reconcile(plan, request)
     if "error" in report:
         print(f"stackrun: {report['error']}", file=sys.stderr)
         return 1
+    for warning in report.get("warnings", ()):
+        print(f"stackrun: warning: {warning}", file=sys.stderr)
     return _report(plan, report["failures"], request.wait, created)
 
 
-def launch(opts, request_for):
+def launch(opts, images: ImageOptions, request_for):
     """Start the project's supervisor in the background with `request_for(plan)`:
     (plan, its start report, the objects created); no report when it runs already."""
     from stackrun.daemon.launcher import Launcher
 
     launcher = Launcher.fork()
     try:
-        plan = _checked_plan(opts, launcher)
+        plan = _checked_plan(opts, images, launcher)
         if _running(plan.project):
             launcher.cancel()
             return plan, None, []
@@ -201,9 +255,9 @@ def launch(opts, request_for):
         raise
 
 
-def _checked_plan(opts, launcher=None):
+def _checked_plan(opts, images: ImageOptions, launcher=None):
     _check_host()
-    return _plan(opts, launcher)
+    return _plan(opts, images, launcher)
 
 
 def _check_ports(plan) -> None:

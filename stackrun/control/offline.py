@@ -78,6 +78,9 @@ class Offline:
                 "Text": status.status_text,
             },
             "RestartCount": status.restart_count,
+            "Image": status.image_id,
+            "ImageDigest": status.image_digest,
+            "Config": {"Image": status.image},
             "Supervisor": {
                 "Pid": self.state.supervisor_pid if self.state else None,
                 "Answering": False,

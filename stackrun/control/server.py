@@ -3,8 +3,8 @@
     await task_group.start(serve, supervisor, dirs.control_socket(project))
 
 The socket is created with mode 0600 before it is bound (no moment where another
-user could connect) and each peer's credentials (SO_PEERCRED) are checked: only root
-(or the server's own user) may talk to it. Every connection runs in its own task;
+user could connect) and each peer is checked (control/peer.py): only root (or the
+server's own user), on the host, may talk to it. Every connection runs in its own task;
 requests on a connection are answered one after the other (docs/control.md).
 """
 
@@ -13,7 +13,6 @@ from __future__ import annotations
 import errno
 import os
 import socket
-import struct
 import sys
 import traceback
 from contextlib import aclosing, nullcontext
@@ -24,7 +23,7 @@ import anyio
 from anyio.abc import SocketAttribute, SocketListener, SocketStream
 from anyio.streams.buffered import BufferedByteReceiveStream
 
-from stackrun.control import protocol
+from stackrun.control import peer, protocol
 from stackrun.control.api import Project
 from stackrun.errors import ControlError, StackrunError
 
@@ -95,12 +94,9 @@ async def _connection(project: Project, stream: SocketStream) -> None:
 
 
 async def _converse(project: Project, stream: SocketStream) -> None:
-    if not _peer_allowed(stream):
-        await stream.send(
-            protocol.error_line(
-                ControlError("permission denied: only root may control a stackrun project")
-            )
-        )
+    refused = peer.refusal(stream.extra(SocketAttribute.raw_socket))
+    if refused:
+        await stream.send(protocol.error_line(ControlError(refused)))
         return
     receive = BufferedByteReceiveStream(stream)
     while True:
@@ -140,13 +136,6 @@ async def _receive_fds(request: protocol.Request, stream) -> bool:
         return False
     request.extra["stdio"] = tuple(fds)
     return True
-
-
-def _peer_allowed(stream: SocketStream) -> bool:
-    raw = stream.extra(SocketAttribute.raw_socket)
-    credentials = raw.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
-    _pid, uid, _gid = struct.unpack("3i", credentials)
-    return uid in (0, os.geteuid())
 
 
 async def _answer(project: Project, request: protocol.Request, stream: SocketStream) -> None:

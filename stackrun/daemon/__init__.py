@@ -47,6 +47,9 @@ def run(
     """Run the project's supervisor until it is down; return the exit code for `up`."""
     import anyio
 
+    from stackrun import dirs
+
+    dirs.prepare_project(plan.project)
     with forked_server() as fork_server:
         return anyio.run(supervise, plan, request, mode, config_files, fork_server)
 
@@ -120,6 +123,7 @@ async def _detached(supervisor, request: UpRequest, mode: Detached) -> None:
     try:
         failures = await supervisor.up(request)
         report = {"failures": failures, "instances": [s.name for s in await supervisor.ps()]}
+        report["warnings"] = supervisor.warnings()
     except StackrunError as error:
         report = {"error": str(error)}
     os.write(

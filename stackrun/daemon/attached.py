@@ -60,6 +60,8 @@ async def _attached_run(supervisor, request: UpRequest, mode: Attached, outcome:
     import anyio
 
     stack = supervisor.stack
+    for warning in supervisor.warnings():
+        print(f"stackrun: warning: {warning}", file=sys.stderr)
     with anyio.CancelScope() as outcome.starting:  # a Ctrl-C does not wait for the start
         failures = await supervisor.up(request)
     if outcome.starting.cancelled_caught:

@@ -102,6 +102,9 @@ def _supervise_when_told(plan_pipe: int, report_pipe: int, network_pipe: int) ->
                 code = 0
                 return
             plan, request, config_files = pickle.loads(data)
+            from stackrun import dirs
+
+            dirs.prepare_project(plan.project)
             _stdio_to(str(supervisor_log(plan)))
             import anyio
 

@@ -97,6 +97,8 @@ class LayerRef:
     chain_id: str  # "sha256:…" (OCI image spec: chain of the diff_ids below and this one)
     diff_id: str  # digest of the uncompressed tar
     path: str  # absolute directory holding the layer's tree (whiteouts in overlay's form)
+    link: str = ""  # "l/<short>": a link to `path`, relative to the store's root (short
+    #                 lowerdir names: 100+ layers fit the one-page mount options)
 
 
 @dataclass(frozen=True)

@@ -40,6 +40,18 @@ class NoLogs(StackrunError):
         super().__init__(text)
 
 
+class LogsUnreadable(StackrunError):
+    """The logs are root's (the project's data directory is 0700) and this user is not."""
+
+    def __init__(self, project: str, directory: Path):
+        self.project, self.directory = project, directory
+        super().__init__(
+            f"cannot read the logs of project {project!r}: permission denied for "
+            f"{directory} (a project's logs are root's alone); run it as root: "
+            f"`sudo stackrun logs -p {project}`"
+        )
+
+
 @dataclass(frozen=True)
 class ShowOptions:
     names: tuple[str, ...] = ()  # services or instances; empty: all
@@ -54,10 +66,19 @@ def show(project: str, options: ShowOptions, out: BinaryIO, supervisor: int = -1
     (not when it is not running, nor with an `until` time: then there is nothing to wait for)
     or until the process of the pidfd `supervisor` exits (show closes it).
 
-    Raises NoLogs when nothing matches (and not following)."""
-    directory, alive = dirs.logs_dir(project), dirs.run_dir(project)
-    if options.previous:
-        directory = dirs.previous_logs_dir(project)
+    Raises NoLogs when nothing matches (and not following), LogsUnreadable when this
+    user may not read them."""
+    directory = dirs.previous_logs_dir(project) if options.previous else dirs.logs_dir(project)
+    try:
+        _show(project, directory, options, out, supervisor)
+    except PermissionError:
+        raise LogsUnreadable(project, directory) from None
+
+
+def _show(
+    project: str, directory: Path, options: ShowOptions, out: BinaryIO, supervisor: int
+) -> None:
+    alive = dirs.run_dir(project)
     follow = (
         options.follow and alive.exists() and options.window.until is None and not options.previous
     )

@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from stackrun.errors import PlanError
-from stackrun.plan import network
+from stackrun.images.model import ImageConfig, ImageRecord
+from stackrun.plan import image, network
 from stackrun.plan.model import (
     Dependency,
     HealthPlan,
@@ -45,6 +46,9 @@ if TYPE_CHECKING:
 
 DEFAULT_NETWORK = "default"
 HOST_NAME_MAX = 63  # sethostname(2) takes 64 bytes; hostnames (RFC 1123 labels) stop at 63
+DEFAULT_PIDS_LIMIT = 4096  # podman's is 2048; Docker has none
+DEFAULT_LOG_SIZE = 20 << 20  # Docker's `local` log driver: 20 MB per file, 5 files
+DEFAULT_LOG_FILES = 5
 
 
 @dataclass(frozen=True)
@@ -56,6 +60,8 @@ class HostFacts:
     cgroup_parent: str | None = None  # --cgroup-parent; None: x-stackrun.cgroup_parent or ""
     existing_bridges: Mapping[str, str] = field(default_factory=dict)  # name -> "10.1.2.1/24",
     # for `external` networks
+    images: Mapping[str, ImageRecord] = field(default_factory=dict)  # service -> its image, for
+    # every service with `image:` (images.resolve finds them in the store)
 
 
 def build(stack: Stack, facts: HostFacts) -> Plan:
@@ -82,10 +88,12 @@ def build(stack: Stack, facts: HostFacts) -> Plan:
     parent = facts.cgroup_parent
     if parent is None:
         parent = extension.cgroup_parent if extension and extension.cgroup_parent else ""
+    services = tuple(builder.instance(*instance) for instance in instances)
+    _check_healthy_dependencies(services)
     return Plan(
         project=stack.name,
         project_dir=stack.project_dir,
-        services=tuple(builder.instance(*instance) for instance in instances),
+        services=services,
         networks=layout.networks,
         volumes=tuple(_volume_plan(stack, facts, name) for name in stack.volumes),
         cgroup_parent=parent,
@@ -107,6 +115,20 @@ def _check_unique_names(stack: Stack, instances) -> None:
                 f"of {seen[name]!r}; choose another container_name"
             )
         seen[name] = service
+
+
+def _check_healthy_dependencies(services: tuple[ServicePlan, ...]) -> None:
+    """service_healthy on an image service: its image may hold the HEALTHCHECK (the spec's
+    checks could not know)."""
+    checked = {s.service for s in services if s.healthcheck}
+    for service in services:
+        for dependency in service.depends_on:
+            if dependency.condition == "service_healthy" and dependency.service not in checked:
+                raise PlanError(
+                    f"services.{service.service}.depends_on.{dependency.service}: neither "
+                    f"{dependency.service} nor its image has a healthcheck; add one to "
+                    f"{dependency.service} or use condition: service_started"
+                )
 
 
 def _service_order(stack: Stack) -> list[str]:
@@ -218,26 +240,35 @@ class _InstanceBuilder:
             if spec.x_stackrun and spec.x_stackrun.rootfs
             else None
         )
+        record = self._image(service, spec)
+        config = record.config if record else ImageConfig()  # a host command: nothing to add
+        mounts = self._mounts(spec, slot(service, replica), copy=record is not None)
         plan = ServicePlan(
             name=name,
             service=service,
             replica=replica,
-            argv=(*(spec.entrypoint or ()), *(spec.command or ())),
-            env=tuple(spec.environment.items()),
-            working_dir=self._working_dir(spec.working_dir, rootfs),
-            user=spec.user,
+            argv=image.argv(spec.entrypoint, spec.command, config),
+            env=image.environment(spec.environment, config),
+            working_dir=self._working_dir(spec.working_dir, rootfs, record),
+            user=spec.user if spec.user is not None else config.user or None,
+            image=image.image_plan(spec.image, record) if record else None,
             hostname=spec.hostname or _hostname(name),
             cgroup=self.names.cgroup(slot(service, replica)),
             limits=limits(spec),
             ulimits=tuple(Ulimit(n, u.soft, u.hard) for n, u in spec.ulimits.items()),
-            mounts=self._mounts(spec, slot(service, replica)),
+            mounts=image.anonymous_volumes(
+                config, mounts, self.facts.data_dir, slot(service, replica)
+            )
+            + mounts,
             rootfs=rootfs,
             read_only=bool(spec.read_only),
+            host_root_writable=rootfs is None and _host_root(spec) == "rw",
+            project_dir="" if rootfs else self.stack.project_dir,
             init=bool(spec.init),
             capabilities=capabilities(spec.cap_add, spec.cap_drop),
             no_new_privileges="no-new-privileges:false" not in spec.security_opt,
             seccomp="seccomp=unconfined" not in spec.security_opt,
-            stop_signal=syntax.signal_number(spec.stop_signal or "SIGTERM"),
+            stop_signal=image.stop_signal(spec.stop_signal, config, f"services.{service}"),
             stop_grace_period=spec.stop_grace_period
             if spec.stop_grace_period is not None
             else 10.0,
@@ -247,26 +278,46 @@ class _InstanceBuilder:
             hosts=self.layout.hosts.get(name, ()),
             dns=spec.dns,
             ports=ports(spec, self._reached_through(spec, attachments)),
+            exposed_ports=image.exposed_ports(spec.expose, config),
             restart=restart(spec),
-            healthcheck=healthcheck(spec),
+            healthcheck=healthcheck(spec, config),
             depends_on=_dependencies(spec),
             logging=log_plan(spec),
-            labels=tuple(spec.labels.items()),
-            entrypoint=tuple(spec.entrypoint or ()),
+            labels=image.labels(spec.labels, config),
+            entrypoint=image.entrypoint(spec.entrypoint, config),
         )
+        if not plan.argv:
+            raise PlanError(
+                f"services.{service}: nothing to run: the image {spec.image} has "
+                "neither ENTRYPOINT nor CMD; add command:"
+            )
         return dataclasses.replace(plan, config_hash=config_hash(plan))
+
+    def _image(self, service: str, spec: Service) -> ImageRecord | None:
+        if not spec.image:
+            return None
+        record = self.facts.images.get(service)
+        if record is None:  # the caller resolves every image first
+            raise PlanError(f"services.{service}: image {spec.image} was not looked up")
+        return record
 
     def _host_path(self, path: str) -> str:
         return os.path.normpath(os.path.join(self.stack.project_dir, path))
 
-    def _working_dir(self, working_dir: str | None, rootfs: str | None) -> str:
-        """Default: the project directory on the host's root, `/` on a rootfs."""
+    def _working_dir(
+        self, working_dir: str | None, rootfs: str | None, record: ImageRecord | None
+    ) -> str:
+        """Default: the project directory on the host's root, `/` on a rootfs, the image's
+        WORKDIR in an image."""
+        if record is not None:
+            return working_dir or record.config.working_dir or "/"
         if working_dir is None:
             return "/" if rootfs else self.stack.project_dir
         return working_dir if rootfs else self._host_path(working_dir)
 
-    def _mounts(self, spec: Service, instance: str) -> tuple[Mount, ...]:
-        mounts = [self._mount(volume, instance) for volume in spec.volumes]
+    def _mounts(self, spec: Service, instance: str, copy: bool) -> tuple[Mount, ...]:
+        """`copy`: volumes take the image's content on first use, unless `nocopy`."""
+        mounts = [self._mount(volume, instance, copy) for volume in spec.volumes]
         for text in spec.tmpfs:
             entry = syntax.parse_tmpfs(text)
             mounts.append(
@@ -280,7 +331,7 @@ class _InstanceBuilder:
             )
         return tuple(mounts)
 
-    def _mount(self, volume: ServiceVolume, instance: str) -> Mount:
+    def _mount(self, volume: ServiceVolume, instance: str, copy: bool) -> Mount:
         if volume.type == "tmpfs":
             options = volume.tmpfs
             return Mount(
@@ -301,13 +352,22 @@ class _InstanceBuilder:
             )
         if volume.source:
             source = _volume_plan(self.stack, self.facts, volume.source).path
-        else:  # anonymous: private to the instance, kept with the project's data
-            digest = hashlib.sha256(volume.target.encode()).hexdigest()[:12]
-            source = os.path.join(self.facts.data_dir, "anonymous", instance, digest)
+        else:
+            source = image.anonymous_source(self.facts.data_dir, instance, volume.target)
         subpath = volume.volume.subpath if volume.volume else None
-        if subpath:
-            source = os.path.normpath(os.path.join(source, subpath))
-        return Mount(kind="volume", target=volume.target, source=source, read_only=volume.read_only)
+        nocopy = bool(volume.volume and volume.volume.nocopy)
+        return Mount(
+            kind="volume",
+            target=volume.target,
+            source=source,
+            subpath=os.path.normpath(subpath) if subpath else None,
+            read_only=volume.read_only,
+            copy=copy and not nocopy,
+        )
+
+
+def _host_root(spec: Service) -> str:
+    return (spec.x_stackrun.host_root if spec.x_stackrun else None) or "ro"
 
 
 def _volume_plan(stack: Stack, facts: HostFacts, name: str) -> VolumePlan:
@@ -327,6 +387,7 @@ def limits(spec: Service) -> Limits:
     upper = resources.limits if resources and resources.limits else None
     lower = resources.reservations if resources and resources.reservations else None
     pids = spec.pids_limit if spec.pids_limit is not None else (upper.pids if upper else None)
+    default = DEFAULT_PIDS_LIMIT if pids is None else None
     return Limits(
         memory=_first(spec.mem_limit, upper.memory if upper else None),
         memory_swap=spec.memswap_limit,
@@ -334,6 +395,7 @@ def limits(spec: Service) -> Limits:
         cpus=_first(spec.cpus, upper.cpus if upper else None),
         cpu_shares=spec.cpu_shares,
         pids=pids if pids is not None and pids > 0 else None,  # 0 and -1 mean unlimited
+        pids_default=default,
     )
 
 
@@ -342,13 +404,14 @@ def _first(*values):
 
 
 def capabilities(cap_add: tuple[str, ...], cap_drop: tuple[str, ...]) -> frozenset[str]:
-    """Docker's rule: ALL in cap_add keeps all but the dropped; ALL in cap_drop keeps the added."""
+    """Docker's rule: ALL in cap_add keeps all but the dropped; ALL in cap_drop keeps the added.
+    The default set is podman's (spec.privileges.DEFAULT_CAPABILITIES)."""
     if "ALL" in cap_add:
         kept = set(privileges.CAPABILITIES) - set(cap_drop)
     elif "ALL" in cap_drop:
         kept = set(cap_add)
     else:
-        kept = (set(privileges.DOCKER_DEFAULT_CAPABILITIES) - set(cap_drop)) | set(cap_add)
+        kept = (set(privileges.DEFAULT_CAPABILITIES) - set(cap_drop)) | set(cap_add)
     return frozenset(f"CAP_{name}" for name in kept)
 
 
@@ -381,28 +444,23 @@ def restart(spec: Service) -> RestartPlan:
     )
 
 
-def healthcheck(spec: Service) -> HealthPlan | None:
+def healthcheck(spec: Service, config: ImageConfig) -> HealthPlan | None:
     check = spec.healthcheck
-    if check is None or not check.test or check.test[0] == "NONE":
-        return None
-    kind, args = check.test[0], check.test[1:]
-    argv = tuple(args) if kind == "CMD" else ("/bin/sh", "-c", " ".join(args))
-    defaults = HealthPlan(argv=())
-    return HealthPlan(
-        argv=argv,
-        interval=_first(check.interval, defaults.interval),
-        timeout=_first(check.timeout, defaults.timeout),
-        retries=_first(check.retries, defaults.retries),
-        start_period=_first(check.start_period, defaults.start_period),
-        start_interval=_first(check.start_interval, defaults.start_interval),
-    )
+    given = {key: getattr(check, key) for key in image.HEALTH_FIELDS} if check else {}
+    return image.healthcheck(check.test if check else None, given, config.healthcheck)
 
 
 def log_plan(spec: Service) -> LogPlan:
+    """Compose's json-file options; without max-size, stackrun's bound (docs/logs.md).
+    `max-size: -1` asks for no bound, as in Docker."""
     options = spec.logging.options if spec.logging else {}
     size = options.get("max-size")
+    if size is None:
+        files = int(options.get("max-file", DEFAULT_LOG_FILES))
+        return LogPlan(max_size=DEFAULT_LOG_SIZE, max_files=files)
+    bounded = size.strip() != syntax.UNBOUNDED_LOG
     return LogPlan(
-        max_size=syntax.parse_bytes(size) if size else None,
+        max_size=syntax.parse_bytes(size) if bounded else None,
         max_files=int(options.get("max-file", 1)),
     )
 

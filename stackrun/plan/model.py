@@ -27,6 +27,9 @@ class Limits:
     cpus: float | None = None  # CPU quota in CPUs (cpus or limits.cpus); 1.5 = 150 ms per 100 ms
     cpu_shares: int | None = None  # relative weight on Docker's scale (default 1024)
     pids: int | None = None  # pids_limit or limits.pids
+    # pids.max when `pids` is unset, where the pids controller is available (a fork bomb
+    # stops there); None: unlimited (pids_limit 0 or -1)
+    pids_default: int | None = None
 
 
 @dataclass(frozen=True)
@@ -44,10 +47,22 @@ class Mount:
     kind: Literal["bind", "volume", "tmpfs"]
     target: str  # absolute path inside the service
     source: str | None = None  # absolute host path: bind source, or the named volume's directory
+    subpath: str | None = None  # volume only: relative path inside it, resolved beneath it
     read_only: bool = False
     size: int | None = None  # tmpfs only, bytes
     mode: int | None = None  # tmpfs only, e.g. 0o1777
     create_host_path: bool = True  # bind only: create a missing source directory (Compose default)
+    copy: bool = False  # volume only: filled with the image's content there when empty (nocopy)
+
+
+@dataclass(frozen=True)
+class ImagePlan:
+    """The image an instance runs from: its root is these layers under a writable one."""
+
+    reference: str  # normalised: "docker.io/library/redis:7"
+    id: str  # "sha256:…" (the config's digest, Docker's IMAGE ID)
+    digest: str = ""  # "docker.io/library/redis@sha256:…" (a manifest digest); "" if none known
+    layers: tuple[str, ...] = ()  # directories of the unpacked layers, bottom first
 
 
 @dataclass(frozen=True)
@@ -155,6 +170,7 @@ class ServicePlan:
     env: tuple[tuple[str, str], ...]  # in order; env_file then environment
     working_dir: str = "/"
     user: str | None = None  # "uid[:gid]" or "name[:group]"; names resolve in the service's root
+    image: ImagePlan | None = None  # rooted in this image's layers (rootfs is then None)
     hostname: str = ""
     cgroup: str = ""  # relative cgroup path: names.cgroup(name)
     limits: Limits = field(default_factory=Limits)
@@ -162,6 +178,8 @@ class ServicePlan:
     mounts: tuple[Mount, ...] = ()  # volumes and tmpfs, in the order to mount
     rootfs: str | None = None  # absolute directory; None: the host's root
     read_only: bool = False
+    host_root_writable: bool = False  # no rootfs: x-stackrun.host_root rw (else read-only)
+    project_dir: str = ""  # no rootfs: the project's directory, writable unless read_only
     init: bool = False
     capabilities: frozenset[str] = frozenset()  # bounding set kept, e.g. {"CAP_CHOWN"}
     no_new_privileges: bool = True
@@ -174,6 +192,7 @@ class ServicePlan:
     hosts: tuple[HostEntry, ...] = ()  # the full /etc/hosts of this instance
     dns: tuple[str, ...] = ()  # resolv.conf nameservers; empty: copy the host's
     ports: tuple[PortPlan, ...] = ()
+    exposed_ports: tuple[str, ...] = ()  # "80/tcp": the image's EXPOSE and `expose:`; informative
     restart: RestartPlan = field(default_factory=RestartPlan)
     healthcheck: HealthPlan | None = None
     depends_on: tuple[Dependency, ...] = ()

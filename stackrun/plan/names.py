@@ -17,6 +17,9 @@ Kernel names stay short and never depend on container_name:
     cgroup          stackrun-<project>/<service>-<n>   in every hierarchy
     bridge          srb<key><n>                         one per stack network
     host-side veth  srv<key><slot>                      one per instance per network
+    nftables table  stackrun-<key>   (family inet)      NAT, isolation, published ports
+    nftables chain  stackrun-<key>   in another tool's table, jumped to from its chains
+    iptables chain  STACKRUN-<key>   in filter, jumped to from FORWARD
 where <key> is 6 hex digits of a hash of the project name.
 """
 
@@ -29,6 +32,7 @@ IFNAMSIZ = 15
 CGROUP_PREFIX = "stackrun-"
 BRIDGE_PREFIX = "srb"
 VETH_PREFIX = "srv"
+NETFILTER_PREFIX = "stackrun-"  # nftables tables and chains; iptables chains in capitals
 
 
 def project_key(project: str) -> str:
@@ -78,6 +82,16 @@ class ProjectNames:
     def link_prefix(self) -> tuple[str, str]:
         """Prefixes of this project's bridges and host-side veths, for a sweep."""
         return (f"{BRIDGE_PREFIX}{self.key}", f"{VETH_PREFIX}{self.key}")
+
+    @property
+    def netfilter(self) -> str:
+        """The project's nftables table, and its chain in other tools' tables."""
+        return f"{NETFILTER_PREFIX}{self.key}"
+
+    @property
+    def iptables_chain(self) -> str:
+        """The project's chain in iptables' filter table (at most 28 characters)."""
+        return self.netfilter.upper()
 
     def bridge(self, network_index: int) -> str:
         return _ifname(f"{BRIDGE_PREFIX}{self.key}", network_index)

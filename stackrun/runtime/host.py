@@ -4,9 +4,11 @@
     for problem in report.problems: print(problem)      # what is wrong and what to do
     if report.fatal: refuse to start
 
-Nothing here raises: every failed check becomes a `Problem`. Namespaces, bridges and veths
-are probed for real in a short-lived child process that unshares each namespace type and
-creates a bridge and a veth pair inside its own network namespace (they vanish with it).
+Nothing here raises: every failed check becomes a `Problem`. Namespaces, bridges, veths,
+NAT and overlayfs are probed for real in a short-lived child process that unshares each
+namespace type, creates a bridge, a veth pair and a NAT table inside its own network
+namespace and mounts an overlay inside its own mount namespace (all vanish with it).
+With `network`, the host's netfilter is described too (runtime/network/netcheck.py).
 The child is forked when this process has a single thread, else started as a fresh
 interpreter (slower). The network probe imports pyroute2 unless already imported.
 """
@@ -35,6 +37,7 @@ NAMESPACES = {  # name in /proc/self/ns -> (CLONE_ flag, what needs it)
     "net": (0x40000000, "the service's own network stack"),
 }
 PROBE_CGROUP = "stackrun-.probe-{pid}"  # a dot: no project name can produce it
+PROBE_MOUNT = "/mnt"  # in the probe's private mount namespace: every host has the directory
 PROBE_FAILED = "probe failed"
 
 
@@ -67,7 +70,15 @@ def check(
     report.problems += check_filesystems(read_text("/proc/filesystems") or "")
     report.problems += check_pidfd()
     report.problems += check_cgroups(report, cgroup_root, cgroup_parent)
-    report.problems += check_probe(_run_probe(network), network)
+    results = _run_probe(network)
+    report.problems += check_probe(results, network)
+    report.problems += check_overlay(report, results)
+    if network:
+        from stackrun.runtime.network import netcheck
+
+        facts, problems = netcheck.check(_text(results.get("nat")))
+        report.facts.update(facts)
+        report.problems += problems
     return report
 
 
@@ -153,6 +164,11 @@ def _v1_problems(driver) -> list[Problem]:
         ("pids", "pids_limit", True),
         ("cpuacct", "CPU usage in `stats`/`top`", False),
         ("freezer", "killing a forking service atomically", driver.unified_root is None),
+        (
+            "devices",
+            "the device allow-list (without it, only the BPF program of hybrid mode)",
+            False,
+        ),
     ):
         if controller not in driver.hierarchies:
             problems.append(
@@ -297,8 +313,58 @@ def probe(network: bool = True) -> dict[str, int]:
         except OSError as error:
             results[f"namespace {name}"] = error.errno or errno.EIO
     if network and results["namespace net"] == 0:
+        from stackrun.runtime.network.netcheck import probe_nat
+
         results.update(_probe_links())
+        results["nat"] = probe_nat()
+    if results["namespace mnt"] == 0:
+        results["overlay"] = _probe_overlay()
     return results
+
+
+def _probe_overlay() -> int:
+    """Mount an overlay on a tmpfs, in the probe's own mount namespace (made private
+    first, so nothing reaches the host's)."""
+    from stackrun.runtime import linux
+
+    try:
+        linux.mount(None, "/", None, linux.MS_REC | linux.MS_PRIVATE)
+        linux.mount("tmpfs", PROBE_MOUNT, "tmpfs")
+        for name in ("lower", "upper", "work", "merged"):
+            os.mkdir(f"{PROBE_MOUNT}/{name}")
+        options = (
+            f"lowerdir={PROBE_MOUNT}/lower,upperdir={PROBE_MOUNT}/upper,workdir={PROBE_MOUNT}/work"
+        )
+        linux.mount("overlay", f"{PROBE_MOUNT}/merged", "overlay", 0, options)
+    except OSError as error:
+        return error.errno or errno.EIO
+    return 0
+
+
+def check_overlay(report: HostReport, results: dict[str, int | str]) -> list[Problem]:
+    """overlayfs mounts (services with `image:` or `rootfs:` need it)."""
+    code = results.get("overlay")
+    if not isinstance(code, int):
+        return []
+    if code == 0:
+        report.facts["overlay"] = "mounts (upper layer on tmpfs)"
+        return []
+    report.facts["overlay"] = f"cannot mount ({_strerror(code)})"
+    if code == errno.ENODEV:
+        return []  # not in /proc/filesystems: check_filesystems said so
+    return [
+        Problem(
+            "overlayfs",
+            f"an overlay cannot be mounted ({_strerror(code)}): services with `image:` or "
+            "`rootfs:` cannot start",
+            "load the module (`modprobe overlay`); inside a container, run it privileged",
+            fatal=False,
+        )
+    ]
+
+
+def _text(value: int | str | None) -> str | None:
+    return value if isinstance(value, str) else None
 
 
 def _probe_links() -> dict[str, int]:

@@ -2,9 +2,10 @@
 
 `prepare(project, plan)` fills `dirs.instance_dir(project, instance)` with the files
 the service child bind-mounts (hostname, hosts, resolv.conf), the overlay layers of a
-`rootfs:` service, and creates named volume directories and missing bind sources
-(Compose's `create_host_path`). `discard` removes the instance directory, and with it
-the overlay's writable layer, on `down`.
+`rootfs:` service, makes the writable layer of an image service on disk
+(`dirs.layers_dir`; none for `read_only`, whose mount points go on a tmpfs the child
+makes), and creates named volume directories and missing bind sources (Compose's
+`create_host_path`). `discard` removes the instance directory and the writable layer.
 """
 
 from __future__ import annotations
@@ -28,7 +29,8 @@ FALLBACK_DNS = ("8.8.8.8", "8.8.4.4")  # Docker's choice when the host only has 
 
 @dataclass(frozen=True)
 class InstanceLayout:
-    root: str
+    root: str  # on the run root: /etc files, overlay mount point
+    disk: str = ""  # an image service's writable layer, on the data root
 
     @property
     def hostname(self) -> str:
@@ -43,12 +45,17 @@ class InstanceLayout:
         return f"{self.root}/resolv.conf"
 
     @property
+    def scratch(self) -> str:
+        """Holds the overlay's directories; a read-only image root mounts a tmpfs here."""
+        return f"{self.root}/rootfs"
+
+    @property
     def upper(self) -> str:
-        return f"{self.root}/rootfs/upper"
+        return f"{self.disk}/upper" if self.disk else f"{self.scratch}/upper"
 
     @property
     def work(self) -> str:
-        return f"{self.root}/rootfs/work"
+        return f"{self.disk}/work" if self.disk else f"{self.scratch}/work"
 
     @property
     def merged(self) -> str:
@@ -59,17 +66,31 @@ def layout(project: str, instance: str) -> InstanceLayout:
     return InstanceLayout(str(dirs.instance_dir(project, instance)))
 
 
+def writable_layer(project: str, instance: str) -> str:
+    return str(dirs.layers_dir(project) / instance)
+
+
+def service_layout(project: str, plan: ServicePlan) -> InstanceLayout:
+    """Where this instance's files go: a writable layer on disk only for a writable image."""
+    where = layout(project, plan.name)
+    if plan.image is not None and not plan.read_only:
+        return InstanceLayout(where.root, writable_layer(project, plan.name))
+    return where
+
+
 def prepare(project: str, plan: ServicePlan) -> InstanceLayout:
     """Write what the service child mounts. Raises RuntimeFailure naming the path."""
-    where = layout(project, plan.name)
+    where = service_layout(project, plan)
     try:
         os.makedirs(where.root, mode=0o755, exist_ok=True)
         replace_text(where.hostname, (plan.hostname or plan.name) + "\n")
         hostsfile.write(Path(where.hosts), hostsfile.text_for(plan))
         replace_text(where.resolv_conf, resolv_conf_text(plan.dns, _host_resolv_conf(plan)))
-        if plan.rootfs:
+        if plan.rootfs or (plan.image and not plan.read_only):
             for path in (where.upper, where.work, where.merged):
                 os.makedirs(path, mode=0o755, exist_ok=True)
+        elif plan.image:  # read-only: the child makes its directories on a tmpfs here
+            os.makedirs(where.scratch, mode=0o755, exist_ok=True)
         _volume_sources(plan)
     except OSError as error:
         raise RuntimeFailure(
@@ -82,8 +103,9 @@ def prepare(project: str, plan: ServicePlan) -> InstanceLayout:
 
 
 def discard(project: str, instance: str) -> None:
-    """Remove the instance directory (files and overlay layers); nothing if absent."""
+    """Remove the instance directory and writable layer; nothing if absent."""
     shutil.rmtree(layout(project, instance).root, ignore_errors=True)
+    shutil.rmtree(writable_layer(project, instance), ignore_errors=True)
 
 
 def resolv_conf_text(dns: tuple[str, ...], host_text: str) -> str:

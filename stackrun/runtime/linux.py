@@ -59,6 +59,7 @@ MOUNT_ATTR_RDONLY = 0x1
 OPEN_TREE_CLONE = 0x1
 OPEN_TREE_CLOEXEC = 0o2000000
 MOVE_MOUNT_F_EMPTY_PATH = 0x4
+MOVE_MOUNT_T_EMPTY_PATH = 0x40
 
 # prctl(2) options.
 PR_SET_PDEATHSIG = 1
@@ -75,6 +76,8 @@ PR_CAP_AMBIENT_CLEAR_ALL = 4
 
 # openat2(2) resolve flags.
 RESOLVE_NO_MAGICLINKS = 0x02
+RESOLVE_NO_SYMLINKS = 0x04
+RESOLVE_BENEATH = 0x08
 RESOLVE_IN_ROOT = 0x10
 
 CLOSE_RANGE_CLOEXEC = 1 << 2
@@ -84,14 +87,17 @@ CLOSE_RANGE_CLOEXEC = 1 << 2
 _UNIFIED = {
     "open_tree": 428,
     "move_mount": 429,
+    "fsopen": 430,
+    "fsconfig": 431,
+    "fsmount": 432,
     "clone3": 435,
     "close_range": 436,
     "openat2": 437,
     "mount_setattr": 442,
 }
 _SYSCALLS = {
-    "x86_64": {**_UNIFIED, "pivot_root": 155},
-    "aarch64": {**_UNIFIED, "pivot_root": 41},
+    "x86_64": {**_UNIFIED, "pivot_root": 155, "bpf": 321},
+    "aarch64": {**_UNIFIED, "pivot_root": 41, "bpf": 280},
 }
 _NR = _SYSCALLS.get(platform.machine(), {})
 
@@ -259,6 +265,28 @@ def open_tree_clone(path: str) -> int:
     )
 
 
+def clone_mount(fd: int, recursive: bool) -> int:
+    """A detached bind of what the fd `fd` refers to (and, `recursive`, of the mounts
+    below it), as a close-on-exec fd: it stays valid whatever is later unmounted or
+    covered where it came from; attach it with move_mount_fd()."""
+    flags = OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH | (AT_RECURSIVE if recursive else 0)
+    return _syscall("open_tree", ctypes.c_int(fd), b"", ctypes.c_uint(flags))
+
+
+def move_mount_fd(tree_fd: int, target_fd: int, path: str = "") -> None:
+    """Attach the detached mount `tree_fd` on what the fd `target_fd` refers to; `path`
+    is only for the error."""
+    _syscall(
+        "move_mount",
+        ctypes.c_int(tree_fd),
+        b"",
+        ctypes.c_int(target_fd),
+        b"",
+        ctypes.c_uint(MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH),
+        path=path or None,
+    )
+
+
 def move_mount(tree_fd: int, target: str) -> None:
     """Attach the detached mount `tree_fd` at `target` of the caller's mount namespace."""
     _syscall(
@@ -269,6 +297,49 @@ def move_mount(tree_fd: int, target: str) -> None:
         _bytes(target),
         ctypes.c_uint(MOVE_MOUNT_F_EMPTY_PATH),
         path=target,
+    )
+
+
+# The new mount API (linux/mount.h): a filesystem configured key by key, then mounted.
+FSOPEN_CLOEXEC = 0x1
+FSMOUNT_CLOEXEC = 0x1
+FSCONFIG_SET_STRING = 1
+FSCONFIG_CMD_CREATE = 6
+
+
+def fsopen(fstype: str) -> int:
+    """A close-on-exec filesystem context of `fstype`, to configure with fsconfig_*."""
+    return _syscall("fsopen", _bytes(fstype), ctypes.c_uint(FSOPEN_CLOEXEC), path=fstype)
+
+
+def fsconfig_string(context: int, key: str, value: str) -> None:
+    """Set one option; the kernel refuses values longer than 256 bytes."""
+    _syscall(
+        "fsconfig",
+        ctypes.c_int(context),
+        ctypes.c_uint(FSCONFIG_SET_STRING),
+        _bytes(key),
+        _bytes(value),
+        ctypes.c_int(0),
+        path=value,
+    )
+
+
+def fsconfig_create(context: int) -> None:
+    _syscall(
+        "fsconfig",
+        ctypes.c_int(context),
+        ctypes.c_uint(FSCONFIG_CMD_CREATE),
+        None,
+        None,
+        ctypes.c_int(0),
+    )
+
+
+def fsmount(context: int) -> int:
+    """The created filesystem as a detached mount (close-on-exec fd) for move_mount()."""
+    return _syscall(
+        "fsmount", ctypes.c_int(context), ctypes.c_uint(FSMOUNT_CLOEXEC), ctypes.c_uint(0)
     )
 
 
@@ -373,3 +444,70 @@ def capset(effective: int, permitted: int, inheritable: int) -> None:
             inheritable >> shift & 0xFFFFFFFF,
         )
     _check(_libc.capset(ctypes.byref(header), data))
+
+
+# bpf(2): a cgroup device program (linux/bpf.h).
+BPF_PROG_LOAD, BPF_PROG_ATTACH = 5, 8
+BPF_PROG_TYPE_CGROUP_DEVICE = 15
+BPF_CGROUP_DEVICE = 6  # attach type
+BPF_F_ALLOW_MULTI = 2  # with the programs of the parent cgroups (systemd's), all must allow
+
+
+class _ProgLoad(ctypes.Structure):
+    _fields_ = [
+        ("prog_type", ctypes.c_uint32),
+        ("insn_cnt", ctypes.c_uint32),
+        ("insns", ctypes.c_uint64),
+        ("license", ctypes.c_uint64),
+        ("log_level", ctypes.c_uint32),
+        ("log_size", ctypes.c_uint32),
+        ("log_buf", ctypes.c_uint64),
+        ("kern_version", ctypes.c_uint32),
+        ("prog_flags", ctypes.c_uint32),
+        ("prog_name", ctypes.c_char * 16),
+        ("prog_ifindex", ctypes.c_uint32),
+        ("expected_attach_type", ctypes.c_uint32),
+    ]
+
+
+class _ProgAttach(ctypes.Structure):
+    _fields_ = [
+        ("target_fd", ctypes.c_uint32),
+        ("attach_bpf_fd", ctypes.c_uint32),
+        ("attach_type", ctypes.c_uint32),
+        ("attach_flags", ctypes.c_uint32),
+        ("replace_bpf_fd", ctypes.c_uint32),
+    ]
+
+
+def _bpf(command: int, attr: ctypes.Structure, path: str | None = None) -> int:
+    size = ctypes.c_uint(ctypes.sizeof(attr))
+    return _syscall("bpf", ctypes.c_int(command), ctypes.byref(attr), size, path=path)
+
+
+def bpf_load_device_program(instructions: bytes, name: str, license: str) -> int:
+    """Load a BPF_PROG_TYPE_CGROUP_DEVICE program (struct bpf_insn, 8 bytes each); its fd
+    (close-on-exec). The verifier's log is left out: the program is fixed and tested."""
+    code = ctypes.create_string_buffer(instructions, len(instructions))
+    text = ctypes.create_string_buffer(license.encode())
+    attr = _ProgLoad(
+        prog_type=BPF_PROG_TYPE_CGROUP_DEVICE,
+        insn_cnt=len(instructions) // 8,
+        insns=ctypes.addressof(code),
+        license=ctypes.addressof(text),
+        prog_name=name.encode()[:15],
+        expected_attach_type=BPF_CGROUP_DEVICE,
+    )
+    return _bpf(BPF_PROG_LOAD, attr, name)
+
+
+def bpf_attach_device_program(cgroup_fd: int, program_fd: int, path: str = "") -> None:
+    """Attach a device program to a cgroup v2 directory (open O_RDONLY | O_DIRECTORY); it
+    stays there until the cgroup is removed."""
+    attr = _ProgAttach(
+        target_fd=cgroup_fd,
+        attach_bpf_fd=program_fd,
+        attach_type=BPF_CGROUP_DEVICE,
+        attach_flags=BPF_F_ALLOW_MULTI,
+    )
+    _bpf(BPF_PROG_ATTACH, attr, path or None)

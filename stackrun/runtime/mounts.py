@@ -1,15 +1,17 @@
 """The mount table of a service: what its mount namespace holds, as data. Pure.
 
-`mount_table(plan, layout)` lists, in order, every mount the service child makes
-(spawn/rootfs.py applies them): a fresh /proc with Docker's masked and read-only
-paths, a read-only sysfs for the service's network namespace, a minimal /dev
-(tmpfs with the usual device nodes, its own devpts, /dev/shm, /dev/mqueue), a
-private /tmp, /etc/hostname, /etc/hosts and /etc/resolv.conf from the instance
-directory, then the plan's volumes and tmpfs, and the read-only root.
+`mount_table(plan, layout, hidden)` lists, in order, every mount the service child
+makes (spawn/rootfs.py applies them): a fresh /proc with Docker's masked and read-only
+paths, a read-only sysfs for the service's network namespace, a minimal /dev (a
+`nodev` tmpfs with the host's standard device nodes bound in, its own devpts,
+/dev/shm, /dev/mqueue), a private /tmp, /etc/hostname, /etc/hosts and
+/etc/resolv.conf from the instance directory, then the plan's volumes and tmpfs, and
+the read-only root. A service on the host's root gets more (runtime/hostroot.py).
 
 Targets are paths inside the service's root. Missing targets are created only where
-that cannot touch the host: anywhere in a `rootfs:` overlay, and under a mount the
-table itself made earlier (a tmpfs, a volume) when the service runs on the host's root.
+that cannot touch the host: anywhere in a `rootfs:` overlay or an image's root, and
+under a mount the table itself made earlier (a tmpfs, a volume) when the service runs
+on the host's root.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from typing import Literal
 from stackrun.errors import RuntimeFailure
 from stackrun.plan.model import Mount, ServicePlan
 from stackrun.runtime import linux
+from stackrun.runtime.image_root import ImageRoot
 from stackrun.runtime.instance import InstanceLayout
 
 OpKind = Literal["fs", "bind", "devices", "mask", "readonly", "root_readonly"]
@@ -46,7 +49,8 @@ MASKED_PATHS = (
 )
 READONLY_PATHS = ("/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger")
 
-# /dev: (name, major, minor), all mode 0666 like a container's; and the usual links.
+# /dev: (name, major, minor) of the host's nodes bound in (the device cgroup allows the
+# same, runtime/cgroups/devices.py); and the usual links.
 DEVICES = (
     ("null", 1, 3),
     ("zero", 1, 5),
@@ -66,6 +70,7 @@ REPLACED = ("/proc", "/sys", "/dev", "/tmp")
 DEV_DIRS = ("pts", "shm", "mqueue")
 DEV_SIZE = "65536k"
 SHM_SIZE = "65536k"  # Docker's default shm_size (64 MiB)
+TMP_SIZE = "512m"  # the private /tmp's bound (Docker mounts none; the kernel's is half the RAM)
 
 
 @dataclass(frozen=True)
@@ -74,6 +79,7 @@ class MountOp:
     target: str  # absolute, inside the service's root
     fstype: str | None = None  # "fs"
     source: str | None = None  # "bind": absolute host path
+    subpath: str | None = None  # "bind": resolved beneath `source`, no symlink followed
     flags: int = 0  # mount(2) flags of "fs" and "bind"
     data: str | None = None  # "fs"/"devices": filesystem options
     read_only: bool = False  # "bind"/"fs": read-only after mounting
@@ -83,6 +89,7 @@ class MountOp:
     optional: bool = False  # skip when the target does not exist
     recursive: bool = False  # "root_readonly": every mount below too
     replace: bool = False  # host root: detach the host's mounts there first (/proc, /dev…)
+    copy: bool = False  # "bind" of a volume: fill it from the image's root when empty
 
 
 @dataclass(frozen=True)
@@ -102,68 +109,51 @@ class Overlay:
 
 @dataclass(frozen=True)
 class MountTable:
-    overlay: Overlay | None  # None: the host's root
+    overlay: Overlay | ImageRoot | None  # None: the host's root
     ops: tuple[MountOp, ...]
 
 
-def mount_table(plan: ServicePlan, layout: InstanceLayout) -> MountTable:
-    overlay = None
-    if plan.rootfs:
+def mount_table(
+    plan: ServicePlan, layout: InstanceLayout, hidden: tuple[str, ...] = ()
+) -> MountTable:
+    """`hidden`: host directories a service on the host's root must not see (stackrun's
+    run and data roots, dirs.hidden_roots())."""
+    overlay: Overlay | ImageRoot
+    if plan.image:
+        overlay = image_root(plan, layout)
+    elif plan.rootfs:
         overlay = Overlay(plan.rootfs, layout.upper, layout.work, layout.merged)
-    private_root = overlay is not None
-    fresh, made = _fresh_filesystems(private_root)
+    else:
+        from stackrun.runtime import hostroot  # the host's root: its own module
+
+        return hostroot.mount_table(plan, layout, hidden)
+    fresh, made = fresh_filesystems(True)
     own = (
-        *_etc_files(layout, private_root),
-        *_hidden_working_dir(plan),
-        *(_volume(m) for m in plan.mounts),
-        *_root_readonly(plan, recursive=False),
+        *etc_files(layout, True),
+        *(volume(m) for m in plan.mounts),
+        *([MountOp("root_readonly", "/")] if plan.read_only else []),
     )
-    ops = (
-        *_root_readonly(plan, recursive=True),
-        *fresh,
-        *_with_creation(own, private_root, made)[0],
-    )
-    return MountTable(overlay, ops)
+    return MountTable(overlay, (*fresh, *with_creation(own, True, made)[0]))
+
+
+def image_root(plan: ServicePlan, layout: InstanceLayout) -> ImageRoot:
+    assert plan.image is not None
+    scratch = layout.scratch if plan.read_only else None
+    return ImageRoot(plan.image.layers, layout.upper, layout.work, layout.merged, scratch)
 
 
 @functools.lru_cache(maxsize=2)
-def _fresh_filesystems(private_root: bool) -> tuple[tuple[MountOp, ...], tuple[str, ...]]:
-    """The same for every service on a kind of root: computed once per fork server."""
+def fresh_filesystems(private_root: bool) -> tuple[tuple[MountOp, ...], tuple[str, ...]]:
+    """The same for every service on a kind of root: computed once per fork server; with
+    the targets of the private mounts made (see with_creation)."""
     fresh = [
         *_kernel_filesystems(),
         *_dev(),
-        MountOp("fs", "/tmp", "tmpfs", flags=NOSUID_NODEV, data="mode=1777"),
+        MountOp("fs", "/tmp", "tmpfs", flags=NOSUID_NODEV, data=f"mode=1777,size={TMP_SIZE}"),
     ]
     if not private_root:  # the service must not see the host's /proc, /dev… even below ours
         fresh = [replace(op, replace=op.target in REPLACED) for op in fresh]
-    return _with_creation((*fresh, *_masks()), private_root, ())
-
-
-def _hidden_working_dir(plan: ServicePlan) -> list[MountOp]:
-    """On the host's root, a working directory under the private /tmp (a project kept
-    in /tmp: the default working_dir is the project's directory) would vanish behind
-    it: bind it back at its own path. A volume at or above it already decides."""
-    wd = posixpath.normpath(plan.working_dir)
-    if plan.rootfs or not _inside(wd, "/tmp"):
-        return []
-    if any(wd == m.target or _inside(wd, m.target) for m in plan.mounts):
-        return []
-    return [
-        MountOp(
-            "bind",
-            wd,
-            source=wd,
-            flags=linux.MS_BIND | linux.MS_REC,
-            source_kind="dir",
-            read_only=plan.read_only,
-        )
-    ]
-
-
-def _root_readonly(plan: ServicePlan, recursive: bool) -> list[MountOp]:
-    """Host root: every inherited mount, before ours. rootfs: the overlay, after ours."""
-    wanted = plan.read_only and recursive == (plan.rootfs is None)
-    return [MountOp("root_readonly", "/", recursive=recursive)] if wanted else []
+    return with_creation((*fresh, *_masks()), private_root, ())
 
 
 def _kernel_filesystems() -> list[MountOp]:
@@ -175,8 +165,8 @@ def _kernel_filesystems() -> list[MountOp]:
 
 def _dev() -> list[MountOp]:
     return [
-        MountOp(
-            "devices", "/dev", "tmpfs", flags=linux.MS_NOSUID, data=f"mode=755,size={DEV_SIZE}"
+        MountOp(  # nodev: a node made there cannot be opened; the standard ones are bound in
+            "devices", "/dev", "tmpfs", flags=NOSUID_NODEV, data=f"mode=755,size={DEV_SIZE}"
         ),
         MountOp(
             "fs",
@@ -199,7 +189,7 @@ def _masks() -> list[MountOp]:
     ]
 
 
-def _etc_files(layout: InstanceLayout, private_root: bool) -> list[MountOp]:
+def etc_files(layout: InstanceLayout, private_root: bool) -> list[MountOp]:
     files = (
         ("/etc/hostname", layout.hostname),
         ("/etc/hosts", layout.hosts),
@@ -219,7 +209,7 @@ def _etc_files(layout: InstanceLayout, private_root: bool) -> list[MountOp]:
     ]
 
 
-def _volume(mount: Mount) -> MountOp:
+def volume(mount: Mount) -> MountOp:
     if mount.kind == "tmpfs":
         flags = NOSUID_NODEV | (linux.MS_RDONLY if mount.read_only else 0)
         return MountOp("fs", mount.target, "tmpfs", flags=flags, data=tmpfs_options(mount))
@@ -227,10 +217,12 @@ def _volume(mount: Mount) -> MountOp:
         "bind",
         mount.target,
         source=mount.source,
+        subpath=mount.subpath,
         flags=linux.MS_BIND | linux.MS_REC,
         read_only=mount.read_only,
         source_kind="dir" if mount.kind == "volume" else "any",
         follow_source=mount.kind == "bind",
+        copy=mount.copy,
     )
 
 
@@ -240,7 +232,7 @@ def tmpfs_options(mount: Mount) -> str:
     return ",".join([*options, f"mode={mode:o}"])
 
 
-def _with_creation(
+def with_creation(
     ops: tuple[MountOp, ...], private_root: bool, made: tuple[str, ...]
 ) -> tuple[tuple[MountOp, ...], tuple[str, ...]]:
     """Mark which targets may be created (see the module's docstring), given the targets
@@ -249,7 +241,7 @@ def _with_creation(
     marked = []
     for op in ops:
         if op.kind in ("fs", "bind", "devices") and not op.optional:
-            creatable = private_root or any(_inside(op.target, m) for m in made_here)
+            creatable = private_root or any(inside(op.target, m) for m in made_here)
             op = replace(op, create=creatable)
         if op.kind in ("bind", "devices") or op.fstype == "tmpfs":
             made_here.append(op.target)
@@ -257,6 +249,6 @@ def _with_creation(
     return tuple(marked), tuple(made_here)
 
 
-def _inside(path: str, parent: str) -> bool:
+def inside(path: str, parent: str) -> bool:
     path, parent = posixpath.normpath(path), posixpath.normpath(parent)
     return path != parent and path.startswith(parent.rstrip("/") + "/")

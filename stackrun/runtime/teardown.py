@@ -1,4 +1,5 @@
-"""Remove everything a project put on the host: processes, cgroups, links, mounts, run dir.
+"""Remove everything a project put on the host: processes, cgroups, links, netfilter rules,
+mounts, run dir, the writable layers of its image services and its anonymous volumes.
 
     teardown(project, handles=None, volumes=False)   # `down`, also without a supervisor
     sweep(project)                                   # the same, from the project name alone
@@ -45,6 +46,7 @@ class Cleanup:
     killed: list[int] = field(default_factory=list)  # pids
     cgroups: list[str] = field(default_factory=list)  # relative to the hierarchy roots
     links: list[str] = field(default_factory=list)
+    netfilter: list[str] = field(default_factory=list)  # tables and chains
     unmounted: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)  # directories
     problems: list[str] = field(default_factory=list)
@@ -52,13 +54,21 @@ class Cleanup:
 
 def teardown(project: str, state: Handles | None = None, volumes: bool = False) -> Cleanup:
     """Kill every process of the project, wait until they are gone, remove its cgroups
-    (leaves first, every hierarchy), links, mounts under its run/data dirs and its run dir;
-    with `volumes` also its named volumes. Raises RuntimeFailure listing what failed."""
+    (leaves first, every hierarchy), links, netfilter rules, mounts under its run/data dirs
+    and its run dir; with `volumes` also its named volumes. Raises RuntimeFailure listing
+    what failed."""
     names, cleanup = ProjectNames(project), Cleanup()
     handles = state or Handles()
     _step(cleanup, "remove cgroups", lambda: _cgroups(names, handles, cleanup))
     _step(cleanup, "remove network links", lambda: _links(names, cleanup))
+    _step(cleanup, "remove netfilter rules", lambda: _netfilter(names, cleanup))
     _step(cleanup, "remove the run directory", lambda: _directory(dirs.run_dir(project), cleanup))
+    _step(cleanup, "remove writable layers", lambda: _directory(dirs.layers_dir(project), cleanup))
+    _step(
+        cleanup,
+        "remove anonymous volumes",
+        lambda: _directory(dirs.anonymous_volumes_dir(project), cleanup),
+    )
     if volumes:
         _step(cleanup, "remove volumes", lambda: _directory(dirs.volumes_dir(project), cleanup))
     if cleanup.problems:
@@ -156,6 +166,12 @@ def _links(names: ProjectNames, cleanup: Cleanup) -> None:
     from stackrun.runtime import network  # pyroute2 behind it: only when tearing down
 
     cleanup.links = list(network.sweep(names))
+
+
+def _netfilter(names: ProjectNames, cleanup: Cleanup) -> None:
+    from stackrun.runtime.network import firewall  # ctypes and libnftables: only at teardown
+
+    cleanup.netfilter = firewall.remove(names)
 
 
 def _directory(directory: Path, cleanup: Cleanup) -> None:

@@ -2,8 +2,9 @@
 
 Unknown or disabled services in depends_on, dependency cycles (named), service_healthy
 on a service without a healthcheck, undeclared volumes and networks, a published
-port used twice, two mounts on one target, fixed addresses that cannot work, and
-Compose keys that say the same thing twice with different values.
+port used twice, two mounts on one target, fixed addresses that cannot work,
+Compose keys that say the same thing twice with different values, and a writable
+host root (`x-stackrun.host_root: rw`: a warning).
 """
 
 from __future__ import annotations
@@ -39,16 +40,40 @@ class _Checker:
 
     def service(self, name: str, service: Service, disabled) -> None:
         path = ("services", name)
-        if service.command is None and service.entrypoint is None:
-            self.error(path, "nothing to run: add command: (the program and its arguments)")
+        if service.command is None and service.entrypoint is None and not service.image:
+            self.error(
+                path, "nothing to run: add command: (the program and its arguments) or image:"
+            )
         self.dependencies(name, service, disabled)
         self.mounts(name, service)
         self.networks(name, service)
         self.duplicated_settings(name, service)
         self.memory(name, service)
         rootfs = service.x_stackrun.rootfs if service.x_stackrun else None
-        if rootfs and service.working_dir and not service.working_dir.startswith("/"):
-            self.error((*path, "working_dir"), "must be absolute when x-stackrun.rootfs is set")
+        if service.working_dir and not service.working_dir.startswith("/"):
+            if rootfs:
+                self.error((*path, "working_dir"), "must be absolute when x-stackrun.rootfs is set")
+            elif service.image:
+                self.error((*path, "working_dir"), "must be absolute in an image")
+        self.host_root(path, service, rootfs)
+
+    def host_root(self, path: tuple, service: Service, rootfs: str | None) -> None:
+        if not service.x_stackrun or service.x_stackrun.host_root != "rw":
+            return
+        where = (*path, "x-stackrun", "host_root")
+        if rootfs or service.image:
+            root = "rootfs" if rootfs else "image"
+            self.error(where, f"applies only to a service on the host's root: remove it or {root}")
+        elif service.read_only:
+            self.error(where, "contradicts read_only: true; remove one of them")
+        else:
+            self.report.warn_at(
+                self.tree,
+                where,
+                "rw: this service runs as root on the host's own files and may change them "
+                "(the default, ro, keeps the host's root read-only); remove it unless the "
+                "service must write outside its volumes",
+            )
 
     def dependencies(self, name: str, service: Service, disabled) -> None:
         services = self.stack.services
@@ -228,8 +253,12 @@ def _network_peer(service: Service) -> list[str]:
 
 
 def _has_healthcheck(service: Service) -> bool:
-    check = service.healthcheck
-    return bool(check and check.test and check.test[0] != "NONE")
+    """Or may have one: an image's HEALTHCHECK counts, which the plan checks once the
+    image is known."""
+    test = service.healthcheck.test if service.healthcheck else None
+    if test:
+        return test[0] != "NONE"
+    return bool(service.image)
 
 
 def _subnet_of(stack: Stack, network: str) -> str | None:

@@ -61,6 +61,9 @@ class Report:
     def error_at(self, tree: Any, path: Path, message: str) -> None:
         self.error(locate(tree, path), path, message)
 
+    def warn_at(self, tree: Any, path: Path, message: str) -> None:
+        self.warn(locate(tree, path), path, message)
+
     def extend(self, diagnostics: Iterable[Diagnostic]) -> None:
         self.diagnostics.extend(diagnostics)
 

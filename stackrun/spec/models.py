@@ -36,6 +36,7 @@ from stackrun.spec.types import (
     Duration,
     Expose,
     Hostname,
+    ImageReference,
     IPAddress,
     IPv4Address,
     IPv4Subnet,
@@ -43,7 +44,9 @@ from stackrun.spec.types import (
     MountTarget,
     Name,
     NetworkMode,
+    PlatformName,
     ProjectName,
+    PullPolicy,
     Restart,
     SecurityOpt,
     Short,
@@ -229,7 +232,9 @@ class Logging(Model):
 
     @model_validator(mode="after")
     def _check_options(self) -> "Logging":
-        syntax.parse_bytes(self.options.get("max-size", 0))
+        size = self.options.get("max-size", "0")
+        if size.strip() != syntax.UNBOUNDED_LOG:
+            syntax.parse_bytes(size)
         if not self.options.get("max-file", "1").isdigit():
             raise ValueError(f"max-file {self.options['max-file']!r} is not a number of files")
         return self
@@ -251,6 +256,11 @@ class ServiceExtension(Model):
     """`x-stackrun:` of a service."""
 
     rootfs: str | None = Field(None, description="directory to use as the root filesystem")
+    host_root: Literal["ro", "rw"] | None = Field(
+        None,
+        description="without rootfs: the host's root filesystem read-only (ro, the default) "
+        "or writable (rw: the service may change the host's files)",
+    )
     restart_on_unhealthy: bool = False
     backoff: Backoff | None = None
 
@@ -259,7 +269,13 @@ class ServiceExtension(Model):
 
 
 class Service(Model):
-    image: str | None = Field(None, description="only with x-stackrun.rootfs; informative")
+    image: ImageReference | None = Field(
+        None, description="the image to run; without it, command: runs on the host's root"
+    )
+    platform: PlatformName | None = Field(
+        None, description="OS/ARCH[/VARIANT]; default: the host's"
+    )
+    pull_policy: PullPolicy | None = Field(None, description="when `up` pulls the image (missing)")
     command: Annotated[tuple[str, ...] | None, _COMMAND] = None
     entrypoint: Annotated[tuple[str, ...] | None, _COMMAND] = None
     environment: Annotated[dict[str, str], _LIST_OR_MAP] = {}  # env_file entries, then these

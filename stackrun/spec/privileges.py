@@ -24,6 +24,12 @@ DOCKER_DEFAULT_CAPABILITIES = (
     "SETFCAP", "SETPCAP", "NET_BIND_SERVICE", "SYS_CHROOT", "KILL", "AUDIT_WRITE",
 )  # fmt: skip
 
+# stackrun's default, as podman's: Docker's without MKNOD (device nodes) and NET_RAW (raw
+# sockets, ARP/DNS spoofing on the bridge). `cap_add: [MKNOD, NET_RAW]` brings them back.
+DEFAULT_CAPABILITIES = tuple(
+    name for name in DOCKER_DEFAULT_CAPABILITIES if name not in ("MKNOD", "NET_RAW")
+)
+
 # setrlimit(2) resources by their Compose/Docker names, in the kernel's order
 # (asm-generic/resource.h, x86_64 and arm64 alike): the index is the resource's number.
 RLIMITS = (

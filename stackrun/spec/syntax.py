@@ -71,6 +71,7 @@ def format_duration(seconds: float) -> str:
     return "".join(parts)
 
 
+UNBOUNDED_LOG = "-1"  # logging.options.max-size: -1, as in Docker: no bound
 _SIZE = re.compile(r"^(\d+(?:\.\d+)?)\s*([kmgtp]?)(i?b?)$", re.IGNORECASE)
 _SIZE_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40, "p": 1 << 50}
 

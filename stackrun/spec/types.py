@@ -154,6 +154,44 @@ def _check_tmpfs(value: str) -> str:
     return value
 
 
+def _check_image(value: str) -> str:
+    """Docker's reference grammar; kept as written (the store normalises it)."""
+    from stackrun.images.reference import ReferenceError, parse_reference
+
+    try:
+        parse_reference(value)
+    except ReferenceError as error:
+        raise ValueError(f"{value!r} is not an image reference: {error}") from None
+    return value
+
+
+def _check_platform(value: str) -> str:
+    from stackrun.images.reference import ReferenceError, parse_platform
+
+    try:
+        return str(parse_platform(value))
+    except ReferenceError as error:
+        raise ValueError(f"{error}, e.g. linux/amd64 or linux/arm64/v8") from None
+
+
+PULL_POLICIES = ("always", "never", "missing", "daily", "weekly")
+_EVERY = re.compile(r"^every_((\d+(\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h|d|w))+$")
+
+
+def _check_pull_policy(value: Any) -> str:
+    """Compose's policies; `if_not_present` is `missing`, `every_12h` a period of its own."""
+    text = str(value)
+    if text == "if_not_present":
+        return "missing"
+    if text in PULL_POLICIES or _EVERY.match(text):
+        return text
+    if text == "build":
+        raise ValueError("stackrun does not build images yet: remove pull_policy: build")
+    raise ValueError(
+        f"{text!r} is not a pull policy; use one of {', '.join(PULL_POLICIES)} or every_DURATION"
+    )
+
+
 def _text(schema: dict[str, Any]) -> WithJsonSchema:
     return WithJsonSchema(schema)
 
@@ -191,6 +229,26 @@ UlimitName = Annotated[str, AfterValidator(_check_ulimit_name)]
 NetworkMode = Annotated[str, AfterValidator(_check_network_mode)]
 Expose = Annotated[str, BeforeValidator(_check_expose), _text({"type": ["string", "integer"]})]
 Tmpfs = Annotated[str, AfterValidator(_check_tmpfs)]
+ImageReference = Annotated[
+    str,
+    AfterValidator(_check_image),
+    _text({"type": "string", "description": "[REGISTRY/]NAME[:TAG][@DIGEST]"}),
+]
+PlatformName = Annotated[
+    str,
+    AfterValidator(_check_platform),
+    _text({"type": "string", "pattern": r"^[^/]+/[^/]+(/[^/]+)?$"}),
+]
+PullPolicy = Annotated[
+    str,
+    BeforeValidator(_check_pull_policy),
+    _text(
+        {
+            "type": "string",
+            "pattern": r"^(always|never|missing|if_not_present|daily|weekly|every_.+)$",
+        }
+    ),
+]
 Duration = Annotated[
     float,
     BeforeValidator(syntax.parse_duration),

@@ -15,8 +15,8 @@ _OWN_NAMESPACES = "every service has its own namespaces in stackrun; remove it"
 _ONE_HOST = "stackrun runs on one host: only deploy.replicas and deploy.resources apply; remove it"
 
 SERVICE_ERRORS = {
-    "build": "stackrun does not build images: remove build: and set command: to the program "
-    "to run (on the host's filesystem, or on x-stackrun.rootfs)",
+    "build": "stackrun does not build images yet: remove build: and name an image with "
+    "image: (pulled, or loaded with `stackrun load -i FILE`)",
     "devices": "services cannot use host devices in stackrun; remove devices:",
     "privileged": "not supported; to keep every capability write cap_add: [ALL]",
     "secrets": "not supported; mount the file instead: volumes: ['./secret.txt:/run/secrets/NAME:ro']",
@@ -34,8 +34,6 @@ SERVICE_ERRORS = {
     "mac_address": "not supported; remove it",
 }
 SERVICE_WARNINGS = {
-    "platform": "ignored: services run on the host's platform",
-    "pull_policy": "ignored: there are no images to pull",
     "tty": "ignored: services have no terminal; their output goes to the log",
     "stdin_open": "ignored: a service's stdin is /dev/null",
     "links": "ignored: services reach each other by name on the stack's network",
@@ -55,10 +53,8 @@ TOP_ERRORS = {
     "include": "not supported; pass each file with -f instead",
 }
 TOP_WARNINGS = {"version": "obsolete and ignored, as in Compose; remove it"}
-IMAGE = (
-    "stackrun runs processes, not images: remove image: and run a program from the host "
-    "with command:, or give a root filesystem directory with x-stackrun: {rootfs: DIR}"
-)
+IMAGE_WITH_ROOTFS = "ignored: x-stackrun.rootfs is the service's root; remove one of them"
+IMAGE_KEYS = ("image", "platform", "pull_policy")
 
 
 def check_unsupported(tree: LDict, report: Report) -> None:
@@ -71,9 +67,8 @@ def check_unsupported(tree: LDict, report: Report) -> None:
             continue
         path = ("services", name)
         _apply(service, path, SERVICE_ERRORS, SERVICE_WARNINGS, report)
-        if "image" in service and not _has_rootfs(service):
-            report.error(service.at("image"), (*path, "image"), IMAGE)
-            del service["image"]
+        if _has_rootfs(service):
+            _apply(service, path, {}, dict.fromkeys(IMAGE_KEYS, IMAGE_WITH_ROOTFS), report)
         deploy = service.get("deploy")
         if isinstance(deploy, LDict):
             _apply(deploy, (*path, "deploy"), DEPLOY_ERRORS, {}, report)

@@ -12,6 +12,7 @@ from dataclasses import asdict
 from typing import Any
 
 from stackrun.plan.model import Plan, ServicePlan
+from stackrun.runtime import instance
 from stackrun.runtime.cgroups.base import Usage
 from stackrun.supervisor.lifecycle import Lifecycle
 from stackrun.supervisor.status import describe
@@ -43,6 +44,9 @@ def inspect_instance(
             "Text": status.status_text,
         },
         "RestartCount": life.restart_count,
+        "Image": service.image.id if service.image else "",
+        "ImageDigest": service.image.digest if service.image else "",
+        "GraphDriver": graph_driver(plan.project, service),
         "Namespaces": namespaces(life.pid),
         "HostNamespaces": namespaces(os.getpid()),
         "Cgroup": {
@@ -51,6 +55,7 @@ def inspect_instance(
             "Usage": asdict(usage) if usage else None,
         },
         "Config": {
+            "Image": service.image.reference if service.image else "",
             "Cmd": list(service.argv),
             "Env": [f"{k}={v}" for k, v in service.env],
             "WorkingDir": service.working_dir,
@@ -62,6 +67,8 @@ def inspect_instance(
             "ReadOnly": service.read_only,
             "Restart": asdict(service.restart),
             "Healthcheck": asdict(service.healthcheck) if service.healthcheck else None,
+            "ExposedPorts": list(service.exposed_ports),
+            "Labels": dict(service.labels),
             "ConfigHash": service.config_hash,
         },
         "Mounts": [asdict(m) for m in service.mounts],
@@ -77,6 +84,15 @@ def inspect_instance(
         "NetworkMode": service.network_mode,
         "Ports": [asdict(p) for p in service.ports],
     }
+
+
+def graph_driver(project: str, service: ServicePlan) -> dict[str, Any] | None:
+    """Docker's name for the root's layers: the image's (top first) and the writable one."""
+    if service.image is None:
+        return None
+    upper = "" if service.read_only else f"{instance.writable_layer(project, service.name)}/upper"
+    data = {"LowerDir": ":".join(reversed(service.image.layers)), "UpperDir": upper}
+    return {"Name": "overlay", "Data": data}
 
 
 def _health(life: Lifecycle) -> dict[str, Any] | None:

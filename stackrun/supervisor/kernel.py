@@ -2,7 +2,7 @@
 in worker threads (`anyio.to_thread`), never on the event loop.
 
 This is the supervisor's single doorway into `runtime/`: the cgroup driver, the fork
-server, the instance files, the bridges. It adds only the supervisor's own part:
+server, the instance files, the bridges and netfilter rules. It adds only the supervisor's own part:
 the output pipes (read ends go to the sink) and the bookkeeping of what exists, so
 that `handles()` can be written to the state file for an offline `down`.
 """
@@ -12,12 +12,17 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from stackrun import dirs
-from stackrun.plan.model import Plan, ServicePlan
+from stackrun.plan.model import Plan, PortPlan, ServicePlan
 from stackrun.runtime.cgroups.base import CgroupDriver, Usage, Watch
+from stackrun.runtime.network.firewall import Netfilter
 from stackrun.runtime.spawn import ForkServer, JoinRequest, Spawned, SpawnRequest
 from stackrun.supervisor.output import OutputSink
+
+if TYPE_CHECKING:
+    from stackrun.runtime.instance import InstanceLayout
 
 
 class Kernel:
@@ -27,15 +32,24 @@ class Kernel:
         self._lock = threading.Lock()
         self._cgroups: set[str] = set()  # created and not removed yet
         self._killed: set[str] = set()  # emptied by kill_all since they were created
+        self.netfilter = Netfilter()  # the project's rules, as installed by `prepare`
 
     # ------------------------------------------------------------ project
 
     def prepare(self) -> None:
-        """Directories and networks shared by every instance."""
-        from stackrun.runtime.network import bridges
+        """Directories, networks and netfilter rules shared by every instance."""
+        from stackrun.runtime.network import bridges, firewall
 
         dirs.run_dir(self.plan.project).mkdir(parents=True, exist_ok=True)
         bridges.ensure(self.plan.networks)
+        self.netfilter = firewall.install(self.plan.names, self.plan.networks)
+
+    def publish(self, ports: list[PortPlan]) -> None:
+        """Send new connections to these published ports straight to the instances (DNAT),
+        where the project's netfilter table exists; the proxy serves the rest."""
+        from stackrun.runtime.network import firewall
+
+        self.netfilter = firewall.publish(self.plan.names, self.netfilter, ports)
 
     def teardown(self, volumes: bool = False) -> None:
         """Remove every kernel object and run file of the project (and its named volumes)."""
@@ -50,7 +64,10 @@ class Kernel:
 
     def handles(self) -> dict[str, object]:
         """What an offline `down` needs, for the state file."""
-        return {"cgroup_parent": self.driver.parent}
+        return {
+            "cgroup_parent": self.driver.parent,
+            "netfilter": self.netfilter.to_json(),
+        }
 
     # ------------------------------------------------------------ instances
 
@@ -60,8 +77,10 @@ class Kernel:
         """Start the instance in its cgroup and namespaces, its output going to `sink`, or
         with the given stdin, stdout, stderr (`run`)."""
         procs = self._ensure_cgroup(service)
-        instance_dir = self._prepare_files(service)
-        request = SpawnRequest(service, procs, instance_dir, self._netns_peer(service), tty)
+        where = self._prepare_files(service)
+        request = SpawnRequest(
+            service, procs, where.root, self._netns_peer(service), where.disk, tty
+        )
         if stdio:
             stdin, stdout, stderr = stdio
             return self.fork_server.spawn(request, stdout, stderr, stdin)
@@ -137,10 +156,10 @@ class Kernel:
             self.driver.thaw(service.cgroup)
         return self.driver.procs_files(service.cgroup)
 
-    def _prepare_files(self, service: ServicePlan) -> str:
+    def _prepare_files(self, service: ServicePlan) -> InstanceLayout:
         from stackrun.runtime import instance
 
-        return instance.prepare(self.plan.project, service).root
+        return instance.prepare(self.plan.project, service)
 
     def _netns_peer(self, service: ServicePlan) -> int | None:
         if service.network_mode != "service" or not service.network_peer:

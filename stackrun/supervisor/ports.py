@@ -3,13 +3,20 @@
     check(services)                       every host port free? PortConflict otherwise;
                                           call it before anything starts
     published = await serve(services, task_group)
+    kernel.publish(published.redirects()) DNAT, where the project has a netfilter table
     …
     published.close()                     stop listening, drop the connections
 
-Why a proxy and not kernel DNAT: DNAT needs netfilter rules (nftables or iptables,
-neither of which pyroute2 drives, nor is installed everywhere) plus route_localnet
-for 127.0.0.1, and rules are global host state that a SIGKILLed supervisor would
-leave behind. Sockets held by the supervisor vanish with it, by construction.
+Two paths to a service. Where netfilter is available (runtime/network/firewall.py), new
+connections from other hosts and from this host to its own non-loopback addresses are
+sent to the instance by kernel DNAT: no copy through this process, and the service sees
+the client's real address. The proxy below still binds every published port: it holds
+the port (nobody else can take it), and it serves what DNAT does not: connections to
+127.0.0.1 (DNAT from loopback would need route_localnet, which exposes 127.0.0.0/8 on
+the bridge), connections from services themselves (hairpin), IPv6, ports shared by
+replicas (round-robin, skipping an instance that refuses), and every port where netfilter
+is unavailable. A SIGKILLed supervisor's sockets vanish with it; its DNAT rules are
+removed by `down`'s sweep.
 
 TCP: a connection is forwarded to the instance's address, full duplex; each
 direction moves bytes socket -> pipe -> socket with os.splice (zero copy), reads
@@ -26,11 +33,12 @@ from __future__ import annotations
 
 import errno
 import fcntl
+import ipaddress
 import itertools
 import os
 import socket
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import anyio
 
@@ -125,6 +133,24 @@ class Published:
             for t in b.targets
         }
 
+    def redirects(self) -> list[PortPlan]:
+        """The publications kernel DNAT can serve: one instance behind an IPv4 host address
+        that is not loopback; host_port is the port bound (chosen, when ephemeral)."""
+        found = []
+        for binding, sock in zip(self.bindings, self.sockets):
+            port, targets = binding.port, binding.targets
+            if len(targets) == 1 and _redirectable(port.host_ip):
+                target = targets[0]
+                found.append(
+                    replace(
+                        port,
+                        host_port=sock.getsockname()[1],
+                        target_address=target.address,
+                        target_port=target.port,
+                    )
+                )
+        return found
+
     async def run(self, *, task_status=anyio.TASK_STATUS_IGNORED) -> None:
         try:
             with self._scope:
@@ -143,6 +169,11 @@ class Published:
     def _close_sockets(self) -> None:
         for sock in self.sockets:
             sock.close()
+
+
+def _redirectable(host_ip: str) -> bool:
+    address = ipaddress.ip_address(host_ip or "0.0.0.0")
+    return address.version == 4 and not address.is_loopback
 
 
 # ---------------------------------------------------------------- binding

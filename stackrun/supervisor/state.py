@@ -6,9 +6,9 @@ and may add fields; renaming one means updating control/ in the same change.
 
 The state file (`dirs.state_file(project)`, JSON) is rewritten atomically (write a
 temporary file, then rename) whenever an instance changes; it records what the
-offline `ps` and `down` need: the supervisor's pid, the --cgroup-parent (teardown finds
-every other kernel object by the project's name prefixes) and every instance's last
-known status.
+offline `ps` and `down` need: the supervisor's pid, the --cgroup-parent, the netfilter
+objects it installed (teardown finds every other kernel object by the project's name
+prefixes) and every instance's last known status.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ State = Literal["created", "starting", "running", "paused", "restarting", "exite
 Health = Literal["", "starting", "healthy", "unhealthy"]
 
 STATE_VERSION = 1
+STATE_MODE = 0o600  # the state file names pids, cgroups and interfaces: root's alone
 
 
 @dataclass
@@ -57,6 +58,9 @@ class InstanceStatus:
     addresses: list[str] = field(default_factory=list)
     error: str = ""  # why it is not running: start failure (step, errno, path) or dependency
     config_hash: str = ""  # of the config it runs with; `up` recreates it when this changes
+    image: str = ""  # the reference it runs, as `docker ps` shows it ("redis:7"); "" for none
+    image_id: str = ""  # "sha256:…"
+    image_digest: str = ""  # "docker.io/library/redis@sha256:…" when the store knows one
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> InstanceStatus:
@@ -117,8 +121,10 @@ class ProjectState:
     supervisor_pid: int
     project_dir: str = ""
     config_files: list[str] = field(default_factory=list)
-    cgroup_parent: str = ""  # teardown's only handle: the rest is found by name
+    cgroup_parent: str = ""  # teardown finds cgroups, bridges and veths by name
+    netfilter: dict[str, Any] = field(default_factory=dict)  # runtime.network.firewall.Netfilter
     instances: list[InstanceStatus] = field(default_factory=list)
+    images: list[str] = field(default_factory=list)  # ids its instances run: the store keeps them
     started_at: float = 0.0
     version: int = STATE_VERSION
 
@@ -136,7 +142,7 @@ class ProjectState:
 
 def write_state(path: Path, state: ProjectState) -> None:
     """Replace the file atomically: readers see the old or the new state, never a mix."""
-    replace_text(path, state.to_json())
+    replace_text(path, state.to_json(), mode=STATE_MODE)
 
 
 def read_state(path: Path) -> ProjectState | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+from stackrun.images.reference import parse_reference
 from stackrun.plan.model import ServicePlan
 from stackrun.supervisor.lifecycle import Lifecycle
 from stackrun.supervisor.state import InstanceStatus, Publisher, State
@@ -45,6 +46,9 @@ def describe(
         addresses=[n.address for n in plan.networks],
         error=life.error,
         config_hash=plan.config_hash,
+        image=parse_reference(plan.image.reference).familiar if plan.image else "",
+        image_id=plan.image.id if plan.image else "",
+        image_digest=plan.image.digest if plan.image else "",
     )
 
 

@@ -62,6 +62,7 @@ class Supervisor:
         async with anyio.create_task_group() as group:
             self._group = group
             self._published = await ports.serve(self.plan.services, group)
+            await self._redirect()
             await group.start(self.stack.run)
             group.start_soon(self._write_state)
             task_status.started()
@@ -125,8 +126,18 @@ class Supervisor:
             for sock in old.sockets:  # now, not when its task ends: the new ones may reuse them
                 sock.close()
         self._published = await ports.serve(self.plan.services, self._group)
+        await self._redirect()
+
+    async def _redirect(self) -> None:
+        """DNAT for the published ports that kernel can serve (the proxy serves the rest)."""
+        assert self._published is not None
+        await anyio.to_thread.run_sync(self.kernel.publish, self._published.redirects())
 
     # ------------------------------------------------------------ the control interface
+
+    def warnings(self) -> list[str]:
+        """What the host did not allow and what it means for the stack (netfilter)."""
+        return list(self.kernel.netfilter.notes)
 
     async def ps(self) -> list[InstanceStatus]:
         return self._statuses()
@@ -310,6 +321,7 @@ class Supervisor:
             project_dir=self.plan.project_dir,
             config_files=self._config_files,
             instances=instances,
+            images=sorted({s.image.id for s in self.stack.plan.services if s.image}),
             started_at=self._started_at,
             **self.kernel.handles(),
         )

@@ -9,17 +9,24 @@ reliability suite:
   (`COMPOSE_PROJECT_NAME`); and every descendant of those (the fork server, probes);
 * cgroups named `stackrun-<project>` in every mounted cgroup hierarchy;
 * links (bridges, veths) carrying the project's prefixes, listed through netlink;
+* netfilter objects named after the project, in this network namespace: its nftables
+  table, its chains in other tables (iptables-nft's included) and the rules jumping to
+  them; its chain in iptables-legacy's filter table;
 * mounts of, or bound from, its run/data directories or carrying its cgroup name, and
   network namespace handles (nsfs bind mounts, /run/netns files) naming it;
-* its run directory (control socket, state file, instance files).
+* its run directory (control socket, state file, instance files);
+* the writable layers of its image services and its anonymous volumes (data directory).
 
-Reads /proc and /sys, and asks the kernel for links over netlink; it never changes
-anything and works from any process.
+Reads /proc and /sys, asks the kernel for links over netlink and for the ruleset through
+`nft -j` and `iptables-legacy-save`; it never changes anything and works from any process.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
+import subprocess
 from pathlib import Path
 
 from stackrun import dirs
@@ -39,9 +46,11 @@ def leaks(project: str, cgroup_root: Path = CGROUP_ROOT) -> list[str]:
         *_processes(project, names),
         *_cgroups(names, cgroup_root),
         *_links(names),
+        *netfilter(names),
         *_mounts(project, names),
         *_netns_files(project, names),
         *_run_files(project),
+        *_instance_data(project),
     ]
 
 
@@ -192,6 +201,48 @@ def _links(names: ProjectNames) -> list[str]:
     return sorted(found)
 
 
+def netfilter(names: ProjectNames) -> list[str]:
+    """The project's netfilter objects in this process's network namespace."""
+    return _nftables(names) + _iptables_legacy(names)
+
+
+def _nftables(names: ProjectNames) -> list[str]:
+    if shutil.which("nft") is None:
+        return []
+    argv = ["nft", "-j", "list", "ruleset"]
+    done = subprocess.run(argv, capture_output=True, text=True, check=False)
+    ours = {names.netfilter, names.iptables_chain}
+    found = []
+    for item in json.loads(done.stdout or '{"nftables": []}')["nftables"]:
+        kind, body = next(iter(item.items()))
+        where = f"{body.get('family')} {body.get('table', body.get('name'))}"
+        if kind == "table" and body["name"] in ours:
+            found.append(f"nftables table {where}")
+        elif kind == "chain" and body["name"] in ours and body["table"] not in ours:
+            found.append(f"nftables chain {body['name']} in table {where}")
+        elif kind == "rule" and body["table"] not in ours and _jumps(body) & ours:
+            found.append(f"nftables rule in {where} {body['chain']} jumping to the project's chain")
+    return found
+
+
+def _jumps(rule: dict) -> set[str]:
+    statements = [s for s in rule.get("expr", []) if isinstance(s, dict)]
+    verdicts = [s.get(kind) for s in statements for kind in ("jump", "goto")]
+    return {verdict["target"] for verdict in verdicts if isinstance(verdict, dict)}
+
+
+def _iptables_legacy(names: ProjectNames) -> list[str]:
+    if "filter" not in (read_text("/proc/net/ip_tables_names") or "").split():
+        return []  # asking iptables-legacy would create the table
+    argv = ["iptables-legacy-save", "-t", "filter"]
+    done = subprocess.run(argv, capture_output=True, text=True, check=False)
+    return [
+        f"iptables-legacy filter: {line}"
+        for line in done.stdout.splitlines()
+        if names.iptables_chain in line
+    ]
+
+
 def _mounts(project: str, names: ProjectNames) -> list[str]:
     """Mounts on or of the project's dirs, or carrying its names (nsfs handles included)."""
     roots = _project_roots(project)
@@ -235,6 +286,18 @@ def _run_files(project: str) -> list[str]:
     if not run.exists():
         return []
     return [f"run dir {run} ({', '.join(sorted(os.listdir(run))) or 'empty'})"]
+
+
+def _instance_data(project: str) -> list[str]:
+    """What `down` removes from the data directory (named volumes and logs stay)."""
+    found = []
+    for what, path in (
+        ("writable layers", dirs.layers_dir(project)),
+        ("anonymous volumes", dirs.anonymous_volumes_dir(project)),
+    ):
+        if path.exists():
+            found.append(f"{what} {path} ({', '.join(sorted(os.listdir(path))) or 'empty'})")
+    return found
 
 
 # ---------------------------------------------------------------- /proc

@@ -63,7 +63,8 @@ class Entry:
         )
         if self.xattrs:  # PAX records, as GNU tar and Docker write them
             info.pax_headers = {
-                f"SCHILY.xattr.{name}": value.decode("latin-1") for name, value in self.xattrs
+                f"SCHILY.xattr.{name}": value.decode("utf-8", "surrogateescape")
+                for name, value in self.xattrs
             }
         return info
 

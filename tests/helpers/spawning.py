@@ -126,7 +126,9 @@ class Spawner:
         read, write = os.pipe()
         try:
             spawned = self.server.spawn(
-                SpawnRequest(plan, cgroup_procs, layout.root, join_netns_pid), write, write
+                SpawnRequest(plan, cgroup_procs, layout.root, join_netns_pid, layout.disk),
+                write,
+                write,
             )
         except BaseException:
             os.close(read)
@@ -157,6 +159,7 @@ class Spawner:
         if self.cgroups:
             self.driver.remove(ProjectNames(self.project).cgroup_dir)
         shutil.rmtree(dirs.run_dir(self.project), ignore_errors=True)
+        shutil.rmtree(dirs.layers_dir(self.project), ignore_errors=True)
 
 
 def host_namespaces() -> dict[str, str]:

@@ -8,7 +8,9 @@ started once, observed by several tests, taken down once.
     # leaving: `down -t 1` if the project is still up, then the leak check of the
     # `project` fixture (anything left is swept away, then reported as a failure)
 
-Its directory lives under /var/tmp, not /tmp: every service has a private /tmp.
+Its directory lives under /var/tmp, not /tmp: every service has a private /tmp (and a
+service on the host's root a private /var/tmp too, but its project directory is bound
+back at its own path).
 """
 
 from __future__ import annotations
@@ -112,22 +114,39 @@ def epoch(rfc3339: str) -> float:
 
 @contextmanager
 def stack_project(label: str) -> Iterator[StackCli]:
-    name = f"t{uuid.uuid4().hex[:10]}"
-    base = Path(tempfile.mkdtemp(prefix=f"stackrun-{label}-{name}-", dir="/var/tmp"))
+    with shared_roots(label) as new_stack:
+        yield new_stack()
+
+
+@contextmanager
+def shared_roots(label: str, parent: str = "/var/tmp") -> Iterator[Callable[[], StackCli]]:
+    """Run and data roots shared by several projects, as on a host where two stacks run:
+    `new_stack()` gives the next one, each with its own directory; all are taken down
+    and checked for leaks on the way out. They live in `parent`."""
+    base = Path(tempfile.mkdtemp(prefix=f"stackrun-{label}-", dir=parent))
     base.chmod(0o755)  # services running as another user read their files from here
-    project = Project(name, base / "run", base / "data")
-    stack = StackCli(project, base / "project")
-    stack.directory.mkdir(mode=0o755)
+    run_root, data_root = base / "run", base / "data"
+    stacks: list[StackCli] = []
+
+    def new_stack() -> StackCli:
+        name = f"t{uuid.uuid4().hex[:10]}"
+        stack = StackCli(Project(name, run_root, data_root), base / name)
+        stack.directory.mkdir(mode=0o755)
+        stacks.append(stack)
+        return stack
+
     with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("STACKRUN_RUN_DIR", str(project.run_root))
-        patch.setenv("STACKRUN_DATA_DIR", str(project.data_root))
+        patch.setenv("STACKRUN_RUN_DIR", str(run_root))
+        patch.setenv("STACKRUN_DATA_DIR", str(data_root))
         try:
-            yield stack
+            yield new_stack
         finally:
-            _clean(stack, base)
+            left = [line for stack in reversed(stacks) for line in _clean(stack)]
+            shutil.rmtree(base, ignore_errors=True)
+    assert not left, "kernel objects leaked by the test:\n  " + "\n  ".join(left)
 
 
-def _clean(stack: StackCli, base: Path) -> None:
+def _clean(stack: StackCli) -> list[str]:
     name = stack.project.name
     if dirs.run_dir(name).exists():
         stack.down("-t", "1")
@@ -136,5 +155,4 @@ def _clean(stack: StackCli, base: Path) -> None:
         from stackrun.runtime.teardown import sweep
 
         sweep(name)
-    shutil.rmtree(base, ignore_errors=True)
-    assert not left, "kernel objects leaked by the test:\n  " + "\n  ".join(left)
+    return left

@@ -1,5 +1,7 @@
-"""Only root talks to a project's control socket: the file's mode refuses other users,
-and should the mode be loosened, the server still checks each peer (SO_PEERCRED)."""
+"""Only root on the host talks to a project's control socket: the file's mode refuses
+other users, and should the mode be loosened, the server still checks each peer
+(SO_PEERCRED); root in another mount or pid namespace, or in a stackrun cgroup (inside a
+service), is refused too (control/peer.py)."""
 
 from __future__ import annotations
 
@@ -11,6 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from stackrun.plan.model import Limits
+from stackrun.plan.names import ProjectNames
+from stackrun.runtime.cgroups import detect
 from tests.unit.test_control_socket import served
 
 NOBODY = 65534
@@ -64,3 +69,49 @@ def test_other_users_are_refused(public_dir):
         reply = as_nobody(path)
         assert '"error"' in reply and "only root may control" in reply
         assert '"result"' not in reply
+
+
+# ---------------------------------------------------------------- root, but not on the host
+
+
+def connect_as_root(path: Path, *prefix: str) -> str:
+    """CONNECT run by root under `prefix` (unshare …, or a shell that joins a cgroup)."""
+    done = subprocess.run(
+        [*prefix, SYSTEM_PYTHON, "-c", CONNECT, str(path)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
+def test_root_on_the_host_is_served(tmp_path):
+    path = tmp_path / "control.sock"
+    with served(path):
+        assert '"result"' in connect_as_root(path)
+
+
+@pytest.mark.parametrize(
+    "namespace", [["unshare", "--mount"], ["unshare", "--pid", "--fork"]], ids=["mnt", "pid"]
+)
+def test_root_in_another_mount_or_pid_namespace_is_refused(tmp_path, namespace):
+    path = tmp_path / "control.sock"
+    with served(path):
+        reply = connect_as_root(path, *namespace)
+    assert "not from inside a service" in reply and '"result"' not in reply
+
+
+def test_root_in_a_stackrun_cgroup_is_refused(tmp_path, project):
+    driver = detect()
+    cgroup = ProjectNames(project.name).cgroup("peer")
+    driver.create(cgroup, Limits())
+    join = " ".join(f"echo $$ > {procs};" for procs in driver.procs_files(cgroup))
+    path = tmp_path / "control.sock"
+    try:
+        with served(path):
+            reply = connect_as_root(path, "sh", "-c", f'{join} exec "$@"', "sh")
+    finally:
+        driver.remove(ProjectNames(project.name).cgroup_dir)
+    assert "not from inside a service" in reply and '"result"' not in reply

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import socket
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -166,3 +167,42 @@ def test_profiles_probe_sees_names_extra_hosts_and_no_capabilities(project):
         assert run("ps", "--services").stdout.split() == ["web"]  # loadgen: profile tools
     finally:
         run("down", "-v", check=False)
+
+
+# ---------------------------------------------------------------- images
+
+
+def test_images_example_runs_from_an_image_it_builds_and_loads_offline(project, tmp_path):
+    """build.py makes the archive from local files, `load` stores it, and two services run
+    from it: the page and the CGI of the image, a volume that took the image's count."""
+    archive = tmp_path / "images.tar"
+    build = [sys.executable, str(EXAMPLES / "images" / "build.py"), str(archive)]
+    subprocess.run(build, check=True, capture_output=True, timeout=60)
+    load = project.cli("load", "-i", str(archive))
+    done = subprocess.run(
+        load, env=project.env(), capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    port = free_port()
+    run = make_stack(project, "images", IMAGES_PORT=str(port))
+    published = f"127.0.0.1:{port}"
+    try:
+        run("up", "-d", "--wait")
+        first = eventually(lambda: visits(published), "the CGI through the published port")
+        assert (first["visits"], first["served_by"], first["user"]) == (1, "web", "www")
+        eventually(lambda: visits(published)["ticker"], "the ticker's time in the volume")
+        assert run("ps", "--format", "json").stdout.count('"Image": "example/site:1"') == 2
+        assert run.inspect("ticker")["Config"]["ReadOnly"] is True
+        run("down")
+        run("up", "-d", "--wait")
+        assert eventually(lambda: visits(published), "the CGI again")["visits"] >= 3  # kept
+        run("down", "-v")
+        run("up", "-d", "--wait")
+        assert eventually(lambda: visits(published), "the CGI afresh")["visits"] == 1
+    finally:
+        run("down", "-v", check=False)
+
+
+def visits(address: str) -> dict | None:
+    status, body = http(address, "GET", "/cgi-bin/visits")
+    return body if status == 200 else None

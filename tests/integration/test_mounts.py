@@ -21,8 +21,8 @@ from stackrun import dirs
 from stackrun.errors import RuntimeFailure
 from stackrun.plan.model import Mount
 from stackrun.runtime import instance
-from stackrun.runtime.mounts import MASKED_PATHS, READONLY_PATHS
-from tests.helpers.spawning import PROBE, PYTHON, fork_server, spawner  # noqa: F401
+from stackrun.runtime.mounts import DEVICES, MASKED_PATHS, READONLY_PATHS
+from tests.helpers.spawning import DOCKER_CAPS, PROBE, PYTHON, fork_server, spawner  # noqa: F401
 
 DEV_ENTRIES = {
     "null",
@@ -54,8 +54,9 @@ def host_mount_points() -> set[str]:
 
 @pytest.fixture
 def host_dir(project):
-    """A directory on the host's root outside /tmp (which services see privately)."""
-    path = Path("/var/tmp") / f"stackrun-test-{project.name}-{uuid.uuid4().hex[:6]}"
+    """A directory on the host's root outside /tmp, /var/tmp and /run (which services on
+    the host's root see as fresh tmpfs)."""
+    path = Path("/var/cache") / f"stackrun-test-{project.name}-{uuid.uuid4().hex[:6]}"
     path.mkdir()
     try:
         yield path
@@ -70,8 +71,9 @@ def test_proc_is_fresh_with_dockers_masks_and_read_only_paths(spawner):
     mounts = spawner.probe()["mounts"]
     assert mounts["/proc"]["fstype"] == "proc"
     for path in MASKED_PATHS:
-        if os.path.exists(path):  # the kernel's, seen from the host
-            assert path in mounts and mounts[path]["fstype"] == "tmpfs", path
+        if os.path.exists(path):  # the kernel's, seen from the host: a tmpfs, or /dev/null
+            kind = "tmpfs" if os.path.isdir(path) else "devtmpfs"
+            assert path in mounts and mounts[path]["fstype"] == kind, path
     assert "ro" in mounts["/proc/acpi"]["options"]  # a masked directory: empty, read-only
     for path in filter(os.path.exists, READONLY_PATHS):
         assert "ro" in mounts[path]["options"], path
@@ -95,13 +97,23 @@ def test_dev_is_minimal_and_private(spawner):
     assert set(lines[:-1]) == DEV_ENTRIES
     assert lines[-1] == "4"
     mounts = spawner.probe()["mounts"]
-    assert mounts["/dev"]["fstype"] == "tmpfs"
+    assert mounts["/dev"]["fstype"] == "tmpfs" and "nodev" in mounts["/dev"]["options"]
     assert mounts["/dev/pts"]["fstype"] == "devpts"
     assert (
         mounts["/dev/shm"]["fstype"] == "tmpfs" and "size=65536k" in mounts["/dev/shm"]["options"]
     )
     assert mounts["/dev/mqueue"]["fstype"] == "mqueue"
-    assert not any(m["fstype"] == "devtmpfs" for m in mounts.values())
+    # the host's devtmpfs shows only as the standard nodes bound in (and masks: /dev/null)
+    bound = {p for p, m in mounts.items() if m["fstype"] == "devtmpfs" and p.startswith("/dev")}
+    assert bound == {f"/dev/{name}" for name, _major, _minor in DEVICES}
+
+
+def test_a_node_made_in_dev_cannot_be_opened(spawner):
+    # CAP_MKNOD given back: mknod works, the nodev mount (and the device cgroup, when the
+    # service has one: tests/security) refuse the open
+    script = "mknod /dev/made c 1 3 && echo made && echo x > /dev/made"
+    code, output = sh(spawner, script, capabilities=DOCKER_CAPS | {"CAP_MKNOD"})
+    assert code != 0 and output.startswith("made\n") and "Permission denied" in output
 
 
 def test_tmp_is_private(spawner, tmp_path):
@@ -200,9 +212,26 @@ def test_a_file_cannot_be_bound_over_a_directory(spawner, tmp_path):
 # ---------------------------------------------------------------- read_only
 
 
-def test_without_read_only_the_host_root_is_writable(spawner, host_dir):
-    code, _ = sh(spawner, f"touch {host_dir}/written")
+def test_the_host_root_is_read_only_by_default(spawner, host_dir):
+    code, output = sh(spawner, f"touch {host_dir}/written")
+    assert code != 0 and "Read-only file system" in output
+    assert not (host_dir / "written").exists()
+
+
+def test_host_root_rw_makes_the_host_root_writable(spawner, host_dir):
+    code, _ = sh(spawner, f"touch {host_dir}/written", host_root_writable=True)
     assert code == 0 and (host_dir / "written").exists()
+
+
+def test_tmp_var_tmp_and_run_are_fresh_and_writable_on_a_read_only_root(spawner):
+    marker = Path("/var/tmp") / f"stackrun-private-{uuid.uuid4().hex}"
+    script = f"ls -A /run /var/tmp | grep -c . ; touch /tmp/a /run/a {marker} && echo ok"
+    code, output = sh(spawner, script)
+    assert (code, output.split()) == (0, ["2", "ok"])  # only the two headers of `ls`
+    assert not marker.exists()
+    mounts = spawner.probe()["mounts"]
+    for path, size in (("/tmp", "524288k"), ("/var/tmp", "524288k"), ("/run", "65536k")):
+        assert mounts[path]["fstype"] == "tmpfs" and f"size={size}" in mounts[path]["options"]
 
 
 def test_read_only_protects_the_host_root_but_not_volumes_and_tmpfs(spawner, host_dir, tmp_path):
@@ -211,7 +240,7 @@ def test_read_only_protects_the_host_root_but_not_volumes_and_tmpfs(spawner, hos
         f"touch {host_dir}/no 2>&1; touch /srv/yes /mnt/yes /tmp/yes /dev/shm/yes "
         "&& echo /etc/hosts is writable >> /etc/hosts && echo ok"
     )
-    code, output = sh(spawner, script, read_only=True, mounts=mounts)
+    code, output = sh(spawner, script, read_only=True, host_root_writable=True, mounts=mounts)
     assert "Read-only file system" in output and output.endswith("ok\n")
     assert not (host_dir / "no").exists()
     assert (tmp_path / "yes").exists()

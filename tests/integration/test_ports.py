@@ -4,6 +4,7 @@ real network namespaces on a real bridge."""
 from __future__ import annotations
 
 import socket
+from dataclasses import replace
 
 import anyio
 import pytest
@@ -191,3 +192,41 @@ def test_check_releases_every_port():
     ports.check([service])
     with socket.create_server(("127.0.0.1", port)):
         pass
+
+
+def test_redirects_are_the_ports_dnat_can_serve_with_the_port_actually_bound():
+    """One instance behind an IPv4 address that is not loopback: DNAT (with the port the
+    kernel chose for an ephemeral publication); loopback, IPv6 and replicas: the proxy."""
+    fixed = free_port()
+    services = [
+        _publisher("api", "10.89.0.2", PortPlan("0.0.0.0", 0, 80), PortPlan("127.0.0.1", 0, 81)),
+        _publisher("dns", "10.89.0.3", PortPlan("0.0.0.0", 0, 53, "udp")),
+        _publisher("web-1", "10.89.0.4", PortPlan("0.0.0.0", fixed, 8080)),
+        _publisher("web-2", "10.89.0.5", PortPlan("0.0.0.0", fixed, 8080)),
+    ]
+
+    async def bind():
+        published = ports.Published(ports.bindings(services))
+        try:
+            return [sock.getsockname()[1] for sock in published.sockets], published.redirects()
+        finally:
+            published._close_sockets()
+
+    bound, redirects = anyio.run(bind)
+    assert [(p.host_ip, p.target_address, p.target_port, p.protocol) for p in redirects] == [
+        ("0.0.0.0", "10.89.0.2", 80, "tcp"),
+        ("0.0.0.0", "10.89.0.3", 53, "udp"),
+    ]
+    assert [p.host_port for p in redirects] == [bound[0], bound[2]]
+    assert not ports._redirectable("::") and not ports._redirectable("127.0.0.1")
+
+
+def _publisher(name: str, address: str, *published: PortPlan) -> ServicePlan:
+    return ServicePlan(
+        name=name,
+        service=name.split("-")[0],
+        replica=1,
+        argv=("x",),
+        env=(),
+        ports=tuple(replace(port, target_address=address) for port in published),
+    )

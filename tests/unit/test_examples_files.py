@@ -65,8 +65,25 @@ def plan_of(example: str, **environ: str):
     options = spec.LoadOptions(
         files=(str(EXAMPLES / example / "stack.yaml"),), profiles=("*",), environ=environ
     )
-    plan = build(spec.load(options), HostFacts(data_dir="/var/lib/stackrun/example"))
+    stack = spec.load(options)
+    images = {name: _example_image(example) for name, s in stack.services.items() if s.image}
+    plan = build(stack, HostFacts(data_dir="/var/lib/stackrun/example", images=images))
     return {log_prefix(plan.project, i.name): i for i in plan.services}  # "api-1", "worker-2"
+
+
+def _example_image(example: str):
+    """The image the example's build.py makes, as the store would describe it."""
+    import importlib.util
+
+    from stackrun.images.config import image_config
+    from stackrun.images.model import ImageRecord
+
+    location = EXAMPLES / example / "build.py"
+    module_spec = importlib.util.spec_from_file_location(f"{example}_build", location)
+    module = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(module)
+    config = image_config(module.image_config([b"base", b"site"]))
+    return ImageRecord("sha256:" + "0" * 64, (module.NAME,), (), config, (), 0)
 
 
 @pytest.mark.parametrize("stack", STACKS, ids=lambda path: path.parent.name)
@@ -128,3 +145,16 @@ def test_profiles_interpolation_networks_and_hardening():
     names = {name: entry.address for entry in probe.hosts for name in entry.names}
     assert names["site"] == names["www"] and names["metrics.internal"] == "192.0.2.10"
     assert probe.argv[-1].startswith("echo probe: shell sees HOME=$HOME;")  # $$ -> $
+
+
+def test_images_means_what_its_readme_says():
+    instances = plan_of("images")
+    web, ticker = instances["web-1"], instances["ticker-1"]
+    assert web.argv == ("httpd", "-f", "-v", "-p", "8080", "-h", "/www")  # the image's CMD
+    assert (web.user, web.working_dir) == ("www", "/www")  # its USER and WORKDIR
+    assert ("SITE", "images example") in web.env and ("PATH", "/bin") in web.env
+    assert web.healthcheck.argv[:2] == ("wget", "-q")  # its HEALTHCHECK
+    assert [(m.target, m.copy) for m in web.mounts] == [("/www/data", True)]  # no anonymous
+    assert ticker.argv[:2] == ("sh", "-c") and ticker.read_only and ticker.healthcheck is None
+    assert [(d.service, d.condition) for d in ticker.depends_on] == [("web", "service_healthy")]
+    assert web.image.reference == "docker.io/example/site:1"

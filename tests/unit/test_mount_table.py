@@ -6,7 +6,7 @@ from stackrun.errors import RuntimeFailure
 from stackrun.plan.model import Mount, ServicePlan
 from stackrun.runtime import linux
 from stackrun.runtime.instance import InstanceLayout
-from stackrun.runtime.mounts import MASKED_PATHS, READONLY_PATHS, Overlay, mount_table
+from stackrun.runtime.mounts import MASKED_PATHS, READONLY_PATHS, MountOp, Overlay, mount_table
 
 LAYOUT = InstanceLayout("/run/stackrun/demo/instances/api")
 
@@ -24,7 +24,7 @@ def by_target(table, target):
 
 
 def test_the_order_puts_kernel_filesystems_first_and_volumes_last():
-    table = mount_table(plan(mounts=(Mount("tmpfs", "/cache"),)), LAYOUT)
+    table = mount_table(plan(mounts=(Mount("tmpfs", "/cache"),), host_root_writable=True), LAYOUT)
     order = targets(table)
     assert order[:6] == ["/proc", "/sys", "/dev", "/dev/pts", "/dev/shm", "/dev/mqueue"]
     assert order.index("/dev") < order.index("/proc/kcore")  # masks bind the new /dev/null
@@ -44,13 +44,15 @@ def test_kernel_filesystems_carry_their_flags():
     sys = by_target(table, "/sys")
     assert (sys.fstype, sys.flags & linux.MS_RDONLY) == ("sysfs", linux.MS_RDONLY)
     assert by_target(table, "/dev/pts").data == "newinstance,ptmxmode=0666,mode=0620,gid=5"
-    assert by_target(table, "/tmp").data == "mode=1777"
+    assert by_target(table, "/tmp").data == "mode=1777,size=512m"
+    assert by_target(table, "/dev").flags == linux.MS_NOSUID | linux.MS_NODEV
     assert by_target(table, "/proc").flags == linux.MS_NOSUID | linux.MS_NODEV | linux.MS_NOEXEC
 
 
 def test_on_the_host_root_the_hosts_kernel_mounts_are_replaced_and_nothing_created():
     table = mount_table(plan(mounts=(Mount("bind", "/srv/app", "/home/me/app"),)), LAYOUT)
-    assert [op.target for op in table.ops if op.replace] == ["/proc", "/sys", "/dev", "/tmp"]
+    replaced = ["/proc", "/sys", "/dev", "/tmp", "/run", "/var/tmp"]
+    assert [op.target for op in table.ops if op.replace] == replaced
     assert not by_target(table, "/srv/app").create
     assert not by_target(table, "/etc/hosts").create
     assert by_target(table, "/etc/hostname").optional  # not every host has one
@@ -133,7 +135,7 @@ def test_instance_files_are_bound_from_the_instance_dir_without_following_links(
 def test_a_working_dir_under_the_private_tmp_is_bound_back_at_its_own_path():
     table = mount_table(plan(working_dir="/tmp/proj"), LAYOUT)
     op = by_target(table, "/tmp/proj")
-    assert (op.kind, op.source, op.create) == ("bind", "/tmp/proj", True)
+    assert (op.kind, op.source, op.create, op.read_only) == ("bind", "/tmp/proj", True, True)
     assert targets(table).index("/tmp") < targets(table).index("/tmp/proj")
 
 
@@ -144,3 +146,40 @@ def test_a_working_dir_elsewhere_or_under_a_volume_or_in_a_rootfs_gets_no_extra_
     assert "/tmp/proj" not in targets(
         mount_table(plan(working_dir="/tmp/proj", rootfs="/srv/root"), LAYOUT)
     )
+
+
+# ---------------------------------------------------------------- the host's root
+
+
+def test_the_host_root_is_read_only_unless_host_root_rw():
+    assert mount_table(plan(), LAYOUT).ops[0] == MountOp("root_readonly", "/", recursive=True)
+    writable = mount_table(plan(host_root_writable=True), LAYOUT)
+    assert "root_readonly" not in [op.kind for op in writable.ops]
+
+
+def test_run_and_var_tmp_are_fresh_tmpfs_and_stackruns_roots_are_masked():
+    hidden = ("/run/stackrun", "/var/lib/stackrun", "/home/me/state")
+    table = mount_table(plan(), LAYOUT, hidden)
+    run, var_tmp = by_target(table, "/run"), by_target(table, "/var/tmp")
+    assert (run.fstype, run.data, run.replace) == ("tmpfs", "mode=755,size=64m", True)
+    assert (var_tmp.data, var_tmp.replace) == ("mode=1777,size=512m", True)
+    masks = [op for op in table.ops if op.target in hidden]
+    assert [(op.kind, op.optional) for op in masks] == [("mask", True)] * 3
+    order = targets(table)
+    assert order.index("/var/tmp") < order.index("/home/me/state") < order.index("/etc/hosts")
+
+
+def test_the_project_directory_is_writable_unless_read_only():
+    op = by_target(mount_table(plan(project_dir="/home/me/app"), LAYOUT), "/home/me/app")
+    assert (op.kind, op.source, op.read_only) == ("bind", "/home/me/app", False)
+    read_only = mount_table(plan(project_dir="/home/me/app", read_only=True), LAYOUT)
+    assert "/home/me/app" not in targets(read_only)  # part of the read-only root
+    assert "/" not in targets(mount_table(plan(project_dir="/"), LAYOUT), "bind")
+
+
+def test_a_project_under_a_fresh_tmpfs_is_bound_back_also_when_read_only():
+    for fields in ({}, {"read_only": True}, {"host_root_writable": True}):
+        table = mount_table(plan(project_dir="/var/tmp/app", **fields), LAYOUT)
+        op = by_target(table, "/var/tmp/app")
+        assert op.read_only == fields.get("read_only", False)
+        assert targets(table).index("/var/tmp") < targets(table).index("/var/tmp/app")

@@ -37,3 +37,11 @@ def test_a_name_on_the_command_line_selects_by_service_instance_or_slot():
     for word in ("worker-1", "web", "web-worker", "2"):
         assert not selects(word, "web-worker-2", "worker", 2)
     assert selects("my-db", "my-db", "db", 1) and selects("db-1", "my-db", "db", 1)
+
+
+def test_netfilter_names_carry_the_project_key_and_fit_iptables():
+    names = ProjectNames("a-very-long-project-name-indeed")
+    assert names.netfilter == f"stackrun-{names.key}"
+    assert names.iptables_chain == f"STACKRUN-{names.key.upper()}"
+    assert len(names.iptables_chain) <= 28  # XT_EXTENSION_MAXNAMELEN - 1
+    assert ProjectNames("web").netfilter != ProjectNames("web2").netfilter

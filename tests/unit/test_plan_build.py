@@ -7,7 +7,13 @@ import textwrap
 import pytest
 
 from stackrun import spec
-from stackrun.plan.build import HostFacts, build
+from stackrun.plan.build import (
+    DEFAULT_LOG_FILES,
+    DEFAULT_LOG_SIZE,
+    DEFAULT_PIDS_LIMIT,
+    HostFacts,
+    build,
+)
 from stackrun.plan.model import Mount
 from stackrun.plan.names import ProjectNames
 
@@ -131,7 +137,7 @@ def test_mounts_are_resolved(plan_of):
         Mount("volume", "/data", f"{data}/volumes/data"),
         Mount("volume", "/shared", "/srv/shared"),
         Mount("volume", "/anon", anon),
-        Mount("volume", "/part", f"{data}/volumes/data/logs"),
+        Mount("volume", "/part", f"{data}/volumes/data", subpath="logs"),
         Mount("tmpfs", "/scratch", size=2 << 20, mode=0o700),
         Mount("bind", "/up", str(plan_of.dir.parent / "up"), create_host_path=False),
         Mount("tmpfs", "/run", size=1 << 20, mode=0o1777),
@@ -148,14 +154,15 @@ def test_capabilities(plan_of):
         services:
           plain: {command: x}
           more: {command: x, cap_add: [NET_ADMIN], cap_drop: [MKNOD, NET_RAW]}
+          back: {command: x, cap_add: [MKNOD, NET_RAW]}
           none: {command: x, cap_drop: [ALL], cap_add: [CHOWN]}
           all: {command: x, cap_add: [ALL], cap_drop: [SYS_ADMIN]}
     """)
-    assert plan.instance("shop-plain-1").capabilities == DOCKER_DEFAULT
-    assert plan.instance("shop-more-1").capabilities == (DOCKER_DEFAULT | {"CAP_NET_ADMIN"}) - {
-        "CAP_MKNOD",
-        "CAP_NET_RAW",
-    }
+    # podman's default: Docker's without MKNOD and NET_RAW; cap_add brings them back
+    default = DOCKER_DEFAULT - {"CAP_MKNOD", "CAP_NET_RAW"}
+    assert plan.instance("shop-plain-1").capabilities == default
+    assert plan.instance("shop-more-1").capabilities == default | {"CAP_NET_ADMIN"}
+    assert plan.instance("shop-back-1").capabilities == DOCKER_DEFAULT
     assert plan.instance("shop-none-1").capabilities == {"CAP_CHOWN"}
     every = plan.instance("shop-all-1").capabilities
     assert "CAP_SYS_ADMIN" not in every and {"CAP_NET_ADMIN", "CAP_BPF", "CAP_CHOWN"} <= every
@@ -171,6 +178,7 @@ def test_limits(plan_of):
             command: x
             deploy: {resources: {limits: {memory: 256m, cpus: '0.25', pids: 50}, reservations: {memory: 32m}}}
           unlimited: {command: x, pids_limit: -1, memswap_limit: -1, mem_limit: 1g}
+          default: {command: x}
     """)
     short, long_, unlimited = (
         plan.instance(f"shop-{n}-1").limits for n in ("short", "long", "unlimited")
@@ -189,7 +197,10 @@ def test_limits(plan_of):
         50,
         32 << 20,
     )
-    assert (unlimited.pids, unlimited.memory_swap) == (None, -1)
+    assert (unlimited.pids, unlimited.pids_default, unlimited.memory_swap) == (None, None, -1)
+    assert (short.pids_default, long_.pids_default) == (None, None)
+    default = plan.instance("shop-default-1").limits
+    assert (default.pids, default.pids_default) == (None, DEFAULT_PIDS_LIMIT)
 
 
 def test_signals_durations_restart_and_defaults(plan_of):
@@ -352,6 +363,34 @@ def test_dependencies_labels_logging(plan_of):
     ]
     assert a.labels == (("tier", "web"),)
     assert (a.logging.max_size, a.logging.max_files) == (10 << 20, 3)
+
+
+def test_logs_are_bounded_by_default_and_as_the_file_says(plan_of):
+    plan = plan_of("""
+        services:
+          default: {command: x}
+          files: {command: x, logging: {options: {max-file: "2"}}}
+          size: {command: x, logging: {options: {max-size: 1m}}}
+          unbounded: {command: x, logging: {options: {max-size: "-1"}}}
+    """)
+    logs = {s.service: (s.logging.max_size, s.logging.max_files) for s in plan.services}
+    assert logs == {
+        "default": (DEFAULT_LOG_SIZE, DEFAULT_LOG_FILES),
+        "files": (DEFAULT_LOG_SIZE, 2),
+        "size": (1 << 20, 1),  # Compose's json-file: max-file defaults to 1
+        "unbounded": (None, 1),
+    }
+
+
+def test_host_root_is_read_only_unless_the_file_says_rw(plan_of):
+    plan = plan_of("""
+        services:
+          default: {command: x}
+          rw: {command: x, x-stackrun: {host_root: rw}}
+          ro: {command: x, x-stackrun: {host_root: ro}}
+    """)
+    writable = {s.service: s.host_root_writable for s in plan.services}
+    assert writable == {"default": False, "rw": True, "ro": False}
 
 
 def test_config_hash_is_stable_and_follows_the_config(plan_of):

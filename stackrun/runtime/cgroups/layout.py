@@ -39,8 +39,8 @@ def detect(
             mountinfo = file.read()
     layout = parse(mountinfo, root)
     if layout.version == "v2":
-        return V2Driver(layout.unified or root, parent)
-    return V1Driver(layout.hierarchies, layout.unified, parent)
+        return V2Driver(layout.unified or root, parent, devices=True)
+    return V1Driver(layout.hierarchies, layout.unified, parent, devices=True)
 
 
 def parse(mountinfo: str, root: str = "/sys/fs/cgroup") -> Layout:

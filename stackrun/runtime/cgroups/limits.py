@@ -8,7 +8,8 @@ Semantics follow Docker, so a Compose user's numbers mean what they meant there:
   mem_reservation      v1 memory.soft_limit_in_bytes   v2 memory.low
   cpus                 v1 cpu.cfs_period_us + cpu.cfs_quota_us   v2 cpu.max "quota period"
   cpu_shares           v1 cpu.shares                   v2 cpu.weight (converted, see below)
-  pids_limit           pids.max (0 or -1: "max")
+  pids_limit           pids.max (0 or -1: "max"); unset: Limits.pids_default, written only
+                       where the pids controller is (an optional write)
 """
 
 from __future__ import annotations
@@ -32,6 +33,16 @@ class Write:
     controller: str  # "memory", "cpu", "pids": the v1 hierarchy, or the v2 controller
     file: str
     value: str
+    optional: bool = False  # a default: skipped where the controller is missing
+
+
+def pids_writes(limits: Limits) -> list[Write]:
+    """pids.max: the service's limit, else the default (optional), else nothing."""
+    if limits.pids is not None:
+        return [Write("pids", "pids.max", pids_max(limits.pids))]
+    if limits.pids_default is not None:
+        return [Write("pids", "pids.max", pids_max(limits.pids_default), optional=True)]
+    return []
 
 
 # ---------------------------------------------------------------- shared rules
@@ -90,7 +101,7 @@ def v1_writes(limits: Limits, current_memory: int, memsw: bool) -> list[Write]:
     return [
         *v1_memory_writes(limits, current_memory, memsw),
         *_v1_cpu_writes(limits),
-        *([Write("pids", "pids.max", pids_max(limits.pids))] if limits.pids is not None else []),
+        *pids_writes(limits),
     ]
 
 
@@ -140,10 +151,8 @@ def v2_writes(limits: Limits) -> list[Write]:
         writes.append(Write("cpu", "cpu.weight", str(cpu_weight(limits.cpu_shares))))
     if limits.cpus is not None:
         writes.append(Write("cpu", "cpu.max", f"{cpu_quota_us(limits.cpus)} {CPU_PERIOD_US}"))
-    if limits.pids is not None:
-        writes.append(Write("pids", "pids.max", pids_max(limits.pids)))
-    return writes
+    return [*writes, *pids_writes(limits)]
 
 
 def controllers_needed(writes: list[Write]) -> list[str]:
-    return sorted({write.controller for write in writes})
+    return sorted({write.controller for write in writes if not write.optional})

@@ -2,10 +2,14 @@
 
 The driver gets the mount point of each controller (`layout.parse` reads them from
 /proc/self/mountinfo: `cpu` and `cpuacct` may share one), and creates the instance's cgroup
-in each of memory, cpu, cpuacct, pids and freezer. In hybrid mode it also creates it in the
-(controller-less) unified hierarchy, whose `cgroup.events` tells cheaply whether anything
-is left and whose `cgroup.kill` kills everything at once; without it, killing freezes the
-cgroup, SIGKILLs each process and thaws it, so that nothing forks in between.
+in each of memory, cpu, cpuacct, pids, freezer and devices. In hybrid mode it also creates
+it in the (controller-less) unified hierarchy, whose `cgroup.events` tells cheaply whether
+anything is left and whose `cgroup.kill` kills everything at once; without it, killing
+freezes the cgroup, SIGKILLs each process and thaws it, so that nothing forks in between.
+
+With `devices`, a new cgroup gets the device allow-list (runtime/cgroups/devices.py) in
+the devices hierarchy, and in hybrid mode the same list as a BPF program on its unified
+cgroup (the kernel asks both): belt and braces.
 """
 
 from __future__ import annotations
@@ -17,30 +21,38 @@ from collections.abc import Mapping
 
 from stackrun.errors import HostError, RuntimeFailure
 from stackrun.plan.model import Limits
-from stackrun.runtime.cgroups import base
+from stackrun.runtime.cgroups import base, devices
 from stackrun.runtime.cgroups.base import KILL_TIMEOUT, UNLIMITED_V1, CgroupDriver, Usage, Watch
 from stackrun.runtime.cgroups.limits import Write, v1_writes
-from stackrun.runtime.cgroups.v2 import V2Driver
+from stackrun.runtime.cgroups.v2 import V2Driver, restrict_devices
 
-CONTROLLERS = ("memory", "cpu", "cpuacct", "pids", "freezer")  # the hierarchies we join
+CONTROLLERS = ("memory", "cpu", "cpuacct", "pids", "freezer", "devices")  # the ones we join
 
 
 class V1Driver(CgroupDriver):
     def __init__(
-        self, hierarchies: Mapping[str, str], unified: str | None = None, parent: str = ""
+        self,
+        hierarchies: Mapping[str, str],
+        unified: str | None = None,
+        parent: str = "",
+        devices: bool = False,
     ):
-        """`hierarchies`: controller -> mount point; `unified`: the hybrid cgroup2 mount."""
+        """`hierarchies`: controller -> mount point; `unified`: the hybrid cgroup2 mount;
+        `devices`: restrict the devices of each cgroup made (detect() asks for it)."""
         self.hierarchies = {c: hierarchies[c] for c in CONTROLLERS if c in hierarchies}
         self.unified_root, self.parent = unified, parent.strip("/")
         self.version = "hybrid" if unified else "v1"
-        self.unified = V2Driver(unified, parent, controllers=False) if unified else None
+        self.devices = devices
+        self.unified = (
+            V2Driver(unified, parent, controllers=False, devices=devices) if unified else None
+        )
 
     def roots(self) -> tuple[str, ...]:
         mounts = sorted(set(self.hierarchies.values()))
         return (*mounts, self.unified_root) if self.unified_root else tuple(mounts)
 
     def at_parent(self, parent: str) -> V1Driver:
-        return V1Driver(self.hierarchies, self.unified_root, parent)
+        return V1Driver(self.hierarchies, self.unified_root, parent, self.devices)
 
     def dir(self, controller: str, path: str) -> str | None:
         root = self.hierarchies.get(controller)
@@ -59,9 +71,20 @@ class V1Driver(CgroupDriver):
         created = base.make_dirs([directory for chain in chains for directory in chain])
         try:
             self.update(path, limits)
+            if self.devices:
+                self._restrict_devices(path)
         except BaseException:
             base.remove_dirs(reversed(created))
             raise
+
+    def _restrict_devices(self, path: str) -> None:
+        """The allow-list in the devices hierarchy (when mounted), and as a BPF program on
+        the unified cgroup in hybrid mode."""
+        directory = self.dir("devices", path)
+        for name, line in devices.v1_writes() if directory else ():
+            base.write(f"{directory}/{name}", line)
+        if self.unified:
+            restrict_devices(self.unified.dir(path))
 
     def update(self, path: str, limits: Limits) -> None:
         memory = self.dir("memory", path)
@@ -70,6 +93,8 @@ class V1Driver(CgroupDriver):
             current = base.number(base.read(f"{memory}/memory.limit_in_bytes"))
         memsw = bool(memory) and os.path.exists(f"{memory}/memory.memsw.limit_in_bytes")
         for write in v1_writes(limits, current, memsw):
+            if write.optional and write.controller not in self.hierarchies:
+                continue
             base.write(f"{self._controller_dir(write, path)}/{write.file}", write.value)
 
     def _controller_dir(self, write: Write, path: str) -> str:

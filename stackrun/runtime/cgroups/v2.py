@@ -6,28 +6,45 @@ controllers the limits need in every ancestor from the hierarchy root (or --cgro
 down. The core files (cgroup.procs, cgroup.events, cgroup.kill, cgroup.freeze, cpu.stat,
 *.pressure) exist everywhere, also in an empty hybrid-mode unified hierarchy, which is why
 the v1 driver reuses this one there with `controllers=False`.
+
+v2 has no devices controller: with `devices`, `create` attaches a BPF device program
+(runtime/cgroups/devices.py) to the new cgroup, which works on any cgroup2 directory, so
+also in the hybrid unified hierarchy. The program is loaded once per process; the
+kernel keeps it attached until the cgroup is removed.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import time
 
 from stackrun.errors import HostError, RuntimeFailure
 from stackrun.plan.model import Limits
-from stackrun.runtime.cgroups import base
+from stackrun.runtime import linux
+from stackrun.runtime.cgroups import base, devices
 from stackrun.runtime.cgroups.base import KILL_TIMEOUT, CgroupDriver, Usage, Watch
 from stackrun.runtime.cgroups.limits import Write, controllers_needed, v2_writes
 
 USAGE_CONTROLLERS = ("cpu", "memory", "pids")  # enabled when available, for usage()
 OPTIONAL_FILES = {"memory.swap.max"}  # absent when the kernel does not account swap
+PROGRAM_NAME, LICENSE = "stackrun_dev", "Apache-2.0"
 
 
 class V2Driver(CgroupDriver):
     version = "v2"
 
-    def __init__(self, root: str = "/sys/fs/cgroup", parent: str = "", controllers: bool = True):
+    def __init__(
+        self,
+        root: str = "/sys/fs/cgroup",
+        parent: str = "",
+        controllers: bool = True,
+        devices: bool = False,
+    ):
+        """`devices`: attach the device allow-list to each cgroup made (detect() asks for
+        it; unit tests on a directory laid out like cgroupfs cannot have it)."""
         self.root, self.parent, self.controllers = root, parent.strip("/"), controllers
+        self.devices = devices
 
     def dir(self, path: str) -> str:
         return base.join(self.root, self.parent, path)
@@ -43,6 +60,8 @@ class V2Driver(CgroupDriver):
             if self.controllers:
                 self._enable(chain, writes)
             self._apply(directory, writes)
+            if self.devices:
+                restrict_devices(directory)
         except BaseException:
             base.remove_dirs(reversed(created))
             raise
@@ -59,7 +78,9 @@ class V2Driver(CgroupDriver):
         missing = [name for name in needed if name not in available]
         if missing:
             raise HostError(_missing_message(missing, top, available))
-        wanted = sorted(set(needed) | {c for c in USAGE_CONTROLLERS if c in available})
+        optional = {write.controller for write in writes if write.optional}
+        usable = {c for c in (*USAGE_CONTROLLERS, *optional) if c in available}
+        wanted = sorted(set(needed) | usable)
         for directory in [top, *[d for d in chain[:-1] if d.startswith(top + "/")]]:
             self._enable_in(directory, wanted)
 
@@ -74,7 +95,8 @@ class V2Driver(CgroupDriver):
     def _apply(directory: str, writes: list[Write]) -> None:
         for write in writes:
             target = f"{directory}/{write.file}"
-            if write.file in OPTIONAL_FILES and not os.path.exists(target):
+            optional = write.optional or write.file in OPTIONAL_FILES
+            if optional and not os.path.exists(target):
                 continue
             base.write(target, write.value)
 
@@ -161,7 +183,31 @@ class V2Driver(CgroupDriver):
         return (self.root,)
 
     def at_parent(self, parent: str) -> V2Driver:
-        return V2Driver(self.root, parent, self.controllers)
+        return V2Driver(self.root, parent, self.controllers, self.devices)
+
+
+def restrict_devices(directory: str) -> None:
+    """Attach the device program to the cgroup `directory`."""
+    try:
+        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            linux.bpf_attach_device_program(fd, _device_program(), directory)
+        finally:
+            os.close(fd)
+    except OSError as error:
+        raise RuntimeFailure(
+            "attach the device allow-list (a BPF program) to", error.errno or 0, directory
+        ) from None
+
+
+@functools.cache
+def _device_program() -> int:
+    try:
+        return linux.bpf_load_device_program(devices.program(), PROGRAM_NAME, LICENSE)
+    except OSError as error:
+        raise RuntimeFailure(
+            "load the device allow-list (a BPF program)", error.errno or 0
+        ) from None
 
 
 def _missing_message(missing: list[str], top: str, available: list[str]) -> str:

@@ -16,18 +16,14 @@ is added, so two stacks planned at the same moment cannot both take it.
 from __future__ import annotations
 
 import errno
-import fcntl
 import ipaddress
-import os
 from collections.abc import Iterable
-from contextlib import contextmanager
 from pathlib import Path
 
 from stackrun.errors import RuntimeFailure
 from stackrun.plan.model import NetworkPlan
+from stackrun.runtime.network import lock
 from stackrun.runtime.network.netlink import RouteSocket
-
-LOCK_FILE = Path("/run/lock/stackrun-ipam.lock")
 
 
 def ensure(networks: Iterable[NetworkPlan]) -> list[str]:
@@ -71,7 +67,7 @@ def _ensure_one(sock: RouteSocket, network: NetworkPlan, created: list[str]) -> 
         _step("set bridge up", network.bridge, sock.set_up, index)
         return
     _forwarding_off(network.bridge)
-    with _host_lock():
+    with lock.held(lock.IPAM):
         _claim(sock, network, index)
         _step("set bridge up", network.bridge, sock.set_up, index)
 
@@ -120,17 +116,6 @@ def _delete(sock: RouteSocket, names: list[str]) -> list[str]:
             if error.errno != errno.ENODEV:
                 raise RuntimeFailure("delete link", error.errno or 0, name) from None
     return removed
-
-
-@contextmanager
-def _host_lock():
-    LOCK_FILE.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)
 
 
 def _step(step: str, name: str, call, *args):

@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import NoReturn
 
+from stackrun import dirs
 from stackrun.errors import RuntimeFailure
 from stackrun.files import read_text
 from stackrun.plan.model import ServicePlan
@@ -114,7 +115,10 @@ def _service(
             fcntl.ioctl(stdin, termios.TIOCSCTTY, 0)
     stdio = Stdio.lift(stdin, stdout, stderr)
     os.umask(0)
-    rootfs.setup(mount_table(plan, InstanceLayout(request.instance_dir)))
+    layout = InstanceLayout(request.instance_dir, request.layer_dir)
+    rootfs.setup(mount_table(plan, layout, dirs.hidden_roots()))
+    if plan.image:
+        _make_working_dir(plan.working_dir)
     if plan.init:
         init.block_signals()
         pid = os.fork()
@@ -122,6 +126,16 @@ def _service(
             init.serve(pid, channel, plan)
         signal.pthread_sigmask(signal.SIG_SETMASK, ())
     become_service(plan, plan.argv, stdio)
+
+
+def _make_working_dir(path: str) -> None:
+    """Docker creates a missing WORKDIR (root's, 0755) in the writable layer; a read-only
+    root cannot have one made: `working_dir` then says it is missing."""
+    try:
+        os.makedirs(path, 0o755, exist_ok=True)
+    except OSError as error:
+        if error.errno not in (errno.EROFS, errno.EEXIST, errno.ENOTDIR):
+            raise RuntimeFailure("create working_dir", error.errno or 0, path) from None
 
 
 def become_service(plan: ServicePlan, argv: tuple[str, ...], stdio: Stdio) -> None:

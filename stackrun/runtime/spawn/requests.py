@@ -16,12 +16,14 @@ class SpawnRequest:
     cgroup driver's `procs_files`). `instance_dir`: the directory `runtime.instance.prepare`
     filled (hostname, hosts, resolv.conf, overlay layers). `join_netns_pid`: for
     `network_mode: service:X`, a pid of the instance whose network namespace to share.
+    `layer_dir`: an image service's writable layer on disk ("" for none).
     """
 
     plan: ServicePlan
     cgroup_procs: tuple[str, ...] = ()
     instance_dir: str = ""
     join_netns_pid: int | None = None
+    layer_dir: str = ""
     tty: bool = False  # stdin is a terminal to make the service's controlling one (`run -t`)
 
 

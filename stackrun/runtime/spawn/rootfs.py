@@ -3,8 +3,10 @@
 Every target is opened with openat2(RESOLVE_IN_ROOT) relative to the service's
 root, so a symlink in a `rootfs:` (or a volume) cannot send a mount outside it, and
 the mount is made on /proc/self/fd/N of what was checked (no path is looked up
-twice). Sources are opened the same way and checked against what the plan says
-they are. With `rootfs:`, the overlay is mounted first and pivot_root'ed into last.
+twice). Sources are opened before any mount and checked against what the plan says
+they are (sources.py). With `rootfs:` or an image, the overlay is mounted first and
+pivot_root'ed into last; an image's volumes are filled from it before they are mounted
+(copyup.py).
 """
 
 from __future__ import annotations
@@ -14,8 +16,9 @@ import os
 import stat
 
 from stackrun.errors import RuntimeFailure
-from stackrun.runtime import linux
-from stackrun.runtime.mounts import DEV_DIRS, DEV_LINKS, DEVICES, MountOp, MountTable
+from stackrun.runtime import image_root, linux
+from stackrun.runtime.mounts import DEV_DIRS, DEV_LINKS, MountOp, MountTable
+from stackrun.runtime.spawn import copyup, sources
 from stackrun.runtime.spawn.protocol import step
 
 O_PATH_DIR = os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC
@@ -28,7 +31,11 @@ def setup(table: MountTable) -> None:
     with step("make mounts private", "/"):
         linux.mount(None, "/", None, linux.MS_REC | linux.MS_PRIVATE)
     root = "/"
-    if table.overlay:
+    if isinstance(table.overlay, image_root.ImageRoot):
+        root = table.overlay.merged
+        with step("mount the image's layers", table.overlay.describe()):
+            image_root.mount(table.overlay)
+    elif table.overlay:
         root = table.overlay.merged
         with step("mount rootfs overlay", table.overlay.lower):
             linux.mount("overlay", root, "overlay", 0, table.overlay.options)
@@ -56,10 +63,9 @@ def fd_path(fd: int) -> str:
 class Applier:
     def __init__(self, root_fd: int, table: MountTable):
         self.root_fd = root_fd
-        # A read-only host root makes new binds read-only too: writable ones clear it.
-        self.clear_readonly = any(op.kind == "root_readonly" and op.recursive for op in table.ops)
         self.ops = table.ops
         self.sources: dict[int, int] = {}  # index of a bind op -> its source, opened first
+        self.devices: dict[str, int] = {}  # the host's standard nodes, opened first
 
     def run(self) -> None:
         """Sources are opened before any mount, which could hide them (a private /tmp
@@ -67,12 +73,14 @@ class Applier:
         try:
             for index, op in enumerate(self.ops):
                 if op.kind == "bind":
-                    self.sources[index] = _open_source(op)
+                    self.sources[index] = sources.open_source(op)
+                elif op.kind == "devices":
+                    self.devices = sources.open_devices()
             for index, op in enumerate(self.ops):
                 self.index = index
                 getattr(self, f"_{op.kind}")(op)
         finally:
-            for fd in self.sources.values():
+            for fd in (*self.sources.values(), *self.devices.values()):
                 os.close(fd)
 
     # ------------------------------------------------------------ one method per kind
@@ -90,17 +98,25 @@ class Applier:
             linux.mount(op.fstype, fd_path(target), op.fstype, op.flags, op.data)
 
     def _devices(self, op: MountOp) -> None:
+        """A nodev tmpfs: the host's standard nodes are bound onto empty files (a bind
+        mount has its own flags: without nodev, as the host's /dev; a read-only one
+        still writes a device, as the kernel checks read-only mounts for files only)."""
         self._fs(op)
         dev = self.reopen(op.target)
         with _Closing(dev), step("populate /dev", op.target):
-            for name, major, minor in DEVICES:
-                os.mknod(name, stat.S_IFCHR | 0o666, os.makedev(major, minor), dir_fd=dev)
+            for name, source in self.devices.items():
+                os.close(os.open(name, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666, dir_fd=dev))
+                node = linux.openat2(dev, name, os.O_PATH, IN_ROOT)
+                with _Closing(node):
+                    linux.move_mount_fd(source, node, f"{op.target}/{name}")
             for name, destination in DEV_LINKS:
                 os.symlink(destination, name, dir_fd=dev)
             for name in DEV_DIRS:  # mount points of the next ops, made here: cheaper
                 os.mkdir(name, 0o755, dir_fd=dev)
 
     def _bind(self, op: MountOp) -> None:
+        """The source's detached clone, made read-only first if the plan says so (else it
+        keeps the host mount's flags: cloned before the root was made read-only)."""
         source = self.sources[self.index]
         directory = stat.S_ISDIR(os.fstat(source).st_mode)
         target = self.open_target(op, directory=directory)
@@ -108,9 +124,13 @@ class Applier:
             return
         with _Closing(target), step("bind mount on", op.target):
             _same_kind(target, directory, op.target)
-            linux.mount(fd_path(source), fd_path(target), None, op.flags)
-        if op.read_only or self.clear_readonly:
-            self._set_readonly(op, op.read_only)
+            if op.copy:  # into the clone, before it may become read-only
+                with step("copy the image's content into the volume at", op.target):
+                    copyup.fill(source, target)
+            if op.read_only:
+                recursive = bool(op.flags & linux.MS_REC)
+                linux.mount_setattr(source, "", linux.MOUNT_ATTR_RDONLY, recursive=recursive)
+            linux.move_mount_fd(source, target, op.target)
 
     def _mask(self, op: MountOp) -> None:
         target = self.open_target(op, directory=True)
@@ -234,33 +254,6 @@ def _detach(target: str) -> None:
     except OSError as error:
         if error.errno != errno.EINVAL:
             raise RuntimeFailure("unmount the host's", error.errno or 0, target) from None
-
-
-def _open_source(op: MountOp) -> int:
-    """The bind source, checked against the plan: the kind it says, and no symlink where
-    stackrun made the source itself (named volumes, instance files)."""
-    nofollow = 0 if op.follow_source else os.O_NOFOLLOW
-    with step("open mount source", op.source or ""):
-        fd = os.open(op.source or "", os.O_PATH | os.O_CLOEXEC | nofollow)
-    mode = os.fstat(fd).st_mode
-    wrong = (
-        (stat.S_ISLNK(mode), errno.ELOOP, "mount source is a symlink"),
-        (
-            op.source_kind == "dir" and not stat.S_ISDIR(mode),
-            errno.ENOTDIR,
-            "mount source is not a directory",
-        ),
-        (
-            op.source_kind == "file" and not stat.S_ISREG(mode),
-            errno.EINVAL,
-            "mount source is not a regular file",
-        ),
-    )
-    for bad, code, message in wrong:
-        if bad:
-            os.close(fd)
-            raise RuntimeFailure(message, code, op.source or "")
-    return fd
 
 
 def _same_kind(target: int, directory: bool, path: str) -> None:

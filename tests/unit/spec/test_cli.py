@@ -25,29 +25,33 @@ def run(*args: str, cwd=None, env=None) -> subprocess.CompletedProcess:
         capture_output=True,
         text=True,
         timeout=60,
+        check=False,
     )
 
 
 _PROBE = textwrap.dedent("""
     import json, sys
+    heavy = json.loads(sys.argv[2])
     sys.argv = ["stackrun", *json.loads(sys.argv[1])]
     from stackrun.cli.main import main
     try:
         main()
     except SystemExit:
         pass
-    heavy = ["pydantic", "pyroute2", "anyio", "rich", "typer", "stackrun.spec.models"]
     print(json.dumps({name: name in sys.modules for name in heavy}), file=sys.stderr)
 """)
+HEAVY = ("pydantic", "pyroute2", "anyio", "rich", "typer", "stackrun.spec.models")
 
 
-def imported_by(*args: str) -> dict[str, bool]:
+def imported_by(*args: str, heavy: tuple[str, ...] = HEAVY) -> dict[str, bool]:
+    """Which of the `heavy` modules running `stackrun ARGS` imported."""
     done = subprocess.run(
-        [sys.executable, "-c", _PROBE, json.dumps(args)],
+        [sys.executable, "-c", _PROBE, json.dumps(args), json.dumps(heavy)],
         cwd=REPO,
         env={**os.environ, "PYTHONPATH": str(REPO)},
         capture_output=True,
         text=True,
+        check=False,
     )
     return json.loads(done.stderr.strip().splitlines()[-1])
 
@@ -135,8 +139,10 @@ def test_errors_go_to_stderr_located_and_exit_1(tmp_path):
     assert done.returncode == 1
     assert done.stdout == ""
     assert done.stderr.splitlines() == [
-        f"{tmp_path}/stack.yaml:4:5: services.api.restart: 'sometimes' is not one of "
-        "no, always, on-failure[:N], unless-stopped",
+        (
+            f"{tmp_path}/stack.yaml:4:5: services.api.restart: 'sometimes' is not one of "
+            "no, always, on-failure[:N], unless-stopped"
+        ),
         f"{tmp_path}/stack.yaml:5:5: services.api.comand: unknown key; did you mean 'command'?",
     ]
 
@@ -223,6 +229,7 @@ def test_project_name_is_cheap(tmp_path):
         env={"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(REPO)},
         capture_output=True,
         text=True,
+        check=False,
     )
     assert json.loads(done.stdout) == {"names": ["given", "from-file"], "pydantic": False}, (
         done.stderr

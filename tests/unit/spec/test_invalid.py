@@ -90,21 +90,61 @@ CASES = [
         "no_command",
         "services:\n  api:\n    environment: {A: b}\n",
         [
-            "stack.yaml:2:3: services.api: nothing to run: add command: (the program and its arguments)"
+            "stack.yaml:2:3: services.api: nothing to run: add command: (the program and its arguments) or image:"
         ],
     ),
     (
-        "image_without_rootfs",
-        "services:\n  api:\n    image: nginx\n    command: x\n",
+        "image_reference",
+        "services:\n  api:\n    image: Redis:7\n",
         [
-            "stack.yaml:3:5: services.api.image: stackrun runs processes, not images: remove image: and run a program from the host with command:, or give a root filesystem directory with x-stackrun: {rootfs: DIR}"
+            "stack.yaml:3:5: services.api.image: 'Redis:7' is not an image reference: repository name must be lowercase"
         ],
+    ),
+    (
+        "image_tag",
+        "services:\n  api:\n    image: 'redis:-7'\n",
+        [
+            "stack.yaml:3:5: services.api.image: 'redis:-7' is not an image reference: invalid tag '-7': up to 128 letters, digits, '_', '.' and '-', not starting with '.' or '-'"
+        ],
+    ),
+    (
+        "image_digest",
+        "services:\n  api:\n    image: redis@sha256:abc\n",
+        [
+            "stack.yaml:3:5: services.api.image: 'redis@sha256:abc' is not an image reference: invalid digest 'sha256:abc': expected sha256:<64 hex digits>"
+        ],
+    ),
+    (
+        "platform",
+        "services:\n  api:\n    image: redis\n    platform: amd64\n",
+        [
+            "stack.yaml:4:5: services.api.platform: invalid platform 'amd64': expected OS/ARCH[/VARIANT], e.g. linux/amd64 or linux/arm64/v8"
+        ],
+    ),
+    (
+        "pull_policy",
+        "services:\n  api:\n    image: redis\n    pull_policy: sometimes\n",
+        [
+            "stack.yaml:4:5: services.api.pull_policy: 'sometimes' is not a pull policy; use one of always, never, missing, daily, weekly or every_DURATION"
+        ],
+    ),
+    (
+        "pull_policy_build",
+        "services:\n  api:\n    image: redis\n    pull_policy: build\n",
+        [
+            "stack.yaml:4:5: services.api.pull_policy: stackrun does not build images yet: remove pull_policy: build"
+        ],
+    ),
+    (
+        "image_relative_working_dir",
+        "services:\n  api:\n    image: redis\n    working_dir: app\n",
+        ["stack.yaml:4:5: services.api.working_dir: must be absolute in an image"],
     ),
     (
         "build",
         "services:\n  api:\n    build: .\n    command: x\n",
         [
-            "stack.yaml:3:5: services.api.build: stackrun does not build images: remove build: and set command: to the program to run (on the host's filesystem, or on x-stackrun.rootfs)"
+            "stack.yaml:3:5: services.api.build: stackrun does not build images yet: remove build: and name an image with image: (pulled, or loaded with `stackrun load -i FILE`)"
         ],
     ),
     (
@@ -596,3 +636,16 @@ def test_several_files_several_errors_in_file_order(stack_dir):
         "zbase.yaml:4:5: services.a.restart: 'nope' is not one of no, always, on-failure[:N], unless-stopped",
         "amore.yaml:3:5: services.a.cpus: expected a number, got 'many'",
     ]
+
+
+def test_image_beside_a_rootfs_is_ignored_with_a_warning(stack_dir):
+    text = (
+        "services:\n  api:\n    image: nginx\n    pull_policy: never\n    command: x\n"
+        "    x-stackrun: {rootfs: ./r}\n"
+    )
+    ignored = "ignored: x-stackrun.rootfs is the service's root; remove one of them"
+    assert stack_dir.warnings(text) == [
+        f"stack.yaml:3:5: services.api.image: {ignored}",
+        f"stack.yaml:4:5: services.api.pull_policy: {ignored}",
+    ]
+    assert stack_dir.load(text).services["api"].image is None

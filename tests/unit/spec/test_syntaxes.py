@@ -341,7 +341,6 @@ def test_x_stackrun_and_ignored_extensions(stack_dir):
             <<: *defaults
             command: x
             x-note: ignored
-            image: ignored-with-rootfs
             x-stackrun:
               rootfs: ./root
               restart_on_unhealthy: true
@@ -352,7 +351,7 @@ def test_x_stackrun_and_ignored_extensions(stack_dir):
         """
     )
     api = stack.services["api"]
-    assert api.restart == "always" and api.image == "ignored-with-rootfs"
+    assert api.restart == "always"
     ext = api.x_stackrun
     assert (ext.rootfs, ext.restart_on_unhealthy) == ("./root", True)
     assert (ext.backoff.initial, ext.backoff.max, ext.backoff.reset) == (0.2, 60, 30)

@@ -174,3 +174,28 @@ def test_a_container_name_cannot_climb_out_of_a_directory(stack_dir):
 def test_a_bind_source_outside_the_project_stays_allowed(stack_dir):
     stack = stack_dir.load(SERVICE + "    volumes: ['../shared:/shared']\n")
     assert stack.services["s"].volumes[0].source == "../shared"
+
+
+def test_a_writable_host_root_is_said_and_contradictions_refused(stack_dir):
+    rw = SERVICE + "    x-stackrun: {host_root: rw}\n"
+    assert stack_dir.warnings(rw) == [
+        (
+            "stack.yaml:4:18: services.s.x-stackrun.host_root: rw: this service runs as "
+            "root on the host's own files and may change them (the default, ro, keeps the "
+            "host's root read-only); remove it unless the service must write outside its volumes"
+        )
+    ]
+    assert stack_dir.warnings(SERVICE + "    x-stackrun: {host_root: ro}\n") == []
+    assert stack_dir.errors(rw + "    read_only: true\n") == [
+        (
+            "stack.yaml:4:18: services.s.x-stackrun.host_root: contradicts read_only: true; "
+            "remove one of them"
+        )
+    ]
+    (stack_dir.root / "root").mkdir()
+    assert stack_dir.errors(SERVICE + "    x-stackrun: {host_root: rw, rootfs: ./root}\n") == [
+        (
+            "stack.yaml:4:18: services.s.x-stackrun.host_root: applies only to a service on "
+            "the host's root: remove it or rootfs"
+        )
+    ]

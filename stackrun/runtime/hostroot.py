@@ -1,0 +1,96 @@
+"""The mount table of a service on the host's root (no `rootfs:`, no image). Pure.
+
+Such a service runs on the host's own files, so its table adds to the common one
+(runtime/mounts.py):
+
+* the host's root is read-only, recursively (every mount the host has), unless the
+  stack file says `x-stackrun.host_root: rw`; its volumes and tmpfs stay writable, and
+  so does the project's directory (where a service at work writes its caches and
+  databases) unless the service is `read_only`;
+* fresh tmpfs where programs expect to write: /tmp (common), /var/tmp and /run. The
+  fresh /run also hides the host's sockets and handles there: stackrun's own run
+  root, docker's, containerd's, podman's and systemd's sockets, /run/netns;
+* stackrun's run and data roots, wherever they are (`hidden`), are masked with an
+  empty read-only tmpfs: no control socket, state file, log, volume or image store of
+  any project shows. Volume and instance-file sources under them still mount: the
+  service child opens every source before it mounts anything;
+* the project's directory is bound at its own path: writable as said above, and
+  visible also when a fresh tmpfs would hide it (a project kept in /tmp); so is a
+  working directory elsewhere that a fresh tmpfs would hide, read-only with the root.
+
+docs/runtime.md says why read-only rather than a copy-on-write overlay of /.
+"""
+
+from __future__ import annotations
+
+import functools
+import posixpath
+
+from stackrun.plan.model import ServicePlan
+from stackrun.runtime import linux
+from stackrun.runtime.instance import InstanceLayout
+from stackrun.runtime.mounts import (
+    NOSUID_NODEV,
+    TMP_SIZE,
+    MountOp,
+    MountTable,
+    etc_files,
+    fresh_filesystems,
+    inside,
+    volume,
+    with_creation,
+)
+
+RUN_SIZE = "64m"
+FRESH = (("/run", f"mode=755,size={RUN_SIZE}"), ("/var/tmp", f"mode=1777,size={TMP_SIZE}"))
+COVERED = ("/tmp", *(target for target, _data in FRESH))  # what the fresh tmpfs hide
+
+
+def mount_table(plan: ServicePlan, layout: InstanceLayout, hidden: tuple[str, ...]) -> MountTable:
+    fresh, made = _fresh_filesystems()
+    read_only = plan.read_only or not plan.host_root_writable
+    own = (
+        *_own_directories(plan, read_only),
+        *(MountOp("mask", root, optional=True) for root in hidden),  # after: it may expose one
+        *etc_files(layout, False),
+        *(volume(m) for m in plan.mounts),
+    )
+    ops = (
+        *([MountOp("root_readonly", "/", recursive=True)] if read_only else []),
+        *fresh,
+        *with_creation(own, False, made)[0],
+    )
+    return MountTable(None, ops)
+
+
+@functools.cache
+def _fresh_filesystems() -> tuple[tuple[MountOp, ...], tuple[str, ...]]:
+    common, made = fresh_filesystems(False)
+    extra = tuple(
+        MountOp("fs", target, "tmpfs", flags=NOSUID_NODEV, data=data, replace=True)
+        for target, data in FRESH
+    )
+    return (*common, *extra), (*made, *(op.target for op in extra))
+
+
+def _own_directories(plan: ServicePlan, root_read_only: bool) -> list[MountOp]:
+    """The project's directory (not `/`: that would undo the read-only root), and a
+    working directory outside it that a fresh tmpfs hides; none under a volume, which
+    already decides what shows there."""
+    project = posixpath.normpath(plan.project_dir) if plan.project_dir else "/"
+    wd = posixpath.normpath(plan.working_dir)
+    wanted = {}  # path -> read-only
+    if project != "/" and (root_read_only and not plan.read_only or _hidden(project)):
+        wanted[project] = plan.read_only
+    if _hidden(wd) and not (project in wanted and (wd == project or inside(wd, project))):
+        wanted[wd] = root_read_only
+    flags = linux.MS_BIND | linux.MS_REC
+    return [
+        MountOp("bind", path, source=path, flags=flags, source_kind="dir", read_only=read_only)
+        for path, read_only in wanted.items()
+        if not any(path == m.target or inside(path, m.target) for m in plan.mounts)
+    ]
+
+
+def _hidden(path: str) -> bool:
+    return any(inside(path, covered) for covered in COVERED)

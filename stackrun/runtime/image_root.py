@@ -1,0 +1,115 @@
+"""An image service's root: the image's layers, read-only and shared, under a writable
+layer of its own, mounted as one overlay by the service child before it pivots into it.
+
+Images may have a hundred layers and more, and mount(2) takes its options in one page:
+spelled out, a hundred store paths do not fit. Two ways that do:
+
+* the new mount API (Linux >= 6.8): `lowerdir+` adds one layer per fsconfig() call, each
+  value up to 256 bytes — no total limit (overlay's own: 500 layers);
+* on older kernels, mount(2) with each layer opened first and named by its descriptor,
+  `/proc/self/fd/N` (18 bytes with the colon: over 200 layers fit), resolved by the kernel
+  when it parses the options. containers/storage shortens paths with links in the store
+  (`l/<26 chars>`) and a chdir instead; descriptors need neither.
+
+`read_only: true` gets no writable layer on disk: the upper and work directories are made
+on a small tmpfs, private to the child's mount namespace, where only the mount points of
+/etc/hosts, volumes… are created before the root is made read-only.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+from contextlib import ExitStack
+from dataclasses import dataclass
+
+from stackrun.errors import RuntimeFailure
+from stackrun.runtime import linux
+
+PAGE = 4096  # mount(2) copies at most one page of options
+FSCONFIG_MAX = 256  # bytes of one fsconfig() string value, its NUL included
+SCRATCH_OPTIONS = "mode=755,size=4m"
+
+
+@dataclass(frozen=True)
+class ImageRoot:
+    layers: tuple[str, ...]  # directories, bottom first (the store's order)
+    upper: str
+    work: str
+    merged: str
+    scratch: str | None = None  # read-only: mount a tmpfs here first, holding the three above
+
+    def describe(self) -> str:
+        return f"{len(self.layers)} layers under {self.upper}"
+
+
+def mount(root: ImageRoot, legacy: bool | None = None) -> None:
+    """Mount the overlay on `root.merged`; `legacy`: mount(2), by default before Linux 6.8
+    (where overlay takes fsconfig() keys it does not know and fails only at the end)."""
+    if root.scratch:
+        _scratch(root)
+    if legacy is None:
+        legacy = kernel_version() < LOWERDIR_PLUS
+    if legacy:
+        _mount_by_options(root)
+    else:
+        _mount_by_context(root)
+
+
+LOWERDIR_PLUS = (6, 8)
+
+
+def kernel_version(release: str | None = None) -> tuple[int, int]:
+    """(major, minor) of `uname -r`: "6.1.0-18-amd64" -> (6, 1)."""
+    release = release or os.uname().release
+    numbers = [int("".join(c for c in part if c.isdigit()) or 0) for part in release.split(".")[:2]]
+    return (numbers + [0, 0])[0], (numbers + [0, 0])[1]
+
+
+def _scratch(root: ImageRoot) -> None:
+    flags = linux.MS_NOSUID | linux.MS_NODEV
+    linux.mount("tmpfs", root.scratch or "", "tmpfs", flags, SCRATCH_OPTIONS)
+    for path in (root.upper, root.work, root.merged):
+        os.mkdir(path, 0o755)
+
+
+def _mount_by_context(root: ImageRoot) -> None:
+    context = linux.fsopen("overlay")
+    with ExitStack() as held:
+        held.callback(os.close, context)
+        for layer in reversed(root.layers):  # the top layer first
+            linux.fsconfig_string(context, "lowerdir+", _short(layer, held))
+        linux.fsconfig_string(context, "upperdir", _short(root.upper, held))
+        linux.fsconfig_string(context, "workdir", _short(root.work, held))
+        linux.fsconfig_create(context)
+        mounted = linux.fsmount(context)
+        held.callback(os.close, mounted)
+        linux.move_mount(mounted, root.merged)
+
+
+def _mount_by_options(root: ImageRoot) -> None:
+    with ExitStack() as held:
+        lower = ":".join(_fd_path(layer, held) for layer in reversed(root.layers))
+        options = f"lowerdir={lower},upperdir={root.upper},workdir={root.work}"
+        if len(options) >= PAGE:
+            raise RuntimeFailure(
+                f"mount {len(root.layers)} image layers: too many for mount(2) on this kernel "
+                "(Linux 6.8 has no limit)",
+                errno.E2BIG,
+                root.merged,
+            )
+        for path in (root.upper, root.work):
+            if any(c in path for c in ",:\\"):
+                raise RuntimeFailure("overlay options (',', ':' or '\\' in a path)", 22, path)
+        linux.mount("overlay", root.merged, "overlay", 0, options)
+
+
+def _short(path: str, held: ExitStack) -> str:
+    """`path`, or its descriptor's name when it is too long for one fsconfig() value."""
+    return path if len(os.fsencode(path)) < FSCONFIG_MAX else _fd_path(path, held)
+
+
+def _fd_path(path: str, held: ExitStack) -> str:
+    fd = os.open(path, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    held.callback(os.close, fd)
+    return f"/proc/self/fd/{fd}"
