@@ -89,6 +89,7 @@ VERBS = {
     "cp": "cp",
     "run": "run",
     "rm": "rm",
+    "watch": "watch",
     "version": "version",
 }
 

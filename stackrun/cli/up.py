@@ -75,6 +75,9 @@ def register(app: typer.Typer) -> None:
         quiet_pull: bool = typer.Option(
             False, "--quiet-pull", help="Pull without printing progress."
         ),
+        watch: bool = typer.Option(
+            False, "-w", "--watch", help="Follow develop.watch; Ctrl-C takes the stack down."
+        ),
         files: FilesOption = None,
         project_name: ProjectOption = None,
         profiles: ProfileOption = None,
@@ -98,6 +101,8 @@ def register(app: typer.Typer) -> None:
             remove_orphans,
             timeout,
         )
+        if watch:
+            raise typer.Exit(_watched(opts, request, timeout))
         if detach or wait:
             raise typer.Exit(_detached(opts, request, images))
         plan = _checked_plan(opts, images)
@@ -228,6 +233,28 @@ def _detached(opts, request, images: ImageOptions) -> int:
     plan, report, created = launch(opts, images, lambda plan: request)
     if report is None:
         return _reconcile(plan, request)
+    return report_start(plan, report, request, created)
+
+
+def _watched(opts, request, timeout) -> int:
+    """`up --watch`: started as `up -d`, the output and the watcher's lines printed until
+    Ctrl-C, then down, as an attached `up` ends."""
+    from stackrun.cli.project import project_name
+    from stackrun.cli.running import supervisor_client
+    from stackrun.cli.watch import watch_project
+    from stackrun.control import blocking
+
+    try:
+        code = watch_project(opts, request.services, True, False, logs=True)
+    finally:
+        print("Gracefully stopping...", file=sys.stderr)
+        with supervisor_client(project_name(opts)) as client:
+            blocking.run(client.down(timeout))
+    return code
+
+
+def report_start(plan, report: dict, request, created=()) -> int:
+    """What `up -d` prints of its launcher's report; its exit code."""
     if "error" in report:
         print(f"stackrun: {report['error']}", file=sys.stderr)
         return 1

@@ -1,6 +1,8 @@
-"""`cp`: copy files between the host and a running instance, from the single-threaded CLI.
+"""Files between the host and a running instance, from the single-threaded CLI: `cp`
+(both ways) and the syncs of `watch`.
 
     copied = transfer(status, CopyRequest("./conf", "/etc/app", to_instance=True))
+    synced = sync_into(status, [("/src/app.py", "/app/app.py")], removed=("/app/old.py",))
 
 The CLI forks; the child joins the instance's mount namespace and takes its root
 (`runtime.spawn.enter.enter_mounts`), so it sees the instance's files at the paths its
@@ -21,12 +23,16 @@ import json
 import os
 import posixpath
 import signal
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from stackrun.control import procfs
 from stackrun.errors import ControlError, RuntimeFailure
 from stackrun.supervisor.state import InstanceStatus
+
+# The child's part: (data fd, report fd) -> its final report.
+ChildJob = Callable[[int, int], dict[str, Any]]
 
 
 @dataclass(frozen=True)
@@ -45,29 +51,45 @@ class CopyFailed(ControlError):
 
 def transfer(status: InstanceStatus, request: CopyRequest) -> int:
     """Copy; the bytes of file content written."""
-    if not procfs.in_cgroup(status.pid, status.cgroup):
-        raise ControlError(f"{status.name} is not running ({status.state})")
-    assert status.pid is not None
-    source_kind = _host_source(request) if request.to_instance else ""
-    data_r, data_w = os.pipe2(os.O_CLOEXEC)
-    report_r, report_w = os.pipe2(os.O_CLOEXEC)
-    pid = os.fork()
-    if pid == 0:
-        os.close(report_r)
-        _child(status.pid, request, source_kind, (data_r, data_w), report_w)
-    os.close(report_w)
-    with os.fdopen(report_r, "rb") as report:
-        early = None  # a failure the child reported before sending (instance -> host)
-        try:
-            if request.to_instance:
-                os.close(data_r)
-                _host_sends(request, data_w)
-            else:
-                os.close(data_w)
-                early = _host_receives(request, data_r, report)
-        finally:
-            _, wait_status = os.waitpid(pid, 0)
-        return _result(early or _message(report.readline()), wait_status)
+    from stackrun.runtime import treecopy
+
+    if not request.to_instance:
+        return _in_instance(
+            status,
+            lambda data, report: _instance_sends(request, data, report),
+            lambda data, report: _host_receives(request, data, report),
+            child_reads=False,
+        )
+    kind = treecopy.kind(request.source, request.follow)
+    if kind == "missing":
+        raise CopyFailed(f"{request.source}: no such file or directory")
+    return _in_instance(
+        status,
+        lambda data, report: {"written": _instance_receives(request, kind, data)},
+        lambda data, report: _host_sends(data, treecopy.send, request.source, request.follow),
+        child_reads=True,
+    )
+
+
+def sync_into(
+    status: InstanceStatus,
+    files: list[tuple[str, str]],
+    removed: tuple[str, ...] = (),
+    skip: Callable[[str], bool] = lambda path: False,
+) -> int:
+    """`watch`: copy each host path to its absolute path in the instance (directories
+    with what `skip` keeps below them; missing parents made), then delete `removed` there."""
+    from stackrun.runtime import treecopy
+
+    stream = [(source, target.lstrip("/") or ".") for source, target in files]
+    return _in_instance(
+        status,
+        lambda data, report: {"written": _instance_syncs(bool(stream), removed, data)},
+        lambda data, report: (
+            _host_sends(data, treecopy.send_files, stream, skip) if stream else os.close(data)
+        ),
+        child_reads=True,
+    )
 
 
 def target_for(source: str, source_kind: str, destination: str, destination_kind: str):
@@ -90,40 +112,49 @@ def target_for(source: str, source_kind: str, destination: str, destination_kind
     return Target(parent, posixpath.basename(posixpath.normpath(destination)))
 
 
-# ---------------------------------------------------------------- the CLI's side
+# ---------------------------------------------------------------- the fork
 
 
-def _host_source(request: CopyRequest) -> str:
-    from stackrun.runtime import treecopy
+def _in_instance(status: InstanceStatus, in_child: ChildJob, in_parent, child_reads: bool) -> int:
+    """Run `in_child` inside the instance's mount namespace and `in_parent` here, joined
+    by a data pipe (the child reads it when `child_reads`); the bytes written."""
+    if status.pid is None or not procfs.in_cgroup(status.pid, status.cgroup):
+        raise ControlError(f"{status.name} is not running ({status.state})")
+    data_r, data_w = os.pipe2(os.O_CLOEXEC)
+    report_r, report_w = os.pipe2(os.O_CLOEXEC)
+    mine, theirs = (data_w, data_r) if child_reads else (data_r, data_w)
+    pid = os.fork()
+    if pid == 0:
+        os.close(report_r)
+        os.close(mine)
+        _child(status.pid, in_child, theirs, report_w)
+    os.close(report_w)
+    os.close(theirs)
+    with os.fdopen(report_r, "rb") as report:
+        try:
+            early = in_parent(mine, report)  # a failure the child sent first, if any
+        finally:
+            _, wait_status = os.waitpid(pid, 0)
+        return _result(early or _message(report.readline()), wait_status)
 
-    kind = treecopy.kind(request.source, request.follow)
-    if kind == "missing":
-        raise CopyFailed(f"{request.source}: no such file or directory")
-    return kind
 
-
-def _host_sends(request: CopyRequest, data_w: int) -> None:
-    from stackrun.runtime import treecopy
-
+def _child(pid: int, job: ChildJob, data: int, report_w: int) -> None:
+    """Never returns: join the instance, do the job, report, exit."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    code = 1
     try:
-        with os.fdopen(data_w, "wb") as out:
-            treecopy.send(request.source, out, request.follow)
-    except BrokenPipeError:
-        pass  # the child stopped reading: its report says why
+        from stackrun.runtime.spawn.enter import enter_mounts
 
-
-def _host_receives(request: CopyRequest, data_r: int, report) -> dict[str, Any] | None:
-    """Receive what the child sends; its report instead when it failed before sending."""
-    from stackrun.runtime import treecopy
-
-    with os.fdopen(data_r, "rb") as stream:
-        first = _message(report.readline())
-        if "kind" not in first:
-            return first
-        where = _local(request.destination)
-        target = target_for(request.source, first["kind"], where, treecopy.kind(where))
-        treecopy.receive(stream, target)
-    return None
+        enter_mounts(pid)
+        _report(report_w, job(data, report_w))
+        code = 0
+    except CopyFailed as failure:
+        _report(report_w, {"failure": failure.detail})
+    except RuntimeFailure as failure:
+        _report(report_w, {"failure": str(failure)})
+    except BaseException as error:  # noqa: BLE001 - a bug: say it, never return into the CLI
+        _report(report_w, {"failure": f"{type(error).__name__}: {error}"})
+    os._exit(code)
 
 
 def _result(message: dict[str, Any], wait_status: int) -> int:
@@ -142,37 +173,39 @@ def _message(line: bytes) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def _local(path: str) -> str:
-    return os.path.abspath(path) if path not in ("", "-") else path
-
-
-# ---------------------------------------------------------------- the forked side
-
-
-def _child(pid: int, request: CopyRequest, source_kind: str, data, report_w: int) -> None:
-    """Never returns: join the instance, send or receive, report, exit."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-    data_r, data_w = data
-    code = 1
+def _report(fd: int, message: dict[str, Any]) -> None:
     try:
-        from stackrun.runtime.spawn.enter import enter_mounts
+        os.write(fd, json.dumps(message).encode() + b"\n")
+    except OSError:
+        pass
 
-        enter_mounts(pid)
-        if request.to_instance:
-            os.close(data_w)
-            _report(report_w, {"written": _instance_receives(request, source_kind, data_r)})
-        else:
-            os.close(data_r)
-            _instance_sends(request, data_w, report_w)
-            _report(report_w, {"written": 0})
-        code = 0
-    except CopyFailed as failure:
-        _report(report_w, {"failure": failure.detail})
-    except RuntimeFailure as failure:
-        _report(report_w, {"failure": str(failure)})
-    except BaseException as error:  # noqa: BLE001 - a bug: say it, never return into the CLI
-        _report(report_w, {"failure": f"{type(error).__name__}: {error}"})
-    os._exit(code)
+
+# ---------------------------------------------------------------- the host's side
+
+
+def _host_sends(data_w: int, send, *arguments) -> None:
+    try:
+        with os.fdopen(data_w, "wb") as out:
+            send(*arguments[:1], out, *arguments[1:])
+    except BrokenPipeError:
+        pass  # the child stopped reading: its report says why
+
+
+def _host_receives(request: CopyRequest, data_r: int, report) -> dict[str, Any] | None:
+    """Receive what the child sends; its report instead when it failed before sending."""
+    from stackrun.runtime import treecopy
+
+    with os.fdopen(data_r, "rb") as stream:
+        first = _message(report.readline())
+        if "kind" not in first:
+            return first
+        where = os.path.abspath(request.destination)
+        target = target_for(request.source, first["kind"], where, treecopy.kind(where))
+        treecopy.receive(stream, target)
+    return None
+
+
+# ---------------------------------------------------------------- the instance's side
 
 
 def _instance_receives(request: CopyRequest, source_kind: str, data_r: int) -> int:
@@ -184,7 +217,7 @@ def _instance_receives(request: CopyRequest, source_kind: str, data_r: int) -> i
         return treecopy.receive(stream, target)
 
 
-def _instance_sends(request: CopyRequest, data_w: int, report_w: int) -> None:
+def _instance_sends(request: CopyRequest, data_w: int, report_w: int) -> dict[str, Any]:
     from stackrun.runtime import treecopy
 
     source = posixpath.join("/", request.source)
@@ -194,10 +227,15 @@ def _instance_sends(request: CopyRequest, data_w: int, report_w: int) -> None:
     _report(report_w, {"kind": kind})
     with os.fdopen(data_w, "wb") as out:
         treecopy.send(source, out, request.follow)
+    return {"written": 0}
 
 
-def _report(fd: int, message: dict[str, Any]) -> None:
-    try:
-        os.write(fd, json.dumps(message).encode() + b"\n")
-    except OSError:
-        pass
+def _instance_syncs(streamed: bool, removed: tuple[str, ...], data_r: int) -> int:
+    from stackrun.runtime import treecopy
+
+    written = 0
+    with os.fdopen(data_r, "rb") as stream:
+        if streamed:
+            written = treecopy.receive(stream, treecopy.Target("/", None, make_parents=True))
+    treecopy.remove(removed)
+    return written

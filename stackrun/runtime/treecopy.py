@@ -29,10 +29,12 @@ CHUNK = 1 << 20
 @dataclass(frozen=True)
 class Target:
     """Where the top of the stream lands: the entry `name` in `directory` (`name` None:
-    into `directory` itself, as `cp SRC/. DEST` does)."""
+    into `directory` itself, as `cp SRC/. DEST` does). `make_parents`: directories the
+    stream's paths need and that are missing are created (`watch` syncs single files)."""
 
     directory: str
     name: str | None
+    make_parents: bool = False
 
 
 # ---------------------------------------------------------------- sending
@@ -51,6 +53,51 @@ def send(source: str, out: BinaryIO, follow: bool = False) -> None:
         tar.add(path, arcname=".", recursive=True)
 
 
+def send_files(files: list[tuple[str, str]], out: BinaryIO, skip=lambda path: False) -> None:
+    """A stream of `(host path, path in the stream)` pairs: each a file, a link, or a
+    directory with everything below it that `skip(host path)` does not leave out."""
+    with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tar:
+        for source, name in files:
+            _add_tree(tar, source, name, skip)
+
+
+def _add_tree(tar: tarfile.TarFile, source: str, name: str, skip) -> None:
+    with step("read", source):
+        tar.add(source, arcname=name, recursive=False)
+        if not stat.S_ISDIR(os.lstat(source).st_mode):
+            return
+        children = sorted(os.listdir(source))
+    for child in children:
+        path = os.path.join(source, child)
+        if not skip(path):
+            _add_tree(tar, path, f"{name.rstrip('/')}/{child}", skip)
+
+
+def remove(paths: tuple[str, ...], root: str = "/") -> None:
+    """Delete each path below `root` (a directory with its contents), never following a
+    link on the way; missing ones are fine."""
+    from shutil import rmtree
+
+    with step("open the destination", root):
+        top = os.open(root, DIRECTORY_FLAGS)
+    writer = _Writer(top, None)
+    try:
+        for path in paths:
+            parent, leaf = writer._parent(_relative(os.path.relpath(path, root)))
+            if leaf is None:
+                continue
+            with step("remove", path):
+                try:
+                    if stat.S_ISDIR(os.lstat(leaf, dir_fd=parent).st_mode):
+                        rmtree(leaf, dir_fd=parent)
+                    else:
+                        os.unlink(leaf, dir_fd=parent)
+                except FileNotFoundError:
+                    continue
+    finally:
+        writer.close()
+
+
 def kind(path: str, follow: bool = False) -> str:
     """ "dir", "file" (anything else) or "missing": what a cp destination or source is."""
     try:
@@ -67,7 +114,7 @@ def receive(stream: BinaryIO, target: Target) -> int:
     """Create what `stream` holds at `target`; returns the bytes of file content written."""
     with step("open the destination", target.directory):
         top = os.open(target.directory, DIRECTORY_FLAGS)
-    writer = _Writer(top, target.name)
+    writer = _Writer(top, target.name, target.make_parents)
     try:
         with tarfile.open(fileobj=stream, mode="r|") as tar:
             for member in tar:
@@ -81,8 +128,8 @@ def receive(stream: BinaryIO, target: Target) -> int:
 
 
 class _Writer:
-    def __init__(self, top: int, name: str | None):
-        self.top, self.name = top, name
+    def __init__(self, top: int, name: str | None, make_parents: bool = False):
+        self.top, self.name, self.make_parents = top, name, make_parents
         self.written = 0
         self._directories: list[tuple[str, tarfile.TarInfo]] = []  # modes and times last
         self._open: dict[str, int] = {}  # relative directory -> fd, under the destination
@@ -176,14 +223,19 @@ class _Writer:
             fd = self.top if self.name is None else _open_dir(self.top, self.name)
         else:
             head, _, leaf = relative.rpartition("/")
-            fd = _open_dir(self._dir(head), leaf)
+            fd = _open_dir(self._dir(head), leaf, self.make_parents)
         if fd != self.top:
             self._open[relative] = fd
         return fd
 
 
-def _open_dir(parent: int, name: str) -> int:
+def _open_dir(parent: int, name: str, make: bool = False) -> int:
     with step("open directory", name):
+        if make:
+            try:
+                os.mkdir(name, 0o755, dir_fd=parent)
+            except FileExistsError:
+                pass
         return os.open(name, DIRECTORY_FLAGS, dir_fd=parent)
 
 

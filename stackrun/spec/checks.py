@@ -18,6 +18,12 @@ from stackrun.spec.diagnostics import Report
 from stackrun.spec.models import Service, Stack
 
 
+REBUILD = (
+    "rebuild needs build:, which stackrun cannot run yet (the Builds work): this rule does "
+    "nothing; write action: restart, or sync+restart with a target"
+)
+
+
 def cross_check(
     stack: Stack, tree, disabled: Mapping[str, tuple[str, ...]], report: Report
 ) -> None:
@@ -49,6 +55,7 @@ class _Checker:
         self.networks(name, service)
         self.duplicated_settings(name, service)
         self.memory(name, service)
+        self.develop(name, service)
         rootfs = service.x_stackrun.rootfs if service.x_stackrun else None
         if service.working_dir and not service.working_dir.startswith("/"):
             if rootfs:
@@ -111,6 +118,19 @@ class _Checker:
             declared = second in self.stack.services[first].depends_on
             key = ("depends_on", second) if declared else ("network_mode",)
             self.error(("services", first, *key), "dependency cycle: " + " -> ".join(cycle))
+
+    def develop(self, name: str, service: Service) -> None:
+        """develop.watch: what each action needs (a target to sync to, a command to exec)."""
+        for index, rule in enumerate(service.develop.watch if service.develop else ()):
+            path = ("services", name, "develop", "watch", index)
+            if rule.action.startswith("sync") and not rule.target:
+                self.error((*path, "action"), f"{rule.action} needs target: the path to copy to")
+            if rule.target and not rule.target.startswith("/"):
+                self.error((*path, "target"), f"{rule.target!r} must be an absolute path")
+            if (rule.action == "sync+exec") != (rule.exec is not None):
+                self.error((*path, "action"), "exec: goes with action: sync+exec, and only it")
+            if rule.action == "rebuild":
+                self.report.warn_at(self.tree, (*path, "action"), REBUILD)
 
     def container_names(self) -> None:
         """Compose's rule: a container_name names one instance, and one service only (a

@@ -189,7 +189,8 @@ def test_images_example_runs_from_an_image_it_builds_and_loads_offline(project, 
     try:
         run("up", "-d", "--wait")
         first = eventually(lambda: visits(published), "the CGI through the published port")
-        assert (first["visits"], first["served_by"], first["user"]) == (1, "web", "www")
+        served_by = f"{project.name}-web-1"  # its hostname: the instance name
+        assert (first["visits"], first["served_by"], first["user"]) == (1, served_by, "www")
         eventually(lambda: visits(published)["ticker"], "the ticker's time in the volume")
         assert run("ps", "--format", "json").stdout.count('"Image": "example/site:1"') == 2
         assert run.inspect("ticker")["Config"]["ReadOnly"] is True
