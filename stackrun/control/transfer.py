@@ -120,6 +120,7 @@ def _in_instance(status: InstanceStatus, in_child: ChildJob, in_parent, child_re
     by a data pipe (the child reads it when `child_reads`); the bytes written."""
     if status.pid is None or not procfs.in_cgroup(status.pid, status.cgroup):
         raise ControlError(f"{status.name} is not running ({status.state})")
+    _load_the_child_s_modules()
     data_r, data_w = os.pipe2(os.O_CLOEXEC)
     report_r, report_w = os.pipe2(os.O_CLOEXEC)
     mine, theirs = (data_w, data_r) if child_reads else (data_r, data_w)
@@ -136,6 +137,15 @@ def _in_instance(status: InstanceStatus, in_child: ChildJob, in_parent, child_re
         finally:
             _, wait_status = os.waitpid(pid, 0)
         return _result(early or _message(report.readline()), wait_status)
+
+
+def _load_the_child_s_modules() -> None:
+    """Imported here, before the fork, once: in the child they cost ~110 ms a copy (a
+    watch session forks for every burst)."""
+    import tarfile  # noqa: F401
+
+    from stackrun.runtime import treecopy  # noqa: F401
+    from stackrun.runtime.spawn import enter  # noqa: F401
 
 
 def _child(pid: int, job: ChildJob, data: int, report_w: int) -> None:
