@@ -90,6 +90,10 @@ VERBS = {
     "run": "run",
     "rm": "rm",
     "watch": "watch",
+    "scale": "scale",
+    "create": "scale",
+    "wait": "wait",
+    "attach": "wait",
     "version": "version",
 }
 

@@ -10,6 +10,7 @@ import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
@@ -25,6 +26,10 @@ from stackrun.cli.options import (
 )
 
 PULL_CHOICES = ("always", "missing", "never")  # `--pull`, as Compose's
+ScaleOption = Annotated[
+    list[str] | None,
+    typer.Option("--scale", metavar="SERVICE=N", help="Run N instances of SERVICE; repeatable."),
+]
 
 
 @dataclass(frozen=True)
@@ -78,6 +83,7 @@ def register(app: typer.Typer) -> None:
         watch: bool = typer.Option(
             False, "-w", "--watch", help="Follow develop.watch; Ctrl-C takes the stack down."
         ),
+        scale: ScaleOption = None,
         files: FilesOption = None,
         project_name: ProjectOption = None,
         profiles: ProfileOption = None,
@@ -101,11 +107,12 @@ def register(app: typer.Typer) -> None:
             remove_orphans,
             timeout,
         )
+        counts = parse_scale(scale)
         if watch:
             raise typer.Exit(_watched(opts, request, timeout))
         if detach or wait:
-            raise typer.Exit(_detached(opts, request, images))
-        plan = _checked_plan(opts, images)
+            raise typer.Exit(_detached(opts, request, images, counts))
+        plan = _checked_plan(opts, images, scale=counts)
         if _running(plan.project):
             raise typer.Exit(_reconcile(plan, request))
         _check_ports(plan)
@@ -124,6 +131,17 @@ def register(app: typer.Typer) -> None:
                 ),
             )
         )
+
+
+def parse_scale(words: list[str] | None) -> tuple[tuple[str, int], ...]:
+    """["web=3"] -> (("web", 3),), or a usage error naming the word."""
+    counts = []
+    for word in words or ():
+        service, equals, number = word.partition("=")
+        if not equals or not number.isdigit():
+            raise typer.BadParameter(f"{word!r}: write SERVICE=N", param_hint="--scale")
+        counts.append((service, int(number)))
+    return tuple(counts)
 
 
 def _seconds(value: float | None) -> float:
@@ -152,17 +170,17 @@ def _check_host() -> None:
         )
 
 
-def _plan(opts, images: ImageOptions, launcher=None):
+def _plan(opts, images: ImageOptions, launcher=None, scale=()):
     """Load the stack file first: the launcher's child reads the host's network meanwhile
     (it imports pyroute2), so neither waits for the other. Images are found (and pulled
     where their policy asks) before the plan: an image error starts nothing."""
     from stackrun import dirs
-    from stackrun.cli.project import load_stack, project_name
+    from stackrun.cli.project import load_stack, project_name, with_replicas
     from stackrun.plan.build import HostFacts, build
     from stackrun.plan.names import ProjectNames
     from stackrun.runtime.network.host import link_addresses, snapshot, taken_subnets
 
-    stack = load_stack(opts)
+    stack = with_replicas(load_stack(opts), scale)
     _warn_foreign_files(stack)
     name = project_name(opts)
     records = _images(stack, images)
@@ -228,9 +246,9 @@ def _reconcile(plan, request) -> int:
     return _report(plan, failures, request.wait)
 
 
-def _detached(opts, request, images: ImageOptions) -> int:
+def _detached(opts, request, images: ImageOptions, scale=()) -> int:
     """Fork the supervisor first: it loads while this process reads the stack file."""
-    plan, report, created = launch(opts, images, lambda plan: request)
+    plan, report, created = launch(opts, images, lambda plan: request, scale)
     if report is None:
         return _reconcile(plan, request)
     return report_start(plan, report, request, created)
@@ -260,17 +278,19 @@ def report_start(plan, report: dict, request, created=()) -> int:
         return 1
     for warning in report.get("warnings", ()):
         print(f"stackrun: warning: {warning}", file=sys.stderr)
+    if request.prepare_only:
+        return report_outcome(plan, report["failures"], request, created)
     return _report(plan, report["failures"], request.wait, created)
 
 
-def launch(opts, images: ImageOptions, request_for):
+def launch(opts, images: ImageOptions, request_for, scale=()):
     """Start the project's supervisor in the background with `request_for(plan)`:
     (plan, its start report, the objects created); no report when it runs already."""
     from stackrun.daemon.launcher import Launcher
 
     launcher = Launcher.fork()
     try:
-        plan = _checked_plan(opts, images, launcher)
+        plan = _checked_plan(opts, images, launcher, scale)
         if _running(plan.project):
             launcher.cancel()
             return plan, None, []
@@ -282,9 +302,9 @@ def launch(opts, images: ImageOptions, request_for):
         raise
 
 
-def _checked_plan(opts, images: ImageOptions, launcher=None):
+def _checked_plan(opts, images: ImageOptions, launcher=None, scale=()):
     _check_host()
-    return _plan(opts, images, launcher)
+    return _plan(opts, images, launcher, scale)
 
 
 def _check_ports(plan) -> None:
@@ -293,6 +313,17 @@ def _check_ports(plan) -> None:
     from stackrun.supervisor import ports
 
     ports.check(plan.services)
+
+
+def report_outcome(plan, failures: list[str], request, created=()) -> int:
+    """After `create`: each instance Created; else as `up -d` reports."""
+    if not request.prepare_only:
+        return _report(plan, failures, request.wait, created)
+    from stackrun.cli.progress import Step, render
+
+    steps = [*created, *(Step("Container", s.name, "Created") for s in plan.services)]
+    sys.stderr.write(render(steps, sys.stderr.isatty()))
+    return 0
 
 
 def _report(plan, failures: list[str], wait: bool, created=()) -> int:

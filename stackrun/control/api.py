@@ -47,6 +47,10 @@ class Project(Protocol):
         exit code once it exited (at once with `request.detach`)."""
         ...
 
+    async def wait(self, services: list[str]) -> dict[str, int]:
+        """Once none of the selected instances runs: instance -> exit code, in exit order."""
+        ...
+
     async def remove(self, services: list[str], stop: bool = False) -> list[str]:
         """Forget the selected stopped instances (`rm`; all when none is named)."""
         ...

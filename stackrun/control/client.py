@@ -104,6 +104,9 @@ class Client:
             raise ControlError("unexpected reply to one_off")
         return reply.value
 
+    async def wait(self, services: list[str]) -> dict[str, int]:
+        return self.call("wait", None, services=list(services))
+
     async def remove(self, services: list[str], stop: bool = False) -> list[str]:
         return self.call("remove", None, services=list(services), stop=stop)
 
@@ -130,11 +133,19 @@ class Client:
         return reply.value
 
     def stream(self, name: str, /, **params: Any) -> Iterator[Any]:
-        """Send a streaming request and yield its items until the server ends it. A stream
-        is the last request of a connection: the client is closed afterwards."""
-        method = protocol.METHODS[name]
+        """Send a streaming request now, and return its items as they come until the
+        server ends it. A stream is the last request of a connection: the client is closed
+        afterwards."""
         try:
             self._send(protocol.request_line(name, **params), None)
+        except BaseException:
+            self.close()
+            raise
+        return self._items(name)
+
+    def _items(self, name: str) -> Iterator[Any]:
+        method = protocol.METHODS[name]
+        try:
             while True:
                 reply = protocol.parse_reply(self._receive(name), method)
                 if isinstance(reply, protocol.End):

@@ -137,6 +137,9 @@ class Offline:
     async def remove(self, services: list[str], stop: bool = False) -> list[str]:
         raise self._needs_supervisor("rm")
 
+    async def wait(self, services: list[str]) -> dict[str, int]:
+        raise self._needs_supervisor("wait")
+
     # ------------------------------------------------------------ helpers
 
     def _stop(self, instances: list[InstanceStatus], timeout: float | None) -> None:

@@ -123,6 +123,7 @@ METHODS = {
         Method("unpause", ServicesParams, None),
         Method("one_off", OneOffParams, int, fds=3),
         Method("remove", RemoveParams, list[str]),
+        Method("wait", ServicesParams, dict[str, int]),
         Method("down", DownParams, None),
         Method("inspect", InspectParams, dict[str, Any]),
         Method("events", NoParams, Event, stream=True),

@@ -242,6 +242,15 @@ class Supervisor:
         self.plan = self.kernel.plan = self.stack.plan
         return stopped
 
+    async def wait(self, services: list[str]) -> dict[str, int]:
+        """`wait`: once no selected instance runs (an exit the restart policy follows does
+        not count), instance -> exit code, in the order they exited."""
+        names = [n for n in graph.select(self.stack.plan, services) if n in self.stack.runners]
+        await self.stack.until(lambda: all(self.stack.runners[n].state.settled for n in names))
+        states = {n: self.stack.runners[n].state for n in names}
+        ended = sorted(names, key=lambda n: states[n].finished_at or 0)
+        return {n: states[n].exit_code or 0 for n in ended}
+
     async def pause(self, services: list[str]) -> None:
         """Freeze the running instances selected; return once the kernel has frozen them."""
         names = graph.select(self.stack.plan, services)

@@ -172,6 +172,9 @@ class QuietProject:
     async def remove(self, *arguments, **options):
         return []
 
+    async def wait(self, *arguments, **options):
+        return {}
+
     async def one_off(self, request, stdio=()):
         for fd in stdio:
             os.close(fd)
