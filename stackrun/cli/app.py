@@ -94,6 +94,7 @@ VERBS = {
     "create": "scale",
     "wait": "wait",
     "attach": "wait",
+    "completion": "completion",
     "version": "version",
 }
 
@@ -103,6 +104,9 @@ def register(argv: list[str]) -> None:
     modules = [VERBS[verb]] if verb in VERBS else list(dict.fromkeys(VERBS.values()))
     for name in modules:
         importlib.import_module(f"stackrun.cli.{name}").register(app)
+    from stackrun.cli.examples import add_to
+
+    add_to(app)
 
 
 def invoked_verb(argv: list[str]) -> str | None:
