@@ -28,17 +28,6 @@ def register(app: typer.Typer) -> None:
         """Stop services (stop_signal, then SIGKILL after the grace period), dependents first."""
         _call(ctx, files, project_name, profiles, "stop", list(services or ()), timeout)
 
-    @app.command("start")
-    def start(
-        ctx: typer.Context,
-        services: ServicesArgument = None,
-        files: FilesOption = None,
-        project_name: ProjectOption = None,
-        profiles: ProfileOption = None,
-    ) -> None:
-        """Start stopped services again, dependencies first."""
-        _call(ctx, files, project_name, profiles, "start", list(services or ()))
-
     @app.command("restart")
     def restart(
         ctx: typer.Context,
@@ -77,27 +66,28 @@ def register(app: typer.Typer) -> None:
             parse_signal(signal_name),
         )
 
-    @app.command("pause")
-    def pause(
-        ctx: typer.Context,
-        services: ServicesArgument = None,
-        files: FilesOption = None,
-        project_name: ProjectOption = None,
-        profiles: ProfileOption = None,
-    ) -> None:
-        """Freeze the running services' processes (their cgroups) where they are."""
-        _call(ctx, files, project_name, profiles, "pause", list(services or ()))
+    for verb, summary in SERVICES_ONLY.items():
+        app.command(verb, help=summary)(_services_only(verb))
 
-    @app.command("unpause")
-    def unpause(
+
+SERVICES_ONLY = {  # verbs that take services and nothing else
+    "start": "Start stopped services again, dependencies first.",
+    "pause": "Freeze the running services' processes (their cgroups) where they are.",
+    "unpause": "Let paused services run again.",
+}
+
+
+def _services_only(method: str):
+    def verb(
         ctx: typer.Context,
         services: ServicesArgument = None,
         files: FilesOption = None,
         project_name: ProjectOption = None,
         profiles: ProfileOption = None,
     ) -> None:
-        """Let paused services run again."""
-        _call(ctx, files, project_name, profiles, "unpause", list(services or ()))
+        _call(ctx, files, project_name, profiles, method, list(services or ()))
+
+    return verb
 
 
 def parse_signal(text: str) -> int:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 from stackrun.logs import inotify
 
@@ -87,7 +88,7 @@ class Tree:
             if top != directory and not self.keep(top):
                 subdirs[:] = []
                 continue
-            wd = self.watch.add(top, MASK)
+            wd = self.watch.add(Path(top), MASK)
             if wd >= 0:
                 self.directories[wd] = top
             found += [os.path.join(top, f) for f in files]

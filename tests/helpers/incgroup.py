@@ -12,6 +12,8 @@ import sys
 import time
 from dataclasses import dataclass, field
 
+from stackrun.plan.model import Limits
+
 
 @dataclass
 class Child:
@@ -111,3 +113,21 @@ def wait_cpu_moves(read_usec, timeout: float = 10.0) -> None:
     while cpu_used(read_usec, 0.05) == 0:
         if time.monotonic() > deadline:
             raise TimeoutError(f"no CPU used in {timeout} s")
+
+
+def assert_freezes_and_thaws(driver, path: str, children: Children, frozen_file, frozen: str):
+    """A spinning process in `path`: frozen, its CPU usage does not move and `frozen_file`
+    (a path) holds `frozen`; thawed, it moves again; frozen once more, still killed at once."""
+    driver.create(path, Limits())
+    children.start(driver.procs_files(path), SPIN).read_line()
+    usage = lambda: driver.usage(path).cpu_usec
+    wait_cpu_moves(usage)
+    driver.freeze(path)
+    with open(frozen_file) as file:
+        assert frozen in file.read()
+    assert cpu_used(usage, 0.3) == 0  # not a microsecond more
+    driver.thaw(path)
+    wait_cpu_moves(usage)
+    driver.freeze(path)
+    driver.kill(path, timeout=2.0)  # RuntimeFailure if the frozen process survived it
+    assert not driver.populated(path)

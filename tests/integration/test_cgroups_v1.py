@@ -18,7 +18,7 @@ from stackrun.plan.model import Limits
 from stackrun.plan.names import ProjectNames
 from stackrun.runtime.cgroups import V1Driver, detect
 from stackrun.runtime.teardown import sweep
-from tests.helpers.incgroup import SPIN, Children, cpu_used, wait_cpu_moves, wait_gone
+from tests.helpers.incgroup import Children, assert_freezes_and_thaws, wait_gone
 
 MiB = 1 << 20
 SLEEP = "import time; print('up', flush=True); time.sleep(300)"
@@ -221,25 +221,7 @@ def test_usage_counts_memory_cpu_and_processes(driver, names, children):
     assert usage.memory_pressure is not None  # from the unified hierarchy
 
 
-def test_freeze_stops_the_cpu_and_thaw_resumes_it(driver, names, children):
+def test_freeze_stops_the_cpu_thaw_resumes_it_and_kill_still_works(driver, names, children):
     path = names.cgroup("spin-1")
-    driver.create(path, Limits())
-    child = children.start(driver.procs_files(path), SPIN)
-    child.read_line()
-    usage = lambda: driver.usage(path).cpu_usec
-    wait_cpu_moves(usage)
-    driver.freeze(path)
-    assert cgroup_file(driver, "freezer", path, "freezer.state") == "FROZEN"
-    assert cpu_used(usage, 0.3) == 0
-    driver.thaw(path)
-    wait_cpu_moves(usage)
-
-
-def test_a_frozen_cgroup_is_killed_at_once(driver, names, children):
-    path = names.cgroup("spin-1")
-    driver.create(path, Limits())
-    child = children.start(driver.procs_files(path), SPIN)
-    child.read_line()
-    driver.freeze(path)
-    driver.kill(path, timeout=2.0)  # RuntimeFailure if the frozen process survived it
-    assert not driver.populated(path)
+    state = f"{driver.dir('freezer', path)}/freezer.state"
+    assert_freezes_and_thaws(driver, path, children, state, "FROZEN")

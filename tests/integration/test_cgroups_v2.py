@@ -19,7 +19,7 @@ from stackrun.plan.model import Limits
 from stackrun.plan.names import ProjectNames
 from stackrun.runtime.cgroups import V2Driver, detect, parse
 from stackrun.runtime.teardown import sweep
-from tests.helpers.incgroup import SPIN, Children, cpu_used, wait_cpu_moves, wait_gone
+from tests.helpers.incgroup import Children, assert_freezes_and_thaws, wait_gone
 
 MiB = 1 << 20
 SLEEP = "import time; print('up', flush=True); time.sleep(300)"
@@ -151,20 +151,7 @@ def test_detect_picks_the_hosts_layout():
     assert all(os.path.isdir(root) for root in driver.roots())
 
 
-def test_freeze_stops_the_cpu_and_thaw_resumes_it(driver, names, children):
-    """cgroup.freeze is a core file: it works in the hybrid host's unified hierarchy too."""
+def test_freeze_stops_the_cpu_thaw_resumes_it_and_kill_still_works(driver, names, children):
     path = names.cgroup("spin-1")
-    driver.create(path, Limits())
-    child = children.start(driver.procs_files(path), SPIN)
-    child.read_line()
-    usage = lambda: driver.usage(path).cpu_usec
-    wait_cpu_moves(usage)
-    driver.freeze(path)
-    with open(f"{driver.dir(path)}/cgroup.events") as events:
-        assert "frozen 1" in events.read()
-    assert cpu_used(usage, 0.3) == 0
-    driver.thaw(path)
-    wait_cpu_moves(usage)
-    driver.freeze(path)
-    driver.kill(path, timeout=2.0)  # a frozen cgroup still dies at once
-    assert not driver.populated(path)
+    state = f"{driver.dir(path)}/cgroup.events"
+    assert_freezes_and_thaws(driver, path, children, state, "frozen 1")
