@@ -72,13 +72,14 @@ class StackCli:
             start_new_session=True,
         )
 
-    def statuses(self) -> dict:
-        """Instance name -> InstanceStatus, asked of the supervisor (or read from disk)."""
+    def statuses(self) -> Instances:
+        """Instance name -> InstanceStatus, asked of the supervisor (or read from disk);
+        a service with one instance, or a slot (`worker-2`), finds it too."""
         from stackrun.control import blocking, connect
 
         handle = connect(self.project.name)
         try:
-            return {s.name: s for s in blocking.run(handle.ps())}
+            return Instances({s.name: s for s in blocking.run(handle.ps())})
         finally:
             getattr(handle, "close", lambda: None)()
 
@@ -104,6 +105,26 @@ class StackCli:
 
     def down(self, *args: str) -> subprocess.CompletedProcess:
         return self.run("down", *args)
+
+
+class Instances(dict):
+    """Statuses by instance name (`web-api-1`); `["api"]` or `["worker-2"]` finds the one
+    instance that the word selects, as the CLI would."""
+
+    def __missing__(self, word: str):
+        from stackrun.plan.names import selects
+
+        found = [s for s in self.values() if selects(word, s.name, s.service, s.replica)]
+        if len(found) != 1:
+            raise KeyError(word)
+        return found[0]
+
+    def __contains__(self, word: object) -> bool:
+        try:
+            self[word]
+        except KeyError:
+            return False
+        return True
 
 
 def epoch(rfc3339: str) -> float:

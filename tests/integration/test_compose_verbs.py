@@ -77,6 +77,10 @@ def test_attach_prints_the_output_from_now_until_it_stops(stack):
     said, _ = waiter.communicate(timeout=30)
     assert waiter.returncode == 4
     assert said == f"container '{stack.project.name}-job-1' exited with status code 4\n"
+    rows = stack.run("ps", "-a").stdout.splitlines()
+    job = next(row for row in rows if row.startswith(f"{stack.project.name}-job-1 "))
+    assert "Exited (4)" in job  # a one-shot, as Compose shows it
+    assert f"{stack.project.name}-job-1" not in stack.run("ps").stdout  # not without -a
 
 
 def test_version():
