@@ -44,6 +44,8 @@ def test_pause_stops_the_cpu_and_unpause_resumes_it(stack):
     assert spin.state == "paused" and spin.status_text.endswith("(Paused)")
     listed = stack.run("ps", "--status", "paused", "-q")
     assert listed.stdout.split() == [f"{stack.project.name}-spin-1"]
+    frozen = stack.run("exec", "-T", "spin", "true")  # it would hang in the frozen cgroup
+    assert frozen.returncode == 1 and "is paused: `stackrun unpause spin` first" in frozen.stderr
     done = stack.run("unpause", "spin")
     assert done.returncode == 0, done.stderr
     wait_cpu_moves(usage)

@@ -336,7 +336,7 @@ def _supervisor_footprint(stack: StackCli) -> tuple[float, int]:
 
 
 def _flood_sequence(stack: StackCli) -> int:
-    files = dirs.logs_dir(stack.project.name).glob("flood.*.log")
+    files = dirs.logs_dir(stack.project.name).glob(f"{stack.project.name}-flood-1.*.log")
     return max(int(f.name.split(".")[1]) for f in files)
 
 
