@@ -103,3 +103,26 @@ def test_logs_follow_keeps_a_service_restarted_mid_stream(project, tmp_path):
     shown = by_instance(output.read_bytes())
     assert shown["flaky-1"] == numbered("flaky", 0, 100_000)
     assert shown["steady-1"] == numbered("steady", 0, 20_000)
+
+
+def test_a_new_run_shows_its_own_lines_and_previous_the_last_run(project, tmp_path):
+    """After down and up again, `logs` shows the new instances' output only, as Compose
+    users expect; `logs --previous` shows the run before."""
+
+    def up_saying(text: str) -> None:
+        stack = write_stack(tmp_path, {"say": {"command": ["echo", text]}})
+        assert run(project, stack, "up", "-d").returncode == 0
+        wait_for(lambda: text in printed(project, stack))
+        assert run(project, stack, "down").returncode == 0
+
+    def printed(project, stack, *args: str) -> str:
+        return run(project, stack, "logs", "--no-color", *args).stdout.decode()
+
+    up_saying("first run")
+    up_saying("second run")
+    stack = tmp_path / "stack.yaml"
+    assert printed(project, stack).splitlines() == [
+        "say-1 | second run",
+        "say-1 * exited with code 0",
+    ]
+    assert printed(project, stack, "--previous").splitlines()[0] == "say-1 | first run"

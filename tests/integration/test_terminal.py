@@ -82,8 +82,12 @@ def test_a_shell_with_a_prompt_a_command_its_output_and_ctrl_d(stack, verb):
     terminal = pane(stack, *verb.split(), "app", "sh")
     try:
         terminal.wait_for(r"^# ?$")  # the shell's prompt: it saw a terminal
-        terminal.type('echo "$GREETING from $(hostname), $((6 * 7))"; [ -t 0 ] && echo a tty')
-        screen = terminal.wait_for(r"^a tty$")
+        terminal.type(
+            'echo "$GREETING from $(hostname), $((6 * 7))"; [ -t 0 ] && echo a tty;'
+            " echo ctty=$(cut -d' ' -f7 /proc/$$/stat)"  # tty_nr: its controlling terminal
+        )
+        screen = terminal.wait_for(r"^ctty=\d+$")
+        assert "\na tty\n" in screen and not re.search(r"^ctty=0$", screen, re.MULTILINE), screen
         name = f"{stack.project.name}-app-{'run-' if verb == 'run --rm' else ''}"
         assert re.search(rf"^hello from {name}\S*, 42$", screen, re.MULTILINE), screen
         terminal.press("C-d")
