@@ -85,6 +85,7 @@ def _attached(project: str, status, sig_proxy: bool) -> int:
     from stackrun.logs.follow import Follower
     from stackrun.logs.history import Window
     from stackrun.logs.printer import Printer, PrintOptions
+    from stackrun.logs.record import NOTE, STREAM_MASK
 
     if status.pid is None or status.state != "running":
         raise typer.BadParameter(f"{status.name} is not running ({status.state})")
@@ -95,16 +96,18 @@ def _attached(project: str, status, sig_proxy: bool) -> int:
     printer = Printer(PrintOptions(prefix=False))
     printer.add_sources(follower.view.sources)
     previous = _proxy(project, status.name) if sig_proxy else {}
+    events = _events(project)  # subscribed now: its exit comes as a `die` with the code
     try:
         for added, records in follower.batches():
             printer.add_sources(added)
-            sys.stdout.buffer.write(printer.format(records))
+            own = [r for r in records if r[2] & STREAM_MASK != NOTE]  # not stackrun's notes
+            sys.stdout.buffer.write(printer.format(own))
             sys.stdout.buffer.flush()
     finally:
         follower.close()
         for number, handler in previous.items():
             signal.signal(number, handler)
-    return _exit_code(project, status.name)
+    return _exit_code(events, status.name)
 
 
 def _proxy(project: str, instance: str) -> dict:
@@ -118,14 +121,18 @@ def _proxy(project: str, instance: str) -> dict:
     return {number: signal.signal(number, forward) for number in (signal.SIGINT, signal.SIGTERM)}
 
 
-def _exit_code(project: str, instance: str) -> int:
+def _events(project: str):
     from stackrun.cli.running import supervisor_client
-    from stackrun.control import blocking
-    from stackrun.errors import StackrunError
 
+    return supervisor_client(project).stream("events")
+
+
+def _exit_code(events, instance: str) -> int:
+    """The code of the instance's exit, from its `die` event (0 if the project went down)."""
     try:
-        with supervisor_client(project) as client:
-            statuses = {s.name: s for s in blocking.run(client.ps())}
-    except StackrunError:
-        return 0  # the project went down
-    return statuses[instance].exit_code or 0 if instance in statuses else 0
+        for event in events:
+            if event.instance == instance and event.action == "die":
+                return int(event.attributes.get("exitCode", 0))
+        return 0
+    finally:
+        events.close()
