@@ -17,7 +17,6 @@ from stackrun.spec.depends_on import find_cycle
 from stackrun.spec.diagnostics import Report
 from stackrun.spec.models import Service, Stack
 
-
 REBUILD = (
     "rebuild needs build:, which stackrun cannot run yet (the Builds work): this rule does "
     "nothing; write action: restart, or sync+restart with a target"

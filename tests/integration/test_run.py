@@ -42,7 +42,7 @@ def kernel_traces(stack) -> list[str]:
     found = glob.glob(f"/sys/fs/cgroup/*/{names.cgroup_dir}/app-run-*")
     found += glob.glob(f"/sys/fs/cgroup/*/{names.cgroup_dir}/batch")
     found += glob.glob(str(dirs.run_dir(stack.project.name) / "instances" / "*-run-*"))
-    links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout
+    links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True, check=True).stdout
     veths = [line for line in links.splitlines() if names.link_prefix[1] in line]
     return found + veths[2:]  # db's and app's own veths are not one-offs': at most 2
 
@@ -64,6 +64,7 @@ def test_stdin_and_stdout_are_this_process_s(stack):
         capture_output=True,
         text=True,
         timeout=60,
+        check=False,
     )
     assert (done.returncode, done.stdout) == (0, "FROM THE PIPE\n"), done.stderr
 

@@ -30,7 +30,11 @@ class Tmux:
 
     def tmux(self, *args: str) -> str:
         done = subprocess.run(
-            ["tmux", "-L", self.socket, *args], capture_output=True, text=True, timeout=10
+            ["tmux", "-L", self.socket, *args],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
         )
         assert done.returncode == 0, done.stderr
         return done.stdout
@@ -54,7 +58,7 @@ class Tmux:
         self.tmux("send-keys", "-t", "t", key)
 
     def close(self) -> None:
-        subprocess.run(["tmux", "-L", self.socket, "kill-server"], capture_output=True)
+        subprocess.run(["tmux", "-L", self.socket, "kill-server"], capture_output=True, check=False)
 
 
 @pytest.fixture(scope="module")

@@ -38,7 +38,12 @@ def complete(tmp_path):
             f"COMP_CWORD={len(words) - 1}\n_stackrun\nprintf '%s\\n' \"${{COMPREPLY[@]}}\"\n"
         )
         done = subprocess.run(
-            ["bash", "-c", program], cwd=tmp_path, env=env, capture_output=True, text=True
+            ["bash", "-c", program],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
         )
         assert done.returncode == 0, done.stderr
         return sorted(filter(None, done.stdout.splitlines()))
