@@ -141,3 +141,20 @@ def closest(word: str, choices) -> str | None:
 
     matches = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
     return matches[0] if matches else None
+
+
+class BuildError(StackrunError):
+    """A build cannot go on: a Dockerfile that does not parse or evaluate (at `location`), a
+    build context file that is missing, a step that failed. `service` names the service
+    being built and `step` the build step (`[api 3/7]`), when known."""
+
+    def __init__(
+        self, message: str, location: Location | None = None, service: str = "", step: str = ""
+    ):
+        self.reason, self.location, self.service, self.step = message, location, service, step
+        super().__init__(self._message())
+
+    def _message(self) -> str:
+        who = f"{self.service}: " if self.service else ""
+        where = f"{self.location}: " if self.location else ""
+        return f"{who}{where}{self.reason}"

@@ -85,6 +85,8 @@ VERBS = {
     "load": "images",
     "save": "images",
     "rmi": "images",
+    "push": "push",
+    "build": "build",
     "convert": "convert",
     "cp": "cp",
     "run": "run",

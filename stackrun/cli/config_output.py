@@ -23,9 +23,11 @@ def print_config(opts: ProjectOptions, output: str, services: bool, quiet: bool)
     if services:
         sys.stdout.write("".join(f"{name}\n" for name in start_order(stack)))
         return
+    from stackrun.spec import extensions
     from stackrun.spec.interpolate import escape_values
 
     data = stack.model_dump(mode="json", by_alias=True, exclude_unset=True)
+    data = extensions.restore(data, stack.extensions)
     sys.stdout.write(render(escape_values(data), output))
 
 

@@ -87,6 +87,15 @@ EXAMPLES = {
         stackrun pull                     every service's image
         stackrun pull --quiet web
     """,
+    "build": """
+        stackrun build                    every service with build:
+        stackrun build api --no-cache     this one, every step again
+        stackrun build --build-arg VERSION=2 --pull
+    """,
+    "push": """
+        stackrun push                     every service's image to its registry
+        stackrun push localhost:5000/team/api:1
+    """,
     "login": """
         stackrun login registry.example.com -u me --password-stdin < token
     """,

@@ -76,7 +76,9 @@ def projects() -> list[dict]:
     from stackrun.control.offline import Offline
 
     root = dirs.run_root()
-    names = sorted(p.name for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
+    entries = root.iterdir() if root.is_dir() else iter(())
+    # `_build-<pid>`: a build's own steps, not a project (no project name starts with "_")
+    names = sorted(p.name for p in entries if p.is_dir() and not p.name.startswith("_"))
     found = []
     for name in names:
         project = connect(name)

@@ -58,12 +58,13 @@ def load_stack(opts: ProjectOptions, show_warnings: bool = True) -> Stack:
     from stackrun.spec.loader import load
 
     warnings: list[Diagnostic] = []
-    with quiet_collector():
-        stack = load(load_options(opts), warnings)
-    if show_warnings:
-        for warning in warnings:
-            print(warning_text(warning), file=sys.stderr)
-    return stack
+    try:
+        with quiet_collector():
+            return load(load_options(opts), warnings)
+    finally:  # a file with errors shows its warnings too, before them
+        if show_warnings:
+            for warning in warnings:
+                print(warning_text(warning), file=sys.stderr)
 
 
 def with_replicas(stack: Stack, counts) -> Stack:

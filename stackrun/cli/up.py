@@ -36,6 +36,7 @@ ScaleOption = Annotated[
 class ImageOptions:
     pull: str | None = None  # every service's pull_policy for this `up`
     quiet: bool = False
+    build: bool | None = None  # --build: build every image with build:; --no-build: none
 
 
 def register(app: typer.Typer) -> None:
@@ -84,6 +85,12 @@ def register(app: typer.Typer) -> None:
             False, "-w", "--watch", help="Follow develop.watch; Ctrl-C takes the stack down."
         ),
         scale: ScaleOption = None,
+        build: bool | None = typer.Option(
+            None,
+            "--build/--no-build",
+            help="Build images before starting (default: the missing ones).",
+            show_default=False,
+        ),
         files: FilesOption = None,
         project_name: ProjectOption = None,
         profiles: ProfileOption = None,
@@ -98,7 +105,7 @@ def register(app: typer.Typer) -> None:
         if pull is not None and pull not in PULL_CHOICES:
             raise typer.BadParameter(f"one of {', '.join(PULL_CHOICES)}", param_hint="--pull")
         opts = project_options(ctx, files, project_name, profiles)
-        images = ImageOptions(pull, quiet_pull)
+        images = ImageOptions(pull, quiet_pull, build)
         request = UpRequest(
             tuple(services or ()),
             wait,
@@ -195,11 +202,11 @@ def _plan(opts, images: ImageOptions, launcher=None, scale=()):
 
 
 def _images(stack, images: ImageOptions) -> dict:
-    if not any(spec.image for spec in stack.services.values()):
+    if not any(stack.image_of(name) for name in stack.services):
         return {}
     from stackrun.cli.up_images import images_for
 
-    return images_for(stack, images.pull, images.quiet)
+    return images_for(stack, images.pull, images.quiet, images.build)
 
 
 def _warn_foreign_files(stack) -> None:

@@ -1,6 +1,7 @@
 """What `up` does about images before it plans anything: each image service's image found
-in the host's store, pulled first where its `pull_policy` (or `up --pull`) asks; an
-ImageError naming the service and the image otherwise, and nothing starts.
+in the host's store, built first where the service has `build:` and the image is missing
+(or `up --build`, `pull_policy: build`), pulled first where its `pull_policy` (or `up
+--pull`) asks; an error naming the service and the image otherwise, and nothing starts.
 
 Imported only when the stack has an image service: a stack of host commands pays nothing.
 """
@@ -18,17 +19,24 @@ if TYPE_CHECKING:
 
 
 def images_for(
-    stack: Stack, pull: str | None = None, quiet: bool = False
+    stack: Stack, pull: str | None = None, quiet: bool = False, build: bool | None = None
 ) -> dict[str, ImageRecord]:
-    """service -> the ImageRecord it runs, for every service with `image:`."""
-    wanted = [_wanted(name, stack, pull) for name, spec in stack.services.items() if spec.image]
+    """service -> the ImageRecord it runs, for every service with `image:` or `build:`.
+    Images with `build:` are built (never pulled) when missing, with `--build` or
+    `pull_policy: build`; the others are pulled as their policy says."""
+    wanted = [_wanted(name, stack, pull) for name in stack.services if stack.image_of(name)]
     if not wanted:
         return {}
     from stackrun.images import resolve
     from stackrun.images.store import Store
 
     with Store() as store:
-        todo = resolve.to_pull(wanted, store, time.time())
+        builds = [w.service for w in wanted if _must_build(stack, w, store, build)]
+    if builds:
+        build_images(stack, builds)
+    with Store() as store:
+        todo = resolve.to_pull([w for w in wanted if not stack.services[w.service].build],
+                               store, time.time())  # fmt: skip
         if todo:
             pull_images(todo, quiet)
         return resolve.find(wanted, store)
@@ -39,11 +47,33 @@ def _wanted(name: str, stack: Stack, pull: str | None) -> Wanted:
     from stackrun.images.resolve import Wanted
 
     spec = stack.services[name]
-    assert spec.image is not None
+    image = stack.image_of(name)
+    assert image is not None
     platform = parse_platform(spec.platform) if spec.platform else None
-    return Wanted(
-        name, parse_reference(spec.image), platform, pull or spec.pull_policy or "missing"
-    )
+    policy = "never" if spec.build else pull or spec.pull_policy or "missing"
+    return Wanted(name, parse_reference(image), platform, policy)
+
+
+def _must_build(stack: Stack, want: Wanted, store, build: bool | None) -> bool:
+    spec = stack.services[want.service]
+    if not spec.build or build is False:
+        return False
+    if build or spec.pull_policy == "build":
+        return True
+    return store.image(str(want.reference)) is None
+
+
+def build_images(stack: Stack, services: list[str]) -> None:
+    """Build them (in parallel, with `stackrun build`'s output); every failure is
+    printed, the last raised, and nothing starts."""
+    from stackrun.cli import build
+
+    results = build.build_all(build.build_requests(stack, services), quiet=False)
+    failures = [result for result in results if isinstance(result, Exception)]
+    for failure in failures[:-1]:
+        print(f"stackrun: {failure}", file=sys.stderr)
+    if failures:
+        raise failures[-1]
 
 
 def pull_images(todo: list[Wanted], quiet: bool) -> None:

@@ -29,6 +29,10 @@ HOST_COMMAND = (
     "a host command (no image:) cannot run in a cluster: add image: to the service, or pass "
     "--image-for {service}=IMAGE"
 )
+BUILT_ONLY = (
+    "its image is built (build:) but has no name a cluster can pull: add image: "
+    "REGISTRY/NAME:TAG and `stackrun build --push`, or pass --image-for {service}=IMAGE"
+)
 
 
 def escape(text: str) -> str:
@@ -66,7 +70,8 @@ def image(context: Context, service: str) -> str:
     chosen = context.options.images.get(service)
     given = chosen or spec.image
     if not given:
-        context.refuse(("services", service), HOST_COMMAND.format(service=service))
+        why = BUILT_ONLY if spec.build else HOST_COMMAND
+        context.refuse(("services", service), why.format(service=service))
         return ""
     where = f"--image-for {service}={given}: " if chosen else ""
     path = ("services", service, "image") if not chosen else ()

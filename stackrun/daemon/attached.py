@@ -52,8 +52,15 @@ def _live_logs(plan: Plan, mode: Attached):
     from stackrun.logs.show import LiveLogs
     from stackrun.plan.names import log_prefix
 
+    from stackrun.plan.names import log_prefix
+
     width = max((len(log_prefix(plan.project, s.name)) for s in plan.services), default=0)
-    return LiveLogs(plan.project, mode.printing, sys.stdout.buffer, width=width).start()
+    attached = sorted({s.service for s in plan.services if s.attach})  # false: log files only
+    if not attached:
+        return None
+    if len(attached) == len({s.service for s in plan.services}):
+        attached = []  # every one
+    return LiveLogs(plan.project, mode.printing, sys.stdout.buffer, attached, width).start()
 
 
 async def _attached_run(supervisor, request: UpRequest, mode: Attached, outcome: Outcome) -> None:

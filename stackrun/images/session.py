@@ -66,7 +66,7 @@ class Session:
 def sweep(tmp: Path) -> None:
     """Remove the sessions whose process is gone (their flock is free)."""
     for entry in _entries(tmp):
-        fd = _lock_if_free(entry)
+        fd = lock_if_free(entry)
         if fd is None:
             continue
         if entry.is_dir() and not entry.is_symlink():
@@ -80,7 +80,7 @@ def live_pins(tmp: Path) -> set[str]:
     """What the sessions of live processes have pinned."""
     pinned: set[str] = set()
     for entry in _entries(tmp):
-        fd = _lock_if_free(entry)
+        fd = lock_if_free(entry)
         if fd is not None:
             os.close(fd)
             continue
@@ -98,7 +98,7 @@ def _entries(tmp: Path) -> list[Path]:
         return []
 
 
-def _lock_if_free(entry: Path) -> int | None:
+def lock_if_free(entry: Path) -> int | None:
     """A descriptor holding the entry's flock, or None while its owner lives."""
     try:
         fd = os.open(entry, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)

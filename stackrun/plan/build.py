@@ -19,12 +19,13 @@ from typing import TYPE_CHECKING
 
 from stackrun.errors import PlanError
 from stackrun.images.model import ImageConfig, ImageRecord
-from stackrun.plan import image, network
+from stackrun.plan import image, network, sharing
+from stackrun.plan.endpoints import by_priority, endpoints_of
 from stackrun.plan.model import (
     Dependency,
+    DeviceNode,
     HealthPlan,
     HostEntry,
-    Limits,
     LogPlan,
     MemberRequest,
     Mount,
@@ -37,7 +38,9 @@ from stackrun.plan.model import (
     Ulimit,
     VolumePlan,
 )  # fmt: skip
-from stackrun.plan.names import ProjectNames, instance_name, slot
+from stackrun.plan.names import ProjectNames, instance_of, slot
+from stackrun.plan.resources import first as _first
+from stackrun.plan.resources import limits
 from stackrun.spec import privileges, syntax
 from stackrun.spec.depends_on import dependency_order
 
@@ -46,7 +49,6 @@ if TYPE_CHECKING:
 
 DEFAULT_NETWORK = "default"
 HOST_NAME_MAX = 63  # sethostname(2) takes 64 bytes; hostnames (RFC 1123 labels) stop at 63
-DEFAULT_PIDS_LIMIT = 4096  # podman's is 2048; Docker has none
 DEFAULT_LOG_SIZE = 20 << 20  # Docker's `local` log driver: 20 MB per file, 5 files
 DEFAULT_LOG_FILES = 5
 
@@ -100,15 +102,10 @@ def build(stack: Stack, facts: HostFacts) -> Plan:
     )
 
 
-def name_of(stack: Stack, service: str, replica: int) -> str:
-    """The instance's name: its service's container_name, else `<project>-<service>-<n>`."""
-    return stack.services[service].container_name or instance_name(stack.name, service, replica)
-
-
 def _check_unique_names(stack: Stack, instances) -> None:
     seen: dict[str, str] = {}
     for service, replica, _ in instances:
-        name = name_of(stack, service, replica)
+        name = instance_of(stack, service, replica)
         if name in seen:
             raise PlanError(
                 f"services.{service}.container_name: {name!r} is also the name of an instance "
@@ -139,15 +136,17 @@ def _service_order(stack: Stack) -> list[str]:
 
 
 def _dependencies(spec: Service) -> tuple[Dependency, ...]:
-    """depends_on, plus the service whose network it joins (as Compose adds it)."""
+    """depends_on, plus the services whose network, IPC or PID namespace or volumes it
+    uses (as Compose adds them)."""
     declared = tuple(
         Dependency(target, d.condition, d.required, d.restart)
         for target, d in spec.depends_on.items()
     )
     mode = spec.network_mode or ""
-    peer = mode[len("service:") :] if mode.startswith("service:") else None
-    if peer and peer not in spec.depends_on:
-        declared += (Dependency(peer),)
+    network_peer = (mode[len("service:") :],) if mode.startswith("service:") else ()
+    for peer in dict.fromkeys((*network_peer, *sharing.peers(spec))):
+        if peer not in spec.depends_on:
+            declared += (Dependency(peer),)
     return declared
 
 
@@ -156,15 +155,17 @@ def _dependencies(spec: Service) -> tuple[Dependency, ...]:
 
 def _member(stack: Stack, service: str, replica: int, replicas: int) -> MemberRequest:
     spec = stack.services[service]
-    name = name_of(stack, service, replica)
+    name = instance_of(stack, service, replica)
     mode = _network_mode(spec)
     wishes: tuple = ()
+    endpoints: tuple = ()
     if mode == "bridge":
-        declared = spec.networks or {DEFAULT_NETWORK: None}
+        declared = by_priority(spec.networks or {DEFAULT_NETWORK: None})
         wishes = tuple(
             (net, tuple(s.aliases) if s else (), s.ipv4_address if s else None)
             for net, s in declared.items()
         )
+        endpoints = endpoints_of(spec, declared)
     extra = tuple(HostEntry(address, (host,)) for host, address in spec.extra_hosts.items())
     return MemberRequest(
         instance=name,
@@ -174,6 +175,7 @@ def _member(stack: Stack, service: str, replica: int, replicas: int) -> MemberRe
         networks=wishes,
         extra_hosts=extra,
         network_peer=_peer(stack, spec),
+        endpoints=endpoints,
     )
 
 
@@ -192,7 +194,7 @@ def _peer(stack: Stack, spec: Service) -> str | None:
     mode = spec.network_mode or ""
     if not mode.startswith("service:"):
         return None
-    return name_of(stack, mode[len("service:") :], 1)
+    return instance_of(stack, mode[len("service:") :], 1)
 
 
 def _network_requests(
@@ -233,7 +235,7 @@ class _InstanceBuilder:
 
     def instance(self, service: str, replica: int, replicas: int) -> ServicePlan:
         spec = self.stack.services[service]
-        name = name_of(self.stack, service, replica)
+        name = instance_of(self.stack, service, replica)
         attachments = self.layout.attachments.get(name, ())
         rootfs = (
             self._host_path(spec.x_stackrun.rootfs)
@@ -242,7 +244,6 @@ class _InstanceBuilder:
         )
         record = self._image(service, spec)
         config = record.config if record else ImageConfig()  # a host command: nothing to add
-        mounts = self._mounts(spec, slot(service, replica), copy=record is not None)
         plan = ServicePlan(
             name=name,
             service=service,
@@ -251,17 +252,17 @@ class _InstanceBuilder:
             env=image.environment(spec.environment, config),
             working_dir=self._working_dir(spec.working_dir, rootfs, record),
             user=spec.user if spec.user is not None else config.user or None,
-            image=image.image_plan(spec.image, record) if record else None,
+            image=image.image_plan(self.stack.image_of(service) or "", record) if record else None,
             hostname=spec.hostname or _hostname(name),
             cgroup=self.names.cgroup(slot(service, replica)),
             limits=limits(spec),
             ulimits=tuple(Ulimit(n, u.soft, u.hard) for n, u in spec.ulimits.items()),
-            mounts=image.anonymous_volumes(
-                config, mounts, self.facts.data_dir, slot(service, replica)
-            )
-            + mounts,
+            mounts=self._all_mounts(spec, slot(service, replica), record),
             rootfs=rootfs,
             read_only=bool(spec.read_only),
+            # An image's /tmp is its own, in the writable layer, as in Docker; a host
+            # command or a rootfs gets a private, bounded tmpfs.
+            private_tmp=record is None or rootfs is not None,
             host_root_writable=rootfs is None and _host_root(spec) == "rw",
             project_dir="" if rootfs else self.stack.project_dir,
             init=bool(spec.init),
@@ -284,21 +285,33 @@ class _InstanceBuilder:
             depends_on=_dependencies(spec),
             logging=log_plan(spec),
             labels=image.labels(spec.labels, config),
+            files=sharing.granted_files(self.stack, spec),
+            devices=tuple(DeviceNode(d.source, d.target or d.source) for d in spec.devices),
+            namespaces=sharing.namespaces(self.stack, spec),
+            sysctls=tuple(spec.sysctls.items()),
+            shm_size=spec.shm_size,
+            group_add=spec.group_add,
+            oom_score_adj=spec.oom_score_adj,
+            domainname=spec.domainname or "",
+            dns_search=spec.dns_search,
+            dns_options=spec.dns_opt,
+            attach=spec.attach,
             entrypoint=image.entrypoint(spec.entrypoint, config),
         )
         if not plan.argv:
             raise PlanError(
-                f"services.{service}: nothing to run: the image {spec.image} has "
+                f"services.{service}: nothing to run: the image {self.stack.image_of(service)} has "
                 "neither ENTRYPOINT nor CMD; add command:"
             )
         return dataclasses.replace(plan, config_hash=config_hash(plan))
 
     def _image(self, service: str, spec: Service) -> ImageRecord | None:
-        if not spec.image:
+        wanted = self.stack.image_of(service)
+        if not wanted:
             return None
         record = self.facts.images.get(service)
-        if record is None:  # the caller resolves every image first
-            raise PlanError(f"services.{service}: image {spec.image} was not looked up")
+        if record is None:  # the caller resolves (or builds) every image first
+            raise PlanError(f"services.{service}: image {wanted} was not looked up")
         return record
 
     def _host_path(self, path: str) -> str:
@@ -315,9 +328,18 @@ class _InstanceBuilder:
             return "/" if rootfs else self.stack.project_dir
         return working_dir if rootfs else self._host_path(working_dir)
 
+    def _all_mounts(
+        self, spec: Service, instance: str, record: ImageRecord | None
+    ) -> tuple[Mount, ...]:
+        """What volumes_from gives it and its own (volumes take the image's content on
+        first use, unless `nocopy`), after its image's VOLUMEs that none of them covers."""
+        mounts = self._mounts(spec, instance, copy=record is not None)
+        config = record.config if record else ImageConfig()
+        return image.anonymous_volumes(config, mounts, self.facts.data_dir, instance) + mounts
+
     def _mounts(self, spec: Service, instance: str, copy: bool) -> tuple[Mount, ...]:
-        """`copy`: volumes take the image's content on first use, unless `nocopy`."""
-        mounts = [self._mount(volume, instance, copy) for volume in spec.volumes]
+        mounts = [*self._volumes_from(spec)]
+        mounts += [self._mount(volume, instance, copy) for volume in spec.volumes]
         for text in spec.tmpfs:
             entry = syntax.parse_tmpfs(text)
             mounts.append(
@@ -327,9 +349,26 @@ class _InstanceBuilder:
                     read_only=entry.get("read_only", False),
                     size=entry.get("size"),
                     mode=entry.get("mode"),
+                    uid=entry.get("uid"),
+                    gid=entry.get("gid"),
                 )
             )
         return tuple(mounts)
+
+    def _volumes_from(self, spec: Service) -> list[Mount]:
+        """The volumes and binds of each service named (its first instance's, its image's
+        VOLUMEs included), read-only with `:ro`; its own declarations, written after, win
+        on the same target. The owner, started first, fills them from its image."""
+        mounts: list[Mount] = []
+        for entry in spec.volumes_from:
+            peer, _, mode = entry.partition(":")
+            owner = slot(peer, 1)  # its first instance's: anonymous volumes go by slot
+            peer_spec = self.stack.services[peer]
+            for mount in self._all_mounts(peer_spec, owner, self._image(peer, peer_spec)):
+                if mount.kind != "tmpfs":
+                    read_only = mount.read_only or mode == "ro"
+                    mounts.append(dataclasses.replace(mount, read_only=read_only, copy=False))
+        return mounts
 
     def _mount(self, volume: ServiceVolume, instance: str, copy: bool) -> Mount:
         if volume.type == "tmpfs":
@@ -382,27 +421,6 @@ def _volume_plan(stack: Stack, facts: HostFacts, name: str) -> VolumePlan:
 # ---------------------------------------------------------------- values
 
 
-def limits(spec: Service) -> Limits:
-    resources = spec.deploy.resources if spec.deploy and spec.deploy.resources else None
-    upper = resources.limits if resources and resources.limits else None
-    lower = resources.reservations if resources and resources.reservations else None
-    pids = spec.pids_limit if spec.pids_limit is not None else (upper.pids if upper else None)
-    default = DEFAULT_PIDS_LIMIT if pids is None else None
-    return Limits(
-        memory=_first(spec.mem_limit, upper.memory if upper else None),
-        memory_swap=spec.memswap_limit,
-        memory_reservation=_first(spec.mem_reservation, lower.memory if lower else None),
-        cpus=_first(spec.cpus, upper.cpus if upper else None),
-        cpu_shares=spec.cpu_shares,
-        pids=pids if pids is not None and pids > 0 else None,  # 0 and -1 mean unlimited
-        pids_default=default,
-    )
-
-
-def _first(*values):
-    return next((v for v in values if v is not None), None)
-
-
 def capabilities(cap_add: tuple[str, ...], cap_drop: tuple[str, ...]) -> frozenset[str]:
     """Docker's rule: ALL in cap_add keeps all but the dropped; ALL in cap_drop keeps the added.
     The default set is podman's (spec.privileges.DEFAULT_CAPABILITIES)."""
@@ -417,20 +435,24 @@ def capabilities(cap_add: tuple[str, ...], cap_drop: tuple[str, ...]) -> frozens
 
 def ports(spec: Service, attachments) -> tuple[PortPlan, ...]:
     address = network.target_address(attachments)
-    return tuple(
-        PortPlan(
-            host_ip=port.host_ip or "0.0.0.0",
-            host_port=port.published or 0,
-            target_port=port.target,
-            protocol=port.protocol,
-            target_address=address,
+    plans = []
+    for port in spec.ports:
+        low, high = syntax.published_range(port.published or 0)
+        plans.append(
+            PortPlan(
+                host_ip=port.host_ip or "0.0.0.0",
+                host_port=low,
+                target_port=port.target,
+                protocol=port.protocol,
+                target_address=address,
+                host_port_last=high if high != low else 0,
+            )
         )
-        for port in spec.ports
-    )
+    return tuple(plans)
 
 
 def restart(spec: Service) -> RestartPlan:
-    policy, retries = syntax.split_restart(spec.restart or "no")
+    policy, retries = syntax.split_restart(spec.restart or _deploy_restart(spec) or "no")
     extension = spec.x_stackrun
     backoff = extension.backoff if extension and extension.backoff else None
     defaults = RestartPlan()
@@ -442,6 +464,18 @@ def restart(spec: Service) -> RestartPlan:
         backoff_reset=_first(backoff.reset if backoff else None, defaults.backoff_reset),
         on_unhealthy=bool(extension and extension.restart_on_unhealthy),
     )
+
+
+def _deploy_restart(spec: Service) -> str | None:
+    """deploy.restart_policy as docker compose maps it when `restart` is not set:
+    condition none -> no, any -> always, on-failure with max_attempts -> on-failure:N."""
+    policy = spec.deploy.restart_policy if spec.deploy else None
+    if policy is None:
+        return None
+    name = {"none": "no", "any": "always"}.get(policy.condition, policy.condition)
+    if name == "on-failure" and policy.max_attempts:
+        return f"on-failure:{policy.max_attempts}"
+    return name
 
 
 def healthcheck(spec: Service, config: ImageConfig) -> HealthPlan | None:

@@ -27,9 +27,41 @@ class Limits:
     cpus: float | None = None  # CPU quota in CPUs (cpus or limits.cpus); 1.5 = 150 ms per 100 ms
     cpu_shares: int | None = None  # relative weight on Docker's scale (default 1024)
     pids: int | None = None  # pids_limit or limits.pids
+    cpu_period: int | None = None  # µs of the CFS period (cpu_period); None: 100 ms
+    cpu_quota: int | None = None  # µs per period (cpu_quota); -1: no limit
+    cpuset: str | None = None  # CPUs it may run on: "0-3,6"
+    swappiness: int | None = None  # mem_swappiness 0..100 (cgroup v1 only)
+    oom_kill_disable: bool = False  # cgroup v1 only
+    blkio: BlkioPlan | None = None
     # pids.max when `pids` is unset, where the pids controller is available (a fork bomb
     # stops there); None: unlimited (pids_limit 0 or -1)
     pids_default: int | None = None
+    devices: tuple[DeviceAccess, ...] = ()  # beyond the standard nodes (cgroups/devices.py)
+
+
+@dataclass(frozen=True)
+class DeviceAccess:
+    """A device the service may use: a host node (`devices:`; a directory: each node
+    below it), whose type and numbers are read when its cgroup is made, or a rule as
+    written (`device_cgroup_rules:`)."""
+
+    access: str  # letters of "rwm"
+    path: str | None = None  # a host path; else the rule's fields below
+    kind: Literal["a", "b", "c"] = "a"  # a: both block and character devices
+    major: int | None = None  # None: any
+    minor: int | None = None
+
+
+@dataclass(frozen=True)
+class BlkioPlan:
+    """blkio_config: device paths are host paths, resolved to major:minor at apply time."""
+
+    weight: int | None = None  # 10..1000
+    weight_device: tuple[tuple[str, int], ...] = ()  # (device path, weight)
+    read_bps: tuple[tuple[str, int], ...] = ()  # (device path, rate)
+    write_bps: tuple[tuple[str, int], ...] = ()
+    read_iops: tuple[tuple[str, int], ...] = ()
+    write_iops: tuple[tuple[str, int], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -52,7 +84,45 @@ class Mount:
     size: int | None = None  # tmpfs only, bytes
     mode: int | None = None  # tmpfs only, e.g. 0o1777
     create_host_path: bool = True  # bind only: create a missing source directory (Compose default)
+    uid: int | None = None  # tmpfs only: owner of its root
+    gid: int | None = None
     copy: bool = False  # volume only: filled with the image's content there when empty (nocopy)
+
+
+@dataclass(frozen=True)
+class DeviceNode:
+    """A host device node (or a directory of them) bound into the service at `target`."""
+
+    source: str
+    target: str
+
+
+@dataclass(frozen=True)
+class GrantedFile:
+    """A secret or config: written for each instance with its mode and owner, then bound
+    read-only at `target`. Its value never goes into a log or an output (repr=False)."""
+
+    kind: Literal["secret", "config"]
+    name: str
+    target: str  # absolute path inside the service
+    mode: int = 0o444
+    uid: int = 0
+    gid: int = 0
+    source: str | None = None  # absolute host file whose content is copied; else `content`
+    content: str | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
+class Namespaces:
+    """Which namespaces a service shares instead of having its own (ipc, pid, uts,
+    cgroup; the network's is `network_mode`). A peer is an instance name."""
+
+    ipc: Literal["private", "host", "service"] = "private"
+    ipc_peer: str | None = None
+    pid: Literal["private", "host", "service"] = "private"
+    pid_peer: str | None = None
+    uts: Literal["private", "host"] = "private"
+    cgroup: Literal["private", "host"] = "private"
 
 
 @dataclass(frozen=True)
@@ -95,6 +165,7 @@ class NetworkAttachment:
     ifname: str  # inside the service: eth0, eth1…
     address: str  # "10.89.0.5/24"
     gateway: str | None  # default route via this address; None if internal or not the first
+    mac_address: str | None = None  # of the interface inside; None: the kernel's random one
 
 
 @dataclass(frozen=True)
@@ -112,6 +183,7 @@ class PortPlan:
     target_port: int
     protocol: Literal["tcp", "udp"] = "tcp"
     target_address: str = ""  # the instance's address the supervisor forwards to
+    host_port_last: int = 0  # a range host_port..host_port_last: the first free one
 
 
 NetworkMode = Literal["bridge", "host", "none", "service"]
@@ -178,6 +250,7 @@ class ServicePlan:
     mounts: tuple[Mount, ...] = ()  # volumes and tmpfs, in the order to mount
     rootfs: str | None = None  # absolute directory; None: the host's root
     read_only: bool = False
+    private_tmp: bool = True  # a tmpfs on /tmp; False: the root's own /tmp (a build's RUN)
     host_root_writable: bool = False  # no rootfs: x-stackrun.host_root rw (else read-only)
     project_dir: str = ""  # no rootfs: the project's directory, writable unless read_only
     init: bool = False
@@ -198,6 +271,17 @@ class ServicePlan:
     depends_on: tuple[Dependency, ...] = ()
     logging: LogPlan = field(default_factory=LogPlan)
     labels: tuple[tuple[str, str], ...] = ()
+    files: tuple[GrantedFile, ...] = ()  # secrets and configs
+    devices: tuple[DeviceNode, ...] = ()  # bound in; limits.devices lets the service open them
+    namespaces: Namespaces = field(default_factory=Namespaces)
+    sysctls: tuple[tuple[str, str], ...] = ()  # ("net.core.somaxconn", "1024"), in order
+    shm_size: int | None = None  # bytes of /dev/shm; None: 64 MiB
+    group_add: tuple[str, ...] = ()  # supplementary groups, names or numbers
+    oom_score_adj: int | None = None
+    domainname: str = ""
+    dns_search: tuple[str, ...] = ()  # resolv.conf search; empty: the host's
+    dns_options: tuple[str, ...] = ()  # resolv.conf options; empty: the host's
+    attach: bool = True  # `up` prints its output (attach: false: only its log files hold it)
     entrypoint: tuple[str, ...] = ()  # argv's first part, from entrypoint: (`run` keeps it)
     one_off: bool = False  # made by `run`: not in the stack file
     config_hash: str = ""  # of the resolved service config; `up` recreates when it changes
@@ -241,6 +325,16 @@ class NetworkRequest:
 
 
 @dataclass(frozen=True)
+class Endpoint:
+    """How an instance joins one network, beyond its address."""
+
+    network: str
+    interface_name: str | None = None  # inside; None: eth0, eth1… in priority order
+    mac_address: str | None = None
+    gw_priority: int = 0  # the default route goes through the highest (non-internal)
+
+
+@dataclass(frozen=True)
 class MemberRequest:
     """One instance's wishes on the network."""
 
@@ -252,6 +346,7 @@ class MemberRequest:
     networks: tuple[tuple[str, tuple[str, ...], str | None], ...] = ()
     extra_hosts: tuple[HostEntry, ...] = ()
     network_peer: str | None = None  # network_mode service:NAME: the instance whose netns it joins
+    endpoints: tuple[Endpoint, ...] = ()  # per network of `networks`, same order
 
 
 @dataclass(frozen=True)

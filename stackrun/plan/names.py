@@ -50,6 +50,12 @@ def instance_name(project: str, service: str, replica: int | str) -> str:
     return f"{project}-{slot(service, replica)}"
 
 
+def instance_of(stack, service: str, replica: int) -> str:
+    """The name of a service's instance in a loaded stack: its container_name, or
+    `instance_name`."""
+    return stack.services[service].container_name or instance_name(stack.name, service, replica)
+
+
 def log_prefix(project: str, instance: str) -> str:
     """The instance name without its project (`api-1`); a container_name stays whole."""
     return instance.removeprefix(f"{project}-")

@@ -281,20 +281,23 @@ def _slots(keys: Iterable[str], bits: int) -> dict[str, int]:
 
 def _attachments(names, member, by_name, addresses, slots) -> tuple[NetworkAttachment, ...]:
     own = []
-    routed = False  # the default route goes through the first non-internal network
-    for position, (net, _aliases, _fixed) in enumerate(_bridged(member)):
+    endpoints = {e.network: e for e in member.endpoints}
+    nets = [net for net, _aliases, _fixed in _bridged(member)]
+    routed = _routed(nets, by_name, endpoints)
+    ifnames = _ifnames(nets, endpoints)
+    for net in nets:
         plan = by_name[net]
         prefix = ipaddress.ip_network(plan.subnet).prefixlen
-        default = not plan.internal and not routed
-        routed = routed or default
+        endpoint = endpoints.get(net)
         own.append(
             NetworkAttachment(
                 network=net,
                 bridge=plan.bridge,
                 host_ifname=names.veth(slots[(member.instance, net)]),
-                ifname=f"eth{position}",
+                ifname=ifnames[net],
                 address=f"{addresses[(member.instance, net)]}/{prefix}",
-                gateway=plan.gateway if default else None,
+                gateway=plan.gateway if net == routed else None,
+                mac_address=endpoint.mac_address if endpoint else None,
             )
         )
     return tuple(own)
@@ -326,6 +329,20 @@ def joining(
             replace(attachment, host_ifname=names.veth(slot), address=f"{address}/{prefix}")
         )
     return tuple(joined)
+def _routed(nets: list[str], by_name, endpoints) -> str | None:
+    """The network of the default route: the non-internal one of highest gw_priority,
+    the first among equals."""
+    candidates = [net for net in nets if not by_name[net].internal]
+    priority = {net: endpoints[net].gw_priority if net in endpoints else 0 for net in candidates}
+    return max(candidates, key=lambda net: priority[net], default=None)
+
+
+def _ifnames(nets: list[str], endpoints) -> dict[str, str]:
+    """interface_name where given; eth0, eth1… for the others, skipping names taken."""
+    chosen = {net: endpoints[net].interface_name for net in nets if net in endpoints}
+    taken = {name for name in chosen.values() if name}
+    numbers = (f"eth{n}" for n in range(len(nets) + len(taken)) if f"eth{n}" not in taken)
+    return {net: chosen.get(net) or next(numbers) for net in nets}
 
 
 # ---------------------------------------------------------------- /etc/hosts

@@ -34,9 +34,12 @@ from stackrun.runtime.mounts import (
     TMP_SIZE,
     MountOp,
     MountTable,
+    device_nodes,
     etc_files,
     fresh_filesystems,
+    granted_files,
     inside,
+    shared_memory,
     volume,
     with_creation,
 )
@@ -54,6 +57,9 @@ def mount_table(plan: ServicePlan, layout: InstanceLayout, hidden: tuple[str, ..
         *(MountOp("mask", root, optional=True) for root in hidden),  # after: it may expose one
         *etc_files(layout, False),
         *(volume(m) for m in plan.mounts),
+        *shared_memory(plan),
+        *granted_files(plan, layout),
+        *device_nodes(plan),
     )
     ops = (
         *([MountOp("root_readonly", "/", recursive=True)] if read_only else []),

@@ -19,7 +19,7 @@ from pathlib import Path
 from stackrun import dirs
 from stackrun.errors import RuntimeFailure
 from stackrun.files import read_text, replace_text
-from stackrun.plan.model import ServicePlan
+from stackrun.plan.model import GrantedFile, ServicePlan
 from stackrun.runtime.network import hostsfile
 
 HOST_RESOLV_CONF = "/etc/resolv.conf"
@@ -43,6 +43,10 @@ class InstanceLayout:
     @property
     def resolv_conf(self) -> str:
         return f"{self.root}/resolv.conf"
+
+    def granted(self, index: int) -> str:
+        """The instance's copy of its `index`th secret or config (plan.files)."""
+        return f"{self.root}/granted/{index}"
 
     @property
     def scratch(self) -> str:
@@ -85,7 +89,8 @@ def prepare(project: str, plan: ServicePlan) -> InstanceLayout:
         os.makedirs(where.root, mode=0o755, exist_ok=True)
         replace_text(where.hostname, (plan.hostname or plan.name) + "\n")
         hostsfile.write(Path(where.hosts), hostsfile.text_for(plan))
-        replace_text(where.resolv_conf, resolv_conf_text(plan.dns, _host_resolv_conf(plan)))
+        replace_text(where.resolv_conf, resolv_conf_text(plan, _host_resolv_conf(plan)))
+        _write_granted(plan, where)
         if plan.rootfs or (plan.image and not plan.read_only):
             for path in (where.upper, where.work, where.merged):
                 os.makedirs(path, mode=0o755, exist_ok=True)
@@ -108,12 +113,20 @@ def discard(project: str, instance: str) -> None:
     shutil.rmtree(writable_layer(project, instance), ignore_errors=True)
 
 
-def resolv_conf_text(dns: tuple[str, ...], host_text: str) -> str:
-    """The service's resolv.conf: the host's search/options lines, and `dns` or else the
-    host's nameservers that are reachable from another network namespace."""
-    lines = [ln for ln in host_text.splitlines() if ln.split()[:1] in (["search"], ["options"])]
-    servers = dns or tuple(s for s in _nameservers(host_text) if not _loopback(s)) or FALLBACK_DNS
-    return "".join(f"{line}\n" for line in [*(f"nameserver {s}" for s in servers), *lines])
+def resolv_conf_text(plan: ServicePlan, host_text: str) -> str:
+    """The service's resolv.conf: `dns` or else the host's nameservers that are reachable
+    from another network namespace; `dns_search` and `dns_opt`, or else the host's
+    search and options lines."""
+    host = [ln.split() for ln in host_text.splitlines()]
+    servers = plan.dns or tuple(s for s in _nameservers(host_text) if not _loopback(s))
+    lines = [f"nameserver {s}" for s in servers or FALLBACK_DNS]
+    own = (("search", plan.dns_search), ("options", plan.dns_options))
+    for keyword, values in own:
+        if values:
+            lines.append(f"{keyword} {' '.join(values)}")
+        else:
+            lines += [" ".join(words) for words in host if words[:1] == [keyword]]
+    return "".join(f"{line}\n" for line in lines)
 
 
 def _host_resolv_conf(plan: ServicePlan) -> str:
@@ -138,6 +151,29 @@ def _loopback(address: str) -> bool:
         return ipaddress.ip_address(address.split("%")[0]).is_loopback
     except ValueError:
         return False
+
+
+def _write_granted(plan: ServicePlan, where: InstanceLayout) -> None:
+    """Each secret and config, copied for this instance with its mode and owner (the
+    service sees it read-only); written anew at every start, so an edited file shows."""
+    if not plan.files:
+        return
+    os.makedirs(os.path.dirname(where.granted(0)), mode=0o700, exist_ok=True)
+    for index, granted in enumerate(plan.files):
+        path, temporary = where.granted(index), f"{where.granted(index)}.new"
+        fd = os.open(temporary, os.O_CREAT | os.O_TRUNC | os.O_WRONLY | os.O_NOFOLLOW, 0o600)
+        with open(fd, "wb") as out:
+            out.write(_granted_value(granted))
+            os.fchown(fd, granted.uid, granted.gid)
+            os.fchmod(fd, granted.mode & ~0o222)  # the write bits are ignored (Compose)
+        os.replace(temporary, path)
+
+
+def _granted_value(granted: GrantedFile) -> bytes:
+    if granted.source is None:
+        return (granted.content or "").encode()
+    with open(granted.source, "rb") as source:
+        return source.read()
 
 
 def _volume_sources(plan: ServicePlan) -> None:

@@ -5,8 +5,9 @@ makes (spawn/rootfs.py applies them): a fresh /proc with Docker's masked and rea
 paths, a read-only sysfs for the service's network namespace, a minimal /dev (a
 `nodev` tmpfs with the host's standard device nodes bound in, its own devpts,
 /dev/shm, /dev/mqueue), a private /tmp, /etc/hostname, /etc/hosts and
-/etc/resolv.conf from the instance directory, then the plan's volumes and tmpfs, and
-the read-only root. A service on the host's root gets more (runtime/hostroot.py).
+/etc/resolv.conf from the instance directory, then the plan's volumes and tmpfs, a
+/dev/shm of `shm_size`, the secrets and configs (read-only copies from the instance
+directory), the host devices granted, and the read-only root. A service on the host's root gets more (runtime/hostroot.py).
 
 Targets are paths inside the service's root. Missing targets are created only where
 that cannot touch the host: anywhere in a `rootfs:` overlay or an image's root, and
@@ -83,7 +84,7 @@ class MountOp:
     flags: int = 0  # mount(2) flags of "fs" and "bind"
     data: str | None = None  # "fs"/"devices": filesystem options
     read_only: bool = False  # "bind"/"fs": read-only after mounting
-    source_kind: Literal["dir", "file", "any"] = "any"  # "bind": what the source must be
+    source_kind: Literal["dir", "file", "device", "any"] = "any"  # "bind": what the source is
     follow_source: bool = True  # "bind": False refuses a source that is a symlink
     create: bool = False  # create a missing target (a file when the source is one)
     optional: bool = False  # skip when the target does not exist
@@ -127,10 +128,13 @@ def mount_table(
         from stackrun.runtime import hostroot  # the host's root: its own module
 
         return hostroot.mount_table(plan, layout, hidden)
-    fresh, made = fresh_filesystems(True)
+    fresh, made = fresh_filesystems(True, plan.private_tmp)
     own = (
         *etc_files(layout, True),
         *(volume(m) for m in plan.mounts),
+        *shared_memory(plan),
+        *granted_files(plan, layout),
+        *device_nodes(plan),
         *([MountOp("root_readonly", "/")] if plan.read_only else []),
     )
     return MountTable(overlay, (*fresh, *with_creation(own, True, made)[0]))
@@ -142,15 +146,15 @@ def image_root(plan: ServicePlan, layout: InstanceLayout) -> ImageRoot:
     return ImageRoot(plan.image.layers, layout.upper, layout.work, layout.merged, scratch)
 
 
-@functools.lru_cache(maxsize=2)
-def fresh_filesystems(private_root: bool) -> tuple[tuple[MountOp, ...], tuple[str, ...]]:
+@functools.lru_cache(maxsize=4)
+def fresh_filesystems(
+    private_root: bool, tmp: bool = True
+) -> tuple[tuple[MountOp, ...], tuple[str, ...]]:
     """The same for every service on a kind of root: computed once per fork server; with
-    the targets of the private mounts made (see with_creation)."""
-    fresh = [
-        *_kernel_filesystems(),
-        *_dev(),
-        MountOp("fs", "/tmp", "tmpfs", flags=NOSUID_NODEV, data=f"mode=1777,size={TMP_SIZE}"),
-    ]
+    the targets of the private mounts made (see with_creation). `tmp`: a tmpfs on /tmp
+    (a build's RUN keeps the image's /tmp, whose writes go to its layer, as in Docker)."""
+    tmpfs = MountOp("fs", "/tmp", "tmpfs", flags=NOSUID_NODEV, data=f"mode=1777,size={TMP_SIZE}")
+    fresh = [*_kernel_filesystems(), *_dev(), *([tmpfs] if tmp else [])]
     if not private_root:  # the service must not see the host's /proc, /dev… even below ours
         fresh = [replace(op, replace=op.target in REPLACED) for op in fresh]
     return with_creation((*fresh, *_masks()), private_root, ())
@@ -209,6 +213,49 @@ def etc_files(layout: InstanceLayout, private_root: bool) -> list[MountOp]:
     ]
 
 
+def shared_memory(plan: ServicePlan) -> list[MountOp]:
+    """`shm_size`: a /dev/shm of that size (over the default one). /dev/shm is the
+    service's own also with `ipc: host` or `service:X`, which share the IPC namespace
+    (System V IPC, POSIX message queues), not POSIX shared memory files."""
+    if plan.shm_size is None:
+        return []
+    data = f"mode=1777,size={plan.shm_size}"
+    return [MountOp("fs", "/dev/shm", "tmpfs", flags=NOSUID_NODEV_NOEXEC, data=data)]
+
+
+def granted_files(plan: ServicePlan, layout: InstanceLayout) -> list[MountOp]:
+    """Secrets and configs, read-only, from the instance's copies. Their targets are made
+    where the root allows it: in an image's or a `rootfs:`'s writable layer (as Docker
+    makes them in a container's), or under the host root's fresh /run."""
+    return [
+        MountOp(
+            "bind",
+            granted.target,
+            source=layout.granted(index),
+            flags=linux.MS_BIND,
+            read_only=True,
+            source_kind="file",
+            follow_source=False,
+        )
+        for index, granted in enumerate(plan.files)
+    ]
+
+
+def device_nodes(plan: ServicePlan) -> list[MountOp]:
+    """`devices:`: the host's node (or directory of nodes) bound at its target, with the
+    flags of the host's mount (no nodev); the device cgroup lets the service open it."""
+    return [
+        MountOp(
+            "bind",
+            device.target,
+            source=device.source,
+            flags=linux.MS_BIND | linux.MS_REC,
+            source_kind="device",
+        )
+        for device in plan.devices
+    ]
+
+
 def volume(mount: Mount) -> MountOp:
     if mount.kind == "tmpfs":
         flags = NOSUID_NODEV | (linux.MS_RDONLY if mount.read_only else 0)
@@ -229,7 +276,12 @@ def volume(mount: Mount) -> MountOp:
 def tmpfs_options(mount: Mount) -> str:
     options = [f"size={mount.size}"] if mount.size is not None else []
     mode = 0o1777 if mount.mode is None else mount.mode
-    return ",".join([*options, f"mode={mode:o}"])
+    owner = [
+        f"{key}={value}"
+        for key, value in (("uid", mount.uid), ("gid", mount.gid))
+        if value is not None
+    ]
+    return ",".join([*options, f"mode={mode:o}", *owner])
 
 
 def with_creation(

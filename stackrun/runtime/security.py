@@ -132,8 +132,9 @@ class UserIds:
     home: str
 
 
-def resolve_user(spec: str | None, passwd: str, group: str) -> UserIds:
-    """`user:` ("uid", "name", "uid:gid", "name:group") against the service's own files.
+def resolve_user(spec: str | None, passwd: str, group: str, extra: tuple[str, ...] = ()) -> UserIds:
+    """`user:` ("uid", "name", "uid:gid", "name:group") against the service's own files;
+    `extra` (group_add: names or numbers) join its supplementary groups.
 
     Like Docker: a number needs no passwd entry (group 0, HOME /); a name does.
     """
@@ -145,7 +146,8 @@ def resolve_user(spec: str | None, passwd: str, group: str) -> UserIds:
     gid = _group_id(group_spec, group) if group_spec else int(entry[3]) if entry else 0
     home = (entry[5] if entry else "") or "/"
     members = _memberships(entry[0], group) if entry else ()
-    return UserIds(uid, gid, tuple(dict.fromkeys((gid, *members))), home)
+    added = tuple(_group_id(name, group) for name in extra)
+    return UserIds(uid, gid, tuple(dict.fromkeys((gid, *members, *added))), home)
 
 
 def apply_user(ids: UserIds) -> None:

@@ -13,9 +13,11 @@ import ipaddress
 from collections.abc import Mapping
 
 from stackrun.errors import closest
+from stackrun.spec import syntax
 from stackrun.spec.depends_on import find_cycle
 from stackrun.spec.diagnostics import Report
 from stackrun.spec.models import Service, Stack
+from stackrun.spec.namespaces import shared_with, sysctl_namespace
 
 REBUILD = (
     "rebuild needs build:, which stackrun cannot run yet (the Builds work): this rule does "
@@ -45,7 +47,8 @@ class _Checker:
 
     def service(self, name: str, service: Service, disabled) -> None:
         path = ("services", name)
-        if service.command is None and service.entrypoint is None and not service.image:
+        has_image = bool(service.image or service.build)
+        if service.command is None and service.entrypoint is None and not has_image:
             self.error(
                 path, "nothing to run: add command: (the program and its arguments) or image:"
             )
@@ -55,11 +58,15 @@ class _Checker:
         self.duplicated_settings(name, service)
         self.memory(name, service)
         self.develop(name, service)
+        self.grants(name, service)
+        self.sharing(name, service)
+        self.sysctls(name, service)
+        self.cpu_bandwidth(name, service)
         rootfs = service.x_stackrun.rootfs if service.x_stackrun else None
         if service.working_dir and not service.working_dir.startswith("/"):
             if rootfs:
                 self.error((*path, "working_dir"), "must be absolute when x-stackrun.rootfs is set")
-            elif service.image:
+            elif has_image:
                 self.error((*path, "working_dir"), "must be absolute in an image")
         self.host_root(path, service, rootfs)
 
@@ -108,14 +115,13 @@ class _Checker:
                 self.error(path, f"unknown service {target!r}{hint}")
 
     def cycles(self) -> None:
-        edges = {
-            name: [*s.depends_on, *_network_peer(s)] for name, s in self.stack.services.items()
-        }
+        edges = {name: [*s.depends_on, *peers(s)] for name, s in self.stack.services.items()}
         cycle = find_cycle(edges)
         if cycle:
             first, second = cycle[0], cycle[1]
-            declared = second in self.stack.services[first].depends_on
-            key = ("depends_on", second) if declared else ("network_mode",)
+            service = self.stack.services[first]
+            declared = second in service.depends_on
+            key = ("depends_on", second) if declared else (_sharing_key(service, second),)
             self.error(("services", first, *key), "dependency cycle: " + " -> ".join(cycle))
 
     def develop(self, name: str, service: Service) -> None:
@@ -223,6 +229,62 @@ class _Checker:
         elif swap < limit:
             self.error(path, f"{swap} is below mem_limit ({limit}); it counts memory plus swap")
 
+    def grants(self, name: str, service: Service) -> None:
+        for kind, grants in (("secrets", service.secrets), ("configs", service.configs)):
+            declared, targets = getattr(self.stack, kind), {}
+            for index, grant in enumerate(grants):
+                path = ("services", name, kind, index)
+                if grant.source not in declared:
+                    self.error(
+                        path,
+                        f"{kind[:-1]} {grant.source!r} is not declared; add it under the "
+                        f"top-level {kind}: key",
+                    )
+                target = grant.path(kind)
+                if target in targets:
+                    self.error(path, f"two {kind} on {target} (see {kind}[{targets[target]}])")
+                targets.setdefault(target, index)
+
+    def sharing(self, name: str, service: Service) -> None:
+        """ipc/pid service:X, volumes_from X: X must be a service with a replica."""
+        for key in ("ipc", "pid"):
+            peer = shared_with(getattr(service, key))
+            if peer:
+                self.peer(("services", name, key), peer)
+        for index, entry in enumerate(service.volumes_from):
+            self.peer(("services", name, "volumes_from", index), entry.partition(":")[0])
+        if service.uts == "host" and (service.hostname or service.domainname):
+            key = "hostname" if service.hostname else "domainname"
+            self.error(("services", name, key), "cannot be set with uts: host (the host's own)")
+
+    def peer(self, path: tuple, peer: str) -> None:
+        if peer not in self.stack.services:
+            suggestion = closest(peer, self.stack.services)
+            hint = f"; did you mean {suggestion!r}?" if suggestion else ""
+            self.error(path, f"unknown service {peer!r}{hint}")
+        elif self.stack.replicas(peer) == 0:
+            self.error(path, f"{peer!r} has no replica to share with")
+
+    def sysctls(self, name: str, service: Service) -> None:
+        modes = {"net": ("network_mode", service.network_mode), "ipc": ("ipc", service.ipc)}
+        for sysctl in service.sysctls:
+            key, mode = modes[sysctl_namespace(sysctl)]
+            if mode == "host" or shared_with(mode):
+                self.error(
+                    ("services", name, "sysctls", sysctl),
+                    f"cannot be set with {key}: {mode}: that namespace is not the service's own",
+                )
+
+    def cpu_bandwidth(self, name: str, service: Service) -> None:
+        path = ("services", name)
+        period, quota = service.cpu_period, service.cpu_quota
+        if period is not None and not 1000 <= period <= 1_000_000:
+            self.error((*path, "cpu_period"), f"{period} is not between 1000 and 1000000 (µs)")
+        if quota is not None and quota != -1 and quota < 1000:
+            self.error((*path, "cpu_quota"), f"{quota} is below 1000 µs (or -1: no limit)")
+        if quota is not None and (service.cpus is not None or _limit_cpus(service) is not None):
+            self.error((*path, "cpu_quota"), "set cpus or cpu_quota, not both")
+
     def published_ports(self) -> None:
         seen: dict[tuple[str, int], str] = {}
         for name, service in self.stack.services.items():
@@ -232,6 +294,11 @@ class _Checker:
                     continue
                 path = ("services", name, "ports", index)
                 label = f"{port.published}/{port.protocol}"
+                if isinstance(port.published, str):  # a range: each replica takes a free port
+                    low, high = syntax.published_range(port.published)
+                    if replicas > high - low + 1:
+                        self.error(path, f"{replicas} replicas need {replicas} ports of {label}")
+                    continue
                 if replicas > 1:
                     self.error(
                         path,
@@ -266,9 +333,25 @@ class _Checker:
         taken.setdefault(key, name)
 
 
-def _network_peer(service: Service) -> list[str]:
-    mode = service.network_mode or ""
-    return [mode[len("service:") :]] if mode.startswith("service:") else []
+def peers(service: Service) -> list[str]:
+    """The services it shares namespaces or volumes with: they start before it."""
+    shared = (shared_with(m) for m in (service.network_mode, service.ipc, service.pid))
+    return [
+        *(name for name in shared if name),
+        *(entry.partition(":")[0] for entry in service.volumes_from),
+    ]
+
+
+def _sharing_key(service: Service, peer: str) -> str:
+    for key in ("network_mode", "ipc", "pid"):
+        if shared_with(getattr(service, key)) == peer:
+            return key
+    return "volumes_from"
+
+
+def _limit_cpus(service: Service) -> float | None:
+    resources = service.deploy.resources if service.deploy else None
+    return resources.limits.cpus if resources and resources.limits else None
 
 
 def _has_healthcheck(service: Service) -> bool:
@@ -277,7 +360,7 @@ def _has_healthcheck(service: Service) -> bool:
     test = service.healthcheck.test if service.healthcheck else None
     if test:
         return test[0] != "NONE"
-    return bool(service.image)
+    return bool(service.image or service.build)
 
 
 def _subnet_of(stack: Stack, network: str) -> str | None:

@@ -47,6 +47,23 @@ def locate(tree: Any, path: Path) -> Location | None:
     return where
 
 
+def user_path(tree: Any, path: Path) -> Path:
+    """`path` with each list index counted as the user wrote the list: one short-syntax
+    item (`"8000-8002:8000-8002"`) may stand for several entries, which share its place."""
+    result: list[str | int] = []
+    node = tree
+    for part in path:
+        if isinstance(node, Override):
+            node = node.value
+        if isinstance(node, LList) and isinstance(part, int) and 0 <= part < len(node):
+            result.append(len(dict.fromkeys(node.item_locations[: part + 1])) - 1)
+            node = node[part]
+            continue
+        result.append(part)
+        node = node[part] if isinstance(node, LDict) and part in node else None
+    return tuple(result)
+
+
 class Report:
     def __init__(self) -> None:
         self.diagnostics: list[Diagnostic] = []
@@ -59,7 +76,7 @@ class Report:
         self._add(where, path, message, warning=True)
 
     def error_at(self, tree: Any, path: Path, message: str) -> None:
-        self.error(locate(tree, path), path, message)
+        self.error(locate(tree, path), user_path(tree, path), message)
 
     def warn_at(self, tree: Any, path: Path, message: str) -> None:
         self.warn(locate(tree, path), path, message)
@@ -79,7 +96,11 @@ class Report:
         """Raise a SpecError with every error so far (sorted by place in the files)."""
         errors = self.errors
         if errors:
-            raise SpecError(sorted(errors, key=self._order))
+            raise SpecError(self.sorted(errors))
+
+    def sorted(self, diagnostics: list[Diagnostic]) -> list[Diagnostic]:
+        """By place: stack files in -f order, then other files by name, then lines."""
+        return sorted(diagnostics, key=self._order)
 
     def _add(self, where, path, message, warning) -> None:
         text = path if isinstance(path, str) else format_path(path)

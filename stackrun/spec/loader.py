@@ -1,7 +1,8 @@
 """The loader: stack files -> frozen `Stack`, as a pipeline of small named steps.
 
     find files -> project environment (.env) -> read (YAML with positions)
-    -> interpolate -> normalise (per file) -> merge -> name the project
+    -> per file: interpolate, normalise, include, extends (composition.py)
+    -> merge -> name the project
     -> find the inactive services -> reject what cannot apply -> service environments
     -> validate (pydantic) -> keep the active services -> cross-check
 
@@ -19,17 +20,21 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from stackrun.errors import Diagnostic, Location
-from stackrun.spec import project
-from stackrun.spec.diagnostics import Path as KeyPath
+from stackrun.errors import Diagnostic
+from stackrun.spec import extensions, project
+from stackrun.spec.composition import Composer, Scope, read_file
 from stackrun.spec.diagnostics import Report
 from stackrun.spec.discovery import stack_files
-from stackrun.spec.environment import project_environment, resolve_service_environments
+from stackrun.spec.environment import (
+    grant_sources,
+    project_environment,
+    resolve_service_environments,
+    resolve_service_labels,
+)
 from stackrun.spec.interpolate import interpolate_tree
 from stackrun.spec.merge import merge_files
-from stackrun.spec.normalize import normalize_file
 from stackrun.spec.options import LoadOptions
-from stackrun.spec.source import LDict, LList, Override, SourceError, parse
+from stackrun.spec.source import LDict
 from stackrun.spec.unsupported import check_unsupported
 
 if TYPE_CHECKING:
@@ -37,34 +42,48 @@ if TYPE_CHECKING:
 
 
 def load(options: LoadOptions, warnings: list[Diagnostic] | None = None) -> Stack:
-    """The validated Stack; raise SpecError. Warnings are appended to `warnings`."""
+    """The validated Stack; raise SpecError. Warnings are appended to `warnings`, also
+    when the stack has errors."""
+    report = Report()
+    try:
+        return _load(options, report)
+    finally:
+        if warnings is not None:
+            warnings.extend(report.sorted(report.warnings))
+
+
+def _load(options: LoadOptions, report: Report) -> Stack:
     from stackrun.spec.checks import cross_check
     from stackrun.spec.validation import validate
 
-    report = Report()
     files = stack_files(options.files, options.working_dir, options.environ)
     report.files = [str(path) for path in files]
     project_dir = files[0].parent
     env = project_environment(project_dir, options.environ, report)
     trees = read_files(files, report)
     report.raise_errors()
+    composer = Composer(report)
+    scope = Scope(project_dir, env, including=tuple(files))
     for path, tree in zip(files, trees):
-        interpolate_tree(tree, env, report)
-        reject_nul(tree, (), tree, report)
-        normalize_file(tree, str(path.parent), env, report)
+        composer.compose(tree, path, scope)
     merged = merge_files(trees)
     name = project_name(options.project_name, env, merged, project_dir, report)
     disabled = inactive_services(merged, project.active_profiles(options.profiles, env))
     check_unsupported(merged, report)
     resolve_service_environments(merged, env, report, skip=disabled)
-    extra = {"name": name, "project_dir": str(project_dir), "files": tuple(map(str, files))}
+    resolve_service_labels(merged, report, skip=disabled)
+    extra = {
+        "name": name,
+        "project_dir": str(project_dir),
+        "files": tuple(map(str, files)),
+        "variables": grant_sources(merged, env, project_dir, report, skip=disabled),
+        "extensions": extensions.collect(merged),
+    }
     stack = validate(merged, extra, report)
     if stack is not None:
         stack = without_services(stack, disabled)
         cross_check(stack, merged, disabled, report)
     report.raise_errors()
-    if warnings is not None:
-        warnings.extend(report.warnings)
     return stack
 
 
@@ -76,41 +95,6 @@ def read_files(files: list[Path], report: Report) -> list[LDict]:
         if tree is not None:
             trees.append(tree)
     return trees
-
-
-def read_file(path: Path, report: Report) -> LDict | None:
-    where = Location(str(path), 1, 1)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as error:
-        report.error(
-            where, "", f"cannot read the file: {getattr(error, 'strerror', None) or error}"
-        )
-        return None
-    try:
-        tree = parse(text, str(path))
-    except SourceError as error:
-        report.extend(error.diagnostics)
-        return None
-    if not isinstance(tree, LDict):
-        report.error(where, "", "a stack file must be a mapping with a services: key")
-        return None
-    return tree
-
-
-def reject_nul(node: Any, path: KeyPath, root: LDict, report: Report) -> None:
-    """A NUL character (YAML "\\0", or from a variable) fits no path, argument or name."""
-    if isinstance(node, str) and "\0" in node:
-        report.error_at(root, path, f"{node!r} holds a NUL character (\\0); remove it")
-    elif isinstance(node, Override):
-        reject_nul(node.value, path, root, report)
-    elif isinstance(node, LDict):
-        for key, value in node.items():
-            reject_nul(key, (*path, key), root, report)
-            reject_nul(value, (*path, key), root, report)
-    elif isinstance(node, LList):
-        for index, item in enumerate(node):
-            reject_nul(item, (*path, index), root, report)
 
 
 def project_name(explicit: str | None, env, tree: LDict, project_dir: Path, report: Report) -> str:

@@ -2,9 +2,9 @@
 
 Mappings merge key by key; sequences append; scalars are replaced. Exceptions:
 `command`, `entrypoint` and `healthcheck.test` are replaced whole; `ports`,
-`volumes` and the lists of names (`dns`, `cap_add`, `profiles`…) keep one entry per
-unique key (ports: ip, target, published, protocol; volumes: target), a later entry
-merging into an earlier one; `logging` is replaced when the driver changes.
+`volumes`, `devices` and the lists of names (`dns`, `cap_add`, `profiles`…) keep one
+entry per unique key (ports: ip, target, published, protocol; volumes, devices: target),
+a later entry merging into an earlier one; `logging` is replaced when the driver changes.
 `!reset` removes a value and `!override` replaces it without merging. Files are
 normalised first, so `environment`, `labels`, `depends_on`, `networks` and
 `extra_hosts` are mappings by now and merge per key.
@@ -25,6 +25,12 @@ def merge_files(trees: list[LDict]) -> LDict:
     for tree in trees:
         _merge_mapping(result, tree, ())
     return result
+
+
+def merge_resource(section: str, base: LDict, over: LDict) -> LDict:
+    """`over` merged into `base` (changed in place) by the same rules, for `extends`
+    (section "services") and for a resource an included project also defines."""
+    return _merge_mapping(plain(base), over, (section, "*"))
 
 
 def _merge_mapping(base: LDict, over: LDict, path: Path) -> LDict:
@@ -124,6 +130,7 @@ _UNIQUE: dict[Path, Callable[[Any], str]] = {
     ("services", "*", "ports"): _port_key,
     ("services", "*", "volumes"): _field_key("target"),
     ("services", "*", "env_file"): _field_key("path"),
+    ("services", "*", "devices"): _field_key("target"),
     ("networks", "*", "ipam", "config"): _field_key("subnet"),
     **{
         ("services", "*", name): repr

@@ -15,37 +15,42 @@ not evaluate string annotations.
 from typing import Annotated, Any, Literal
 
 from stackrun import shortcuts
-from stackrun.spec import syntax
 
 shortcuts.skip_pydantic_plugins()
 
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    WithJsonSchema,
-    field_validator,
-    model_validator,
-)
+from pydantic import BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
+from stackrun.spec import base, syntax
+from stackrun.spec.blkio import BlkioConfig
+from stackrun.spec.devices import DeviceMapping, DeviceRule
+from stackrun.spec.grants import FileSource, Grant
+from stackrun.spec.namespaces import IpcMode, PidMode, SysctlName, SysctlValue, VolumesFrom
 from stackrun.spec.types import (
     AbsolutePath,
     Bytes,
     Capability,
     CgroupPath,
+    CpuMicros,
+    CpuSet,
+    DnsOption,
+    Domain,
     Duration,
     Expose,
+    Group,
     Hostname,
     ImageReference,
+    InterfaceName,
     IPAddress,
     IPv4Address,
     IPv4Subnet,
+    MacAddress,
     Mode,
     MountTarget,
     Name,
     NetworkMode,
     PlatformName,
     ProjectName,
+    PublishedPort,
     PullPolicy,
     Restart,
     SecurityOpt,
@@ -56,47 +61,9 @@ from stackrun.spec.types import (
     UlimitName,
 )  # fmt: skip
 
-_STRING = {"type": "string"}
-_STRINGS = {"type": "array", "items": _STRING}
-_SCALAR = {"type": ["string", "number", "boolean", "null"]}
-_LIST_OR_MAP = WithJsonSchema(
-    {
-        "anyOf": [
-            {"type": "array", "items": _STRING, "description": "KEY=VALUE items"},
-            {"type": "object", "additionalProperties": _SCALAR},
-        ]
-    }
-)
-_COMMAND = WithJsonSchema({"anyOf": [_STRING, _STRINGS, {"type": "null"}]})
-_STRING_OR_LIST = Short({"anyOf": [_STRING, _STRINGS]})
-_PORT_SHORT = Short(
-    {"type": ["string", "integer"], "description": "[IP:][PUBLISHED:]TARGET[/PROTO]"}
-)
-
-
-class Model(BaseModel):
-    """Frozen, closed to unknown keys; `x-*` extension keys are dropped."""
-
-    model_config = ConfigDict(
-        extra="forbid",
-        frozen=True,
-        populate_by_name=True,
-        defer_build=True,
-        json_schema_extra={"patternProperties": {"^x-": {}}},
-    )
-
-    @model_validator(mode="before")
-    @classmethod
-    def _drop_extensions(cls, data: Any) -> Any:
-        if isinstance(data, dict) and any(str(key).startswith("x-") for key in data):
-            keep = _declared_aliases(cls)
-            return {k: v for k, v in data.items() if not str(k).startswith("x-") or k in keep}
-        return data
-
-
-def _declared_aliases(cls: type[BaseModel]) -> set[str]:
-    return {field.alias for field in cls.model_fields.values() if field.alias}
-
+Model = base.Model
+_STRING, _STRINGS, _COMMAND = base.STRING, base.STRINGS, base.COMMAND
+_LIST_OR_MAP, _STRING_OR_LIST, _PORT_SHORT = base.LIST_OR_MAP, base.STRING_OR_LIST, base.PORT_SHORT
 
 # ---------------------------------------------------------------- service parts
 
@@ -155,9 +122,29 @@ class Resources(Model):
     reservations: ResourceReservations | None = None
 
 
+class RestartPolicy(Model):
+    """`deploy.restart_policy`, as docker compose maps it onto the service's restart."""
+
+    condition: Literal["none", "no", "on-failure", "any", "always", "unless-stopped"] = "any"
+    delay: Duration | None = None
+    max_attempts: int | None = Field(None, ge=0)
+    window: Duration | None = None
+
+
+def _replicated(value: Any) -> Any:
+    if value not in (None, "replicated"):
+        raise ValueError(
+            f"{value!r}: a swarm runs a global service on every node; stackrun runs on one "
+            "host: write replicated (the default) or remove it"
+        )
+    return value
+
+
 class Deploy(Model):
+    mode: Annotated[str | None, BeforeValidator(_replicated)] = None
     replicas: int | None = Field(None, ge=0)
     resources: Resources | None = None
+    restart_policy: RestartPolicy | None = None
 
 
 class BindOptions(Model):
@@ -165,11 +152,13 @@ class BindOptions(Model):
     propagation: Literal["shared", "slave", "private", "rshared", "rslave", "rprivate"] | None = (
         None
     )
+    recursive: Literal["enabled"] | None = None  # the default; other modes are refused
 
 
 class VolumeOptions(Model):
     nocopy: bool = False
     subpath: Subpath | None = None
+    labels: Annotated[dict[str, str], _LIST_OR_MAP] = {}
 
 
 class TmpfsOptions(Model):
@@ -202,7 +191,7 @@ class ServiceVolume(Model):
 
 class Port(Model):
     target: int = Field(ge=1, le=65535)
-    published: int | None = Field(None, ge=0, le=65535)
+    published: PublishedPort | None = None
     host_ip: IPAddress | None = None
     protocol: Literal["tcp", "udp"] = "tcp"
     mode: Literal["host", "ingress"] | None = None
@@ -213,6 +202,10 @@ class Port(Model):
 class ServiceNetwork(Model):
     aliases: tuple[Name, ...] = ()
     ipv4_address: IPv4Address | None = None
+    interface_name: InterfaceName | None = None
+    mac_address: MacAddress | None = None
+    priority: int = 0  # higher first: eth0 is the network of highest priority
+    gw_priority: int = 0  # the default route goes through the highest
 
 
 class Ulimit(Model):
@@ -228,7 +221,7 @@ class Ulimit(Model):
 
 class Logging(Model):
     driver: Literal["json-file", "local", "none"] | None = None
-    options: dict[Literal["max-size", "max-file"], str] = {}
+    options: dict[str, str] = {}  # other than max-size and max-file: ignored, with a warning
 
     @model_validator(mode="after")
     def _check_options(self) -> "Logging":
@@ -250,6 +243,27 @@ class Backoff(Model):
     initial: Duration | None = None
     max: Duration | None = None
     reset: Duration | None = None
+
+
+class Build(Model):
+    """`build:`: how `build` and `up` make the service's image from a Dockerfile."""
+
+    context: str = Field(".", description="directory sent to the build (absolute once loaded)")
+    dockerfile: str | None = Field(None, description="relative to the context (Dockerfile)")
+    dockerfile_inline: str | None = None
+    args: Annotated[dict[str, str], _LIST_OR_MAP] = {}
+    target: str | None = None
+    labels: Annotated[dict[str, str], _LIST_OR_MAP] = {}
+    no_cache: bool = False
+    pull: bool = False
+    network: Literal["default", "host", "none"] | None = None
+    tags: tuple[ImageReference, ...] = ()
+
+    @model_validator(mode="after")
+    def _one_dockerfile(self) -> "Build":
+        if self.dockerfile is not None and self.dockerfile_inline is not None:
+            raise ValueError("dockerfile and dockerfile_inline cannot both be set")
+        return self
 
 
 class ServiceExtension(Model):
@@ -302,6 +316,7 @@ class Service(Model):
         None, description="OS/ARCH[/VARIANT]; default: the host's"
     )
     pull_policy: PullPolicy | None = Field(None, description="when `up` pulls the image (missing)")
+    build: Annotated[Build | None, Short(_STRING)] = None
     command: Annotated[tuple[str, ...] | None, _COMMAND] = None
     entrypoint: Annotated[tuple[str, ...] | None, _COMMAND] = None
     environment: Annotated[dict[str, str], _LIST_OR_MAP] = {}  # env_file entries, then these
@@ -335,11 +350,37 @@ class Service(Model):
     cap_drop: tuple[Capability, ...] = ()
     security_opt: tuple[SecurityOpt, ...] = ()
     ulimits: dict[UlimitName, Annotated[Ulimit, Short({"type": "integer"})]] = {}
-    labels: Annotated[dict[str, str], _LIST_OR_MAP] = {}
+    labels: Annotated[dict[str, str], _LIST_OR_MAP] = {}  # label_file entries, then these
+    label_file: Annotated[tuple[str, ...], _STRING_OR_LIST] = ()
+    annotations: Annotated[dict[str, str], _LIST_OR_MAP] = {}
     extra_hosts: Annotated[dict[str, IPAddress], Short(_STRINGS)] = {}
     dns: Annotated[tuple[IPAddress, ...], _STRING_OR_LIST] = ()
+    dns_search: Annotated[tuple[Domain, ...], _STRING_OR_LIST] = ()
+    dns_opt: tuple[DnsOption, ...] = ()
+    domainname: Hostname | None = None
+    mac_address: MacAddress | None = None
     logging: Logging | None = None
+    attach: bool = True
     profiles: tuple[Name, ...] = ()
+    secrets: tuple[Annotated[Grant, Short(_STRING)], ...] = ()
+    configs: tuple[Annotated[Grant, Short(_STRING)], ...] = ()
+    ipc: IpcMode | None = None
+    pid: PidMode | None = None
+    uts: Literal["host"] | None = None
+    cgroup: Literal["host", "private"] | None = None
+    volumes_from: tuple[VolumesFrom, ...] = ()
+    sysctls: Annotated[dict[SysctlName, SysctlValue], _LIST_OR_MAP] = {}
+    shm_size: Bytes | None = None
+    group_add: tuple[Group, ...] = ()
+    oom_score_adj: int | None = Field(None, ge=-1000, le=1000)
+    oom_kill_disable: bool | None = None
+    mem_swappiness: int | None = Field(None, ge=0, le=100)
+    cpuset: CpuSet | None = None
+    cpu_period: CpuMicros | None = None
+    cpu_quota: CpuMicros | None = None
+    blkio_config: BlkioConfig | None = None
+    devices: tuple[Annotated[DeviceMapping, Short(_STRING)], ...] = ()
+    device_cgroup_rules: tuple[DeviceRule, ...] = ()
     develop: Develop | None = None  # `stackrun watch`, `up --watch`
     x_stackrun: ServiceExtension | None = Field(None, alias="x-stackrun")
 
@@ -378,6 +419,15 @@ class Network(Model):
     driver: Literal["bridge"] | None = None
     ipam: Ipam | None = None
     labels: Annotated[dict[str, str], _LIST_OR_MAP] = {}
+    enable_ipv4: bool = True
+    enable_ipv6: bool = False
+
+    @model_validator(mode="after")
+    def _ipv4_only(self) -> "Network":
+        if self.enable_ipv6 or not self.enable_ipv4:
+            key = "enable_ipv6: true" if self.enable_ipv6 else "enable_ipv4: false"
+            raise ValueError(f"{key}: IPv6 is not supported yet, stackrun networks are IPv4")
+        return self
 
 
 class StackExtension(Model):
@@ -396,15 +446,31 @@ class StackFile(Model):
     services: dict[Name, Service]
     volumes: dict[Name, Volume] = {}
     networks: dict[Name, Network] = {}
+    secrets: dict[Name, FileSource] = {}
+    configs: dict[Name, FileSource] = {}
     x_stackrun: StackExtension | None = Field(None, alias="x-stackrun")
 
 
 class Stack(StackFile):
-    """A loaded stack: the files merged, interpolated, normalised and checked."""
+    """A loaded stack: the files merged, interpolated, normalised and checked.
+
+    `variables`: the values of the variables that secrets and configs name with
+    `environment:`, kept out of every output; `extensions`: the `x-*` keys of the file by
+    their place, for `config` (extensions.py)."""
 
     name: ProjectName
     project_dir: str = Field(exclude=True)
     files: tuple[str, ...] = Field((), exclude=True)
+    variables: dict[str, str] = Field({}, exclude=True, repr=False)
+    extensions: tuple[tuple[tuple[str | int, ...], Any], ...] = Field((), exclude=True, repr=False)
+
+    def image_of(self, service: str) -> str | None:
+        """The image a service runs: its `image:`, else the one its `build:` makes,
+        named `<project>-<service>` as Compose names it; None for a host command."""
+        spec = self.services[service]
+        if spec.image:
+            return spec.image
+        return f"{self.name}-{service}" if spec.build else None
 
     def replicas(self, service: str) -> int:
         spec = self.services[service]

@@ -41,6 +41,8 @@ def normalize_file(tree: Any, base_dir: str, env: Mapping[str, str], report: Rep
         return tree
     for section in ("volumes", "networks"):
         _fill_nulls(_inner(tree.get(section)))
+    for section in ("volumes", "networks", "secrets", "configs"):
+        _legacy_external(_inner(tree.get(section)), section, report)
     services = _inner(tree.get("services"))
     _fill_nulls(services)
     if isinstance(services, LDict):
@@ -55,6 +57,22 @@ def normalize_file(tree: Any, base_dir: str, env: Mapping[str, str], report: Rep
 def _inner(value: Any) -> Any:
     """The value under an `!override` tag."""
     return value.value if isinstance(value, Override) else value
+
+
+def _legacy_external(section: Any, name: str, report: Report) -> None:
+    """`external: {name: x}` (Compose file format 2/3) -> `external: true, name: x`."""
+    for key, item in section.items() if isinstance(section, LDict) else ():
+        external = item.get("external") if isinstance(item, LDict) else None
+        if isinstance(external, LDict) and set(external) <= {"name"}:
+            where = item.at("external")
+            item.put("external", True, where)
+            if "name" in external:
+                item.put("name", external["name"], external.at("name"))
+            report.warn(
+                where,
+                (name, key, "external"),
+                "external: {name: …} is deprecated; write external: true and name: …",
+            )
 
 
 def _fill_nulls(section: Any) -> None:
@@ -147,6 +165,45 @@ def _labels(value: Any, ctx: _Context) -> Any:
     return _key_values(value, ctx, missing="")
 
 
+def _label_files(value: Any, ctx: _Context) -> Any:
+    items = _one_or_many(value, ctx)
+    if isinstance(items, LList):
+        for index, item in enumerate(items):
+            if isinstance(item, str):
+                items[index] = os.path.normpath(os.path.join(ctx.base_dir, item))
+    return items
+
+
+def _texts(value: Any, ctx: _Context) -> Any:
+    """A list whose numbers mean text (`group_add: [1000]`, `expose: [80]`)."""
+    if isinstance(value, LList):
+        for index, item in enumerate(value):
+            value[index] = _scalar_text(item)
+    return value
+
+
+def _grants(value: Any, ctx: _Context) -> Any:
+    """`secrets: [token]` -> `[{source: token}]`."""
+    if isinstance(value, LList):
+        for index, item in enumerate(value):
+            if isinstance(item, str):
+                value[index] = LDict(value.at(index), {"source": item})
+    return value
+
+
+def _logging(value: Any, ctx: _Context) -> Any:
+    """Option values are text to the driver: `max-file: 3` means "3"."""
+    options = value.get("options") if isinstance(value, LDict) else None
+    if isinstance(options, LDict):
+        for key, item in options.items():
+            options[key] = _scalar_text(item)
+    return value
+
+
+def _sysctls(value: Any, ctx: _Context) -> Any:
+    return _key_values(value, ctx, missing=None)
+
+
 def _env_files(value: Any, ctx: _Context) -> Any:
     items = LList(ctx.where, [value], [ctx.where]) if isinstance(value, str) else value
     if not isinstance(items, LList):
@@ -158,6 +215,37 @@ def _env_files(value: Any, ctx: _Context) -> Any:
             entry["path"] = os.path.normpath(os.path.join(ctx.base_dir, entry["path"]))
         result.add(entry, items.at(index))
     return result
+
+
+def is_remote_context(context: str) -> bool:
+    return "://" in context or context.startswith("git@")
+
+
+def _build(value: Any, ctx: _Context) -> Any:
+    """`build: ./dir` is `build: {context: ./dir}`; the context is made absolute against
+    the file's directory, args and labels become mappings (an arg without a value takes
+    the variable of that name, as Compose does, or is left out)."""
+    if isinstance(value, str):
+        value = LDict(ctx.where, {"context": value})
+    if not isinstance(value, LDict):
+        return value
+    context = value.get("context", ".")
+    # A remote context (a git or HTTP URL) stays as written: the file loads as in Compose,
+    # and building that service says why it cannot (cli/build.py).
+    if isinstance(context, str) and not is_remote_context(context):
+        value["context"] = os.path.normpath(os.path.join(ctx.base_dir, context))
+    if "args" in value:
+        args = _key_values(value["args"], ctx, missing=None)
+        if isinstance(args, LDict):
+            for key in [k for k, v in args.items() if v is None]:
+                if key in ctx.env:
+                    args[key] = ctx.env[key]
+                else:
+                    del args[key]
+        value["args"] = args
+    if "labels" in value:
+        value["labels"] = _labels(value["labels"], ctx)
+    return value
 
 
 def _depends_on(value: Any, ctx: _Context) -> Any:
@@ -242,31 +330,46 @@ def _ports(value: Any, ctx: _Context) -> Any:
 
 
 def _long_port(item: Any, ctx: _Context, index: int, where) -> Any:
-    published = item.get("published") if isinstance(item, LDict) else None
-    if isinstance(published, str) and "-" in published:
-        ctx.problem(
-            f"published range {published!r} needs the short syntax '{published}:FIRST-LAST'",
-            index,
-            where,
-        )
-        item.pop("published")
+    if isinstance(item, LDict) and "protocol" not in item:
+        item.put("protocol", "tcp", where)  # printed by `config`, as Compose does
     return item
 
 
 def _volumes(value: Any, ctx: _Context) -> Any:
     if not isinstance(value, LList):
         return value
+    result = _long_items(value, ctx, syntax.parse_volume)
+    for item in result:
+        if isinstance(item, LDict) and isinstance(item.get("source"), str):
+            item["source"] = _expand_home(item["source"], ctx.env)
+    return result
+
+
+def _devices(value: Any, ctx: _Context) -> Any:
+    """`/dev/fuse:/dev/fuse:rw` -> `{source, target, permissions}`; one without `target`
+    gets its source's (so that merging finds it by target)."""
+    if not isinstance(value, LList):
+        return value
+    result = _long_items(value, ctx, syntax.parse_device)
+    for index, item in enumerate(result):
+        source = item.get("source") if isinstance(item, LDict) else None
+        if isinstance(source, str) and source.startswith("/") and "target" not in item:
+            item.put("target", source, result.at(index))
+    return result
+
+
+def _long_items(value: LList, ctx: _Context, parse: Callable[[str], dict]) -> LList:
+    """The list with each string item parsed into a mapping by `parse`; an item it cannot
+    parse is reported at its place and left out."""
     result = LList(value.location)
     for index, item in enumerate(value):
         where = value.at(index)
         if isinstance(item, str):
             try:
-                item = LDict(where, syntax.parse_volume(item))
+                item = LDict(where, parse(item))
             except ValueError as error:
                 ctx.problem(str(error), index, where)
                 continue
-        if isinstance(item, LDict) and isinstance(item.get("source"), str):
-            item["source"] = _expand_home(item["source"], ctx.env)
         result.add(item, where)
     return result
 
@@ -306,14 +409,8 @@ def _extra_hosts(value: Any, ctx: _Context) -> Any:
     return value
 
 
-def _expose(value: Any, ctx: _Context) -> Any:
-    if isinstance(value, LList):
-        for index, item in enumerate(value):
-            value[index] = _scalar_text(item)
-    return value
-
-
 _SERVICE_SHAPES: dict[str, Callable[[Any, _Context], Any]] = {
+    "build": _build,
     "command": _argv,
     "entrypoint": _argv,
     "environment": _environment,
@@ -328,6 +425,15 @@ _SERVICE_SHAPES: dict[str, Callable[[Any, _Context], Any]] = {
     "dns": _one_or_many,
     "ulimits": _ulimits,
     "extra_hosts": _extra_hosts,
-    "expose": _expose,
+    "expose": _texts,
+    "group_add": _texts,
+    "label_file": _label_files,
+    "annotations": _labels,
+    "sysctls": _sysctls,
+    "secrets": _grants,
+    "configs": _grants,
+    "dns_search": _one_or_many,
+    "logging": _logging,
+    "devices": _devices,
     "develop": _develop,
 }

@@ -97,6 +97,17 @@ class Override:
         self.value = value
 
 
+def clone(node: Any) -> Any:
+    """A deep copy of a tree, with its locations (the base of an `extends` is reused)."""
+    if isinstance(node, LDict):
+        return LDict(node.location, ((k, clone(v)) for k, v in node.items()), node.key_locations)
+    if isinstance(node, LList):
+        return LList(node.location, (clone(item) for item in node), node.item_locations)
+    if isinstance(node, Override):
+        return Override(clone(node.value))
+    return node
+
+
 class _Loader(_BaseLoader):
     """Marks plain scalars so that we resolve them with YAML 1.2 rules ourselves."""
 

@@ -2,7 +2,7 @@
 
 Durations (`1m30s`), byte sizes (`512m`), signals (`SIGTERM`), restart policies
 (`on-failure:3`), commands split like a shell would (without running one), and the
-short syntaxes of ports, volumes and tmpfs.
+short syntaxes of ports, volumes, tmpfs and devices, and device cgroup rules.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import math
 import re
 import shlex
 import signal
-from typing import Any
+from typing import Any, Literal, cast
 
 # ---------------------------------------------------------------- scalars
 
@@ -91,26 +91,47 @@ def parse_bytes(value: Any) -> int:
     return int(_finite(number * _SIZE_UNITS[unit], value, "size; write e.g. 512m, 1g"))
 
 
-_SIGNAL_NAMES = {s.name: s for s in signal.Signals if not s.name.startswith("SIG_")}
+_SIGNAL_NAMES = {s.name: int(s) for s in signal.Signals if not s.name.startswith(("SIG_", "SIGRT"))}
+_REALTIME = re.compile(r"^SIGRT(MIN|MAX)(?:([+-])(\d+))?$")  # SIGRTMIN+3, as Docker names them
 
 
 def parse_signal(value: Any) -> str:
-    """`SIGTERM`, `TERM`, `term` or `15` -> `SIGTERM`."""
+    """`SIGTERM`, `TERM`, `term`, `15` -> `SIGTERM`; `RTMIN+3` or `37` -> `SIGRTMIN+3`."""
     text = str(value).strip()
     if text.isdigit() and not isinstance(value, bool):
-        try:
-            return signal.Signals(int(text)).name
-        except ValueError:
-            raise ValueError(f"{text} is not a signal number") from None
+        return _signal_name(int(text))
     name = text.upper()
     name = name if name.startswith("SIG") else f"SIG{name}"
-    if name not in _SIGNAL_NAMES:
-        raise ValueError(f"{value!r} is not a signal; write e.g. SIGTERM, SIGINT, SIGQUIT")
-    return name
+    if name in _SIGNAL_NAMES:
+        return name
+    realtime = _REALTIME.match(name)
+    if realtime:
+        return _signal_name(_realtime_number(realtime))
+    raise ValueError(f"{value!r} is not a signal; write e.g. SIGTERM, SIGINT, SIGQUIT")
+
+
+def _signal_name(number: int) -> str:
+    names = {n: name for name, n in _SIGNAL_NAMES.items()}
+    if number in names:
+        return names[number]
+    if signal.SIGRTMIN <= number <= signal.SIGRTMAX:
+        offset = number - signal.SIGRTMIN
+        return "SIGRTMIN" + (f"+{offset}" if offset else "")
+    raise ValueError(f"{number} is not a signal number")
+
+
+def _realtime_number(match: re.Match) -> int:
+    base = signal.SIGRTMIN if match.group(1) == "MIN" else signal.SIGRTMAX
+    offset = int(match.group(3) or 0) * (-1 if match.group(2) == "-" else 1)
+    number = base + offset
+    if not signal.SIGRTMIN <= number <= signal.SIGRTMAX:
+        raise ValueError(f"{match.group()!r} is outside SIGRTMIN..SIGRTMAX")
+    return number
 
 
 def signal_number(name: str) -> int:
-    return int(_SIGNAL_NAMES[name])
+    realtime = _REALTIME.match(name)
+    return _realtime_number(realtime) if realtime else _SIGNAL_NAMES[name]
 
 
 RESTART_POLICIES = ("no", "always", "on-failure[:N]", "unless-stopped")
@@ -166,7 +187,11 @@ def format_mode(mode: int) -> str:
 
 
 def parse_port(value: Any) -> list[dict[str, Any]]:
-    """`[HOST_IP:][PUBLISHED:]TARGET[/PROTOCOL]`, ranges allowed -> long-syntax entries."""
+    """`[HOST_IP:][PUBLISHED:]TARGET[/PROTOCOL]`, ranges allowed -> long-syntax entries.
+
+    Ranges of the same length pair up one by one; a published range for one target
+    (`8000-8010:80`) stays a range: the host port is the first free one of it, as Docker
+    allocates it."""
     if isinstance(value, int) and not isinstance(value, bool):
         return [{"target": value, "protocol": "tcp"}]
     text = str(value).strip()
@@ -174,11 +199,13 @@ def parse_port(value: Any) -> list[dict[str, Any]]:
     protocol = protocol or "tcp"
     host_ip, published, target = _split_port_spec(spec, text)
     targets = _port_range(target, text)
-    publish = _port_range(published, text) if published else []
-    if publish and len(publish) != len(targets):
+    publish: list[int | str] = list(_port_range(published, text)) if published else []
+    if len(targets) == 1 and len(publish) > 1:
+        publish = [published]
+    elif publish and len(publish) != len(targets):
         raise ValueError(
             f"port {text!r}: {len(publish)} published ports for {len(targets)} target ports; "
-            "give ranges of the same length"
+            "give ranges of the same length, or one target port"
         )
     entries = []
     for index, port in enumerate(targets):
@@ -189,6 +216,29 @@ def parse_port(value: Any) -> list[dict[str, Any]]:
             entry["host_ip"] = host_ip
         entries.append(entry)
     return entries
+
+
+def parse_published(value: Any) -> int | str:
+    """A published port (`8080`) or range (`"8000-8010"`): an int, or "LOW-HIGH"."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        if value > 65535 or value < 0:
+            raise ValueError(
+                f"must be {'at most 65535' if value > 0 else 'at least 0'}, got {value}"
+            )
+        return value
+    text = str(value).strip()
+    ports = _port_range(text, text)
+    if ports[-1] > 65535:
+        raise ValueError(f"must be at most 65535, got {ports[-1]}")
+    return ports[0] if len(ports) == 1 else f"{ports[0]}-{ports[-1]}"
+
+
+def published_range(published: int | str) -> tuple[int, int]:
+    """8080 -> (8080, 8080); "8000-8010" -> (8000, 8010)."""
+    if isinstance(published, int):
+        return published, published
+    low, _, high = published.partition("-")
+    return int(low), int(high or low)
 
 
 def _split_port_spec(spec: str, text: str) -> tuple[str, str, str]:
@@ -265,7 +315,8 @@ def parse_volume(text: str) -> dict[str, Any]:
 
 
 def parse_tmpfs(text: str) -> dict[str, Any]:
-    """`/run[:size=64m,mode=1777,ro]` -> {target, size?, mode?, read_only?}."""
+    """`/run[:size=64m,mode=1777,uid=1000,gid=1000,ro]` -> {target, size?, mode?, uid?,
+    gid?, read_only?}."""
     target, _, options = text.partition(":")
     entry: dict[str, Any] = {"target": target}
     for option in filter(None, options.split(",")):
@@ -274,11 +325,58 @@ def parse_tmpfs(text: str) -> dict[str, Any]:
             entry["size"] = parse_bytes(value)
         elif name == "mode":
             entry["mode"] = parse_mode(value)
+        elif name in ("uid", "gid"):
+            if not value.isdigit():
+                raise ValueError(f"tmpfs {text!r}: {name} {value!r} is not a number")
+            entry[name] = int(value)
         elif name in ("ro", "rw"):
             entry["read_only"] = name == "ro"
         else:
-            raise ValueError(f"tmpfs {text!r}: unsupported option {name!r}; use size, mode, ro")
+            raise ValueError(
+                f"tmpfs {text!r}: unsupported option {name!r}; use size, mode, uid, gid, ro"
+            )
     return entry
+
+
+# ---------------------------------------------------------------- devices
+
+DEVICE_ACCESS = re.compile(r"^(?!.*(.).*\1)[rwm]{1,3}$")  # each of r, w, m at most once
+DEVICE_RULE = re.compile(r"^([abc]) (\d+|\*):(\d+|\*) (\S+)$")
+DEVICE_ALL_ACCESS = "rwm"
+
+
+def parse_device(text: str) -> dict[str, str]:
+    """`HOST[:TARGET][:PERMISSIONS]` -> {source[, target], permissions}, as Docker reads
+    it: with two parts, a second made of r, w and m is the permissions."""
+    parts = text.split(":")
+    if len(parts) > 3 or not all(parts):
+        raise ValueError(
+            f"{text!r} is not HOST[:TARGET][:PERMISSIONS], e.g. /dev/fuse:/dev/fuse:rw"
+        )
+    if len(parts) == 2 and DEVICE_ACCESS.match(parts[1]):
+        return {"source": parts[0], "permissions": parts[1]}
+    target = {"target": parts[1]} if len(parts) > 1 else {}
+    return {
+        "source": parts[0],
+        **target,
+        "permissions": parts[2] if len(parts) == 3 else DEVICE_ALL_ACCESS,
+    }
+
+
+def parse_rule(text: str) -> tuple[Literal["a", "b", "c"], int | None, int | None, str]:
+    """`TYPE MAJOR:MINOR ACCESS` -> (type, major, minor, access); None: any number."""
+    match = DEVICE_RULE.match(text.strip())
+    if not match or not DEVICE_ACCESS.match(match[4]):
+        raise ValueError(
+            f"{text!r} is not a device rule TYPE MAJOR:MINOR ACCESS (a, b or c; numbers or *; "
+            "letters of rwm), e.g. 'c 10:200 rwm'"
+        )
+    kind, major, minor, access = match.groups()
+    return cast(Literal["a", "b", "c"], kind), _number(major), _number(minor), access
+
+
+def _number(text: str) -> int | None:
+    return None if text == "*" else int(text)
 
 
 def parse_key_value(text: str, separators: str = "=") -> tuple[str, str | None]:

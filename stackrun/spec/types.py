@@ -154,6 +154,63 @@ def _check_tmpfs(value: str) -> str:
     return value
 
 
+_CPUSET = re.compile(r"^\d+(-\d+)?(,\d+(-\d+)?)*$")
+_MAC = re.compile(r"^[0-9a-fA-F]{2}([:-][0-9a-fA-F]{2}){5}$")
+_DNS_OPTION = re.compile(r"^[a-z][a-z0-9-]*(:\d+)?$")
+
+
+def _check_cpuset(value: Any) -> str:
+    text = str(value).replace(" ", "")
+    if isinstance(value, bool) or not _CPUSET.match(text):
+        raise ValueError(f"{value!r} is not a CPU list; write e.g. 0-3 or 0,2")
+    for low, _, high in (part.partition("-") for part in text.split(",")):
+        if high and int(high) < int(low):
+            raise ValueError(f"{value!r}: the range {low}-{high} goes backwards")
+    return text
+
+
+def _check_mac(value: str) -> str:
+    if not _MAC.match(value):
+        raise ValueError(f"{value!r} is not a MAC address like 02:42:ac:11:00:02")
+    if int(value[:2], 16) & 1:
+        raise ValueError(f"{value!r} is a multicast address; the first byte must be even")
+    return value.lower().replace("-", ":")
+
+
+def _check_domain(value: str) -> str:
+    return value if value == "." else _check_hostname(value.rstrip("."))
+
+
+def _check_dns_option(value: str) -> str:
+    if not _DNS_OPTION.match(value):
+        raise ValueError(f"{value!r} is not a resolver option like ndots:2 or use-vc")
+    return value
+
+
+_IFNAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,14}$")
+
+
+def _check_ifname(value: str) -> str:
+    if not _IFNAME.match(value):
+        raise ValueError(f"{value!r} is not an interface name (at most 15 letters, digits, _.-)")
+    return value
+
+
+def _micros(value: Any) -> int:
+    """Microseconds: a number, or a duration (`100ms`)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lstrip("-").isdigit():
+        return int(value)
+    return round(syntax.parse_duration(value) * 1_000_000)
+
+
+def _group(value: Any) -> str:
+    if isinstance(value, bool) or not str(value).strip():
+        raise ValueError(f"{value!r} is not a group name or number")
+    return str(value)
+
+
 def _check_image(value: str) -> str:
     """Docker's reference grammar; kept as written (the store normalises it)."""
     from stackrun.images.reference import ReferenceError, parse_reference
@@ -183,10 +240,8 @@ def _check_pull_policy(value: Any) -> str:
     text = str(value)
     if text == "if_not_present":
         return "missing"
-    if text in PULL_POLICIES or _EVERY.match(text):
+    if text in PULL_POLICIES or text == "build" or _EVERY.match(text):
         return text
-    if text == "build":
-        raise ValueError("stackrun does not build images yet: remove pull_policy: build")
     raise ValueError(
         f"{text!r} is not a pull policy; use one of {', '.join(PULL_POLICIES)} or every_DURATION"
     )
@@ -229,6 +284,26 @@ UlimitName = Annotated[str, AfterValidator(_check_ulimit_name)]
 NetworkMode = Annotated[str, AfterValidator(_check_network_mode)]
 Expose = Annotated[str, BeforeValidator(_check_expose), _text({"type": ["string", "integer"]})]
 Tmpfs = Annotated[str, AfterValidator(_check_tmpfs)]
+CpuSet = Annotated[
+    str,
+    BeforeValidator(_check_cpuset),
+    _text({"type": ["string", "integer"], "pattern": r"^[0-9,-]+$"}),
+]
+MacAddress = Annotated[str, AfterValidator(_check_mac)]
+InterfaceName = Annotated[str, AfterValidator(_check_ifname)]
+CpuMicros = Annotated[
+    int,
+    BeforeValidator(_micros),
+    _text({"type": ["integer", "string"], "description": "microseconds, or a duration: 100ms"}),
+]
+Domain = Annotated[str, AfterValidator(_check_domain)]
+DnsOption = Annotated[str, AfterValidator(_check_dns_option)]
+Group = Annotated[str, BeforeValidator(_group), _text({"type": ["string", "integer"]})]
+PublishedPort = Annotated[
+    int | str,
+    BeforeValidator(syntax.parse_published),
+    _text({"type": ["string", "integer"], "description": "a port, or a range LOW-HIGH"}),
+]
 ImageReference = Annotated[
     str,
     AfterValidator(_check_image),
@@ -245,7 +320,7 @@ PullPolicy = Annotated[
     _text(
         {
             "type": "string",
-            "pattern": r"^(always|never|missing|if_not_present|daily|weekly|every_.+)$",
+            "pattern": r"^(always|never|missing|if_not_present|build|daily|weekly|every_.+)$",
         }
     ),
 ]

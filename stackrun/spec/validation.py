@@ -13,7 +13,7 @@ import typing
 from typing import Any
 
 from stackrun.errors import closest
-from stackrun.spec.diagnostics import Report, locate
+from stackrun.spec.diagnostics import Report, locate, user_path
 
 
 def validate(tree: dict, extra: dict[str, Any], report: Report):
@@ -30,7 +30,7 @@ def validate(tree: dict, extra: dict[str, Any], report: Report):
         for item in error.errors(include_url=False):
             loc = tuple(item["loc"])
             path = loc[:-1] if loc and loc[-1] == "[key]" else loc
-            report.error(locate(tree, path), path, _message(item, Stack, loc))
+            report.error(locate(tree, path), user_path(tree, path), _message(item, Stack, loc))
         return None
 
 

@@ -78,8 +78,16 @@ class Kernel:
         with the given stdin, stdout, stderr (`run`)."""
         procs = self._ensure_cgroup(service)
         where = self._prepare_files(service)
+        shared = service.namespaces
         request = SpawnRequest(
-            service, procs, where.root, self._netns_peer(service), where.disk, tty
+            service,
+            procs,
+            where.root,
+            join_netns_pid=self._netns_peer(service),
+            layer_dir=where.disk,
+            join_ipc_pid=self._peer(shared.ipc_peer if shared.ipc == "service" else None),
+            join_pid_pid=self._peer(shared.pid_peer if shared.pid == "service" else None),
+            tty=tty,
         )
         if stdio:
             stdin, stdout, stderr = stdio
@@ -165,6 +173,9 @@ class Kernel:
         if service.network_mode != "service" or not service.network_peer:
             return None
         return self.peer_pid(service.network_peer)
+
+    def _peer(self, instance: str | None) -> int | None:
+        return self.peer_pid(instance) if instance else None
 
 
 def reap_children() -> None:

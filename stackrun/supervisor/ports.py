@@ -58,7 +58,8 @@ class PortConflict(HostError):
 
     def __init__(self, service: str, port: PortPlan, reason: str):
         self.service, self.port, self.reason = service, port, reason
-        where = f"{port.host_ip}:{port.host_port}/{port.protocol}"
+        span = f"-{port.host_port_last}" if port.host_port_last else ""
+        where = f"{port.host_ip}:{port.host_port}{span}/{port.protocol}"
         super().__init__(
             f"services.{service}.ports: cannot publish {where} -> {port.target_port}: {reason};"
             " stop what uses it, or publish another host port"
@@ -89,7 +90,8 @@ def bindings(services: Iterable[ServicePlan]) -> list[Binding]:
             if not port.target_address:
                 continue  # on no network the host reaches (internal, none, host): nothing to forward
             key = (port.host_ip, port.host_port, port.protocol)
-            if not port.host_port:  # ephemeral: a port of its own per instance and target
+            if not port.host_port or port.host_port_last:
+                # ephemeral or from a range: a port of its own per instance and target
                 key += (service.name, port.target_port)
             binding = found.setdefault(key, Binding(service.service, port, []))
             if binding.service != service.service:
@@ -129,7 +131,7 @@ class Published:
         return {
             (t.instance, b.port.host_ip, b.port.target_port, b.port.protocol): sock.getsockname()[1]
             for b, sock in zip(self.bindings, self.sockets)
-            if not b.port.host_port
+            if not b.port.host_port or b.port.host_port_last
             for t in b.targets
         }
 
@@ -145,6 +147,7 @@ class Published:
                     replace(
                         port,
                         host_port=sock.getsockname()[1],
+                        host_port_last=0,  # the one port bound, also of a range
                         target_address=target.address,
                         target_port=target.port,
                     )
@@ -201,7 +204,7 @@ def _bind(binding: Binding) -> socket.socket:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         if family == socket.AF_INET6:
             sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
-        sock.bind((port.host_ip, port.host_port))
+        _bind_first_free(sock, port)
         if kind == socket.SOCK_STREAM:
             sock.listen(socket.SOMAXCONN)
     except OSError as error:
@@ -210,9 +213,21 @@ def _bind(binding: Binding) -> socket.socket:
     return sock
 
 
+def _bind_first_free(sock: socket.socket, port: PortPlan) -> None:
+    """The port, or the first free one of its range (as Docker allocates "8000-8010:80")."""
+    last = port.host_port_last or port.host_port
+    for number in range(port.host_port, last + 1):
+        try:
+            sock.bind((port.host_ip, number))
+            return
+        except OSError as error:
+            if error.errno != errno.EADDRINUSE or number == last:
+                raise
+
+
 def _reason(error: OSError) -> str:
     if error.errno == errno.EADDRINUSE:
-        return "the port is already in use on this host"
+        return "the port is already in use on this host (every port of a range: each is)"
     if error.errno == errno.EADDRNOTAVAIL:
         return "this host has no such address"
     return os.strerror(error.errno or 0)

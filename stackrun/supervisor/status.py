@@ -39,8 +39,9 @@ def describe(
         finished_at=life.finished_at,
         crash_loop=looping,
         status_text=status_text(life, waiting_for, now, looping),
-        publishers=[
-            Publisher(p.host_ip, p.target_port, p.host_port, p.protocol) for p in plan.ports
+        publishers=[  # 0: chosen when bound (ephemeral, or from a range)
+            Publisher(p.host_ip, p.target_port, 0 if p.host_port_last else p.host_port, p.protocol)
+            for p in plan.ports
         ],
         cgroup=plan.cgroup,
         addresses=[n.address for n in plan.networks],

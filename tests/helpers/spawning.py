@@ -121,15 +121,16 @@ class Spawner:
         plan: ServicePlan,
         cgroup_procs: tuple[str, ...] = (),
         join_netns_pid: int | None = None,
+        **joins: int,
     ) -> Started:
+        """`joins`: the other join_*_pid of the SpawnRequest."""
         layout = instance.prepare(self.project, plan)
         read, write = os.pipe()
         try:
-            spawned = self.server.spawn(
-                SpawnRequest(plan, cgroup_procs, layout.root, join_netns_pid, layout.disk),
-                write,
-                write,
+            request = SpawnRequest(
+                plan, cgroup_procs, layout.root, join_netns_pid, layout.disk, **joins
             )
+            spawned = self.server.spawn(request, write, write)
         except BaseException:
             os.close(read)
             raise

@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 from stackrun.errors import HostError
-from stackrun.plan.model import Limits
+from stackrun.plan.model import BlkioPlan, Limits
 from stackrun.plan.names import ProjectNames
-from stackrun.runtime.cgroups import V1Driver, detect
+from stackrun.runtime.cgroups import V1Driver, detect, tuning
 from stackrun.runtime.teardown import sweep
 from tests.helpers.incgroup import Children, assert_freezes_and_thaws, wait_gone
 
@@ -219,6 +219,45 @@ def test_usage_counts_memory_cpu_and_processes(driver, names, children):
     assert usage.memory > 16 * MiB and usage.cpu_usec > 100_000
     assert usage.pids == 1 and usage.oom_kills == 0
     assert usage.memory_pressure is not None  # from the unified hierarchy
+
+
+def test_cpuset_period_quota_swappiness_oom_and_block_io(driver, names, children):
+    """Hierarchies joined on demand: cpuset (given its parent's CPUs and memory nodes
+    first, else no task may join) and blkio; the others as for every instance."""
+    disk = _a_disk()
+    path = names.cgroup("tuned")
+    blkio = BlkioPlan(weight=300, read_bps=((disk, 1 << 20),), write_iops=((disk, 50),))
+    limits = Limits(
+        cpuset="0", cpu_period=50_000, cpu_quota=20_000, swappiness=7, oom_kill_disable=True,
+        blkio=blkio,
+    )  # fmt: skip
+    driver.create(path, limits)
+    number = tuning.device_number(disk)
+    assert cgroup_file(driver, "cpuset", path, "cpuset.cpus") == "0"
+    assert cgroup_file(driver, "cpuset", path, "cpuset.mems") != ""
+    assert cgroup_file(driver, "cpu", path, "cpu.cfs_period_us") == "50000"
+    assert cgroup_file(driver, "cpu", path, "cpu.cfs_quota_us") == "20000"
+    assert cgroup_file(driver, "memory", path, "memory.swappiness") == "7"
+    assert "oom_kill_disable 1" in cgroup_file(driver, "memory", path, "memory.oom_control")
+    reads = cgroup_file(driver, "blkio", path, "blkio.throttle.read_bps_device")
+    assert f"{number} {1 << 20}" in reads
+    assert f"{number} 50" in cgroup_file(driver, "blkio", path, "blkio.throttle.write_iops_device")
+    procs = driver.procs_files(path)
+    assert f"{driver.dir('cpuset', path)}/cgroup.procs" in procs
+    cpus = children.start(procs, "import os; print(sorted(os.sched_getaffinity(0)), flush=True)")
+    assert cpus.read_line() == "[0]"
+    plain = names.cgroup("plain")
+    driver.create(plain, Limits())
+    assert not os.path.exists(driver.dir("cpuset", plain))  # joined only on demand
+    assert all("cpuset" not in f and "blkio" not in f for f in driver.procs_files(plain))
+
+
+def _a_disk() -> str:
+    """A whole block device of this host (throttling refuses partitions)."""
+    for name in sorted(os.listdir("/sys/block")):
+        if not name.startswith(("loop", "ram", "zram")) and os.path.exists(f"/dev/{name}"):
+            return f"/dev/{name}"
+    pytest.skip("no block device to throttle on this host")
 
 
 def test_freeze_stops_the_cpu_thaw_resumes_it_and_kill_still_works(driver, names, children):

@@ -193,6 +193,9 @@ def test_images_example_runs_from_an_image_it_builds_and_loads_offline(project, 
         assert (first["visits"], first["served_by"], first["user"]) == (1, served_by, "www")
         eventually(lambda: visits(published)["ticker"], "the ticker's time in the volume")
         assert run("ps", "--format", "json").stdout.count('"Image": "example/site:1"') == 2
+        stats = eventually(lambda: _stats_line(run), "stats' line: its built image runs")
+        assert stats.startswith("visits counted by web: ")  # the ARG baked in by the build
+        assert "CACHED RUN" in run("build").stderr  # built by `up`; again: nothing runs
         assert run.inspect("ticker")["Config"]["ReadOnly"] is True
         run("down")
         run("up", "-d", "--wait")
@@ -202,6 +205,11 @@ def test_images_example_runs_from_an_image_it_builds_and_loads_offline(project, 
         assert eventually(lambda: visits(published), "the CGI afresh")["visits"] == 1
     finally:
         run("down", "-v", check=False)
+
+
+def _stats_line(run) -> str | None:
+    lines = run("logs", "--no-log-prefix", "stats").stdout.splitlines()
+    return lines[-1] if lines else None
 
 
 def visits(address: str) -> dict | None:

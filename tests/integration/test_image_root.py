@@ -21,7 +21,7 @@ from stackrun.errors import RuntimeFailure
 from stackrun.images.reference import parse_reference
 from stackrun.images.store import Store
 from stackrun.plan.image import image_plan
-from stackrun.plan.model import HostEntry, ImagePlan, Mount
+from stackrun.plan.model import GrantedFile, HostEntry, ImagePlan, Mount
 from stackrun.runtime import image_root, instance, linux
 from stackrun.runtime.mounts import DEVICES, MASKED_PATHS, READONLY_PATHS
 from tests.helpers import oci
@@ -350,3 +350,35 @@ def test_a_volume_where_the_image_has_nothing_stays_empty(spawner, filled, tmp_p
     data.mkdir()
     code, output = run(spawner, filled, "ls -a /nowhere", mounts=(volume(data, target="/nowhere"),))
     assert (code, output.split()) == (0, [".", ".."])
+
+
+# ---------------------------------------------------------------- secrets and configs
+
+
+@pytest.mark.parametrize("read_only", [False, True], ids=["writable", "read_only"])
+def test_secrets_in_an_image_are_bound_read_only_beside_the_images_own_run(
+    spawner, image, tmp_path, read_only
+):
+    """No tmpfs on /run (the image's stays, as in Docker): /run/secrets/NAME is made in
+    the writable layer, or read_only in the scratch one, and holds the instance's copy."""
+    source = tmp_path / "token.txt"
+    source.write_text("s3cr3t\n")
+    files = (
+        GrantedFile("secret", "token", "/run/secrets/token", 0o440, 1000, 1000, str(source)),
+        GrantedFile("config", "app", "/etc/app.conf", content="debug=1\n"),
+    )
+    own = image([oci.busybox_layer(), oci.Layer([oci.Dir("run"), oci.File("run/own", b"o\n")])])
+    script = (
+        "cat /run/own /run/secrets/token /etc/app.conf;"
+        " stat -c '%a %u %g' /run/secrets/token /etc/app.conf;"
+        " grep -c ' /run ' /proc/self/mountinfo; echo x > /run/secrets/token"
+    )
+    code, output = run(spawner, own, script, files=files, read_only=read_only)
+    lines = output.splitlines()
+    assert lines[:6] == ["o", "s3cr3t", "debug=1", "440 1000 1000", "444 0 0", "0"], output
+    assert code != 0 and "Read-only file system" in output
+    upper = Path(instance.writable_layer(spawner.project, "svc")) / "upper"
+    if read_only:
+        assert not upper.exists()
+    else:  # the mount point, empty, as Docker leaves it in a container's layer
+        assert (upper / "run/secrets/token").read_text() == ""

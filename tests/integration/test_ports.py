@@ -194,6 +194,31 @@ def test_check_releases_every_port():
         pass
 
 
+def test_a_published_range_gives_each_replica_the_first_free_port_of_it():
+    with socket.create_server(("127.0.0.1", 0)) as holder:
+        low = holder.getsockname()[1]  # taken: the range starts with a busy port
+        port = PortPlan("127.0.0.1", low, 80, "tcp", "10.89.0.2", host_port_last=low + 3)
+        replicas = [
+            ServicePlan(
+                name=f"web-{n}", service="web", replica=n, argv=("x",), env=(), ports=(port,)
+            )
+            for n in (1, 2)
+        ]
+
+        async def bind_them():
+            published = ports.Published(ports.bindings(replicas))
+            try:
+                return published.chosen()
+            finally:
+                published._close_sockets()
+
+        chosen = anyio.run(bind_them)
+        with pytest.raises(ports.PortConflict, match=f"127.0.0.1:{low}-{low}/tcp"):
+            ports.check([replace(replicas[0], ports=(replace(port, host_port_last=low),))])
+    first, second = (chosen[(f"web-{n}", "127.0.0.1", 80, "tcp")] for n in (1, 2))
+    assert low < first <= low + 3 and low < second <= low + 3 and first != second
+
+
 def test_redirects_are_the_ports_dnat_can_serve_with_the_port_actually_bound():
     """One instance behind an IPv4 address that is not loopback: DNAT (with the port the
     kernel chose for an ephemeral publication); loopback, IPv6 and replicas: the proxy."""

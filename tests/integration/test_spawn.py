@@ -253,3 +253,50 @@ def test_clone3_starts_the_child_in_the_v2_cgroup(spawner):
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
     assert all(path.endswith("/tasks") for path in entry.files)  # v1: the cheap join
+
+
+# what a blocked process waits in, by syscall number (/proc/PID/syscall)
+WAITS = {
+    "x86_64": {23: "select", 270: "select", 232: "epoll", 281: "epoll", 441: "epoll"},
+    "aarch64": {72: "select", 22: "epoll", 441: "epoll"},
+}
+
+
+def blocked_in(pid: int, timeout: float = 10.0) -> str:
+    """What `pid` waits in, once it waits in select or epoll (its imports done)."""
+    import platform
+
+    table = WAITS[platform.machine()]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        number = Path(f"/proc/{pid}/syscall").read_text().split()[0]
+        if number.isdigit() and int(number) in table:
+            return table[int(number)]
+        time.sleep(0.01)
+    raise AssertionError(f"{pid} is not waiting in select or epoll")
+
+
+def test_a_deferred_server_serves_once_asked_and_leaves_at_once_when_never_used(project):
+    from stackrun.runtime.spawn import ForkServer
+    from tests.helpers.spawning import Spawner
+
+    idle = ForkServer.start(deferred=True)
+    assert blocked_in(idle.pid) == "select"  # waiting, before loading the spawning code
+    idle.close()  # returns once it exited
+    with pytest.raises(ChildProcessError):
+        os.waitpid(idle.pid, os.WNOHANG)
+
+    linux.prctl(linux.PR_SET_CHILD_SUBREAPER, 1)
+    for wake in (False, True):
+        server = ForkServer.start(deferred=True)
+        ours = Spawner(server, project.name)
+        try:
+            if wake:
+                server.wake()
+                assert blocked_in(server.pid) == "epoll"  # loaded: serving
+            started = ours.start(ours.plan(argv=("/bin/sh", "-c", "exit 5")))
+            assert started.wait() == 5  # the first request woke it, or wake() did
+        finally:
+            ours.cleanup()
+            server.close()
+    linux.prctl(linux.PR_SET_CHILD_SUBREAPER, 0)

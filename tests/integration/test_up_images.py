@@ -41,6 +41,8 @@ def app_image() -> oci.Image:
             oci.Dir("app"),
             oci.File("app/run.sh", RUN, mode=0o755),
             oci.File("etc/motd", b"from the image"),
+            oci.Dir("tmp", mode=0o1777),
+            oci.File("tmp/shipped", b"in the image's /tmp\n"),
             oci.Dir("srv"),
             oci.Dir("srv/data", uid=1000, gid=1000),
             oci.File("srv/data/seed", b"seed\n", uid=1000),
@@ -149,6 +151,14 @@ def test_ps_inspect_and_the_state_file_name_the_image(stack):
 def test_exec_runs_inside_the_image_root(stack):
     done = stack.run("exec", "-T", "app", "sh", "-c", "cat /etc/motd; id -u; pwd")
     assert (done.returncode, done.stdout) == (0, "from the image1000\n/app\n"), done.stderr
+
+
+def test_an_image_keeps_its_own_tmp_in_the_writable_layer(stack):
+    """As in Docker: what the image ships in /tmp is there, and writes go to the layer."""
+    done = stack.run("exec", "-T", "app", "sh", "-c", "cat /tmp/shipped; echo w > /tmp/new")
+    assert (done.returncode, done.stdout) == (0, "in the image's /tmp\n"), done.stderr
+    mounts = stack.run("exec", "-T", "app", "cut", "-d", " ", "-f5", "/proc/self/mountinfo")
+    assert "/tmp" not in mounts.stdout.split()
 
 
 def test_volumes_take_the_images_content_and_writes_stay_in_the_instance(stack):

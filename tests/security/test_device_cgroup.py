@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from stackrun.plan.model import Limits
+from stackrun.plan.model import DeviceAccess, Limits
 from stackrun.plan.names import ProjectNames
 from stackrun.runtime.cgroups import V1Driver, V2Driver, detect
 
@@ -104,3 +104,16 @@ def test_each_device_list_alone_refuses_the_node(hierarchies, project, node_dir,
     finally:
         driver.remove(ProjectNames(project.name).cgroup_dir)
     assert seen == {"mknod": 0, "open node": "EPERM", "open null": 0}
+
+
+@pytest.mark.parametrize("alone", [v1_alone, v2_alone], ids=["v1 controller", "v2 bpf"])
+def test_each_device_list_alone_lets_a_granted_node_open(hierarchies, project, node_dir, alone):
+    """`device_cgroup_rules: ["c 1:11 w"]` (or `devices:` naming such a node) adds a rule."""
+    driver = alone(hierarchies)
+    path = ProjectNames(project.name).cgroup("granted")
+    driver.create(path, Limits(devices=(DeviceAccess("w", kind="c", major=1, minor=11),)))
+    try:
+        seen = try_devices(driver.procs_files(path), node_dir)
+    finally:
+        driver.remove(ProjectNames(project.name).cgroup_dir)
+    assert seen == {"mknod": 0, "open node": 0, "open null": 0}

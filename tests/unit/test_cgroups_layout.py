@@ -36,7 +36,7 @@ def test_hybrid_maps_each_controller_to_its_mount():
     assert layout.version == "hybrid"
     assert layout.unified == "/sys/fs/cgroup/unified"
     assert layout.hierarchies == {
-        c: f"/sys/fs/cgroup/{c}" for c in ("cpu", "cpuacct", "memory", "freezer", "pids")
+        c: f"/sys/fs/cgroup/{c}" for c in ("cpu", "cpuacct", "memory", "freezer", "pids", "cpuset")
     }
 
 

@@ -66,7 +66,7 @@ def plan_of(example: str, **environ: str):
         files=(str(EXAMPLES / example / "stack.yaml"),), profiles=("*",), environ=environ
     )
     stack = spec.load(options)
-    images = {name: _example_image(example) for name, s in stack.services.items() if s.image}
+    images = {name: _example_image(example) for name in stack.services if stack.image_of(name)}
     plan = build(stack, HostFacts(data_dir="/var/lib/stackrun/example", images=images))
     return {log_prefix(plan.project, i.name): i for i in plan.services}  # "api-1", "worker-2"
 
@@ -158,3 +158,5 @@ def test_images_means_what_its_readme_says():
     assert ticker.argv[:2] == ("sh", "-c") and ticker.read_only and ticker.healthcheck is None
     assert [(d.service, d.condition) for d in ticker.depends_on] == [("web", "service_healthy")]
     assert web.image.reference == "docker.io/example/site:1"
+    stats = instances["stats-1"]  # built: named after the project and the service
+    assert stats.image.reference == "docker.io/library/images-stats:latest"

@@ -1,26 +1,57 @@
 """Per-instance files written on the host before spawning."""
 
 import os
+from pathlib import Path
 
-from stackrun.plan.model import HostEntry, Mount, ServicePlan
+from stackrun.plan.model import GrantedFile, HostEntry, Mount, ServicePlan
 from stackrun.runtime import instance
 from stackrun.runtime.instance import resolv_conf_text
 
 
+def dns(servers=(), search=(), options=()) -> ServicePlan:
+    return ServicePlan(
+        "a", "a", 1, ("true",), (), dns=servers, dns_search=search, dns_options=options
+    )
+
+
 def test_resolv_conf_keeps_search_and_drops_loopback_servers():
     host = "# generated\nnameserver 127.0.0.53\nnameserver 192.0.2.1\nsearch lan\noptions edns0\n"
-    assert resolv_conf_text((), host) == ("nameserver 192.0.2.1\nsearch lan\noptions edns0\n")
+    assert resolv_conf_text(dns(), host) == ("nameserver 192.0.2.1\nsearch lan\noptions edns0\n")
 
 
 def test_resolv_conf_falls_back_to_public_servers_like_docker():
-    text = resolv_conf_text((), "nameserver 127.0.0.53\n")
+    text = resolv_conf_text(dns(), "nameserver 127.0.0.53\n")
     assert text == "nameserver 8.8.8.8\nnameserver 8.8.4.4\n"
 
 
 def test_resolv_conf_uses_the_stack_file_dns():
-    assert resolv_conf_text(("1.1.1.1",), "nameserver 192.0.2.1\nsearch x\n") == (
+    assert resolv_conf_text(dns(("1.1.1.1",)), "nameserver 192.0.2.1\nsearch x\n") == (
         "nameserver 1.1.1.1\nsearch x\n"
     )
+
+
+def test_resolv_conf_search_and_options_from_the_stack_file_replace_the_hosts():
+    host = "nameserver 192.0.2.1\nsearch lan\noptions edns0\n"
+    text = resolv_conf_text(dns(search=("a.example", "b.example"), options=("ndots:2",)), host)
+    assert text == "nameserver 192.0.2.1\nsearch a.example b.example\noptions ndots:2\n"
+
+
+def test_prepare_copies_secrets_and_configs_with_their_mode_and_owner(tmp_path, monkeypatch):
+    monkeypatch.setenv("STACKRUN_RUN_DIR", str(tmp_path / "run"))
+    source = tmp_path / "token.txt"
+    source.write_text("from a file\n")
+    files = (
+        GrantedFile("secret", "token", "/run/secrets/token", 0o440, 1234, 5678, str(source)),
+        GrantedFile("config", "app", "/etc/app.conf", 0o666, content="debug=1\n"),
+    )
+    plan = ServicePlan("a", "a", 1, ("true",), (), files=files)
+    layout = instance.prepare("demo", plan)
+    token, app = os.stat(layout.granted(0)), os.stat(layout.granted(1))
+    assert Path(layout.granted(0)).read_text() == "from a file\n"
+    assert (token.st_mode & 0o7777, token.st_uid, token.st_gid) == (0o440, 1234, 5678)
+    assert Path(layout.granted(1)).read_text() == "debug=1\n"
+    assert (app.st_mode & 0o7777, app.st_uid, app.st_gid) == (0o444, 0, 0)  # no write bits
+    assert "debug=1" not in repr(plan)
 
 
 def test_prepare_writes_the_files_and_creates_sources(tmp_path, monkeypatch):

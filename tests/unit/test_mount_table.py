@@ -3,12 +3,13 @@
 import pytest
 
 from stackrun.errors import RuntimeFailure
-from stackrun.plan.model import Mount, ServicePlan
+from stackrun.plan.model import DeviceNode, GrantedFile, ImagePlan, Mount, ServicePlan
 from stackrun.runtime import linux
 from stackrun.runtime.instance import InstanceLayout
 from stackrun.runtime.mounts import MASKED_PATHS, READONLY_PATHS, MountOp, Overlay, mount_table
 
 LAYOUT = InstanceLayout("/run/stackrun/demo/instances/api")
+IMAGE = ImagePlan("docker.io/library/alpine:3", "sha256:" + "a" * 64, layers=("/store/l1",))
 
 
 def plan(**fields) -> ServicePlan:
@@ -148,6 +149,50 @@ def test_a_working_dir_elsewhere_or_under_a_volume_or_in_a_rootfs_gets_no_extra_
     )
 
 
+GRANTED = (
+    GrantedFile("secret", "token", "/run/secrets/token"),
+    GrantedFile("config", "app", "/tmp/app.conf"),
+)
+
+
+def test_secrets_and_configs_are_bound_read_only_under_the_host_roots_fresh_run():
+    table = mount_table(plan(files=GRANTED), LAYOUT)
+    run = by_target(table, "/run")
+    assert (run.fstype, run.replace) == ("tmpfs", True)  # hides the host's /run
+    assert targets(table).count("/run") == 1
+    token, app = by_target(table, "/run/secrets/token"), by_target(table, "/tmp/app.conf")
+    assert (token.source, app.source) == (LAYOUT.granted(0), LAYOUT.granted(1))
+    assert token.read_only and token.create and not token.follow_source
+    assert token.source_kind == "file"
+    order = targets(table)
+    assert order.index("/run") < order.index("/run/secrets/token")
+
+
+@pytest.mark.parametrize("read_only", [False, True])
+@pytest.mark.parametrize(
+    "root", [{"rootfs": "/srv/root"}, {"image": IMAGE}], ids=["rootfs", "image"]
+)
+def test_secrets_in_an_image_or_rootfs_are_made_in_its_root_with_no_run_tmpfs(root, read_only):
+    """Docker makes the mount points in the container's root; so do we, in the writable
+    (or, read-only, the scratch) layer, before the root becomes read-only."""
+    table = mount_table(plan(files=GRANTED, read_only=read_only, **root), LAYOUT)
+    assert "/run" not in targets(table)
+    token = by_target(table, "/run/secrets/token")
+    assert token.create and token.read_only
+    if read_only:
+        assert targets(table).index("/run/secrets/token") < targets(table).index("/")
+
+
+def test_shm_size_mounts_a_dev_shm_of_that_size_and_tmpfs_owners_go_to_its_options():
+    table = mount_table(
+        plan(shm_size=1 << 20, mounts=(Mount("tmpfs", "/c", uid=7, gid=8),)), LAYOUT
+    )
+    shm = [op for op in table.ops if op.target == "/dev/shm"]
+    assert shm[-1].data == f"mode=1777,size={1 << 20}"
+    assert by_target(table, "/c").data == "mode=1777,uid=7,gid=8"
+    assert [op.target for op in mount_table(plan(), LAYOUT).ops].count("/dev/shm") == 1
+
+
 # ---------------------------------------------------------------- the host's root
 
 
@@ -183,3 +228,24 @@ def test_a_project_under_a_fresh_tmpfs_is_bound_back_also_when_read_only():
         op = by_target(table, "/var/tmp/app")
         assert op.read_only == fields.get("read_only", False)
         assert targets(table).index("/var/tmp") < targets(table).index("/var/tmp/app")
+
+
+def test_a_builds_run_keeps_the_images_tmp():
+    from stackrun.plan.model import ImagePlan
+
+    image = ImagePlan(reference="", id="", layers=("/layers/1",))
+    assert "/tmp" in targets(mount_table(plan(image=image), LAYOUT))
+    table = mount_table(plan(image=image, private_tmp=False), LAYOUT)
+    assert "/tmp" not in targets(table) and "/dev/shm" in targets(table)
+
+
+def test_devices_are_bound_from_the_host_after_dev_exists():
+    nodes = (DeviceNode("/dev/fuse", "/dev/fuse"), DeviceNode("/dev/sdb", "/srv/disk"))
+    for fields in ({}, {"image": IMAGE}):
+        table = mount_table(plan(devices=nodes, **fields), LAYOUT)
+        fuse, disk = by_target(table, "/dev/fuse"), by_target(table, "/srv/disk")
+        assert (fuse.kind, fuse.source, fuse.source_kind) == ("bind", "/dev/fuse", "device")
+        assert fuse.flags == linux.MS_BIND | linux.MS_REC and not fuse.read_only
+        assert targets(table).index("/dev") < targets(table).index("/dev/fuse")
+        assert fuse.create  # under the fresh /dev: made on any root
+        assert disk.create == ("image" in fields)  # on the host's root: must exist

@@ -7,15 +7,10 @@ import textwrap
 import pytest
 
 from stackrun import spec
-from stackrun.plan.build import (
-    DEFAULT_LOG_FILES,
-    DEFAULT_LOG_SIZE,
-    DEFAULT_PIDS_LIMIT,
-    HostFacts,
-    build,
-)
+from stackrun.plan.build import DEFAULT_LOG_FILES, DEFAULT_LOG_SIZE, HostFacts, build
 from stackrun.plan.model import Mount
 from stackrun.plan.names import ProjectNames
+from stackrun.plan.resources import DEFAULT_PIDS_LIMIT
 
 DOCKER_DEFAULT = {
     "CAP_CHOWN",

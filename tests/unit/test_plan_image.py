@@ -242,6 +242,12 @@ def test_volumes_of_host_command_services_are_not_filled(tmp_path):
     app = build(stack, HostFacts(data_dir=DATA)).instance("shop-app-1")
     assert app.mounts == (Mount("volume", "/a", f"{DATA}/volumes/data"),)
     assert app.image is None and app.working_dir == str(tmp_path)
+    assert app.private_tmp  # a bounded tmpfs: the host's /tmp is not the service's
+
+
+def test_an_image_keeps_its_own_tmp_as_in_docker(plan_with):
+    assert not plan_with("", cmd=("serve",)).private_tmp
+    assert not plan_with("read_only: true", cmd=("serve",)).private_tmp
 
 
 def test_an_image_service_must_have_been_looked_up(plan_with, tmp_path):

@@ -109,3 +109,11 @@ def test_without_passwd_files_only_numbers_work():
     assert resolve_user("5:6", "", "") == UserIds(5, 6, (6,), "/")
     with pytest.raises(RuntimeFailure):
         resolve_user("app", "", "")
+
+
+def test_group_add_joins_groups_by_name_or_number():
+    ids = resolve_user("4242", PASSWD, GROUP, ("staff", "1234", "staff"))
+    assert ids == UserIds(4242, 0, (0, 50, 1234), "/")
+    with pytest.raises(RuntimeFailure) as caught:
+        resolve_user("4242", PASSWD, GROUP, ("nogroup",))
+    assert caught.value.path == "/etc/group"

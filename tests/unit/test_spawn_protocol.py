@@ -7,6 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from stackrun.errors import RuntimeFailure
+from stackrun.plan.model import Namespaces, ServicePlan
 from stackrun.runtime import linux
 from stackrun.runtime.spawn.namespaces import (
     SERVICE_NAMESPACES,
@@ -90,12 +91,32 @@ def test_a_crash_keeps_the_exception_type_in_the_step():
     ("mode", "fresh_net"), [("bridge", True), ("none", True), ("host", False), ("service", False)]
 )
 def test_network_mode_decides_the_network_namespace(mode, fresh_net):
-    flags, later = clone_flags(mode), later_flags(mode)
+    plan = ServicePlan("a", "a", 1, ("true",), (), network_mode=mode)
+    flags, later = clone_flags(plan), later_flags(plan)
     born_in = SERVICE_NAMESPACES & ~linux.CLONE_NEWCGROUP  # cgroup ns: after the cgroups
     assert flags & born_in == born_in and not flags & linux.CLONE_NEWCGROUP
     assert not flags & linux.CLONE_NEWNET  # the child unshares it, not the fork server
     assert later & linux.CLONE_NEWCGROUP
     assert bool(later & linux.CLONE_NEWNET) == fresh_net
+
+
+@pytest.mark.parametrize(
+    ("shared", "not_born_in", "not_later"),
+    [
+        (Namespaces(), 0, 0),
+        (Namespaces(pid="host"), linux.CLONE_NEWPID, 0),
+        (Namespaces(pid="service", pid_peer="db"), linux.CLONE_NEWPID, 0),
+        (Namespaces(ipc="host"), linux.CLONE_NEWIPC, 0),
+        (Namespaces(ipc="service", ipc_peer="db"), linux.CLONE_NEWIPC, 0),
+        (Namespaces(uts="host"), linux.CLONE_NEWUTS, 0),
+        (Namespaces(cgroup="host"), 0, linux.CLONE_NEWCGROUP),
+    ],
+)
+def test_shared_namespaces_are_not_made_anew(shared, not_born_in, not_later):
+    plan = ServicePlan("a", "a", 1, ("true",), (), namespaces=shared)
+    own = SERVICE_NAMESPACES & ~linux.CLONE_NEWCGROUP
+    assert clone_flags(plan) == own & ~not_born_in
+    assert later_flags(plan) == (linux.CLONE_NEWCGROUP | linux.CLONE_NEWNET) & ~not_later
 
 
 def test_cgroup_entry_uses_v1_tasks_and_keeps_the_v2_procs_apart(tmp_path):

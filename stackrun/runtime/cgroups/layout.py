@@ -12,7 +12,7 @@ from typing import Literal
 
 from stackrun.errors import HostError
 from stackrun.runtime.cgroups.base import CgroupDriver
-from stackrun.runtime.cgroups.v1 import CONTROLLERS, V1Driver
+from stackrun.runtime.cgroups.v1 import CONTROLLERS, ON_DEMAND, V1Driver
 from stackrun.runtime.cgroups.v2 import V2Driver
 
 MOUNTINFO = "/proc/self/mountinfo"
@@ -53,7 +53,7 @@ def parse(mountinfo: str, root: str = "/sys/fs/cgroup") -> Layout:
         if fstype == "cgroup2":
             unified = point
         else:
-            hierarchies.update({c: point for c in CONTROLLERS if c in options})
+            hierarchies.update({c: point for c in (*CONTROLLERS, *ON_DEMAND) if c in options})
     if unified == root:
         return Layout("v2", unified)
     if hierarchies:

@@ -7,6 +7,8 @@ Semantics follow Docker, so a Compose user's numbers mean what they meant there:
                        -1: unlimited swap; equal to mem_limit: no swap
   mem_reservation      v1 memory.soft_limit_in_bytes   v2 memory.low
   cpus                 v1 cpu.cfs_period_us + cpu.cfs_quota_us   v2 cpu.max "quota period"
+  cpu_period/cpu_quota the same files, in µs (cpu_quota -1: no limit); cpus with
+                       cpu_period: cpus × the period
   cpu_shares           v1 cpu.shares                   v2 cpu.weight (converted, see below)
   pids_limit           pids.max (0 or -1: "max"); unset: Limits.pids_default, written only
                        where the pids controller is (an optional write)
@@ -64,8 +66,18 @@ def memory_swap_total(limits: Limits) -> int | None:
     return limits.memory_swap
 
 
-def cpu_quota_us(cpus: float) -> int:
-    return max(MIN_QUOTA_US, round(cpus * CPU_PERIOD_US))
+def cpu_quota_us(cpus: float, period: int = CPU_PERIOD_US) -> int:
+    return max(MIN_QUOTA_US, round(cpus * period))
+
+
+def cpu_bandwidth(limits: Limits) -> tuple[int, int] | None:
+    """(quota in µs, -1 for none; period in µs), or None when nothing sets them."""
+    period = limits.cpu_period or CPU_PERIOD_US
+    if limits.cpu_quota is not None:
+        return limits.cpu_quota, period
+    if limits.cpus is not None:
+        return cpu_quota_us(limits.cpus, period), period
+    return (-1, period) if limits.cpu_period is not None else None
 
 
 def pids_max(pids: int) -> str:
@@ -128,9 +140,11 @@ def _v1_cpu_writes(limits: Limits) -> list[Write]:
     if limits.cpu_shares is not None:
         shares = min(max(limits.cpu_shares, SHARES_MIN), SHARES_MAX)
         writes.append(Write("cpu", "cpu.shares", str(shares)))
-    if limits.cpus is not None:
-        writes.append(Write("cpu", "cpu.cfs_period_us", str(CPU_PERIOD_US)))
-        writes.append(Write("cpu", "cpu.cfs_quota_us", str(cpu_quota_us(limits.cpus))))
+    bandwidth = cpu_bandwidth(limits)
+    if bandwidth is not None:
+        quota, period = bandwidth
+        writes.append(Write("cpu", "cpu.cfs_period_us", str(period)))
+        writes.append(Write("cpu", "cpu.cfs_quota_us", str(quota)))
     return writes
 
 
@@ -149,8 +163,10 @@ def v2_writes(limits: Limits) -> list[Write]:
         writes.append(Write("memory", "memory.swap.max", swap))
     if limits.cpu_shares is not None:
         writes.append(Write("cpu", "cpu.weight", str(cpu_weight(limits.cpu_shares))))
-    if limits.cpus is not None:
-        writes.append(Write("cpu", "cpu.max", f"{cpu_quota_us(limits.cpus)} {CPU_PERIOD_US}"))
+    bandwidth = cpu_bandwidth(limits)
+    if bandwidth is not None:
+        quota, period = bandwidth
+        writes.append(Write("cpu", "cpu.max", f"{'max' if quota == -1 else quota} {period}"))
     return [*writes, *pids_writes(limits)]
 
 

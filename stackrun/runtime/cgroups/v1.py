@@ -2,10 +2,11 @@
 
 The driver gets the mount point of each controller (`layout.parse` reads them from
 /proc/self/mountinfo: `cpu` and `cpuacct` may share one), and creates the instance's cgroup
-in each of memory, cpu, cpuacct, pids, freezer and devices. In hybrid mode it also creates
-it in the (controller-less) unified hierarchy, whose `cgroup.events` tells cheaply whether
-anything is left and whose `cgroup.kill` kills everything at once; without it, killing
-freezes the cgroup, SIGKILLs each process and thaws it, so that nothing forks in between.
+in each of memory, cpu, cpuacct, pids, freezer and devices, and in cpuset and blkio when its
+limits need them. In hybrid mode it also creates it in the (controller-less) unified
+hierarchy, whose `cgroup.events` tells cheaply whether anything is left and whose
+`cgroup.kill` kills everything at once; without it, killing freezes the cgroup, SIGKILLs
+each process and thaws it, so that nothing forks in between.
 
 With `devices`, a new cgroup gets the device allow-list (runtime/cgroups/devices.py) in
 the devices hierarchy, and in hybrid mode the same list as a BPF program on its unified
@@ -21,12 +22,13 @@ from collections.abc import Mapping
 
 from stackrun.errors import HostError, RuntimeFailure
 from stackrun.plan.model import Limits
-from stackrun.runtime.cgroups import base, devices
+from stackrun.runtime.cgroups import base, devices, granted, tuning
 from stackrun.runtime.cgroups.base import KILL_TIMEOUT, UNLIMITED_V1, CgroupDriver, Usage, Watch
 from stackrun.runtime.cgroups.limits import Write, v1_writes
 from stackrun.runtime.cgroups.v2 import V2Driver, restrict_devices
 
-CONTROLLERS = ("memory", "cpu", "cpuacct", "pids", "freezer", "devices")  # the ones we join
+CONTROLLERS = ("memory", "cpu", "cpuacct", "pids", "freezer", "devices")  # joined always
+ON_DEMAND = ("cpuset", "blkio")  # joined by the instances whose limits need them
 
 
 class V1Driver(CgroupDriver):
@@ -39,7 +41,9 @@ class V1Driver(CgroupDriver):
     ):
         """`hierarchies`: controller -> mount point; `unified`: the hybrid cgroup2 mount;
         `devices`: restrict the devices of each cgroup made (detect() asks for it)."""
-        self.hierarchies = {c: hierarchies[c] for c in CONTROLLERS if c in hierarchies}
+        self.hierarchies = {
+            c: hierarchies[c] for c in (*CONTROLLERS, *ON_DEMAND) if c in hierarchies
+        }
         self.unified_root, self.parent = unified, parent.strip("/")
         self.version = "hybrid" if unified else "v1"
         self.devices = devices
@@ -59,32 +63,52 @@ class V1Driver(CgroupDriver):
         return base.join(root, self.parent, path) if root else None
 
     def directories(self, path: str) -> tuple[str, ...]:
-        return tuple(base.join(root, self.parent, path) for root in self.roots())
+        """In every hierarchy it joins: always, or on demand (where it has a directory)."""
+        joined = self._joined_roots(())
+        every = ((root, base.join(root, self.parent, path)) for root in self.roots())
+        return tuple(d for root, d in every if root in joined or os.path.isdir(d))
 
     def procs_files(self, path: str) -> tuple[str, ...]:
         return tuple(f"{directory}/cgroup.procs" for directory in self.directories(path))
 
+    def _joined_roots(self, wanted: tuple[str, ...]) -> set[str]:
+        """The roots of the hierarchies joined always, and of the on-demand ones `wanted`."""
+        roots = {self.hierarchies[c] for c in (*CONTROLLERS, *wanted) if c in self.hierarchies}
+        return roots | ({self.unified_root} if self.unified_root else set())
+
     # ------------------------------------------------------------ creating
 
     def create(self, path: str, limits: Limits) -> None:
-        chains = [base.ancestors(root, base.join(root, self.parent, path)) for root in self.roots()]
+        joined = self._joined_roots(tuning.v1_hierarchies(limits))
+        roots = [root for root in self.roots() if root in joined]
+        chains = [base.ancestors(root, base.join(root, self.parent, path)) for root in roots]
         created = base.make_dirs([directory for chain in chains for directory in chain])
         try:
+            self._init_cpuset([d for d in created if self._in("cpuset", d)])
             self.update(path, limits)
             if self.devices:
-                self._restrict_devices(path)
+                self._restrict_devices(path, granted.rules(limits.devices))
         except BaseException:
             base.remove_dirs(reversed(created))
             raise
 
-    def _restrict_devices(self, path: str) -> None:
+    def _in(self, controller: str, directory: str) -> bool:
+        root = self.hierarchies.get(controller)
+        return root is not None and directory.startswith(root + "/")
+
+    @staticmethod
+    def _init_cpuset(created: list[str]) -> None:
+        for directory in created:  # parents first: each copies the one above
+            tuning.copy_cpuset(directory)
+
+    def _restrict_devices(self, path: str, rules: tuple[devices.Rule, ...]) -> None:
         """The allow-list in the devices hierarchy (when mounted), and as a BPF program on
         the unified cgroup in hybrid mode."""
         directory = self.dir("devices", path)
-        for name, line in devices.v1_writes() if directory else ():
+        for name, line in devices.v1_writes(rules) if directory else ():
             base.write(f"{directory}/{name}", line)
         if self.unified:
-            restrict_devices(self.unified.dir(path))
+            restrict_devices(self.unified.dir(path), rules)
 
     def update(self, path: str, limits: Limits) -> None:
         memory = self.dir("memory", path)
@@ -92,7 +116,13 @@ class V1Driver(CgroupDriver):
         if memory and limits.memory is not None:
             current = base.number(base.read(f"{memory}/memory.limit_in_bytes"))
         memsw = bool(memory) and os.path.exists(f"{memory}/memory.memsw.limit_in_bytes")
-        for write in v1_writes(limits, current, memsw):
+        blkio = self.dir("blkio", path)
+
+        def has(name: str) -> bool:
+            return bool(blkio) and os.path.exists(f"{blkio}/{name}")
+
+        extra = tuning.v1_writes(limits, tuning.device_number, has)
+        for write in [*v1_writes(limits, current, memsw), *extra]:
             if write.optional and write.controller not in self.hierarchies:
                 continue
             base.write(f"{self._controller_dir(write, path)}/{write.file}", write.value)

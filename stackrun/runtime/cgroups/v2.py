@@ -9,8 +9,9 @@ the v1 driver reuses this one there with `controllers=False`.
 
 v2 has no devices controller: with `devices`, `create` attaches a BPF device program
 (runtime/cgroups/devices.py) to the new cgroup, which works on any cgroup2 directory, so
-also in the hybrid unified hierarchy. The program is loaded once per process; the
-kernel keeps it attached until the cgroup is removed.
+also in the hybrid unified hierarchy. A program is loaded once per process and list of
+rules (the standard ones, and the devices a service is granted); the kernel keeps it
+attached until the cgroup is removed.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import time
 from stackrun.errors import HostError, RuntimeFailure
 from stackrun.plan.model import Limits
 from stackrun.runtime import linux
-from stackrun.runtime.cgroups import base, devices
+from stackrun.runtime.cgroups import base, devices, granted, tuning
 from stackrun.runtime.cgroups.base import KILL_TIMEOUT, CgroupDriver, Usage, Watch
 from stackrun.runtime.cgroups.limits import Write, controllers_needed, v2_writes
 
@@ -57,17 +58,25 @@ class V2Driver(CgroupDriver):
         chain = base.ancestors(self.root, directory)
         created = base.make_dirs(chain)
         try:
-            if self.controllers:
-                self._enable(chain, writes)
-            self._apply(directory, writes)
+            if self.controllers:  # the tuning's controllers do not depend on its files
+                self._enable(chain, [*writes, *tuning.v2_writes(limits, str, _anything)])
+            self._apply(directory, [*writes, *self._tuning(directory, limits)])
             if self.devices:
-                restrict_devices(directory)
+                restrict_devices(directory, granted.rules(limits.devices))
         except BaseException:
             base.remove_dirs(reversed(created))
             raise
 
     def update(self, path: str, limits: Limits) -> None:
-        self._apply(self.dir(path), v2_writes(limits))
+        directory = self.dir(path)
+        self._apply(directory, [*v2_writes(limits), *self._tuning(directory, limits)])
+
+    @staticmethod
+    def _tuning(directory: str, limits: Limits) -> list[Write]:
+        def has(name: str) -> bool:
+            return os.path.exists(f"{directory}/{name}")
+
+        return tuning.v2_writes(limits, tuning.device_number, has)
 
     def _enable(self, chain: list[str], writes: list[Write]) -> None:
         """Enable what the limits need (or fail saying so) plus what usage() reads, in the
@@ -186,12 +195,12 @@ class V2Driver(CgroupDriver):
         return V2Driver(self.root, parent, self.controllers, self.devices)
 
 
-def restrict_devices(directory: str) -> None:
-    """Attach the device program to the cgroup `directory`."""
+def restrict_devices(directory: str, rules: tuple[devices.Rule, ...] = devices.RULES) -> None:
+    """Attach the device program of `rules` to the cgroup `directory`."""
     try:
         fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         try:
-            linux.bpf_attach_device_program(fd, _device_program(), directory)
+            linux.bpf_attach_device_program(fd, _device_program(rules), directory)
         finally:
             os.close(fd)
     except OSError as error:
@@ -201,13 +210,19 @@ def restrict_devices(directory: str) -> None:
 
 
 @functools.cache
-def _device_program() -> int:
+def _device_program(rules: tuple[devices.Rule, ...]) -> int:
+    """Loaded once per list of rules (services granted no device share one)."""
     try:
-        return linux.bpf_load_device_program(devices.program(), PROGRAM_NAME, LICENSE)
+        return linux.bpf_load_device_program(devices.program(rules), PROGRAM_NAME, LICENSE)
     except OSError as error:
         raise RuntimeFailure(
             "load the device allow-list (a BPF program)", error.errno or 0
         ) from None
+
+
+def _anything(name: str) -> bool:
+    """A stand-in file test, when only the controllers of the writes are wanted."""
+    return True
 
 
 def _missing_message(missing: list[str], top: str, available: list[str]) -> str:

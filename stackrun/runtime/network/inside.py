@@ -102,7 +102,7 @@ def _create_veth(host: RouteSocket, attachment: NetworkAttachment, bridge: int, 
     name = attachment.host_ifname
     for attempt in range(STALE_RETRIES + 1):
         try:
-            host.create_veth(name, bridge, attachment.ifname, netns)
+            host.create_veth(name, bridge, attachment.ifname, netns, attachment.mac_address)
             return
         except OSError as error:
             if error.errno != errno.EEXIST or attempt == STALE_RETRIES:

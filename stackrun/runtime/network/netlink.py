@@ -111,8 +111,11 @@ class RouteSocket:
     def create_bridge(self, name: str) -> None:
         self.request(bridge_message(name), RTM_NEWLINK, CREATE)
 
-    def create_veth(self, name: str, master: int | None, peer: str, peer_netns_fd: int) -> None:
-        self.request(veth_message(name, master, peer, peer_netns_fd), RTM_NEWLINK, CREATE)
+    def create_veth(
+        self, name: str, master: int | None, peer: str, peer_netns_fd: int, peer_mac=None
+    ) -> None:
+        message = veth_message(name, master, peer, peer_netns_fd, peer_mac)
+        self.request(message, RTM_NEWLINK, CREATE)
 
     def set_up(self, index: int) -> None:
         self.request(up_message(index), RTM_NEWLINK)
@@ -156,13 +159,18 @@ def bridge_message(name: str):
     return msg
 
 
-def veth_message(name: str, master: int | None, peer: str, peer_netns_fd: int):
-    """A veth pair: `name` here, up, on bridge `master`; `peer` in the namespace of the fd.
+def veth_message(
+    name: str, master: int | None, peer: str, peer_netns_fd: int, peer_mac: str | None = None
+):
+    """A veth pair: `name` here, up, on bridge `master`; `peer` in the namespace of the fd,
+    with the MAC address `peer_mac` (or a random one).
 
     The peer stays down: the kernel refuses to open it before the pair is linked
     (ENOTCONN), so it is brought up from inside its namespace.
     """
     peer_msg = {"attrs": [("IFLA_IFNAME", peer), ("IFLA_NET_NS_FD", peer_netns_fd)]}
+    if peer_mac:
+        peer_msg["attrs"].append(("IFLA_ADDRESS", peer_mac))
     data = {"attrs": [("VETH_INFO_PEER", peer_msg)]}
     msg = _link(name, up=True)
     if master is not None:

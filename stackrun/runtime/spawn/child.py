@@ -28,8 +28,8 @@ from stackrun.runtime import linux, security
 from stackrun.runtime.instance import InstanceLayout
 from stackrun.runtime.mounts import mount_table
 from stackrun.runtime.network import inside
-from stackrun.runtime.spawn import command, init, rootfs
-from stackrun.runtime.spawn.namespaces import join_cgroups, later_flags
+from stackrun.runtime.spawn import command, init, parameters, rootfs
+from stackrun.runtime.spawn.namespaces import join_cgroups, join_namespace, later_flags
 from stackrun.runtime.spawn.protocol import Channel, crash_report, step
 from stackrun.runtime.spawn.requests import JoinRequest, SpawnRequest
 
@@ -78,9 +78,12 @@ def _enter(request: SpawnRequest, cgroup_files: tuple[str, ...], link) -> None:
     plan = request.plan
     join_cgroups(cgroup_files)
     with step("unshare the cgroup and network namespaces"):
-        linux.unshare(later_flags(plan.network_mode))
+        linux.unshare(later_flags(plan))
     if plan.network_mode == "service":
         _join_peer_network(plan, request.join_netns_pid)
+    if plan.namespaces.ipc == "service":
+        peer = plan.namespaces.ipc_peer or ""
+        join_namespace(request.join_ipc_pid, linux.CLONE_NEWIPC, "IPC", peer)
     if link is not None:
         try:
             inside.attach(link, plan.networks)
@@ -88,9 +91,19 @@ def _enter(request: SpawnRequest, cgroup_files: tuple[str, ...], link) -> None:
             link.close()
     elif plan.network_mode == "none":
         inside.loopback_up()
+    if plan.namespaces.uts == "private":  # uts: host: the host's names stay as they are
+        _set_names(plan)
+    parameters.apply_sysctls(plan.sysctls)
+    parameters.apply_oom_score_adj(plan.oom_score_adj)
+
+
+def _set_names(plan: ServicePlan) -> None:
     hostname = plan.hostname or plan.name
     with step("sethostname", hostname):
         linux.sethostname(hostname)
+    if plan.domainname:
+        with step("setdomainname", plan.domainname):
+            linux.setdomainname(plan.domainname)
 
 
 def _join_peer_network(plan: ServicePlan, pid: int | None) -> None:
@@ -156,7 +169,7 @@ def drop_privileges(plan: ServicePlan) -> security.UserIds:
     The seccomp filter goes in before setuid: a root process still holds CAP_SYS_ADMIN
     there, which the kernel asks for when no_new_privileges is off."""
     ids = security.resolve_user(
-        plan.user, read_text("/etc/passwd") or "", read_text("/etc/group") or ""
+        plan.user, read_text("/etc/passwd") or "", read_text("/etc/group") or "", plan.group_add
     )
     security.apply_rlimits(plan.ulimits)
     security.apply_capabilities(plan.capabilities)

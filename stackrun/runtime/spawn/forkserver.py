@@ -14,6 +14,7 @@ import pickle
 import signal
 import socket
 import threading
+from typing import Self
 
 from stackrun.errors import RuntimeFailure
 from stackrun.runtime import linux
@@ -22,22 +23,40 @@ from stackrun.runtime.spawn.requests import JoinRequest, Spawned, SpawnRequest
 
 
 class ForkServer:
-    def __init__(self, pid: int, sock: socket.socket):
+    def __init__(self, pid: int, sock: socket.socket, wake: int | None = None):
         self.pid = pid
         self._sock = sock
         self._lock = threading.Lock()
+        self._wake = wake
 
     @classmethod
-    def start(cls) -> ForkServer:
-        """Fork the server. Call before any thread exists; it dies with its parent."""
+    def start(cls, deferred: bool = False) -> ForkServer:
+        """Fork the server. Call before any thread exists; it dies with its parent.
+
+        `deferred` (builds, which may need no instance at all): the server loads what
+        spawning needs (~0.1 s of imports) only when `wake()` is called or the first
+        request comes, and exits without loading it when closed first."""
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        wake_read, wake_write = os.pipe2(os.O_CLOEXEC) if deferred else (-1, -1)
         parent = os.getpid()
         pid = os.fork()
         if pid == 0:
             ours.close()
+            if deferred:
+                os.close(wake_write)
+                _wait_for_work(theirs, wake_read)
             _run_server(theirs, parent)
         theirs.close()
-        return cls(pid, ours)
+        if deferred:
+            os.close(wake_read)
+        return cls(pid, ours, wake_write if deferred else None)
+
+    def wake(self) -> None:
+        """Let a deferred server load what spawning needs now, before the first request."""
+        with self._lock:
+            if self._wake is not None:
+                os.close(self._wake)  # EOF on its pipe: the server goes on
+                self._wake = None
 
     def spawn(
         self, request: SpawnRequest, stdout: int, stderr: int, stdin: int | None = None
@@ -60,12 +79,15 @@ class ForkServer:
     def close(self) -> None:
         """Stop the server (EOF on its socket) and reap it."""
         self._sock.close()
+        if self._wake is not None:
+            os.close(self._wake)
+            self._wake = None
         try:
             os.waitpid(self.pid, 0)
         except ChildProcessError:
             pass
 
-    def __enter__(self) -> ForkServer:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *_exc) -> None:
@@ -108,6 +130,16 @@ def _spawned(outcome: protocol.Outcome) -> Spawned:
     finally:
         os.close(pidfd)
     raise outcome.failure
+
+
+def _wait_for_work(sock: socket.socket, wake: int) -> None:
+    """A deferred server: until woken or asked; exit at once when its parent closes first."""
+    import select
+
+    ready, _, _ = select.select([sock, wake], [], [])
+    if sock in ready and not sock.recv(1, socket.MSG_PEEK):
+        os._exit(0)
+    os.close(wake)
 
 
 def _run_server(sock: socket.socket, parent: int) -> None:

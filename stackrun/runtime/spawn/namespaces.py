@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import errno
 import os
 from dataclasses import dataclass
 
+from stackrun.errors import RuntimeFailure
+from stackrun.plan.model import ServicePlan
 from stackrun.runtime import linux
 from stackrun.runtime.spawn.protocol import step
 
@@ -18,21 +21,46 @@ SERVICE_NAMESPACES = (
 JOINED_NAMESPACES = SERVICE_NAMESPACES | linux.CLONE_NEWNET
 
 
-def clone_flags(network_mode: str) -> int:
-    """The namespaces a service child is born in. The cgroup namespace comes later, once
-    the child is in all its cgroups (its root); so does the network namespace
-    (`later_flags`): creating one costs milliseconds, under contention with other
-    children's netlink work, and the single-threaded fork server must not pay them
-    serially for every spawn."""
-    return SERVICE_NAMESPACES & ~linux.CLONE_NEWCGROUP
+def clone_flags(plan: ServicePlan) -> int:
+    """The namespaces a service child is born in: those it does not share (`pid`, `ipc`,
+    `uts`: host or another service's). The cgroup namespace comes later, once the child
+    is in all its cgroups (its root); so does the network namespace (`later_flags`):
+    creating one costs milliseconds, under contention with other children's netlink
+    work, and the single-threaded fork server must not pay them serially for every spawn."""
+    shared = plan.namespaces
+    flags = SERVICE_NAMESPACES & ~linux.CLONE_NEWCGROUP
+    if shared.pid != "private":
+        flags &= ~linux.CLONE_NEWPID
+    if shared.ipc != "private":
+        flags &= ~linux.CLONE_NEWIPC
+    if shared.uts != "private":
+        flags &= ~linux.CLONE_NEWUTS
+    return flags
 
 
-def later_flags(network_mode: str) -> int:
+def later_flags(plan: ServicePlan) -> int:
     """What the child unshares itself, after joining its cgroups: its cgroup namespace
-    and, for bridge and none, a fresh network namespace (host keeps the host's; service
-    joins another instance's with setns)."""
-    fresh_net = linux.CLONE_NEWNET if network_mode in ("bridge", "none") else 0
-    return linux.CLONE_NEWCGROUP | fresh_net
+    (unless `cgroup: host`) and, for bridge and none, a fresh network namespace (host
+    keeps the host's; service joins another instance's with setns)."""
+    fresh_net = linux.CLONE_NEWNET if plan.network_mode in ("bridge", "none") else 0
+    own_cgroup = linux.CLONE_NEWCGROUP if plan.namespaces.cgroup == "private" else 0
+    return own_cgroup | fresh_net
+
+
+_NS_FILES = {linux.CLONE_NEWIPC: "ipc", linux.CLONE_NEWPID: "pid", linux.CLONE_NEWNET: "net"}
+
+
+def join_namespace(pid: int | None, kind: int, what: str, peer: str) -> None:
+    """setns into the `kind` namespace of `pid` (a host pid of the peer's instance),
+    through /proc: from inside another PID namespace a pidfd could not name it."""
+    if pid is None:
+        raise RuntimeFailure(f"join the {what} namespace of", errno.ESRCH, peer)
+    with step(f"join the {what} namespace of", peer):
+        fd = os.open(f"/proc/{pid}/ns/{_NS_FILES[kind]}", os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            linux.setns(fd, kind)
+        finally:
+            os.close(fd)
 
 
 @dataclass(frozen=True)

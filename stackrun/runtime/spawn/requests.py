@@ -15,7 +15,8 @@ class SpawnRequest:
     `cgroup_procs`: the instance's `cgroup.procs` files, one per hierarchy (from the
     cgroup driver's `procs_files`). `instance_dir`: the directory `runtime.instance.prepare`
     filled (hostname, hosts, resolv.conf, overlay layers). `join_netns_pid`: for
-    `network_mode: service:X`, a pid of the instance whose network namespace to share.
+    `network_mode: service:X`, a pid of the instance whose network namespace to share;
+    `join_ipc_pid`, `join_pid_pid`: the same for `ipc: service:X` and `pid: service:X`.
     `layer_dir`: an image service's writable layer on disk ("" for none).
     """
 
@@ -24,6 +25,8 @@ class SpawnRequest:
     instance_dir: str = ""
     join_netns_pid: int | None = None
     layer_dir: str = ""
+    join_ipc_pid: int | None = None
+    join_pid_pid: int | None = None
     tty: bool = False  # stdin is a terminal to make the service's controlling one (`run -t`)
 
 

@@ -11,19 +11,21 @@ never pays for it.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import os
 import pickle
 import selectors
 import signal
 import socket
+from collections.abc import Iterator
 from typing import NoReturn
 
 from stackrun.errors import RuntimeFailure
 from stackrun.runtime import linux
 from stackrun.runtime.network import inside, netlink
 from stackrun.runtime.spawn import child, intermediate
-from stackrun.runtime.spawn.namespaces import cgroup_entry, clone_flags
+from stackrun.runtime.spawn.namespaces import cgroup_entry, clone_flags, join_namespace
 from stackrun.runtime.spawn.protocol import Channel, crash_report, step
 
 MAX_REQUEST = 1 << 20
@@ -58,6 +60,27 @@ def _clone(flags: int, unified_dir: str | None) -> tuple[int, bool]:
                 os.close(fd)
     with step("clone the service"):
         return linux.clone3(flags), False
+
+
+@contextlib.contextmanager
+def _pid_namespace_of(request) -> Iterator[None]:
+    """For `pid: service:X`: children are born in X's PID namespace while this lasts
+    (setns sets only the namespace of the children to come); then the server's own
+    again. A single-threaded process may do this."""
+    namespaces = request.plan.namespaces
+    if namespaces.pid != "service":
+        yield
+        return
+    server, own = os.getpid(), os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        join_namespace(request.join_pid_pid, linux.CLONE_NEWPID, "PID", namespaces.pid_peer or "")
+        try:
+            yield
+        finally:
+            if os.getpid() == server:  # not in the child cloned meanwhile
+                linux.setns(own, linux.CLONE_NEWPID)
+    finally:
+        os.close(own)
 
 
 def _warm_up() -> None:
@@ -114,10 +137,11 @@ class Server:
 
     def _spawn(self, reply: Channel, stdio: tuple[int, ...], request) -> None:
         entry = cgroup_entry(request.cgroup_procs)
-        flags = clone_flags(request.plan.network_mode) | linux.CLONE_PARENT
+        flags = clone_flags(request.plan) | linux.CLONE_PARENT
         link = inside.open_host_link() if request.plan.network_mode == "bridge" else None
         try:
-            pid, born_in_unified = _clone(flags, entry.unified_dir)
+            with _pid_namespace_of(request):
+                pid, born_in_unified = _clone(flags, entry.unified_dir)
             if pid == 0:
                 self._in_child(
                     lambda: child.run_service(

@@ -145,6 +145,12 @@ def _check_kind(fd: int, op: MountOp) -> None:
             errno.EINVAL,
             "mount source is not a regular file",
         ),
+        (
+            op.source_kind == "device"
+            and not (stat.S_ISCHR(mode) or stat.S_ISBLK(mode) or stat.S_ISDIR(mode)),
+            errno.ENODEV,
+            "devices: not a device node nor a directory",
+        ),
     )
     for bad, code, message in wrong:
         if bad:

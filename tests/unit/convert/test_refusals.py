@@ -22,6 +22,18 @@ HOST = (
 )
 CASES = [
     (
+        "built_without_a_name",
+        "services:\n  api:\n    build: .\n",
+        {},
+        [
+            (
+                "stack.yaml:2:3: services.api: its image is built (build:) but has no name a "
+                "cluster can pull: add image: REGISTRY/NAME:TAG and `stackrun build --push`, or "
+                "pass --image-for api=IMAGE"
+            )
+        ],
+    ),
+    (
         "host_command",
         "services:\n  api:\n    command: [python3, app.py]\n",
         {},

@@ -249,3 +249,40 @@ def test_load_plan(tmp_path, monkeypatch):
     assert plan.project == "demo"
     assert [s.name for s in plan.services] == ["demo-a-1", "demo-a-2"]
     assert plan.services[0].argv == ("sleep", "1")
+
+
+def test_config_keeps_extension_keys_prints_port_protocols_and_no_secret(tmp_path):
+    (tmp_path / "stack.yaml").write_text(
+        textwrap.dedent("""
+            x-common: &common {labels: {team: a}}
+            services:
+              api:
+                <<: *common
+                command: [run]
+                x-note: {owner: me}
+                ports: [{target: 80, published: 8080, x-kind: web}]
+                secrets: [key]
+            secrets:
+              key: {environment: API_KEY}
+        """)
+    )
+    warned = run("-f", str(tmp_path / "stack.yaml"), "config", "--format", "json",
+                 env={"API_KEY": "s3cr3t"})  # fmt: skip
+    assert warned.returncode == 0, warned.stderr
+    data = json.loads(warned.stdout)
+    assert data["x-common"] == {"labels": {"team": "a"}}
+    assert data["services"]["api"]["x-note"] == {"owner": "me"}
+    assert data["services"]["api"]["ports"] == [
+        {"target": 80, "published": 8080, "protocol": "tcp", "x-kind": "web"}
+    ]
+    assert data["secrets"] == {"key": {"environment": "API_KEY"}}
+    assert "s3cr3t" not in warned.stdout + warned.stderr
+
+
+def test_a_file_with_errors_prints_its_warnings_too(tmp_path):
+    (tmp_path / "stack.yaml").write_text("version: '3'\nservices:\n  a:\n    restart: nope\n")
+    done = run("-f", str(tmp_path / "stack.yaml"), "config")
+    assert done.returncode == 1
+    lines = done.stderr.splitlines()
+    assert lines[0].endswith("version: warning: obsolete and ignored, as in Compose; remove it")
+    assert any("services.a.restart: 'nope' is not one of" in line for line in lines[1:])

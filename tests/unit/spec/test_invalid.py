@@ -129,29 +129,32 @@ CASES = [
         ],
     ),
     (
-        "pull_policy_build",
-        "services:\n  api:\n    image: redis\n    pull_policy: build\n",
-        [
-            "stack.yaml:4:5: services.api.pull_policy: stackrun does not build images yet: remove pull_policy: build"
-        ],
-    ),
-    (
         "image_relative_working_dir",
         "services:\n  api:\n    image: redis\n    working_dir: app\n",
         ["stack.yaml:4:5: services.api.working_dir: must be absolute in an image"],
     ),
     (
-        "build",
-        "services:\n  api:\n    build: .\n    command: x\n",
+        "build_secrets",
+        "services:\n  api:\n    build:\n      context: .\n      secrets: [token]\n",
         [
-            "stack.yaml:3:5: services.api.build: stackrun does not build images yet: remove build: and name an image with image: (pulled, or loaded with `stackrun load -i FILE`)"
+            "stack.yaml:5:7: services.api.build.secrets: build secrets are not supported: pass values with args:, or COPY a file and remove it in the same RUN"
         ],
     ),
     (
+        "build_two_dockerfiles",
+        "services:\n  api:\n    build:\n      dockerfile: D\n      dockerfile_inline: FROM x\n",
+        ["stack.yaml:3:5: services.api.build: dockerfile and dockerfile_inline cannot both be set"],
+    ),
+    (
+        "build_network",
+        "services:\n  api:\n    build: {context: ., network: bridge}\n",
+        ["stack.yaml:3:25: services.api.build.network: 'bridge' is not one of default, host, none"],
+    ),
+    (
         "devices",
-        "services:\n  api:\n    command: x\n    devices: [/dev/sda]\n",
+        "services:\n  api:\n    command: x\n    devices: [/dev/sda:/dev/xvda:rwx]\n",
         [
-            "stack.yaml:4:5: services.api.devices: services cannot use host devices in stackrun; remove devices:"
+            "stack.yaml:4:15: services.api.devices[0].permissions: 'rwx' is not a device access: letters of rwm, each once"
         ],
     ),
     (
@@ -162,17 +165,22 @@ CASES = [
         ],
     ),
     (
-        "secrets_top",
-        "services:\n  api:\n    command: x\nsecrets:\n  s: {file: ./s}\n",
+        "secret_undeclared",
+        "services:\n  api:\n    command: x\n    secrets: [s]\nsecrets:\n  t: {file: ./t}\n",
         [
-            "stack.yaml:4:1: secrets: not supported; mount secret files with a service's volumes: instead"
+            "stack.yaml:4:15: services.api.secrets[0]: secret 's' is not declared; add it under the top-level secrets: key"
         ],
     ),
     (
+        "secret_two_sources",
+        "services:\n  api:\n    command: x\nsecrets:\n  t: {file: ./t, content: T}\n",
+        ["stack.yaml:5:3: secrets.t: give exactly one of file:, environment: or content:"],
+    ),
+    (
         "deploy_restart_policy",
-        "services:\n  api:\n    command: x\n    deploy:\n      restart_policy: {condition: on-failure}\n",
+        "services:\n  api:\n    command: x\n    deploy:\n      restart_policy: {condition: sometimes}\n",
         [
-            "stack.yaml:5:7: services.api.deploy.restart_policy: use the service's restart: key (no, always, on-failure[:N], unless-stopped)"
+            "stack.yaml:5:24: services.api.deploy.restart_policy.condition: 'sometimes' is not one of none, no, on-failure, any, always, unless-stopped"
         ],
     ),
     (
@@ -196,7 +204,7 @@ CASES = [
         "port_range_mismatch",
         "services:\n  api:\n    command: x\n    ports: ['8000-8002:80-81']\n",
         [
-            "stack.yaml:4:13: services.api.ports[0]: port '8000-8002:80-81': 3 published ports for 2 target ports; give ranges of the same length"
+            "stack.yaml:4:13: services.api.ports[0]: port '8000-8002:80-81': 3 published ports for 2 target ports; give ranges of the same length, or one target port"
         ],
     ),
     (
@@ -286,7 +294,7 @@ CASES = [
         "tmpfs_option",
         "services:\n  api:\n    command: x\n    tmpfs: /run:noexec\n",
         [
-            "stack.yaml:4:5: services.api.tmpfs[0]: tmpfs '/run:noexec': unsupported option 'noexec'; use size, mode, ro"
+            "stack.yaml:4:5: services.api.tmpfs[0]: tmpfs '/run:noexec': unsupported option 'noexec'; use size, mode, uid, gid, ro"
         ],
     ),
     (
@@ -569,10 +577,10 @@ CASES = [
         ["stack.yaml:4:18: services.a.depends_on.a: dependency cycle: a -> a"],
     ),
     (
-        "long_port_published_range",
-        "services:\n  a:\n    command: x\n    ports:\n      - {target: 80, published: '8000-8001'}\n",
+        "long_port_published_range_backwards",
+        "services:\n  a:\n    command: x\n    ports:\n      - {target: 80, published: '8001-8000'}\n",
         [
-            "stack.yaml:5:9: services.a.ports[0]: published range '8000-8001' needs the short syntax '8000-8001:FIRST-LAST'"
+            "stack.yaml:5:22: services.a.ports[0].published: port '8001-8000': range 8001-8000 goes backwards"
         ],
     ),
     (
@@ -622,7 +630,9 @@ def test_errors_in_dotenv_and_env_files_point_into_them(stack_dir):
     stack_dir.write(".env", "GOOD=1\nbad line\n")
     stack_dir.write("app.env", "A=1\nB='open\n")
     errors = stack_dir.errors("services:\n  a:\n    command: x\n    env_file: app.env\n")
-    assert errors == [".env:2:4: expected '=' after bad"]
+    assert errors == [
+        ".env:2:1: 'bad line': a variable name cannot contain a space; write KEY=VALUE"
+    ]
     stack_dir.write(".env", "GOOD=1\n")
     assert stack_dir.errors("services:\n  a:\n    command: x\n    env_file: app.env\n") == [
         "app.env:2:3: missing closing '"

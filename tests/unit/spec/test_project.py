@@ -142,8 +142,8 @@ def test_an_inactive_service_is_not_planned_and_its_env_file_not_read(stack_dir)
 
 
 def test_an_unsupported_key_in_an_inactive_service_is_reported(stack_dir):
-    text = "services:\n  web: {command: x}\n  b: {command: x, profiles: [b], build: .}\n"
-    assert [line.split(": ", 2)[1] for line in stack_dir.errors(text)] == ["services.b.build"]
+    text = "services:\n  web: {command: x}\n  b: {command: x, profiles: [b], privileged: true}\n"
+    assert [line.split(": ", 2)[1] for line in stack_dir.errors(text)] == ["services.b.privileged"]
 
 
 def test_discovery_searches_upward_and_adds_the_override(tmp_path):

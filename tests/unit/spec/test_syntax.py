@@ -147,7 +147,7 @@ def test_port_short_syntax(value, entries):
 
 
 @pytest.mark.parametrize(
-    "value", ["http", "80:http", "1.2.3:80:80", "9000-9001:8080", "90-80", "[::1:80"]
+    "value", ["http", "80:http", "1.2.3:80:80", "9000-9001:8080-8082", "90-80", "[::1:80"]
 )
 def test_bad_ports(value):
     with pytest.raises(ValueError):
@@ -233,3 +233,42 @@ def test_modes_are_octal(value, mode):
 def test_bad_modes(value):
     with pytest.raises(ValueError):
         syntax.parse_mode(value)
+
+
+@pytest.mark.parametrize(
+    ("text", "entry"),
+    [
+        ("/dev/fuse", {"source": "/dev/fuse", "permissions": "rwm"}),
+        ("/dev/fuse:rw", {"source": "/dev/fuse", "permissions": "rw"}),
+        ("/dev/sdb:/dev/xvdb", {"source": "/dev/sdb", "target": "/dev/xvdb", "permissions": "rwm"}),
+        ("/dev/sdb:/dev/xvdb:r", {"source": "/dev/sdb", "target": "/dev/xvdb", "permissions": "r"}),
+    ],
+)
+def test_devices_as_docker_reads_them(text, entry):
+    assert syntax.parse_device(text) == entry
+
+
+@pytest.mark.parametrize("text", ["/a:/b:/c:/d", "/a::r", ""])
+def test_bad_devices(text):
+    with pytest.raises(ValueError, match="HOST"):
+        syntax.parse_device(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "rule"),
+    [
+        ("c 10:200 rwm", ("c", 10, 200, "rwm")),
+        ("b 8:* r", ("b", 8, None, "r")),
+        ("a *:* m", ("a", None, None, "m")),
+    ],
+)
+def test_device_rules(text, rule):
+    assert syntax.parse_rule(text) == rule
+
+
+@pytest.mark.parametrize(
+    "text", ["c 1:3", "x 1:3 r", "c 1:3 rr", "c 1:3 rx", "c a:3 r", "c  1:3 r"]
+)
+def test_bad_device_rules(text):
+    with pytest.raises(ValueError, match="not a device rule"):
+        syntax.parse_rule(text)

@@ -73,8 +73,11 @@ def test_env_file_string(stack_dir):
     assert service(stack_dir, "env_file: a.env").environment == {"A": "1"}
 
 
-def test_env_file_is_relative_to_the_file_that_names_it(stack_dir):
-    stack_dir.write("sub/extra.env", "X=1\n")
+def test_env_file_is_relative_to_the_project_directory_as_in_compose(stack_dir):
+    """compose-go resolves every -f file's relative paths against the project directory
+    (the first file's), also those of an override file kept elsewhere."""
+    stack_dir.write("extra.env", "X=1\n")
+    stack_dir.write("sub/extra.env", "X=2\n")
     stack_dir.write("sub/override.yaml", "services:\n  api:\n    env_file: extra.env\n")
     stack_dir.write("stack.yaml", "services:\n  api:\n    command: run\n")
     stack = stack_dir.load(files=("stack.yaml", "sub/override.yaml"))
