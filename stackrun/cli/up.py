@@ -309,6 +309,11 @@ def launch(opts, images: ImageOptions, request_for, scale=()):
         raise
 
 
+def plan_for(opts, images: ImageOptions):
+    """The plan of the stack file as `up` makes it (images found, built or pulled)."""
+    return _checked_plan(opts, images)
+
+
 def _checked_plan(opts, images: ImageOptions, launcher=None, scale=()):
     _check_host()
     return _plan(opts, images, launcher, scale)

@@ -63,7 +63,7 @@ def watch_project(opts, services: tuple[str, ...], up: bool, quiet: bool, logs=F
         _start(opts, services)
     follower = _logs(stack.name) if logs else None
     try:
-        return _follow(stack.name, rules, quiet)
+        return _follow(stack.name, rules, quiet, opts)
     finally:
         if follower is not None:
             follower.terminate()
@@ -86,7 +86,7 @@ def _logs(project: str) -> subprocess.Popen:
     return subprocess.Popen(argv)
 
 
-def _follow(project: str, rules, quiet: bool) -> int:
+def _follow(project: str, rules, quiet: bool, opts) -> int:
     import io
 
     from stackrun.watch.session import Session
@@ -94,7 +94,7 @@ def _follow(project: str, rules, quiet: bool) -> int:
     out = io.StringIO() if quiet else sys.stderr
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # as Ctrl-C: stop watching
     signal.signal(signal.SIGINT, signal.default_int_handler)  # even started in the background
-    session = Session(project, rules, out)
+    session = Session(project, rules, out, opts)
     paths = sorted({rule.path for rule in rules})
     if not quiet:
         print(f"Watching {', '.join(paths)} (Ctrl-C to stop)", file=sys.stderr, flush=True)

@@ -19,11 +19,6 @@ from stackrun.spec.diagnostics import Report
 from stackrun.spec.models import Service, Stack
 from stackrun.spec.namespaces import shared_with, sysctl_namespace
 
-REBUILD = (
-    "rebuild needs build:, which stackrun cannot run yet (the Builds work): this rule does "
-    "nothing; write action: restart, or sync+restart with a target"
-)
-
 
 def cross_check(
     stack: Stack, tree, disabled: Mapping[str, tuple[str, ...]], report: Report
@@ -134,8 +129,8 @@ class _Checker:
                 self.error((*path, "target"), f"{rule.target!r} must be an absolute path")
             if (rule.action == "sync+exec") != (rule.exec is not None):
                 self.error((*path, "action"), "exec: goes with action: sync+exec, and only it")
-            if rule.action == "rebuild":
-                self.report.warn_at(self.tree, (*path, "action"), REBUILD)
+            if rule.action == "rebuild" and service.build is None:
+                self.error((*path, "action"), "rebuild needs build: (the image it builds again)")
 
     def container_names(self) -> None:
         """Compose's rule: a container_name names one instance, and one service only (a

@@ -4,7 +4,7 @@ A rule watches a host path (a directory, or one file) of its service; a change b
 counts unless `ignore` leaves it out or `include` does not name it. The patterns read as
 a .dockerignore does (moby's matcher: `*`, `**`, `?`, `!` exceptions, relative to the
 rule's path), as in Compose; editors' scratch files and version control are always left
-out. `rebuild` rules are not kept (they need builds: the loader says so).
+out.
 
     rules = from_stack(stack)
     for batch in batches(rules, changed={"/p/src/app.py"}, removed=set()):
@@ -38,7 +38,7 @@ class ExecStep:
 @dataclass(frozen=True)
 class Rule:
     service: str
-    action: str  # sync, restart, sync+restart, sync+exec
+    action: str  # sync, restart, sync+restart, sync+exec, rebuild
     path: str  # absolute host path, normalized
     target: str | None = None  # absolute path in the instance (sync actions)
     ignore: tuple[str, ...] = ()
@@ -106,9 +106,7 @@ def from_stack(stack, services: tuple[str, ...] = ()) -> list[Rule]:
     for name, service in stack.services.items():
         if services and name not in services or not service.develop:
             continue
-        for rule in service.develop.watch:
-            if rule.action != "rebuild":
-                rules.append(_rule(stack.project_dir, name, rule))
+        rules += [_rule(stack.project_dir, name, rule) for rule in service.develop.watch]
     return rules
 
 

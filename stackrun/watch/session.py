@@ -26,8 +26,9 @@ LIMIT = 0.1  # a burst is cut after this long, however busy the tree
 
 
 class Session:
-    def __init__(self, project: str, rules: list[Rule], out: TextIO = sys.stderr):
-        self.project, self.rules, self.out = project, rules, out
+    def __init__(self, project: str, rules: list[Rule], out: TextIO = sys.stderr, opts=None):
+        """`opts`: the ProjectOptions that load the stack file again (`rebuild`)."""
+        self.project, self.rules, self.out, self.opts = project, rules, out, opts
         self.tree = Tree(sorted({rule.path for rule in rules}), keep=self._followed)
 
     def initial_sync(self) -> None:
@@ -59,6 +60,9 @@ class Session:
             if rule.action.endswith("restart"):
                 self._restart(rule.service)
                 done.append("restarted")
+            if rule.action == "rebuild":
+                self._rebuild(rule.service)
+                done.append("rebuilt and recreated")
             if rule.run is not None:
                 done.append(self._exec(rule, instances))
         except StackrunError as error:
@@ -90,6 +94,23 @@ class Session:
 
         with supervisor_client(self.project) as client:
             blocking.run(client.restart([service]))
+
+    def _rebuild(self, service: str) -> None:
+        """Build the service's image again and recreate its instances on it (the stack
+        file read again, as `up --build SERVICE` would)."""
+        from stackrun.cli.project import load_stack
+        from stackrun.cli.running import supervisor_client
+        from stackrun.cli.up import ImageOptions, plan_for
+        from stackrun.cli.up_images import build_images
+        from stackrun.control import blocking
+        from stackrun.supervisor.state import UpRequest
+
+        build_images(load_stack(self.opts), [service])
+        plan = plan_for(self.opts, ImageOptions())
+        with supervisor_client(self.project) as client:
+            failures = blocking.run(client.up(UpRequest(services=(service,)), plan))
+        if failures:
+            raise StackrunError("\n".join(failures))
 
     def _exec(self, rule: Rule, instances: list) -> str:
         from stackrun.cli.running import cgroup_driver

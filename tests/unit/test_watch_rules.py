@@ -72,20 +72,28 @@ def test_each_action_is_checked_for_what_it_needs(tmp_path):
     assert "watch[3].action: exec: goes with action: sync+exec, and only it" in text
 
 
-def test_rebuild_is_kept_out_with_a_warning_that_says_why(tmp_path):
-    warnings: list = []
+def test_rebuild_needs_an_image_to_build(tmp_path):
+    (tmp_path / "Dockerfile").write_text("FROM scratch\n")
     stack = load(
         tmp_path,
         """
         services:
           api:
-            command: x
+            build: .
             develop: {watch: [{action: rebuild, path: ./src}]}
     """,
-        warnings,
     )
-    assert from_stack(stack) == []
-    assert any("rebuild needs build:" in w.message for w in warnings)
+    assert [r.action for r in from_stack(stack)] == ["rebuild"]
+    with pytest.raises(SpecError, match=r"rebuild needs build: \(the image it builds again\)"):
+        load(
+            tmp_path,
+            """
+            services:
+              api:
+                command: x
+                develop: {watch: [{action: rebuild, path: ./src}]}
+        """,
+        )
 
 
 RULE = Rule("api", "sync", "/p/src", "/app", ignore=("*.log", "tmp/", "!tmp/keep"))
