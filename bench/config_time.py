@@ -27,17 +27,24 @@ def stackrun_command() -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, "-m", "stackrun"]
 
 
-def wall_ms(argv: list[str], runs: int) -> list[float]:
+def wall_ms(argv: list[str], runs: int, extra_env: dict[str, str] | None = None) -> list[float]:
     # An installed stackrun has its bytecode compiled (pip does it); without .pyc files
     # every run would recompile our modules, so allow writing them and warm up once.
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     env["PYTHONPATH"] = str(REPO)
+    env.update(extra_env or {})
     times = []
-    subprocess.run(argv, cwd=REPO, env=env, capture_output=True)
+    subprocess.run(argv, cwd=REPO, env=env, capture_output=True, check=False)
     for _ in range(runs):
         start = time.perf_counter()
         done = subprocess.run(
-            argv, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+            argv,
+            cwd=REPO,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+            check=False,
         )
         times.append((time.perf_counter() - start) * 1000)
         if done.returncode != 0:
@@ -115,7 +122,10 @@ def main() -> None:
         medians[label] = statistics.median(times)
         print(f"  {medians[label]:7.1f} ms  (min {min(times):6.1f})  {label}")
     config = medians[cases[-1][0]]
+    plain = statistics.median(wall_ms(cases[-1][1], runs, {"STACKRUN_NO_SHORTCUTS": "1"}))
+    print(f"  {plain:7.1f} ms  the same with STACKRUN_NO_SHORTCUTS=1 (stackrun/shortcuts.py)")
     print(f"config / target ({TARGET_MS:.0f} ms): {config / TARGET_MS:.2f}")
+    print(f"config / config without the start-up shortcuts: {config / plain:.2f}")
     print(f"config / python start-up: {config / medians['python -c pass']:.1f}x")
     print(f"config beyond yaml+pydantic imports: {config - medians[cases[2][0]]:.1f} ms")
     if arguments.breakdown:

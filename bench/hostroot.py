@@ -123,7 +123,8 @@ def main() -> None:
         big.unlink()
         os.rmdir(BASE)
     medians = {
-        name: [statistics.median(col) for col in zip(*rows)] for name, rows in results.items()
+        name: [statistics.median(col) for col in zip(*rows, strict=True)]
+        for name, rows in results.items()
     }
     print(
         f"host root bench: {rounds} rounds, {os.cpu_count()} CPUs, kernel {os.uname().release} (medians, ms)"

@@ -118,7 +118,9 @@ def spawn_figures(image: ImagePlan, rounds: int) -> dict[str, float]:
             columns[0].append(spawns.median_ms("h", None, 5))
             columns[1].append(spawns.median_ms("i", image, 5))
             columns[2].append(spawns.median_ms("r", image, 5, read_only=True))
-        return dict(zip(("host", "image", "image ro"), map(statistics.median, columns)))
+        return dict(
+            zip(("host", "image", "image ro"), map(statistics.median, columns), strict=True)
+        )
     finally:
         os.close(spawns.null)
         server.close()

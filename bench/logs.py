@@ -34,14 +34,14 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO))  # the checkout's stackrun, run as a script
 
-from stackrun.logs.capture import LogSink
-from stackrun.logs.history import Window
-from stackrun.logs.record import STDOUT, FileMeta
-from stackrun.logs.show import ShowOptions, show
-from stackrun.logs.writer import InstanceLog
-from stackrun.plan.model import LogPlan
+from stackrun.logs.capture import LogSink  # noqa: E402
+from stackrun.logs.history import Window  # noqa: E402
+from stackrun.logs.record import STDOUT, FileMeta  # noqa: E402
+from stackrun.logs.show import ShowOptions, show  # noqa: E402
+from stackrun.logs.writer import InstanceLog  # noqa: E402
+from stackrun.plan.model import LogPlan  # noqa: E402
 
 PRODUCER = str(REPO / "tests" / "helpers" / "producer.py")
 NAMES = ("api", "worker-1", "worker-2")
@@ -170,10 +170,10 @@ async def loop_lateness(producers: list[subprocess.Popen]) -> float:
 
 def baseline_run(root: Path, per: int) -> tuple[float, float, float]:
     began = time.perf_counter()
-    files = [open(root / f"plain-{name}.txt", "wb") for name in NAMES]
+    files = [open(root / f"plain-{name}.txt", "wb") for name in NAMES]  # noqa: SIM115 - closed below
     producers = [
         subprocess.Popen([sys.executable, PRODUCER, n, str(per), "--same"], stdout=f)
-        for n, f in zip(NAMES, files)
+        for n, f in zip(NAMES, files, strict=True)
     ]
     lateness = asyncio.run(loop_lateness(producers))
     for file in files:

@@ -53,7 +53,7 @@ def main() -> None:
         run([STACKRUN, "-f", str(stack), "up", "-d"], env)
         report(name, stack, env, args.runs)
     finally:
-        subprocess.run([STACKRUN, "-p", name, "down"], env=env, capture_output=True)
+        subprocess.run([STACKRUN, "-p", name, "down"], env=env, capture_output=True, check=False)
         shutil.rmtree(root, ignore_errors=True)
 
 
@@ -114,7 +114,9 @@ def median(argv: list[str], env: dict, runs: int) -> float:
 
 
 def run(argv: list[str], env: dict) -> None:
-    done = subprocess.run(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    done = subprocess.run(
+        argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, check=False
+    )
     if done.returncode != 0:
         raise SystemExit(f"{' '.join(argv)} failed ({done.returncode}): {done.stderr.decode()}")
 

@@ -46,7 +46,7 @@ class Project:
     def cli(self, *args: str) -> float:
         argv = [sys.executable, "-m", "stackrun", "-f", str(self.stack), "-p", self.name, *args]
         start = time.perf_counter()
-        done = subprocess.run(argv, env=self.env, capture_output=True, text=True)
+        done = subprocess.run(argv, env=self.env, capture_output=True, text=True, check=False)
         if done.returncode != 0:
             sys.exit(f"{' '.join(args)} failed:\n{done.stderr}")
         return time.perf_counter() - start
@@ -88,7 +88,7 @@ def crash_to_running(roots: Path, work: Path) -> float:
         procs, program = procs_file(old), os.readlink(f"/proc/{old}/exe")
         killed = time.perf_counter()
         os.kill(old, signal.SIGKILL)
-        while (new := replacement(procs, old, program)) is None:  # busy wait: we measure
+        while replacement(procs, old, program) is None:  # busy wait: we measure
             if time.perf_counter() - killed > 10:
                 raise SystemExit("no restart within 10 s")
         return time.perf_counter() - killed

@@ -94,7 +94,7 @@ def main() -> None:
     for name, call in (("getppid", libc.getppid), ("unshare(0)", lambda: libc.unshare(0))):
         measure = per_call(call, args.calls)
         pairs = [(in_child(measure, None), in_child(measure, PROGRAM)) for _ in range(11)]
-        plain, filtered = (min(times) * 1e6 for times in zip(*pairs))
+        plain, filtered = (min(times) * 1e6 for times in zip(*pairs, strict=True))
         print(
             f"  {name:<12} per call         {filtered:8.3f}   (without: {plain:.3f}, "
             f"+{(filtered - plain) * 1000:.0f} ns)"

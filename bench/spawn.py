@@ -182,7 +182,9 @@ def main() -> None:
 
 
 def _report(options, rounds, own_rss: float, server_rss: float) -> None:
-    floor, true, start, up, down = (statistics.median(column) for column in zip(*rounds))
+    floor, true, start, up, down = (
+        statistics.median(column) for column in zip(*rounds, strict=True)
+    )
     n = options.services
     print(
         f"spawn bench: network={options.network}, {len(rounds)} rounds, "

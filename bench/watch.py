@@ -28,10 +28,11 @@ import time
 import uuid
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the checkout's stackrun
 
 from stackrun.logs import inotify
+
+REPO = Path(__file__).resolve().parent.parent
 
 MARK = "trap 'exit 0' TERM; date +%s%N > /mnt/started; while :; do sleep 0.05; done"
 STACK = f"""services:
@@ -93,7 +94,7 @@ def stackrun_latencies(work: Path, runs: int) -> tuple[list[float], list[float]]
         assert watcher.stderr is not None and watcher.stderr.readline().startswith("Watching")
         wait_mark(work / "marks" / "started", 0)
         restart, synced = [], []
-        for run in range(runs):
+        for _ in range(runs):
             start = edit(work / "src" / "main.py")
             restart.append((wait_mark(work / "marks" / "started", start) - start) / 1e6)
             watcher.stderr.readline()

@@ -98,7 +98,7 @@ def write_archive(archive: Path, layers: list[bytes], config: dict) -> None:
     names = [f"{hashlib.sha256(data).hexdigest()}/layer.tar" for data in layers]
     manifest = [{"Config": config_name, "RepoTags": [NAME], "Layers": names}]
     with tarfile.open(archive, "w", format=tarfile.PAX_FORMAT) as tar:
-        for name, data in [*zip(names, layers), (config_name, config_bytes),
+        for name, data in [*zip(names, layers, strict=True), (config_name, config_bytes),
                            ("manifest.json", json.dumps(manifest).encode())]:  # fmt: skip
             add(tar, regular(name, data))
 

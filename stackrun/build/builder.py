@@ -6,6 +6,7 @@ run or reused (execute.py); the target's image is then written to the store and 
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import threading
@@ -147,7 +148,7 @@ class Build:
             else:
                 self.printer.step(name, instruction.text)
                 started = time.monotonic()
-                show = lambda line: self.printer.output(name, line)
+                show = functools.partial(self.printer.output, name)
                 entry, made = self.executor.execute(key, step, result.layers, source, show)
                 self.printer.done(name, time.monotonic() - started)
         return _after_step(result, made, entry.created)

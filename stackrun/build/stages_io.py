@@ -88,7 +88,7 @@ def _read(store, record: ImageRecord) -> BaseImage:
         raise ImageError(f"image {record.id} is no longer in the store")
     document = read_config(store.layout, record.id)
     layers = []
-    for entry, ref in zip(stored.layers, record.layers):
+    for entry, ref in zip(stored.layers, record.layers, strict=True):
         if not store.pin_layer(entry.chain_id):
             raise ImageError(f"image {record.id}: layer {entry.chain_id} is no longer stored")
         layers.append(Layer(entry.chain_id, entry.diff_id, entry.blob, entry.media_type, ref.path))

@@ -138,7 +138,7 @@ def run(requests: list, quiet: bool = False, push: bool = False) -> int:
         return 0
     results = build_all(requests, quiet)
     failures = [r for r in results if isinstance(r, Exception)]
-    for request, result in zip(requests, results):
+    for request, result in zip(requests, results, strict=True):
         if not isinstance(result, Exception) and not quiet:
             print(f" ✔ {request.service:<20} Built {_name(request, result)}")
     for error in failures:

@@ -57,12 +57,5 @@ def register(app: typer.Typer) -> None:
             user,
             tty=not no_tty and os.isatty(sys.stdin.fileno()),
         )
-        _close(project)
+        project.close()  # the command may run for hours: do not hold the supervisor meanwhile
         raise typer.Exit(execute(target, options))
-
-
-def _close(project) -> None:
-    """The command may run for hours: do not hold the supervisor's connection meanwhile."""
-    close = getattr(project, "close", None)
-    if close is not None:
-        close()

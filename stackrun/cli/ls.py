@@ -57,7 +57,7 @@ def register(app: typer.Typer) -> None:
         """Print what happens to the instances (start, die, restart, health, oom…) as it happens."""
         from stackrun.control.blocking import iterate
 
-        name, project = open_project(ctx, files, project_name, profiles)
+        _name, project = open_project(ctx, files, project_name, profiles)
         for event in iterate(project.events()):
             if services and event.service not in services and event.instance not in services:
                 continue

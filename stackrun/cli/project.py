@@ -79,10 +79,9 @@ def with_replicas(stack: Stack, counts) -> Stack:
         if name not in services:
             known = ", ".join(sorted(services))
             raise StackrunError(f"--scale {name}={count}: no such service (services: {known})")
-        deploy = services[name].deploy or Deploy()
-        services[name] = services[name].model_copy(
-            update={"deploy": deploy.model_copy(update={"replicas": count})}
-        )
+        deploy = services[name].deploy
+        scaled = deploy.model_copy(update={"replicas": count}) if deploy else Deploy(replicas=count)
+        services[name] = services[name].model_copy(update={"deploy": scaled})
     return stack.model_copy(update={"services": services})
 
 

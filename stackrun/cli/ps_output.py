@@ -18,9 +18,11 @@ if TYPE_CHECKING:
 
 FORMATS = ("table", "json")
 SHOWN = ("starting", "running", "restarting", "paused", "lost")  # without -a: the live ones
-# Compose's states (`ps --status`), and stackrun's own: starting, lost (docs/lifecycle.md)
-STATES = ("paused", "restarting", "removing", "running", "dead", "created", "exited")
-STATES += ("starting", "lost")
+# Compose's states (`ps --status`), then stackrun's own: starting, lost (docs/lifecycle.md)
+STATES = (
+    *("paused", "restarting", "removing", "running", "dead", "created", "exited"),
+    *("starting", "lost"),
+)
 STATE_COLOURS = {
     "running": "green",
     "starting": "cyan",
@@ -133,7 +135,7 @@ def _table(statuses) -> None:
     headers = ["NAME", "SERVICE", "STATUS", "PID", "RESTARTS", "PORTS"]
     if any(s.image for s in statuses):  # Compose's column, when there is something to show
         headers.insert(1, "IMAGE")
-        for row, status in zip(rows, statuses):
+        for row, status in zip(rows, statuses, strict=True):
             row.insert(1, status.image)
     print_table(headers, rows)
 

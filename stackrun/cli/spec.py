@@ -15,7 +15,7 @@ import typer
 from stackrun.cli.options import FilesOption, ProfileOption, ProjectOption, project_options
 
 
-class Format(str, enum.Enum):
+class Format(enum.StrEnum):
     yaml = "yaml"
     json = "json"
 

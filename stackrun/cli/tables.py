@@ -52,10 +52,12 @@ def print_table(headers: Sequence[str], rows: Sequence[Sequence[Cell]], title: s
 def table_text(
     headers: Sequence[str], rows: Sequence[Sequence[Cell]], title: str = "", colour: bool = False
 ) -> str:
-    widths = [max(len(_plain(cell)) for cell in column) for column in zip(headers, *rows)]
+    widths = [
+        max(len(_plain(cell)) for cell in column) for column in zip(headers, *rows, strict=True)
+    ]
     lines = [title] if title else []
     for row in [[Styled(h, bold=True) for h in headers], *rows]:
-        cells = [_render(cell, width, colour) for cell, width in zip(row, widths)]
+        cells = [_render(cell, width, colour) for cell, width in zip(row, widths, strict=True)]
         lines.append(GAP.join(cells).rstrip())
     return "".join(f"{line}\n" for line in lines)
 

@@ -60,3 +60,7 @@ class Project(Protocol):
     async def inspect(self, instance: str) -> dict[str, Any]: ...
 
     def events(self) -> AsyncIterator[Event]: ...
+
+    def close(self) -> None:
+        """Release what the handle holds (the client's connection); the CLI calls it before
+        it runs for long (`exec`). Nothing to release in process or from the disk."""

@@ -8,7 +8,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Coroutine, Iterator
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 T = TypeVar("T")
 
@@ -28,7 +28,7 @@ def iterate(items: AsyncIterator[T]) -> Iterator[T]:
     try:
         while True:
             try:
-                yield run(items.__anext__())
+                yield run(cast("Coroutine[Any, Any, T]", items.__anext__()))
             except StopAsyncIteration:
                 return
     finally:

@@ -14,7 +14,7 @@ import errno
 import socket
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 from stackrun.control import protocol
 from stackrun.errors import ControlError
@@ -51,7 +51,7 @@ class Client:
         self._file.close()
         self._socket.close()
 
-    def __enter__(self) -> Client:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -47,7 +47,7 @@ def decode(data: Any, kind: Any, where: str = "$") -> Any:
     origin = typing.get_origin(kind)
     if kind is Any:
         return data
-    if dataclasses.is_dataclass(kind):
+    if isinstance(kind, type) and dataclasses.is_dataclass(kind):
         return _dataclass(data, kind, where)
     if origin in (typing.Union, types.UnionType):
         return _union(data, typing.get_args(kind), where)
@@ -109,7 +109,8 @@ def _sequence(data: Any, kind: Any, origin: Any, where: str) -> Any:
         if len(data) != len(args):
             raise _mismatch(where, f"an array of {len(args)} items", data)
         return tuple(
-            decode(item, arg, f"{where}[{i}]") for i, (item, arg) in enumerate(zip(data, args))
+            decode(item, arg, f"{where}[{i}]")
+            for i, (item, arg) in enumerate(zip(data, args, strict=True))
         )
     item_kind = args[0] if args else Any
     items = [decode(item, item_kind, f"{where}[{i}]") for i, item in enumerate(data)]

@@ -46,6 +46,13 @@ class ExecTarget:
     procs_files: tuple[str, ...]  # cgroup.procs of the instance in every hierarchy
     config: dict[str, Any]  # inspect's "Config" (User, WorkingDir) when a supervisor answers
 
+    @property
+    def pid(self) -> int:
+        """The instance's main process (host pid); ControlError when it has none."""
+        if self.status.pid is None:
+            raise ControlError(f"{self.status.name} is not running ({self.status.state})")
+        return self.status.pid
+
 
 class ExecFailed(ControlError):
     """The command could not be started in the instance."""
@@ -60,10 +67,10 @@ def execute(target: ExecTarget, options: ExecOptions) -> int:
     status = target.status
     if status.state == "paused":  # joining its frozen cgroup would freeze the command too
         raise ControlError(f"{status.name} is paused: `stackrun unpause {status.service}` first")
-    if not procfs.in_cgroup(status.pid, status.cgroup):
+    if not procfs.in_cgroup(target.pid, status.cgroup):
         raise ControlError(f"{status.name} is not running ({status.state})")
     plan = identity(target, options)
-    env = environment(status.pid, options)
+    env = environment(target.pid, options)
     console = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM) if options.tty else None
     report_r, report_w = os.pipe2(os.O_CLOEXEC)
     pid = os.fork()
@@ -83,7 +90,7 @@ def identity(target: ExecTarget, options: ExecOptions):
     from stackrun.plan.model import ServicePlan
     from stackrun.runtime.security import CAPABILITIES
 
-    status, pid = target.status, target.status.pid
+    status, pid = target.status, target.pid
     state = procfs.status(pid)
     if state is None:
         raise ControlError(f"{status.name} exited")
@@ -176,7 +183,7 @@ def _child(
 
         for number in (signal.SIGINT, signal.SIGQUIT):  # the command decides, not us
             signal.signal(number, signal.SIG_IGN)
-        enter(target.status.pid, target.procs_files, plan)  # returns in the grandchild
+        enter(target.pid, target.procs_files, plan)  # returns in the grandchild
         _default_signals()
         if console is not None:
             _open_terminal(console)
@@ -186,7 +193,7 @@ def _child(
         if failure.step != "exec" or failure.errno != 2:
             code = CANNOT_RUN
         _report(report, failure)
-    except BaseException as error:  # a bug: still say it, never return into the CLI
+    except BaseException as error:  # noqa: BLE001 - a bug: still say it, never return into the CLI
         _report(report, RuntimeFailure(f"exec ({type(error).__name__}: {error})"))
     os._exit(code)
 

@@ -35,6 +35,9 @@ class Offline:
         self.project = project
         self.state = state if state is not None else read_state(dirs.state_file(project))
 
+    def close(self) -> None:
+        """Nothing is held open: the state file is read once."""
+
     @property
     def supervisor_alive(self) -> bool:
         """The recorded supervisor still runs (and its pid was not reused since). A killed

@@ -30,7 +30,7 @@ def in_cgroup(pid: int | None, cgroup: str) -> bool:
 def alive(pid: int) -> bool:
     """Present and not a zombie (an exited process whose parent has not reaped it yet)."""
     text = read(pid, "stat")
-    return bool(text) and text[text.rindex(")") + 2 :][:1] not in ("Z", "X", "")
+    return text is not None and text[text.rindex(")") + 2 :][:1] not in ("Z", "X", "")
 
 
 def cgroup_matches(text: str, cgroup: str) -> bool:

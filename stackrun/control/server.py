@@ -88,7 +88,7 @@ async def _connection(project: Project, stream: SocketStream) -> None:
             await _converse(project, stream)
         except (anyio.BrokenResourceError, anyio.ClosedResourceError, ConnectionError):
             pass  # the client hung up
-        except Exception:  # a bug here must never take the supervisor down
+        except Exception:  # noqa: BLE001 - a bug here must never take the supervisor down
             print("stackrun control: connection failed:", file=sys.stderr)
             traceback.print_exc(file=sys.stderr)
 
@@ -142,7 +142,7 @@ async def _answer(project: Project, request: protocol.Request, stream: SocketStr
     try:
         value = await getattr(project, request.method.name)(**request.arguments())
         line = protocol.result_line(value)
-    except Exception as error:  # every failure becomes an error reply, the server goes on
+    except Exception as error:  # noqa: BLE001 - every failure becomes an error reply
         line = protocol.error_line(_translated(error, request))
     with anyio.CancelScope(shield=True):  # `down` ends the supervisor: still answer it
         await stream.send(line)
@@ -166,7 +166,7 @@ async def _stream(
         except (anyio.BrokenResourceError, anyio.ClosedResourceError, ConnectionError):
             group.cancel_scope.cancel()
             return
-        except Exception as error:
+        except Exception as error:  # noqa: BLE001 - as in a call: an error reply ends the stream
             line = protocol.error_line(_translated(error, request))
         await stream.send(line)
         group.cancel_scope.cancel()
@@ -176,7 +176,7 @@ async def _cancel_on_hangup(receive: BufferedByteReceiveStream, scope: anyio.Can
     """A streaming client only listens: anything it sends, or EOF, ends the stream."""
     try:
         await receive.receive()
-    except Exception:
+    except Exception:  # noqa: BLE001, S110 - however the client leaves, the stream ends
         pass
     scope.cancel()
 

@@ -67,7 +67,7 @@ def service_ports(declared: list[DeclaredPort]) -> list[dict[str, Any]]:
 def published_ports(published: Iterable[Port]) -> list[dict[str, Any]]:
     """NodePort/LoadBalancer ports: the published port (or the target) in front of the
     target; a published port in the node port range is also asked for as the node port."""
-    found: dict[tuple[int, str], dict[str, Any]] = {}
+    found: dict[tuple[int | str, str], dict[str, Any]] = {}
     for port in published:
         number = port.published or port.target
         entry: dict[str, Any] = {"name": f"{port.protocol}-{number}", "port": number}

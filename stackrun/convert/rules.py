@@ -71,7 +71,7 @@ def _service(spec: dict[str, Any]) -> Iterator[Problem]:
 def _config_map(item: dict[str, Any]) -> Iterator[Problem]:
     data, binary = item.get("data", {}), item.get("binaryData", {})
     for key in [*data, *binary]:
-        if not _CONFIG_KEY.match(key) or key in data and key in binary:
+        if not _CONFIG_KEY.match(key) or (key in data and key in binary):
             yield f"data.{key}", f"{key!r} is not a valid key, or is in data and binaryData"
     size = sum(len(k) + len(v.encode()) for k, v in data.items())
     size += sum(len(k) + len(v) * 3 // 4 for k, v in binary.items())  # base64: 4 chars, 3 bytes

@@ -108,14 +108,16 @@ async def supervise(
     import anyio
 
     outcome = Outcome(attached=isinstance(mode, Attached))
-    async with open_supervisor(plan, fork_server, config_files) as supervisor:
-        async with anyio.create_task_group() as group:
-            group.start_soon(signals, supervisor, outcome, group)
-            if isinstance(mode, Detached):
-                await _detached(supervisor, request, mode)
-            else:
-                await attached(supervisor, request, mode, outcome)
-            group.cancel_scope.cancel()
+    async with (
+        open_supervisor(plan, fork_server, config_files) as supervisor,
+        anyio.create_task_group() as group,
+    ):
+        group.start_soon(signals, supervisor, outcome, group)
+        if isinstance(mode, Detached):
+            await _detached(supervisor, request, mode)
+        else:
+            await attached(supervisor, request, mode, outcome)
+        group.cancel_scope.cancel()
     return outcome.code
 
 
@@ -171,5 +173,7 @@ def _sink(plan: Plan):
     try:
         keep_as_previous(current, previous)
     except OSError as error:
-        raise RuntimeFailure("keep the last run's logs in", error.errno or 0, str(previous))
+        raise RuntimeFailure(
+            "keep the last run's logs in", error.errno or 0, str(previous)
+        ) from error
     return LogSink(plan.project, plan.services, current)

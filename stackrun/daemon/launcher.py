@@ -110,7 +110,7 @@ def _supervise_when_told(plan_pipe: int, report_pipe: int, network_pipe: int) ->
 
             mode = Detached(report_pipe)
             code = anyio.run(supervise, plan, request, mode, config_files, fork_server)
-    except BaseException as error:
+    except BaseException as error:  # noqa: BLE001 - the CLI waiting for a report hears why
         traceback.print_exc()
         _report_crash(report_pipe, error)
     finally:

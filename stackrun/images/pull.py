@@ -86,9 +86,9 @@ async def _pull(reference, store, listener, options: PullOptions) -> ImageRecord
         diff_ids = check_config(config_bytes, resolved.manifest, wanted, options.platform)
         for digest, body in (*resolved.documents, (resolved.manifest.config.digest, config_bytes)):
             keep(store, digest, body)
-        jobs = [LayerJob(repository, store, listener, name, layer, diff_id, parent)
-                for layer, diff_id, parent in zip(resolved.manifest.layers, diff_ids,
-                                                  [None, *chain_ids(diff_ids)])]  # fmt: skip
+        parents = [None, *chain_ids(diff_ids)[:-1]]  # check_config: one diff_id a layer
+        layers = zip(resolved.manifest.layers, diff_ids, parents, strict=True)
+        jobs = [LayerJob(repository, store, listener, name, *layer) for layer in layers]
         for job in jobs:
             job.emit(progress.WAITING)
         await fetch_layers(jobs, options.parallel)
@@ -181,7 +181,9 @@ def check_config(body: bytes, manifest: Manifest, wanted: Platform,
         config = image_config(document)
         diff_ids = document["rootfs"]["diff_ids"]
     except (ValueError, KeyError, TypeError, ConfigError) as error:
-        raise ImageError(f"config {manifest.config.digest} is not an image config ({error})")
+        raise ImageError(
+            f"config {manifest.config.digest} is not an image config ({error})"
+        ) from None
     if not isinstance(diff_ids, list) or len(diff_ids) != len(manifest.layers):
         raise ImageError(
             f"config {manifest.config.digest}: {len(diff_ids)} diff_ids for "

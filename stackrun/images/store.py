@@ -307,7 +307,7 @@ def _layer_entries(
         raise ImageError(f"config {config_digest}: {error}") from None
     return tuple(
         LayerEntry(chain, diff, _checked(blob), media)
-        for chain, diff, blob, media in zip(chain_ids(ids), ids, blobs, media_types)
+        for chain, diff, blob, media in zip(chain_ids(ids), ids, blobs, media_types, strict=True)
     )
 
 

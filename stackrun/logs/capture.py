@@ -165,7 +165,7 @@ class _Pump:
             name, *args = self.commands.popleft()
             try:
                 getattr(self, f"_on_{name}")(*args)
-            except Exception:  # one bad command (a closed fd…) must not stop the capture
+            except Exception:  # noqa: BLE001 - one bad command (a closed fd…) must not stop the capture
                 traceback.print_exc(file=sys.stderr)
 
     def _on_attach(self, instance: str, code: int, fd: int) -> None:
@@ -197,7 +197,7 @@ class _Pump:
     def _read_or_drop(self, stream: _Stream) -> None:
         try:
             self._read(stream)
-        except Exception:  # a bug must cost one stream, not the capture of every service
+        except Exception:  # noqa: BLE001 - a bug costs one stream, not the capture of all
             traceback.print_exc(file=sys.stderr)
             self.epoll.unregister(stream.fd)
             os.close(stream.fd)

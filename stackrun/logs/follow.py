@@ -73,7 +73,7 @@ class Follower:
                 return
             if unwatched:  # the directory did not exist yet
                 self._logs_wd = self._watch.add(self._directory, FILES_CHANGED | FILES_ADDED)
-            gone = self._alive is not None and not self._alive.exists() or self._owner_exited()
+            gone = (self._alive is not None and not self._alive.exists()) or self._owner_exited()
             added = self.view.refresh() if unwatched or self._files_added(events) else []
             records = self.view.poll()
             if added or records:

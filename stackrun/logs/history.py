@@ -150,11 +150,11 @@ def merge(streams: list[Iterator[list[Record]]]) -> Iterator[list[Record]]:
         mark = min(buffer[-1][0] for buffer in buffers)
         cuts = [bisect_right(buffer, mark, key=_time) for buffer in buffers]
         out: list[Record] = []
-        for buffer, cut in zip(buffers, cuts):
+        for buffer, cut in zip(buffers, cuts, strict=True):
             out += buffer[:cut]
         out.sort(key=_time)
         yield out
-        buffers = [buffer[cut:] for buffer, cut in zip(buffers, cuts)]
+        buffers = [buffer[cut:] for buffer, cut in zip(buffers, cuts, strict=True)]
 
 
 def _refill(buffers: list[list[Record]], streams: list[Iterator[list[Record]]]):

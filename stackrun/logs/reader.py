@@ -56,7 +56,8 @@ class InstanceReader:
     def _read_file(self) -> Iterator[list[Record]]:
         if not self.offset and not self._read_header():
             return
-        for records, self.offset in segment.forward(self.fd, self.offset, self.source):
+        for records, offset in segment.forward(self.fd, self.offset, self.source):
+            self.offset = offset
             self.last_time = records[-1][0]
             if self.skip_lines:
                 records[0] = _skip(records[0], self.skip_lines)

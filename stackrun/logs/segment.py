@@ -161,6 +161,6 @@ def valid_end(fd: int, first: int, size: int) -> int:
         time.sleep(0.001 * attempt)
         size = os.fstat(fd).st_size
     end = first
-    for _records, end in forward(fd, first):
-        pass
+    for _records, offset in forward(fd, first):
+        end = offset
     return end

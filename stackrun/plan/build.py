@@ -15,7 +15,7 @@ import json
 import os.path
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from stackrun.errors import PlanError
 from stackrun.images.model import ImageConfig, ImageRecord
@@ -30,10 +30,12 @@ from stackrun.plan.model import (
     MemberRequest,
     Mount,
     NetworkLayout,
+    NetworkMode,
     NetworkRequest,
     Plan,
     PortPlan,
     RestartPlan,
+    RestartPolicy,
     ServicePlan,
     Ulimit,
     VolumePlan,
@@ -184,9 +186,9 @@ def _hostname(name: str) -> str:
     return name[:HOST_NAME_MAX]
 
 
-def _network_mode(spec: Service) -> str:
-    mode = spec.network_mode or "bridge"
-    return "service" if mode.startswith("service:") else mode
+def _network_mode(spec: Service) -> NetworkMode:
+    mode = spec.network_mode or "bridge"  # one of NetworkMode, or service:NAME (spec/types.py)
+    return "service" if mode.startswith("service:") else cast(NetworkMode, mode)
 
 
 def _peer(stack: Stack, spec: Service) -> str | None:
@@ -382,6 +384,7 @@ class _InstanceBuilder:
             )
         if volume.type == "bind":
             create = volume.bind.create_host_path if volume.bind else True
+            assert volume.source is not None  # spec/models.py refuses a bind without a source
             return Mount(
                 kind="bind",
                 target=volume.target,
@@ -457,7 +460,7 @@ def restart(spec: Service) -> RestartPlan:
     backoff = extension.backoff if extension and extension.backoff else None
     defaults = RestartPlan()
     return RestartPlan(
-        policy=policy,
+        policy=cast(RestartPolicy, policy),  # checked by spec/types.py
         max_retries=retries,
         backoff_initial=_first(backoff.initial if backoff else None, defaults.backoff_initial),
         backoff_max=_first(backoff.max if backoff else None, defaults.backoff_max),

@@ -187,6 +187,7 @@ class PortPlan:
 
 
 NetworkMode = Literal["bridge", "host", "none", "service"]
+RestartPolicy = Literal["no", "always", "on-failure", "unless-stopped"]
 
 
 # ---------------------------------------------------------------- lifecycle
@@ -204,7 +205,7 @@ class HealthPlan:
 
 @dataclass(frozen=True)
 class RestartPlan:
-    policy: Literal["no", "always", "on-failure", "unless-stopped"] = "no"
+    policy: RestartPolicy = "no"
     max_retries: int | None = None  # on-failure:N
     backoff_initial: float = 0.1  # seconds before the first restart
     backoff_max: float = 30.0  # the delay doubles up to this

@@ -21,7 +21,7 @@ import hashlib
 import ipaddress
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import replace
-from ipaddress import IPv4Address, IPv4Network
+from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 
 from stackrun.errors import PlanError
 from stackrun.plan.model import (
@@ -103,7 +103,7 @@ def _fixed_subnet(request: NetworkRequest, used, existing) -> IPv4Network | None
                 f"network {request.name}: external bridge {bridge!r} does not exist on this"
                 " host; create it first, or remove `external: true`"
             )
-        return ipaddress.ip_interface(existing[bridge]).network
+        return IPv4Interface(existing[bridge]).network
     if not request.subnet:
         return None
     subnet = _parse_subnet(request)
@@ -118,10 +118,10 @@ def _fixed_subnet(request: NetworkRequest, used, existing) -> IPv4Network | None
 
 def _parse_subnet(request: NetworkRequest) -> IPv4Network:
     try:
-        subnet = ipaddress.ip_network(request.subnet, strict=False)
+        subnet = IPv4Network(request.subnet or "", strict=False)
     except ValueError:
         subnet = None
-    if not isinstance(subnet, IPv4Network) or subnet.prefixlen > 30:
+    if subnet is None or subnet.prefixlen > 30:
         raise PlanError(
             f"networks.{request.name}.ipam.config.subnet: {request.subnet!r} is not an IPv4"
             " subnet of at least 4 addresses; write e.g. 172.28.0.0/24"
@@ -165,7 +165,7 @@ def _network_plan(request, bridge: str, subnet: IPv4Network, existing) -> Networ
 
 def _gateway(request, subnet: IPv4Network, existing_address: str | None) -> IPv4Address:
     if request.gateway:
-        gateway = ipaddress.ip_address(request.gateway)
+        gateway = IPv4Address(request.gateway)
         if gateway not in subnet or gateway in (subnet.network_address, subnet.broadcast_address):
             raise PlanError(
                 f"networks.{request.name}.ipam.config.gateway: {gateway} is not a host address"
@@ -173,7 +173,7 @@ def _gateway(request, subnet: IPv4Network, existing_address: str | None) -> IPv4
             )
         return gateway
     if existing_address:
-        return ipaddress.ip_interface(existing_address).ip
+        return IPv4Interface(existing_address).ip
     return next(subnet.hosts())
 
 
@@ -227,9 +227,9 @@ def _allocate(plans: list[NetworkPlan], members) -> Addresses:
 
 def _fixed_address(member: MemberRequest, plan: NetworkPlan, fixed: str, busy) -> IPv4Address:
     key = f"services.{member.service}.networks.{plan.name}.ipv4_address"
-    subnet = ipaddress.ip_network(plan.subnet)
+    subnet = IPv4Network(plan.subnet)
     try:
-        address = ipaddress.ip_address(fixed)
+        address = IPv4Address(fixed)
     except ValueError:
         raise PlanError(f"{key}: {fixed!r} is not an IPv4 address") from None
     if address not in subnet or address in (subnet.network_address, subnet.broadcast_address):
@@ -241,7 +241,7 @@ def _fixed_address(member: MemberRequest, plan: NetworkPlan, fixed: str, busy) -
 
 
 def _free_addresses(plan: NetworkPlan, busy) -> Iterator[IPv4Address]:
-    return (h for h in ipaddress.ip_network(plan.subnet).hosts() if h not in busy)
+    return (h for h in IPv4Network(plan.subnet).hosts() if h not in busy)
 
 
 def _next(free: Iterator[IPv4Address], plan: NetworkPlan) -> IPv4Address:
@@ -263,7 +263,12 @@ def _bridged(member: MemberRequest):
 
 def _veth_slots(members) -> dict[tuple[str, str], int]:
     keys = [f"{m.instance}/{net}" for m in members for net, _a, _f in _bridged(m)]
-    return {tuple(k.split("/", 1)): slot for k, slot in _slots(keys, VETH_SLOT_BITS).items()}
+    return {_pair(k): slot for k, slot in _slots(keys, VETH_SLOT_BITS).items()}
+
+
+def _pair(key: str) -> tuple[str, str]:
+    instance, _, network = key.partition("/")
+    return instance, network
 
 
 def _slots(keys: Iterable[str], bits: int) -> dict[str, int]:
@@ -329,6 +334,8 @@ def joining(
             replace(attachment, host_ifname=names.veth(slot), address=f"{address}/{prefix}")
         )
     return tuple(joined)
+
+
 def _routed(nets: list[str], by_name, endpoints) -> str | None:
     """The network of the default route: the non-internal one of highest gw_priority,
     the first among equals."""
@@ -385,4 +392,4 @@ def _dedupe(entries: Iterable[HostEntry]) -> tuple[HostEntry, ...]:
 
 
 def _network(text: str) -> IPv4Network:
-    return ipaddress.ip_network(text, strict=False)
+    return IPv4Network(text, strict=False)

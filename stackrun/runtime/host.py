@@ -152,7 +152,7 @@ def check_cgroups(
     if isinstance(driver, V1Driver):
         problems = _v1_problems(driver)
     else:
-        problems = _v2_problems(driver.dir(""))
+        problems = _v2_problems(driver.dir("") or "")
     return problems + _probe_cgroup(driver)
 
 
@@ -248,6 +248,12 @@ def _probe_cgroup(driver) -> list[Problem]:
 # ---------------------------------------------------------------- namespaces, bridge, veth
 
 
+def _errno(results: dict[str, int | str], check: str) -> int:
+    """The check's errno (0: it worked); EIO when the probe did not say."""
+    code = results.get(check, errno.EIO)
+    return code if isinstance(code, int) else errno.EIO
+
+
 def check_probe(results: dict[str, int | str], network: bool) -> list[Problem]:
     """Problems from the child's results: check name -> errno (0: worked)."""
     if PROBE_FAILED in results:
@@ -260,7 +266,7 @@ def check_probe(results: dict[str, int | str], network: bool) -> list[Problem]:
         ]
     problems = []
     for name, (_flag, needed_for) in NAMESPACES.items():
-        code = results.get(f"namespace {name}", errno.EIO)
+        code = _errno(results, f"namespace {name}")
         if code:
             problems.append(
                 Problem(
@@ -272,7 +278,7 @@ def check_probe(results: dict[str, int | str], network: bool) -> list[Problem]:
             )
     if network and results.get("namespace net") == 0:  # else the links were not probed
         for kind in ("bridge", "veth"):
-            code = results.get(kind, errno.EIO)
+            code = _errno(results, kind)
             if code:
                 problems.append(
                     Problem(
@@ -300,12 +306,12 @@ def _strerror(code: int) -> str:
     return f"{os.strerror(code)}, {errno.errorcode.get(code, code)}"
 
 
-def probe(network: bool = True) -> dict[str, int]:
+def probe(network: bool = True) -> dict[str, int | str]:
     """Run in the throwaway child: unshare each namespace type, then make a bridge and a
     veth pair inside the new network namespace. check name -> errno (0: worked)."""
     from stackrun.runtime import linux
 
-    results = {}
+    results: dict[str, int | str] = {}  # errno by check; "nat": why not, "" when it works
     for name, (flag, _needed_for) in NAMESPACES.items():
         try:
             linux.unshare(flag)

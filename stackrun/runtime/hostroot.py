@@ -15,8 +15,9 @@ Such a service runs on the host's own files, so its table adds to the common one
   any project shows. Volume and instance-file sources under them still mount: the
   service child opens every source before it mounts anything;
 * the project's directory is bound at its own path: writable as said above, and
-  visible also when a fresh tmpfs would hide it (a project kept in /tmp); so is a
-  working directory elsewhere that a fresh tmpfs would hide, read-only with the root.
+  visible also when a fresh tmpfs would hide it (a project kept in /tmp), or the stack
+  file's own tmpfs there; so is a working directory elsewhere that such a tmpfs would
+  hide, read-only with the root.
 
 docs/runtime.md says why read-only rather than a copy-on-write overlay of /.
 """
@@ -26,7 +27,7 @@ from __future__ import annotations
 import functools
 import posixpath
 
-from stackrun.plan.model import ServicePlan
+from stackrun.plan.model import Mount, ServicePlan
 from stackrun.runtime import linux
 from stackrun.runtime.instance import InstanceLayout
 from stackrun.runtime.mounts import (
@@ -39,6 +40,7 @@ from stackrun.runtime.mounts import (
     fresh_filesystems,
     granted_files,
     inside,
+    parents_first,
     shared_memory,
     volume,
     with_creation,
@@ -52,11 +54,14 @@ COVERED = ("/tmp", *(target for target, _data in FRESH))  # what the fresh tmpfs
 def mount_table(plan: ServicePlan, layout: InstanceLayout, hidden: tuple[str, ...]) -> MountTable:
     fresh, made = _fresh_filesystems()
     read_only = plan.read_only or not plan.host_root_writable
+    directories = _own_directories(plan, read_only)
+    hiding = [m for m in plan.mounts if any(_hides(m, op.target) for op in directories)]
     own = (
-        *_own_directories(plan, read_only),
+        *(volume(m) for m in hiding),  # before the directories bound back over them
+        *directories,
         *(MountOp("mask", root, optional=True) for root in hidden),  # after: it may expose one
         *etc_files(layout, False),
-        *(volume(m) for m in plan.mounts),
+        *(volume(m) for m in parents_first(plan.mounts) if m not in hiding),
         *shared_memory(plan),
         *granted_files(plan, layout),
         *device_nodes(plan),
@@ -81,12 +86,14 @@ def _fresh_filesystems() -> tuple[tuple[MountOp, ...], tuple[str, ...]]:
 
 def _own_directories(plan: ServicePlan, root_read_only: bool) -> list[MountOp]:
     """The project's directory (not `/`: that would undo the read-only root), and a
-    working directory outside it that a fresh tmpfs hides; none under a volume, which
-    already decides what shows there."""
+    working directory outside it that a fresh tmpfs hides; none at or under a volume,
+    which already decides what shows there. A tmpfs of the stack file over /tmp, /run or
+    /var/tmp hides them as the fresh one would (examples/jobs has `tmpfs: /tmp`): they are
+    bound back after it."""
     project = posixpath.normpath(plan.project_dir) if plan.project_dir else "/"
     wd = posixpath.normpath(plan.working_dir)
     wanted = {}  # path -> read-only
-    if project != "/" and (root_read_only and not plan.read_only or _hidden(project)):
+    if project != "/" and ((root_read_only and not plan.read_only) or _hidden(project)):
         wanted[project] = plan.read_only
     if _hidden(wd) and not (project in wanted and (wd == project or inside(wd, project))):
         wanted[wd] = root_read_only
@@ -94,9 +101,20 @@ def _own_directories(plan: ServicePlan, root_read_only: bool) -> list[MountOp]:
     return [
         MountOp("bind", path, source=path, flags=flags, source_kind="dir", read_only=read_only)
         for path, read_only in wanted.items()
-        if not any(path == m.target or inside(path, m.target) for m in plan.mounts)
+        if not any(_decides(m, path) for m in plan.mounts)
     ]
 
 
 def _hidden(path: str) -> bool:
     return any(inside(path, covered) for covered in COVERED)
+
+
+def _hides(mount: Mount, path: str) -> bool:
+    """A tmpfs of the stack file above a path a fresh tmpfs hides: it hides it as well."""
+    return mount.kind == "tmpfs" and inside(path, mount.target) and _hidden(path)
+
+
+def _decides(mount: Mount, path: str) -> bool:
+    """A volume at or above `path` (or a tmpfs exactly there) says what shows at it."""
+    at_or_above = posixpath.normpath(path) == posixpath.normpath(mount.target)
+    return not _hides(mount, path) and (at_or_above or inside(path, mount.target))

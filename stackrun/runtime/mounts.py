@@ -5,9 +5,10 @@ makes (spawn/rootfs.py applies them): a fresh /proc with Docker's masked and rea
 paths, a read-only sysfs for the service's network namespace, a minimal /dev (a
 `nodev` tmpfs with the host's standard device nodes bound in, its own devpts,
 /dev/shm, /dev/mqueue), a private /tmp, /etc/hostname, /etc/hosts and
-/etc/resolv.conf from the instance directory, then the plan's volumes and tmpfs, a
-/dev/shm of `shm_size`, the secrets and configs (read-only copies from the instance
-directory), the host devices granted, and the read-only root. A service on the host's root gets more (runtime/hostroot.py).
+/etc/resolv.conf from the instance directory, then the plan's volumes and tmpfs (parents
+first), a /dev/shm of `shm_size`, the secrets and configs (read-only copies from the
+instance directory), the host devices granted, and the read-only root. A service on the
+host's root gets more (runtime/hostroot.py).
 
 Targets are paths inside the service's root. Missing targets are created only where
 that cannot touch the host: anywhere in a `rootfs:` overlay or an image's root, and
@@ -131,7 +132,7 @@ def mount_table(
     fresh, made = fresh_filesystems(True, plan.private_tmp)
     own = (
         *etc_files(layout, True),
-        *(volume(m) for m in plan.mounts),
+        *(volume(m) for m in parents_first(plan.mounts)),
         *shared_memory(plan),
         *granted_files(plan, layout),
         *device_nodes(plan),
@@ -211,6 +212,13 @@ def etc_files(layout: InstanceLayout, private_root: bool) -> list[MountOp]:
         )
         for target, source in files
     ]
+
+
+def parents_first(mounts: tuple[Mount, ...]) -> list[Mount]:
+    """The plan's volumes and tmpfs by depth of their target, else in the file's order: a
+    tmpfs on /tmp must not hide a bind at /tmp/x listed before it (Docker sorts its
+    mounts the same way)."""
+    return sorted(mounts, key=lambda m: posixpath.normpath(m.target).count("/"))
 
 
 def shared_memory(plan: ServicePlan) -> list[MountOp]:

@@ -142,7 +142,7 @@ def resolve_user(spec: str | None, passwd: str, group: str, extra: tuple[str, ..
     entry = _passwd_entry(passwd, user)
     if entry is None and not user.isdigit():
         raise RuntimeFailure(f"look up user {user} in", 2, "/etc/passwd")
-    uid = int(user) if user.isdigit() else int(entry[2])
+    uid = int(user) if user.isdigit() or entry is None else int(entry[2])
     gid = _group_id(group_spec, group) if group_spec else int(entry[3]) if entry else 0
     home = (entry[5] if entry else "") or "/"
     members = _memberships(entry[0], group) if entry else ()

@@ -8,11 +8,11 @@ from typing import Any
 
 from stackrun import shortcuts
 
-shortcuts.skip_pydantic_plugins()
+shortcuts.skip_pydantic_plugins()  # before pydantic is imported
 
-from pydantic import BaseModel, ConfigDict, WithJsonSchema, model_validator
+from pydantic import BaseModel, ConfigDict, WithJsonSchema, model_validator  # noqa: E402
 
-from stackrun.spec.types import Short
+from stackrun.spec.types import Short  # noqa: E402
 
 STRING = {"type": "string"}
 STRINGS = {"type": "array", "items": STRING}

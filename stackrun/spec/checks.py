@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Mapping
+from typing import Literal
 
 from stackrun.errors import closest
 from stackrun.spec import syntax
 from stackrun.spec.depends_on import find_cycle
 from stackrun.spec.diagnostics import Report
+from stackrun.spec.grants import Grant
 from stackrun.spec.models import Service, Stack
 from stackrun.spec.namespaces import shared_with, sysctl_namespace
 
@@ -225,8 +227,13 @@ class _Checker:
             self.error(path, f"{swap} is below mem_limit ({limit}); it counts memory plus swap")
 
     def grants(self, name: str, service: Service) -> None:
-        for kind, grants in (("secrets", service.secrets), ("configs", service.configs)):
-            declared, targets = getattr(self.stack, kind), {}
+        kinds: tuple[tuple[Literal["secrets", "configs"], tuple[Grant, ...]], ...] = (
+            ("secrets", service.secrets),
+            ("configs", service.configs),
+        )
+        for kind, grants in kinds:
+            declared = getattr(self.stack, kind)
+            targets: dict[str, int] = {}
             for index, grant in enumerate(grants):
                 path = ("services", name, kind, index)
                 if grant.source not in declared:

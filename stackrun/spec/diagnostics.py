@@ -33,14 +33,10 @@ def locate(tree: Any, path: Path) -> Location | None:
     for part in path:
         if isinstance(node, Override):
             node = node.value
-        if (
-            isinstance(node, LDict)
-            and isinstance(part, str)
-            and part in node
-            or isinstance(node, LList)
-            and isinstance(part, int)
-            and 0 <= part < len(node)
-        ):
+        # two branches, not one `or`: mypy narrows the key to each container's own type
+        if isinstance(node, LDict) and isinstance(part, str) and part in node:  # noqa: SIM114
+            where, node = node.at(part), node[part]
+        elif isinstance(node, LList) and isinstance(part, int) and 0 <= part < len(node):
             where, node = node.at(part), node[part]
         else:
             break

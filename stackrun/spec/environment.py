@@ -94,7 +94,8 @@ def resolve_service_labels(tree: LDict, report: Report, skip: Collection[str] = 
         files = service.get("label_file") if isinstance(service, LDict) else None
         if not isinstance(files, LList) or name in skip:
             continue
-        labels, defined = service.get("labels"), {}
+        labels = service.get("labels")
+        defined: dict[str, str] = {}
         merged = LDict(service.at("labels"))
         for index, path in enumerate(files):
             if isinstance(path, str):

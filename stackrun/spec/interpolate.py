@@ -27,7 +27,7 @@ def substitute(text: str, env: Mapping[str, str], unset: list[str] | None = None
     """Expand one string. Names of unset variables used without default go to `unset`."""
     if "$" not in text:
         return text
-    result, end = _Template(text, env, unset).expand(0, active=True, nested=False)
+    result, _end = _Template(text, env, unset).expand(0, active=True, nested=False)
     return result
 
 
@@ -89,7 +89,7 @@ class _Template:
         self.depth = 0
 
     def expand(self, index: int, active: bool, nested: bool) -> tuple[str, int]:
-        text, out = self.text, []
+        text, out = self.text, list[str]()
         while index < len(text):
             char = text[index]
             if nested and char == "}":

@@ -64,7 +64,7 @@ def _load(options: LoadOptions, report: Report) -> Stack:
     report.raise_errors()
     composer = Composer(report)
     scope = Scope(project_dir, env, including=tuple(files))
-    for path, tree in zip(files, trees):
+    for path, tree in zip(files, trees, strict=True):
         composer.compose(tree, path, scope)
     merged = merge_files(trees)
     name = project_name(options.project_name, env, merged, project_dir, report)

@@ -16,16 +16,16 @@ from typing import Annotated, Any, Literal
 
 from stackrun import shortcuts
 
-shortcuts.skip_pydantic_plugins()
+shortcuts.skip_pydantic_plugins()  # before pydantic is imported
 
-from pydantic import BeforeValidator, ConfigDict, Field, field_validator, model_validator
+from pydantic import BeforeValidator, ConfigDict, Field, field_validator, model_validator  # noqa: E402
 
-from stackrun.spec import base, syntax
-from stackrun.spec.blkio import BlkioConfig
-from stackrun.spec.devices import DeviceMapping, DeviceRule
-from stackrun.spec.grants import FileSource, Grant
-from stackrun.spec.namespaces import IpcMode, PidMode, SysctlName, SysctlValue, VolumesFrom
-from stackrun.spec.types import (
+from stackrun.spec import base, syntax  # noqa: E402
+from stackrun.spec.blkio import BlkioConfig  # noqa: E402
+from stackrun.spec.devices import DeviceMapping, DeviceRule  # noqa: E402
+from stackrun.spec.grants import FileSource, Grant  # noqa: E402
+from stackrun.spec.namespaces import IpcMode, PidMode, SysctlName, SysctlValue, VolumesFrom  # noqa: E402
+from stackrun.spec.types import (  # noqa: E402
     AbsolutePath,
     Bytes,
     Capability,

@@ -21,7 +21,10 @@ import yaml
 from stackrun.errors import Diagnostic, Location
 from stackrun.spec.syntax import OctalInt
 
-_BaseLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+try:  # libyaml's loader when PyYAML was built with it
+    from yaml import CSafeLoader as _BaseLoader
+except ImportError:
+    from yaml import SafeLoader as _BaseLoader  # type: ignore[assignment]
 _PLAIN = "?plain"
 _MAX_NODES = 200_000  # aliases can expand a small file exponentially ("billion laughs")
 _MAX_DIGITS = 4000

@@ -27,8 +27,8 @@ _DURATION_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m
 
 def parse_duration(value: Any) -> float:
     """`1m30s`, `500ms`, `2h`, or a number of seconds -> seconds."""
-    if isinstance(value, bool):
-        raise ValueError(f"{value!r} is not a duration; write e.g. 10s, 1m30s, 500ms")
+    if isinstance(value, bool):  # pydantic locates a ValueError; a TypeError would escape
+        raise ValueError(f"{value!r} is not a duration; write e.g. 10s, 1m30s, 500ms")  # noqa: TRY004
     if isinstance(value, (int, float)):
         if value < 0:
             raise ValueError(f"duration {value} is negative")
@@ -78,8 +78,8 @@ _SIZE_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40, "p
 
 def parse_bytes(value: Any) -> int:
     """`512m`, `1.5g`, `64kb`, or a number of bytes -> bytes (binary units, as Docker)."""
-    if isinstance(value, bool):
-        raise ValueError(f"{value!r} is not a size; write e.g. 512m, 1g or a number of bytes")
+    if isinstance(value, bool):  # ValueError, as every check here: pydantic locates it
+        raise ValueError(f"{value!r} is not a size; write e.g. 512m, 1g or a number of bytes")  # noqa: TRY004
     if isinstance(value, int):
         return value
     if isinstance(value, float) and value.is_integer():
@@ -295,7 +295,7 @@ def parse_volume(text: str) -> dict[str, Any]:
     modes = set(parts[2].split(",")) if len(parts) == 3 else set()
     unknown = modes - _VOLUME_MODES - _PROPAGATION
     if unknown:
-        raise ValueError(f"volume {text!r}: unknown mode {sorted(unknown)[0]!r}; use ro or rw")
+        raise ValueError(f"volume {text!r}: unknown mode {min(unknown)!r}; use ro or rw")
     bind = source.startswith(_BIND_PREFIXES)
     entry: dict[str, Any] = {
         "type": "bind" if bind else "volume",

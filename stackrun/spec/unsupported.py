@@ -177,9 +177,7 @@ def _log_options(logging, path: Path, report: Report) -> None:
     """Options of other logging drivers' (tag, compress…): stackrun writes its own files."""
     options = logging.get("options") if isinstance(logging, LDict) else None
     if isinstance(options, LDict):
-        ignored = {
-            key: "ignored: stackrun's log files take max-size and max-file" for key in options
-        }
+        ignored = dict.fromkeys(options, "ignored: stackrun's log files take max-size and max-file")
         _apply(
             options, path, {}, {k: v for k, v in ignored.items() if k not in LOG_OPTIONS}, report
         )

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import types
 import typing
+from collections.abc import Mapping
 from typing import Any
 
 from stackrun.errors import closest
@@ -34,7 +35,7 @@ def validate(tree: dict, extra: dict[str, Any], report: Report):
         return None
 
 
-def _message(item: dict, root: type, loc: tuple) -> str:
+def _message(item: Mapping[str, Any], root: type, loc: tuple) -> str:
     kind, ctx, value = item["type"], item.get("ctx") or {}, item.get("input")
     if kind == "extra_forbidden":
         return _unknown_key(root, loc)
@@ -92,7 +93,7 @@ def _unknown_key(root: type, loc: tuple) -> str:
     return "unknown key" + (f"; expected one of {', '.join(keys)}" if 0 < len(keys) <= 8 else "")
 
 
-def _keys_of(model: type) -> list[str]:
+def _keys_of(model: Any) -> list[str]:
     hidden = {"project_dir", "files"}
     return [f.alias or name for name, f in model.model_fields.items() if name not in hidden]
 

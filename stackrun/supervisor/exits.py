@@ -29,7 +29,7 @@ async def wait_exit(pidfd: int) -> ExitStatus:
     """Wait until the process behind `pidfd` exits, reap it and return how it ended."""
     while True:
         await anyio.wait_readable(pidfd)
-        result = os.waitid(os.P_PIDFD, pidfd, os.WEXITED | os.WNOHANG)
+        result = os.waitid(os.P_PIDFD, pidfd, os.WEXITED | os.WNOHANG)  # noqa: ASYNC222 - no wait
         if result is not None and result.si_pid:
             return _status(result)
 

@@ -13,8 +13,9 @@ exit or probe) are ignored.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Literal
+from typing import Any, Literal
 
 from stackrun.plan.model import ServicePlan
 
@@ -526,7 +527,7 @@ def _unhealthy_text(state: Lifecycle) -> str:
     return f"unhealthy after {state.health_failures} failed probes{detail}"
 
 
-_HANDLERS = {
+_HANDLERS: dict[type, Callable[[ServicePlan, Lifecycle, Any], Result]] = {
     Start: _on_start,
     Stop: _on_stop,
     Restart: _on_restart,

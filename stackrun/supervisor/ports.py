@@ -84,12 +84,12 @@ class Binding:
 
 def bindings(services: Iterable[ServicePlan]) -> list[Binding]:
     """Group the published ports by host socket; replicas of a service share one."""
-    found: dict[tuple[str, int, str], Binding] = {}
+    found: dict[tuple[str | int, ...], Binding] = {}
     for service in services:
         for port in service.ports:
             if not port.target_address:
                 continue  # on no network the host reaches (internal, none, host): nothing to forward
-            key = (port.host_ip, port.host_port, port.protocol)
+            key: tuple[str | int, ...] = (port.host_ip, port.host_port, port.protocol)
             if not port.host_port or port.host_port_last:
                 # ephemeral or from a range: a port of its own per instance and target
                 key += (service.name, port.target_port)
@@ -130,7 +130,7 @@ class Published:
         chose for an ephemeral (host port 0) publication."""
         return {
             (t.instance, b.port.host_ip, b.port.target_port, b.port.protocol): sock.getsockname()[1]
-            for b, sock in zip(self.bindings, self.sockets)
+            for b, sock in zip(self.bindings, self.sockets, strict=True)
             if not b.port.host_port or b.port.host_port_last
             for t in b.targets
         }
@@ -139,7 +139,7 @@ class Published:
         """The publications kernel DNAT can serve: one instance behind an IPv4 host address
         that is not loopback; host_port is the port bound (chosen, when ephemeral)."""
         found = []
-        for binding, sock in zip(self.bindings, self.sockets):
+        for binding, sock in zip(self.bindings, self.sockets, strict=True):
             port, targets = binding.port, binding.targets
             if len(targets) == 1 and _redirectable(port.host_ip):
                 target = targets[0]
@@ -158,7 +158,7 @@ class Published:
         try:
             with self._scope:
                 async with anyio.create_task_group() as group:
-                    for binding, sock in zip(self.bindings, self.sockets):
+                    for binding, sock in zip(self.bindings, self.sockets, strict=True):
                         serve_one = _serve_udp if binding.port.protocol == "udp" else _serve_tcp
                         group.start_soon(serve_one, sock, binding.targets)
                     task_status.started()

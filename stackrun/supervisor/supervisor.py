@@ -308,6 +308,9 @@ class Supervisor:
     def force_stop(self) -> None:
         self.stack.force_stop()
 
+    def close(self) -> None:
+        """The control interface's: nothing to release in process."""
+
     async def inspect(self, instance: str) -> dict[str, Any]:
         plan = self.stack.plan.instance(instance)
         runner = self.stack.runners.get(instance)

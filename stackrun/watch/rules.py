@@ -104,7 +104,7 @@ def from_stack(stack, services: tuple[str, ...] = ()) -> list[Rule]:
     against the project directory."""
     rules = []
     for name, service in stack.services.items():
-        if services and name not in services or not service.develop:
+        if (services and name not in services) or not service.develop:
             continue
         rules += [_rule(stack.project_dir, name, rule) for rule in service.develop.watch]
     return rules

@@ -208,7 +208,7 @@ def _unhandled(schema, model, path: tuple[str, ...]) -> list[str]:
         for key, value in node["properties"].items():
             field = next((f for n, f in model.model_fields.items() if key in (n, f.alias)), None)
             if field is None:
-                if not _listed(place, key) and not (key in ("extends", "include")):
+                if not _listed(place, key) and key not in ("extends", "include"):
                     missing.append(".".join((*place, key)))
                 continue
             inner = _model_of(field.annotation)

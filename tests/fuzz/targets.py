@@ -31,6 +31,7 @@ import shutil
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
@@ -51,13 +52,13 @@ def seeds(target: str) -> list[bytes]:
         return [path.read_bytes() for path in sorted(REPO.glob("examples/*/stack.yaml"))]
     from stackrun.control import protocol
     from stackrun.supervisor.state import UpRequest
-    from tests.unit.test_control_protocol import a_plan
+    from tests.helpers.plans import a_plan
 
     lines = [protocol.request_line(name) for name in ("ps", "start", "stop", "down", "events")]
     return [*lines, protocol.request_line("up", request=UpRequest(), plan=a_plan())]
 
 
-def fuzz_loader(data: bytes) -> None:
+def fuzz_loader(data: bytes) -> str:
     from stackrun import spec
     from stackrun.errors import SpecError
 
@@ -71,22 +72,25 @@ def fuzz_loader(data: bytes) -> None:
             spec.LoadOptions(files=tuple(files), environ={"A": "1"}, working_dir=str(workdir()))
         )
     except SpecError:
-        pass
+        return "refused"
+    return "accepted"
 
 
-def fuzz_control(data: bytes) -> None:
+def fuzz_control(data: bytes) -> str:
     from stackrun.control import protocol
     from stackrun.errors import ControlError
 
     try:
         protocol.parse_request(data)
+        outcome = "accepted"
     except ControlError:
-        pass
+        outcome = "refused"
     for method in protocol.METHODS.values():
         try:
             protocol.parse_reply(data, method)
         except ControlError:
             pass
+    return outcome
 
 
 TARGETS = {"loader": fuzz_loader, "control": fuzz_control}
@@ -137,21 +141,22 @@ def mutate(data: bytes, rng: random.Random, pool: list[bytes]) -> bytes:
     return bytes(out)
 
 
-def run_random(name: str, seconds: float, seed: int) -> int:
-    """Drive target `name` with mutated seeds for `seconds`; print and return cases tried."""
+def run_random(name: str, seconds: float, seed: int) -> Counter[str]:
+    """Drive target `name` with mutated seeds for `seconds`; print the cases tried and
+    return how many ended each way ("accepted", "refused"). A crash or a hang raises,
+    after saving the input in the current directory (as libFuzzer does)."""
     from tests.helpers.fuzzing import deadline
 
     target, pool, rng = TARGETS[name], seeds(name), random.Random(seed)
+    outcomes: Counter[str] = Counter()
     tried, end = 0, time.monotonic() + seconds
     while time.monotonic() < end:
         data = mutate(rng.choice(pool), rng, pool)
         try:
             with deadline(DEADLINE):
-                target(data)
+                outcomes[target(data)] += 1
         except BaseException:
-            crash = Path(
-                f"crash-{name}-{seed}-{tried}"
-            ).resolve()  # in the current directory, as libFuzzer
+            crash = Path(f"crash-{name}-{seed}-{tried}").resolve()
             crash.write_bytes(data)
             print(f"{name}: crash after {tried} cases; input saved in {crash}", file=sys.stderr)
             raise
@@ -159,7 +164,7 @@ def run_random(name: str, seconds: float, seed: int) -> int:
         if len(pool) < 2000 and rng.random() < 0.05:
             pool.append(data)  # keep some mutants to mutate further
     print(f"{name}: {tried} cases in {seconds:g} s, seed {seed}, no crash, no hang")
-    return tried
+    return outcomes
 
 
 def main(argv: list[str]) -> None:

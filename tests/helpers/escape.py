@@ -97,7 +97,7 @@ def create(path):
 def setuid_euid(helper):
     if not helper:
         return None
-    done = subprocess.run([helper, "-u"], capture_output=True, text=True, timeout=10)
+    done = subprocess.run([helper, "-u"], capture_output=True, text=True, timeout=10, check=False)
     return done.stdout.strip() or done.stderr.strip()
 
 

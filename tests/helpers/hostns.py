@@ -116,6 +116,12 @@ class HostNamespace(Namespace):
         }
         return {name: _without_counters(text) for name, text in texts.items()}
 
+    def set_forwarding(self, value: str) -> None:
+        """net.ipv4.ip_forward of this namespace. A new one starts with the host's value
+        (net.core.devconf_inherit_init_net=0, the default), which a test must not assume."""
+        path = "/proc/sys/net/ipv4/ip_forward"
+        assert self.sh(f"echo {value} > {path}; cat {path}").strip() == value
+
     def python(self, code: str, *args: str) -> str:
         return self.run([sys.executable, "-c", code, *args]).stdout
 

@@ -32,7 +32,7 @@ def store_image(store: Store, image: Image, name: str | None, layout: Path) -> I
             writer.write(_blob(layout, descriptor["digest"]))
     config = json.loads(_blob(layout, manifest["config"]["digest"]))
     parent = None
-    for descriptor, diff_id in zip(manifest["layers"], config["rootfs"]["diff_ids"]):
+    for descriptor, diff_id in zip(manifest["layers"], config["rootfs"]["diff_ids"], strict=True):
         ref = store.ensure_layer(parent, descriptor["digest"], descriptor["mediaType"], diff_id)
         parent = ref.chain_id
     return store.put_image(

@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass, field
 
 from stackrun.plan.model import Limits
+from tests.helpers.waiting import wait_until
 
 
 @dataclass
@@ -109,10 +110,7 @@ def cpu_used(read_usec, seconds: float) -> int:
 
 def wait_cpu_moves(read_usec, timeout: float = 10.0) -> None:
     """Until the cgroup uses CPU again; raises on timeout."""
-    deadline = time.monotonic() + timeout
-    while cpu_used(read_usec, 0.05) == 0:
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"no CPU used in {timeout} s")
+    wait_until(lambda: cpu_used(read_usec, 0.05) > 0, "the cgroup to use CPU", timeout, 0)
 
 
 def assert_freezes_and_thaws(driver, path: str, children: Children, frozen_file, frozen: str):
@@ -120,7 +118,10 @@ def assert_freezes_and_thaws(driver, path: str, children: Children, frozen_file,
     (a path) holds `frozen`; thawed, it moves again; frozen once more, still killed at once."""
     driver.create(path, Limits())
     children.start(driver.procs_files(path), SPIN).read_line()
-    usage = lambda: driver.usage(path).cpu_usec
+
+    def usage() -> int:
+        return driver.usage(path).cpu_usec
+
     wait_cpu_moves(usage)
     driver.freeze(path)
     with open(frozen_file) as file:

@@ -23,6 +23,7 @@ Reads /proc and /sys, asks the kernel for links over netlink and for the ruleset
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import shutil
@@ -118,7 +119,7 @@ def _unix_sockets_under(roots: tuple[str, ...]) -> dict[str, str]:
 def _naming(pid: int, project: str) -> str:
     """The CLI forks the supervisor: it keeps the command line `… -p NAME up -d`."""
     argv = (read_text(f"/proc/{pid}/cmdline") or "").split("\0")
-    for flag, value in zip(argv, argv[1:]):
+    for flag, value in itertools.pairwise(argv):
         if flag in ("-p", "--project-name") and value == project:
             return f"command line names {project}"
     if f"-p{project}" in argv or f"--project-name={project}" in argv:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 from tests.helpers.producer import lines
@@ -27,10 +26,3 @@ def by_instance(text: bytes) -> dict[str, list[bytes]]:
         if sep:
             found.setdefault(name.strip().decode(), []).append(rest)
     return found
-
-
-def wait_for(condition, timeout: float = 30.0, interval: float = 0.05) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(interval)

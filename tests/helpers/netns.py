@@ -124,7 +124,7 @@ def _serve(conn) -> None:  # pragma: no cover - in the child
 def _send_error(conn, error: BaseException) -> None:  # pragma: no cover - in the child
     try:
         conn.send(("error", error))
-    except Exception:  # unpicklable: send the text
+    except Exception:  # noqa: BLE001 - unpicklable: send the text
         conn.send(("error", RuntimeError("".join(traceback.format_exception(error)))))
 
 

@@ -36,30 +36,27 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Self
 
+from tests.helpers.waiting import free_port, wait_until
+
 SERVICE = "stackrun-test-registry"
 ISSUER = "stackrun-test-tokens"
 START_TIMEOUT = 20.0
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def wait_listening(port: int, process: subprocess.Popen | None = None,
                    timeout: float = START_TIMEOUT) -> None:  # fmt: skip
-    """Until 127.0.0.1:port accepts; raises on timeout or when `process` died."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    """Until 127.0.0.1:port accepts; fails on timeout, at once when `process` died."""
+
+    def accepts() -> bool:
         if process is not None and process.poll() is not None:
             raise RuntimeError(f"the registry exited ({process.returncode}) before listening")
         try:
             socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            return
+            return True
         except OSError:
-            time.sleep(0.05)
-    raise TimeoutError(f"nothing listens on 127.0.0.1:{port} after {timeout} s")
+            return False
+
+    wait_until(accepts, f"a listener on 127.0.0.1:{port}", timeout)
 
 
 # ---------------------------------------------------------------- keys and certificates

@@ -1,10 +1,11 @@
-"""Fixtures for tests that spawn real services through the fork server.
+"""Spawning real services through the fork server, for the tests of runtime/spawn.
 
-`fork_server` (per module) is started while pytest is still single-threaded.
-`spawner` makes the test process a child subreaper for the test (so services are
-re-parented to it, as they are to the supervisor), starts services of the test's
-`project`, and kills, reaps and removes everything it started when the test ends,
-also when it fails: the project's leak check runs after it.
+The fixtures are in tests/integration/conftest.py: `fork_server` (per module) is started
+while pytest is still single-threaded; `spawner` makes the test process a child
+subreaper for the test (so services are re-parented to it, as they are to the
+supervisor), starts services of the test's `project` with a `Spawner`, and kills, reaps
+and removes everything it started when the test ends, also when it fails: the
+project's leak check runs after it.
 """
 
 from __future__ import annotations
@@ -14,56 +15,19 @@ import json
 import os
 import shutil
 import signal
-from dataclasses import dataclass, field
-from pathlib import Path
-
-import pytest
+from dataclasses import dataclass, field, replace
 
 from stackrun import dirs
 from stackrun.plan.model import Limits, ServicePlan
 from stackrun.plan.names import ProjectNames
-from stackrun.runtime import instance, linux
+from stackrun.runtime import instance
 from stackrun.runtime.cgroups import CgroupDriver, detect
 from stackrun.runtime.spawn import ForkServer, Spawned, SpawnRequest
+from tests.helpers import inservice
+from tests.helpers.plans import DOCKER_CAPS
 
-PROBE = str(Path(__file__).with_name("probe.py"))
-PYTHON = "/usr/bin/python3"
-DOCKER_CAPS = frozenset(
-    {
-        "CAP_CHOWN",
-        "CAP_DAC_OVERRIDE",
-        "CAP_FSETID",
-        "CAP_FOWNER",
-        "CAP_MKNOD",
-        "CAP_NET_RAW",
-        "CAP_SETGID",
-        "CAP_SETUID",
-        "CAP_SETFCAP",
-        "CAP_SETPCAP",
-        "CAP_NET_BIND_SERVICE",
-        "CAP_SYS_CHROOT",
-        "CAP_KILL",
-        "CAP_AUDIT_WRITE",
-    }
-)
-
-
-@pytest.fixture(scope="module")
-def fork_server():
-    server = ForkServer.start()
-    yield server
-    server.close()
-
-
-@pytest.fixture
-def spawner(fork_server, project):
-    linux.prctl(linux.PR_SET_CHILD_SUBREAPER, 1)
-    spawner = Spawner(fork_server, project.name)
-    try:
-        yield spawner
-    finally:
-        spawner.cleanup()
-        linux.prctl(linux.PR_SET_CHILD_SUBREAPER, 0)
+PROBE = inservice.path("probe.py")  # the service sees the helpers there (helpers=True)
+PYTHON = inservice.PYTHON
 
 
 @dataclass
@@ -98,7 +62,9 @@ class Spawner:
     def driver(self) -> CgroupDriver:
         return detect()
 
-    def plan(self, name: str = "svc", **fields) -> ServicePlan:
+    def plan(self, name: str = "svc", helpers: bool | None = None, **fields) -> ServicePlan:
+        """A plan for the service `name`. `helpers`: bind the test helpers in it
+        (tests/helpers/inservice.py); by default when its argv runs one."""
         defaults = dict(
             service=name,
             replica=1,
@@ -107,7 +73,10 @@ class Spawner:
             network_mode="none",
             capabilities=DOCKER_CAPS,
         )
-        return ServicePlan(name=name, **{**defaults, **fields})
+        plan = ServicePlan(name=name, **{**defaults, **fields})
+        if helpers or (helpers is None and inservice.used_by(plan.argv)):
+            plan = replace(plan, mounts=(*plan.mounts, inservice.mount()))
+        return plan
 
     def cgroup(self, instance_name: str) -> tuple[str, ...]:
         """The instance's cgroup, made by the host's driver; its cgroup.procs files."""

@@ -1,5 +1,6 @@
-"""A stack that a whole test module drives through the CLI of this checkout: written and
-started once, observed by several tests, taken down once.
+"""A stack driven through the CLI of this checkout, as a user runs it.
+
+A whole test module's stack, written and started once, observed by several tests:
 
     with stack_project("faults") as stack:        # unique name, private run/data roots
         stack.write(text, {"hog.py": source})     # stack.yaml and helper files
@@ -7,6 +8,13 @@ started once, observed by several tests, taken down once.
         stack.statuses()["api"].state             # from the supervisor, over its socket
     # leaving: `down -t 1` if the project is still up, then the leak check of the
     # `project` fixture (anything left is swept away, then reported as a failure)
+
+or one test's, with the `cli` fixture (tests/integration/conftest.py):
+
+    def test_x(cli):
+        cli.write("services: …")
+        up = cli.start("up")                      # attached, its output in up.stdout
+        cli.wait_state(running("api"))            # from the state file on disk
 
 Its directory lives under /var/tmp, not /tmp: every service has a private /tmp (and a
 service on the host's root a private /var/tmp too, but its project directory is bound
@@ -19,7 +27,6 @@ import json
 import shutil
 import subprocess
 import tempfile
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -30,8 +37,10 @@ from pathlib import Path
 import pytest
 
 from stackrun import dirs
+from stackrun.supervisor.state import read_state
 from tests.conftest import Project
 from tests.helpers.leaks import leaks
+from tests.helpers.waiting import wait_until
 
 
 @dataclass
@@ -59,18 +68,36 @@ class StackCli:
             text=True,
             timeout=timeout,
             cwd=self.directory,
+            check=False,
         )
 
-    def popen(self, *args: str) -> subprocess.Popen:
+    def popen(self, *args: str, stderr: int = subprocess.DEVNULL) -> subprocess.Popen:
         return subprocess.Popen(
             self.argv(*args),
             env=self.project.env(),
             text=True,
             stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
+            stderr=stderr,
             cwd=self.directory,
             start_new_session=True,
         )
+
+    def start(self, *args: str) -> subprocess.Popen:
+        """The command in the background, stdout and stderr in its `stdout`."""
+        return self.popen(*args, stderr=subprocess.STDOUT)
+
+    def state(self):
+        """The state file, as the supervisor last wrote it (None when there is none)."""
+        return read_state(dirs.state_file(self.project.name))
+
+    def instances(self) -> Instances:
+        """By instance name (`web-api-1`); a service or slot (`api`, `worker-2`) finds one too."""
+        state = self.state()
+        return Instances({i.name: i for i in state.instances} if state else {})
+
+    def wait_state(self, predicate: Callable[[dict], bool], timeout: float = 20) -> dict:
+        """Poll the state file until `predicate(instances)` holds; fail after `timeout`."""
+        return _poll(self.instances, predicate, "the state file", timeout)
 
     def statuses(self) -> Instances:
         """Instance name -> InstanceStatus, asked of the supervisor (or read from disk);
@@ -85,14 +112,7 @@ class StackCli:
 
     def wait(self, predicate: Callable[[dict], bool], timeout: float = 20) -> dict:
         """Poll the statuses until `predicate(statuses)` holds; fail after `timeout`."""
-        deadline = time.monotonic() + timeout
-        while True:
-            statuses = self.statuses()
-            if predicate(statuses):
-                return statuses
-            if time.monotonic() > deadline:
-                raise AssertionError(f"timed out; last statuses: {statuses}")
-            time.sleep(0.05)
+        return _poll(self.statuses, predicate, "the statuses", timeout)
 
     def log(self, service: str) -> list[dict]:
         """Every stored line of `service` (`logs --format json`), with `epoch` added."""
@@ -125,6 +145,24 @@ class Instances(dict):
         except KeyError:
             return False
         return True
+
+
+def _poll(read: Callable[[], dict], predicate, what: str, timeout: float) -> dict:
+    """`read()` once `predicate` holds of it (even when it is empty)."""
+
+    def held() -> list[dict] | None:
+        found = read()
+        return [found] if predicate(found) else None
+
+    return wait_until(held, f"{what} to hold {predicate.__qualname__}", timeout)[0]
+
+
+TRAPPER = "trap 'echo bye; exit 0' TERM; echo hello; while :; do sleep 0.05; done"
+
+
+def running(*names: str) -> Callable[[dict], bool]:
+    """A predicate on instances: each named one is running."""
+    return lambda inst: all(n in inst and inst[n].state == "running" for n in names)
 
 
 def epoch(rfc3339: str) -> float:

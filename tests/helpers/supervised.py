@@ -71,9 +71,26 @@ def run_supervised(plan: Plan, scenario, *args, timeout: float = TIMEOUT):
     return value
 
 
-async def wait_for(supervisor, predicate, timeout: float = 10.0) -> bool:
-    """In a scenario: until `predicate(supervisor)` holds (re-checked at each change)."""
-    return await supervisor.stack.until(lambda: predicate(supervisor), timeout)
+async def wait_for(supervisor, predicate, timeout: float = 10.0, what: str = "") -> None:
+    """In a scenario: until `predicate(supervisor)` holds (re-checked at each change);
+    AssertionError after `timeout` seconds, which fails the scenario."""
+    if not await supervisor.stack.until(lambda: predicate(supervisor), timeout):
+        raise AssertionError(f"timed out after {timeout:g} s waiting for {what or 'the condition'}")
+
+
+async def printed(supervisor, name: str, text: str, timeout: float = 20.0) -> list[str]:
+    """In a scenario: the instance's last lines once one of them holds `text` (output is
+    not a change the stack signals: polled); AssertionError after `timeout` seconds."""
+    import anyio
+
+    deadline = anyio.current_time() + timeout
+    while True:
+        lines = await anyio.to_thread.run_sync(supervisor.sink.last_lines, name, 50)
+        if any(text in line for line in lines):
+            return lines
+        if anyio.current_time() > deadline:
+            raise AssertionError(f"{name} did not print {text!r} in {timeout:g} s: {lines}")
+        await anyio.sleep(0.05)
 
 
 def phase(supervisor, name: str) -> str:
@@ -99,7 +116,7 @@ def _child() -> None:
 
         with forked_server() as fork_server:
             result = ("ok", anyio.run(_child_main, plan_, scenario, args, fork_server))
-    except BaseException:
+    except BaseException:  # noqa: BLE001 - the test process reports whatever failed here
         result = ("error", traceback.format_exc())
     os.write(out, pickle.dumps(result))
     os.close(out)

@@ -363,7 +363,7 @@ def test_errors_are_located(builds, base, dockerfile, expected):
 
 def test_another_platform_is_refused_before_anything_runs(builds, base):
     with pytest.raises(
-        BuildError, match="builds for this host's platform .* only, not linux/s390x"
+        BuildError, match=r"builds for this host's platform .* only, not linux/s390x"
     ):
         builds.build({"Dockerfile": f"FROM {base}\nRUN true\n"}, platform="linux/s390x")
     assert builds.output == ""

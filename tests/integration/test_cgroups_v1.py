@@ -15,10 +15,8 @@ import pytest
 
 from stackrun.errors import HostError
 from stackrun.plan.model import BlkioPlan, Limits
-from stackrun.plan.names import ProjectNames
 from stackrun.runtime.cgroups import V1Driver, detect, tuning
-from stackrun.runtime.teardown import sweep
-from tests.helpers.incgroup import Children, assert_freezes_and_thaws, wait_gone
+from tests.helpers.incgroup import assert_freezes_and_thaws, wait_gone
 
 MiB = 1 << 20
 SLEEP = "import time; print('up', flush=True); time.sleep(300)"
@@ -32,26 +30,8 @@ def driver():
     return found
 
 
-@pytest.fixture
-def names(project):
-    return ProjectNames(project.name)
-
-
-@pytest.fixture
-def children(project):
-    """Processes the test starts; killed, reaped and their cgroups removed afterwards."""
-    started = Children()
-    try:
-        yield started
-    finally:
-        try:
-            sweep(project.name)
-        finally:
-            started.reap_all()
-
-
 def cgroup_file(driver: V1Driver, controller: str, path: str, name: str) -> str:
-    return Path(driver.dir(controller, path), name).read_text().strip()
+    return Path(driver.dir(path, controller=controller), name).read_text().strip()
 
 
 def test_limits_are_read_back_from_the_kernel(driver, names, children):
@@ -243,12 +223,12 @@ def test_cpuset_period_quota_swappiness_oom_and_block_io(driver, names, children
     assert f"{number} {1 << 20}" in reads
     assert f"{number} 50" in cgroup_file(driver, "blkio", path, "blkio.throttle.write_iops_device")
     procs = driver.procs_files(path)
-    assert f"{driver.dir('cpuset', path)}/cgroup.procs" in procs
+    assert f"{driver.dir(path, controller='cpuset')}/cgroup.procs" in procs
     cpus = children.start(procs, "import os; print(sorted(os.sched_getaffinity(0)), flush=True)")
     assert cpus.read_line() == "[0]"
     plain = names.cgroup("plain")
     driver.create(plain, Limits())
-    assert not os.path.exists(driver.dir("cpuset", plain))  # joined only on demand
+    assert not os.path.exists(driver.dir(plain, controller="cpuset"))  # joined only on demand
     assert all("cpuset" not in f and "blkio" not in f for f in driver.procs_files(plain))
 
 

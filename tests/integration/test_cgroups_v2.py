@@ -16,10 +16,8 @@ import pytest
 
 from stackrun.errors import HostError
 from stackrun.plan.model import Limits
-from stackrun.plan.names import ProjectNames
-from stackrun.runtime.cgroups import V2Driver, detect, parse
-from stackrun.runtime.teardown import sweep
-from tests.helpers.incgroup import Children, assert_freezes_and_thaws, wait_gone
+from stackrun.runtime.cgroups import V2Driver, base, detect, parse
+from tests.helpers.incgroup import assert_freezes_and_thaws, wait_gone
 
 MiB = 1 << 20
 SLEEP = "import time; print('up', flush=True); time.sleep(300)"
@@ -43,23 +41,6 @@ def controllers(driver):
     """The controllers the host's v2 hierarchy offers (none in hybrid mode)."""
     with open(f"{driver.root}/cgroup.controllers") as file:
         return file.read().split()
-
-
-@pytest.fixture
-def names(project):
-    return ProjectNames(project.name)
-
-
-@pytest.fixture
-def children(project):
-    started = Children()
-    try:
-        yield started
-    finally:
-        try:
-            sweep(project.name)  # every hierarchy of the host, this one included
-        finally:
-            started.reap_all()
 
 
 def test_create_join_measure_kill_remove(driver, names, children):
@@ -117,15 +98,38 @@ def test_the_controller_limits_apply_where_v2_has_controllers(driver, controller
         assert (memory.read().strip(), cpu.read().strip()) == (str(64 * MiB), "50000 100000")
 
 
-def test_freezing_kill_for_kernels_without_cgroup_kill(driver, names, children):
+def test_freezing_kill_for_kernels_without_cgroup_kill(driver, names, children, monkeypatch):
     path = names.cgroup("bomb")
     driver.create(path, Limits())
-    bomb = "import os, time\nprint('up', flush=True)\nfor _ in range(50):\n    if os.fork() == 0:\n        time.sleep(300)"
+    bomb = (
+        "import os, time\n"
+        "for _ in range(50):\n"
+        "    if os.fork() == 0:\n"
+        "        time.sleep(300)\n"
+        "print('up', flush=True)\n"  # once all 50 children run
+        "time.sleep(300)"
+    )
     children.start(driver.procs_files(path), bomb).read_line()
+    # What the kernel says of the cgroup when the signals go out: frozen, so nothing forks.
+    events = f"{driver.dir(path)}/cgroup.events"
+    frozen_when_signalled = []
+    signal_all = base.signal_all
+
+    def signal_all_seen(pids, *args):
+        frozen_when_signalled.append((len(pids), events_value(events, "frozen")))
+        signal_all(pids, *args)
+
+    monkeypatch.setattr(base, "signal_all", signal_all_seen)
     driver._freeze_and_kill(driver.dir(path), timeout=5)  # the path without cgroup.kill
+    assert frozen_when_signalled == [(51, "1")]  # the bomb and its 50 children
     assert driver.wait_empty(path, timeout=5)
     with open(f"{driver.dir(path)}/cgroup.freeze") as freeze:
-        assert freeze.read().strip() == "0"
+        assert freeze.read().strip() == "0"  # thawed again
+
+
+def events_value(path: str, key: str) -> str:
+    with open(path) as file:
+        return dict(line.split() for line in file)[key]
 
 
 def test_the_events_watch_wakes_when_the_cgroup_empties(driver, names, children):

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import time
 
 import pytest
 
 from tests.helpers.stackcli import stack_project
+from tests.helpers.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -113,13 +113,11 @@ def sha256(text: str) -> str:
 
 
 def _first_json(stack, service: str) -> dict:
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        for line in stack.log(service):
-            if line["line"].startswith("{"):
-                return json.loads(line["line"])
-        time.sleep(0.05)
-    raise AssertionError(f"{service} printed nothing in 20 s: {stack.log(service)}")
+    def printed() -> dict | None:
+        line = next((x["line"] for x in stack.log(service) if x["line"].startswith("{")), None)
+        return json.loads(line) if line else None
+
+    return wait_until(printed, f"{service}'s JSON line", timeout=20)
 
 
 NETWORK_CHECK = """
@@ -190,9 +188,9 @@ def test_volumes_from_shared_namespaces_a_published_range_and_restart_policy():
             (stack.directory / "conf").mkdir()
             up = stack.run("up", "-d")
             assert up.returncode == 0, up.stderr
-            statuses = stack.wait(lambda s: any("shared" in l["line"] for l in stack.log("reader")))
+            statuses = stack.wait(lambda s: any("shared" in x["line"] for x in stack.log("reader")))
             lines = [line["line"] for line in stack.log("reader")]
-            assert "shared" in lines and any("Read-only file system" in l for l in lines)
+            assert "shared" in lines and any("Read-only file system" in line for line in lines)
             data, reader = statuses["data"], statuses["reader"]
             assert low < data.publishers[0].PublishedPort <= low + 5  # the first is taken
             assert _ns(reader.pid, "ipc") == _ns(data.pid, "ipc")

@@ -11,10 +11,7 @@ import socket
 import pytest
 
 from stackrun.plan.model import GrantedFile, Mount, Namespaces
-from tests.helpers import spawning
 from tests.helpers.spawning import PYTHON, host_namespaces
-
-fork_server, spawner = spawning.fork_server, spawning.spawner  # the fixtures, for this module
 
 pytestmark = pytest.mark.integration
 

@@ -10,6 +10,7 @@ import select
 import signal
 import subprocess
 import time
+from pathlib import Path
 
 from stackrun import dirs
 from stackrun.control import blocking, connect, procfs
@@ -18,6 +19,7 @@ from stackrun.control.offline import Offline
 from stackrun.plan.model import Limits
 from tests.helpers.detached import detached
 from tests.helpers.supervised import plan, service
+from tests.helpers.waiting import wait_until
 
 MEMORY = 64 << 20
 
@@ -36,7 +38,13 @@ def stack(name: str):
 
 def cli(project, *args: str, check: bool = True, **options) -> subprocess.CompletedProcess:
     done = subprocess.run(
-        project.cli(*args), env=project.env(), capture_output=True, text=True, timeout=60, **options
+        project.cli(*args),
+        env=project.env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        **options,
     )
     if check:
         assert done.returncode == 0, f"{args}: {done.returncode}\n{done.stderr}"
@@ -47,23 +55,16 @@ def json_lines(text: str) -> list[dict]:
     return [json.loads(line) for line in text.splitlines()]
 
 
-def wait_until(predicate, timeout: float = 10.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError("condition not reached")
-
-
 def namespace(pid: int, kind: str) -> int:
     return os.stat(f"/proc/{pid}/ns/{kind}").st_ino
 
 
 def test_ps_top_inspect_stats_through_the_supervisor(project, tmp_path):
     with detached(stack(project.name), tmp_path):
-        wait_until(lambda: "exited" in cli(project, "ps", "-a", "--format", "json").stdout)
+        wait_until(
+            lambda: "exited" in cli(project, "ps", "-a", "--format", "json").stdout,
+            "an exited instance in ps -a",
+        )
         rows = {
             r["Name"]: r for r in json_lines(cli(project, "ps", "-a", "--format", "json").stdout)
         }
@@ -81,12 +82,12 @@ def test_ps_top_inspect_stats_through_the_supervisor(project, tmp_path):
         assert "Up" in cli(project, "ps").stdout
 
         processes = json_lines(cli(project, "top", "api", "--format", "json").stdout)
-        assert [(p["Pid"], p["NsPid"]) for p in processes][0] == (api, 1)
+        assert next((p["Pid"], p["NsPid"]) for p in processes) == (api, 1)
         child = processes[1]
         assert child["Command"] == "sleep 1000" and child["PPid"] == api
         assert (
             f"NSpid:\t{child['Pid']}\t{child['NsPid']}"
-            in open(f"/proc/{child['Pid']}/status").read()
+            in Path(f"/proc/{child['Pid']}/status").read_text()
         )
 
         [document] = json.loads(cli(project, "inspect", "api", "--format", "json").stdout)
@@ -222,11 +223,11 @@ def test_events_stream_from_the_supervisor(project, tmp_path):
 
 def test_after_the_supervisor_is_killed(project, tmp_path):
     with detached(stack(project.name), tmp_path) as supervisor:
-        worker = wait_until(lambda: _statuses(project.name).get("worker-1"))
+        worker = wait_until(lambda: _statuses(project.name).get("worker-1"), "worker-1's status")
         supervisor.process.send_signal(signal.SIGKILL)
         supervisor.process.wait()
         os.kill(worker.pid, signal.SIGKILL)  # nobody restarts it now
-        wait_until(lambda: not procfs.alive(worker.pid))
+        wait_until(lambda: not procfs.alive(worker.pid), "worker-1 to exit")
 
         assert isinstance(connect(project.name), Offline)
         rows = {r["Name"]: r for r in json_lines(cli(project, "ps", "--format", "json").stdout)}

@@ -16,7 +16,7 @@ import pytest
 from stackrun.plan.model import Limits
 from stackrun.plan.names import ProjectNames
 from stackrun.runtime.cgroups import detect
-from tests.unit.test_control_socket import served
+from tests.helpers.control import served
 
 NOBODY = 65534
 SYSTEM_PYTHON = "/usr/bin/python3"  # the venv lives under /root, closed to nobody
@@ -56,6 +56,7 @@ def as_nobody(path: Path) -> str:
         capture_output=True,
         text=True,
         timeout=30,
+        check=False,
     )
     assert done.returncode == 0, done.stderr
     return done.stdout.strip()

@@ -11,10 +11,8 @@ profiles: the probe sees what the file asks for: names, extra_hosts, no capabili
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -22,14 +20,9 @@ from pathlib import Path
 import pytest
 
 from stackrun import dirs
+from tests.helpers.waiting import free_port, wait_until
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def http(address: str, method: str, path: str, body=None):
@@ -44,16 +37,6 @@ def http(address: str, method: str, path: str, body=None):
         return None, str(error)
 
 
-def eventually(probe, what: str, timeout: float = 30.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = probe()
-        if value:
-            return value
-        time.sleep(0.1)
-    pytest.fail(f"timed out waiting for {what}")
-
-
 def make_stack(project, example: str, **environment: str):
     """run(verb, *args) for this project and the example's file; `down -v` when done."""
     env = project.env(**environment)
@@ -61,7 +44,9 @@ def make_stack(project, example: str, **environment: str):
 
     def run(*args: str, check: bool = True) -> subprocess.CompletedProcess:
         argv = project.cli(args[0], "--file", stack_file, *args[1:])
-        done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=120)
+        done = subprocess.run(
+            argv, env=env, capture_output=True, text=True, timeout=120, check=False
+        )
         if check:
             assert done.returncode == 0, f"{' '.join(args)}: {done.stderr}"
         return done
@@ -91,7 +76,7 @@ def stack(project):
 
 def healthy_api(stack) -> str:
     api = stack.address_of("api", 8000)
-    eventually(lambda: http(api, "GET", "/health")[0] == 200, "the API's health")
+    wait_until(lambda: http(api, "GET", "/health")[0] == 200, "the API's health", timeout=30)
     return api
 
 
@@ -106,7 +91,7 @@ def test_webapp_serves_items_and_jobs_and_keeps_its_data(stack):
         _, body = http(api, "GET", f"/jobs/{job['id']}")
         return body if isinstance(body, dict) and body.get("status") == "done" else None
 
-    assert eventually(finished, "the worker to finish the job")["result"]["words"] == 3
+    assert wait_until(finished, "the worker to finish the job", timeout=30)["result"]["words"] == 3
 
     stack("down")  # the store saves its snapshot on SIGTERM; the volume stays
     stack("up", "-d")
@@ -121,7 +106,9 @@ def test_webapp_api_is_published_on_the_host(stack):
     stack("up", "-d")
     healthy_api(stack)
     published = f"127.0.0.1:{stack.port}"  # WEBAPP_PORT -> the API's port 8000
-    eventually(lambda: http(published, "GET", "/health")[0] == 200, "the published port", 10)
+    wait_until(
+        lambda: http(published, "GET", "/health")[0] == 200, "the published port", timeout=10
+    )
     assert http(published, "POST", "/items", {"name": "ink"}) == (201, {"id": 1, "name": "ink"})
 
 
@@ -133,9 +120,14 @@ def test_jobs_migrate_first_then_replicas_share_the_tasks(project):
     spool = dirs.volumes_dir(project.name) / "spool" / "spool"
     try:
         run("up", "-d")
-        done = lambda: len(list((spool / "done").glob("*.json"))) == 11
-        eventually(done, "11 results (task 7 is poison)")
-        failed = eventually(lambda: list((spool / "failed").glob("*.json")), "the poison task")
+
+        def done():
+            return len(list((spool / "done").glob("*.json"))) == 11
+
+        wait_until(done, "11 results (task 7 is poison)", timeout=30)
+        failed = wait_until(
+            lambda: list((spool / "failed").glob("*.json")), "the poison task", timeout=30
+        )
         assert len(failed) == 1
         results = [json.loads(p.read_text()) for p in (spool / "done").glob("*.json")]
         workers = {f"{project.name}-worker-{n}" for n in (1, 2, 3)}  # their hostnames
@@ -155,8 +147,11 @@ def test_profiles_probe_sees_names_extra_hosts_and_no_capabilities(project):
     run = make_stack(project, "profiles", SITE_PORT=str(free_port()))
     try:
         run("up", "-d", "--profile", "debug")
-        finished = lambda: run.inspect("probe")["State"]["ExitCode"] is not None
-        eventually(finished, "the probe to finish")
+
+        def finished():
+            return run.inspect("probe")["State"]["ExitCode"] is not None
+
+        wait_until(finished, "the probe to finish", timeout=30)
         lines = run("logs", "probe", "--no-log-prefix", "--no-color").stdout.splitlines()
         assert "probe: metrics.internal -> 192.0.2.10" in lines
         site = next(line for line in lines if line.startswith("probe: site -> "))
@@ -186,23 +181,27 @@ def test_images_example_runs_from_an_image_it_builds_and_loads_offline(project, 
     port = free_port()
     run = make_stack(project, "images", IMAGES_PORT=str(port))
     published = f"127.0.0.1:{port}"
+
+    def counted(what: str, field: str = "visits") -> dict:
+        return wait_until(lambda: visits(published, field), what, timeout=30)
+
     try:
         run("up", "-d", "--wait")
-        first = eventually(lambda: visits(published), "the CGI through the published port")
+        first = counted("the CGI through the published port")
         served_by = f"{project.name}-web-1"  # its hostname: the instance name
         assert (first["visits"], first["served_by"], first["user"]) == (1, served_by, "www")
-        eventually(lambda: visits(published)["ticker"], "the ticker's time in the volume")
+        counted("the ticker's time in the volume", "ticker")
         assert run("ps", "--format", "json").stdout.count('"Image": "example/site:1"') == 2
-        stats = eventually(lambda: _stats_line(run), "stats' line: its built image runs")
+        stats = wait_until(lambda: _stats_line(run), "stats' line: its built image runs", 30)
         assert stats.startswith("visits counted by web: ")  # the ARG baked in by the build
         assert "CACHED RUN" in run("build").stderr  # built by `up`; again: nothing runs
         assert run.inspect("ticker")["Config"]["ReadOnly"] is True
         run("down")
         run("up", "-d", "--wait")
-        assert eventually(lambda: visits(published), "the CGI again")["visits"] >= 3  # kept
+        assert counted("the CGI again")["visits"] >= 3  # kept
         run("down", "-v")
         run("up", "-d", "--wait")
-        assert eventually(lambda: visits(published), "the CGI afresh")["visits"] == 1
+        assert counted("the CGI afresh")["visits"] == 1
     finally:
         run("down", "-v", check=False)
 
@@ -212,6 +211,7 @@ def _stats_line(run) -> str | None:
     return lines[-1] if lines else None
 
 
-def visits(address: str) -> dict | None:
+def visits(address: str, field: str = "visits") -> dict | None:
+    """The CGI's answer (each call is a visit), once it holds `field`."""
     status, body = http(address, "GET", "/cgi-bin/visits")
-    return body if status == 200 else None
+    return body if status == 200 and body.get(field) else None

@@ -7,7 +7,6 @@ does (tests/helpers/imagestore.py); the plans are built by hand around them (pla
 has its own tests).
 """
 
-# ruff: noqa: F811 (pytest fixtures imported by name)
 from __future__ import annotations
 
 import os
@@ -26,7 +25,6 @@ from stackrun.runtime import image_root, instance, linux
 from stackrun.runtime.mounts import DEVICES, MASKED_PATHS, READONLY_PATHS
 from tests.helpers import oci
 from tests.helpers.imagestore import store_image, tree
-from tests.helpers.spawning import fork_server, spawner  # noqa: F401
 
 REFERENCE = "localhost:5000/test/app:1"
 

@@ -159,7 +159,7 @@ def test_an_image_in_use_is_neither_removed_nor_pruned(store, tmp_path):
 def test_a_tag_goes_before_the_image_and_several_tags_need_force(store, tmp_path):
     record = store_image(store, Image([app_layer()]), NAME, tmp_path / "a")
     store_image(store, Image([app_layer()]), "localhost:5000/test/app:latest", tmp_path / "b")
-    with pytest.raises(ImageError, match="has several tags .*use --force"):
+    with pytest.raises(ImageError, match=r"has several tags .*use --force"):
         store.remove(record.id[7:19], {})
     removal = store.remove(NAME, {})
     assert (removal.untagged, removal.deleted) == ([NAME], [])

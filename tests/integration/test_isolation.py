@@ -13,12 +13,10 @@ from stackrun.plan.names import ProjectNames
 from stackrun.plan.network import layout
 from stackrun.runtime.network import bridges, host
 from stackrun.runtime.security import capability_mask
-from tests.helpers.spawning import (  # noqa: F401
-    DOCKER_CAPS,
+from tests.helpers.plans import DOCKER_CAPS
+from tests.helpers.spawning import (
     PYTHON,
-    fork_server,
     host_namespaces,
-    spawner,
     status_mask,
 )
 

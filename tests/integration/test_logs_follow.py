@@ -16,7 +16,8 @@ from stackrun.logs.capture import LogSink
 from stackrun.logs.printer import PrintOptions
 from stackrun.logs.show import LiveLogs
 from stackrun.plan.model import LogPlan, ServicePlan
-from tests.helpers.logs import PRODUCER, by_instance, numbered, wait_for
+from tests.helpers.logs import PRODUCER, by_instance, numbered
+from tests.helpers.waiting import wait_until
 
 
 def plan(name: str, service: str, replica: int = 1, logging: LogPlan = LogPlan()) -> ServicePlan:
@@ -54,14 +55,20 @@ def test_follow_across_restart_rotation_and_a_new_replica(project, running, tmp_
             project.cli("logs", "-f", "--no-color"), env=project.env(), stdout=output
         )
     try:
-        wait_for(lambda: len(by_instance(out.read_bytes()).get("api", [])) == 1000)
+        wait_until(
+            lambda: len(by_instance(out.read_bytes()).get("api", [])) == 1000,
+            "1000 lines of api followed",
+        )
         produce(sink, "worker-1", 20_000)
         sink.note("api", "exited with code 0")
         produce(sink, "api", 20_000, start=1000)  # the restart: same instance, a new process
         sink.configure([plan("worker-2", "worker", 2)])
         produce(sink, "worker-2", 5000)  # a replica that did not exist when logs -f started
         sink.close()
-        wait_for(lambda: len(by_instance(out.read_bytes()).get("worker-2", [])) == 5000)
+        wait_until(
+            lambda: len(by_instance(out.read_bytes()).get("worker-2", [])) == 5000,
+            "5000 lines of worker-2 followed",
+        )
         shutil.rmtree(running)  # the project goes down: logs -f ends
         assert follower.wait(timeout=10) == 0
     finally:
@@ -96,7 +103,9 @@ def test_history_through_the_cli_merged_by_time_tail_and_json(project, tmp_path)
     objects = [json.loads(line) for line in tail.splitlines()]
     assert [o["line"] for o in objects] == [line.decode() for line in numbered("c", 2998, 2)]
     assert {(o["service"], o["replica"], o["stream"]) for o in objects} == {("c", 1, "stdout")}
-    missing = subprocess.run(project.cli("logs", "nope"), env=project.env(), capture_output=True)
+    missing = subprocess.run(
+        project.cli("logs", "nope"), env=project.env(), capture_output=True, check=False
+    )
     assert missing.returncode == 1 and b"services with logs: a, b, c" in missing.stderr
 
 
@@ -126,7 +135,10 @@ def test_following_without_inotify_falls_back_to_looking_every_quarter_second(
     with open(out, "wb") as output:
         live = LiveLogs(project.name, PrintOptions(), output).start()
         produce(sink, "api", 3000)
-        wait_for(lambda: len(by_instance(out.read_bytes()).get("api", [])) == 3000)
+        wait_until(
+            lambda: len(by_instance(out.read_bytes()).get("api", [])) == 3000,
+            "3000 lines of api followed",
+        )
         sink.close()
         live.stop()
     assert by_instance(out.read_bytes()) == {"api": numbered("api", 0, 3000)}

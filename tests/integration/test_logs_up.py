@@ -4,29 +4,37 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 from stackrun import dirs
 from stackrun.logs.history import LogView
-from tests.helpers.logs import PRODUCER, by_instance, numbered, wait_for
+from tests.helpers import inservice
+from tests.helpers.logs import by_instance, numbered
+from tests.helpers.waiting import wait_until
 
 COUNT = 200_000
 
 
+PYTHON = inservice.PYTHON
+PRODUCER_INSIDE = inservice.path("producer.py")
+
+
 def write_stack(directory: Path, services: dict[str, dict]) -> Path:
+    """The stack file; every service gets the test helpers bound in (inservice.py)."""
+    for service in services.values():
+        service["volumes"] = [*service.get("volumes", ()), inservice.volume()]
     stack = directory / "stack.yaml"
     stack.write_text(json.dumps({"services": services}))  # JSON is YAML
     return stack
 
 
-def run(project, stack: Path, *args: str, **kwargs) -> subprocess.CompletedProcess:
+def run(project, stack: Path, *args: str, check: bool = False) -> subprocess.CompletedProcess:
     return subprocess.run(
         project.cli("-f", str(stack), *args),
+        check=check,
         env=project.env(),
         capture_output=True,
         timeout=120,
-        **kwargs,
     )
 
 
@@ -44,13 +52,16 @@ def counts(project) -> dict[str, int]:
 def test_three_services_200k_lines_each_exactly_once_in_files_and_in_logs(project, tmp_path):
     names = ("a", "b", "c")
     stack = write_stack(
-        tmp_path, {n: {"command": [sys.executable, PRODUCER, n, str(COUNT)]} for n in names}
+        tmp_path, {n: {"command": [PYTHON, PRODUCER_INSIDE, n, str(COUNT)]} for n in names}
     )
     try:  # a failed `up -d` leaves its stack up, as Compose does: `down` either way
         started = run(project, stack, "up", "-d")
         assert started.returncode == 0, started.stderr.decode()
-        wait_for(
-            lambda: counts(project) == {f"{n}-1": COUNT for n in names}, timeout=90, interval=0.2
+        wait_until(
+            lambda: counts(project) == {f"{n}-1": COUNT for n in names},
+            "every line stored",
+            timeout=90,
+            interval=0.2,
         )
         shown = run(project, stack, "logs", "--no-color", "-t", check=True).stdout
     finally:
@@ -70,15 +81,16 @@ def test_logs_follow_keeps_a_service_restarted_mid_stream(project, tmp_path):
         f"import os, subprocess, sys\n"
         f"first = not os.path.exists({str(marker)!r})\n"
         f"start = 0 if first else 50000\n"
-        f"subprocess.run([sys.executable, {PRODUCER!r}, 'flaky', '50000', '--start', str(start)], check=True)\n"
+        f"cmd = [sys.executable, {PRODUCER_INSIDE!r}, 'flaky', '50000', '--start', str(start)]\n"
+        f"subprocess.run(cmd, check=True)\n"
         f"open({str(marker)!r}, 'w').close()\n"
         f"sys.exit(1 if first else 0)\n"
     )
     stack = write_stack(
         tmp_path,
         {
-            "flaky": {"command": [sys.executable, "-c", script], "restart": "on-failure"},
-            "steady": {"command": [sys.executable, PRODUCER, "steady", "20000"]},
+            "flaky": {"command": [PYTHON, "-c", script], "restart": "on-failure"},
+            "steady": {"command": [PYTHON, PRODUCER_INSIDE, "steady", "20000"]},
         },
     )
     output = tmp_path / "followed"
@@ -92,10 +104,15 @@ def test_logs_follow_keeps_a_service_restarted_mid_stream(project, tmp_path):
                 env=project.env(),
                 stdout=out,
             )
-        wait_for(
-            lambda: len(by_instance(output.read_bytes()).get("flaky-1", [])) >= 100_000, timeout=90
+        wait_until(
+            lambda: len(by_instance(output.read_bytes()).get("flaky-1", [])) >= 100_000,
+            "100000 lines of flaky followed",
+            timeout=90,
         )
-        wait_for(lambda: len(by_instance(output.read_bytes()).get("steady-1", [])) >= 20_000)
+        wait_until(
+            lambda: len(by_instance(output.read_bytes()).get("steady-1", [])) >= 20_000,
+            "20000 lines of steady followed",
+        )
     finally:
         assert run(project, stack, "down").returncode == 0
         if follower is not None:
@@ -112,7 +129,7 @@ def test_a_new_run_shows_its_own_lines_and_previous_the_last_run(project, tmp_pa
     def up_saying(text: str) -> None:
         stack = write_stack(tmp_path, {"say": {"command": ["echo", text]}})
         assert run(project, stack, "up", "-d").returncode == 0
-        wait_for(lambda: text in printed(project, stack))
+        wait_until(lambda: text in printed(project, stack), f"{text!r} in the logs")
         assert run(project, stack, "down").returncode == 0
 
     def printed(project, stack, *args: str) -> str:

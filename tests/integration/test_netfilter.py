@@ -15,16 +15,16 @@ import json
 import os
 import signal
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from stackrun import dirs
+from stackrun.control import procfs
 from stackrun.plan.names import ProjectNames
 from stackrun.supervisor.state import read_state
 from tests.helpers.hostns import HOST_UPLINK, OUTSIDE, HostNamespace, Outside
-from tests.helpers.logs import wait_for
+from tests.helpers.waiting import wait_until
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 WEBAPP = EXAMPLES / "webapp" / "stack.yaml"
@@ -206,14 +206,8 @@ def kill_supervisor(project) -> None:
     state = read_state(dirs.state_file(project.name))
     assert state is not None
     os.kill(state.supervisor_pid, signal.SIGKILL)
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        try:
-            os.kill(state.supervisor_pid, 0)
-        except ProcessLookupError:
-            return
-        time.sleep(0.05)
-    raise TimeoutError(f"supervisor {state.supervisor_pid} survived SIGKILL")
+    pid = state.supervisor_pid
+    wait_until(lambda: not procfs.alive(pid), f"supervisor {pid} to die of SIGKILL", timeout=10)
 
 
 # ---------------------------------------------------------------- next to a firewall
@@ -291,22 +285,25 @@ def answer(host, project, stack_file, service: str) -> str:
         lines[:] = [line for line in logs.splitlines() if line.startswith("answer ")]
         return bool(lines)
 
-    wait_for(printed, timeout=20)
+    wait_until(printed, f"{service}'s answer in its log", timeout=20)
     return lines[0].removeprefix("answer ")
 
 
+@pytest.mark.parametrize("forwarding", ["0", "1"], ids=["forwarding off", "forwarding on"])
 def test_services_reach_the_outside_through_nat_and_internal_networks_do_not(
-    host, project, nat_stack
+    host, project, nat_stack, forwarding
 ):
+    """On a host that forwards already (Docker's) and on one that does not: forwarding is
+    on while the stack runs, then as it was."""
+    host.set_forwarding(forwarding)
     with Outside(host) as world:
         world.serve(9000)
-        assert host.snapshot()["ip_forward"] == "0"
         stackrun(host, project, nat_stack, "up", "-d")
         assert answer(host, project, nat_stack, "caller") == HOST_UPLINK  # masqueraded
         assert answer(host, project, nat_stack, "vault") == "ENETUNREACH"  # internal: no route
         assert host.snapshot()["ip_forward"] == "1"
         stackrun(host, project, nat_stack, "down")
-        assert host.snapshot()["ip_forward"] == "0"  # as it was before the first stack
+        assert host.snapshot()["ip_forward"] == forwarding  # as it was before the stack
 
 
 def test_published_port_shows_the_client_address_and_nothing_else_gets_in(host, project, nat_stack):
@@ -316,7 +313,9 @@ def test_published_port_shows_the_client_address_and_nothing_else_gets_in(host, 
         address = json.loads(inspect.stdout)[0]["Networks"]["default"]["IPAddress"].split("/")[0]
         subnet = ".".join(address.split(".")[:3]) + ".0/24"
 
-        wait_for(lambda: world.connect(HOST_UPLINK, 7070) == OUTSIDE, timeout=20)  # DNAT
+        wait_until(
+            lambda: world.connect(HOST_UPLINK, 7070) == OUTSIDE, "the DNAT to answer", timeout=20
+        )
         from_loopback = host.python(CONNECT_LOCAL, "127.0.0.1", "7070").strip()
         assert from_loopback.startswith(subnet.rsplit(".", 2)[0])  # the proxy's: the gateway
 
@@ -379,7 +378,10 @@ def test_ip_forward_goes_back_when_the_last_of_two_projects_goes_down(host, proj
         argv = project.cli(args[0], "--file", str(files[name]), "-p", name, *args[1:])
         host.run(argv, env=project.env(STACKRUN_NETFILTER="1", COMPOSE_PROJECT_NAME=name))
 
-    forward = lambda: host.snapshot()["ip_forward"]
+    def forward() -> str:
+        return host.snapshot()["ip_forward"]
+
+    host.set_forwarding("0")  # a new namespace may inherit the host's 1
     try:
         run(first, "up", "-d")
         run(second, "up", "-d")

@@ -197,7 +197,7 @@ def test_bridges_ensure_is_idempotent_and_internal_bridges_have_no_address(proje
         assert bridges.ensure(result.networks) == [n.bridge for n in result.networks]
         assert bridges.ensure(result.networks) == []
         with RouteSocket() as sock:
-            index = dict((n, i) for i, n in sock.links())
+            index = {n: i for i, n in sock.links()}
             owned = {i: a for a, i in sock.ipv4_addresses()}
         a, b = result.networks
         assert owned[index[a.bridge]] == f"{a.gateway}/24"

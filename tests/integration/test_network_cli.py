@@ -7,7 +7,6 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import json
-import socket
 import time
 import uuid
 
@@ -15,12 +14,13 @@ import pytest
 
 from stackrun.plan.names import log_prefix
 from tests.helpers.leaks import leaks
-from tests.integration.test_up_down import TRAPPER, Cli, cli, running  # noqa: F401 - fixture
+from tests.helpers.stackcli import TRAPPER, StackCli
+from tests.helpers.waiting import free_port
 
 SLEEPER = f'command: ["sh", "-c", "{TRAPPER}"]'
 
 
-def exec_in(cli: Cli, service: str, *argv: str) -> str:
+def exec_in(cli: StackCli, service: str, *argv: str) -> str:
     done = cli.run("exec", "-T", service, *argv)
     assert done.returncode == 0, done.stderr
     return done.stdout
@@ -41,12 +41,6 @@ def test_a_running_service_sees_a_new_peer_in_its_replaced_hosts_file(cli):
         line.split()[0] == peer and "peer" in line.split()[1:] for line in hosts.splitlines()
     ), hosts
     assert exec_in(cli, "reader", "getent", "hosts", "peer").split()[0] == peer
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def fetch(port: int, timeout: float = 15) -> bytes:
@@ -113,7 +107,7 @@ def test_ephemeral_published_ports_are_chosen_per_instance_and_reported(cli):
     )
 
 
-def port_of(cli: Cli, *args: str) -> str:
+def port_of(cli: StackCli, *args: str) -> str:
     done = cli.run("port", *args)
     assert done.returncode == 0, done.stderr
     return done.stdout.strip()
@@ -152,7 +146,7 @@ def dummy_link():
             ipr.link("del", index=ipr.link_lookup(ifname=name)[0])
 
 
-def planned_subnet(cli: Cli, project: str) -> str:
+def planned_subnet(cli: StackCli, project: str) -> str:
     """The subnet the IPAM picks for `project` on a host where nothing is taken."""
     from stackrun.cli.options import ProjectOptions
     from stackrun.cli.project import load_plan
@@ -162,12 +156,12 @@ def planned_subnet(cli: Cli, project: str) -> str:
     return load_plan(options, HostFacts(data_dir="/nonexistent")).networks[0].subnet
 
 
-def subnet_of(cli: Cli, instance: str) -> ipaddress.IPv4Network:
+def subnet_of(cli: StackCli, instance: str) -> ipaddress.IPv4Network:
     return ipaddress.ip_interface(cli.instances()[instance].addresses[0]).network
 
 
 def test_two_projects_avoid_a_host_route_and_each_other_and_both_work(cli, dummy_link):
-    other = Cli(dataclasses.replace(cli.project, name=cli.project.name + "b"), cli.directory)
+    other = StackCli(dataclasses.replace(cli.project, name=cli.project.name + "b"), cli.directory)
     cli.write(f"""services:
   s: {{{http_server(8000, "s")}}}
   c: {{{SLEEPER}}}

@@ -4,13 +4,13 @@ by the service child. Services are small Python programs on the host's root."""
 
 from __future__ import annotations
 
-import sys
 from dataclasses import replace
 
 from stackrun.plan.model import MemberRequest, NetworkRequest
 from stackrun.plan.names import ProjectNames
 from stackrun.plan.network import layout
 from stackrun.runtime.network import host
+from tests.helpers.inservice import PYTHON  # not a virtualenv the service may not see
 from tests.helpers.netns import member
 from tests.helpers.supervised import plan, run_supervised, service
 
@@ -46,9 +46,9 @@ def networked_plan(project: str, clients: dict[str, tuple[str, int]], networks, 
     for m in members:
         if m.instance in clients:
             target, attempts = clients[m.instance]
-            argv = (sys.executable, "-c", CLIENT, target, str(attempts))
+            argv = (PYTHON, "-c", CLIENT, target, str(attempts))
         else:
-            argv = (sys.executable, "-c", SERVER)
+            argv = (PYTHON, "-c", SERVER)
         services.append(
             replace(
                 service(project, m.instance, *argv, service=m.service),

@@ -14,6 +14,7 @@ from stackrun.plan.names import ProjectNames
 from stackrun.supervisor import ports
 from tests.helpers import netns
 from tests.helpers.netns import Lab, address, member
+from tests.helpers.waiting import free_port, wait_until
 
 SERVICE_PORT = 8000
 
@@ -22,12 +23,6 @@ SERVICE_PORT = 8000
 def lab(project, tmp_path):
     with Lab(ProjectNames(project.name), tmp_path) as lab:
         yield lab
-
-
-def free_port(kind=socket.SOCK_STREAM) -> int:
-    with socket.socket(socket.AF_INET, kind) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def published(result, instance, host_port, protocol="tcp", service=None) -> ServicePlan:
@@ -171,12 +166,12 @@ def test_two_services_publishing_one_port_is_an_error():
         ServicePlan(name=n, service=n, replica=1, argv=("x",), env=(), ports=(port,))
         for n in ("a", "b")
     ]
-    with pytest.raises(ports.PortConflict, match="services.a publishes it too"):
+    with pytest.raises(ports.PortConflict, match=r"services\.a publishes it too"):
         ports.check(services)
 
 
 def test_check_releases_every_port():
-    port = free_port()
+    port = wait_until(free_for_both, "a port free for TCP and UDP", timeout=5)
     service = ServicePlan(
         name="a",
         service="a",
@@ -188,10 +183,30 @@ def test_check_releases_every_port():
             PortPlan("127.0.0.1", port, 53, "udp", "10.89.0.2"),
         ),
     )
-    ports.check([service])
-    ports.check([service])
-    with socket.create_server(("127.0.0.1", port)):
-        pass
+    for _ in range(2):
+        ports.check([service])
+        with socket.create_server(("127.0.0.1", port)), bound_udp(port):
+            pass  # both free again
+
+
+def free_for_both() -> int | None:
+    """A port of 127.0.0.1 nothing holds for TCP nor for UDP (None to try again)."""
+    port = free_port()
+    try:
+        with bound_udp(port):
+            return port
+    except OSError:
+        return None
+
+
+def bound_udp(port: int) -> socket.socket:
+    udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        udp.bind(("127.0.0.1", port))
+    except OSError:
+        udp.close()
+        raise
+    return udp
 
 
 def test_a_published_range_gives_each_replica_the_first_free_port_of_it():

@@ -19,6 +19,7 @@ from stackrun.images.registry.manifest import parse_document
 from stackrun.images.registry.transport import Policy, login, open_repository
 from tests.helpers.oci import File, Image, Layer, busybox_layer, push, write_layout
 from tests.helpers.registry import Certificates, Proxy, Registry, TokenServer, auth_file
+from tests.helpers.waiting import free_port
 
 FAST = Policy(retries=3, backoff=0.01, timeout=10)
 
@@ -85,8 +86,6 @@ def test_unknown_repository_and_tag_say_so(anonymous):
 
 
 def test_unreachable_registry_says_so():
-    from tests.helpers.registry import free_port
-
     with pytest.raises(ImageError, match=r"registry 127\.0\.0\.1:\d+ is unreachable"):
         fetch(f"127.0.0.1:{free_port()}/test/app:v1")
 

@@ -6,18 +6,18 @@ from __future__ import annotations
 import json
 import os
 import platform
-from pathlib import Path
 
 import pytest
 
 from stackrun.runtime.spawn import JoinRequest
 from stackrun.runtime.spawn.enter import enter
-from tests.helpers.spawning import PYTHON, fork_server, spawner  # noqa: F401
+from tests.helpers import inservice
+from tests.helpers.spawning import PYTHON
 
 pytestmark = pytest.mark.skipif(
     platform.machine() != "x86_64", reason="the checker uses x86_64 syscall numbers"
 )
-CHECKER = str(Path(__file__).resolve().parent.parent / "helpers" / "syscalls.py")
+CHECKER = inservice.path("syscalls.py")
 NOBODY = 65534
 FILTERED = {"unshare_user": "EPERM", "clone_user": "EPERM", "clone3": "ENOSYS", "keyctl": "EPERM"}
 ORDINARY = {"fork": 7, "subprocess": 0, "thread": True}
@@ -70,7 +70,7 @@ def test_cap_sys_admin_keeps_user_namespaces_as_in_docker(spawner):
 
 def test_a_health_check_carries_the_filter(spawner):
     procs = spawner.cgroup("svc")
-    plan = spawner.plan(argv=("/bin/sleep", "30"), user=str(NOBODY))
+    plan = spawner.plan(argv=("/bin/sleep", "30"), user=str(NOBODY), helpers=True)
     service = spawner.start(plan, cgroup_procs=procs)
     read, write = os.pipe()
     joined = spawner.server.run_in(
@@ -88,7 +88,7 @@ def test_a_health_check_carries_the_filter(spawner):
 
 @pytest.mark.parametrize("seccomp", [True, False])
 def test_exec_carries_the_filter_of_the_plan(spawner, seccomp):
-    plan = spawner.plan(argv=("/bin/sleep", "30"), seccomp=seccomp)
+    plan = spawner.plan(argv=("/bin/sleep", "30"), seccomp=seccomp, helpers=True)
     procs = spawner.cgroup("svc")
     service = spawner.start(plan, cgroup_procs=procs)
     read, write = os.pipe()

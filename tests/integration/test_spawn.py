@@ -18,7 +18,8 @@ from stackrun.runtime.spawn import JoinRequest
 from stackrun.runtime.spawn.enter import enter
 from stackrun.runtime.spawn.namespaces import cgroup_entry
 from tests.helpers.probe import NAMESPACES
-from tests.helpers.spawning import PROBE, PYTHON, fork_server, spawner  # noqa: F401
+from tests.helpers.spawning import PROBE, PYTHON
+from tests.helpers.waiting import wait_until
 
 
 def namespaces_of(pid: int) -> dict[str, str]:
@@ -185,7 +186,7 @@ def test_network_mode_host_keeps_the_hosts_network(spawner):
 
 def test_run_in_joins_a_running_service(spawner):
     procs = spawner.cgroup("svc")
-    plan = spawner.plan(argv=("/bin/sleep", "30"), user="65534", working_dir="/dev")
+    plan = spawner.plan(argv=("/bin/sleep", "30"), user="65534", working_dir="/dev", helpers=True)
     service = spawner.start(plan, cgroup_procs=procs)
     read, write = os.pipe()
     joined = spawner.server.run_in(
@@ -213,6 +214,7 @@ def test_enter_joins_from_a_forked_single_threaded_process(spawner, as_service):
         user="65534",
         working_dir="/dev",
         capabilities=frozenset({"CAP_KILL"}),
+        helpers=True,
     )
     procs = spawner.cgroup("svc")
     service = spawner.start(plan, cgroup_procs=procs)
@@ -247,7 +249,7 @@ def test_clone3_starts_the_child_in_the_v2_cgroup(spawner):
     try:
         pid = linux.clone3(0, fd)
         if pid == 0:
-            os._exit(0 if os.getpid() in map(int, open(entry.unified).read().split()) else 3)
+            os._exit(0 if os.getpid() in map(int, Path(entry.unified).read_text().split()) else 3)
     finally:
         os.close(fd)
     _, status = os.waitpid(pid, 0)
@@ -267,13 +269,12 @@ def blocked_in(pid: int, timeout: float = 10.0) -> str:
     import platform
 
     table = WAITS[platform.machine()]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+
+    def waiting() -> str | None:
         number = Path(f"/proc/{pid}/syscall").read_text().split()[0]
-        if number.isdigit() and int(number) in table:
-            return table[int(number)]
-        time.sleep(0.01)
-    raise AssertionError(f"{pid} is not waiting in select or epoll")
+        return table.get(int(number)) if number.isdigit() else None
+
+    return wait_until(waiting, f"{pid} to wait in select or epoll", timeout, interval=0.01)
 
 
 def test_a_deferred_server_serves_once_asked_and_leaves_at_once_when_never_used(project):

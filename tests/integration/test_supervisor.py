@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import replace
+from pathlib import Path
 
 from stackrun.plan.model import Dependency, HealthPlan, RestartPlan
 from stackrun.supervisor.state import UpRequest
@@ -141,7 +142,7 @@ def catches(pid: int | None, signal: int) -> bool:
     """The process has a handler for `signal` (its shell ran `trap`): as PID 1 of its
     namespace it would ignore the signal before that."""
     try:
-        status = open(f"/proc/{pid}/status").read()
+        status = Path(f"/proc/{pid}/status").read_text()
     except (OSError, TypeError):
         return False
     mask = next(line.split()[1] for line in status.splitlines() if line.startswith("SigCgt:"))
@@ -150,12 +151,13 @@ def catches(pid: int | None, signal: int) -> bool:
 
 async def stop_and_time(supervisor, name, caught: int | None = None):
     await supervisor.up(UpRequest())
-    assert await wait_for(
+    await wait_for(
         supervisor,
         lambda s: (
             phase(s, name) == "running"
             and (caught is None or catches(s.stack.runners[name].state.pid, caught))
         ),
+        what=f"{name} running with its signal handler",
     )
     started = time.monotonic()
     await supervisor.stop([name])
@@ -206,7 +208,9 @@ async def restart_follow(supervisor):
     await supervisor.restart(["db"])
     runners = supervisor.stack.runners
     await wait_for(
-        supervisor, lambda s: runners["api"].state.run == 2 and phase(s, "api") == "running"
+        supervisor,
+        lambda s: runners["api"].state.run == 2 and phase(s, "api") == "running",
+        what="api restarted with db",
     )
     after = {s.name: s.pid for s in await supervisor.ps()}
     return before, after

@@ -18,7 +18,7 @@ async def crash_events(supervisor, name, starts: int, timeout: float):
     await wait_for(
         supervisor,
         lambda s: (
-            runner.state.run >= starts and phase(s, name) != "starting" or runner.state.settled
+            (runner.state.run >= starts and phase(s, name) != "starting") or runner.state.settled
         ),
         timeout,
     )
@@ -48,7 +48,7 @@ def test_always_restarts_with_exponential_backoff(project):
     expected = [0.0, 0.1, 0.2, 0.4, 0.4]
     assert len(delays) == 5, events
     assert delays[0] < 0.05  # the first restart is immediate
-    for got, want in zip(delays[1:], expected[1:]):
+    for got, want in zip(delays[1:], expected[1:], strict=True):
         assert want <= got < want + 0.15, delays
     assert status.restart_count >= 5 and status.crash_loop
 
@@ -57,7 +57,7 @@ def test_always_restarts_with_exponential_backoff(project):
 def test_policies_that_restart_a_failure(project, policy):
     restart = RestartPlan(policy=policy, backoff_initial=0.05)
     stack = plan(project.name, service(project.name, "crash", *CRASH, restart=restart))
-    events, status = run_supervised(stack, crash_events, "crash", 3, 10)
+    events, _status = run_supervised(stack, crash_events, "crash", 3, 10)
     assert len([e for e in events if e[0] == "start"]) >= 3
 
 
@@ -72,7 +72,7 @@ def test_on_failure_gives_up_after_max_retries(project):
 def test_on_failure_does_not_restart_a_success(project):
     restart = RestartPlan(policy="on-failure")
     stack = plan(project.name, service(project.name, "job", "true", restart=restart))
-    events, status = run_supervised(stack, crash_events, "job", 99, 10)
+    _events, status = run_supervised(stack, crash_events, "job", 99, 10)
     assert status.state == "exited" and status.exit_code == 0 and status.restart_count == 0
 
 

@@ -13,6 +13,7 @@ import uuid
 import pytest
 
 from tests.helpers.stackcli import stack_project
+from tests.helpers.waiting import wait_until
 
 STACK = """services:
   app:
@@ -43,12 +44,14 @@ class Tmux:
         return self.tmux("capture-pane", "-p", "-t", "t")
 
     def wait_for(self, pattern: str, timeout: float = 20) -> str:
-        deadline = time.monotonic() + timeout
-        while not re.search(pattern, screen := self.screen(), re.MULTILINE):
-            if time.monotonic() > deadline:
-                raise AssertionError(f"{pattern!r} never showed; the screen:\n{screen}")
-            time.sleep(0.05)
-        return screen
+        def shown() -> str | None:
+            screen = self.screen()
+            return screen if re.search(pattern, screen, re.MULTILINE) else None
+
+        try:
+            return wait_until(shown, f"{pattern!r} on the screen", timeout)
+        except AssertionError as error:
+            raise AssertionError(f"{error}; the screen:\n{self.screen()}") from None
 
     def type(self, text: str) -> None:
         self.tmux("send-keys", "-t", "t", "-l", text)

@@ -10,97 +10,19 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import signal
-import subprocess
-import tempfile
 import time
-from pathlib import Path
-
-import pytest
 
 from stackrun import dirs
+from stackrun.control import procfs
 from stackrun.plan.names import log_prefix
-from stackrun.supervisor.state import read_state
-
-TRAPPER = "trap 'echo bye; exit 0' TERM; echo hello; while :; do sleep 0.05; done"
-
-
-class Cli:
-    def __init__(self, project, directory: Path):
-        self.project, self.directory = project, directory
-        self.file = directory / "stack.yaml"
-
-    def write(self, text: str) -> None:
-        self.file.write_text(f"name: {self.project.name}\n{text}")
-
-    def argv(self, *args: str) -> list[str]:
-        return self.project.cli("-f", str(self.file), "-p", self.project.name, *args)
-
-    def run(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess:
-        return subprocess.run(
-            self.argv(*args),
-            env=self.project.env(),
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            cwd=self.directory,
-        )
-
-    def start(self, *args: str) -> subprocess.Popen:
-        return subprocess.Popen(
-            self.argv(*args),
-            env=self.project.env(),
-            text=True,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            cwd=self.directory,
-            start_new_session=True,
-        )
-
-    def state(self):
-        return read_state(dirs.state_file(self.project.name))
-
-    def instances(self) -> dict:
-        """By slot: "api-1", "worker-2" (the instance names carry the project's)."""
-        state = self.state()
-        return {log_prefix(self.project.name, i.name): i for i in state.instances} if state else {}
-
-    def wait(self, predicate, timeout: float = 20) -> bool:
-        """Poll the state file until `predicate(instances)` holds."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if predicate(self.instances()):
-                return True
-            time.sleep(0.05)
-        return False
-
-
-@pytest.fixture
-def cli(project):
-    # Not under /tmp: a service's default working_dir is the project directory, and
-    # every service has a private /tmp that would hide it.
-    directory = Path(tempfile.mkdtemp(prefix=f"{project.name}-", dir="/var/tmp"))
-    client = Cli(project, directory)
-    try:
-        yield client
-    finally:
-        if dirs.run_dir(project.name).exists():
-            client.run("down", "-t", "1")
-        shutil.rmtree(directory, ignore_errors=True)
+from tests.helpers.stackcli import TRAPPER, running
+from tests.helpers.waiting import free_port, wait_until
 
 
 def gone(pid: int) -> bool:
     """Exited: no such process, or a zombie its (unrelated) reaper has not waited for yet."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
-        return True
-    return stat.rsplit(")", 1)[1].split()[0] in ("Z", "X")
-
-
-def running(*names):
-    return lambda inst: all(n in inst and inst[n].state == "running" for n in names)
+    return not procfs.alive(pid)
 
 
 def test_attached_up_stops_gracefully_on_ctrl_c(cli):
@@ -109,8 +31,8 @@ def test_attached_up_stops_gracefully_on_ctrl_c(cli):
   api: {{command: ["sh", "-c", "{TRAPPER}"], depends_on: [db]}}
 """)
     up = cli.start("up")
-    assert cli.wait(running("db-1", "api-1"))
-    assert said_hello(cli, "db", "api")  # their traps are set
+    cli.wait_state(running("db-1", "api-1"))
+    said_hello(cli, "db", "api")  # their traps are set
     os.killpg(up.pid, signal.SIGINT)  # a terminal's Ctrl-C reaches the whole group
     out, _ = up.communicate(timeout=30)
     assert up.returncode == 0, out
@@ -119,15 +41,15 @@ def test_attached_up_stops_gracefully_on_ctrl_c(cli):
     assert out.index("api-1 | bye") < out.index("db-1  | bye")  # dependents first
 
 
-def said_hello(cli, *services: str, timeout: float = 20) -> bool:
-    """Each service's output has its first line (from the files, as `logs` reads them)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+def said_hello(cli, *services: str, timeout: float = 20) -> None:
+    """Wait until each service's output has its first line (from the files, as `logs`
+    reads them)."""
+
+    def hellos() -> bool:
         lines = cli.run("logs", "--no-color", "--no-log-prefix", *services).stdout.split()
-        if lines.count("hello") == len(services):
-            return True
-        time.sleep(0.1)
-    return False
+        return lines.count("hello") == len(services)
+
+    wait_until(hellos, f"hello from {', '.join(services)}", timeout, interval=0.1)
 
 
 def test_second_ctrl_c_kills_at_once(cli):
@@ -136,7 +58,7 @@ def test_second_ctrl_c_kills_at_once(cli):
   stubborn: {{command: ["sh", "-c", "{stubborn}"], stop_grace_period: 60s}}
 """)
     up = cli.start("up")
-    assert cli.wait(running("stubborn-1"))
+    cli.wait_state(running("stubborn-1"))
     os.killpg(up.pid, signal.SIGINT)
     time.sleep(0.5)
     started = time.monotonic()
@@ -179,12 +101,12 @@ def test_detached_up_then_lifecycle_verbs_from_other_processes(cli):
     assert cli.run("stop", "api").returncode == 0
     assert cli.instances()["api-1"].state == "exited" and cli.instances()["db-1"].state == "running"
     assert cli.run("start", "api").returncode == 0
-    assert cli.wait(running("api-1"))
+    cli.wait_state(running("api-1"))
     pid = cli.instances()["api-1"].pid
     assert cli.run("restart", "api").returncode == 0
-    assert cli.wait(lambda inst: inst["api-1"].state == "running" and inst["api-1"].pid != pid)
+    cli.wait_state(lambda inst: inst["api-1"].state == "running" and inst["api-1"].pid != pid)
     assert cli.run("kill", "-s", "SIGKILL", "api").returncode == 0
-    assert cli.wait(lambda inst: inst["api-1"].state == "exited")
+    cli.wait_state(lambda inst: inst["api-1"].state == "exited")
     assert cli.instances()["api-1"].exit_code == 137  # a kill is not restarted
     supervisor = cli.state().supervisor_pid
     down = cli.run("down")
@@ -210,16 +132,13 @@ def test_stop_and_kill_signal_the_services_of_a_killed_supervisor(cli):
   b: {{command: ["sleep", "1000"]}}
 """)
     assert cli.run("up", "-d").returncode == 0
-    pids = {name: instance.pid for name, instance in cli.instances().items()}
+    pids = {log_prefix(cli.project.name, i.name): i.pid for i in cli.instances().values()}
     os.kill(cli.state().supervisor_pid, signal.SIGKILL)
     stop = cli.run("stop", "-t", "2", "a")
     assert stop.returncode == 0 and gone(pids["a-1"]), stop.stderr
     assert not gone(pids["b-1"])
     assert cli.run("kill", "-s", "KILL", "b").returncode == 0
-    deadline = time.monotonic() + 10
-    while not gone(pids["b-1"]) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert gone(pids["b-1"])
+    wait_until(lambda: gone(pids["b-1"]), "b to die", timeout=10)
     restart = cli.run("restart", "a")
     assert restart.returncode != 0 and "no supervisor running" in restart.stderr
     assert "stackrun down" in restart.stderr and "Traceback" not in restart.stderr
@@ -311,7 +230,7 @@ def test_ctrl_c_while_waiting_for_a_dependency_stops_at_once(cli):
   api: {{command: ["sh", "-c", "{TRAPPER}"], depends_on: {{db: {{condition: service_healthy}}}}}}
 """)
     up = cli.start("up")
-    assert cli.wait(lambda inst: "db-1" in inst and inst["db-1"].state == "running")
+    cli.wait_state(lambda inst: "db-1" in inst and inst["db-1"].state == "running")
     started = time.monotonic()
     os.killpg(up.pid, signal.SIGINT)
     out, _ = up.communicate(timeout=30)
@@ -320,13 +239,7 @@ def test_ctrl_c_while_waiting_for_a_dependency_stops_at_once(cli):
 
 
 def test_reconcile_keeps_serving_unchanged_ports_and_moves_changed_ones(cli):
-    import socket
     import urllib.request
-
-    def free() -> int:
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            return sock.getsockname()[1]
 
     def get(port: int) -> None:
         """The server may still be starting: try for a few seconds."""
@@ -341,7 +254,7 @@ def test_reconcile_keeps_serving_unchanged_ports_and_moves_changed_ones(cli):
                 time.sleep(0.1)
 
     web = "exec python3 -m http.server 80"
-    first, second = free(), free()
+    first, second = free_port(), free_port()
     services = f"""services:
   web:
     command: ["sh", "-c", "{web}"]
@@ -353,11 +266,11 @@ def test_reconcile_keeps_serving_unchanged_ports_and_moves_changed_ones(cli):
     get(first)
     cli.write(services.replace('MODE: "1"', 'MODE: "2"'))
     assert cli.run("up", "-d").returncode == 0
-    assert cli.wait(running("web-1"))
+    cli.wait_state(running("web-1"))
     get(first)
     cli.write(services.replace(str(first), str(second)))
     assert cli.run("up", "-d").returncode == 0
-    assert cli.wait(running("web-1"))
+    cli.wait_state(running("web-1"))
     get(second)
 
 
@@ -379,7 +292,7 @@ def test_ps_json_has_composes_fields_and_shows_a_crash_loop(cli):
 """)
     assert cli.run("up", "-d", "--wait", "web").returncode == 0
     assert cli.run("up", "-d").returncode == 0
-    assert cli.wait(lambda inst: inst["crash-1"].crash_loop)
+    cli.wait_state(lambda inst: inst["crash-1"].crash_loop)
     rows = {
         log_prefix(cli.project.name, r["Name"]): r
         for r in map(json.loads, cli.run("ps", "-a", "--format", "json").stdout.splitlines())
@@ -422,5 +335,5 @@ def test_force_recreate_restarts_even_unchanged_services(cli):
     assert cli.run("up", "-d").returncode == 0
     assert cli.instances()["a-1"].pid == before  # unchanged: untouched
     assert cli.run("up", "-d", "--force-recreate").returncode == 0
-    assert cli.wait(lambda inst: inst["a-1"].state == "running" and inst["a-1"].pid != before)
+    cli.wait_state(lambda inst: inst["a-1"].state == "running" and inst["a-1"].pid != before)
     assert gone(before)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import urllib.request
 from pathlib import Path
@@ -13,6 +12,7 @@ import pytest
 from stackrun import dirs
 from stackrun.supervisor.state import read_state
 from tests.conftest import REPO
+from tests.helpers.waiting import free_port
 
 STACK = REPO / "examples" / "webapp" / "stack.yaml"
 NAMESPACES = ("pid", "mnt", "uts", "ipc", "net")
@@ -21,26 +21,25 @@ MiB = 1 << 20
 LIMITS = {"store": (64 * MiB, 16), "api": (128 * MiB, 64), "worker": (64 * MiB, 8)}
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture
 def webapp(project):
     port = free_port()
     env = project.env(WEBAPP_PORT=str(port))
     argv = project.cli("-f", str(STACK), "-p", project.name)
     up = subprocess.run(
-        [*argv, "up", "-d", "--wait"], env=env, capture_output=True, text=True, timeout=120
+        [*argv, "up", "-d", "--wait"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     try:
         assert up.returncode == 0, up.stderr
         yield {i.service: i for i in read_state(dirs.state_file(project.name)).instances}, port
     finally:
         down = subprocess.run(
-            [*argv, "down", "-v"], env=env, capture_output=True, text=True, timeout=60
+            [*argv, "down", "-v"], env=env, capture_output=True, text=True, timeout=60, check=False
         )
         assert down.returncode == 0, down.stderr
 
@@ -81,6 +80,7 @@ def stackrun_exec(project, service: str, *argv: str) -> str:
         capture_output=True,
         text=True,
         timeout=30,
+        check=False,
     )
     assert done.returncode == 0, done.stderr
     return done.stdout

@@ -6,14 +6,13 @@ nothing; a deletion is synced; a host-command service restarts when its source c
 from __future__ import annotations
 
 import re
-import signal
-import subprocess
 import time
 from pathlib import Path
 
 import pytest
 
 from tests.helpers.stackcli import stack_project
+from tests.helpers.watching import Watcher
 
 STACK = """services:
   app:
@@ -31,40 +30,6 @@ volumes:
   code: {}
 """
 TOOL = "import signal, sys, time\nsignal.signal(signal.SIGTERM, lambda *a: sys.exit(0))\nprint('tool', open('tool.py').read().splitlines()[-1], flush=True)\nwhile True: time.sleep(1)\n"
-
-
-class Watcher:
-    """`stackrun watch` in the background; its lines read from a file."""
-
-    def __init__(self, stack):
-        self.output = stack.directory / "watch.out"
-        with open(self.output, "w") as out:
-            self.process = subprocess.Popen(
-                stack.argv("watch"),
-                env=stack.project.env(),
-                cwd=stack.directory,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        self.seen = 0
-
-    def next_line(self, pattern: str = "^[⦿✘] ", timeout: float = 30) -> str:
-        """The next line matching `pattern` after those already taken."""
-        deadline = time.monotonic() + timeout
-        while True:
-            lines = self.output.read_text().splitlines()
-            for index in range(self.seen, len(lines)):
-                if re.search(pattern, lines[index]):
-                    self.seen = index + 1
-                    return lines[index]
-            if time.monotonic() > deadline or self.process.poll() is not None:
-                raise AssertionError(f"no line {pattern!r}; the watcher said:\n" + "\n".join(lines))
-            time.sleep(0.02)
-
-    def stop(self) -> int:
-        self.process.send_signal(signal.SIGINT)
-        return self.process.wait(timeout=30)
 
 
 @pytest.fixture(scope="module")

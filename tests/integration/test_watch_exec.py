@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 
 from tests.helpers.stackcli import stack_project
-from tests.integration.test_watch import Watcher
+from tests.helpers.watching import Watcher
 
 STACK = """services:
   app:

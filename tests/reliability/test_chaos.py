@@ -27,7 +27,7 @@ from stackrun import dirs
 from stackrun.supervisor.state import read_state
 from tests.helpers.leaks import leaks
 from tests.helpers.stackcli import StackCli, stack_project
-from tests.reliability.test_cycles import free_port
+from tests.helpers.waiting import free_port
 
 SEED = int(os.environ.get("STACKRUN_CHAOS_SEED", "20261125"))
 POINTS, SOAK_POINTS = 51, 501
@@ -73,11 +73,11 @@ def test_sigkill_the_supervisor_anywhere_then_down_leaves_nothing(figures, reque
         kills = [
             Kill(PHASES[i % 3], rng.uniform(0, durations[PHASES[i % 3]])) for i in range(count)
         ]
-        ps_times = []
+        ps_times, leak_checks = [], []
         for index, kill in enumerate(kills):
             label = f"kill point {index + 1} ({kill.phase} +{kill.delay:.3f}s, seed {SEED})"
             KILLERS[kill.phase](stack, kill)
-            ps_times.append(recover(stack, label))
+            ps_times.append(recover(stack, label, leak_checks))
             following = kills[index + 1].phase if index + 1 < count else "up"
             if following == "up":  # the next point does not start with a complete up
                 up_works(stack, label)
@@ -92,7 +92,9 @@ def test_sigkill_the_supervisor_anywhere_then_down_leaves_nothing(figures, reque
         " / ".join(f"{durations[p]:.2f}" for p in PHASES),
     )
     figures.record("chaos: slowest ps after a kill, s", f"{max(ps_times):.2f}")
-    figures.record("chaos: objects leaked", 0)
+    figures.record(
+        "chaos: leak checks after down, objects found", f"{len(leak_checks)}, {sum(leak_checks)}"
+    )
 
 
 def calibrate(stack: StackCli) -> dict[str, float]:
@@ -151,8 +153,9 @@ def up_all(stack: StackCli, label: str = "") -> None:
 KILLERS = {"up": kill_during_up, "restart": kill_during_restart, "down": kill_during_down}
 
 
-def recover(stack: StackCli, label: str) -> float:
-    """`ps` answers from disk, `down` removes everything. Returns ps's duration."""
+def recover(stack: StackCli, label: str, leak_checks: list[int]) -> float:
+    """`ps` answers from disk, `down` removes everything (what the leak check found is
+    appended to `leak_checks`). Returns ps's duration."""
     began = time.monotonic()
     ps = checked(stack, "ps", "--format", "json", label=label)
     took = time.monotonic() - began
@@ -163,6 +166,7 @@ def recover(stack: StackCli, label: str) -> float:
             assert os.path.exists(f"/proc/{row['Pid']}"), f"{label}: ps shows a dead pid {row}"
     checked(stack, "down", label=label)
     left = leaks(stack.project.name)
+    leak_checks.append(len(left))
     assert not left, f"{label}: down left:\n  " + "\n  ".join(left)
     return took
 

@@ -19,6 +19,7 @@ from stackrun.images.store import Store
 from tests.conftest import REPO
 from tests.helpers.imagestore import check_store, random_layer, tree
 from tests.helpers.oci import Image, busybox_layer, docker_archive, write_layout
+from tests.helpers.waiting import wait_until
 
 KILLS = 14
 
@@ -47,11 +48,13 @@ class Loader:
 
     def wait_for_session(self, process: subprocess.Popen, timeout: float = 60) -> float:
         """When `process` started its session in the store (it then reads the archive)."""
-        deadline = time.monotonic() + timeout
-        while not any(name.startswith(f"{process.pid}-") for name in self.sessions()):
-            if process.poll() is not None or time.monotonic() > deadline:
+
+        def started() -> bool:
+            if process.poll() is not None:
                 raise AssertionError(f"no session of {process.pid} (exit {process.returncode})")
-            time.sleep(0.002)
+            return any(name.startswith(f"{process.pid}-") for name in self.sessions())
+
+        wait_until(started, f"the session of {process.pid}", timeout, interval=0.002)
         return time.monotonic()
 
     def sessions(self) -> list[str]:

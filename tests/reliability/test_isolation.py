@@ -269,7 +269,7 @@ def as_nobody(action, keep: int = 0) -> str:
             os.close(read_end)
             become_nobody(keep)
             os.write(write_end, action().encode())
-        except BaseException as error:
+        except BaseException as error:  # noqa: BLE001 - the forked child reports, then exits
             os.write(write_end, f"the child failed: {error!r}".encode())
         finally:
             os._exit(0)

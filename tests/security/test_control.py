@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.security.conftest import PASSWORD, hostile, result, start
+from tests.helpers.attacks import PASSWORD, hostile, result, start
 
 LOCKED = {"read_only": True, "cap_drop": ["ALL"], "network_mode": "none"}
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.security.conftest import hostile, result, start
+from tests.helpers.attacks import hostile, result, start
 
 # name, type, major, minor: what the review opened, and a block device (loop0)
 NODES = [

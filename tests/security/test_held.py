@@ -10,7 +10,7 @@ import os
 
 import pytest
 
-from tests.security.conftest import hostile, result, start
+from tests.helpers.attacks import hostile, result, start
 
 SERVICES = ("default", "locked", "hostnet")
 REFUSED = {

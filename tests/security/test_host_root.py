@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.security.conftest import hostile, result, start
+from tests.helpers.attacks import hostile, result, start
 
 TAG = f"stackrun-test-{uuid.uuid4().hex[:8]}"
 HOST_FILES = [f"/etc/{TAG}", f"/usr/{TAG}", f"/var/lib/{TAG}"]  # issue 14: /etc/x, /usr/x…

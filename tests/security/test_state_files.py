@@ -17,7 +17,7 @@ import subprocess
 import pytest
 
 from stackrun import dirs
-from tests.security.conftest import PASSWORD, hostile, result, start
+from tests.helpers.attacks import PASSWORD, hostile, result, start
 
 NOBODY = 65534
 

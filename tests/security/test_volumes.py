@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.security.conftest import hostile, result, start
+from tests.helpers.attacks import hostile, result, start
 
 SECRET = "host secret, not for services"
 

@@ -71,6 +71,6 @@ def test_mounts_outside_the_root_are_ignored_and_escapes_decoded():
 
 def test_no_cgroup_mount_is_a_host_error_saying_what_to_mount():
     with pytest.raises(
-        HostError, match="no cgroup hierarchy is mounted at /sys/fs/cgroup.*cgroup2"
+        HostError, match=r"no cgroup hierarchy is mounted at /sys/fs/cgroup.*cgroup2"
     ):
         parse("31 23 0:28 / /sys/fs/cgroup rw - tmpfs tmpfs rw\n")

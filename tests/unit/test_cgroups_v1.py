@@ -85,7 +85,7 @@ def test_procs_files_cover_every_hierarchy_and_the_unified_one(root):
 def test_a_limit_whose_controller_is_not_mounted_is_a_host_error(root):
     mounts = {k: v for k, v in SEPARATE.items() if k != "pids"}
     hierarchies = v1_tree(root, [LEAF], mounts)
-    with pytest.raises(HostError, match="controller 'pids' is not mounted.*pids.max"):
+    with pytest.raises(HostError, match=r"controller 'pids' is not mounted.*pids\.max"):
         V1Driver(hierarchies).create(LEAF, Limits(pids=10))
 
 

@@ -26,7 +26,7 @@ from stackrun.control import codec, protocol, server
 from stackrun.errors import ControlError
 from stackrun.supervisor.state import UpRequest
 from tests.helpers import fuzzing
-from tests.unit.test_control_protocol import a_plan
+from tests.helpers.plans import a_plan
 
 DEADLINE = 5  # seconds per case
 

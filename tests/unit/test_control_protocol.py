@@ -13,37 +13,10 @@ from stackrun.control import protocol
 from stackrun.control.codec import decode, encode
 from stackrun.errors import ControlError, SpecError
 from stackrun.plan.model import (
-    HealthPlan,
-    Limits,
-    Mount,
-    NetworkAttachment,
-    NetworkPlan,
     Plan,
-    PortPlan,
-    ServicePlan,
 )
 from stackrun.supervisor.state import Event, InstanceStatus, Publisher, UpRequest
-
-
-def a_plan() -> Plan:
-    api = ServicePlan(
-        name="api",
-        service="api",
-        replica=1,
-        argv=("python3", "-m", "http.server"),
-        env=(("A", "1"), ("B", "two")),
-        limits=Limits(memory=64 << 20, cpus=0.5),
-        mounts=(Mount("bind", "/data", "/srv/data", read_only=True),),
-        capabilities=frozenset({"CAP_CHOWN", "CAP_KILL"}),
-        networks=(
-            NetworkAttachment("default", "srb1", "srv1", "eth0", "10.89.0.2/24", "10.89.0.1"),
-        ),
-        ports=(PortPlan("127.0.0.1", 8080, 80),),
-        healthcheck=HealthPlan(("/bin/sh", "-c", "true"), interval=1.5),
-    )
-    return Plan(
-        "web", "/srv/web", (api,), (NetworkPlan("default", "srb1", "10.89.0.0/24", "10.89.0.1"),)
-    )
+from tests.helpers.plans import a_plan
 
 
 def test_dataclasses_survive_the_round_trip():
@@ -173,7 +146,7 @@ def _only_control_errors(parse, line: bytes) -> None:
 def test_fuzz_bytes(line):
     _only_control_errors(protocol.parse_request, line)
     for method in protocol.METHODS.values():
-        _only_control_errors(lambda text: protocol.parse_reply(text, method), line)
+        _only_control_errors(lambda text, method=method: protocol.parse_reply(text, method), line)
 
 
 @settings(max_examples=400, deadline=None)

@@ -129,7 +129,9 @@ def test_offline_project_reads_the_state_and_says_what_needs_a_supervisor():
     assert [s.state for s in blocking.run(offline.ps())] == ["lost", "exited"]
     document = blocking.run(offline.inspect("api"))
     assert document["State"]["Status"] == "lost" and document["Supervisor"]["Answering"] is False
-    with pytest.raises(ControlError, match="no such instance: nope .project web has: api, worker"):
+    with pytest.raises(
+        ControlError, match=r"no such instance: nope \(project web has: api, worker"
+    ):
         blocking.run(offline.inspect("nope"))
     with pytest.raises(ControlError, match="no such service: db"):
         blocking.run(offline.stop(["db"]))

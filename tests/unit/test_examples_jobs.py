@@ -8,10 +8,11 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
+
+from tests.helpers.waiting import wait_until
 
 APP = Path(__file__).resolve().parents[2] / "examples" / "jobs" / "app"
 
@@ -53,15 +54,6 @@ def log(tmp_path: Path, label: str) -> str:
     return (tmp_path / f"{label}.log").read_text()
 
 
-def wait_for(condition, what: str, timeout: float = 15.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.02)
-    pytest.fail(f"timed out waiting for {what}")
-
-
 def worker_env(tmp_path: Path, name: str) -> dict[str, str]:
     return {
         "WORKER_NAME": name,
@@ -93,7 +85,7 @@ def test_replicas_share_the_tasks_without_doing_one_twice(launch, spool, tmp_pat
     launch("migrate").wait(10)
     workers = [launch("worker", **worker_env(tmp_path, f"w{n}")) for n in (1, 2, 3)]
     assert launch("producer", PRODUCER_COUNT="40", PRODUCER_INTERVAL="0").wait(20) == 0
-    wait_for(lambda: len(list((spool / "done").glob("*.json"))) == 40, "40 results")
+    wait_until(lambda: len(list((spool / "done").glob("*.json"))) == 40, "40 results")
     results = [json.loads(p.read_text()) for p in (spool / "done").glob("*.json")]
     assert sorted(r["id"] for r in results) == list(range(1, 41))
     assert {r["worker"] for r in results} <= {"w1", "w2", "w3"}
@@ -112,7 +104,7 @@ def test_a_poison_task_crashes_a_worker_which_files_it_as_failed_on_restart(
     assert launch("worker", **env).wait(10) == 1  # took task 1, then died on task 2
     assert "task 2 is poison" in log(tmp_path, "w1")
     restarted = launch("worker", **env)
-    wait_for(lambda: len(list((spool / "done").glob("*.json"))) == 2, "tasks 1 and 3 done")
+    wait_until(lambda: len(list((spool / "done").glob("*.json"))) == 2, "tasks 1 and 3 done")
     failed = [json.loads(p.read_text()) for p in (spool / "failed").glob("*.json")]
     assert failed and failed[0]["error"] == "crashed w1"
     assert list((spool / "claimed" / "w1").iterdir()) == []
@@ -124,7 +116,7 @@ def test_a_poison_task_crashes_a_worker_which_files_it_as_failed_on_restart(
 def test_producer_stops_on_sigterm(launch, tmp_path):
     launch("migrate").wait(10)
     producer = launch("producer", PRODUCER_COUNT="0", PRODUCER_INTERVAL="0.1")
-    wait_for(lambda: "task 2 queued" in log(tmp_path, "producer"), "two tasks")
+    wait_until(lambda: "task 2 queued" in log(tmp_path, "producer"), "two tasks")
     producer.send_signal(signal.SIGTERM)
     assert producer.wait(5) == 0
     assert "tasks queued, done" in log(tmp_path, "producer")

@@ -23,6 +23,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers.waiting import free_port, wait_until
+
 APP = Path(__file__).resolve().parents[2] / "examples" / "webapp" / "app"
 
 
@@ -39,24 +41,6 @@ resp = _load_client_module()
 # ---------------------------------------------------------------- fixtures
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_until(condition, what: str, timeout: float = 10.0, program=None):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if program is not None and program.process.poll() is not None:
-            pytest.fail(f"{program.name} exited while waiting for {what}:\n{program.output()}")
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.02)
-    pytest.fail(f"timed out waiting for {what}")
-
-
 @dataclass
 class Program:
     name: str
@@ -71,8 +55,18 @@ class Program:
         self.process.send_signal(signal.SIGTERM)
         return self.process.wait(timeout)
 
+    def unless_exited(self, condition):
+        """`condition`, but failing at once if the program exited meanwhile."""
+
+        def check():
+            if self.process.poll() is not None:
+                pytest.fail(f"{self.name} exited:\n{self.output()}")
+            return condition()
+
+        return check
+
     def wait_listening(self) -> Program:
-        wait_until(lambda: _accepts(self.port), f"{self.name} on port {self.port}", program=self)
+        wait_until(self.unless_exited(lambda: _accepts(self.port)), f"{self.name} on {self.port}")
         return self
 
 
@@ -177,13 +171,13 @@ def test_strings_keys_and_counters(client):
 
 def test_errors_are_replies_and_the_connection_stays_usable(client):
     client.call("SET", "word", "abc")
-    with pytest.raises(resp.RespError, match="^ERR value is not an integer"):
+    with pytest.raises(resp.RespError, match=r"^ERR value is not an integer"):
         client.call("INCR", "word")
-    with pytest.raises(resp.RespError, match="^WRONGTYPE"):
+    with pytest.raises(resp.RespError, match=r"^WRONGTYPE"):
         client.call("LPUSH", "word", "x")
-    with pytest.raises(resp.RespError, match="^ERR unknown command 'FLY'"):
+    with pytest.raises(resp.RespError, match=r"^ERR unknown command 'FLY'"):
         client.call("FLY")
-    with pytest.raises(resp.RespError, match="^ERR wrong number of arguments for 'get'"):
+    with pytest.raises(resp.RespError, match=r"^ERR wrong number of arguments for 'get'"):
         client.call("GET")
     assert client.call("GET", "word") == b"abc"
 
@@ -236,7 +230,7 @@ def test_brpop_blocks_until_a_push(store, client):
     popped, blocking = [], resp.Client(port=store.port)
     waiter = threading.Thread(target=lambda: popped.append(blocking.call("BRPOP", "q", "other", 0)))
     waiter.start()
-    time.sleep(0.2)
+    wait_until(lambda: blocked_clients(client) == 1, "the BRPOP to block")
     assert waiter.is_alive(), "BRPOP returned before anything was pushed"
     client.call("LPUSH", "other", "job-1")
     waiter.join(10)
@@ -261,10 +255,16 @@ def test_brpop_takes_an_existing_value_at_once(client):
 def test_brpop_of_a_client_that_left_does_not_swallow_the_value(store, client):
     with socket.create_connection(("127.0.0.1", store.port)) as leaving:
         leaving.sendall(resp.encode_command(("BRPOP", "q", "0")))
-        time.sleep(0.1)
-    time.sleep(0.1)
+        wait_until(lambda: blocked_clients(client) == 1, "the BRPOP to block")
+    wait_until(lambda: blocked_clients(client) == 0, "the store to see the client leave")
     client.call("LPUSH", "q", "precious")
     assert client.call("RPOP", "q") == b"precious"
+
+
+def blocked_clients(client) -> int:
+    """`blocked_clients:N` of `INFO clients`."""
+    fields = dict(line.split(":") for line in client.call("INFO").decode().split() if ":" in line)
+    return int(fields["blocked_clients"])
 
 
 # ---------------------------------------------------------------- store: snapshot
@@ -285,7 +285,7 @@ def test_data_survives_a_restart(launch, store, client, snapshot):
 
     again = launch("store", STORE_SNAPSHOT=str(snapshot)).wait_listening()
     # The store logs the count after it listens: wait for the line, don't race it.
-    wait_until(lambda: "4 keys loaded" in again.output(), "the load message", program=again)
+    wait_until(again.unless_exited(lambda: "4 keys loaded" in again.output()), "the load message")
     fresh = resp.Client(port=again.port)
     assert fresh.call("GET", "bytes") == b"\xff\x00\r\n"
     assert fresh.call("LRANGE", "q", 0, -1) == [b"b", b"a"]
@@ -360,7 +360,7 @@ def test_api_health_is_503_while_the_store_is_down(launch):
 def test_a_job_posted_to_the_api_is_done_by_the_worker(launch, api):
     worker = launch("worker", WORKER_POLL="0.2")
     _, queued = http(api, "POST", "/jobs", {"text": "count these three"})
-    job = wait_until(lambda: _done(api, queued["id"]), "the job to be done", program=worker)
+    job = wait_until(worker.unless_exited(lambda: _done(api, queued["id"])), "the job to be done")
     assert job["result"] == {"words": 3, "characters": 17, "upper": "COUNT THESE THREE"}
     wait_until(lambda: f"job {queued['id']} done" in worker.output(), "the worker's log line")
 
@@ -372,14 +372,19 @@ def _done(api: Program, job_id: int):
 
 def test_the_worker_waits_for_a_late_store_and_marks_bad_jobs_failed(launch, snapshot):
     worker = launch("worker", WORKER_POLL="0.2")
-    wait_until(lambda: "retrying in" in worker.output(), "a connection attempt", program=worker)
+    wait_until(
+        worker.unless_exited(lambda: "retrying in" in worker.output()), "a connection attempt"
+    )
     snapshot.parent.mkdir()
     store = launch("store", STORE_SNAPSHOT=str(snapshot)).wait_listening()
     client = resp.Client(port=store.port)
     client.call("SET", "job:7", json.dumps({"id": 7, "status": "queued"}))  # no "text"
     client.call("LPUSH", "jobs:queue", 7)
-    handled = lambda: json.loads(client.call("GET", "job:7"))["status"] != "queued"
-    wait_until(handled, "job 7 to be handled", program=worker)
+
+    def handled():
+        return json.loads(client.call("GET", "job:7"))["status"] != "queued"
+
+    wait_until(worker.unless_exited(handled), "job 7 to be handled")
     job = json.loads(client.call("GET", "job:7"))
     assert (job["status"], job["error"]) == ("failed", "malformed job: KeyError('text')")
     client.close()
@@ -392,7 +397,9 @@ def test_the_worker_waits_for_a_late_store_and_marks_bad_jobs_failed(launch, sna
 def test_sigterm_ends_each_program_cleanly(launch, store, api, name):
     if name == "worker":
         program = launch("worker", WORKER_POLL="1")
-        wait_until(lambda: "waiting for jobs" in program.output(), "the worker", program=program)
+        wait_until(
+            program.unless_exited(lambda: "waiting for jobs" in program.output()), "the worker"
+        )
         time.sleep(0.3)  # now blocked in BRPOP
     else:
         program = {"store": store, "api": api}[name]

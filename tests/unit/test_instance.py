@@ -70,8 +70,8 @@ def test_prepare_writes_the_files_and_creates_sources(tmp_path, monkeypatch):
     )
     layout = instance.prepare("demo", plan)
     assert layout.root == str(tmp_path / "run" / "demo" / "instances" / "api-1")
-    assert open(layout.hostname).read() == "web\n"
-    assert "10.89.0.3\tapi-1 api\n" in open(layout.hosts).read()
+    assert Path(layout.hostname).read_text() == "web\n"
+    assert "10.89.0.3\tapi-1 api\n" in Path(layout.hosts).read_text()
     assert oct(os.stat(layout.hosts).st_mode & 0o777) == "0o644"
     assert all(os.path.isdir(p) for p in (layout.upper, layout.work, layout.merged))
     assert volume.is_dir() and bind.is_dir()

@@ -4,7 +4,6 @@ instance is tested in tests/integration/test_network_cli.py."""
 
 from __future__ import annotations
 
-import os
 import threading
 
 from stackrun.plan.model import HostEntry, ServicePlan
@@ -85,7 +84,13 @@ def test_network_mode_host_keeps_the_hosts_own_file(tmp_path, monkeypatch):
         hosts=(HostEntry("192.0.2.8", ("extra",)),),
     )
     text = hostsfile.text_for(service)
-    assert text.startswith("192.0.2.2 myhost\n") and entries_in(text)[-1] == HostEntry(
-        "192.0.2.8", ("extra",)
+    # The host's lines first, as they are (a newline added), then the extra_hosts.
+    assert entries_in(text) == (
+        HostEntry("192.0.2.2", ("myhost",)),
+        HostEntry("192.0.2.8", ("extra",)),
     )
-    assert os.path.exists(own)
+    assert text.startswith("192.0.2.2 myhost\n")
+    assert own.read_text() == "192.0.2.2 myhost"  # read, never written
+
+    bridged = ServicePlan("api", "api", 1, ("x",), (), hosts=service.hosts)
+    assert "myhost" not in hostsfile.text_for(bridged)  # only network_mode host has them

@@ -13,7 +13,6 @@ from stackrun.supervisor import lifecycle as lc
 from stackrun.supervisor.lifecycle import (
     CancelTimer,
     DependencyFailed,
-    Emit,
     Exited,
     Kill,
     KillAll,
@@ -31,30 +30,7 @@ from stackrun.supervisor.lifecycle import (
     TimerFired,
 )
 from stackrun.supervisor.status import describe
-
-
-def plan(**changes) -> ServicePlan:
-    base = ServicePlan(name="api", service="api", replica=1, argv=("x",), env=())
-    return replace(base, **changes)
-
-
-def feed(service: ServicePlan, events, state: Lifecycle | None = None):
-    """Apply events in order; return the final state and every action, in order."""
-    state = state or Lifecycle()
-    actions = []
-    for event in events:
-        state, new = lc.step(service, state, event)
-        actions += new
-    return state, actions
-
-
-def emitted(actions) -> list[str]:
-    return [a.action for a in actions if isinstance(a, Emit)]
-
-
-def running(service: ServicePlan, now: float = 0.0) -> Lifecycle:
-    state, _ = feed(service, [Start(now), Spawned(now, 1, pid=100)])
-    return state
+from tests.helpers.lifecycle import emitted, feed, plan, running
 
 
 def test_start_spawns_then_runs():
@@ -179,7 +155,7 @@ def test_graceful_stop_cancels_the_kill_timer():
 
 
 def test_stop_with_zero_grace_kills_at_once():
-    state, actions = feed(plan(), [Stop(1.0, grace=0)], running(plan()))
+    _state, actions = feed(plan(), [Stop(1.0, grace=0)], running(plan()))
     assert KillAll() in actions and not any(isinstance(a, Signal) for a in actions)
 
 
@@ -246,9 +222,9 @@ def test_oom_kills_are_counted_once_and_mark_the_exit():
 
 
 def test_dependency_failure_settles_a_created_instance():
-    state, actions = feed(plan(), [DependencyFailed(0, "dependency db failed")])
+    state, _ = feed(plan(), [DependencyFailed(0, "dependency db failed")])
     assert state.phase == "created" and state.settled and state.error
-    state, actions = feed(plan(), [Start(1)], state)
+    state, _actions = feed(plan(), [Start(1)], state)
     assert state.phase == "starting" and state.error == ""
 
 

@@ -15,7 +15,7 @@ from stackrun.supervisor.lifecycle import (
     Start,
     TimerFired,
 )
-from tests.unit.test_lifecycle import emitted, feed, plan
+from tests.helpers.lifecycle import emitted, feed, plan
 
 CHECK = HealthPlan(
     argv=("check",), interval=10, timeout=1, retries=3, start_period=5, start_interval=0.5
@@ -120,7 +120,7 @@ def test_unhealthy_without_the_option_keeps_running():
     service = plan(healthcheck=CHECK, restart=RestartPlan(policy="always"))
     state, _ = started(service)
     for t in (6, 16, 26):
-        state, actions = feed(service, [probe(state, t, False)], state)
+        state, _actions = feed(service, [probe(state, t, False)], state)
     assert state.phase == "running" and state.health == "unhealthy"
 
 

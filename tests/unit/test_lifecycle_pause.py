@@ -20,7 +20,7 @@ from stackrun.supervisor.lifecycle import (
     Unpause,
 )
 from stackrun.supervisor.status import describe
-from tests.unit.test_lifecycle import emitted, feed, plan, running
+from tests.helpers.lifecycle import emitted, feed, plan, running
 
 CHECKED = plan(healthcheck=HealthPlan(argv=("true",), interval=5.0))
 

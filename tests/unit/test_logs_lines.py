@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -43,7 +45,7 @@ def model_lines(data: bytes, line_max: int = L) -> list[bytes]:
 
 def chunked(data: bytes, cuts: list[int]) -> list[bytes]:
     points = sorted({c % (len(data) + 1) for c in cuts} | {0, len(data)})
-    return [data[a:b] for a, b in zip(points, points[1:])]
+    return [data[a:b] for a, b in itertools.pairwise(points)]
 
 
 @settings(max_examples=400)
@@ -62,7 +64,7 @@ def test_any_chunking_keeps_bytes_and_cuts_the_same_lines(data, cuts):
 )
 def test_flags_mark_cut_lines_on_both_sides(data, cuts):
     records = run(chunked(data, cuts))
-    for (flags, payload), following in zip(records, records[1:] + [(0, b"")]):
+    for (flags, payload), following in itertools.pairwise([*records, (0, b"")]):
         cut = bool(flags & CONTINUES)
         assert cut == bool(following[0] & CONTINUATION)
         if cut:

@@ -85,7 +85,7 @@ def test_a_rootfs_gets_an_overlay_in_the_instance_dir_and_may_create_targets():
 def test_overlay_options_refuse_separators_in_paths():
     table = mount_table(plan(rootfs="/srv/a,b"), LAYOUT)
     with pytest.raises(RuntimeFailure):
-        table.overlay.options
+        _ = table.overlay.options
 
 
 def test_read_only_host_root_comes_before_our_mounts_and_is_recursive():
@@ -138,6 +138,18 @@ def test_a_working_dir_under_the_private_tmp_is_bound_back_at_its_own_path():
     op = by_target(table, "/tmp/proj")
     assert (op.kind, op.source, op.create, op.read_only) == ("bind", "/tmp/proj", True, True)
     assert targets(table).index("/tmp") < targets(table).index("/tmp/proj")
+
+
+def test_a_working_dir_under_a_tmpfs_of_the_stack_file_is_bound_back_after_it():
+    """examples/jobs has `tmpfs: /tmp`; run from a checkout under /tmp, its default
+    working_dir (the project's directory) must still be there."""
+    table = mount_table(plan(working_dir="/tmp/proj", mounts=(Mount("tmpfs", "/tmp"),)), LAYOUT)
+    order = targets(table)
+    assert by_target(table, "/tmp/proj").kind == "bind"
+    assert order.index("/tmp") < order.index("/tmp/proj")
+    assert order.count("/tmp") == 2 and max(
+        i for i, t in enumerate(order) if t == "/tmp"
+    ) < order.index("/tmp/proj")
 
 
 def test_a_working_dir_elsewhere_or_under_a_volume_or_in_a_rootfs_gets_no_extra_bind():
@@ -228,6 +240,42 @@ def test_a_project_under_a_fresh_tmpfs_is_bound_back_also_when_read_only():
         op = by_target(table, "/var/tmp/app")
         assert op.read_only == fields.get("read_only", False)
         assert targets(table).index("/var/tmp") < targets(table).index("/var/tmp/app")
+
+
+def test_a_project_under_a_tmpfs_of_the_stack_file_is_bound_back_after_it():
+    table = mount_table(
+        plan(project_dir="/tmp/app", working_dir="/tmp/app/sub", mounts=(Mount("tmpfs", "/tmp"),)),
+        LAYOUT,
+    )
+    order = targets(table)
+    assert [op.kind for op in table.ops if op.target.startswith("/tmp/app")] == ["bind"]
+    assert [i for i, t in enumerate(order) if t == "/tmp"][-1] < order.index("/tmp/app")
+
+
+def test_a_tmpfs_of_the_stack_file_at_the_working_dir_itself_is_what_shows_there():
+    table = mount_table(plan(working_dir="/tmp/wd", mounts=(Mount("tmpfs", "/tmp/wd"),)), LAYOUT)
+    assert [op.kind for op in table.ops if op.target == "/tmp/wd"] == ["fs"]
+
+
+@pytest.mark.parametrize("rootfs", [None, "/srv/root"], ids=["host root", "rootfs"])
+def test_volumes_and_tmpfs_mount_parents_first_else_in_the_files_order(rootfs):
+    """`volumes: [./x:/tmp/x]` with `tmpfs: [/tmp]` (listed after it): the bind shows."""
+    mounts = (
+        Mount("bind", "/tmp/x/y", "/srv/y"),
+        Mount("bind", "/tmp/x", "/srv/x"),
+        Mount("tmpfs", "/tmp"),
+        Mount("tmpfs", "/data"),
+        Mount("bind", "/tmp/x", "/srv/other"),
+    )
+    table = mount_table(plan(mounts=mounts, rootfs=rootfs, working_dir="/"), LAYOUT)
+    own = [(op.target, op.source) for op in table.ops if op.kind in ("bind", "fs")][-5:]
+    assert own == [
+        ("/tmp", None),
+        ("/data", None),
+        ("/tmp/x", "/srv/x"),
+        ("/tmp/x", "/srv/other"),
+        ("/tmp/x/y", "/srv/y"),
+    ]
 
 
 def test_a_builds_run_keeps_the_images_tmp():

@@ -76,7 +76,7 @@ def test_redirects_send_each_published_port_to_its_instance():
     }
     first, second = rules_of(commands, "ports")
     assert first[-1] == {"dnat": {"family": "ip", "addr": "10.89.3.2", "port": 8000}}
-    assert {"payload": {"protocol": "tcp", "field": "dport"}} == first[1]["match"]["left"]
+    assert first[1]["match"]["left"] == {"payload": {"protocol": "tcp", "field": "dport"}}
     assert second[0]["match"]["right"] == "192.0.2.7" and second[1]["match"]["right"] == 5353
 
 

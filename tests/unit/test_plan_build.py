@@ -11,23 +11,7 @@ from stackrun.plan.build import DEFAULT_LOG_FILES, DEFAULT_LOG_SIZE, HostFacts, 
 from stackrun.plan.model import Mount
 from stackrun.plan.names import ProjectNames
 from stackrun.plan.resources import DEFAULT_PIDS_LIMIT
-
-DOCKER_DEFAULT = {
-    "CAP_CHOWN",
-    "CAP_DAC_OVERRIDE",
-    "CAP_FSETID",
-    "CAP_FOWNER",
-    "CAP_MKNOD",
-    "CAP_NET_RAW",
-    "CAP_SETGID",
-    "CAP_SETUID",
-    "CAP_SETFCAP",
-    "CAP_SETPCAP",
-    "CAP_NET_BIND_SERVICE",
-    "CAP_SYS_CHROOT",
-    "CAP_KILL",
-    "CAP_AUDIT_WRITE",
-}
+from tests.helpers.plans import DOCKER_CAPS
 
 
 @pytest.fixture
@@ -154,10 +138,10 @@ def test_capabilities(plan_of):
           all: {command: x, cap_add: [ALL], cap_drop: [SYS_ADMIN]}
     """)
     # podman's default: Docker's without MKNOD and NET_RAW; cap_add brings them back
-    default = DOCKER_DEFAULT - {"CAP_MKNOD", "CAP_NET_RAW"}
+    default = DOCKER_CAPS - {"CAP_MKNOD", "CAP_NET_RAW"}
     assert plan.instance("shop-plain-1").capabilities == default
     assert plan.instance("shop-more-1").capabilities == default | {"CAP_NET_ADMIN"}
-    assert plan.instance("shop-back-1").capabilities == DOCKER_DEFAULT
+    assert plan.instance("shop-back-1").capabilities == DOCKER_CAPS
     assert plan.instance("shop-none-1").capabilities == {"CAP_CHOWN"}
     every = plan.instance("shop-all-1").capabilities
     assert "CAP_SYS_ADMIN" not in every and {"CAP_NET_ADMIN", "CAP_BPF", "CAP_CHOWN"} <= every

@@ -3,6 +3,7 @@ Pure; the ImageRecords are made here, as `up` would find them in the store."""
 
 from __future__ import annotations
 
+import re
 import textwrap
 
 import pytest
@@ -257,5 +258,5 @@ def test_an_image_service_must_have_been_looked_up(plan_with, tmp_path):
             files=(str(tmp_path / "stack.yaml"),), project_name="shop", working_dir=str(tmp_path)
         )
     )
-    with pytest.raises(PlanError, match="services.app: image app:1 was not looked up"):
+    with pytest.raises(PlanError, match=re.escape("services.app: image app:1 was not looked up")):
         build(stack, HostFacts(data_dir=DATA))

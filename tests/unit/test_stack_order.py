@@ -49,7 +49,7 @@ def test_select_by_service_or_instance_name_in_plan_order():
 
 
 def test_select_unknown_names_what_exists():
-    with pytest.raises(graph.UnknownService, match="no such service: nope.*api, db, docs"):
+    with pytest.raises(graph.UnknownService, match=r"no such service: nope.*api, db, docs"):
         graph.select(PLAN, ["nope"])
 
 

@@ -102,6 +102,7 @@ class Store:
         self.save_delay = save_delay
         self.data = snapshot.load()
         self._pushed = asyncio.Event()  # replaced after each push; BRPOP waiters wake up
+        self._blocked: set = set()  # the client_gone of each client waiting in BRPOP
         self._save_timer: asyncio.TimerHandle | None = None
 
     async def execute(self, args: list[bytes], client_gone) -> object:
@@ -161,6 +162,12 @@ class Store:
 
     def dbsize(self):
         return len(self.data)
+
+    def info(self, section: bytes = b"clients"):
+        """Redis's `INFO clients`, in part: the clients blocked in BRPOP that are still
+        connected (one that left is not counted, though its BRPOP ends at the next push)."""
+        blocked = sum(not gone() for gone in self._blocked)
+        return b"# Clients\r\nblocked_clients:%d\r\n" % blocked
 
     def keys(self, pattern: bytes):
         return [key for key in self.data if fnmatch.fnmatchcase(key, pattern)]
@@ -242,18 +249,22 @@ class Store:
         timeout = _timeout(timeout_arg)
         loop = asyncio.get_running_loop()
         deadline = None if timeout == 0 else loop.time() + timeout
-        while not client_gone():  # never pop for a client that has gone: the value would be lost
-            for key in keys:
-                if self._typed(key, collections.deque):
-                    return [key, self.rpop(key)]
-            remaining = None if deadline is None else deadline - loop.time()
-            if remaining is not None and remaining <= 0:
-                break
-            try:
-                await asyncio.wait_for(self._pushed.wait(), remaining)
-            except TimeoutError:
-                break
-        return NULL_ARRAY
+        self._blocked.add(client_gone)
+        try:
+            while not client_gone():  # never pop for a client that has gone: it would be lost
+                for key in keys:
+                    if self._typed(key, collections.deque):
+                        return [key, self.rpop(key)]
+                remaining = None if deadline is None else deadline - loop.time()
+                if remaining is not None and remaining <= 0:
+                    break
+                try:
+                    await asyncio.wait_for(self._pushed.wait(), remaining)
+                except TimeoutError:
+                    break
+            return NULL_ARRAY
+        finally:
+            self._blocked.discard(client_gone)
 
     # -- hashes
 
@@ -262,7 +273,7 @@ class Store:
             raise CommandError("ERR wrong number of arguments for 'hset' command")
         fields = self._typed(key, dict, create=True)
         added = 0
-        for field, value in zip(pairs[::2], pairs[1::2]):
+        for field, value in zip(pairs[::2], pairs[1::2], strict=True):
             added += field not in fields
             fields[field] = value
         self._changed()
@@ -306,6 +317,7 @@ COMMANDS = {
     "PING": (Store.ping, 0, 1),
     "ECHO": (Store.echo, 1, 1),
     "DBSIZE": (Store.dbsize, 0, 0),
+    "INFO": (Store.info, 0, 1),
     "KEYS": (Store.keys, 1, 1),
     "EXISTS": (Store.exists, 1, None),
     "DEL": (Store.delete, 1, None),

@@ -79,7 +79,7 @@ def _docker_image(members: Members, number: int, entry: dict) -> ImagePlan:
     _check_blob_name(members, config_name, config)
     ids = _layer_ids(members, config_name, len(layer_names), where)
     layers = []
-    for name, (diff_id, parent, chain) in zip(layer_names, ids):
+    for name, (diff_id, parent, chain) in zip(layer_names, ids, strict=True):
         member = members.need(name, f"a layer of {where}")
         _check_blob_name(members, name, member)
         compression = compression_of(_head(member))
@@ -152,7 +152,7 @@ def _oci_image(members: Members, manifest_member: Member, manifest: dict, refere
     config = _blob(members, config_descriptor)
     ids = _layer_ids(members, member_name(config_descriptor), len(layer_descriptors), name)
     layers = []
-    for descriptor, (diff_id, parent, chain) in zip(layer_descriptors, ids):
+    for descriptor, (diff_id, parent, chain) in zip(layer_descriptors, ids, strict=True):
         media = descriptor.get("mediaType") if isinstance(descriptor, dict) else None
         if media not in LAYER_MEDIA_TYPES:
             raise ArchiveError(
@@ -212,7 +212,7 @@ def _layer_ids(members: Members, config_name: str, count: int, where: str):
             members.archive, f"{count} layers, its config {len(found)} diff_ids", where
         )
     chains = chain_ids(found)
-    return list(zip(found, [None, *chains[:-1]], chains))
+    return list(zip(found, [None, *chains[:-1]], chains, strict=True))
 
 
 def _check_blob_name(members: Members, name: str, member: Member) -> None:

@@ -18,6 +18,7 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Self
 
 from stackrun.errors import RuntimeFailure
 from stackrun.plan.model import Limits
@@ -60,7 +61,7 @@ class Watch:
             self._fd = -1
             self._close()
 
-    def __enter__(self) -> Watch:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -155,6 +156,12 @@ class CgroupDriver(ABC):
     @abstractmethod
     def directories(self, path: str) -> tuple[str, ...]:
         """The cgroup's directory in every hierarchy (for the state file and for humans)."""
+
+    @abstractmethod
+    def dir(self, path: str, *, controller: str = "") -> str | None:
+        """The cgroup's directory in the hierarchy of `controller`: v2's one hierarchy
+        whatever it is; on v1 the controller's (None when it is not mounted, or none is
+        named)."""
 
 
 # ---------------------------------------------------------------- paths
@@ -335,7 +342,7 @@ def kernfs_watch(path: str) -> Watch:
     wait on it. Reading the file again re-arms it.
     """
     try:
-        file = open(path, "rb", buffering=0)
+        file = open(path, "rb", buffering=0)  # noqa: SIM115 - the Watch closes it
     except OSError as error:
         raise RuntimeFailure("watch", error.errno or 0, path) from None
     poller = select.epoll()
@@ -364,7 +371,7 @@ def wait_file_value(path: str, key: str, wanted: str, timeout: float) -> bool:
     True on success, also when the file vanishes (its cgroup was removed: nothing left).
     """
     try:
-        file = open(path, "rb", buffering=0)
+        file = open(path, "rb", buffering=0)  # noqa: SIM115 - the `with` below closes it
     except FileNotFoundError:
         return True
     except OSError as error:

@@ -8,7 +8,7 @@ Semantics follow Docker, so a Compose user's numbers mean what they meant there:
   mem_reservation      v1 memory.soft_limit_in_bytes   v2 memory.low
   cpus                 v1 cpu.cfs_period_us + cpu.cfs_quota_us   v2 cpu.max "quota period"
   cpu_period/cpu_quota the same files, in µs (cpu_quota -1: no limit); cpus with
-                       cpu_period: cpus × the period
+                       cpu_period: cpus times the period
   cpu_shares           v1 cpu.shares                   v2 cpu.weight (converted, see below)
   pids_limit           pids.max (0 or -1: "max"); unset: Limits.pids_default, written only
                        where the pids controller is (an optional write)
@@ -159,7 +159,7 @@ def v2_writes(limits: Limits) -> list[Write]:
     if limits.memory is not None:
         writes.append(Write("memory", "memory.max", str(limits.memory)))
         total = memory_swap_total(limits)
-        swap = "max" if total == -1 else str(total - limits.memory)
+        swap = "max" if total is None or total == -1 else str(total - limits.memory)
         writes.append(Write("memory", "memory.swap.max", swap))
     if limits.cpu_shares is not None:
         writes.append(Write("cpu", "cpu.weight", str(cpu_weight(limits.cpu_shares))))

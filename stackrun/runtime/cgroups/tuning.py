@@ -56,7 +56,9 @@ def _v1_blkio(blkio: BlkioPlan, device: Device, has: Has) -> list[Write]:
     writes = [Write("blkio", weight_file, str(blkio.weight))] if blkio.weight else []
     for path, weight in blkio.weight_device:
         writes.append(Write("blkio", f"{weight_file}_device", f"{device(path)} {weight}"))
-    throttles = zip(("read_bps", "write_bps", "read_iops", "write_iops"), _throttles(blkio))
+    throttles = zip(
+        ("read_bps", "write_bps", "read_iops", "write_iops"), _throttles(blkio), strict=True
+    )
     for name, limits in throttles:
         for path, rate in limits:
             writes.append(Write("blkio", f"blkio.throttle.{name}_device", f"{device(path)} {rate}"))
@@ -83,7 +85,7 @@ def _v2_io(blkio: BlkioPlan, device: Device, has: Has) -> list[Write]:
     for path, value in blkio.weight_device:
         writes.append(Write("io", file, f"{device(path)} {weight(value)}"))
     per_device: dict[str, list[str]] = {}
-    for (_name, key), limits in zip(V2_IO_LIMITS, _throttles(blkio)):
+    for (_name, key), limits in zip(V2_IO_LIMITS, _throttles(blkio), strict=True):
         for path, rate in limits:
             per_device.setdefault(device(path), []).append(f"{key}={rate}")
     writes += [

@@ -58,7 +58,7 @@ class V1Driver(CgroupDriver):
     def at_parent(self, parent: str) -> V1Driver:
         return V1Driver(self.hierarchies, self.unified_root, parent, self.devices)
 
-    def dir(self, controller: str, path: str) -> str | None:
+    def dir(self, path: str, *, controller: str = "") -> str | None:
         root = self.hierarchies.get(controller)
         return base.join(root, self.parent, path) if root else None
 
@@ -104,19 +104,19 @@ class V1Driver(CgroupDriver):
     def _restrict_devices(self, path: str, rules: tuple[devices.Rule, ...]) -> None:
         """The allow-list in the devices hierarchy (when mounted), and as a BPF program on
         the unified cgroup in hybrid mode."""
-        directory = self.dir("devices", path)
+        directory = self.dir(path, controller="devices")
         for name, line in devices.v1_writes(rules) if directory else ():
             base.write(f"{directory}/{name}", line)
         if self.unified:
             restrict_devices(self.unified.dir(path), rules)
 
     def update(self, path: str, limits: Limits) -> None:
-        memory = self.dir("memory", path)
+        memory = self.dir(path, controller="memory")
         current = UNLIMITED_V1
         if memory and limits.memory is not None:
             current = base.number(base.read(f"{memory}/memory.limit_in_bytes"))
         memsw = bool(memory) and os.path.exists(f"{memory}/memory.memsw.limit_in_bytes")
-        blkio = self.dir("blkio", path)
+        blkio = self.dir(path, controller="blkio")
 
         def has(name: str) -> bool:
             return bool(blkio) and os.path.exists(f"{blkio}/{name}")
@@ -128,7 +128,7 @@ class V1Driver(CgroupDriver):
             base.write(f"{self._controller_dir(write, path)}/{write.file}", write.value)
 
     def _controller_dir(self, write: Write, path: str) -> str:
-        directory = self.dir(write.controller, path)
+        directory = self.dir(path, controller=write.controller)
         if directory is None:
             raise HostError(
                 f"the cgroup v1 controller {write.controller!r} is not mounted (looked for it "
@@ -141,7 +141,9 @@ class V1Driver(CgroupDriver):
     # ------------------------------------------------------------ reading
 
     def usage(self, path: str) -> Usage:
-        memory, cpuacct, pids = (self.dir(c, path) for c in ("memory", "cpuacct", "pids"))
+        memory, cpuacct, pids = (
+            self.dir(path, controller=c) for c in ("memory", "cpuacct", "pids")
+        )
         if not any(os.path.isdir(d) for d in self.directories(path)):
             base.read(f"{self.directories(path)[0]}/cgroup.procs")  # raises the ENOENT failure
         used = _optional(memory, "memory.usage_in_bytes")
@@ -197,7 +199,9 @@ class V1Driver(CgroupDriver):
                 os.close(control)
         except OSError as error:
             os.close(event)
-            raise RuntimeFailure("watch", error.errno or 0, f"{directory}/memory.oom_control")
+            raise RuntimeFailure(
+                "watch", error.errno or 0, f"{directory}/memory.oom_control"
+            ) from None
         except BaseException:
             os.close(event)
             raise
@@ -232,7 +236,7 @@ class V1Driver(CgroupDriver):
 
     def freeze(self, path: str, timeout: float = KILL_TIMEOUT) -> None:
         """The freezer controller; in hybrid mode without it, the unified cgroup.freeze."""
-        freezer = self.dir("freezer", path)
+        freezer = self.dir(path, controller="freezer")
         if freezer is None and self.unified:
             return self.unified.freeze(path, timeout)
         directory = self._controller_dir(Write("freezer", "freezer.state", ""), path)
@@ -245,14 +249,14 @@ class V1Driver(CgroupDriver):
         raise RuntimeFailure(f"freeze (still FREEZING after {timeout:g} s)", 0, directory)
 
     def thaw(self, path: str) -> None:
-        freezer = self.dir("freezer", path)
+        freezer = self.dir(path, controller="freezer")
         if freezer is not None and os.path.exists(f"{freezer}/freezer.state"):
             base.write(f"{freezer}/freezer.state", "THAWED")
         elif self.unified:
             self.unified.thaw(path)
 
     def _freeze_and_kill(self, path: str, deadline: float) -> None:
-        freezer = self.dir("freezer", path)
+        freezer = self.dir(path, controller="freezer")
         if not freezer or not os.path.isdir(freezer):
             return
         base.write(f"{freezer}/freezer.state", "FROZEN")

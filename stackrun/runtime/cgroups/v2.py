@@ -47,7 +47,7 @@ class V2Driver(CgroupDriver):
         self.root, self.parent, self.controllers = root, parent.strip("/"), controllers
         self.devices = devices
 
-    def dir(self, path: str) -> str:
+    def dir(self, path: str, *, controller: str = "") -> str:
         return base.join(self.root, self.parent, path)
 
     # ------------------------------------------------------------ creating

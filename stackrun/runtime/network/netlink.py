@@ -14,6 +14,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import socket
+from typing import Self
 
 from pyroute2.netlink import (
     NLM_F_ACK,
@@ -60,7 +61,7 @@ class RouteSocket:
     def close(self) -> None:
         self._sock.close()
 
-    def __enter__(self) -> RouteSocket:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -80,7 +81,7 @@ class RouteSocket:
         return self._replies(self._seq)
 
     def _replies(self, seq: int) -> list:
-        replies = []
+        replies: list = []
         while True:
             for reply in self._marshal.parse(self._sock.recv(RECV_SIZE)):
                 if reply["header"]["sequence_number"] != seq:

@@ -87,7 +87,7 @@ class Nft:
 
 
 def _load() -> ctypes.CDLL:
-    global _library
+    global _library  # noqa: PLW0603 - loaded once per process, on first use
     if _library is None:
         try:
             lib = ctypes.CDLL(LIBRARY, use_errno=True)

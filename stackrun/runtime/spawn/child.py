@@ -66,7 +66,7 @@ def run_service(
     run_role("service child", channel, body, EXEC_FAILED)
 
 
-def run_joined(request: JoinRequest, channel: Channel, stdio: tuple[int, int, int]) -> NoReturn:
+def run_joined(request: JoinRequest, channel: Channel, stdio: tuple[int, ...]) -> NoReturn:
     def body() -> None:
         _detach()
         become_service(request.plan, request.argv, Stdio.lift(*stdio))

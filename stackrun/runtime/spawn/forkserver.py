@@ -68,12 +68,12 @@ class ForkServer:
 
     def run_in(self, request: JoinRequest, stdin: int | None, stdout: int, stderr: int) -> Spawned:
         """Start `request.argv` inside a running instance; stdin None: /dev/null."""
-        null = os.open("/dev/null", os.O_RDONLY | os.O_CLOEXEC) if stdin is None else None
+        null = os.open("/dev/null", os.O_RDONLY | os.O_CLOEXEC) if stdin is None else -1
         try:
-            fds = (stdin if null is None else null, stdout, stderr)
+            fds = (stdin if stdin is not None else null, stdout, stderr)
             return self._submit("join", request, fds, request.plan.name)
         finally:
-            if null is not None:
+            if null >= 0:
                 os.close(null)
 
     def close(self) -> None:
@@ -136,8 +136,8 @@ def _wait_for_work(sock: socket.socket, wake: int) -> None:
     """A deferred server: until woken or asked; exit at once when its parent closes first."""
     import select
 
-    ready, _, _ = select.select([sock, wake], [], [])
-    if sock in ready and not sock.recv(1, socket.MSG_PEEK):
+    ready, _, _ = select.select([sock.fileno(), wake], [], [])
+    if sock.fileno() in ready and not sock.recv(1, socket.MSG_PEEK):
         os._exit(0)
     os.close(wake)
 

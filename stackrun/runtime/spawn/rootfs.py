@@ -210,7 +210,7 @@ class Applier:
     def resolve(self, relative: str) -> list[str]:
         """The components of `relative` with every existing symlink resolved, lexically
         confined to the root (`..` stops at it, absolute links restart from it)."""
-        pending, resolved, links = relative.split("/"), [], 0
+        pending, resolved, links = relative.split("/"), list[str](), 0
         while pending:
             name = pending.pop(0)
             if name in ("", "."):

@@ -181,6 +181,7 @@ class Server:
 
     def reap(self, pidfd: int) -> None:
         result = os.waitid(os.P_PIDFD, pidfd, os.WEXITED)
+        assert result is not None  # None only with WNOHANG
         status = result.si_status if result.si_code == os.CLD_EXITED else -result.si_status
         self.selector.unregister(pidfd)
         os.close(pidfd)

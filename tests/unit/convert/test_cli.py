@@ -7,8 +7,8 @@ from pathlib import Path
 
 import yaml
 
-from tests.unit.convert.conftest import assert_valid
-from tests.unit.spec.test_cli import imported_by, run
+from tests.helpers.clirun import imported_by, run
+from tests.helpers.kubernetes import assert_valid
 
 REPO = Path(__file__).resolve().parents[3]
 WEBAPP = REPO / "examples" / "webapp" / "stack.yaml"

@@ -11,7 +11,7 @@ import pytest
 from stackrun import spec
 from stackrun.convert.model import KubernetesOptions
 from stackrun.errors import ConvertError, SpecError
-from tests.unit.convert.conftest import assert_valid, convert_files
+from tests.helpers.kubernetes import assert_valid, convert_files
 
 REPO = Path(__file__).resolve().parents[3]
 EXAMPLES = sorted(REPO.glob("examples/*/stack.yaml"))
@@ -27,7 +27,7 @@ def services_of(path: Path, host_only: bool = False) -> list[str]:
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.parent.name)
 def test_example_converts_and_validates(path):
     # Host commands run in an image given on the command line; ./app becomes a ConfigMap.
-    images = {name: "python:3.12-slim" for name in services_of(path, host_only=True)}
+    images = dict.fromkeys(services_of(path, host_only=True), "python:3.12-slim")
     options = KubernetesOptions(images=images, binds_as_configmaps=True)
     conversion = convert_files((str(path),), options, profiles=("*",))
     assert_valid(conversion.objects)

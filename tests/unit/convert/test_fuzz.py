@@ -21,9 +21,8 @@ from stackrun import spec
 from stackrun.convert import rules, sources, transform
 from stackrun.convert.model import KubernetesOptions
 from stackrun.errors import ConvertError, SpecError
-from tests.helpers import fuzzing
-from tests.unit.convert.conftest import OLDEST_AND_NEWEST
-from tests.unit.spec.test_fuzz import _mutate, documents
+from tests.helpers import fuzzing, stackyaml
+from tests.helpers.kubernetes import OLDEST_AND_NEWEST
 
 DEADLINE = 20  # seconds per case
 REPO = Path(__file__).resolve().parents[3]
@@ -42,7 +41,7 @@ VALUES = [
     ["CMD-SHELL", "nc -z localhost 5432 || exit 1"], ["NONE"], True, False, 0, 3, 30000,
 ]  # fmt: skip
 ACTIONS = ["replace"] * 3 + ["delete", "wrap", "add"]  # mostly stacks that still load
-values = st.one_of(*[st.sampled_from(VALUES)] * 3, documents)  # mostly values that load
+values = st.one_of(*[st.sampled_from(VALUES)] * 3, stackyaml.documents)  # mostly values that load
 OPTIONS = st.builds(
     KubernetesOptions,
     binds_as_configmaps=st.booleans(),
@@ -67,7 +66,7 @@ def test_mutated_stacks_convert_to_valid_objects_or_are_refused(
         path = data.draw(st.sampled_from(inside or [()]), label="path")
         action = data.draw(st.sampled_from(ACTIONS), label="action")
         value = copy.deepcopy(data.draw(values, label="value"))  # VALUES' lists stay as they are
-        document = _mutate(document, path, action, value)
+        document = stackyaml.mutate(document, path, action, value)
     (project / "stack.yaml").write_text(yaml.safe_dump(document, sort_keys=False))
     fuzzing.tally(figures, "fuzz: convert, mutated stacks")
     with fuzzing.deadline(DEADLINE):

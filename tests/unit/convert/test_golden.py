@@ -14,7 +14,7 @@ import pytest
 
 from stackrun.convert import output
 from stackrun.convert.model import KubernetesOptions
-from tests.unit.convert.conftest import assert_valid, convert_files
+from tests.helpers.kubernetes import assert_valid, convert_files
 
 HERE = Path(__file__).parent
 CASES = {

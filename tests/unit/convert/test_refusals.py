@@ -216,8 +216,10 @@ CASES = [
         "services:\n  api:\n    command: [x]\n",
         {"images": {"api": "My/App:1"}},
         [
-            "--image-for api=My/App:1: 'My/App:1' is not an image reference: "
-            "repository name must be lowercase"
+            (
+                "--image-for api=My/App:1: 'My/App:1' is not an image reference: "
+                "repository name must be lowercase"
+            )
         ],
     ),
     (

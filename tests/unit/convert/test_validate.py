@@ -10,7 +10,7 @@ import pytest
 
 from stackrun.convert import rules, validate
 from stackrun.errors import ManifestError
-from tests.unit.convert.conftest import OLDEST_AND_NEWEST
+from tests.helpers.kubernetes import OLDEST_AND_NEWEST
 
 STACK = (
     "services:\n"

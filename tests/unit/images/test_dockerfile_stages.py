@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from stackrun.images.dockerfile import parse, stages
@@ -66,7 +68,9 @@ def test_platform_is_expanded_with_global_args():
 
 def test_an_empty_base_name_is_an_error():
     dockerfile = parse("ARG IMAGE\nFROM ${IMAGE}\n")
-    with pytest.raises(DockerfileProblem, match="FROM: the image name '\\${IMAGE}' is empty"):
+    with pytest.raises(
+        DockerfileProblem, match=re.escape("FROM: the image name '${IMAGE}' is empty")
+    ):
         stages.base(dockerfile, dockerfile.stages[0], {})
 
 

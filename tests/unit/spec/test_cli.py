@@ -7,53 +7,12 @@ import os
 import subprocess
 import sys
 import textwrap
-from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[3]
+from tests.helpers.clirun import REPO, imported_by, run
+
 WEBAPP = REPO / "examples" / "webapp" / "stack.yaml"
-
-
-def run(*args: str, cwd=None, env=None) -> subprocess.CompletedProcess:
-    environ = {k: v for k, v in os.environ.items() if not k.startswith(("COMPOSE_", "STACKRUN_"))}
-    environ.update(PYTHONPATH=str(REPO), **(env or {}))
-    return subprocess.run(
-        [sys.executable, "-m", "stackrun", *args],
-        cwd=cwd or REPO,
-        env=environ,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-
-
-_PROBE = textwrap.dedent("""
-    import json, sys
-    heavy = json.loads(sys.argv[2])
-    sys.argv = ["stackrun", *json.loads(sys.argv[1])]
-    from stackrun.cli.main import main
-    try:
-        main()
-    except SystemExit:
-        pass
-    print(json.dumps({name: name in sys.modules for name in heavy}), file=sys.stderr)
-""")
-HEAVY = ("pydantic", "pyroute2", "anyio", "rich", "typer", "stackrun.spec.models")
-
-
-def imported_by(*args: str, heavy: tuple[str, ...] = HEAVY) -> dict[str, bool]:
-    """Which of the `heavy` modules running `stackrun ARGS` imported."""
-    done = subprocess.run(
-        [sys.executable, "-c", _PROBE, json.dumps(args), json.dumps(heavy)],
-        cwd=REPO,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    return json.loads(done.stderr.strip().splitlines()[-1])
 
 
 @pytest.mark.parametrize(

@@ -20,119 +20,13 @@ from hypothesis import strategies as st
 from stackrun import spec
 from stackrun.errors import SpecError
 from stackrun.spec.models import Stack
-from tests.helpers import fuzzing
+from tests.helpers import fuzzing, stackyaml
 
 DEADLINE = 10  # seconds per case: the first one imports pydantic and builds the models
 
 REPO = Path(__file__).resolve().parents[3]
 EXAMPLES = sorted(REPO.glob("examples/*/*.yaml"))
 
-KEYS = [
-    "services",
-    "volumes",
-    "networks",
-    "name",
-    "x-stackrun",
-    "command",
-    "entrypoint",
-    "environment",
-    "env_file",
-    "depends_on",
-    "healthcheck",
-    "test",
-    "interval",
-    "restart",
-    "deploy",
-    "resources",
-    "limits",
-    "memory",
-    "cpus",
-    "replicas",
-    "scale",
-    "ports",
-    "target",
-    "published",
-    "protocol",
-    "volumes",
-    "type",
-    "source",
-    "read_only",
-    "tmpfs",
-    "networks",
-    "aliases",
-    "ipv4_address",
-    "ipam",
-    "config",
-    "subnet",
-    "stop_signal",
-    "stop_grace_period",
-    "ulimits",
-    "nofile",
-    "soft",
-    "hard",
-    "cap_add",
-    "cap_drop",
-    "labels",
-    "extra_hosts",
-    "profiles",
-    "condition",
-    "required",
-    "rootfs",
-    "backoff",
-    "image",
-    "build",
-    "api",
-    "db",
-    "<<",
-    "x-any",
-    "network_mode",
-    "logging",
-]
-TEXTS = [
-    "80",
-    "8080:80",
-    "./data:/data",
-    "data:/data",
-    "/proc",
-    "${A}",
-    "${A:-x}",
-    "$$",
-    "$",
-    "on-failure:2",
-    "1m30s",
-    "512m",
-    "SIGTERM",
-    "service_healthy",
-    "CMD",
-    "ALL",
-    "none",
-    "..",
-    "a/b",
-    "10.0.0.1",
-    "10.1.0.0/24",
-    "service:api",
-    "0o777",
-    "no",
-    "~",
-    "",
-    "\t",
-    "\x00",
-]
-
-scalars = st.one_of(
-    st.none(),
-    st.booleans(),
-    st.integers(-(2**40), 2**40),
-    st.floats(allow_nan=True),
-    st.sampled_from(TEXTS),
-    st.text(max_size=12),
-)
-keys = st.one_of(st.sampled_from(KEYS), st.text(max_size=8))
-documents = st.recursive(
-    scalars,
-    lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(keys, inner, max_size=5)),
-    max_leaves=30,
-)
 environments = st.dictionaries(
     st.sampled_from(["A", "COMPOSE_PROFILES", "COMPOSE_PROJECT_NAME", "HOME"]),
     st.sampled_from(["", "x", "*", "Bad Name", "/root"]),
@@ -162,7 +56,7 @@ def dump(document) -> str:
 @settings(
     max_examples=fuzzing.examples(200), deadline=None, suppress_health_check=[HealthCheck.too_slow]
 )
-@given(document=documents, environ=environments)
+@given(document=stackyaml.documents, environ=environments)
 def test_random_documents(tmp_path_factory, figures, document, environ):
     path = tmp_path_factory.mktemp("fuzz") / "stack.yaml"
     path.write_text(dump({"services": document}) if isinstance(document, dict) else dump(document))
@@ -183,24 +77,6 @@ def test_random_text(tmp_path_factory, figures, text):
     load_or_spec_error(path, {}, figures, "fuzz: loader, random text")
 
 
-def _mutate(document, path, action, value):
-    if not path:
-        return value if action == "replace" else document
-    parent = document
-    for part in path[:-1]:
-        parent = parent[part]
-    last = path[-1]
-    if action == "delete":
-        del parent[last]
-    elif action == "replace":
-        parent[last] = value
-    elif action == "wrap":
-        parent[last] = [parent[last]]
-    elif action == "add" and isinstance(parent, dict):
-        parent[f"{last}x"] = value
-    return document
-
-
 @settings(
     max_examples=fuzzing.examples(150), deadline=None, suppress_health_check=[HealthCheck.too_slow]
 )
@@ -214,7 +90,9 @@ def test_mutated_examples(tmp_path_factory, figures, data, environ):
         paths = list(fuzzing.value_paths(document))
         path = data.draw(st.sampled_from(paths), label="path")
         action = data.draw(st.sampled_from(["delete", "replace", "wrap", "add"]), label="action")
-        document = _mutate(document, path, action, data.draw(documents, label="value"))
+        document = stackyaml.mutate(
+            document, path, action, data.draw(stackyaml.documents, label="value")
+        )
     (copy / example.name).write_text(dump(document))
     load_or_spec_error(copy / example.name, environ, figures, "fuzz: loader, mutated examples")
 
@@ -398,7 +276,7 @@ ODD_VALUES = [
 @given(data=st.data())
 def test_odd_types_for_every_key(tmp_path_factory, figures, data):
     key = data.draw(st.sampled_from(SERVICE_KEYS), label="key")
-    value = data.draw(st.one_of(st.sampled_from(ODD_VALUES), documents), label="value")
+    value = data.draw(st.one_of(st.sampled_from(ODD_VALUES), stackyaml.documents), label="value")
     top = data.draw(
         st.sampled_from(["services", "volumes", "networks", "name", "x-stackrun"]), label="top"
     )
@@ -446,7 +324,7 @@ def test_multiple_files_merge(tmp_path_factory, figures, data, environ):
         key = data.draw(st.sampled_from(SERVICE_KEYS), label="key")
         tag = data.draw(MERGE_TAGS, label="tag")
         value = yaml.safe_dump(
-            data.draw(documents, label="value"), default_flow_style=True, width=10**6
+            data.draw(stackyaml.documents, label="value"), default_flow_style=True, width=10**6
         ).strip()
         value = value.removesuffix("\n...").removesuffix("...").strip() or "''"
         override = copy / f"override{index}.yaml"

@@ -140,8 +140,10 @@ def test_errors_point_into_the_file_that_wrote_the_value(stack_dir):
     stack_dir.write("override.yaml", "services:\n  a:\n    restart: sometimes\n")
     errors = stack_dir.errors(None, files=("base.yaml", "override.yaml"))
     assert errors == [
-        "override.yaml:3:5: services.a.restart: 'sometimes' is not one of "
-        "no, always, on-failure[:N], unless-stopped"
+        (
+            "override.yaml:3:5: services.a.restart: 'sometimes' is not one of "
+            "no, always, on-failure[:N], unless-stopped"
+        )
     ]
 
 

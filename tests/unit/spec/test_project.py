@@ -30,7 +30,7 @@ def test_name_from_interpolated_name_key_and_dotenv(stack_dir):
 
 
 def test_name_from_the_directory_is_normalised(tmp_path):
-    from tests.unit.spec.conftest import StackDir
+    from tests.helpers.stackdir import StackDir
 
     directory = StackDir(tmp_path / "My_Shop.App")
     directory.root.mkdir()
@@ -46,8 +46,10 @@ def test_normalize_name(text, name):
 
 def test_invalid_explicit_name_is_an_error(stack_dir):
     assert stack_dir.errors(SIMPLE, project_name="Shop") == [
-        "project name 'Shop' (from -p) must contain only lowercase letters, digits, '-' and '_', "
-        "and start with a letter or digit"
+        (
+            "project name 'Shop' (from -p) must contain only lowercase letters, digits, '-' and '_', "
+            "and start with a letter or digit"
+        )
     ]
 
 
@@ -97,8 +99,10 @@ def test_profiles_select_services(stack_dir, profiles, environ, services):
 def test_dependency_on_a_disabled_service(stack_dir):
     text = "services:\n  web:\n    command: x\n    depends_on: [db]\n  db:\n    command: x\n    profiles: [db]\n"
     assert stack_dir.errors(text) == [
-        "stack.yaml:4:18: services.web.depends_on.db: 'db' only runs with --profile db; "
-        "enable the profile or write required: false"
+        (
+            "stack.yaml:4:18: services.web.depends_on.db: 'db' only runs with --profile db; "
+            "enable the profile or write required: false"
+        )
     ]
     optional = text.replace("depends_on: [db]", "depends_on: {db: {required: false}}")
     assert list(stack_dir.load(optional).services) == ["web"]
@@ -119,8 +123,10 @@ def test_a_service_in_an_inactive_profile_is_still_validated(stack_dir):
     """Compose validates every service; profiles only choose which ones run."""
     assert stack_dir.errors(INACTIVE_INVALID) == [
         "stack.yaml:6:5: services.debug.restrat: unknown key; did you mean 'restart'?",
-        "stack.yaml:7:5: services.debug.mem_limit: 'lots' is not a size; write e.g. 512m, 1g "
-        "or a number of bytes",
+        (
+            "stack.yaml:7:5: services.debug.mem_limit: 'lots' is not a size; write e.g. 512m, 1g "
+            "or a number of bytes"
+        ),
     ]
 
 
@@ -136,8 +142,10 @@ def test_an_inactive_service_is_not_planned_and_its_env_file_not_read(stack_dir)
         "web": {"command": ["x"]}
     }
     assert stack_dir.errors(text, profiles=("debug",)) == [
-        "stack.yaml:3:42: services.debug.env_file[0]: env file missing.env not found "
-        "(add required: false to allow that)"
+        (
+            "stack.yaml:3:42: services.debug.env_file[0]: env file missing.env not found "
+            "(add required: false to allow that)"
+        )
     ]
 
 

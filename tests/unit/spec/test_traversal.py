@@ -54,15 +54,19 @@ CASES = [
         SERVICE
         + "    volumes: [{type: volume, source: v, target: /x, volume: {subpath: ../../etc}}]\n"
         "volumes:\n  v: {}\n",
-        "stack.yaml:4:62: services.s.volumes[0].volume.subpath: '../../etc' leaves the volume; write a path "
-        "inside it, relative and without '..' (e.g. logs)",
+        (
+            "stack.yaml:4:62: services.s.volumes[0].volume.subpath: '../../etc' leaves the volume; write a path "
+            "inside it, relative and without '..' (e.g. logs)"
+        ),
     ),
     (
         "absolute subpath",
         SERVICE + "    volumes: [{type: volume, source: v, target: /x, volume: {subpath: /etc}}]\n"
         "volumes:\n  v: {}\n",
-        "stack.yaml:4:62: services.s.volumes[0].volume.subpath: '/etc' leaves the volume; write a path "
-        "inside it, relative and without '..' (e.g. logs)",
+        (
+            "stack.yaml:4:62: services.s.volumes[0].volume.subpath: '/etc' leaves the volume; write a path "
+            "inside it, relative and without '..' (e.g. logs)"
+        ),
     ),
     (
         "driver_opts device with ..",
@@ -127,14 +131,18 @@ CASES = [
     (
         "project name with /",
         "name: a/b\n" + SERVICE,
-        "stack.yaml:1:1: name: project name 'a/b' (from name:) must contain only lowercase letters, digits, "
-        "'-' and '_', and start with a letter or digit",
+        (
+            "stack.yaml:1:1: name: project name 'a/b' (from name:) must contain only lowercase letters, digits, "
+            "'-' and '_', and start with a letter or digit"
+        ),
     ),
     (
         "project name ..",
         "name: '..'\n" + SERVICE,
-        "stack.yaml:1:1: name: project name '..' (from name:) must contain only lowercase letters, digits, "
-        "'-' and '_', and start with a letter or digit",
+        (
+            "stack.yaml:1:1: name: project name '..' (from name:) must contain only lowercase letters, digits, "
+            "'-' and '_', and start with a letter or digit"
+        ),
     ),
     (
         "hostname with /",

@@ -1,8 +1,8 @@
 """What a hostile service tries from inside its box; prints what happened.
 
-Run as a service's command (standard library only, no stackrun import; escape.py, the
-reliability suite's probe, beside it):
-    python3 -I hostile.py ATTACK 'JSON ARGUMENTS'
+Run as a service's command, with the test helpers bound in (inservice.py; standard
+library only, no stackrun import; escape.py, the reliability suite's probe, beside it):
+    python3 -I /tmp/stackrun-test-helpers/hostile.py ATTACK 'JSON ARGUMENTS'
 
 It runs one attack, prints one line `result {json}` and then waits for SIGTERM, so
 the service stays up while the test reads its log. Every attempt is reported as 0
@@ -26,7 +26,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # -I leaves it out
-from escape import in_child, outcome  # tests/helpers/escape.py, copied beside
+from escape import in_child, outcome  # tests/helpers/escape.py, beside this file
 
 LIBC = ctypes.CDLL(None, use_errno=True)
 LIBC.syscall.restype = ctypes.c_long
