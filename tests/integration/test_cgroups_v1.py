@@ -242,5 +242,5 @@ def _a_disk() -> str:
 
 def test_freeze_stops_the_cpu_thaw_resumes_it_and_kill_still_works(driver, names, children):
     path = names.cgroup("spin-1")
-    state = f"{driver.dir('freezer', path)}/freezer.state"
+    state = f"{driver.dir(path, controller='freezer')}/freezer.state"
     assert_freezes_and_thaws(driver, path, children, state, "FROZEN")

@@ -173,7 +173,7 @@ def test_up_again_reconciles_a_changed_file(cli):
 """
     cli.write(services)
     assert cli.run("up", "-d").returncode == 0
-    before = {name: s.pid for name, s in cli.instances().items()}
+    before = {log_prefix(cli.project.name, s.name): s.pid for s in cli.instances().values()}
     cli.write(services.replace('MODE: "1"', 'MODE: "2"').replace("  old:", "  new:"))
     again = cli.run("up", "-d", "--remove-orphans")
     assert again.returncode == 0, again.stderr
