@@ -51,9 +51,9 @@ class Project:
             sys.exit(f"{' '.join(args)} failed:\n{done.stderr}")
         return time.perf_counter() - start
 
-    def instance_pid(self, name: str) -> int:
+    def instance_pid(self, service: str) -> int:
         state = json.loads((self.roots / "run" / self.name / "state.json").read_text())
-        return next(i["pid"] for i in state["instances"] if i["name"] == name)
+        return next(i["pid"] for i in state["instances"] if i["service"] == service)
 
 
 def procs_file(pid: int) -> Path:

@@ -79,6 +79,11 @@ def logs_dir(project: str) -> Path:
     return data_dir(project) / "logs"
 
 
+def previous_logs_dir(project: str) -> Path:
+    """The logs of the run before the current one (`logs --previous`)."""
+    return data_dir(project) / "logs.previous"
+
+
 def anonymous_volumes_dir(project: str) -> Path:
     """Anonymous volumes, one directory per instance (plan/image.py names them); `down`
     removes them."""

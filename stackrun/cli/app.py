@@ -31,12 +31,22 @@ app = typer.Typer(
 )
 
 
+def _version(value: bool) -> None:
+    if value:
+        from stackrun.cli.version import print_and_exit
+
+        print_and_exit(value)
+
+
 @app.callback()
 def _project_options(
     ctx: typer.Context,
     files: FilesOption = None,
     project_name: ProjectOption = None,
     profiles: ProfileOption = None,
+    _show_version: bool = typer.Option(
+        False, "--version", "-v", is_eager=True, callback=_version, help="Show the version."
+    ),
 ) -> None:
     """Run a multi-service stack from one compose-style file as isolated Linux processes."""
     store_global_options(ctx, files, project_name, profiles)
@@ -55,6 +65,8 @@ VERBS = {
     "start": "startstop",
     "restart": "startstop",
     "kill": "startstop",
+    "pause": "startstop",
+    "unpause": "startstop",
     "doctor": "doctor",
     "ps": "ps",
     "logs": "logs",
@@ -76,6 +88,16 @@ VERBS = {
     "push": "push",
     "build": "build",
     "convert": "convert",
+    "cp": "cp",
+    "run": "run",
+    "rm": "rm",
+    "watch": "watch",
+    "scale": "scale",
+    "create": "scale",
+    "wait": "wait",
+    "attach": "wait",
+    "completion": "completion",
+    "version": "version",
 }
 
 
@@ -84,6 +106,9 @@ def register(argv: list[str]) -> None:
     modules = [VERBS[verb]] if verb in VERBS else list(dict.fromkeys(VERBS.values()))
     for name in modules:
         importlib.import_module(f"stackrun.cli.{name}").register(app)
+    from stackrun.cli.examples import add_to
+
+    add_to(app)
 
 
 def invoked_verb(argv: list[str]) -> str | None:

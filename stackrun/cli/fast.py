@@ -39,6 +39,11 @@ def verb_index(argv: Sequence[str]) -> int | None:
 
 def run(argv: Sequence[str]) -> bool:
     """Run `argv` if it is a fast verb this path fully understands; False if not."""
+    if list(argv) in (["--version"], ["-v"], ["version"]):
+        from stackrun import __version__
+
+        print(f"stackrun version {__version__}")
+        return True
     parsed = _parse(list(argv))
     if parsed is None:
         return False
@@ -62,14 +67,25 @@ def _validate(opts: ProjectOptions, options: argparse.Namespace) -> None:
 
 
 def _ps(opts: ProjectOptions, options: argparse.Namespace) -> None:
-    from stackrun.cli.ps_output import show_ps
+    from stackrun.cli.ps_output import PsView, show_ps
 
-    show_ps(
-        opts, options.names or None, options.output, options.quiet, options.services, options.all
+    view = PsView(
+        options.output,
+        options.quiet,
+        options.services,
+        options.all,
+        tuple(options.status),
+        options.filter,
     )
+    show_ps(opts, options.names or None, view)
 
 
 def _detached(options: argparse.Namespace) -> bool:
+    """`up -d` or `--wait`, as typer's up runs it: no --watch, a well-formed --scale."""
+    from stackrun.cli.starting import scale_counts
+
+    if options.watch or scale_counts(options.scale) is None:
+        return False  # --watch; a bad --scale word: typer's message
     return (options.detach or options.wait) and options.exit_code_from is None
 
 
@@ -80,7 +96,7 @@ def _up(opts: ProjectOptions, options: argparse.Namespace) -> None:
     launcher = Launcher.fork()
     import math
 
-    from stackrun.cli.starting import ImageOptions, detached
+    from stackrun.cli.starting import ImageOptions, detached, scale_counts
     from stackrun.supervisor.state import UpRequest
 
     wait_timeout = math.inf if options.wait_timeout is None else options.wait_timeout
@@ -93,7 +109,7 @@ def _up(opts: ProjectOptions, options: argparse.Namespace) -> None:
         options.timeout,
     )
     images = ImageOptions(options.pull, options.quiet_pull, options.build)
-    raise SystemExit(detached(opts, request, images, launcher))
+    raise SystemExit(detached(opts, request, images, scale_counts(options.scale), launcher))
 
 
 def _down(opts: ProjectOptions, options: argparse.Namespace) -> None:
@@ -132,11 +148,14 @@ def _ps_parser() -> _Parser:
     parser.add_argument("-q", "--quiet", action="store_true")
     parser.add_argument("--services", action="store_true")
     parser.add_argument("-a", "--all", action="store_true")
+    parser.add_argument("--status", action="append", default=[])
+    parser.add_argument("--filter")
     return parser
 
 
 def _up_parser() -> _Parser:
-    """Every option of typer's `up`; those of the attached mode send it to typer."""
+    """Every option of typer's `up`; those of the attached mode and --watch send it to
+    typer."""
     from stackrun.cli.starting import PULL_CHOICES
 
     parser = _Parser()
@@ -151,6 +170,8 @@ def _up_parser() -> _Parser:
     parser.add_argument("--pull", choices=PULL_CHOICES)
     parser.add_argument("--build", dest="build", action="store_true", default=None)
     parser.add_argument("--no-build", dest="build", action="store_false")
+    parser.add_argument("-w", "--watch", action="store_true")
+    parser.add_argument("--scale", action="append", default=[])
     return parser
 
 

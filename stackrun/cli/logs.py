@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Annotated
 
 import typer
 
 from stackrun.cli.options import (
+    LongFileOption,
     NoColorOption,
     NoLogPrefixOption,
     ProfileOption,
@@ -22,15 +22,6 @@ from stackrun.cli.options import (
     format_option,
     project_options,
 )
-
-FileOption = Annotated[
-    list[str] | None,
-    typer.Option(
-        "--file",
-        metavar="FILE",
-        help="Stack file (only to find the project's name; -f before the verb too).",
-    ),
-]
 
 ANSI_MODES = ("never", "always", "auto")
 FORMATS = ("text", "json")
@@ -65,7 +56,12 @@ def register(app: typer.Typer) -> None:
             "auto", "--ansi", help="Colour the prefixes: never, always or auto (on a terminal)."
         ),
         output_format: str = format_option("text", ": one object per line"),
-        files: FileOption = None,
+        previous: bool = typer.Option(
+            False,
+            "--previous",
+            help="The run before the current one: each `up` of a stopped project starts new logs.",
+        ),
+        files: LongFileOption = None,
         project_name: ProjectOption = None,
         profiles: ProfileOption = None,
     ) -> None:
@@ -96,7 +92,11 @@ def register(app: typer.Typer) -> None:
                 err=True,
             )
         options = ShowOptions(
-            tuple(services or ()), follow and supervisor is not None, window, printing
+            names=tuple(services or ()),
+            follow=follow and supervisor is not None,
+            previous=previous,
+            window=window,
+            printing=printing,
         )
         try:
             show(project, options, out, supervisor if supervisor is not None else -1)

@@ -24,6 +24,14 @@ FilesOption = Annotated[
         "-f", "--file", metavar="FILE", help="Stack file; repeat to merge several, later ones win."
     ),
 ]
+LongFileOption = Annotated[  # verbs whose -f is their own (logs -f, rm -f), as Compose's
+    list[str] | None,
+    typer.Option(
+        "--file",
+        metavar="FILE",
+        help="Stack file (only to find the project's name; -f before the verb too).",
+    ),
+]
 ProjectOption = Annotated[
     str | None,
     typer.Option(
@@ -66,6 +74,13 @@ NoLogPrefixOption = Annotated[
     bool,
     typer.Option("--no-log-prefix", help="Don't print the instance name before each line."),
 ]
+
+
+def examples(text: str) -> str:
+    """A verb's `--help` epilog: "Examples:", then `text`'s lines as written (the \\b
+    line keeps click from re-wrapping them)."""
+    lines = [line.strip() for line in text.strip().splitlines()]
+    return "Examples:\n\n\b\n" + "\n".join(f"  {line}" if line else "" for line in lines)
 
 
 def format_option(first: str, json_help: str) -> Any:

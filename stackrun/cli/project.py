@@ -82,6 +82,24 @@ def stack_and_warnings(opts: ProjectOptions, show_on_error: bool = True) -> tupl
     return stack, [warning_text(warning) for warning in warnings]
 
 
+def with_replicas(stack: Stack, counts) -> Stack:
+    """The stack with these services' replica counts (`--scale web=3`, `scale`)."""
+    from stackrun.errors import StackrunError
+    from stackrun.spec.models import Deploy
+
+    if not counts:
+        return stack
+    services = dict(stack.services)
+    for name, count in counts:
+        if name not in services:
+            known = ", ".join(sorted(services))
+            raise StackrunError(f"--scale {name}={count}: no such service (services: {known})")
+        deploy = services[name].deploy
+        scaled = deploy.model_copy(update={"replicas": count}) if deploy else Deploy(replicas=count)
+        services[name] = services[name].model_copy(update={"deploy": scaled})
+    return stack.model_copy(update={"services": services})
+
+
 def load_plan(opts: ProjectOptions, host_facts: HostFacts) -> Plan:
     from stackrun.plan.build import build
 

@@ -5,6 +5,8 @@ cli/ps_output.py, which cli/fast.py runs without importing typer.
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
 
 from stackrun.cli.options import (
@@ -13,14 +15,31 @@ from stackrun.cli.options import (
     ProjectOption,
     ServicesArgument,
     choice,
+    examples,
     format_option,
     project_options,
 )
-from stackrun.cli.ps_output import FORMATS, show_ps
+from stackrun.cli.ps_output import FORMATS, STATES, PsView, show_ps
+
+EXAMPLES = examples("""
+    stackrun ps                      the live instances
+    stackrun ps -a                   also the exited and not-started ones
+    stackrun ps --status exited -q   names of the instances that exited
+    stackrun ps api --format json    one JSON object per instance of api
+""")
+
+StatusOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--status",
+        metavar="STATE",
+        help=f"Only instances in this state (implies --all); repeatable: {', '.join(STATES)}.",
+    ),
+]
 
 
 def register(app: typer.Typer) -> None:
-    @app.command("ps")
+    @app.command("ps", epilog=EXAMPLES)
     def ps(
         ctx: typer.Context,
         services: ServicesArgument = None,
@@ -30,17 +49,15 @@ def register(app: typer.Typer) -> None:
         show_all: bool = typer.Option(
             False, "-a", "--all", help="Also the stopped ones (exited, failed, not started)."
         ),
+        status: StatusOption = None,
+        filter_: str | None = typer.Option(
+            None, "--filter", metavar="status=STATE", help="As --status (Compose's form)."
+        ),
         files: FilesOption = None,
         project_name: ProjectOption = None,
         profiles: ProfileOption = None,
     ) -> None:
         """List the instances: state, health, host pid, restarts, published ports."""
         choice("--format", output_format, FORMATS)
-        show_ps(
-            project_options(ctx, files, project_name, profiles),
-            services,
-            output_format,
-            quiet,
-            only_services,
-            show_all,
-        )
+        view = PsView(output_format, quiet, only_services, show_all, tuple(status or ()), filter_)
+        show_ps(project_options(ctx, files, project_name, profiles), services, view)

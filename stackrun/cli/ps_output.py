@@ -7,19 +7,27 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from stackrun.cli.running import connect_project, select, wait
+from stackrun.errors import StackrunError
 
 if TYPE_CHECKING:
     from stackrun.cli.project import ProjectOptions
 
 FORMATS = ("table", "json")
-SHOWN = ("starting", "running", "restarting", "lost")  # without -a, as Compose: the live ones
+SHOWN = ("starting", "running", "restarting", "paused", "lost")  # without -a: the live ones
+# Compose's states (`ps --status`), then stackrun's own: starting, lost (docs/lifecycle.md)
+STATES = (
+    *("paused", "restarting", "removing", "running", "dead", "created", "exited"),
+    *("starting", "lost"),
+)
 STATE_COLOURS = {
     "running": "green",
     "starting": "cyan",
     "restarting": "yellow",
+    "paused": "yellow",
     "lost": "red",
     "dead": "red",
     "exited": "",
@@ -27,23 +35,48 @@ STATE_COLOURS = {
 }
 
 
-def show_ps(
-    opts: ProjectOptions,
-    services: list[str] | None,
-    output_format: str,
-    quiet: bool,
-    only_services: bool,
-    show_all: bool,
-) -> None:
+@dataclass(frozen=True)
+class PsView:
+    """What `ps` shows and how: its options, as both command-line readers give them."""
+
+    output_format: str = "table"
+    quiet: bool = False
+    only_services: bool = False
+    show_all: bool = False
+    status: tuple[str, ...] = ()  # --status, repeatable
+    filter: str | None = None  # --filter status=running (Compose's only filter)
+
+    def states(self) -> tuple[str, ...]:
+        """The states asked for (--status and --filter); empty: no filter."""
+        wanted = self.status + ((_filtered_status(self.filter),) if self.filter else ())
+        for state in wanted:
+            if state not in STATES:
+                raise StackrunError(
+                    f"ps: unknown status {state!r}; write one of {', '.join(STATES)}"
+                )
+        return wanted
+
+
+def _filtered_status(text: str) -> str:
+    key, equals, value = text.partition("=")
+    if key != "status" or not equals:
+        raise StackrunError(f"ps --filter {text!r}: the only filter is status=STATE, as in Compose")
+    return value
+
+
+def show_ps(opts: ProjectOptions, services: list[str] | None, view: PsView) -> None:
+    states = view.states()
     name, project = connect_project(opts)
     statuses = select(wait(project.ps()), services, name)
-    if not show_all:
+    if states:  # as Compose: --status implies --all
+        statuses = [s for s in statuses if s.state in states]
+    elif not view.show_all:
         statuses = [s for s in statuses if s.state in SHOWN]
-    if quiet:
+    if view.quiet:
         _lines(s.name for s in statuses)
-    elif only_services:
+    elif view.only_services:
         _lines(dict.fromkeys(s.service for s in statuses))
-    elif output_format == "json":
+    elif view.output_format == "json":
         _lines(json.dumps(as_json(s, name)) for s in statuses)
     else:
         _table(statuses)

@@ -47,19 +47,21 @@ def select(
     statuses: list[InstanceStatus], names: list[str] | None, project: str
 ) -> list[InstanceStatus]:
     """The instances of the named services or instances (all when none is named)."""
+    from stackrun.plan.names import selects
+
     for name in names or ():
-        if not any(name in (s.name, s.service) for s in statuses):
+        if not any(selects(name, s.name, s.service, s.replica) for s in statuses):
             known = ", ".join(sorted({s.service for s in statuses})) or "none"
             raise ControlError(f"no such service in project {project}: {name} (services: {known})")
     if not names:
         return list(statuses)
-    return [s for s in statuses if s.name in names or s.service in names]
+    return [s for s in statuses if any(selects(n, s.name, s.service, s.replica) for n in names)]
 
 
 def replica(statuses: list[InstanceStatus], service: str, index: int) -> InstanceStatus:
     """The instance itself when named, else the service's replica `index`."""
-    exact = [s for s in statuses if s.name == service]
-    chosen = exact or [s for s in statuses if s.replica == index]
+    named = [s for s in statuses if s.service != service]  # `service` named an instance
+    chosen = named or [s for s in statuses if s.replica == index]
     if not chosen:
         raise ControlError(f"{service} has no replica {index} (it has {len(statuses)})")
     return chosen[0]

@@ -30,36 +30,38 @@ def _check_host() -> None:
     check_host()
 
 
-def _plan(opts, images: ImageOptions):
-    """The compiled plan of an unchanged stack file (cli/plan_cache.py), or a new one.
-    Images are found (and pulled where their policy asks) before the plan: an image
-    error starts nothing."""
+def _plan(opts, images: ImageOptions, scale=()):
+    """The compiled plan of an unchanged stack file (cli/plan_cache.py), or a new one
+    (with `scale`, the replica counts of `--scale`, always a new one). Images are found
+    (and pulled where their policy asks) before the plan: an image error starts nothing."""
     from stackrun import shortcuts
     from stackrun.cli import plan_cache
 
-    if shortcuts.enabled():
+    if shortcuts.enabled() and not scale:
         hit = plan_cache.lookup(
             opts, lambda compiled: _facts(compiled.plan.project, compiled.wanted, images, False)
         )
         if hit is not None:
             _warn(hit.warnings, hit.files, hit.plan.project_dir)
             return hit.plan
-    return _compile(opts, images)
+    return _compile(opts, images, scale)
 
 
-def _compile(opts, images: ImageOptions):
+def _compile(opts, images: ImageOptions, scale=()):
     from stackrun import shortcuts
     from stackrun.cli import plan_cache
-    from stackrun.cli.project import stack_and_warnings
+    from stackrun.cli.project import stack_and_warnings, with_replicas
     from stackrun.plan.build import HostFacts, build
     from stackrun.spec.inputs import recorded
 
     with recorded() as inputs:
         stack, warnings = stack_and_warnings(opts)
     _warn(warnings, stack.files, stack.project_dir)
+    stack = with_replicas(stack, scale)
     facts = _host_facts(stack.name, _stack_images(stack, images))
     plan = build(stack, HostFacts(**facts))
-    if shortcuts.enabled() and not any(spec.build for spec in stack.services.values()):
+    built = any(spec.build for spec in stack.services.values())
+    if shortcuts.enabled() and not built and not scale:
         wanted = tuple(_wanted(stack))  # a built image depends on its context: never kept
         plan_cache.store(
             opts,
@@ -169,34 +171,67 @@ def reconcile(plan, request) -> int:
     return _report(plan, failures, request.wait)
 
 
-def detached(opts, request, images: ImageOptions, launcher=None) -> int:
-    """Fork the supervisor first (unless the caller did, `launcher`): it loads while this
-    process reads the stack file."""
+def scale_counts(words) -> tuple[tuple[str, int], ...] | None:
+    """["web=3"] -> (("web", 3),); None when a word is not SERVICE=N."""
+    counts = []
+    for word in words or ():
+        service, equals, number = word.partition("=")
+        if not equals or not number.isdigit():
+            return None
+        counts.append((service, int(number)))
+    return tuple(counts)
+
+
+def detached(opts, request, images: ImageOptions, scale=(), launcher=None) -> int:
+    """`up -d`: started in the background (or reconciled when it runs already)."""
+    plan, report, created = launch(opts, images, lambda plan: request, scale, launcher)
+    if report is None:
+        return reconcile(plan, request)
+    return report_start(plan, report, request, created)
+
+
+def launch(opts, images: ImageOptions, request_for, scale=(), launcher=None):
+    """Start the project's supervisor in the background with `request_for(plan)`:
+    (plan, its start report, the objects created); no report when it runs already.
+    The supervisor is forked first (unless the caller did, `launcher`): it loads while
+    this process reads the stack file."""
     if launcher is None:
         from stackrun.daemon.launcher import Launcher
 
         launcher = Launcher.fork()
     try:
-        plan = checked_plan(opts, images)
+        plan = checked_plan(opts, images, scale)
         if running_already(plan.project):
             launcher.cancel()
-            return reconcile(plan, request)
+            return plan, None, []
         check_ports(plan)
-        report = launcher.launch(plan, request, tuple(opts.files))
+        created = _created(plan)
+        return plan, launcher.launch(plan, request_for(plan), tuple(opts.files)), created
     except BaseException:
         launcher.cancel()
         raise
+
+
+def report_start(plan, report: dict, request, created=()) -> int:
+    """What `up -d` prints of its launcher's report; its exit code."""
     if "error" in report:
         print(f"stackrun: {report['error']}", file=sys.stderr)
         return 1
     for warning in report.get("warnings", ()):
         print(f"stackrun: warning: {warning}", file=sys.stderr)
-    return _report(plan, report["failures"], request.wait)
+    if request.prepare_only:
+        return report_outcome(plan, report["failures"], request, created)
+    return _report(plan, report["failures"], request.wait, created)
 
 
-def checked_plan(opts, images: ImageOptions):
+def plan_for(opts, images: ImageOptions):
+    """The plan of the stack file as `up` makes it (images found, built or pulled)."""
+    return checked_plan(opts, images)
+
+
+def checked_plan(opts, images: ImageOptions, scale=()):
     _check_host()
-    return _plan(opts, images)
+    return _plan(opts, images, scale)
 
 
 def check_ports(plan) -> None:
@@ -209,15 +244,67 @@ def check_ports(plan) -> None:
     ports.check(plan.services)
 
 
-def _report(plan, failures: list[str], wait: bool) -> int:
-    failed = {f.split(":", 1)[0] for f in failures}
-    done = "Healthy" if wait else "Started"
+def report_outcome(plan, failures: list[str], request, created=()) -> int:
+    """After `create`: each instance Created; else as `up -d` reports."""
+    if not request.prepare_only:
+        return _report(plan, failures, request.wait, created)
+    from stackrun.cli.progress import Step, render
+
+    steps = [*created, *(Step("Container", s.name, "Created") for s in plan.services)]
+    sys.stderr.write(render(steps, sys.stderr.isatty()))
+    return 0
+
+
+def _report(plan, failures: list[str], wait: bool, created=()) -> int:
+    """Compose's summary of `up -d`: the objects created, then each instance, its
+    outcome (Started; with --wait Healthy, Running or Exited) or its failure."""
+    from stackrun.cli.progress import Step, failure_step, render
+
+    failed = {f.split(": ", 1)[0]: f for f in failures}
+    words = _words(plan.project, wait)
+    steps = list(created)
     for service in plan.services:
-        if service.name not in failed:
-            print(f" ✔ {service.name:<20} {done}", file=sys.stderr)
-    for failure in failures:
-        print(f" ✘ {failure}", file=sys.stderr)
+        if service.name in failed:
+            steps.append(failure_step(failed.pop(service.name)))
+        else:
+            steps.append(Step("Container", service.name, words.get(service.name, "Started")))
+    steps += [failure_step(f) for f in failed.values()]
+    sys.stderr.write(render(steps, sys.stderr.isatty()))
     return 1 if failures else 0
+
+
+def _words(project: str, wait: bool) -> dict[str, str]:
+    if not wait:
+        return {}
+    from stackrun.cli.running import supervisor_client
+    from stackrun.control import blocking
+
+    with supervisor_client(project) as client:
+        statuses = blocking.run(client.ps())
+    return {s.name: _word(s) for s in statuses}
+
+
+def _word(status) -> str:
+    if status.state == "exited":
+        return "Exited"
+    return "Healthy" if status.health == "healthy" else "Running"
+
+
+def _created(plan) -> list:
+    """The networks and the named volumes a first `up` makes (seen before it starts)."""
+    from stackrun.cli.progress import Step, network_name
+
+    steps = [
+        Step("Network", network_name(plan.project, n.name), "Created")
+        for n in plan.networks
+        if not n.external
+    ]
+    steps += [
+        Step("Volume", f"{plan.project}_{v.name}", "Created")
+        for v in plan.volumes
+        if not v.external and not os.path.exists(v.path)
+    ]
+    return steps
 
 
 def attached(plan, request, files, mode) -> int:

@@ -1,5 +1,5 @@
-"""CLI verbs: stop, start, restart, kill. They ask the project's supervisor; without one,
-stop and kill signal what it left and start and restart say what to do."""
+"""CLI verbs: stop, start, restart, kill, pause, unpause. They ask the project's supervisor;
+without one, stop and kill signal what it left, and the others say what to do."""
 
 from __future__ import annotations
 
@@ -27,17 +27,6 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Stop services (stop_signal, then SIGKILL after the grace period), dependents first."""
         _call(ctx, files, project_name, profiles, "stop", list(services or ()), timeout)
-
-    @app.command("start")
-    def start(
-        ctx: typer.Context,
-        services: ServicesArgument = None,
-        files: FilesOption = None,
-        project_name: ProjectOption = None,
-        profiles: ProfileOption = None,
-    ) -> None:
-        """Start stopped services again, dependencies first."""
-        _call(ctx, files, project_name, profiles, "start", list(services or ()))
 
     @app.command("restart")
     def restart(
@@ -76,6 +65,29 @@ def register(app: typer.Typer) -> None:
             list(services or ()),
             parse_signal(signal_name),
         )
+
+    for verb, summary in SERVICES_ONLY.items():
+        app.command(verb, help=summary)(_services_only(verb))
+
+
+SERVICES_ONLY = {  # verbs that take services and nothing else
+    "start": "Start stopped services again, dependencies first.",
+    "pause": "Freeze the running services' processes (their cgroups) where they are.",
+    "unpause": "Let paused services run again.",
+}
+
+
+def _services_only(method: str):
+    def verb(
+        ctx: typer.Context,
+        services: ServicesArgument = None,
+        files: FilesOption = None,
+        project_name: ProjectOption = None,
+        profiles: ProfileOption = None,
+    ) -> None:
+        _call(ctx, files, project_name, profiles, method, list(services or ()))
+
+    return verb
 
 
 def parse_signal(text: str) -> int:

@@ -20,9 +20,33 @@ def down_project(opts: ProjectOptions, timeout: float | None, volumes: bool) -> 
     from stackrun.cli.running import running
 
     project = project_name(opts)
-    if running(project) and _down_by_supervisor(project, timeout, volumes):
-        return
-    _teardown_leftovers(project, timeout, volumes)
+    removed = _what_goes(project, volumes)
+    if not (running(project) and _down_by_supervisor(project, timeout, volumes)):
+        _teardown_leftovers(project, timeout, volumes)
+    _report(removed)
+
+
+def _what_goes(project: str, volumes: bool) -> list:
+    """The instances of the state file, and the named volumes with -v (before they go)."""
+    from stackrun import dirs
+    from stackrun.cli.progress import Step
+    from stackrun.supervisor.state import read_state
+
+    state = read_state(dirs.state_file(project))
+    instances = reversed(state.instances) if state else ()  # dependents go first
+    steps = [Step("Container", i.name, "Removed") for i in instances]
+    if volumes and dirs.volumes_dir(project).is_dir():
+        steps += [
+            Step("Volume", f"{project}_{path.name}", "Removed")
+            for path in sorted(dirs.volumes_dir(project).iterdir())
+        ]
+    return steps
+
+
+def _report(steps: list) -> None:
+    from stackrun.cli.progress import render
+
+    sys.stderr.write(render(steps, sys.stderr.isatty()))
 
 
 def _down_by_supervisor(project: str, timeout: float | None, volumes: bool) -> bool:

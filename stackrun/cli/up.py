@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import sys
+from typing import Annotated
 
 import typer
 
@@ -31,7 +32,13 @@ from stackrun.cli.starting import (
     detached,
     reconcile,
     running_already,
+    scale_counts,
 )
+
+ScaleOption = Annotated[
+    list[str] | None,
+    typer.Option("--scale", metavar="SERVICE=N", help="Run N instances of SERVICE; repeatable."),
+]
 
 
 def register(app: typer.Typer) -> None:
@@ -76,6 +83,10 @@ def register(app: typer.Typer) -> None:
         quiet_pull: bool = typer.Option(
             False, "--quiet-pull", help="Pull without printing progress."
         ),
+        watch: bool = typer.Option(
+            False, "-w", "--watch", help="Follow develop.watch; Ctrl-C takes the stack down."
+        ),
+        scale: ScaleOption = None,
         build: bool | None = typer.Option(
             None,
             "--build/--no-build",
@@ -105,9 +116,12 @@ def register(app: typer.Typer) -> None:
             remove_orphans,
             timeout,
         )
+        counts = parse_scale(scale)
+        if watch:
+            raise typer.Exit(_watched(opts, request, timeout))
         if detach or wait:
-            raise typer.Exit(detached(opts, request, images))
-        plan = checked_plan(opts, images)
+            raise typer.Exit(detached(opts, request, images, counts))
+        plan = checked_plan(opts, images, scale=counts)
         if running_already(plan.project):
             raise typer.Exit(reconcile(plan, request))
         check_ports(plan)
@@ -128,8 +142,34 @@ def register(app: typer.Typer) -> None:
         )
 
 
+def parse_scale(words: list[str] | None) -> tuple[tuple[str, int], ...]:
+    """["web=3"] -> (("web", 3),), or a usage error naming the word."""
+    counts = scale_counts(words)
+    if counts is None:
+        bad = next(w for w in words or () if scale_counts([w]) is None)
+        raise typer.BadParameter(f"{bad!r}: write SERVICE=N", param_hint="--scale")
+    return counts
+
+
 def _seconds(value: float | None) -> float:
     return math.inf if value is None else value
+
+
+def _watched(opts, request, timeout) -> int:
+    """`up --watch`: started as `up -d`, the output and the watcher's lines printed until
+    Ctrl-C, then down, as an attached `up` ends."""
+    from stackrun.cli.project import project_name
+    from stackrun.cli.running import supervisor_client
+    from stackrun.cli.watch import watch_project
+    from stackrun.control import blocking
+
+    try:
+        code = watch_project(opts, request.services, True, False, logs=True)
+    finally:
+        print("Gracefully stopping...", file=sys.stderr)
+        with supervisor_client(project_name(opts)) as client:
+            blocking.run(client.down(timeout))
+    return code
 
 
 def _attached_mode(abort, exit_code_from, timeout, no_color, no_log_prefix, timestamps):

@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator
 from typing import Any, Protocol
 
 from stackrun.plan.model import Plan
-from stackrun.supervisor.state import Event, InstanceStatus, UpRequest
+from stackrun.supervisor.state import Event, InstanceStatus, RunRequest, UpRequest
 
 __all__ = ["Event", "Project"]
 
@@ -35,6 +35,25 @@ class Project(Protocol):
     async def restart(self, services: list[str], timeout: float | None = None) -> None: ...
 
     async def kill(self, services: list[str], signal: int = 9) -> None: ...
+
+    async def pause(self, services: list[str]) -> None:
+        """Freeze the selected running instances (their cgroups); return once frozen."""
+        ...
+
+    async def unpause(self, services: list[str]) -> None: ...
+
+    async def one_off(self, request: RunRequest, stdio: tuple[int, ...] = ()) -> int:
+        """`run`: a one-off instance with the caller's stdin, stdout, stderr; returns its
+        exit code once it exited (at once with `request.detach`)."""
+        ...
+
+    async def wait(self, services: list[str]) -> dict[str, int]:
+        """Once none of the selected instances runs: instance -> exit code, in exit order."""
+        ...
+
+    async def remove(self, services: list[str], stop: bool = False) -> list[str]:
+        """Forget the selected stopped instances (`rm`; all when none is named)."""
+        ...
 
     async def down(self, timeout: float | None = None, volumes: bool = False) -> None: ...
 

@@ -77,6 +77,39 @@ class Client:
     async def kill(self, services: list[str], signal: int = 9) -> None:
         self.call("kill", None, services=list(services), signal=int(signal))
 
+    async def pause(self, services: list[str]) -> None:
+        self.call("pause", None, services=list(services))
+
+    async def unpause(self, services: list[str]) -> None:
+        self.call("unpause", None, services=list(services))
+
+    async def one_off(self, request, stdio: tuple[int, ...] = ()) -> int:
+        """`run`: the instance gets `stdio` (stdin, stdout, stderr); the exit code."""
+        self.send_one_off(request, stdio)
+        return self.one_off_result()
+
+    def send_one_off(self, request, stdio: tuple[int, ...]) -> None:
+        """The request and its descriptors; the result comes with `one_off_result`."""
+        method = protocol.METHODS["one_off"]
+        self._send(protocol.request_line("one_off", request=request), None)
+        protocol.parse_fds_request(self._receive("one_off"), method)
+        try:
+            socket.send_fds(self._socket, [b"F"], list(stdio))
+        except OSError as error:
+            raise ControlError(f"the supervisor hung up ({error.strerror or error})") from None
+
+    def one_off_result(self) -> int:
+        reply = protocol.parse_reply(self._receive("one_off"), protocol.METHODS["one_off"])
+        if not isinstance(reply, protocol.Result):
+            raise ControlError("unexpected reply to one_off")
+        return reply.value
+
+    async def wait(self, services: list[str]) -> dict[str, int]:
+        return self.call("wait", None, services=list(services))
+
+    async def remove(self, services: list[str], stop: bool = False) -> list[str]:
+        return self.call("remove", None, services=list(services), stop=stop)
+
     async def down(self, timeout: float | None = None, volumes: bool = False) -> None:
         self.call("down", None, timeout=timeout, volumes=volumes)
 
@@ -100,11 +133,19 @@ class Client:
         return reply.value
 
     def stream(self, name: str, /, **params: Any) -> Iterator[Any]:
-        """Send a streaming request and yield its items until the server ends it. A stream
-        is the last request of a connection: the client is closed afterwards."""
-        method = protocol.METHODS[name]
+        """Send a streaming request now, and return its items as they come until the
+        server ends it. A stream is the last request of a connection: the client is closed
+        afterwards."""
         try:
             self._send(protocol.request_line(name, **params), None)
+        except BaseException:
+            self.close()
+            raise
+        return self._items(name)
+
+    def _items(self, name: str) -> Iterator[Any]:
+        method = protocol.METHODS[name]
+        try:
             while True:
                 reply = protocol.parse_reply(self._receive(name), method)
                 if isinstance(reply, protocol.End):

@@ -65,6 +65,8 @@ class ExecFailed(ControlError):
 def execute(target: ExecTarget, options: ExecOptions) -> int:
     """Run the command in the instance; its exit code (128+N when killed by signal N)."""
     status = target.status
+    if status.state == "paused":  # joining its frozen cgroup would freeze the command too
+        raise ControlError(f"{status.name} is paused: `stackrun unpause {status.service}` first")
     if not procfs.in_cgroup(target.pid, status.cgroup):
         raise ControlError(f"{status.name} is not running ({status.state})")
     plan = identity(target, options)

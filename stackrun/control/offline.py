@@ -25,7 +25,7 @@ from stackrun.control import procfs
 from stackrun.errors import ControlError
 from stackrun.supervisor.state import Event, InstanceStatus, ProjectState, read_state
 
-ACTIVE = ("starting", "running", "restarting")
+ACTIVE = ("starting", "running", "paused", "restarting")
 STOP_TIMEOUT = 10.0  # seconds between SIGTERM and SIGKILL (Compose's default grace period)
 SUPERVISOR_EXIT_TIMEOUT = 10.0  # seconds a killed supervisor gets to be gone
 
@@ -128,6 +128,21 @@ class Offline:
     async def restart(self, services: list[str], timeout: float | None = None) -> None:
         raise self._needs_supervisor("restart")
 
+    async def pause(self, services: list[str]) -> None:
+        raise self._needs_supervisor("pause")
+
+    async def unpause(self, services: list[str]) -> None:
+        raise self._needs_supervisor("unpause")
+
+    async def one_off(self, request, stdio: tuple[int, ...] = ()) -> int:
+        raise self._needs_supervisor("run")
+
+    async def remove(self, services: list[str], stop: bool = False) -> list[str]:
+        raise self._needs_supervisor("rm")
+
+    async def wait(self, services: list[str]) -> dict[str, int]:
+        raise self._needs_supervisor("wait")
+
     # ------------------------------------------------------------ helpers
 
     def _stop(self, instances: list[InstanceStatus], timeout: float | None) -> None:
@@ -164,11 +179,17 @@ class Offline:
         return detect(parent=self.state.cgroup_parent if self.state else "")
 
     def _select(self, services: list[str]) -> list[InstanceStatus]:
+        from stackrun.plan.names import selects
+
         instances = self.state.instances if self.state else []
         for name in services:
-            if not any(name in (i.name, i.service) for i in instances):
+            if not any(selects(name, i.name, i.service, i.replica) for i in instances):
                 raise ControlError(f"no such service: {name}{self._known()}")
-        return [i for i in instances if not services or i.name in services or i.service in services]
+        return [
+            i
+            for i in instances
+            if not services or any(selects(n, i.name, i.service, i.replica) for n in services)
+        ]
 
     def _known(self) -> str:
         names = sorted({i.service for i in self.state.instances}) if self.state else []

@@ -7,8 +7,10 @@ at most `MAX_LINE` bytes). The client sends a request,
 
 and the server answers with one line, `{"result": …}` or `{"error": {"type", "message",
 "exit_code"}}`; a streaming method (`events`) answers with `{"item": …}` lines until
-`{"end": true}` or an error, or until the client hangs up. A connection may carry
-several requests, one after the other.
+`{"end": true}` or an error, or until the client hangs up. A method that takes file
+descriptors (`one_off`: the caller's stdin, stdout, stderr) first answers `{"fds": N}`;
+the client then sends one byte carrying the N descriptors (SCM_RIGHTS), and the result
+follows. A connection may carry several requests, one after the other.
 
 This module is pure (no sockets): it builds lines and parses them. The parsers are
 strict and only ever raise `ControlError`, whatever the bytes (they are fuzzed).
@@ -23,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from stackrun.control.codec import decode, encode
 from stackrun.errors import ControlError, StackrunError
-from stackrun.supervisor.state import Event, InstanceStatus, UpRequest
+from stackrun.supervisor.state import Event, InstanceStatus, RunRequest, UpRequest
 
 if TYPE_CHECKING:
     from stackrun.plan.model import Plan  # imported by _plan_type() when `up` needs it
@@ -76,6 +78,17 @@ class KillParams:
 
 
 @dataclass(eq=False, repr=False)
+class RemoveParams:
+    services: list[str] = field(default_factory=list)
+    stop: bool = False
+
+
+@dataclass(eq=False, repr=False)
+class OneOffParams:
+    request: RunRequest
+
+
+@dataclass(eq=False, repr=False)
 class DownParams:
     timeout: float | None = None
     volumes: bool = False
@@ -90,10 +103,11 @@ class Method:
     """A method of `control.api.Project`: its parameters, and what one result (or each
     streamed item) decodes to. (Plain classes below: dataclasses cost `ps` time.)"""
 
-    __slots__ = ("name", "params", "result", "stream")
+    __slots__ = ("fds", "name", "params", "result", "stream")
 
-    def __init__(self, name: str, params: type, result: Any, stream: bool = False):
+    def __init__(self, name: str, params: type, result: Any, stream: bool = False, fds: int = 0):
         self.name, self.params, self.result, self.stream = name, params, result, stream
+        self.fds = fds  # descriptors the client sends once asked (`{"fds": N}`)
 
 
 METHODS = {
@@ -105,6 +119,11 @@ METHODS = {
         Method("stop", StopParams, None),
         Method("restart", StopParams, None),
         Method("kill", KillParams, None),
+        Method("pause", ServicesParams, None),
+        Method("unpause", ServicesParams, None),
+        Method("one_off", OneOffParams, int, fds=3),
+        Method("remove", RemoveParams, list[str]),
+        Method("wait", ServicesParams, dict[str, int]),
         Method("down", DownParams, None),
         Method("inspect", InspectParams, dict[str, Any]),
         Method("events", NoParams, Event, stream=True),
@@ -116,14 +135,16 @@ METHODS = {
 
 
 class Request:
-    __slots__ = ("method", "params")
+    __slots__ = ("extra", "method", "params")
 
     def __init__(self, method: Method, params: Any):
         self.method, self.params = method, params  # params: an instance of method.params
+        self.extra: dict[str, Any] = {}  # what did not travel as JSON (received descriptors)
 
     def arguments(self) -> dict[str, Any]:
         """Keyword arguments for the `Project` method (nested values stay dataclasses)."""
-        return {name: getattr(self.params, name) for name in self.params.__dataclass_fields__}
+        fields = self.params.__dataclass_fields__
+        return {name: getattr(self.params, name) for name in fields} | self.extra
 
 
 def request_line(name: str, **params: Any) -> bytes:
@@ -191,6 +212,21 @@ def item_line(value: Any) -> bytes:
 
 def end_line() -> bytes:
     return _line({"end": True})
+
+
+def fds_line(count: int) -> bytes:
+    """Asks the client for `count` file descriptors."""
+    return _line({"fds": count})
+
+
+def parse_fds_request(line: bytes, method: Method) -> int:
+    """The count of descriptors the server asks for; an error reply raises RemoteError."""
+    data = parse_line(line)
+    if "error" in data:
+        raise _remote_error(data["error"])
+    if data.get("fds") != method.fds:
+        raise ControlError(f"unexpected reply to {method.name}: keys {sorted(data)}")
+    return method.fds
 
 
 def error_line(error: BaseException) -> bytes:

@@ -93,7 +93,27 @@ async def _converse(project: Project, stream: SocketStream) -> None:
         if request.method.stream:
             await _stream(project, request, stream, receive)
             return
+        if request.method.fds and not await _receive_fds(request, stream):
+            return
         await _answer(project, request, stream)
+
+
+async def _receive_fds(request: protocol.Request, stream) -> bool:
+    """Ask for the method's descriptors and add them to its arguments (`stdio`); False
+    when the client sent something else (it is told why and the connection ends)."""
+    await stream.send(protocol.fds_line(request.method.fds))
+    try:
+        _data, fds = await stream.receive_fds(1, request.method.fds)
+    except (anyio.EndOfStream, anyio.BrokenResourceError, ValueError, OSError):
+        fds = []
+    if len(fds) != request.method.fds:
+        for fd in fds:
+            os.close(fd)
+        message = f"{request.method.name} needs {request.method.fds} file descriptors"
+        await stream.send(protocol.error_line(ControlError(message)))
+        return False
+    request.extra["stdio"] = tuple(fds)
+    return True
 
 
 async def _answer(project: Project, request: protocol.Request, stream: SocketStream) -> None:

@@ -199,7 +199,18 @@ def _cgroup_driver(plan: Plan):
 
 
 def _sink(plan: Plan):
+    """A new supervisor is a new run: `logs` shows its lines, `logs --previous` the last
+    run's (docs/logs.md)."""
     from stackrun import dirs
+    from stackrun.errors import RuntimeFailure
     from stackrun.logs.capture import LogSink
+    from stackrun.logs.segment import keep_as_previous
 
-    return LogSink(plan.project, plan.services, dirs.logs_dir(plan.project))
+    current, previous = dirs.logs_dir(plan.project), dirs.previous_logs_dir(plan.project)
+    try:
+        keep_as_previous(current, previous)
+    except OSError as error:
+        raise RuntimeFailure(
+            "keep the last run's logs in", error.errno or 0, str(previous)
+        ) from error
+    return LogSink(plan.project, plan.services, current)

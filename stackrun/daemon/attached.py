@@ -50,8 +50,9 @@ def _live_logs(plan: Plan, mode: Attached):
     if mode.printing is None:
         return None
     from stackrun.logs.show import LiveLogs
+    from stackrun.plan.names import log_prefix
 
-    width = max((len(service.name) for service in plan.services), default=0)
+    width = max((len(log_prefix(plan.project, s.name)) for s in plan.services), default=0)
     attached = sorted({s.service for s in plan.services if s.attach})  # false: log files only
     if not attached:
         return None

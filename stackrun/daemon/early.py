@@ -12,9 +12,9 @@ in the control socket's backlog until the supervisor answers; an instance's outp
 waits in its pipe until the log sink reads it.
 
 The report is sent early only when nothing else could still fail or be waited for:
-plain `up -d` (no service named, no --wait), every instance started and none waiting
-on a dependency or a peer's network, no published port (the proxy and DNAT come with
-the supervisor). Otherwise the supervisor reports as before.
+plain `up -d` (no service named, no --wait, not `create`), every instance started and
+none waiting on a dependency or a peer's network, no published port (the proxy and DNAT
+come with the supervisor). Otherwise the supervisor reports as before.
 """
 
 from __future__ import annotations
@@ -73,8 +73,8 @@ def start(
 def prestartable(plan: Plan, request: UpRequest) -> list[ServicePlan]:
     """The instances `up` would start at once: waiting on no dependency, no peer whose
     network, IPC or pid namespace they join."""
-    if request.services:
-        return []  # a selection: the supervisor works out what it needs
+    if request.services or request.prepare_only:
+        return []  # a selection: the supervisor works out what it needs; `create`: none
     return [s for s in plan.services if not s.depends_on and not _joins_a_peer(s)]
 
 
@@ -87,6 +87,7 @@ def complete(plan: Plan, request: UpRequest, chosen: list[ServicePlan], results:
     """Whether the start is over: every instance runs and nothing else is awaited."""
     return (
         not request.wait
+        and not request.prepare_only
         and len(chosen) == len(plan.services)
         and all(isinstance(result, Spawned) for result in results.values())
         and not any(s.ports for s in plan.services)

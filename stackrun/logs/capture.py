@@ -36,6 +36,7 @@ from stackrun.logs.lines import LineSplitter
 from stackrun.logs.record import NOTE, STREAM_CODES, FileMeta
 from stackrun.logs.writer import InstanceLog
 from stackrun.plan.model import LogPlan, ServicePlan
+from stackrun.plan.names import log_prefix
 
 READ_SIZE = 256 * 1024
 SYNC_TIMEOUT = 0.5  # last_lines waits this long at most for the pump to drain a pipe
@@ -62,6 +63,7 @@ class LogSink:
     def __init__(
         self, project: str, services: Iterable[ServicePlan] = (), directory: Path | None = None
     ):
+        self.project = project
         self.directory = directory or dirs.logs_dir(project)
         try:
             self.directory.mkdir(parents=True, exist_ok=True, mode=0o750)
@@ -120,7 +122,7 @@ class LogSink:
     def _ensure_thread(self) -> None:
         with self._start_lock:
             if self._thread is None:
-                pump = _Pump(self.directory, self._plans, self._commands, self._wake)
+                pump = _Pump(self.project, self.directory, self._plans, self._commands, self._wake)
                 self._thread = threading.Thread(target=pump.run, name="stackrun-logs", daemon=True)
                 self._thread.start()
 
@@ -128,13 +130,11 @@ class LogSink:
 class _Pump:
     """The capture thread's state; only that thread touches it."""
 
-    def __init__(self, directory: Path, plans: dict[str, ServicePlan], commands, wake: int):
-        self.directory, self.plans, self.commands, self.wake = (
-            directory,
-            dict(plans),
-            commands,
-            wake,
-        )
+    def __init__(
+        self, project: str, directory: Path, plans: dict[str, ServicePlan], commands, wake: int
+    ):
+        self.project, self.directory, self.plans = project, directory, dict(plans)
+        self.commands, self.wake = commands, wake
         self.epoll = select.epoll()
         self.epoll.register(wake, select.EPOLLIN)
         self.streams: dict[int, _Stream] = {}
@@ -240,7 +240,11 @@ class _Pump:
         if log is None:
             plan = self.plans.get(instance)
             meta = FileMeta(
-                instance, plan.service if plan else instance, plan.replica if plan else 1, 1
+                instance,
+                plan.service if plan else instance,
+                plan.replica if plan else 1,
+                1,
+                log_prefix(self.project, instance),
             )
             log = self.logs[instance] = InstanceLog(
                 self.directory, meta, plan.logging if plan else LogPlan()

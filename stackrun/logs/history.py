@@ -22,6 +22,7 @@ from pathlib import Path
 from stackrun.logs import segment
 from stackrun.logs.reader import InstanceReader, meta, place
 from stackrun.logs.record import Record
+from stackrun.plan.names import selects
 
 _time = itemgetter(0)
 
@@ -33,6 +34,11 @@ class Source:
     instance: str
     service: str
     replica: int
+    prefix: str = ""  # printed before its lines; "": the instance name
+
+    @property
+    def label(self) -> str:
+        return self.prefix or self.instance
 
 
 @dataclass(frozen=True)
@@ -104,7 +110,9 @@ class LogView:
             reader.close()
 
     def _selected(self, source: Source) -> bool:
-        return not self.names or source.instance in self.names or source.service in self.names
+        return not self.names or any(
+            selects(name, source.instance, source.service, source.replica) for name in self.names
+        )
 
     def _source(self, instance: str) -> Source | None:
         return _source(self.directory, instance, self.files[instance])
@@ -166,5 +174,5 @@ def _source(directory: Path, instance: str, seqs: list[int]) -> Source | None:
     for seq in reversed(seqs):
         found = meta(directory / segment.file_name(instance, seq))
         if found:
-            return Source(found.instance, found.service, found.replica)
+            return Source(found.instance, found.service, found.replica, found.prefix)
     return None

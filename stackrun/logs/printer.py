@@ -56,7 +56,7 @@ class Printer:
         """Sources in the order records index them; names are padded to the longest."""
         self.sources.extend(sources)
         self.colours.add(source.service for source in self.sources)
-        width = max([self._min_width, *(len(source.instance) for source in self.sources)])
+        width = max([self._min_width, *(len(source.label) for source in self.sources)])
         self._prefixes = [self._prefix(source, width) for source in self.sources]
         self._line_prefixes = [line for line, _rest, _note in self._prefixes]
         self._joiners = [b"\n" + line for line in self._line_prefixes]
@@ -112,7 +112,7 @@ class Printer:
     def _prefix(self, source: Source, width: int) -> tuple[bytes, bytes, bytes]:
         if not self.options.prefix:
             return b"", b"", b""
-        name = source.instance.ljust(width).encode()
+        name = source.label.ljust(width).encode()
         if not self.options.colour:
             return name + b" | ", name + b" + ", name + b" * "
         start = self.colours.start(source.service)

@@ -45,10 +45,11 @@ Record = tuple[int, int, int, bytes]
 class FileMeta:
     """What the file header says about whose lines the file holds."""
 
-    instance: str  # "worker-2": also the log prefix
+    instance: str  # "web-worker-2"
     service: str  # "worker"
     replica: int
     seq: int  # position of the file in the instance's rotation, from 1
+    prefix: str = ""  # what `logs` prints before each line ("worker-2"); "": the instance
 
 
 def pack_header(meta: FileMeta) -> bytes:

@@ -47,6 +47,27 @@ def parse_name(name: str) -> tuple[str, int] | None:
     return instance, int(seq)
 
 
+def keep_as_previous(directory: Path, previous: Path) -> None:
+    """A new run's logs start empty: the files of the last run move to `previous`,
+    replacing those of the run before it (one run back is kept)."""
+    files = [name for name in _names(directory) if parse_name(name)]
+    if not files:
+        return
+    previous.mkdir(parents=True, exist_ok=True, mode=0o750)
+    for name in _names(previous):
+        if parse_name(name):
+            (previous / name).unlink(missing_ok=True)
+    for name in files:
+        os.rename(directory / name, previous / name)
+
+
+def _names(directory: Path) -> list[str]:
+    try:
+        return os.listdir(directory)
+    except FileNotFoundError:
+        return []
+
+
 def scan(directory: Path) -> dict[str, list[int]]:
     """Every instance with log files in `directory`, and its file numbers in order."""
     found: dict[str, list[int]] = {}

@@ -56,6 +56,7 @@ class LogsUnreadable(StackrunError):
 class ShowOptions:
     names: tuple[str, ...] = ()  # services or instances; empty: all
     follow: bool = False
+    previous: bool = False  # the run before the current one (never followed)
     window: Window = field(default_factory=Window)
     printing: PrintOptions = field(default_factory=PrintOptions)
 
@@ -67,7 +68,7 @@ def show(project: str, options: ShowOptions, out: BinaryIO, supervisor: int = -1
 
     Raises NoLogs when nothing matches (and not following), LogsUnreadable when this
     user may not read them."""
-    directory = dirs.logs_dir(project)
+    directory = dirs.previous_logs_dir(project) if options.previous else dirs.logs_dir(project)
     try:
         _show(project, directory, options, out, supervisor)
     except PermissionError:
@@ -78,7 +79,9 @@ def _show(
     project: str, directory: Path, options: ShowOptions, out: BinaryIO, supervisor: int
 ) -> None:
     alive = dirs.run_dir(project)
-    follow = options.follow and alive.exists() and options.window.until is None
+    follow = (
+        options.follow and alive.exists() and options.window.until is None and not options.previous
+    )
     if supervisor >= 0 and not follow:
         os.close(supervisor)
     follower = (

@@ -15,6 +15,7 @@ for a full disk: stackrun keeps reading their pipes and drops what it cannot sto
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import Path
 
 from stackrun.logs import segment
@@ -126,7 +127,7 @@ class InstanceLog:
 
     def _start(self, seq: int) -> None:
         """A new file, which appears (renamed into place) with its header already in it."""
-        meta = FileMeta(self.meta.instance, self.meta.service, self.meta.replica, seq)
+        meta = replace(self.meta, seq=seq)
         path = self.directory / segment.file_name(meta.instance, seq)
         draft = path.with_name(f".{path.name}.new")
         fd = os.open(
@@ -162,7 +163,7 @@ class InstanceLog:
             self._start(seq)
             return
         self.fd, self.size = fd, end
-        self.meta = FileMeta(self.meta.instance, self.meta.service, self.meta.replica, seq)
+        self.meta = replace(self.meta, seq=seq)
 
 
 def _record(flags: int, time_ns: int, payload: bytes) -> list[bytes]:

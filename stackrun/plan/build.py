@@ -1,6 +1,7 @@
 """Stack -> Plan: everything the runtime needs, resolved. Pure: what needs I/O comes in HostFacts.
 
-Replicas are expanded (`worker-1`…`worker-N`), instances ordered so that each comes
+Replicas are expanded (`web-worker-1`…`web-worker-N`, named by plan.names), instances
+ordered so that each comes
 after what it depends on (file order among equals), and every value is turned into
 the plan's units: bytes, seconds, signal numbers, absolute paths, argv lists. The
 network layout (subnets, addresses, /etc/hosts) is `plan.network.layout`'s job.
@@ -39,7 +40,7 @@ from stackrun.plan.model import (
     Ulimit,
     VolumePlan,
 )  # fmt: skip
-from stackrun.plan.names import ProjectNames, instance_name
+from stackrun.plan.names import ProjectNames, instance_of, slot
 from stackrun.plan.resources import first as _first
 from stackrun.plan.resources import limits
 from stackrun.spec import privileges, syntax
@@ -49,6 +50,7 @@ if TYPE_CHECKING:
     from stackrun.spec.models import Service, ServiceVolume, Stack
 
 DEFAULT_NETWORK = "default"
+HOST_NAME_MAX = 63  # sethostname(2) takes 64 bytes; hostnames (RFC 1123 labels) stop at 63
 DEFAULT_LOG_SIZE = 20 << 20  # Docker's `local` log driver: 20 MB per file, 5 files
 DEFAULT_LOG_FILES = 5
 
@@ -74,6 +76,7 @@ def build(stack: Stack, facts: HostFacts) -> Plan:
         for service in order
         for replica in range(1, stack.replicas(service) + 1)
     ]
+    _check_unique_names(stack, instances)
     members = tuple(_member(stack, *instance) for instance in instances)
     extension = stack.x_stackrun
     pool = {"pool": extension.subnet_pool} if extension and extension.subnet_pool else {}
@@ -99,6 +102,18 @@ def build(stack: Stack, facts: HostFacts) -> Plan:
         volumes=tuple(_volume_plan(stack, facts, name) for name in stack.volumes),
         cgroup_parent=parent,
     )
+
+
+def _check_unique_names(stack: Stack, instances) -> None:
+    seen: dict[str, str] = {}
+    for service, replica, _ in instances:
+        name = instance_of(stack, service, replica)
+        if name in seen:
+            raise PlanError(
+                f"services.{service}.container_name: {name!r} is also the name of an instance "
+                f"of {seen[name]!r}; choose another container_name"
+            )
+        seen[name] = service
 
 
 def _check_healthy_dependencies(services: tuple[ServicePlan, ...]) -> None:
@@ -142,7 +157,7 @@ def _dependencies(spec: Service) -> tuple[Dependency, ...]:
 
 def _member(stack: Stack, service: str, replica: int, replicas: int) -> MemberRequest:
     spec = stack.services[service]
-    name = instance_name(service, replica, replicas)
+    name = instance_of(stack, service, replica)
     mode = _network_mode(spec)
     wishes: tuple = ()
     endpoints: tuple = ()
@@ -157,13 +172,18 @@ def _member(stack: Stack, service: str, replica: int, replicas: int) -> MemberRe
     return MemberRequest(
         instance=name,
         service=service,
-        hostname=spec.hostname or name,
+        hostname=spec.hostname or _hostname(name),
         network_mode=mode,
         networks=wishes,
         extra_hosts=extra,
         network_peer=_peer(stack, spec),
         endpoints=endpoints,
     )
+
+
+def _hostname(name: str) -> str:
+    """The default hostname: the instance name, cut to what sethostname takes (64 bytes)."""
+    return name[:HOST_NAME_MAX]
 
 
 def _network_mode(spec: Service) -> NetworkMode:
@@ -176,8 +196,7 @@ def _peer(stack: Stack, spec: Service) -> str | None:
     mode = spec.network_mode or ""
     if not mode.startswith("service:"):
         return None
-    target = mode[len("service:") :]
-    return instance_name(target, 1, stack.replicas(target))
+    return instance_of(stack, mode[len("service:") :], 1)
 
 
 def _network_requests(
@@ -218,7 +237,7 @@ class _InstanceBuilder:
 
     def instance(self, service: str, replica: int, replicas: int) -> ServicePlan:
         spec = self.stack.services[service]
-        name = instance_name(service, replica, replicas)
+        name = instance_of(self.stack, service, replica)
         attachments = self.layout.attachments.get(name, ())
         rootfs = (
             self._host_path(spec.x_stackrun.rootfs)
@@ -236,11 +255,11 @@ class _InstanceBuilder:
             working_dir=self._working_dir(spec.working_dir, rootfs, record),
             user=spec.user if spec.user is not None else config.user or None,
             image=image.image_plan(self.stack.image_of(service) or "", record) if record else None,
-            hostname=spec.hostname or name,
-            cgroup=self.names.cgroup(name),
+            hostname=spec.hostname or _hostname(name),
+            cgroup=self.names.cgroup(slot(service, replica)),
             limits=limits(spec),
             ulimits=tuple(Ulimit(n, u.soft, u.hard) for n, u in spec.ulimits.items()),
-            mounts=self._all_mounts(spec, name, record),
+            mounts=self._all_mounts(spec, slot(service, replica), record),
             rootfs=rootfs,
             read_only=bool(spec.read_only),
             # An image's /tmp is its own, in the writable layer, as in Docker; a host
@@ -279,6 +298,7 @@ class _InstanceBuilder:
             dns_search=spec.dns_search,
             dns_options=spec.dns_opt,
             attach=spec.attach,
+            entrypoint=image.entrypoint(spec.entrypoint, config),
         )
         if not plan.argv:
             raise PlanError(
@@ -344,7 +364,7 @@ class _InstanceBuilder:
         mounts: list[Mount] = []
         for entry in spec.volumes_from:
             peer, _, mode = entry.partition(":")
-            owner = sharing.first_instance(self.stack, peer)
+            owner = slot(peer, 1)  # its first instance's: anonymous volumes go by slot
             peer_spec = self.stack.services[peer]
             for mount in self._all_mounts(peer_spec, owner, self._image(peer, peer_spec)):
                 if mount.kind != "tmpfs":

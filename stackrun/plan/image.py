@@ -52,6 +52,14 @@ def argv(
     return (*(image.entrypoint or ()), *(cmd or ()))
 
 
+def entrypoint(entrypoint: tuple[str, ...] | None, image: ImageConfig) -> tuple[str, ...]:
+    """The part of `argv` that `run COMMAND` keeps: the service's entrypoint, else the
+    image's (Compose: a command given to `run` replaces the command only)."""
+    if entrypoint is not None:
+        return entrypoint
+    return tuple(image.entrypoint or ())
+
+
 def environment(service: Mapping[str, str], image: ImageConfig) -> tuple[tuple[str, str], ...]:
     merged = dict(image.env)
     merged.update(service)

@@ -283,6 +283,8 @@ class ServicePlan:
     dns_search: tuple[str, ...] = ()  # resolv.conf search; empty: the host's
     dns_options: tuple[str, ...] = ()  # resolv.conf options; empty: the host's
     attach: bool = True  # `up` prints its output (attach: false: only its log files hold it)
+    entrypoint: tuple[str, ...] = ()  # argv's first part, from entrypoint: (`run` keeps it)
+    one_off: bool = False  # made by `run`: not in the stack file
     config_hash: str = ""  # of the resolved service config; `up` recreates when it changes
 
 

@@ -1,10 +1,20 @@
-"""Every name stackrun gives a kernel object, derived from the project name.
+"""Every name stackrun gives an instance or a kernel object, derived from the project name.
 
 One module owns them so that teardown can find everything from the project name
 alone (a prefix sweep) when the state file is lost, and so that two projects never
 collide. Interface names must fit IFNAMSIZ (15 characters).
 
-    cgroup          stackrun-<project>/<instance>      in every hierarchy
+What people see follows Compose:
+
+    instance        <project>-<service>-<n>             `ps`, events, inspect, /etc/hosts
+                    (or the service's container_name)
+    log prefix      <service>-<n>                       the instance name without
+                                                        "<project>-", as Compose prints it
+    one-off         <project>-<service>-run-<hex>       `stackrun run`
+
+Kernel names stay short and never depend on container_name:
+
+    cgroup          stackrun-<project>/<service>-<n>   in every hierarchy
     bridge          srb<key><n>                         one per stack network
     host-side veth  srv<key><slot>                      one per instance per network
     nftables table  stackrun-<key>   (family inet)      NAT, isolation, published ports
@@ -29,9 +39,32 @@ def project_key(project: str) -> str:
     return hashlib.sha256(project.encode()).hexdigest()[:6]
 
 
-def instance_name(service: str, replica: int, replicas: int) -> str:
-    """`api` for a single instance, `worker-1`…`worker-N` for replicated services."""
-    return service if replicas == 1 else f"{service}-{replica}"
+def slot(service: str, replica: int | str) -> str:
+    """`api-1`, `worker-2`, `api-run-3fa2c1`: the instance within its project; the cgroup's
+    leaf and the default log prefix."""
+    return f"{service}-{replica}"
+
+
+def instance_name(project: str, service: str, replica: int | str) -> str:
+    """`webapp-api-1`: the name `ps` shows, as Compose names containers."""
+    return f"{project}-{slot(service, replica)}"
+
+
+def instance_of(stack, service: str, replica: int) -> str:
+    """The name of a service's instance in a loaded stack: its container_name, or
+    `instance_name`."""
+    return stack.services[service].container_name or instance_name(stack.name, service, replica)
+
+
+def log_prefix(project: str, instance: str) -> str:
+    """The instance name without its project (`api-1`); a container_name stays whole."""
+    return instance.removeprefix(f"{project}-")
+
+
+def selects(word: str, instance: str, service: str, replica: int | str) -> bool:
+    """Whether a name given on the command line means this instance: its service (every
+    replica), its instance name (`webapp-worker-2`) or its slot (`worker-2`)."""
+    return word in (service, instance) or word == slot(service, replica)
 
 
 @dataclass(frozen=True)
@@ -47,8 +80,9 @@ class ProjectNames:
         """The project's cgroup, relative to a hierarchy root (or to --cgroup-parent)."""
         return f"{CGROUP_PREFIX}{self.project}"
 
-    def cgroup(self, instance: str) -> str:
-        return f"{self.cgroup_dir}/{instance}"
+    def cgroup(self, leaf: str) -> str:
+        """An instance's cgroup: `leaf` is its `slot` (never the container_name)."""
+        return f"{self.cgroup_dir}/{leaf}"
 
     @property
     def link_prefix(self) -> tuple[str, str]:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import replace
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 
 from stackrun.errors import PlanError
@@ -305,6 +306,34 @@ def _attachments(names, member, by_name, addresses, slots) -> tuple[NetworkAttac
             )
         )
     return tuple(own)
+
+
+def joining(
+    names: ProjectNames,
+    networks: tuple[NetworkPlan, ...],
+    template: tuple[NetworkAttachment, ...],
+    taken: tuple[NetworkAttachment, ...],
+    instance: str,
+) -> tuple[NetworkAttachment, ...]:
+    """The veths of an instance added to a running stack (`run`): on the networks of
+    `template` (the service's), at the lowest free address of each, with host names and
+    addresses no attachment in `taken` uses."""
+    by_name = {plan.name: plan for plan in networks}
+    busy = {ipaddress.ip_interface(a.address).ip for a in taken}
+    ifnames = {a.host_ifname for a in taken}
+    joined = []
+    for attachment in template:
+        plan = by_name[attachment.network]
+        free = _free_addresses(plan, busy | {ipaddress.ip_address(plan.gateway)})
+        address = _next(free, plan)
+        slot = _slots([f"{instance}/{plan.name}"], VETH_SLOT_BITS)[f"{instance}/{plan.name}"]
+        while names.veth(slot) in ifnames:
+            slot = (slot + 1) % (1 << VETH_SLOT_BITS)
+        prefix = ipaddress.ip_network(plan.subnet).prefixlen
+        joined.append(
+            replace(attachment, host_ifname=names.veth(slot), address=f"{address}/{prefix}")
+        )
+    return tuple(joined)
 
 
 def _routed(nets: list[str], by_name, endpoints) -> str | None:

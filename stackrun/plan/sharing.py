@@ -12,7 +12,7 @@ import os.path
 from typing import TYPE_CHECKING, Literal
 
 from stackrun.plan.model import GrantedFile, Namespaces
-from stackrun.plan.names import instance_name
+from stackrun.plan.names import instance_of
 from stackrun.spec.grants import DEFAULT_MODE
 from stackrun.spec.namespaces import shared_with
 
@@ -47,7 +47,7 @@ def _mode(stack: Stack, mode: str | None) -> tuple[Sharing, str | None]:
 
 
 def first_instance(stack: Stack, service: str) -> str:
-    return instance_name(service, 1, stack.replicas(service))
+    return instance_of(stack, service, 1)
 
 
 def peers(spec: Service) -> tuple[str, ...]:

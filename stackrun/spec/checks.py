@@ -30,6 +30,7 @@ def cross_check(
     for name, service in stack.services.items():
         check.service(name, service, disabled)
     check.cycles()
+    check.container_names()
     check.published_ports()
     check.fixed_addresses()
 
@@ -53,6 +54,7 @@ class _Checker:
         self.networks(name, service)
         self.duplicated_settings(name, service)
         self.memory(name, service)
+        self.develop(name, service)
         self.grants(name, service)
         self.sharing(name, service)
         self.sysctls(name, service)
@@ -118,6 +120,34 @@ class _Checker:
             declared = second in service.depends_on
             key = ("depends_on", second) if declared else (_sharing_key(service, second),)
             self.error(("services", first, *key), "dependency cycle: " + " -> ".join(cycle))
+
+    def develop(self, name: str, service: Service) -> None:
+        """develop.watch: what each action needs (a target to sync to, a command to exec)."""
+        for index, rule in enumerate(service.develop.watch if service.develop else ()):
+            path = ("services", name, "develop", "watch", index)
+            if rule.action.startswith("sync") and not rule.target:
+                self.error((*path, "action"), f"{rule.action} needs target: the path to copy to")
+            if rule.target and not rule.target.startswith("/"):
+                self.error((*path, "target"), f"{rule.target!r} must be an absolute path")
+            if (rule.action == "sync+exec") != (rule.exec is not None):
+                self.error((*path, "action"), "exec: goes with action: sync+exec, and only it")
+            if rule.action == "rebuild" and service.build is None:
+                self.error((*path, "action"), "rebuild needs build: (the image it builds again)")
+
+    def container_names(self) -> None:
+        """Compose's rule: a container_name names one instance, and one service only (a
+        clash with another service's default name is found by plan.build)."""
+        seen: dict[str, str] = {}
+        for name, service in self.stack.services.items():
+            chosen = service.container_name
+            if chosen is None:
+                continue
+            path = ("services", name, "container_name")
+            if self.stack.replicas(name) > 1:
+                self.error(path, "names a single instance: remove it to run several replicas")
+            elif chosen in seen:
+                self.error(path, f"{chosen!r} is already the container_name of {seen[chosen]!r}")
+            seen[chosen] = name
 
     def mounts(self, name: str, service: Service) -> None:
         targets: dict[str, int] = {}

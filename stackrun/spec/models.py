@@ -279,6 +279,32 @@ class ServiceExtension(Model):
     backoff: Backoff | None = None
 
 
+class WatchExec(Model):
+    """develop.watch[].exec: what sync+exec runs in the instance after a sync."""
+
+    command: Annotated[tuple[str, ...], _COMMAND]
+    user: str | None = None
+    privileged: bool = False
+    working_dir: str | None = None
+    environment: Annotated[dict[str, str], _LIST_OR_MAP] = {}
+
+
+class WatchRule(Model):
+    """One rule of develop.watch (Compose's): what to do when files under `path` change."""
+
+    action: Literal["sync", "rebuild", "restart", "sync+restart", "sync+exec"]
+    path: str
+    target: str | None = None
+    ignore: Annotated[tuple[str, ...], _STRING_OR_LIST] = ()
+    include: Annotated[tuple[str, ...], _STRING_OR_LIST] = ()
+    initial_sync: bool = False
+    exec: WatchExec | None = None
+
+
+class Develop(Model):
+    watch: tuple[WatchRule, ...] = ()
+
+
 # ---------------------------------------------------------------- service
 
 
@@ -298,6 +324,7 @@ class Service(Model):
     working_dir: str | None = None
     user: str | None = None
     hostname: Hostname | None = None
+    container_name: Name | None = None  # the instance's name in `ps` (one replica only)
     depends_on: Annotated[dict[Name, Dependency], Short(_STRINGS)] = {}
     healthcheck: Healthcheck | None = None
     restart: Restart | None = None
@@ -354,6 +381,7 @@ class Service(Model):
     blkio_config: BlkioConfig | None = None
     devices: tuple[Annotated[DeviceMapping, Short(_STRING)], ...] = ()
     device_cgroup_rules: tuple[DeviceRule, ...] = ()
+    develop: Develop | None = None  # `stackrun watch`, `up --watch`
     x_stackrun: ServiceExtension | None = Field(None, alias="x-stackrun")
 
 

@@ -280,6 +280,26 @@ def _healthcheck(value: Any, ctx: _Context) -> Any:
     return value
 
 
+def _develop(value: Any, ctx: _Context) -> Any:
+    """develop.watch[]: ignore and include as lists, exec's command and environment in
+    their long forms."""
+    watch = value.get("watch") if isinstance(value, LDict) else None
+    for rule in watch if isinstance(watch, LList) else ():
+        if not isinstance(rule, LDict):
+            continue
+        for key in ("ignore", "include"):
+            if key in rule:
+                rule[key] = _one_or_many(rule[key], ctx)
+        run = rule.get("exec")
+        if not isinstance(run, LDict):
+            continue
+        for key, shape in (("command", _argv), ("environment", _environment)):
+            if key in run:
+                ctx.where = run.at(key)
+                run[key] = shape(run[key], ctx)
+    return value
+
+
 def _service_networks(value: Any, ctx: _Context) -> Any:
     if not isinstance(value, LList):
         return value
@@ -415,4 +435,5 @@ _SERVICE_SHAPES: dict[str, Callable[[Any, _Context], Any]] = {
     "dns_search": _one_or_many,
     "logging": _logging,
     "devices": _devices,
+    "develop": _develop,
 }

@@ -1,7 +1,7 @@
 """Compose keys that cannot apply to a process runner: say why, and what to write instead.
 
 Errors for keys whose absence would change what runs (`privileged`, `gpus`, `build.ssh`…);
-warnings for keys that are safe to ignore (`container_name`, `tty`…). Every key of the
+warnings for keys that are safe to ignore (`tty`, `links`…). Every key of the
 Compose specification is either a field of the models or listed here (a test walks
 the Compose JSON Schema), so a real Compose key never gets "unknown key". The keys are
 removed from the tree afterwards so that validation does not report them again.
@@ -42,14 +42,12 @@ SERVICE_ERRORS = {
     "one depend on it with condition: service_completed_successfully",
 }
 SERVICE_WARNINGS = {
-    "container_name": "ignored: each instance is named after its service (api, worker-2)",
     "pull_refresh_after": "ignored: to pull again after a while write pull_policy: "
     "every_DURATION (e.g. every_12h)",
     "tty": "ignored: services have no terminal; their output goes to the log",
     "stdin_open": "ignored: a service's stdin is /dev/null",
     "links": "ignored: services reach each other by name on the stack's network",
     "external_links": "ignored: stackrun reaches only the services of the stack, by name",
-    "develop": "ignored: stackrun has no watch mode",
 }
 DEPLOY_ERRORS: dict[str, str] = {}
 DEPLOY_WARNINGS = {

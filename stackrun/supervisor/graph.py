@@ -12,6 +12,7 @@ from typing import Literal
 
 from stackrun.errors import StackrunError
 from stackrun.plan.model import Dependency, Plan, ServicePlan
+from stackrun.plan.names import selects
 from stackrun.supervisor.lifecycle import Lifecycle
 
 Verdict = Literal["wait", "met", "failed"]
@@ -24,14 +25,19 @@ class UnknownService(StackrunError):
 
 
 def select(plan: Plan, services: Iterable[str]) -> list[str]:
-    """Instance names for service or instance names, in plan order; empty selects all."""
+    """Instance names for service or instance names (names.selects), in plan order; empty
+    selects all."""
     wanted = set(services)
-    known = {s.name for s in plan.services} | {s.service for s in plan.services}
-    for name in wanted - known:
-        raise UnknownService(name, (s.service for s in plan.services))
-    if not wanted:
-        return [s.name for s in plan.services]
-    return [s.name for s in plan.services if s.name in wanted or s.service in wanted]
+    for word in wanted:
+        if not any(_means(word, s) for s in plan.services):
+            raise UnknownService(word, (s.service for s in plan.services))
+    if not wanted:  # every instance of the stack file: not the one-offs of `run`
+        return [s.name for s in plan.services if not s.one_off]
+    return [s.name for s in plan.services if any(_means(word, s) for word in wanted)]
+
+
+def _means(word: str, service: ServicePlan) -> bool:
+    return selects(word, service.name, service.service, service.replica)
 
 
 def with_dependencies(plan: Plan, instances: Iterable[str]) -> list[str]:

@@ -32,6 +32,7 @@ class Kernel:
         self.peer_pid: Callable[[str], int | None] = lambda name: None  # set by the stack
         self._lock = threading.Lock()
         self._cgroups: set[str] = set()  # created and not removed yet
+        self._killed: set[str] = set()  # emptied by kill_all since they were created
         self.netfilter = Netfilter()  # the project's rules, as installed by `prepare`
         self._prepared: Plan | None = None  # the plan `prepare` last made the host ready for
         # started by `prestart` before the supervisor ran, each with its output's read ends
@@ -85,14 +86,20 @@ class Kernel:
 
     # ------------------------------------------------------------ instances
 
-    def spawn(self, service: ServicePlan, sink: OutputSink) -> Spawned:
-        """Start the instance in its cgroup and namespaces, its output going to `sink`.
-        An instance `prestart` started is handed over instead (once)."""
+    def spawn(
+        self, service: ServicePlan, sink: OutputSink, stdio: tuple[int, ...] = (), tty=False
+    ) -> Spawned:
+        """Start the instance in its cgroup and namespaces, its output going to `sink`, or
+        with the given stdin, stdout, stderr (`run`). An instance `prestart` started is
+        handed over instead (once)."""
         with self._lock:
-            early = self._prestarted.pop(service.name, None)
+            early = None if stdio else self._prestarted.pop(service.name, None)
         if early is not None:
             return _handed_over(service.name, early, sink)
-        request = self._request(service)
+        request = self._request(service, tty)
+        if stdio:
+            stdin, stdout, stderr = stdio
+            return self.fork_server.spawn(request, stdout, stderr, stdin)
         pipes = [os.pipe2(os.O_CLOEXEC), os.pipe2(os.O_CLOEXEC)]
         try:
             spawned = self.fork_server.spawn(request, pipes[0][1], pipes[1][1])
@@ -134,7 +141,7 @@ class Kernel:
                 self._prestarted[name] = (result, out[0], err[0])
             return {name: early[0] for name, early in self._prestarted.items()}
 
-    def _request(self, service: ServicePlan) -> SpawnRequest:
+    def _request(self, service: ServicePlan, tty: bool = False) -> SpawnRequest:
         procs = self._ensure_cgroup(service)
         where = self._prepare_files(service)
         shared = service.namespaces
@@ -146,6 +153,7 @@ class Kernel:
             layer_dir=where.disk,
             join_ipc_pid=self._peer(shared.ipc_peer if shared.ipc == "service" else None),
             join_pid_pid=self._peer(shared.pid_peer if shared.pid == "service" else None),
+            tty=tty,
         )
 
     def probe(self, service: ServicePlan, pid: int | None, output: int) -> Spawned:
@@ -158,6 +166,14 @@ class Kernel:
 
     def kill_all(self, service: ServicePlan) -> None:
         self.driver.kill(service.cgroup)
+        with self._lock:
+            self._killed.add(service.cgroup)
+
+    def freeze(self, service: ServicePlan) -> None:
+        self.driver.freeze(service.cgroup)
+
+    def thaw(self, service: ServicePlan) -> None:
+        self.driver.thaw(service.cgroup)
 
     def usage(self, service: ServicePlan) -> Usage | None:
         with self._lock:
@@ -185,10 +201,17 @@ class Kernel:
     def _ensure_cgroup(self, service: ServicePlan) -> tuple[str, ...]:
         with self._lock:
             known = service.cgroup in self._cgroups
+            killed = service.cgroup in self._killed
+            self._killed.discard(service.cgroup)
+        if killed:  # a fresh cgroup: after a cgroup.kill, this host's kernel (6.18) SIGKILLs
+            self.driver.remove(service.cgroup)  # the next child cloned into the cgroup
+            known = False
         if not known:
             self.driver.create(service.cgroup, service.limits)
             with self._lock:
                 self._cgroups.add(service.cgroup)
+        else:  # a restart: never into a cgroup a pause left frozen (an exit raced it)
+            self.driver.thaw(service.cgroup)
         return self.driver.procs_files(service.cgroup)
 
     def _prepare_files(self, service: ServicePlan) -> InstanceLayout:

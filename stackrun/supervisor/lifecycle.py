@@ -101,6 +101,26 @@ class TimerFired:
 
 
 @dataclass(frozen=True)
+class Pause:
+    """`pause`: freeze every process of the running instance."""
+
+    now: float
+
+
+@dataclass(frozen=True)
+class Unpause:
+    now: float
+
+
+@dataclass(frozen=True)
+class FreezeFailed:
+    """The kernel did not freeze the cgroup (the runner's Freeze action failed)."""
+
+    now: float
+    error: str
+
+
+@dataclass(frozen=True)
 class DependencyFailed:
     """A dependency this instance needs failed for good: it will not start."""
 
@@ -119,6 +139,9 @@ Event = (
     | OomKilled
     | ProbeDone
     | TimerFired
+    | Pause
+    | Unpause
+    | FreezeFailed
     | DependencyFailed
 )
 
@@ -138,6 +161,16 @@ class Signal:
 @dataclass(frozen=True)
 class KillAll:
     """SIGKILL every process of the instance's cgroup."""
+
+
+@dataclass(frozen=True)
+class Freeze:
+    """Freeze the instance's cgroup (its processes stop where they are)."""
+
+
+@dataclass(frozen=True)
+class Thaw:
+    """Let a frozen cgroup run again; done before it is signalled, killed or spawned into."""
 
 
 @dataclass(frozen=True)
@@ -171,7 +204,7 @@ class Emit:
     attributes: tuple[tuple[str, object], ...] = ()
 
 
-Action = Spawn | Signal | KillAll | SetTimer | CancelTimer | RunProbe | Note | Emit
+Action = Spawn | Signal | KillAll | Freeze | Thaw | SetTimer | CancelTimer | RunProbe | Note | Emit
 
 # ---------------------------------------------------------------- state
 
@@ -193,6 +226,8 @@ class Lifecycle:
     started_at: float | None = None
     finished_at: float | None = None
     exit_code: int | None = None
+    exits: int = 0  # exits of the process, ever: `up --wait` compares it with its start's
+    last_exit: int | None = None  # the code of the latest exit (kept across restarts)
     error: str = ""  # why it cannot run: spawn failure or failed dependency
     restart_count: int = 0  # automatic restarts, shown by ps; never reset
     retries: int = 0  # automatic restarts since the last explicit start (on-failure:N)
@@ -200,6 +235,7 @@ class Lifecycle:
     short_runs: int = 0  # consecutive runs shorter than backoff_reset
     oom_kills: int = 0
     oom_killed: bool = False  # the last exit came with an OOM kill
+    paused: bool = False  # running, its cgroup frozen (`pause`)
     health: Health = ""
     health_failures: int = 0
     healthy_once: bool = False  # this run passed a probe: its start period is over
@@ -266,7 +302,7 @@ def _request_down(plan: ServicePlan, state: Lifecycle, after: AfterExit, grace) 
 
 def _stop_process(plan: ServicePlan, state: Lifecycle, grace: float | None) -> Result:
     grace = plan.stop_grace_period if grace is None else grace
-    actions: list[Action] = [CancelTimer("probe"), Emit("stop")]
+    state, actions = _thawed(state, [CancelTimer("probe"), Emit("stop")])
     if grace <= 0:
         actions.append(KillAll())
     else:
@@ -280,10 +316,36 @@ def _on_kill(plan: ServicePlan, state: Lifecycle, event: Kill) -> Result:
     if state.phase not in ("running", "stopping"):
         return state, []
     attributes = (("signal", event.signal),)
-    return replace(state, kill_signal=event.signal), [
-        Signal(event.signal),
-        Emit("kill", attributes),
-    ]
+    state, actions = _thawed(replace(state, kill_signal=event.signal), [])
+    return state, [*actions, Signal(event.signal), Emit("kill", attributes)]
+
+
+def _thawed(state: Lifecycle, actions: list[Action]) -> Result:
+    """A paused instance is thawed before it is signalled: a frozen process would only
+    receive the signal once unpaused (and a probe waits on it meanwhile)."""
+    if not state.paused:
+        return state, actions
+    return replace(state, paused=False), [Thaw(), *actions]
+
+
+def _on_pause(plan: ServicePlan, state: Lifecycle, event: Pause) -> Result:
+    if state.phase != "running" or state.paused:
+        return state, []
+    return replace(state, paused=True), [CancelTimer("probe"), Freeze(), Emit("pause")]
+
+
+def _on_unpause(plan: ServicePlan, state: Lifecycle, event: Unpause) -> Result:
+    if not state.paused:
+        return state, []
+    probe: list[Action] = [RunProbe(state.run)] if plan.healthcheck else []
+    return replace(state, paused=False), [Thaw(), Emit("unpause"), *probe]
+
+
+def _on_freeze_failed(plan: ServicePlan, state: Lifecycle, event: FreezeFailed) -> Result:
+    if not state.paused:
+        return state, []
+    probe: list[Action] = [RunProbe(state.run)] if plan.healthcheck else []
+    return replace(state, paused=False), [Thaw(), Note(f"not paused: {event.error}"), *probe]
 
 
 def _on_spawned(plan: ServicePlan, state: Lifecycle, event: Spawned) -> Result:
@@ -334,8 +396,11 @@ def _on_exited(plan: ServicePlan, state: Lifecycle, event: Exited) -> Result:
     state = replace(
         state,
         pid=None,
+        paused=False,
         finished_at=event.now,
         exit_code=code,
+        exits=state.exits + 1,
+        last_exit=code,
         oom_killed=event.oom,
         backoff_step=0 if quiet else state.backoff_step,
         short_runs=0 if quiet else state.short_runs + 1,
@@ -407,7 +472,12 @@ def _spawn(state: Lifecycle, actions: list) -> Result:
 def _on_timer(plan: ServicePlan, state: Lifecycle, event: TimerFired) -> Result:
     if event.timer == "restart" and state.phase == "restarting":
         return _spawn(state, [])
-    if event.timer == "probe" and state.phase == "running" and plan.healthcheck:
+    if (
+        event.timer == "probe"
+        and state.phase == "running"
+        and plan.healthcheck
+        and not state.paused
+    ):
         return state, [RunProbe(state.run)]
     if event.timer == "kill" and state.phase == "stopping":
         return state, [Note("still running after the grace period: killing"), KillAll()]
@@ -416,8 +486,8 @@ def _on_timer(plan: ServicePlan, state: Lifecycle, event: TimerFired) -> Result:
 
 def _on_probe(plan: ServicePlan, state: Lifecycle, event: ProbeDone) -> Result:
     check = plan.healthcheck
-    if check is None or event.run != state.run or state.phase != "running":
-        return state, []
+    if check is None or event.run != state.run or state.phase != "running" or state.paused:
+        return state, []  # a probe that ran into a pause says nothing: unpause probes again
     probes = (*state.probes, Probe(event.now, event.exit_code, event.output))[-KEPT_PROBES:]
     state = replace(state, probes=probes)
     in_start_period = (
@@ -468,5 +538,8 @@ _HANDLERS: dict[type, Callable[[ServicePlan, Lifecycle, Any], Result]] = {
     OomKilled: _on_oom,
     ProbeDone: _on_probe,
     TimerFired: _on_timer,
+    Pause: _on_pause,
+    Unpause: _on_unpause,
+    FreezeFailed: _on_freeze_failed,
     DependencyFailed: _on_dependency_failed,
 }

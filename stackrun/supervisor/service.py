@@ -10,6 +10,7 @@ kernel work in worker threads, timers and waits as tasks of the runner's group.
 from __future__ import annotations
 
 import math
+import os
 import time
 
 import anyio
@@ -41,6 +42,12 @@ class InstanceRunner:
         self._pidfd = -1
         self._oom_seen = 0  # OOM kills of the cgroup already reported
         self._oom_watched = False
+        # One kernel operation on the cgroup at a time: a kill still sweeping the cgroup
+        # (it signals whatever it lists until it is empty) must not meet the next spawn.
+        self._cgroup_lock = anyio.Lock()
+        self.freezes_done = 0  # Freeze/Thaw actions carried out (or failed): `pause` waits on it
+        self._stdio: tuple[int, ...] = ()  # given by `run` for the next spawn
+        self._tty = False
 
     @property
     def name(self) -> str:
@@ -55,6 +62,11 @@ class InstanceRunner:
     def close(self) -> None:
         """No more events: `run` returns once the queue is drained."""
         self._send.close()
+
+    def attach_stdio(self, stdio: tuple[int, ...], tty: bool) -> None:
+        """The next spawn gets these stdin, stdout, stderr (`run`), not the log pipes; the
+        runner owns and closes them once it spawned."""
+        self._stdio, self._tty = tuple(stdio), tty
 
     def status(self) -> InstanceStatus:
         return describe(self.plan, self.state, self.waiting_for)
@@ -93,6 +105,8 @@ class InstanceRunner:
             exits.send_signal(self._pidfd, action.signal)
         elif isinstance(action, lc.KillAll):
             group.start_soon(self._kill_all)
+        elif isinstance(action, (lc.Freeze, lc.Thaw)):
+            group.start_soon(self._freeze, isinstance(action, lc.Freeze))
         elif isinstance(action, lc.SetTimer):
             self._set_timer(action.timer, action.delay)
         elif isinstance(action, lc.CancelTimer):
@@ -113,11 +127,18 @@ class InstanceRunner:
     # ------------------------------------------------------------ actions
 
     async def _spawn(self, run: int) -> None:
+        stdio, self._stdio = self._stdio, ()
         try:
-            child = await anyio.to_thread.run_sync(self._kernel.spawn, self.plan, self._sink)
+            async with self._cgroup_lock:
+                child = await anyio.to_thread.run_sync(
+                    self._kernel.spawn, self.plan, self._sink, stdio, self._tty
+                )
         except StackrunError as error:
             self.post(lc.SpawnFailed(time.time(), run, str(error)))
             return
+        finally:
+            for fd in stdio:
+                os.close(fd)
         self._pidfd = child.pidfd
         self.post(lc.Spawned(time.time(), run, child.pid))
         assert self._group is not None
@@ -159,9 +180,25 @@ class InstanceRunner:
 
     async def _kill_all(self) -> None:
         try:
-            await anyio.to_thread.run_sync(self._kernel.kill_all, self.plan)
+            async with self._cgroup_lock:
+                await anyio.to_thread.run_sync(self._kernel.kill_all, self.plan)
         except StackrunError as error:
             self._sink.note(self.name, f"could not kill every process: {error}")
+
+    async def _freeze(self, frozen: bool) -> None:
+        """Freeze or thaw the cgroup, in the order the actions came (one thread at a time)."""
+        try:
+            async with self._cgroup_lock:
+                call = self._kernel.freeze if frozen else self._kernel.thaw
+                await anyio.to_thread.run_sync(call, self.plan)
+        except StackrunError as error:
+            if frozen:
+                self.post(lc.FreezeFailed(time.time(), str(error)))
+            else:
+                self._sink.note(self.name, f"could not thaw: {error}")
+        finally:
+            self.freezes_done += 1
+            self._changed()
 
     async def _probe(self, run: int) -> None:
         check = self.plan.healthcheck

@@ -22,7 +22,7 @@ from anyio.abc import TaskGroup
 
 from stackrun.errors import StackrunError
 from stackrun.plan.model import Plan
-from stackrun.supervisor import graph
+from stackrun.supervisor import graph, waiting
 from stackrun.supervisor import lifecycle as lc
 from stackrun.supervisor.events import Changes, EventBus
 from stackrun.supervisor.kernel import Kernel
@@ -60,6 +60,21 @@ class StartGoal:
 
     healthy: bool = False
     timeout: float = math.inf
+
+
+def _started(state: lc.Lifecycle) -> waiting.Verdict:
+    """`up` without --wait: done once the process started (or could not)."""
+    if state.error:
+        return waiting.Verdict("failed", reason=state.error)
+    if state.phase in ("created", "starting"):
+        return waiting.Verdict("wait")
+    return waiting.Verdict("met", "Started")
+
+
+def _next_recheck(verdicts: list[waiting.Verdict]) -> float | None:
+    """Seconds until the first verdict that time alone may change."""
+    times = [v.recheck_at for v in verdicts if v.recheck_at is not None]
+    return min(times) - time.time() if times else None
 
 
 class Stack:
@@ -117,25 +132,37 @@ class Stack:
         """Nothing runs and nothing will without a request: attached `up` may end."""
         return not self._pending and all(r.state.settled for r in self.runners.values())
 
-    async def until(self, predicate: Callable[[], bool], timeout: float = math.inf) -> bool:
-        """Wait until `predicate()` holds, re-checking at every change; False on timeout."""
+    async def until(
+        self,
+        predicate: Callable[[], bool],
+        timeout: float = math.inf,
+        wake_in: Callable[[], float | None] = lambda: None,
+    ) -> bool:
+        """Wait until `predicate()` holds, re-checking at every change (and after
+        `wake_in()` seconds, when time alone may change the answer); False on timeout."""
         deadline = anyio.current_time() + timeout
         while not predicate():
             left = deadline - anyio.current_time()
             if left <= 0:
                 return False
-            await self.changes.wait(left)
+            await self.changes.wait(min(left, max(wake_in() or math.inf, 0.001)))
         return True
 
     # ------------------------------------------------------------ start
 
     async def start(self, names: list[str], goal: StartGoal = StartGoal()) -> list[Failure]:
-        """Start `names` and what they depend on; return when each reached the goal or failed."""
+        """Start `names` and what they depend on; return when each reached the goal or
+        failed: started, or with `goal.healthy` (`up --wait`) as supervisor/waiting.py says."""
         chosen = graph.with_dependencies(self.plan, names)
+        judge = self._judge(chosen, goal)
         for name in chosen:
             self._start_when_ready(name)
-        reached = await self.until(lambda: all(self._done(n, goal) for n in chosen), goal.timeout)
-        failures = [f for f in (self._failure(n, goal) for n in chosen) if f]
+        reached = await self.until(
+            lambda: all(judge(n).verdict != "wait" for n in chosen),
+            goal.timeout,
+            lambda: _next_recheck([judge(n) for n in chosen]),
+        )
+        failures = [self._failure(n, judge(n)) for n in chosen if judge(n).verdict == "failed"]
         failures = [await self._with_tail(f) for f in failures]
         if not reached:
             failures += [
@@ -143,9 +170,28 @@ class Stack:
                     n, f"not {'healthy' if goal.healthy else 'started'} after {goal.timeout:g}s"
                 )
                 for n in chosen
-                if not self._done(n, goal)
+                if judge(n).verdict == "wait"
             ]
         return failures
+
+    def _judge(self, chosen: list[str], goal: StartGoal) -> Callable[[str], waiting.Verdict]:
+        """name -> its verdict now; exits are counted from this moment on."""
+        exits = {n: self.runner(n).state.exits for n in chosen}
+        jobs = {n: waiting.must_complete(self.plan, self.runners[n].plan.service) for n in chosen}
+
+        def judge(name: str) -> waiting.Verdict:
+            runner = self.runners[name]
+            if name in self._abandoned:
+                return waiting.Verdict("failed", reason="stopped before it started")
+            if name in self._pending:
+                return waiting.Verdict("wait")
+            if goal.healthy:
+                return waiting.verdict(
+                    runner.plan, runner.state, exits[name], jobs[name], time.time()
+                )
+            return _started(runner.state)
+
+        return judge
 
     def _start_when_ready(self, name: str) -> None:
         runner = self.runner(name)
@@ -190,30 +236,13 @@ class Stack:
         runner.post(lc.Start(time.time()))
         return True
 
-    def _done(self, name: str, goal: StartGoal) -> bool:
-        runner = self.runners[name]
-        state = runner.state
+    def _failure(self, name: str, verdict: waiting.Verdict) -> Failure:
         if name in self._abandoned:
-            return True
-        waiting = state.phase == "created" and not state.error
-        if name in self._pending or state.phase == "starting" or waiting:
-            return False
-        if state.settled or not goal.healthy:
-            return True
-        return not (state.phase == "restarting" or state.health == "starting")
-
-    def _failure(self, name: str, goal: StartGoal) -> Failure | None:
+            return Failure(name, verdict.reason)
         state = self.runners[name].state
-        if name in self._abandoned:
-            return Failure(name, "stopped before it started")
         if state.error:
-            culprit = self._culprits.get(name, name)
-            return Failure(name, state.error, culprit)
-        if goal.healthy and state.phase == "exited" and state.exit_code != 0:
-            return Failure(name, f"exited with code {state.exit_code}", name)
-        if goal.healthy and state.health == "unhealthy":
-            return Failure(name, "is unhealthy", name)
-        return None
+            return Failure(name, state.error, self._culprits.get(name, name))
+        return Failure(name, verdict.reason, name)
 
     async def _with_tail(self, failure: Failure) -> Failure:
         """With the last lines of the instance it names, read in a thread: the sink waits
@@ -271,6 +300,10 @@ class Stack:
                 self._started_once.add(event.instance)
 
     # ------------------------------------------------------------ reconcile
+
+    def extend(self, plan: Plan) -> None:
+        """Switch to `plan`, which only adds instances (a one-off of `run`)."""
+        self.plan = plan
 
     async def replace(self, names: list[str], plan: Plan, grace: float | None = None) -> None:
         """Stop `names`, drop their runners and kernel objects, and switch to `plan`."""

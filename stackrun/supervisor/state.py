@@ -23,7 +23,7 @@ from stackrun.files import replace_text
 
 # Compose's states, plus `lost` (supervisor gone, process state unknown or gone)
 # and `starting` (spawned, waiting for its dependencies' conditions or first health).
-State = Literal["created", "starting", "running", "restarting", "exited", "dead", "lost"]
+State = Literal["created", "starting", "running", "paused", "restarting", "exited", "dead", "lost"]
 Health = Literal["", "starting", "healthy", "unhealthy"]
 
 STATE_VERSION = 1
@@ -91,6 +91,26 @@ class UpRequest:
     force_recreate: bool = False
     remove_orphans: bool = False
     timeout: float | None = None  # grace period when recreating
+    prepare_only: bool = False  # networks and directories, no service (`run` on a stopped stack)
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    """`stackrun run`: a one-off instance of a service (supervisor/oneoff.py makes its plan)."""
+
+    service: str
+    name: str  # the instance's name: <project>-<service>-run-<hex>, or --name
+    command: tuple[str, ...] = ()  # empty: the service's command
+    entrypoint: tuple[str, ...] | None = None  # --entrypoint (then command replaces all)
+    env: tuple[str, ...] = ()  # KEY=VALUE, after the service's environment
+    user: str | None = None
+    workdir: str | None = None
+    no_deps: bool = False  # do not start what the service depends on
+    service_ports: bool = False  # publish the service's ports (not by default, as Compose)
+    publish: tuple[str, ...] = ()  # -p "8080:80"
+    tty: bool = False  # stdin is a terminal: the instance's controlling terminal
+    remove: bool = False  # --rm: gone once it exited
+    detach: bool = False  # -d: output to the logs; `run` returns once it started
 
 
 @dataclass

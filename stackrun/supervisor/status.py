@@ -29,7 +29,7 @@ def describe(
         name=plan.name,
         service=plan.service,
         replica=plan.replica,
-        state=_STATES[life.phase],
+        state="paused" if life.paused else _STATES[life.phase],
         health=life.health,
         pid=life.pid,
         exit_code=life.exit_code,
@@ -63,6 +63,8 @@ def crash_loop(life: Lifecycle, reset: float, now: float) -> bool:
 def status_text(life: Lifecycle, waiting_for: str, now: float, looping: bool = False) -> str:
     """ "Up 3 minutes (healthy)", "Exited (1) 2 seconds ago", "Restarting (1) …, crash loop"."""
     phase, loop = life.phase, ", crash loop" if looping else ""
+    if phase == "running" and life.paused:  # as Docker: no health while paused
+        return f"Up {ago(now - (life.started_at or now))} (Paused)"
     if phase == "running":
         health = f" ({life.health})" if life.health else ""
         return f"Up {ago(now - (life.started_at or now))}{health}{loop}"

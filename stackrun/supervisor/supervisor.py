@@ -21,14 +21,22 @@ from stackrun import dirs
 from stackrun.errors import StackrunError
 from stackrun.plan.model import Plan
 from stackrun.runtime.network import hostsfile
-from stackrun.supervisor import graph, ports
+from stackrun.supervisor import graph, oneoff, ports
+from stackrun.supervisor import lifecycle as lc
 from stackrun.supervisor.events import EventBus
 from stackrun.supervisor.inspection import inspect_instance
 from stackrun.supervisor.kernel import Kernel
 from stackrun.supervisor.lifecycle import Lifecycle
 from stackrun.supervisor.output import OutputSink
 from stackrun.supervisor.stack import Stack, StartFailed, StartGoal
-from stackrun.supervisor.state import Event, InstanceStatus, ProjectState, UpRequest, write_state
+from stackrun.supervisor.state import (
+    Event,
+    InstanceStatus,
+    ProjectState,
+    RunRequest,
+    UpRequest,
+    write_state,
+)
 from stackrun.supervisor.status import describe
 
 
@@ -70,6 +78,8 @@ class Supervisor:
         naming the instance, what failed, and the last log lines of the culprit."""
         if plan is not None:
             await self._reconcile(plan, request)
+        if request.prepare_only:
+            return []
         names = graph.select(self.stack.plan, request.services)
         goal = StartGoal(healthy=request.wait, timeout=request.wait_timeout)
         return [str(failure) for failure in await self.stack.start(names, goal)]
@@ -77,13 +87,14 @@ class Supervisor:
     async def _reconcile(self, plan: Plan, request: UpRequest) -> None:
         running = {n: r.plan.config_hash for n, r in self.stack.runners.items()}
         changes = graph.reconcile(running, plan, request.force_recreate)
+        one_offs = [n for n in changes.orphans if self.stack.plan.instance(n).one_off]
+        orphans = [n for n in changes.orphans if n not in one_offs]
         gone = list(changes.recreate)
         if request.remove_orphans:
-            gone += changes.orphans
-        elif changes.orphans:
+            gone += orphans
+        elif orphans:
             self.sink.note(
-                changes.orphans[0],
-                "orphan: no longer in the stack file; `up --remove-orphans` stops it",
+                orphans[0], "orphan: no longer in the stack file; `up --remove-orphans` stops it"
             )
         kept = [n for n in changes.orphans if n not in gone]
         merged = _with_orphans(plan, self.stack.plan, kept)
@@ -171,6 +182,105 @@ class Supervisor:
     async def kill(self, services: list[str], signal: int = 9) -> None:
         self.stack.kill(graph.select(self.stack.plan, services), signal)
 
+    # ------------------------------------------------------------ one-off instances
+
+    async def one_off(self, request: RunRequest, stdio: tuple[int, ...] = ()) -> int:
+        """Start a one-off instance of a service (`stackrun run`) with the caller's
+        stdin, stdout, stderr (`stdio`, owned from here on); unless detached, return its
+        exit code once it exited (and, with `remove`, once it is gone)."""
+        try:
+            plan = oneoff.one_off(self.stack.plan, request)
+            await self._add(plan)
+            if not request.detach:  # the runner closes them once spawned
+                self.stack.runner(plan.name).attach_stdio(stdio, request.tty)
+                stdio = ()
+        finally:
+            for fd in stdio:
+                os.close(fd)
+        assert self._group is not None
+        published = await ports.serve((plan,), self._group) if plan.ports else None
+        failures = await self.stack.start([plan.name])
+        if request.detach and not failures:
+            self._group.start_soon(self._after_exit, plan.name, request.remove, published)
+            return 0
+        state = await self._after_exit(plan.name, request.remove, published)
+        if state.error or state.exit_code is None:
+            raise RunFailed(state.error or "did not run", failures)
+        return state.exit_code
+
+    async def _after_exit(self, name: str, remove: bool, published) -> Lifecycle:
+        """Once the one-off exited: its ports closed, and with `remove` it is forgotten."""
+        runner = self.stack.runners[name]
+        await self.stack.until(lambda: runner.state.settled)
+        if published is not None:
+            published.close()
+        if remove:
+            await self.remove([name])
+        return runner.state
+
+    async def _add(self, plan) -> None:
+        merged = replace(self.stack.plan, services=(*self.stack.plan.services, plan))
+        self.stack.extend(merged)
+        self.plan = self.kernel.plan = merged
+        configure = getattr(self.sink, "configure", None)
+        if configure is not None:
+            configure((plan,))
+
+    async def remove(self, services: list[str], stop: bool = False) -> list[str]:
+        """Forget stopped instances (`rm`): their cgroups and files go, one-offs leave the
+        plan, the others show as created until started again. Returns their names."""
+        names = (
+            graph.select(self.stack.plan, services)
+            if services
+            else [s.name for s in self.stack.plan.services]
+        )
+        if stop:
+            await self.stack.stop(names)
+        stopped = [n for n in names if self.stack.is_down(n) and n in self.stack.runners]
+        kept = tuple(s for s in self.stack.plan.services if not (s.one_off and s.name in stopped))
+        await self.stack.replace(stopped, replace(self.stack.plan, services=kept))
+        self.plan = self.kernel.plan = self.stack.plan
+        return stopped
+
+    async def wait(self, services: list[str]) -> dict[str, int]:
+        """`wait`: once no selected instance runs (an exit the restart policy follows does
+        not count), instance -> exit code, in the order they exited."""
+        names = [n for n in graph.select(self.stack.plan, services) if n in self.stack.runners]
+        await self.stack.until(lambda: all(self.stack.runners[n].state.settled for n in names))
+        states = {n: self.stack.runners[n].state for n in names}
+        ended = sorted(names, key=lambda n: states[n].finished_at or 0)
+        return {n: states[n].exit_code or 0 for n in ended}
+
+    async def pause(self, services: list[str]) -> None:
+        """Freeze the running instances selected; return once the kernel has frozen them."""
+        names = graph.select(self.stack.plan, services)
+        chosen = self._in_phase(names, lambda s: s.phase == "running" and not s.paused)
+        if not chosen and not self._in_phase(names, lambda s: s.paused):
+            raise StackrunError(f"nothing to pause: {', '.join(names)} not running")
+        await self._freeze_or_thaw(chosen, lc.Pause)
+        failed = self._in_phase(chosen, lambda s: s.phase == "running" and not s.paused)
+        if failed:
+            raise StackrunError(f"could not pause {', '.join(failed)} (`stackrun logs` says why)")
+
+    async def unpause(self, services: list[str]) -> None:
+        names = graph.select(self.stack.plan, services)
+        await self._freeze_or_thaw(self._in_phase(names, lambda s: s.paused), lc.Unpause)
+
+    def _in_phase(self, names: list[str], predicate) -> list[str]:
+        runners = self.stack.runners
+        return [n for n in names if n in runners and predicate(runners[n].state)]
+
+    async def _freeze_or_thaw(self, names: list[str], event) -> None:
+        runners = [self.stack.runner(n) for n in names]
+        before = {r.name: r.freezes_done for r in runners}
+        for runner in runners:
+            runner.post(event(time.time()))
+        await self.stack.until(
+            lambda: all(
+                r.freezes_done > before[r.name] or r.state.phase != "running" for r in runners
+            )
+        )
+
     async def down(self, timeout: float | None = None, volumes: bool = False) -> None:
         """Stop everything in reverse order, then remove every kernel object and run file."""
         if self.finished.is_set():
@@ -242,6 +352,22 @@ class Supervisor:
                         await changes.wait()
         finally:
             done.set()
+
+
+class RunFailed(StackrunError):
+    """A one-off instance could not run: exit codes as `docker run`'s (127: the command
+    was not found, 126: it could not be run, 125: anything else)."""
+
+    def __init__(self, error: str, failures):
+        self.exit_code = _run_exit_code(error)
+        details = "\n".join(str(f) for f in failures) or error
+        super().__init__(details)
+
+
+def _run_exit_code(error: str) -> int:
+    if error.startswith("exec ") and "(ENOENT)" in error:
+        return 127
+    return 126 if error.startswith("exec ") else 125
 
 
 def _with_orphans(plan: Plan, old: Plan, orphans: list[str]) -> Plan:

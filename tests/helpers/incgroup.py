@@ -12,6 +12,9 @@ import sys
 import time
 from dataclasses import dataclass, field
 
+from stackrun.plan.model import Limits
+from tests.helpers.waiting import wait_until
+
 
 @dataclass
 class Child:
@@ -93,3 +96,39 @@ def wait_gone(pids: list[int], timeout: float = 10.0) -> list[int]:
         if not left or time.monotonic() > deadline:
             return left
         time.sleep(0.005)
+
+
+SPIN = "print('up', flush=True)\nwhile True: pass"  # a process that always wants the CPU
+
+
+def cpu_used(read_usec, seconds: float) -> int:
+    """CPU time (µs) a cgroup used during `seconds`, from a reader of its total."""
+    before = read_usec()
+    time.sleep(seconds)
+    return read_usec() - before
+
+
+def wait_cpu_moves(read_usec, timeout: float = 10.0) -> None:
+    """Until the cgroup uses CPU again; raises on timeout."""
+    wait_until(lambda: cpu_used(read_usec, 0.05) > 0, "the cgroup to use CPU", timeout, 0)
+
+
+def assert_freezes_and_thaws(driver, path: str, children: Children, frozen_file, frozen: str):
+    """A spinning process in `path`: frozen, its CPU usage does not move and `frozen_file`
+    (a path) holds `frozen`; thawed, it moves again; frozen once more, still killed at once."""
+    driver.create(path, Limits())
+    children.start(driver.procs_files(path), SPIN).read_line()
+
+    def usage() -> int:
+        return driver.usage(path).cpu_usec
+
+    wait_cpu_moves(usage)
+    driver.freeze(path)
+    with open(frozen_file) as file:
+        assert frozen in file.read()
+    assert cpu_used(usage, 0.3) == 0  # not a microsecond more
+    driver.thaw(path)
+    wait_cpu_moves(usage)
+    driver.freeze(path)
+    driver.kill(path, timeout=2.0)  # RuntimeFailure if the frozen process survived it
+    assert not driver.populated(path)

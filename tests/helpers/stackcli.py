@@ -90,21 +90,23 @@ class StackCli:
         """The state file, as the supervisor last wrote it (None when there is none)."""
         return read_state(dirs.state_file(self.project.name))
 
-    def instances(self) -> dict:
+    def instances(self) -> Instances:
+        """By instance name (`web-api-1`); a service or slot (`api`, `worker-2`) finds one too."""
         state = self.state()
-        return {i.name: i for i in state.instances} if state else {}
+        return Instances({i.name: i for i in state.instances} if state else {})
 
     def wait_state(self, predicate: Callable[[dict], bool], timeout: float = 20) -> dict:
         """Poll the state file until `predicate(instances)` holds; fail after `timeout`."""
         return _poll(self.instances, predicate, "the state file", timeout)
 
-    def statuses(self) -> dict:
-        """Instance name -> InstanceStatus, asked of the supervisor (or read from disk)."""
+    def statuses(self) -> Instances:
+        """Instance name -> InstanceStatus, asked of the supervisor (or read from disk);
+        a service with one instance, or a slot (`worker-2`), finds it too."""
         from stackrun.control import blocking, connect
 
         handle = connect(self.project.name)
         try:
-            return {s.name: s for s in blocking.run(handle.ps())}
+            return Instances({s.name: s for s in blocking.run(handle.ps())})
         finally:
             getattr(handle, "close", lambda: None)()
 
@@ -123,6 +125,26 @@ class StackCli:
 
     def down(self, *args: str) -> subprocess.CompletedProcess:
         return self.run("down", *args)
+
+
+class Instances(dict):
+    """Statuses by instance name (`web-api-1`); `["api"]` or `["worker-2"]` finds the one
+    instance that the word selects, as the CLI would."""
+
+    def __missing__(self, word: str):
+        from stackrun.plan.names import selects
+
+        found = [s for s in self.values() if selects(word, s.name, s.service, s.replica)]
+        if len(found) != 1:
+            raise KeyError(word)
+        return found[0]
+
+    def __contains__(self, word: object) -> bool:
+        try:
+            self[word]
+        except KeyError:
+            return False
+        return True
 
 
 def _poll(read: Callable[[], dict], predicate, what: str, timeout: float) -> dict:

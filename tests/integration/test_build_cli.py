@@ -1,6 +1,6 @@
 """`build:` as a user drives it: `stackrun build`, `up` building what is missing (and
 `--build`), the built image running under `up`, `push` to a registry and a pull back,
-and a Dockerfile error stopping `up` before anything starts — through the CLI of this
+a Dockerfile error stopping `up` before anything starts, and `watch`'s rebuild action — through the CLI of this
 checkout, each test ending with the project's leak check."""
 
 from __future__ import annotations
@@ -14,6 +14,8 @@ from stackrun.images.store import Store
 from tests.helpers.building import PREFIX, push_base, stale_builds
 from tests.helpers.registry import Registry
 from tests.helpers.stackcli import stack_project
+from tests.helpers.waiting import wait_until
+from tests.helpers.watching import Watcher
 
 STAMP = "head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \\n'"
 
@@ -106,6 +108,32 @@ def test_up_builds_what_is_missing_and_rebuilds_with_build(registry):
         assert "CACHED WORKDIR /srv" in done.stderr and "CACHED COPY" not in done.stderr
         lines = [line["line"] for line in stack.log("web")]
         assert "a new page" in lines and lines[-1] != first  # the RUN after the COPY ran again
+        assert stack.down("-t", "1").returncode == 0
+
+
+def test_watch_rebuild_builds_the_image_again_and_recreates_the_service(registry):
+    with stack_project("rebuild") as stack:
+        write(stack, registry)
+        stack.write(
+            "services:\n  web:\n    build: web\n"
+            "    develop: {watch: [{action: rebuild, path: ./web}]}\n"
+        )
+        done = stack.run("up", "-d", "--wait", "--wait-timeout", "60", timeout=300)
+        assert done.returncode == 0, done.stderr
+        before = stack.statuses()["web"]
+        watcher = Watcher(stack)
+        try:
+            watcher.next_line("^Watching ")
+            (stack.directory / "web" / "page.txt").write_text("a new page\n")
+            line = watcher.next_line(timeout=300)
+            assert line.startswith("⦿ web: rebuilt and recreated in "), line
+        finally:
+            assert watcher.stop() == 0
+        after = wait_until(
+            lambda: (s := stack.statuses()["web"]).state == "running" and s, "web running again"
+        )
+        assert after.image_id != before.image_id and after.pid != before.pid
+        wait_until(lambda: "a new page" in [x["line"] for x in stack.log("web")], "the new page")
         assert stack.down("-t", "1").returncode == 0
 
 

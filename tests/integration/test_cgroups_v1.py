@@ -16,7 +16,7 @@ import pytest
 from stackrun.errors import HostError
 from stackrun.plan.model import BlkioPlan, Limits
 from stackrun.runtime.cgroups import V1Driver, detect, tuning
-from tests.helpers.incgroup import wait_gone
+from tests.helpers.incgroup import assert_freezes_and_thaws, wait_gone
 
 MiB = 1 << 20
 SLEEP = "import time; print('up', flush=True); time.sleep(300)"
@@ -238,3 +238,9 @@ def _a_disk() -> str:
         if not name.startswith(("loop", "ram", "zram")) and os.path.exists(f"/dev/{name}"):
             return f"/dev/{name}"
     pytest.skip("no block device to throttle on this host")
+
+
+def test_freeze_stops_the_cpu_thaw_resumes_it_and_kill_still_works(driver, names, children):
+    path = names.cgroup("spin-1")
+    state = f"{driver.dir(path, controller='freezer')}/freezer.state"
+    assert_freezes_and_thaws(driver, path, children, state, "FROZEN")

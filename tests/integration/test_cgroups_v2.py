@@ -17,7 +17,7 @@ import pytest
 from stackrun.errors import HostError
 from stackrun.plan.model import Limits
 from stackrun.runtime.cgroups import V2Driver, base, detect, parse
-from tests.helpers.incgroup import wait_gone
+from tests.helpers.incgroup import assert_freezes_and_thaws, wait_gone
 
 MiB = 1 << 20
 SLEEP = "import time; print('up', flush=True); time.sleep(300)"
@@ -153,3 +153,9 @@ def test_detect_picks_the_hosts_layout():
     driver = detect()
     assert driver.version in ("v1", "hybrid", "v2")
     assert all(os.path.isdir(root) for root in driver.roots())
+
+
+def test_freeze_stops_the_cpu_thaw_resumes_it_and_kill_still_works(driver, names, children):
+    path = names.cgroup("spin-1")
+    state = f"{driver.dir(path)}/cgroup.events"
+    assert_freezes_and_thaws(driver, path, children, state, "frozen 1")

@@ -24,7 +24,8 @@ def test_ps_at_once_after_up_sees_every_instance_running():
         ps = stack.run("ps", "--format", "json")
         assert ps.returncode == 0, ps.stderr
         rows = {row["Name"]: row for row in map(json.loads, ps.stdout.splitlines())}
-        assert set(rows) == {"a", "b-1", "b-2"}
+        project = stack.project.name
+        assert set(rows) == {f"{project}-a-1", f"{project}-b-1", f"{project}-b-2"}
         assert all(row["State"] == "running" and row["Pid"] for row in rows.values())
         assert state is not None and os.path.exists(f"/proc/{state.supervisor_pid}")
         assert {i.name: i.pid for i in state.instances} == {n: r["Pid"] for n, r in rows.items()}
@@ -42,7 +43,7 @@ def test_a_stack_the_early_start_cannot_finish_is_reported_by_the_supervisor():
         )
         done = stack.run("up", "-d")
         assert done.returncode == 1
-        assert "c: " in done.stderr and "/nonexistent/program" in done.stderr
+        assert f"{stack.project.name}-c-1: exec /nonexistent/program" in done.stderr
         statuses = stack.statuses()
         assert statuses["a"].state == statuses["b"].state == "running"
         assert stack.down().returncode == 0

@@ -130,7 +130,8 @@ def test_jobs_migrate_first_then_replicas_share_the_tasks(project):
         )
         assert len(failed) == 1
         results = [json.loads(p.read_text()) for p in (spool / "done").glob("*.json")]
-        assert {r["worker"] for r in results} <= {"worker-1", "worker-2", "worker-3"}
+        workers = {f"{project.name}-worker-{n}" for n in (1, 2, 3)}  # their hostnames
+        assert {r["worker"] for r in results} <= workers
         restarts = [run.inspect(f"worker-{n}")["RestartCount"] for n in (1, 2, 3)]
         assert sorted(restarts) == [0, 0, 1]
         assert run.inspect("worker-1")["Config"]["ReadOnly"] is True
@@ -187,7 +188,8 @@ def test_images_example_runs_from_an_image_it_builds_and_loads_offline(project, 
     try:
         run("up", "-d", "--wait")
         first = counted("the CGI through the published port")
-        assert (first["visits"], first["served_by"], first["user"]) == (1, "web", "www")
+        served_by = f"{project.name}-web-1"  # its hostname: the instance name
+        assert (first["visits"], first["served_by"], first["user"]) == (1, served_by, "www")
         counted("the ticker's time in the volume", "ticker")
         assert run("ps", "--format", "json").stdout.count('"Image": "example/site:1"') == 2
         stats = wait_until(lambda: _stats_line(run), "stats' line: its built image runs", 30)

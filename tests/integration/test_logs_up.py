@@ -40,11 +40,11 @@ def run(project, stack: Path, *args: str, check: bool = False) -> subprocess.Com
 
 def counts(project) -> dict[str, int]:
     view = LogView(dirs.logs_dir(project.name))
-    found = {s.instance: 0 for s in view.sources}
+    found = {s.label: 0 for s in view.sources}  # "a-1": the log prefix
     for batch in view.history():
         for _time, source, flags, payload in batch:
             if flags & 0b11 != 2:
-                found[view.sources[source].instance] += payload.count(b"\n")
+                found[view.sources[source].label] += payload.count(b"\n")
     view.close()
     return found
 
@@ -58,7 +58,7 @@ def test_three_services_200k_lines_each_exactly_once_in_files_and_in_logs(projec
         started = run(project, stack, "up", "-d")
         assert started.returncode == 0, started.stderr.decode()
         wait_until(
-            lambda: counts(project) == dict.fromkeys(names, COUNT),
+            lambda: counts(project) == {f"{n}-1": COUNT for n in names},
             "every line stored",
             timeout=90,
             interval=0.2,
@@ -68,7 +68,7 @@ def test_three_services_200k_lines_each_exactly_once_in_files_and_in_logs(projec
         assert run(project, stack, "down").returncode == 0
     stamped = by_instance(shown)
     for name in names:
-        assert [rest.split(b" ", 1)[1] for rest in stamped[name]] == numbered(name, 0, COUNT)
+        assert [rest.split(b" ", 1)[1] for rest in stamped[f"{name}-1"]] == numbered(name, 0, COUNT)
     stamps = [
         line.split(b" | ", 1)[1].split(b" ", 1)[0] for line in shown.splitlines() if b" | " in line
     ]
@@ -105,12 +105,12 @@ def test_logs_follow_keeps_a_service_restarted_mid_stream(project, tmp_path):
                 stdout=out,
             )
         wait_until(
-            lambda: len(by_instance(output.read_bytes()).get("flaky", [])) >= 100_000,
+            lambda: len(by_instance(output.read_bytes()).get("flaky-1", [])) >= 100_000,
             "100000 lines of flaky followed",
             timeout=90,
         )
         wait_until(
-            lambda: len(by_instance(output.read_bytes()).get("steady", [])) >= 20_000,
+            lambda: len(by_instance(output.read_bytes()).get("steady-1", [])) >= 20_000,
             "20000 lines of steady followed",
         )
     finally:
@@ -118,5 +118,28 @@ def test_logs_follow_keeps_a_service_restarted_mid_stream(project, tmp_path):
         if follower is not None:
             follower.wait(timeout=30)
     shown = by_instance(output.read_bytes())
-    assert shown["flaky"] == numbered("flaky", 0, 100_000)
-    assert shown["steady"] == numbered("steady", 0, 20_000)
+    assert shown["flaky-1"] == numbered("flaky", 0, 100_000)
+    assert shown["steady-1"] == numbered("steady", 0, 20_000)
+
+
+def test_a_new_run_shows_its_own_lines_and_previous_the_last_run(project, tmp_path):
+    """After down and up again, `logs` shows the new instances' output only, as Compose
+    users expect; `logs --previous` shows the run before."""
+
+    def up_saying(text: str) -> None:
+        stack = write_stack(tmp_path, {"say": {"command": ["echo", text]}})
+        assert run(project, stack, "up", "-d").returncode == 0
+        wait_until(lambda: text in printed(project, stack), f"{text!r} in the logs")
+        assert run(project, stack, "down").returncode == 0
+
+    def printed(project, stack, *args: str) -> str:
+        return run(project, stack, "logs", "--no-color", *args).stdout.decode()
+
+    up_saying("first run")
+    up_saying("second run")
+    stack = tmp_path / "stack.yaml"
+    assert printed(project, stack).splitlines() == [
+        "say-1 | second run",
+        "say-1 * exited with code 0",
+    ]
+    assert printed(project, stack, "--previous").splitlines()[0] == "say-1 | first run"

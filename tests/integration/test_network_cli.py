@@ -12,6 +12,7 @@ import uuid
 
 import pytest
 
+from stackrun.plan.names import log_prefix
 from tests.helpers.leaks import leaks
 from tests.helpers.stackcli import TRAPPER, StackCli
 from tests.helpers.waiting import free_port
@@ -28,17 +29,16 @@ def exec_in(cli: StackCli, service: str, *argv: str) -> str:
 def test_a_running_service_sees_a_new_peer_in_its_replaced_hosts_file(cli):
     cli.write(f"services:\n  reader: {{{SLEEPER}}}\n")
     assert cli.run("up", "-d").returncode == 0
-    pid = cli.instances()["reader"].pid
+    pid = cli.instances()["reader-1"].pid
     assert "peer" not in exec_in(cli, "reader", "cat", "/etc/hosts")
     cli.write(f"services:\n  reader: {{{SLEEPER}}}\n  peer: {{{SLEEPER}}}\n")
     again = cli.run("up", "-d")
     assert again.returncode == 0, again.stderr
-    assert cli.instances()["reader"].pid == pid  # not recreated: its file was replaced
+    assert cli.instances()["reader-1"].pid == pid  # not recreated: its file was replaced
     hosts = exec_in(cli, "reader", "cat", "/etc/hosts")
-    peer = cli.instances()["peer"].addresses[0].split("/")[0]
+    peer = cli.instances()["peer-1"].addresses[0].split("/")[0]
     assert any(
-        line.split() == [peer, "peer"] or line.split()[:2] == [peer, "peer"]
-        for line in hosts.splitlines()
+        line.split()[0] == peer and "peer" in line.split()[1:] for line in hosts.splitlines()
     ), hosts
     assert exec_in(cli, "reader", "getent", "hosts", "peer").split()[0] == peer
 
@@ -78,27 +78,31 @@ def test_ephemeral_published_ports_are_chosen_per_instance_and_reported(cli):
     up = cli.run("up", "-d")
     assert up.returncode == 0, up.stderr
     rows = [json.loads(line) for line in cli.run("ps", "--format", "json").stdout.splitlines()]
-    chosen = {(r["Name"], p["URL"]): p["PublishedPort"] for r in rows for p in r["Publishers"]}
+    chosen = {
+        (log_prefix(cli.project.name, r["Name"]), p["URL"]): p["PublishedPort"]
+        for r in rows
+        for p in r["Publishers"]
+    }
     assert len(chosen) == 4 and 0 not in chosen.values(), chosen
     assert len(set(chosen.values())) == 4  # each instance and address its own port
     for (name, _url), port in chosen.items():
-        assert fetch(port) == name.split("-")[0].encode()
+        assert fetch(port) == name.split("-")[0].encode()  # <service>-<n>
     state = {i.name: i for i in cli.state().instances}  # what offline readers see
     assert {p.PublishedPort for i in state.values() for p in i.publishers} == set(chosen.values())
     # `port` and `inspect` give the bound ports too, not the plan's 0
-    assert port_of(cli, "one", "8000") == f"0.0.0.0:{chosen['one', '0.0.0.0']}"
+    assert port_of(cli, "one", "8000") == f"0.0.0.0:{chosen['one-1', '0.0.0.0']}"
     assert port_of(cli, "two", "8000", "--index", "2") == f"0.0.0.0:{chosen['two-2', '0.0.0.0']}"
     inspected = json.loads(cli.run("inspect", "--format", "json", "one").stdout)[0]
     assert {(p["URL"], p["PublishedPort"]) for p in inspected["Publishers"]} == {
-        ("0.0.0.0", chosen["one", "0.0.0.0"]),
-        ("127.0.0.1", chosen["one", "127.0.0.1"]),
+        ("0.0.0.0", chosen["one-1", "0.0.0.0"]),
+        ("127.0.0.1", chosen["one-1", "127.0.0.1"]),
     }
     pretty = cli.run("inspect", "two-2").stdout
     assert f"0.0.0.0:{chosen['two-2', '0.0.0.0']}->8000/tcp" in pretty, pretty
     missing = cli.run("port", "one", "9000")
     assert missing.returncode == 1
     assert missing.stderr.strip() == (
-        "stackrun: one does not publish 9000/tcp (it publishes: "
+        f"stackrun: {cli.project.name}-one-1 does not publish 9000/tcp (it publishes: "
         "8000/tcp); add it to services.one.ports"
     )
 
@@ -168,7 +172,7 @@ def test_two_projects_avoid_a_host_route_and_each_other_and_both_work(cli, dummy
         for each in (cli, other):
             up = each.run("up", "-d")
             assert up.returncode == 0, up.stderr
-        subnets = [subnet_of(each, name) for each in (cli, other) for name in ("s", "c")]
+        subnets = [subnet_of(each, name) for each in (cli, other) for name in ("s-1", "c-1")]
         assert subnets[0] == subnets[1] and subnets[2] == subnets[3]
         assert not subnets[0].overlaps(subnets[2])
         assert not subnets[2].overlaps(first_choice)  # the routed subnet was passed over
@@ -205,7 +209,7 @@ networks:
 """)
             up = cli.run("up", "-d")
             assert up.returncode == 0, up.stderr
-            assert subnet_of(cli, "s") == ipaddress.ip_network("10.234.17.0/24")
+            assert subnet_of(cli, "s-1") == ipaddress.ip_network("10.234.17.0/24")
             cli.run("down", "-t", "1")
         finally:
             ipr.link("del", index=ipr.link_lookup(ifname=bridge)[0])

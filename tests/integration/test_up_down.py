@@ -15,6 +15,7 @@ import time
 
 from stackrun import dirs
 from stackrun.control import procfs
+from stackrun.plan.names import log_prefix
 from tests.helpers.stackcli import TRAPPER, running
 from tests.helpers.waiting import free_port, wait_until
 
@@ -30,14 +31,14 @@ def test_attached_up_stops_gracefully_on_ctrl_c(cli):
   api: {{command: ["sh", "-c", "{TRAPPER}"], depends_on: [db]}}
 """)
     up = cli.start("up")
-    cli.wait_state(running("db", "api"))
+    cli.wait_state(running("db-1", "api-1"))
     said_hello(cli, "db", "api")  # their traps are set
     os.killpg(up.pid, signal.SIGINT)  # a terminal's Ctrl-C reaches the whole group
     out, _ = up.communicate(timeout=30)
     assert up.returncode == 0, out
     assert "Gracefully stopping" in out
-    assert "api | hello" in out and "db  | hello" in out
-    assert out.index("api | bye") < out.index("db  | bye")  # dependents first
+    assert "api-1 | hello" in out and "db-1  | hello" in out
+    assert out.index("api-1 | bye") < out.index("db-1  | bye")  # dependents first
 
 
 def said_hello(cli, *services: str, timeout: float = 20) -> None:
@@ -57,7 +58,7 @@ def test_second_ctrl_c_kills_at_once(cli):
   stubborn: {{command: ["sh", "-c", "{stubborn}"], stop_grace_period: 60s}}
 """)
     up = cli.start("up")
-    cli.wait_state(running("stubborn"))
+    cli.wait_state(running("stubborn-1"))
     os.killpg(up.pid, signal.SIGINT)
     time.sleep(0.5)
     started = time.monotonic()
@@ -82,7 +83,7 @@ def test_attached_up_ends_when_every_service_has_ended(cli):
   job: {command: ["sh", "-c", "echo done"]}
 """)
     done = cli.run("up")
-    assert done.returncode == 0 and "job | done" in done.stdout
+    assert done.returncode == 0 and "job-1 | done" in done.stdout
 
 
 def test_detached_up_then_lifecycle_verbs_from_other_processes(cli):
@@ -96,17 +97,17 @@ def test_detached_up_then_lifecycle_verbs_from_other_processes(cli):
     up = cli.run("up", "-d")
     assert up.returncode == 0, up.stderr
     first = cli.instances()
-    assert first["db"].state == first["api"].state == "running"
+    assert first["db-1"].state == first["api-1"].state == "running"
     assert cli.run("stop", "api").returncode == 0
-    assert cli.instances()["api"].state == "exited" and cli.instances()["db"].state == "running"
+    assert cli.instances()["api-1"].state == "exited" and cli.instances()["db-1"].state == "running"
     assert cli.run("start", "api").returncode == 0
-    cli.wait_state(running("api"))
-    pid = cli.instances()["api"].pid
+    cli.wait_state(running("api-1"))
+    pid = cli.instances()["api-1"].pid
     assert cli.run("restart", "api").returncode == 0
-    cli.wait_state(lambda inst: inst["api"].state == "running" and inst["api"].pid != pid)
+    cli.wait_state(lambda inst: inst["api-1"].state == "running" and inst["api-1"].pid != pid)
     assert cli.run("kill", "-s", "SIGKILL", "api").returncode == 0
-    cli.wait_state(lambda inst: inst["api"].state == "exited")
-    assert cli.instances()["api"].exit_code == 137  # a kill is not restarted
+    cli.wait_state(lambda inst: inst["api-1"].state == "exited")
+    assert cli.instances()["api-1"].exit_code == 137  # a kill is not restarted
     supervisor = cli.state().supervisor_pid
     down = cli.run("down")
     assert down.returncode == 0, down.stderr
@@ -131,13 +132,13 @@ def test_stop_and_kill_signal_the_services_of_a_killed_supervisor(cli):
   b: {{command: ["sleep", "1000"]}}
 """)
     assert cli.run("up", "-d").returncode == 0
-    pids = {name: instance.pid for name, instance in cli.instances().items()}
+    pids = {log_prefix(cli.project.name, i.name): i.pid for i in cli.instances().values()}
     os.kill(cli.state().supervisor_pid, signal.SIGKILL)
     stop = cli.run("stop", "-t", "2", "a")
-    assert stop.returncode == 0 and gone(pids["a"]), stop.stderr
-    assert not gone(pids["b"])
+    assert stop.returncode == 0 and gone(pids["a-1"]), stop.stderr
+    assert not gone(pids["b-1"])
     assert cli.run("kill", "-s", "KILL", "b").returncode == 0
-    wait_until(lambda: gone(pids["b"]), "b to die", timeout=10)
+    wait_until(lambda: gone(pids["b-1"]), "b to die", timeout=10)
     restart = cli.run("restart", "a")
     assert restart.returncode != 0 and "no supervisor running" in restart.stderr
     assert "stackrun down" in restart.stderr and "Traceback" not in restart.stderr
@@ -172,15 +173,15 @@ def test_up_again_reconciles_a_changed_file(cli):
 """
     cli.write(services)
     assert cli.run("up", "-d").returncode == 0
-    before = {name: s.pid for name, s in cli.instances().items()}
+    before = {log_prefix(cli.project.name, s.name): s.pid for s in cli.instances().values()}
     cli.write(services.replace('MODE: "1"', 'MODE: "2"').replace("  old:", "  new:"))
     again = cli.run("up", "-d", "--remove-orphans")
     assert again.returncode == 0, again.stderr
     after = cli.instances()
-    assert after["db"].pid == before["db"]
-    assert after["api"].state == "running" and after["api"].pid != before["api"]
-    assert after["new"].state == "running" and "old" not in after
-    assert gone(before["old"])
+    assert after["db-1"].pid == before["db-1"]
+    assert after["api-1"].state == "running" and after["api-1"].pid != before["api-1"]
+    assert after["new-1"].state == "running" and "old-1" not in after
+    assert gone(before["old-1"])
 
 
 def test_wait_returns_once_healthy(cli):
@@ -192,7 +193,7 @@ def test_wait_returns_once_healthy(cli):
 """)
     up = cli.run("up", "-d", "--wait")
     assert up.returncode == 0, up.stderr
-    assert cli.instances()["db"].health == "healthy"
+    assert cli.instances()["db-1"].health == "healthy"
 
 
 def test_json_state_file_is_what_offline_readers_expect(cli):
@@ -202,7 +203,7 @@ def test_json_state_file_is_what_offline_readers_expect(cli):
     assert cli.run("up", "-d").returncode == 0
     data = json.loads(dirs.state_file(cli.project.name).read_text())
     assert data["project"] == cli.project.name and data["supervisor_pid"] > 0
-    assert data["cgroup_parent"] == "" and data["instances"][0]["cgroup"].endswith("/a")
+    assert data["cgroup_parent"] == "" and data["instances"][0]["cgroup"].endswith("/a-1")
 
 
 def test_a_taken_published_port_is_refused_before_anything_starts(cli):
@@ -229,7 +230,7 @@ def test_ctrl_c_while_waiting_for_a_dependency_stops_at_once(cli):
   api: {{command: ["sh", "-c", "{TRAPPER}"], depends_on: {{db: {{condition: service_healthy}}}}}}
 """)
     up = cli.start("up")
-    cli.wait_state(lambda inst: "db" in inst and inst["db"].state == "running")
+    cli.wait_state(lambda inst: "db-1" in inst and inst["db-1"].state == "running")
     started = time.monotonic()
     os.killpg(up.pid, signal.SIGINT)
     out, _ = up.communicate(timeout=30)
@@ -265,11 +266,11 @@ def test_reconcile_keeps_serving_unchanged_ports_and_moves_changed_ones(cli):
     get(first)
     cli.write(services.replace('MODE: "1"', 'MODE: "2"'))
     assert cli.run("up", "-d").returncode == 0
-    cli.wait_state(running("web"))
+    cli.wait_state(running("web-1"))
     get(first)
     cli.write(services.replace(str(first), str(second)))
     assert cli.run("up", "-d").returncode == 0
-    cli.wait_state(running("web"))
+    cli.wait_state(running("web-1"))
     get(second)
 
 
@@ -291,12 +292,12 @@ def test_ps_json_has_composes_fields_and_shows_a_crash_loop(cli):
 """)
     assert cli.run("up", "-d", "--wait", "web").returncode == 0
     assert cli.run("up", "-d").returncode == 0
-    cli.wait_state(lambda inst: inst["crash"].crash_loop)
+    cli.wait_state(lambda inst: inst["crash-1"].crash_loop)
     rows = {
-        r["Name"]: r
+        log_prefix(cli.project.name, r["Name"]): r
         for r in map(json.loads, cli.run("ps", "-a", "--format", "json").stdout.splitlines())
     }
-    web, crash = rows["web"], rows["crash"]
+    web, crash = rows["web-1"], rows["crash-1"]
     assert (web["Service"], web["State"], web["Health"], web["ExitCode"]) == (
         "web",
         "running",
@@ -306,7 +307,7 @@ def test_ps_json_has_composes_fields_and_shows_a_crash_loop(cli):
     assert web["Publishers"] == [
         {"URL": "127.0.0.1", "TargetPort": 80, "PublishedPort": port, "Protocol": "tcp"}
     ]
-    assert web["Pid"] == cli.instances()["web"].pid and web["RestartCount"] == 0
+    assert web["Pid"] == cli.instances()["web-1"].pid and web["RestartCount"] == 0
     assert crash["RestartCount"] >= 4 and crash["CrashLoop"] and crash["ExitCode"] == 3
     assert "crash loop" in cli.run("ps", "-a").stdout
 
@@ -321,7 +322,7 @@ def test_abort_on_container_exit_stops_the_others(cli):
     assert time.monotonic() - started < 20
     assert done.returncode == 0, done.stdout + done.stderr
     assert "Aborting on container exit" in done.stderr
-    assert re.search(r"server +\| bye", done.stdout)  # stopped gracefully, not left running
+    assert re.search(r"server-1 +\| bye", done.stdout)  # stopped gracefully, not left running
     assert not dirs.run_dir(cli.project.name).exists()
 
 
@@ -330,9 +331,9 @@ def test_force_recreate_restarts_even_unchanged_services(cli):
   a: {{command: ["sh", "-c", "{TRAPPER}"]}}
 """)
     assert cli.run("up", "-d").returncode == 0
-    before = cli.instances()["a"].pid
+    before = cli.instances()["a-1"].pid
     assert cli.run("up", "-d").returncode == 0
-    assert cli.instances()["a"].pid == before  # unchanged: untouched
+    assert cli.instances()["a-1"].pid == before  # unchanged: untouched
     assert cli.run("up", "-d", "--force-recreate").returncode == 0
-    cli.wait_state(lambda inst: inst["a"].state == "running" and inst["a"].pid != before)
+    cli.wait_state(lambda inst: inst["a-1"].state == "running" and inst["a-1"].pid != before)
     assert gone(before)

@@ -36,7 +36,7 @@ def webapp(project):
     )
     try:
         assert up.returncode == 0, up.stderr
-        yield {i.name: i for i in read_state(dirs.state_file(project.name)).instances}, port
+        yield {i.service: i for i in read_state(dirs.state_file(project.name)).instances}, port
     finally:
         down = subprocess.run(
             [*argv, "down", "-v"], env=env, capture_output=True, text=True, timeout=60, check=False
@@ -99,8 +99,8 @@ def test_every_service_runs_isolated_with_its_limits(project, webapp):
             == memory
         )
         assert int(cgroup_file(status.pid, "pids", ("pids.max",))) == pids
-        assert cgroup_path(status.pid).endswith(f"/{name}")  # a cgroup of its own
-        assert stackrun_exec(project, name, "hostname").strip() == name
+        assert cgroup_path(status.pid).endswith(f"/{name}-1")  # a cgroup of its own
+        assert stackrun_exec(project, name, "hostname").strip() == status.name
         seen = stackrun_exec(project, name, "ps", "-e", "-o", "pid=,comm=").splitlines()
         commands = [line.split(None, 1)[1] for line in seen]
         assert seen[0].split()[0] == "1" and commands[0] == "python3", seen  # the service

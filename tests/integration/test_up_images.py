@@ -95,6 +95,11 @@ def stack(tmp_path_factory):
         yield stack
 
 
+def named(stack, service: str) -> str:
+    """The instance name of the service's only replica."""
+    return f"{stack.project.name}-{service}-1"
+
+
 def lines_of(stack, service: str) -> list[str]:
     return [line["line"] for line in stack.log(service)]
 
@@ -115,16 +120,16 @@ def test_the_images_config_applies_under_the_services_keys(stack):
         "user=0:0",
     ]
     statuses = stack.statuses()
-    assert statuses["app"].health == "healthy"  # the image's HEALTHCHECK
-    assert statuses["custom"].health == ""  # disabled by the service
+    assert statuses[named(stack, "app")].health == "healthy"  # the image's HEALTHCHECK
+    assert statuses[named(stack, "custom")].health == ""  # disabled by the service
 
 
 def test_ps_inspect_and_the_state_file_name_the_image(stack):
     record = stack.record
     rows = [json.loads(line) for line in stack.run("ps", "--format", "json").stdout.splitlines()]
     assert {(r["Name"], r["Image"], r["ImageID"]) for r in rows} == {
-        ("app", IMAGE, record.id),
-        ("custom", IMAGE, record.id),
+        (named(stack, "app"), IMAGE, record.id),
+        (named(stack, "custom"), IMAGE, record.id),
     }
     assert rows[0]["ImageDigest"] == record.repo_digests[0]
     table = stack.run("ps").stdout.splitlines()
@@ -160,35 +165,35 @@ def test_volumes_take_the_images_content_and_writes_stay_in_the_instance(stack):
     shared = dirs.volumes_dir(stack.project.name) / "shared"
     assert sorted(os.listdir(shared)) == ["ready", "seed"]  # copied up, then written to
     assert shared.stat().st_uid == 1000
-    anonymous = dirs.anonymous_volumes_dir(stack.project.name) / "app"
+    anonymous = dirs.anonymous_volumes_dir(stack.project.name) / "app-1"
     (volume,) = anonymous.iterdir()
     assert sorted(os.listdir(volume)) == ["ready", "seed"]
     done = stack.run("exec", "-T", "custom", "sh", "-c", "echo changed > /etc/motd")
     assert done.returncode == 0, done.stderr
-    upper = dirs.layers_dir(stack.project.name) / "custom" / "upper"
+    upper = dirs.layers_dir(stack.project.name) / named(stack, "custom") / "upper"
     assert (upper / "etc" / "motd").read_text() == "changed\n"
     layer = Path(stack.record.layers[1].path)
     assert (layer / "etc" / "motd").read_text() == "from the image"  # pristine
 
 
 def test_up_recreates_a_changed_service_on_a_fresh_writable_layer(stack):
-    upper = dirs.layers_dir(stack.project.name) / "custom" / "upper"
+    upper = dirs.layers_dir(stack.project.name) / named(stack, "custom") / "upper"
     assert (upper / "etc" / "motd").exists()  # written by the test above
     stack.write(STACK.replace("{MODE: service}", "{MODE: changed}"))
     done = stack.run("up", "-d", "--wait", "--wait-timeout", "30")
     assert done.returncode == 0, done.stderr
-    stack.wait(lambda s: s["custom"].state == "running")
+    stack.wait(lambda s: s[named(stack, "custom")].state == "running")
     done = stack.run("exec", "-T", "custom", "sh", "-c", "cat /etc/motd; echo $MODE")
     assert done.stdout == "from the imagechanged\n", done.stderr  # the image: no newline
     assert not (upper / "etc" / "motd").exists()
-    assert stack.statuses()["app"].restart_count == 0  # unchanged: left running
+    assert stack.statuses()[named(stack, "app")].restart_count == 0  # unchanged: left running
 
 
 def test_stop_uses_the_images_stop_signal(stack):
     done = stack.run("stop", "-t", "10", "app")
     assert done.returncode == 0, done.stderr
     assert "got-usr1" in lines_of(stack, "app")
-    assert stack.statuses()["app"].exit_code == 0
+    assert stack.statuses()[named(stack, "app")].exit_code == 0
 
 
 def test_down_keeps_named_volumes_only(stack):
@@ -242,7 +247,7 @@ def test_up_pulls_a_missing_image_then_runs_it_without_the_registry(registry, tm
         done = stack.run("up", "-d", "--wait", "--wait-timeout", "30")
         assert done.returncode == 0, done.stderr
         assert "Pulled" in done.stdout  # Compose's progress, one line per step off a terminal
-        assert stack.statuses()["app"].health == "healthy"
+        assert stack.statuses()[named(stack, "app")].health == "healthy"
         assert stack.down("-t", "1").returncode == 0
         with Store(dirs.image_root()) as store:
             assert store.image(f"{registry.host}/test/app:1") is not None

@@ -38,14 +38,14 @@ def test_a_named_volume_survives_down_and_down_v_removes_it():
     with stack_project("data") as stack:
         stack.write(KEEPER)
         volume = dirs.volumes_dir(stack.project.name) / "keep"
-        written = up_and_read_sum(stack, sightings=1)
+        written = up_and_read_sum(stack)
         assert written == sha256(volume / "blob")  # the service's write is on the host
         checked(stack, "down")
         assert leaks(stack.project.name) == [] and sha256(volume / "blob") == written
-        assert up_and_read_sum(stack, sightings=2) == written  # intact, seen from inside
+        assert up_and_read_sum(stack) == written  # intact, seen from inside
         checked(stack, "down", "-v")
         assert not volume.exists() and leaks(stack.project.name) == []
-        assert up_and_read_sum(stack, sightings=3) != written  # an empty volume again
+        assert up_and_read_sum(stack) != written  # an empty volume again
         checked(stack, "down", "-v")
 
 
@@ -69,8 +69,9 @@ def test_the_last_output_before_a_crash_is_in_the_log_file():
         checked(stack, "down")
 
 
-def up_and_read_sum(stack: StackCli, sightings: int) -> str:
-    """`up -d`, then the checksum keeper printed this time (its `sightings`-th line)."""
+def up_and_read_sum(stack: StackCli) -> str:
+    """`up -d`, then the checksum keeper printed (each `up` of a stopped project starts new
+    logs: the first sum shown is this run's)."""
     checked(stack, "up", "-d")
     deadline = time.monotonic() + LINE_TIMEOUT
     while time.monotonic() < deadline:
@@ -79,14 +80,15 @@ def up_and_read_sum(stack: StackCli, sightings: int) -> str:
             for line in stack.log("keeper")
             if line["line"].startswith("sum ")
         ]
-        if len(sums) >= sightings:
-            return sums[sightings - 1]
+        if sums:
+            return sums[0]
         time.sleep(0.1)
     raise AssertionError(f"keeper printed no checksum; its log: {stack.log('keeper')}")
 
 
-def log_bytes(stack: StackCli, instance: str) -> bytes:
-    """Every byte of the instance's log files as stored on disk (records hold the raw line)."""
+def log_bytes(stack: StackCli, service: str) -> bytes:
+    """Every byte of the service's log files as stored on disk (records hold the raw line)."""
+    instance = f"{stack.project.name}-{service}-1"
     files = sorted(dirs.logs_dir(stack.project.name).glob(f"{instance}.*"))
     assert files, f"no log file for {instance}"
     return b"".join(path.read_bytes() for path in files)

@@ -41,7 +41,7 @@ def bounded(arena):
 
 def test_a_flood_of_output_is_kept_to_the_default_bound(bounded):
     assert result(bounded, "flood") == {"written": FLOOD_MB}
-    files = sorted(dirs.logs_dir(bounded.project.name).glob("flood.*"))
+    files = sorted(dirs.logs_dir(bounded.project.name).glob(f"{bounded.project.name}-flood-1.*"))
     total = sum(path.stat().st_size for path in files)
     assert len(files) <= DEFAULT_LOG_FILES
     # a record's room over the bound

@@ -62,7 +62,8 @@ def test_a_subpath_through_a_planted_symlink_is_refused(attack, target):
     statuses = stack.statuses()
     for name in ("through", "below"):
         assert statuses[name].state != "running", statuses[name]
-        assert f"{name}: volume subpath goes through a symlink" in up.stderr, up.stderr
+        instance = statuses[name].name  # <project>-through-1
+        assert f"{instance}: volume subpath goes through a symlink" in up.stderr, up.stderr
 
 
 def test_a_subpath_inside_the_volume_works(attack):

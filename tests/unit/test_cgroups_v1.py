@@ -140,3 +140,37 @@ def test_parent_prefixes_every_directory(root):
     driver.create(LEAF, Limits(pids=9))
     assert read(root, f"pids/jobs/{LEAF}/pids.max") == "9"
     assert driver.directories(LEAF)[0] == f"{root}/cpu/jobs/{LEAF}"
+
+
+def test_freeze_and_thaw_use_the_freezer_controller(root):
+    hierarchies = v1_tree(root, [LEAF], SEPARATE)
+    driver = V1Driver(hierarchies, str(root / "unified"))
+    driver.freeze(LEAF)  # the fake file reads back FROZEN at once, as a quiet cgroup does
+    assert read(root, f"freezer/{LEAF}/freezer.state") == "FROZEN"
+    assert read(root, f"unified/{LEAF}/cgroup.freeze") == "0\n"  # untouched
+    driver.thaw(LEAF)
+    assert read(root, f"freezer/{LEAF}/freezer.state") == "THAWED"
+
+
+def test_without_a_freezer_hybrid_freezes_in_the_unified_hierarchy(root):
+    hierarchies = v1_tree(root, [LEAF], {k: v for k, v in SEPARATE.items() if k != "freezer"})
+    (root / "unified" / LEAF / "cgroup.events").write_text("populated 1\nfrozen 1\n")
+    driver = V1Driver(hierarchies, str(root / "unified"))
+    driver.freeze(LEAF)
+    assert read(root, f"unified/{LEAF}/cgroup.freeze") == "1"
+    driver.thaw(LEAF)
+    assert read(root, f"unified/{LEAF}/cgroup.freeze") == "0"
+
+
+def test_without_any_freezer_pausing_is_a_host_error(root):
+    hierarchies = v1_tree(root, [LEAF], {"memory": "memory"}, unified=False)
+    with pytest.raises(HostError, match="freezer"):
+        V1Driver(hierarchies).freeze(LEAF)
+
+
+def test_killing_a_paused_instance_thaws_it_after_the_kill(root):
+    hierarchies = v1_tree(root, [LEAF], SEPARATE)
+    (root / "freezer" / LEAF / "freezer.state").write_text("FROZEN\n")
+    V1Driver(hierarchies, str(root / "unified")).kill(LEAF)
+    assert read(root, f"unified/{LEAF}/cgroup.kill") == "1"
+    assert read(root, f"freezer/{LEAF}/freezer.state") == "THAWED"

@@ -7,7 +7,7 @@ kernel in tests/integration/test_cgroups_v2.py.
 
 import pytest
 
-from stackrun.errors import HostError
+from stackrun.errors import HostError, RuntimeFailure
 from stackrun.plan.model import Limits
 from stackrun.runtime.cgroups import V2Driver
 from tests.helpers.cgroupfs import read, v2_tree
@@ -147,3 +147,18 @@ def test_kill_without_cgroup_kill_freezes_then_thaws(root):
 def test_paths_cannot_climb_out_of_the_hierarchy(root):
     with pytest.raises(ValueError, match=r"\.\."):
         V2Driver(str(root)).create("../../etc", Limits())
+
+
+def test_freeze_writes_cgroup_freeze_and_returns_once_the_kernel_says_frozen(root):
+    (root / LEAF / "cgroup.events").write_text("populated 1\nfrozen 1\n")
+    driver = V2Driver(str(root))
+    driver.freeze(LEAF)
+    assert read(root, f"{LEAF}/cgroup.freeze") == "1"
+    driver.thaw(LEAF)
+    assert read(root, f"{LEAF}/cgroup.freeze") == "0"
+
+
+def test_freeze_that_never_completes_is_a_failure_naming_the_cgroup(root):
+    with pytest.raises(RuntimeFailure, match=r"freeze \(not frozen after 0.05 s\)") as caught:
+        V2Driver(str(root)).freeze(LEAF, timeout=0.05)
+    assert caught.value.path == str(root / LEAF)

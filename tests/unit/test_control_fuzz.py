@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import socket
 import time
 from traceback import format_exc
@@ -166,7 +167,18 @@ class QuietProject:
     async def start(self, *arguments, **options):
         pass
 
-    stop = restart = kill = down = start
+    stop = restart = kill = pause = unpause = down = start
+
+    async def remove(self, *arguments, **options):
+        return []
+
+    async def wait(self, *arguments, **options):
+        return {}
+
+    async def one_off(self, request, stdio=()):
+        for fd in stdio:
+            os.close(fd)
+        return 0
 
     async def inspect(self, instance):
         return {}

@@ -60,6 +60,7 @@ def plan_of(example: str, **environ: str):
     """The example's plan with every profile active and only `.env` for variables."""
     from stackrun import spec
     from stackrun.plan.build import HostFacts, build
+    from stackrun.plan.names import log_prefix
 
     options = spec.LoadOptions(
         files=(str(EXAMPLES / example / "stack.yaml"),), profiles=("*",), environ=environ
@@ -67,7 +68,7 @@ def plan_of(example: str, **environ: str):
     stack = spec.load(options)
     images = {name: _example_image(example) for name in stack.services if stack.image_of(name)}
     plan = build(stack, HostFacts(data_dir="/var/lib/stackrun/example", images=images))
-    return {instance.name: instance for instance in plan.services}
+    return {log_prefix(plan.project, i.name): i for i in plan.services}  # "api-1", "worker-2"
 
 
 def _example_image(example: str):
@@ -93,7 +94,7 @@ def test_every_service_loads_with_all_profiles(stack):
 
 def test_webapp_means_what_its_readme_says():
     instances = plan_of("webapp")
-    store, api = instances["store"], instances["api"]
+    store, api = instances["store-1"], instances["api-1"]
     assert [(m.kind, m.target, m.read_only) for m in store.mounts] == [
         ("bind", "/srv", True),
         ("volume", "/mnt", False),
@@ -110,7 +111,7 @@ def test_webapp_means_what_its_readme_says():
 
 
 def test_webapp_published_port_follows_the_environment():
-    api = plan_of("webapp", WEBAPP_PORT="18080")["api"]
+    api = plan_of("webapp", WEBAPP_PORT="18080")["api-1"]
     assert [p.host_port for p in api.ports] == [18080]
 
 
@@ -130,7 +131,7 @@ def test_jobs_has_three_read_only_workers_that_wait_for_the_migration():
 
 def test_profiles_interpolation_networks_and_hardening():
     instances = plan_of("profiles", SITE_PORT="9090")
-    web, probe = instances["web"], instances["probe"]
+    web, probe = instances["web-1"], instances["probe-1"]
     env = dict(web.env)
     assert (env["GREETING"], env["SITE_TITLE"], env["SITE_OWNER"]) == (
         "hello from .env",
@@ -148,7 +149,7 @@ def test_profiles_interpolation_networks_and_hardening():
 
 def test_images_means_what_its_readme_says():
     instances = plan_of("images")
-    web, ticker = instances["web"], instances["ticker"]
+    web, ticker = instances["web-1"], instances["ticker-1"]
     assert web.argv == ("httpd", "-f", "-v", "-p", "8080", "-h", "/www")  # the image's CMD
     assert (web.user, web.working_dir) == ("www", "/www")  # its USER and WORKDIR
     assert ("SITE", "images example") in web.env and ("PATH", "/bin") in web.env
@@ -157,5 +158,5 @@ def test_images_means_what_its_readme_says():
     assert ticker.argv[:2] == ("sh", "-c") and ticker.read_only and ticker.healthcheck is None
     assert [(d.service, d.condition) for d in ticker.depends_on] == [("web", "service_healthy")]
     assert web.image.reference == "docker.io/example/site:1"
-    stats = instances["stats"]  # built: named after the project and the service
+    stats = instances["stats-1"]  # built: named after the project and the service
     assert stats.image.reference == "docker.io/library/images-stats:latest"

@@ -46,25 +46,26 @@ def test_replicas_are_expanded_in_dependency_order(plan_of):
           idle: {command: x, deploy: {replicas: 0}}
     """)
     assert [s.name for s in plan.services] == [
-        "db",
-        "worker-1",
-        "worker-2",
-        "worker-3",
-        "api",
-        "web",
+        "shop-db-1",
+        "shop-worker-1",
+        "shop-worker-2",
+        "shop-worker-3",
+        "shop-api-1",
+        "shop-web-1",
     ]
     assert [(s.service, s.replica) for s in plan.instances_of("worker")] == [
         ("worker", 1),
         ("worker", 2),
         ("worker", 3),
     ]
-    assert plan.instance("api").cgroup == ProjectNames("shop").cgroup("api") == "stackrun-shop/api"
+    api = plan.instance("shop-api-1")
+    assert api.cgroup == ProjectNames("shop").cgroup("api-1") == "stackrun-shop/api-1"
     assert plan.project == "shop" and plan.project_dir == str(plan_of.dir)
 
 
 def test_file_order_among_equals(plan_of):
     plan = plan_of("services:\n  c: {command: x}\n  a: {command: x}\n  b: {command: x}\n")
-    assert [s.name for s in plan.services] == ["c", "a", "b"]
+    assert [s.service for s in plan.services] == ["c", "a", "b"]
 
 
 def test_argv_is_entrypoint_then_command(plan_of):
@@ -74,9 +75,9 @@ def test_argv_is_entrypoint_then_command(plan_of):
           b: {entrypoint: [sleep]}
           c: {command: "sh -c 'echo hi'"}
     """)
-    assert plan.instance("a").argv == ("python3", "-u", "app.py", "--port", "80")
-    assert plan.instance("b").argv == ("sleep",)
-    assert plan.instance("c").argv == ("sh", "-c", "echo hi")
+    assert plan.instance("shop-a-1").argv == ("python3", "-u", "app.py", "--port", "80")
+    assert plan.instance("shop-b-1").argv == ("sleep",)
+    assert plan.instance("shop-c-1").argv == ("sh", "-c", "echo hi")
 
 
 def test_environment_is_env_file_then_environment(plan_of):
@@ -84,7 +85,7 @@ def test_environment_is_env_file_then_environment(plan_of):
         "services:\n  a:\n    command: x\n    env_file: a.env\n    environment: {B: inline, C: c}\n",
         files={"a.env": "A=1\nB=file\n"},
     )
-    assert plan.instance("a").env == (("A", "1"), ("B", "inline"), ("C", "c"))
+    assert plan.instance("shop-a-1").env == (("A", "1"), ("B", "inline"), ("C", "c"))
 
 
 def test_mounts_are_resolved(plan_of):
@@ -107,7 +108,7 @@ def test_mounts_are_resolved(plan_of):
           shared: {driver_opts: {type: none, o: bind, device: /srv/shared}}
     """)
     root, data = str(plan_of.dir), "/var/lib/stackrun/shop"
-    mounts = plan.instance("a").mounts
+    mounts = plan.instance("shop-a-1").mounts
     anon = mounts[4].source
     assert mounts == (
         Mount("bind", "/src", f"{root}/src", read_only=True),
@@ -120,7 +121,7 @@ def test_mounts_are_resolved(plan_of):
         Mount("bind", "/up", str(plan_of.dir.parent / "up"), create_host_path=False),
         Mount("tmpfs", "/run", size=1 << 20, mode=0o1777),
     )
-    assert anon.startswith(f"{data}/anonymous/a/")
+    assert anon.startswith(f"{data}/anonymous/a-1/")
     assert [(v.name, v.path, v.external) for v in plan.volumes] == [
         ("data", f"{data}/volumes/data", False),
         ("shared", "/srv/shared", False),
@@ -138,11 +139,11 @@ def test_capabilities(plan_of):
     """)
     # podman's default: Docker's without MKNOD and NET_RAW; cap_add brings them back
     default = DOCKER_CAPS - {"CAP_MKNOD", "CAP_NET_RAW"}
-    assert plan.instance("plain").capabilities == default
-    assert plan.instance("more").capabilities == default | {"CAP_NET_ADMIN"}
-    assert plan.instance("back").capabilities == DOCKER_CAPS
-    assert plan.instance("none").capabilities == {"CAP_CHOWN"}
-    every = plan.instance("all").capabilities
+    assert plan.instance("shop-plain-1").capabilities == default
+    assert plan.instance("shop-more-1").capabilities == default | {"CAP_NET_ADMIN"}
+    assert plan.instance("shop-back-1").capabilities == DOCKER_CAPS
+    assert plan.instance("shop-none-1").capabilities == {"CAP_CHOWN"}
+    every = plan.instance("shop-all-1").capabilities
     assert "CAP_SYS_ADMIN" not in every and {"CAP_NET_ADMIN", "CAP_BPF", "CAP_CHOWN"} <= every
     assert len(every) == 40
 
@@ -158,7 +159,9 @@ def test_limits(plan_of):
           unlimited: {command: x, pids_limit: -1, memswap_limit: -1, mem_limit: 1g}
           default: {command: x}
     """)
-    short, long_, unlimited = (plan.instance(n).limits for n in ("short", "long", "unlimited"))
+    short, long_, unlimited = (
+        plan.instance(f"shop-{n}-1").limits for n in ("short", "long", "unlimited")
+    )
     assert (
         short.memory,
         short.memory_swap,
@@ -175,7 +178,7 @@ def test_limits(plan_of):
     )
     assert (unlimited.pids, unlimited.pids_default, unlimited.memory_swap) == (None, None, -1)
     assert (short.pids_default, long_.pids_default) == (None, None)
-    default = plan.instance("default").limits
+    default = plan.instance("shop-default-1").limits
     assert (default.pids, default.pids_default) == (None, DEFAULT_PIDS_LIMIT)
 
 
@@ -195,7 +198,7 @@ def test_signals_durations_restart_and_defaults(plan_of):
             security_opt: [no-new-privileges:false, "seccomp:unconfined"]
             x-stackrun: {restart_on_unhealthy: true, backoff: {initial: 50ms, max: 5s, reset: 1m}}
     """)
-    a, b = plan.instance("a"), plan.instance("b")
+    a, b = plan.instance("shop-a-1"), plan.instance("shop-b-1")
     assert (a.stop_signal, a.stop_grace_period, a.restart.policy, a.init, a.read_only) == (
         15,
         10.0,
@@ -204,7 +207,7 @@ def test_signals_durations_restart_and_defaults(plan_of):
         False,
     )
     assert (a.hostname, a.user, a.no_new_privileges, a.working_dir) == (
-        "a",
+        "shop-a-1",
         None,
         True,
         str(plan_of.dir),
@@ -235,9 +238,9 @@ def test_working_dir(plan_of):
           abs: {command: x, working_dir: /tmp}
           fs: {command: x, x-stackrun: {rootfs: ./root}}
     """)
-    assert plan.instance("rel").working_dir == f"{plan_of.dir}/app"
-    assert plan.instance("abs").working_dir == "/tmp"
-    assert (plan.instance("fs").working_dir, plan.instance("fs").rootfs) == (
+    assert plan.instance("shop-rel-1").working_dir == f"{plan_of.dir}/app"
+    assert plan.instance("shop-abs-1").working_dir == "/tmp"
+    assert (plan.instance("shop-fs-1").working_dir, plan.instance("shop-fs-1").rootfs) == (
         "/",
         f"{plan_of.dir}/root",
     )
@@ -251,7 +254,7 @@ def test_healthchecks(plan_of):
           none: {command: x, healthcheck: {test: [NONE]}}
           off: {command: x, healthcheck: {disable: true}}
     """)
-    cmd, shell = plan.instance("cmd").healthcheck, plan.instance("shell").healthcheck
+    cmd, shell = plan.instance("shop-cmd-1").healthcheck, plan.instance("shop-shell-1").healthcheck
     assert (cmd.argv, cmd.interval, cmd.retries, cmd.timeout) == (
         ("curl", "-f", "http://x"),
         2.0,
@@ -260,7 +263,10 @@ def test_healthchecks(plan_of):
     )
     assert shell.argv == ("/bin/sh", "-c", "curl -f http://x || exit 1")
     assert (shell.start_period, shell.start_interval) == (0.0, 5.0)
-    assert plan.instance("none").healthcheck is None and plan.instance("off").healthcheck is None
+    assert (
+        plan.instance("shop-none-1").healthcheck is None
+        and plan.instance("shop-off-1").healthcheck is None
+    )
 
 
 def test_ports_target_the_instance_address(plan_of):
@@ -268,7 +274,7 @@ def test_ports_target_the_instance_address(plan_of):
         services:
           a: {command: x, ports: ["8080:80", "127.0.0.1:9000-9001:9000-9001/udp", "3000"]}
     """)
-    a = plan.instance("a")
+    a = plan.instance("shop-a-1")
     address = a.networks[0].address.split("/")[0]
     assert [
         (p.host_ip, p.host_port, p.target_port, p.protocol, p.target_address) for p in a.ports
@@ -299,15 +305,16 @@ def test_network_requests_reach_the_layout(plan_of):
     back = next(n for n in plan.networks if n.name == "back")
     assert (back.subnet, back.internal) == ("10.90.0.0/24", True)
     assert all(n.subnet != "10.89.0.0/24" for n in plan.networks)
-    api = plan.instance("api")
+    api = plan.instance("shop-api-1")
     assert [a.network for a in api.networks] == ["front", "back"]
     assert api.networks[1].address == "10.90.0.50/24"
-    db_hosts = {name for entry in plan.instance("db").hosts for name in entry.names}
+    db_hosts = {name for entry in plan.instance("shop-db-1").hosts for name in entry.names}
     assert {"api", "db", "gw"} <= db_hosts and "www" not in db_hosts
-    assert plan.instance("hosty").networks == () and plan.instance("hosty").network_mode == "host"
-    side = plan.instance("side")
-    assert (side.network_mode, side.network_peer, side.networks) == ("service", "api", ())
-    assert [a.network for a in plan.instance("tool").networks] == ["default"]
+    hosty = plan.instance("shop-hosty-1")
+    assert hosty.networks == () and hosty.network_mode == "host"
+    side = plan.instance("shop-side-1")
+    assert (side.network_mode, side.network_peer, side.networks) == ("service", "shop-api-1", ())
+    assert [a.network for a in plan.instance("shop-tool-1").networks] == ["default"]
 
 
 def test_subnet_pool_and_cgroup_parent(plan_of):
@@ -329,7 +336,7 @@ def test_dependencies_labels_logging(plan_of):
             logging: {driver: json-file, options: {max-size: 10m, max-file: "3"}}
           b: {command: x, healthcheck: {test: "true"}}
     """)
-    a = plan.instance("a")
+    a = plan.instance("shop-a-1")
     assert [(d.service, d.condition, d.required, d.restart) for d in a.depends_on] == [
         ("b", "service_healthy", True, True)
     ]
@@ -345,7 +352,7 @@ def test_logs_are_bounded_by_default_and_as_the_file_says(plan_of):
           size: {command: x, logging: {options: {max-size: 1m}}}
           unbounded: {command: x, logging: {options: {max-size: "-1"}}}
     """)
-    logs = {s.name: (s.logging.max_size, s.logging.max_files) for s in plan.services}
+    logs = {s.service: (s.logging.max_size, s.logging.max_files) for s in plan.services}
     assert logs == {
         "default": (DEFAULT_LOG_SIZE, DEFAULT_LOG_FILES),
         "files": (DEFAULT_LOG_SIZE, 2),
@@ -361,20 +368,20 @@ def test_host_root_is_read_only_unless_the_file_says_rw(plan_of):
           rw: {command: x, x-stackrun: {host_root: rw}}
           ro: {command: x, x-stackrun: {host_root: ro}}
     """)
-    writable = {s.name: s.host_root_writable for s in plan.services}
+    writable = {s.service: s.host_root_writable for s in plan.services}
     assert writable == {"default": False, "rw": True, "ro": False}
 
 
 def test_config_hash_is_stable_and_follows_the_config(plan_of):
     text = "services:\n  a: {command: x}\n  b: {command: x}\n"
     first, again = plan_of(text), plan_of(text)
-    assert first.instance("a").config_hash == again.instance("a").config_hash
-    assert len(first.instance("a").config_hash) == 16
+    assert first.instance("shop-a-1").config_hash == again.instance("shop-a-1").config_hash
+    assert len(first.instance("shop-a-1").config_hash) == 16
     changed = plan_of("services:\n  a: {command: y}\n  b: {command: x}\n")
-    assert changed.instance("a").config_hash != first.instance("a").config_hash
-    assert changed.instance("b").config_hash == first.instance("b").config_hash
+    assert changed.instance("shop-a-1").config_hash != first.instance("shop-a-1").config_hash
+    assert changed.instance("shop-b-1").config_hash == first.instance("shop-b-1").config_hash
     grown = plan_of(text + "  c: {command: x}\n")  # /etc/hosts of a changes, its config does not
-    assert grown.instance("a").config_hash == first.instance("a").config_hash
+    assert grown.instance("shop-a-1").config_hash == first.instance("shop-a-1").config_hash
 
 
 def test_build_is_pure(plan_of, tmp_path):
@@ -387,7 +394,7 @@ def test_network_mode_service_starts_after_its_peer(plan_of):
     plan = plan_of(
         'services:\n  side: {command: x, network_mode: "service:main"}\n  main: {command: x}\n'
     )
-    assert [s.name for s in plan.services] == ["main", "side"]
-    assert [(d.service, d.condition) for d in plan.instance("side").depends_on] == [
+    assert [s.service for s in plan.services] == ["main", "side"]
+    assert [(d.service, d.condition) for d in plan.instance("shop-side-1").depends_on] == [
         ("main", "service_started")
     ]

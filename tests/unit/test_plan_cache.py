@@ -197,14 +197,14 @@ def test_an_included_or_extended_file_that_changed_is_read_again(loads):
         STACK + "    extends: {file: base.yaml, service: base}\ninclude: [more.yaml]\n"
     )
     first = plan()
-    assert {s.name: s.argv for s in first.services}["extra"] == ("sleep", "2")
+    assert {s.service: s.argv for s in first.services}["extra"] == ("sleep", "2")
     (work / "more.yaml").write_text(
         "services:\n  extra:\n    command: [sleep, '3']\n    network_mode: none\n"
     )
-    assert {s.name: s.argv for s in plan().services}["extra"] == ("sleep", "3")
+    assert {s.service: s.argv for s in plan().services}["extra"] == ("sleep", "3")
     (work / "base.yaml").write_text(
         "services:\n  base:\n    command: [sleep, '1']\n    environment: {FROM_BASE: 'yes'}\n"
     )
-    web = {s.name: s for s in plan().services}["web"]
+    web = {s.service: s for s in plan().services}["web"]
     assert ("FROM_BASE", "yes") in web.env
     assert loads["loads"] == 3

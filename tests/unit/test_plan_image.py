@@ -52,7 +52,7 @@ def plan_with(tmp_path):
             )
         )
         images = {name: image or record(**config) for name, s in stack.services.items() if s.image}
-        return build(stack, HostFacts(data_dir=DATA, images=images)).instance("app")
+        return build(stack, HostFacts(data_dir=DATA, images=images)).instance("shop-app-1")
 
     return make
 
@@ -213,10 +213,10 @@ def test_image_volumes_become_anonymous_volumes_unless_mounted(plan_with):
     )
     uploads, data, cache = app.mounts
     assert uploads.target == "/srv/uploads" and uploads.copy and uploads.kind == "volume"
-    assert uploads.source.startswith(f"{DATA}/anonymous/app/")
+    assert uploads.source.startswith(f"{DATA}/anonymous/app-1/")
     assert (data.target, data.source, data.copy) == ("/var/lib/db", f"{DATA}/volumes/data", True)
     assert (cache.target, cache.copy) == ("/cache", True)
-    assert cache.source.startswith(f"{DATA}/anonymous/app/") and cache.source != uploads.source
+    assert cache.source.startswith(f"{DATA}/anonymous/app-1/") and cache.source != uploads.source
 
 
 def test_nocopy_and_binds_take_nothing_from_the_image(plan_with):
@@ -240,7 +240,7 @@ def test_volumes_of_host_command_services_are_not_filled(tmp_path):
             files=(str(tmp_path / "stack.yaml"),), project_name="shop", working_dir=str(tmp_path)
         )
     )
-    app = build(stack, HostFacts(data_dir=DATA)).instance("app")
+    app = build(stack, HostFacts(data_dir=DATA)).instance("shop-app-1")
     assert app.mounts == (Mount("volume", "/a", f"{DATA}/volumes/data"),)
     assert app.image is None and app.working_dir == str(tmp_path)
     assert app.private_tmp  # a bounded tmpfs: the host's /tmp is not the service's

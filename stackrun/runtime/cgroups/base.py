@@ -107,6 +107,15 @@ class CgroupDriver(ABC):
         wait until none is left alive. Raises RuntimeFailure if some survive `timeout`."""
 
     @abstractmethod
+    def freeze(self, path: str, timeout: float = KILL_TIMEOUT) -> None:
+        """Stop every process of the cgroup and below (`pause`); return once the kernel
+        reports them frozen. Raises RuntimeFailure if they are not after `timeout`."""
+
+    @abstractmethod
+    def thaw(self, path: str) -> None:
+        """Let the processes run again (`unpause`); nothing happens if not frozen."""
+
+    @abstractmethod
     def remove(self, path: str, timeout: float = KILL_TIMEOUT) -> None:
         """Remove the cgroup and its descendants, leaves first, in every hierarchy.
         Missing cgroups are fine; processes must be gone (`kill` first)."""

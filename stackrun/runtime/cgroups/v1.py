@@ -224,11 +224,36 @@ class V1Driver(CgroupDriver):
             )
 
     def _unified_kill(self, path: str, timeout: float) -> bool:
-        """cgroup.kill of the hybrid unified hierarchy; True once it reports empty."""
+        """cgroup.kill of the hybrid unified hierarchy; True once it reports empty. A paused
+        instance is thawed after the kill: its processes wake only to die."""
         if not self.unified or not os.path.exists(f"{self.unified.dir(path)}/cgroup.kill"):
             return False
         base.write(f"{self.unified.dir(path)}/cgroup.kill", "1")
+        self.thaw(path)
         return self.unified.wait_empty(path, timeout)
+
+    # ------------------------------------------------------------ pausing
+
+    def freeze(self, path: str, timeout: float = KILL_TIMEOUT) -> None:
+        """The freezer controller; in hybrid mode without it, the unified cgroup.freeze."""
+        freezer = self.dir(path, controller="freezer")
+        if freezer is None and self.unified:
+            return self.unified.freeze(path, timeout)
+        directory = self._controller_dir(Write("freezer", "freezer.state", ""), path)
+        base.write(f"{directory}/freezer.state", "FROZEN")
+        for pause in base.backoff(time.monotonic() + timeout):  # v1 sends no notification
+            if base.read(f"{directory}/freezer.state").strip() == "FROZEN":
+                return None
+            if pause is None:
+                break
+        raise RuntimeFailure(f"freeze (still FREEZING after {timeout:g} s)", 0, directory)
+
+    def thaw(self, path: str) -> None:
+        freezer = self.dir(path, controller="freezer")
+        if freezer is not None and os.path.exists(f"{freezer}/freezer.state"):
+            base.write(f"{freezer}/freezer.state", "THAWED")
+        elif self.unified:
+            self.unified.thaw(path)
 
     def _freeze_and_kill(self, path: str, deadline: float) -> None:
         freezer = self.dir(path, controller="freezer")

@@ -174,6 +174,17 @@ class V2Driver(CgroupDriver):
         finally:
             base.write(f"{directory}/cgroup.freeze", "0")
 
+    def freeze(self, path: str, timeout: float = KILL_TIMEOUT) -> None:
+        directory = self.dir(path)
+        base.write(f"{directory}/cgroup.freeze", "1")
+        if not base.wait_file_value(f"{directory}/cgroup.events", "frozen", "1", timeout):
+            raise RuntimeFailure(f"freeze (not frozen after {timeout:g} s)", 0, directory)
+
+    def thaw(self, path: str) -> None:
+        directory = self.dir(path)
+        if os.path.exists(f"{directory}/cgroup.freeze"):
+            base.write(f"{directory}/cgroup.freeze", "0")
+
     def remove(self, path: str, timeout: float = KILL_TIMEOUT) -> None:
         base.rmdir_tree(self.dir(path), time.monotonic() + timeout)
 

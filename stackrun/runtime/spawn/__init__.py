@@ -6,7 +6,7 @@ CONTRACT (owned by the runtime/spawn work, issue 3; consumed by the supervisor):
         Fork the single-threaded fork server. Call before any thread exists
         (before anyio.run, before any to_thread); it dies with its parent.
 
-    ForkServer.spawn(request: SpawnRequest, stdout: int, stderr: int) -> Spawned
+    ForkServer.spawn(request: SpawnRequest, stdout: int, stderr: int, stdin=None) -> Spawned
         Thread-safe; blocks until the service has exec'd (or raises RuntimeFailure
         with step/errno/path of what failed between fork and exec). When it
         returns, the process is in its cgroup and namespaces, on its network, with

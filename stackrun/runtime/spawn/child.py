@@ -15,6 +15,7 @@ import errno
 import fcntl
 import os
 import signal
+import termios
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import NoReturn
@@ -117,10 +118,15 @@ def _join_peer_network(plan: ServicePlan, pid: int | None) -> None:
             os.close(netns)
 
 
-def _service(request: SpawnRequest, channel: Channel, stdout: int, stderr: int) -> None:
+def _service(
+    request: SpawnRequest, channel: Channel, stdout: int, stderr: int, stdin: int | None = None
+) -> None:
     plan = request.plan
     _detach()
-    stdio = Stdio.lift(None, stdout, stderr)
+    if request.tty and stdin is not None:  # `run -t`: the terminal becomes the session's
+        with step("take the terminal as controlling terminal"):
+            fcntl.ioctl(stdin, termios.TIOCSCTTY, 0)
+    stdio = Stdio.lift(stdin, stdout, stderr)
     os.umask(0)
     layout = InstanceLayout(request.instance_dir, request.layer_dir)
     rootfs.setup(mount_table(plan, layout, dirs.hidden_roots()))

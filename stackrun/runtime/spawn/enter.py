@@ -15,8 +15,10 @@ no_new_privs and working directory when `plan` is given) and should exec at once
 from __future__ import annotations
 
 import os
+import signal
 
 from stackrun.plan.model import ServicePlan
+from stackrun.runtime import linux
 from stackrun.runtime.spawn.child import drop_privileges
 from stackrun.runtime.spawn.namespaces import cgroup_entry, join
 from stackrun.runtime.spawn.protocol import step
@@ -34,3 +36,24 @@ def enter(
         os._exit(128 - code if code < 0 else code)
     if plan is not None:
         drop_privileges(plan)
+
+
+def enter_mounts(target_pid: int) -> None:
+    """Join only the mount namespace of a running instance and take its root as ours
+    (`cp`): the caller then sees the instance's files as the service does, at their paths.
+    For a single-threaded process that has just forked; it keeps no descriptor open."""
+    with step("find the instance", f"pid {target_pid}"):
+        pidfd = os.pidfd_open(target_pid)
+    root = -1
+    try:
+        with step("open the root of", f"pid {target_pid}"):
+            root = os.open(f"/proc/{target_pid}/root", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+            signal.pidfd_send_signal(pidfd, 0)  # still alive: the root was that process's
+        with step("join the mount namespace of", f"pid {target_pid}"):
+            linux.setns(pidfd, linux.CLONE_NEWNS)
+            os.fchdir(root)
+            os.chroot(".")
+    finally:
+        os.close(pidfd)
+        if root >= 0:
+            os.close(root)

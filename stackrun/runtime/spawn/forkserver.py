@@ -60,9 +60,13 @@ class ForkServer:
                 os.close(self._wake)  # EOF on its pipe: the server goes on
                 self._wake = None
 
-    def spawn(self, request: SpawnRequest, stdout: int, stderr: int) -> Spawned:
-        """Start an instance; returns once it has exec'd, or raises RuntimeFailure."""
-        return self._submit("spawn", request, (stdout, stderr), request.plan.name)
+    def spawn(
+        self, request: SpawnRequest, stdout: int, stderr: int, stdin: int | None = None
+    ) -> Spawned:
+        """Start an instance; returns once it has exec'd, or raises RuntimeFailure.
+        stdin None: the service's own /dev/null."""
+        fds = (stdout, stderr) if stdin is None else (stdout, stderr, stdin)
+        return self._submit("spawn", request, fds, request.plan.name)
 
     def spawn_all(
         self, requests: Iterable[tuple[SpawnRequest, int, int]]

@@ -27,6 +27,7 @@ class SpawnRequest:
     layer_dir: str = ""
     join_ipc_pid: int | None = None
     join_pid_pid: int | None = None
+    tty: bool = False  # stdin is a terminal to make the service's controlling one (`run -t`)
 
 
 @dataclass(frozen=True)

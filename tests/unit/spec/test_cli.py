@@ -206,7 +206,7 @@ def test_load_plan(tmp_path, monkeypatch):
         ProjectOptions(project_name="demo"), HostFacts(data_dir=str(tmp_path / "data"))
     )
     assert plan.project == "demo"
-    assert [s.name for s in plan.services] == ["a-1", "a-2"]
+    assert [s.name for s in plan.services] == ["demo-a-1", "demo-a-2"]
     assert plan.services[0].argv == ("sleep", "1")
 
 

@@ -28,6 +28,7 @@ SAME = [
     ["up", "-d", "--timestamps", "--no-color", "--abort-on-container-exit"],
     ["up", "-d", "--build"],
     ["up", "--wait", "--no-build", "web"],
+    ["up", "-d", "--scale", "web=3", "--scale=api=0", "web"],
     ["down"],
     ["-p", "shop", "down", "-v", "-t", "3", "--remove-orphans", "-f", "a.yaml"],
     ["down", "--volumes", "--timeout=0"],
@@ -56,6 +57,10 @@ LEFT_TO_TYPER = [
     ["up", "-d", "--exit-code-from", "web"],
     ["up", "-d", "--pull", "sometimes"],
     ["up", "-d", "--build=yes"],
+    ["up", "-d", "--watch"],
+    ["up", "-w", "--wait"],
+    ["up", "-d", "--scale", "web"],
+    ["up", "-d", "--scale", "web=-1"],
     ["down", "web"],
     ["down", "--rmi", "all"],
     ["schema"],
@@ -68,7 +73,7 @@ def recorded(monkeypatch) -> list[tuple]:
     calls: list[tuple] = []
     monkeypatch.setattr(config_output, "print_config", lambda *args: calls.append(("config", args)))
     monkeypatch.setattr(ps_output, "show_ps", lambda *args: calls.append(("ps", args)))
-    monkeypatch.setattr(starting, "detached", lambda *args: calls.append(("up", args[:3])) or 0)
+    monkeypatch.setattr(starting, "detached", lambda *args: calls.append(("up", args[:4])) or 0)
     monkeypatch.setattr(Launcher, "fork", classmethod(lambda cls: None))  # no supervisor
     monkeypatch.setattr(stopping, "down_project", lambda *args: calls.append(("down", args)))
     return calls

@@ -154,10 +154,10 @@ def test_sharing_keys_order_the_services_and_become_the_plans_namespaces(stack_d
           data:
         """,
     )
-    assert [s.name for s in plan.services] == ["db", "app"]
+    assert [s.service for s in plan.services] == ["db", "app"]
     db, app = plan.services
     assert app.namespaces == Namespaces(
-        ipc="service", ipc_peer="db", pid="host", uts="host", cgroup="host"
+        ipc="service", ipc_peer=db.name, pid="host", uts="host", cgroup="host"
     )
     assert [(m.target, m.read_only) for m in app.mounts] == [
         ("/var/lib/db", True),
@@ -321,7 +321,6 @@ def test_legacy_external_name_and_ignored_keys_are_warnings(stack_dir):
         services:
           a:
             command: x
-            develop: {watch: []}
             external_links: [x]
             logging: {options: {tag: x}}
             networks:
@@ -331,12 +330,11 @@ def test_legacy_external_name_and_ignored_keys_are_warnings(stack_dir):
         """
     )
     assert warnings == [
-        "stack.yaml:4:5: services.a.develop: ignored: stackrun has no watch mode",
-        "stack.yaml:5:5: services.a.external_links: ignored: stackrun reaches only the services of the stack, by name",
-        "stack.yaml:6:25: services.a.logging.options.tag: ignored: stackrun's log files take max-size and max-file",
-        "stack.yaml:8:11: services.a.networks.n.driver_opts: ignored: the network driver is stackrun's bridge",
-        "stack.yaml:10:7: networks.n.external: external: {name: …} is deprecated; write external: true and name: …",
-        "stack.yaml:10:31: networks.n.attachable: ignored: only the stack's services join its networks",
+        "stack.yaml:4:5: services.a.external_links: ignored: stackrun reaches only the services of the stack, by name",
+        "stack.yaml:5:25: services.a.logging.options.tag: ignored: stackrun's log files take max-size and max-file",
+        "stack.yaml:7:11: services.a.networks.n.driver_opts: ignored: the network driver is stackrun's bridge",
+        "stack.yaml:9:7: networks.n.external: external: {name: …} is deprecated; write external: true and name: …",
+        "stack.yaml:9:31: networks.n.attachable: ignored: only the stack's services join its networks",
     ]
 
 

@@ -174,9 +174,9 @@ def test_a_nul_in_an_env_file_is_refused_where_it_is(stack_dir):
     ]
 
 
-def test_container_name_is_ignored_with_a_warning(stack_dir):
-    warnings = stack_dir.warnings(SERVICE + "    container_name: ../x\n")
-    assert any("container_name" in w and "ignored" in w for w in warnings), warnings
+def test_a_container_name_cannot_climb_out_of_a_directory(stack_dir):
+    [error] = stack_dir.errors(SERVICE + "    container_name: ../x\n")
+    assert "container_name: '../x' is not a valid name" in error
 
 
 def test_a_bind_source_outside_the_project_stays_allowed(stack_dir):
