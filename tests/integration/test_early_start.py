@@ -47,3 +47,24 @@ def test_a_stack_the_early_start_cannot_finish_is_reported_by_the_supervisor():
         statuses = stack.statuses()
         assert statuses["a"].state == statuses["b"].state == "running"
         assert stack.down().returncode == 0
+
+
+def test_up_scale_runs_the_counts_asked_and_the_next_up_the_files_again():
+    with stack_project("early") as stack:
+        stack.write(f"services:\n  b:\n    command: {SLEEPER}\n    deploy: {{replicas: 2}}\n")
+        assert stack.run("up", "-d").returncode == 0  # its compiled plan is kept
+        assert stack.down().returncode == 0
+        scaled = stack.run("up", "-d", "--scale", "b=3")
+        assert scaled.returncode == 0, scaled.stderr
+        project = stack.project.name
+        assert running_names(stack) == [f"{project}-b-{n}" for n in (1, 2, 3)]
+        assert stack.down().returncode == 0
+        assert stack.run("up", "-d").returncode == 0  # the file's count, not a kept scaled plan
+        assert running_names(stack) == [f"{project}-b-{n}" for n in (1, 2)]
+        assert stack.down().returncode == 0
+
+
+def running_names(stack) -> list[str]:
+    done = stack.run("ps", "-q", "--status", "running")
+    assert done.returncode == 0, done.stderr
+    return sorted(done.stdout.split())
