@@ -154,6 +154,7 @@ async def _detached(
 ) -> None:
     if report is None:
         report = await _start(supervisor, request)
+    await supervisor.state_saved()
     if not (mode.early and mode.early.reported):
         os.write(
             mode.report_fd, json.dumps(report).encode() + b"\n"

@@ -23,7 +23,7 @@ from stackrun.plan.model import Plan
 from stackrun.runtime.network import hostsfile
 from stackrun.supervisor import graph, oneoff, ports
 from stackrun.supervisor import lifecycle as lc
-from stackrun.supervisor.events import EventBus
+from stackrun.supervisor.events import Changes, EventBus
 from stackrun.supervisor.inspection import inspect_instance
 from stackrun.supervisor.kernel import Kernel
 from stackrun.supervisor.lifecycle import Lifecycle
@@ -39,6 +39,8 @@ from stackrun.supervisor.state import (
 )
 from stackrun.supervisor.status import describe
 
+STATE_SAVE_TIMEOUT = 5.0  # seconds `up -d` waits for the state file before reporting
+
 
 class Supervisor:
     def __init__(
@@ -52,6 +54,8 @@ class Supervisor:
         self._started_at = time.time()
         self._writer = anyio.CancelScope()
         self._writer_done: anyio.Event | None = None  # set by the writer when it ends
+        self._saved = -1  # the count of stack changes the state file holds
+        self._writes = Changes()  # notified after each write
         self._group: anyio.abc.TaskGroup | None = None
         self._published: ports.Published | None = None
 
@@ -338,6 +342,14 @@ class Supervisor:
             **self.kernel.handles(),
         )
 
+    async def state_saved(self) -> None:
+        """Until the state file holds every change made so far: `up -d` reports after it,
+        so that what reads the file next (an offline `ps` or `down`) sees the start."""
+        wanted = self.stack.changes.count
+        with anyio.move_on_after(STATE_SAVE_TIMEOUT):  # a writer that cannot: report anyway
+            while self._saved < wanted and not (self._writer_done and self._writer_done.is_set()):
+                await self._writes.wait()
+
     async def _write_state(self) -> None:
         """Rewrite the state file after changes, coalescing bursts into one write."""
         path = dirs.state_file(self.plan.project)
@@ -348,6 +360,8 @@ class Supervisor:
                 while True:
                     seen = changes.count
                     await anyio.to_thread.run_sync(write_state, path, self.snapshot())
+                    self._saved = seen
+                    self._writes.notify()
                     if changes.count == seen:
                         await changes.wait()
         finally:
