@@ -84,6 +84,7 @@ def register(app: typer.Typer) -> None:
             tail=_tail(tail), since=_time("--since", since), until=_time("--until", until)
         )
         project = name_of(project_options(ctx, files, project_name, profiles))
+        _settled(project)
         supervisor = _supervisor(project) if follow else -1
         if supervisor is None:
             typer.echo(
@@ -102,6 +103,21 @@ def register(app: typer.Typer) -> None:
             show(project, options, out, supervisor if supervisor is not None else -1)
         except BrokenPipeError:  # `stackrun logs | head`
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+
+
+def _settled(project: str) -> None:
+    """Right after `up -d` the supervisor may still be taking its instances over (daemon/
+    early.py); it answers once it has, and once this run's logs replaced the last run's:
+    ask it once, so that what is read is this run. Nothing to wait for when none answers."""
+    from stackrun.cli.running import supervisor_client
+    from stackrun.control import blocking
+    from stackrun.errors import ControlError
+
+    try:
+        with supervisor_client(project) as client:
+            blocking.run(client.ps())
+    except ControlError:
+        pass
 
 
 def _supervisor(project: str) -> int | None:
