@@ -19,6 +19,18 @@ class StackrunError(Exception):
     exit_code = 1
 
 
+def user_error(error: BaseException) -> StackrunError | None:
+    """The StackrunError `error` is, or the first one an exception group holds (a task
+    group wraps what its tasks raise, alongside the cancellations it caused)."""
+    if isinstance(error, StackrunError):
+        return error
+    if isinstance(error, BaseExceptionGroup):
+        for inner in error.exceptions:
+            if (found := user_error(inner)) is not None:
+                return found
+    return None
+
+
 @dataclass(frozen=True)
 class Location:
     """A place in a stack file: 1-based line and column."""

@@ -24,7 +24,7 @@ from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from stackrun.errors import StackrunError
+from stackrun.errors import StackrunError, user_error
 
 if TYPE_CHECKING:  # the package is imported for daemon/launcher.py first: keep it light
     from stackrun.daemon.attached import Attached
@@ -61,7 +61,13 @@ def run(
 
     dirs.prepare_project(plan.project)
     with forked_server() as fork_server:
-        return anyio.run(supervise, plan, request, mode, config_files, fork_server)
+        try:
+            return anyio.run(supervise, plan, request, mode, config_files, fork_server)
+        except BaseExceptionGroup as group:  # the CLI prints a StackrunError, not a traceback
+            error = user_error(group)
+            if error is None:
+                raise
+            raise error from None
 
 
 @contextmanager

@@ -18,7 +18,7 @@ import traceback
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from stackrun.errors import ControlError, StackrunError
+from stackrun.errors import ControlError, user_error
 
 if TYPE_CHECKING:  # cheap to import: the CLI forks the launcher before it loads the rest
     from stackrun.plan.model import Plan
@@ -111,10 +111,11 @@ def _supervise_when_told(plan_pipe: int, report_pipe: int) -> None:
 
 def _report_crash(report_pipe: int, error: BaseException) -> None:
     """Tell the waiting CLI (if it still waits for a report) why the supervisor died."""
+    found = user_error(error)
     while isinstance(error, BaseExceptionGroup) and len(error.exceptions) == 1:
         error = error.exceptions[0]  # what a task group wrapped
     try:
-        reason = str(error) if isinstance(error, StackrunError) else repr(error)
+        reason = str(found) if found is not None else repr(error)
         text = json.dumps({"error": f"the supervisor failed: {reason}"})
         os.write(report_pipe, text.encode() + b"\n")
     except OSError:

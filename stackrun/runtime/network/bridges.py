@@ -88,7 +88,10 @@ def _claim(sock: RouteSocket, network: NetworkPlan, index: int) -> None:
     for route, oif in sock.ipv4_routes():
         if oif != index and route != "0.0.0.0/0" and ipaddress.ip_network(route).overlaps(subnet):
             raise RuntimeFailure(
-                f"claim subnet {subnet} (already routed: {route})", errno.EADDRINUSE, network.bridge
+                f"network {network.name}: claim subnet {subnet} (routed since the plan was made:"
+                f" {route}; run up again for a free one, or set another ipam subnet)",
+                errno.EADDRINUSE,
+                network.bridge,
             )
     if address not in {a for a, i in sock.ipv4_addresses() if i == index}:
         _step("add bridge address", network.bridge, sock.add_address, index, address)
