@@ -1,16 +1,17 @@
 """Network setup per service, beyond namespace creation (target: under 5 ms).
 
-Plays the spawn path: a parent that imported runtime.network, as the fork server
-does, forks one "intermediate" per service, which opens the host
-link, unshares its network namespace and attaches its veths. The children stay
-alive until the end, as services of one `up` do, so no namespace is being destroyed
-while another is measured (the kernel's netns cleanup competes for the rtnl lock).
+Plays the spawn path: a parent that imported runtime.network, as the fork server does,
+forks one child per service, which unshares its network namespace; the parent makes its
+veths from the host's namespace (the spawn's caller does that: a child in a user
+namespace may not), then the child configures them. The children stay alive until the
+end, as services of one `up` do, so no namespace is being destroyed while another is
+measured (the kernel's netns cleanup competes for the rtnl lock).
 
     python bench/network.py [--services 20] [--networks 1] [--rounds 3]
 
 Prints, per round, the median over the services of: unshare(CLONE_NEWNET) alone,
-network setup (open_host_link + attach + close) and the IPC-free total; then the
-median of the rounds. Needs root; creates and removes its own bridges and veths.
+network setup (create_veths in the parent + configure in the child); then the median
+of the rounds. Needs root; creates and removes its own bridges and veths.
 """
 
 from __future__ import annotations
@@ -76,27 +77,39 @@ def _round(names, networks, count: int) -> tuple[float, float]:
 
 
 def _intermediate(attachments) -> tuple[int, tuple[float, float]]:
-    """Fork a child that sets its network up, reports (unshare ms, setup ms), then waits."""
-    read_end, write_end = os.pipe()
+    """Fork a child that unshares, has its veths made by this process, configures them,
+    reports (unshare ms, its part of the setup in ms), then waits."""
+    report_r, report_w = os.pipe()
+    go_r, go_w = os.pipe()
     pid = os.fork()
     if pid == 0:
-        os.close(read_end)
+        os.close(report_r)
+        os.close(go_w)
         t0 = time.perf_counter()
-        link = inside.open_host_link()
-        t1 = time.perf_counter()
         linux.unshare(linux.CLONE_NEWNET)
+        t1 = time.perf_counter()
+        os.write(report_w, b"u")
+        os.read(go_r, 1)
         t2 = time.perf_counter()
-        inside.attach(link, attachments)
-        link.close()
+        inside.configure(attachments)
         t3 = time.perf_counter()
-        os.write(write_end, f"{(t2 - t1) * 1000} {(t1 - t0 + t3 - t2) * 1000}".encode())
+        os.write(report_w, f"{(t1 - t0) * 1000} {(t3 - t2) * 1000}".encode())
         signal.pause()
         os._exit(0)
-    os.close(write_end)
-    report = os.read(read_end, 100).decode()
-    os.close(read_end)
-    unshare, setup = map(float, report.split())
-    return pid, (unshare, setup)
+    os.close(report_w)
+    os.close(go_r)
+    os.read(report_r, 1)
+    t0 = time.perf_counter()
+    netns = os.open(f"/proc/{pid}/ns/net", os.O_RDONLY)
+    inside.create_veths(attachments, netns)
+    os.close(netns)
+    host_ms = (time.perf_counter() - t0) * 1000
+    os.write(go_w, b"g")
+    os.close(go_w)
+    report = os.read(report_r, 100).decode()
+    os.close(report_r)
+    unshare, inside_ms = map(float, report.split())
+    return pid, (unshare, host_ms + inside_ms)
 
 
 def _options():

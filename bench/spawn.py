@@ -1,6 +1,7 @@
 """Start cost of a service through the fork server, against plain `unshare` as the floor.
 
     python bench/spawn.py [--services 30] [--rounds 5] [--network none|bridge] [--workers 8]
+                          [--userns private|host|both]
 
 Per round it measures:
   floor       `unshare --pid --fork --mount --uts --ipc --net true`, run and waited for
@@ -11,8 +12,11 @@ Per round it measures:
               supervisor's to_thread does): time until every one has exec'd
   N down      SIGKILL through the pidfds, reap, remove the cgroups
 and prints the median over the rounds, the cost beyond the floor, and the RSS of this
-process (the supervisor's side) and of the fork server. Needs root; everything it
-creates (cgroups, bridge, run directory) carries a unique project name and is removed.
+process (the supervisor's side) and of the fork server. `--userns both` runs every
+round once in a user namespace (the default) and once as the host's root, interleaved,
+and prints what the user namespace costs per service. Needs root; everything it
+creates (cgroups, bridge, run directory, subuid files of its own) carries a unique
+project name and is removed.
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ from stackrun.plan.names import ProjectNames
 from stackrun.runtime import instance, linux
 from stackrun.runtime.cgroups import detect
 from stackrun.runtime.spawn import ForkServer, Spawned, SpawnRequest
+from stackrun.runtime.userns import ledger
 
 FLOOR = ("unshare", "--pid", "--fork", "--mount", "--uts", "--ipc", "--net", "true")
 CAPS = frozenset(
@@ -54,8 +59,11 @@ CAPS = frozenset(
 
 
 class Bench:
-    def __init__(self, server: ForkServer, names: ProjectNames, network: str, services: int):
-        self.server, self.names, self.network = server, names, network
+    def __init__(
+        self, server: ForkServer, names: ProjectNames, network: str, services: int, userns: str
+    ):
+        self.server, self.names, self.network, self.userns = server, names, network, userns
+        self.ids = ledger.allocate(names.project) if userns == "private" else None
         self.driver = detect()
         self.null = os.open("/dev/null", os.O_WRONLY | os.O_CLOEXEC)
         self.layout = _network_layout(names, services) if network == "bridge" else None
@@ -71,6 +79,7 @@ class Bench:
             argv=argv,
             env=(),
             network_mode=self.network,
+            userns=self.userns,
             capabilities=CAPS,
             cgroup=self.names.cgroup(name),
             **extra,
@@ -80,7 +89,8 @@ class Bench:
         """What the supervisor does per instance: cgroup, instance files, spawn."""
         self.driver.create(plan.cgroup, Limits(pids=100))
         where = instance.prepare(self.names.project, plan)
-        request = SpawnRequest(plan, self.driver.procs_files(plan.cgroup), where.root)
+        procs = self.driver.procs_files(plan.cgroup)
+        request = SpawnRequest(plan, procs, where.root, id_map=self.ids)
         return self.server.spawn(request, self.null, self.null)
 
     def stop(self, spawned: list[Spawned]) -> None:
@@ -160,34 +170,63 @@ def main() -> None:
     server = ForkServer.start()
     root = tempfile.mkdtemp(prefix="stackrun-bench-")
     os.environ[dirs.RUN_ROOT_ENV] = root
-    names = ProjectNames(f"bench{uuid.uuid4().hex[:8]}")
-    bench = Bench(server, names, options.network, options.services)
-    rounds = []
+    os.environ[dirs.DATA_ROOT_ENV] = f"{root}/data"
+    os.environ[ledger.SUBUID_ENV] = f"{root}/subuid"  # the host's files are left alone
+    os.environ[ledger.SUBGID_ENV] = f"{root}/subgid"
+    modes = ("private", "host") if options.userns == "both" else (options.userns,)
+    benches = {}
+    rounds: dict[str, list] = {mode: [] for mode in modes}
     try:
-        one_by_one_ms(bench, ("/bin/true",), 3, wait=True)  # the server's preload
+        for mode in modes:
+            names = ProjectNames(f"bench{uuid.uuid4().hex[:8]}")
+            benches[mode] = Bench(server, names, options.network, options.services, mode)
+            one_by_one_ms(benches[mode], ("/bin/true",), 3, wait=True)  # the server's preload
         for _ in range(options.rounds):
-            rounds.append(
-                (
-                    floor_ms(10),
-                    one_by_one_ms(bench, ("/bin/true",), 10, wait=True),
-                    one_by_one_ms(bench, ("/bin/sleep", "1000"), 10, wait=False),
-                    *many_ms(bench, options.services, options.workers),
+            for mode, bench in benches.items():
+                rounds[mode].append(
+                    (
+                        floor_ms(10),
+                        one_by_one_ms(bench, ("/bin/true",), 10, wait=True),
+                        one_by_one_ms(bench, ("/bin/sleep", "1000"), 10, wait=False),
+                        *many_ms(bench, options.services, options.workers),
+                    )
                 )
-            )
-        _report(options, rounds, rss_mb(), rss_mb(server.pid))
+        for mode in modes:
+            _report(options, mode, rounds[mode], rss_mb(), rss_mb(server.pid))
+        if len(modes) == 2:
+            _cost(options, rounds)
     finally:
-        bench.close()
+        for bench in benches.values():
+            bench.close()
         server.close()
         shutil.rmtree(root, ignore_errors=True)
 
 
-def _report(options, rounds, own_rss: float, server_rss: float) -> None:
+def _cost(options, rounds: dict[str, list]) -> None:
+    """The user namespace's cost: per round, private minus host (the same round, the
+    same load), then the median of those differences."""
+    columns = ("service /bin/true, to exit", "service start, to exec", "up, per service")
+
+    def values(row) -> tuple[float, float, float]:
+        return row[1], row[2], row[3] / options.services
+
+    differences = [
+        [p - h for p, h in zip(values(private), values(host), strict=True)]
+        for private, host in zip(rounds["private"], rounds["host"], strict=True)
+    ]
+    print("cost of the user namespace (private - host, per round; median, ms):")
+    for name, column in zip(columns, zip(*differences, strict=True), strict=True):
+        shown = ", ".join(f"{d:+.2f}" for d in column)
+        print(f"  {name:<28} {statistics.median(column):+6.2f}   ({shown})")
+
+
+def _report(options, mode: str, rounds, own_rss: float, server_rss: float) -> None:
     floor, true, start, up, down = (
         statistics.median(column) for column in zip(*rounds, strict=True)
     )
     n = options.services
     print(
-        f"spawn bench: network={options.network}, {len(rounds)} rounds, "
+        f"spawn bench: network={options.network}, userns={mode}, {len(rounds)} rounds, "
         f"{os.cpu_count()} CPUs (medians, ms)"
     )
     print(f"  floor (unshare … true)         {floor:7.2f}")
@@ -207,6 +246,7 @@ def _options() -> argparse.Namespace:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--network", choices=("none", "bridge"), default="none")
     parser.add_argument("--workers", type=int, default=8)
+    parser.add_argument("--userns", choices=("private", "host", "both"), default="private")
     return parser.parse_args()
 
 

@@ -3,7 +3,7 @@ in the same run (issue 17's targets: up -d and down within 1.5x honcho's time).
 
     sudo .venv/bin/python bench/startup.py [--runs 7] [--sizes 3,30] [--network bridge|none]
                                            [--image] [--edited] [--pause 0.5]
-                                           [--host-network]
+                                           [--host-network] [--userns private|host|both]
 
 Each round runs, for each size N, both tools on N services that each run
 `sh -c "trap 'exit 0' TERM; sleep 1000 & wait"`, in alternating order:
@@ -29,6 +29,11 @@ its layers unpacked: a warm start); honcho runs the same command on the host.
 It runs itself in a network namespace of its own (bench/netns.py; unless --host-network),
 so the stacks' bridges and netfilter rules never touch the host's; honcho needs no network.
 Needs root. Everything lives under a temporary directory, removed at the end.
+
+--userns private (the default) or host: the stacks' `x-stackrun: {userns: ...}`. `both`
+runs each round's stackrun stacks in user namespaces and as the host's root, and prints
+the per-service cost of the user namespace (the difference of the slopes of `up -d`
+between the two sizes; target < 2 ms). The subuid and subgid files are the bench's own.
 """
 
 from __future__ import annotations
@@ -67,6 +72,8 @@ def main() -> None:
         os.environ,
         STACKRUN_RUN_DIR=str(work / "run"),
         STACKRUN_DATA_DIR=str(work / "data"),
+        STACKRUN_SUBUID=str(work / "subuid"),
+        STACKRUN_SUBGID=str(work / "subgid"),
     )
     env.pop("PYTHONDONTWRITEBYTECODE", None)  # measure what an installed package runs
     env.pop("COMPOSE_PROJECT_NAME", None)
@@ -82,6 +89,8 @@ def main() -> None:
 
 def _measure(size: int, args, honcho: str, work: Path, env: dict) -> dict[str, list[float]]:
     times: dict[str, list[float]] = {"honcho up": [], "honcho down": [], "up": [], "down": []}
+    if args.userns == "both":
+        times |= {"up host": [], "down host": []}
     for index in range(args.runs + 1):  # the first round warms the caches
         directory = work / f"n{size}-{index}"
         directory.mkdir()
@@ -122,25 +131,28 @@ def _honcho_round(size, args, honcho, directory: Path, env) -> dict[str, float]:
 
 
 def _stackrun_round(size, args, _honcho, directory: Path, env) -> dict[str, float]:
-    stack = directory.parent / f"stack-{size}.yaml"  # one file per size: the dev loop
-    if not stack.exists() or args.edited:
-        project = f"bs{uuid.uuid4().hex[:8]}"
-        stack.write_text(_stack_text(project, size, args.network, args.image))
-    cli = [str(BIN / "stackrun"), "-f", str(stack)]
-    up = _timed([*cli, "up", "-d"], env, stack.parent)
-    time.sleep(args.pause)
-    down = _timed([*cli, "down"], env, stack.parent)
-    return {"up": up, "down": down}
+    times = {}
+    for mode in ("private", "host") if args.userns == "both" else (args.userns,):
+        suffix = " host" if args.userns == "both" and mode == "host" else ""
+        stack = directory.parent / f"stack-{size}-{mode}.yaml"  # one file per size: the dev loop
+        if not stack.exists() or args.edited:
+            project = f"bs{uuid.uuid4().hex[:8]}"
+            stack.write_text(_stack_text(project, size, args.network, args.image, mode))
+        cli = [str(BIN / "stackrun"), "-f", str(stack)]
+        times[f"up{suffix}"] = _timed([*cli, "up", "-d"], env, stack.parent)
+        time.sleep(args.pause)
+        times[f"down{suffix}"] = _timed([*cli, "down"], env, stack.parent)
+    return times
 
 
-def _stack_text(project: str, size: int, network: str, image: bool) -> str:
+def _stack_text(project: str, size: int, network: str, image: bool, userns: str) -> str:
     extra = "    network_mode: none\n" if network == "none" else ""
     if image:
         extra += f"    image: {IMAGE}\n"
     services = "".join(
         f'  s{i}:\n    command: ["sh", "-c", "{SLEEPER}"]\n{extra}' for i in range(size)
     )
-    return f"name: {project}\nservices:\n{services}"
+    return f"name: {project}\nx-stackrun: {{userns: {userns}}}\nservices:\n{services}"
 
 
 def _timed(argv: list[str], env: dict, cwd: Path) -> float:
@@ -190,6 +202,19 @@ def _report(results: dict[int, dict[str, list[float]]], args) -> None:
                 f"  N={size:<3} {verb:<5} stackrun {_spread(ours)}   honcho {_spread(theirs)}   "
                 f"ratio {ratio:4.2f} ({mark})"
             )
+    if args.userns == "both" and len(results) >= 2:
+        small, large = min(results), max(results)
+        slopes = {
+            mode: (statistics.median(results[large][key]) - statistics.median(results[small][key]))
+            / (large - small)
+            for mode, key in (("private", "up"), ("host", "up host"))
+        }
+        cost = slopes["private"] - slopes["host"]
+        print(
+            f"per-service up -d: userns private {slopes['private'] * 1000:.2f} ms, host "
+            f"{slopes['host'] * 1000:.2f} ms; cost of the user namespace {cost * 1000:+.2f} ms "
+            "(target < 2 ms)"
+        )
 
 
 def _spread(values: list[float]) -> str:
@@ -212,6 +237,7 @@ def _options():
     parser.add_argument(
         "--host-network", action="store_true", help="stay in the host's network namespace"
     )
+    parser.add_argument("--userns", choices=("private", "host", "both"), default="private")
     return parser.parse_args()
 
 

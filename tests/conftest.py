@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import tempfile
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +21,12 @@ REPO = Path(__file__).resolve().parent.parent
 # ip_forward alone unless a test turns it on inside a network namespace it made
 # (tests/integration/test_netfilter.py). STACKRUN_NETFILTER=1 runs everything with it.
 os.environ.setdefault("STACKRUN_NETFILTER", "0")
+
+# The host's /etc/subuid and /etc/subgid are left alone too: stackrun takes the ids of its
+# user namespaces from files of this session's own, where it writes its `stackrun` line.
+_SUBIDS = Path(tempfile.mkdtemp(prefix="stackrun-subids-"))
+os.environ.setdefault("STACKRUN_SUBUID", str(_SUBIDS / "subuid"))
+os.environ.setdefault("STACKRUN_SUBGID", str(_SUBIDS / "subgid"))
 
 
 def pytest_addoption(parser):

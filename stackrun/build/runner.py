@@ -51,6 +51,7 @@ def plan_for(sandbox: Sandbox, step: RunStep, layers: tuple[str, ...], name: str
         no_new_privileges=False,  # setuid programs (su, sudo) work in a RUN, as in Docker
         private_tmp=False,  # /tmp is the image's: what a RUN leaves there is in its layer
         network_mode="none" if network == "none" else "host",
+        userns="host",  # as before issue 18: a RUN step runs as the host's root, for now
         hosts=LOCALHOST,
         mounts=mounts,
     )

@@ -26,9 +26,19 @@ def print_config(opts: ProjectOptions, output: str, services: bool, quiet: bool)
     from stackrun.spec import extensions
     from stackrun.spec.interpolate import escape_values
 
-    data = stack.model_dump(mode="json", by_alias=True, exclude_unset=True)
+    data = with_userns_modes(stack).model_dump(mode="json", by_alias=True, exclude_unset=True)
     data = extensions.restore(data, stack.extensions)
     sys.stdout.write(render(escape_values(data), output))
+
+
+def with_userns_modes(stack):
+    """Every service says which user namespace it runs in (`userns_mode`), also where the
+    mode comes from the project's default (`x-stackrun.userns`, else private)."""
+    services = {
+        name: service.model_copy(update={"userns_mode": stack.userns_mode(name)})
+        for name, service in stack.services.items()
+    }
+    return stack.model_copy(update={"services": services})
 
 
 def start_order(stack) -> list[str]:

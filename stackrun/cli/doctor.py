@@ -7,11 +7,26 @@ import typer
 
 def register(app: typer.Typer) -> None:
     @app.command("doctor")
-    def doctor() -> None:
+    def doctor(
+        fix: bool = typer.Option(
+            False,
+            "--fix",
+            help="Give user namespaces what they need: the `stackrun` system user and its "
+            "range of ids in /etc/subuid and /etc/subgid.",
+        ),
+    ) -> None:
         """Check that this host can run stacks, and say what is missing."""
+        from stackrun import dirs
         from stackrun.runtime import host
+        from stackrun.runtime.userns import check
 
+        if fix:
+            for done in check.fix():
+                typer.echo(f"fixed: {done}")
         report = host.check(network=True)
+        facts, problems = check.check(str(dirs.data_root()))
+        report.facts.update(facts)
+        report.problems += problems
         for name, value in report.facts.items():
             typer.echo(f"{name}: {value}")
         for problem in report.problems:

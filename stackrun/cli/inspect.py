@@ -60,6 +60,7 @@ def pretty(document: dict) -> str:
         _row("Pid", _pids(kernel)),
         *_health(state.get("Health")),
         _row("Namespaces", _namespaces(kernel["Namespaces"])),
+        _row("Users", _users(kernel.get("User") or {})),
         _row("Cgroup", kernel["Cgroup"].get("Path", "")),
         *(
             _row("", f"{path} = {value}")
@@ -108,6 +109,19 @@ def _namespaces(namespaces: dict) -> str:
         f"{kind} {n['Instance']}{' (host)' if n['Shared'] else ''}"
         for kind, n in namespaces.items()
     )
+
+
+def _users(view: dict) -> str:
+    if not view:
+        return "-"
+    if view["Mode"] == "host":
+        return "the host's (userns_mode: host: root inside is root on the host)"
+    ranges = ", ".join(
+        f"{kind} {inside}-{inside + count - 1} -> {host}-{host + count - 1}"
+        for kind, lines in (("uid", view["UidMap"]), ("gid", view["GidMap"]))
+        for inside, host, count in lines
+    )
+    return f"private: {ranges} on the host"
 
 
 def _usage(usage: dict | None) -> str:

@@ -16,6 +16,9 @@ An entry is found by what the command line says (working directory, -f, -p,
   * the code that made it: Python, pydantic, PyYAML and stackrun's own modules (size
     and mtime).
 A stack with `build:` services is never stored (its images depend on build contexts).
+The services' user namespace modes (`userns_mode`, `x-stackrun.userns`) come from the
+stack file alone; the project's range of ids is not in the plan: Kernel.prepare
+allocates it (runtime/userns/ledger.py) at every start, cached plan or not.
 Entries are pickles in a directory only root can write (`_plans` in the data root);
 one that is damaged, foreign or unreadable is a miss.
 """

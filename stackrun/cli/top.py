@@ -1,4 +1,5 @@
-"""CLI verb: top. Each instance's processes, with their pid on the host *and* inside."""
+"""CLI verb: top. Each instance's processes, with their user and pid on the host *and*
+inside (in a user namespace, root inside is one of the project's ids on the host)."""
 
 from __future__ import annotations
 
@@ -30,7 +31,8 @@ def register(app: typer.Typer) -> None:
         project_name: ProjectOption = None,
         profiles: ProfileOption = None,
     ) -> None:
-        """Show the processes of each instance: host PID, PID inside, user, CPU time, command."""
+        """Show the processes of each instance: user inside and on the host, host PID, PID
+        inside, CPU time, command."""
         from stackrun.control.observe import processes
 
         choice("--format", output_format, FORMATS)
@@ -54,6 +56,8 @@ def as_json(status, process) -> dict:
         "PPid": process.ppid,
         "Uid": process.uid,
         "User": process.user,
+        "HostUid": process.host_uid,
+        "HostUser": process.host_user,
         "CpuSeconds": round(process.cpu_seconds, 2),
         "StartedAt": process.started_at,
         "Command": process.command,
@@ -66,6 +70,7 @@ def _table(title: str, found) -> None:
     rows = [
         [
             p.user,
+            p.host_user,
             str(p.pid),
             str(p.ns_pid),
             str(p.ppid),
@@ -75,7 +80,8 @@ def _table(title: str, found) -> None:
         ]
         for p in found
     ]
-    print_table(["UID", "PID", "NSPID", "PPID", "STIME", "TIME", "CMD"], rows, title=title)
+    columns = ["UID", "HOST UID", "PID", "NSPID", "PPID", "STIME", "TIME", "CMD"]
+    print_table(columns, rows, title=title)
 
 
 def _clock(stamp: float) -> str:

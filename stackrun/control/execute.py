@@ -94,7 +94,7 @@ def identity(target: ExecTarget, options: ExecOptions):
     state = procfs.status(pid)
     if state is None:
         raise ControlError(f"{status.name} exited")
-    user = options.user or target.config.get("User") or f"{state.uid}:{state.gid}"
+    user = options.user or target.config.get("User") or _inside_ids(pid, state)
     workdir = options.workdir or target.config.get("WorkingDir") or _cwd(pid) or "/"
     capabilities = frozenset(n for n, bit in CAPABILITIES.items() if state.cap_bounding >> bit & 1)
     return ServicePlan(
@@ -109,6 +109,15 @@ def identity(target: ExecTarget, options: ExecOptions):
         no_new_privileges=state.no_new_privs,
         seccomp=state.seccomp,
     )
+
+
+def _inside_ids(pid: int, state: procfs.Status) -> str:
+    """The service's uid:gid as it sees them (in a user namespace, not the host's)."""
+    from stackrun.runtime.userns.idmap import inside_id
+
+    uid = inside_id(procfs.id_map(pid, "uid"), state.uid)
+    gid = inside_id(procfs.id_map(pid, "gid"), state.gid)
+    return f"{state.uid if uid is None else uid}:{state.gid if gid is None else gid}"
 
 
 def environment(pid: int, options: ExecOptions) -> dict[str, str]:

@@ -17,6 +17,7 @@ from stackrun.control import procfs
 from stackrun.errors import RuntimeFailure
 from stackrun.files import read_text
 from stackrun.runtime.cgroups.base import CgroupDriver, Usage
+from stackrun.runtime.userns import idmap
 from stackrun.supervisor.inspection import namespaces
 from stackrun.supervisor.state import InstanceStatus
 
@@ -46,8 +47,10 @@ class Process:
     pid: int  # on the host
     ns_pid: int  # inside the instance's pid namespace
     ppid: int  # on the host
-    uid: int
-    user: str
+    uid: int  # inside the instance's user namespace (the host's uid when it has none)
+    user: str  # its name in the instance's /etc/passwd, else the number
+    host_uid: int  # what the host sees: in a user namespace, one of the project's ids
+    host_user: str  # the host's name for it, else the number
     cpu_seconds: float
     started_at: float  # time.time()
     command: str
@@ -68,10 +71,14 @@ def _process(pid: int) -> Process | None:
         return None
     started = procfs.boot_time() + stamp.start_ticks / procfs.CLOCK_TICKS
     ns_pid = state.ns_pids[-1] if state.ns_pids else pid
+    uid = idmap.inside_id(procfs.id_map(pid, "uid"), state.uid)
+    inside = OVERFLOW_ID if uid is None else uid
     return Process(
         pid,
         ns_pid,
         state.ppid,
+        inside,
+        procfs.passwd_name(pid, inside) or str(inside),
         state.uid,
         user_name(state.uid),
         stamp.cpu_seconds,
@@ -80,12 +87,29 @@ def _process(pid: int) -> Process | None:
     )
 
 
+OVERFLOW_ID = 65534  # what a user namespace shows for an id it does not map
+
+
 def user_name(uid: int) -> str:
     """The host's name for `uid` (as `docker top` shows it), else the number."""
     try:
         return pwd.getpwuid(uid).pw_name
     except KeyError:
         return str(uid)
+
+
+def user_view(pid: int | None) -> dict[str, Any]:
+    """The instance's user namespace: private (its ids map to the project's range on
+    the host) or the host's own, with both maps as lines (inside, host, count)."""
+    if pid is None:
+        return {}
+    uids, gids = procfs.id_map(pid, "uid"), procfs.id_map(pid, "gid")
+    mode = "host" if uids in ((), idmap.IDENTITY) else "private"
+    return {
+        "Mode": mode,
+        "UidMap": [list(line) for line in uids],
+        "GidMap": [list(line) for line in gids],
+    }
 
 
 # ---------------------------------------------------------------- stats
@@ -154,6 +178,7 @@ def kernel_view(driver: CgroupDriver, status: InstanceStatus) -> dict[str, Any]:
         "Pid": pid,
         "NSpid": list(state.ns_pids) if state else [],
         "Namespaces": compare_namespaces(namespaces(pid), namespaces(os.getpid())),
+        "User": user_view(pid),
         "Cgroup": cgroup_view(driver, status.cgroup),
         "Processes": len(processes(driver, status)) if status.cgroup else 0,
         "Mounts": [asdict(mount) for mount in procfs.mounts(pid)] if pid else [],

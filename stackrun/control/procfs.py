@@ -10,6 +10,7 @@ import os
 from dataclasses import dataclass
 
 from stackrun.files import read_text
+from stackrun.runtime.userns.idmap import parse
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -178,3 +179,17 @@ def boot_time() -> float:
         if line.startswith("btime "):
             return float(line.split()[1])
     return 0.0
+
+
+def id_map(pid: int, kind: str) -> tuple[tuple[int, int, int], ...]:
+    """/proc/PID/uid_map (kind "uid") or gid_map as (inside, outside, count) lines."""
+    return parse(read(pid, f"{kind}_map") or "")
+
+
+def passwd_name(pid: int, uid: int) -> str | None:
+    """The name the process's own root gives `uid` in /etc/passwd (None: none)."""
+    for line in (read(pid, "root/etc/passwd") or "").splitlines():
+        fields = line.split(":")
+        if len(fields) > 2 and fields[2] == str(uid):
+            return fields[0]
+    return None

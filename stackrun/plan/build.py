@@ -38,6 +38,7 @@ from stackrun.plan.model import (
     RestartPolicy,
     ServicePlan,
     Ulimit,
+    UsernsMode,
     VolumePlan,
 )  # fmt: skip
 from stackrun.plan.names import ProjectNames, instance_of, slot
@@ -277,6 +278,7 @@ class _InstanceBuilder:
             else 10.0,
             network_mode=_network_mode(spec),
             network_peer=_peer(self.stack, spec),
+            userns=cast(UsernsMode, self.stack.userns_mode(service)),  # spec/types.py checks it
             networks=attachments,
             hosts=self.layout.hosts.get(name, ()),
             dns=spec.dns,

@@ -187,6 +187,7 @@ class PortPlan:
 
 
 NetworkMode = Literal["bridge", "host", "none", "service"]
+UsernsMode = Literal["private", "host"]
 RestartPolicy = Literal["no", "always", "on-failure", "unless-stopped"]
 
 
@@ -262,6 +263,7 @@ class ServicePlan:
     stop_grace_period: float = 10.0
     network_mode: NetworkMode = "bridge"
     network_peer: str | None = None  # network_mode service:NAME -> the instance to join
+    userns: UsernsMode = "private"  # private: the project's ids (runtime/userns); host: none
     networks: tuple[NetworkAttachment, ...] = ()
     hosts: tuple[HostEntry, ...] = ()  # the full /etc/hosts of this instance
     dns: tuple[str, ...] = ()  # resolv.conf nameservers; empty: copy the host's

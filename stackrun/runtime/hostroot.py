@@ -17,7 +17,11 @@ Such a service runs on the host's own files, so its table adds to the common one
 * the project's directory is bound at its own path: writable as said above, and
   visible also when a fresh tmpfs would hide it (a project kept in /tmp), or the stack
   file's own tmpfs there; so is a working directory elsewhere that such a tmpfs would
-  hide, read-only with the root.
+  hide, read-only with the root;
+* in a user namespace root inside cannot pass a host directory that others may not
+  (/root, a 0750 home): the spawn's caller names those above the project's and working
+  directories (`covers`), each gets an empty tmpfs over it, and they are bound back in
+  it — the rest of /root stays out of sight.
 
 docs/runtime.md says why read-only rather than a copy-on-write overlay of /.
 """
@@ -39,6 +43,7 @@ from stackrun.runtime.mounts import (
     etc_files,
     fresh_filesystems,
     granted_files,
+    host_sysfs,
     inside,
     parents_first,
     shared_memory,
@@ -49,12 +54,20 @@ from stackrun.runtime.mounts import (
 RUN_SIZE = "64m"
 FRESH = (("/run", f"mode=755,size={RUN_SIZE}"), ("/var/tmp", f"mode=1777,size={TMP_SIZE}"))
 COVERED = ("/tmp", *(target for target, _data in FRESH))  # what the fresh tmpfs hide
+COVER = "mode=755,size=1m"  # over a directory a user namespace's root may not pass
 
 
-def mount_table(plan: ServicePlan, layout: InstanceLayout, hidden: tuple[str, ...]) -> MountTable:
-    fresh, made = _fresh_filesystems()
+def mount_table(
+    plan: ServicePlan,
+    layout: InstanceLayout,
+    hidden: tuple[str, ...],
+    covers: tuple[str, ...] = (),
+) -> MountTable:
+    fresh, made = _fresh_filesystems(host_sysfs(plan))
+    extra = tuple(MountOp("fs", path, "tmpfs", flags=NOSUID_NODEV, data=COVER) for path in covers)
+    fresh, made = (*fresh, *extra), (*made, *covers)
     read_only = plan.read_only or not plan.host_root_writable
-    directories = _own_directories(plan, read_only)
+    directories = _own_directories(plan, read_only, (*COVERED, *covers))
     hiding = [m for m in plan.mounts if any(_hides(m, op.target) for op in directories)]
     own = (
         *(volume(m) for m in hiding),  # before the directories bound back over them
@@ -75,8 +88,8 @@ def mount_table(plan: ServicePlan, layout: InstanceLayout, hidden: tuple[str, ..
 
 
 @functools.cache
-def _fresh_filesystems() -> tuple[tuple[MountOp, ...], tuple[str, ...]]:
-    common, made = fresh_filesystems(False)
+def _fresh_filesystems(bound_sysfs: bool) -> tuple[tuple[MountOp, ...], tuple[str, ...]]:
+    common, made = fresh_filesystems(False, True, bound_sysfs)
     extra = tuple(
         MountOp("fs", target, "tmpfs", flags=NOSUID_NODEV, data=data, replace=True)
         for target, data in FRESH
@@ -84,7 +97,9 @@ def _fresh_filesystems() -> tuple[tuple[MountOp, ...], tuple[str, ...]]:
     return (*common, *extra), (*made, *(op.target for op in extra))
 
 
-def _own_directories(plan: ServicePlan, root_read_only: bool) -> list[MountOp]:
+def _own_directories(
+    plan: ServicePlan, root_read_only: bool, covered: tuple[str, ...]
+) -> list[MountOp]:
     """The project's directory (not `/`: that would undo the read-only root), and a
     working directory outside it that a fresh tmpfs hides; none at or under a volume,
     which already decides what shows there. A tmpfs of the stack file over /tmp, /run or
@@ -93,9 +108,10 @@ def _own_directories(plan: ServicePlan, root_read_only: bool) -> list[MountOp]:
     project = posixpath.normpath(plan.project_dir) if plan.project_dir else "/"
     wd = posixpath.normpath(plan.working_dir)
     wanted = {}  # path -> read-only
-    if project != "/" and ((root_read_only and not plan.read_only) or _hidden(project)):
+    if project != "/" and ((root_read_only and not plan.read_only) or _hidden(project, covered)):
         wanted[project] = plan.read_only
-    if _hidden(wd) and not (project in wanted and (wd == project or inside(wd, project))):
+    under_project = project in wanted and (wd == project or inside(wd, project))
+    if _hidden(wd, covered) and not under_project:
         wanted[wd] = root_read_only
     flags = linux.MS_BIND | linux.MS_REC
     return [
@@ -105,8 +121,8 @@ def _own_directories(plan: ServicePlan, root_read_only: bool) -> list[MountOp]:
     ]
 
 
-def _hidden(path: str) -> bool:
-    return any(inside(path, covered) for covered in COVERED)
+def _hidden(path: str, covered: tuple[str, ...] = COVERED) -> bool:
+    return any(inside(path, cover) for cover in covered)
 
 
 def _hides(mount: Mount, path: str) -> bool:

@@ -1,5 +1,15 @@
 """An image service's root: the image's layers, read-only and shared, under a writable
-layer of its own, mounted as one overlay by the service child before it pivots into it.
+layer of its own, mounted as one overlay that the service child pivots into. A `rootfs:`
+is the same with one layer, the directory, and its writable layer in the run directory.
+
+The overlay is made on the host's side by the spawn's caller (`detached`), in a mount
+namespace private to the calling thread, and cloned out as a detached mount that the
+child attaches. Made there it belongs to the host's user namespace, so it reads the
+store's `trusted.overlay.*` xattrs, which an overlay mounted inside a user namespace
+cannot. For a service in a user namespace (runtime/userns) the layers and the writable
+layer on disk are idmapped mounts of the project's map, attached in that private
+namespace first (overlayfs takes detached layers only since Linux 6.15): files keep
+the ids a service sees, whatever the project's range.
 
 Images may have a hundred layers and more, and mount(2) takes its options in one page:
 spelled out, a hundred store paths do not fit. Two ways that do:
@@ -12,8 +22,8 @@ spelled out, a hundred store paths do not fit. Two ways that do:
   (`l/<26 chars>`) and a chdir instead; descriptors need neither.
 
 `read_only: true` gets no writable layer on disk: the upper and work directories are made
-on a small tmpfs, private to the child's mount namespace, where only the mount points of
-/etc/hosts, volumes… are created before the root is made read-only.
+on a small tmpfs, where only the mount points of /etc/hosts, volumes… are created
+before the root is made read-only.
 """
 
 from __future__ import annotations
@@ -25,6 +35,8 @@ from dataclasses import dataclass
 
 from stackrun.errors import RuntimeFailure
 from stackrun.runtime import linux
+from stackrun.runtime.privatens import private_namespace
+from stackrun.runtime.userns.idmap import IdMap
 
 PAGE = 4096  # mount(2) copies at most one page of options
 FSCONFIG_MAX = 256  # bytes of one fsconfig() string value, its NUL included
@@ -38,22 +50,45 @@ class ImageRoot:
     work: str
     merged: str
     scratch: str | None = None  # read-only: mount a tmpfs here first, holding the three above
+    disk_layer: bool = True  # upper/work on the data root (idmapped); False: a rootfs's
 
     def describe(self) -> str:
         return f"{len(self.layers)} layers under {self.upper}"
 
 
-def mount(root: ImageRoot, legacy: bool | None = None) -> None:
+@dataclass(frozen=True)
+class Mapping:
+    """How the overlay of a service in a user namespace maps ids: the project's range,
+    and a user namespace of its map (userns/idmap.canonical) for the idmapped mounts."""
+
+    ids: IdMap
+    userns_fd: int
+
+
+def detached(root: ImageRoot, mapping: Mapping | None = None, legacy: bool | None = None) -> int:
+    """The overlay as a detached mount: a close-on-exec fd to attach with move_mount.
+    Nothing stays mounted anywhere else. `legacy`: as for `mount`."""
+    with private_namespace(), ExitStack() as held:
+        if mapping is not None:
+            _map_layers(root, mapping, held)
+        mount(root, legacy, mapping)
+        return linux.open_tree_clone(root.merged)
+
+
+def mount(root: ImageRoot, legacy: bool | None = None, mapping: Mapping | None = None) -> None:
     """Mount the overlay on `root.merged`; `legacy`: mount(2), by default before Linux 6.8
     (where overlay takes fsconfig() keys it does not know and fails only at the end)."""
     if root.scratch:
-        _scratch(root)
+        _scratch(root, mapping)
+    elif mapping is not None and not root.disk_layer:
+        os.chown(root.upper, mapping.ids.uid, mapping.ids.gid)  # the root's owner: its root
     if legacy is None:
         legacy = kernel_version() < LOWERDIR_PLUS
-    if legacy:
-        _mount_by_options(root)
-    else:
-        _mount_by_context(root)
+    with _mounter(mapping):
+        if legacy:
+            _mount_by_options(root)
+        else:
+            _mount_by_context(root)
 
 
 LOWERDIR_PLUS = (6, 8)
@@ -66,11 +101,51 @@ def kernel_version(release: str | None = None) -> tuple[int, int]:
     return (numbers + [0, 0])[0], (numbers + [0, 0])[1]
 
 
-def _scratch(root: ImageRoot) -> None:
+def _map_layers(root: ImageRoot, mapping: Mapping, held: ExitStack) -> None:
+    """Over each layer (and the directory holding upper and work, on disk) its idmapped
+    mount, attached at the same path in the private namespace."""
+    places = list(root.layers)
+    if not root.scratch and root.disk_layer:
+        parent = os.path.dirname(root.upper)
+        if os.path.dirname(root.work) != parent:
+            raise RuntimeFailure("upper and work directories in one directory", 22, root.work)
+        places.append(parent)
+    for place in places:
+        fd = os.open(place, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        held.callback(os.close, fd)
+        tree = linux.clone_mount(fd, recursive=False)
+        held.callback(os.close, tree)
+        linux.idmap_mount(tree, mapping.userns_fd)
+        linux.move_mount_fd(tree, fd, place)
+
+
+class _mounter:
+    """In a user namespace, overlay works on its upper layer with its creator's
+    credentials, which must map through the idmapped upper layer (it makes work/work
+    at once): this thread, and only it, owns files as the project's root while it
+    mounts, its capabilities kept."""
+
+    def __init__(self, mapping: Mapping | None):
+        self.mapping = mapping
+
+    def __enter__(self) -> None:
+        if self.mapping is not None:
+            linux.set_fs_ids(self.mapping.ids.uid, self.mapping.ids.gid)
+            _effective, permitted, inheritable = linux.capget()
+            linux.capset(permitted, permitted, inheritable)
+
+    def __exit__(self, *_exc) -> None:
+        if self.mapping is not None:
+            linux.set_fs_ids(0, 0)
+
+
+def _scratch(root: ImageRoot, mapping: Mapping | None) -> None:
     flags = linux.MS_NOSUID | linux.MS_NODEV
     linux.mount("tmpfs", root.scratch or "", "tmpfs", flags, SCRATCH_OPTIONS)
     for path in (root.upper, root.work, root.merged):
         os.mkdir(path, 0o755)
+    if mapping is not None:
+        os.chown(root.upper, mapping.ids.uid, mapping.ids.gid)
 
 
 def _mount_by_context(root: ImageRoot) -> None:

@@ -94,7 +94,7 @@ def prepare(project: str, plan: ServicePlan) -> InstanceLayout:
         if plan.rootfs or (plan.image and not plan.read_only):
             for path in (where.upper, where.work, where.merged):
                 os.makedirs(path, mode=0o755, exist_ok=True)
-        elif plan.image:  # read-only: the child makes its directories on a tmpfs here
+        elif plan.image:  # read-only: the root is attached here, upper and work on a tmpfs
             os.makedirs(where.scratch, mode=0o755, exist_ok=True)
         _volume_sources(plan)
     except OSError as error:

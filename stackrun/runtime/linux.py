@@ -22,6 +22,7 @@ for _hook in ("PyOS_BeforeFork", "PyOS_AfterFork_Parent", "PyOS_AfterFork_Child"
     getattr(ctypes.pythonapi, _hook).restype = None
 
 # Namespace flags (linux/sched.h).
+CLONE_FS = 0x00000200
 CLONE_NEWNS = 0x00020000
 CLONE_PARENT = 0x00008000
 CLONE_NEWCGROUP = 0x02000000
@@ -54,6 +55,7 @@ AT_RECURSIVE = 0x8000
 AT_EMPTY_PATH = 0x1000
 AT_FDCWD = -100
 MOUNT_ATTR_RDONLY = 0x1
+MOUNT_ATTR_IDMAP = 0x00100000
 
 # open_tree(2) / move_mount(2).
 OPEN_TREE_CLONE = 0x1
@@ -239,13 +241,19 @@ class _MountAttr(ctypes.Structure):
 
 
 def mount_setattr(
-    dir_fd: int, path: str, attr_set: int = 0, attr_clr: int = 0, recursive: bool = False
+    dir_fd: int,
+    path: str,
+    attr_set: int = 0,
+    attr_clr: int = 0,
+    recursive: bool = False,
+    userns_fd: int = 0,
 ) -> None:
     """Change per-mount attributes (e.g. read-only) of one mount or of a whole tree.
 
-    `path` "" means the mount `dir_fd` refers to (AT_EMPTY_PATH).
+    `path` "" means the mount `dir_fd` refers to (AT_EMPTY_PATH). With MOUNT_ATTR_IDMAP,
+    `userns_fd` names the user namespace whose maps the (detached) mount takes.
     """
-    attr = _MountAttr(attr_set, attr_clr, 0, 0)
+    attr = _MountAttr(attr_set, attr_clr, 0, userns_fd)
     flags = (AT_RECURSIVE if recursive else 0) | (AT_EMPTY_PATH if path == "" else 0)
     _syscall(
         "mount_setattr",
@@ -258,15 +266,12 @@ def mount_setattr(
     )
 
 
-def open_tree_clone(path: str) -> int:
-    """A detached copy of the mount at `path` (a bind of it), as a close-on-exec fd that
-    move_mount() can attach in another mount namespace."""
+def open_tree_clone(path: str, recursive: bool = False) -> int:
+    """A detached copy of the mount at `path` (a bind of it; `recursive`: with the mounts
+    below), as a close-on-exec fd that move_mount() can attach in another namespace."""
+    flags = OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | (AT_RECURSIVE if recursive else 0)
     return _syscall(
-        "open_tree",
-        ctypes.c_int(AT_FDCWD),
-        _bytes(path),
-        ctypes.c_uint(OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC),
-        path=path,
+        "open_tree", ctypes.c_int(AT_FDCWD), _bytes(path), ctypes.c_uint(flags), path=path
     )
 
 
@@ -359,6 +364,24 @@ def rename_exchange(first: str, second: str) -> None:
         ),
         first,
     )
+
+
+def idmap_mount(tree_fd: int, userns_fd: int, recursive: bool = False) -> None:
+    """Make the detached mount `tree_fd` (open_tree/fsmount) show its files' ids through
+    the maps of the user namespace `userns_fd`: id N on disk is what that namespace maps
+    N to."""
+    mount_setattr(tree_fd, "", MOUNT_ATTR_IDMAP, recursive=recursive, userns_fd=userns_fd)
+
+
+def set_fs_ids(uid: int, gid: int) -> None:
+    """setfsuid/setfsgid of the calling thread only (file access and the ownership of new
+    files). Leaving 0 drops the file capabilities from the effective set; coming back to
+    0 restores them from the permitted one. The calls cannot report failure: the ids are
+    read back."""
+    _libc.setfsgid(ctypes.c_uint(gid))
+    _libc.setfsuid(ctypes.c_uint(uid))
+    if _libc.setfsuid(ctypes.c_uint(0xFFFFFFFF)) != uid:  # -1: change nothing, say the id
+        raise OSError(1, "setfsuid refused", None)
 
 
 def is_child_subreaper() -> bool:

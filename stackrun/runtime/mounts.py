@@ -23,13 +23,16 @@ import posixpath
 from dataclasses import dataclass, replace
 from typing import Literal
 
-from stackrun.errors import RuntimeFailure
 from stackrun.plan.model import Mount, ServicePlan
 from stackrun.runtime import linux
 from stackrun.runtime.image_root import ImageRoot
 from stackrun.runtime.instance import InstanceLayout
 
 OpKind = Literal["fs", "bind", "devices", "mask", "readonly", "root_readonly"]
+# A bind's files in a user namespace: stackrun's own, stored with the ids seen inside
+# (volumes, /etc files: "canonical"); a directory of the user's, its owner the service's
+# user ("owner"); the host's as they are ("none": /sys).
+IdsKind = Literal["canonical", "owner", "none"]
 
 NOSUID_NODEV = linux.MS_NOSUID | linux.MS_NODEV
 NOSUID_NODEV_NOEXEC = NOSUID_NODEV | linux.MS_NOEXEC
@@ -92,44 +95,33 @@ class MountOp:
     recursive: bool = False  # "root_readonly": every mount below too
     replace: bool = False  # host root: detach the host's mounts there first (/proc, /dev…)
     copy: bool = False  # "bind" of a volume: fill it from the image's root when empty
-
-
-@dataclass(frozen=True)
-class Overlay:
-    lower: str
-    upper: str
-    work: str
-    merged: str
-
-    @property
-    def options(self) -> str:
-        for path in (self.lower, self.upper, self.work):
-            if any(c in path for c in ",:\\"):
-                raise RuntimeFailure("overlay options (',', ':' or '\\' in a path)", 22, path)
-        return f"lowerdir={self.lower},upperdir={self.upper},workdir={self.work}"
+    ids: IdsKind = "owner"  # "bind" in a user namespace: which idmap (runtime/userns/idmap)
 
 
 @dataclass(frozen=True)
 class MountTable:
-    overlay: Overlay | ImageRoot | None  # None: the host's root
+    overlay: ImageRoot | None  # an image's layers, or a rootfs (one layer); None: the host's root
     ops: tuple[MountOp, ...]
 
 
 def mount_table(
-    plan: ServicePlan, layout: InstanceLayout, hidden: tuple[str, ...] = ()
+    plan: ServicePlan,
+    layout: InstanceLayout,
+    hidden: tuple[str, ...] = (),
+    covers: tuple[str, ...] = (),
 ) -> MountTable:
     """`hidden`: host directories a service on the host's root must not see (stackrun's
-    run and data roots, dirs.hidden_roots())."""
-    overlay: Overlay | ImageRoot
+    run and data roots, dirs.hidden_roots()); `covers`: host directories its root may not
+    pass, above the project's and working directories (hostroot.py)."""
     if plan.image:
         overlay = image_root(plan, layout)
     elif plan.rootfs:
-        overlay = Overlay(plan.rootfs, layout.upper, layout.work, layout.merged)
+        overlay = ImageRoot((plan.rootfs,), layout.upper, layout.work, layout.merged, None, False)
     else:
         from stackrun.runtime import hostroot  # the host's root: its own module
 
-        return hostroot.mount_table(plan, layout, hidden)
-    fresh, made = fresh_filesystems(True, plan.private_tmp)
+        return hostroot.mount_table(plan, layout, hidden, covers)
+    fresh, made = fresh_filesystems(True, plan.private_tmp, host_sysfs(plan))
     own = (
         *etc_files(layout, True),
         *(volume(m) for m in parents_first(plan.mounts)),
@@ -147,25 +139,32 @@ def image_root(plan: ServicePlan, layout: InstanceLayout) -> ImageRoot:
     return ImageRoot(plan.image.layers, layout.upper, layout.work, layout.merged, scratch)
 
 
-@functools.lru_cache(maxsize=4)
+def host_sysfs(plan: ServicePlan) -> bool:
+    """A sysfs may be mounted only by a user namespace that owns the network namespace:
+    in a user namespace on the host's network, the host's /sys is bound, read-only."""
+    return plan.userns == "private" and plan.network_mode == "host"
+
+
+@functools.lru_cache(maxsize=8)
 def fresh_filesystems(
-    private_root: bool, tmp: bool = True
+    private_root: bool, tmp: bool = True, bound_sysfs: bool = False
 ) -> tuple[tuple[MountOp, ...], tuple[str, ...]]:
-    """The same for every service on a kind of root: computed once per fork server; with
+    """The same for every service on a kind of root: computed once per process; with
     the targets of the private mounts made (see with_creation). `tmp`: a tmpfs on /tmp
     (a build's RUN keeps the image's /tmp, whose writes go to its layer, as in Docker)."""
     tmpfs = MountOp("fs", "/tmp", "tmpfs", flags=NOSUID_NODEV, data=f"mode=1777,size={TMP_SIZE}")
-    fresh = [*_kernel_filesystems(), *_dev(), *([tmpfs] if tmp else [])]
+    fresh = [*_kernel_filesystems(bound_sysfs), *_dev(), *([tmpfs] if tmp else [])]
     if not private_root:  # the service must not see the host's /proc, /dev… even below ours
         fresh = [replace(op, replace=op.target in REPLACED) for op in fresh]
     return with_creation((*fresh, *_masks()), private_root, ())
 
 
-def _kernel_filesystems() -> list[MountOp]:
-    return [
-        MountOp("fs", "/proc", "proc", flags=NOSUID_NODEV_NOEXEC),
-        MountOp("fs", "/sys", "sysfs", flags=NOSUID_NODEV_NOEXEC | linux.MS_RDONLY),
-    ]
+def _kernel_filesystems(bound_sysfs: bool) -> list[MountOp]:
+    sysfs = MountOp("fs", "/sys", "sysfs", flags=NOSUID_NODEV_NOEXEC | linux.MS_RDONLY)
+    if bound_sysfs:
+        flags = linux.MS_BIND | linux.MS_REC
+        sysfs = MountOp("bind", "/sys", source="/sys", flags=flags, read_only=True, ids="none")
+    return [MountOp("fs", "/proc", "proc", flags=NOSUID_NODEV_NOEXEC), sysfs]
 
 
 def _dev() -> list[MountOp]:
@@ -209,6 +208,7 @@ def etc_files(layout: InstanceLayout, private_root: bool) -> list[MountOp]:
             source_kind="file",
             follow_source=False,
             optional=target == "/etc/hostname" and not private_root,
+            ids="canonical",
         )
         for target, source in files
     ]
@@ -244,6 +244,7 @@ def granted_files(plan: ServicePlan, layout: InstanceLayout) -> list[MountOp]:
             read_only=True,
             source_kind="file",
             follow_source=False,
+            ids="canonical",  # written with the ids the service sees (instance.py)
         )
         for index, granted in enumerate(plan.files)
     ]
@@ -259,6 +260,7 @@ def device_nodes(plan: ServicePlan) -> list[MountOp]:
             source=device.source,
             flags=linux.MS_BIND | linux.MS_REC,
             source_kind="device",
+            ids="none",  # devtmpfs takes no idmap: the node shows as nobody's, as in Docker
         )
         for device in plan.devices
     ]
@@ -278,6 +280,7 @@ def volume(mount: Mount) -> MountOp:
         source_kind="dir" if mount.kind == "volume" else "any",
         follow_source=mount.kind == "bind",
         copy=mount.copy,
+        ids="owner" if mount.kind == "bind" else "canonical",
     )
 
 

@@ -3,8 +3,9 @@
 Unknown or disabled services in depends_on, dependency cycles (named), service_healthy
 on a service without a healthcheck, undeclared volumes and networks, a published
 port used twice, two mounts on one target, fixed addresses that cannot work,
-Compose keys that say the same thing twice with different values, and a writable
-host root (`x-stackrun.host_root: rw`: a warning).
+Compose keys that say the same thing twice with different values, a service sharing
+the network namespace of one in another user namespace mode, and a writable host root
+(`x-stackrun.host_root: rw`: a warning).
 """
 
 from __future__ import annotations
@@ -19,7 +20,12 @@ from stackrun.spec.depends_on import find_cycle
 from stackrun.spec.diagnostics import Report
 from stackrun.spec.grants import Grant
 from stackrun.spec.models import Service, Stack
-from stackrun.spec.namespaces import shared_with, sysctl_namespace
+from stackrun.spec.namespaces import (
+    shared_with,
+    shares_the_hosts,
+    sysctl_namespace,
+    user_namespace_peers,
+)
 
 
 def cross_check(
@@ -66,6 +72,37 @@ class _Checker:
             elif has_image:
                 self.error((*path, "working_dir"), "must be absolute in an image")
         self.host_root(path, service, rootfs)
+        self.userns(name, service)
+
+    def userns(self, name: str, service: Service) -> None:
+        """A user namespace owns the others: sharing one means sharing the user namespace
+        that owns it (Stack.userns_mode)."""
+        path, peers = ("services", name), user_namespace_peers(service)
+        if self.stack.userns_mode(name) == "private":
+            hosts = [key for key in shares_the_hosts(service) if key != "network_mode"]
+            for key in hosts:  # network_mode: host works: the host's /sys is bound
+                self.error(
+                    (*path, key),
+                    "host: shares the host's namespace, which the host's user namespace "
+                    "owns: write userns_mode: host (or remove it)",
+                )
+            if len(set(peers.values())) > 1:
+                first = next(iter(peers.values()))
+                key = next(k for k, peer in peers.items() if peer != first)
+                self.error(
+                    (*path, key),
+                    "in a user namespace a service shares namespaces with one other service "
+                    f"only (it joins that one's user namespace): share them all with {first}, "
+                    "or write userns_mode: host",
+                )
+        for key, peer in peers.items():
+            theirs = self.stack.userns_mode(peer) if peer in self.stack.services else None
+            if service.userns_mode and theirs not in (None, service.userns_mode):
+                self.error(
+                    (*path, "userns_mode"),
+                    f"{key} service:{peer} shares {peer}'s user namespace, which is {theirs}: "
+                    "remove userns_mode here or make both the same",
+                )
 
     def host_root(self, path: tuple, service: Service, rootfs: str | None) -> None:
         if not service.x_stackrun or service.x_stackrun.host_root != "rw":

@@ -24,7 +24,15 @@ from stackrun.spec import base, syntax  # noqa: E402
 from stackrun.spec.blkio import BlkioConfig  # noqa: E402
 from stackrun.spec.devices import DeviceMapping, DeviceRule  # noqa: E402
 from stackrun.spec.grants import FileSource, Grant  # noqa: E402
-from stackrun.spec.namespaces import IpcMode, PidMode, SysctlName, SysctlValue, VolumesFrom  # noqa: E402
+from stackrun.spec.namespaces import (  # noqa: E402
+    IpcMode,
+    PidMode,
+    SysctlName,
+    SysctlValue,
+    VolumesFrom,
+    shares_the_hosts,
+    user_namespace_peers,
+)
 from stackrun.spec.types import (  # noqa: E402
     AbsolutePath,
     Bytes,
@@ -59,6 +67,7 @@ from stackrun.spec.types import (  # noqa: E402
     Subpath,
     Tmpfs,
     UlimitName,
+    UsernsMode,
 )  # fmt: skip
 
 Model = base.Model
@@ -340,6 +349,11 @@ class Service(Model):
     tmpfs: Annotated[tuple[Tmpfs, ...], _STRING_OR_LIST] = ()
     networks: Annotated[dict[Name, ServiceNetwork | None], Short(_STRINGS)] = {}
     network_mode: NetworkMode | None = None
+    userns_mode: UsernsMode | None = Field(
+        None,
+        description="host: run as the host's own users (root is the host's root); private: "
+        "in a user namespace of the project's ids (the default, see x-stackrun.userns)",
+    )
     ports: tuple[Annotated[Port, _PORT_SHORT], ...] = ()
     expose: tuple[Expose, ...] = ()
     stop_signal: Signal | None = None
@@ -435,6 +449,11 @@ class StackExtension(Model):
 
     cgroup_parent: CgroupPath | None = None
     subnet_pool: IPv4Subnet | None = None
+    userns: UsernsMode | None = Field(
+        None,
+        description="the services' default userns_mode: private (the default: root in a "
+        "service is an unprivileged user on the host) or host",
+    )
 
 
 class StackFile(Model):
@@ -477,3 +496,22 @@ class Stack(StackFile):
         if spec.deploy and spec.deploy.replicas is not None:
             return spec.deploy.replicas
         return spec.scale if spec.scale is not None else 1
+
+    def userns_mode(self, service: str) -> str:
+        """`userns_mode`, else the project's `x-stackrun.userns`, else private. A user
+        namespace owns the others: a service sharing another's (`network_mode`, `ipc`,
+        `pid`: `service:X`) is in X's user namespace, one sharing the host's (`host`) in
+        the host's, unless it says otherwise (checks.py refuses what cannot work). So is
+        one granted host devices: a user namespace's root may not open a node of the
+        host's root (devtmpfs takes no idmap), and /dev/fuse or /dev/net/tun may be 0600."""
+        seen, spec = {service}, self.services[service]
+        while not spec.userns_mode:
+            if shares_the_hosts(spec) or spec.devices or spec.device_cgroup_rules:
+                return "host"
+            peers = list(user_namespace_peers(spec).values())
+            if not peers or peers[0] in seen or peers[0] not in self.services:
+                break
+            seen.add(peers[0])
+            spec = self.services[peers[0]]
+        default = self.x_stackrun.userns if self.x_stackrun else None
+        return spec.userns_mode or default or "private"

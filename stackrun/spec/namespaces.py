@@ -104,3 +104,24 @@ PidMode = Annotated[
     WithJsonSchema({"type": "string", "description": "private, host, service:NAME"}),
 ]
 VolumesFrom = Annotated[str, AfterValidator(_check_volumes_from)]
+
+
+def user_namespace_peers(service) -> dict[str, str]:
+    """key -> the service whose namespace it shares (`network_mode`, `ipc`, `pid`
+    `service:X`): a user namespace owns those, so a service sharing them must be in the
+    same user namespace as X."""
+    values = {"network_mode": service.network_mode, "ipc": service.ipc, "pid": service.pid}
+    return {key: peer for key, value in values.items() if (peer := shared_with(value))}
+
+
+def shares_the_hosts(service) -> list[str]:
+    """The keys by which it shares a namespace of the host's (which the host's user
+    namespace owns)."""
+    values = {
+        "network_mode": service.network_mode,
+        "ipc": service.ipc,
+        "pid": service.pid,
+        "uts": service.uts,
+        "cgroup": service.cgroup,
+    }
+    return [key for key, value in values.items() if value == "host"]

@@ -141,6 +141,20 @@ def _check_network_mode(value: str) -> str:
     raise ValueError(f"{value!r} is not one of bridge, host, none, service:NAME")
 
 
+USERNS_MODES = ("private", "host")
+
+
+def _check_userns_mode(value: str) -> str:
+    if value in USERNS_MODES:
+        return value
+    if value == "keep-id" or value.startswith(("keep-id:", "auto", "nomap", "ns:")):
+        raise ValueError(
+            f"{value!r} is podman's; stackrun has private (a range of ids of the project's "
+            "own; a bound directory's owner is the service's user) and host"
+        )
+    raise ValueError(f"{value!r} is not one of private, host")
+
+
 def _check_expose(value: Any) -> str:
     text = str(value)
     if not re.match(r"^\d+(-\d+)?(/(tcp|udp))?$", text):
@@ -282,6 +296,9 @@ Capability = Annotated[str, AfterValidator(_check_capability)]
 SecurityOpt = Annotated[str, AfterValidator(_check_security_opt)]
 UlimitName = Annotated[str, AfterValidator(_check_ulimit_name)]
 NetworkMode = Annotated[str, AfterValidator(_check_network_mode)]
+UsernsMode = Annotated[
+    str, AfterValidator(_check_userns_mode), _text({"type": "string", "enum": list(USERNS_MODES)})
+]
 Expose = Annotated[str, BeforeValidator(_check_expose), _text({"type": ["string", "integer"]})]
 Tmpfs = Annotated[str, AfterValidator(_check_tmpfs)]
 CpuSet = Annotated[

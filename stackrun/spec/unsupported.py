@@ -20,7 +20,6 @@ _IPV6 = "IPv6 is not supported yet: stackrun networks are IPv4; remove it"
 SERVICE_ERRORS = {
     "privileged": "not supported; to keep every capability write cap_add: [ALL]",
     "cgroup_parent": "set it for the whole stack: x-stackrun: {cgroup_parent: PATH} at the top level",
-    "userns_mode": "user namespaces are not supported; remove it",
     "runtime": "stackrun is the runtime; remove it",
     "gpus": _NO_GPU,
     "cpu_count": "a Windows containers setting; on Linux write cpus: (a number of CPUs)",

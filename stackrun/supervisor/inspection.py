@@ -60,6 +60,7 @@ def inspect_instance(
             "Env": [f"{k}={v}" for k, v in service.env],
             "WorkingDir": service.working_dir,
             "User": service.user or "",
+            "UsernsMode": service.userns,
             "Hostname": service.hostname,
             "StopSignal": service.stop_signal,
             "StopGracePeriod": service.stop_grace_period,

@@ -24,6 +24,7 @@ from stackrun.supervisor.output import OutputSink
 
 if TYPE_CHECKING:
     from stackrun.runtime.instance import InstanceLayout
+    from stackrun.runtime.userns.idmap import IdMap
 
 
 class Kernel:
@@ -34,6 +35,7 @@ class Kernel:
         self._cgroups: set[str] = set()  # created and not removed yet
         self._killed: set[str] = set()  # emptied by kill_all since they were created
         self.netfilter = Netfilter()  # the project's rules, as installed by `prepare`
+        self.ids: IdMap | None = None  # the project's range, for its user namespaces
         self._prepared: Plan | None = None  # the plan `prepare` last made the host ready for
         # started by `prestart` before the supervisor ran, each with its output's read ends
         self._prestarted: dict[str, tuple[Spawned | StackrunError, int, int]] = {}
@@ -48,6 +50,10 @@ class Kernel:
         if self._prepared is self.plan:
             return
         dirs.run_dir(self.plan.project).mkdir(parents=True, exist_ok=True)
+        if any(service.userns == "private" for service in self.plan.services):
+            from stackrun.runtime.userns import ledger
+
+            self.ids = ledger.allocate(self.plan.project)
         bridges.ensure(self.plan.networks)
         self.netfilter = firewall.install(self.plan.names, self.plan.networks)
         self._prepared = self.plan
@@ -153,6 +159,7 @@ class Kernel:
             layer_dir=where.disk,
             join_ipc_pid=self._peer(shared.ipc_peer if shared.ipc == "service" else None),
             join_pid_pid=self._peer(shared.pid_peer if shared.pid == "service" else None),
+            id_map=self.ids if service.userns == "private" else None,
             tty=tty,
         )
 

@@ -108,7 +108,7 @@ SERVICE_KEYS = {
     "ulimits": ("{nofile: 1024}", "supported"),
     "use_api_socket": ("true", "refused"),
     "user": ("'1000'", "supported"),
-    "userns_mode": ("host", "refused"),
+    "userns_mode": ("host", "supported"),
     "uts": ("host", "supported"),
     "volumes": ("['/tmp:/data']", "supported"),
     "volumes_from": ("[base]", "supported"),

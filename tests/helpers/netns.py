@@ -1,8 +1,10 @@
 """A forked child in its own network (and mount) namespace, set up by runtime.network.
 
-It plays the spawn path's intermediate: opens the host link, unshares, attaches its
-veths, bind-mounts its hosts file on /etc/hosts, then runs the functions the test
-sends it (module-level functions, by pickle) and answers with their results.
+It plays the spawn path's two halves: the child unshares and asks for its veths, the
+test's process makes them from the host's namespace (as the spawn's caller does), the
+child configures them and bind-mounts its hosts file on /etc/hosts, then runs the
+functions the test sends it (module-level functions, by pickle) and answers with their
+results.
 """
 
 from __future__ import annotations
@@ -55,9 +57,23 @@ class Sandbox:
             _child(child, attachments, hosts_file, mode)
         child.close()
         status, value = self._conn.recv()
+        if status == "netns":
+            status, value = self._attach(attachments)
         if status != "ready":
             self.close()
             raise value
+
+    def _attach(self, attachments):
+        netns = os.open(f"/proc/{self.pid}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            inside.create_veths(attachments, netns)
+        except BaseException as error:  # noqa: BLE001 - the test sees it
+            self._conn.send(False)
+            return "error", error
+        finally:
+            os.close(netns)
+        self._conn.send(True)
+        return self._conn.recv()
 
     def call(self, function, *args):
         self.submit(function, *args)
@@ -93,13 +109,14 @@ class Sandbox:
 
 def _child(conn, attachments, hosts_file, mode) -> None:  # pragma: no cover - in the child
     try:
-        link = inside.open_host_link()
         unshare(CLONE_NEWNET | CLONE_NEWNS)
         if mode == "none":
             inside.loopback_up()
         else:
-            inside.attach(link, attachments)
-        link.close()
+            conn.send(("netns", None))
+            if not conn.recv():
+                os._exit(0)
+            inside.configure(attachments)
         if hosts_file is not None:
             bind_mount(str(hosts_file), "/etc/hosts")
         conn.send(("ready", None))

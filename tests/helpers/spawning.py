@@ -23,6 +23,7 @@ from stackrun.plan.names import ProjectNames
 from stackrun.runtime import instance
 from stackrun.runtime.cgroups import CgroupDriver, detect
 from stackrun.runtime.spawn import ForkServer, Spawned, SpawnRequest
+from stackrun.runtime.userns import ledger
 from tests.helpers import inservice
 from tests.helpers.plans import DOCKER_CAPS
 
@@ -94,10 +95,11 @@ class Spawner:
     ) -> Started:
         """`joins`: the other join_*_pid of the SpawnRequest."""
         layout = instance.prepare(self.project, plan)
+        ids = ledger.allocate(self.project) if plan.userns == "private" else None
         read, write = os.pipe()
         try:
             request = SpawnRequest(
-                plan, cgroup_procs, layout.root, join_netns_pid, layout.disk, **joins
+                plan, cgroup_procs, layout.root, join_netns_pid, layout.disk, id_map=ids, **joins
             )
             spawned = self.server.spawn(request, write, write)
         except BaseException:

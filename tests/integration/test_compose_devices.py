@@ -42,7 +42,9 @@ SERVICES = {
     "granted": service(f"{TUN}=rw", "/tmp/fuse=r", devices=[TUN], volumes=[f"{FUSE}:/tmp/fuse"]),
     "renamed": service("/dev/mytun=r", "/dev/mytun=rw", devices=[f"{TUN}:/dev/mytun:r"]),
     "directory": service(f"{TUN}=rw", devices=["/dev/net"]),
-    "bound": service("/tmp/tun=r", volumes=[f"{TUN}:/tmp/tun"]),
+    # in the host's user namespace, as those granted devices are: the cgroup refuses it (in
+    # a user namespace the node's mode would, first: EACCES)
+    "bound": service("/tmp/tun=r", volumes=[f"{TUN}:/tmp/tun"], userns_mode="host"),
     "ruled": service(
         "/tmp/tun=rw", volumes=[f"{TUN}:/tmp/tun"], device_cgroup_rules=["c 10:200 rw"]
     ),

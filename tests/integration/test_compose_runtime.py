@@ -76,7 +76,9 @@ def test_oom_score_adj_and_group_add_and_domainname(spawner):
 def test_host_namespaces_are_the_hosts(spawner):
     host_name = socket.gethostname()
     shared = Namespaces(ipc="host", pid="host", uts="host", cgroup="host")
-    seen = look(spawner, namespaces=shared, hostname="ignored")
+    # in the host's user namespace, as the plan puts a service sharing the host's
+    # (spec/models.userns_mode): the host's pid namespace is not a user namespace's to mount
+    seen = look(spawner, namespaces=shared, hostname="ignored", userns="host")
     assert seen["ns"] == {k: v for k, v in host_namespaces().items() if k in seen["ns"]}
     assert seen["hostname"] == host_name == socket.gethostname()  # nor renamed the host
     assert seen["pid"] != 1

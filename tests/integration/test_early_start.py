@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 
 from stackrun import dirs
+from stackrun.runtime.userns import ledger
 from stackrun.supervisor.state import read_state
 from tests.helpers.stackcli import stack_project
 
@@ -68,3 +70,23 @@ def running_names(stack) -> list[str]:
     done = stack.run("ps", "-q", "--status", "running")
     assert done.returncode == 0, done.stderr
     return sorted(done.stdout.split())
+
+
+def test_the_early_start_runs_each_instance_in_the_projects_user_namespace_with_its_veths():
+    """spawn_all does what a single spawn does: the project's id map written, the veths
+    made by the caller (every child of the batch asks for them at once)."""
+    with stack_project("early") as stack:
+        stack.write(f"services:\n  b:\n    command: {SLEEPER}\n    deploy: {{replicas: 3}}\n")
+        assert stack.run("up", "-d").returncode == 0
+        state = read_state(dirs.state_file(stack.project.name))  # the early start's
+        ids = ledger.current(stack.project.name)
+        assert state is not None and ids is not None
+        assert len(state.instances) == 3 and all(i.pid for i in state.instances)
+        for instance in state.instances:
+            uid_map = Path(f"/proc/{instance.pid}/uid_map").read_text().split()
+            assert uid_map == ["0", str(ids.uid), "65536"], instance.name
+            devices = Path(f"/proc/{instance.pid}/net/dev").read_text()
+            assert "eth0:" in devices, (instance.name, devices)
+            assert instance.addresses, instance.name
+        assert stack.down().returncode == 0
+        assert ledger.current(stack.project.name) is None

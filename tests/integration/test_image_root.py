@@ -23,6 +23,8 @@ from stackrun.plan.image import image_plan
 from stackrun.plan.model import GrantedFile, HostEntry, ImagePlan, Mount
 from stackrun.runtime import image_root, instance, linux
 from stackrun.runtime.mounts import DEVICES, MASKED_PATHS, READONLY_PATHS
+from stackrun.runtime.userns import idmap
+from stackrun.runtime.userns.idmap import SIZE, IdMap
 from tests.helpers import oci
 from tests.helpers.imagestore import store_image, tree
 
@@ -241,6 +243,38 @@ def test_both_ways_to_mount_130_layers(tmp_path, image, legacy):
     os.waitpid(pid, 0)
     assert report == "129 128\n"
     assert str(tmp_path / "m") not in Path("/proc/self/mountinfo").read_text()
+
+
+@pytest.mark.parametrize("legacy", [False, True], ids=["lowerdir+", "mount(2) with fd paths"])
+def test_a_detached_overlay_over_idmapped_layers_both_ways(fork_server, layered, tmp_path, legacy):
+    """What the spawn's caller makes for a service in a user namespace: the overlay, which
+    still reads the store's trusted xattrs (opaque directory, whiteouts), over idmapped
+    layers; its writable layer idmapped too, so what the project's root writes is 0 on
+    disk. Nothing of it stays mounted."""
+    if not legacy and image_root.kernel_version() < image_root.LOWERDIR_PLUS:
+        pytest.skip("lowerdir+ needs Linux 6.8")
+    ids = IdMap(2**30, 2**30 + SIZE)
+    mapping = image_root.Mapping(ids, fork_server.userns_for(idmap.canonical(ids)))
+    for directory in ("layer/upper", "layer/work", "m"):
+        (tmp_path / directory).mkdir(parents=True)
+    paths = (str(tmp_path / d) for d in ("layer/upper", "layer/work", "m"))
+    fd = image_root.detached(image_root.ImageRoot(layered.layers, *paths), mapping, legacy)
+    try:
+        root = Path(f"/proc/self/fd/{fd}")
+        owned = (root / "srv" / "owned").stat()
+        assert (owned.st_uid, owned.st_gid) == (ids.uid + 1000, ids.gid + 50)
+        assert (root.stat().st_uid, root.stat().st_gid) == (ids.uid, ids.gid)  # root's
+        assert os.listdir(root / "opt" / "x") == ["new"] and not (root / "gone").exists()
+        linux.set_fs_ids(ids.uid, ids.gid)  # write as the project's root does
+        try:
+            (root / "etc" / "motd").write_text("third\n")
+        finally:
+            linux.set_fs_ids(0, 0)
+    finally:
+        os.close(fd)
+    copied = (tmp_path / "layer" / "upper" / "etc" / "motd").stat()
+    assert (copied.st_uid, copied.st_gid) == (0, 0)  # on disk, the ids seen inside
+    assert str(tmp_path) not in Path("/proc/self/mountinfo").read_text()
 
 
 def test_too_many_layers_for_mount2_is_a_clear_error(tmp_path):

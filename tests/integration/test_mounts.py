@@ -111,11 +111,19 @@ def test_dev_is_minimal_and_private(spawner):
 
 
 def test_a_node_made_in_dev_cannot_be_opened(spawner):
-    # CAP_MKNOD given back: mknod works, the nodev mount (and the device cgroup, when the
-    # service has one: tests/security) refuse the open
+    # CAP_MKNOD given back, as the host's root: mknod works, the nodev mount (and the
+    # device cgroup, when the service has one: tests/security) refuse the open
     script = "mknod /dev/made c 1 3 && echo made && echo x > /dev/made"
-    code, output = sh(spawner, script, capabilities=DOCKER_CAPS | {"CAP_MKNOD"})
+    fields = {"capabilities": DOCKER_CAPS | {"CAP_MKNOD"}, "userns": "host"}
+    code, output = sh(spawner, script, **fields)
     assert code != 0 and output.startswith("made\n") and "Permission denied" in output
+
+
+def test_in_a_user_namespace_no_device_can_even_be_made(spawner):
+    # CAP_MKNOD of a user namespace does not make devices (the host's would be needed)
+    script = "mknod /dev/made c 1 3 && echo made"
+    code, output = sh(spawner, script, capabilities=DOCKER_CAPS | {"CAP_MKNOD"})
+    assert (code, output) == (1, "mknod: /dev/made: Operation not permitted\n")
 
 
 def test_tmp_is_private(spawner, tmp_path):
@@ -221,8 +229,18 @@ def test_the_host_root_is_read_only_by_default(spawner, host_dir):
 
 
 def test_host_root_rw_makes_the_host_root_writable(spawner, host_dir):
-    code, _ = sh(spawner, f"touch {host_dir}/written", host_root_writable=True)
+    code, _ = sh(spawner, f"touch {host_dir}/written", host_root_writable=True, userns="host")
     assert code == 0 and (host_dir / "written").exists()
+
+
+def test_host_root_rw_in_a_user_namespace_lets_root_write_only_what_anyone_may(spawner, host_dir):
+    """The mount is writable, but root inside is an unprivileged user of the host's."""
+    (host_dir / "open").mkdir(mode=0o777)
+    (host_dir / "open").chmod(0o777)
+    script = f"touch {host_dir}/open/written; touch {host_dir}/refused"
+    code, output = sh(spawner, script, host_root_writable=True)
+    assert (code, output) == (1, f"touch: cannot touch '{host_dir}/refused': Permission denied\n")
+    assert (host_dir / "open" / "written").exists() and not (host_dir / "refused").exists()
 
 
 def test_tmp_var_tmp_and_run_are_fresh_and_writable_on_a_read_only_root(spawner):

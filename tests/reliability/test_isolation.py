@@ -8,7 +8,9 @@ checked end to end, by what a process inside a running stack can and cannot do. 
 check is counted; the figure is `isolation: checks passed`.
 
 Controls keep the checks honest: a service that is not read_only does write outside,
-and with `no-new-privileges:false` the same setuid helper does make its caller root.
+and with `no-new-privileges:false` the same setuid helper does make its caller root (as
+the host's users: in a user namespace the bound directory's files are the service
+user's own).
 """
 
 from __future__ import annotations
@@ -60,8 +62,10 @@ def stack_text(directory: Path) -> str:
             service("a"),
             service("b"),
             service("nobody", '    user: "65534:65534"\n'),
-            service(
-                "nnpoff", '    user: "65534:65534"\n    security_opt: ["no-new-privileges:false"]\n'
+            service(  # as the host's root: in a user namespace the helper in the bound
+                "nnpoff",  # directory would be owned by the service's own user (65534)
+                '    user: "65534:65534"\n    security_opt: ["no-new-privileges:false"]\n'
+                "    userns_mode: host\n",
             ),
             service("ro", f'    read_only: true\n    volumes: ["./rw:{directory}/rw"]\n'),
         ]
@@ -126,7 +130,10 @@ def views(stack):
             "masked": [p for p in DOCKER_MASKED if os.path.exists(p)],
             "readonly": [p for p in READ_ONLY_FILES if os.path.exists(p)],
         }
-        (stack.directory / f"go-{name}.json").write_text(json.dumps(go))
+        # whole or not at all: the helper polls for the file and reads it once it exists
+        cue = stack.directory / f".go-{name}.json"
+        cue.write_text(json.dumps(go))
+        cue.rename(stack.directory / f"go-{name}.json")
     found = {}
     for name in SERVICES:
         stack.wait(lambda s, n=name: any(x.startswith("result ") for x in lines(stack, n)))
@@ -162,7 +169,9 @@ def test_services_cannot_see_signal_mount_or_escalate(stack, views, figures):
                 left == 0 and cover in ("null", "tmpfs"),
                 (left, cover),
             )
-        refusals = ("EROFS",) if view["uid"] == 0 else ("EROFS", "EACCES")  # mode before mount
+        # mode before mount: a user's, and root's of a user namespace (the files are the
+        # host's root's, nobody's to it)
+        refusals = ("EROFS", "EACCES")
         for path, outcome in view["readonly"].items():
             checks.check(f"{name} cannot open {path} for writing", outcome in refusals, outcome)
     assert Checks.total > 60, "too few checks ran"

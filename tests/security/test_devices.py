@@ -3,9 +3,11 @@
 The review's attack: with CAP_MKNOD, a /dev without nodev and no device controller, a
 service made and opened /dev/kvm, /dev/net/tun, /dev/loop-control, and wrote to the
 host's kernel log through /dev/kmsg — with `read_only: true`. Now the default
-capabilities have no MKNOD; given it back, a node can be made but not opened: /dev and
-/tmp are nodev, and everywhere else (a volume) the device cgroup refuses it. The
-standard nodes work. NET_RAW is gone too, and `cap_add` brings both back.
+capabilities have no MKNOD; given it back, in the service's user namespace (the
+default) no device can be made at all; as the host's root (`userns_mode: host`) a node
+can be made but not opened: /dev and /tmp are nodev, and everywhere else (a volume) the
+device cgroup refuses it. The standard nodes work. NET_RAW is gone too, and `cap_add`
+brings both back.
 """
 
 from __future__ import annotations
@@ -34,7 +36,10 @@ def attacker(arena):
     volume = {"volumes": ["nodes:/mnt"]}
     services = {
         "default": hostile("devices", args, **volume),
-        "mknod": hostile("devices", args, cap_add=["MKNOD"], read_only=True, **volume),
+        "mknod": hostile(
+            "devices", args, cap_add=["MKNOD"], read_only=True, userns_mode="host", **volume
+        ),
+        "mknod-userns": hostile("devices", args, cap_add=["MKNOD"], read_only=True, **volume),
         "raw": hostile("devices", {"nodes": [], "dirs": []}, cap_add=["NET_RAW"]),
     }
     start(stack, services, {"nodes": {}})
@@ -56,8 +61,15 @@ def test_with_mknod_a_node_is_made_but_cannot_be_opened(attacker):
     assert opened == {**nodev, **cgroup}
 
 
+def test_in_a_user_namespace_even_mknod_cannot_make_a_node(attacker):
+    made = result(attacker, "mknod-userns")["made"]
+    assert {where: first for where, (first, _opened) in made.items()} == dict.fromkeys(
+        made, "EPERM"
+    )
+
+
 def test_the_standard_nodes_work(attacker):
-    for name in ("default", "mknod", "raw"):
+    for name in ("default", "mknod", "mknod-userns", "raw"):
         standard = result(attacker, name)["standard"]
         tty = standard.pop("tty")
         assert standard == STANDARD_OK, name

@@ -5,7 +5,9 @@ that root was writable: a mistaken `rm` or a stray write in a service was the ho
 loss. Now it is read-only (every mount of the host's, recursively); the service
 writes to fresh tmpfs at /tmp, /var/tmp and /run, to its volumes, and to the
 project's directory unless it is `read_only`. `x-stackrun.host_root: rw` is the
-explicit opt-out (the control: its write does reach the host).
+explicit opt-out (the control, as the host's root with `userns_mode: host`: its write
+does reach the host; in the default user namespace even rw lets root write only where
+anyone may).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ TAG = f"stackrun-test-{uuid.uuid4().hex[:8]}"
 HOST_FILES = [f"/etc/{TAG}", f"/usr/{TAG}", f"/var/lib/{TAG}"]  # issue 14: /etc/x, /usr/x…
 PRIVATE = [f"/tmp/{TAG}", f"/var/tmp/{TAG}", f"/run/{TAG}"]
 CONTROL = f"/var/cache/{TAG}-rw"
+CONTROL_USERNS = f"/var/cache/{TAG}-rw-userns"
 
 
 @pytest.fixture(scope="module")
@@ -50,6 +53,7 @@ def attacker(arena, keep):
     stack = arena.new_stack()
     project = stack.directory
     rw = {"create": [CONTROL], "mkdir": [], "remove": []}
+    rw_userns = {"create": [CONTROL_USERNS], "mkdir": [], "remove": []}
     services = {
         "default": hostile(
             "host_writes", writes(project, "default", keep), volumes=["default:/mnt"]
@@ -61,11 +65,13 @@ def attacker(arena, keep):
     control = arena.new_stack()  # apart: the code before the fix knew no host_root
     try:
         start(stack, services, {"default": {}, "locked": {}})
-        rw_service = hostile("host_writes", rw, **{"x-stackrun": {"host_root": "rw"}})
-        start(control, {"rw": rw_service}, check=False)  # its own test says if it failed
+        writable = {"x-stackrun": {"host_root": "rw"}}
+        rw_service = hostile("host_writes", rw, userns_mode="host", **writable)
+        rw_userns = hostile("host_writes", rw_userns, **writable)
+        start(control, {"rw": rw_service, "rw-userns": rw_userns}, check=False)
         yield stack, control
     finally:  # on the code before the fix these writes did land on the host
-        for path in [CONTROL, *HOST_FILES, *PRIVATE[1:]]:
+        for path in [CONTROL, CONTROL_USERNS, *HOST_FILES, *PRIVATE[1:]]:
             Path(path).unlink(missing_ok=True)
         for path in HOST_FILES:
             if os.path.isdir(f"{path}.d"):
@@ -102,6 +108,12 @@ def test_the_project_directory_is_writable_unless_read_only(attacker):
 def test_control_host_root_rw_does_write_to_the_host(attacker):
     assert result(attacker[1], "rw") == {"create": {CONTROL: 0}, "mkdir": {}, "remove": {}}
     assert Path(CONTROL).exists()
+
+
+def test_host_root_rw_in_a_user_namespace_is_still_not_roots(attacker):
+    seen = result(attacker[1], "rw-userns")
+    assert seen == {"create": {CONTROL_USERNS: "EACCES"}, "mkdir": {}, "remove": {}}
+    assert not Path(CONTROL_USERNS).exists()
 
 
 def test_config_warns_about_host_root_rw(attacker):

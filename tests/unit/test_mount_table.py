@@ -2,11 +2,11 @@
 
 import pytest
 
-from stackrun.errors import RuntimeFailure
 from stackrun.plan.model import DeviceNode, GrantedFile, ImagePlan, Mount, ServicePlan
 from stackrun.runtime import linux
+from stackrun.runtime.image_root import ImageRoot
 from stackrun.runtime.instance import InstanceLayout
-from stackrun.runtime.mounts import MASKED_PATHS, READONLY_PATHS, MountOp, Overlay, mount_table
+from stackrun.runtime.mounts import MASKED_PATHS, READONLY_PATHS, MountOp, mount_table
 
 LAYOUT = InstanceLayout("/run/stackrun/demo/instances/api")
 IMAGE = ImagePlan("docker.io/library/alpine:3", "sha256:" + "a" * 64, layers=("/store/l1",))
@@ -74,18 +74,11 @@ def test_on_the_host_root_targets_under_our_own_mounts_may_be_created():
 
 def test_a_rootfs_gets_an_overlay_in_the_instance_dir_and_may_create_targets():
     table = mount_table(plan(rootfs="/srv/root", mounts=(Mount("tmpfs", "/x"),)), LAYOUT)
-    assert table.overlay == Overlay("/srv/root", LAYOUT.upper, LAYOUT.work, LAYOUT.merged)
-    assert table.overlay.options == (
-        f"lowerdir=/srv/root,upperdir={LAYOUT.upper},workdir={LAYOUT.work}"
-    )
+    # an image of one layer, its writable layer in the run directory (not idmapped)
+    expected = ImageRoot(("/srv/root",), LAYOUT.upper, LAYOUT.work, LAYOUT.merged, None, False)
+    assert table.overlay == expected
     assert all(op.create for op in table.ops if op.kind in ("fs", "bind", "devices"))
     assert not any(op.replace for op in table.ops)
-
-
-def test_overlay_options_refuse_separators_in_paths():
-    table = mount_table(plan(rootfs="/srv/a,b"), LAYOUT)
-    with pytest.raises(RuntimeFailure):
-        _ = table.overlay.options
 
 
 def test_read_only_host_root_comes_before_our_mounts_and_is_recursive():

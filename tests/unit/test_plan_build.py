@@ -372,6 +372,42 @@ def test_host_root_is_read_only_unless_the_file_says_rw(plan_of):
     assert writable == {"default": False, "rw": True, "ro": False}
 
 
+def test_services_run_in_a_user_namespace_unless_they_or_the_project_say_host(plan_of):
+    plan = plan_of("""
+        services:
+          default: {command: x}
+          host: {command: x, userns_mode: host}
+          private: {command: x, userns_mode: private}
+          beside: {command: x, network_mode: "service:host"}
+          pids: {command: x, pid: "service:private"}
+          hostnet: {command: x, network_mode: host}
+          hostipc: {command: x, ipc: host}
+          tun: {command: x, devices: [/dev/net/tun]}
+          ruled: {command: x, device_cgroup_rules: ["c 10:200 rw"]}
+          tunprivate: {command: x, devices: [/dev/net/tun], userns_mode: private}
+    """)
+    modes = {s.service: s.userns for s in plan.services}
+    assert modes == {
+        "default": "private",
+        "host": "host",
+        "private": "private",
+        "beside": "host",  # the user namespace of the one whose namespaces it shares
+        "pids": "private",
+        "hostnet": "host",  # the host's namespaces are the host's user namespace's
+        "hostipc": "host",
+        "tun": "host",  # the host's device nodes are the host root's
+        "ruled": "host",
+        "tunprivate": "private",
+    }
+    plan = plan_of("""
+        x-stackrun: {userns: host}
+        services:
+          default: {command: x}
+          private: {command: x, userns_mode: private}
+    """)
+    assert {s.service: s.userns for s in plan.services} == {"default": "host", "private": "private"}
+
+
 def test_config_hash_is_stable_and_follows_the_config(plan_of):
     text = "services:\n  a: {command: x}\n  b: {command: x}\n"
     first, again = plan_of(text), plan_of(text)

@@ -208,3 +208,16 @@ def test_an_included_or_extended_file_that_changed_is_read_again(loads):
     web = {s.service: s for s in plan().services}["web"]
     assert ("FROM_BASE", "yes") in web.env
     assert loads["loads"] == 3
+
+
+def test_a_userns_mode_is_the_files_and_the_projects_ids_are_not_in_the_plan(loads):
+    """A service's user namespace mode comes from the stack file alone (a changed file is
+    a new plan); the project's range of ids is allocated at every start (Kernel.prepare),
+    never kept in a compiled plan."""
+    assert plan().services[0].userns == "private"
+    stack = loads["dir"] / "stack.yaml"
+    stack.write_text(STACK.replace("name: cached\n", "name: cached\nx-stackrun: {userns: host}\n"))
+    hosted = plan()
+    assert hosted.services[0].userns == "host"
+    assert plan() == hosted and loads["loads"] == 2
+    assert b"IdMap" not in pickle.dumps(hosted)

@@ -2,8 +2,8 @@
 
     host.taken_subnets(names)        what the IPAM must avoid
     bridges.ensure(networks) / bridges.remove(networks)     host side, worker thread
-    inside.open_host_link() / inside.attach(link, attachments) / inside.loopback_up()
-                                     the spawn path
+    inside.create_veths(attachments, netns)   the spawn's caller (host side)
+    inside.configure(attachments) / inside.loopback_up()   the service child (inside)
     hostsfile.write(path, text) / hostsfile.refresh(project, services) / hostsfile.rebind(...)
     sweep(names)                     teardown by prefix
 

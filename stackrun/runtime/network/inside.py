@@ -1,15 +1,19 @@
-"""Network setup from the single-threaded spawn path. CONTRACT.
+"""A service's network namespace: its veths, made on the host's side, and what is set
+inside it. CONTRACT.
 
-Call order in the intermediate process:
-    link = open_host_link()          # before unshare: a netlink socket in the host netns
-    unshare(CLONE_NEWNET | …)
-    attach(link, plan.networks)      # veths (host end up on its bridge, peer created
-                                     # directly in the current netns), lo up, addresses,
-                                     # links up, default route
-    link.close()
+The service child unshares its network namespace and asks the spawn's caller (over the
+spawn's channel) for its veths; the caller, in the host's namespace:
+    create_veths(plan.networks, netns_fd)   # host end up on its bridge, peer created
+                                            # directly in the service's namespace
+then the child, inside:
+    configure(plan.networks)         # lo up, addresses, links up, default route
 or, for network_mode none:  loopback_up().
+Netlink asks the sender for CAP_NET_ADMIN over the host's namespace, which a child in a
+user namespace lacks: hence the host's half in the caller (a thread of the supervisor),
+as DESIGN.md has it, in parallel for parallel spawns.
 Failures raise RuntimeFailure(step, errno, ifname); the host ends created so far are
-deleted first, so a failed attach leaves nothing behind.
+deleted first, so a failed create_veths leaves nothing behind (a namespace that dies
+takes its peers, and so their host ends, with it).
 
 A restart reuses the instance's veth names while the kernel may still be destroying
 the old namespace (asynchronously), whose veth then still holds the host-side name:
@@ -23,44 +27,38 @@ Its cost per service is measured by bench/network.py (docs/performance.md).
 from __future__ import annotations
 
 import errno
-import os
 import socket
 
 from stackrun.errors import RuntimeFailure
 from stackrun.plan.model import NetworkAttachment
 from stackrun.runtime.network.netlink import LOOPBACK_INDEX, RouteSocket
 
-__all__ = ["HostLink", "attach", "loopback_up", "open_host_link"]
+__all__ = ["configure", "create_veths", "loopback_up"]
 
 STALE_RETRIES = 3
 
 
-class HostLink:
-    """A netlink socket opened in the host's network namespace, kept across unshare."""
-
-    def __init__(self, sock: RouteSocket):
-        self.sock = sock
-
-    def close(self) -> None:
-        self.sock.close()
-
-
-def open_host_link() -> HostLink:
-    try:
-        return HostLink(RouteSocket())
-    except OSError as error:
-        raise RuntimeFailure("open netlink socket", error.errno or 0) from None
-
-
-def attach(link: HostLink, attachments: tuple[NetworkAttachment, ...]) -> None:
-    """Give the current (new) network namespace its veths, addresses and default route."""
+def create_veths(attachments: tuple[NetworkAttachment, ...], netns: int) -> None:
+    """The veths of a service's namespace (`netns`: an fd of it), from the host's."""
+    if not attachments:
+        return
     created: list[str] = []
-    try:
-        _create_veths(link.sock, attachments, created)
-        _configure_inside(attachments)
-    except RuntimeFailure:
-        _delete_quietly(link.sock, created)
-        raise
+    with _inside_socket() as host:
+        try:
+            for attachment in attachments:
+                bridge = _step(
+                    "find bridge", attachment.bridge, _host_index, host, attachment.bridge
+                )
+                _create_veth(host, attachment, bridge, netns)
+                created.append(attachment.host_ifname)
+        except RuntimeFailure:
+            _delete_quietly(host, created)
+            raise
+
+
+def configure(attachments: tuple[NetworkAttachment, ...]) -> None:
+    """lo, the veths' addresses and the default route, inside the current namespace."""
+    _configure_inside(attachments)
 
 
 def loopback_up() -> None:
@@ -72,22 +70,9 @@ def loopback_up() -> None:
 # ---------------------------------------------------------------- host side
 
 
-def _create_veths(host: RouteSocket, attachments, created: list[str]) -> None:
-    if not attachments:
-        return
-    own_netns = os.open("/proc/self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
-    try:
-        for attachment in attachments:
-            bridge = _step("find bridge", attachment.bridge, _host_index, host, attachment.bridge)
-            _create_veth(host, attachment, bridge, own_netns)
-            created.append(attachment.host_ifname)
-    finally:
-        os.close(own_netns)
-
-
 def _host_index(host: RouteSocket, name: str) -> int:
-    # sysfs first: /sys stays the host's view after unshare(CLONE_NEWNET), and reading one
-    # small file is much cheaper than decoding an RTM_GETLINK answer; netlink otherwise.
+    # sysfs first: reading one small file is much cheaper than decoding an RTM_GETLINK
+    # answer; netlink otherwise.
     try:
         with open(f"/sys/class/net/{name}/ifindex", "rb") as handle:
             return int(handle.read())

@@ -1,12 +1,16 @@
-"""The service child: from clone to exec. Born (server.py) as PID 1 of fresh pid,
-mount, uts and ipc namespaces, as the supervisor's child, in its v2 cgroup.
+"""The service child: from clone to exec. Born (server.py) as PID 1 of fresh user, pid,
+mount, uts and ipc namespaces (no user namespace in `userns_mode: host`), as the
+supervisor's child, in its v2 cgroup, holding what the caller staged (staging.py).
 
-Sequence: join the remaining cgroups, then its own cgroup (rooted there) and net namespaces
-→ network (veths through the host link opened before the clone, or lo up; or the
-peer's netns for `service:X`) → hostname → leave the supervisor's session and signal
-state → filesystem (mounts, rootfs) → fork the service under a minimal init when
-`init: true` → rlimits, capabilities, no_new_privs, seccomp, user, working directory,
-stdio → exec. Any failure is sent back as (step, errno, path) and the child exits 127.
+Sequence: open the overlay's mount point (still the host's uid 0 for file access, so
+stackrun's 0700 directories let it through) → wait until the fork server has written
+the user namespace's maps and the rlimits → become root of the user namespace → join
+the remaining cgroups (files the caller opened) → its own cgroup (rooted there) and net
+namespaces → network (the caller makes the veths when asked; lo, addresses and route
+here; or the peer's netns for `service:X`) → hostname → leave the supervisor's session
+and signal state → filesystem (mounts, rootfs) → fork the service under a minimal init
+when `init: true` → capabilities, no_new_privs, seccomp, user, working directory, stdio
+→ exec. Any failure is sent back as (step, errno, path) and the child exits 127.
 """
 
 from __future__ import annotations
@@ -20,18 +24,21 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import NoReturn
 
-from stackrun import dirs
 from stackrun.errors import RuntimeFailure
 from stackrun.files import read_text
 from stackrun.plan.model import ServicePlan
 from stackrun.runtime import linux, security
-from stackrun.runtime.instance import InstanceLayout
-from stackrun.runtime.mounts import mount_table
 from stackrun.runtime.network import inside
 from stackrun.runtime.spawn import command, init, parameters, rootfs
-from stackrun.runtime.spawn.namespaces import join_cgroups, join_namespace, later_flags
+from stackrun.runtime.spawn.namespaces import (
+    become_root,
+    join_cgroup_files,
+    join_namespace,
+    later_flags,
+)
 from stackrun.runtime.spawn.protocol import Channel, crash_report, step
 from stackrun.runtime.spawn.requests import JoinRequest, SpawnRequest
+from stackrun.runtime.spawn.staging import Staged
 
 EXEC_FAILED = 127
 HIGH_FD = 10  # stdio fds are moved above this before being installed as 0, 1, 2
@@ -49,21 +56,69 @@ def run_role(role: str, channel: Channel, body: Callable[[], None], code: int) -
         os._exit(code)
 
 
+@dataclass(frozen=True)
+class Given:
+    """What the fork server hands a service child: stdout and stderr, and the fds the
+    caller staged, by slot."""
+
+    staged: Staged
+    stdio: tuple[int, ...]
+    slots: tuple[int, ...]
+
+    def slot(self, index: int | None) -> int | None:
+        return None if index is None else self.slots[index]
+
+    def cgroup_files(self, born_in_unified: bool) -> tuple[int, ...]:
+        """What it still writes "0" to: v1 hierarchies, and v2 unless born there."""
+        files = [self.slots[i] for i in self.staged.cgroup_files]
+        if not born_in_unified and self.staged.unified_procs is not None:
+            files.append(self.slots[self.staged.unified_procs])
+        return tuple(files)
+
+
 def run_service(
-    request: SpawnRequest,
-    channel: Channel,
-    cgroup_files: tuple[str, ...],
-    link: inside.HostLink | None,
-    stdio: tuple[int, ...],
+    request: SpawnRequest, channel: Channel, given: Given, born_in_unified: bool, go: int
 ) -> NoReturn:
-    """`cgroup_files`: what it still writes "0" to (CgroupEntry.to_write); `link`: the
-    host's netlink socket for a bridged service, opened before the clone."""
+    """`go`: the pipe the fork server writes once the child may go (EOF: it may not)."""
 
     def body() -> None:
-        _enter(request, cgroup_files, link)
-        _service(request, channel, *stdio)
+        mount_point = _mount_point(given)
+        _wait(go)
+        if request.id_map is not None:
+            become_root()
+        _enter(request, channel, given.cgroup_files(born_in_unified))
+        _service(request, channel, given, mount_point)
 
     run_role("service child", channel, body, EXEC_FAILED)
+
+
+def run_beside(request: SpawnRequest, channel: Channel, given: Given, go: int) -> NoReturn:
+    """A service child forked by an intermediate in the user namespace of the peer whose
+    namespaces it shares (`service:X`), and in those; its others are new, its cgroups
+    joined. `go`: written once the intermediate has reported this child's pid."""
+
+    def body() -> None:
+        mount_point = _mount_point(given)
+        _wait(go)
+        become_root()
+        _network(request, channel)
+        set_names_and_parameters(request.plan)
+        _service(request, channel, given, mount_point)
+
+    run_role("service child", channel, body, EXEC_FAILED)
+
+
+def _mount_point(given: Given) -> int:
+    """Where the root goes, opened while the child is still the host's uid 0 to the
+    filesystem (stackrun's directories are 0700)."""
+    with step("open", given.staged.mount_point):
+        return os.open(given.staged.mount_point, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+
+
+def _wait(go: int) -> None:
+    if not os.read(go, 1):
+        os._exit(EXEC_FAILED)  # the fork server failed and said why
+    os.close(go)
 
 
 def run_joined(request: JoinRequest, channel: Channel, stdio: tuple[int, ...]) -> NoReturn:
@@ -74,27 +129,37 @@ def run_joined(request: JoinRequest, channel: Channel, stdio: tuple[int, ...]) -
     run_role("joined child", channel, body, EXEC_FAILED)
 
 
-def _enter(request: SpawnRequest, cgroup_files: tuple[str, ...], link) -> None:
+def _enter(request: SpawnRequest, channel: Channel, cgroup_files: tuple[int, ...]) -> None:
     plan = request.plan
-    join_cgroups(cgroup_files)
+    join_cgroup_files(cgroup_files)
     with step("unshare the cgroup and network namespaces"):
         linux.unshare(later_flags(plan))
     if plan.network_mode == "service":
         _join_peer_network(plan, request.join_netns_pid)
+    _network(request, channel)
     if plan.namespaces.ipc == "service":
         peer = plan.namespaces.ipc_peer or ""
         join_namespace(request.join_ipc_pid, linux.CLONE_NEWIPC, "IPC", peer)
-    if link is not None:
-        try:
-            inside.attach(link, plan.networks)
-        finally:
-            link.close()
+    set_names_and_parameters(plan)
+
+
+def _network(request: SpawnRequest, channel: Channel) -> None:
+    """A network namespace of its own: veths from the caller (bridge), or lo (none)."""
+    plan = request.plan
+    if plan.network_mode == "bridge":
+        if not channel.netns_ready():
+            os._exit(EXEC_FAILED)  # the caller failed and said why
+        inside.configure(plan.networks)
     elif plan.network_mode == "none":
         inside.loopback_up()
+
+
+def set_names_and_parameters(plan: ServicePlan) -> None:
+    """Hostname and domain name (unless `uts: host`), sysctls; oom_score_adj is the fork
+    server's (lowering it takes the host's CAP_SYS_RESOURCE)."""
     if plan.namespaces.uts == "private":  # uts: host: the host's names stay as they are
         _set_names(plan)
     parameters.apply_sysctls(plan.sysctls)
-    parameters.apply_oom_score_adj(plan.oom_score_adj)
 
 
 def _set_names(plan: ServicePlan) -> None:
@@ -118,18 +183,25 @@ def _join_peer_network(plan: ServicePlan, pid: int | None) -> None:
             os.close(netns)
 
 
-def _service(
-    request: SpawnRequest, channel: Channel, stdout: int, stderr: int, stdin: int | None = None
-) -> None:
-    plan = request.plan
+def _service(request: SpawnRequest, channel: Channel, given: Given, mount_point: int) -> None:
+    plan, staged = request.plan, given.staged
     _detach()
+    stdout, stderr, *rest = given.stdio
+    stdin = rest[0] if rest else None
     if request.tty and stdin is not None:  # `run -t`: the terminal becomes the session's
         with step("take the terminal as controlling terminal"):
             fcntl.ioctl(stdin, termios.TIOCSCTTY, 0)
     stdio = Stdio.lift(stdin, stdout, stderr)
     os.umask(0)
-    layout = InstanceLayout(request.instance_dir, request.layer_dir)
-    rootfs.setup(mount_table(plan, layout, dirs.hidden_roots()))
+    rootfs.setup(
+        staged.table,
+        rootfs.Staged(
+            given.slots[staged.root],
+            mount_point,
+            {index: given.slots[slot] for index, slot in staged.sources},
+            {name: given.slots[slot] for name, slot in staged.devices},
+        ),
+    )
     if plan.image:
         _make_working_dir(plan.working_dir)
     if plan.init:
@@ -164,14 +236,15 @@ def become_service(plan: ServicePlan, argv: tuple[str, ...], stdio: Stdio) -> No
 
 
 def drop_privileges(plan: ServicePlan) -> security.UserIds:
-    """rlimits, capabilities, no_new_privs, seccomp, user and groups, working directory.
+    """Capabilities, no_new_privs, seccomp, user and groups, working directory; rlimits
+    are set before (the fork server's prlimit, or the joining process while it is still
+    the host's root: raising a hard limit takes the host's CAP_SYS_RESOURCE).
 
     The seccomp filter goes in before setuid: a root process still holds CAP_SYS_ADMIN
     there, which the kernel asks for when no_new_privileges is off."""
     ids = security.resolve_user(
         plan.user, read_text("/etc/passwd") or "", read_text("/etc/group") or "", plan.group_add
     )
-    security.apply_rlimits(plan.ulimits)
     security.apply_capabilities(plan.capabilities)
     security.apply_no_new_privs(plan.no_new_privileges)
     security.apply_seccomp(plan.capabilities, plan.seccomp)

@@ -3,7 +3,13 @@
 `ForkServer.start()` forks the server while the process is still single-threaded;
 afterwards `spawn`/`run_in` may be called from any thread, in parallel: each request
 travels as one SOCK_SEQPACKET packet (pickled request + SCM_RIGHTS fds: its own reply
-channel, then stdio), and each reply comes back on that request's own channel.
+channel, then stdio, then what the caller staged), and each reply comes back on that
+request's own channel.
+
+The caller does the host's half of a spawn here, in its own thread: what the child
+mounts and joins (staging.py) before the request, the veths of its network namespace
+when the child asks for them. User namespaces for idmapped mounts are made by the
+server once per map and kept (`userns_for`).
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from stackrun.runtime.spawn import protocol
 
 if TYPE_CHECKING:  # loaded once used: `start` comes first, before the plan types (ctypes)
     from stackrun.runtime.spawn.requests import JoinRequest, Spawned, SpawnRequest
+    from stackrun.runtime.userns.idmap import MountMap
 
 
 class ForkServer:
@@ -30,6 +37,8 @@ class ForkServer:
         self._sock = sock
         self._lock = threading.Lock()
         self._wake = wake
+        self._userns: dict[MountMap, int] = {}  # maps -> a user namespace (fd) with them
+        self._userns_lock = threading.Lock()
 
     @classmethod
     def start(cls, deferred: bool = False) -> ForkServer:
@@ -65,8 +74,33 @@ class ForkServer:
     ) -> Spawned:
         """Start an instance; returns once it has exec'd, or raises RuntimeFailure.
         stdin None: the service's own /dev/null."""
-        fds = (stdout, stderr) if stdin is None else (stdout, stderr, stdin)
-        return self._submit("spawn", request, fds, request.plan.name)
+        stdio = (stdout, stderr) if stdin is None else (stdout, stderr, stdin)
+        with self._request_spawn(request, stdio) as ours:
+            messages = protocol.receive_all(ours, _Network(request))
+        return _spawned(protocol.outcome(messages, request.plan.name))
+
+    def userns_for(self, maps: MountMap) -> int:
+        """A user namespace with these maps, for idmapped mounts: made once, kept open."""
+        with self._userns_lock:
+            if maps not in self._userns:
+                self._userns[maps] = self._make_userns(maps)
+            return self._userns[maps]
+
+    def _make_userns(self, maps: MountMap) -> int:
+        ours, theirs = protocol.channel_pair()
+        with ours:
+            try:
+                self._send(pickle.dumps(("userns", maps)), (theirs.fileno(),))
+            finally:
+                theirs.close()
+            raw, fds, _flags, _address = socket.recv_fds(ours, protocol.MAX_MESSAGE, 1)
+            if fds and raw and isinstance(protocol.decode(raw), protocol.UsernsMade):
+                return fds[0]
+            for fd in fds:
+                os.close(fd)
+            messages = [protocol.decode(raw)] if raw else []
+            failure = protocol.outcome([*messages, *protocol.receive_all(ours)], "").failure
+            raise failure or RuntimeFailure("fork server: make a user namespace")
 
     def spawn_all(
         self, requests: Iterable[tuple[SpawnRequest, int, int]]
@@ -75,19 +109,57 @@ class ForkServer:
         as `requests` yields it (the server clones while the next is made), and every one
         before any reply is awaited, so their children build themselves in parallel.
         Returns, in order, each one's Spawned or the RuntimeFailure it met."""
-        sent: list[tuple[socket.socket | RuntimeFailure, str]] = []
+        sent: list[tuple[socket.socket | RuntimeFailure, SpawnRequest]] = []
         try:
             for request, stdout, stderr in requests:
-                name = request.plan.name
                 try:
-                    sent.append((self._request("spawn", request, (stdout, stderr), name), name))
+                    sent.append((self._request_spawn(request, (stdout, stderr)), request))
                 except RuntimeFailure as failure:
-                    sent.append((failure, name))
-            return [self._outcome(item, name) for item, name in sent]
+                    sent.append((failure, request))
+            channels = [
+                (item, _Network(request))
+                for item, request in sent
+                if isinstance(item, socket.socket)
+            ]
+            replies = iter(protocol.receive_many(channels))  # all at once: each child may
+            results: list[Spawned | RuntimeFailure] = []  # wait for its veths meanwhile
+            for item, request in sent:
+                if isinstance(item, RuntimeFailure):
+                    results.append(item)
+                    continue
+                try:
+                    results.append(_spawned(protocol.outcome(next(replies), request.plan.name)))
+                except RuntimeFailure as failure:
+                    results.append(failure)
+            return results
         finally:
-            for item, _name in sent:
+            for item, _request in sent:
                 if isinstance(item, socket.socket):
                     item.close()
+
+    def _request_spawn(self, request: SpawnRequest, stdio: tuple[int, ...]) -> socket.socket:
+        """The host's half before the spawn (staging.py), then the request sent with what
+        was staged; returns the caller's end of its reply channel."""
+        from stackrun.runtime.spawn import staging
+
+        service = request.plan.name
+        if (request.plan.userns == "private") != (request.id_map is not None):
+            raise RuntimeFailure(
+                "spawn: a service in a user namespace needs the project's id map (and only it)",
+                0,
+                request.plan.userns,
+                service,
+            )
+        stage = staging.Stage()
+        try:
+            try:
+                staged = staging.stage(request, self.userns_for, stage)
+            except RuntimeFailure as failure:
+                raise RuntimeFailure(failure.step, failure.errno, failure.path, service) from None
+            message = (request, staged, len(stdio))
+            return self._request("spawn", message, (*stdio, *stage.fds), service)
+        finally:
+            stage.close()  # sent: the message holds its own references
 
     def run_in(self, request: JoinRequest, stdin: int | None, stdout: int, stderr: int) -> Spawned:
         """Start `request.argv` inside a running instance; stdin None: /dev/null."""
@@ -101,6 +173,9 @@ class ForkServer:
 
     def close(self) -> None:
         """Stop the server (EOF on its socket) and reap it."""
+        for fd in self._userns.values():
+            os.close(fd)
+        self._userns.clear()
         self._sock.close()
         if self._wake is not None:
             os.close(self._wake)
@@ -148,6 +223,31 @@ class ForkServer:
     def _send(self, payload: bytes, fds: tuple[int, ...]) -> None:
         with self._lock:
             socket.send_fds(self._sock, [payload], list(fds))
+
+
+class _Network:
+    """Answers the child's netns_ready: its veths, made from the host's namespace."""
+
+    def __init__(self, request: SpawnRequest):
+        self.request = request
+
+    def __call__(self, _ready, earlier: list) -> protocol.NetworkAttached:
+        from stackrun.runtime.network import inside
+
+        pid = next((m.pid for m in earlier if isinstance(m, protocol.ServiceForked)), None)
+        try:
+            if pid is None:
+                raise RuntimeFailure("create veths: no pid from the fork server")
+            with protocol.step("open the network namespace of", f"pid {pid}"):
+                netns = os.open(f"/proc/{pid}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+            try:
+                inside.create_veths(self.request.plan.networks, netns)
+            finally:
+                os.close(netns)
+        except RuntimeFailure as failure:
+            earlier.append(protocol.StepFailed(failure.step, failure.errno, failure.path))
+            return protocol.NetworkAttached(False)
+        return protocol.NetworkAttached(True)
 
 
 def _spawned(outcome: protocol.Outcome) -> Spawned:

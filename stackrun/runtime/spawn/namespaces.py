@@ -38,6 +38,28 @@ def clone_flags(plan: ServicePlan) -> int:
     return flags
 
 
+def shares_a_peer(plan: ServicePlan) -> bool:
+    """Whether it shares a namespace of another instance (network_mode, ipc, pid)."""
+    shared = plan.namespaces
+    return "service" in (plan.network_mode, shared.ipc, shared.pid)
+
+
+def beside_flags(plan: ServicePlan) -> tuple[int, int]:
+    """For a service in a peer's user namespace: what it joins of the peer's besides the
+    user namespace, and what it unshares (the pid namespace applies to its children)."""
+    shared, joined, fresh = plan.namespaces, 0, linux.CLONE_NEWNS
+    for kind, mode in (
+        (linux.CLONE_NEWNET, plan.network_mode),
+        (linux.CLONE_NEWIPC, shared.ipc),
+        (linux.CLONE_NEWPID, shared.pid),
+    ):
+        joined |= kind if mode == "service" else 0
+    fresh |= linux.CLONE_NEWIPC if shared.ipc == "private" else 0
+    fresh |= linux.CLONE_NEWPID if shared.pid == "private" else 0
+    fresh |= linux.CLONE_NEWUTS if shared.uts == "private" else 0
+    return joined, fresh | later_flags(plan)
+
+
 def later_flags(plan: ServicePlan) -> int:
     """What the child unshares itself, after joining its cgroups: its cgroup namespace
     (unless `cgroup: host`) and, for bridge and none, a fresh network namespace (host
@@ -105,15 +127,44 @@ def join_cgroups(files: tuple[str, ...]) -> None:
             procs.write("0")
 
 
+def join_cgroup_files(fds: tuple[int, ...]) -> None:
+    """The same through files opened by the host's root (the kernel checks the opener's
+    credentials, so a child in a user namespace may write them)."""
+    for fd in fds:
+        with step("join cgroup", os.readlink(f"/proc/self/fd/{fd}")):
+            os.write(fd, b"0")
+
+
 def join(target_pid: int, cgroup_files: tuple[str, ...]) -> None:
     """Enter a running instance: its cgroups (files from `CgroupEntry.to_write`), then
-    all its namespaces at once (a pidfd names them all, with no pid reuse race). The pid
-    namespace applies to children."""
+    all its namespaces at once (a pidfd names them all, with no pid reuse race), its
+    user namespace first when it has one of its own. The pid namespace applies to
+    children."""
     with step("find the instance", f"pid {target_pid}"):
         pidfd = os.pidfd_open(target_pid)
     try:
         join_cgroups(cgroup_files)
+        userns = own_userns(target_pid)
         with step("join the namespaces of", f"pid {target_pid}"):
-            linux.setns(pidfd, JOINED_NAMESPACES)
+            linux.setns(pidfd, JOINED_NAMESPACES | userns)
     finally:
         os.close(pidfd)
+    if userns:
+        become_root()
+
+
+def become_root() -> None:
+    """Root of the user namespace just entered (the host's uid 0 means nothing there):
+    the project's first id on the host, no groups."""
+    with step("become root of the user namespace"):
+        os.setgroups([])
+        os.setresgid(0, 0, 0)
+        os.setresuid(0, 0, 0)
+
+
+def own_userns(pid: int) -> int:
+    """CLONE_NEWUSER when `pid` is in another user namespace than the caller (joining
+    one's own is an error)."""
+    with step("find the user namespace of", f"pid {pid}"):
+        theirs = os.stat(f"/proc/{pid}/ns/user").st_ino
+    return linux.CLONE_NEWUSER if theirs != os.stat("/proc/self/ns/user").st_ino else 0

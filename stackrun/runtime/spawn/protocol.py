@@ -8,11 +8,15 @@ the step that sends them:
     service_forked(pid)               fork server (spawn) or intermediate (join): host pid
     step_failed(step, errno, path)    fork server, intermediate, init or child
     intermediate_exited(status)       fork server, after reaping a join's intermediate
+    netns_ready()                     child: its network namespace exists; it waits for
+    network_attached(ok)              the caller: its veths are there (ok) or not
 
 The caller reads until EOF: every far end is closed once the fork server is done with
 the request (for a join, after reaping the intermediate, so the command is already
 re-parented to the caller) and the child has exec'd or exited. `outcome()` turns what
-arrived, in whatever order, into a pid or a RuntimeFailure.
+arrived, in whatever order, into a pid or a RuntimeFailure. The one message that goes
+the other way, network_attached, answers netns_ready: the child has no privilege over
+the host's network namespace in a user namespace, so the caller makes its veths.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import astuple, dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from stackrun.errors import RuntimeFailure
 
@@ -50,8 +54,38 @@ class IntermediateExited:
     status: int  # exit code, or -signal
 
 
-Message = ServiceForked | StepFailed | IntermediateExited
-_KINDS = {cls.kind: cls for cls in (ServiceForked, StepFailed, IntermediateExited)}
+@dataclass(frozen=True)
+class UsernsMade:
+    """fork server: a user namespace with the asked maps, its fd beside (SCM_RIGHTS)."""
+
+    kind: ClassVar[str] = "userns_made"
+
+
+@dataclass(frozen=True)
+class NetnsReady:
+    kind: ClassVar[str] = "netns_ready"
+
+
+@dataclass(frozen=True)
+class NetworkAttached:
+    kind: ClassVar[str] = "network_attached"
+    ok: bool
+
+
+Message = (
+    ServiceForked | StepFailed | IntermediateExited | NetnsReady | NetworkAttached | UsernsMade
+)
+_KINDS = {
+    cls.kind: cls
+    for cls in (
+        ServiceForked,
+        StepFailed,
+        IntermediateExited,
+        NetnsReady,
+        NetworkAttached,
+        UsernsMade,
+    )
+}
 
 
 def encode(message: Message) -> bytes:
@@ -89,16 +123,67 @@ class Channel:
     def intermediate_exited(self, status: int) -> None:
         self._send(IntermediateExited(status))
 
+    def userns_made(self, fd: int) -> None:
+        try:
+            socket.send_fds(self.sock, [encode(UsernsMade())], [fd])
+        except OSError:
+            pass
+
+    def netns_ready(self) -> bool:
+        """Ask the caller for the veths of the new network namespace; whether it made
+        them (False also when the caller is gone)."""
+        self._send(NetnsReady())
+        try:
+            raw = self.sock.recv(MAX_MESSAGE)
+        except OSError:
+            return False
+        answer = decode(raw) if raw else None
+        return isinstance(answer, NetworkAttached) and answer.ok
+
     def close(self) -> None:
         self.sock.close()
 
 
-def receive_all(sock: socket.socket) -> list[Message]:
-    """Every message until EOF (all far ends closed)."""
-    messages = []
+def receive_all(sock: socket.socket, answer=None) -> list[Message]:
+    """Every message until EOF (all far ends closed). `answer(message, earlier)` is called
+    for each netns_ready and returns the network_attached to send back."""
+    messages: list[Message] = []
     while raw := sock.recv(MAX_MESSAGE):
-        messages.append(decode(raw))
+        message = decode(raw)
+        if isinstance(message, NetnsReady) and answer is not None:
+            _reply(sock, answer(message, messages))
+        messages.append(message)
     return messages
+
+
+def receive_many(channels: list[tuple[socket.socket, Any]]) -> list[list[Message]]:
+    """`receive_all` of several channels at once, each with its own `answer`: a child
+    waiting for its answer does not wait for the channels before it (spawn_all)."""
+    import selectors
+
+    messages: list[list[Message]] = [[] for _ in channels]
+    with selectors.DefaultSelector() as selector:
+        for index, (sock, _answer) in enumerate(channels):
+            selector.register(sock, selectors.EVENT_READ, index)
+        while selector.get_map():
+            for key, _events in selector.select():
+                sock, answer = channels[key.data]
+                raw = sock.recv(MAX_MESSAGE)
+                if not raw:
+                    selector.unregister(sock)
+                    continue
+                message = decode(raw)
+                if isinstance(message, NetnsReady) and answer is not None:
+                    _reply(sock, answer(message, messages[key.data]))
+                messages[key.data].append(message)
+    return messages
+
+
+def _reply(sock: socket.socket, message: Message) -> None:
+    try:
+        sock.send(encode(message))
+    except OSError:
+        pass  # the child is gone: its failure (or EOF) tells the rest
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ import os
 from dataclasses import dataclass
 
 from stackrun.plan.model import ServicePlan
+from stackrun.runtime.userns.idmap import IdMap
 
 
 @dataclass(frozen=True)
@@ -17,7 +18,9 @@ class SpawnRequest:
     filled (hostname, hosts, resolv.conf, overlay layers). `join_netns_pid`: for
     `network_mode: service:X`, a pid of the instance whose network namespace to share;
     `join_ipc_pid`, `join_pid_pid`: the same for `ipc: service:X` and `pid: service:X`.
-    `layer_dir`: an image service's writable layer on disk ("" for none).
+    `layer_dir`: an image service's writable layer on disk ("" for none). `id_map`: the
+    project's ids (runtime/userns/ledger.allocate), required when `plan.userns` is
+    private: the service gets a user namespace mapping 0..65535 to them; None for host.
     """
 
     plan: ServicePlan
@@ -27,6 +30,7 @@ class SpawnRequest:
     layer_dir: str = ""
     join_ipc_pid: int | None = None
     join_pid_pid: int | None = None
+    id_map: IdMap | None = None
     tty: bool = False  # stdin is a terminal to make the service's controlling one (`run -t`)
 
 

@@ -3,10 +3,16 @@
 Every target is opened with openat2(RESOLVE_IN_ROOT) relative to the service's
 root, so a symlink in a `rootfs:` (or a volume) cannot send a mount outside it, and
 the mount is made on /proc/self/fd/N of what was checked (no path is looked up
-twice). Sources are opened before any mount and checked against what the plan says
-they are (sources.py). With `rootfs:` or an image, the overlay is mounted first and
-pivot_root'ed into last; an image's volumes are filled from it before they are mounted
-(copyup.py).
+twice). Sources come opened, checked against what the plan says they are and cloned
+by the spawn's caller (staging.py, sources.py). With `rootfs:` or an image, the overlay
+(made by the caller too) is attached first and pivot_root'ed into last; an image's
+volumes are filled from it before they are mounted (copyup.py).
+
+The root is always a detached tree the caller made: on the host's root, a copy of the
+host's mounts without those at /proc, /sys, /dev, /tmp, /run and /var/tmp (`replace`
+ops), which the child in a user namespace could not take off (they would be locked
+together). A target the service cannot reach (a 0700 directory of the host's) has
+nothing to mask.
 """
 
 from __future__ import annotations
@@ -14,11 +20,12 @@ from __future__ import annotations
 import errno
 import os
 import stat
+from dataclasses import dataclass
 
 from stackrun.errors import RuntimeFailure
-from stackrun.runtime import image_root, linux
+from stackrun.runtime import linux
 from stackrun.runtime.mounts import DEV_DIRS, DEV_LINKS, MountOp, MountTable
-from stackrun.runtime.spawn import copyup, sources
+from stackrun.runtime.spawn import copyup
 from stackrun.runtime.spawn.protocol import step
 
 O_PATH_DIR = os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC
@@ -26,26 +33,29 @@ IN_ROOT = linux.RESOLVE_IN_ROOT | linux.RESOLVE_NO_MAGICLINKS
 MAX_SYMLINKS = 40
 
 
-def setup(table: MountTable) -> None:
+@dataclass(frozen=True)
+class Staged:
+    """What the caller made and opened, as fds of this process."""
+
+    root: int  # the detached root: an overlay, or the host's tree without /proc, /dev…
+    mount_point: int  # where to attach it
+    sources: dict[int, int]  # index of a bind op -> its detached source
+    devices: dict[str, int]  # the host's standard nodes, detached
+
+
+def setup(table: MountTable, staged: Staged) -> None:
     """Build the service's filesystem in the current (fresh) mount namespace."""
     with step("make mounts private", "/"):
         linux.mount(None, "/", None, linux.MS_REC | linux.MS_PRIVATE)
-    root = "/"
-    if isinstance(table.overlay, image_root.ImageRoot):
-        root = table.overlay.merged
-        with step("mount the image's layers", table.overlay.describe()):
-            image_root.mount(table.overlay)
-    elif table.overlay:
-        root = table.overlay.merged
-        with step("mount rootfs overlay", table.overlay.lower):
-            linux.mount("overlay", root, "overlay", 0, table.overlay.options)
-    root_fd = os.open(root, O_PATH_DIR)
+    root_fd = staged.root
     try:
-        Applier(root_fd, table).run()
-        if table.overlay:
-            _pivot(root_fd)
+        with step("attach the service's root"):
+            linux.move_mount_fd(root_fd, staged.mount_point)
+        Applier(root_fd, table, staged).run()
+        _pivot(root_fd)
     finally:
         os.close(root_fd)
+        os.close(staged.mount_point)
 
 
 def _pivot(root_fd: int) -> None:
@@ -61,21 +71,14 @@ def fd_path(fd: int) -> str:
 
 
 class Applier:
-    def __init__(self, root_fd: int, table: MountTable):
+    def __init__(self, root_fd: int, table: MountTable, staged: Staged):
         self.root_fd = root_fd
         self.ops = table.ops
-        self.sources: dict[int, int] = {}  # index of a bind op -> its source, opened first
-        self.devices: dict[str, int] = {}  # the host's standard nodes, opened first
+        self.sources = staged.sources  # opened before any mount could hide them
+        self.devices = staged.devices
 
     def run(self) -> None:
-        """Sources are opened before any mount, which could hide them (a private /tmp
-        over a host /tmp holding a volume or the instance directory)."""
         try:
-            for index, op in enumerate(self.ops):
-                if op.kind == "bind":
-                    self.sources[index] = sources.open_source(op)
-                elif op.kind == "devices":
-                    self.devices = sources.open_devices()
             for index, op in enumerate(self.ops):
                 self.index = index
                 getattr(self, f"_{op.kind}")(op)
@@ -86,11 +89,6 @@ class Applier:
     # ------------------------------------------------------------ one method per kind
 
     def _fs(self, op: MountOp) -> None:
-        if op.replace:  # a fixed path of the host's root, where /proc may be gone for a moment
-            _detach(op.target)
-            with step(f"mount {op.fstype} on", op.target):
-                linux.mount(op.fstype, op.target, op.fstype, op.flags, op.data)
-            return
         target = self.open_target(op, directory=True)
         if target is None:
             return
@@ -176,6 +174,10 @@ class Applier:
         when missing and optional."""
         try:
             return linux.openat2(self.root_fd, _relative(op.target), os.O_PATH, IN_ROOT)
+        except PermissionError:
+            if op.optional:  # out of the service's reach: nothing to mask there
+                return None
+            raise RuntimeFailure("open mount target", errno.EACCES, op.target) from None
         except FileNotFoundError:
             if op.optional:
                 return None
@@ -244,16 +246,6 @@ class Applier:
 
     def open_dir(self, parts: list[str]) -> int:
         return linux.openat2(self.root_fd, "/".join(parts) or ".", O_PATH_DIR, IN_ROOT)
-
-
-def _detach(target: str) -> None:
-    """Lazily unmount whatever the host has mounted on `target` (a fixed path of the
-    host's root: /proc, /sys, /dev, /tmp); nothing when it is a plain directory."""
-    try:
-        linux.umount2(target, linux.MNT_DETACH)
-    except OSError as error:
-        if error.errno != errno.EINVAL:
-            raise RuntimeFailure("unmount the host's", error.errno or 0, target) from None
 
 
 def _same_kind(target: int, directory: bool, path: str) -> None:

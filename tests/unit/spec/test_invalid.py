@@ -614,6 +614,64 @@ CASES = [
         "services:\n  a:\n    command: x\n    logging: {options: {max-file: many}}\n",
         ["stack.yaml:4:5: services.a.logging: max-file 'many' is not a number of files"],
     ),
+    (
+        "userns_mode_of_podman",
+        "services:\n  a:\n    command: x\n    userns_mode: keep-id\n",
+        [
+            (
+                "stack.yaml:4:5: services.a.userns_mode: 'keep-id' is podman's; stackrun has "
+                "private (a range of ids of the project's own; a bound directory's owner is "
+                "the service's user) and host"
+            )
+        ],
+    ),
+    (
+        "userns_mode_unknown",
+        "services:\n  a:\n    command: x\n    userns_mode: remap\n",
+        ["stack.yaml:4:5: services.a.userns_mode: 'remap' is not one of private, host"],
+    ),
+    (
+        "userns_default_unknown",
+        "x-stackrun: {userns: yes}\nservices:\n  a:\n    command: x\n",
+        ["stack.yaml:1:14: x-stackrun.userns: 'yes' is not one of private, host"],
+    ),
+    (
+        "userns_private_with_the_hosts_pid",
+        "services:\n  a:\n    command: x\n    pid: host\n    userns_mode: private\n",
+        [
+            (
+                "stack.yaml:4:5: services.a.pid: host: shares the host's namespace, which the "
+                "host's user namespace owns: write userns_mode: host (or remove it)"
+            )
+        ],
+    ),
+    (
+        "userns_two_peers",
+        (
+            "services:\n  a: {command: x}\n  b: {command: x}\n  c:\n    command: x\n"
+            "    network_mode: service:a\n    ipc: service:b\n"
+        ),
+        [
+            (
+                "stack.yaml:7:5: services.c.ipc: in a user namespace a service shares "
+                "namespaces with one other service only (it joins that one's user namespace): "
+                "share them all with a, or write userns_mode: host"
+            )
+        ],
+    ),
+    (
+        "userns_mode_unlike_the_network_peer",
+        (
+            "services:\n  a: {command: x}\n  b:\n    command: x\n    network_mode: service:a\n"
+            "    userns_mode: host\n"
+        ),
+        [
+            (
+                "stack.yaml:6:5: services.b.userns_mode: network_mode service:a shares a's "
+                "user namespace, which is private: remove userns_mode here or make both the same"
+            )
+        ],
+    ),
 ]
 
 
