@@ -22,10 +22,11 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from timing import timed
 
 from tests.helpers.building import base_image
 from tests.helpers.oci import push, write_layout
@@ -55,15 +56,6 @@ def context(root: Path, base: str) -> Path:
         (root / "src" / f"module{number}.txt").write_text(f"line of module {number}\n" * 50)
     (root / "stack.yaml").write_text("services:\n  app:\n    build: .\n")
     return root
-
-
-def timed(argv: list[str], env: dict[str, str] | None = None) -> float:
-    started = time.perf_counter()
-    done = subprocess.run(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                          check=False)  # fmt: skip
-    if done.returncode:
-        raise SystemExit(f"{argv[0]} failed ({done.returncode}): {done.stderr.decode()[-2000:]}")
-    return time.perf_counter() - started
 
 
 class Stackrun:

@@ -22,10 +22,11 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from timing import timed
 
 from tests.helpers.oci import File, Image, Layer, busybox_layer, push, write_layout
 from tests.helpers.registry import Registry
@@ -50,15 +51,6 @@ def build(root: Path, layers: int, mib: int) -> int:
     image = Image([busybox_layer()] + [layer_files(i, per_layer, rng) for i in range(layers - 1)])
     write_layout(root, {"v1": image})
     return sum(f.stat().st_size for f in (root / "blobs" / "sha256").iterdir())
-
-
-def timed(argv: list[str], env: dict[str, str] | None = None) -> float:
-    started = time.perf_counter()
-    done = subprocess.run(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                          check=False)  # fmt: skip
-    if done.returncode:
-        raise SystemExit(f"{argv[0]} failed ({done.returncode}): {done.stderr.decode()[-2000:]}")
-    return time.perf_counter() - started
 
 
 def stackrun_pull(reference: str, scratch: Path) -> float:
