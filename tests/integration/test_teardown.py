@@ -34,10 +34,14 @@ SUPERVISOR = textwrap.dedent("""
 
     project, parent = sys.argv[1], sys.argv[2]
     names, driver = ProjectNames(project), detect(parent=parent)
+    run = dirs.run_dir(project)
+    ready = run / "ready"  # each process that stays says so here, once it forked what it forks
+    ready.mkdir(parents=True)
+    mark = f"import os, time\\ndef ready(): open('{ready}/%d' % os.getpid(), 'w').close()\\n"
     programs = {
-        "api": "import time; time.sleep(300)",
-        "daemon": "import os, time\\nif os.fork() == 0:\\n    os.setsid()\\n    if os.fork() == 0: time.sleep(300)\\n    os._exit(0)\\ntime.sleep(300)",
-        "worker-1": "import os, time\\nfor _ in range(3):\\n    if os.fork() == 0: break\\ntime.sleep(300)",
+        "api": mark + "ready(); time.sleep(300)",
+        "daemon": mark + "if os.fork() == 0:\\n    os.setsid()\\n    if os.fork() == 0: ready(); time.sleep(300)\\n    os._exit(0)\\nready(); time.sleep(300)",
+        "worker-1": mark + "for _ in range(3):\\n    if os.fork() == 0: break\\nready(); time.sleep(300)",
     }
     for instance, code in programs.items():
         driver.create(names.cgroup(instance), Limits(memory=64 << 20, pids=20))
@@ -45,11 +49,15 @@ SUPERVISOR = textwrap.dedent("""
             for procs in driver.procs_files(names.cgroup(instance)):
                 open(procs, "w").write("0")
             os.execv(sys.executable, [sys.executable, "-c", code])
-    run = dirs.run_dir(project)
     (run / "instances" / "api").mkdir(parents=True)
     (run / "state.json").write_text("{}")
     (run / "instances" / "api" / "hosts").write_text("127.0.0.1 localhost\\n")
-    time.sleep(0.3)
+    # api, daemon and its daemon, worker and its 3 forks: 7 (a fixed 0.3 s was too short for
+    # 3 Pythons to start on a busy host, and the test then found fewer to kill)
+    deadline = time.monotonic() + 60
+    while len(os.listdir(ready)) < 7:
+        assert time.monotonic() < deadline, os.listdir(ready)
+        time.sleep(0.01)
     print("ready", flush=True)
     time.sleep(300)
 """)
