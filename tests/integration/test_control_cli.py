@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import select
 import signal
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -203,22 +205,55 @@ def test_events_stream_from_the_supervisor(project, tmp_path):
             stdout=subprocess.PIPE,
             text=True,
         )
+        received: queue.Queue[dict] = queue.Queue()
+        threading.Thread(target=_drain_events, args=(events, received), daemon=True).start()
         try:
-            time.sleep(1.0)  # subscribed
             with Client.open(dirs.control_socket(project.name)) as client:
+                _until_subscribed(client, received)
                 blocking.run(client.restart(["worker-1"], timeout=1))
-            seen = [json.loads(events.stdout.readline())]
-            while seen[-1]["action"] != "start" and len(seen) < 10:
-                seen.append(json.loads(events.stdout.readline()))
+                seen = _events_through_start(received, timeout=30)
         finally:
             events.terminate()
             events.wait()
+        assert seen is not None, "no start event after the restart"
         assert all(e["service"] == "worker" and e["id"] == "worker-1" for e in seen)
         actions = [e["action"] for e in seen]
         assert actions[-1] == "start" and "die" in actions, actions
         listed = json_lines(cli(project, "ls", "--format", "json").stdout)
         mine = [p for p in listed if p["Name"] == project.name]
         assert mine and mine[0]["Supervised"] and mine[0]["SupervisorPid"] == supervisor.pid
+
+
+def _drain_events(events: subprocess.Popen, received: queue.Queue) -> None:
+    for line in events.stdout:
+        received.put(json.loads(line))
+
+
+def _events_through_start(received: queue.Queue, timeout: float) -> list[dict] | None:
+    """The events received up to the next `start` (a restart's last), or None if there
+    is none within `timeout` seconds."""
+    seen: list[dict] = []
+    deadline = time.monotonic() + timeout
+    while not seen or seen[-1]["action"] != "start":
+        try:
+            seen.append(received.get(timeout=max(0.0, deadline - time.monotonic())))
+        except queue.Empty:
+            return None
+    return seen
+
+
+def _until_subscribed(client: Client, received: queue.Queue) -> None:
+    """`events` replays no history, and nothing says when its subscription is in place:
+    restart worker-1 until the stream shows a restart's `start`. The stream keeps the
+    order, so the events of every later restart are seen whole. (A fixed 1 s sleep
+    was not enough when the CLI started slowly: the restart went unseen and the
+    test waited for ever on readline.)"""
+
+    def restart_seen() -> bool:
+        blocking.run(client.restart(["worker-1"], timeout=1))
+        return _events_through_start(received, timeout=2) is not None
+
+    wait_until(restart_seen, "the events stream to show a restart", timeout=60, interval=0)
 
 
 def test_after_the_supervisor_is_killed(project, tmp_path):
