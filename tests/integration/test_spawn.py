@@ -135,10 +135,16 @@ def test_spawns_from_many_threads_run_in_parallel(spawner):
 def test_init_is_pid_1_and_reaps_orphans(spawner):
     script = "(sleep 0.1 &); sleep 0.5; exec sleep 30"
     started = spawner.start(spawner.plan(init=True, argv=("/bin/sh", "-c", script)))
-    time.sleep(1.0)
-    service = children_of(started.pid)
-    assert len(service) == 1  # the orphaned `sleep 0.1` was reaped by the init
-    assert os.readlink(f"/proc/{service[0]}/exe") == "/usr/bin/sleep"
+
+    def only_the_service_once_it_execd() -> list[int] | None:
+        # waited for, not slept on: under load sh may not have exec'd after a fixed second.
+        # Unreaped, the orphaned `sleep 0.1` would stay a second child (a zombie) for ever.
+        service = children_of(started.pid)
+        if len(service) == 1 and os.readlink(f"/proc/{service[0]}/exe") == "/usr/bin/sleep":
+            return service
+        return None
+
+    service = wait_until(only_the_service_once_it_execd, "sh's exec and the orphan reaped")
     assert state_of(started.pid) == "S"
     assert nspid(service[0]) == [service[0], 2]
 
