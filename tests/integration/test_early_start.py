@@ -11,6 +11,7 @@ from stackrun import dirs
 from stackrun.runtime.userns import ledger
 from stackrun.supervisor.state import read_state
 from tests.helpers.stackcli import stack_project
+from tests.helpers.waiting import wait_until
 
 SLEEPER = '["sh", "-c", "trap \'exit 0\' TERM; echo started; sleep 1000 & wait"]'
 
@@ -31,9 +32,10 @@ def test_ps_at_once_after_up_sees_every_instance_running():
         assert all(row["State"] == "running" and row["Pid"] for row in rows.values())
         assert state is not None and os.path.exists(f"/proc/{state.supervisor_pid}")
         assert {i.name: i.pid for i in state.instances} == {n: r["Pid"] for n, r in rows.items()}
-        logs = stack.run("logs", "a")
+        # the output written before the sink read it is kept; waited for: up returns once
+        # the instances are spawned, maybe before sh has run its echo
+        wait_until(lambda: "started" in stack.run("logs", "a").stdout, "a's first line")
         assert stack.down().returncode == 0
-    assert "started" in logs.stdout  # the output written before the sink read it is kept
 
 
 def test_a_stack_the_early_start_cannot_finish_is_reported_by_the_supervisor():
