@@ -112,6 +112,10 @@ def test_history_through_the_cli_merged_by_time_tail_and_json(project, tmp_path)
 def test_live_logs_for_attached_up_print_only_new_lines_and_the_last_ones(project, tmp_path):
     sink = LogSink(project.name, [plan("api", "api")])
     produce(sink, "api", 100)  # before `up` attached: not shown
+    # The pump reads the pipe on its own thread, maybe after the producer has exited:
+    # lines it stored after LiveLogs took the files' ends would be new ones, and shown.
+    last = numbered("api", 99, 1)[0].decode()
+    wait_until(lambda: sink.last_lines("api", 1) == [last], "api's first 100 lines stored")
     out = tmp_path / "out"
     with open(out, "wb") as output:
         live = LiveLogs(project.name, PrintOptions(), output).start()
