@@ -37,6 +37,11 @@ print(last, flush=True)
 sys.exit(3)
 """
 
+# A refused attempt costs the client 50 ms: 600 of them give the server 30 s to start its
+# Python and listen (100 gave it 5 s, short when the host's 2 cores are busy). Attempts
+# that succeed end at once; the unreachable case (web) has its own count.
+REACHABLE_ATTEMPTS = 600
+
 
 def networked_plan(project: str, clients: dict[str, tuple[str, int]], networks, members):
     """Each instance in `clients` connects to (name or address, attempts); the others serve."""
@@ -90,9 +95,9 @@ def test_services_reach_each_other_by_name_alias_and_replica_only_on_shared_netw
         .address.split("/")[0]
     )
     clients = {
-        "api": ("store", 100),
-        "worker-1": ("cache", 100),
-        "worker-2": ("store", 100),
+        "api": ("store", REACHABLE_ATTEMPTS),
+        "worker-1": ("cache", REACHABLE_ATTEMPTS),
+        "worker-2": ("store", REACHABLE_ATTEMPTS),
         "web": (store_address, 5),
     }
     stack, _result = networked_plan(project.name, clients, networks, members)
