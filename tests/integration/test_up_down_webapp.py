@@ -8,6 +8,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+import yaml
 
 from stackrun import dirs
 from stackrun.supervisor.state import read_state
@@ -15,6 +16,11 @@ from tests.conftest import REPO
 from tests.helpers.waiting import free_port
 
 STACK = REPO / "examples" / "webapp" / "stack.yaml"
+HEALTH_PROBES = {  # service: its probe's command line, as ps shows it
+    name: " ".join(service["healthcheck"]["test"][1:])
+    for name, service in yaml.safe_load(STACK.read_text())["services"].items()
+    if "healthcheck" in service
+}
 NAMESPACES = ("pid", "mnt", "uts", "ipc", "net")
 MiB = 1 << 20
 # From examples/webapp/stack.yaml: memory limit and pids limit of each service.
@@ -101,10 +107,13 @@ def test_every_service_runs_isolated_with_its_limits(project, webapp):
         assert int(cgroup_file(status.pid, "pids", ("pids.max",))) == pids
         assert cgroup_path(status.pid).endswith(f"/{name}-1")  # a cgroup of its own
         assert stackrun_exec(project, name, "hostname").strip() == status.name
-        seen = stackrun_exec(project, name, "ps", "-e", "-o", "pid=,comm=").splitlines()
-        commands = [line.split(None, 1)[1] for line in seen]
-        assert seen[0].split()[0] == "1" and commands[0] == "python3", seen  # the service
-        assert sorted(commands[1:]) == ["ps"], seen  # and the `ps` exec'd in: nothing else
+        seen = stackrun_exec(project, name, "ps", "-ewwo", "pid=,comm=,args=").splitlines()
+        processes = [line.split(None, 2) for line in seen]
+        assert processes[0][:2] == ["1", "python3"], seen  # the service
+        # and the `ps` exec'd in: nothing else but, if one runs at that moment, a health
+        # probe of the service (it runs in the service's pid namespace; every 5 s)
+        others = [args for _, _, args in processes[1:] if args != HEALTH_PROBES.get(name)]
+        assert [args.split()[0] for args in others] == ["ps"], seen
     assert webapp["store"].health == webapp["api"].health == "healthy"
     quota = cgroup_file(webapp["store"].pid, "cpu", ("cpu.cfs_quota_us", "cpu.max"))
     assert quota.split()[0] == "50000"  # cpus: "0.5" over a 100 ms period
