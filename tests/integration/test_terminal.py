@@ -7,7 +7,6 @@ import re
 import shlex
 import shutil
 import subprocess
-import time
 import uuid
 
 import pytest
@@ -106,11 +105,12 @@ def test_a_shell_with_a_prompt_a_command_its_output_and_ctrl_d(stack, verb):
 
 
 def test_ctrl_c_reaches_the_command_not_the_cli(stack):
-    terminal = pane(
-        stack, "run", "--rm", "app", "sh", "-c", "trap 'echo caught; exit 5' INT; read x"
-    )
+    script = "trap 'echo caught; exit 5' INT; echo reading; read x"
+    terminal = pane(stack, "run", "--rm", "app", "sh", "-c", script)
     try:
-        time.sleep(0.5)  # `read` is waiting: nothing to see on the screen until Ctrl-C
+        # the trap is set: a Ctrl-C pressed before (a fixed 0.5 s was not always enough
+        # for the CLI to start and run the command) would reach the CLI alone
+        terminal.wait_for(r"^reading$")
         terminal.press("C-c")
         terminal.wait_for(r"caught$")  # after the ^C the terminal echoed
         terminal.wait_for(r"^EXIT=5$")
