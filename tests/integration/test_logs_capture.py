@@ -14,6 +14,7 @@ from stackrun.logs.history import LogView
 from stackrun.logs.record import CONTINUATION, CONTINUES, NOTE, STDERR, STDOUT, UNTERMINATED
 from stackrun.plan.model import LogPlan, ServicePlan
 from tests.helpers.logs import PRODUCER, flat, numbered
+from tests.helpers.waiting import wait_until
 
 
 def plan(
@@ -130,6 +131,8 @@ def test_close_returns_although_a_grandchild_holds_the_pipe(tmp_path):
     os.close(out_w)
     sink.attach("api", "stdout", out_r)
     try:
+        # its line stored first: close's 0.3 s need not cover sh's start on a busy host
+        wait_until(lambda: sink.last_lines("api", 1) == ["started"], "the holder's line")
         began = time.monotonic()
         sink.close(timeout=0.3)
         assert time.monotonic() - began < 3
