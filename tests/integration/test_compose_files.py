@@ -169,7 +169,7 @@ services:
     ports: ["${LOW}-${HIGH}:80"]
     deploy: {restart_policy: {condition: on-failure, max_attempts: 2}}
   reader:
-    command: [sh, -c, "cat /srv/file; touch /srv/x 2>&1; sleep 300"]
+    command: [sh, -c, "until [ -f /srv/file ]; do sleep 0.05; done; cat /srv/file; touch /srv/x 2>&1; sleep 300"]
     volumes_from: ["data:ro"]
     ipc: "service:data"
     pid: "service:data"
@@ -188,8 +188,11 @@ def test_volumes_from_shared_namespaces_a_published_range_and_restart_policy():
             (stack.directory / "conf").mkdir()
             up = stack.run("up", "-d")
             assert up.returncode == 0, up.stderr
-            statuses = stack.wait(lambda s: any("shared" in x["line"] for x in stack.log("reader")))
-            lines = [line["line"] for line in stack.log("reader")]
+            # reader waits for data's file (data's echo may come after reader's start),
+            # and the test for both of reader's lines (the second may come after the first
+            # was read)
+            statuses = stack.wait(lambda s: len(_output(stack, "reader")) >= 2)
+            lines = _output(stack, "reader")
             assert "shared" in lines and any("Read-only file system" in line for line in lines)
             data, reader = statuses["data"], statuses["reader"]
             assert low < data.publishers[0].PublishedPort <= low + 5  # the first is taken
@@ -199,6 +202,10 @@ def test_volumes_from_shared_namespaces_a_published_range_and_restart_policy():
             assert inspect[0]["Config"]["Restart"]["policy"] == "on-failure"
             assert inspect[0]["Config"]["Restart"]["max_retries"] == 2
             assert stack.down("-t", "1").returncode == 0
+
+
+def _output(stack, service: str) -> list[str]:
+    return [x["line"] for x in stack.log(service) if x["stream"] == "stdout"]
 
 
 def _ns(pid: int, kind: str) -> str:
