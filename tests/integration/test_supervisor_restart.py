@@ -9,6 +9,7 @@ from stackrun.supervisor.state import UpRequest
 from tests.helpers.supervised import phase, plan, run_supervised, service, wait_for
 
 CRASH = ("sh", "-c", "exit 3")
+SPAWN_ALLOWANCE = 0.15  # seconds a restart may come after its delay: one spawn
 
 
 async def crash_events(supervisor, name, starts: int, timeout: float):
@@ -45,11 +46,16 @@ def test_always_restarts_with_exponential_backoff(project):
     stack = plan(project.name, service(project.name, "crash", *CRASH, restart=restart))
     events, status = run_supervised(stack, crash_events, "crash", 6, 20)
     delays = restart_delays(events)[:5]
-    expected = [0.0, 0.1, 0.2, 0.4, 0.4]
+    expected = [0.0, 0.1, 0.2, 0.4, 0.4]  # immediate, then doubling from 0.1 s up to 0.4 s
+    announced = [
+        dict(attributes)["delay"] for action, _, attributes in events if action == "restart"
+    ]
+    assert announced[:5] == expected, events
     assert len(delays) == 5, events
-    assert delays[0] < 0.05  # the first restart is immediate
-    for got, want in zip(delays[1:], expected[1:], strict=True):
-        assert want <= got < want + 0.15, delays
+    # From a death to the next start: the delay, then a spawn (15-70 ms measured on a busy
+    # 2-core host); the first restart was held to 50 ms, which such a spawn nearly took.
+    for got, want in zip(delays, expected, strict=True):
+        assert want <= got < want + SPAWN_ALLOWANCE, delays
     assert status.restart_count >= 5 and status.crash_loop
 
 
