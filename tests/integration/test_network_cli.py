@@ -15,7 +15,7 @@ import pytest
 from stackrun.plan.names import log_prefix
 from tests.helpers.leaks import leaks
 from tests.helpers.stackcli import TRAPPER, StackCli
-from tests.helpers.waiting import free_port
+from tests.helpers.waiting import free_port, wait_until
 
 SLEEPER = f'command: ["sh", "-c", "{TRAPPER}"]'
 
@@ -176,19 +176,20 @@ def test_two_projects_avoid_a_host_route_and_each_other_and_both_work(cli, dummy
         assert subnets[0] == subnets[1] and subnets[2] == subnets[3]
         assert not subnets[0].overlaps(subnets[2])
         assert not subnets[2].overlaps(first_choice)  # the routed subnet was passed over
-        for each in (cli, other):
-            got = exec_in(
-                each,
-                "c",
-                "python3",
-                "-c",
-                "import urllib.request as u; "
-                "print(u.urlopen('http://s:8000/', timeout=5).read().decode())",
-            )
-            assert got.strip() == "s"
+        for each in (cli, other):  # s may still be starting its server: retried
+            wait_until(lambda each=each: fetched_from_s(each), "c's GET of s", timeout=30)
     finally:
         other.run("down", "-t", "1")
         assert leaks(other.project.name) == []
+
+
+def fetched_from_s(cli: StackCli) -> bool:
+    """c's GET of http://s:8000/ answered by s (False while s does not listen yet)."""
+    script = "import urllib.request as u; print(u.urlopen('http://s:8000/', timeout=5).read())"
+    done = cli.run("exec", "-T", "c", "python3", "-c", script)
+    refused = "Connection refused" in done.stderr
+    assert done.returncode == 0 or refused, done.stderr  # any other failure: at once
+    return done.stdout.strip() == "b's'"
 
 
 def test_an_external_bridge_of_the_host_is_joined(cli, dummy_link):
