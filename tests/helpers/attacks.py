@@ -11,10 +11,12 @@ import json
 import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from stackrun import dirs
 from tests.helpers import inservice
 from tests.helpers.stackcli import StackCli
+from tests.helpers.waiting import wait_until
 
 PASSWORD = "hunter2-victim-secret"
 
@@ -31,14 +33,19 @@ class Arena:
     def victim_files(self) -> dict[str, str]:
         """What an attacker wants of the victim's project, at its real host paths."""
         name = self.victim.project.name
-        logs = sorted(dirs.logs_dir(name).rglob("*"))
         return {
             "socket": str(dirs.control_socket(name)),
             "state": str(dirs.state_file(name)),
             "hosts": str(dirs.instance_dir(name, "db") / "hosts"),
-            "log": str(next(p for p in logs if p.is_file())),
+            "log": str(wait_until(lambda: _a_file(dirs.logs_dir(name)), "the victim's log")),
             "volume": str(dirs.volumes_dir(name) / "data"),
         }
+
+
+def _a_file(directory: Path) -> Path | None:
+    """A file of `directory`'s tree, or None: the sink writes the first line's file once it
+    has read the line, which may be after the supervisor answered that the db runs."""
+    return next((p for p in sorted(directory.rglob("*")) if p.is_file()), None)
 
 
 def hostile(attack: str, args: dict | None = None, **fields) -> dict:
