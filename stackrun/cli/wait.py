@@ -91,7 +91,12 @@ def _attached(project: str, status, sig_proxy: bool) -> int:
         raise typer.BadParameter(f"{status.name} is not running ({status.state})")
     owner = os.pidfd_open(status.pid)
     follower = Follower(
-        dirs.logs_dir(project), (status.name,), Window(tail=0), dirs.run_dir(project), owner
+        dirs.logs_dir(project),
+        (status.name,),
+        Window(tail=0),
+        dirs.run_dir(project),
+        owner,
+        noted_exit=True,
     )
     printer = Printer(PrintOptions(prefix=False))
     printer.add_sources(follower.view.sources)

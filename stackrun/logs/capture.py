@@ -33,7 +33,7 @@ from stackrun import dirs
 from stackrun.errors import RuntimeFailure
 from stackrun.logs import reader
 from stackrun.logs.lines import LineSplitter
-from stackrun.logs.record import NOTE, STREAM_CODES, FileMeta
+from stackrun.logs.record import EXITED, NOTE, STREAM_CODES, FileMeta
 from stackrun.logs.writer import InstanceLog
 from stackrun.plan.model import LogPlan, ServicePlan
 from stackrun.plan.names import log_prefix
@@ -82,8 +82,8 @@ class LogSink:
     def attach(self, instance: str, stream: str, fd: int) -> None:
         self._send("attach", instance, STREAM_CODES[stream], fd)
 
-    def note(self, instance: str, text: str) -> None:
-        self._send("note", instance, time.time_ns(), text)
+    def note(self, instance: str, text: str, exited: bool = False) -> None:
+        self._send("note", instance, time.time_ns(), text, exited)
 
     def last_lines(self, instance: str, count: int) -> list[str]:
         """The instance's newest stdout/stderr lines, read back from its files once the pump
@@ -173,17 +173,23 @@ class _Pump:
         self.streams[fd] = _Stream(fd, code, self._log(instance), LineSplitter())
         self.epoll.register(fd, select.EPOLLIN)
 
-    def _on_note(self, instance: str, time_ns: int, text: str) -> None:
+    def _on_note(self, instance: str, time_ns: int, text: str, exited: bool) -> None:
+        self._drain_instance(instance)  # a note about an exit follows what the process wrote
         payload = text.encode(errors="replace")
         self._log(instance).write(
-            NOTE, self._stamp(time_ns), payload if payload.endswith(b"\n") else payload + b"\n"
+            NOTE | (EXITED if exited else 0),
+            self._stamp(time_ns),
+            payload if payload.endswith(b"\n") else payload + b"\n",
         )
 
     def _on_sync(self, instance: str, drained: threading.Event) -> None:
+        self._drain_instance(instance)
+        drained.set()
+
+    def _drain_instance(self, instance: str) -> None:
         for stream in list(self.streams.values()):
             if stream.log.meta.instance == instance:
                 self._drain(stream)
-        drained.set()
 
     def _on_configure(self, services: tuple[ServicePlan, ...]) -> None:
         for service in services:

@@ -194,6 +194,7 @@ class Note:
     """A line of the supervisor's own in the instance's log."""
 
     text: str
+    exited: bool = False  # the note of the instance's exit (OutputSink.note)
 
 
 @dataclass(frozen=True)
@@ -415,7 +416,7 @@ def _exit_report(event: Exited, code: int) -> list[Action]:
     how = f"killed by signal {event.signal}" if event.signal else f"exited with code {code}"
     if event.oom:
         how += " (out of memory)"
-    return [Note(how), Emit("die", (("exitCode", code), ("oomKilled", event.oom)))]
+    return [Note(how, exited=True), Emit("die", (("exitCode", code), ("oomKilled", event.oom)))]
 
 
 def _on_oom(plan: ServicePlan, state: Lifecycle, event: OomKilled) -> Result:

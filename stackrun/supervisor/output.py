@@ -21,8 +21,10 @@ class OutputSink(Protocol):
         beyond the pipe's own buffer (the sink documents its policy).
         """
 
-    def note(self, instance: str, text: str) -> None:
-        """Record a line of the supervisor's own about an instance (exit, restart, OOM)."""
+    def note(self, instance: str, text: str, exited: bool = False) -> None:
+        """Record a line of the supervisor's own about an instance (exit, restart, OOM).
+        `exited`: the note of its exit, recorded after everything its pipes hold, so a
+        follower that sees it has the run's last line (`attach`)."""
 
     def last_lines(self, instance: str, count: int) -> list[str]:
         """The instance's latest output lines, for messages such as "dependency failed"."""

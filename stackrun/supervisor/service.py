@@ -114,7 +114,7 @@ class InstanceRunner:
         elif isinstance(action, lc.RunProbe):
             group.start_soon(self._probe, action.run)
         elif isinstance(action, lc.Note):
-            self._sink.note(self.name, action.text)
+            self._sink.note(self.name, action.text, action.exited)
         elif isinstance(action, lc.Emit):
             self._emit(action)
 

@@ -69,6 +69,7 @@ def test_scale_adds_and_removes_replicas(stack):
 
 
 def test_attach_prints_the_output_from_now_until_it_stops(stack):
+    assert stack.run("up", "-d", "job").returncode == 0  # running already after the create test
     attach = subprocess.Popen(
         stack.argv("attach", "job"),
         env=stack.project.env(),

@@ -11,7 +11,15 @@ from pathlib import Path
 from stackrun.logs import segment
 from stackrun.logs.capture import LogSink
 from stackrun.logs.history import LogView
-from stackrun.logs.record import CONTINUATION, CONTINUES, NOTE, STDERR, STDOUT, UNTERMINATED
+from stackrun.logs.record import (
+    CONTINUATION,
+    CONTINUES,
+    EXITED,
+    NOTE,
+    STDERR,
+    STDOUT,
+    UNTERMINATED,
+)
 from stackrun.plan.model import LogPlan, ServicePlan
 from tests.helpers.logs import PRODUCER, flat, numbered
 from tests.helpers.waiting import wait_until
@@ -122,6 +130,23 @@ def test_restart_appends_to_the_same_file_and_notes_are_kept(tmp_path):
     assert per_instance_lines(tmp_path)["api"] == numbered("api", 0, 2000)
     notes = [r for r in flat(LogView(tmp_path).history()) if r[2] == NOTE]
     assert [r[3] for r in notes] == [b"exited with code 0; restarting\n"]
+
+
+def test_the_note_of_an_exit_follows_every_line_the_process_wrote(tmp_path):
+    # a process that has exited with lines still in its pipe: the note of its exit, sent
+    # right after, must not overtake them (`attach` ends on it)
+    sink = LogSink("p", [plan("api")], directory=tmp_path)
+    out_r, out_w = os.pipe()
+    os.write(out_w, b"first\nlast\n")
+    os.close(out_w)
+    sink.attach("api", "stdout", out_r)
+    sink.note("api", "exited with code 0", exited=True)
+    sink.close()
+    records = flat(LogView(tmp_path).history())
+    assert [(r[2], r[3]) for r in records] == [
+        (STDOUT, b"first\nlast\n"),
+        (NOTE | EXITED, b"exited with code 0\n"),
+    ]
 
 
 def test_close_returns_although_a_grandchild_holds_the_pipe(tmp_path):

@@ -146,3 +146,47 @@ def test_following_without_inotify_falls_back_to_looking_every_quarter_second(
         sink.close()
         live.stop()
     assert by_instance(out.read_bytes()) == {"api": numbered("api", 0, 3000)}
+
+
+def test_following_an_instance_ends_with_the_note_of_its_exit_not_before(project, running):
+    """`attach`: the instance's exit is seen at once, but what it wrote last may still be in
+    its pipe; the follow ends once the supervisor's note of the exit is in, with those lines."""
+    import threading
+    import time
+
+    from stackrun.logs.follow import Follower
+    from stackrun.logs.history import Window
+
+    sink = LogSink(project.name, [plan("api", "api")])
+    out_r, out_w = os.pipe()
+    sink.attach("api", "stdout", out_r)
+    instance = subprocess.Popen(["sleep", "0.2"])
+    follower = Follower(
+        dirs.logs_dir(project.name),
+        ("api",),
+        Window(tail=0),
+        running,
+        os.pidfd_open(instance.pid),
+        noted_exit=True,
+    )
+    lines: list[bytes] = []
+    reader = threading.Thread(
+        target=lambda: [lines.extend(r[3] for r in rs) for _, rs in follower.batches()]
+    )
+    reader.start()
+    try:
+        os.write(out_w, b"first\n")
+        wait_until(lambda: b"first\n" in lines, "the first line followed")
+        instance.wait()
+        time.sleep(0.3)  # the follower sees the exit now; the pump is late with the rest
+        os.write(out_w, b"last\n")
+        os.close(out_w)
+        sink.note("api", "exited with code 0", exited=True)
+        reader.join(timeout=30)
+        assert not reader.is_alive(), "the follow did not end after the exit's note"
+        assert lines == [b"first\n", b"last\n", b"exited with code 0\n"]
+    finally:
+        follower.stop()
+        reader.join(timeout=5)
+        follower.close()
+        sink.close()
