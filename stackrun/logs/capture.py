@@ -18,10 +18,13 @@ files, so a slow reader never slows the pump.
 
 from __future__ import annotations
 
+import array
 import collections
+import fcntl
 import os
 import select
 import sys
+import termios
 import threading
 import time
 import traceback
@@ -187,9 +190,16 @@ class _Pump:
         drained.set()
 
     def _drain_instance(self, instance: str) -> None:
+        """Store what the instance's pipes hold now; only that, so a writer that goes on
+        (a daemon holding the pipe) cannot keep the pump here."""
         for stream in list(self.streams.values()):
             if stream.log.meta.instance == instance:
-                self._drain(stream)
+                held = _pending(stream.fd)
+                while held > 0 and stream.fd in self.streams:
+                    got = self._read(stream, min(held, READ_SIZE))
+                    if not got:
+                        break
+                    held -= got
 
     def _on_configure(self, services: tuple[ServicePlan, ...]) -> None:
         for service in services:
@@ -209,21 +219,21 @@ class _Pump:
             os.close(stream.fd)
             del self.streams[stream.fd]
 
-    def _read(self, stream: _Stream) -> bool:
-        """One read; False when the pipe has nothing more for now (or ended)."""
+    def _read(self, stream: _Stream, size: int = READ_SIZE) -> int:
+        """One read; the bytes it got, 0 when the pipe has nothing more for now (or ended)."""
         try:
-            data = os.read(stream.fd, READ_SIZE)
+            data = os.read(stream.fd, size)
         except BlockingIOError:
-            return False
+            return 0
         except OSError:
             data = b""  # EIO and the like: the stream is over
         if not data:
             self._end(stream)
-            return False
+            return 0
         now = self._stamp(time.time_ns())
         for flags, payload in stream.splitter.feed(data):
             stream.log.write(flags | stream.code, now, payload)
-        return True
+        return len(data)
 
     def _drain(self, stream: _Stream) -> None:
         while stream.fd in self.streams and self._read(stream):
@@ -266,3 +276,13 @@ class _Pump:
         for log in self.logs.values():
             log.close()
         self.epoll.close()
+
+
+def _pending(fd: int) -> int:
+    """The bytes a pipe holds (FIONREAD); 0 when it cannot say (closed)."""
+    count = array.array("i", [0])
+    try:
+        fcntl.ioctl(fd, termios.FIONREAD, count)
+    except OSError:
+        return 0
+    return count[0]
