@@ -32,9 +32,8 @@ STREAM_MASK = 0b11
 CONTINUES = 0b100  # the last line is cut (too long) and continues in the next record
 CONTINUATION = 0b1000  # the first line continues the previous record's last line
 UNTERMINATED = 0b10000  # the stream ended (or stackrun stopped) before the last line's newline
-EXITED = (
-    0b100000  # a note of the instance's exit, written after what its pipes held: its run's last
-)
+# a note of the instance's exit, written after what its pipes held: the last record of its run
+EXITED = 0b100000
 
 STREAM_NAMES = {STDOUT: "stdout", STDERR: "stderr", NOTE: "stackrun"}
 STREAM_CODES = {"stdout": STDOUT, "stderr": STDERR}
