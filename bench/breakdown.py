@@ -2,6 +2,7 @@
 "Where the time goes").
 
     sudo .venv/bin/python bench/breakdown.py [--runs 5] [--size 3] [--network bridge|none]
+                                             [--userns private|host]
 
 Runs `stackrun up -d` then `stackrun down` of one stack file of SIZE sleeping services
 RUNS times (after one that warms the caches: the compiled plan, the page cache), with
@@ -32,17 +33,19 @@ REPO = Path(__file__).resolve().parent.parent
 SLEEPER = "trap 'exit 0' TERM; sleep 1000 & wait"
 
 
-def stack_text(project: str, size: int, network: str) -> str:
+def stack_text(project: str, size: int, network: str, userns: str = "private") -> str:
     mode = "    network_mode: none\n" if network == "none" else ""
     services = "".join(
         f'  s{i}:\n    command: ["sh", "-c", "{SLEEPER}"]\n{mode}' for i in range(size)
     )
-    return f"name: {project}\nservices:\n{services}"
+    return f"name: {project}\nx-stackrun: {{userns: {userns}}}\nservices:\n{services}"
 
 
 def traced(argv: list[str], env: dict[str, str], log: Path) -> tuple[float, list[tuple]]:
     """Run `argv` with the hooks; (wall seconds, [(pid, label, start, end)] relative to launch)."""
     log.unlink(missing_ok=True)
+    log.touch()
+    log.chmod(0o666)  # service children log as a user namespace's ids
     started = time.monotonic()
     env = dict(env, STACKRUN_BREAKDOWN_LOG=str(log), STACKRUN_BREAKDOWN_T0=f"{started:.6f}")
     done = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
@@ -116,10 +119,12 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--size", type=int, default=3)
     parser.add_argument("--network", choices=("bridge", "none"), default="bridge")
+    parser.add_argument("--userns", choices=("private", "host"), default="private")
     parser.add_argument("--show", action="store_true", help="also print every event of run 1")
     args = parser.parse_args()
     isolated()
     work = Path(tempfile.mkdtemp(prefix="stackrun-breakdown-", dir="/var/tmp"))
+    work.chmod(0o755)  # for the hooks in service children, as a user namespace's ids
     hooks = work / "hooks"
     hooks.mkdir()
     shutil.copy(Path(__file__).with_name("breakdown_hooks.py"), hooks / "sitecustomize.py")
@@ -133,7 +138,7 @@ def main() -> None:
     try:
         project = f"bd{uuid.uuid4().hex[:8]}"
         stack = work / f"{project}.yaml"
-        stack.write_text(stack_text(project, args.size, args.network))
+        stack.write_text(stack_text(project, args.size, args.network, args.userns))
         cli = [sys.executable, "-m", "stackrun", "-f", str(stack)]
         for index in range(args.runs + 1):  # the first run warms the caches
             up = traced([*cli, "up", "-d"], env, work / "log")
@@ -146,7 +151,8 @@ def main() -> None:
                 downs.append(summarize(*down))
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    print(f"{args.size} services, network {args.network}; load {os.getloadavg()[0]:.2f}")
+    load = os.getloadavg()[0]
+    print(f"{args.size} services, network {args.network}, userns {args.userns}; load {load:.2f}")
     report("up -d", ups)
     report("down", downs)
 
