@@ -42,7 +42,9 @@ from stackrun.plan.model import LogPlan, ServicePlan
 from stackrun.plan.names import log_prefix
 
 READ_SIZE = 256 * 1024
-SYNC_TIMEOUT = 0.5  # last_lines waits this long at most for the pump to drain a pipe
+SYNC_TIMEOUT = (
+    2.0  # last_lines waits this long at most for the pump (busy with a flood) to reach it
+)
 CLOSE_TIMEOUT = 5.0  # close() waits this long for the pipes' ends of file
 
 
