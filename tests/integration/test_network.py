@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import errno
 import ipaddress
+import json
 import os
 from contextlib import ExitStack
 
@@ -188,6 +189,39 @@ def test_sweep_removes_every_link_of_the_project_and_nothing_else(project):
     assert all(n.startswith(names.link_prefix) for n in removed)  # nothing else deleted
     assert not {n for n in after if n.startswith(names.link_prefix)}
     assert sweep(names) == []
+
+
+def test_sweep_finds_the_links_of_a_namespace_without_a_sysfs_of_its_own(project):
+    """Run from a network namespace whose /sys is still the host's (`unshare -n`), sweep
+    must see that namespace's links, not the ones /sys/class/net lists."""
+    from stackrun.runtime import linux
+
+    names = ProjectNames(project.name)
+    bridge = names.bridge(0)
+    read_end, write_end = os.pipe()
+    child = os.fork()
+    if child == 0:  # a child of its own: the test's process keeps its namespace
+        code = 1
+        try:
+            os.close(read_end)
+            linux.unshare(linux.CLONE_NEWNET)
+            with RouteSocket() as route:
+                route.create_bridge(bridge)
+            removed = sweep(names)
+            with RouteSocket() as route:
+                left = [name for _, name in route.links()]
+            os.write(write_end, json.dumps({"removed": removed, "left": left}).encode())
+            code = 0
+        finally:
+            os._exit(code)
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as reader:
+        said = reader.read()
+    _, status = os.waitpid(child, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    seen = json.loads(said)
+    assert seen["removed"] == [bridge] and bridge not in seen["left"], seen
+    assert not os.path.exists(f"/sys/class/net/{bridge}")  # nor was one made on the host
 
 
 def test_bridges_ensure_is_idempotent_and_internal_bridges_have_no_address(project):

@@ -7,16 +7,12 @@
     hostsfile.write(path, text) / hostsfile.refresh(project, services) / hostsfile.rebind(...)
     sweep(names)                     teardown by prefix
 
-This module imports no pyroute2 (slow to import) unless sweep finds something to delete.
+This module imports no pyroute2 (slow to import); `sweep` lists links over netlink.
 """
 
 from __future__ import annotations
 
-import os
-
 from stackrun.plan.names import ProjectNames
-
-SYS_NET = "/sys/class/net"
 
 
 def sweep(names: ProjectNames) -> list[str]:
@@ -26,7 +22,7 @@ def sweep(names: ProjectNames) -> list[str]:
     names removed. Safe to call when nothing exists.
     """
     bridge_prefix, veth_prefix = names.link_prefix
-    present = sorted(os.listdir(SYS_NET))
+    present = sorted(_link_names())
     doomed = [n for n in present if n.startswith(veth_prefix)]
     doomed += [n for n in present if n.startswith(bridge_prefix)]
     if not doomed:
@@ -34,3 +30,12 @@ def sweep(names: ProjectNames) -> list[str]:
     from stackrun.runtime.network import bridges
 
     return bridges.delete_links(doomed)
+
+
+def _link_names() -> list[str]:
+    """The links of the caller's network namespace, asked over netlink: /sys/class/net shows
+    those of the namespace that mounted sysfs, not ours in a namespace made without one."""
+    from stackrun.runtime.network.netlink import RouteSocket
+
+    with RouteSocket() as route:
+        return [name for _index, name in route.links()]
