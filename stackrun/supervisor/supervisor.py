@@ -86,7 +86,9 @@ class Supervisor:
             return []
         names = graph.select(self.stack.plan, request.services)
         goal = StartGoal(healthy=request.wait, timeout=request.wait_timeout)
-        return [str(failure) for failure in await self.stack.start(names, goal)]
+        failures = [str(failure) for failure in await self.stack.start(names, goal)]
+        await self.state_saved()  # `up -d` to a running supervisor reports after this too
+        return failures
 
     async def _reconcile(self, plan: Plan, request: UpRequest) -> None:
         running = {n: r.plan.config_hash for n, r in self.stack.runners.items()}
