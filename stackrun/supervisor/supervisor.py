@@ -8,6 +8,7 @@ kill, down, inspect, events.
 
 from __future__ import annotations
 
+import functools
 import os
 import time
 from collections.abc import AsyncIterator
@@ -40,6 +41,20 @@ from stackrun.supervisor.state import (
 from stackrun.supervisor.status import describe
 
 STATE_SAVE_TIMEOUT = 5.0  # seconds `up -d` waits for the state file before reporting
+
+
+def _answers_once_saved(method):
+    """A request that changes instances answers once the state file holds the change: what
+    the caller runs next may read the file (an offline `ps`, `down`, a test's check)."""
+
+    @functools.wraps(method)
+    async def answered(self, *args, **kwargs):
+        try:
+            return await method(self, *args, **kwargs)
+        finally:
+            await self.state_saved()
+
+    return answered
 
 
 class Supervisor:
@@ -75,6 +90,7 @@ class Supervisor:
 
     # ------------------------------------------------------------ up / reconcile
 
+    @_answers_once_saved
     async def up(self, request: UpRequest, plan: Plan | None = None) -> list[str]:
         """Start what `request` selects; with a new `plan`, first reconcile to it.
 
@@ -86,9 +102,7 @@ class Supervisor:
             return []
         names = graph.select(self.stack.plan, request.services)
         goal = StartGoal(healthy=request.wait, timeout=request.wait_timeout)
-        failures = [str(failure) for failure in await self.stack.start(names, goal)]
-        await self.state_saved()  # `up -d` to a running supervisor reports after this too
-        return failures
+        return [str(failure) for failure in await self.stack.start(names, goal)]
 
     async def _reconcile(self, plan: Plan, request: UpRequest) -> None:
         running = {n: r.plan.config_hash for n, r in self.stack.runners.items()}
@@ -167,14 +181,17 @@ class Supervisor:
             ]
         return statuses
 
+    @_answers_once_saved
     async def start(self, services: list[str]) -> None:
         failures = await self.stack.start(graph.select(self.stack.plan, services))
         if failures:
             raise StartFailed(failures)
 
+    @_answers_once_saved
     async def stop(self, services: list[str], timeout: float | None = None) -> None:
         await self.stack.stop(graph.select(self.stack.plan, services), timeout)
 
+    @_answers_once_saved
     async def restart(self, services: list[str], timeout: float | None = None) -> None:
         names = graph.select(self.stack.plan, services)
         runs = {n: self.stack.runner(n).state.run for n in names}
@@ -232,6 +249,7 @@ class Supervisor:
         if configure is not None:
             configure((plan,))
 
+    @_answers_once_saved
     async def remove(self, services: list[str], stop: bool = False) -> list[str]:
         """Forget stopped instances (`rm`): their cgroups and files go, one-offs leave the
         plan, the others show as created until started again. Returns their names."""
@@ -257,6 +275,7 @@ class Supervisor:
         ended = sorted(names, key=lambda n: states[n].finished_at or 0)
         return {n: states[n].exit_code or 0 for n in ended}
 
+    @_answers_once_saved
     async def pause(self, services: list[str]) -> None:
         """Freeze the running instances selected; return once the kernel has frozen them."""
         names = graph.select(self.stack.plan, services)
@@ -268,6 +287,7 @@ class Supervisor:
         if failed:
             raise StackrunError(f"could not pause {', '.join(failed)} (`stackrun logs` says why)")
 
+    @_answers_once_saved
     async def unpause(self, services: list[str]) -> None:
         names = graph.select(self.stack.plan, services)
         await self._freeze_or_thaw(self._in_phase(names, lambda s: s.paused), lc.Unpause)
