@@ -42,11 +42,7 @@ def subid_files() -> tuple[Path, Path]:
 
 
 def current(project: str) -> IdMap | None:
-    text = read_text(dirs.run_dir(project) / RECORD)
-    try:
-        return IdMap.from_json(json.loads(text)) if text else None
-    except (ValueError, KeyError, TypeError):
-        return None
+    return _record(dirs.run_dir(project) / RECORD)
 
 
 def allocate(project: str) -> IdMap:
@@ -113,7 +109,7 @@ def _taken() -> tuple[list[subids.Range], list[subids.Range]]:
     uids: list[subids.Range] = []
     gids: list[subids.Range] = []
     for record in dirs.run_root().glob(f"*/{RECORD}"):
-        ids = current(record.parent.name)
+        ids = _record(record)
         if ids is not None:
             uids.append((ids.uid, ids.size))
             gids.append((ids.gid, ids.size))
@@ -138,7 +134,12 @@ def _mapped(path: str) -> list[subids.Range]:
 
 
 def _last(project: str) -> IdMap | None:
-    text = read_text(dirs.data_dir(project) / RECORD)
+    return _record(dirs.data_dir(project) / RECORD)
+
+
+def _record(path: Path) -> IdMap | None:
+    """The range a record holds; None when there is none or it cannot be read."""
+    text = read_text(path)
     try:
         return IdMap.from_json(json.loads(text)) if text else None
     except (ValueError, KeyError, TypeError):
