@@ -147,13 +147,7 @@ class Channel:
 def receive_all(sock: socket.socket, answer=None) -> list[Message]:
     """Every message until EOF (all far ends closed). `answer(message, earlier)` is called
     for each netns_ready and returns the network_attached to send back."""
-    messages: list[Message] = []
-    while raw := sock.recv(MAX_MESSAGE):
-        message = decode(raw)
-        if isinstance(message, NetnsReady) and answer is not None:
-            _reply(sock, answer(message, messages))
-        messages.append(message)
-    return messages
+    return receive_many([(sock, answer)])[0]
 
 
 def receive_many(channels: list[tuple[socket.socket, Any]]) -> list[list[Message]]:
