@@ -26,11 +26,20 @@ the change, when pydantic's private API moves under them.
    loader read, the host facts and the code are unchanged; `down` and `ps -f` take the
    project's name from it. tests/unit/test_plan_cache.py changes each input.
 6. `up`'s host check once per boot and host configuration (cli/host_check.py).
+7. Dataclass methods compiled once (`compiled_dataclass_methods`): the standard
+   dataclasses module writes the source of each class's __init__, __repr__, __eq__…
+   and compiles it at every import, about half of what importing stackrun's modules
+   costs; the code compiled from each source text is kept in stackrun/__pycache__/
+   (keyed by the text itself: a changed class is a new text) and loaded from there.
+   Trust is that of the bytecode beside it. The processes of `up -d` are forked, and
+   share the modules `up` loads before each fork (cli/fast.py, daemon/), instead of
+   each loading them again.
 """
 
 from __future__ import annotations
 
 import gc
+import marshal
 import os
 import sys
 import types
@@ -158,3 +167,82 @@ def quiet_collector() -> Iterator[None]:
         gc.freeze()
         if was_enabled:
             gc.enable()
+
+
+# ---------------------------------------------------------------- dataclass methods
+
+METHODS_CACHE = (
+    Path(__file__).parent
+    / "__pycache__"
+    / f"dataclass-methods.{sys.implementation.cache_tag}.marshal"
+)
+METHODS_KEPT = 4096  # source texts; past that the file starts again from what one process used
+
+
+class CompiledMethods:
+    """Stands for `exec` in the dataclasses module, which calls it with the source text of
+    each method it makes (see the test): the text's code comes from the cache file when
+    it is there, else it is compiled as `exec` would and kept for `save`."""
+
+    def __init__(self, cache: Path) -> None:
+        self.cache = cache
+        self.known = _read_methods(cache)
+        self.new: dict[str, bytes] = {}
+
+    def __call__(self, source: Any, globals: Any = None, locals: Any = None) -> None:
+        stored = self.known.get(source) if isinstance(source, str) else None
+        if stored is not None:
+            code = marshal.loads(stored)
+        elif isinstance(source, str):
+            code = compile(source, "<string>", "exec", dont_inherit=True)
+            self.new[source] = marshal.dumps(code)
+        else:
+            code = source
+        exec(code, globals, locals)
+
+    def save(self) -> None:
+        """Add what this process compiled to the cache file (when it may write there)."""
+        if not self.new or sys.dont_write_bytecode:
+            return
+        known = _read_methods(self.cache)  # what other processes added meanwhile
+        if len(known) + len(self.new) > METHODS_KEPT:
+            known = {}
+        known |= self.new
+        self.known |= self.new
+        self.new = {}
+        temporary = self.cache.with_name(f"{self.cache.name}.{os.getpid()}")
+        try:
+            self.cache.parent.mkdir(exist_ok=True)
+            temporary.write_bytes(marshal.dumps(known))
+            os.replace(temporary, self.cache)
+        except OSError:  # a read-only install: compiled at every start, as without the cache
+            temporary.unlink(missing_ok=True)
+
+
+def _read_methods(cache: Path) -> dict[str, bytes]:
+    try:
+        known = marshal.loads(cache.read_bytes())
+    except (OSError, EOFError, ValueError, TypeError):
+        return {}
+    return known if isinstance(known, dict) else {}
+
+
+def compiled_dataclass_methods(cache: Path = METHODS_CACHE) -> CompiledMethods | None:
+    """Compile each dataclass method's source once, ever: install the cache in the
+    dataclasses module (once per process; forked children keep it)."""
+    if not enabled():
+        return None
+    import dataclasses
+
+    current = getattr(dataclasses, "exec", None)
+    if isinstance(current, CompiledMethods):
+        return current
+    methods = dataclasses.exec = CompiledMethods(cache)  # type: ignore[attr-defined]
+    return methods
+
+
+def save_dataclass_methods() -> None:
+    """Write what this process compiled; the processes of `up` call it once loaded."""
+    current = getattr(sys.modules.get("dataclasses"), "exec", None)
+    if isinstance(current, CompiledMethods):
+        current.save()

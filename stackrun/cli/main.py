@@ -8,11 +8,13 @@ import os
 import sys
 from typing import NoReturn
 
-from stackrun.errors import StackrunError
+from stackrun import shortcuts
+
+shortcuts.compiled_dataclass_methods()  # before the modules below define their dataclasses
+from stackrun.errors import StackrunError  # noqa: E402
 
 
 def main() -> None:
-    from stackrun import shortcuts
     from stackrun.cli import fast
 
     try:
@@ -35,6 +37,7 @@ def finish(code: int) -> NoReturn:
     milliseconds of module teardown after a fast-path command; nothing is left to close)."""
     sys.stdout.flush()
     sys.stderr.flush()
+    shortcuts.save_dataclass_methods()
     os._exit(code)
 
 

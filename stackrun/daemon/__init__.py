@@ -24,6 +24,7 @@ from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from stackrun import shortcuts
 from stackrun.errors import StackrunError, user_error
 
 if TYPE_CHECKING:  # the package is imported for daemon/launcher.py first: keep it light
@@ -75,14 +76,26 @@ def forked_server() -> Iterator[ForkServer]:
     """The fork server, forked while this process has one thread; then become a subreaper."""
     from stackrun.runtime.spawn.forkserver import ForkServer
 
-    fork_server = ForkServer.start()  # before any thread exists; it loads the spawn path
-    from stackrun.runtime import linux  # ctypes: after the fork, as the server loads
+    _load_shared_spawn_path()
+    fork_server = ForkServer.start()  # before any thread exists; it loads the rest
+    from stackrun.runtime import linux
 
     linux.prctl(linux.PR_SET_CHILD_SUBREAPER, 1)
     try:
         yield fork_server
     finally:
         fork_server.close()
+
+
+def _load_shared_spawn_path() -> None:
+    """The modules of the spawn path that the supervisor (staging, `inside`'s veths) and
+    its fork server (the children) both use: loaded once, before the server is forked."""
+    import stackrun.runtime.instance
+    import stackrun.runtime.network.inside
+    import stackrun.runtime.security
+    import stackrun.runtime.spawn.namespaces
+    import stackrun.runtime.spawn.requests
+    import stackrun.runtime.spawn.staging  # noqa: F401
 
 
 @asynccontextmanager
@@ -110,6 +123,7 @@ async def open_supervisor(
             if first is not None:
                 await first(supervisor)
             await group.start(_serve_control, supervisor, early.control if early else None)
+            shortcuts.save_dataclass_methods()  # everything the supervisor needs is loaded
             try:
                 yield supervisor
             finally:

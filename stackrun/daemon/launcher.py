@@ -38,6 +38,11 @@ class Launcher:
 
     @classmethod
     def fork(cls) -> Launcher:
+        # What the CLI (the plan), the supervisor and its fork server all load: once, here,
+        # shared by the three processes, rather than three times on two cores.
+        import stackrun.files
+        import stackrun.plan.model  # noqa: F401
+
         plan_read, plan_write = os.pipe2(os.O_CLOEXEC)
         report_read, report_write = os.pipe2(os.O_CLOEXEC)
         pid = os.fork()

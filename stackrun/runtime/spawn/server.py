@@ -30,6 +30,7 @@ import socket
 from collections.abc import Iterator
 from typing import NoReturn
 
+from stackrun import shortcuts
 from stackrun.errors import RuntimeFailure
 from stackrun.runtime import linux, security
 from stackrun.runtime.spawn import child, intermediate
@@ -52,6 +53,7 @@ def serve(sock: socket.socket, parent: int) -> None:
         return  # the parent died before PDEATHSIG was armed
     os.setsid()
     _warm_up()
+    shortcuts.save_dataclass_methods()
     gc.freeze()  # what is loaded now stays shared with every child
     Server(sock).loop()
 

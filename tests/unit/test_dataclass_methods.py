@@ -1,0 +1,123 @@
+"""Shortcut 7 (stackrun/shortcuts.py): the code the dataclasses module compiles for each
+class's methods, cached by source text. A class made from the cache behaves as one made
+without it; a damaged or unwritable cache only costs the compilation; and the test fails
+if the dataclasses module stops compiling its methods through the `exec` we replace."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from stackrun import shortcuts
+
+REPO = Path(__file__).resolve().parents[2]
+
+# Defines dataclasses of every kind stackrun uses, then prints what they do.
+_PROGRAM = """
+import json, pickle, sys
+from pathlib import Path
+from stackrun import shortcuts
+methods = shortcuts.compiled_dataclass_methods(Path(sys.argv[1]))
+import dataclasses
+from dataclasses import dataclass, field, replace, FrozenInstanceError
+
+@dataclass(frozen=True)
+class Limits:
+    memory: int | None = None
+    names: tuple[str, ...] = ()
+    extra: dict = field(default_factory=dict, compare=False)
+
+@dataclass(order=True)
+class Point:
+    x: int
+    y: int = 2
+
+@dataclass(frozen=True, slots=True)
+class Slotted:
+    a: str
+    b: float = 1.5
+
+frozen = Limits(5, ("a",))
+try:
+    frozen.memory = 6
+    refused = False
+except FrozenInstanceError:
+    refused = True
+result = {
+    "repr": [repr(frozen), repr(Point(1)), repr(Slotted("s"))],
+    "eq": [frozen == Limits(5, ("a",), {"x": 1}), Point(1) < Point(2), Slotted("s") == Slotted("s")],
+    "hash": hash(frozen) == hash(Limits(5, ("a",))),
+    "frozen": refused,
+    "replace": repr(replace(frozen, memory=7)),
+    "pickle": pickle.loads(pickle.dumps(frozen)) == frozen,
+    "fields": [f.name for f in dataclasses.fields(Limits)],
+    "defaults": repr(Limits()),
+    "init_annotations": sorted(Point.__init__.__annotations__),
+    "compiled": None if methods is None else len(methods.new),
+    "known": None if methods is None else len(methods.known),
+}
+if methods is not None:
+    methods.save()
+print(json.dumps(result))
+"""
+
+
+def run(cache: Path, **env: str) -> dict:
+    done = subprocess.run(
+        [sys.executable, "-c", _PROGRAM, str(cache)],
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO), "PYTHONDONTWRITEBYTECODE": "", **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def behaviour(result: dict) -> dict:
+    return {k: v for k, v in result.items() if k not in ("compiled", "known")}
+
+
+def test_classes_made_from_the_cache_behave_as_without_it(tmp_path):
+    cache = tmp_path / "methods.marshal"
+    without = run(cache, STACKRUN_NO_SHORTCUTS="1")
+    assert without["compiled"] is None and not cache.exists()
+    first = run(cache)
+    assert first["compiled"] > 0, "dataclasses no longer compiles its methods through exec"
+    assert cache.exists()
+    second = run(cache)
+    assert second["compiled"] == 0 and second["known"] == first["compiled"]
+    assert behaviour(first) == behaviour(second) == behaviour(without)
+
+
+def test_a_damaged_cache_only_costs_the_compilation(tmp_path):
+    cache = tmp_path / "methods.marshal"
+    run(cache)
+    good = run(cache)
+    for damage in (b"", b"\x00garbage", cache.read_bytes()[:100]):
+        cache.write_bytes(damage)
+        result = run(cache)
+        assert behaviour(result) == behaviour(good)
+        assert result["compiled"] == good["known"]  # compiled again, and stored again
+        assert run(cache)["compiled"] == 0
+
+
+def test_an_unwritable_cache_directory_is_no_error(tmp_path):
+    cache = tmp_path / "missing" / "deeper" / "methods.marshal"
+    result = run(cache)
+    assert result["compiled"] > 0 and not cache.exists()
+
+
+def test_the_cache_compiles_as_the_dataclasses_module_does(tmp_path):
+    """No future flags of our own module leak into the methods (their annotations stay
+    objects, not strings, as without the cache)."""
+    methods = shortcuts.CompiledMethods(tmp_path / "none")
+    namespace: dict = {}
+    methods("def f(x: int) -> int:\n    return x\n", {}, namespace)
+    assert namespace["f"].__annotations__ == {"x": int, "return": int}
+    assert len(methods.new) == 1
