@@ -10,6 +10,7 @@ another.
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import pickle
@@ -45,6 +46,7 @@ class Launcher:
 
         plan_read, plan_write = os.pipe2(os.O_CLOEXEC)
         report_read, report_write = os.pipe2(os.O_CLOEXEC)
+        gc.freeze()  # no collection in either process copies the pages they share now
         pid = os.fork()
         if pid == 0:
             for fd in (plan_write, report_read):
