@@ -176,7 +176,7 @@ METHODS_CACHE = (
     / "__pycache__"
     / f"dataclass-methods.{sys.implementation.cache_tag}.marshal"
 )
-METHODS_KEPT = 4096  # source texts; past that the file starts again from what one process used
+METHODS_KEPT = 2048  # source texts (stackrun defines ~1,000); past that, what one process used
 
 
 class CompiledMethods:
@@ -187,12 +187,14 @@ class CompiledMethods:
     def __init__(self, cache: Path) -> None:
         self.cache = cache
         self.known = _read_methods(cache)
+        self.used: set[str] = set()  # what this process took from the file
         self.new: dict[str, bytes] = {}
 
     def __call__(self, source: Any, globals: Any = None, locals: Any = None) -> None:
         stored = self.known.get(source) if isinstance(source, str) else None
         if stored is not None:
             code = marshal.loads(stored)
+            self.used.add(source)
         elif isinstance(source, str):
             code = compile(source, "<string>", "exec", dont_inherit=True)
             self.new[source] = marshal.dumps(code)
@@ -205,8 +207,8 @@ class CompiledMethods:
         if not self.new or sys.dont_write_bytecode:
             return
         known = _read_methods(self.cache)  # what other processes added meanwhile
-        if len(known) + len(self.new) > METHODS_KEPT:
-            known = {}
+        if len(known) + len(self.new) > METHODS_KEPT:  # old classes of a changing code base
+            known = {text: known[text] for text in self.used if text in known}
         known |= self.new
         self.known |= self.new
         self.new = {}

@@ -121,3 +121,18 @@ def test_the_cache_compiles_as_the_dataclasses_module_does(tmp_path):
     methods("def f(x: int) -> int:\n    return x\n", {}, namespace)
     assert namespace["f"].__annotations__ == {"x": int, "return": int}
     assert len(methods.new) == 1
+
+
+def test_a_full_cache_keeps_what_the_process_used(tmp_path, monkeypatch):
+    cache = tmp_path / "methods.marshal"
+    old = shortcuts.CompiledMethods(cache)
+    for index in range(5):
+        old(f"x{index} = {index}\n", {}, {})
+    old.save()
+    monkeypatch.setattr(shortcuts, "METHODS_KEPT", 6)
+    methods = shortcuts.CompiledMethods(cache)
+    methods("x1 = 1\n", {}, {})  # used: kept
+    methods("y = 1\n", {}, {})
+    methods("z = 1\n", {}, {})  # 5 stored + 2 new > 6: the unused old ones go
+    methods.save()
+    assert set(shortcuts._read_methods(cache)) == {"x1 = 1\n", "y = 1\n", "z = 1\n"}
