@@ -124,6 +124,7 @@ def test_the_cache_compiles_as_the_dataclasses_module_does(tmp_path):
 
 
 def test_a_full_cache_keeps_what_the_process_used(tmp_path, monkeypatch):
+    monkeypatch.setattr(sys, "dont_write_bytecode", False)
     cache = tmp_path / "methods.marshal"
     old = shortcuts.CompiledMethods(cache)
     for index in range(5):
