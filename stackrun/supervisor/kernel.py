@@ -192,8 +192,10 @@ class Kernel:
         return self.driver.oom_watch(service.cgroup)
 
     def oom_kills(self, service: ServicePlan) -> int:
-        usage = self.usage(service)
-        return usage.oom_kills if usage else 0
+        with self._lock:
+            if service.cgroup not in self._cgroups:
+                return 0
+        return self.driver.oom_kills(service.cgroup)
 
     def remove(self, service: ServicePlan) -> None:
         """Remove the instance's cgroup and files (after it stopped), e.g. to recreate it."""
