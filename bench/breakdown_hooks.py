@@ -78,7 +78,11 @@ TARGETS: dict[str, tuple[str, ...]] = {
     "stackrun.supervisor.ports": ("serve",),
     "stackrun.runtime.network.bridges": ("ensure", "remove"),
     "stackrun.runtime.network.firewall": ("install", "remove", "publish"),
-    "stackrun.runtime.spawn.forkserver": ("ForkServer.start", "ForkServer.spawn"),
+    "stackrun.runtime.spawn.forkserver": (
+        "ForkServer.start",
+        "ForkServer.spawn",
+        "ForkServer.close",
+    ),
     "stackrun.runtime.spawn.server": ("Server._spawn",),
     "stackrun.runtime.spawn.child": ("_enter", "_service", "drop_privileges"),
     "stackrun.runtime.spawn.rootfs": ("setup",),
