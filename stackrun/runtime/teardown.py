@@ -52,17 +52,20 @@ class Cleanup:
     problems: list[str] = field(default_factory=list)
 
 
-def teardown(project: str, state: Handles | None = None, volumes: bool = False) -> Cleanup:
+def teardown(
+    project: str, state: Handles | None = None, volumes: bool = False, exited: bool = False
+) -> Cleanup:
     """Kill every process of the project, wait until they are gone, remove its cgroups
     (leaves first, every hierarchy), links, netfilter rules, mounts under its run/data dirs
-    and its run dir; with `volumes` also its named volumes. Raises RuntimeFailure listing
-    what failed."""
+    and its run dir; with `volumes` also its named volumes. `exited`: the caller saw every
+    instance exit (their network namespaces are dying: the kernel takes their veths).
+    Raises RuntimeFailure listing what failed."""
     names, cleanup = ProjectNames(project), Cleanup()
     handles = state or Handles()
     # The links and the rules need no process gone: each in a thread of its own beside the
     # rest. Deleting a bridge waits for the kernel's grace periods (~30 ms here), idle time.
     beside = [
-        ("remove network links", lambda: _links(names, cleanup)),
+        ("remove network links", lambda: _links(names, cleanup, exited)),
         ("remove netfilter rules", lambda: _netfilter(names, cleanup)),
     ]
     in_order = [
@@ -184,10 +187,10 @@ def _describe(pids: list[int]) -> str:
 # ---------------------------------------------------------------- links, mounts, directories
 
 
-def _links(names: ProjectNames, cleanup: Cleanup) -> None:
-    from stackrun.runtime import network  # pyroute2 behind it: only when tearing down
+def _links(names: ProjectNames, cleanup: Cleanup, exited: bool) -> None:
+    from stackrun.runtime import network
 
-    cleanup.links = list(network.sweep(names))
+    cleanup.links = network.sweep(names, network.SETTLE if exited else 0.0)
 
 
 def _netfilter(names: ProjectNames, cleanup: Cleanup) -> None:

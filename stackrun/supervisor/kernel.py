@@ -65,12 +65,13 @@ class Kernel:
 
         self.netfilter = firewall.publish(self.plan.names, self.netfilter, ports)
 
-    def teardown(self, volumes: bool = False) -> None:
-        """Remove every kernel object and run file of the project (and its named volumes)."""
+    def teardown(self, volumes: bool = False, exited: bool = False) -> None:
+        """Remove every kernel object and run file of the project (and its named volumes);
+        `exited`: every instance was seen to exit."""
         from stackrun.runtime.teardown import Handles, teardown
 
         try:
-            teardown(self.plan.project, Handles(self.driver.parent), volumes)
+            teardown(self.plan.project, Handles(self.driver.parent), volumes, exited)
         finally:
             with self._lock:
                 self._cgroups.clear()

@@ -327,12 +327,13 @@ class Supervisor:
         await self._stop_writing()
         if self._published is not None:
             self._published.close()
+        exited = all(self.stack.is_down(name) for name in self.stack.runners)
         self.stack.close()
         if self.stack.started:
             await self.stack.closed.wait()  # no spawn may still be under way
         try:
             with anyio.CancelScope(shield=True):
-                await anyio.to_thread.run_sync(self.kernel.teardown, volumes)
+                await anyio.to_thread.run_sync(self.kernel.teardown, volumes, exited)
         finally:
             self.bus.close()
             self.finished.set()
