@@ -2,10 +2,11 @@
 "Where the time goes").
 
     sudo .venv/bin/python bench/breakdown.py [--runs 5] [--size 3] [--network bridge|none]
-                                             [--userns private|host]
+                                             [--userns private|host] [--pause 0.5] [--show]
 
 Runs `stackrun up -d` then `stackrun down` of one stack file of SIZE sleeping services
-RUNS times (after one that warms the caches: the compiled plan, the page cache), with
+RUNS times, --pause seconds apart as in bench/startup.py (after one run that warms the
+caches: the compiled plan, the page cache), with
 bench/breakdown_hooks.py loaded as sitecustomize in every stackrun process: named
 functions (the CLI's phases, the supervisor's, the fork server's and the service
 children's steps) log when they start and end. Prints, per command, the median over the
@@ -121,6 +122,9 @@ def main() -> None:
     parser.add_argument("--network", choices=("bridge", "none"), default="bridge")
     parser.add_argument("--userns", choices=("private", "host"), default="private")
     parser.add_argument("--show", action="store_true", help="also print every event of run 1")
+    parser.add_argument(
+        "--pause", type=float, default=0.5, help="seconds between up and down (bench/startup.py's)"
+    )
     args = parser.parse_args()
     isolated()
     work = Path(tempfile.mkdtemp(prefix="stackrun-breakdown-", dir="/var/tmp"))
@@ -142,10 +146,15 @@ def main() -> None:
         cli = [sys.executable, "-m", "stackrun", "-f", str(stack)]
         for index in range(args.runs + 1):  # the first run warms the caches
             up = traced([*cli, "up", "-d"], env, work / "log")
+            time.sleep(args.pause)  # the supervisor finishes loading, as between two commands
             down = traced([*cli, "down"], env, work / "log")
             if args.show and index == 1:
-                for event in sorted(up[1], key=lambda e: e[2]):
-                    print(event[0], event[1], f"{event[2] * 1000:.1f}", f"{event[3] * 1000:.1f}")
+                for verb, (_wall, events) in (("up -d", up), ("down", down)):
+                    print(f"{verb}:")
+                    for event in sorted(events, key=lambda e: e[2]):
+                        print(
+                            event[0], event[1], f"{event[2] * 1000:.1f}", f"{event[3] * 1000:.1f}"
+                        )
             if index:
                 ups.append(summarize(*up))
                 downs.append(summarize(*down))

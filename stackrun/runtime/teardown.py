@@ -52,27 +52,37 @@ class Cleanup:
     problems: list[str] = field(default_factory=list)
 
 
-def teardown(project: str, state: Handles | None = None, volumes: bool = False) -> Cleanup:
+def teardown(
+    project: str, state: Handles | None = None, volumes: bool = False, exited: bool = False
+) -> Cleanup:
     """Kill every process of the project, wait until they are gone, remove its cgroups
     (leaves first, every hierarchy), links, netfilter rules, mounts under its run/data dirs
-    and its run dir; with `volumes` also its named volumes. Raises RuntimeFailure listing
-    what failed."""
+    and its run dir; with `volumes` also its named volumes. `exited`: the caller saw every
+    instance exit (their network namespaces are dying: the kernel takes their veths).
+    Raises RuntimeFailure listing what failed."""
     names, cleanup = ProjectNames(project), Cleanup()
     handles = state or Handles()
-    _step(cleanup, "remove cgroups", lambda: _cgroups(names, handles, cleanup))
-    _step(cleanup, "remove network links", lambda: _links(names, cleanup))
-    _step(cleanup, "remove netfilter rules", lambda: _netfilter(names, cleanup))
-    _step(cleanup, "remove the run directory", lambda: _directory(dirs.run_dir(project), cleanup))
-    _step(cleanup, "remove writable layers", lambda: _directory(dirs.layers_dir(project), cleanup))
-    _step(
-        cleanup,
-        "remove anonymous volumes",
-        lambda: _directory(dirs.anonymous_volumes_dir(project), cleanup),
-    )
+    # The links and the rules need no process gone: each in a thread of its own beside the
+    # rest. Deleting a bridge waits for the kernel's grace periods (~30 ms here), idle time.
+    beside = [
+        ("remove network links", lambda: _links(names, cleanup, exited)),
+        ("remove netfilter rules", lambda: _netfilter(names, cleanup)),
+    ]
+    in_order = [
+        ("remove cgroups", lambda: _cgroups(names, handles, cleanup)),
+        ("remove the run directory", lambda: _directory(dirs.run_dir(project), cleanup)),
+        ("remove writable layers", lambda: _directory(dirs.layers_dir(project), cleanup)),
+        (
+            "remove anonymous volumes",
+            lambda: _directory(dirs.anonymous_volumes_dir(project), cleanup),
+        ),
+    ]
     if volumes:
-        _step(cleanup, "remove volumes", lambda: _directory(dirs.volumes_dir(project), cleanup))
-    if cleanup.problems:
-        raise RuntimeFailure(f"tear down project {project}: " + "; ".join(cleanup.problems))
+        in_order.append(("remove volumes", lambda: _directory(dirs.volumes_dir(project), cleanup)))
+    problems = _run_beside(beside, in_order)
+    if problems:
+        cleanup.problems = problems
+        raise RuntimeFailure(f"tear down project {project}: " + "; ".join(problems))
     return cleanup
 
 
@@ -81,11 +91,26 @@ def sweep(project: str) -> Cleanup:
     return teardown(project, None)
 
 
-def _step(cleanup: Cleanup, what: str, action: Callable[[], None]) -> None:
+Step = tuple[str, Callable[[], None]]  # what it does (for the message), the action
+
+
+def _run_beside(beside: list[Step], in_order: list[Step]) -> list[str]:
+    """Each step of `beside` in a thread of its own, `in_order` one after the other here;
+    every step runs even when another failed. The failures, `in_order`'s first."""
+    from concurrent.futures import ThreadPoolExecutor  # loaded already by asyncio
+
+    with ThreadPoolExecutor(len(beside), thread_name_prefix="teardown") as pool:
+        futures = [pool.submit(_step, *step) for step in beside]
+        problems = [problem for step in in_order for problem in _step(*step)]
+        return problems + [problem for future in futures for problem in future.result()]
+
+
+def _step(what: str, action: Callable[[], None]) -> list[str]:
     try:
         action()
     except (StackrunError, OSError) as error:
-        cleanup.problems.append(f"{what}: {error}")
+        return [f"{what}: {error}"]
+    return []
 
 
 # ---------------------------------------------------------------- processes and cgroups
@@ -162,10 +187,10 @@ def _describe(pids: list[int]) -> str:
 # ---------------------------------------------------------------- links, mounts, directories
 
 
-def _links(names: ProjectNames, cleanup: Cleanup) -> None:
-    from stackrun.runtime import network  # pyroute2 behind it: only when tearing down
+def _links(names: ProjectNames, cleanup: Cleanup, exited: bool) -> None:
+    from stackrun.runtime import network
 
-    cleanup.links = list(network.sweep(names))
+    cleanup.links = network.sweep(names, network.SETTLE if exited else 0.0)
 
 
 def _netfilter(names: ProjectNames, cleanup: Cleanup) -> None:

@@ -65,12 +65,13 @@ class Kernel:
 
         self.netfilter = firewall.publish(self.plan.names, self.netfilter, ports)
 
-    def teardown(self, volumes: bool = False) -> None:
-        """Remove every kernel object and run file of the project (and its named volumes)."""
+    def teardown(self, volumes: bool = False, exited: bool = False) -> None:
+        """Remove every kernel object and run file of the project (and its named volumes);
+        `exited`: every instance was seen to exit."""
         from stackrun.runtime.teardown import Handles, teardown
 
         try:
-            teardown(self.plan.project, Handles(self.driver.parent), volumes)
+            teardown(self.plan.project, Handles(self.driver.parent), volumes, exited)
         finally:
             with self._lock:
                 self._cgroups.clear()
@@ -192,8 +193,10 @@ class Kernel:
         return self.driver.oom_watch(service.cgroup)
 
     def oom_kills(self, service: ServicePlan) -> int:
-        usage = self.usage(service)
-        return usage.oom_kills if usage else 0
+        with self._lock:
+            if service.cgroup not in self._cgroups:
+                return 0
+        return self.driver.oom_kills(service.cgroup)
 
     def remove(self, service: ServicePlan) -> None:
         """Remove the instance's cgroup and files (after it stopped), e.g. to recreate it."""

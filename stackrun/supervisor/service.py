@@ -154,7 +154,7 @@ class InstanceRunner:
             if self._pidfd == pidfd:
                 self._pidfd = -1
             exits.close(pidfd)
-        await self._check_oom()
+        self._check_oom()
         oom = self._oom_seen > oom_before
         self.post(lc.Exited(time.time(), run, status.code, status.signal, oom))
 
@@ -165,16 +165,18 @@ class InstanceRunner:
         except StackrunError:
             return  # no memory controller: the exit path still compares the counts
         with watch:
-            await self._check_oom()  # a kill before the eventfd was registered sends no event
+            self._check_oom()  # a kill before the eventfd was registered sends no event
             while True:
                 with anyio.move_on_after(OOM_RECHECK):  # an eventfd wake-up was seen missed
                     await anyio.wait_readable(watch.fileno())
                     watch.drain()
-                await self._check_oom()
+                self._check_oom()
 
-    async def _check_oom(self) -> None:
-        count = await anyio.to_thread.run_sync(self._kernel.oom_kills, self.plan)
-        if count > self._oom_seen:  # compared after the await: each kill is posted once
+    def _check_oom(self) -> None:
+        """Read on the loop: one small cgroup file, where a worker thread's round trip at
+        each of many exits at once (`down`) queued behind the others."""
+        count = self._kernel.oom_kills(self.plan)
+        if count > self._oom_seen:  # each kill is posted once
             self._oom_seen = count
             self.post(lc.OomKilled(time.time(), count))
 

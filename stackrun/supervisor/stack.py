@@ -261,15 +261,21 @@ class Stack:
             if scope is not None:
                 scope.cancel()
                 self._abandoned.add(name)
-        blockers = graph.stop_blockers(self.plan, [n for n in names if n in self.runners])
-        async with anyio.create_task_group() as group:
-            for name, waits_for in blockers.items():
-                group.start_soon(self._stop_after, name, waits_for, grace)
+        stopping = [n for n in names if n in self.runners]
+        blockers = graph.stop_blockers(self.plan, stopping)
+        await self.until(lambda: self._stop_unblocked(blockers, grace, stopping))
 
-    async def _stop_after(self, name: str, waits_for: set[str], grace: float | None) -> None:
-        await self.until(lambda: all(self.is_down(n) for n in waits_for))
-        self.runners[name].post(lc.Stop(time.time(), grace))
-        await self.until(lambda: self.is_down(name))
+    def _stop_unblocked(
+        self, blockers: dict[str, set[str]], grace: float | None, stopping: list[str]
+    ) -> bool:
+        """Stop each instance whose dependents are down, once (it leaves `blockers`);
+        True when every instance of `stopping` is down. One waiter for the whole stop: each
+        change is looked at once, not by a task per instance."""
+        for name, waits_for in list(blockers.items()):
+            if all(self.is_down(n) for n in waits_for):
+                del blockers[name]
+                self.runners[name].post(lc.Stop(time.time(), grace))
+        return not blockers and all(self.is_down(n) for n in stopping)
 
     def force_stop(self) -> None:
         """Second Ctrl-C: kill everything now, whatever the order."""

@@ -311,22 +311,29 @@ class Supervisor:
         """Stop everything in reverse order, then remove every kernel object and run file."""
         if self.finished.is_set():
             return
+        await self._stop_writing()  # the file goes with the run dir: no rewrite at each exit
         await self.stack.stop(list(self.stack.runners), timeout)
         await self.shutdown(volumes)
 
-    async def shutdown(self, volumes: bool = False) -> None:
-        """Remove everything (services must be down): the end of the supervisor."""
-        self._writer.cancel()  # a write in progress finishes first: it must not follow teardown
+    async def _stop_writing(self) -> None:
+        """No more state file writes; a write in progress finishes first (it must not
+        follow teardown)."""
+        self._writer.cancel()
         if self._writer_done is not None:
             await self._writer_done.wait()
+
+    async def shutdown(self, volumes: bool = False) -> None:
+        """Remove everything (services must be down): the end of the supervisor."""
+        await self._stop_writing()
         if self._published is not None:
             self._published.close()
+        exited = all(self.stack.is_down(name) for name in self.stack.runners)
         self.stack.close()
         if self.stack.started:
             await self.stack.closed.wait()  # no spawn may still be under way
         try:
             with anyio.CancelScope(shield=True):
-                await anyio.to_thread.run_sync(self.kernel.teardown, volumes)
+                await anyio.to_thread.run_sync(self.kernel.teardown, volumes, exited)
         finally:
             self.bus.close()
             self.finished.set()

@@ -8,6 +8,8 @@ import errno
 import ipaddress
 import json
 import os
+import subprocess
+import threading
 from contextlib import ExitStack
 
 import pytest
@@ -224,6 +226,39 @@ def test_sweep_finds_the_links_of_a_namespace_without_a_sysfs_of_its_own(project
     assert not os.path.exists(f"/sys/class/net/{bridge}")  # nor was one made on the host
 
 
+def test_a_settling_sweep_leaves_the_veths_of_dead_namespaces_to_the_kernel(project):
+    """`down` kills first: the kernel then removes the veths of the dead namespaces in one
+    batch, and the sweep only waits for them (deleting each would wait a grace period).
+    Here the namespace dies while the sweep waits."""
+    names = ProjectNames(project.name)
+    holder = subprocess.Popen(
+        ["unshare", "--net", "sh", "-c", "echo ready; exec sleep 1000"], stdout=subprocess.PIPE
+    )
+    killer = threading.Timer(0.2, holder.kill)
+    try:
+        assert holder.stdout.readline() == b"ready\n"  # in its own namespace by now
+        _make_veth(names.veth(3), "eth0", netns_of=holder.pid)
+        killer.start()
+        assert sweep(names, settle=30.0) == []  # gone by itself, long before the deadline
+    finally:
+        killer.cancel()
+        holder.kill()
+        holder.wait()
+        holder.stdout.close()
+    assert not os.path.exists(f"/sys/class/net/{names.veth(3)}")
+
+
+def test_a_settling_sweep_still_deletes_a_veth_whose_namespace_lives_on(project):
+    names = ProjectNames(project.name)
+    _make_veth(names.veth(4), names.veth(5))  # its peer in the host's namespace: it stays
+    try:
+        removed = sweep(names, settle=0.05)
+        assert names.veth(4) in removed or names.veth(5) in removed
+        assert not {n for n in os.listdir("/sys/class/net") if n.startswith(names.link_prefix)}
+    finally:  # not by the sweep under test: a sweep broken on purpose left the pair behind
+        bridges.delete_links([names.veth(4)])
+
+
 def test_bridges_ensure_is_idempotent_and_internal_bridges_have_no_address(project):
     names = ProjectNames(project.name)
     result = plan_for(names, (NetworkRequest("a"), NetworkRequest("b", internal=True)), ())
@@ -247,9 +282,10 @@ def serve(box: Sandbox, port: int, protocol: str = "tcp") -> None:
     box.submit(netns.echo_once, port)
 
 
-def _make_veth(name: str, peer: str) -> None:
-    """A veth pair outside any bridge, both ends in the host's namespace."""
-    fd = os.open("/proc/self/ns/net", os.O_RDONLY)
+def _make_veth(name: str, peer: str, netns_of: int | str = "self") -> None:
+    """A veth pair outside any bridge, the peer in the namespace of `netns_of` (a pid;
+    by default the host's)."""
+    fd = os.open(f"/proc/{netns_of}/ns/net", os.O_RDONLY)
     try:
         with RouteSocket() as sock:
             sock.create_veth(name, None, peer, fd)

@@ -118,6 +118,7 @@ def test_usage_reads_each_hierarchy_and_unified_pressure(root):
         3,
     )
     assert usage.memory_pressure == 1.25
+    assert V1Driver(hierarchies).oom_kills(LEAF) == 3  # what each exit reads alone
 
 
 def test_unlimited_memory_reads_as_none(root):

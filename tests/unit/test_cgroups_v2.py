@@ -122,6 +122,7 @@ def test_usage_reads_memory_cpu_pids_oom_and_pressure(root):
         2,
     )
     assert (usage.cpu_pressure, usage.memory_pressure) == (12.5, 0.0)
+    assert V2Driver(str(root)).oom_kills(LEAF) == 2  # what each exit reads alone
 
 
 def test_populated_comes_from_cgroup_events(root):

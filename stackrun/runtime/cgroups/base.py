@@ -90,6 +90,10 @@ class CgroupDriver(ABC):
     def usage(self, path: str) -> Usage: ...
 
     @abstractmethod
+    def oom_kills(self, path: str) -> int:
+        """`usage(path).oom_kills` from its one file: read at every exit of an instance."""
+
+    @abstractmethod
     def pids(self, path: str) -> list[int]:
         """Every process of the cgroup and of its descendant cgroups."""
 

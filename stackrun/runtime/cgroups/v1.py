@@ -155,12 +155,14 @@ class V1Driver(CgroupDriver):
             memory_limit=None if limit >= UNLIMITED_V1 else limit,
             cpu_usec=base.number(_optional(cpuacct, "cpuacct.usage")) // 1000,
             pids=base.number(_optional(pids, "pids.current"), default=len(self.pids(path))),
-            oom_kills=base.number(
-                base.keyed(_optional(memory, "memory.oom_control")).get("oom_kill")
-            ),
+            oom_kills=self.oom_kills(path),
             cpu_pressure=base.pressure_avg10(_optional(unified, "cpu.pressure")),
             memory_pressure=base.pressure_avg10(_optional(unified, "memory.pressure")),
         )
+
+    def oom_kills(self, path: str) -> int:
+        control = _optional(self.dir(path, controller="memory"), "memory.oom_control")
+        return base.number(base.keyed(control).get("oom_kill"))
 
     def pids(self, path: str) -> list[int]:
         """The union over every hierarchy: a process moved out of one is still found."""

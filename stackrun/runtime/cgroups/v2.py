@@ -133,10 +133,14 @@ class V2Driver(CgroupDriver):
             memory_limit=None if limit == "max" else int(limit),
             cpu_usec=base.number(base.keyed(optional("cpu.stat")).get("usage_usec")),
             pids=base.number(optional("pids.current"), default=len(self.pids(path))),
-            oom_kills=base.number(base.keyed(optional("memory.events")).get("oom_kill")),
+            oom_kills=self.oom_kills(path),
             cpu_pressure=base.pressure_avg10(optional("cpu.pressure")),
             memory_pressure=base.pressure_avg10(optional("memory.pressure")),
         )
+
+    def oom_kills(self, path: str) -> int:
+        events = base.read_optional(f"{self.dir(path)}/memory.events")
+        return base.number(base.keyed(events).get("oom_kill"))
 
     def pids(self, path: str) -> list[int]:
         directory = self.dir(path)

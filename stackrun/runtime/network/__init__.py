@@ -5,31 +5,60 @@
     inside.create_veths(attachments, netns)   the spawn's caller (host side)
     inside.configure(attachments) / inside.loopback_up()   the service child (inside)
     hostsfile.write(path, text) / hostsfile.refresh(project, services) / hostsfile.rebind(...)
-    sweep(names)                     teardown by prefix
+    sweep(names, settle)             teardown by prefix
 
 This module imports no pyroute2 (slow to import); `sweep` lists links over netlink.
 """
 
 from __future__ import annotations
 
+import time
+
 from stackrun.plan.names import ProjectNames
 
+# How long a sweep after the project's processes died lets the kernel remove their veths
+# itself before deleting what is left (seconds).
+SETTLE = 0.5
 
-def sweep(names: ProjectNames) -> list[str]:
-    """Delete every link (bridges, host-side veths) carrying the project's prefixes.
 
-    Host-side veths go first (each takes its peer with it), bridges last. Returns the
-    names removed. Safe to call when nothing exists.
+def sweep(names: ProjectNames, settle: float = 0.0) -> list[str]:
+    """Delete every link (bridges, host-side veths) carrying the project's prefixes;
+    return the names removed here. Safe to call when nothing exists.
+
+    With `settle` (the project's processes are gone, so their network namespaces are
+    dying) the bridges go first and the veths get up to that many seconds to go by
+    themselves: the kernel removes the links of dying namespaces in one batch, where
+    each deletion asked for here waits for grace periods of its own (~3 ms each, under
+    the lock the kernel's batch holds meanwhile). A veth still there is then deleted.
     """
     bridge_prefix, veth_prefix = names.link_prefix
+    deadline = time.monotonic() + settle
     present = sorted(_link_names())
-    doomed = [n for n in present if n.startswith(veth_prefix)]
-    doomed += [n for n in present if n.startswith(bridge_prefix)]
-    if not doomed:
+    veth_links = [n for n in present if n.startswith(veth_prefix)]
+    bridge_links = [n for n in present if n.startswith(bridge_prefix)]
+    if settle <= 0 or not veth_links:
+        return _delete(veth_links + bridge_links)
+    removed = _delete(bridge_links)
+    return removed + _delete(_left_after(veth_prefix, deadline))
+
+
+def _delete(links: list[str]) -> list[str]:
+    if not links:
         return []
     from stackrun.runtime.network import bridges
 
-    return bridges.delete_links(doomed)
+    return bridges.delete_links(links)
+
+
+def _left_after(prefix: str, deadline: float) -> list[str]:
+    """The links called `prefix…` still there once they are all gone or at `deadline`."""
+    from stackrun.runtime.cgroups.base import backoff
+
+    for _pause in backoff(deadline):
+        left = [n for n in _link_names() if n.startswith(prefix)]
+        if not left:
+            break
+    return left
 
 
 def _link_names() -> list[str]:
