@@ -108,35 +108,35 @@ class ForkServer:
     ) -> list[Spawned | RuntimeFailure]:
         """Start several instances at once from one thread: each request is sent as soon
         as `requests` yields it (the server clones while the next is made), and every one
-        before any reply is awaited, so their children build themselves in parallel.
-        Returns, in order, each one's Spawned or the RuntimeFailure it met."""
+        before any reply is awaited, so their children build themselves in parallel;
+        between two requests, the children that asked for their veths meanwhile get them
+        (a child waits for nothing staged after it). Returns, in order, each one's
+        Spawned or the RuntimeFailure it met."""
         from stackrun.runtime.privatens import HostTrees
 
         sent: list[tuple[socket.socket | RuntimeFailure, SpawnRequest]] = []
         trees = HostTrees()  # the host's trees of the batch, cloned from one namespace
-        try:
-            for request, stdout, stderr in requests:
-                try:
-                    channel = self._request_spawn(request, (stdout, stderr), trees)
-                except RuntimeFailure as failure:
-                    sent.append((failure, request))
-                    continue
-                sent.append((channel, request))
-            channels = [
-                (item, _Network(request))
-                for item, request in sent
-                if isinstance(item, socket.socket)
-            ]
-            received = iter(protocol.receive_many(channels))  # all at once: each child
-            return [  # may wait for its veths meanwhile
-                item if isinstance(item, RuntimeFailure) else _settled(next(received), request)
-                for item, request in sent
-            ]
-        finally:
-            trees.close()
-            for item, _request in sent:
-                if isinstance(item, socket.socket):
-                    item.close()
+        with protocol.Replies() as replies:
+            try:
+                for request, stdout, stderr in requests:
+                    replies.serve()
+                    try:
+                        channel = self._request_spawn(request, (stdout, stderr), trees)
+                    except RuntimeFailure as failure:
+                        sent.append((failure, request))
+                        continue
+                    sent.append((channel, request))
+                    replies.add(channel, _Network(request))
+                received = iter(replies.finish())
+                return [
+                    item if isinstance(item, RuntimeFailure) else _settled(next(received), request)
+                    for item, request in sent
+                ]
+            finally:
+                trees.close()
+                for item, _request in sent:
+                    if isinstance(item, socket.socket):
+                        item.close()
 
     def _request_spawn(
         self, request: SpawnRequest, stdio: tuple[int, ...], host_tree: HostTree | None = None
