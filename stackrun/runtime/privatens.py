@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import errno
 import os
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -46,9 +47,61 @@ def host_tree(replaced: tuple[str, ...]) -> int:
     mountinfo). In a user namespace the child could not take them off itself: mounts
     it inherits from the host are locked together."""
     with private_namespace():
-        for path in replaced:
-            _unmount_all(path)
+        _unmount_all_of(replaced)
         return linux.open_tree_clone("/", recursive=True)
+
+
+class HostTrees:
+    """`host_tree` for a batch of spawns (spawn_all): the private namespace of each set
+    of `replaced` paths is made once, by the calling thread, and kept (an fd) until
+    `close()`; each further tree is one clone from it. Making a namespace copies the
+    host's whole mount table, and unmounting waits on the kernel's mount lock, for
+    every service otherwise. The trees are as the host's mounts were at the first."""
+
+    def __init__(self) -> None:
+        self._mine = threading.local()  # this thread's namespaces: setns needs its own fs
+        self._all: list[int] = []  # every thread's, to close
+
+    def __call__(self, replaced: tuple[str, ...]) -> int:
+        namespaces: dict[tuple[str, ...], int] = self._mine.__dict__.setdefault("made", {})
+        if replaced not in namespaces:
+            with private_namespace():
+                namespace = os.open("/proc/thread-self/ns/mnt", os.O_RDONLY | os.O_CLOEXEC)
+                self._all.append(namespace)  # opened before /proc may go
+                namespaces[replaced] = namespace
+                _unmount_all_of(replaced)
+                return linux.open_tree_clone("/", recursive=True)
+        with _inside(namespaces[replaced]):
+            return linux.open_tree_clone("/", recursive=True)
+
+    def close(self) -> None:
+        """Once no thread uses it any more."""
+        for namespace in self._all:
+            os.close(namespace)
+        self._all.clear()
+        self._mine = threading.local()
+
+
+@contextmanager
+def _inside(namespace: int) -> Iterator[None]:
+    """In a kept private namespace for the block (this thread made it: its fs is its own)."""
+    home = os.open("/proc/thread-self/ns/mnt", os.O_RDONLY | os.O_CLOEXEC)
+    cwd = os.open(".", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        linux.setns(namespace, linux.CLONE_NEWNS)
+        try:
+            yield
+        finally:
+            linux.setns(home, linux.CLONE_NEWNS)
+            os.fchdir(cwd)
+    finally:
+        os.close(home)
+        os.close(cwd)
+
+
+def _unmount_all_of(paths: tuple[str, ...]) -> None:
+    for path in paths:
+        _unmount_all(path)
 
 
 def _unmount_all(path: str) -> None:

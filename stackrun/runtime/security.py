@@ -49,7 +49,10 @@ def apply_capabilities(keep: frozenset[str]) -> None:
     After exec, a root service has exactly `keep` effective; another user has none.
     """
     for cap in bounding_drops(keep, last_capability()):
-        _step(linux.prctl, "drop capability", _name(cap), linux.PR_CAPBSET_DROP, cap)
+        try:
+            linux.prctl(linux.PR_CAPBSET_DROP, cap)
+        except OSError as error:  # its name only then: a lookup per capability otherwise
+            raise RuntimeFailure("drop capability", error.errno or 0, _name(cap)) from None
     _step(
         linux.prctl,
         "clear ambient capabilities",

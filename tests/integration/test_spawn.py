@@ -71,6 +71,13 @@ def test_environment_and_working_dir_are_the_plans(spawner):
     assert "STACKRUN_RUN_DIR" not in view["env"]  # nothing leaks from the supervisor
 
 
+def test_no_signal_the_caller_ignores_stays_ignored_in_the_service(spawner):
+    assert signal.getsignal(signal.SIGPIPE) == signal.SIG_IGN  # Python's own, inherited
+    started = spawner.start(spawner.plan(argv=("grep", "SigIgn", "/proc/self/status")))
+    assert started.read_all() == b"SigIgn:\t0000000000000000\n"
+    assert started.wait() == 0
+
+
 @pytest.mark.parametrize(
     ("fields", "step", "code", "path"),
     [

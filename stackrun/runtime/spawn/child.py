@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import errno
 import fcntl
+import functools
 import os
 import signal
 import termios
@@ -258,10 +259,17 @@ def _detach() -> None:
     """No signal mask or ignored signal of the supervisor survives exec; own session,
     so the terminal's Ctrl-C goes to the supervisor only."""
     signal.pthread_sigmask(signal.SIG_SETMASK, ())
-    for number in range(1, signal.NSIG):
-        if signal.getsignal(number) == signal.SIG_IGN:
-            signal.signal(number, signal.SIG_DFL)
+    for number in ignored_signals():
+        signal.signal(number, signal.SIG_DFL)
     os.setsid()
+
+
+@functools.cache
+def ignored_signals() -> tuple[int, ...]:
+    """The signals this process ignores (Python itself ignores SIGPIPE and SIGXFSZ): the
+    fork server's, which its children inherit, so it asks once (`server._warm_up`), not
+    each child (one getsignal per signal number)."""
+    return tuple(n for n in range(1, signal.NSIG) if signal.getsignal(n) == signal.SIG_IGN)
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,7 @@ from stackrun.runtime.spawn import protocol
 
 if TYPE_CHECKING:  # loaded once used: `start` comes first, before the plan types (ctypes)
     from stackrun.runtime.spawn.requests import JoinRequest, Spawned, SpawnRequest
+    from stackrun.runtime.spawn.staging import HostTree
     from stackrun.runtime.userns.idmap import MountMap
 
 
@@ -107,39 +108,42 @@ class ForkServer:
     ) -> list[Spawned | RuntimeFailure]:
         """Start several instances at once from one thread: each request is sent as soon
         as `requests` yields it (the server clones while the next is made), and every one
-        before any reply is awaited, so their children build themselves in parallel.
-        Returns, in order, each one's Spawned or the RuntimeFailure it met."""
-        sent: list[tuple[socket.socket | RuntimeFailure, SpawnRequest]] = []
-        try:
-            for request, stdout, stderr in requests:
-                try:
-                    sent.append((self._request_spawn(request, (stdout, stderr)), request))
-                except RuntimeFailure as failure:
-                    sent.append((failure, request))
-            channels = [
-                (item, _Network(request))
-                for item, request in sent
-                if isinstance(item, socket.socket)
-            ]
-            replies = iter(protocol.receive_many(channels))  # all at once: each child may
-            results: list[Spawned | RuntimeFailure] = []  # wait for its veths meanwhile
-            for item, request in sent:
-                if isinstance(item, RuntimeFailure):
-                    results.append(item)
-                    continue
-                try:
-                    results.append(_spawned(protocol.outcome(next(replies), request.plan.name)))
-                except RuntimeFailure as failure:
-                    results.append(failure)
-            return results
-        finally:
-            for item, _request in sent:
-                if isinstance(item, socket.socket):
-                    item.close()
+        before any reply is awaited, so their children build themselves in parallel;
+        between two requests, the children that asked for their veths meanwhile get them
+        (a child waits for nothing staged after it). Returns, in order, each one's
+        Spawned or the RuntimeFailure it met."""
+        from stackrun.runtime.privatens import HostTrees
 
-    def _request_spawn(self, request: SpawnRequest, stdio: tuple[int, ...]) -> socket.socket:
+        sent: list[tuple[socket.socket | RuntimeFailure, SpawnRequest]] = []
+        trees = HostTrees()  # the host's trees of the batch, cloned from one namespace
+        with protocol.Replies() as replies:
+            try:
+                for request, stdout, stderr in requests:
+                    replies.serve()
+                    try:
+                        channel = self._request_spawn(request, (stdout, stderr), trees)
+                    except RuntimeFailure as failure:
+                        sent.append((failure, request))
+                        continue
+                    sent.append((channel, request))
+                    replies.add(channel, _Network(request))
+                received = iter(replies.finish())
+                return [
+                    item if isinstance(item, RuntimeFailure) else _settled(next(received), request)
+                    for item, request in sent
+                ]
+            finally:
+                trees.close()
+                for item, _request in sent:
+                    if isinstance(item, socket.socket):
+                        item.close()
+
+    def _request_spawn(
+        self, request: SpawnRequest, stdio: tuple[int, ...], host_tree: HostTree | None = None
+    ) -> socket.socket:
         """The host's half before the spawn (staging.py), then the request sent with what
         was staged; returns the caller's end of its reply channel."""
+        from stackrun.runtime import privatens
         from stackrun.runtime.spawn import staging
 
         service = request.plan.name
@@ -153,7 +157,9 @@ class ForkServer:
         stage = staging.Stage()
         try:
             try:
-                staged = staging.stage(request, self.userns_for, stage)
+                staged = staging.stage(
+                    request, self.userns_for, stage, host_tree or privatens.host_tree
+                )
             except RuntimeFailure as failure:
                 raise RuntimeFailure(failure.step, failure.errno, failure.path, service) from None
             message = (request, staged, len(stdio))
@@ -211,15 +217,6 @@ class ForkServer:
             theirs.close()
         return ours
 
-    @staticmethod
-    def _outcome(sent: socket.socket | RuntimeFailure, service: str) -> Spawned | RuntimeFailure:
-        if isinstance(sent, RuntimeFailure):
-            return sent
-        try:
-            return _spawned(protocol.outcome(protocol.receive_all(sent), service))
-        except RuntimeFailure as failure:
-            return failure
-
     def _send(self, payload: bytes, fds: tuple[int, ...]) -> None:
         with self._lock:
             socket.send_fds(self._sock, [payload], list(fds))
@@ -248,6 +245,13 @@ class _Network:
             earlier.append(protocol.StepFailed(failure.step, failure.errno, failure.path))
             return protocol.NetworkAttached(False)
         return protocol.NetworkAttached(True)
+
+
+def _settled(messages: list[protocol.Message], request: SpawnRequest) -> Spawned | RuntimeFailure:
+    try:
+        return _spawned(protocol.outcome(messages, request.plan.name))
+    except RuntimeFailure as failure:
+        return failure
 
 
 def _spawned(outcome: protocol.Outcome) -> Spawned:

@@ -27,7 +27,7 @@ import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import astuple, dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self
 
 from stackrun.errors import RuntimeFailure
 
@@ -147,30 +147,64 @@ class Channel:
 def receive_all(sock: socket.socket, answer=None) -> list[Message]:
     """Every message until EOF (all far ends closed). `answer(message, earlier)` is called
     for each netns_ready and returns the network_attached to send back."""
-    return receive_many([(sock, answer)])[0]
+    with Replies() as replies:
+        replies.add(sock, answer)
+        return replies.finish()[0]
 
 
-def receive_many(channels: list[tuple[socket.socket, Any]]) -> list[list[Message]]:
-    """`receive_all` of several channels at once, each with its own `answer`: a child
-    waiting for its answer does not wait for the channels before it (spawn_all)."""
-    import selectors
+class Replies:
+    """`receive_all` of several channels at once, each with its own `answer`, taken on
+    one by one (spawn_all): `serve()` between two requests answers what has arrived,
+    without waiting, so a child gets its veths while the next one is staged; `finish()`
+    reads every channel to EOF and returns each one's messages, in the order added. A
+    child waiting for its answer never waits for the channels before it."""
 
-    messages: list[list[Message]] = [[] for _ in channels]
-    with selectors.DefaultSelector() as selector:
-        for index, (sock, _answer) in enumerate(channels):
-            selector.register(sock, selectors.EVENT_READ, index)
-        while selector.get_map():
-            for key, _events in selector.select():
-                sock, answer = channels[key.data]
-                raw = sock.recv(MAX_MESSAGE)
-                if not raw:
-                    selector.unregister(sock)
-                    continue
-                message = decode(raw)
-                if isinstance(message, NetnsReady) and answer is not None:
-                    _reply(sock, answer(message, messages[key.data]))
-                messages[key.data].append(message)
-    return messages
+    def __init__(self) -> None:
+        import selectors
+
+        self._selector = selectors.DefaultSelector()
+        self._channels: list[tuple[socket.socket, Any]] = []
+        self._messages: list[list[Message]] = []
+
+    def add(self, sock: socket.socket, answer=None) -> None:
+        import selectors
+
+        self._selector.register(sock, selectors.EVENT_READ, len(self._channels))
+        self._channels.append((sock, answer))
+        self._messages.append([])
+
+    def serve(self, wait: bool = False) -> None:
+        """Read (and answer) what has arrived; `wait`: for one message at least."""
+        timeout = None if wait else 0
+        while self._selector.get_map():
+            ready = self._selector.select(timeout)
+            if not ready:
+                return
+            for key, _events in ready:
+                self._read(key.data)
+            timeout = 0
+
+    def finish(self) -> list[list[Message]]:
+        while self._selector.get_map():
+            self.serve(wait=True)
+        return self._messages
+
+    def _read(self, index: int) -> None:
+        sock, answer = self._channels[index]
+        raw = sock.recv(MAX_MESSAGE)
+        if not raw:
+            self._selector.unregister(sock)
+            return
+        message = decode(raw)
+        if isinstance(message, NetnsReady) and answer is not None:
+            _reply(sock, answer(message, self._messages[index]))
+        self._messages[index].append(message)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *_exc) -> None:
+        self._selector.close()
 
 
 def _reply(sock: socket.socket, message: Message) -> None:

@@ -43,6 +43,7 @@ from stackrun.runtime.userns import idmap
 
 MAX_SLOTS = 240  # SCM_RIGHTS carries 253 fds: the reply channel and stdio come first
 UsernsFor = Callable[[idmap.MountMap], int]  # a user namespace with these maps (cached)
+HostTree = Callable[[tuple[str, ...]], int]  # the host's tree without these mounts, detached
 
 
 @dataclass(frozen=True)
@@ -77,14 +78,19 @@ class Stage:
         self.fds.clear()
 
 
-def stage(request: SpawnRequest, userns_for: UsernsFor, into: Stage) -> Staged:
+def stage(
+    request: SpawnRequest,
+    userns_for: UsernsFor,
+    into: Stage,
+    host_tree: HostTree = privatens.host_tree,
+) -> Staged:
     """Open and make everything the child needs; fds go `into` the stage."""
     plan = request.plan
     layout = InstanceLayout(request.instance_dir, request.layer_dir)
     covers = _covers(plan) if request.id_map is not None else ()
     table = mount_table(plan, layout, dirs.hidden_roots(), covers)
     unified_dir, unified_procs, files = _cgroups(request.cgroup_procs, into)
-    root = _root(request, table, userns_for, into)
+    root = _root(request, table, userns_for, into, host_tree)
     binder = _Binder(request, userns_for, root, into)
     bound = tuple((i, binder.source(op)) for i, op in enumerate(table.ops) if op.kind == "bind")
     devices: tuple[tuple[str, int], ...] = ()
@@ -153,11 +159,13 @@ def _cgroups(procs: tuple[str, ...], into: Stage) -> tuple[int | None, int | Non
     return unified_dir, unified_procs, tuple(files)
 
 
-def _root(request: SpawnRequest, table: MountTable, userns_for: UsernsFor, into: Stage) -> int:
+def _root(
+    request: SpawnRequest, table: MountTable, userns_for: UsernsFor, into: Stage, host_tree
+) -> int:
     if table.overlay is None:
         replaced = tuple(op.target for op in table.ops if op.replace)
         with step("copy the host's mounts"):
-            return into.add(privatens.host_tree(replaced))
+            return into.add(host_tree(replaced))
     ids = request.id_map
     mapping = image_root.Mapping(ids, userns_for(idmap.canonical(ids))) if ids else None
     what = "mount the image's layers" if request.plan.image else "mount rootfs overlay"
