@@ -159,17 +159,31 @@ def _processes_in(names: ProjectNames) -> list[int]:
 
 
 def _present(pid: int, names: ProjectNames) -> bool:
-    """In one of the project's cgroups, and not a zombie we must reap ourselves."""
-    try:
-        cgroups = Path(f"/proc/{pid}/cgroup").read_text()
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except (FileNotFoundError, ProcessLookupError):
-        return False
+    """In one of the project's cgroups, and not a zombie we must reap ourselves. Asked of
+    every process of the host: its stat is read only for the project's."""
     marker = f"/{names.cgroup_dir}/"
+    cgroups = _proc_file(pid, "cgroup")
     if not any(marker in line.split(":", 2)[-1] + "/" for line in cgroups.splitlines()):
+        return False
+    stat = _proc_file(pid, "stat")
+    if not stat:
         return False
     state, ppid = stat.rsplit(")", 1)[1].split()[:2]
     return not (state == "Z" and int(ppid) == os.getpid())
+
+
+def _proc_file(pid: int, name: str) -> str:
+    """/proc/PID/NAME in one read (a few lines), "" once the process is gone."""
+    try:
+        fd = os.open(f"/proc/{pid}/{name}", os.O_RDONLY | os.O_CLOEXEC)
+    except (FileNotFoundError, ProcessLookupError):
+        return ""
+    try:
+        return os.read(fd, 1 << 16).decode(errors="replace")
+    except ProcessLookupError:
+        return ""
+    finally:
+        os.close(fd)
 
 
 def _describe(pids: list[int]) -> str:
