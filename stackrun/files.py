@@ -8,7 +8,6 @@ own (an instance's /etc files, the state file).
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 StrPath = str | os.PathLike[str]
@@ -34,8 +33,11 @@ def stage_text(path: StrPath, text: str, mode: int = 0o644) -> Path:
     """A new file (`mode`) next to `path` holding `text`, to rename over it."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, temporary = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+    # A random name made with O_EXCL, as tempfile.mkstemp does, without importing tempfile
+    # (shutil, random) in every process that writes a state or /etc file.
+    temporary = target.with_name(f".{target.name}.{os.urandom(6).hex()}")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
     with open(fd, "w") as handle:
         os.fchmod(fd, mode)
         handle.write(text)
-    return Path(temporary)
+    return temporary

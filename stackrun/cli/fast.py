@@ -122,9 +122,19 @@ class _NotUnderstood(Exception):
     """A command line this path leaves to typer."""
 
 
+class _Formatter(argparse.HelpFormatter):
+    """Help is typer's: a fixed width spares argparse's import of shutil to measure the
+    terminal, at each add_argument."""
+
+    def __init__(self, prog: str) -> None:
+        super().__init__(prog, width=80)
+
+
 class _Parser(argparse.ArgumentParser):
     def __init__(self) -> None:
-        super().__init__(add_help=False, allow_abbrev=False, exit_on_error=False)
+        super().__init__(
+            add_help=False, allow_abbrev=False, exit_on_error=False, formatter_class=_Formatter
+        )
         self.add_argument("-f", "--file", dest="files", action="append", default=[])
         self.add_argument("-p", "--project-name", dest="project_name")
         self.add_argument("--profile", dest="profiles", action="append", default=[])

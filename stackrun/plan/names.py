@@ -25,7 +25,6 @@ where <key> is 6 hex digits of a hash of the project name.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 
 IFNAMSIZ = 15
@@ -36,6 +35,8 @@ NETFILTER_PREFIX = "stackrun-"  # nftables tables and chains; iptables chains in
 
 
 def project_key(project: str) -> str:
+    import hashlib  # here: its OpenSSL start-up is a cost `ps` need not pay
+
     return hashlib.sha256(project.encode()).hexdigest()[:6]
 
 

@@ -1,0 +1,75 @@
+"""What `stackrun ps` imports: every module costs the timed verb (bench/ps.py; issue 17's
+target is twice `python -c pass` plus 30 ms). The real CLI runs in a subprocess against a
+control server of the tests (tests/helpers/control.py) and reports, as it exits, the
+modules it loaded; modules the command has no use for must not be among them."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from stackrun import dirs
+from tests.helpers.control import served
+
+REPO = Path(__file__).resolve().parents[2]
+
+# The CLI leaves through os._exit (cli/main.finish): the probe reports there.
+PROBE = """
+import json, os, sys
+leave = os._exit
+
+def report(code):
+    sys.stderr.write("MODULES " + json.dumps(sorted(sys.modules)) + "\\n")
+    sys.stderr.flush()
+    leave(code)
+
+os._exit = report
+sys.argv = ["stackrun", *sys.argv[1:]]
+from stackrun.cli.main import main
+main()
+"""
+
+NOT_FOR_PS = {
+    "hashlib": "OpenSSL's start-up: only names.project_key needs it",
+    "tempfile": "and the shutil, random it imports: files.stage_text makes its own name",
+    "shutil": "argparse's help formatter measures the terminal with it",
+    "stackrun.plan.model": "the plan is `up`'s",
+    "typer": "the fast path reads the command line (cli/fast.py)",
+    "pydantic": "no stack file is loaded",
+    "anyio": "the client's coroutines never suspend (control/blocking.py)",
+}
+
+
+def loaded_by(argv: list[str], run_root: Path) -> tuple[list[str], str]:
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "PYTHONPATH": str(REPO),
+        dirs.RUN_ROOT_ENV: str(run_root),
+        dirs.DATA_ROOT_ENV: str(run_root / "data"),
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", PROBE, *argv],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    tail = done.stderr.rpartition("MODULES ")[2]
+    return json.loads(tail), done.stdout
+
+
+@pytest.mark.parametrize("output", ["table", "json"])
+def test_ps_imports_nothing_it_does_not_use(tmp_path, monkeypatch, output):
+    monkeypatch.setenv(dirs.RUN_ROOT_ENV, str(tmp_path))
+    with served(dirs.control_socket("demo")):
+        modules, stdout = loaded_by(["-p", "demo", "ps", "-a", "--format", output], tmp_path)
+    assert "api" in stdout and "worker-1" in stdout  # the fake project's instances
+    loaded = {name for name in NOT_FOR_PS if name in modules}
+    assert not loaded, {name: NOT_FOR_PS[name] for name in loaded}
