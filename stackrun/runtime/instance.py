@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import ipaddress
 import os
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -109,6 +108,8 @@ def prepare(project: str, plan: ServicePlan) -> InstanceLayout:
 
 def discard(project: str, instance: str) -> None:
     """Remove the instance directory and writable layer; nothing if absent."""
+    import shutil  # here: the fork server and the early start never discard
+
     shutil.rmtree(layout(project, instance).root, ignore_errors=True)
     shutil.rmtree(writable_layer(project, instance), ignore_errors=True)
 

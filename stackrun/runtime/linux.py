@@ -10,7 +10,6 @@ from __future__ import annotations
 import ctypes
 import functools
 import os
-import platform
 
 _libc = ctypes.CDLL(None, use_errno=True)
 _libc.syscall.restype = ctypes.c_long
@@ -101,7 +100,8 @@ _SYSCALLS = {
     "x86_64": {**_UNIFIED, "pivot_root": 155, "bpf": 321},
     "aarch64": {**_UNIFIED, "pivot_root": 41, "bpf": 280},
 }
-_NR = _SYSCALLS.get(platform.machine(), {})
+MACHINE = os.uname().machine  # what platform.machine() says, without importing platform
+_NR = _SYSCALLS.get(MACHINE, {})
 
 
 def _check(result: int, path: str | None = None) -> int:
@@ -117,7 +117,7 @@ def _bytes(value: str | None) -> bytes | None:
 
 def _syscall(name: str, *args, path: str | None = None) -> int:
     if name not in _NR:
-        raise OSError(38, f"{name}: unknown syscall number on {platform.machine()}", path)
+        raise OSError(38, f"{name}: unknown syscall number on {MACHINE}", path)
     return _check(_libc.syscall(ctypes.c_long(_NR[name]), *args), path)
 
 

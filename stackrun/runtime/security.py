@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import functools
 import os
-import platform
 import resource
 from dataclasses import dataclass
 
@@ -21,7 +20,7 @@ from stackrun.spec import privileges
 
 CAPABILITIES = {f"CAP_{name}": bit for bit, name in enumerate(privileges.CAPABILITIES)}
 CAP_LAST_CAP_FILE = "/proc/sys/kernel/cap_last_cap"
-MACHINE = platform.machine()  # which syscall numbers the seccomp filter uses
+MACHINE = linux.MACHINE  # which syscall numbers the seccomp filter uses
 
 RLIMITS = {name: number for number, name in enumerate(privileges.RLIMITS)}
 

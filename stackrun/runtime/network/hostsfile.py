@@ -21,7 +21,6 @@ Each rebind stacks one bind on /etc/hosts; they go with the instance's namespace
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -83,6 +82,8 @@ def rebind(paths_by_pid: Mapping[int, Path]) -> None:
     pid of a running instance). Raises RuntimeFailure naming what failed."""
     if not paths_by_pid:
         return
+    import subprocess  # here: the modules that import this one seldom rebind
+
     targets = [f"{pid}:{path}" for pid, path in paths_by_pid.items()]
     done = subprocess.run(
         [sys.executable, "-m", __name__, *targets], capture_output=True, text=True, check=False

@@ -15,15 +15,17 @@ by exit status (-C, -S); the one output read is whether iptables-nft-save prints
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from stackrun.plan.model import NetworkPlan
 from stackrun.plan.names import ProjectNames
 from stackrun.runtime.network import ruleset
 from stackrun.runtime.network.nft import NetfilterError
+
+if TYPE_CHECKING:
+    import subprocess
 
 FLAVORS = ("nft", "legacy")
 LEGACY_TABLES = Path("/proc/net/ip_tables_names")
@@ -97,7 +99,13 @@ def command(flavor: str) -> str:
 
 
 def present(flavor: str) -> bool:
-    return shutil.which(command(flavor)) is not None
+    return _which(command(flavor)) is not None
+
+
+def _which(program: str) -> str | None:
+    import shutil  # here, as subprocess below: only hosts whose firewall is iptables' need it
+
+    return shutil.which(program)
 
 
 def _succeeds(flavor: str, args: list[str]) -> bool:
@@ -109,7 +117,7 @@ def _run(
     flavor: str, suffix: str, args: list[str], stdin: str | None = None, check: bool = True
 ) -> subprocess.CompletedProcess[str] | None:
     """Run iptables-<flavor><suffix> -w ARGS; None when it is not installed (check=False)."""
-    program = shutil.which(command(flavor) + suffix)
+    program = _which(command(flavor) + suffix)
     if program is None:
         if not check:
             return None
@@ -117,6 +125,8 @@ def _run(
             f"change iptables' {flavor} filter table",
             f"{command(flavor)}{suffix} is not installed (package iptables)",
         )
+    import subprocess
+
     argv = [program, "-w", *args] if suffix != "-save" else [program, *args]
     done = subprocess.run(
         argv, input=stdin, capture_output=True, text=True, timeout=TIMEOUT, check=False

@@ -18,7 +18,6 @@ from __future__ import annotations
 import errno
 import fcntl
 import os
-import shutil
 import stat
 from contextlib import ExitStack
 
@@ -51,6 +50,8 @@ def fill(volume_path_fd: int, image_path_fd: int) -> None:
 
 def _finish(volume: int) -> None:
     """Drop a copy cut short; move up the entries of a complete one."""
+    import shutil  # here: a volume's first fill needs it, not each process importing this
+
     try:
         shutil.rmtree(STAGING, dir_fd=volume)
     except FileNotFoundError:

@@ -1,7 +1,8 @@
-"""What `stackrun ps` imports: every module costs the timed verb (bench/ps.py; issue 17's
-target is twice `python -c pass` plus 30 ms). The real CLI runs in a subprocess against a
-control server of the tests (tests/helpers/control.py) and reports, as it exits, the
-modules it loaded; modules the command has no use for must not be among them."""
+"""What the timed paths import: every module costs `ps` (bench/ps.py; issue 17's target is
+twice `python -c pass` plus 30 ms) and each of the processes of `up -d` (bench/startup.py).
+The real CLI runs in a subprocess against a control server of the tests
+(tests/helpers/control.py) and reports, as it exits, the modules it loaded; modules a
+path has no use for must not be among them."""
 
 from __future__ import annotations
 
@@ -73,3 +74,28 @@ def test_ps_imports_nothing_it_does_not_use(tmp_path, monkeypatch, output):
     assert "api" in stdout and "worker-1" in stdout  # the fake project's instances
     loaded = {name for name in NOT_FOR_PS if name in modules}
     assert not loaded, {name: NOT_FOR_PS[name] for name in loaded}
+
+
+NOT_FOR_SPAWNING = {
+    "platform": "os.uname() tells the machine (runtime/linux.py)",
+    "subprocess": "only iptables' hosts and a hosts-file rebind run a program",
+    "shutil": "only teardown and a volume's first fill remove trees",
+    "tempfile": "files.stage_text makes its own name",
+}
+
+
+@pytest.mark.parametrize("module", ["stackrun.runtime.spawn.server", "stackrun.daemon.early"])
+def test_the_fork_server_and_the_early_start_import_no_helper_they_do_not_use(module):
+    """The fork server's modules and the pre-forked supervisor's, before anyio."""
+    probe = f"import json, sys, {module}; print(json.dumps(sorted(sys.modules)))"
+    done = subprocess.run(
+        [sys.executable, "-c", probe],
+        env={"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(REPO)},
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    loaded = {name for name in NOT_FOR_SPAWNING if name in json.loads(done.stdout)}
+    assert not loaded, {name: NOT_FOR_SPAWNING[name] for name in loaded}
