@@ -38,7 +38,9 @@ main()
 NOT_FOR_PS = {
     "hashlib": "OpenSSL's start-up: only names.project_key needs it",
     "tempfile": "and the shutil, random it imports: files.stage_text makes its own name",
-    "shutil": "argparse's help formatter measures the terminal with it",
+    "shutil": "argparse's help formatter measured the terminal with it",
+    "argparse": "cli/fast.py reads the few options itself (argparse compiled a dozen regexes)",
+    "locale": "argparse's messages, translated through gettext",
     "stackrun.plan.model": "the plan is `up`'s",
     "typer": "the fast path reads the command line (cli/fast.py)",
     "pydantic": "no stack file is loaded",
