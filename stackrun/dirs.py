@@ -9,7 +9,10 @@ directories through the environment.
 from __future__ import annotations
 
 import os
-from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 RUN_ROOT_ENV = "STACKRUN_RUN_DIR"
 DATA_ROOT_ENV = "STACKRUN_DATA_DIR"
@@ -23,11 +26,19 @@ IMAGE_STORE = "_images"
 
 
 def run_root() -> Path:
-    return Path(os.environ.get(RUN_ROOT_ENV) or DEFAULT_RUN_ROOT)
+    from pathlib import Path  # here: `ps` needs only the control socket's address
+
+    return Path(_run_root())
 
 
 def data_root() -> Path:
+    from pathlib import Path
+
     return Path(os.environ.get(DATA_ROOT_ENV) or DEFAULT_DATA_ROOT)
+
+
+def _run_root() -> str:
+    return os.environ.get(RUN_ROOT_ENV) or DEFAULT_RUN_ROOT
 
 
 def hidden_roots() -> tuple[str, ...]:
@@ -63,8 +74,9 @@ def data_dir(project: str) -> Path:
     return data_root() / project
 
 
-def control_socket(project: str) -> Path:
-    return run_dir(project) / "control.sock"
+def control_socket(project: str) -> str:
+    """In the project's `run_dir`; a string, as the socket calls take it."""
+    return os.path.join(_run_root(), project, "control.sock")
 
 
 def state_file(project: str) -> Path:

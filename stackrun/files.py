@@ -8,7 +8,10 @@ own (an instance's /etc files, the state file).
 from __future__ import annotations
 
 import os
-from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 StrPath = str | os.PathLike[str]
 
@@ -31,6 +34,8 @@ def replace_text(path: StrPath, text: str, mode: int = 0o644) -> None:
 
 def stage_text(path: StrPath, text: str, mode: int = 0o644) -> Path:
     """A new file (`mode`) next to `path` holding `text`, to rename over it."""
+    from pathlib import Path  # here: `ps` imports this module, and stages nothing
+
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     # A random name made with O_EXCL, as tempfile.mkstemp does, without importing tempfile

@@ -44,14 +44,18 @@ import os
 import sys
 import types
 from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
-from typing import Any
+from contextlib import contextmanager, suppress
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from stackrun.files import StrPath
 
 SWITCH = "STACKRUN_NO_SHORTCUTS"
 PLUGIN_LOADER = "pydantic.plugin._loader"  # pydantic's private module: see the test
-SPEC_DIR = Path(__file__).parent / "spec"
-VALIDATOR_CACHE = SPEC_DIR / "__pycache__" / "stack-validator.pickle"
+# Strings: every command imports this module, and most never build the validator (pathlib
+# would cost `ps` its import of urllib.parse and ipaddress).
+SPEC_DIR = os.path.join(os.path.dirname(__file__), "spec")
+VALIDATOR_CACHE = os.path.join(SPEC_DIR, "__pycache__", "stack-validator.pickle")
 # What pydantic sets on a model class once it built it (private names: see the test).
 VALIDATOR_ATTRIBUTES = (
     "__pydantic_core_schema__",
@@ -88,7 +92,7 @@ def pydantic_plugins_skipped() -> bool:
 # ---------------------------------------------------------------- the Stack validator
 
 
-def prepare_validator(model: Any, cache: Path = VALIDATOR_CACHE) -> str:
+def prepare_validator(model: Any, cache: StrPath = VALIDATOR_CACHE) -> str:
     """Make `model` ready to validate: from the cache, or built by pydantic and cached.
     Says which: "ready" (already), "cached" (loaded), "built" (and stored if it could)."""
     if model.__pydantic_complete__:
@@ -102,7 +106,7 @@ def prepare_validator(model: Any, cache: Path = VALIDATOR_CACHE) -> str:
     return "built"
 
 
-def cache_key(spec_dir: Path = SPEC_DIR) -> tuple:
+def cache_key(spec_dir: StrPath = SPEC_DIR) -> tuple:
     """pickle stores the validator's functions by name, and they live in spec/: any change
     there, or in Python or pydantic, builds anew."""
     import pydantic
@@ -116,7 +120,7 @@ def cache_key(spec_dir: Path = SPEC_DIR) -> tuple:
     return (sys.version, pydantic.VERSION, pydantic_core.__version__, tuple(modules))
 
 
-def _load(model: Any, cache: Path, key: tuple) -> bool:
+def _load(model: Any, cache: StrPath, key: tuple) -> bool:
     import pickle
 
     try:
@@ -132,13 +136,15 @@ def _load(model: Any, cache: Path, key: tuple) -> bool:
     return True
 
 
-def _store(model: Any, cache: Path, key: tuple) -> None:
+def _store(model: Any, where: StrPath, key: tuple) -> None:
     import pickle
+    from pathlib import Path
 
     from pydantic_core import SchemaValidator
 
     if type(model.__pydantic_validator__) is not SchemaValidator:
         return  # wrapped (by a plugin): not ours to keep
+    cache = Path(where)
     temporary = cache.with_name(f"{cache.name}.{os.getpid()}")
     try:
         parts = tuple(getattr(model, name) for name in VALIDATOR_ATTRIBUTES)
@@ -171,10 +177,10 @@ def quiet_collector() -> Iterator[None]:
 
 # ---------------------------------------------------------------- dataclass methods
 
-METHODS_CACHE = (
-    Path(__file__).parent
-    / "__pycache__"
-    / f"dataclass-methods.{sys.implementation.cache_tag}.marshal"
+METHODS_CACHE = os.path.join(
+    os.path.dirname(__file__),
+    "__pycache__",
+    f"dataclass-methods.{sys.implementation.cache_tag}.marshal",
 )
 METHODS_KEPT = 2048  # source texts (stackrun defines ~1,000); past that, what one process used
 
@@ -184,7 +190,7 @@ class CompiledMethods:
     each method it makes (see the test): the text's code comes from the cache file when
     it is there, else it is compiled as `exec` would and kept for `save`."""
 
-    def __init__(self, cache: Path) -> None:
+    def __init__(self, cache: StrPath) -> None:
         self.cache = cache
         self.known = _read_methods(cache)
         self.used: set[str] = set()  # what this process took from the file
@@ -212,24 +218,28 @@ class CompiledMethods:
         known |= self.new
         self.known |= self.new
         self.new = {}
-        temporary = self.cache.with_name(f"{self.cache.name}.{os.getpid()}")
+        temporary = f"{self.cache}.{os.getpid()}"
         try:
-            self.cache.parent.mkdir(exist_ok=True)
-            temporary.write_bytes(marshal.dumps(known))
+            with suppress(FileExistsError):
+                os.mkdir(os.path.dirname(self.cache))  # __pycache__, as Python makes it
+            with open(temporary, "wb") as file:
+                file.write(marshal.dumps(known))
             os.replace(temporary, self.cache)
         except OSError:  # a read-only install: compiled at every start, as without the cache
-            temporary.unlink(missing_ok=True)
+            with suppress(OSError):
+                os.unlink(temporary)
 
 
-def _read_methods(cache: Path) -> dict[str, bytes]:
+def _read_methods(cache: StrPath) -> dict[str, bytes]:
     try:
-        known = marshal.loads(cache.read_bytes())
+        with open(cache, "rb") as file:
+            known = marshal.loads(file.read())
     except (OSError, EOFError, ValueError, TypeError):
         return {}
     return known if isinstance(known, dict) else {}
 
 
-def compiled_dataclass_methods(cache: Path = METHODS_CACHE) -> CompiledMethods | None:
+def compiled_dataclass_methods(cache: StrPath = METHODS_CACHE) -> CompiledMethods | None:
     """Compile each dataclass method's source once, ever: install the cache in the
     dataclasses module (once per process; forked children keep it)."""
     if not enabled():

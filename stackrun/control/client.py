@@ -13,11 +13,13 @@ from __future__ import annotations
 import errno
 import socket
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 from stackrun.control import protocol
 from stackrun.errors import ControlError
+
+if TYPE_CHECKING:
+    from stackrun.files import StrPath
 
 CONNECT_TIMEOUT = 2.0  # seconds; a listening socket accepts at once, even when busy
 QUERY_TIMEOUT = 30.0  # ps, inspect: a supervisor that does not answer these is stuck
@@ -29,13 +31,13 @@ class NoSupervisor(ControlError):
 
 
 class Client:
-    def __init__(self, connection: socket.socket, path: Path):
+    def __init__(self, connection: socket.socket, path: StrPath):
         self.path = path
         self._socket = connection
         self._file = connection.makefile("rb")
 
     @classmethod
-    def open(cls, path: Path, timeout: float = CONNECT_TIMEOUT) -> Client:
+    def open(cls, path: StrPath, timeout: float = CONNECT_TIMEOUT) -> Client:
         connection = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
         connection.settimeout(timeout)
         try:
@@ -45,7 +47,7 @@ class Client:
             if error.errno in GONE:
                 raise NoSupervisor(f"no supervisor listens on {path}") from None
             raise ControlError(f"cannot connect to {path}: {error.strerror or error}") from None
-        return cls(connection, Path(path))
+        return cls(connection, path)
 
     def close(self) -> None:
         self._file.close()

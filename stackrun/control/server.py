@@ -31,7 +31,7 @@ SOCKET_MODE = socketfile.SOCKET_MODE
 
 async def serve(
     project: Project,
-    path: Path,
+    path: str | Path,
     bound: socket.socket | None = None,
     *,
     task_status=anyio.TASK_STATUS_IGNORED,

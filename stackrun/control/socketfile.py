@@ -17,8 +17,9 @@ SOCKET_MODE = 0o600
 BACKLOG = 64
 
 
-def bind(path: Path) -> socket.socket:
-    """A listening socket at `path` (its directory created 0700)."""
+def bind(where: str | Path) -> socket.socket:
+    """A listening socket at `where` (its directory created 0700)."""
+    path = Path(where)
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     _remove_stale(path)
     raw = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)

@@ -16,10 +16,12 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import asdict, dataclass, field, fields
-from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from stackrun.files import replace_text
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 # Compose's states, plus `lost` (supervisor gone, process state unknown or gone)
 # and `starting` (spawned, waiting for its dependencies' conditions or first health).

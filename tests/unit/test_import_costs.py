@@ -45,6 +45,7 @@ NOT_FOR_PS = {
     "typer": "the fast path reads the command line (cli/fast.py)",
     "pydantic": "no stack file is loaded",
     "anyio": "the client's coroutines never suspend (control/blocking.py)",
+    "pathlib": "and the urllib.parse, ipaddress it imports: the socket's address is a string",
 }
 
 

@@ -91,7 +91,7 @@ def test_a_damaged_cache_is_rebuilt(tmp_path, files, damage):
 def test_a_changed_spec_module_changes_the_key(tmp_path):
     from stackrun import shortcuts
 
-    for path in shortcuts.SPEC_DIR.glob("*.py"):
+    for path in Path(shortcuts.SPEC_DIR).glob("*.py"):
         (tmp_path / path.name).write_bytes(path.read_bytes())
     key = shortcuts.cache_key(tmp_path)
     assert shortcuts.cache_key(tmp_path) == key
