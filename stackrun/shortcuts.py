@@ -6,7 +6,7 @@ that one switch turns them all off (`STACKRUN_NO_SHORTCUTS=1`), and one test
 the change, when pydantic's private API moves under them.
 
 1. The fast path: cli/main.py runs config, validate, ps, up -d and down through
-   cli/fast.py (argparse) when it understands the whole command line, without
+   cli/fast.py (its own option reader) when it understands the whole command line, without
    importing typer.
 2. No pydantic plugin discovery: pydantic looks for plugins in the installed packages'
    metadata before building its first validator, importing importlib.metadata for it;
