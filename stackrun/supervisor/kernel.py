@@ -126,12 +126,11 @@ class Kernel:
         (daemon/early.py): their output waits in the pipes, and each runner's `spawn`
         takes its instance over. Instances that need a running peer must not be here."""
         pipes: list[tuple[str, tuple[int, int], tuple[int, int]]] = []
-        ahead = _Ahead(self._host_side, services)  # cgroups and files, while others spawn
 
-        def requests():  # each sent while the next ones' cgroups and files are made
-            for service, made in zip(services, ahead, strict=True):
+        def requests():  # each sent before the next one's cgroup and files are made
+            for service in services:
                 try:
-                    request = self._request_from(service, *made.get())
+                    request = self._request(service)
                 except StackrunError as failure:
                     self._prestarted[service.name] = (failure, -1, -1)
                     continue
@@ -143,29 +142,15 @@ class Kernel:
                     os.close(out[1])  # the fork server holds its own copies now
                     os.close(err[1])
 
-        try:
-            results = self.fork_server.spawn_all(requests())
-        finally:
-            ahead.join()
+        results = self.fork_server.spawn_all(requests())
         with self._lock:
             for (name, out, err), result in zip(pipes, results, strict=True):
                 self._prestarted[name] = (result, out[0], err[0])
             return {name: early[0] for name, early in self._prestarted.items()}
 
     def _request(self, service: ServicePlan, tty: bool = False) -> SpawnRequest:
-        return self._request_from(service, *self._host_side(service), tty=tty)
-
-    def _host_side(self, service: ServicePlan) -> tuple[tuple[str, ...], InstanceLayout]:
-        """The instance's cgroup (its procs files) and files, made."""
-        return self._ensure_cgroup(service), self._prepare_files(service)
-
-    def _request_from(
-        self,
-        service: ServicePlan,
-        procs: tuple[str, ...],
-        where: InstanceLayout,
-        tty: bool = False,
-    ) -> SpawnRequest:
+        procs = self._ensure_cgroup(service)
+        where = self._prepare_files(service)
         shared = service.namespaces
         return SpawnRequest(
             service,
@@ -251,46 +236,6 @@ class Kernel:
 
     def _peer(self, instance: str | None) -> int | None:
         return self.peer_pid(instance) if instance else None
-
-
-class _Ahead:
-    """`make(item)` of each item in order, in a thread of its own that runs ahead of the
-    caller: iterating gives each outcome once it is there (`get()` returns or raises).
-    Prestart's cgroups and instance files (mkdir, write: the GIL released) are made
-    while the caller stages and sends the requests before them."""
-
-    def __init__(self, make: Callable[[Any], Any], items: list) -> None:
-        self._outcomes: list[_Made] = [_Made() for _ in items]
-        self._thread = threading.Thread(target=self._run, args=(make, items), daemon=True)
-        self._thread.start()
-
-    def __iter__(self):
-        for made in self._outcomes:
-            made.ready.wait()
-            yield made
-
-    def join(self) -> None:
-        self._thread.join()
-
-    def _run(self, make: Callable[[Any], Any], items: list) -> None:
-        for item, made in zip(items, self._outcomes, strict=True):
-            try:
-                made.value = make(item)
-            except BaseException as error:  # noqa: BLE001 - raised by get(), in the caller
-                made.error = error
-            made.ready.set()
-
-
-class _Made:
-    def __init__(self) -> None:
-        self.ready = threading.Event()
-        self.value: Any = None
-        self.error: BaseException | None = None
-
-    def get(self) -> Any:
-        if self.error is not None:
-            raise self.error
-        return self.value
 
 
 def _handed_over(name: str, early: tuple, sink: OutputSink) -> Spawned:
