@@ -34,7 +34,7 @@ class Kernel:
         self._lock = threading.Lock()
         self._cgroups: set[str] = set()  # created and not removed yet
         self._killed: set[str] = set()  # emptied by kill_all since they were created
-        self.netfilter = Netfilter()  # the project's rules, as installed by `prepare`
+        self._netfilter: Netfilter | _Installing = Netfilter()  # the project's rules
         self.ids: IdMap | None = None  # the project's range, for its user namespaces
         self._prepared: Plan | None = None  # the plan `prepare` last made the host ready for
         # started by `prestart` before the supervisor ran, each with its output's read ends
@@ -55,21 +55,37 @@ class Kernel:
 
             self.ids = ledger.allocate(self.plan.project)
         bridges.ensure(self.plan.networks)
-        self.netfilter = firewall.install(self.plan.names, self.plan.networks)
+        # In a thread of its own (libnftables lets go of the GIL): the instances' cgroups,
+        # files and mounts are made meanwhile; no veth is made before it is done.
+        self._netfilter = _Installing(firewall.install, self.plan.names, self.plan.networks)
         self._prepared = self.plan
+
+    @property
+    def netfilter(self) -> Netfilter:
+        """The project's rules, once installed (waits for `prepare`'s install)."""
+        if isinstance(self._netfilter, _Installing):
+            self._netfilter = self._netfilter.result()
+        return self._netfilter
+
+    def _rules_installed(self) -> None:
+        """Before any instance gets a network: its traffic meets the project's rules from
+        its first packet (conntrack keeps a flow's first verdict, NAT included)."""
+        self.netfilter  # noqa: B018 - waits for the install
 
     def publish(self, ports: list[PortPlan]) -> None:
         """Send new connections to these published ports straight to the instances (DNAT),
         where the project's netfilter table exists; the proxy serves the rest."""
         from stackrun.runtime.network import firewall
 
-        self.netfilter = firewall.publish(self.plan.names, self.netfilter, ports)
+        self._netfilter = firewall.publish(self.plan.names, self.netfilter, ports)
 
     def teardown(self, volumes: bool = False, exited: bool = False) -> None:
         """Remove every kernel object and run file of the project (and its named volumes);
         `exited`: every instance was seen to exit."""
         from stackrun.runtime.teardown import Handles, teardown
 
+        if isinstance(self._netfilter, _Installing):
+            self._netfilter.wait()  # its rules must not appear after teardown removed them
         try:
             teardown(self.plan.project, Handles(self.driver.parent), volumes, exited)
         finally:
@@ -104,6 +120,7 @@ class Kernel:
         if early is not None:
             return _handed_over(service.name, early, sink)
         request = self._request(service, tty)
+        self._rules_installed()
         if stdio:
             stdin, stdout, stderr = stdio
             return self.fork_server.spawn(request, stdout, stderr, stdin)
@@ -142,7 +159,7 @@ class Kernel:
                     os.close(out[1])  # the fork server holds its own copies now
                     os.close(err[1])
 
-        results = self.fork_server.spawn_all(requests())
+        results = self.fork_server.spawn_all(requests(), before_network=self._rules_installed)
         with self._lock:
             for (name, out, err), result in zip(pipes, results, strict=True):
                 self._prestarted[name] = (result, out[0], err[0])
@@ -258,3 +275,29 @@ def reap_children() -> None:
                 return
         except ChildProcessError:
             return
+
+
+class _Installing:
+    """`install(*args)` running in a thread; `result()` waits for what it returned (or
+    raises what it raised)."""
+
+    def __init__(self, install: Callable[..., Netfilter], *args: Any):
+        self._outcome: Netfilter | BaseException | None = None
+        self._thread = threading.Thread(target=self._run, args=(install, *args), daemon=True)
+        self._thread.start()
+
+    def _run(self, install: Callable[..., Netfilter], *args: Any) -> None:
+        try:
+            self._outcome = install(*args)
+        except BaseException as error:  # noqa: BLE001 - raised again by result()
+            self._outcome = error
+
+    def wait(self) -> None:
+        self._thread.join()
+
+    def result(self) -> Netfilter:
+        self.wait()
+        if isinstance(self._outcome, BaseException):
+            raise self._outcome
+        assert self._outcome is not None
+        return self._outcome

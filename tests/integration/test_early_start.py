@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 from pathlib import Path
 
 from stackrun import dirs
@@ -92,3 +93,51 @@ def test_the_early_start_runs_each_instance_in_the_projects_user_namespace_with_
             assert instance.addresses, instance.name
         assert stack.down().returncode == 0
         assert ledger.current(stack.project.name) is None
+
+
+# Loaded in every stackrun process of the test (sitecustomize): the project's rules are
+# installed late, and the order of the rules and each instance's veths is written down.
+_ORDER_HOOK = """
+import os, time
+from stackrun.runtime.network import firewall, inside
+
+def _note(text):
+    with open(os.environ["STACKRUN_TEST_ORDER_LOG"], "a") as log:
+        log.write(text + "\\n")
+
+_install, _create_veths = firewall.install, inside.create_veths
+
+def _late_install(*args):
+    time.sleep(0.3)
+    installed = _install(*args)
+    _note("rules")
+    return installed
+
+def _noted_veths(*args):
+    _note("veths")
+    return _create_veths(*args)
+
+firewall.install, inside.create_veths = _late_install, _noted_veths
+"""
+
+
+def test_no_instance_gets_its_veths_before_the_projects_rules_are_installed(tmp_path):
+    """The rules are installed beside the instances' staging (Kernel.prepare's thread);
+    a packet sent before them would be dropped, or pass without NAT for the whole
+    flow (conntrack keeps the first verdict)."""
+    hooks, log = tmp_path / "hooks", tmp_path / "order.log"
+    hooks.mkdir()
+    (hooks / "sitecustomize.py").write_text(_ORDER_HOOK)
+    log.touch()
+    log.chmod(0o666)
+    with stack_project("early") as stack:
+        stack.write(f"services:\n  b:\n    command: {SLEEPER}\n    deploy: {{replicas: 3}}\n")
+        env = stack.project.env(STACKRUN_TEST_ORDER_LOG=str(log))
+        env["PYTHONPATH"] = f"{hooks}:{env['PYTHONPATH']}"
+        done = subprocess.run(
+            stack.argv("up", "-d"), env=env, cwd=stack.directory, capture_output=True, text=True,
+            timeout=60, check=False,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        assert log.read_text().split() == ["rules", "veths", "veths", "veths"]
+        assert stack.down().returncode == 0

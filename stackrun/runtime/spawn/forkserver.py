@@ -20,7 +20,7 @@ import pickle
 import signal
 import socket
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Self
 
 from stackrun.errors import RuntimeFailure
@@ -104,14 +104,17 @@ class ForkServer:
             raise failure or RuntimeFailure("fork server: make a user namespace")
 
     def spawn_all(
-        self, requests: Iterable[tuple[SpawnRequest, int, int]]
+        self,
+        requests: Iterable[tuple[SpawnRequest, int, int]],
+        before_network: Callable[[], None] = lambda: None,
     ) -> list[Spawned | RuntimeFailure]:
         """Start several instances at once from one thread: each request is sent as soon
         as `requests` yields it (the server clones while the next is made), and every one
         before any reply is awaited, so their children build themselves in parallel;
         between two requests, the children that asked for their veths meanwhile get them
         (a child waits for nothing staged after it). Returns, in order, each one's
-        Spawned or the RuntimeFailure it met."""
+        Spawned or the RuntimeFailure it met. `before_network` is called before the
+        first veth is made."""
         from stackrun.runtime.privatens import HostTrees
 
         sent: list[tuple[socket.socket | RuntimeFailure, SpawnRequest]] = []
@@ -126,7 +129,7 @@ class ForkServer:
                         sent.append((failure, request))
                         continue
                     sent.append((channel, request))
-                    replies.add(channel, _Network(request))
+                    replies.add(channel, _Network(request, before_network))
                 received = iter(replies.finish())
                 return [
                     item if isinstance(item, RuntimeFailure) else _settled(next(received), request)
@@ -225,12 +228,13 @@ class ForkServer:
 class _Network:
     """Answers the child's netns_ready: its veths, made from the host's namespace."""
 
-    def __init__(self, request: SpawnRequest):
-        self.request = request
+    def __init__(self, request: SpawnRequest, before: Callable[[], None] = lambda: None):
+        self.request, self.before = request, before
 
     def __call__(self, _ready, earlier: list) -> protocol.NetworkAttached:
         from stackrun.runtime.network import inside
 
+        self.before()
         pid = next((m.pid for m in earlier if isinstance(m, protocol.ServiceForked)), None)
         try:
             if pid is None:
