@@ -88,8 +88,13 @@ TARGETS: dict[str, tuple[str, ...]] = {
     "stackrun.runtime.spawn.staging": ("stage",),
     "stackrun.runtime.privatens": ("host_tree",),
     "stackrun.runtime.instance": ("prepare",),
-    "stackrun.runtime.cgroups.v1": ("V1Driver.create",),
-    "stackrun.runtime.cgroups.v2": ("V2Driver.create", "restrict_devices"),
+    "stackrun.runtime.cgroups.v1": ("V1Driver.create", "V1Driver.kill", "V1Driver.remove"),
+    "stackrun.runtime.cgroups.v2": (
+        "V2Driver.create",
+        "restrict_devices",
+        "V2Driver.kill",
+        "V2Driver.remove",
+    ),
     "stackrun.runtime.spawn.server": ("Server._spawn",),
     "stackrun.runtime.spawn.child": (
         "_enter",
@@ -110,8 +115,6 @@ TARGETS: dict[str, tuple[str, ...]] = {
         "_processes_in",
         "_project_cgroups",
     ),
-    "stackrun.runtime.cgroups.v1": ("V1Driver.kill", "V1Driver.remove"),
-    "stackrun.runtime.cgroups.v2": ("V2Driver.kill", "V2Driver.remove"),
     "stackrun.logs.capture": ("LogSink.close",),
     "stackrun.control.client": ("Client.open",),
 }
