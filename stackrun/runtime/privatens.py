@@ -14,7 +14,7 @@ from __future__ import annotations
 import errno
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from stackrun.runtime import linux
@@ -26,19 +26,9 @@ def private_namespace() -> Iterator[None]:
     nothing propagating either way), then come back; the copy goes with its mounts.
     The thread stops sharing its working directory with the others (CLONE_FS), as a
     mount namespace needs; the directory itself is kept."""
-    home = os.open("/proc/thread-self/ns/mnt", os.O_RDONLY | os.O_CLOEXEC)
-    cwd = os.open(".", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
-        linux.unshare(linux.CLONE_FS | linux.CLONE_NEWNS)
-        try:
-            linux.mount(None, "/", None, linux.MS_REC | linux.MS_PRIVATE)
-            yield
-        finally:
-            linux.setns(home, linux.CLONE_NEWNS)
-            os.fchdir(cwd)
-    finally:
-        os.close(home)
-        os.close(cwd)
+    with _entered(lambda: linux.unshare(linux.CLONE_FS | linux.CLONE_NEWNS)):
+        linux.mount(None, "/", None, linux.MS_REC | linux.MS_PRIVATE)
+        yield
 
 
 def host_tree(replaced: tuple[str, ...]) -> int:
@@ -85,10 +75,19 @@ class HostTrees:
 @contextmanager
 def _inside(namespace: int) -> Iterator[None]:
     """In a kept private namespace for the block (this thread made it: its fs is its own)."""
+    with _entered(lambda: linux.setns(namespace, linux.CLONE_NEWNS)):
+        yield
+
+
+@contextmanager
+def _entered(enter: Callable[[], object]) -> Iterator[None]:
+    """The block in the mount namespace `enter` puts this thread in; then back in the
+    thread's own namespace and working directory (not when `enter` failed: nothing to
+    come back from)."""
     home = os.open("/proc/thread-self/ns/mnt", os.O_RDONLY | os.O_CLOEXEC)
     cwd = os.open(".", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
-        linux.setns(namespace, linux.CLONE_NEWNS)
+        enter()
         try:
             yield
         finally:
