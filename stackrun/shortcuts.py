@@ -34,6 +34,9 @@ the change, when pydantic's private API moves under them.
    Trust is that of the bytecode beside it. The processes of `up -d` are forked, and
    share the modules `up` loads before each fork (cli/fast.py, daemon/), instead of
    each loading them again.
+8. dataclasses without inspect (`compiled_dataclass_methods`): the dataclasses module
+   imports inspect (with ast, dis, tokenize…) for one call, which makes the docstring of a
+   class that has none; it gets a stand-in that imports inspect when first used.
 """
 
 from __future__ import annotations
@@ -244,13 +247,33 @@ def compiled_dataclass_methods(cache: StrPath = METHODS_CACHE) -> CompiledMethod
     dataclasses module (once per process; forked children keep it)."""
     if not enabled():
         return None
-    import dataclasses
-
+    dataclasses = _import_deferring("dataclasses", "inspect")
     current = getattr(dataclasses, "exec", None)
     if isinstance(current, CompiledMethods):
         return current
     methods = dataclasses.exec = CompiledMethods(cache)  # type: ignore[attr-defined]
     return methods
+
+
+class _Deferred(types.ModuleType):
+    """Stands for a module another one imports but seldom uses: the module itself is
+    imported when an attribute is first asked for."""
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(__import__(self.__name__), name)
+
+
+def _import_deferring(name: str, deferred: str) -> Any:
+    """Import module `name` with `deferred` a stand-in, unless either is loaded already.
+    The stand-in leaves sys.modules at once: any later import gets the real module."""
+    if name in sys.modules or deferred in sys.modules:
+        return __import__(name)
+    stand_in = sys.modules[deferred] = _Deferred(deferred)
+    try:
+        return __import__(name)
+    finally:
+        if sys.modules.get(deferred) is stand_in:
+            del sys.modules[deferred]
 
 
 def save_dataclass_methods() -> None:

@@ -61,6 +61,8 @@ class Compiled:
 
 @dataclass(frozen=True)
 class _Entry:
+    """A stored plan, with what it was made from."""
+
     code: tuple
     inputs: Inputs
     environment: str  # digest of the whole environment, when the loader iterated it

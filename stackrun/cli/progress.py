@@ -13,6 +13,8 @@ OK, FAILED = "✔", "✘"
 
 @dataclass(frozen=True)
 class Step:
+    """One line of the progress `up` and `down` print."""
+
     kind: str  # "Network", "Volume", "Container"
     name: str
     word: str  # Created, Started, Running, Healthy, Exited, Stopped, Removed, Error

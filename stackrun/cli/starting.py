@@ -15,6 +15,8 @@ PULL_CHOICES = ("always", "missing", "never")  # `--pull`, as Compose's
 
 @dataclass(frozen=True)
 class ImageOptions:
+    """How `up` finds and builds the images of its services."""
+
     pull: str | None = None  # every service's pull_policy for this `up`
     quiet: bool = False
     build: bool | None = None  # --build: build every image with build:; --no-build: none

@@ -37,6 +37,8 @@ COLOURS = {
 
 @dataclass(frozen=True)
 class Styled:
+    """A table cell's text and how it is shown."""
+
     text: str
     colour: str = ""  # a click colour name: "green", "red", "bright_black"…
     bold: bool = False

@@ -47,28 +47,36 @@ class RemoteError(ControlError):
 
 @dataclass(eq=False, repr=False)  # cheap to create: `ps` pays for each class
 class NoParams:
-    pass
+    """A request without parameters."""
 
 
 @dataclass(eq=False, repr=False)
 class UpParams:
+    """`up`: what to start."""
+
     request: UpRequest
     plan: Plan | None = None
 
 
 @dataclass(eq=False, repr=False)
 class ServicesParams:
+    """A request about some services (all: none named)."""
+
     services: list[str] = field(default_factory=list)
 
 
 @dataclass(eq=False, repr=False)
 class StopParams:
+    """`stop`: which services, with how long to wait."""
+
     services: list[str] = field(default_factory=list)
     timeout: float | None = None
 
 
 @dataclass(eq=False, repr=False)
 class KillParams:
+    """`kill`: which services, with which signal."""
+
     services: list[str] = field(default_factory=list)
     signal: int = 9
 
@@ -79,23 +87,31 @@ class KillParams:
 
 @dataclass(eq=False, repr=False)
 class RemoveParams:
+    """`rm`: which services, stopped first or not."""
+
     services: list[str] = field(default_factory=list)
     stop: bool = False
 
 
 @dataclass(eq=False, repr=False)
 class OneOffParams:
+    """`run`: the one-off container to start."""
+
     request: RunRequest
 
 
 @dataclass(eq=False, repr=False)
 class DownParams:
+    """`down`: how long to wait, and whether volumes go."""
+
     timeout: float | None = None
     volumes: bool = False
 
 
 @dataclass(eq=False, repr=False)
 class InspectParams:
+    """`inspect`: which instance."""
+
     instance: str
 
 

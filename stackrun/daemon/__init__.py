@@ -17,7 +17,6 @@ outcome of the start over a pipe and lives until `down`). What the attached mode
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
@@ -48,6 +47,8 @@ def __getattr__(name: str):
 
 @dataclass(frozen=True)
 class Detached:
+    """How a detached supervisor reports its start to the CLI."""
+
     report_fd: int  # write end of the pipe the CLI waits on
     early: EarlyStart | None = None  # what started before the supervisor loaded
 
@@ -176,9 +177,10 @@ async def _detached(
         report = await _start(supervisor, request)
     await supervisor.state_saved()
     if not (mode.early and mode.early.reported):
-        os.write(
-            mode.report_fd, json.dumps(report).encode() + b"\n"
-        )  # left open: a crash is reported on it too
+        import json
+
+        # The pipe is left open: a crash is reported on it too.
+        os.write(mode.report_fd, json.dumps(report).encode() + b"\n")
     if "error" in report:
         await supervisor.down()
     await supervisor.finished.wait()

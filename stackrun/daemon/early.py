@@ -35,6 +35,8 @@ from stackrun.supervisor.state import InstanceStatus, ProjectState, UpRequest, w
 
 @dataclass(frozen=True)
 class EarlyStart:
+    """What the early start handed over to the supervisor."""
+
     kernel: Kernel  # prepared, holding the prestarted instances
     control: socket.socket  # the control socket, listening
     reported: bool  # the start report was sent

@@ -11,17 +11,14 @@ another.
 from __future__ import annotations
 
 import gc
-import json
 import os
-import pickle
-import signal
-import traceback
-from pathlib import Path
 from typing import TYPE_CHECKING
 
-from stackrun.errors import ControlError, user_error
+# Nothing else at the top: the CLI forks the supervisor as soon as it knows the verb, and
+# each process then loads what it needs (json, pickle…) on a core of its own.
+if TYPE_CHECKING:
+    from pathlib import Path
 
-if TYPE_CHECKING:  # cheap to import: the CLI forks the launcher before it loads the rest
     from stackrun.plan.model import Plan
     from stackrun.supervisor.state import UpRequest
 
@@ -58,6 +55,11 @@ class Launcher:
 
     def launch(self, plan: Plan, request: UpRequest, config_files: tuple[str, ...] = ()) -> dict:
         """Start the project; return its report: {"failures": [...]} or {"error": ...}."""
+        import json
+        import pickle
+
+        from stackrun.errors import ControlError
+
         plan_pipe, report_pipe = self._plan_pipe, self._report_pipe
         self._plan_pipe = self._report_pipe = -1  # closed below, whatever happens
         with os.fdopen(report_pipe, "rb") as report:
@@ -80,11 +82,15 @@ class Launcher:
                 os.close(fd)
         self._plan_pipe = self._report_pipe = -1
         if not handed_over:
+            import signal
+
             os.kill(self.pid, signal.SIGKILL)  # its fork server follows (PR_SET_PDEATHSIG)
             os.waitpid(self.pid, 0)
 
 
 def _supervise_when_told(plan_pipe: int, report_pipe: int) -> None:
+    import pickle
+
     from stackrun.daemon import Detached, forked_server, supervise
 
     code = 1
@@ -110,6 +116,8 @@ def _supervise_when_told(plan_pipe: int, report_pipe: int) -> None:
             mode = Detached(report_pipe, started)
             code = anyio.run(supervise, plan, request, mode, config_files, fork_server)
     except BaseException as error:  # noqa: BLE001 - reported to the CLI, then exit
+        import traceback
+
         traceback.print_exc()
         _report_crash(report_pipe, error)
     finally:
@@ -118,6 +126,10 @@ def _supervise_when_told(plan_pipe: int, report_pipe: int) -> None:
 
 def _report_crash(report_pipe: int, error: BaseException) -> None:
     """Tell the waiting CLI (if it still waits for a report) why the supervisor died."""
+    import json
+
+    from stackrun.errors import user_error
+
     found = user_error(error)
     while isinstance(error, BaseExceptionGroup) and len(error.exceptions) == 1:
         error = error.exceptions[0]  # what a task group wrapped
@@ -147,7 +159,7 @@ def supervisor_log(plan: Plan) -> Path:
 
 def _stdio_to(path: str) -> None:
     """stdin from /dev/null; stdout and stderr appended to `path`."""
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
     null = os.open(os.devnull, os.O_RDONLY)
     out = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     for fd, target in ((null, 0), (out, 1), (out, 2)):

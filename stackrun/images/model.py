@@ -49,6 +49,8 @@ class Reference:
 
 @dataclass(frozen=True)
 class Platform:
+    """An image's operating system, architecture and variant."""
+
     os: str  # "linux"
     architecture: str  # OCI/Go names: "amd64", "arm64", "arm", "386", "ppc64le", "s390x"
     variant: str | None = None  # "v7", "v8"

@@ -21,6 +21,8 @@ from stackrun.plan.names import ProjectNames
 
 @dataclass(frozen=True)
 class Limits:
+    """What the cgroups of an instance allow it."""
+
     memory: int | None = None  # bytes; mem_limit or deploy.resources.limits.memory
     memory_swap: int | None = None  # bytes of memory+swap (memswap_limit); -1: unlimited swap
     memory_reservation: int | None = None  # soft limit (mem_reservation / reservations.memory)
@@ -66,6 +68,8 @@ class BlkioPlan:
 
 @dataclass(frozen=True)
 class Ulimit:
+    """One resource limit (setrlimit) of a service."""
+
     name: str  # "nofile", "nproc", "core"… (Compose names, without RLIMIT_)
     soft: int
     hard: int
@@ -76,6 +80,8 @@ class Ulimit:
 
 @dataclass(frozen=True)
 class Mount:
+    """A bind, volume or tmpfs mount of a service."""
+
     kind: Literal["bind", "volume", "tmpfs"]
     target: str  # absolute path inside the service
     source: str | None = None  # absolute host path: bind source, or the named volume's directory
@@ -137,6 +143,8 @@ class ImagePlan:
 
 @dataclass(frozen=True)
 class VolumePlan:
+    """A named volume of the project and its directory on the host."""
+
     name: str  # name in the stack file
     path: str  # directory on the host (under the data dir unless external)
     external: bool = False
@@ -147,6 +155,8 @@ class VolumePlan:
 
 @dataclass(frozen=True)
 class NetworkPlan:
+    """A network of the project: its bridge and subnet."""
+
     name: str  # name in the stack file; "default" for the implicit one
     bridge: str  # host interface name (names.bridge)
     subnet: str  # "10.89.0.0/24"
@@ -178,6 +188,8 @@ class HostEntry:
 
 @dataclass(frozen=True)
 class PortPlan:
+    """A published port: where the host listens, where it forwards to."""
+
     host_ip: str  # "0.0.0.0", "127.0.0.1", "::"
     host_port: int  # 0: no port given in the file; bind an ephemeral one, as Docker does
     target_port: int
@@ -196,6 +208,8 @@ RestartPolicy = Literal["no", "always", "on-failure", "unless-stopped"]
 
 @dataclass(frozen=True)
 class HealthPlan:
+    """A service's health check and its timing."""
+
     argv: tuple[str, ...]  # CMD as given; CMD-SHELL as ("/bin/sh", "-c", text)
     interval: float = 30.0
     timeout: float = 30.0
@@ -206,6 +220,8 @@ class HealthPlan:
 
 @dataclass(frozen=True)
 class RestartPlan:
+    """When a service's instances restart, and how long they wait first."""
+
     policy: RestartPolicy = "no"
     max_retries: int | None = None  # on-failure:N
     backoff_initial: float = 0.1  # seconds before the first restart
@@ -216,6 +232,8 @@ class RestartPlan:
 
 @dataclass(frozen=True)
 class Dependency:
+    """What a service waits for of another before it starts (depends_on)."""
+
     service: str  # a service name (all its instances)
     condition: Literal["service_started", "service_healthy", "service_completed_successfully"] = (
         "service_started"
@@ -226,6 +244,8 @@ class Dependency:
 
 @dataclass(frozen=True)
 class LogPlan:
+    """How a service's log files rotate."""
+
     max_size: int | None = None  # bytes per file before rotation (json-file max-size)
     max_files: int = 1  # json-file max-file
 
@@ -292,6 +312,8 @@ class ServicePlan:
 
 @dataclass(frozen=True)
 class Plan:
+    """Everything `up` starts for a project, compiled from its stack file."""
+
     project: str
     project_dir: str  # absolute; bind sources are resolved against it
     services: tuple[ServicePlan, ...]  # instances in dependency order
@@ -319,6 +341,8 @@ class Plan:
 
 @dataclass(frozen=True)
 class NetworkRequest:
+    """A network as the stack file asks for it, before addresses are chosen."""
+
     name: str
     subnet: str | None = None  # ipam.config[0].subnet
     gateway: str | None = None

@@ -70,6 +70,8 @@ def selects(word: str, instance: str, service: str, replica: int | str) -> bool:
 
 @dataclass(frozen=True)
 class ProjectNames:
+    """The names on the host derived from a project's name."""
+
     project: str
 
     @property

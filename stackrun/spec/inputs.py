@@ -22,6 +22,8 @@ PRESENT = "present"  # a file seen to exist (is_file) but not read
 
 @dataclass
 class Inputs:
+    """The files and variables the loader read (the plan cache's key)."""
+
     files: dict[str, str | None] = field(default_factory=dict)  # path -> sha256, PRESENT, None
     variables: dict[str, str | None] = field(default_factory=dict)  # name -> value, None: unset
     whole_environment: bool = False  # iterated: every variable counts

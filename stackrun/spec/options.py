@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 
 @dataclass(frozen=True)
 class LoadOptions:
+    """Where the loader finds the stack file and what it may read."""
+
     files: tuple[str, ...] = ()  # -f, in order; empty: discover stack.yaml & co. upward
     project_name: str | None = None  # -p
     profiles: tuple[str, ...] = ()  # --profile; empty: STACKRUN_PROFILES / COMPOSE_PROFILES
