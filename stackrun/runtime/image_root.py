@@ -45,6 +45,8 @@ SCRATCH_OPTIONS = "mode=755,size=4m"
 
 @dataclass(frozen=True)
 class ImageRoot:
+    """The overlay of an image's layers an instance runs on."""
+
     layers: tuple[str, ...]  # directories, bottom first (the store's order)
     upper: str
     work: str

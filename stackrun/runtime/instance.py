@@ -28,6 +28,8 @@ FALLBACK_DNS = ("8.8.8.8", "8.8.4.4")  # Docker's choice when the host only has 
 
 @dataclass(frozen=True)
 class InstanceLayout:
+    """Where an instance's files live on the host."""
+
     root: str  # on the run root: /etc files, overlay mount point
     disk: str = ""  # an image service's writable layer, on the data root
 

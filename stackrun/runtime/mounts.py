@@ -80,6 +80,8 @@ TMP_SIZE = "512m"  # the private /tmp's bound (Docker mounts none; the kernel's 
 
 @dataclass(frozen=True)
 class MountOp:
+    """One mount made in the service's root."""
+
     kind: OpKind
     target: str  # absolute, inside the service's root
     fstype: str | None = None  # "fs"
@@ -100,6 +102,8 @@ class MountOp:
 
 @dataclass(frozen=True)
 class MountTable:
+    """The root of a service and the mounts made in it, in order."""
+
     overlay: ImageRoot | None  # an image's layers, or a rootfs (one layer); None: the host's root
     ops: tuple[MountOp, ...]
 

@@ -49,6 +49,8 @@ NAMESPACE_FLAGS = 0x7E020000  # NEWNS | NEWCGROUP | NEWUTS | NEWIPC | NEWUSER | 
 
 @dataclass(frozen=True)
 class Arch:
+    """The syscall numbers of one architecture's ABI."""
+
     audit: int  # AUDIT_ARCH_* (linux/audit.h)
     numbers: dict[str, int]  # syscall numbers of the refused calls
     foreign_bit: int = 0  # syscall numbers from here on are another ABI (x32)
@@ -101,6 +103,8 @@ ARCHES = {
 
 @dataclass(frozen=True)
 class Refusal:
+    """A syscall the filter refuses, and when."""
+
     syscall: str
     errno: int = errno.EPERM
     unless: frozenset[str] = frozenset()  # kept capabilities that lift the refusal

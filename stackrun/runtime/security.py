@@ -128,6 +128,8 @@ def apply_rlimits(ulimits: tuple[Ulimit, ...]) -> None:
 
 @dataclass(frozen=True)
 class UserIds:
+    """The ids and home a service runs with."""
+
     uid: int
     gid: int
     groups: tuple[int, ...]  # supplementary groups, the primary one first

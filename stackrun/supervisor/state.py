@@ -34,6 +34,8 @@ STATE_MODE = 0o600  # the state file names pids, cgroups and interfaces: root's 
 
 @dataclass
 class Publisher:
+    """A published port, as docker compose ps --format json shows it."""
+
     URL: str  # host address
     TargetPort: int
     PublishedPort: int
@@ -42,6 +44,8 @@ class Publisher:
 
 @dataclass
 class InstanceStatus:
+    """An instance's state, as the state file records it."""
+
     name: str
     service: str
     replica: int

@@ -30,6 +30,8 @@ UNLIMITED_V1 = 1 << 62  # v1 reports "no limit" as PAGE_COUNTER_MAX pages: anyth
 
 @dataclass(frozen=True)
 class Usage:
+    """What a cgroup's processes use now (docker stats' figures)."""
+
     memory: int  # bytes in use, page cache that can be dropped excluded (as `docker stats`)
     memory_limit: int | None  # bytes; None: unlimited
     cpu_usec: int  # CPU time used by every process of the cgroup, ever

@@ -31,6 +31,8 @@ CTX_ACCESS_TYPE, CTX_MAJOR, CTX_MINOR = 0, 4, 8
 
 @dataclass(frozen=True)
 class Rule:
+    """A device access rule: type, numbers, access."""
+
     kind: str  # "c" (character) or "b" (block)
     major: int | None  # None: any
     minor: int | None

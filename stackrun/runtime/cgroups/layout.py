@@ -20,6 +20,8 @@ MOUNTINFO = "/proc/self/mountinfo"
 
 @dataclass(frozen=True)
 class Layout:
+    """How the host mounts its cgroup hierarchies."""
+
     version: Literal["v1", "hybrid", "v2"]
     unified: str | None = None  # cgroup2 mount point (the root itself for v2)
     hierarchies: dict[str, str] = field(default_factory=dict)  # v1 controller -> mount point

@@ -210,6 +210,8 @@ def default_route_message(gateway: str) -> bytes:
 
 @dataclass(frozen=True)
 class Reply:
+    """One netlink message from the kernel."""
+
     kind: int
     seq: int
     body: bytes = field(repr=False)  # after the nlmsghdr

@@ -274,6 +274,8 @@ def ignored_signals() -> tuple[int, ...]:
 
 @dataclass(frozen=True)
 class Stdio:
+    """The fds a service gets as stdin, stdout and stderr."""
+
     stdin: int | None  # None: the service's own /dev/null, opened at install
     stdout: int
     stderr: int

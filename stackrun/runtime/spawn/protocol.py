@@ -36,12 +36,16 @@ MAX_MESSAGE = 4096
 
 @dataclass(frozen=True)
 class ServiceForked:
+    """The service child exists: its pid."""
+
     kind: ClassVar[str] = "service_forked"
     pid: int
 
 
 @dataclass(frozen=True)
 class StepFailed:
+    """A spawn step failed: which, with what errno, on what path."""
+
     kind: ClassVar[str] = "step_failed"
     step: str
     errno: int
@@ -50,6 +54,8 @@ class StepFailed:
 
 @dataclass(frozen=True)
 class IntermediateExited:
+    """The intermediate of a join or of a shared namespace exited."""
+
     kind: ClassVar[str] = "intermediate_exited"
     status: int  # exit code, or -signal
 
@@ -63,11 +69,15 @@ class UsernsMade:
 
 @dataclass(frozen=True)
 class NetnsReady:
+    """The child's network namespace is ready for its veths."""
+
     kind: ClassVar[str] = "netns_ready"
 
 
 @dataclass(frozen=True)
 class NetworkAttached:
+    """The caller made the child's veths, or failed to."""
+
     kind: ClassVar[str] = "network_attached"
     ok: bool
 
@@ -216,6 +226,8 @@ def _reply(sock: socket.socket, message: Message) -> None:
 
 @dataclass(frozen=True)
 class Outcome:
+    """What a spawn came to: the pid, or why not."""
+
     pid: int | None  # the service (or init) pid, when it was forked
     failure: RuntimeFailure | None
 
