@@ -1,7 +1,8 @@
-"""Shortcut 7 (stackrun/shortcuts.py): the code the dataclasses module compiles for each
-class's methods, cached by source text. A class made from the cache behaves as one made
-without it; a damaged or unwritable cache only costs the compilation; and the test fails
-if the dataclasses module stops compiling its methods through the `exec` we replace."""
+"""Shortcuts 7 and 8 (stackrun/shortcuts.py): the code the dataclasses module compiles for
+each class's methods, cached by source text; inspect imported only when a class without a
+docstring needs it. A class made from the cache behaves as one made without it; a damaged
+or unwritable cache only costs the compilation; and the test fails if the dataclasses
+module stops compiling its methods through the `exec` we replace."""
 
 from __future__ import annotations
 
@@ -22,7 +23,15 @@ from pathlib import Path
 from stackrun import shortcuts
 methods = shortcuts.compiled_dataclass_methods(Path(sys.argv[1]))
 import dataclasses
+loaded_with_dataclasses = "inspect" in sys.modules
 from dataclasses import dataclass, field, replace, FrozenInstanceError
+
+@dataclass(frozen=True)
+class Documented:
+    'Its own docstring: no signature to make.'
+    a: int
+
+loaded_for_a_documented_class = "inspect" in sys.modules
 
 @dataclass(frozen=True)
 class Limits:
@@ -58,6 +67,8 @@ result = {
     "init_annotations": sorted(Point.__init__.__annotations__),
     "compiled": None if methods is None else len(methods.new),
     "known": None if methods is None else len(methods.known),
+    "docs": [Documented.__doc__, Limits.__doc__, Point.__doc__, Slotted.__doc__],
+    "inspect": [loaded_with_dataclasses, loaded_for_a_documented_class, "inspect" in sys.modules],
 }
 if methods is not None:
     methods.save()
@@ -80,7 +91,7 @@ def run(cache: Path, **env: str) -> dict:
 
 
 def behaviour(result: dict) -> dict:
-    return {k: v for k, v in result.items() if k not in ("compiled", "known")}
+    return {k: v for k, v in result.items() if k not in ("compiled", "known", "inspect")}
 
 
 def test_classes_made_from_the_cache_behave_as_without_it(tmp_path):
@@ -93,6 +104,16 @@ def test_classes_made_from_the_cache_behave_as_without_it(tmp_path):
     second = run(cache)
     assert second["compiled"] == 0 and second["known"] == first["compiled"]
     assert behaviour(first) == behaviour(second) == behaviour(without)
+    assert (
+        first["docs"][1] == "Limits(memory: int | None = None, names: tuple[str, ...] = (), "
+        "extra: dict = <factory>)"
+    )  # made by inspect, imported when it was needed
+
+
+def test_inspect_loads_only_for_a_class_without_a_docstring(tmp_path):
+    cache = tmp_path / "methods.marshal"
+    assert run(cache)["inspect"] == [False, False, True]
+    assert run(cache, STACKRUN_NO_SHORTCUTS="1")["inspect"] == [True, True, True]
 
 
 def test_a_damaged_cache_only_costs_the_compilation(tmp_path):

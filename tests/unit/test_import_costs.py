@@ -46,6 +46,7 @@ NOT_FOR_PS = {
     "pydantic": "no stack file is loaded",
     "anyio": "the client's coroutines never suspend (control/blocking.py)",
     "pathlib": "and the urllib.parse, ipaddress it imports: the socket's address is a string",
+    "inspect": "dataclasses asks it only for a class without a docstring (shortcuts 8)",
 }
 
 
