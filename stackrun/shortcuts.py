@@ -251,7 +251,7 @@ def compiled_dataclass_methods(cache: StrPath = METHODS_CACHE) -> CompiledMethod
     current = getattr(dataclasses, "exec", None)
     if isinstance(current, CompiledMethods):
         return current
-    methods = dataclasses.exec = CompiledMethods(cache)  # type: ignore[attr-defined]
+    methods = dataclasses.exec = CompiledMethods(cache)
     return methods
 
 

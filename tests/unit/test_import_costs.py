@@ -85,13 +85,18 @@ NOT_FOR_SPAWNING = {
     "subprocess": "only iptables' hosts and a hosts-file rebind run a program",
     "shutil": "only teardown and a volume's first fill remove trees",
     "tempfile": "files.stage_text makes its own name",
+    "inspect": "dataclasses asks it only for a class without a docstring (shortcuts 8)",
 }
 
 
 @pytest.mark.parametrize("module", ["stackrun.runtime.spawn.server", "stackrun.daemon.early"])
 def test_the_fork_server_and_the_early_start_import_no_helper_they_do_not_use(module):
-    """The fork server's modules and the pre-forked supervisor's, before anyio."""
-    probe = f"import json, sys, {module}; print(json.dumps(sorted(sys.modules)))"
+    """The fork server's modules and the pre-forked supervisor's, before anyio (with the
+    shortcuts cli/main.py installs first)."""
+    probe = (
+        "import json, sys; from stackrun import shortcuts; shortcuts.compiled_dataclass_methods()"
+        f"; import {module}; print(json.dumps(sorted(sys.modules)))"
+    )
     done = subprocess.run(
         [sys.executable, "-c", probe],
         env={"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(REPO)},
