@@ -45,9 +45,13 @@ class Wanted:
 def to_pull(wanted: Iterable[Wanted], store, now: float) -> list[Wanted]:
     """The entries whose image must be pulled first, one per reference and platform."""
     chosen: dict[tuple[Reference, Platform | None], Wanted] = {}
+    judged: set[tuple] = set()  # services of one image ask the store once
     for want in wanted:
         key = (want.reference, want.platform)
-        if key not in chosen and needs_pull(want, store, now):
+        if key in chosen or (key, want.policy) in judged:
+            continue
+        judged.add((key, want.policy))
+        if needs_pull(want, store, now):
             chosen[key] = want
     return list(chosen.values())
 
@@ -69,8 +73,12 @@ def needs_pull(want: Wanted, store, now: float) -> bool:
 def find(wanted: Iterable[Wanted], store) -> dict[str, ImageRecord]:
     """service -> its image in the store; ImageError for the first one missing."""
     records = {}
+    found: dict[tuple[Reference, Platform | None], ImageRecord | None] = {}
     for want in wanted:
-        record = _stored(want, store)
+        key = (want.reference, want.platform)
+        if key not in found:
+            found[key] = _stored(want, store)
+        record = found[key]
         if record is None:
             raise ImageError(_missing(want, store), image=want.image, service=want.service)
         records[want.service] = record

@@ -19,8 +19,10 @@ AMD64 = Platform("linux", "amd64")
 class Store:
     def __init__(self, images: dict[str, ImageRecord], pulled: dict[str, float] | None = None):
         self.records, self.times = images, pulled or {}
+        self.asked: list[str] = []
 
     def image(self, name: str) -> ImageRecord | None:
+        self.asked.append(name)
         return self.records.get(name)
 
     def pulled(self, name: str) -> float | None:
@@ -64,6 +66,16 @@ def test_pull_policies(policy, stored, last_pull, pulls):
 def test_each_image_is_pulled_once_for_every_service_wanting_it():
     wanted = [want("a", "redis:7"), want("b", "redis:7"), want("c", "nginx"), want("d", "redis:7")]
     assert [w.service for w in to_pull(wanted, Store({}), NOW)] == ["a", "c"]
+
+
+def test_the_store_is_asked_once_per_image_however_many_services_run_it():
+    """A stack of 30 replicas of one image reads its record once, not 30 times (`up -d`
+    checks its compiled plan's images at every start)."""
+    store = Store({REDIS: record()})
+    wanted = [want(f"s{i}", "redis:7") for i in range(30)]
+    assert to_pull(wanted, store, NOW) == [] and store.asked == [REDIS]
+    store.asked.clear()
+    assert len(find(wanted, store)) == 30 and store.asked == [REDIS]
 
 
 def test_every_service_gets_its_record():
