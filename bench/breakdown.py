@@ -2,7 +2,8 @@
 "Where the time goes").
 
     sudo .venv/bin/python bench/breakdown.py [--runs 5] [--size 3] [--network bridge|none]
-                                             [--userns private|host] [--pause 0.5] [--show]
+                                             [--userns private|host] [--pause 0.5] [--image]
+                                             [--show]
 
 Runs `stackrun up -d` then `stackrun down` of one stack file of SIZE sleeping services
 RUNS times, --pause seconds apart as in bench/startup.py (after one run that warms the
@@ -29,13 +30,18 @@ import uuid
 from pathlib import Path
 
 from netns import isolated
+from startup import IMAGE, store_busybox
 
 REPO = Path(__file__).resolve().parent.parent
 SLEEPER = "trap 'exit 0' TERM; sleep 1000 & wait"
 
 
-def stack_text(project: str, size: int, network: str, userns: str = "private") -> str:
+def stack_text(
+    project: str, size: int, network: str, userns: str = "private", image: bool = False
+) -> str:
     mode = "    network_mode: none\n" if network == "none" else ""
+    if image:
+        mode += f"    image: {IMAGE}\n"
     services = "".join(
         f'  s{i}:\n    command: ["sh", "-c", "{SLEEPER}"]\n{mode}' for i in range(size)
     )
@@ -121,6 +127,7 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=3)
     parser.add_argument("--network", choices=("bridge", "none"), default="bridge")
     parser.add_argument("--userns", choices=("private", "host"), default="private")
+    parser.add_argument("--image", action="store_true", help="services run from an image (warm)")
     parser.add_argument("--show", action="store_true", help="also print every event of run 1")
     parser.add_argument(
         "--pause", type=float, default=0.5, help="seconds between up and down (bench/startup.py's)"
@@ -142,7 +149,9 @@ def main() -> None:
     try:
         project = f"bd{uuid.uuid4().hex[:8]}"
         stack = work / f"{project}.yaml"
-        stack.write_text(stack_text(project, args.size, args.network, args.userns))
+        if args.image:
+            store_busybox(env)
+        stack.write_text(stack_text(project, args.size, args.network, args.userns, args.image))
         cli = [sys.executable, "-m", "stackrun", "-f", str(stack)]
         for index in range(args.runs + 1):  # the first run warms the caches
             up = traced([*cli, "up", "-d"], env, work / "log")
@@ -161,7 +170,10 @@ def main() -> None:
     finally:
         shutil.rmtree(work, ignore_errors=True)
     load = os.getloadavg()[0]
-    print(f"{args.size} services, network {args.network}, userns {args.userns}; load {load:.2f}")
+    kind = "image" if args.image else "host command"
+    print(
+        f"{args.size} services ({kind}), network {args.network}, userns {args.userns}; load {load:.2f}"
+    )
     report("up -d", ups)
     report("down", downs)
 

@@ -120,14 +120,27 @@ TARGETS: dict[str, tuple[str, ...]] = {
 }
 
 
+_kept: list[int] = []  # the log opened once, inherited by forks: a child in an image's root
+# cannot open it by its path
+
+
 def record(label: str, start: float, end: float) -> None:
     if not LOG:
         return
-    fd = os.open(LOG, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    line = f"{os.getpid()} {label} {start:.6f} {end:.6f}\n".encode()
     try:
-        os.write(fd, f"{os.getpid()} {label} {start:.6f} {end:.6f}\n".encode())
+        fd = os.open(LOG, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    except OSError:
+        if _kept:
+            os.write(_kept[0], line)
+        return
+    try:
+        os.write(fd, line)
     finally:
-        os.close(fd)
+        if _kept:
+            os.close(fd)
+        else:
+            _kept.append(fd)
 
 
 def timed(label: str, function):

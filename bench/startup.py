@@ -79,7 +79,7 @@ def main() -> None:
     env.pop("COMPOSE_PROJECT_NAME", None)
     try:
         if args.image:
-            _store_image(env)
+            store_busybox(env)
         sizes = [int(s) for s in args.sizes.split(",")]
         results = {size: _measure(size, args, honcho, work, env) for size in sizes}
         _report(results, args)
@@ -164,7 +164,7 @@ def _timed(argv: list[str], env: dict, cwd: Path) -> float:
     return took
 
 
-def _store_image(env: dict) -> None:
+def store_busybox(env: dict) -> None:
     """busybox in the bench's private store, layers unpacked (what a warm start finds)."""
     sys.path.insert(0, str(REPO))
     os.environ.update({k: env[k] for k in ("STACKRUN_RUN_DIR", "STACKRUN_DATA_DIR")})
