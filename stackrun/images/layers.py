@@ -10,7 +10,6 @@ from __future__ import annotations
 import errno as errnos
 import json
 import os
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,6 +42,8 @@ LAYER_MEDIA_TYPES = frozenset(
 
 @dataclass(frozen=True)
 class StagedLayer:
+    """A layer unpacked in a session, before it enters the store."""
+
     path: Path  # a session directory holding diff/ and layer.json
     chain_id: str
 
@@ -73,10 +74,10 @@ def stage_file(
                 "tar_size": tar_size}  # fmt: skip
         (directory / LAYER_JSON).write_text(json.dumps(meta))
     except OSError as error:
-        shutil.rmtree(directory, ignore_errors=True)
+        _rmtree(directory)
         raise write_error(error, f"unpacking layer {blob}", layout.root) from None
     except BaseException:
-        shutil.rmtree(directory, ignore_errors=True)
+        _rmtree(directory)
         raise
     return StagedLayer(directory, chain)
 
@@ -120,7 +121,7 @@ def commit(layout: Layout, staged: StagedLayer) -> None:
     except OSError as error:
         if error.errno not in (errnos.EEXIST, errnos.ENOTEMPTY):
             raise
-        shutil.rmtree(staged.path, ignore_errors=True)
+        _rmtree(staged.path)
 
 
 def exists(layout: Layout, chain: str) -> bool:
@@ -133,3 +134,9 @@ def reference(layout: Layout, chain: str, diff_id: str) -> LayerRef:
 
 def metadata(layout: Layout, chain: str) -> dict:
     return json.loads((layout.layer(chain) / LAYER_JSON).read_text())
+
+
+def _rmtree(path) -> None:
+    import shutil  # here: finding an image in the store (each `up -d`) removes nothing
+
+    shutil.rmtree(path, ignore_errors=True)

@@ -25,6 +25,8 @@ from stackrun.images.digest import hex_of, short_name
 
 @dataclass(frozen=True)
 class Layout:
+    """Where the store keeps blobs, layers, records and its lock."""
+
     root: Path
 
     @property

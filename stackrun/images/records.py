@@ -28,6 +28,8 @@ from stackrun.images.reference import ReferenceError, is_image_id, parse_referen
 
 @dataclass(frozen=True)
 class LayerEntry:
+    """One layer of a stored image: its chain id, diff id and blob."""
+
     chain_id: str
     diff_id: str
     blob: str

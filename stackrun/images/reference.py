@@ -10,7 +10,7 @@ and no tag is implied. `index.docker.io` is `docker.io`.
 
 from __future__ import annotations
 
-import platform as _platform
+import os
 import re
 
 from stackrun.images.model import DOCKER_HUB, Platform, Reference
@@ -119,7 +119,7 @@ def parse_platform(text: str) -> Platform:
 
 def host_platform(machine: str | None = None) -> Platform:
     """The platform of this host (`uname -m`), as OCI names it."""
-    machine = machine or _platform.machine()
+    machine = machine or os.uname().machine  # what platform.machine() says, without it
     architecture, variant = _MACHINES.get(machine, (machine, None))
     return Platform("linux", architecture, variant)
 

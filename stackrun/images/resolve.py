@@ -32,6 +32,8 @@ _PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h|d|w)")
 
 @dataclass(frozen=True)
 class Wanted:
+    """An image a service runs, with its platform and pull policy."""
+
     service: str
     reference: Reference
     platform: Platform | None = None  # None: the service named none

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import fcntl
 import os
-import shutil
-import tempfile
 from pathlib import Path
+
+# shutil and tempfile are imported where a session is made or swept: finding an image in
+# the store (each `up -d` of image services) makes none.
 
 PINS = "pins"
 
@@ -24,6 +25,8 @@ class Session:
     made but not yet locked."""
 
     def __init__(self, tmp: Path):
+        import tempfile
+
         sweep(tmp)
         self.path = Path(tempfile.mkdtemp(prefix=f"{os.getpid()}-", dir=tmp))
         self._fd = os.open(self.path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
@@ -33,6 +36,8 @@ class Session:
 
     def new_path(self, prefix: str) -> Path:
         """A fresh name inside the session (nothing is created)."""
+        import tempfile
+
         return Path(tempfile.mktemp(prefix=prefix, dir=self.path))
 
     def pin(self, digest: str) -> None:
@@ -57,6 +62,8 @@ class Session:
     def close(self) -> None:
         if self._fd < 0:
             return
+        import shutil
+
         self._pins.close()
         shutil.rmtree(self.path, ignore_errors=True)
         os.close(self._fd)
@@ -65,6 +72,8 @@ class Session:
 
 def sweep(tmp: Path) -> None:
     """Remove the sessions whose process is gone (their flock is free)."""
+    import shutil
+
     for entry in _entries(tmp):
         fd = lock_if_free(entry)
         if fd is None:

@@ -89,10 +89,18 @@ NOT_FOR_SPAWNING = {
 }
 
 
-@pytest.mark.parametrize("module", ["stackrun.runtime.spawn.server", "stackrun.daemon.early"])
+@pytest.mark.parametrize(
+    "module",
+    [
+        "stackrun.runtime.spawn.server",
+        "stackrun.daemon.early",
+        "stackrun.images.resolve, stackrun.images.store",  # `up -d` finds its images
+    ],
+)
 def test_the_fork_server_and_the_early_start_import_no_helper_they_do_not_use(module):
-    """The fork server's modules and the pre-forked supervisor's, before anyio (with the
-    shortcuts cli/main.py installs first)."""
+    """The fork server's modules and the pre-forked supervisor's, before anyio, and what
+    the CLI of `up -d` loads to find its images in the store (with the shortcuts
+    cli/main.py installs first)."""
     probe = (
         "import json, sys; from stackrun import shortcuts; shortcuts.compiled_dataclass_methods()"
         f"; import {module}; print(json.dumps(sorted(sys.modules)))"
