@@ -30,12 +30,13 @@ from __future__ import annotations
 
 import errno
 import os
-from contextlib import ExitStack
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 
 from stackrun.errors import RuntimeFailure
 from stackrun.runtime import linux
-from stackrun.runtime.privatens import private_namespace
+from stackrun.runtime.privatens import HostTrees, private_namespace
 from stackrun.runtime.userns.idmap import IdMap
 
 PAGE = 4096  # mount(2) copies at most one page of options
@@ -67,14 +68,30 @@ class Mapping:
     userns_fd: int
 
 
-def detached(root: ImageRoot, mapping: Mapping | None = None, legacy: bool | None = None) -> int:
+def detached(
+    root: ImageRoot,
+    mapping: Mapping | None = None,
+    legacy: bool | None = None,
+    batch: HostTrees | None = None,
+) -> int:
     """The overlay as a detached mount: a close-on-exec fd to attach with move_mount.
-    Nothing stays mounted anywhere else. `legacy`: as for `mount`."""
-    with private_namespace(), ExitStack() as held:
+    Nothing stays mounted anywhere else: it is made in a private namespace of its own,
+    or in the batch's (privatens.HostTrees.kept: the image's idmapped layers, mounted
+    there for the first overlay of the batch, serve the others; it goes with the batch).
+    `legacy`: as for `mount`."""
+    key = None if mapping is None else os.fstat(mapping.userns_fd).st_ino  # one map each
+    place = batch.kept(key) if batch is not None else _alone()
+    with place as mounted, ExitStack() as held:
         if mapping is not None:
-            _map_layers(root, mapping, held)
+            _map_layers(root, mapping, held, mounted)
         mount(root, legacy, mapping)
         return linux.open_tree_clone(root.merged)
+
+
+@contextmanager
+def _alone() -> Iterator[dict]:
+    with private_namespace():
+        yield {}
 
 
 def mount(root: ImageRoot, legacy: bool | None = None, mapping: Mapping | None = None) -> None:
@@ -103,9 +120,10 @@ def kernel_version(release: str | None = None) -> tuple[int, int]:
     return (numbers + [0, 0])[0], (numbers + [0, 0])[1]
 
 
-def _map_layers(root: ImageRoot, mapping: Mapping, held: ExitStack) -> None:
+def _map_layers(root: ImageRoot, mapping: Mapping, held: ExitStack, mounted: dict) -> None:
     """Over each layer (and the directory holding upper and work, on disk) its idmapped
-    mount, attached at the same path in the private namespace."""
+    mount, attached at the same path in the private namespace, unless `mounted` says it
+    is there already (an idmapped mount cannot be mapped again)."""
     places = list(root.layers)
     if not root.scratch and root.disk_layer:
         parent = os.path.dirname(root.upper)
@@ -113,12 +131,15 @@ def _map_layers(root: ImageRoot, mapping: Mapping, held: ExitStack) -> None:
             raise RuntimeFailure("upper and work directories in one directory", 22, root.work)
         places.append(parent)
     for place in places:
+        if place in mounted:
+            continue
         fd = os.open(place, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
         held.callback(os.close, fd)
         tree = linux.clone_mount(fd, recursive=False)
         held.callback(os.close, tree)
         linux.idmap_mount(tree, mapping.userns_fd)
         linux.move_mount_fd(tree, fd, place)
+        mounted[place] = True
 
 
 class _mounter:

@@ -46,7 +46,10 @@ class HostTrees:
     of `replaced` paths is made once, by the calling thread, and kept (an fd) until
     `close()`; each further tree is one clone from it. Making a namespace copies the
     host's whole mount table, and unmounting waits on the kernel's mount lock, for
-    every service otherwise. The trees are as the host's mounts were at the first."""
+    every service otherwise. The trees are as the host's mounts were at the first.
+    `kept(key)` is the same for the overlays of image services (image_root.detached):
+    one private namespace per key, where what one overlay mounted (its idmapped layers)
+    serves the next."""
 
     def __init__(self) -> None:
         self._mine = threading.local()  # this thread's namespaces: setns needs its own fs
@@ -63,6 +66,22 @@ class HostTrees:
                 return linux.open_tree_clone("/", recursive=True)
         with _inside(namespaces[replaced]):
             return linux.open_tree_clone("/", recursive=True)
+
+    @contextmanager
+    def kept(self, key: object) -> Iterator[dict]:
+        """The block in this thread's private namespace for `key` (a copy of the host's,
+        made at the first block), with a dict of what earlier blocks left mounted there."""
+        made: dict[object, tuple[int, dict]] = self._mine.__dict__.setdefault("kept", {})
+        if key not in made:
+            with private_namespace():
+                namespace = os.open("/proc/thread-self/ns/mnt", os.O_RDONLY | os.O_CLOEXEC)
+                self._all.append(namespace)
+                made[key] = (namespace, {})
+                yield made[key][1]
+            return
+        namespace, mounted = made[key]
+        with _inside(namespace):
+            yield mounted
 
     def close(self) -> None:
         """Once no thread uses it any more."""

@@ -23,6 +23,7 @@ from stackrun.plan.image import image_plan
 from stackrun.plan.model import GrantedFile, HostEntry, ImagePlan, Mount
 from stackrun.runtime import image_root, instance, linux
 from stackrun.runtime.mounts import DEVICES, MASKED_PATHS, READONLY_PATHS
+from stackrun.runtime.privatens import HostTrees
 from stackrun.runtime.userns import idmap
 from stackrun.runtime.userns.idmap import SIZE, IdMap
 from tests.helpers import oci
@@ -414,3 +415,31 @@ def test_secrets_in_an_image_are_bound_read_only_beside_the_images_own_run(
         assert not upper.exists()
     else:  # the mount point, empty, as Docker leaves it in a container's layer
         assert (upper / "run/secrets/token").read_text() == ""
+
+
+def test_the_overlays_of_a_batch_share_its_idmapped_layers(fork_server, layered, tmp_path):
+    """spawn_all's batch (privatens.HostTrees): the image's layers are idmapped once, in
+    the batch's namespace, for every overlay made there; each overlay is whole, with its
+    own writable layer; nothing stays mounted once the batch is closed."""
+    ids = IdMap(2**30, 2**30 + SIZE)
+    mapping = image_root.Mapping(ids, fork_server.userns_for(idmap.canonical(ids)))
+    trees, fds = HostTrees(), []
+    try:
+        for name in ("one", "two", "three"):
+            for directory in ("upper", "work", "merged"):
+                (tmp_path / name / "layer" / directory).mkdir(parents=True)
+            paths = (str(tmp_path / name / "layer" / d) for d in ("upper", "work", "merged"))
+            root = image_root.ImageRoot(layered.layers, *paths)
+            fds.append(image_root.detached(root, mapping, batch=trees))
+        for fd in fds:
+            owned = Path(f"/proc/self/fd/{fd}/srv/owned").stat()
+            assert (owned.st_uid, owned.st_gid) == (ids.uid + 1000, ids.gid + 50)
+        with trees.kept(os.fstat(mapping.userns_fd).st_ino):
+            info = Path("/proc/thread-self/mountinfo").read_text()
+        mounted = [line.split()[4] for line in info.splitlines()]
+        assert all(mounted.count(layer) == 1 for layer in layered.layers), mounted
+    finally:
+        for fd in fds:
+            os.close(fd)
+        trees.close()
+    assert str(tmp_path) not in Path("/proc/self/mountinfo").read_text()

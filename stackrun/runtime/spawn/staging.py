@@ -169,8 +169,9 @@ def _root(
     ids = request.id_map
     mapping = image_root.Mapping(ids, userns_for(idmap.canonical(ids))) if ids else None
     what = "mount the image's layers" if request.plan.image else "mount rootfs overlay"
+    batch = host_tree if isinstance(host_tree, privatens.HostTrees) else None
     with step(what, table.overlay.describe() if request.plan.image else table.overlay.layers[0]):
-        return into.add(image_root.detached(table.overlay, mapping))
+        return into.add(image_root.detached(table.overlay, mapping, batch=batch))
 
 
 class _Binder:
