@@ -58,6 +58,8 @@ def traced(argv: list[str], env: dict[str, str], log: Path) -> tuple[float, list
     done = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
     wall = time.monotonic() - started
     if done.returncode:
+        if argv[-2:] == ["up", "-d"]:  # what did start goes before the work dir does
+            subprocess.run([*argv[:-2], "down"], env=env, capture_output=True, check=False)
         sys.exit(f"{' '.join(argv)} failed:\n{done.stderr}")
     time.sleep(0.05)  # a detached supervisor may still be writing its last lines
     events = []
