@@ -26,7 +26,7 @@ import os
 import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import astuple, dataclass
+from dataclasses import dataclass
 from typing import Any, ClassVar, Self
 
 from stackrun.errors import RuntimeFailure
@@ -89,12 +89,16 @@ _KINDS = {
 
 
 def encode(message: Message) -> bytes:
-    return json.dumps([message.kind, *astuple(message)]).encode()
+    return json.dumps([message.kind, *vars(message).values()]).encode()  # fields, in order
 
 
 def decode(raw: bytes) -> Message:
     kind, *fields = json.loads(raw)
     return _KINDS[kind](*fields)
+
+
+NETNS_READY = encode(NetnsReady())
+NETWORK_ATTACHED = encode(NetworkAttached(True))
 
 
 def channel_pair() -> tuple[socket.socket, socket.socket]:
@@ -131,14 +135,13 @@ class Channel:
 
     def netns_ready(self) -> bool:
         """Ask the caller for the veths of the new network namespace; whether it made
-        them (False also when the caller is gone)."""
-        self._send(NetnsReady())
+        them (False also when the caller is gone). Both messages are encoded once, before
+        any fork: a service child runs no json."""
         try:
-            raw = self.sock.recv(MAX_MESSAGE)
+            self.sock.send(NETNS_READY)
+            return self.sock.recv(MAX_MESSAGE) == NETWORK_ATTACHED
         except OSError:
             return False
-        answer = decode(raw) if raw else None
-        return isinstance(answer, NetworkAttached) and answer.ok
 
     def close(self) -> None:
         self.sock.close()
