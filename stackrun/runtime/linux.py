@@ -140,7 +140,7 @@ class _CloneArgs(ctypes.Structure):
     ]
 
 
-def clone3(flags: int = 0, cgroup_fd: int | None = None) -> int:
+def clone3(flags: int = 0, cgroup_fd: int | None = None, fork_hooks: bool = True) -> int:
     """os.fork() through clone3(2); Python's fork hooks run around it as in os.fork().
 
     `flags` may hold CLONE_NEW* (the child starts in fresh namespaces; CLONE_NEWPID makes
@@ -150,6 +150,13 @@ def clone3(flags: int = 0, cgroup_fd: int | None = None) -> int:
 
     Only for a single-threaded caller whose child never relies on glibc's cached thread
     id (raise(), pthread_kill()) before exec: the raw syscall does not refresh it.
+
+    `fork_hooks` False: none of Python's fork hooks run. They repair what other threads
+    held at the fork (the GIL, the import lock, their thread states, `threading`'s
+    records: PyOS_AfterFork_Child and the os.register_at_fork callbacks), of which a
+    single-threaded caller has nothing; the child keeps the caller's thread identity
+    (same stack, same thread-local storage), which `threading` already records as the
+    main thread. Those hooks would be the first ~170 pages such a child copies.
     """
     if "clone3" not in _NR:
         raise OSError(38, "clone3: unknown syscall number")
@@ -157,15 +164,18 @@ def clone3(flags: int = 0, cgroup_fd: int | None = None) -> int:
         flags |= CLONE_INTO_CGROUP
     exit_signal = 0 if flags & CLONE_PARENT else SIGCHLD  # CLONE_PARENT: the caller's own
     args = _CloneArgs(flags=flags, exit_signal=exit_signal, cgroup=cgroup_fd or 0)
-    ctypes.pythonapi.PyOS_BeforeFork()
+    if fork_hooks:
+        ctypes.pythonapi.PyOS_BeforeFork()
     pid = _libc_gil.syscall(
         ctypes.c_long(_NR["clone3"]), ctypes.byref(args), ctypes.c_size_t(ctypes.sizeof(args))
     )
     if pid == 0:
-        ctypes.pythonapi.PyOS_AfterFork_Child()
+        if fork_hooks:
+            ctypes.pythonapi.PyOS_AfterFork_Child()
         return 0
     err = ctypes.get_errno()
-    ctypes.pythonapi.PyOS_AfterFork_Parent()
+    if fork_hooks:
+        ctypes.pythonapi.PyOS_AfterFork_Parent()
     if pid == -1:
         raise OSError(err, os.strerror(err))
     return pid

@@ -61,14 +61,14 @@ def serve(sock: socket.socket, parent: int) -> None:
 def _clone(flags: int, unified_dir: int | None) -> tuple[int, bool]:
     """clone3 with `flags`, born in the v2 cgroup (an open directory) when there is one
     and the kernel agrees; (pid, whether it was born there). Otherwise the child joins
-    by writing."""
+    by writing. The server has a single thread: no fork hook has anything to repair."""
     if unified_dir is not None:
         try:
-            return linux.clone3(flags, unified_dir), True
+            return linux.clone3(flags, unified_dir, fork_hooks=False), True
         except OSError:
             pass  # refused for that cgroup: born outside, the child writes instead
     with step("clone the service"):
-        return linux.clone3(flags), False
+        return linux.clone3(flags, fork_hooks=False), False
 
 
 def _open_dir(path: str | None) -> int | None:
