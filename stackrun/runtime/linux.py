@@ -10,6 +10,7 @@ from __future__ import annotations
 import ctypes
 import functools
 import os
+import sys
 
 _libc = ctypes.CDLL(None, use_errno=True)
 _libc.syscall.restype = ctypes.c_long
@@ -111,8 +112,16 @@ def _check(result: int, path: str | None = None) -> int:
     return result
 
 
+_FS_ENCODING = sys.getfilesystemencoding()
+
+
 def _bytes(value: str | None) -> bytes | None:
-    return None if value is None else os.fsencode(value)
+    """os.fsencode's result without its Python frame (a service child encodes ~120 paths)."""
+    if value is None:
+        return None
+    if type(value) is str:
+        return value.encode(_FS_ENCODING, "surrogateescape")
+    return os.fsencode(value)
 
 
 def _syscall(name: str, *args, path: str | None = None) -> int:
@@ -219,9 +228,14 @@ def setdomainname(name: str) -> None:
     _check(_libc.setdomainname(raw, ctypes.c_size_t(len(raw))))
 
 
+# prctl with plain integers, converted by ctypes itself (its own function pointer: other
+# calls of _libc.prctl pass pointers).
+_prctl = _libc["prctl"]
+_prctl.argtypes = (ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong)
+
+
 def prctl(option: int, arg2: int = 0, arg3: int = 0, arg4: int = 0, arg5: int = 0) -> int:
-    args = (ctypes.c_ulong(a) for a in (arg2, arg3, arg4, arg5))
-    return _check(_libc.prctl(ctypes.c_int(option), *args))
+    return _check(_prctl(option, arg2, arg3, arg4, arg5))
 
 
 class _OpenHow(ctypes.Structure):
