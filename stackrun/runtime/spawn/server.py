@@ -150,8 +150,8 @@ class Server:
         return True
 
     def _spawn(self, reply: Channel, fds: tuple[int, ...], message) -> None:
-        request, staged, stdio_count = message  # stdout, stderr[, stdin], then the staged
-        given = child.Given(staged, fds[:stdio_count], fds[stdio_count:])
+        request, staged, stdio_count, veths = message  # stdout, stderr[, stdin], the staged
+        given = child.Given(staged, fds[:stdio_count], fds[stdio_count:], veths)
         if request.id_map is not None and shares_a_peer(request.plan):
             self._intermediate(
                 reply, given.slot(staged.unified_dir), intermediate.run_beside, request, given
