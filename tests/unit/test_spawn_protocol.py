@@ -116,6 +116,16 @@ def test_netns_ready_is_true_only_when_the_caller_made_the_veths(answer, ready):
             assert decode(ours.recv(4096)).kind == "netns_ready"
 
 
+@pytest.mark.parametrize("pid", [1, 4242, 2**22])
+def test_the_fork_servers_formatted_service_forked_is_its_encoding(pid):
+    ours, far = channel_pair()
+    with ours, far:
+        Channel(far).service_forked(pid)
+        raw = ours.recv(4096)
+    assert raw == encode(ServiceForked(pid))
+    assert decode(raw) == ServiceForked(pid)
+
+
 def test_a_crash_keeps_the_exception_type_in_the_step():
     report = crash_report("intermediate", NotImplementedError("network attach"))
     assert report.step == "intermediate (NotImplementedError: network attach)"

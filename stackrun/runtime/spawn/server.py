@@ -169,10 +169,12 @@ class Server:
                 self._in_child(lambda: child.run_service(request, reply, given, born, go))
         finally:
             os.close(go)
-        with os.fdopen(release, "wb", buffering=0) as gate:
+        try:
             reply.service_forked(pid)
             _host_half(pid, request)
-            gate.write(b"1")  # unless the above failed: then the child reads EOF and exits
+            os.write(release, b"1")  # unless the above failed: then the child reads EOF
+        finally:
+            os.close(release)
 
     def _join(self, reply: Channel, stdio: tuple[int, ...], request) -> None:
         entry = cgroup_entry(request.cgroup_procs)
