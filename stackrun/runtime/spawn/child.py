@@ -249,9 +249,7 @@ def drop_privileges(plan: ServicePlan) -> security.UserIds:
 
     The seccomp filter goes in before setuid: a root process still holds CAP_SYS_ADMIN
     there, which the kernel asks for when no_new_privileges is off."""
-    ids = security.resolve_user(
-        plan.user, read_text("/etc/passwd") or "", read_text("/etc/group") or "", plan.group_add
-    )
+    ids = service_user(plan.user, plan.group_add)
     security.apply_capabilities(plan.capabilities)
     security.apply_no_new_privs(plan.no_new_privileges)
     security.apply_seccomp(plan.capabilities, plan.seccomp)
@@ -259,6 +257,12 @@ def drop_privileges(plan: ServicePlan) -> security.UserIds:
     with step("working_dir", plan.working_dir):
         os.chdir(plan.working_dir)
     return ids
+
+
+def service_user(user: str | None, group_add: tuple[str, ...]) -> security.UserIds:
+    """`user` and `group_add` against the /etc/passwd and /etc/group the process sees."""
+    passwd, group = read_text("/etc/passwd") or "", read_text("/etc/group") or ""
+    return security.resolve_user(user, passwd, group, group_add)
 
 
 def _detach() -> None:

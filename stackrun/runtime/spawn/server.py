@@ -104,10 +104,12 @@ def _pid_namespace_of(request) -> Iterator[None]:
 def _warm_up() -> None:
     """Fill the caches every child would otherwise fill again: the kernel's last
     capability, the seccomp filter of Docker's capabilities, the signals to reset before
-    exec. (The caller computes mount tables: staging.py.)"""
+    exec, the default user against the host's files (what a child on the host's root
+    reads). (The caller computes mount tables: staging.py.)"""
     security.last_capability()
     security.seccomp_program(frozenset())
     child.ignored_signals()
+    child.service_user(None, ())
 
 
 class Server:
