@@ -10,6 +10,7 @@ from __future__ import annotations
 import ctypes
 import functools
 import os
+import sys
 
 _libc = ctypes.CDLL(None, use_errno=True)
 _libc.syscall.restype = ctypes.c_long
@@ -111,8 +112,16 @@ def _check(result: int, path: str | None = None) -> int:
     return result
 
 
+_FS_ENCODING = sys.getfilesystemencoding()
+
+
 def _bytes(value: str | None) -> bytes | None:
-    return None if value is None else os.fsencode(value)
+    """os.fsencode's result without its Python frame (a service child encodes ~120 paths)."""
+    if value is None:
+        return None
+    if type(value) is str:
+        return value.encode(_FS_ENCODING, "surrogateescape")
+    return os.fsencode(value)
 
 
 def _syscall(name: str, *args, path: str | None = None) -> int:
@@ -140,7 +149,7 @@ class _CloneArgs(ctypes.Structure):
     ]
 
 
-def clone3(flags: int = 0, cgroup_fd: int | None = None) -> int:
+def clone3(flags: int = 0, cgroup_fd: int | None = None, fork_hooks: bool = True) -> int:
     """os.fork() through clone3(2); Python's fork hooks run around it as in os.fork().
 
     `flags` may hold CLONE_NEW* (the child starts in fresh namespaces; CLONE_NEWPID makes
@@ -150,6 +159,13 @@ def clone3(flags: int = 0, cgroup_fd: int | None = None) -> int:
 
     Only for a single-threaded caller whose child never relies on glibc's cached thread
     id (raise(), pthread_kill()) before exec: the raw syscall does not refresh it.
+
+    `fork_hooks` False: none of Python's fork hooks run. They repair what other threads
+    held at the fork (the GIL, the import lock, their thread states, `threading`'s
+    records: PyOS_AfterFork_Child and the os.register_at_fork callbacks), of which a
+    single-threaded caller has nothing; the child keeps the caller's thread identity
+    (same stack, same thread-local storage), which `threading` already records as the
+    main thread. Those hooks would be the first ~170 pages such a child copies.
     """
     if "clone3" not in _NR:
         raise OSError(38, "clone3: unknown syscall number")
@@ -157,15 +173,18 @@ def clone3(flags: int = 0, cgroup_fd: int | None = None) -> int:
         flags |= CLONE_INTO_CGROUP
     exit_signal = 0 if flags & CLONE_PARENT else SIGCHLD  # CLONE_PARENT: the caller's own
     args = _CloneArgs(flags=flags, exit_signal=exit_signal, cgroup=cgroup_fd or 0)
-    ctypes.pythonapi.PyOS_BeforeFork()
+    if fork_hooks:
+        ctypes.pythonapi.PyOS_BeforeFork()
     pid = _libc_gil.syscall(
         ctypes.c_long(_NR["clone3"]), ctypes.byref(args), ctypes.c_size_t(ctypes.sizeof(args))
     )
     if pid == 0:
-        ctypes.pythonapi.PyOS_AfterFork_Child()
+        if fork_hooks:
+            ctypes.pythonapi.PyOS_AfterFork_Child()
         return 0
     err = ctypes.get_errno()
-    ctypes.pythonapi.PyOS_AfterFork_Parent()
+    if fork_hooks:
+        ctypes.pythonapi.PyOS_AfterFork_Parent()
     if pid == -1:
         raise OSError(err, os.strerror(err))
     return pid
@@ -209,9 +228,14 @@ def setdomainname(name: str) -> None:
     _check(_libc.setdomainname(raw, ctypes.c_size_t(len(raw))))
 
 
+# prctl with plain integers, converted by ctypes itself (its own function pointer: other
+# calls of _libc.prctl pass pointers).
+_prctl = _libc["prctl"]
+_prctl.argtypes = (ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong)
+
+
 def prctl(option: int, arg2: int = 0, arg3: int = 0, arg4: int = 0, arg5: int = 0) -> int:
-    args = (ctypes.c_ulong(a) for a in (arg2, arg3, arg4, arg5))
-    return _check(_libc.prctl(ctypes.c_int(option), *args))
+    return _check(_prctl(option, arg2, arg3, arg4, arg5))
 
 
 class _OpenHow(ctypes.Structure):

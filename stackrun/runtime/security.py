@@ -136,11 +136,14 @@ class UserIds:
     home: str
 
 
+@functools.cache
 def resolve_user(spec: str | None, passwd: str, group: str, extra: tuple[str, ...] = ()) -> UserIds:
     """`user:` ("uid", "name", "uid:gid", "name:group") against the service's own files;
     `extra` (group_add: names or numbers) join its supplementary groups.
 
     Like Docker: a number needs no passwd entry (group 0, HOME /); a name does.
+    Cached by the files' text: the fork server resolves the default user against the
+    host's files once (`server._warm_up`), for every child on the host's root.
     """
     user, _, group_spec = (spec or "0").partition(":")
     entry = _passwd_entry(passwd, user)

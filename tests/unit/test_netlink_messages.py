@@ -160,3 +160,27 @@ def test_a_dump_spans_datagrams_and_skips_late_answers():
         ]
     )
     assert sock.links() == [(1, "lo"), (2, "eth0")]
+
+
+def test_an_address_encoded_ahead_is_the_message_once_its_index_is_known():
+    """The spawn's caller encodes a child's address (no ipaddress in the child); the
+    child adds the index only its namespace knows."""
+    import pickle
+
+    ahead = pickle.loads(pickle.dumps(netlink.address_request("10.89.3.5/24")))  # as sent
+    assert ahead.body(4) == netlink.address_message(4, "10.89.3.5/24")
+    assert ahead.body(7) != ahead.body(4)
+
+
+def test_the_child_gets_a_route_only_for_a_veth_with_a_gateway():
+    from stackrun.plan.model import NetworkAttachment
+    from stackrun.runtime.network import inside
+
+    first = NetworkAttachment("front", "br-f", "sr-v-1", "eth0", "10.89.3.5/24", "10.89.3.1")
+    second = NetworkAttachment("back", "br-b", "sr-v-2", "eth1", "10.89.4.5/24", None)
+    prepared = inside.prepare((first, second))
+    assert [(p.ifname, p.route) for p in prepared] == [
+        ("eth0", netlink.default_route_message("10.89.3.1")),
+        ("eth1", None),
+    ]
+    assert prepared[1].address.body(3) == netlink.address_message(3, "10.89.4.5/24")

@@ -117,3 +117,12 @@ def test_group_add_joins_groups_by_name_or_number():
     with pytest.raises(RuntimeFailure) as caught:
         resolve_user("4242", PASSWD, GROUP, ("nogroup",))
     assert caught.value.path == "/etc/group"
+
+
+def test_a_user_resolved_again_after_its_files_changed_gets_the_new_ids():
+    """resolve_user is cached (the fork server resolves the default user once): by the
+    files' text, so an image's passwd or an edited one is never answered from another."""
+    assert resolve_user("app", PASSWD, GROUP).uid == 1000
+    moved = PASSWD.replace("app:x:1000:1000", "app:x:2000:2000")
+    assert resolve_user("app", moved, GROUP) == UserIds(2000, 2000, (2000, 50, 44), "/home/app")
+    assert resolve_user("app", PASSWD, GROUP + "extra:x:77:app\n").groups == (1000, 50, 44, 77)

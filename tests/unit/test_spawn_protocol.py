@@ -1,6 +1,7 @@
 """The spawn channel: messages as data, and what a sequence of them means."""
 
 import errno
+import os
 
 import pytest
 from hypothesis import given
@@ -16,10 +17,13 @@ from stackrun.runtime.spawn.namespaces import (
     later_flags,
 )
 from stackrun.runtime.spawn.protocol import (
+    Channel,
     IntermediateExited,
+    NetworkAttached,
     Outcome,
     ServiceForked,
     StepFailed,
+    channel_pair,
     crash_report,
     decode,
     encode,
@@ -80,6 +84,46 @@ def test_step_turns_an_os_error_into_data():
         errno.EPERM,
         "/proc",
     )
+
+
+def test_step_takes_the_path_from_the_error_and_lets_other_exceptions_through():
+    with pytest.raises(RuntimeFailure) as caught, step("open"):
+        os.stat("/nonexistent/stackrun-step")
+    assert (caught.value.errno, caught.value.path) == (errno.ENOENT, "/nonexistent/stackrun-step")
+    assert caught.value.__suppress_context__
+    with pytest.raises(KeyError), step("open", "/x"):
+        raise KeyError("not an OSError")
+    with step("nothing fails"):
+        pass
+
+
+@pytest.mark.parametrize(
+    ("answer", "ready"),
+    [(NetworkAttached(True), True), (NetworkAttached(False), False), (None, False)],
+)
+def test_netns_ready_is_true_only_when_the_caller_made_the_veths(answer, ready):
+    """The child sends and compares bytes encoded before the fork; the caller answers
+    with `encode` (forkserver._Network), or closes the channel (None)."""
+    ours, far = channel_pair()
+    with ours, far:
+        far.settimeout(10)
+        if answer is None:
+            ours.shutdown(2)
+        else:
+            ours.send(encode(answer))
+        assert Channel(far).netns_ready() is ready
+        if answer is not None:
+            assert decode(ours.recv(4096)).kind == "netns_ready"
+
+
+@pytest.mark.parametrize("pid", [1, 4242, 2**22])
+def test_the_fork_servers_formatted_service_forked_is_its_encoding(pid):
+    ours, far = channel_pair()
+    with ours, far:
+        Channel(far).service_forked(pid)
+        raw = ours.recv(4096)
+    assert raw == encode(ServiceForked(pid))
+    assert decode(raw) == ServiceForked(pid)
 
 
 def test_a_crash_keeps_the_exception_type_in_the_step():

@@ -7,7 +7,9 @@ spawn's channel) for its veths; the caller, in the host's namespace:
                                             # directly in the service's namespace
 then the child, inside:
     configure(plan.networks)         # lo up, addresses, links up, default route
-or, for network_mode none:  loopback_up().
+or, for network_mode none:  loopback_up(). A spawn's caller encodes the messages
+ahead, `prepare(plan.networks)`, and the child sends them, `configure_prepared(...)`:
+no address parsing in the child.
 Netlink asks the sender for CAP_NET_ADMIN over the host's namespace, which a child in a
 user namespace lacks: hence the host's half in the caller (a thread of the supervisor),
 as DESIGN.md has it, in parallel for parallel spawns.
@@ -28,12 +30,19 @@ from __future__ import annotations
 
 import errno
 import socket
+from dataclasses import dataclass
 
 from stackrun.errors import RuntimeFailure
 from stackrun.plan.model import NetworkAttachment
-from stackrun.runtime.network.netlink import LOOPBACK_INDEX, RouteSocket
+from stackrun.runtime.network.netlink import (
+    LOOPBACK_INDEX,
+    AddressRequest,
+    RouteSocket,
+    address_request,
+    default_route_message,
+)
 
-__all__ = ["configure", "create_veths", "loopback_up"]
+__all__ = ["configure", "configure_prepared", "create_veths", "loopback_up", "prepare"]
 
 STALE_RETRIES = 3
 
@@ -56,9 +65,29 @@ def create_veths(attachments: tuple[NetworkAttachment, ...], netns: int) -> None
             raise
 
 
+@dataclass(frozen=True)
+class Prepared:
+    """One veth's messages, encoded ahead: its address, and its default route if any."""
+
+    ifname: str
+    address: AddressRequest
+    route: bytes | None
+
+
+def prepare(attachments: tuple[NetworkAttachment, ...]) -> tuple[Prepared, ...]:
+    return tuple(
+        Prepared(
+            a.ifname,
+            address_request(a.address),
+            default_route_message(a.gateway) if a.gateway else None,
+        )
+        for a in attachments
+    )
+
+
 def configure(attachments: tuple[NetworkAttachment, ...]) -> None:
     """lo, the veths' addresses and the default route, inside the current namespace."""
-    _configure_inside(attachments)
+    configure_prepared(prepare(attachments))
 
 
 def loopback_up() -> None:
@@ -111,23 +140,16 @@ def _delete_quietly(host: RouteSocket, names: list[str]) -> None:
 # ---------------------------------------------------------------- inside the namespace
 
 
-def _configure_inside(attachments) -> None:
+def configure_prepared(veths: tuple[Prepared, ...]) -> None:
     with _inside_socket() as inside:
         _step("set lo up", "lo", inside.set_up, LOOPBACK_INDEX)
-        for attachment in attachments:
-            index = _step(
-                "find interface", attachment.ifname, socket.if_nametoindex, attachment.ifname
-            )
-            _step("add address", attachment.ifname, inside.add_address, index, attachment.address)
-            _step("set link up", attachment.ifname, inside.set_up, index)
-        for attachment in attachments:
-            if attachment.gateway:
-                _step(
-                    "add default route",
-                    attachment.ifname,
-                    inside.add_default_route,
-                    attachment.gateway,
-                )
+        for veth in veths:
+            index = _step("find interface", veth.ifname, socket.if_nametoindex, veth.ifname)
+            _step("add address", veth.ifname, inside.add_address, index, veth.address)
+            _step("set link up", veth.ifname, inside.set_up, index)
+        for veth in veths:
+            if veth.route is not None:
+                _step("add default route", veth.ifname, inside.add_route, veth.route)
 
 
 def _inside_socket() -> RouteSocket:

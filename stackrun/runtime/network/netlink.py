@@ -118,11 +118,17 @@ class RouteSocket:
 
     # ------------------------------------------------------------ addresses and routes
 
-    def add_address(self, index: int, address: str) -> None:
-        self.request(address_message(index, address), RTM_NEWADDR, CREATE)
+    def add_address(self, index: int, address: str | AddressRequest) -> None:
+        """`address`: "10.89.0.5/24", or its message already encoded (`address_request`)."""
+        if isinstance(address, str):
+            address = address_request(address)
+        self.request(address.body(index), RTM_NEWADDR, CREATE)
 
     def add_default_route(self, gateway: str) -> None:
-        self.request(default_route_message(gateway), RTM_NEWROUTE, CREATE)
+        self.add_route(default_route_message(gateway))
+
+    def add_route(self, body: bytes) -> None:
+        self.request(body, RTM_NEWROUTE, CREATE)
 
     def ipv4_routes(self) -> list[tuple[str, int]]:
         """(destination "a.b.c.d/n", output ifindex) of every IPv4 route, all tables."""
@@ -188,16 +194,32 @@ def up_message(index: int) -> bytes:
     return IFINFO.pack(0, 0, index, IFF_UP, IFF_UP)
 
 
-def address_message(index: int, address: str) -> bytes:
+@dataclass(frozen=True)
+class AddressRequest:
+    """An RTM_NEWADDR encoded but for the interface's index, which only the namespace
+    that holds the interface knows: the spawn's caller encodes it, the child sends it."""
+
+    family: int
+    prefixlen: int
+    attributes: bytes
+
+    def body(self, index: int) -> bytes:
+        return IFADDR.pack(self.family, self.prefixlen, 0, 0, index) + self.attributes
+
+
+def address_request(address: str) -> AddressRequest:
     """`address` with its prefix, "10.89.0.5/24"."""
     interface = ipaddress.ip_interface(address)
     family = socket.AF_INET if interface.version == 4 else socket.AF_INET6
     host = interface.ip.packed
-    body = IFADDR.pack(family, interface.network.prefixlen, 0, 0, index)
-    body += attribute(IFA_LOCAL, host) + attribute(IFA_ADDRESS, host)
+    found = attribute(IFA_LOCAL, host) + attribute(IFA_ADDRESS, host)
     if interface.version == 4:
-        body += attribute(IFA_BROADCAST, interface.network.broadcast_address.packed)
-    return body
+        found += attribute(IFA_BROADCAST, interface.network.broadcast_address.packed)
+    return AddressRequest(family, interface.network.prefixlen, found)
+
+
+def address_message(index: int, address: str) -> bytes:
+    return address_request(address).body(index)
 
 
 def default_route_message(gateway: str) -> bytes:

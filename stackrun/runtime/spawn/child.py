@@ -59,12 +59,13 @@ def run_role(role: str, channel: Channel, body: Callable[[], None], code: int) -
 
 @dataclass(frozen=True)
 class Given:
-    """What the fork server hands a service child: stdout and stderr, and the fds the
-    caller staged, by slot."""
+    """What the fork server hands a service child: stdout and stderr, the fds the
+    caller staged, by slot, and its veths' netlink messages (inside.prepare)."""
 
     staged: Staged
     stdio: tuple[int, ...]
     slots: tuple[int, ...]
+    veths: tuple[inside.Prepared, ...]
 
     def slot(self, index: int | None) -> int | None:
         return None if index is None else self.slots[index]
@@ -87,7 +88,7 @@ def run_service(
         _wait(go)
         if request.id_map is not None:
             become_root()
-        _enter(request, channel, given.cgroup_files(born_in_unified))
+        _enter(request, channel, given.cgroup_files(born_in_unified), given.veths)
         _service(request, channel, given, mount_point)
 
     run_role("service child", channel, body, EXEC_FAILED)
@@ -102,7 +103,7 @@ def run_beside(request: SpawnRequest, channel: Channel, given: Given, go: int) -
         mount_point = _mount_point(given)
         _wait(go)
         become_root()
-        _network(request, channel)
+        _network(request, channel, given.veths)
         set_names_and_parameters(request.plan)
         _service(request, channel, given, mount_point)
 
@@ -130,27 +131,32 @@ def run_joined(request: JoinRequest, channel: Channel, stdio: tuple[int, ...]) -
     run_role("joined child", channel, body, EXEC_FAILED)
 
 
-def _enter(request: SpawnRequest, channel: Channel, cgroup_files: tuple[int, ...]) -> None:
+def _enter(
+    request: SpawnRequest,
+    channel: Channel,
+    cgroup_files: tuple[int, ...],
+    veths: tuple[inside.Prepared, ...],
+) -> None:
     plan = request.plan
     join_cgroup_files(cgroup_files)
     with step("unshare the cgroup and network namespaces"):
         linux.unshare(later_flags(plan))
     if plan.network_mode == "service":
         _join_peer_network(plan, request.join_netns_pid)
-    _network(request, channel)
+    _network(request, channel, veths)
     if plan.namespaces.ipc == "service":
         peer = plan.namespaces.ipc_peer or ""
         join_namespace(request.join_ipc_pid, linux.CLONE_NEWIPC, "IPC", peer)
     set_names_and_parameters(plan)
 
 
-def _network(request: SpawnRequest, channel: Channel) -> None:
+def _network(request: SpawnRequest, channel: Channel, veths: tuple[inside.Prepared, ...]) -> None:
     """A network namespace of its own: veths from the caller (bridge), or lo (none)."""
     plan = request.plan
     if plan.network_mode == "bridge":
         if not channel.netns_ready():
             os._exit(EXEC_FAILED)  # the caller failed and said why
-        inside.configure(plan.networks)
+        inside.configure_prepared(veths)
     elif plan.network_mode == "none":
         inside.loopback_up()
 
@@ -243,9 +249,7 @@ def drop_privileges(plan: ServicePlan) -> security.UserIds:
 
     The seccomp filter goes in before setuid: a root process still holds CAP_SYS_ADMIN
     there, which the kernel asks for when no_new_privileges is off."""
-    ids = security.resolve_user(
-        plan.user, read_text("/etc/passwd") or "", read_text("/etc/group") or "", plan.group_add
-    )
+    ids = service_user(plan.user, plan.group_add)
     security.apply_capabilities(plan.capabilities)
     security.apply_no_new_privs(plan.no_new_privileges)
     security.apply_seccomp(plan.capabilities, plan.seccomp)
@@ -253,6 +257,12 @@ def drop_privileges(plan: ServicePlan) -> security.UserIds:
     with step("working_dir", plan.working_dir):
         os.chdir(plan.working_dir)
     return ids
+
+
+def service_user(user: str | None, group_add: tuple[str, ...]) -> security.UserIds:
+    """`user` and `group_add` against the /etc/passwd and /etc/group the process sees."""
+    passwd, group = read_text("/etc/passwd") or "", read_text("/etc/group") or ""
+    return security.resolve_user(user, passwd, group, group_add)
 
 
 def _detach() -> None:

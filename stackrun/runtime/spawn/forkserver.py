@@ -145,8 +145,10 @@ class ForkServer:
         self, request: SpawnRequest, stdio: tuple[int, ...], host_tree: HostTree | None = None
     ) -> socket.socket:
         """The host's half before the spawn (staging.py), then the request sent with what
-        was staged; returns the caller's end of its reply channel."""
+        was staged and the child's netlink messages (encoded here, not in each child);
+        returns the caller's end of its reply channel."""
         from stackrun.runtime import privatens
+        from stackrun.runtime.network import inside
         from stackrun.runtime.spawn import staging
 
         service = request.plan.name
@@ -165,7 +167,7 @@ class ForkServer:
                 )
             except RuntimeFailure as failure:
                 raise RuntimeFailure(failure.step, failure.errno, failure.path, service) from None
-            message = (request, staged, len(stdio))
+            message = (request, staged, len(stdio), inside.prepare(request.plan.networks))
             return self._request("spawn", message, (*stdio, *stage.fds), service)
         finally:
             stage.close()  # sent: the message holds its own references

@@ -24,9 +24,7 @@ from __future__ import annotations
 import json
 import os
 import socket
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import astuple, dataclass
+from dataclasses import dataclass
 from typing import Any, ClassVar, Self
 
 from stackrun.errors import RuntimeFailure
@@ -99,12 +97,16 @@ _KINDS = {
 
 
 def encode(message: Message) -> bytes:
-    return json.dumps([message.kind, *astuple(message)]).encode()
+    return json.dumps([message.kind, *vars(message).values()]).encode()  # fields, in order
 
 
 def decode(raw: bytes) -> Message:
     kind, *fields = json.loads(raw)
     return _KINDS[kind](*fields)
+
+
+NETNS_READY = encode(NetnsReady())
+NETWORK_ATTACHED = encode(NetworkAttached(True))
 
 
 def channel_pair() -> tuple[socket.socket, socket.socket]:
@@ -125,7 +127,12 @@ class Channel:
             pass  # the caller is gone; nobody is left to tell
 
     def service_forked(self, pid: int) -> None:
-        self._send(ServiceForked(pid))
+        """encode(ServiceForked(pid)), formatted: the fork server sends it between two
+        clones, where every page it touches is copied again (json.dumps: ~50 pages)."""
+        try:
+            self.sock.send(b'["service_forked", %d]' % pid)
+        except OSError:
+            pass  # the caller is gone; nobody is left to tell
 
     def step_failed(self, failure: RuntimeFailure) -> None:
         self._send(StepFailed(failure.step, failure.errno, failure.path))
@@ -141,14 +148,13 @@ class Channel:
 
     def netns_ready(self) -> bool:
         """Ask the caller for the veths of the new network namespace; whether it made
-        them (False also when the caller is gone)."""
-        self._send(NetnsReady())
+        them (False also when the caller is gone). Both messages are encoded once, before
+        any fork: a service child runs no json."""
         try:
-            raw = self.sock.recv(MAX_MESSAGE)
+            self.sock.send(NETNS_READY)
+            return self.sock.recv(MAX_MESSAGE) == NETWORK_ATTACHED
         except OSError:
             return False
-        answer = decode(raw) if raw else None
-        return isinstance(answer, NetworkAttached) and answer.ok
 
     def close(self) -> None:
         self.sock.close()
@@ -248,14 +254,22 @@ def outcome(messages: list[Message], service: str) -> Outcome:
     return Outcome(pid, failure)
 
 
-@contextmanager
-def step(name: str, path: str = "") -> Iterator[None]:
-    """Name the step a block performs, so an OSError inside becomes RuntimeFailure data."""
-    try:
-        yield
-    except OSError as error:
-        where = path or (os.fsdecode(error.filename) if error.filename else "")
-        raise RuntimeFailure(name, error.errno or 0, where) from None
+class step:  # lower case: used as a function, `with step("mount", path):`
+    """Name the step a block performs, so an OSError inside becomes RuntimeFailure data.
+    A class, not a generator: a service child enters ~50 of them before its exec."""
+
+    __slots__ = ("name", "path")
+
+    def __init__(self, name: str, path: str = ""):
+        self.name, self.path = name, path
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind, error, _traceback) -> None:
+        if kind is not None and issubclass(kind, OSError):
+            where = self.path or (os.fsdecode(error.filename) if error.filename else "")
+            raise RuntimeFailure(self.name, error.errno or 0, where) from None
 
 
 def crash_report(role: str, error: BaseException) -> RuntimeFailure:

@@ -76,6 +76,7 @@ class Applier:
         self.ops = table.ops
         self.sources = staged.sources  # opened before any mount could hide them
         self.devices = staged.devices
+        self.null: int | None = None  # the service's /dev/null, opened at the first mask
 
     def run(self) -> None:
         try:
@@ -85,6 +86,8 @@ class Applier:
         finally:
             for fd in (*self.sources.values(), *self.devices.values()):
                 os.close(fd)
+            if self.null is not None:
+                os.close(self.null)
 
     # ------------------------------------------------------------ one method per kind
 
@@ -138,9 +141,9 @@ class Applier:
             if stat.S_ISDIR(os.fstat(target).st_mode):
                 linux.mount("tmpfs", fd_path(target), "tmpfs", linux.MS_RDONLY)
                 return
-            null = self.reopen("/dev/null")
-            with _Closing(null):
-                linux.mount(fd_path(null), fd_path(target), None, linux.MS_BIND)
+            if self.null is None:  # one for every masked file
+                self.null = self.reopen("/dev/null")
+            linux.mount(fd_path(self.null), fd_path(target), None, linux.MS_BIND)
 
     def _readonly(self, op: MountOp) -> None:
         target = self.open_target(op, directory=True)

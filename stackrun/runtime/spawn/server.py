@@ -61,14 +61,14 @@ def serve(sock: socket.socket, parent: int) -> None:
 def _clone(flags: int, unified_dir: int | None) -> tuple[int, bool]:
     """clone3 with `flags`, born in the v2 cgroup (an open directory) when there is one
     and the kernel agrees; (pid, whether it was born there). Otherwise the child joins
-    by writing."""
+    by writing. The server has a single thread: no fork hook has anything to repair."""
     if unified_dir is not None:
         try:
-            return linux.clone3(flags, unified_dir), True
+            return linux.clone3(flags, unified_dir, fork_hooks=False), True
         except OSError:
             pass  # refused for that cgroup: born outside, the child writes instead
     with step("clone the service"):
-        return linux.clone3(flags), False
+        return linux.clone3(flags, fork_hooks=False), False
 
 
 def _open_dir(path: str | None) -> int | None:
@@ -104,10 +104,12 @@ def _pid_namespace_of(request) -> Iterator[None]:
 def _warm_up() -> None:
     """Fill the caches every child would otherwise fill again: the kernel's last
     capability, the seccomp filter of Docker's capabilities, the signals to reset before
-    exec. (The caller computes mount tables: staging.py.)"""
+    exec, the default user against the host's files (what a child on the host's root
+    reads). (The caller computes mount tables: staging.py.)"""
     security.last_capability()
     security.seccomp_program(frozenset())
     child.ignored_signals()
+    child.service_user(None, ())
 
 
 class Server:
@@ -150,8 +152,8 @@ class Server:
         return True
 
     def _spawn(self, reply: Channel, fds: tuple[int, ...], message) -> None:
-        request, staged, stdio_count = message  # stdout, stderr[, stdin], then the staged
-        given = child.Given(staged, fds[:stdio_count], fds[stdio_count:])
+        request, staged, stdio_count, veths = message  # stdout, stderr[, stdin], the staged
+        given = child.Given(staged, fds[:stdio_count], fds[stdio_count:], veths)
         if request.id_map is not None and shares_a_peer(request.plan):
             self._intermediate(
                 reply, given.slot(staged.unified_dir), intermediate.run_beside, request, given
@@ -169,10 +171,12 @@ class Server:
                 self._in_child(lambda: child.run_service(request, reply, given, born, go))
         finally:
             os.close(go)
-        with os.fdopen(release, "wb", buffering=0) as gate:
+        try:
             reply.service_forked(pid)
             _host_half(pid, request)
-            gate.write(b"1")  # unless the above failed: then the child reads EOF and exits
+            os.write(release, b"1")  # unless the above failed: then the child reads EOF
+        finally:
+            os.close(release)
 
     def _join(self, reply: Channel, stdio: tuple[int, ...], request) -> None:
         entry = cgroup_entry(request.cgroup_procs)
