@@ -249,3 +249,15 @@ def test_freeze_stops_the_cpu_thaw_resumes_it_and_kill_still_works(driver, names
     path = names.cgroup("spin-1")
     state = f"{driver.dir(path, controller='freezer')}/freezer.state"
     assert_freezes_and_thaws(driver, path, children, state, "FROZEN")
+
+
+def test_the_device_allow_list_is_what_the_kernel_lists(driver, names, children):
+    """Every rule reaches the kernel, though one open of devices.allow takes them all."""
+    from stackrun.runtime.cgroups import devices
+
+    if driver.dir("", controller="devices") is None:
+        pytest.skip("no devices hierarchy mounted here")
+    path = names.cgroup("devices")
+    driver.create(path, Limits())
+    listed = cgroup_file(driver, "devices", path, "devices.list").splitlines()
+    assert sorted(listed) == sorted(rule.v1 for rule in devices.RULES)

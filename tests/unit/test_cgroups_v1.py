@@ -1,5 +1,7 @@
 """The v1 driver against a temporary directory laid out like cgroupfs: exact files written."""
 
+import errno
+
 import pytest
 
 from stackrun.errors import HostError
@@ -175,3 +177,20 @@ def test_killing_a_paused_instance_thaws_it_after_the_kill(root):
     V1Driver(hierarchies, str(root / "unified")).kill(LEAF)
     assert read(root, f"unified/{LEAF}/cgroup.kill") == "1"
     assert read(root, f"freezer/{LEAF}/freezer.state") == "THAWED"
+
+
+def test_make_dirs_makes_missing_parents_and_rolls_back_what_it_made(tmp_path):
+    from stackrun.errors import RuntimeFailure
+    from stackrun.runtime.cgroups import base
+
+    first = base.ancestors(str(tmp_path), f"{tmp_path}/a/project/one")
+    second = base.ancestors(str(tmp_path), f"{tmp_path}/a/project/two")
+    assert base.make_dirs([first]) == first  # nothing existed: every one, parents first
+    assert base.make_dirs([second, first]) == [second[-1]]  # the project's exists
+    (tmp_path / "b").write_text("")  # a parent that cannot be a directory
+    broken = base.ancestors(str(tmp_path), f"{tmp_path}/b/project/three")
+    third = base.ancestors(str(tmp_path), f"{tmp_path}/a/project/three")
+    with pytest.raises(RuntimeFailure) as failed:
+        base.make_dirs([third, broken])
+    assert failed.value.errno == errno.ENOTDIR and failed.value.path.startswith(f"{tmp_path}/b/")
+    assert not (tmp_path / "a/project/three").exists()  # rolled back

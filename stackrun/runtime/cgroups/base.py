@@ -16,7 +16,7 @@ import select
 import signal
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Self
 
@@ -186,10 +186,18 @@ def join(root: str, parent: str, path: str = "") -> str:
 
 def write(path: str, value: str) -> None:
     """Write one value to a cgroup file (which must exist: cgroupfs never creates files)."""
+    write_each(path, (value,))
+
+
+def write_each(path: str, values: Iterable[str]) -> None:
+    """Write each value to the file with a write(2) of its own, through one open: the
+    kernel takes each write as a whole value (devices.allow: one rule per write)."""
+    value = ""
     try:
         fd = os.open(path, os.O_WRONLY | os.O_TRUNC | os.O_CLOEXEC)  # TRUNC: as `echo >`
         try:
-            os.write(fd, value.encode())
+            for value in values:
+                os.write(fd, value.encode())
         finally:
             os.close(fd)
     except OSError as error:
@@ -235,19 +243,37 @@ def pressure_avg10(text: str | None) -> float | None:
     return None
 
 
-def make_dirs(directories: list[str]) -> list[str]:
-    """mkdir each missing directory (parents first); return the ones created, for rollback."""
-    created = []
-    for directory in directories:
-        try:
-            os.mkdir(directory)
-            created.append(directory)
-        except FileExistsError:
-            continue
-        except OSError as error:
-            remove_dirs(reversed(created))
-            raise RuntimeFailure("create cgroup", error.errno or 0, directory) from None
+def make_dirs(chains: list[list[str]]) -> list[str]:
+    """mkdir the last directory of each chain (parents first), and its missing parents:
+    those are tried only when it cannot be made, as the project's exist after its first
+    instance. Returns the directories created, parents first, for rollback."""
+    created: list[str] = []
+    try:
+        for chain in chains:
+            _make_chain(chain, created)
+    except OSError as error:
+        remove_dirs(reversed(created))
+        path = os.fsdecode(error.filename or (chains[-1][-1] if chains[-1] else ""))
+        raise RuntimeFailure("create cgroup", error.errno or 0, path) from None
     return created
+
+
+def _make_chain(chain: list[str], created: list[str]) -> None:
+    if not chain:
+        return
+    try:
+        os.mkdir(chain[-1])
+    except FileExistsError:
+        return
+    except FileNotFoundError:  # a parent is missing: every one, parents first
+        for directory in chain:
+            try:
+                os.mkdir(directory)
+                created.append(directory)
+            except FileExistsError:
+                continue
+        return
+    created.append(chain[-1])
 
 
 def remove_dirs(directories) -> None:

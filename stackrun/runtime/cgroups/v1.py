@@ -19,6 +19,8 @@ import os
 import signal
 import time
 from collections.abc import Mapping
+from itertools import groupby
+from operator import itemgetter
 
 from stackrun.errors import HostError, RuntimeFailure
 from stackrun.plan.model import Limits
@@ -82,7 +84,7 @@ class V1Driver(CgroupDriver):
         joined = self._joined_roots(tuning.v1_hierarchies(limits))
         roots = [root for root in self.roots() if root in joined]
         chains = [base.ancestors(root, base.join(root, self.parent, path)) for root in roots]
-        created = base.make_dirs([directory for chain in chains for directory in chain])
+        created = base.make_dirs(chains)
         try:
             self._init_cpuset([d for d in created if self._in("cpuset", d)])
             self.update(path, limits)
@@ -105,8 +107,8 @@ class V1Driver(CgroupDriver):
         """The allow-list in the devices hierarchy (when mounted), and as a BPF program on
         the unified cgroup in hybrid mode."""
         directory = self.dir(path, controller="devices")
-        for name, line in devices.v1_writes(rules) if directory else ():
-            base.write(f"{directory}/{name}", line)
+        for name, lines in groupby(devices.v1_writes(rules) if directory else (), itemgetter(0)):
+            base.write_each(f"{directory}/{name}", (line for _, line in lines))
         if self.unified:
             restrict_devices(self.unified.dir(path), rules)
 

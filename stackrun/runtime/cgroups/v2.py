@@ -56,7 +56,7 @@ class V2Driver(CgroupDriver):
         writes = v2_writes(limits)
         directory = self.dir(path)
         chain = base.ancestors(self.root, directory)
-        created = base.make_dirs(chain)
+        created = base.make_dirs([chain])
         try:
             if self.controllers:  # the tuning's controllers do not depend on its files
                 self._enable(chain, [*writes, *tuning.v2_writes(limits, str, _anything)])
