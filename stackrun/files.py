@@ -29,20 +29,36 @@ def read_text(path: StrPath) -> str | None:
 def replace_text(path: StrPath, text: str, mode: int = 0o644) -> None:
     """Write a new file and rename it over `path`: a reader, or a bind mount of the old
     file, keeps the complete old text."""
-    os.replace(stage_text(path, text, mode), path)
+    target = os.fspath(path)
+    os.replace(_staged(target, text, mode), target)
 
 
 def stage_text(path: StrPath, text: str, mode: int = 0o644) -> Path:
     """A new file (`mode`) next to `path` holding `text`, to rename over it."""
     from pathlib import Path  # here: `ps` imports this module, and stages nothing
 
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
+    return Path(_staged(os.fspath(path), text, mode))
+
+
+def _staged(target: str, text: str, mode: int) -> str:
     # A random name made with O_EXCL, as tempfile.mkstemp does, without importing tempfile
     # (shutil, random) in every process that writes a state or /etc file.
-    temporary = target.with_name(f".{target.name}.{os.urandom(6).hex()}")
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
-    with open(fd, "w") as handle:
+    head, name = os.path.split(target)
+    temporary = os.path.join(head, f".{name}.{os.urandom(6).hex()}")
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
+    try:
+        fd = os.open(temporary, flags, 0o600)
+    except FileNotFoundError:  # the directory is made the first time only
+        os.makedirs(head or ".", exist_ok=True)
+        fd = os.open(temporary, flags, 0o600)
+    try:
         os.fchmod(fd, mode)
-        handle.write(text)
+        data = memoryview(text.encode())
+        while data:
+            data = data[os.write(fd, data) :]
+    except BaseException:
+        os.unlink(temporary)
+        raise
+    finally:
+        os.close(fd)
     return temporary
