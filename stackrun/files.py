@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
 StrPath = str | os.PathLike[str]
+NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
 
 
 def read_text(path: StrPath) -> str | None:
@@ -40,25 +41,36 @@ def stage_text(path: StrPath, text: str, mode: int = 0o644) -> Path:
     return Path(_staged(os.fspath(path), text, mode))
 
 
+def create_text(path: StrPath, text: str, mode: int = 0o644) -> None:
+    """A new file (`mode`) holding `text`; FileExistsError if `path` exists. For a file
+    no one can be reading yet (in a directory just made): no rename needed."""
+    target = os.fspath(path)
+    _write_new(target, os.open(target, NEW_FILE, 0o600), text, mode)
+
+
 def _staged(target: str, text: str, mode: int) -> str:
     # A random name made with O_EXCL, as tempfile.mkstemp does, without importing tempfile
     # (shutil, random) in every process that writes a state or /etc file.
     head, name = os.path.split(target)
     temporary = os.path.join(head, f".{name}.{os.urandom(6).hex()}")
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
     try:
-        fd = os.open(temporary, flags, 0o600)
+        fd = os.open(temporary, NEW_FILE, 0o600)
     except FileNotFoundError:  # the directory is made the first time only
         os.makedirs(head or ".", exist_ok=True)
-        fd = os.open(temporary, flags, 0o600)
+        fd = os.open(temporary, NEW_FILE, 0o600)
+    _write_new(temporary, fd, text, mode)
+    return temporary
+
+
+def _write_new(path: str, fd: int, text: str, mode: int) -> None:
+    """Fill the file just created as `fd` and close it; removed again on failure."""
     try:
         os.fchmod(fd, mode)
         data = memoryview(text.encode())
         while data:
             data = data[os.write(fd, data) :]
     except BaseException:
-        os.unlink(temporary)
+        os.unlink(path)
         raise
     finally:
         os.close(fd)
-    return temporary

@@ -13,11 +13,10 @@ from __future__ import annotations
 import ipaddress
 import os
 from dataclasses import dataclass
-from pathlib import Path
 
 from stackrun import dirs
 from stackrun.errors import RuntimeFailure
-from stackrun.files import read_text, replace_text
+from stackrun.files import create_text, read_text, replace_text
 from stackrun.plan.model import GrantedFile, ServicePlan
 from stackrun.runtime.network import hostsfile
 
@@ -87,10 +86,11 @@ def prepare(project: str, plan: ServicePlan) -> InstanceLayout:
     """Write what the service child mounts. Raises RuntimeFailure naming the path."""
     where = service_layout(project, plan)
     try:
-        os.makedirs(where.root, mode=0o755, exist_ok=True)
-        replace_text(where.hostname, (plan.hostname or plan.name) + "\n")
-        hostsfile.write(Path(where.hosts), hostsfile.text_for(plan))
-        replace_text(where.resolv_conf, resolv_conf_text(plan, _host_resolv_conf(plan)))
+        # In a new directory, nothing reads or binds the files yet: no rename needed.
+        write = create_text if _made(where.root) else replace_text
+        write(where.hostname, (plan.hostname or plan.name) + "\n")
+        write(where.hosts, hostsfile.text_for(plan))
+        write(where.resolv_conf, resolv_conf_text(plan, _host_resolv_conf(plan)))
         _write_granted(plan, where)
         if plan.rootfs or (plan.image and not plan.read_only):
             for path in (where.upper, where.work, where.merged):
@@ -106,6 +106,17 @@ def prepare(project: str, plan: ServicePlan) -> InstanceLayout:
             plan.name,
         ) from None
     return where
+
+
+def _made(directory: str) -> bool:
+    """Make the directory (and its parents); False when it existed already."""
+    try:
+        os.mkdir(directory, 0o755)
+    except FileExistsError:
+        return False
+    except FileNotFoundError:
+        os.makedirs(directory, 0o755, exist_ok=True)
+    return True
 
 
 def discard(project: str, instance: str) -> None:

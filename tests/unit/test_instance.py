@@ -1,6 +1,7 @@
 """Per-instance files written on the host before spawning."""
 
 import os
+from dataclasses import replace
 from pathlib import Path
 
 from stackrun.plan.model import GrantedFile, HostEntry, Mount, ServicePlan
@@ -92,3 +93,19 @@ def test_prepare_leaves_missing_bind_sources_alone_when_told(tmp_path, monkeypat
     )
     instance.prepare("demo", plan)
     assert not source.exists()
+
+
+def test_prepare_again_replaces_each_file_whole_and_leaves_nothing_else(tmp_path, monkeypatch):
+    """A fresh instance's files are written in place; at a restart each is renamed over
+    the old one: a bind mount (here an open file) of the old one keeps its whole text."""
+    monkeypatch.setenv("STACKRUN_RUN_DIR", str(tmp_path / "run"))
+    plan = ServicePlan("api-1", "api", 1, ("true",), (), hostname="web")
+    layout = instance.prepare("demo", plan)
+    names = sorted(os.listdir(layout.root))
+    assert names == ["hostname", "hosts", "resolv.conf"]
+    with open(layout.hostname) as held:
+        instance.prepare("demo", replace(plan, hostname="web2"))
+        assert held.read() == "web\n"
+    assert Path(layout.hostname).read_text() == "web2\n"
+    assert sorted(os.listdir(layout.root)) == names  # no temporary left
+    assert all(os.stat(f"{layout.root}/{n}").st_mode & 0o777 == 0o644 for n in names)
