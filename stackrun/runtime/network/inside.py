@@ -29,6 +29,7 @@ Its cost per service is measured by bench/network.py (docs/performance.md).
 from __future__ import annotations
 
 import errno
+import os
 import socket
 from dataclasses import dataclass
 
@@ -103,8 +104,11 @@ def _host_index(host: RouteSocket, name: str) -> int:
     # sysfs first: reading one small file is much cheaper than decoding an RTM_GETLINK
     # answer; netlink otherwise.
     try:
-        with open(f"/sys/class/net/{name}/ifindex", "rb") as handle:
-            return int(handle.read())
+        fd = os.open(f"/sys/class/net/{name}/ifindex", os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            return int(os.read(fd, 32))
+        finally:
+            os.close(fd)
     except (OSError, ValueError):
         return host.link_index(name)
 
