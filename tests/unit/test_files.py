@@ -42,3 +42,13 @@ def test_read_text_of_what_cannot_be_read_is_none(tmp_path):
     assert read_text(tmp_path / "missing") is None
     (tmp_path / "bad").write_bytes(b"a\xffb")
     assert read_text(tmp_path / "bad") == "a\ufffdb"
+
+
+def test_read_text_reads_to_the_end_whatever_the_size(tmp_path):
+    """Files larger than one read, /proc files that report size 0, and a directory."""
+    big = "x" * 200_000 + "end\n"
+    (tmp_path / "big").write_text(big)
+    assert read_text(tmp_path / "big") == big
+    assert read_text("/proc/self/status").startswith("Name:")
+    assert read_text("/proc/self/mountinfo").endswith("\n")
+    assert read_text(tmp_path) is None
