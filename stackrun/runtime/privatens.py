@@ -56,32 +56,27 @@ class HostTrees:
         self._all: list[int] = []  # every thread's, to close
 
     def __call__(self, replaced: tuple[str, ...]) -> int:
-        namespaces: dict[tuple[str, ...], int] = self._mine.__dict__.setdefault("made", {})
-        if replaced not in namespaces:
-            with private_namespace():
-                namespace = os.open("/proc/thread-self/ns/mnt", os.O_RDONLY | os.O_CLOEXEC)
-                self._all.append(namespace)  # opened before /proc may go
-                namespaces[replaced] = namespace
+        with self.kept(("host tree", replaced)) as done:
+            if not done:  # a new namespace
                 _unmount_all_of(replaced)
-                return linux.open_tree_clone("/", recursive=True)
-        with _inside(namespaces[replaced]):
+                done["unmounted"] = True
             return linux.open_tree_clone("/", recursive=True)
 
     @contextmanager
     def kept(self, key: object) -> Iterator[dict]:
         """The block in this thread's private namespace for `key` (a copy of the host's,
-        made at the first block), with a dict of what earlier blocks left mounted there."""
-        made: dict[object, tuple[int, dict]] = self._mine.__dict__.setdefault("kept", {})
-        if key not in made:
-            with private_namespace():
-                namespace = os.open("/proc/thread-self/ns/mnt", os.O_RDONLY | os.O_CLOEXEC)
-                self._all.append(namespace)
-                made[key] = (namespace, {})
-                yield made[key][1]
+        made at the first block), with a dict where blocks note what they left there."""
+        made: dict[object, tuple[int, dict]] = self._mine.__dict__.setdefault("made", {})
+        if key in made:
+            namespace, noted = made[key]
+            with _inside(namespace):
+                yield noted
             return
-        namespace, mounted = made[key]
-        with _inside(namespace):
-            yield mounted
+        with private_namespace():
+            namespace = os.open("/proc/thread-self/ns/mnt", os.O_RDONLY | os.O_CLOEXEC)
+            self._all.append(namespace)  # opened before /proc may go
+            made[key] = (namespace, {})
+            yield made[key][1]
 
     def close(self) -> None:
         """Once no thread uses it any more."""

@@ -27,8 +27,8 @@ from stackrun.errors import RuntimeFailure
 from stackrun.runtime.spawn import protocol
 
 if TYPE_CHECKING:  # loaded once used: `start` comes first, before the plan types (ctypes)
+    from stackrun.runtime.privatens import HostTrees
     from stackrun.runtime.spawn.requests import JoinRequest, Spawned, SpawnRequest
-    from stackrun.runtime.spawn.staging import HostTree
     from stackrun.runtime.userns.idmap import MountMap
 
 
@@ -142,12 +142,11 @@ class ForkServer:
                         item.close()
 
     def _request_spawn(
-        self, request: SpawnRequest, stdio: tuple[int, ...], host_tree: HostTree | None = None
+        self, request: SpawnRequest, stdio: tuple[int, ...], batch: HostTrees | None = None
     ) -> socket.socket:
         """The host's half before the spawn (staging.py), then the request sent with what
         was staged and the child's netlink messages (encoded here, not in each child);
         returns the caller's end of its reply channel."""
-        from stackrun.runtime import privatens
         from stackrun.runtime.network import inside
         from stackrun.runtime.spawn import staging
 
@@ -162,9 +161,7 @@ class ForkServer:
         stage = staging.Stage()
         try:
             try:
-                staged = staging.stage(
-                    request, self.userns_for, stage, host_tree or privatens.host_tree
-                )
+                staged = staging.stage(request, self.userns_for, stage, batch)
             except RuntimeFailure as failure:
                 raise RuntimeFailure(failure.step, failure.errno, failure.path, service) from None
             message = (request, staged, len(stdio), inside.prepare(request.plan.networks))

@@ -8,7 +8,7 @@ caller (a thread of the supervisor, in parallel for parallel spawns) does it fir
 * the mount table (runtime/mounts.py), computed here and sent along;
 * the root: an image's or rootfs's overlay, as a detached mount (image_root.detached),
   or the host's tree without its /proc, /sys, /dev, /tmp, /run, /var/tmp mounts
-  (privatens.host_tree);
+  (privatens.host_tree; of a batch, cloned from one namespace: privatens.HostTrees);
 * every bind source, checked and cloned into a detached mount (sources.py), idmapped in
   a user namespace: stackrun's own files (volumes, /etc files) with the project's map,
   a user's directory with its owner as the service's user (userns/idmap.py);
@@ -43,7 +43,6 @@ from stackrun.runtime.userns import idmap
 
 MAX_SLOTS = 240  # SCM_RIGHTS carries 253 fds: the reply channel and stdio come first
 UsernsFor = Callable[[idmap.MountMap], int]  # a user namespace with these maps (cached)
-HostTree = Callable[[tuple[str, ...]], int]  # the host's tree without these mounts, detached
 
 
 @dataclass(frozen=True)
@@ -82,15 +81,16 @@ def stage(
     request: SpawnRequest,
     userns_for: UsernsFor,
     into: Stage,
-    host_tree: HostTree = privatens.host_tree,
+    batch: privatens.HostTrees | None = None,
 ) -> Staged:
-    """Open and make everything the child needs; fds go `into` the stage."""
+    """Open and make everything the child needs; fds go `into` the stage. `batch`: the
+    spawn batch's namespaces, where host trees and overlays are made (else one each)."""
     plan = request.plan
     layout = InstanceLayout(request.instance_dir, request.layer_dir)
     covers = _covers(plan) if request.id_map is not None else ()
     table = mount_table(plan, layout, dirs.hidden_roots(), covers)
     unified_dir, unified_procs, files = _cgroups(request.cgroup_procs, into)
-    root = _root(request, table, userns_for, into, host_tree)
+    root = _root(request, table, userns_for, into, batch)
     binder = _Binder(request, userns_for, root, into)
     bound = tuple((i, binder.source(op)) for i, op in enumerate(table.ops) if op.kind == "bind")
     devices: tuple[tuple[str, int], ...] = ()
@@ -160,16 +160,19 @@ def _cgroups(procs: tuple[str, ...], into: Stage) -> tuple[int | None, int | Non
 
 
 def _root(
-    request: SpawnRequest, table: MountTable, userns_for: UsernsFor, into: Stage, host_tree
+    request: SpawnRequest,
+    table: MountTable,
+    userns_for: UsernsFor,
+    into: Stage,
+    batch: privatens.HostTrees | None,
 ) -> int:
     if table.overlay is None:
         replaced = tuple(op.target for op in table.ops if op.replace)
         with step("copy the host's mounts"):
-            return into.add(host_tree(replaced))
+            return into.add((batch or privatens.host_tree)(replaced))
     ids = request.id_map
     mapping = image_root.Mapping(ids, userns_for(idmap.canonical(ids))) if ids else None
     what = "mount the image's layers" if request.plan.image else "mount rootfs overlay"
-    batch = host_tree if isinstance(host_tree, privatens.HostTrees) else None
     with step(what, table.overlay.describe() if request.plan.image else table.overlay.layers[0]):
         return into.add(image_root.detached(table.overlay, mapping, batch=batch))
 
