@@ -8,13 +8,11 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 from pathlib import Path
 
 from stackrun import shortcuts
-
-REPO = Path(__file__).resolve().parents[2]
+from tests.helpers.python import REPO, run_program
 
 # Defines dataclasses of every kind stackrun uses, then prints what they do.
 _PROGRAM = """
@@ -77,17 +75,8 @@ print(json.dumps(result))
 
 
 def run(cache: Path, **env: str) -> dict:
-    done = subprocess.run(
-        [sys.executable, "-c", _PROGRAM, str(cache)],
-        cwd=REPO,
-        env={**os.environ, "PYTHONPATH": str(REPO), "PYTHONDONTWRITEBYTECODE": "", **env},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout)
+    environment = {**os.environ, "PYTHONPATH": str(REPO), "PYTHONDONTWRITEBYTECODE": "", **env}
+    return json.loads(run_program(_PROGRAM, str(cache), env=environment).stdout)
 
 
 def behaviour(result: dict) -> dict:

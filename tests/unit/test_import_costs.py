@@ -8,16 +8,13 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from stackrun import dirs
 from tests.helpers.control import served
-
-REPO = Path(__file__).resolve().parents[2]
+from tests.helpers.python import REPO, run_program
 
 # The CLI leaves through os._exit (cli/main.finish): the probe reports there.
 PROBE = """
@@ -57,15 +54,7 @@ def loaded_by(argv: list[str], run_root: Path) -> tuple[list[str], str]:
         dirs.RUN_ROOT_ENV: str(run_root),
         dirs.DATA_ROOT_ENV: str(run_root / "data"),
     }
-    done = subprocess.run(
-        [sys.executable, "-c", PROBE, *argv],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=60,
-    )
-    assert done.returncode == 0, done.stderr
+    done = run_program(PROBE, *argv, env=env)
     tail = done.stderr.rpartition("MODULES ")[2]
     return json.loads(tail), done.stdout
 
@@ -105,14 +94,6 @@ def test_the_fork_server_and_the_early_start_import_no_helper_they_do_not_use(mo
         "import json, sys; from stackrun import shortcuts; shortcuts.compiled_dataclass_methods()"
         f"; import {module}; print(json.dumps(sorted(sys.modules)))"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", probe],
-        env={"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(REPO)},
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=60,
-    )
-    assert done.returncode == 0, done.stderr
+    done = run_program(probe, env={"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(REPO)})
     loaded = {name for name in NOT_FOR_SPAWNING if name in json.loads(done.stdout)}
     assert not loaded, {name: NOT_FOR_SPAWNING[name] for name in loaded}

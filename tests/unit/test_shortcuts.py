@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from stackrun import shortcuts
+from tests.helpers.python import REPO, run_program
 
-REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = sorted(str(path) for path in (REPO / "examples").glob("*/stack.yaml"))
 INVALID = {
     "key.yaml": "services:\n  a: {command: x, restrat: always}\n",
@@ -46,16 +46,8 @@ print(json.dumps({"how": how, "results": results}))
 
 
 def validate_all(cache: Path, files: list[str]) -> tuple[str, dict]:
-    done = subprocess.run(
-        [sys.executable, "-c", _PROGRAM, str(cache), *files],
-        cwd=REPO,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    done = run_program(_PROGRAM, str(cache), *files, env=env, timeout=120)
     answer = json.loads(done.stdout)
     return answer["how"], answer["results"]
 
@@ -106,16 +98,7 @@ def run_python(program: str, *args: str, shortcuts: bool = True) -> dict:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     env.pop("PYDANTIC_DISABLE_PLUGINS", None)
     env["STACKRUN_NO_SHORTCUTS"] = "" if shortcuts else "1"
-    done = subprocess.run(
-        [sys.executable, "-c", program, *args],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout)
+    return json.loads(run_program(program, *args, env=env).stdout)
 
 
 _PLUGINS = """
