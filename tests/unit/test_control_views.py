@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import time
 import types
+from dataclasses import replace
 
 import pytest
 
@@ -82,7 +83,7 @@ def test_cgroup_membership(text, expected):
 
 
 def test_offline_status_of_instances_whose_process_is_gone():
-    now = time.time()
+    now = time.mktime((2026, 6, 1, 12, 0, 0, 0, 0, -1))  # noon: 125 s before is the same day
     running = InstanceStatus(
         "api", "api", 1, state="running", pid=None, health="healthy", cgroup="stackrun-web/api"
     )
@@ -92,6 +93,9 @@ def test_offline_status_of_instances_whose_process_is_gone():
     exited = InstanceStatus("job", "job", 1, state="exited", exit_code=2, finished_at=now - 125)
     clock = time.strftime("%H:%M:%S", time.localtime(now - 125))
     assert observed(exited, "supervisor gone", now).status_text == f"Exited (2) at {clock}"
+    yesterday = replace(exited, finished_at=now - 86400)
+    day = time.strftime("%Y-%m-%d %H:%M", time.localtime(now - 86400))
+    assert observed(yesterday, "supervisor gone", now).status_text == f"Exited (2) at {day}"
     created = InstanceStatus("db", "db", 1, status_text="Not started: api failed")
     assert observed(created, "supervisor gone", now) == created
 
