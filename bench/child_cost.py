@@ -2,7 +2,7 @@
 and the fork server, for `stackrun up -d` of N services, with one or more venvs in
 alternating rounds (an A/B of two builds on a shared machine).
 
-    sudo .venv/bin/python bench/child_cost.py [--size 30] [--runs 8] VENV [VENV ...]
+    sudo .venv/bin/python bench/child_cost.py [--size 30] [--runs 8] [--image] VENV [VENV ...]
 
 After each `up -d` (every service has exec'd `sh`), it reads, for each service process,
 /proc/PID/stat's minor faults and /proc/PID/schedstat's CPU time: a process's counters
@@ -30,6 +30,7 @@ import uuid
 from pathlib import Path
 
 from netns import isolated
+from startup import IMAGE, store_busybox
 
 SLEEPER = "trap 'exit 0' TERM; sleep 1000 & wait"
 
@@ -40,20 +41,27 @@ def main() -> None:
     parser.add_argument("venvs", nargs="+")
     parser.add_argument("--size", type=int, default=30)
     parser.add_argument("--runs", type=int, default=8)
+    parser.add_argument("--image", action="store_true", help="services run from an image (warm)")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="child-cost-", dir="/var/tmp"))
     try:
-        measure(work, args.venvs, args.size, args.runs)
+        measure(work, args.venvs, args.size, args.runs, args.image)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def measure(work: Path, venvs: list[str], size: int, runs: int) -> None:
+def measure(work: Path, venvs: list[str], size: int, runs: int, image: bool) -> None:
     env = dict(os.environ, STACKRUN_RUN_DIR=str(work / "run"), STACKRUN_DATA_DIR=str(work / "data"))
     env.update(STACKRUN_SUBUID=str(work / "subuid"), STACKRUN_SUBGID=str(work / "subgid"))
     env.pop("PYTHONDONTWRITEBYTECODE", None)
     stack = work / "stack.yaml"
-    services = "".join(f'  s{i}:\n    command: ["sh", "-c", "{SLEEPER}"]\n' for i in range(size))
+    extra = ""
+    if image:
+        store_busybox(env)
+        extra = f"    image: {IMAGE}\n"
+    services = "".join(
+        f'  s{i}:\n    command: ["sh", "-c", "{SLEEPER}"]\n{extra}' for i in range(size)
+    )
     stack.write_text(f"name: cc{uuid.uuid4().hex[:6]}\nservices:\n{services}")
     rows: dict[str, list[tuple[float, float, int, float]]] = {venv: [] for venv in venvs}
     for round_ in range(runs + 1):  # the first round warms the caches up
@@ -61,7 +69,8 @@ def measure(work: Path, venvs: list[str], size: int, runs: int) -> None:
             sample = one_up(venv, stack, env)
             if round_:
                 rows[venv].append(sample)
-    print(f"N={size}, {runs} rounds, load {os.getloadavg()[0]:.2f}; medians")
+    kind = "image services (warm)" if image else "host commands"
+    print(f"N={size}, {kind}, {runs} rounds, load {os.getloadavg()[0]:.2f}; medians")
     for venv, samples in rows.items():
         faults, cpu, server_faults, server_cpu = (
             statistics.median(s) for s in zip(*samples, strict=True)

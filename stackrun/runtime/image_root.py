@@ -45,6 +45,15 @@ SCRATCH_OPTIONS = "mode=755,size=4m"
 
 
 @dataclass(frozen=True)
+class MountPoints:
+    """The targets the service child mounts on, as (path, a directory?): those the image
+    lacks are made once, in a layer kept in `directory` (mount_points.py)."""
+
+    directory: str
+    targets: tuple[tuple[str, bool], ...]
+
+
+@dataclass(frozen=True)
 class ImageRoot:
     """The overlay of an image's layers an instance runs on."""
 
@@ -54,6 +63,7 @@ class ImageRoot:
     merged: str
     scratch: str | None = None  # read-only: mount a tmpfs here first, holding the three above
     disk_layer: bool = True  # upper/work on the data root (idmapped); False: a rootfs's
+    mount_points: MountPoints | None = None  # a layer of them goes on top (`detached`)
 
     def describe(self) -> str:
         return f"{len(self.layers)} layers under {self.upper}"
@@ -78,7 +88,12 @@ def detached(
     Nothing stays mounted anywhere else: it is made in a private namespace of its own,
     or in the batch's (privatens.HostTrees.kept: the image's idmapped layers, mounted
     there for the first overlay of the batch, serve the others; it goes with the batch).
-    `legacy`: as for `mount`."""
+    On top of the image's layers, the layer of the mount points it lacks, when the root
+    says which (made for the first instance). `legacy`: as for `mount`."""
+    if root.mount_points is not None:
+        from stackrun.runtime import mount_points
+
+        root = mount_points.under(root, legacy)
     key = None if mapping is None else os.fstat(mapping.userns_fd).st_ino  # one map each
     place = batch.kept(key) if batch is not None else _alone()
     with place as mounted, ExitStack() as held:

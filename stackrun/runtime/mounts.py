@@ -25,7 +25,7 @@ from typing import Literal
 
 from stackrun.plan.model import Mount, ServicePlan
 from stackrun.runtime import linux
-from stackrun.runtime.image_root import ImageRoot
+from stackrun.runtime.image_root import ImageRoot, MountPoints
 from stackrun.runtime.instance import InstanceLayout
 
 OpKind = Literal["fs", "bind", "devices", "mask", "readonly", "root_readonly"]
@@ -75,6 +75,9 @@ REPLACED = ("/proc", "/sys", "/dev", "/tmp")
 DEV_DIRS = ("pts", "shm", "mqueue")
 DEV_SIZE = "65536k"
 SHM_SIZE = "65536k"  # Docker's default shm_size (64 MiB)
+# Beside the writable layers, under a name no instance has (they start with a letter or
+# digit): the layers of the mount points images lack (runtime/mount_points.py).
+MOUNT_POINTS_LAYERS = "_mount-points"
 TMP_SIZE = "512m"  # the private /tmp's bound (Docker mounts none; the kernel's is half the RAM)
 
 
@@ -126,21 +129,42 @@ def mount_table(
 
         return hostroot.mount_table(plan, layout, hidden, covers)
     fresh, made = fresh_filesystems(True, plan.private_tmp, host_sysfs(plan))
+    etc = etc_files(layout, True)
     own = (
-        *etc_files(layout, True),
+        *etc,
         *(volume(m) for m in parents_first(plan.mounts)),
         *shared_memory(plan),
         *granted_files(plan, layout),
         *device_nodes(plan),
         *([MountOp("root_readonly", "/")] if plan.read_only else []),
     )
-    return MountTable(overlay, (*fresh, *with_creation(own, True, made)[0]))
+    ops = (*fresh, *with_creation(own, True, made)[0])
+    if plan.image and layout.disk:  # the same for every instance of the image
+        standard = ops[: len(fresh) + len(etc)]
+        directory = posixpath.join(posixpath.dirname(layout.disk), MOUNT_POINTS_LAYERS)
+        points = MountPoints(directory, mount_points(standard))
+        overlay = replace(overlay, mount_points=points)
+    return MountTable(overlay, ops)
 
 
 def image_root(plan: ServicePlan, layout: InstanceLayout) -> ImageRoot:
     assert plan.image is not None
     scratch = layout.scratch if plan.read_only else None
     return ImageRoot(plan.image.layers, layout.upper, layout.work, layout.merged, scratch)
+
+
+def mount_points(ops: tuple[MountOp, ...]) -> tuple[tuple[str, bool], ...]:
+    """The targets of `ops` created when the root lacks them, as (path, a directory?),
+    but none beneath another (made on that one's mount, not in the root)."""
+    points: list[tuple[str, bool]] = []
+    for op in ops:
+        if not op.create or any(inside(op.target, point) for point, _ in points):
+            continue
+        if op.kind in ("fs", "devices") or op.source_kind == "dir":
+            points.append((op.target, True))
+        elif op.source_kind == "file":
+            points.append((op.target, False))
+    return tuple(points)
 
 
 def host_sysfs(plan: ServicePlan) -> bool:

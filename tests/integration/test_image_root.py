@@ -10,6 +10,7 @@ has its own tests).
 from __future__ import annotations
 
 import os
+import stat
 import tarfile
 from pathlib import Path
 
@@ -22,7 +23,7 @@ from stackrun.images.store import Store
 from stackrun.plan.image import image_plan
 from stackrun.plan.model import GrantedFile, HostEntry, ImagePlan, Mount
 from stackrun.runtime import image_root, instance, linux
-from stackrun.runtime.mounts import DEVICES, MASKED_PATHS, READONLY_PATHS
+from stackrun.runtime.mounts import DEVICES, MASKED_PATHS, MOUNT_POINTS_LAYERS, READONLY_PATHS
 from stackrun.runtime.privatens import HostTrees
 from stackrun.runtime.userns import idmap
 from stackrun.runtime.userns.idmap import SIZE, IdMap
@@ -143,6 +144,43 @@ def test_writes_go_to_the_writable_layer_on_disk_and_the_layers_stay_pristine(sp
     assert output == "changed\n"
     instance.discard(spawner.project, "svc")
     assert not upper.parent.exists()
+
+
+def test_the_mount_points_an_image_lacks_are_made_once_for_all_its_instances(spawner, image):
+    """Not in each writable layer: one layer of them above the image's (mount_points.py),
+    with the modes the child gives them whatever the caller's umask."""
+    busybox = image([oci.busybox_layer()])
+    old = os.umask(0o077)
+    try:
+        for name in ("one", "two"):
+            code, output = run(spawner, busybox, "cat /etc/hostname; ls -d /proc/self", name=name)
+            assert (code, output) == (0, f"{name}\n/proc/self\n")
+            assert os.listdir(Path(instance.writable_layer(spawner.project, name), "upper")) == []
+    finally:
+        os.umask(old)
+    [layer] = (dirs.layers_dir(spawner.project) / MOUNT_POINTS_LAYERS).iterdir()
+    made = {str(p.relative_to(layer)): stat.S_IMODE(p.lstat().st_mode) for p in layer.rglob("*")}
+    files = {"etc/hostname": 0o644, "etc/hosts": 0o644, "etc/resolv.conf": 0o644}
+    assert made == {"proc": 0o755, "sys": 0o755, "dev": 0o755, "etc": 0o755, **files}
+
+
+def test_a_mount_point_behind_a_symlink_is_made_where_the_link_leads_inside(spawner, image):
+    linked = oci.Layer([oci.Dir("run"), oci.Symlink("etc/resolv.conf", "../run/resolv.conf")])
+    code, output = run(spawner, image([oci.busybox_layer(), linked]), "cat /etc/resolv.conf")
+    assert code == 0 and "nameserver" in output, output
+    [layer] = (dirs.layers_dir(spawner.project) / MOUNT_POINTS_LAYERS).iterdir()
+    assert (layer / "run/resolv.conf").is_file() and not (layer / "etc/resolv.conf").exists()
+    assert os.listdir(Path(instance.writable_layer(spawner.project, "svc"), "upper")) == []
+
+
+def test_without_that_layer_each_instance_makes_its_mount_points(spawner, image):
+    """Best effort: where the layer cannot be made, the child creates them, as before."""
+    dirs.layers_dir(spawner.project).mkdir(parents=True)
+    (dirs.layers_dir(spawner.project) / MOUNT_POINTS_LAYERS).write_text("in the way")
+    code, output = run(spawner, image([oci.busybox_layer()]), "cat /etc/hostname")
+    assert (code, output) == (0, "svc\n")
+    upper = Path(instance.writable_layer(spawner.project, "svc"), "upper")
+    assert {"proc", "sys", "dev", "etc"} <= set(os.listdir(upper))
 
 
 def test_a_read_only_image_root_has_no_writable_layer(spawner, layered):

@@ -290,3 +290,35 @@ def test_devices_are_bound_from_the_host_after_dev_exists():
         assert targets(table).index("/dev") < targets(table).index("/dev/fuse")
         assert fuse.create  # under the fresh /dev: made on any root
         assert disk.create == ("image" in fields)  # on the host's root: must exist
+
+
+DISK = InstanceLayout("/run/stackrun/demo/instances/api", "/var/lib/stackrun/demo/instances/api")
+
+
+def test_an_images_standard_mount_points_are_listed_for_a_layer_of_their_own():
+    """The targets the child would create in every instance's writable layer: the kernel
+    filesystems, /dev, /tmp and the /etc files, none below another mount; not volumes."""
+    volumes = (Mount("volume", "/data", "/var/lib/stackrun/demo/volumes/db"),)
+    table = mount_table(plan(image=IMAGE, mounts=volumes), DISK)
+    assert table.overlay is not None and table.overlay.mount_points is not None
+    points = table.overlay.mount_points
+    assert points.directory == "/var/lib/stackrun/demo/instances/_mount-points"
+    assert points.targets == (
+        ("/proc", True), ("/sys", True), ("/dev", True), ("/tmp", True),
+        ("/etc/hostname", False), ("/etc/hosts", False), ("/etc/resolv.conf", False),
+    )  # fmt: skip
+    assert by_target(table, "/data").create  # a volume's target stays the instance's
+    private = mount_table(plan(image=IMAGE, private_tmp=False), DISK).overlay
+    assert private is not None and private.mount_points is not None
+    assert ("/tmp", True) not in private.mount_points.targets
+
+
+@pytest.mark.parametrize(
+    "fields", [{"image": IMAGE, "read_only": True}, {"rootfs": "/srv/root"}, {}],
+    ids=["read-only image", "rootfs", "host root"],
+)  # fmt: skip
+def test_only_an_image_with_a_writable_layer_on_disk_gets_that_layer(fields):
+    """A read-only image's upper layer is a tmpfs (instance.service_layout: no disk)."""
+    layout = DISK if fields.get("image") and not fields.get("read_only") else LAYOUT
+    overlay = mount_table(plan(**fields), layout).overlay
+    assert overlay is None or overlay.mount_points is None
