@@ -25,11 +25,12 @@ from stackrun.runtime.image_root import ImageRoot, MountPoints
 from stackrun.runtime.privatens import private_namespace
 
 _making = threading.Lock()  # parallel builds and restarts may want the same layer
+_found: dict[str, bool] = {}  # a layer's directory -> whether it holds anything
 
 
 def under(root: ImageRoot, legacy: bool | None = None) -> ImageRoot:
     """`root` with the layer of its mount points on top of its layers (and none to make
-    any more); `root` itself when the layer cannot be made."""
+    any more); without one when the image has them all, or when it cannot be made."""
     points = root.mount_points
     if points is None:
         return root
@@ -37,37 +38,37 @@ def under(root: ImageRoot, legacy: bool | None = None) -> ImageRoot:
         layer = _layer(root.layers, points, legacy)
     except (OSError, RuntimeFailure):
         layer = None
-    if layer is None:
-        return replace(root, mount_points=None)
-    return replace(root, layers=(*root.layers, layer), mount_points=None)
+    layers = root.layers if layer is None else (*root.layers, layer)
+    return replace(root, layers=layers, mount_points=None)
 
 
-def _layer(layers: tuple[str, ...], points: MountPoints, legacy: bool | None) -> str:
+def _layer(layers: tuple[str, ...], points: MountPoints, legacy: bool | None) -> str | None:
+    """The layer's directory (None: it would be empty), made when missing; it appears
+    whole, by one rename, so a directory found is complete."""
     path = os.path.join(points.directory, _name(layers, points.targets))
-    if os.path.isdir(path):  # complete: it appears by one rename
-        return path
-    with _making:
-        if not os.path.isdir(path):
-            _make(layers, points, path, legacy)
-    return path
+    if path not in _found:
+        with _making:
+            if not os.path.isdir(path):
+                _make(layers, points, path, legacy)
+            _found[path] = bool(os.listdir(path))
+    return path if _found[path] else None
 
 
 def _name(layers: tuple[str, ...], targets: tuple[tuple[str, bool], ...]) -> str:
-    import hashlib  # only when a layer is looked up
+    import zlib  # hashlib loads OpenSSL: ~2 ms on the first start's path
 
-    return hashlib.sha256(repr((layers, targets)).encode()).hexdigest()[:32]
+    key = repr((layers, targets)).encode()
+    return f"{zlib.crc32(key):08x}{zlib.adler32(key):08x}"
 
 
 def _make(layers: tuple[str, ...], points: MountPoints, path: str, legacy: bool | None) -> None:
     """Mount the image's layers under a fresh upper directory in a private namespace,
     create the targets there as the child would, and rename the upper into place."""
-    import shutil
-    import tempfile
-
     os.makedirs(points.directory, 0o700, exist_ok=True)
-    scratch = tempfile.mkdtemp(prefix=".making-", dir=points.directory)
+    scratch = os.path.join(points.directory, f".making-{os.urandom(6).hex()}")
+    upper, work, merged = (os.path.join(scratch, name) for name in ("upper", "work", "m"))
+    os.mkdir(scratch, 0o700)
     try:
-        upper, work, merged = (os.path.join(scratch, name) for name in ("upper", "work", "m"))
         for directory in (upper, work, merged):
             os.mkdir(directory, 0o755)
         with private_namespace():
@@ -79,6 +80,18 @@ def _make(layers: tuple[str, ...], points: MountPoints, path: str, legacy: bool 
             if not os.path.isdir(path):  # else another process made it meanwhile
                 raise
     finally:
+        _remove(scratch, (f"{work}/work", work, merged, scratch))
+
+
+def _remove(scratch: str, empty: tuple[str, ...]) -> None:
+    """The scratch directory: what overlay leaves in a work directory is empty; anything
+    else (a build cut short) goes through rmtree."""
+    try:
+        for directory in empty:
+            os.rmdir(directory)
+    except OSError:
+        import shutil
+
         shutil.rmtree(scratch, ignore_errors=True)
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import stat
 import tarfile
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -22,7 +23,8 @@ from stackrun.images.reference import parse_reference
 from stackrun.images.store import Store
 from stackrun.plan.image import image_plan
 from stackrun.plan.model import GrantedFile, HostEntry, ImagePlan, Mount
-from stackrun.runtime import image_root, instance, linux
+from stackrun.runtime import image_root, instance, linux, mount_points
+from stackrun.runtime.image_root import ImageRoot, MountPoints
 from stackrun.runtime.mounts import DEVICES, MASKED_PATHS, MOUNT_POINTS_LAYERS, READONLY_PATHS
 from stackrun.runtime.privatens import HostTrees
 from stackrun.runtime.userns import idmap
@@ -171,6 +173,24 @@ def test_a_mount_point_behind_a_symlink_is_made_where_the_link_leads_inside(spaw
     [layer] = (dirs.layers_dir(spawner.project) / MOUNT_POINTS_LAYERS).iterdir()
     assert (layer / "run/resolv.conf").is_file() and not (layer / "etc/resolv.conf").exists()
     assert os.listdir(Path(instance.writable_layer(spawner.project, "svc"), "upper")) == []
+
+
+def test_an_image_with_every_mount_point_gets_no_layer_of_them(image, tmp_path):
+    complete = oci.Layer([oci.Dir("proc"), oci.Dir("sys"), oci.Dir("dev"), oci.File("etc/hosts")])
+    layers = image([oci.busybox_layer(), complete]).layers
+    targets = (
+        ("/proc", True),
+        ("/sys", True),
+        ("/dev", True),
+        ("/tmp", True),
+        ("/etc/hosts", False),
+    )
+    root = ImageRoot(
+        layers, "upper", "work", "merged", mount_points=MountPoints(str(tmp_path), targets)
+    )
+    assert mount_points.under(root) == replace(root, mount_points=None)
+    lacking = replace(root, layers=image([oci.busybox_layer()]).layers)
+    assert len(mount_points.under(lacking).layers) == len(lacking.layers) + 1
 
 
 def test_without_that_layer_each_instance_makes_its_mount_points(spawner, image):
