@@ -25,7 +25,7 @@ from stackrun.runtime.image_root import ImageRoot, MountPoints
 from stackrun.runtime.privatens import private_namespace
 
 _making = threading.Lock()  # parallel builds and restarts may want the same layer
-_found: dict[str, bool] = {}  # a layer's directory -> whether it holds anything
+_found: dict[str, bool] = {}  # a layer's directory -> whether it holds anything at all
 
 
 def under(root: ImageRoot, legacy: bool | None = None) -> ImageRoot:
@@ -46,11 +46,12 @@ def _layer(layers: tuple[str, ...], points: MountPoints, legacy: bool | None) ->
     """The layer's directory (None: it would be empty), made when missing; it appears
     whole, by one rename, so a directory found is complete."""
     path = os.path.join(points.directory, _name(layers, points.targets))
-    if path not in _found:
+    if not os.path.isdir(path):  # also after a test or a build session removed it
         with _making:
             if not os.path.isdir(path):
                 _make(layers, points, path, legacy)
-            _found[path] = bool(os.listdir(path))
+    if path not in _found:  # the same name, the same content: asked once
+        _found[path] = bool(os.listdir(path))
     return path if _found[path] else None
 
 

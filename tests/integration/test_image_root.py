@@ -10,6 +10,7 @@ has its own tests).
 from __future__ import annotations
 
 import os
+import shutil
 import stat
 import tarfile
 from dataclasses import replace
@@ -190,7 +191,10 @@ def test_an_image_with_every_mount_point_gets_no_layer_of_them(image, tmp_path):
     )
     assert mount_points.under(root) == replace(root, mount_points=None)
     lacking = replace(root, layers=image([oci.busybox_layer()]).layers)
-    assert len(mount_points.under(lacking).layers) == len(lacking.layers) + 1
+    layer = mount_points.under(lacking).layers[-1]
+    assert layer not in lacking.layers and os.listdir(layer)
+    shutil.rmtree(layer)  # as `down` or a build session's end: made again when asked
+    assert mount_points.under(lacking).layers[-1] == layer and os.listdir(layer)
 
 
 def test_without_that_layer_each_instance_makes_its_mount_points(spawner, image):
