@@ -45,7 +45,7 @@ TARGETS: dict[str, tuple[str, ...]] = {
     "stackrun.cli.project": ("load_stack", "project_name"),
     "stackrun.cli.running": ("running",),
     "stackrun.cli.ps_output": ("show_ps",),
-    "stackrun.cli.plan_cache": ("lookup", "store", "code_version", "unchanged"),
+    "stackrun.cli.plan_cache": ("lookup", "store", "same_code", "unchanged"),
     "stackrun.spec.loader": ("load",),
     "stackrun.plan.build": ("build",),
     "stackrun.runtime.network.host": ("snapshot", "taken_subnets"),

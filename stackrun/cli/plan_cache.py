@@ -13,8 +13,9 @@ An entry is found by what the command line says (working directory, -f, -p,
     looked at the whole environment);
   * the host facts the plan was built on (`facts_now(compiled)`: the subnets in use, the
     bridges, the data directory, each image service's image in the store);
-  * the code that made it: Python, pydantic, PyYAML and stackrun's own modules (size
-    and mtime).
+  * the code that made it: Python, pydantic, PyYAML and stackrun's own modules that
+    were loaded when it was stored (size and mtime; one that was not loaded then had no
+    part in it).
 A stack with `build:` services is never stored (its images depend on build contexts).
 The services' user namespace modes (`userns_mode`, `x-stackrun.userns`) come from the
 stack file alone; the project's range of ids is not in the plan: Kernel.prepare
@@ -42,10 +43,11 @@ if TYPE_CHECKING:
     from stackrun.cli.project import ProjectOptions
     from stackrun.plan.model import Plan
 
-VERSION = 1
+VERSION = 2  # 2: the modules loaded when stored, not the whole package
 CACHE_DIR = "_plans"  # beside the projects' data directories (no project starts with "_")
 KEPT = 64  # entries; the oldest go first
-PACKAGE = Path(__file__).resolve().parent.parent
+# stackrun's directory as its modules' __file__ name it (not resolved: a link stays a link)
+PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LIBRARIES = ("pydantic", "pydantic_core", "yaml")
 
 
@@ -94,7 +96,7 @@ def project_name(opts: ProjectOptions) -> str | None:
 
 def _valid_entry(opts: ProjectOptions) -> _Entry | None:
     entry = _read(_entry_path(opts))
-    if entry is None or entry.code != code_version() or not unchanged(entry):
+    if entry is None or not same_code(entry.code) or not unchanged(entry):
         return None
     return entry
 
@@ -134,15 +136,36 @@ def unchanged(entry: _Entry) -> bool:
 
 
 def code_version() -> tuple:
-    """What the plan's making depends on besides its inputs."""
-    modules = []
-    for directory, _subdirectories, names in os.walk(PACKAGE):
-        for name in names:
-            if name.endswith(".py"):
-                status = os.stat(os.path.join(directory, name))
-                modules.append((directory, name, status.st_size, status.st_mtime_ns))
-    libraries = [_library(name) for name in LIBRARIES]
-    return (VERSION, sys.version, tuple(libraries), tuple(sorted(modules)))
+    """What the plan's making depends on besides its inputs: Python, the libraries, and
+    each of stackrun's modules loaded now (all those that made the plan, when stored)."""
+    package = f"{PACKAGE}{os.sep}"
+    loaded = {getattr(module, "__file__", None) for module in list(sys.modules.values())}
+    modules = [(path, *_status(path)) for path in loaded if path and path.startswith(package)]
+    return (VERSION, sys.version, _libraries(), tuple(sorted(modules)))
+
+
+def same_code(code: tuple) -> bool:
+    """Whether `code` (a `code_version`) is still the code's: its modules are stat'ed, not
+    the whole package walked (the lookup of every `up`, `down`, `ps -f`)."""
+    try:
+        version, python, libraries, modules = code
+    except (TypeError, ValueError):
+        return False
+    if (version, python) != (VERSION, sys.version) or libraries != _libraries():
+        return False
+    return all(_status(path) == (size, mtime) for path, size, mtime in modules)
+
+
+def _status(path: str) -> tuple[int, int]:
+    try:
+        status = os.stat(path)
+    except OSError:
+        return (-1, -1)
+    return (status.st_size, status.st_mtime_ns)
+
+
+def _libraries() -> tuple:
+    return tuple(_library(name) for name in LIBRARIES)
 
 
 def _library(name: str) -> tuple:

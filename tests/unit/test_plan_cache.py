@@ -11,6 +11,7 @@ import pytest
 from stackrun.cli import plan_cache, project
 from stackrun.cli import starting as up_cli
 from stackrun.cli.project import ProjectOptions
+from stackrun.plan import build as build_module
 from stackrun.runtime.network import host
 
 STACK = """\
@@ -221,3 +222,20 @@ def test_a_userns_mode_is_the_files_and_the_projects_ids_are_not_in_the_plan(loa
     assert hosted.services[0].userns == "host"
     assert plan() == hosted and loads["loads"] == 2
     assert b"IdMap" not in pickle.dumps(hosted)
+
+
+def test_a_changed_module_that_made_the_plan_makes_a_new_one(loads):
+    """The code is part of the key: a module loaded when the plan was made that changed
+    since (an upgrade, an edit in a checkout) is a miss."""
+    plan()
+    module = build_module.__file__
+    before = os.stat(module)
+    try:
+        os.utime(module, ns=(before.st_atime_ns, before.st_mtime_ns + 1_000_000_000))
+        plan()
+        assert loads["loads"] == 2
+    finally:
+        os.utime(module, ns=(before.st_atime_ns, before.st_mtime_ns))
+    plan()
+    plan()
+    assert loads["loads"] == 3  # back as it was: made once more (the entry is the last one's)
