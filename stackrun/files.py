@@ -3,6 +3,7 @@ own (an instance's /etc files, the state file).
 
     read_text(path)             # its text, or None when it cannot be read
     replace_text(path, text)    # atomically: a reader sees the old text or the new one
+    sha256_hex(data)            # the digest of a small file's bytes (a stack file, a key)
 """
 
 from __future__ import annotations
@@ -80,3 +81,14 @@ def _write_new(path: str, fd: int, text: str, mode: int) -> None:
         raise
     finally:
         os.close(fd)
+
+
+def sha256_hex(data: bytes) -> str:
+    """SHA-256 of a few kilobytes, as hex: CPython's own implementation, when it has one,
+    rather than hashlib's, whose import loads OpenSSL (~2 ms of every `up`, `down` and
+    `ps -f`). Large data (image layers) goes through hashlib: OpenSSL's is faster there."""
+    try:
+        from _sha256 import sha256  # type: ignore[import-not-found]  # 3.11; 3.12: _sha2
+    except ImportError:
+        from hashlib import sha256
+    return sha256(data).hexdigest()

@@ -10,13 +10,13 @@ start-up shortcuts (stackrun/shortcuts.py): STACKRUN_NO_SHORTCUTS=1 checks every
 
 from __future__ import annotations
 
-import hashlib
 import os
 import sys
 from pathlib import Path
 
 from stackrun import dirs
 from stackrun.errors import HostError
+from stackrun.files import sha256_hex
 
 MEMO = "host-ok"
 CGROUP_ROOT = "/sys/fs/cgroup"
@@ -47,7 +47,7 @@ def memo_path() -> Path | None:
         ]
     except OSError:
         return None
-    key = hashlib.sha256("\0".join(parts).encode()).hexdigest()[:32]
+    key = sha256_hex("\0".join(parts).encode())[:32]
     return dirs.run_root() / f".{MEMO}-{key}"
 
 

@@ -26,7 +26,6 @@ one that is damaged, foreign or unreadable is a miss.
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import os
 import pickle
@@ -37,6 +36,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from stackrun import dirs
+from stackrun.files import sha256_hex
 from stackrun.spec.inputs import PRESENT, Inputs, digest_of
 
 if TYPE_CHECKING:
@@ -180,12 +180,12 @@ def _library(name: str) -> tuple:
 def _environment(inputs: Inputs) -> str:
     if not inputs.whole_environment:
         return ""
-    return hashlib.sha256(repr(sorted(os.environ.items())).encode()).hexdigest()
+    return sha256_hex(repr(sorted(os.environ.items())).encode())
 
 
 def _entry_path(opts: ProjectOptions) -> Path:
     key = repr((VERSION, os.getcwd(), opts.files, opts.project_name, opts.profiles))
-    return dirs.data_root() / CACHE_DIR / f"{hashlib.sha256(key.encode()).hexdigest()}.pickle"
+    return dirs.data_root() / CACHE_DIR / f"{sha256_hex(key.encode())}.pickle"
 
 
 def _read(path: Path) -> _Entry | None:

@@ -35,9 +35,9 @@ NETFILTER_PREFIX = "stackrun-"  # nftables tables and chains; iptables chains in
 
 
 def project_key(project: str) -> str:
-    import hashlib  # here: its OpenSSL start-up is a cost `ps` need not pay
+    from stackrun.files import sha256_hex  # not hashlib: its OpenSSL start-up
 
-    return hashlib.sha256(project.encode()).hexdigest()[:6]
+    return sha256_hex(project.encode())[:6]
 
 
 def slot(service: str, replica: int | str) -> str:

@@ -10,12 +10,13 @@ records all of it. Outside `recorded()` they are the plain operations.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from stackrun.files import sha256_hex
 
 PRESENT = "present"  # a file seen to exist (is_file) but not read
 
@@ -62,14 +63,14 @@ def read_text(path: Path) -> str:
     data = path.read_bytes()
     inputs = _current.get()
     if inputs is not None:
-        inputs.note_file(path, hashlib.sha256(data).hexdigest())
+        inputs.note_file(path, sha256_hex(data))
     return data.decode("utf-8").replace("\r\n", "\n").replace("\r", "\n")
 
 
 def digest_of(path: str) -> str | None:
     """What `Inputs.files` would hold for `path` now (PRESENT is checked by the caller)."""
     try:
-        return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+        return sha256_hex(Path(path).read_bytes())
     except OSError:
         return None
 

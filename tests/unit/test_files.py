@@ -3,9 +3,10 @@ no staged copy behind."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 
-from stackrun.files import read_text, replace_text, stage_text
+from stackrun.files import read_text, replace_text, sha256_hex, stage_text
 
 
 def test_replace_text_swaps_the_whole_file_and_leaves_nothing_else(tmp_path):
@@ -52,3 +53,8 @@ def test_read_text_reads_to_the_end_whatever_the_size(tmp_path):
     assert read_text("/proc/self/status").startswith("Name:")
     assert read_text("/proc/self/mountinfo").endswith("\n")
     assert read_text(tmp_path) is None
+
+
+def test_the_small_files_digest_is_sha256():
+    for data in (b"", b"services: {}\n", os.urandom(100_000)):
+        assert sha256_hex(data) == hashlib.sha256(data).hexdigest()

@@ -97,3 +97,31 @@ def test_the_fork_server_and_the_early_start_import_no_helper_they_do_not_use(mo
     done = run_program(probe, env={"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(REPO)})
     loaded = {name for name in NOT_FOR_SPAWNING if name in json.loads(done.stdout)}
     assert not loaded, {name: NOT_FOR_SPAWNING[name] for name in loaded}
+
+
+NOT_FOR_A_CACHED_PLAN = {
+    "hashlib": "OpenSSL's start-up: files.sha256_hex digests the stack file and the keys",
+    "pydantic": "an unchanged stack file is not loaded again (cli/plan_cache.py)",
+    "yaml": "likewise",
+}
+
+
+def test_up_finds_a_cached_plan_and_checks_the_host_without_hashlib(tmp_path):
+    """What `up` runs before it hands the plan over, on its second run (a cache hit)."""
+    (tmp_path / "stack.yaml").write_text("services:\n  web:\n    command: [sleep, '1']\n")
+    program = (
+        "import json, os, sys; from stackrun.cli import main, host_check, starting"
+        "; from stackrun.cli.project import ProjectOptions"
+        "; starting._plan(ProjectOptions(), starting.ImageOptions()); host_check.memo_path()"
+        "; print(json.dumps(sorted(sys.modules)))"
+    )
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "PYTHONPATH": str(REPO),
+        dirs.RUN_ROOT_ENV: str(tmp_path / "run"),
+        dirs.DATA_ROOT_ENV: str(tmp_path / "data"),
+    }
+    run_program(program, env=env, cwd=tmp_path)  # compiles and stores the plan
+    modules = json.loads(run_program(program, env=env, cwd=tmp_path).stdout)
+    loaded = {name for name in NOT_FOR_A_CACHED_PLAN if name in modules}
+    assert not loaded, {name: NOT_FOR_A_CACHED_PLAN[name] for name in loaded}
