@@ -4,7 +4,6 @@ the store (the renaming is the store's, under its lock)."""
 from __future__ import annotations
 
 import errno as errnos
-import hashlib
 import os
 from pathlib import Path
 
@@ -19,6 +18,8 @@ class BlobWriter:
     def __init__(self, path: Path, digest: str, size: int | None):
         self.path, self.digest, self.size = path, digest, size
         self.written = 0
+        import hashlib  # OpenSSL's: a pull's, not a lookup's
+
         self._hash = hashlib.sha256()
         self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
 

@@ -7,8 +7,9 @@ and every registry and tool in use writes sha256.
 from __future__ import annotations
 
 import base64
-import hashlib
 import re
+
+from stackrun.files import sha256_hex
 
 _SHA256 = re.compile(r"^sha256:[0-9a-f]{64}$")
 SHORT_NAME = 20  # base32 characters (100 bits) of a layer's short link in l/
@@ -30,7 +31,8 @@ def is_digest(text: object) -> bool:
 
 
 def of_bytes(data: bytes) -> str:
-    return "sha256:" + hashlib.sha256(data).hexdigest()
+    """Of a manifest, a config, a chain id's text (blobs stream through hashlib)."""
+    return "sha256:" + sha256_hex(data)
 
 
 def chain_id(parent: str | None, diff_id: str) -> str:

@@ -75,6 +75,7 @@ NOT_FOR_SPAWNING = {
     "shutil": "only teardown and a volume's first fill remove trees",
     "tempfile": "files.stage_text makes its own name",
     "inspect": "dataclasses asks it only for a class without a docstring (shortcuts 8)",
+    "hashlib": "OpenSSL's start-up: small digests are files.sha256_hex's, blobs import it",
 }
 
 
