@@ -9,7 +9,8 @@ thread, no loop and no helper, and work in a forked single-threaded child
 (docs/performance.md). tests/unit/test_netlink_messages.py checks every message
 byte for byte against pyroute2's encoding.
 
-Every request asks for an ACK; an NLMSG_ERROR reply becomes `OSError(errno)`.
+Every request asks for an ACK (in a batch, `request_all`, the last); an NLMSG_ERROR reply
+becomes `OSError(errno)`.
 """
 
 from __future__ import annotations
