@@ -20,6 +20,13 @@ _libc_gil = ctypes.PyDLL(None, use_errno=True)
 _libc_gil.syscall.restype = ctypes.c_long
 for _hook in ("PyOS_BeforeFork", "PyOS_AfterFork_Parent", "PyOS_AfterFork_Child"):
     getattr(ctypes.pythonapi, _hook).restype = None
+# Every libc function called below, looked up now: ctypes makes a function's object at
+# its first call, which would be in each service child (its pages then copied) for most.
+for _name in (
+    *("unshare", "setns", "mount", "umount2", "sethostname", "setdomainname", "prctl"),
+    *("capget", "capset", "setrlimit", "renameat2", "setfsuid", "setfsgid"),
+):
+    getattr(_libc, _name)
 
 # Namespace flags (linux/sched.h).
 CLONE_FS = 0x00000200
@@ -472,12 +479,13 @@ class _CapData(ctypes.Structure):
     ]
 
 
+_CapPair = _CapData * 2  # made once: a ctypes array type is costly to create
 _CAP_V3 = 0x20080522
 
 
 def capget() -> tuple[int, int, int]:
     """(effective, permitted, inheritable) of the calling thread, as 64-bit masks."""
-    header, data = _CapHeader(_CAP_V3, 0), (_CapData * 2)()
+    header, data = _CapHeader(_CAP_V3, 0), _CapPair()
     _check(_libc.capget(ctypes.byref(header), data))
 
     def joined(field: str) -> int:
@@ -487,7 +495,7 @@ def capget() -> tuple[int, int, int]:
 
 
 def capset(effective: int, permitted: int, inheritable: int) -> None:
-    header, data = _CapHeader(_CAP_V3, 0), (_CapData * 2)()
+    header, data = _CapHeader(_CAP_V3, 0), _CapPair()
     for word in (0, 1):
         shift = 32 * word
         data[word] = _CapData(

@@ -18,8 +18,8 @@ from stackrun.errors import RuntimeFailure
 from stackrun.plan.model import NetworkAttachment, NetworkRequest
 from stackrun.plan.names import ProjectNames
 from stackrun.plan.network import layout
-from stackrun.runtime.network import bridges, host, sweep
-from stackrun.runtime.network.netlink import RouteSocket
+from stackrun.runtime.network import bridges, host, inside, sweep
+from stackrun.runtime.network.netlink import RouteSocket, address_request, default_route_message
 from tests.helpers import netns
 from tests.helpers.netns import Lab, Sandbox, address, member
 
@@ -177,6 +177,45 @@ def test_network_mode_none_has_only_loopback_up(project):
     with Sandbox(mode="none") as box:
         assert box.call(netns.view)["up"] == ["lo"]
         assert box.call(netns.connect_error, "127.0.0.1", 9) == "ECONNREFUSED"
+
+
+def _configure_on_loopback(gateway: str) -> tuple[str, int, str] | None:
+    """In a sandbox: lo's address, lo up and a default route sent as one batch; the
+    failure reported, if any (function run in the sandbox's namespace)."""
+    prepared = inside.Prepared(
+        "lo", address_request("10.77.0.2/24"), default_route_message(gateway)
+    )
+    try:
+        inside.configure_prepared((prepared,))
+    except RuntimeFailure as failure:
+        return failure.step, failure.errno, failure.path
+    return None
+
+
+def _ipv4_addresses() -> list[tuple[str, int]]:
+    with RouteSocket() as sock:
+        return sock.ipv4_addresses()
+
+
+def _ipv4_routes() -> list[tuple[str, int]]:
+    with RouteSocket() as sock:
+        return sock.ipv4_routes()
+
+
+def test_a_batch_of_netlink_requests_reports_the_first_refused_step(project):
+    """The batch goes on past a refused request (the address was added before the route
+    was refused): the failure names the route's step, with the kernel's errno."""
+    with Sandbox(mode="none") as box:
+        refused = box.call(_configure_on_loopback, "10.88.0.1")
+        assert refused == ("add default route", errno.ENETUNREACH, "lo")
+        assert ("10.77.0.2/24", 1) in box.call(_ipv4_addresses)
+
+
+def test_a_batch_of_netlink_requests_the_kernel_takes_reports_nothing(project):
+    with Sandbox(mode="none") as box:
+        assert box.call(_configure_on_loopback, "10.77.0.1") is None
+        assert ("0.0.0.0/0", 1) in box.call(_ipv4_routes)  # the batch's last request
+        assert box.call(netns.connect_error, "10.77.0.2", 9) == "ECONNREFUSED"
 
 
 def test_sweep_removes_every_link_of_the_project_and_nothing_else(project):

@@ -109,6 +109,21 @@ def test_a_cgroup_that_cannot_be_joined_is_reported(spawner):
     assert caught.value.errno == errno.ENOENT
 
 
+def test_a_cgroup_write_the_kernel_refuses_is_reported_with_its_path(spawner):
+    """A v1 cpuset with no CPUs takes no task (ENOSPC): the child's write fails, and the
+    failure names the file the child wrote."""
+    group = Path(f"/sys/fs/cgroup/cpuset/stackrun-{spawner.project}-empty")
+    group.mkdir()
+    try:
+        with pytest.raises(RuntimeFailure) as caught:
+            spawner.start(spawner.plan(), cgroup_procs=(str(group / "cgroup.procs"),))
+    finally:
+        group.rmdir()
+    failure = caught.value
+    assert (failure.step, failure.errno) == ("join cgroup", errno.ENOSPC)
+    assert failure.path == str(group / "tasks")
+
+
 def test_the_service_joins_its_cgroups_before_it_runs(spawner):
     procs = spawner.cgroup("svc")
     started = spawner.start(spawner.plan(argv=("/bin/sleep", "30")), cgroup_procs=procs)

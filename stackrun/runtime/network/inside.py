@@ -36,11 +36,16 @@ from dataclasses import dataclass
 from stackrun.errors import RuntimeFailure
 from stackrun.plan.model import NetworkAttachment
 from stackrun.runtime.network.netlink import (
+    CREATE,
     LOOPBACK_INDEX,
+    RTM_NEWADDR,
+    RTM_NEWLINK,
+    RTM_NEWROUTE,
     AddressRequest,
     RouteSocket,
     address_request,
     default_route_message,
+    up_message,
 )
 
 __all__ = ["configure", "configure_prepared", "create_veths", "loopback_up", "prepare"]
@@ -145,15 +150,21 @@ def _delete_quietly(host: RouteSocket, names: list[str]) -> None:
 
 
 def configure_prepared(veths: tuple[Prepared, ...]) -> None:
+    """lo up, each veth's address and link up, then the default routes (their gateways
+    are on the veths' subnets): sent together, the first refused one reported."""
+    steps = [("set lo up", "lo", (up_message(LOOPBACK_INDEX), RTM_NEWLINK, 0))]
+    for veth in veths:
+        index = _step("find interface", veth.ifname, socket.if_nametoindex, veth.ifname)
+        steps.append(("add address", veth.ifname, (veth.address.body(index), RTM_NEWADDR, CREATE)))
+        steps.append(("set link up", veth.ifname, (up_message(index), RTM_NEWLINK, 0)))
+    for veth in veths:
+        if veth.route is not None:
+            steps.append(("add default route", veth.ifname, (veth.route, RTM_NEWROUTE, CREATE)))
     with _inside_socket() as inside:
-        _step("set lo up", "lo", inside.set_up, LOOPBACK_INDEX)
-        for veth in veths:
-            index = _step("find interface", veth.ifname, socket.if_nametoindex, veth.ifname)
-            _step("add address", veth.ifname, inside.add_address, index, veth.address)
-            _step("set link up", veth.ifname, inside.set_up, index)
-        for veth in veths:
-            if veth.route is not None:
-                _step("add default route", veth.ifname, inside.add_route, veth.route)
+        refused = _step("configure the network", "lo", inside.request_all, [s[2] for s in steps])
+    if refused is not None:
+        index, code = refused
+        raise RuntimeFailure(steps[index][0], code, steps[index][1])
 
 
 def _inside_socket() -> RouteSocket:

@@ -9,7 +9,8 @@ thread, no loop and no helper, and work in a forked single-threaded child
 (docs/performance.md). tests/unit/test_netlink_messages.py checks every message
 byte for byte against pyroute2's encoding.
 
-Every request asks for an ACK; an NLMSG_ERROR reply becomes `OSError(errno)`.
+Every request asks for an ACK (in a batch, `request_all`, the last); an NLMSG_ERROR reply
+becomes `OSError(errno)`.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import ipaddress
 import os
 import socket
 import struct
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Self
 
@@ -75,6 +76,20 @@ class RouteSocket:
                              self._seq, 0)  # fmt: skip
         self._sock.send(header + body)
         return self._replies(self._seq)
+
+    def request_all(self, requests: Sequence[tuple[bytes, int, int]]) -> tuple[int, int] | None:
+        """Send requests (body, kind, flags) in one datagram, which the kernel handles in
+        order, each on its own; only the last asks for an ACK: the kernel answers a
+        refused one anyway, before the last's answer. (index, errno) of the first it
+        refused; None when it took them all. One send and, mostly, one receive."""
+        first = self._seq + 1
+        datagram = bytearray()
+        for number, (body, kind, flags) in enumerate(requests, start=first):
+            flags |= NLM_F_REQUEST | (NLM_F_ACK if number == first + len(requests) - 1 else 0)
+            datagram += HEADER.pack(HEADER.size + len(body), kind, flags, number, 0) + body
+        self._seq += len(requests)
+        self._sock.send(datagram)
+        return _first_refused(self._sock, first, self._seq)
 
     def _replies(self, seq: int) -> list[Reply]:
         replies: list[Reply] = []
@@ -281,6 +296,19 @@ def address_of(reply: Reply) -> tuple[str, int]:
     found = attributes(reply.body, IFADDR.size)
     address = found.get(IFA_LOCAL) or found.get(IFA_ADDRESS) or bytes(4)
     return f"{socket.inet_ntoa(address)}/{prefixlen}", index
+
+
+def _first_refused(sock: socket.socket, first: int, last: int) -> tuple[int, int] | None:
+    refused = None
+    while True:
+        for reply in parse(sock.recv(RECV_SIZE)):
+            if reply.kind != NLMSG_ERROR or not first <= reply.seq <= last:
+                continue  # a late answer to an earlier request
+            (code,) = ERROR.unpack_from(reply.body)
+            if code and refused is None:
+                refused = (reply.seq - first, -code)
+            if reply.seq == last:
+                return refused
 
 
 def _raise_for(body: bytes) -> None:

@@ -15,6 +15,7 @@ when `init: true` → capabilities, no_new_privs, seccomp, user, working directo
 
 from __future__ import annotations
 
+import _signal  # type: ignore[import-not-found]  # signal.py's C half, without its enums
 import errno
 import fcntl
 import functools
@@ -270,7 +271,7 @@ def _detach() -> None:
     so the terminal's Ctrl-C goes to the supervisor only."""
     signal.pthread_sigmask(signal.SIG_SETMASK, ())
     for number in ignored_signals():
-        signal.signal(number, signal.SIG_DFL)
+        _signal.signal(number, _signal.SIG_DFL)  # not signal.py's: it makes enums of both
     os.setsid()
 
 

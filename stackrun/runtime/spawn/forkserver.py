@@ -164,7 +164,8 @@ class ForkServer:
                 staged = staging.stage(request, self.userns_for, stage, batch)
             except RuntimeFailure as failure:
                 raise RuntimeFailure(failure.step, failure.errno, failure.path, service) from None
-            message = (request, staged, len(stdio), inside.prepare(request.plan.networks))
+            veths = inside.prepare(request.plan.networks)
+            message = (_without_supervisor_fields(request), staged, len(stdio), veths)
             return self._request("spawn", message, (*stdio, *stage.fds), service)
         finally:
             stage.close()  # sent: the message holds its own references
@@ -222,6 +223,15 @@ class ForkServer:
     def _send(self, payload: bytes, fds: tuple[int, ...]) -> None:
         with self._lock:
             socket.send_fds(self._sock, [payload], list(fds))
+
+
+def _without_supervisor_fields(request: SpawnRequest) -> SpawnRequest:
+    """The request as the fork server and the child read it: without what only this side
+    reads (the hosts file's entries, the networks' veths, encoded above), which grows with
+    the stack and which the server would otherwise unpickle between two clones."""
+    from dataclasses import replace
+
+    return replace(request, plan=replace(request.plan, hosts=(), networks=()))
 
 
 class _Network:

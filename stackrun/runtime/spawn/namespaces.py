@@ -131,8 +131,11 @@ def join_cgroup_files(fds: tuple[int, ...]) -> None:
     """The same through files opened by the host's root (the kernel checks the opener's
     credentials, so a child in a user namespace may write them)."""
     for fd in fds:
-        with step("join cgroup", os.readlink(f"/proc/self/fd/{fd}")):
+        try:
             os.write(fd, b"0")
+        except OSError as error:  # the file's path only then: a readlink per file otherwise
+            with step("join cgroup", os.readlink(f"/proc/self/fd/{fd}")):
+                raise error from None
 
 
 def join(target_pid: int, cgroup_files: tuple[str, ...]) -> None:

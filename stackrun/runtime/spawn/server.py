@@ -24,7 +24,7 @@ import gc
 import os
 import pickle
 import resource
-import selectors
+import select
 import signal
 import socket
 from collections.abc import Iterator
@@ -115,18 +115,20 @@ def _warm_up() -> None:
 class Server:
     def __init__(self, sock: socket.socket):
         self.sock = sock
-        self.selector = selectors.DefaultSelector()
-        self.selector.register(sock, selectors.EVENT_READ)
+        # epoll itself, not a selectors.Selector: each child closes it, and a Selector's
+        # close clears its Python-level records (pages the child then copies)
+        self.poller = select.epoll()
+        self.poller.register(sock.fileno(), select.EPOLLIN)
         self.running: dict[int, Channel] = {}  # pidfd of an intermediate -> its reply channel
 
     def loop(self) -> None:
         while True:
-            for key, _events in self.selector.select():
-                if key.fileobj is self.sock:
+            for fd, _events in self.poller.poll():
+                if fd == self.sock.fileno():
                     if not self.accept():
                         return
                 else:
-                    self.reap(key.fd)
+                    self.reap(fd)
 
     def accept(self) -> bool:
         """Serve the next request; False at EOF (the parent is gone)."""
@@ -194,7 +196,7 @@ class Server:
         if pid == 0:
             self._in_child(lambda: role(reply, born_in_unified, *args))
         pidfd = os.pidfd_open(pid)
-        self.selector.register(pidfd, selectors.EVENT_READ)
+        self.poller.register(pidfd, select.EPOLLIN)
         self.running[pidfd] = reply
 
     def _userns(self, reply: Channel, _fds: tuple[int, ...], maps: MountMap) -> None:
@@ -224,7 +226,7 @@ class Server:
         """In a new child: drop what belongs to the server and to other requests, then
         play `role` (which exits); never return into the server's loop."""
         try:
-            self.selector.close()
+            self.poller.close()
             self.sock.close()
             for pidfd, other in self.running.items():
                 os.close(pidfd)
@@ -237,7 +239,7 @@ class Server:
         result = os.waitid(os.P_PIDFD, pidfd, os.WEXITED)
         assert result is not None  # None only with WNOHANG
         status = result.si_status if result.si_code == os.CLD_EXITED else -result.si_status
-        self.selector.unregister(pidfd)
+        self.poller.unregister(pidfd)
         os.close(pidfd)
         reply = self.running.pop(pidfd)
         reply.intermediate_exited(status)
