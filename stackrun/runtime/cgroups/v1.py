@@ -130,7 +130,7 @@ class V1Driver(CgroupDriver):
         current = UNLIMITED_V1
         if memory and limits.memory is not None:
             current = base.number(base.read(f"{memory}/memory.limit_in_bytes"))
-        memsw = bool(memory) and self._swap_accounted(memory)
+        memsw = memory is not None and self._swap_accounted(memory)
         blkio = self.dir(path, controller="blkio")
 
         def has(name: str) -> bool:

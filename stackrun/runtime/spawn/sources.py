@@ -95,28 +95,64 @@ def _open_component(parent: int, name: str, where: str) -> int:
 def open_devices() -> dict[str, int]:
     """The host's standard device nodes (mounts.DEVICES), checked to be what they claim:
     name -> a detached clone, to bind onto an empty file of the service's nodev /dev."""
+    nodes = DeviceNodes()
+    try:
+        return nodes.clones()
+    finally:
+        nodes.close()
+
+
+class DeviceNodes:
+    """The host's standard device nodes, opened (O_PATH) and checked once, for a batch of
+    spawns; `clones()` is a fresh set of detached clones for each (a detached mount is
+    attached once)."""
+
+    def __init__(self) -> None:
+        self._checked: dict[str, int] | None = None
+
+    def clones(self) -> dict[str, int]:
+        if self._checked is None:
+            self._checked = _checked_nodes()
+        made: dict[str, int] = {}
+        try:
+            for name, fd in self._checked.items():
+                with step("clone device node", f"{HOST_DEV}/{name}"):
+                    made[name] = linux.clone_mount(fd, recursive=False)
+        except BaseException:
+            _close_all(made)
+            raise
+        return made
+
+    def close(self) -> None:
+        _close_all(self._checked or {})
+        self._checked = None
+
+
+def _checked_nodes() -> dict[str, int]:
     opened: dict[str, int] = {}
     try:
         for name, major, minor in DEVICES:
             opened[name] = _device(f"{HOST_DEV}/{name}", os.makedev(major, minor))
     except BaseException:
-        for fd in opened.values():
-            os.close(fd)
+        _close_all(opened)
         raise
     return opened
 
 
 def _device(path: str, rdev: int) -> int:
+    """An O_PATH fd of the node at `path`, which must be the character device `rdev`."""
     with step("open device node", path):
         fd = os.open(path, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC)
-    try:
-        info = os.fstat(fd)
-        if not stat.S_ISCHR(info.st_mode) or info.st_rdev != rdev:
-            shown = f"{os.major(rdev)}:{os.minor(rdev)}"
-            raise RuntimeFailure(f"not the character device {shown}:", errno.ENODEV, path)
-        with step("clone device node", path):
-            return linux.clone_mount(fd, recursive=False)
-    finally:
+    info = os.fstat(fd)
+    if not stat.S_ISCHR(info.st_mode) or info.st_rdev != rdev:
+        os.close(fd)
+        shown = f"{os.major(rdev)}:{os.minor(rdev)}"
+        raise RuntimeFailure(f"not the character device {shown}:", errno.ENODEV, path)
+    return fd
+
+
+def _close_all(fds: dict[str, int]) -> None:
+    for fd in fds.values():
         os.close(fd)
 
 

@@ -95,7 +95,9 @@ def stage(
     bound = tuple((i, binder.source(op)) for i, op in enumerate(table.ops) if op.kind == "bind")
     devices: tuple[tuple[str, int], ...] = ()
     if any(op.kind == "devices" for op in table.ops):
-        devices = tuple((name, into.add(fd)) for name, fd in sources.open_devices().items())
+        nodes = batch.shared("device nodes", sources.DeviceNodes) if batch else None
+        opened = nodes.clones() if nodes else sources.open_devices()
+        devices = tuple((name, into.add(fd)) for name, fd in opened.items())
     return Staged(
         table=table,
         root=root,
