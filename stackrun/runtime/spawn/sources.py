@@ -168,26 +168,21 @@ def _replaced(old: int, new: int) -> int:
 
 def _check_kind(fd: int, op: MountOp) -> None:
     mode = os.fstat(fd).st_mode
-    where = _shown(op)
-    wrong = (
-        (stat.S_ISLNK(mode), errno.ELOOP, "mount source is a symlink"),
-        (
-            op.source_kind == "dir" and not stat.S_ISDIR(mode) and not op.subpath,
-            errno.ENOTDIR,
-            "mount source is not a directory",
-        ),
-        (
-            op.source_kind == "file" and not stat.S_ISREG(mode),
-            errno.EINVAL,
-            "mount source is not a regular file",
-        ),
-        (
-            op.source_kind == "device"
-            and not (stat.S_ISCHR(mode) or stat.S_ISBLK(mode) or stat.S_ISDIR(mode)),
-            errno.ENODEV,
-            "devices: not a device node nor a directory",
-        ),
-    )
-    for bad, code, message in wrong:
-        if bad:
-            raise RuntimeFailure(message, code, where)
+    wrong = _wrong_kind(mode, op)
+    if wrong is not None:
+        message, code = wrong
+        raise RuntimeFailure(message, code, _shown(op))
+
+
+def _wrong_kind(mode: int, op: MountOp) -> tuple[str, int] | None:
+    """What is wrong with a source of this mode for the op, if anything."""
+    if stat.S_ISLNK(mode):
+        return "mount source is a symlink", errno.ELOOP
+    kind = op.source_kind
+    if kind == "dir" and not stat.S_ISDIR(mode) and not op.subpath:
+        return "mount source is not a directory", errno.ENOTDIR
+    if kind == "file" and not stat.S_ISREG(mode):
+        return "mount source is not a regular file", errno.EINVAL
+    if kind == "device" and not (stat.S_ISCHR(mode) or stat.S_ISBLK(mode) or stat.S_ISDIR(mode)):
+        return "devices: not a device node nor a directory", errno.ENODEV
+    return None

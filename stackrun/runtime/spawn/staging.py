@@ -26,7 +26,6 @@ from __future__ import annotations
 import os
 import stat
 from collections.abc import Callable
-from contextlib import ExitStack
 from dataclasses import dataclass
 
 from stackrun import dirs
@@ -188,14 +187,15 @@ class _Binder:
         self._user: tuple[int, int] | None = None
 
     def source(self, op: MountOp) -> int:
-        with ExitStack() as held:
-            fd = sources.open_source(op)
-            held.callback(os.close, fd)
+        fd = sources.open_source(op)
+        try:
             mapping = self._mapping(op, fd)
             if mapping is not None:
                 with step("idmap mount (its filesystem must allow it)", op.source or ""):
                     linux.idmap_mount(fd, self.userns_for(mapping), op.flags & linux.MS_REC != 0)
-            held.pop_all()
+        except BaseException:
+            os.close(fd)
+            raise
         return self.into.add(fd)
 
     def _mapping(self, op: MountOp, fd: int) -> idmap.MountMap | None:
