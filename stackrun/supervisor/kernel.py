@@ -9,6 +9,7 @@ that `handles()` can be written to the state file for an offline `down`.
 
 from __future__ import annotations
 
+import copy
 import os
 import threading
 from collections.abc import Callable
@@ -170,7 +171,7 @@ class Kernel:
         where = self._prepare_files(service)
         shared = service.namespaces
         return SpawnRequest(
-            service,
+            for_spawn(service),
             procs,
             where.root,
             join_netns_pid=self._netns_peer(service),
@@ -185,7 +186,10 @@ class Kernel:
         """Start the health check inside the running instance; stdout+stderr to `output`."""
         assert service.healthcheck is not None and pid is not None
         request = JoinRequest(
-            service, service.healthcheck.argv, pid, self.driver.procs_files(service.cgroup)
+            for_spawn(service),
+            service.healthcheck.argv,
+            pid,
+            self.driver.procs_files(service.cgroup),
         )
         return self.fork_server.run_in(request, None, output, output)
 
@@ -253,6 +257,17 @@ class Kernel:
 
     def _peer(self, instance: str | None) -> int | None:
         return self.peer_pid(instance) if instance else None
+
+
+def for_spawn(service: ServicePlan) -> ServicePlan:
+    """The plan as the fork server gets it (pickled, for each spawn): without `hosts`,
+    the N entries of the instance's /etc/hosts, which instance.prepare wrote to a file
+    and which no process on the spawn's side reads."""
+    if not service.hosts:
+        return service
+    slim = copy.copy(service)  # not dataclasses.replace: no __init__ run again
+    object.__setattr__(slim, "hosts", ())  # frozen: as the dataclass's own __init__ sets it
+    return slim
 
 
 def _handed_over(name: str, early: tuple, sink: OutputSink) -> Spawned:
