@@ -44,7 +44,7 @@ def _run_root() -> str:
 def hidden_roots() -> tuple[str, ...]:
     """What no service may see: the roots in use and the default ones, which other
     projects (run without the overrides) use."""
-    roots = (run_root(), data_root(), *DEFAULTS)
+    roots = (_run_root(), os.environ.get(DATA_ROOT_ENV) or DEFAULT_DATA_ROOT, *DEFAULTS)
     return tuple(dict.fromkeys(os.path.abspath(root) for root in roots))
 
 
@@ -110,4 +110,11 @@ def layers_dir(project: str) -> Path:
 
 def instance_dir(project: str, instance: str) -> Path:
     """Per-instance runtime files: hosts, hostname, resolv.conf, overlay upper/work."""
-    return run_dir(project) / "instances" / instance
+    from pathlib import Path
+
+    return Path(instance_path(project, instance))
+
+
+def instance_path(project: str, instance: str) -> str:
+    """`instance_dir` as a string (made for each spawn: no pathlib objects)."""
+    return os.path.join(_run_root(), project, "instances", instance)

@@ -10,6 +10,7 @@ makes), and creates named volume directories and missing bind sources (Compose's
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import os
 from dataclasses import dataclass
@@ -67,7 +68,7 @@ class InstanceLayout:
 
 
 def layout(project: str, instance: str) -> InstanceLayout:
-    return InstanceLayout(str(dirs.instance_dir(project, instance)))
+    return InstanceLayout(dirs.instance_path(project, instance))
 
 
 def writable_layer(project: str, instance: str) -> str:
@@ -131,10 +132,16 @@ def resolv_conf_text(plan: ServicePlan, host_text: str) -> str:
     """The service's resolv.conf: `dns` or else the host's nameservers that are reachable
     from another network namespace; `dns_search` and `dns_opt`, or else the host's
     search and options lines."""
+    return _resolv_conf(host_text, plan.dns, plan.dns_search, plan.dns_options)
+
+
+@functools.lru_cache(maxsize=16)
+def _resolv_conf(host_text: str, dns: tuple, search: tuple, options: tuple) -> str:
+    """The same for the instances of a batch (one text for most stacks): made once."""
     host = [ln.split() for ln in host_text.splitlines()]
-    servers = plan.dns or tuple(s for s in _nameservers(host_text) if not _loopback(s))
+    servers = dns or _remote_nameservers(host_text)
     lines = [f"nameserver {s}" for s in servers or FALLBACK_DNS]
-    own = (("search", plan.dns_search), ("options", plan.dns_options))
+    own = (("search", search), ("options", options))
     for keyword, values in own:
         if values:
             lines.append(f"{keyword} {' '.join(values)}")
@@ -147,9 +154,15 @@ def _host_resolv_conf(plan: ServicePlan) -> str:
     text = read_text(HOST_RESOLV_CONF) or ""
     if plan.network_mode == "host":
         return text
-    if not [s for s in _nameservers(text) if not _loopback(s)]:
+    if not _remote_nameservers(text):
         return read_text(SYSTEMD_RESOLV_CONF) or text
     return text
+
+
+@functools.lru_cache(maxsize=16)
+def _remote_nameservers(text: str) -> tuple[str, ...]:
+    """The nameservers another network namespace can reach (not the host's loopback)."""
+    return tuple(s for s in _nameservers(text) if not _loopback(s))
 
 
 def _nameservers(text: str) -> list[str]:

@@ -329,15 +329,23 @@ def with_creation(
     """Mark which targets may be created (see the module's docstring), given the targets
     of private mounts `made` before; returns the ops and those targets, extended."""
     made_here = list(made)
+    below = [_as_parent(m) for m in made]  # each normalized once, not at every comparison
     marked = []
     for op in ops:
         if op.kind in ("fs", "bind", "devices") and not op.optional:
-            creatable = private_root or any(inside(op.target, m) for m in made_here)
-            op = replace(op, create=creatable)
+            target = posixpath.normpath(op.target)  # "/" is inside nothing
+            creatable = private_root or (target != "/" and any(map(target.startswith, below)))
+            op = op if op.create == creatable else replace(op, create=creatable)
         if op.kind in ("bind", "devices") or op.fstype == "tmpfs":
             made_here.append(op.target)
+            below.append(_as_parent(op.target))
         marked.append(op)
     return tuple(marked), tuple(made_here)
+
+
+def _as_parent(path: str) -> str:
+    """`path` normalized, with a slash: what paths inside it start with."""
+    return posixpath.normpath(path).rstrip("/") + "/"
 
 
 def inside(path: str, parent: str) -> bool:

@@ -16,8 +16,16 @@ import os
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Protocol, TypeVar
 
 from stackrun.runtime import linux
+
+
+class Closable(Protocol):
+    def close(self) -> None: ...
+
+
+C = TypeVar("C", bound=Closable)
 
 
 @contextmanager
@@ -49,11 +57,21 @@ class HostTrees:
     every service otherwise. The trees are as the host's mounts were at the first.
     `kept(key)` is the same for the overlays of image services (image_root.detached):
     one private namespace per key, where what one overlay mounted (its idmapped layers)
-    serves the next."""
+    serves the next. `shared(key, make)`: what the batch's spawns take from the host
+    once (the checked device nodes), closed with it."""
 
     def __init__(self) -> None:
         self._mine = threading.local()  # this thread's namespaces: setns needs its own fs
         self._all: list[int] = []  # every thread's, to close
+        self._shared: dict[str, Closable] = {}
+        self._lock = threading.Lock()
+
+    def shared(self, key: str, make: Callable[[], C]) -> C:
+        """`make()` at the first call for `key`, the same object after."""
+        with self._lock:
+            if key not in self._shared:
+                self._shared[key] = make()
+            return self._shared[key]  # type: ignore[return-value]
 
     def __call__(self, replaced: tuple[str, ...]) -> int:
         with self.kept(("host tree", replaced)) as done:
@@ -83,6 +101,9 @@ class HostTrees:
         for namespace in self._all:
             os.close(namespace)
         self._all.clear()
+        for held in self._shared.values():
+            held.close()
+        self._shared.clear()
         self._mine = threading.local()
 
 

@@ -233,13 +233,13 @@ class Kernel:
         if killed:  # a fresh cgroup: after a cgroup.kill, this host's kernel (6.18) SIGKILLs
             self.driver.remove(service.cgroup)  # the next child cloned into the cgroup
             known = False
-        if not known:
-            self.driver.create(service.cgroup, service.limits)
-            with self._lock:
-                self._cgroups.add(service.cgroup)
-        else:  # a restart: never into a cgroup a pause left frozen (an exit raced it)
+        if known:  # a restart: never into a cgroup a pause left frozen (an exit raced it)
             self.driver.thaw(service.cgroup)
-        return self.driver.procs_files(service.cgroup)
+            return self.driver.procs_files(service.cgroup)
+        procs = self.driver.create(service.cgroup, service.limits)
+        with self._lock:
+            self._cgroups.add(service.cgroup)
+        return procs
 
     def _prepare_files(self, service: ServicePlan) -> InstanceLayout:
         from stackrun.runtime import instance

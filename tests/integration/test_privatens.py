@@ -70,3 +70,46 @@ def test_threads_keep_namespaces_of_their_own():
 
 def sorted_entries(tree: int, path: str) -> tuple[str, ...]:
     return tuple(sorted(os.listdir(f"/proc/self/fd/{tree}{path}")))
+
+
+def test_a_batch_checks_the_device_nodes_once_and_clones_them_for_every_spawn(monkeypatch):
+    from stackrun.runtime.mounts import DEVICES
+    from stackrun.runtime.spawn import sources
+
+    trees, clones, checks = HostTrees(), [], []
+    counted = sources._checked_nodes
+    monkeypatch.setattr(sources, "_checked_nodes", lambda: checks.append(1) or counted())
+    try:
+        for _ in range(3):
+            clones.append(trees.shared("device nodes", sources.DeviceNodes).clones())
+        assert len(checks) == 1  # opened and checked by the first spawn only
+        for made in clones:  # each spawn's own detached clone of each node
+            assert sorted(made) == sorted(name for name, _, _ in DEVICES)
+            for name, major, minor in DEVICES:
+                assert os.stat(made[name]).st_rdev == os.makedev(major, minor)
+        assert len({fd for made in clones for fd in made.values()}) == 3 * len(DEVICES)
+        checked = list(trees.shared("device nodes", sources.DeviceNodes)._checked.values())
+    finally:
+        for made in clones:
+            for fd in made.values():
+                os.close(fd)
+        trees.close()
+    for fd in checked:  # closed with the batch
+        assert not os.path.exists(f"/proc/self/fd/{fd}")
+
+
+def test_a_node_that_is_not_the_device_it_claims_is_refused_with_its_path(tmp_path, monkeypatch):
+    from stackrun.errors import RuntimeFailure
+    from stackrun.runtime.spawn import sources
+
+    (tmp_path / "null").write_text("")
+    monkeypatch.setattr(sources, "HOST_DEV", str(tmp_path))
+    nodes = sources.DeviceNodes()
+    try:
+        nodes.clones()
+    except RuntimeFailure as failure:
+        assert failure.path == f"{tmp_path}/null" and "not the character device 1:3" in str(failure)
+    else:
+        raise AssertionError("a regular file passed for /dev/null")
+    finally:
+        nodes.close()

@@ -1,6 +1,7 @@
 """The v1 driver against a temporary directory laid out like cgroupfs: exact files written."""
 
 import errno
+import shutil
 
 import pytest
 
@@ -194,3 +195,13 @@ def test_make_dirs_makes_missing_parents_and_rolls_back_what_it_made(tmp_path):
         base.make_dirs([third, broken])
     assert failed.value.errno == errno.ENOTDIR and failed.value.path.startswith(f"{tmp_path}/b/")
     assert not (tmp_path / "a/project/three").exists()  # rolled back
+
+
+def test_create_returns_the_procs_files_of_every_hierarchy_the_cgroup_joins(root):
+    mounts = COMOUNTED | {"cpuset": "cpuset"}
+    driver = V1Driver(v1_tree(root, [LEAF], mounts), str(root / "unified"))
+    shutil.rmtree(root / "cpuset" / LEAF)  # joined on demand only: its limits do not ask
+    made = driver.create(LEAF, Limits(pids=5))
+    assert made == driver.procs_files(LEAF)
+    wanted = ("cpu,cpuacct", "freezer", "memory", "pids", "unified")
+    assert sorted(made) == sorted(f"{root}/{name}/{LEAF}/cgroup.procs" for name in wanted)

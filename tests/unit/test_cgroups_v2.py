@@ -163,3 +163,9 @@ def test_freeze_that_never_completes_is_a_failure_naming_the_cgroup(root):
     with pytest.raises(RuntimeFailure, match=r"freeze \(not frozen after 0.05 s\)") as caught:
         V2Driver(str(root)).freeze(LEAF, timeout=0.05)
     assert caught.value.path == str(root / LEAF)
+
+
+def test_create_returns_the_procs_file_of_the_cgroup(root):
+    driver = V2Driver(str(root))
+    assert driver.create(LEAF, Limits()) == (f"{root}/{LEAF}/cgroup.procs",)
+    assert driver.procs_files(LEAF) == (f"{root}/{LEAF}/cgroup.procs",)

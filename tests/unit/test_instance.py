@@ -37,6 +37,22 @@ def test_resolv_conf_search_and_options_from_the_stack_file_replace_the_hosts():
     assert text == "nameserver 192.0.2.1\nsearch a.example b.example\noptions ndots:2\n"
 
 
+def test_resolv_conf_follows_the_hosts_file_and_the_plan_each_time():
+    first, second = "nameserver 192.0.2.1\n", "nameserver 192.0.2.2\nsearch lan\n"
+    seen = [
+        resolv_conf_text(dns(), first),
+        resolv_conf_text(dns(), second),
+        resolv_conf_text(dns(search=("x",)), second),
+        resolv_conf_text(dns(), first),
+    ]
+    assert seen == [
+        "nameserver 192.0.2.1\n",
+        "nameserver 192.0.2.2\nsearch lan\n",
+        "nameserver 192.0.2.2\nsearch x\n",
+        "nameserver 192.0.2.1\n",
+    ]
+
+
 def test_prepare_copies_secrets_and_configs_with_their_mode_and_owner(tmp_path, monkeypatch):
     monkeypatch.setenv("STACKRUN_RUN_DIR", str(tmp_path / "run"))
     source = tmp_path / "token.txt"

@@ -6,7 +6,13 @@ from stackrun.plan.model import DeviceNode, GrantedFile, ImagePlan, Mount, Servi
 from stackrun.runtime import linux
 from stackrun.runtime.image_root import ImageRoot
 from stackrun.runtime.instance import InstanceLayout
-from stackrun.runtime.mounts import MASKED_PATHS, READONLY_PATHS, MountOp, mount_table
+from stackrun.runtime.mounts import (
+    MASKED_PATHS,
+    READONLY_PATHS,
+    MountOp,
+    mount_table,
+    with_creation,
+)
 
 LAYOUT = InstanceLayout("/run/stackrun/demo/instances/api")
 IMAGE = ImagePlan("docker.io/library/alpine:3", "sha256:" + "a" * 64, layers=("/store/l1",))
@@ -322,3 +328,38 @@ def test_only_an_image_with_a_writable_layer_on_disk_gets_that_layer(fields):
     layout = DISK if fields.get("image") and not fields.get("read_only") else LAYOUT
     overlay = mount_table(plan(**fields), layout).overlay
     assert overlay is None or overlay.mount_points is None
+
+
+def test_a_target_may_be_created_exactly_when_it_is_inside_a_private_mount_made_before():
+    cases = {
+        "/tmp/x": True,
+        "/tmp": False,  # the mount itself, not inside it
+        "/tmpx": False,
+        "/tmp/./y/": True,
+        "/run/app": True,
+        "/var/lib/x": True,
+        "/var/libx": False,
+        "/": False,
+        "/etc/hosts": False,
+    }
+    ops = tuple(MountOp("fs", target, "proc") for target in cases)
+
+    def creatable(made):
+        return {op.target: op.create for op in with_creation(ops, False, made)[0]}
+
+    assert creatable(("/tmp", "/run/", "/var//lib")) == cases
+    assert creatable(()) == dict.fromkeys(cases, False)
+    assert creatable(("/",)) == dict.fromkeys(cases, True) | {"/": False}  # inside nothing
+    assert {op.create for op in with_creation(ops, True, ())[0]} == {True}  # a private root
+
+
+def test_a_tmpfs_or_bind_made_earlier_in_the_table_lets_later_targets_be_created():
+    ops = (
+        MountOp("fs", "/data", "tmpfs"),
+        MountOp("fs", "/data/cache", "tmpfs"),
+        MountOp("fs", "/proc", "proc"),
+        MountOp("bind", "/proc/x", source="/srv"),
+    )
+    marked, made = with_creation(ops, False, ())
+    assert [op.create for op in marked] == [False, True, False, False]
+    assert made == ("/data", "/data/cache", "/proc/x")

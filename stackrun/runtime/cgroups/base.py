@@ -77,8 +77,9 @@ class CgroupDriver(ABC):
     parent: str  # relative to every hierarchy root; "" = the root (Docker's --cgroup-parent)
 
     @abstractmethod
-    def create(self, path: str, limits: Limits) -> None:
-        """Make the cgroup in every hierarchy and apply `limits`; nothing is left on failure."""
+    def create(self, path: str, limits: Limits) -> tuple[str, ...]:
+        """Make the cgroup in every hierarchy and apply `limits`; nothing is left on failure.
+        Returns its `procs_files`."""
 
     @abstractmethod
     def update(self, path: str, limits: Limits) -> None:
@@ -175,10 +176,17 @@ class CgroupDriver(ABC):
 
 def join(root: str, parent: str, path: str = "") -> str:
     """`root/parent/path`, refusing anything that could climb out of `root`."""
+    relative = below(parent, path)
+    return os.path.normpath(f"{root}/{relative}") if relative else root
+
+
+def below(parent: str, path: str = "") -> str:
+    """`parent/path` normalized, relative to a hierarchy's root ("" for the root itself);
+    refuses anything that could climb out of it."""
     relative = "/".join(part for part in (parent.strip("/"), path.strip("/")) if part)
     if ".." in relative.split("/"):
         raise ValueError(f"cgroup path {relative!r} must not contain '..'")
-    return os.path.normpath(f"{root}/{relative}") if relative else root
+    return os.path.normpath(relative) if relative else ""
 
 
 # ---------------------------------------------------------------- files
@@ -287,8 +295,11 @@ def remove_dirs(directories) -> None:
 
 def ancestors(root: str, directory: str) -> list[str]:
     """Directories from just below `root` down to `directory` included."""
-    relative = os.path.relpath(directory, root)
-    if relative == ".":
+    if directory.startswith(f"{root}/"):  # as join() makes them: no relpath needed
+        relative = directory[len(root) + 1 :]
+    else:
+        relative = os.path.relpath(directory, root)
+    if relative in (".", ""):
         return []
     chain, current = [], root
     for part in relative.split("/"):

@@ -15,6 +15,7 @@ cgroup (the kernel asks both): belt and braces.
 
 from __future__ import annotations
 
+import functools
 import os
 import signal
 import time
@@ -52,10 +53,13 @@ class V1Driver(CgroupDriver):
         self.unified = (
             V2Driver(unified, parent, controllers=False, devices=devices) if unified else None
         )
+        mounts = sorted(set(self.hierarchies.values()))
+        self._roots = (*mounts, unified) if unified else tuple(mounts)
+        self._joined: dict[tuple[str, ...], tuple[str, ...]] = {}  # by on-demand names
+        self._memsw: bool | None = None  # swap accounting: the same in every memory cgroup
 
     def roots(self) -> tuple[str, ...]:
-        mounts = sorted(set(self.hierarchies.values()))
-        return (*mounts, self.unified_root) if self.unified_root else tuple(mounts)
+        return self._roots
 
     def at_parent(self, parent: str) -> V1Driver:
         return V1Driver(self.hierarchies, self.unified_root, parent, self.devices)
@@ -67,24 +71,32 @@ class V1Driver(CgroupDriver):
     def directories(self, path: str) -> tuple[str, ...]:
         """In every hierarchy it joins: always, or on demand (where it has a directory)."""
         joined = self._joined_roots(())
-        every = ((root, base.join(root, self.parent, path)) for root in self.roots())
+        every = zip(self.roots(), self._in_each(self.roots(), path), strict=True)
         return tuple(d for root, d in every if root in joined or os.path.isdir(d))
 
     def procs_files(self, path: str) -> tuple[str, ...]:
         return tuple(f"{directory}/cgroup.procs" for directory in self.directories(path))
 
-    def _joined_roots(self, wanted: tuple[str, ...]) -> set[str]:
-        """The roots of the hierarchies joined always, and of the on-demand ones `wanted`."""
-        roots = {self.hierarchies[c] for c in (*CONTROLLERS, *wanted) if c in self.hierarchies}
-        return roots | ({self.unified_root} if self.unified_root else set())
+    def _joined_roots(self, wanted: tuple[str, ...]) -> tuple[str, ...]:
+        """The roots of the hierarchies joined always and of the on-demand ones `wanted`,
+        in the order of roots() (the same for every instance: computed once)."""
+        if wanted not in self._joined:
+            names = (*CONTROLLERS, *wanted)
+            chosen = {self.hierarchies[c] for c in names if c in self.hierarchies}
+            chosen |= {self.unified_root} if self.unified_root else set()
+            self._joined[wanted] = tuple(root for root in self.roots() if root in chosen)
+        return self._joined[wanted]
+
+    def _in_each(self, roots: tuple[str, ...], path: str) -> list[str]:
+        relative = base.below(self.parent, path)
+        return [f"{root}/{relative}" if relative else root for root in roots]
 
     # ------------------------------------------------------------ creating
 
-    def create(self, path: str, limits: Limits) -> None:
-        joined = self._joined_roots(tuning.v1_hierarchies(limits))
-        roots = [root for root in self.roots() if root in joined]
-        chains = [base.ancestors(root, base.join(root, self.parent, path)) for root in roots]
-        created = base.make_dirs(chains)
+    def create(self, path: str, limits: Limits) -> tuple[str, ...]:
+        roots = self._joined_roots(tuning.v1_hierarchies(limits))
+        leaves = self._in_each(roots, path)
+        created = base.make_dirs([base.ancestors(r, d) for r, d in zip(roots, leaves, strict=True)])
         try:
             self._init_cpuset([d for d in created if self._in("cpuset", d)])
             self.update(path, limits)
@@ -93,6 +105,7 @@ class V1Driver(CgroupDriver):
         except BaseException:
             base.remove_dirs(reversed(created))
             raise
+        return tuple(f"{directory}/cgroup.procs" for directory in leaves)
 
     def _in(self, controller: str, directory: str) -> bool:
         root = self.hierarchies.get(controller)
@@ -107,8 +120,8 @@ class V1Driver(CgroupDriver):
         """The allow-list in the devices hierarchy (when mounted), and as a BPF program on
         the unified cgroup in hybrid mode."""
         directory = self.dir(path, controller="devices")
-        for name, lines in groupby(devices.v1_writes(rules) if directory else (), itemgetter(0)):
-            base.write_each(f"{directory}/{name}", (line for _, line in lines))
+        for name, lines in _device_files(rules) if directory else ():
+            base.write_each(f"{directory}/{name}", lines)
         if self.unified:
             restrict_devices(self.unified.dir(path), rules)
 
@@ -117,7 +130,7 @@ class V1Driver(CgroupDriver):
         current = UNLIMITED_V1
         if memory and limits.memory is not None:
             current = base.number(base.read(f"{memory}/memory.limit_in_bytes"))
-        memsw = bool(memory) and os.path.exists(f"{memory}/memory.memsw.limit_in_bytes")
+        memsw = memory is not None and self._swap_accounted(memory)
         blkio = self.dir(path, controller="blkio")
 
         def has(name: str) -> bool:
@@ -128,6 +141,14 @@ class V1Driver(CgroupDriver):
             if write.optional and write.controller not in self.hierarchies:
                 continue
             base.write(f"{self._controller_dir(write, path)}/{write.file}", write.value)
+
+    def _swap_accounted(self, memory: str) -> bool:
+        """memory.memsw.* exists (asked once: a boot option decides, for every cgroup)."""
+        if self._memsw is None:
+            if not os.path.isdir(memory):
+                return False
+            self._memsw = os.path.exists(f"{memory}/memory.memsw.limit_in_bytes")
+        return self._memsw
 
     def _controller_dir(self, write: Write, path: str) -> str:
         directory = self.dir(path, controller=write.controller)
@@ -295,3 +316,10 @@ def _drain_eventfd(event: int) -> None:
         os.eventfd_read(event)
     except BlockingIOError:
         pass
+
+
+@functools.cache
+def _device_files(rules: tuple[devices.Rule, ...]) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """(file, its lines) of the allow-list, grouped once per list of rules."""
+    grouped = groupby(devices.v1_writes(rules), itemgetter(0))
+    return tuple((name, tuple(line for _, line in lines)) for name, lines in grouped)

@@ -52,7 +52,7 @@ class V2Driver(CgroupDriver):
 
     # ------------------------------------------------------------ creating
 
-    def create(self, path: str, limits: Limits) -> None:
+    def create(self, path: str, limits: Limits) -> tuple[str, ...]:
         writes = v2_writes(limits)
         directory = self.dir(path)
         chain = base.ancestors(self.root, directory)
@@ -66,6 +66,7 @@ class V2Driver(CgroupDriver):
         except BaseException:
             base.remove_dirs(reversed(created))
             raise
+        return (f"{directory}/cgroup.procs",)
 
     def update(self, path: str, limits: Limits) -> None:
         directory = self.dir(path)

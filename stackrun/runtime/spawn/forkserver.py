@@ -21,7 +21,7 @@ import signal
 import socket
 import threading
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Self
+from typing import TYPE_CHECKING, Self, TypeVar
 
 from stackrun.errors import RuntimeFailure
 from stackrun.runtime.spawn import protocol
@@ -30,6 +30,8 @@ if TYPE_CHECKING:  # loaded once used: `start` comes first, before the plan type
     from stackrun.runtime.privatens import HostTrees
     from stackrun.runtime.spawn.requests import JoinRequest, Spawned, SpawnRequest
     from stackrun.runtime.userns.idmap import MountMap
+
+    Request = TypeVar("Request", SpawnRequest, JoinRequest)
 
 
 class ForkServer:
@@ -165,7 +167,7 @@ class ForkServer:
             except RuntimeFailure as failure:
                 raise RuntimeFailure(failure.step, failure.errno, failure.path, service) from None
             veths = inside.prepare(request.plan.networks)
-            message = (_without_supervisor_fields(request), staged, len(stdio), veths)
+            message = (for_the_server(request), staged, len(stdio), veths)
             return self._request("spawn", message, (*stdio, *stage.fds), service)
         finally:
             stage.close()  # sent: the message holds its own references
@@ -175,7 +177,7 @@ class ForkServer:
         null = os.open("/dev/null", os.O_RDONLY | os.O_CLOEXEC) if stdin is None else -1
         try:
             fds = (stdin if stdin is not None else null, stdout, stderr)
-            return self._submit("join", request, fds, request.plan.name)
+            return self._submit("join", for_the_server(request), fds, request.plan.name)
         finally:
             if null >= 0:
                 os.close(null)
@@ -225,13 +227,17 @@ class ForkServer:
             socket.send_fds(self._sock, [payload], list(fds))
 
 
-def _without_supervisor_fields(request: SpawnRequest) -> SpawnRequest:
+def for_the_server(request: Request) -> Request:
     """The request as the fork server and the child read it: without what only this side
-    reads (the hosts file's entries, the networks' veths, encoded above), which grows with
-    the stack and which the server would otherwise unpickle between two clones."""
+    reads (the hosts file's entries, written to a file before; the networks' veths,
+    encoded above), which grows with the stack and which the server would otherwise
+    unpickle between two clones."""
     from dataclasses import replace
 
-    return replace(request, plan=replace(request.plan, hosts=(), networks=()))
+    plan = request.plan
+    if not plan.hosts and not plan.networks:
+        return request
+    return replace(request, plan=replace(plan, hosts=(), networks=()))
 
 
 class _Network:

@@ -95,28 +95,64 @@ def _open_component(parent: int, name: str, where: str) -> int:
 def open_devices() -> dict[str, int]:
     """The host's standard device nodes (mounts.DEVICES), checked to be what they claim:
     name -> a detached clone, to bind onto an empty file of the service's nodev /dev."""
+    nodes = DeviceNodes()
+    try:
+        return nodes.clones()
+    finally:
+        nodes.close()
+
+
+class DeviceNodes:
+    """The host's standard device nodes, opened (O_PATH) and checked once, for a batch of
+    spawns; `clones()` is a fresh set of detached clones for each (a detached mount is
+    attached once)."""
+
+    def __init__(self) -> None:
+        self._checked: dict[str, int] | None = None
+
+    def clones(self) -> dict[str, int]:
+        if self._checked is None:
+            self._checked = _checked_nodes()
+        made: dict[str, int] = {}
+        try:
+            for name, fd in self._checked.items():
+                with step("clone device node", f"{HOST_DEV}/{name}"):
+                    made[name] = linux.clone_mount(fd, recursive=False)
+        except BaseException:
+            _close_all(made)
+            raise
+        return made
+
+    def close(self) -> None:
+        _close_all(self._checked or {})
+        self._checked = None
+
+
+def _checked_nodes() -> dict[str, int]:
     opened: dict[str, int] = {}
     try:
         for name, major, minor in DEVICES:
             opened[name] = _device(f"{HOST_DEV}/{name}", os.makedev(major, minor))
     except BaseException:
-        for fd in opened.values():
-            os.close(fd)
+        _close_all(opened)
         raise
     return opened
 
 
 def _device(path: str, rdev: int) -> int:
+    """An O_PATH fd of the node at `path`, which must be the character device `rdev`."""
     with step("open device node", path):
         fd = os.open(path, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC)
-    try:
-        info = os.fstat(fd)
-        if not stat.S_ISCHR(info.st_mode) or info.st_rdev != rdev:
-            shown = f"{os.major(rdev)}:{os.minor(rdev)}"
-            raise RuntimeFailure(f"not the character device {shown}:", errno.ENODEV, path)
-        with step("clone device node", path):
-            return linux.clone_mount(fd, recursive=False)
-    finally:
+    info = os.fstat(fd)
+    if not stat.S_ISCHR(info.st_mode) or info.st_rdev != rdev:
+        os.close(fd)
+        shown = f"{os.major(rdev)}:{os.minor(rdev)}"
+        raise RuntimeFailure(f"not the character device {shown}:", errno.ENODEV, path)
+    return fd
+
+
+def _close_all(fds: dict[str, int]) -> None:
+    for fd in fds.values():
         os.close(fd)
 
 
@@ -132,26 +168,21 @@ def _replaced(old: int, new: int) -> int:
 
 def _check_kind(fd: int, op: MountOp) -> None:
     mode = os.fstat(fd).st_mode
-    where = _shown(op)
-    wrong = (
-        (stat.S_ISLNK(mode), errno.ELOOP, "mount source is a symlink"),
-        (
-            op.source_kind == "dir" and not stat.S_ISDIR(mode) and not op.subpath,
-            errno.ENOTDIR,
-            "mount source is not a directory",
-        ),
-        (
-            op.source_kind == "file" and not stat.S_ISREG(mode),
-            errno.EINVAL,
-            "mount source is not a regular file",
-        ),
-        (
-            op.source_kind == "device"
-            and not (stat.S_ISCHR(mode) or stat.S_ISBLK(mode) or stat.S_ISDIR(mode)),
-            errno.ENODEV,
-            "devices: not a device node nor a directory",
-        ),
-    )
-    for bad, code, message in wrong:
-        if bad:
-            raise RuntimeFailure(message, code, where)
+    wrong = _wrong_kind(mode, op)
+    if wrong is not None:
+        message, code = wrong
+        raise RuntimeFailure(message, code, _shown(op))
+
+
+def _wrong_kind(mode: int, op: MountOp) -> tuple[str, int] | None:
+    """What is wrong with a source of this mode for the op, if anything."""
+    if stat.S_ISLNK(mode):
+        return "mount source is a symlink", errno.ELOOP
+    kind = op.source_kind
+    if kind == "dir" and not stat.S_ISDIR(mode) and not op.subpath:
+        return "mount source is not a directory", errno.ENOTDIR
+    if kind == "file" and not stat.S_ISREG(mode):
+        return "mount source is not a regular file", errno.EINVAL
+    if kind == "device" and not (stat.S_ISCHR(mode) or stat.S_ISBLK(mode) or stat.S_ISDIR(mode)):
+        return "devices: not a device node nor a directory", errno.ENODEV
+    return None

@@ -26,7 +26,6 @@ from __future__ import annotations
 import os
 import stat
 from collections.abc import Callable
-from contextlib import ExitStack
 from dataclasses import dataclass
 
 from stackrun import dirs
@@ -95,7 +94,9 @@ def stage(
     bound = tuple((i, binder.source(op)) for i, op in enumerate(table.ops) if op.kind == "bind")
     devices: tuple[tuple[str, int], ...] = ()
     if any(op.kind == "devices" for op in table.ops):
-        devices = tuple((name, into.add(fd)) for name, fd in sources.open_devices().items())
+        nodes = batch.shared("device nodes", sources.DeviceNodes) if batch else None
+        opened = nodes.clones() if nodes else sources.open_devices()
+        devices = tuple((name, into.add(fd)) for name, fd in opened.items())
     return Staged(
         table=table,
         root=root,
@@ -186,14 +187,15 @@ class _Binder:
         self._user: tuple[int, int] | None = None
 
     def source(self, op: MountOp) -> int:
-        with ExitStack() as held:
-            fd = sources.open_source(op)
-            held.callback(os.close, fd)
+        fd = sources.open_source(op)
+        try:
             mapping = self._mapping(op, fd)
             if mapping is not None:
                 with step("idmap mount (its filesystem must allow it)", op.source or ""):
                     linux.idmap_mount(fd, self.userns_for(mapping), op.flags & linux.MS_REC != 0)
-            held.pop_all()
+        except BaseException:
+            os.close(fd)
+            raise
         return self.into.add(fd)
 
     def _mapping(self, op: MountOp, fd: int) -> idmap.MountMap | None:
