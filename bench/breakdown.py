@@ -147,6 +147,7 @@ def main() -> None:
         STACKRUN_DATA_DIR=str(work / "data"),
         PYTHONPATH=f"{hooks}:{REPO}",
     )
+    env.pop("PYTHONDONTWRITEBYTECODE", None)  # as bench/startup.py: compiled modules, kept
     ups, downs = [], []
     try:
         project = f"bd{uuid.uuid4().hex[:8]}"
