@@ -133,17 +133,10 @@ class RouteSocket:
 
     # ------------------------------------------------------------ addresses and routes
 
-    def add_address(self, index: int, address: str | AddressRequest) -> None:
-        """`address`: "10.89.0.5/24", or its message already encoded (`address_request`)."""
-        if isinstance(address, str):
-            address = address_request(address)
-        self.request(address.body(index), RTM_NEWADDR, CREATE)
-
-    def add_default_route(self, gateway: str) -> None:
-        self.add_route(default_route_message(gateway))
-
-    def add_route(self, body: bytes) -> None:
-        self.request(body, RTM_NEWROUTE, CREATE)
+    def add_address(self, index: int, address: str) -> None:
+        """`address`: "10.89.0.5/24". (A service child sends its addresses, encoded by
+        the spawn's caller, with the rest of its setup: `request_all`.)"""
+        self.request(address_message(index, address), RTM_NEWADDR, CREATE)
 
     def ipv4_routes(self) -> list[tuple[str, int]]:
         """(destination "a.b.c.d/n", output ifindex) of every IPv4 route, all tables."""
