@@ -34,17 +34,21 @@ def run_root() -> Path:
 def data_root() -> Path:
     from pathlib import Path
 
-    return Path(os.environ.get(DATA_ROOT_ENV) or DEFAULT_DATA_ROOT)
+    return Path(_data_root())
 
 
 def _run_root() -> str:
     return os.environ.get(RUN_ROOT_ENV) or DEFAULT_RUN_ROOT
 
 
+def _data_root() -> str:
+    return os.environ.get(DATA_ROOT_ENV) or DEFAULT_DATA_ROOT
+
+
 def hidden_roots() -> tuple[str, ...]:
     """What no service may see: the roots in use and the default ones, which other
     projects (run without the overrides) use."""
-    roots = (_run_root(), os.environ.get(DATA_ROOT_ENV) or DEFAULT_DATA_ROOT, *DEFAULTS)
+    roots = (_run_root(), _data_root(), *DEFAULTS)
     return tuple(dict.fromkeys(os.path.abspath(root) for root in roots))
 
 

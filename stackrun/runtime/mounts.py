@@ -349,5 +349,5 @@ def _as_parent(path: str) -> str:
 
 
 def inside(path: str, parent: str) -> bool:
-    path, parent = posixpath.normpath(path), posixpath.normpath(parent)
-    return path != parent and path.startswith(parent.rstrip("/") + "/")
+    path = posixpath.normpath(path)
+    return path != posixpath.normpath(parent) and path.startswith(_as_parent(parent))
