@@ -12,7 +12,9 @@ An entry is found by what the command line says (working directory, -f, -p,
   * every environment variable the loader looked at, set or unset (all of them if it
     looked at the whole environment);
   * the host facts the plan was built on (`facts_now(compiled)`: the subnets in use, the
-    bridges, the data directory, each image service's image in the store);
+    bridges, the data directory, each image service's image in the store — or, while
+    the services' pull policies ask the store alone, the state of the store's files it
+    was read from, `file_states`: an unchanged image then costs a few stat calls);
   * the code that made it: Python, pydantic, PyYAML and stackrun's own modules that
     were loaded when it was stored (size and mtime; one that was not loaded then had no
     part in it).
@@ -43,7 +45,7 @@ if TYPE_CHECKING:
     from stackrun.cli.project import ProjectOptions
     from stackrun.plan.model import Plan
 
-VERSION = 2  # 2: the modules loaded when stored, not the whole package
+VERSION = 3  # 2: the modules loaded when stored, not the whole package; 3: image_files
 CACHE_DIR = "_plans"  # beside the projects' data directories (no project starts with "_")
 KEPT = 64  # entries; the oldest go first
 # stackrun's directory as its modules' __file__ name it (not resolved: a link stays a link)
@@ -58,7 +60,13 @@ class Compiled:
     plan: Plan
     warnings: tuple[str, ...]  # as printed
     files: tuple[str, ...]  # the stack files
-    wanted: tuple[Any, ...]  # images.resolve.Wanted of the image services, as written
+    # the image services' images.resolve.Wanted, as written, pickled: unpickled only when
+    # the store is asked again (it imports the images package)
+    wanted: bytes = b""
+    image_files: tuple[str, ...] | None = None  # up_images.store_files, kept with the plan
+
+    def wanted_images(self) -> list[Any]:
+        return list(pickle.loads(self.wanted)) if self.wanted else []
 
 
 @dataclass(frozen=True)
@@ -154,6 +162,19 @@ def same_code(code: tuple) -> bool:
     if (version, python) != (VERSION, sys.version) or libraries != _libraries():
         return False
     return all(_status(path) == (size, mtime) for path, size, mtime in modules)
+
+
+def file_states(paths: tuple[str, ...]) -> tuple:
+    """Each file's (inode, size, mtime), None where it is missing."""
+    states: list[tuple[int, int, int] | None] = []
+    for path in paths:
+        try:
+            status = os.stat(path)
+        except OSError:
+            states.append(None)
+            continue
+        states.append((status.st_ino, status.st_size, status.st_mtime_ns))
+    return tuple(states)
 
 
 def _status(path: str) -> tuple[int, int]:

@@ -40,9 +40,7 @@ def _plan(opts, images: ImageOptions, scale=()):
     from stackrun.cli import plan_cache
 
     if shortcuts.enabled() and not scale:
-        hit = plan_cache.lookup(
-            opts, lambda compiled: _facts(compiled.plan.project, compiled.wanted, images, False)
-        )
+        hit = plan_cache.lookup(opts, lambda compiled: _facts(compiled, images))
         if hit is not None:
             _warn(hit.warnings, hit.files, hit.plan.project_dir)
             return hit.plan
@@ -63,15 +61,32 @@ def _compile(opts, images: ImageOptions, scale=()):
     facts = _host_facts(stack.name, _stack_images(stack, images))
     plan = build(stack, HostFacts(**facts))
     built = any(spec.build for spec in stack.services.values())
-    if shortcuts.enabled() and not built and not scale:
-        wanted = tuple(_wanted(stack))  # a built image depends on its context: never kept
-        plan_cache.store(
-            opts,
-            inputs,
-            facts,
-            plan_cache.Compiled(plan, tuple(warnings), tuple(stack.files), wanted),
-        )
+    if shortcuts.enabled() and not built and not scale:  # a built image depends on its context
+        compiled = plan_cache.Compiled(plan, tuple(warnings), tuple(stack.files))
+        _keep(opts, inputs, facts, compiled, _wanted(stack), images)
     return plan
+
+
+def _keep(opts, inputs, facts: dict, compiled, wanted: list, images: ImageOptions) -> None:
+    """Store the plan with the facts a lookup compares (`_facts`): its images' records or,
+    while the store alone decides them, the state of the files they were read from —
+    taken before the records are read again: a change in between is not kept."""
+    from stackrun.cli import plan_cache
+
+    if wanted:
+        import pickle
+        from dataclasses import replace
+
+        from stackrun.cli.up_images import store_files
+
+        files = store_files(wanted, facts["images"]) if images.pull is None else None
+        compiled = replace(compiled, wanted=pickle.dumps(tuple(wanted)), image_files=files)
+    if compiled.image_files is not None:
+        states = plan_cache.file_states(compiled.image_files)
+        if _images(wanted, images, False) != facts["images"]:
+            return
+        facts = dict(facts, images=states)
+    plan_cache.store(opts, inputs, facts, compiled)
 
 
 def _stack_images(stack, images: ImageOptions) -> dict:
@@ -83,13 +98,20 @@ def _stack_images(stack, images: ImageOptions) -> dict:
     return images_for(stack, images.pull, images.quiet, images.build)
 
 
-def _facts(name: str, wanted, images: ImageOptions, may_pull: bool = True) -> dict:
-    """HostFacts' fields for project `name`, its images found again from `wanted` (None:
-    one must be pulled and `may_pull` is false)."""
-    return _host_facts(name, _images(list(wanted), images, may_pull))
+def _facts(compiled, images: ImageOptions) -> dict:
+    """The facts a cached plan stands on, now, as `_keep` stored them: the images found
+    again in the store (None: one must be pulled), or the state of the store's files."""
+    from stackrun.cli import plan_cache
+
+    images_now: dict | tuple | None
+    if compiled.image_files is not None and images.pull is None:
+        images_now = plan_cache.file_states(compiled.image_files)
+    else:
+        images_now = _images(compiled.wanted_images(), images, False)
+    return _host_facts(compiled.plan.project, images_now)
 
 
-def _host_facts(name: str, records: dict | None) -> dict:
+def _host_facts(name: str, records: dict | tuple | None) -> dict:
     from stackrun import dirs
     from stackrun.plan.names import ProjectNames
     from stackrun.runtime.network.host import link_addresses, snapshot, taken_subnets

@@ -102,6 +102,26 @@ def wanted_images(stack: Stack) -> list[Wanted]:
     return [_wanted(name, stack, None) for name in stack.services if stack.image_of(name)]
 
 
+STORE_ONLY = ("missing", "never")  # the pull policies that only the store's content decides
+
+
+def store_files(wanted: list[Wanted], records: dict[str, ImageRecord]) -> tuple[str, ...] | None:
+    """The store's files `records_for` read `records` from, when every service's policy
+    leaves the answer to the store's content alone (no clock, no registry); None
+    otherwise. The store writes each file anew and renames it into place, so while each
+    file is unchanged (inode, size, mtime) the same records are found (cli/plan_cache.py)."""
+    if not wanted or any(want.policy not in STORE_ONLY for want in wanted):
+        return None
+    from stackrun import dirs
+    from stackrun.images.layout import Layout
+
+    layout = Layout(dirs.image_root())
+    files = [layout.repositories, layout.records]  # a tag, or an image added or removed
+    for image_id in sorted({record.id for record in records.values()}):
+        files += [layout.record(image_id), layout.blob(image_id)]  # the config: its platform
+    return tuple(str(path) for path in files)
+
+
 def records_for(
     wanted: list[Wanted], pull: str | None = None, quiet: bool = False, may_pull: bool = True
 ) -> dict[str, ImageRecord] | None:

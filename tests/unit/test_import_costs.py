@@ -126,3 +126,40 @@ def test_up_finds_a_cached_plan_and_checks_the_host_without_hashlib(tmp_path):
     modules = json.loads(run_program(program, env=env, cwd=tmp_path).stdout)
     loaded = {name for name in NOT_FOR_A_CACHED_PLAN if name in modules}
     assert not loaded, {name: NOT_FOR_A_CACHED_PLAN[name] for name in loaded}
+
+
+NOT_FOR_A_CACHED_IMAGE = {
+    "stackrun.images.store": "an unchanged image is known by its files' state (cli/plan_cache)",
+    "stackrun.images.resolve": "likewise: the store is not asked again",
+    "stackrun.images.model": "likewise: the plan holds no image record",
+}
+
+
+def test_up_finds_a_cached_image_plan_without_the_images_package(tmp_path, monkeypatch):
+    from stackrun.images.store import Store
+    from tests.helpers.imagestore import store_image
+    from tests.helpers.oci import Image, busybox_layer
+
+    monkeypatch.setenv(dirs.DATA_ROOT_ENV, str(tmp_path / "data"))
+    with Store() as store:
+        image = Image([busybox_layer()], cmd=("sh",), env=("PATH=/bin",))
+        store_image(store, image, "localhost:5000/costs/app:1", tmp_path / "oci")
+    (tmp_path / "stack.yaml").write_text(
+        "services:\n  web:\n    image: localhost:5000/costs/app:1\n"
+    )
+    program = (
+        "import json, sys; from stackrun.cli import main, starting"
+        "; from stackrun.cli.project import ProjectOptions"
+        "; starting._plan(ProjectOptions(), starting.ImageOptions())"
+        "; print(json.dumps(sorted(sys.modules)))"
+    )
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "PYTHONPATH": str(REPO),
+        dirs.RUN_ROOT_ENV: str(tmp_path / "run"),
+        dirs.DATA_ROOT_ENV: str(tmp_path / "data"),
+    }
+    run_program(program, env=env, cwd=tmp_path)  # compiles and stores the plan
+    modules = json.loads(run_program(program, env=env, cwd=tmp_path).stdout)
+    loaded = {name for name in NOT_FOR_A_CACHED_IMAGE if name in modules}
+    assert not loaded, {name: NOT_FOR_A_CACHED_IMAGE[name] for name in loaded}

@@ -239,3 +239,136 @@ def test_a_changed_module_that_made_the_plan_makes_a_new_one(loads):
     plan()
     plan()
     assert loads["loads"] == 3  # back as it was: made once more (the entry is the last one's)
+
+
+# ---------------------------------------------------------------- image services
+
+IMAGE = "localhost:5000/cached/app:1"
+
+
+def image_stack(policy: str = "missing") -> str:
+    return (
+        "name: cached\nservices:\n  web:\n"
+        f"    image: {IMAGE}\n    pull_policy: {policy}\n    network_mode: none\n"
+    )
+
+
+def put(tmp_path, command: str):
+    """Store an image under IMAGE (replacing the tag), as a pull would; its id."""
+    from stackrun.images.store import Store
+    from tests.helpers.imagestore import store_image
+    from tests.helpers.oci import Image, busybox_layer
+
+    with Store() as store:
+        image = Image([busybox_layer()], cmd=(command,), env=("PATH=/bin",))
+        return store_image(store, image, IMAGE, tmp_path / f"oci-{command}").id
+
+
+@pytest.fixture
+def asked(monkeypatch):
+    """How often the image store was asked for the services' records."""
+    from stackrun.cli import up_images
+
+    count = {"asked": 0}
+    original = up_images.records_for
+
+    def counting(*args, **kwargs):
+        count["asked"] += 1
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(up_images, "records_for", counting)
+    return count
+
+
+def image_id(opts: ProjectOptions | None = None, images=NO_IMAGES) -> str:
+    return up_cli._plan(opts or ProjectOptions(), images).services[0].image.id
+
+
+def test_an_unchanged_image_is_checked_by_its_files_not_asked_again(loads, asked, tmp_path):
+    (loads["dir"] / "stack.yaml").write_text(image_stack())
+    first = put(tmp_path, "sh")
+    assert image_id() == first
+    asked["asked"] = 0
+    assert image_id() == image_id() == first
+    assert loads["loads"] == 1
+    assert asked["asked"] == 0
+
+
+def test_a_retagged_image_makes_a_new_plan(loads, tmp_path):
+    (loads["dir"] / "stack.yaml").write_text(image_stack())
+    first = put(tmp_path, "sh")
+    assert image_id() == first
+    second = put(tmp_path, "true")
+    assert second != first
+    assert image_id() == second
+    assert loads["loads"] == 2
+
+
+def test_an_image_removed_from_the_store_is_not_served_from_the_cache(loads, tmp_path):
+    from stackrun.errors import ImageError
+    from stackrun.images.store import Store
+
+    (loads["dir"] / "stack.yaml").write_text(image_stack("never"))
+    put(tmp_path, "sh")
+    image_id()
+    with Store() as store:
+        store.remove(IMAGE, in_use={})
+    with pytest.raises(ImageError, match="not in the image store"):
+        image_id()
+
+
+@pytest.mark.parametrize("policy", ["daily", "always"])
+def test_a_policy_that_asks_more_than_the_store_asks_at_each_lookup(
+    loads, asked, tmp_path, monkeypatch, policy
+):
+    from stackrun.cli import up_images
+
+    monkeypatch.setattr(up_images, "pull_images", lambda todo, quiet: None)  # no registry
+    from stackrun.images.store import Store
+
+    (loads["dir"] / "stack.yaml").write_text(image_stack(policy))
+    put(tmp_path, "sh")
+    with Store() as store:
+        store.mark_pulled(IMAGE)  # today: `daily` needs no pull
+    image_id()
+    asked["asked"] = 0
+    image_id()
+    assert asked["asked"] == 1  # `always` then misses and pulls again, as before
+    assert loads["loads"] == (1 if policy == "daily" else 2)
+
+
+def test_pull_given_on_the_command_line_asks_the_store(loads, asked, tmp_path, monkeypatch):
+    from stackrun.cli import up_images
+
+    pulls = []
+    monkeypatch.setattr(up_images, "pull_images", lambda todo, quiet: pulls.append(todo))
+    (loads["dir"] / "stack.yaml").write_text(image_stack())
+    first = put(tmp_path, "sh")
+    image_id()  # kept with the state of the store's files
+    assert image_id(images=up_cli.ImageOptions(pull="always")) == first
+    assert len(pulls) == 1
+    never = up_cli.ImageOptions(pull="never")
+    image_id(images=never)
+    asked["asked"] = 0
+    assert image_id(images=never) == first
+    assert asked["asked"] == 1
+
+
+def test_an_image_changed_while_the_plan_was_made_is_not_kept(loads, tmp_path, monkeypatch):
+    """The files' state is taken before the records are read again: a tag moved after the
+    plan's records were read, before that state, leaves no entry."""
+    (loads["dir"] / "stack.yaml").write_text(image_stack())
+    first = put(tmp_path, "sh")
+    states = plan_cache.file_states
+    moved = {}
+
+    def moving(paths):
+        if not moved:
+            moved["id"] = put(tmp_path, "true")
+        return states(paths)
+
+    monkeypatch.setattr(plan_cache, "file_states", moving)
+    assert image_id() == first
+    monkeypatch.setattr(plan_cache, "file_states", states)
+    assert image_id() == moved["id"]
+    assert loads["loads"] == 2
