@@ -60,7 +60,7 @@ class ImageRoot:
     layers: tuple[str, ...]  # directories, bottom first (the store's order)
     upper: str
     work: str
-    merged: str
+    merged: str  # where `mount` attaches it; `detached` too, before Linux 6.8 (mount(2))
     scratch: str | None = None  # read-only: mount a tmpfs here first, holding the three above
     disk_layer: bool = True  # upper/work on the data root (idmapped); False: a rootfs's
     mount_points: MountPoints | None = None  # a layer of them goes on top (`detached`)
@@ -99,8 +99,9 @@ def detached(
     with place as mounted, ExitStack() as held:
         if mapping is not None:
             _map_layers(root, mapping, held, mounted)
-        mount(root, legacy, mapping)
-        return linux.open_tree_clone(root.merged)
+        tree = _overlay(root, legacy, mapping, attach=False)
+        assert tree is not None
+        return tree
 
 
 @contextmanager
@@ -112,6 +113,13 @@ def _alone() -> Iterator[dict]:
 def mount(root: ImageRoot, legacy: bool | None = None, mapping: Mapping | None = None) -> None:
     """Mount the overlay on `root.merged`; `legacy`: mount(2), by default before Linux 6.8
     (where overlay takes fsconfig() keys it does not know and fails only at the end)."""
+    _overlay(root, legacy, mapping, attach=True)
+
+
+def _overlay(root: ImageRoot, legacy: bool | None, mapping: Mapping | None, attach: bool):
+    """The overlay, attached on `root.merged`, or else as a detached mount's fd: with the
+    new mount API fsmount's own, never attached anywhere; with mount(2), a clone of the
+    one it made on `root.merged`."""
     if root.scratch:
         _scratch(root, mapping)
     elif mapping is not None and not root.disk_layer:
@@ -121,8 +129,15 @@ def mount(root: ImageRoot, legacy: bool | None = None, mapping: Mapping | None =
     with _mounter(mapping):
         if legacy:
             _mount_by_options(root)
-        else:
-            _mount_by_context(root)
+            return None if attach else linux.open_tree_clone(root.merged)
+        tree = _mount_by_context(root)
+    if not attach:
+        return tree
+    try:
+        linux.move_mount(tree, root.merged)
+    finally:
+        os.close(tree)
+    return None
 
 
 LOWERDIR_PLUS = (6, 8)
@@ -186,7 +201,8 @@ def _scratch(root: ImageRoot, mapping: Mapping | None) -> None:
         os.chown(root.upper, mapping.ids.uid, mapping.ids.gid)
 
 
-def _mount_by_context(root: ImageRoot) -> None:
+def _mount_by_context(root: ImageRoot) -> int:
+    """The overlay as fsmount's detached mount (a close-on-exec fd)."""
     context = linux.fsopen("overlay")
     with ExitStack() as held:
         held.callback(os.close, context)
@@ -195,9 +211,7 @@ def _mount_by_context(root: ImageRoot) -> None:
         linux.fsconfig_string(context, "upperdir", _short(root.upper, held))
         linux.fsconfig_string(context, "workdir", _short(root.work, held))
         linux.fsconfig_create(context)
-        mounted = linux.fsmount(context)
-        held.callback(os.close, mounted)
-        linux.move_mount(mounted, root.merged)
+        return linux.fsmount(context)
 
 
 def _mount_by_options(root: ImageRoot) -> None:

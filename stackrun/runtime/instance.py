@@ -64,6 +64,7 @@ class InstanceLayout:
 
     @property
     def merged(self) -> str:
+        """A read-only root's overlay is made here, on the tmpfs at `scratch`."""
         return f"{self.root}/rootfs/merged"
 
 
@@ -94,7 +95,7 @@ def prepare(project: str, plan: ServicePlan) -> InstanceLayout:
         write(where.resolv_conf, resolv_conf_text(plan, _host_resolv_conf(plan)))
         _write_granted(plan, where)
         if plan.rootfs or (plan.image and not plan.read_only):
-            for path in (where.upper, where.work, where.merged):
+            for path in (where.upper, where.work):  # the root is attached on `where.root`
                 os.makedirs(path, mode=0o755, exist_ok=True)
         elif plan.image:  # read-only: the root is attached here, upper and work on a tmpfs
             os.makedirs(where.scratch, mode=0o755, exist_ok=True)

@@ -123,7 +123,7 @@ def mount_table(
     if plan.image:
         overlay = image_root(plan, layout)
     elif plan.rootfs:
-        overlay = ImageRoot((plan.rootfs,), layout.upper, layout.work, layout.merged, None, False)
+        overlay = ImageRoot((plan.rootfs,), layout.upper, layout.work, layout.root, None, False)
     else:
         from stackrun.runtime import hostroot  # the host's root: its own module
 
@@ -149,8 +149,11 @@ def mount_table(
 
 def image_root(plan: ServicePlan, layout: InstanceLayout) -> ImageRoot:
     assert plan.image is not None
-    scratch = layout.scratch if plan.read_only else None
-    return ImageRoot(plan.image.layers, layout.upper, layout.work, layout.merged, scratch)
+    if plan.read_only:  # upper, work and merged on a tmpfs at `scratch`
+        return ImageRoot(
+            plan.image.layers, layout.upper, layout.work, layout.merged, layout.scratch
+        )
+    return ImageRoot(plan.image.layers, layout.upper, layout.work, layout.root)
 
 
 def mount_points(ops: tuple[MountOp, ...]) -> tuple[tuple[str, bool], ...]:

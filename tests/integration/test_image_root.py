@@ -143,6 +143,9 @@ def test_writes_go_to_the_writable_layer_on_disk_and_the_layers_stay_pristine(sp
     assert (upper / "etc/motd").read_text() == "changed\n"
     assert (upper / "new").exists() and (upper / "opt/x/deeper").is_dir()
     assert os.stat(upper / "data/b").st_rdev == os.makedev(0, 0)  # a whiteout of its own
+    assert sorted(os.listdir(upper.parent)) == ["upper", "work"]
+    # the child attaches the root on the instance directory: no directory made for it
+    assert not Path(instance.layout(spawner.project, "svc").scratch).exists()
     code, output = run(spawner, layered, "cat /etc/motd; ls /data")  # a restart keeps them
     assert output == "changed\n"
     instance.discard(spawner.project, "svc")

@@ -137,9 +137,9 @@ def _first_closed(path: str) -> str | None:
 
 
 def _mount_point(table: MountTable, layout: InstanceLayout) -> str:
-    """Where the child attaches the root: the overlay's `merged`, or, read-only, the
-    directory the writable layer's tmpfs would have gone on (it stays empty on disk);
-    the instance directory for the host's tree."""
+    """Where the child attaches the root: the instance directory (the overlay's `merged`,
+    as for the host's tree), or, read-only, the directory the writable layer's tmpfs
+    would have gone on (it stays empty on disk)."""
     if table.overlay is None:
         return layout.root
     return table.overlay.scratch or table.overlay.merged
