@@ -90,7 +90,8 @@ def test_prepare_writes_the_files_and_creates_sources(tmp_path, monkeypatch):
     assert Path(layout.hostname).read_text() == "web\n"
     assert "10.89.0.3\tapi-1 api\n" in Path(layout.hosts).read_text()
     assert oct(os.stat(layout.hosts).st_mode & 0o777) == "0o644"
-    assert all(os.path.isdir(p) for p in (layout.upper, layout.work, layout.merged))
+    assert all(os.path.isdir(p) for p in (layout.upper, layout.work))
+    assert not os.path.exists(layout.merged)  # the root is attached on layout.root
     assert volume.is_dir() and bind.is_dir()
     instance.discard("demo", "api-1")
     assert not os.path.exists(layout.root)

@@ -80,8 +80,9 @@ def test_on_the_host_root_targets_under_our_own_mounts_may_be_created():
 
 def test_a_rootfs_gets_an_overlay_in_the_instance_dir_and_may_create_targets():
     table = mount_table(plan(rootfs="/srv/root", mounts=(Mount("tmpfs", "/x"),)), LAYOUT)
-    # an image of one layer, its writable layer in the run directory (not idmapped)
-    expected = ImageRoot(("/srv/root",), LAYOUT.upper, LAYOUT.work, LAYOUT.merged, None, False)
+    # an image of one layer, its writable layer in the run directory (not idmapped),
+    # attached on the instance directory
+    expected = ImageRoot(("/srv/root",), LAYOUT.upper, LAYOUT.work, LAYOUT.root, None, False)
     assert table.overlay == expected
     assert all(op.create for op in table.ops if op.kind in ("fs", "bind", "devices"))
     assert not any(op.replace for op in table.ops)
