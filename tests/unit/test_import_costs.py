@@ -107,13 +107,12 @@ NOT_FOR_A_CACHED_PLAN = {
 }
 
 
-def test_up_finds_a_cached_plan_and_checks_the_host_without_hashlib(tmp_path):
-    """What `up` runs before it hands the plan over, on its second run (a cache hit)."""
-    (tmp_path / "stack.yaml").write_text("services:\n  web:\n    command: [sleep, '1']\n")
+def modules_of_a_cached_plan(tmp_path, then: str = "") -> list[str]:
+    """The modules loaded by `up`'s plan (then `then`) on its second run: a cache hit."""
     program = (
         "import json, os, sys; from stackrun.cli import main, host_check, starting"
         "; from stackrun.cli.project import ProjectOptions"
-        "; starting._plan(ProjectOptions(), starting.ImageOptions()); host_check.memo_path()"
+        f"; starting._plan(ProjectOptions(), starting.ImageOptions()){then}"
         "; print(json.dumps(sorted(sys.modules)))"
     )
     env = {
@@ -123,7 +122,13 @@ def test_up_finds_a_cached_plan_and_checks_the_host_without_hashlib(tmp_path):
         dirs.DATA_ROOT_ENV: str(tmp_path / "data"),
     }
     run_program(program, env=env, cwd=tmp_path)  # compiles and stores the plan
-    modules = json.loads(run_program(program, env=env, cwd=tmp_path).stdout)
+    return json.loads(run_program(program, env=env, cwd=tmp_path).stdout)
+
+
+def test_up_finds_a_cached_plan_and_checks_the_host_without_hashlib(tmp_path):
+    """What `up` runs before it hands the plan over, on its second run (a cache hit)."""
+    (tmp_path / "stack.yaml").write_text("services:\n  web:\n    command: [sleep, '1']\n")
+    modules = modules_of_a_cached_plan(tmp_path, then="; host_check.memo_path()")
     loaded = {name for name in NOT_FOR_A_CACHED_PLAN if name in modules}
     assert not loaded, {name: NOT_FOR_A_CACHED_PLAN[name] for name in loaded}
 
@@ -147,19 +152,6 @@ def test_up_finds_a_cached_image_plan_without_the_images_package(tmp_path, monke
     (tmp_path / "stack.yaml").write_text(
         "services:\n  web:\n    image: localhost:5000/costs/app:1\n"
     )
-    program = (
-        "import json, sys; from stackrun.cli import main, starting"
-        "; from stackrun.cli.project import ProjectOptions"
-        "; starting._plan(ProjectOptions(), starting.ImageOptions())"
-        "; print(json.dumps(sorted(sys.modules)))"
-    )
-    env = {
-        "PATH": os.environ.get("PATH", ""),
-        "PYTHONPATH": str(REPO),
-        dirs.RUN_ROOT_ENV: str(tmp_path / "run"),
-        dirs.DATA_ROOT_ENV: str(tmp_path / "data"),
-    }
-    run_program(program, env=env, cwd=tmp_path)  # compiles and stores the plan
-    modules = json.loads(run_program(program, env=env, cwd=tmp_path).stdout)
+    modules = modules_of_a_cached_plan(tmp_path)
     loaded = {name for name in NOT_FOR_A_CACHED_IMAGE if name in modules}
     assert not loaded, {name: NOT_FOR_A_CACHED_IMAGE[name] for name in loaded}

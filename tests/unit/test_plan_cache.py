@@ -322,10 +322,9 @@ def test_a_policy_that_asks_more_than_the_store_asks_at_each_lookup(
     loads, asked, tmp_path, monkeypatch, policy
 ):
     from stackrun.cli import up_images
-
-    monkeypatch.setattr(up_images, "pull_images", lambda todo, quiet: None)  # no registry
     from stackrun.images.store import Store
 
+    monkeypatch.setattr(up_images, "pull_images", lambda todo, quiet: None)  # no registry
     (loads["dir"] / "stack.yaml").write_text(image_stack(policy))
     put(tmp_path, "sh")
     with Store() as store:
