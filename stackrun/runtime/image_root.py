@@ -99,9 +99,8 @@ def detached(
     with place as mounted, ExitStack() as held:
         if mapping is not None:
             _map_layers(root, mapping, held, mounted)
-        tree = _overlay(root, legacy, mapping, attach=False)
-        assert tree is not None
-        return tree
+        tree = _overlay(root, legacy, mapping)
+        return tree if tree is not None else linux.open_tree_clone(root.merged)
 
 
 @contextmanager
@@ -113,13 +112,18 @@ def _alone() -> Iterator[dict]:
 def mount(root: ImageRoot, legacy: bool | None = None, mapping: Mapping | None = None) -> None:
     """Mount the overlay on `root.merged`; `legacy`: mount(2), by default before Linux 6.8
     (where overlay takes fsconfig() keys it does not know and fails only at the end)."""
-    _overlay(root, legacy, mapping, attach=True)
+    tree = _overlay(root, legacy, mapping)
+    if tree is None:
+        return
+    try:
+        linux.move_mount(tree, root.merged)
+    finally:
+        os.close(tree)
 
 
-def _overlay(root: ImageRoot, legacy: bool | None, mapping: Mapping | None, attach: bool):
-    """The overlay, attached on `root.merged`, or else as a detached mount's fd: with the
-    new mount API fsmount's own, never attached anywhere; with mount(2), a clone of the
-    one it made on `root.merged`."""
+def _overlay(root: ImageRoot, legacy: bool | None, mapping: Mapping | None) -> int | None:
+    """Make the overlay: with the new mount API, fsmount's detached mount (its fd), not
+    attached anywhere; with mount(2), None: it is mounted on `root.merged`."""
     if root.scratch:
         _scratch(root, mapping)
     elif mapping is not None and not root.disk_layer:
@@ -129,15 +133,8 @@ def _overlay(root: ImageRoot, legacy: bool | None, mapping: Mapping | None, atta
     with _mounter(mapping):
         if legacy:
             _mount_by_options(root)
-            return None if attach else linux.open_tree_clone(root.merged)
-        tree = _mount_by_context(root)
-    if not attach:
-        return tree
-    try:
-        linux.move_mount(tree, root.merged)
-    finally:
-        os.close(tree)
-    return None
+            return None
+        return _mount_by_context(root)
 
 
 LOWERDIR_PLUS = (6, 8)
