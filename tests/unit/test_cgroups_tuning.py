@@ -42,16 +42,27 @@ def test_v1_tuning_writes_cpuset_memory_and_blkio_with_bfq():
 
 
 def test_v1_weight_without_bfq_uses_the_cfq_files():
-    writes = tuning.v1_writes(Limits(blkio=BLKIO), DEVICES.__getitem__, lambda name: False)
+    cfq = lambda name: name == "blkio.weight"  # noqa: E731
+    writes = tuning.v1_writes(Limits(blkio=BLKIO), DEVICES.__getitem__, cfq)
     assert writes[:2] == [
         Write("blkio", "blkio.weight", "300"),
         Write("blkio", "blkio.weight_device", "8:0 400"),
     ]
 
 
+def test_a_weight_without_any_weight_file_is_discarded_and_the_throttles_kept():
+    """A kernel with neither BFQ nor CFQ (nor v2's io.weight): Docker discards the weight."""
+    for writes in (
+        tuning.v1_writes(Limits(blkio=BLKIO), DEVICES.__getitem__, lambda name: False),
+        tuning.v2_writes(Limits(blkio=BLKIO), DEVICES.__getitem__, lambda name: False),
+    ):
+        assert writes and all("weight" not in w.file for w in writes)
+        assert all(w.file.startswith(("blkio.throttle.", "io.max")) for w in writes)
+
+
 def test_v2_tuning_combines_the_limits_of_a_device_in_io_max():
     limits = Limits(cpuset="2", swappiness=10, oom_kill_disable=True, blkio=BLKIO)
-    writes = tuning.v2_writes(limits, DEVICES.__getitem__, lambda name: False)
+    writes = tuning.v2_writes(limits, DEVICES.__getitem__, lambda name: name == "io.weight")
     assert writes == [
         Write("cpuset", "cpuset.cpus", "2"),
         Write("io", "io.weight", f"default {tuning.io_weight(300)}"),

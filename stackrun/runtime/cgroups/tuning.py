@@ -12,7 +12,10 @@
 
 Block devices are named by path in the stack file and by number in the cgroup: the
 number is read when the service starts. A weight needs the BFQ I/O scheduler on the
-device to have an effect (as with Docker); throttling works with any scheduler.
+device to have an effect (as with Docker); throttling works with any scheduler. A kernel
+that offers no weight file at all (neither BFQ nor CFQ, nor v2's io.weight) gets none:
+the weight is discarded, as Docker discards it ("Your kernel does not support Block I/O
+weight"), and the throttles still apply.
 """
 
 from __future__ import annotations
@@ -51,11 +54,12 @@ def v1_writes(limits: Limits, device: Device, has: Has) -> list[Write]:
 
 
 def _v1_blkio(blkio: BlkioPlan, device: Device, has: Has) -> list[Write]:
-    bfq = has("blkio.bfq.weight")
-    weight_file = "blkio.bfq.weight" if bfq else "blkio.weight"
-    writes = [Write("blkio", weight_file, str(blkio.weight))] if blkio.weight else []
-    for path, weight in blkio.weight_device:
-        writes.append(Write("blkio", f"{weight_file}_device", f"{device(path)} {weight}"))
+    weight_file = _weight_file(("blkio.bfq.weight", "blkio.weight"), has)
+    writes = []
+    if weight_file is not None:
+        writes += [Write("blkio", weight_file, str(blkio.weight))] if blkio.weight else []
+        for path, weight in blkio.weight_device:
+            writes.append(Write("blkio", f"{weight_file}_device", f"{device(path)} {weight}"))
     throttles = zip(
         ("read_bps", "write_bps", "read_iops", "write_iops"), _throttles(blkio), strict=True
     )
@@ -75,15 +79,16 @@ def v2_writes(limits: Limits, device: Device, has: Has) -> list[Write]:
 
 
 def _v2_io(blkio: BlkioPlan, device: Device, has: Has) -> list[Write]:
-    bfq = has("io.bfq.weight")
-    file = "io.bfq.weight" if bfq else "io.weight"
+    file = _weight_file(("io.bfq.weight", "io.weight"), has)
 
     def weight(value: int) -> str:
-        return str(value if bfq else io_weight(value))
+        return str(value if file == "io.bfq.weight" else io_weight(value))
 
-    writes = [Write("io", file, f"default {weight(blkio.weight)}")] if blkio.weight else []
-    for path, value in blkio.weight_device:
-        writes.append(Write("io", file, f"{device(path)} {weight(value)}"))
+    writes = []
+    if file is not None:
+        writes += [Write("io", file, f"default {weight(blkio.weight)}")] if blkio.weight else []
+        for path, value in blkio.weight_device:
+            writes.append(Write("io", file, f"{device(path)} {weight(value)}"))
     per_device: dict[str, list[str]] = {}
     for (_name, key), limits in zip(V2_IO_LIMITS, _throttles(blkio), strict=True):
         for path, rate in limits:
@@ -92,6 +97,11 @@ def _v2_io(blkio: BlkioPlan, device: Device, has: Has) -> list[Write]:
         Write("io", "io.max", f"{number} {' '.join(keys)}") for number, keys in per_device.items()
     ]
     return writes
+
+
+def _weight_file(files: tuple[str, str], has: Has) -> str | None:
+    """BFQ's weight file, else the other scheduler's; None when the cgroup has neither."""
+    return next((name for name in files if has(name)), None)
 
 
 def _throttles(blkio: BlkioPlan) -> tuple[tuple[tuple[str, int], ...], ...]:
