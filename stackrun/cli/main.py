@@ -10,6 +10,7 @@ from typing import NoReturn
 
 from stackrun import shortcuts
 
+shortcuts.quiet_start()  # no collection while loading (the typer path collects again)
 shortcuts.compiled_dataclass_methods()  # before the modules below define their dataclasses
 from stackrun.errors import StackrunError  # noqa: E402
 
@@ -27,6 +28,7 @@ def main() -> None:
         finish(done.code if isinstance(done.code, int) else 1)
     if handled:
         finish(0)
+    shortcuts.loaded()  # the typer app's commands may run for long (`up`, `logs -f`)
     from stackrun.cli.app import main as typer_main
 
     typer_main()

@@ -125,6 +125,7 @@ async def open_supervisor(
                 await first(supervisor)
             await group.start(_serve_control, supervisor, early.control if early else None)
             shortcuts.save_dataclass_methods()  # everything the supervisor needs is loaded
+            shortcuts.loaded()  # and collected again (forked from a quiet `up -d`)
             try:
                 yield supervisor
             finally:

@@ -33,6 +33,19 @@ def times(events, instance, action):
     return [e.time for e in events if e.instance == instance and e.action == action]
 
 
+async def collector_state(_supervisor):
+    import gc
+
+    return gc.isenabled(), gc.get_freeze_count() > 0
+
+
+def test_the_supervisor_collects_again_once_loaded(project):
+    """It is forked from a CLI that loads without collecting (shortcuts 9); it lives until
+    `down`, so once loaded it collects again, what it loaded frozen out of it."""
+    stack = plan(project.name, service(project.name, "a", *SLEEPER))
+    assert run_supervised(stack, collector_state) == (True, True)
+
+
 def test_service_started_orders_the_start(project):
     stack = plan(
         project.name,

@@ -55,6 +55,7 @@ def serve(sock: socket.socket, parent: int) -> None:
     _warm_up()
     shortcuts.save_dataclass_methods()
     gc.freeze()  # what is loaded now stays shared with every child
+    gc.enable()  # forked from a supervisor still loading quietly (shortcuts.quiet_start)
     Server(sock).loop()
 
 
