@@ -171,7 +171,8 @@ def _store(model: Any, where: StrPath, key: tuple) -> None:
 
 
 def quiet_start() -> None:
-    """No collection while the command loads (shortcut 9)."""
+    """No collection while the command loads (shortcut 9; cli/main.py does the same
+    before this module and typing load)."""
     if enabled():
         gc.disable()
 

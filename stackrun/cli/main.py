@@ -6,11 +6,16 @@ from __future__ import annotations
 
 import os
 import sys
+
+if os.environ.get("STACKRUN_NO_SHORTCUTS", "") in ("", "0"):  # shortcuts.enabled(), not loaded yet
+    import gc
+
+    gc.disable()  # shortcuts 9, before typing and the rest load: no collection while loading
+
 from typing import NoReturn
 
 from stackrun import shortcuts
 
-shortcuts.quiet_start()  # no collection while loading (the typer path collects again)
 shortcuts.compiled_dataclass_methods()  # before the modules below define their dataclasses
 from stackrun.errors import StackrunError  # noqa: E402
 
