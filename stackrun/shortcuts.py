@@ -43,8 +43,8 @@ the change, when pydantic's private API moves under them.
    docs/performance.md). cli/main.py turns it off first; a process that goes on after
    loading turns it on again (`loaded`: what is loaded is frozen out of every
    collection): the typer app before it loads, the supervisor once loaded
-   (daemon.open_supervisor), the fork server before it serves. The fast path's
-   commands end before that matters.
+   (daemon.open_supervisor), the fork server before it serves, `up -d` before it pulls
+   or builds an image (cli/up_images.py). The fast path's other work ends soon.
 """
 
 from __future__ import annotations

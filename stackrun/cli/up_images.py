@@ -12,6 +12,8 @@ import sys
 import time
 from typing import TYPE_CHECKING
 
+from stackrun import shortcuts
+
 if TYPE_CHECKING:
     from stackrun.images.model import ImageRecord
     from stackrun.images.resolve import Wanted
@@ -33,11 +35,13 @@ def images_for(
     with Store() as store:
         builds = [w.service for w in wanted if _must_build(stack, w, store, build)]
     if builds:
+        shortcuts.loaded()  # a build or a pull may run for minutes: collect meanwhile
         build_images(stack, builds)
     with Store() as store:
         todo = resolve.to_pull([w for w in wanted if not stack.services[w.service].build],
                                store, time.time())  # fmt: skip
         if todo:
+            shortcuts.loaded()
             pull_images(todo, quiet)
         return resolve.find(wanted, store)
 
