@@ -1,3 +1,3 @@
-from stackrun.cli.main import main
+from stackrun.cli.entry import main
 
 main()

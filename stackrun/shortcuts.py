@@ -40,7 +40,8 @@ the change, when pydantic's private API moves under them.
 9. A quiet collector at start-up (`quiet_start`, `loaded`): what a process of stackrun
    loads (modules, the plan) lives as long as the process, yet the collector ran ~25
    times over it on the way from `up -d` to the first spawn (~4.5 ms of that path,
-   docs/performance.md). cli/main.py turns it off first; a process that goes on after
+   docs/performance.md). The entry point (cli/entry.py) turns it off first; a process
+   that goes on after
    loading turns it on again (`loaded`: what is loaded is frozen out of every
    collection): the typer app before it loads, the supervisor once loaded
    (daemon.open_supervisor), the fork server before it serves, `up -d` before it pulls
@@ -171,7 +172,7 @@ def _store(model: Any, where: StrPath, key: tuple) -> None:
 
 
 def quiet_start() -> None:
-    """No collection while the command loads (shortcut 9; cli/main.py does the same
+    """No collection while the command loads (shortcut 9; cli/entry.py does the same
     before this module and typing load)."""
     if enabled():
         gc.disable()

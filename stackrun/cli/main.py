@@ -6,12 +6,6 @@ from __future__ import annotations
 
 import os
 import sys
-
-if os.environ.get("STACKRUN_NO_SHORTCUTS", "") in ("", "0"):  # shortcuts.enabled(), not loaded yet
-    import gc
-
-    gc.disable()  # shortcuts 9, before typing and the rest load: no collection while loading
-
 from typing import NoReturn
 
 from stackrun import shortcuts

@@ -34,7 +34,7 @@ _PROBE = textwrap.dedent("""
     os._exit = sys.exit  # the fast path ends with os._exit (cli/main.py: finish)
     heavy = json.loads(sys.argv[2])
     sys.argv = ["stackrun", *json.loads(sys.argv[1])]
-    from stackrun.cli.main import main
+    from stackrun.cli.entry import main
     try:
         main()
     except SystemExit:

@@ -28,7 +28,7 @@ def report(code):
 
 os._exit = report
 sys.argv = ["stackrun", *sys.argv[1:]]
-from stackrun.cli.main import main
+from stackrun.cli.entry import main
 main()
 """
 

@@ -199,22 +199,30 @@ def test_the_output_is_the_same_without_the_shortcuts(argv, tmp_path):
 
 _COLLECTOR = """
 import gc, json, sys
-import stackrun.cli.main as cli
+sys.argv = ["stackrun", "--no-such-option"]  # not the fast path's: typer's
+import stackrun.cli.entry as entry  # what the console script imports first
 loading = gc.isenabled()
 import stackrun.cli.app as app
 app.main = lambda: print(json.dumps({"loading": loading, "typer": gc.isenabled(),
                                      "frozen": gc.get_freeze_count() > 0}))
-sys.argv = ["stackrun", "--no-such-option"]  # not the fast path's: typer's
-cli.main()
+entry.main()
+"""
+
+_LIBRARY = """
+import gc, json
+import stackrun.cli.app, stackrun.cli.main  # as the tests import them
+print(json.dumps({"collecting": gc.isenabled()}))
 """
 
 
 def test_the_collector_waits_while_the_cli_loads_and_runs_for_the_typer_app():
     """Shortcut 9: no collection while a command loads; the typer app's commands, which
-    may run for long (`up`, `logs -f`), get the collector back, what was loaded frozen."""
+    may run for long (`up`, `logs -f`), get the collector back, what was loaded frozen.
+    Only the entry point stops it: importing the CLI's modules leaves it alone."""
     assert run_python(_COLLECTOR) == {"loading": False, "typer": True, "frozen": True}
     assert run_python(_COLLECTOR, shortcuts=False) == {
         "loading": True,
         "typer": True,
         "frozen": False,
     }
+    assert run_python(_LIBRARY) == {"collecting": True}
