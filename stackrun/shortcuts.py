@@ -37,15 +37,14 @@ the change, when pydantic's private API moves under them.
 8. dataclasses without inspect (`compiled_dataclass_methods`): the dataclasses module
    imports inspect (with ast, dis, tokenize…) for one call, which makes the docstring of a
    class that has none; it gets a stand-in that imports inspect when first used.
-9. A quiet collector at start-up (`quiet_start`, `loaded`): what a process of stackrun
+9. A quiet collector at start-up (cli/entry.py, `loaded`): what a process of stackrun
    loads (modules, the plan) lives as long as the process, yet the collector ran ~25
    times over it on the way from `up -d` to the first spawn (~4.5 ms of that path,
-   docs/performance.md). The entry point (cli/entry.py) turns it off first; a process
-   that goes on after
-   loading turns it on again (`loaded`: what is loaded is frozen out of every
-   collection): the typer app before it loads, the supervisor once loaded
-   (daemon.open_supervisor), the fork server before it serves, `up -d` before it pulls
-   or builds an image (cli/up_images.py). The fast path's other work ends soon.
+   docs/performance.md). The entry point turns it off before anything else loads; a
+   process that goes on after loading turns it on again (`loaded`: what is loaded is
+   frozen out of every collection): the typer app before it loads, the supervisor once
+   loaded (daemon.open_supervisor), the fork server before it serves, `up -d` before it
+   pulls or builds an image (cli/up_images.py). The fast path's other work ends soon.
 """
 
 from __future__ import annotations
@@ -171,16 +170,9 @@ def _store(model: Any, where: StrPath, key: tuple) -> None:
 # ---------------------------------------------------------------- the collector
 
 
-def quiet_start() -> None:
-    """No collection while the command loads (shortcut 9; cli/entry.py does the same
-    before this module and typing load)."""
-    if enabled():
-        gc.disable()
-
-
 def loaded() -> None:
     """Everything this process loaded stays out of every collection, and the collector
-    runs again (after `quiet_start`, in a process that goes on)."""
+    runs again (after cli/entry.py stopped it, in a process that goes on)."""
     if enabled():
         gc.freeze()
         gc.enable()

@@ -106,9 +106,9 @@ async def _child_main(plan: Plan, scenario, args, fork_server):
 
 
 def _child() -> None:
-    from stackrun import shortcuts
+    # Load without collecting, as the CLI the daemon is forked from does (shortcuts 9).
+    import stackrun.cli.entry  # noqa: F401
 
-    shortcuts.quiet_start()  # as the CLI the daemon is forked from (cli/main.py)
     plan_, scenario, args = pickle.loads(sys.stdin.buffer.read())
     out = os.dup(1)
     os.dup2(2, 1)  # stray prints must not corrupt the pickled result

@@ -55,7 +55,7 @@ def serve(sock: socket.socket, parent: int) -> None:
     _warm_up()
     shortcuts.save_dataclass_methods()
     gc.freeze()  # what is loaded now stays shared with every child
-    gc.enable()  # forked from a supervisor still loading quietly (shortcuts.quiet_start)
+    gc.enable()  # forked from a supervisor still loading quietly (cli/entry.py)
     Server(sock).loop()
 
 
