@@ -67,7 +67,7 @@ def mount_table(
     extra = tuple(MountOp("fs", path, "tmpfs", flags=NOSUID_NODEV, data=COVER) for path in covers)
     fresh, made = (*fresh, *extra), (*made, *covers)
     read_only = plan.read_only or not plan.host_root_writable
-    directories = _own_directories(plan, read_only, (*COVERED, *covers))
+    directories = own_directories(plan, read_only, (*COVERED, *covers))
     hiding = [m for m in plan.mounts if any(_hides(m, op.target) for op in directories)]
     own = (
         *(volume(m) for m in hiding),  # before the directories bound back over them
@@ -97,7 +97,7 @@ def _fresh_filesystems(bound_sysfs: bool) -> tuple[tuple[MountOp, ...], tuple[st
     return (*common, *extra), (*made, *(op.target for op in extra))
 
 
-def _own_directories(
+def own_directories(
     plan: ServicePlan, root_read_only: bool, covered: tuple[str, ...]
 ) -> list[MountOp]:
     """The project's directory (not `/`: that would undo the read-only root), and a

@@ -54,11 +54,20 @@ class Kernel:
             from stackrun.runtime.userns import ledger
 
             self.ids = ledger.allocate(self.plan.project)
+            self._prefetch_userns(self.ids)
         bridges.ensure(self.plan.networks)
         # In a thread of its own (libnftables lets go of the GIL): the instances' cgroups,
         # files and mounts are made meanwhile; no veth is made before it is done.
         self._netfilter = _Installing(firewall.install, self.plan.names, self.plan.networks)
         self._prepared = self.plan
+
+    def _prefetch_userns(self, ids: IdMap) -> None:
+        """The user namespaces the instances' idmapped mounts will take, made by the fork
+        server while the networks, cgroups and files are made here."""
+        from stackrun.runtime.spawn.staging import likely_maps
+
+        private = [s for s in self.plan.services if s.userns == "private"]
+        self.fork_server.prefetch_userns(likely_maps(private, ids))
 
     @property
     def netfilter(self) -> Netfilter:

@@ -9,7 +9,8 @@ request's own channel.
 The caller does the host's half of a spawn here, in its own thread: what the child
 mounts and joins (staging.py) before the request, the veths of its network namespace
 when the child asks for them. User namespaces for idmapped mounts are made by the
-server once per map and kept (`userns_for`).
+server once per map and kept (`userns_for`); those a start will need are asked for
+ahead (`prefetch_userns`).
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ class ForkServer:
         self._lock = threading.Lock()
         self._wake = wake
         self._userns: dict[MountMap, int] = {}  # maps -> a user namespace (fd) with them
+        self._asked: dict[MountMap, socket.socket] = {}  # maps -> the channel of its answer
         self._userns_lock = threading.Lock()
 
     @classmethod
@@ -86,16 +88,36 @@ class ForkServer:
         """A user namespace with these maps, for idmapped mounts: made once, kept open."""
         with self._userns_lock:
             if maps not in self._userns:
-                self._userns[maps] = self._make_userns(maps)
+                asked = self._asked.pop(maps, None) or self._ask_userns(maps)
+                self._userns[maps] = self._userns_made(asked)
             return self._userns[maps]
 
-    def _make_userns(self, maps: MountMap) -> int:
+    def prefetch_userns(self, maps: Iterable[MountMap]) -> None:
+        """Ask for these user namespaces now, without waiting: the server makes them while
+        the caller prepares the rest, where the first spawn's staging would wait for each.
+        `userns_for` takes the answer, and raises a failure there; a request that cannot
+        even be sent is left to it as well."""
+        with self._userns_lock:
+            for wanted in maps:
+                if wanted not in self._userns and wanted not in self._asked:
+                    try:
+                        self._asked[wanted] = self._ask_userns(wanted)
+                    except OSError:
+                        return
+
+    def _ask_userns(self, maps: MountMap) -> socket.socket:
         ours, theirs = protocol.channel_pair()
+        try:
+            self._send(pickle.dumps(("userns", maps)), (theirs.fileno(),))
+        except BaseException:
+            ours.close()
+            raise
+        finally:
+            theirs.close()
+        return ours
+
+    def _userns_made(self, ours: socket.socket) -> int:
         with ours:
-            try:
-                self._send(pickle.dumps(("userns", maps)), (theirs.fileno(),))
-            finally:
-                theirs.close()
             raw, fds, _flags, _address = socket.recv_fds(ours, protocol.MAX_MESSAGE, 1)
             if fds and raw and isinstance(protocol.decode(raw), protocol.UsernsMade):
                 return fds[0]
@@ -187,6 +209,9 @@ class ForkServer:
         for fd in self._userns.values():
             os.close(fd)
         self._userns.clear()
+        for channel in self._asked.values():  # asked for and never used
+            channel.close()
+        self._asked.clear()
         self._sock.close()
         if self._wake is not None:
             os.close(self._wake)

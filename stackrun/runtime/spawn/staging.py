@@ -25,21 +25,26 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from stackrun import dirs
 from stackrun.errors import RuntimeFailure
 from stackrun.files import read_text
 from stackrun.runtime import hostroot, image_root, linux, privatens, security
 from stackrun.runtime.instance import InstanceLayout
-from stackrun.runtime.mounts import MountOp, MountTable, inside, mount_table
+from stackrun.runtime.mounts import MountOp, MountTable, inside, mount_table, volume
 from stackrun.runtime.spawn import sources
 from stackrun.runtime.spawn.namespaces import cgroup_entry
 from stackrun.runtime.spawn.protocol import step
 from stackrun.runtime.spawn.requests import SpawnRequest
 from stackrun.runtime.userns import idmap
 
+if TYPE_CHECKING:
+    from stackrun.plan.model import ServicePlan
+
+ROOT_USERS = (None, "0", "root", "0:0", "root:root")  # what names root's ids at once
 MAX_SLOTS = 240  # SCM_RIGHTS carries 253 fds: the reply channel and stdio come first
 UsernsFor = Callable[[idmap.MountMap], int]  # a user namespace with these maps (cached)
 
@@ -176,6 +181,34 @@ def _root(
     what = "mount the image's layers" if request.plan.image else "mount rootfs overlay"
     with step(what, table.overlay.describe() if request.plan.image else table.overlay.layers[0]):
         return into.add(image_root.detached(table.overlay, mapping, batch=batch))
+
+
+def likely_maps(plans: Iterable[ServicePlan], ids: idmap.IdMap) -> set[idmap.MountMap]:
+    """The maps `stage` will ask `userns_for` for, as far as the plans tell before any root
+    is opened: the /etc files' (always bound, canonical), and for a service on the host's
+    root running as root, those of the directories bound back into it (their owners:
+    `_Binder`). Asked for ahead (ForkServer.prefetch_userns); a wrong guess costs a user
+    namespace nothing uses."""
+    wanted = {idmap.canonical(ids)}
+    on_host = {
+        (p.project_dir, p.working_dir, p.read_only, p.host_root_writable, p.mounts): p
+        for p in plans
+        if not (p.image or p.rootfs) and p.user in ROOT_USERS  # else: the root's /etc says
+    }
+    for plan in on_host.values():  # replicas and look-alikes once
+        read_only = plan.read_only or not plan.host_root_writable
+        covered = (*hostroot.COVERED, *_covers(plan))
+        binds = (volume(m) for m in plan.mounts if m.kind == "bind")
+        for op in (*hostroot.own_directories(plan, read_only, covered), *binds):
+            try:
+                info = os.stat(op.source or "")
+            except OSError:
+                continue
+            if not (stat.S_ISCHR(info.st_mode) or stat.S_ISBLK(info.st_mode)):
+                mapped = idmap.bound(ids, (info.st_uid, info.st_gid), (0, 0))
+                if mapped is not None:
+                    wanted.add(mapped)
+    return wanted
 
 
 class _Binder:
