@@ -44,7 +44,7 @@ from stackrun.runtime.userns import idmap
 if TYPE_CHECKING:
     from stackrun.plan.model import ServicePlan
 
-ROOT_USERS = (None, "0", "root", "0:0", "root:root")  # what names root's ids at once
+ROOT_USERS = (None, "0", "root", "0:0", "root:root")  # root on the host's root: uid and gid 0
 MAX_SLOTS = 240  # SCM_RIGHTS carries 253 fds: the reply channel and stdio come first
 UsernsFor = Callable[[idmap.MountMap], int]  # a user namespace with these maps (cached)
 
