@@ -66,8 +66,8 @@ def mount_table(
     fresh, made = _fresh_filesystems(host_sysfs(plan))
     extra = tuple(MountOp("fs", path, "tmpfs", flags=NOSUID_NODEV, data=COVER) for path in covers)
     fresh, made = (*fresh, *extra), (*made, *covers)
-    read_only = plan.read_only or not plan.host_root_writable
-    directories = own_directories(plan, read_only, (*COVERED, *covers))
+    read_only = root_read_only(plan)
+    directories = own_directories(plan, covers)
     hiding = [m for m in plan.mounts if any(_hides(m, op.target) for op in directories)]
     own = (
         *(volume(m) for m in hiding),  # before the directories bound back over them
@@ -97,22 +97,25 @@ def _fresh_filesystems(bound_sysfs: bool) -> tuple[tuple[MountOp, ...], tuple[st
     return (*common, *extra), (*made, *(op.target for op in extra))
 
 
-def own_directories(
-    plan: ServicePlan, root_read_only: bool, covered: tuple[str, ...]
-) -> list[MountOp]:
+def root_read_only(plan: ServicePlan) -> bool:
+    return plan.read_only or not plan.host_root_writable
+
+
+def own_directories(plan: ServicePlan, covers: tuple[str, ...] = ()) -> list[MountOp]:
     """The project's directory (not `/`: that would undo the read-only root), and a
-    working directory outside it that a fresh tmpfs hides; none at or under a volume,
-    which already decides what shows there. A tmpfs of the stack file over /tmp, /run or
-    /var/tmp hides them as the fresh one would (examples/jobs has `tmpfs: /tmp`): they are
-    bound back after it."""
+    working directory outside it that a fresh tmpfs (or one of `covers`) hides; none at
+    or under a volume, which already decides what shows there. A tmpfs of the stack file
+    over /tmp, /run or /var/tmp hides them as the fresh one would (examples/jobs has
+    `tmpfs: /tmp`): they are bound back after it."""
+    covered, read_only_root = (*COVERED, *covers), root_read_only(plan)
     project = posixpath.normpath(plan.project_dir) if plan.project_dir else "/"
     wd = posixpath.normpath(plan.working_dir)
     wanted = {}  # path -> read-only
-    if project != "/" and ((root_read_only and not plan.read_only) or _hidden(project, covered)):
+    if project != "/" and ((read_only_root and not plan.read_only) or _hidden(project, covered)):
         wanted[project] = plan.read_only
     under_project = project in wanted and (wd == project or inside(wd, project))
     if _hidden(wd, covered) and not under_project:
-        wanted[wd] = root_read_only
+        wanted[wd] = read_only_root
     flags = linux.MS_BIND | linux.MS_REC
     return [
         MountOp("bind", path, source=path, flags=flags, source_kind="dir", read_only=read_only)

@@ -34,7 +34,7 @@ from stackrun.errors import RuntimeFailure
 from stackrun.files import read_text
 from stackrun.runtime import hostroot, image_root, linux, privatens, security
 from stackrun.runtime.instance import InstanceLayout
-from stackrun.runtime.mounts import MountOp, MountTable, inside, mount_table, volume
+from stackrun.runtime.mounts import MountOp, MountTable, inside, mount_table
 from stackrun.runtime.spawn import sources
 from stackrun.runtime.spawn.namespaces import cgroup_entry
 from stackrun.runtime.spawn.protocol import step
@@ -196,19 +196,26 @@ def likely_maps(plans: Iterable[ServicePlan], ids: idmap.IdMap) -> set[idmap.Mou
         if not (p.image or p.rootfs) and p.user in ROOT_USERS  # else: the root's /etc says
     }
     for plan in on_host.values():  # replicas and look-alikes once
-        read_only = plan.read_only or not plan.host_root_writable
-        covered = (*hostroot.COVERED, *_covers(plan))
-        binds = (volume(m) for m in plan.mounts if m.kind == "bind")
-        for op in (*hostroot.own_directories(plan, read_only, covered), *binds):
+        directories = (op.source for op in hostroot.own_directories(plan, _covers(plan)))
+        volumes = (m.source for m in plan.mounts if m.kind == "bind")
+        for source in (*directories, *volumes):
             try:
-                info = os.stat(op.source or "")
+                info = os.stat(source or "")
             except OSError:
                 continue
-            if not (stat.S_ISCHR(info.st_mode) or stat.S_ISBLK(info.st_mode)):
-                mapped = idmap.bound(ids, (info.st_uid, info.st_gid), (0, 0))
-                if mapped is not None:
-                    wanted.add(mapped)
+            mapped = _owner_map(ids, info, lambda: (0, 0))
+            if mapped is not None:
+                wanted.add(mapped)
     return wanted
+
+
+def _owner_map(
+    ids: idmap.IdMap, source: os.stat_result, user: Callable[[], tuple[int, int]]
+) -> idmap.MountMap | None:
+    """The map that shows a bound source's owner as the service's `user` (uid, gid)."""
+    if stat.S_ISCHR(source.st_mode) or stat.S_ISBLK(source.st_mode):
+        return None  # a host node bound as a volume: devtmpfs takes no idmap
+    return idmap.bound(ids, (source.st_uid, source.st_gid), user())
 
 
 class _Binder:
@@ -237,10 +244,7 @@ class _Binder:
             return None
         if op.ids == "canonical":
             return idmap.canonical(ids)
-        info = os.fstat(fd)
-        if stat.S_ISCHR(info.st_mode) or stat.S_ISBLK(info.st_mode):
-            return None  # a host node bound as a volume: devtmpfs takes no idmap
-        return idmap.bound(ids, (info.st_uid, info.st_gid), self.user())
+        return _owner_map(ids, os.fstat(fd), self.user)
 
     def user(self) -> tuple[int, int]:
         """The service's uid and gid, from the /etc files of its root."""
