@@ -221,6 +221,15 @@ def view() -> dict:
     }
 
 
+def queues(name: str) -> tuple[int, int]:
+    """The link's transmit and receive queues, as the kernel reports them (pyroute2)."""
+    from pyroute2 import IPRoute
+
+    with IPRoute() as route:
+        (link,) = route.get_links(ifname=name)
+    return link.get_attr("IFLA_NUM_TX_QUEUES"), link.get_attr("IFLA_NUM_RX_QUEUES")
+
+
 def _flags(probe: socket.socket, name: str) -> int:
     request = struct.pack("16sH14x", name.encode(), 0)
     return struct.unpack("16sH14x", fcntl.ioctl(probe, SIOCGIFFLAGS, request))[1]

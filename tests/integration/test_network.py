@@ -155,6 +155,16 @@ def test_a_stale_host_veth_name_is_replaced(lab):
     assert not os.path.exists(f"/sys/class/net/{names.veth(0xABCDE)}")  # deleted with its pair
 
 
+def test_both_ends_of_a_veth_have_one_queue_each_way(lab):
+    """Not one per possible CPU, the kernel's default (2 on a 2-CPU machine)."""
+    result = lab.plan((NetworkRequest("default"),), (member("api", "default"),))
+    lab.up(result)
+    (attachment,) = result.attachments["api"]
+    api = lab.start(result, "api")
+    assert netns.queues(attachment.host_ifname) == (1, 1)
+    assert api.call(netns.queues, "eth0") == (1, 1)
+
+
 def test_failed_attach_raises_with_step_and_removes_what_it_created(lab):
     names = lab.names
     result = lab.plan((NetworkRequest("default"),), (member("api", "default"),))

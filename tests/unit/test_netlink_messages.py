@@ -45,13 +45,15 @@ def test_bridge_message_is_pyroute2s():
 
 @pytest.mark.parametrize(("master", "mac"), [(7, None), (None, None), (7, "02:42:ac:11:00:02")])
 def test_veth_message_is_pyroute2s(master, mac):
-    peer = {"attrs": [("IFLA_IFNAME", "eth0"), ("IFLA_NET_NS_FD", 12)]}
+    queues = [("IFLA_NUM_TX_QUEUES", 1), ("IFLA_NUM_RX_QUEUES", 1)]
+    peer = {"attrs": [("IFLA_IFNAME", "eth0"), ("IFLA_NET_NS_FD", 12), *queues]}
     if mac:
         peer["attrs"].append(("IFLA_ADDRESS", mac))
     data = {"attrs": [("VETH_INFO_PEER", peer)]}
     expected = pyroute2_link("sr-v-abc-1", up=True)
     if master is not None:
         expected["attrs"].append(("IFLA_MASTER", master))
+    expected["attrs"].extend(queues)
     expected["attrs"].append(
         ("IFLA_LINKINFO", {"attrs": [("IFLA_INFO_KIND", "veth"), ("IFLA_INFO_DATA", data)]})
     )

@@ -35,6 +35,7 @@ RTM_NEWLINK, RTM_DELLINK, RTM_GETLINK = 16, 17, 18
 RTM_NEWADDR, RTM_GETADDR = 20, 22
 RTM_NEWROUTE, RTM_GETROUTE = 24, 26
 IFLA_ADDRESS, IFLA_IFNAME, IFLA_MASTER, IFLA_LINKINFO, IFLA_NET_NS_FD = 1, 3, 10, 18, 28
+IFLA_NUM_TX_QUEUES, IFLA_NUM_RX_QUEUES = 31, 32
 IFLA_INFO_KIND, IFLA_INFO_DATA, VETH_INFO_PEER = 1, 2, 1
 IFA_ADDRESS, IFA_LOCAL, IFA_BROADCAST = 1, 2, 4
 RTA_DST, RTA_OIF, RTA_GATEWAY = 1, 4, 5
@@ -187,15 +188,22 @@ def veth_message(
 
     The peer stays down: the kernel refuses to open it before the pair is linked
     (ENOTCONN), so it is brought up from inside its namespace.
+
+    Each end gets one transmit and one receive queue, the one a veth uses anyway. Unasked,
+    the kernel makes each end as many as the machine has possible CPUs, registers them
+    in sysfs, then takes all but one out of use again, waiting for an RCU grace period
+    while it holds the rtnl lock that every other veth and new network namespace waits
+    for (bench/veth_queues.py).
     """
-    peer_attributes = [attribute(IFLA_NET_NS_FD, u32(peer_netns_fd))]
+    queues = (attribute(IFLA_NUM_TX_QUEUES, u32(1)), attribute(IFLA_NUM_RX_QUEUES, u32(1)))
+    peer_attributes = [attribute(IFLA_NET_NS_FD, u32(peer_netns_fd)), *queues]
     if peer_mac:
         peer_attributes.append(attribute(IFLA_ADDRESS, bytes.fromhex(peer_mac.replace(":", ""))))
     peer_info = link_message(peer, 0, *peer_attributes)
     data = attribute(VETH_INFO_PEER, peer_info)
     info = attribute(IFLA_INFO_KIND, text("veth")) + attribute(IFLA_INFO_DATA, data)
     on_bridge = () if master is None else (attribute(IFLA_MASTER, u32(master)),)
-    return link_message(name, IFF_UP, *on_bridge, attribute(IFLA_LINKINFO, info))
+    return link_message(name, IFF_UP, *on_bridge, *queues, attribute(IFLA_LINKINFO, info))
 
 
 def up_message(index: int) -> bytes:
