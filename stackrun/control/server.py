@@ -10,6 +10,7 @@ requests on a connection are answered one after the other (docs/control.md).
 
 from __future__ import annotations
 
+import _socket
 import os
 import socket
 import sys
@@ -32,13 +33,14 @@ SOCKET_MODE = socketfile.SOCKET_MODE
 async def serve(
     project: Project,
     path: str | Path,
-    bound: socket.socket | None = None,
+    bound: _socket.socket | None = None,
     *,
     task_status=anyio.TASK_STATUS_IGNORED,
 ) -> None:
     """Listen on `path` (`bound`: already listening there, control/socketfile.py) until
     cancelled; report readiness through `task_status`."""
-    raw = bound if bound is not None else socketfile.bind(Path(path))
+    bound = bound if bound is not None else socketfile.bind(Path(path))
+    raw = socket.socket(fileno=bound.detach())  # anyio takes socket.py's sockets
     inode = os.stat(path).st_ino
     try:
         listener = await SocketListener.from_socket(raw)

@@ -19,9 +19,9 @@ come with the supervisor). Otherwise the supervisor reports as before.
 
 from __future__ import annotations
 
+import _socket
 import json
 import os
-import socket
 import time
 from dataclasses import dataclass
 
@@ -38,7 +38,7 @@ class EarlyStart:
     """What the early start handed over to the supervisor."""
 
     kernel: Kernel  # prepared, holding the prestarted instances
-    control: socket.socket  # the control socket, listening
+    control: _socket.socket  # the control socket, listening (control/socketfile.py)
     reported: bool  # the start report was sent
 
 

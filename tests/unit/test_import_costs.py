@@ -76,6 +76,8 @@ NOT_FOR_SPAWNING = {
     "tempfile": "files.stage_text makes its own name",
     "inspect": "dataclasses asks it only for a class without a docstring (shortcuts 8)",
     "hashlib": "OpenSSL's start-up: small digests are files.sha256_hex's, blobs import it",
+    "socket": "its enums and selectors: the spawn path's sockets are _socket's own",
+    "selectors": "a batch's replies are read through select.epoll",
 }
 
 
@@ -98,6 +100,17 @@ def test_the_fork_server_and_the_early_start_import_no_helper_they_do_not_use(mo
     done = run_program(probe, env={"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(REPO)})
     loaded = {name for name in NOT_FOR_SPAWNING if name in json.loads(done.stdout)}
     assert not loaded, {name: NOT_FOR_SPAWNING[name] for name in loaded}
+
+
+def test_the_early_start_loads_no_signal_enums():
+    """The pre-forked supervisor's chain to its first spawn (daemon/early.py): the fork
+    server loads signal.py after it is forked, on a core of its own."""
+    probe = (
+        "import json, sys; from stackrun import shortcuts; shortcuts.compiled_dataclass_methods()"
+        "; import stackrun.daemon.early; print(json.dumps(sorted(sys.modules)))"
+    )
+    done = run_program(probe, env={"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(REPO)})
+    assert "signal" not in json.loads(done.stdout)
 
 
 NOT_FOR_A_CACHED_PLAN = {

@@ -2,6 +2,7 @@
 
 import errno
 import os
+from contextlib import closing
 
 import pytest
 from hypothesis import given
@@ -105,7 +106,7 @@ def test_netns_ready_is_true_only_when_the_caller_made_the_veths(answer, ready):
     """The child sends and compares bytes encoded before the fork; the caller answers
     with `encode` (forkserver._Network), or closes the channel (None)."""
     ours, far = channel_pair()
-    with ours, far:
+    with closing(ours), closing(far):  # _socket's own sockets: no `with` of their own
         far.settimeout(10)
         if answer is None:
             ours.shutdown(2)
@@ -119,7 +120,7 @@ def test_netns_ready_is_true_only_when_the_caller_made_the_veths(answer, ready):
 @pytest.mark.parametrize("pid", [1, 4242, 2**22])
 def test_the_fork_servers_formatted_service_forked_is_its_encoding(pid):
     ours, far = channel_pair()
-    with ours, far:
+    with closing(ours), closing(far):
         Channel(far).service_forked(pid)
         raw = ours.recv(4096)
     assert raw == encode(ServiceForked(pid))

@@ -1,7 +1,7 @@
 """protocol.Replies: the replies of channels taken on one by one (spawn_all sends the next
 request while earlier children wait for their veths), answered between two requests."""
 
-import socket
+import _socket
 import threading
 
 import pytest
@@ -20,7 +20,7 @@ from stackrun.runtime.spawn.protocol import (
 WAIT = 10.0  # seconds before a test that would otherwise hang fails
 
 
-def far_end_asking(far: socket.socket) -> Channel:
+def far_end_asking(far: _socket.socket) -> Channel:
     """A child's side that asked for its veths; its answer is awaited with a timeout."""
     far.settimeout(WAIT)
     far.send(b'["netns_ready"]')

@@ -10,10 +10,10 @@ from a worker thread of an async supervisor.
 
 from __future__ import annotations
 
+import _signal  # type: ignore[import-not-found]  # signal.py's C half, without its enums
 import errno
 import os
 import select
-import signal
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator
@@ -366,7 +366,7 @@ def find_named(root: str, name: str, depth: int) -> list[str]:
     return found
 
 
-def signal_all(pids: list[int], signum: int = signal.SIGKILL) -> None:
+def signal_all(pids: list[int], signum: int = _signal.SIGKILL) -> None:
     for pid in pids:
         try:
             os.kill(pid, signum)

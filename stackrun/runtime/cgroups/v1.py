@@ -15,9 +15,9 @@ cgroup (the kernel asks both): belt and braces.
 
 from __future__ import annotations
 
+import _signal  # type: ignore[import-not-found]  # signal.py's C half, without its enums
 import functools
 import os
-import signal
 import time
 from collections.abc import Mapping
 from itertools import groupby
@@ -289,7 +289,7 @@ class V1Driver(CgroupDriver):
             for pause in base.backoff(deadline):
                 if base.read(f"{freezer}/freezer.state").strip() == "FROZEN" or pause is None:
                     break
-            base.signal_all(self.pids(path), signal.SIGKILL)
+            base.signal_all(self.pids(path), _signal.SIGKILL)
         finally:
             base.write(f"{freezer}/freezer.state", "THAWED")
 

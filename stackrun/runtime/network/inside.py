@@ -28,9 +28,9 @@ Its cost per service is measured by bench/network.py (docs/performance.md).
 
 from __future__ import annotations
 
+import _socket
 import errno
 import os
-import socket
 from dataclasses import dataclass
 
 from stackrun.errors import RuntimeFailure
@@ -154,7 +154,7 @@ def configure_prepared(veths: tuple[Prepared, ...]) -> None:
     are on the veths' subnets): sent together, the first refused one reported."""
     steps = [("set lo up", "lo", (up_message(LOOPBACK_INDEX), RTM_NEWLINK, 0))]
     for veth in veths:
-        index = _step("find interface", veth.ifname, socket.if_nametoindex, veth.ifname)
+        index = _step("find interface", veth.ifname, _socket.if_nametoindex, veth.ifname)
         steps.append(("add address", veth.ifname, (veth.address.body(index), RTM_NEWADDR, CREATE)))
         steps.append(("set link up", veth.ifname, (up_message(index), RTM_NEWLINK, 0)))
     for veth in veths:

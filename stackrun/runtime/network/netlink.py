@@ -15,9 +15,9 @@ becomes `OSError(errno)`.
 
 from __future__ import annotations
 
+import _socket  # socket.py's enums and selectors are not loaded on the spawn path
 import ipaddress
 import os
-import socket
 import struct
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -54,8 +54,8 @@ class RouteSocket:
     """One NETLINK_ROUTE socket in the network namespace current when it was opened."""
 
     def __init__(self) -> None:
-        self._sock = socket.socket(
-            socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC, socket.NETLINK_ROUTE
+        self._sock = _socket.socket(
+            _socket.AF_NETLINK, _socket.SOCK_RAW | _socket.SOCK_CLOEXEC, _socket.NETLINK_ROUTE
         )
         self._sock.bind((0, 0))
         self._seq = 0
@@ -141,12 +141,12 @@ class RouteSocket:
 
     def ipv4_routes(self) -> list[tuple[str, int]]:
         """(destination "a.b.c.d/n", output ifindex) of every IPv4 route, all tables."""
-        query = RTMSG.pack(socket.AF_INET, 0, 0, 0, 0, 0, 0, 0, 0)
+        query = RTMSG.pack(_socket.AF_INET, 0, 0, 0, 0, 0, 0, 0, 0)
         return [route_of(r) for r in self.request(query, RTM_GETROUTE, NLM_F_DUMP)]
 
     def ipv4_addresses(self) -> list[tuple[str, int]]:
         """(address "a.b.c.d/n", ifindex) of every IPv4 address."""
-        query = IFADDR.pack(socket.AF_INET, 0, 0, 0, 0)
+        query = IFADDR.pack(_socket.AF_INET, 0, 0, 0, 0)
         return [address_of(r) for r in self.request(query, RTM_GETADDR, NLM_F_DUMP)]
 
 
@@ -226,7 +226,7 @@ class AddressRequest:
 def address_request(address: str) -> AddressRequest:
     """`address` with its prefix, "10.89.0.5/24"."""
     interface = ipaddress.ip_interface(address)
-    family = socket.AF_INET if interface.version == 4 else socket.AF_INET6
+    family = _socket.AF_INET if interface.version == 4 else _socket.AF_INET6
     host = interface.ip.packed
     found = attribute(IFA_LOCAL, host) + attribute(IFA_ADDRESS, host)
     if interface.version == 4:
@@ -239,7 +239,7 @@ def address_message(index: int, address: str) -> bytes:
 
 
 def default_route_message(gateway: str) -> bytes:
-    body = RTMSG.pack(socket.AF_INET, 0, 0, 0, RT_TABLE_MAIN, RTPROT_BOOT, 0, RTN_UNICAST, 0)
+    body = RTMSG.pack(_socket.AF_INET, 0, 0, 0, RT_TABLE_MAIN, RTPROT_BOOT, 0, RTN_UNICAST, 0)
     return body + attribute(RTA_GATEWAY, ipaddress.IPv4Address(gateway).packed)
 
 
@@ -287,7 +287,7 @@ def link_of(reply: Reply) -> tuple[int, str]:
 def route_of(reply: Reply) -> tuple[str, int]:
     dst_len = RTMSG.unpack_from(reply.body)[1]
     found = attributes(reply.body, RTMSG.size)
-    dst = socket.inet_ntoa(found[RTA_DST]) if RTA_DST in found else "0.0.0.0"
+    dst = _socket.inet_ntoa(found[RTA_DST]) if RTA_DST in found else "0.0.0.0"
     oif = struct.unpack("=I", found[RTA_OIF])[0] if RTA_OIF in found else 0
     return f"{dst}/{dst_len}", oif
 
@@ -296,10 +296,10 @@ def address_of(reply: Reply) -> tuple[str, int]:
     _family, prefixlen, _flags, _scope, index = IFADDR.unpack_from(reply.body)
     found = attributes(reply.body, IFADDR.size)
     address = found.get(IFA_LOCAL) or found.get(IFA_ADDRESS) or bytes(4)
-    return f"{socket.inet_ntoa(address)}/{prefixlen}", index
+    return f"{_socket.inet_ntoa(address)}/{prefixlen}", index
 
 
-def _first_refused(sock: socket.socket, first: int, last: int) -> tuple[int, int] | None:
+def _first_refused(sock: _socket.socket, first: int, last: int) -> tuple[int, int] | None:
     refused = None
     while True:
         for reply in parse(sock.recv(RECV_SIZE)):

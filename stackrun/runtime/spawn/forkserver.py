@@ -15,11 +15,11 @@ ahead (`prefetch_userns`).
 
 from __future__ import annotations
 
+import _signal  # type: ignore[import-not-found]  # signal.py's C half, without its enums
+import _socket
 import errno
 import os
 import pickle
-import signal
-import socket
 import threading
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Self, TypeVar
@@ -36,13 +36,13 @@ if TYPE_CHECKING:  # loaded once used: `start` comes first, before the plan type
 
 
 class ForkServer:
-    def __init__(self, pid: int, sock: socket.socket, wake: int | None = None):
+    def __init__(self, pid: int, sock: _socket.socket, wake: int | None = None):
         self.pid = pid
         self._sock = sock
         self._lock = threading.Lock()
         self._wake = wake
         self._userns: dict[MountMap, int] = {}  # maps -> a user namespace (fd) with them
-        self._asked: dict[MountMap, socket.socket] = {}  # maps -> the channel of its answer
+        self._asked: dict[MountMap, _socket.socket] = {}  # maps -> the channel of its answer
         self._userns_lock = threading.Lock()
 
     @classmethod
@@ -52,7 +52,7 @@ class ForkServer:
         `deferred` (builds, which may need no instance at all): the server loads what
         spawning needs (~0.1 s of imports) only when `wake()` is called or the first
         request comes, and exits without loading it when closed first."""
-        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        ours, theirs = protocol.channel_pair()
         wake_read, wake_write = os.pipe2(os.O_CLOEXEC) if deferred else (-1, -1)
         parent = os.getpid()
         pid = os.fork()
@@ -80,8 +80,11 @@ class ForkServer:
         """Start an instance; returns once it has exec'd, or raises RuntimeFailure.
         stdin None: the service's own /dev/null."""
         stdio = (stdout, stderr) if stdin is None else (stdout, stderr, stdin)
-        with self._request_spawn(request, stdio) as ours:
+        ours = self._request_spawn(request, stdio)
+        try:
             messages = protocol.receive_all(ours, _Network(request))
+        finally:
+            ours.close()
         return _spawned(protocol.outcome(messages, request.plan.name))
 
     def userns_for(self, maps: MountMap) -> int:
@@ -105,7 +108,7 @@ class ForkServer:
                     except OSError:
                         return
 
-    def _ask_userns(self, maps: MountMap) -> socket.socket:
+    def _ask_userns(self, maps: MountMap) -> _socket.socket:
         ours, theirs = protocol.channel_pair()
         try:
             self._send(pickle.dumps(("userns", maps)), (theirs.fileno(),))
@@ -116,9 +119,9 @@ class ForkServer:
             theirs.close()
         return ours
 
-    def _userns_made(self, ours: socket.socket) -> int:
-        with ours:
-            raw, fds, _flags, _address = socket.recv_fds(ours, protocol.MAX_MESSAGE, 1)
+    def _userns_made(self, ours: _socket.socket) -> int:
+        try:
+            raw, fds, _flags = protocol.recv_fds(ours, protocol.MAX_MESSAGE, 1)
             if fds and raw and isinstance(protocol.decode(raw), protocol.UsernsMade):
                 return fds[0]
             for fd in fds:
@@ -126,6 +129,8 @@ class ForkServer:
             messages = [protocol.decode(raw)] if raw else []
             failure = protocol.outcome([*messages, *protocol.receive_all(ours)], "").failure
             raise failure or RuntimeFailure("fork server: make a user namespace")
+        finally:
+            ours.close()
 
     def spawn_all(
         self,
@@ -141,7 +146,7 @@ class ForkServer:
         first veth is made."""
         from stackrun.runtime.privatens import HostTrees
 
-        sent: list[tuple[socket.socket | RuntimeFailure, SpawnRequest]] = []
+        sent: list[tuple[_socket.socket | RuntimeFailure, SpawnRequest]] = []
         trees = HostTrees()  # the host's trees of the batch, cloned from one namespace
         with protocol.Replies() as replies:
             try:
@@ -162,12 +167,12 @@ class ForkServer:
             finally:
                 trees.close()
                 for item, _request in sent:
-                    if isinstance(item, socket.socket):
+                    if isinstance(item, _socket.socket):
                         item.close()
 
     def _request_spawn(
         self, request: SpawnRequest, stdio: tuple[int, ...], batch: HostTrees | None = None
-    ) -> socket.socket:
+    ) -> _socket.socket:
         """The host's half before the spawn (staging.py), then the request sent with what
         was staged and the child's netlink messages (encoded here, not in each child);
         returns the caller's end of its reply channel."""
@@ -228,10 +233,13 @@ class ForkServer:
         self.close()
 
     def _submit(self, kind: str, request, fds: tuple[int, ...], service: str) -> Spawned:
-        with self._request(kind, request, fds, service) as ours:
+        ours = self._request(kind, request, fds, service)
+        try:
             return _spawned(protocol.outcome(protocol.receive_all(ours), service))
+        finally:
+            ours.close()
 
-    def _request(self, kind: str, request, fds: tuple[int, ...], service: str) -> socket.socket:
+    def _request(self, kind: str, request, fds: tuple[int, ...], service: str) -> _socket.socket:
         """Send the request; return the caller's end of its reply channel."""
         from stackrun.runtime import linux
 
@@ -249,7 +257,7 @@ class ForkServer:
 
     def _send(self, payload: bytes, fds: tuple[int, ...]) -> None:
         with self._lock:
-            socket.send_fds(self._sock, [payload], list(fds))
+            protocol.send_fds(self._sock, payload, list(fds))
 
 
 def for_the_server(request: Request) -> Request:
@@ -308,7 +316,7 @@ def _spawned(outcome: protocol.Outcome) -> Spawned:
     if outcome.failure is None:
         return Spawned(outcome.pid, pidfd)
     try:
-        signal.pidfd_send_signal(pidfd, signal.SIGKILL)
+        _signal.pidfd_send_signal(pidfd, _signal.SIGKILL)
         os.waitid(os.P_PIDFD, pidfd, os.WEXITED)
     except OSError as error:
         if error.errno not in (errno.ESRCH, errno.ECHILD):
@@ -318,17 +326,17 @@ def _spawned(outcome: protocol.Outcome) -> Spawned:
     raise outcome.failure
 
 
-def _wait_for_work(sock: socket.socket, wake: int) -> None:
+def _wait_for_work(sock: _socket.socket, wake: int) -> None:
     """A deferred server: until woken or asked; exit at once when its parent closes first."""
     import select
 
     ready, _, _ = select.select([sock.fileno(), wake], [], [])
-    if sock.fileno() in ready and not sock.recv(1, socket.MSG_PEEK):
+    if sock.fileno() in ready and not sock.recv(1, _socket.MSG_PEEK):
         os._exit(0)
     os.close(wake)
 
 
-def _run_server(sock: socket.socket, parent: int) -> None:
+def _run_server(sock: _socket.socket, parent: int) -> None:
     code = 1
     try:
         from stackrun.runtime.spawn import server

@@ -11,6 +11,9 @@ the step that sends them:
     netns_ready()                     child: its network namespace exists; it waits for
     network_attached(ok)              the caller: its veths are there (ok) or not
 
+The sockets are _socket's own objects: socket.py (its enums, selectors) is not loaded
+on the spawn path, where the pre-forked supervisor waits for each module it loads.
+
 The caller reads until EOF: every far end is closed once the fork server is done with
 the request (for a join, after reaping the intermediate, so the command is already
 re-parented to the caller) and the child has exec'd or exited. `outcome()` turns what
@@ -21,15 +24,18 @@ the host's network namespace in a user namespace, so the caller makes its veths.
 
 from __future__ import annotations
 
+import _socket
 import json
 import os
-import socket
+import select
+import struct
 from dataclasses import dataclass
 from typing import Any, ClassVar, Self
 
 from stackrun.errors import RuntimeFailure
 
 MAX_MESSAGE = 4096
+FD = struct.Struct("i")
 
 
 @dataclass(frozen=True)
@@ -109,15 +115,34 @@ NETNS_READY = encode(NetnsReady())
 NETWORK_ATTACHED = encode(NetworkAttached(True))
 
 
-def channel_pair() -> tuple[socket.socket, socket.socket]:
+def channel_pair() -> tuple[_socket.socket, _socket.socket]:
     """(caller's end, far end); both close-on-exec."""
-    return socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    return _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_SEQPACKET)
+
+
+def send_fds(sock: _socket.socket, data: bytes, fds: list[int]) -> None:
+    """socket.send_fds: `data` with `fds` (SCM_RIGHTS) in one packet."""
+    rights = struct.pack(f"{len(fds)}i", *fds)
+    sock.sendmsg([data], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, rights)] if fds else [])
+
+
+def recv_fds(
+    sock: _socket.socket, size: int, most: int, flags: int = 0
+) -> tuple[bytes, list[int], int]:
+    """socket.recv_fds: one packet, the fds it carried (at most `most`), its flags."""
+    data, ancillary, got, _address = sock.recvmsg(size, _socket.CMSG_LEN(most * FD.size), flags)
+    fds: list[int] = []
+    for level, kind, raw in ancillary:
+        if level == _socket.SOL_SOCKET and kind == _socket.SCM_RIGHTS:
+            whole = len(raw) - len(raw) % FD.size
+            fds.extend(struct.unpack(f"{whole // FD.size}i", raw[:whole]))
+    return data, fds, got
 
 
 class Channel:
     """The sending side, held by the fork server, the intermediate, the init and the child."""
 
-    def __init__(self, sock: socket.socket):
+    def __init__(self, sock: _socket.socket):
         self.sock = sock
 
     def _send(self, message: Message) -> None:
@@ -142,7 +167,7 @@ class Channel:
 
     def userns_made(self, fd: int) -> None:
         try:
-            socket.send_fds(self.sock, [encode(UsernsMade())], [fd])
+            send_fds(self.sock, encode(UsernsMade()), [fd])
         except OSError:
             pass
 
@@ -160,7 +185,7 @@ class Channel:
         self.sock.close()
 
 
-def receive_all(sock: socket.socket, answer=None) -> list[Message]:
+def receive_all(sock: _socket.socket, answer=None) -> list[Message]:
     """Every message until EOF (all far ends closed). `answer(message, earlier)` is called
     for each netns_ready and returns the network_attached to send back."""
     with Replies() as replies:
@@ -176,40 +201,40 @@ class Replies:
     child waiting for its answer never waits for the channels before it."""
 
     def __init__(self) -> None:
-        import selectors
-
-        self._selector = selectors.DefaultSelector()
-        self._channels: list[tuple[socket.socket, Any]] = []
+        self._poller = select.epoll()
+        self._open: dict[int, int] = {}  # fd of a channel still read -> its index
+        self._channels: list[tuple[_socket.socket, Any]] = []
         self._messages: list[list[Message]] = []
 
-    def add(self, sock: socket.socket, answer=None) -> None:
-        import selectors
-
-        self._selector.register(sock, selectors.EVENT_READ, len(self._channels))
+    def add(self, sock: _socket.socket, answer=None) -> None:
+        self._poller.register(sock.fileno(), select.EPOLLIN)
+        self._open[sock.fileno()] = len(self._channels)
         self._channels.append((sock, answer))
         self._messages.append([])
 
     def serve(self, wait: bool = False) -> None:
         """Read (and answer) what has arrived; `wait`: for one message at least."""
-        timeout = None if wait else 0
-        while self._selector.get_map():
-            ready = self._selector.select(timeout)
+        timeout = -1.0 if wait else 0.0
+        while self._open:
+            ready = self._poller.poll(timeout)
             if not ready:
                 return
-            for key, _events in ready:
-                self._read(key.data)
-            timeout = 0
+            for fd, _events in ready:
+                self._read(fd)
+            timeout = 0.0
 
     def finish(self) -> list[list[Message]]:
-        while self._selector.get_map():
+        while self._open:
             self.serve(wait=True)
         return self._messages
 
-    def _read(self, index: int) -> None:
+    def _read(self, fd: int) -> None:
+        index = self._open[fd]
         sock, answer = self._channels[index]
         raw = sock.recv(MAX_MESSAGE)
         if not raw:
-            self._selector.unregister(sock)
+            self._poller.unregister(fd)
+            del self._open[fd]
             return
         message = decode(raw)
         if isinstance(message, NetnsReady) and answer is not None:
@@ -220,10 +245,10 @@ class Replies:
         return self
 
     def __exit__(self, *_exc) -> None:
-        self._selector.close()
+        self._poller.close()
 
 
-def _reply(sock: socket.socket, message: Message) -> None:
+def _reply(sock: _socket.socket, message: Message) -> None:
     try:
         sock.send(encode(message))
     except OSError:

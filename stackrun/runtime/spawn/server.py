@@ -19,6 +19,7 @@ after the fork, so the supervisor never pays for it.
 
 from __future__ import annotations
 
+import _socket
 import contextlib
 import gc
 import os
@@ -26,7 +27,6 @@ import pickle
 import resource
 import select
 import signal
-import socket
 from collections.abc import Iterator
 from typing import NoReturn
 
@@ -40,14 +40,14 @@ from stackrun.runtime.spawn.namespaces import (
     join_namespace,
     shares_a_peer,
 )
-from stackrun.runtime.spawn.protocol import Channel, crash_report, step
+from stackrun.runtime.spawn.protocol import Channel, crash_report, recv_fds, step
 from stackrun.runtime.userns.idmap import IdMap, MountMap, text
 
 MAX_REQUEST = 1 << 20
 MAX_FDS = 253  # the kernel's SCM_MAX_FD: reply channel, stdio, what the caller staged
 
 
-def serve(sock: socket.socket, parent: int) -> None:
+def serve(sock: _socket.socket, parent: int) -> None:
     linux.prctl(linux.PR_SET_PDEATHSIG, signal.SIGKILL)
     if os.getppid() != parent:
         return  # the parent died before PDEATHSIG was armed
@@ -114,7 +114,7 @@ def _warm_up() -> None:
 
 
 class Server:
-    def __init__(self, sock: socket.socket):
+    def __init__(self, sock: _socket.socket):
         self.sock = sock
         # epoll itself, not a selectors.Selector: each child closes it, and a Selector's
         # close clears its Python-level records (pages the child then copies)
@@ -133,14 +133,12 @@ class Server:
 
     def accept(self) -> bool:
         """Serve the next request; False at EOF (the parent is gone)."""
-        payload, fds, flags, _address = socket.recv_fds(
-            self.sock, MAX_REQUEST, MAX_FDS, socket.MSG_CMSG_CLOEXEC
-        )
+        payload, fds, flags = recv_fds(self.sock, MAX_REQUEST, MAX_FDS, _socket.MSG_CMSG_CLOEXEC)
         if not payload and not fds:
             return False
-        reply, stdio = Channel(socket.socket(fileno=fds[0])), tuple(fds[1:])
+        reply, stdio = Channel(_socket.socket(fileno=fds[0])), tuple(fds[1:])
         try:
-            if flags & (socket.MSG_TRUNC | socket.MSG_CTRUNC):
+            if flags & (_socket.MSG_TRUNC | _socket.MSG_CTRUNC):
                 raise RuntimeFailure("fork server: request too large")
             kind, request = pickle.loads(payload)
             handler = {"spawn": self._spawn, "join": self._join, "userns": self._userns}[kind]
