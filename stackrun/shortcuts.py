@@ -30,8 +30,10 @@ the change, when pydantic's private API moves under them.
    dataclasses module writes the source of each class's __init__, __repr__, __eq__…
    and compiles it at every import, about half of what importing stackrun's modules
    costs; the code compiled from each source text is kept in stackrun/__pycache__/
-   (keyed by the text itself: a changed class is a new text) and loaded from there.
-   Trust is that of the bytecode beside it. The processes of `up -d` are forked, and
+   (keyed by the text itself: a changed class is a new text), a file for each module
+   that defines classes, read when the module defines its first (a command reads the
+   entries of the modules it loads, not all of them). Trust is that of the bytecode
+   beside it. The processes of `up -d` are forked, and
    share the modules `up` loads before each fork (cli/fast.py, daemon/), instead of
    each loading them again.
 8. dataclasses without inspect (`compiled_dataclass_methods`): the dataclasses module
@@ -196,57 +198,62 @@ def quiet_collector() -> Iterator[None]:
 
 # ---------------------------------------------------------------- dataclass methods
 
-METHODS_CACHE = os.path.join(
+METHODS_CACHE = os.path.join(  # a directory: <module>.marshal for each module
     os.path.dirname(__file__),
     "__pycache__",
-    f"dataclass-methods.{sys.implementation.cache_tag}.marshal",
+    f"dataclass-methods.{sys.implementation.cache_tag}",
 )
-METHODS_KEPT = 2048  # source texts (stackrun defines ~1,000); past that, what one process used
+METHODS_KEPT = 512  # texts of a module (stackrun's largest has ~200); then what one process used
 
 
 class CompiledMethods:
     """Stands for `exec` in the dataclasses module, which calls it with the source text of
-    each method it makes (see the test): the text's code comes from the cache file when
-    it is there, else it is compiled as `exec` would and kept for `save`."""
+    each method it makes and the globals of the class's module (see the test): the text's
+    code comes from that module's cache file when it is there, else it is compiled as
+    `exec` would and kept for `save`."""
 
     def __init__(self, cache: StrPath) -> None:
-        self.cache = cache
-        self.known = _read_methods(cache)
-        self.used: set[str] = set()  # what this process took from the file
-        self.new: dict[str, bytes] = {}
+        self.cache = cache  # a directory
+        self.known: dict[str, dict[str, bytes]] = {}  # module -> its file's texts, once read
+        self.used: dict[str, set[str]] = {}  # module -> what this process took from its file
+        self.new: dict[str, dict[str, bytes]] = {}  # module -> what this process compiled
 
     def __call__(self, source: Any, globals: Any = None, locals: Any = None) -> None:
-        stored = self.known.get(source) if isinstance(source, str) else None
+        if not isinstance(source, str):
+            exec(source, globals, locals)
+            return
+        module = globals.get("__name__", "") if isinstance(globals, dict) else ""
+        stored = self._known(module).get(source)
         if stored is not None:
             code = marshal.loads(stored)
-            self.used.add(source)
-        elif isinstance(source, str):
-            code = compile(source, "<string>", "exec", dont_inherit=True)
-            self.new[source] = marshal.dumps(code)
+            self.used.setdefault(module, set()).add(source)
         else:
-            code = source
+            code = compile(source, "<string>", "exec", dont_inherit=True)
+            self.new.setdefault(module, {})[source] = marshal.dumps(code)
         exec(code, globals, locals)
 
+    def _known(self, module: str) -> dict[str, bytes]:
+        known = self.known.get(module)
+        if known is None:
+            known = self.known[module] = _read_methods(self.file(module))
+        return known
+
+    def file(self, module: str) -> str:
+        return os.path.join(self.cache, f"{module or '_'}.marshal")
+
     def save(self) -> None:
-        """Add what this process compiled to the cache file (when it may write there)."""
+        """Add what this process compiled to the modules' cache files (when it may write)."""
         if not self.new or sys.dont_write_bytecode:
             return
-        known = _read_methods(self.cache)  # what other processes added meanwhile
-        if len(known) + len(self.new) > METHODS_KEPT:  # old classes of a changing code base
-            known = {text: known[text] for text in self.used if text in known}
-        known |= self.new
-        self.known |= self.new
+        for module, new in self.new.items():
+            path = self.file(module)
+            known = _read_methods(path)  # what other processes added meanwhile
+            if len(known) + len(new) > METHODS_KEPT:  # old classes of a changing module
+                used = self.used.get(module, set())
+                known = {text: known[text] for text in used if text in known}
+            self._known(module).update(new)
+            _write_methods(path, known | new)
         self.new = {}
-        temporary = f"{self.cache}.{os.getpid()}"
-        try:
-            with suppress(FileExistsError):
-                os.mkdir(os.path.dirname(self.cache))  # __pycache__, as Python makes it
-            with open(temporary, "wb") as file:
-                file.write(marshal.dumps(known))
-            os.replace(temporary, self.cache)
-        except OSError:  # a read-only install: compiled at every start, as without the cache
-            with suppress(OSError):
-                os.unlink(temporary)
 
 
 def _read_methods(cache: StrPath) -> dict[str, bytes]:
@@ -256,6 +263,18 @@ def _read_methods(cache: StrPath) -> dict[str, bytes]:
     except (OSError, EOFError, ValueError, TypeError):
         return {}
     return known if isinstance(known, dict) else {}
+
+
+def _write_methods(path: str, known: dict[str, bytes]) -> None:
+    temporary = f"{path}.{os.getpid()}"
+    try:
+        os.makedirs(os.path.dirname(path), exist_ok=True)  # __pycache__, as Python makes it
+        with open(temporary, "wb") as file:
+            file.write(marshal.dumps(known))
+        os.replace(temporary, path)
+    except OSError:  # a read-only install: compiled at every start, as without the cache
+        with suppress(OSError):
+            os.unlink(temporary)
 
 
 def compiled_dataclass_methods(cache: StrPath = METHODS_CACHE) -> CompiledMethods | None:

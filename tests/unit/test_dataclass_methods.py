@@ -63,8 +63,8 @@ result = {
     "fields": [f.name for f in dataclasses.fields(Limits)],
     "defaults": repr(Limits()),
     "init_annotations": sorted(Point.__init__.__annotations__),
-    "compiled": None if methods is None else len(methods.new),
-    "known": None if methods is None else len(methods.known),
+    "compiled": None if methods is None else sum(len(new) for new in methods.new.values()),
+    "known": None if methods is None else sum(len(known) for known in methods.known.values()),
     "docs": [Documented.__doc__, Limits.__doc__, Point.__doc__, Slotted.__doc__],
     "inspect": [loaded_with_dataclasses, loaded_for_a_documented_class, "inspect" in sys.modules],
 }
@@ -84,7 +84,7 @@ def behaviour(result: dict) -> dict:
 
 
 def test_classes_made_from_the_cache_behave_as_without_it(tmp_path):
-    cache = tmp_path / "methods.marshal"
+    cache = tmp_path / "methods"
     without = run(cache, STACKRUN_NO_SHORTCUTS="1")
     assert without["compiled"] is None and not cache.exists()
     first = run(cache)
@@ -100,17 +100,19 @@ def test_classes_made_from_the_cache_behave_as_without_it(tmp_path):
 
 
 def test_inspect_loads_only_for_a_class_without_a_docstring(tmp_path):
-    cache = tmp_path / "methods.marshal"
+    cache = tmp_path / "methods"
     assert run(cache)["inspect"] == [False, False, True]
     assert run(cache, STACKRUN_NO_SHORTCUTS="1")["inspect"] == [True, True, True]
 
 
 def test_a_damaged_cache_only_costs_the_compilation(tmp_path):
-    cache = tmp_path / "methods.marshal"
+    cache = tmp_path / "methods"
     run(cache)
     good = run(cache)
-    for damage in (b"", b"\x00garbage", cache.read_bytes()[:100]):
-        cache.write_bytes(damage)
+    (stored,) = cache.iterdir()  # the program's classes are all in its __main__
+    assert stored.name == "__main__.marshal"
+    for damage in (b"", b"\x00garbage", stored.read_bytes()[:100]):
+        stored.write_bytes(damage)
         result = run(cache)
         assert behaviour(result) == behaviour(good)
         assert result["compiled"] == good["known"]  # compiled again, and stored again
@@ -118,9 +120,10 @@ def test_a_damaged_cache_only_costs_the_compilation(tmp_path):
 
 
 def test_an_unwritable_cache_directory_is_no_error(tmp_path):
-    cache = tmp_path / "missing" / "deeper" / "methods.marshal"
+    (tmp_path / "a-file").write_text("")  # where a directory should be: root cannot either
+    cache = tmp_path / "a-file" / "methods"
     result = run(cache)
-    assert result["compiled"] > 0 and not cache.exists()
+    assert result["compiled"] > 0 and run(cache)["compiled"] == result["compiled"]
 
 
 def test_the_cache_compiles_as_the_dataclasses_module_does(tmp_path):
@@ -135,15 +138,32 @@ def test_the_cache_compiles_as_the_dataclasses_module_does(tmp_path):
 
 def test_a_full_cache_keeps_what_the_process_used(tmp_path, monkeypatch):
     monkeypatch.setattr(sys, "dont_write_bytecode", False)
-    cache = tmp_path / "methods.marshal"
+    cache = tmp_path / "methods"
+    module, other = {"__name__": "app.model"}, {"__name__": "app.other"}
     old = shortcuts.CompiledMethods(cache)
     for index in range(5):
-        old(f"x{index} = {index}\n", {}, {})
+        old(f"x{index} = {index}\n", module, {})
+    old("w = 1\n", other, {})
     old.save()
     monkeypatch.setattr(shortcuts, "METHODS_KEPT", 6)
     methods = shortcuts.CompiledMethods(cache)
-    methods("x1 = 1\n", {}, {})  # used: kept
-    methods("y = 1\n", {}, {})
-    methods("z = 1\n", {}, {})  # 5 stored + 2 new > 6: the unused old ones go
+    methods("x1 = 1\n", module, {})  # used: kept
+    methods("y = 1\n", module, {})
+    methods("z = 1\n", module, {})  # 5 stored + 2 new > 6: the unused old ones go
     methods.save()
-    assert set(shortcuts._read_methods(cache)) == {"x1 = 1\n", "y = 1\n", "z = 1\n"}
+    stored = shortcuts._read_methods(methods.file("app.model"))
+    assert set(stored) == {"x1 = 1\n", "y = 1\n", "z = 1\n"}
+    assert set(shortcuts._read_methods(methods.file("app.other"))) == {"w = 1\n"}  # its own
+
+
+def test_a_process_reads_the_files_of_the_modules_it_defines_classes_in(tmp_path, monkeypatch):
+    monkeypatch.setattr(sys, "dont_write_bytecode", False)
+    cache = tmp_path / "methods"
+    first = shortcuts.CompiledMethods(cache)
+    first("a = 1\n", {"__name__": "app.model"}, {})
+    first("b = 1\n", {"__name__": "app.other"}, {})
+    first.save()
+    assert sorted(p.name for p in cache.iterdir()) == ["app.model.marshal", "app.other.marshal"]
+    second = shortcuts.CompiledMethods(cache)
+    second("a = 1\n", {"__name__": "app.model"}, {})
+    assert set(second.known) == {"app.model"} and not second.new  # app.other's: never read
