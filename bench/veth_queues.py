@@ -23,27 +23,9 @@ import time
 from netns import isolated
 
 from stackrun.runtime.network import netlink
-from stackrun.runtime.network.netlink import RouteSocket, attribute, link_message, text, u32
+from stackrun.runtime.network.netlink import RouteSocket, veth_message
 
 KINDS = {"one queue (stackrun)": 1, "default": None, "16 queues": 16}
-
-
-def veth(name: str, master: int, netns_fd: int, queues: int | None) -> bytes:
-    """netlink.veth_message, with `queues` each way at each end (None: not asked)."""
-    if queues is None:
-        asked: tuple[bytes, ...] = ()
-    else:
-        asked = (
-            attribute(netlink.IFLA_NUM_TX_QUEUES, u32(queues)),
-            attribute(netlink.IFLA_NUM_RX_QUEUES, u32(queues)),
-        )
-    peer = link_message("eth0", 0, attribute(netlink.IFLA_NET_NS_FD, u32(netns_fd)), *asked)
-    data = attribute(netlink.VETH_INFO_PEER, peer)
-    info = attribute(netlink.IFLA_INFO_KIND, text("veth")) + attribute(netlink.IFLA_INFO_DATA, data)
-    on_bridge = attribute(netlink.IFLA_MASTER, u32(master))
-    return link_message(
-        name, netlink.IFF_UP, on_bridge, *asked, attribute(netlink.IFLA_LINKINFO, info)
-    )
 
 
 def one_round(
@@ -56,7 +38,9 @@ def one_round(
         wall, cpu = time.perf_counter(), time.thread_time()
         for number, fd in enumerate(fds):
             sock.request(
-                veth(f"vq{number}", master, fd, queues), netlink.RTM_NEWLINK, netlink.CREATE
+                veth_message(f"vq{number}", master, "eth0", fd, queues=queues),
+                netlink.RTM_NEWLINK,
+                netlink.CREATE,
             )
         wall, cpu = time.perf_counter() - wall, time.thread_time() - cpu
         for number in range(pairs):

@@ -33,9 +33,8 @@ the change, when pydantic's private API moves under them.
    (keyed by the text itself: a changed class is a new text), a file for each module
    that defines classes, read when the module defines its first (a command reads the
    entries of the modules it loads, not all of them). Trust is that of the bytecode
-   beside it. The processes of `up -d` are forked, and
-   share the modules `up` loads before each fork (cli/fast.py, daemon/), instead of
-   each loading them again.
+   beside it. The processes of `up -d` are forked, and share the modules `up` loads
+   before each fork (cli/fast.py, daemon/), instead of each loading them again.
 8. dataclasses without inspect (`compiled_dataclass_methods`): the dataclasses module
    imports inspect (with ast, dis, tokenize…) for one call, which makes the docstring of a
    class that has none; it gets a stand-in that imports inspect when first used.

@@ -181,29 +181,40 @@ def bridge_message(name: str) -> bytes:
 
 
 def veth_message(
-    name: str, master: int | None, peer: str, peer_netns_fd: int, peer_mac: str | None = None
+    name: str,
+    master: int | None,
+    peer: str,
+    peer_netns_fd: int,
+    peer_mac: str | None = None,
+    queues: int | None = 1,
 ) -> bytes:
     """A veth pair: `name` here, up, on bridge `master`; `peer` in the namespace of the fd,
-    with the MAC address `peer_mac` (or a random one).
+    with the MAC address `peer_mac` (or a random one), with `queues` each way at each end
+    (None: the kernel's default, which bench/veth_queues.py compares).
 
     The peer stays down: the kernel refuses to open it before the pair is linked
     (ENOTCONN), so it is brought up from inside its namespace.
 
-    Each end gets one transmit and one receive queue, the one a veth uses anyway. Unasked,
+    Stackrun asks for one queue each way, the one a veth uses anyway. Unasked,
     the kernel makes each end as many as the machine has possible CPUs, registers them
     in sysfs, then takes all but one out of use again, waiting for an RCU grace period
     while it holds the rtnl lock that every other veth and new network namespace waits
     for (bench/veth_queues.py).
     """
-    queues = (attribute(IFLA_NUM_TX_QUEUES, u32(1)), attribute(IFLA_NUM_RX_QUEUES, u32(1)))
-    peer_attributes = [attribute(IFLA_NET_NS_FD, u32(peer_netns_fd)), *queues]
+    asked: tuple[bytes, ...] = ()
+    if queues is not None:
+        asked = (
+            attribute(IFLA_NUM_TX_QUEUES, u32(queues)),
+            attribute(IFLA_NUM_RX_QUEUES, u32(queues)),
+        )
+    peer_attributes = [attribute(IFLA_NET_NS_FD, u32(peer_netns_fd)), *asked]
     if peer_mac:
         peer_attributes.append(attribute(IFLA_ADDRESS, bytes.fromhex(peer_mac.replace(":", ""))))
     peer_info = link_message(peer, 0, *peer_attributes)
     data = attribute(VETH_INFO_PEER, peer_info)
     info = attribute(IFLA_INFO_KIND, text("veth")) + attribute(IFLA_INFO_DATA, data)
     on_bridge = () if master is None else (attribute(IFLA_MASTER, u32(master)),)
-    return link_message(name, IFF_UP, *on_bridge, *queues, attribute(IFLA_LINKINFO, info))
+    return link_message(name, IFF_UP, *on_bridge, *asked, attribute(IFLA_LINKINFO, info))
 
 
 def up_message(index: int) -> bytes:
