@@ -93,24 +93,24 @@ def test_the_fork_server_and_the_early_start_import_no_helper_they_do_not_use(mo
     """The fork server's modules and the pre-forked supervisor's, before anyio, and what
     the CLI of `up -d` loads to find its images in the store (with the shortcuts
     cli/main.py installs first)."""
-    probe = (
-        "import json, sys; from stackrun import shortcuts; shortcuts.compiled_dataclass_methods()"
-        f"; import {module}; print(json.dumps(sorted(sys.modules)))"
-    )
-    done = run_program(probe, env={"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(REPO)})
-    loaded = {name for name in NOT_FOR_SPAWNING if name in json.loads(done.stdout)}
+    loaded = {name for name in NOT_FOR_SPAWNING if name in modules_with_shortcuts(module)}
     assert not loaded, {name: NOT_FOR_SPAWNING[name] for name in loaded}
 
 
 def test_the_early_start_loads_no_signal_enums():
     """The pre-forked supervisor's chain to its first spawn (daemon/early.py): the fork
     server loads signal.py after it is forked, on a core of its own."""
+    assert "signal" not in modules_with_shortcuts("stackrun.daemon.early")
+
+
+def modules_with_shortcuts(module: str) -> list[str]:
+    """What a process loads to import `module`, with the shortcuts cli/main.py installs."""
     probe = (
         "import json, sys; from stackrun import shortcuts; shortcuts.compiled_dataclass_methods()"
-        "; import stackrun.daemon.early; print(json.dumps(sorted(sys.modules)))"
+        f"; import {module}; print(json.dumps(sorted(sys.modules)))"
     )
     done = run_program(probe, env={"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(REPO)})
-    assert "signal" not in json.loads(done.stdout)
+    return json.loads(done.stdout)
 
 
 NOT_FOR_A_CACHED_PLAN = {
