@@ -28,9 +28,9 @@ one that is damaged, foreign or unreadable is a miss.
 
 from __future__ import annotations
 
+import _pickle  # pickle.py's C half, without the Python half's import cost
 import importlib.util
 import os
-import pickle
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -66,7 +66,7 @@ class Compiled:
     image_files: tuple[str, ...] | None = None  # up_images.store_files, kept with the plan
 
     def wanted_images(self) -> list[Any]:
-        return list(pickle.loads(self.wanted)) if self.wanted else []
+        return list(_pickle.loads(self.wanted)) if self.wanted else []
 
 
 @dataclass(frozen=True)
@@ -88,7 +88,7 @@ def lookup(
     if entry is None:
         return None
     try:
-        facts, compiled = pickle.loads(entry.body)
+        facts, compiled = _pickle.loads(entry.body)
     except Exception:  # noqa: BLE001 - damaged, or naming what the code no longer has
         return None
     if facts_now(compiled) != facts:
@@ -111,7 +111,7 @@ def _valid_entry(opts: ProjectOptions) -> _Entry | None:
 
 def store(opts: ProjectOptions, inputs: Inputs, facts: dict[str, Any], compiled: Compiled) -> None:
     """Keep `compiled` for the next `up` with these options. Never fails `up`."""
-    body = pickle.dumps((facts, compiled), protocol=5)
+    body = _pickle.dumps((facts, compiled), protocol=5)
     entry = _Entry(code_version(), inputs, _environment(inputs), compiled.plan.project, body)
     path = _entry_path(opts)
     temporary = path.with_name(f".{path.name}.{os.getpid()}")
@@ -122,7 +122,7 @@ def store(opts: ProjectOptions, inputs: Inputs, facts: dict[str, Any], compiled:
             return
         fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
         with os.fdopen(fd, "wb") as out:
-            pickle.dump(entry, out, protocol=5)
+            _pickle.dump(entry, out, protocol=5)
         os.replace(temporary, path)
         _prune(path.parent)
     except OSError:
@@ -222,7 +222,7 @@ def _read(path: Path) -> _Entry | None:
         if status.st_uid != os.geteuid() or status.st_mode & 0o022:
             return None
         try:
-            entry = pickle.load(file)
+            entry = _pickle.load(file)
         except Exception:  # noqa: BLE001 - damaged, or naming what the code no longer has
             return None
     return entry if isinstance(entry, _Entry) else None

@@ -15,11 +15,11 @@ ahead (`prefetch_userns`).
 
 from __future__ import annotations
 
+import _pickle  # pickle.py's C half, without the Python half's import cost
 import _signal  # type: ignore[import-not-found]  # signal.py's C half, without its enums
 import _socket
 import errno
 import os
-import pickle
 import threading
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Self, TypeVar
@@ -111,7 +111,7 @@ class ForkServer:
     def _ask_userns(self, maps: MountMap) -> _socket.socket:
         ours, theirs = protocol.channel_pair()
         try:
-            self._send(pickle.dumps(("userns", maps)), (theirs.fileno(),))
+            self._send(_pickle.dumps(("userns", maps)), (theirs.fileno(),))
         except BaseException:
             ours.close()
             raise
@@ -247,7 +247,7 @@ class ForkServer:
             raise RuntimeFailure("spawn: the caller must be a child subreaper", 0, "", service)
         ours, theirs = protocol.channel_pair()
         try:
-            self._send(pickle.dumps((kind, request)), (theirs.fileno(), *fds))
+            self._send(_pickle.dumps((kind, request)), (theirs.fileno(), *fds))
         except OSError as error:
             ours.close()
             raise RuntimeFailure("send to the fork server", error.errno or 0, "", service) from None

@@ -19,11 +19,11 @@ after the fork, so the supervisor never pays for it.
 
 from __future__ import annotations
 
+import _pickle  # pickle.py's C half, without the Python half's import cost
 import _socket
 import contextlib
 import gc
 import os
-import pickle
 import resource
 import select
 import signal
@@ -140,7 +140,7 @@ class Server:
         try:
             if flags & (_socket.MSG_TRUNC | _socket.MSG_CTRUNC):
                 raise RuntimeFailure("fork server: request too large")
-            kind, request = pickle.loads(payload)
+            kind, request = _pickle.loads(payload)
             handler = {"spawn": self._spawn, "join": self._join, "userns": self._userns}[kind]
             handler(reply, stdio, request)
         except Exception as error:  # noqa: BLE001 - one bad request must not stop the server
