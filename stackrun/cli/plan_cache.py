@@ -14,7 +14,10 @@ An entry is found by what the command line says (working directory, -f, -p,
   * the host facts the plan was built on (`facts_now(compiled)`: the subnets in use, the
     bridges, the data directory, each image service's image in the store — or, while
     the services' pull policies ask the store alone, the state of the store's files it
-    was read from, `file_states`: an unchanged image then costs a few stat calls);
+    was read from, `file_states`: an unchanged image then costs a few stat calls).
+    An entry keeps a plan for each of the last VARIANTS states of the host it met: the
+    project's own bridge is among the bridges while the project runs, so `up -d` on a
+    running project and `up -d` after `down` each find theirs;
   * the code that made it: Python, pydantic, PyYAML and stackrun's own modules that
     were loaded when it was stored (size and mtime; one that was not loaded then had no
     part in it).
@@ -45,9 +48,11 @@ if TYPE_CHECKING:
     from stackrun.cli.project import ProjectOptions
     from stackrun.plan.model import Plan
 
-VERSION = 3  # 2: the modules loaded when stored, not the whole package; 3: image_files
+VERSION = 4  # 2: the modules loaded when stored, not the whole package; 3: image_files;
+# 4: a plan for each state of the host (variants)
 CACHE_DIR = "_plans"  # beside the projects' data directories (no project starts with "_")
 KEPT = 64  # entries; the oldest go first
+VARIANTS = 4  # plans kept in an entry, for as many states of the host; the newest first
 # stackrun's directory as its modules' __file__ name it (not resolved: a link stays a link)
 PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LIBRARIES = ("pydantic", "pydantic_core", "yaml")
@@ -77,23 +82,31 @@ class _Entry:
     inputs: Inputs
     environment: str  # digest of the whole environment, when the loader iterated it
     project: str
-    body: bytes  # pickled (facts, Compiled): unpickled only by `lookup` (it imports the plan)
+    # (facts, pickled Compiled), the newest first: a plan is unpickled only by `lookup` (it
+    # imports the plan's modules), and only until one's facts are the host's now
+    variants: tuple[tuple[dict[str, Any], bytes], ...]
 
 
 def lookup(
     opts: ProjectOptions, facts_now: Callable[[Compiled], dict[str, Any]]
 ) -> Compiled | None:
-    """The compiled plan for these options, if every input is unchanged."""
+    """The compiled plan for these options, if every input is unchanged and the host's
+    facts are those of one of the entry's plans."""
     entry = _valid_entry(opts)
     if entry is None:
         return None
-    try:
-        facts, compiled = _pickle.loads(entry.body)
-    except Exception:  # noqa: BLE001 - damaged, or naming what the code no longer has
-        return None
-    if facts_now(compiled) != facts:
-        return None
-    return compiled
+    asked: dict[tuple, dict[str, Any]] = {}  # facts now, by what facts_now reads of a plan
+    for facts, body in entry.variants:
+        try:
+            compiled = _pickle.loads(body)
+        except Exception:  # noqa: BLE001 - damaged, or naming what the code no longer has
+            return None
+        basis = (compiled.plan.project, compiled.wanted, compiled.image_files)
+        if basis not in asked:
+            asked[basis] = facts_now(compiled)
+        if asked[basis] == facts:
+            return compiled
+    return None
 
 
 def project_name(opts: ProjectOptions) -> str | None:
@@ -110,10 +123,15 @@ def _valid_entry(opts: ProjectOptions) -> _Entry | None:
 
 
 def store(opts: ProjectOptions, inputs: Inputs, facts: dict[str, Any], compiled: Compiled) -> None:
-    """Keep `compiled` for the next `up` with these options. Never fails `up`."""
-    body = _pickle.dumps((facts, compiled), protocol=5)
-    entry = _Entry(code_version(), inputs, _environment(inputs), compiled.plan.project, body)
+    """Keep `compiled` for the next `up` with these options, beside the plans the entry
+    keeps for other facts of the host, if they were made from the same inputs. Never
+    fails `up`."""
+    variant = (facts, _pickle.dumps(compiled, protocol=5))
     path = _entry_path(opts)
+    kept = _valid_entry(opts)
+    others = kept.variants if kept is not None and kept.inputs == inputs else ()
+    variants = (variant, *[v for v in others if v[0] != facts][: VARIANTS - 1])
+    entry = _Entry(code_version(), inputs, _environment(inputs), compiled.plan.project, variants)
     temporary = path.with_name(f".{path.name}.{os.getpid()}")
     try:
         path.parent.parent.mkdir(mode=dirs.PRIVATE, parents=True, exist_ok=True)  # the root

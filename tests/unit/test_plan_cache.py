@@ -135,6 +135,54 @@ def test_changed_host_facts_make_a_new_plan(loads, monkeypatch):
     assert loads["loads"] == 2
 
 
+def host_with(monkeypatch, *links: str) -> None:
+    """The host as the fixture pinned it, plus a bridge per name in `links` (as a project's
+    own bridge appears while it runs): another state of the host."""
+    seen = host.snapshot()
+    addresses = [[f"10.77.{i}.1/24", link] for i, link in enumerate(links)]
+    state = {**seen, "addresses": [*seen["addresses"], *addresses]}
+    monkeypatch.setattr(host, "snapshot", lambda: state)
+
+
+def test_each_state_of_the_host_keeps_its_plan(loads, monkeypatch):
+    """`up -d` while the project runs (its bridge up) and after `down`: one plan each."""
+    pinned = host.snapshot
+    plan()
+    with monkeypatch.context() as running:
+        host_with(running, "sr-own-bridge")
+        plan()
+        assert loads["loads"] == 2
+        plan()
+    plan()  # down again: the first plan
+    with monkeypatch.context() as running:
+        host_with(running, "sr-own-bridge")
+        plan()
+    assert loads["loads"] == 2
+    assert host.snapshot is pinned
+
+
+def test_only_the_last_states_of_the_host_are_kept(loads, monkeypatch):
+    plan()
+    for count in range(1, plan_cache.VARIANTS + 1):
+        with monkeypatch.context() as other:
+            host_with(other, *[f"other{n}" for n in range(count)])
+            plan()
+    assert loads["loads"] == plan_cache.VARIANTS + 1
+    plan()  # the first state: no longer kept
+    assert loads["loads"] == plan_cache.VARIANTS + 2
+
+
+def test_a_changed_file_drops_the_plans_of_the_other_states(loads, monkeypatch):
+    assert argv(plan()) == ("sleep", "10")
+    with monkeypatch.context() as running:
+        host_with(running, "sr-own-bridge")
+        plan()
+        (loads["dir"] / "stack.yaml").write_text(STACK.replace("10}", "20}"))
+        assert argv(plan()) == ("sleep", "20")
+    assert argv(plan()) == ("sleep", "20")  # not the first state's plan of the old file
+    assert loads["loads"] == 4
+
+
 def entry_file(loads):
     (entry,) = (loads["dir"].parent / "data" / plan_cache.CACHE_DIR).glob("*.pickle")
     return entry
