@@ -4,6 +4,7 @@ in the same run (issue 17's targets: up -d and down within 1.5x honcho's time).
     sudo .venv/bin/python bench/startup.py [--runs 7] [--sizes 3,30] [--network bridge|none]
                                            [--image] [--edited] [--pause 0.5]
                                            [--host-network] [--userns private|host|both]
+                                           [--again]
 
 Each round runs, for each size N, both tools on N services that each run
 `sh -c "trap 'exit 0' TERM; sleep 1000 & wait"`, in alternating order:
@@ -13,6 +14,9 @@ Each round runs, for each size N, both tools on N services that each run
   honcho down   SIGTERM to honcho until it exited (it stops every process first)
   stackrun up   `stackrun up -d` (it returns once every service has exec'd)
   stackrun down `stackrun down` (it returns once everything is removed)
+  up again      with --again, `stackrun up -d` once more, --pause seconds after the first,
+                on the running stack (a developer's `up -d` after an edit elsewhere: every
+                service found running), compared with honcho's start
 
 with --pause seconds (0.5) between up and down for both, as between a developer's
 commands: `up -d` returns before the supervisor has finished loading (daemon/early.py),
@@ -89,6 +93,8 @@ def main() -> None:
 
 def _measure(size: int, args, honcho: str, work: Path, env: dict) -> dict[str, list[float]]:
     times: dict[str, list[float]] = {"honcho up": [], "honcho down": [], "up": [], "down": []}
+    if args.again:
+        times["up again"] = []
     if args.userns == "both":
         times |= {"up host": [], "down host": []}
     for index in range(args.runs + 1):  # the first round warms the caches
@@ -141,6 +147,9 @@ def _stackrun_round(size, args, _honcho, directory: Path, env) -> dict[str, floa
         cli = [str(BIN / "stackrun"), "-f", str(stack)]
         times[f"up{suffix}"] = _timed([*cli, "up", "-d"], env, stack.parent)
         time.sleep(args.pause)
+        if args.again and not suffix:  # the stack's own mode (`--userns both`: private)
+            times["up again"] = _timed([*cli, "up", "-d"], env, stack.parent)
+            time.sleep(args.pause)
         times[f"down{suffix}"] = _timed([*cli, "down"], env, stack.parent)
     return times
 
@@ -202,6 +211,10 @@ def _report(results: dict[int, dict[str, list[float]]], args) -> None:
                 f"  N={size:<3} {verb:<5} stackrun {_spread(ours)}   honcho {_spread(theirs)}   "
                 f"ratio {ratio:4.2f} ({mark})"
             )
+        if "up again" in times:
+            again, start = times["up again"], times["honcho up"]
+            ratio = statistics.median(again) / statistics.median(start)
+            print(f"  N={size:<3} up -d on the running stack {_spread(again)}   ratio {ratio:4.2f}")
     if args.userns == "both" and len(results) >= 2:
         small, large = min(results), max(results)
         slopes = {
@@ -238,6 +251,9 @@ def _options():
         "--host-network", action="store_true", help="stay in the host's network namespace"
     )
     parser.add_argument("--userns", choices=("private", "host", "both"), default="private")
+    parser.add_argument(
+        "--again", action="store_true", help="also `up -d` on the running stack (no honcho peer)"
+    )
     return parser.parse_args()
 
 
