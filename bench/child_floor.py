@@ -26,15 +26,20 @@ import argparse
 import os
 import shutil
 import statistics
-import sys
 import tempfile
 from pathlib import Path
 from types import SimpleNamespace
 
 from netns import isolated
-from startup import _honcho_round, _spread, _stackrun_round, store_busybox
+from startup import (
+    _honcho_round,
+    _spread,
+    _stackrun_round,
+    bench_env,
+    honcho_path,
+    store_busybox,
+)
 
-BIN = Path(sys.executable).parent
 HOOK = '''
 """bench/child_floor.py's hook: a service child execs as soon as it may."""
 import importlib.abc, importlib.machinery, os, sys
@@ -77,9 +82,7 @@ def main() -> None:
         (args.hook_into / "sitecustomize.py").write_text(HOOK)
         return
     isolated()
-    honcho = shutil.which("honcho", path=str(BIN)) or shutil.which("honcho")
-    if honcho is None:
-        sys.exit("honcho is missing: pip install honcho (into the same environment)")
+    honcho = honcho_path()
     work = Path(tempfile.mkdtemp(prefix="stackrun-bench-floor-", dir="/var/tmp"))
     try:
         _measure(work, args, honcho)
@@ -88,23 +91,15 @@ def main() -> None:
 
 
 def _measure(work: Path, args, honcho: str) -> None:
-    env = dict(
-        os.environ,
-        STACKRUN_RUN_DIR=str(work / "run"),
-        STACKRUN_DATA_DIR=str(work / "data"),
-        STACKRUN_SUBUID=str(work / "subuid"),
-        STACKRUN_SUBGID=str(work / "subgid"),
-    )
-    env.pop("PYTHONDONTWRITEBYTECODE", None)
-    env.pop("COMPOSE_PROJECT_NAME", None)
+    env = bench_env(work)
     hooks = work / "hooks"
     hooks.mkdir()
     (hooks / "sitecustomize.py").write_text(HOOK)
     floor_env = dict(env, PYTHONPATH=str(hooks))
     if args.image:
         store_busybox(env)
-    options = SimpleNamespace(
-        userns="private", edited=False, network="bridge", image=args.image, pause=0.5
+    options = SimpleNamespace(  # bench/startup.py's options, as its defaults
+        userns="private", edited=False, network="bridge", image=args.image, pause=0.5, again=False
     )
     times: dict[str, list[float]] = {"honcho": [], "stackrun": [], "floor": []}
     for index in range(args.runs + 1):  # the first round warms the caches

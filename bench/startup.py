@@ -68,10 +68,29 @@ def main() -> None:
     args = _options()
     if not args.host_network:
         isolated()
+    honcho = honcho_path()
+    work = Path(tempfile.mkdtemp(prefix="stackrun-bench-startup-", dir="/var/tmp"))
+    env = bench_env(work)
+    try:
+        if args.image:
+            store_busybox(env)
+        sizes = [int(s) for s in args.sizes.split(",")]
+        results = {size: _measure(size, args, honcho, work, env) for size in sizes}
+        _report(results, args)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def honcho_path() -> str:
+    """honcho's command, from this interpreter's environment first."""
     honcho = shutil.which("honcho", path=str(BIN)) or shutil.which("honcho")
     if honcho is None:
         sys.exit("honcho is missing: pip install honcho (into the same environment)")
-    work = Path(tempfile.mkdtemp(prefix="stackrun-bench-startup-", dir="/var/tmp"))
+    return honcho
+
+
+def bench_env(work: Path) -> dict[str, str]:
+    """The commands' environment: stackrun's roots and id ranges of its own under `work`."""
     env = dict(
         os.environ,
         STACKRUN_RUN_DIR=str(work / "run"),
@@ -81,14 +100,7 @@ def main() -> None:
     )
     env.pop("PYTHONDONTWRITEBYTECODE", None)  # measure what an installed package runs
     env.pop("COMPOSE_PROJECT_NAME", None)
-    try:
-        if args.image:
-            store_busybox(env)
-        sizes = [int(s) for s in args.sizes.split(",")]
-        results = {size: _measure(size, args, honcho, work, env) for size in sizes}
-        _report(results, args)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+    return env
 
 
 def _measure(size: int, args, honcho: str, work: Path, env: dict) -> dict[str, list[float]]:
