@@ -191,8 +191,22 @@ def reconcile(plan, request) -> int:
     from stackrun.control import blocking
 
     with supervisor_client(plan.project) as client:
+        before = blocking.run(client.ps())
         failures = blocking.run(client.up(request, plan))
-    return _report(plan, failures, request.wait)
+    return _report(plan, failures, request.wait, kept=_kept_running(before, plan, request))
+
+
+def _kept_running(before, plan, request) -> frozenset[str]:
+    """The instances `up` found running with the plan's config, and so left as they were:
+    Compose reports them Running, not Started."""
+    if request.force_recreate:
+        return frozenset()
+    hashes = {service.name: service.config_hash for service in plan.services}
+    return frozenset(
+        status.name
+        for status in before
+        if status.state == "running" and status.config_hash == hashes.get(status.name, "")
+    )
 
 
 def scale_counts(words) -> tuple[tuple[str, int], ...] | None:
@@ -279,9 +293,10 @@ def report_outcome(plan, failures: list[str], request, created=()) -> int:
     return 0
 
 
-def _report(plan, failures: list[str], wait: bool, created=()) -> int:
+def _report(plan, failures: list[str], wait: bool, created=(), kept=frozenset()) -> int:
     """Compose's summary of `up -d`: the objects created, then each instance, its
-    outcome (Started; with --wait Healthy, Running or Exited) or its failure."""
+    outcome (Started, or Running for one `kept` as it ran; with --wait Healthy, Running
+    or Exited) or its failure."""
     from stackrun.cli.progress import Step, failure_step, render
 
     failed = {f.split(": ", 1)[0]: f for f in failures}
@@ -291,7 +306,8 @@ def _report(plan, failures: list[str], wait: bool, created=()) -> int:
         if service.name in failed:
             steps.append(failure_step(failed.pop(service.name)))
         else:
-            steps.append(Step("Container", service.name, words.get(service.name, "Started")))
+            word = "Running" if service.name in kept else "Started"
+            steps.append(Step("Container", service.name, words.get(service.name, word)))
     steps += [failure_step(f) for f in failed.values()]
     sys.stderr.write(render(steps, sys.stderr.isatty()))
     return 1 if failures else 0

@@ -182,6 +182,14 @@ def test_up_again_reconciles_a_changed_file(cli):
     assert after["api-1"].state == "running" and after["api-1"].pid != before["api-1"]
     assert after["new-1"].state == "running" and "old-1" not in after
     assert gone(before["old-1"])
+    said = re.sub(cli.project.name, "PROJECT", again.stderr)  # as Compose words it
+    assert re.search(r"Container PROJECT-db-1 +Running", said), said
+    assert re.search(r"Container PROJECT-api-1 +Started", said), said
+    assert re.search(r"Container PROJECT-new-1 +Started", said), said
+    forced = cli.run("up", "-d", "--force-recreate")
+    assert forced.returncode == 0, forced.stderr
+    assert cli.instances()["db-1"].pid != before["db-1"]
+    assert re.search(r"Container \S+-db-1 +Started", forced.stderr), forced.stderr
 
 
 def test_wait_returns_once_healthy(cli):
