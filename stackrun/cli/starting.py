@@ -197,16 +197,12 @@ def reconcile(plan, request) -> int:
 
 
 def _kept_running(before, plan, request) -> frozenset[str]:
-    """The instances `up` found running with the plan's config, and so left as they were:
-    Compose reports them Running, not Started."""
-    if request.force_recreate:
-        return frozenset()
-    hashes = {service.name: service.config_hash for service in plan.services}
-    return frozenset(
-        status.name
-        for status in before
-        if status.state == "running" and status.config_hash == hashes.get(status.name, "")
-    )
+    """The instances `up` found running and kept as they were (the supervisor's own
+    comparison, graph.reconcile): Compose reports them Running, not Started."""
+    from stackrun.supervisor import graph
+
+    running = {s.name: s.config_hash for s in before if s.state == "running"}
+    return frozenset(graph.reconcile(running, plan, request.force_recreate).keep)
 
 
 def scale_counts(words) -> tuple[tuple[str, int], ...] | None:
