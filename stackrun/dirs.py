@@ -24,6 +24,7 @@ PRIVATE = 0o700  # the roots and each project's directories: root's alone
 # Beside the projects' data directories, under a name no project can have (project names
 # start with a letter or digit), so the store never meets a project named "images".
 IMAGE_STORE = "_images"
+INSTANCES = "instances"  # in a project's run and data directories: a tree per instance
 # ext2/3/4's "top of directory hierarchies" flag (chattr +T), through FS_IOC_*FLAGS.
 FS_IOC_GETFLAGS = 0x80086601
 FS_IOC_SETFLAGS = 0x40086602
@@ -67,7 +68,7 @@ def prepare_project(project: str) -> None:
         directory.mkdir(mode=PRIVATE, exist_ok=True)
         for path in (root, directory) if str(root) in DEFAULTS else (directory,):
             os.chmod(path, PRIVATE)
-    for parent in (run_dir(project) / "instances", layers_dir(project)):
+    for parent in (instances_dir(project), layers_dir(project)):
         _parent_of_trees(parent)
 
 
@@ -139,7 +140,12 @@ def anonymous_volumes_dir(project: str) -> Path:
 def layers_dir(project: str) -> Path:
     """The writable layers of image services, one per instance: on disk, not on the run
     root's tmpfs; `down` removes them."""
-    return data_dir(project) / "instances"
+    return data_dir(project) / INSTANCES
+
+
+def instances_dir(project: str) -> Path:
+    """Each instance's runtime files, a directory per instance (`instance_dir`)."""
+    return run_dir(project) / INSTANCES
 
 
 def instance_dir(project: str, instance: str) -> Path:
@@ -151,4 +157,4 @@ def instance_dir(project: str, instance: str) -> Path:
 
 def instance_path(project: str, instance: str) -> str:
     """`instance_dir` as a string (made for each spawn: no pathlib objects)."""
-    return os.path.join(_run_root(), project, "instances", instance)
+    return os.path.join(_run_root(), project, INSTANCES, instance)

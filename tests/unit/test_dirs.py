@@ -41,7 +41,7 @@ def roots(tmp_path, monkeypatch):
 
 def test_the_instances_directories_are_marked_as_tops_of_hierarchies(roots):
     dirs.prepare_project("p")
-    for parent in (dirs.run_dir("p") / "instances", dirs.layers_dir("p")):
+    for parent in (dirs.instances_dir("p"), dirs.layers_dir("p")):
         assert flags(parent) & dirs.FS_TOPDIR_FL, parent
         assert oct(parent.stat().st_mode & 0o777) == oct(0o755)
     dirs.prepare_project("p")  # again, as at every `up`: the same
@@ -52,7 +52,7 @@ def test_the_instances_trees_are_spread_over_block_groups(roots):
     """What the flag is for: each instance's directory away from the others, so that no
     group takes every file an `up` makes and a `down` frees."""
     dirs.prepare_project("p")
-    parent = dirs.run_dir("p") / "instances"
+    parent = dirs.instances_dir("p")
     inodes = []
     for index in range(8):
         (parent / f"p-s{index}-1").mkdir()
@@ -69,6 +69,6 @@ def test_a_file_system_without_the_flag_is_left_as_it_is(monkeypatch):
         monkeypatch.setenv("STACKRUN_RUN_DIR", f"{root}/run")
         monkeypatch.setenv("STACKRUN_DATA_DIR", f"{root}/data")
         dirs.prepare_project("p")
-        for parent in (dirs.run_dir("p") / "instances", dirs.layers_dir("p")):
+        for parent in (dirs.instances_dir("p"), dirs.layers_dir("p")):
             assert parent.is_dir()
             assert not flags(parent) & dirs.FS_TOPDIR_FL
