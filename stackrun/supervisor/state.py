@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any, Literal
 
 from stackrun.files import replace_text
@@ -67,6 +67,10 @@ class InstanceStatus:
     image: str = ""  # the reference it runs, as `docker ps` shows it ("redis:7"); "" for none
     image_id: str = ""  # "sha256:…"
     image_digest: str = ""  # "docker.io/library/redis@sha256:…" when the store knows one
+
+    def to_dict(self) -> dict[str, Any]:
+        """What `from_dict` reads back; shallow: json only reads it."""
+        return _record(self) | {"publishers": [_record(p) for p in self.publishers]}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> InstanceStatus:
@@ -135,7 +139,9 @@ class ProjectState:
     version: int = STATE_VERSION
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), indent=1)
+        """One line: json's C encoder (indented, it takes its Python one; that and asdict's
+        deep copies took ~0.9 ms for 30 instances, at each write of the state)."""
+        return json.dumps(_record(self) | {"instances": [i.to_dict() for i in self.instances]})
 
     @classmethod
     def from_json(cls, text: str) -> ProjectState:
@@ -144,6 +150,11 @@ class ProjectState:
         values = {k: v for k, v in data.items() if k in known}
         values["instances"] = [InstanceStatus.from_dict(i) for i in values.get("instances", [])]
         return cls(**values)
+
+
+def _record(item: Any) -> dict[str, Any]:
+    """A dataclass's fields by name, values as they are (asdict copies them deeply)."""
+    return {f.name: getattr(item, f.name) for f in fields(item)}
 
 
 def write_state(path: Path, state: ProjectState) -> None:

@@ -3,10 +3,11 @@ stats arithmetic, the JSON shapes of ps / events / ls."""
 
 from __future__ import annotations
 
+import json
 import os
 import time
 import types
-from dataclasses import replace
+from dataclasses import asdict, replace
 
 import pytest
 
@@ -15,7 +16,14 @@ from stackrun.control import blocking, observe, procfs
 from stackrun.control.offline import Offline, observed
 from stackrun.errors import ControlError
 from stackrun.runtime.cgroups.base import Usage
-from stackrun.supervisor.state import Event, InstanceStatus, ProjectState, Publisher
+from stackrun.supervisor.state import (
+    Event,
+    InstanceStatus,
+    ProjectState,
+    Publisher,
+    read_state,
+    write_state,
+)
 
 STATUS = """Name:\tsleep
 Umask:\t0022
@@ -110,6 +118,21 @@ def a_state() -> ProjectState:
             InstanceStatus("worker-1", "worker", 1, state="exited", exit_code=0),
         ],
     )
+
+
+def test_the_state_file_reads_back_every_field_it_was_written_with(tmp_path):
+    state = replace(
+        a_state(),
+        config_files=["/p/stack.yaml"],
+        netfilter={"family": "inet", "chains": ["web-in"]},
+        images=["sha256:" + "1" * 64],
+    )
+    state.instances[0].publishers.append(Publisher("127.0.0.1", 80, 8080, "tcp"))
+    state.instances[0].addresses.append("172.18.0.2")
+    path = tmp_path / "state.json"
+    write_state(path, state)
+    assert json.loads(path.read_text()) == asdict(state)  # every field, nested ones too
+    assert read_state(path) == state
 
 
 def test_a_killed_supervisor_not_yet_reaped_is_gone_not_silent():
