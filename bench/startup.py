@@ -4,7 +4,7 @@ in the same run (issue 17's targets: up -d and down within 1.5x honcho's time).
     sudo .venv/bin/python bench/startup.py [--runs 7] [--sizes 3,30] [--network bridge|none]
                                            [--image] [--edited] [--pause 0.5]
                                            [--host-network] [--userns private|host|both]
-                                           [--again]
+                                           [--again] [--show-rounds]
 
 Each round runs, for each size N, both tools on N services that each run
 `sh -c "trap 'exit 0' TERM; sleep 1000 & wait"`, in alternating order:
@@ -26,7 +26,9 @@ stackrun runs one stack file per size, unchanged from round to round (a develope
 its compiled plan is reused); with --edited, a new file each round (compiled anew).
 Both are started as a user starts them (their console scripts, bytecode compiled) from
 the same interpreter. Printed: the medians, the spread (min-max), and the ratios
-stackrun / honcho, with the floor (`unshare --pid --fork --mount --uts --ipc --net true`).
+stackrun / honcho, with the floor (`unshare --pid --fork --mount --uts --ipc --net true`);
+with --show-rounds, each round's `up -d` of both tools too (this machine drifts by a
+fifth within a run).
 With --image every stackrun service runs from an image (busybox, in a private store,
 its layers unpacked: a warm start); honcho runs the same command on the host.
 
@@ -223,6 +225,8 @@ def _report(results: dict[int, dict[str, list[float]]], args) -> None:
                 f"  N={size:<3} {verb:<5} stackrun {_spread(ours)}   honcho {_spread(theirs)}   "
                 f"ratio {ratio:4.2f} ({mark})"
             )
+        if args.show_rounds:
+            _rounds(times["up"], times["honcho up"])
         if "up again" in times:
             again, start = times["up again"], times["honcho up"]
             ratio = statistics.median(again) / statistics.median(start)
@@ -240,6 +244,19 @@ def _report(results: dict[int, dict[str, list[float]]], args) -> None:
             f"{slopes['host'] * 1000:.2f} ms; cost of the user namespace {cost * 1000:+.2f} ms "
             "(target < 2 ms)"
         )
+
+
+def _rounds(ours: list[float], theirs: list[float]) -> None:
+    """Each round's pair, in the order run (the tools alternate who goes first): how far
+    a run's machine drifted, and the median of the rounds' own ratios."""
+    ratios = [a / b for a, b in zip(ours, theirs, strict=True)]
+    for index, (a, b, ratio) in enumerate(zip(ours, theirs, ratios, strict=True), 1):
+        first = "stackrun" if index % 2 == 0 else "honcho"
+        print(
+            f"    round {index:<2} ({first} first)  stackrun {a * 1000:6.1f}  "
+            f"honcho {b * 1000:6.1f}  ratio {ratio:4.2f}"
+        )
+    print(f"    median of the rounds' ratios {statistics.median(ratios):4.2f}")
 
 
 def _spread(values: list[float]) -> str:
@@ -265,6 +282,9 @@ def _options():
     parser.add_argument("--userns", choices=("private", "host", "both"), default="private")
     parser.add_argument(
         "--again", action="store_true", help="also `up -d` on the running stack (no honcho peer)"
+    )
+    parser.add_argument(
+        "--show-rounds", action="store_true", help="each round's `up -d` of both, and its ratio"
     )
     return parser.parse_args()
 
