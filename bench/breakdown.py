@@ -29,6 +29,7 @@ import time
 import uuid
 from pathlib import Path
 
+from leftovers import down_everything
 from netns import isolated
 from startup import IMAGE, store_busybox
 
@@ -171,6 +172,7 @@ def main() -> None:
                 ups.append(summarize(*up))
                 downs.append(summarize(*down))
     finally:
+        down_everything(work)
         shutil.rmtree(work, ignore_errors=True)
     load = os.getloadavg()[0]
     kind = "image" if args.image else "host command"

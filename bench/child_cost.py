@@ -29,6 +29,7 @@ import time
 import uuid
 from pathlib import Path
 
+from leftovers import down_everything
 from netns import isolated
 from startup import IMAGE, store_busybox
 
@@ -47,6 +48,7 @@ def main() -> None:
     try:
         measure(work, args.venvs, args.size, args.runs, args.image)
     finally:
+        down_everything(work)
         shutil.rmtree(work, ignore_errors=True)
 
 

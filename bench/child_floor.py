@@ -30,6 +30,7 @@ import tempfile
 from pathlib import Path
 from types import SimpleNamespace
 
+from leftovers import down_everything
 from netns import isolated
 from startup import (
     _honcho_round,
@@ -87,6 +88,7 @@ def main() -> None:
     try:
         _measure(work, args, honcho)
     finally:
+        down_everything(work)
         shutil.rmtree(work, ignore_errors=True)
 
 

@@ -56,6 +56,7 @@ import time
 import uuid
 from pathlib import Path
 
+from leftovers import down_everything
 from netns import isolated
 
 REPO = Path(__file__).resolve().parent.parent
@@ -80,6 +81,7 @@ def main() -> None:
         results = {size: _measure(size, args, honcho, work, env) for size in sizes}
         _report(results, args)
     finally:
+        down_everything(work)
         shutil.rmtree(work, ignore_errors=True)
 
 

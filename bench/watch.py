@@ -30,6 +30,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the checkout's stackrun
 
+from leftovers import down_everything
+
 from stackrun.logs import inotify
 
 REPO = Path(__file__).resolve().parent.parent
@@ -157,6 +159,7 @@ def main() -> None:
             f"own start: {median(restart) - median(own):.1f} ms (target < 100 ms)"
         )
     finally:
+        down_everything(work)
         shutil.rmtree(work, ignore_errors=True)
 
 
