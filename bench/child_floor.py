@@ -28,7 +28,6 @@ import shutil
 import statistics
 import tempfile
 from pathlib import Path
-from types import SimpleNamespace
 
 from leftovers import down_everything
 from netns import isolated
@@ -38,6 +37,7 @@ from startup import (
     _stackrun_round,
     bench_env,
     honcho_path,
+    options_parser,
     store_busybox,
 )
 
@@ -100,9 +100,7 @@ def _measure(work: Path, args, honcho: str) -> None:
     floor_env = dict(env, PYTHONPATH=str(hooks))
     if args.image:
         store_busybox(env)
-    options = SimpleNamespace(  # bench/startup.py's options, as its defaults
-        userns="private", edited=False, network="bridge", image=args.image, pause=0.5, again=False
-    )
+    options = options_parser().parse_args(["--image"] if args.image else [])  # its defaults
     times: dict[str, list[float]] = {"honcho": [], "stackrun": [], "floor": []}
     for index in range(args.runs + 1):  # the first round warms the caches
         rounds = [

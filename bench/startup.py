@@ -267,6 +267,11 @@ def _spread(values: list[float]) -> str:
 
 
 def _options():
+    return options_parser().parse_args()
+
+
+def options_parser() -> argparse.ArgumentParser:
+    """This bench's options (bench/child_floor.py takes its defaults from here too)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--sizes", default="3,30")
@@ -288,7 +293,7 @@ def _options():
     parser.add_argument(
         "--show-rounds", action="store_true", help="each round's `up -d` of both, and its ratio"
     )
-    return parser.parse_args()
+    return parser
 
 
 if __name__ == "__main__":
