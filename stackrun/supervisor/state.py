@@ -139,8 +139,8 @@ class ProjectState:
     version: int = STATE_VERSION
 
     def to_json(self) -> str:
-        """One line: json's C encoder (indented, it takes its Python one; that and asdict's
-        deep copies took ~0.9 ms for 30 instances, at each write of the state)."""
+        """One line, from shallow records: json's C encoder (indented, json takes its Python
+        one), and no deep copy (asdict's), at each write of the state."""
         return json.dumps(_record(self) | {"instances": [i.to_dict() for i in self.instances]})
 
     @classmethod

@@ -78,7 +78,7 @@ NOT_FOR_SPAWNING = {
     "hashlib": "OpenSSL's start-up: small digests are files.sha256_hex's, blobs import it",
     "socket": "its enums and selectors: the spawn path's sockets are _socket's own",
     "selectors": "a batch's replies are read through select.epoll",
-    "pickle": "its Python half (~1.5 ms): requests and the plan go through _pickle, its C half",
+    "pickle": "its Python half: requests and the plan go through _pickle, its C half",
 }
 
 
@@ -118,7 +118,7 @@ NOT_FOR_A_CACHED_PLAN = {
     "hashlib": "OpenSSL's start-up: files.sha256_hex digests the stack file and the keys",
     "pydantic": "an unchanged stack file is not loaded again (cli/plan_cache.py)",
     "yaml": "likewise",
-    "pickle": "its Python half (~1.5 ms): the cached plan is read through _pickle, its C half",
+    "pickle": "its Python half: the cached plan is read through _pickle, its C half",
 }
 
 
