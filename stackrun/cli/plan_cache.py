@@ -11,7 +11,7 @@ An entry is found by what the command line says (working directory, -f, -p,
     (a new override file, .env or env_file is seen);
   * every environment variable the loader looked at, set or unset (all of them if it
     looked at the whole environment);
-  * the host facts the plan was built on (`facts_now(compiled)`: the subnets in use, the
+  * the host facts the plan was built on (`facts_now(basis)`: the subnets in use, the
     bridges, the data directory, each image service's image in the store — or, while
     the services' pull policies ask the store alone, the state of the store's files it
     was read from, `file_states`: an unchanged image then costs a few stat calls).
@@ -48,8 +48,8 @@ if TYPE_CHECKING:
     from stackrun.cli.project import ProjectOptions
     from stackrun.plan.model import Plan
 
-VERSION = 4  # 2: the modules loaded when stored, not the whole package; 3: image_files;
-# 4: a plan for each state of the host (variants)
+VERSION = 5  # 2: the modules loaded when stored, not the whole package; 3: image_files;
+# 4: a plan for each state of the host (variants); 5: each variant's Basis beside it
 CACHE_DIR = "_plans"  # beside the projects' data directories (no project starts with "_")
 KEPT = 64  # entries; the oldest go first
 VARIANTS = 4  # plans kept in an entry, for as many states of the host; the newest first
@@ -70,6 +70,20 @@ class Compiled:
     wanted: bytes = b""
     image_files: tuple[str, ...] | None = None  # up_images.store_files, kept with the plan
 
+    @property
+    def basis(self) -> Basis:
+        return Basis(self.plan.project, self.wanted, self.image_files)
+
+
+@dataclass(frozen=True)
+class Basis:
+    """What `lookup`'s facts_now reads of a stored plan: kept beside it, so that only the
+    plan whose facts are the host's now is unpickled."""
+
+    project: str
+    wanted: bytes
+    image_files: tuple[str, ...] | None
+
     def wanted_images(self) -> list[Any]:
         return list(_pickle.loads(self.wanted)) if self.wanted else []
 
@@ -82,30 +96,27 @@ class _Entry:
     inputs: Inputs
     environment: str  # digest of the whole environment, when the loader iterated it
     project: str
-    # (facts, pickled Compiled), the newest first: a plan is unpickled only by `lookup` (it
-    # imports the plan's modules), and only until one's facts are the host's now
-    variants: tuple[tuple[dict[str, Any], bytes], ...]
+    # (facts, basis, pickled Compiled), the newest first: a plan is unpickled only by
+    # `lookup` (it imports the plan's modules), and only the one whose facts are the host's
+    variants: tuple[tuple[dict[str, Any], Basis, bytes], ...]
 
 
-def lookup(
-    opts: ProjectOptions, facts_now: Callable[[Compiled], dict[str, Any]]
-) -> Compiled | None:
+def lookup(opts: ProjectOptions, facts_now: Callable[[Basis], dict[str, Any]]) -> Compiled | None:
     """The compiled plan for these options, if every input is unchanged and the host's
     facts are those of one of the entry's plans."""
     entry = _valid_entry(opts)
     if entry is None:
         return None
-    asked: dict[tuple, dict[str, Any]] = {}  # facts now, by what facts_now reads of a plan
-    for facts, body in entry.variants:
+    asked: dict[Basis, dict[str, Any]] = {}  # facts now, by what facts_now reads
+    for facts, basis, body in entry.variants:
+        if basis not in asked:
+            asked[basis] = facts_now(basis)
+        if asked[basis] != facts:
+            continue
         try:
-            compiled = _pickle.loads(body)
+            return _pickle.loads(body)
         except Exception:  # noqa: BLE001 - damaged, or naming what the code no longer has
             return None
-        basis = (compiled.plan.project, compiled.wanted, compiled.image_files)
-        if basis not in asked:
-            asked[basis] = facts_now(compiled)
-        if asked[basis] == facts:
-            return compiled
     return None
 
 
@@ -126,7 +137,7 @@ def store(opts: ProjectOptions, inputs: Inputs, facts: dict[str, Any], compiled:
     """Keep `compiled` for the next `up` with these options, beside the plans the entry
     keeps for other facts of the host, if they were made from the same inputs. Never
     fails `up`."""
-    variant = (facts, _pickle.dumps(compiled, protocol=5))
+    variant = (facts, compiled.basis, _pickle.dumps(compiled, protocol=5))
     path = _entry_path(opts)
     kept = _valid_entry(opts)
     others = kept.variants if kept is not None and kept.inputs == inputs else ()

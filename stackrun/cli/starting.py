@@ -40,7 +40,7 @@ def _plan(opts, images: ImageOptions, scale=()):
     from stackrun.cli import plan_cache
 
     if shortcuts.enabled() and not scale:
-        hit = plan_cache.lookup(opts, lambda compiled: _facts(compiled, images))
+        hit = plan_cache.lookup(opts, lambda basis: _facts(basis, images))
         if hit is not None:
             _warn(hit.warnings, hit.files, hit.plan.project_dir)
             return hit.plan
@@ -98,17 +98,18 @@ def _stack_images(stack, images: ImageOptions) -> dict:
     return images_for(stack, images.pull, images.quiet, images.build)
 
 
-def _facts(compiled, images: ImageOptions) -> dict:
-    """The facts a cached plan stands on, now, as `_keep` stored them: the images found
-    again in the store (None: one must be pulled), or the state of the store's files."""
+def _facts(basis, images: ImageOptions) -> dict:
+    """The facts a cached plan stands on (its plan_cache.Basis), now, as `_keep` stored
+    them: the images found again in the store (None: one must be pulled), or the state of
+    the store's files."""
     from stackrun.cli import plan_cache
 
     images_now: dict | tuple | None
-    if compiled.image_files is not None and images.pull is None:
-        images_now = plan_cache.file_states(compiled.image_files)
+    if basis.image_files is not None and images.pull is None:
+        images_now = plan_cache.file_states(basis.image_files)
     else:
-        images_now = _images(compiled.wanted_images(), images, False)
-    return _host_facts(compiled.plan.project, images_now)
+        images_now = _images(basis.wanted_images(), images, False)
+    return _host_facts(basis.project, images_now)
 
 
 def _host_facts(name: str, records: dict | tuple | None) -> dict:

@@ -161,6 +161,31 @@ def test_each_state_of_the_host_keeps_its_plan(loads, monkeypatch):
     assert host.snapshot is pinned
 
 
+def test_only_the_plan_of_the_hosts_state_now_is_unpickled(loads, monkeypatch):
+    """After `up -d` on the running project, the next `up -d` after `down` finds its plan
+    without unpickling the running state's, which is stored first."""
+    plan()
+    with monkeypatch.context() as running:
+        host_with(running, "sr-own-bridge")
+        plan()
+    unpickled = []
+    real = plan_cache._pickle
+
+    class Counting:
+        def __getattr__(self, name):
+            return getattr(real, name)
+
+        def loads(self, data):
+            value = real.loads(data)
+            unpickled.append(type(value).__name__)
+            return value
+
+    monkeypatch.setattr(plan_cache, "_pickle", Counting())
+    assert argv(plan()) == ("sleep", "10")
+    assert loads["loads"] == 2
+    assert unpickled == ["Compiled"]
+
+
 def test_only_the_last_states_of_the_host_are_kept(loads, monkeypatch):
     plan()
     for count in range(1, plan_cache.VARIANTS + 1):
