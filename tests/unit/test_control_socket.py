@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import _socket
+import fcntl
 import os
 import socket
 import stat
+import threading
+import types
 
 import anyio
 import pytest
 from anyio.from_thread import start_blocking_portal
 
 from stackrun import control
-from stackrun.control import blocking, protocol, server
+from stackrun.control import blocking, protocol, server, socketfile
 from stackrun.control.client import Client, NoSupervisor
 from stackrun.control.offline import Offline
 from stackrun.errors import ControlError
@@ -96,6 +100,47 @@ def test_socket_is_private_and_replaces_a_stale_one_but_not_a_live_one(path):
         with pytest.raises(ControlError, match="already listens"):
             anyio.run(server.serve, FakeProject(), path)
     assert not path.exists()  # removed when the server stops
+
+
+def test_the_socket_file_appears_only_once_its_socket_listens(path, monkeypatch):
+    """A peer that finds the file is never refused for "not yet": a refusal means a dead
+    supervisor's file, which another supervisor would remove."""
+    seen = []
+
+    class Recording(_socket.socket):
+        def listen(self, backlog):
+            seen.append(path.exists())
+            super().listen(backlog)
+
+    names = ("AF_UNIX", "SOCK_STREAM", "SOCK_CLOEXEC")
+    fake = types.SimpleNamespace(socket=Recording, **{n: getattr(_socket, n) for n in names})
+    monkeypatch.setattr(socketfile, "_socket", fake)
+    bound = socketfile.bind(path)
+    try:
+        assert seen == [False]
+        with socket.socket(socket.AF_UNIX) as peer:
+            peer.connect(str(path))  # the file leads to this listening socket
+        assert sorted(os.listdir(path.parent)) == ["control.sock"]  # no temporary name left
+    finally:
+        bound.close()
+
+
+def test_binders_of_one_path_decide_one_at_a_time(path):
+    """While another binder decides (its lock on the directory), none publishes."""
+    path.parent.mkdir(parents=True)
+    lock = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
+    fcntl.flock(lock, fcntl.LOCK_EX)
+    result = []
+    binder = threading.Thread(target=lambda: result.append(socketfile.bind(path)))
+    binder.start()
+    try:
+        binder.join(0.3)
+        assert binder.is_alive() and not path.exists()
+    finally:
+        os.close(lock)
+        binder.join(10)
+    assert path.exists()
+    result[0].close()
 
 
 def test_down_is_answered_even_when_the_server_stops_right_after(path):
