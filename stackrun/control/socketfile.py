@@ -37,29 +37,34 @@ def bind(where: str | Path) -> _socket.socket:
     unpublished = path.with_name(f".{os.getpid():x}.{next(_BINDS):x}")
     raw = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM | _socket.SOCK_CLOEXEC)
     try:
-        try:
-            os.fchmod(raw.fileno(), SOCKET_MODE)  # the socket file is born with this mode
-            unpublished.unlink(missing_ok=True)  # a dead process's, of the same pid
-            raw.bind(str(unpublished))
-            raw.listen(BACKLOG)
-            directory = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-            try:
-                fcntl.flock(directory, fcntl.LOCK_EX)  # released as it closes
-                _remove_stale(path)
-                os.link(unpublished, path)
-            finally:
-                os.close(directory)
-        except FileExistsError:
-            raise _live(path) from None
-        except OSError as error:
-            reason = os.strerror(error.errno or 0)
-            raise ControlError(f"cannot listen on {path}: {reason}") from None
-        finally:
-            unpublished.unlink(missing_ok=True)
+        os.fchmod(raw.fileno(), SOCKET_MODE)  # the socket file is born with this mode
+        unpublished.unlink(missing_ok=True)  # a dead process's, of the same pid
+        raw.bind(str(unpublished))
+        raw.listen(BACKLOG)
+        _publish(unpublished, path)
+    except OSError as error:
+        raw.close()
+        raise ControlError(f"cannot listen on {path}: {os.strerror(error.errno or 0)}") from None
     except BaseException:
         raw.close()
         raise
+    finally:
+        unpublished.unlink(missing_ok=True)
     return raw
+
+
+def _publish(unpublished: Path, path: Path) -> None:
+    """Link the listening socket's file to `path`, one binder at a time in its directory."""
+    directory = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        fcntl.flock(directory, fcntl.LOCK_EX)  # released as it closes
+        _remove_stale(path)
+        try:
+            os.link(unpublished, path)
+        except FileExistsError:
+            raise _live(path) from None
+    finally:
+        os.close(directory)
 
 
 def _remove_stale(path: Path) -> None:
